@@ -1,0 +1,1 @@
+//! Seisan clearing contracts (skeleton; see issue 5).

@@ -1,0 +1,1 @@
+//! Seisan consensus: a pure Simplex state machine (skeleton; see issue 3).

@@ -1,0 +1,1 @@
+//! Seisan networking over libp2p (skeleton; see issue 4).

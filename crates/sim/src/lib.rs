@@ -1,0 +1,1 @@
+//! Seisan's seeded consensus fault simulator (skeleton; see issue 3).

@@ -1,0 +1,1 @@
+//! Seisan authenticated state over sled (skeleton).

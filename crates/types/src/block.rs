@@ -1,0 +1,204 @@
+//! Blocks, votes, quorum certificates and evidence.
+//!
+//! A block's identity is the hash of its header; the header commits to the parent, the
+//! transactions (a Merkle root of their ids) and the post-state root. A quorum
+//! certificate is at least q distinct members' signatures over one vote, so a finalized
+//! header with its certificate is a signed statement of every balance.
+
+use crate::bytes::Signature;
+use crate::codec;
+use crate::hash::Hash;
+use crate::ids::{ChainId, Height, MemberId, View};
+use crate::tags;
+use crate::tx::SignedTransaction;
+use serde::{Deserialize, Serialize};
+
+/// The most transactions one block may carry.
+pub const MAX_TXS_PER_BLOCK: usize = 8192;
+/// The largest encoded block.
+pub const MAX_BLOCK_BYTES: usize = 12 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockHeader {
+    pub chain_id: ChainId,
+    pub height: Height,
+    pub view: View,
+    /// Hash of the parent block's header; [`Hash::ZERO`] for height 1's parent (genesis).
+    pub parent: Hash,
+    /// Milliseconds since the Unix epoch, chosen by the proposer; the only clock the
+    /// contracts see.
+    pub timestamp_ms: u64,
+    pub proposer: MemberId,
+    /// Merkle root of the transaction ids, in block order.
+    pub txs_root: Hash,
+    /// Root of the authenticated state after executing this block.
+    pub state_root: Hash,
+}
+
+impl BlockHeader {
+    pub fn hash(&self) -> Hash {
+        Hash::tagged(tags::SEISAN_BLOCK_HEADER_V1, &[&codec::encode(self)])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub txs: Vec<SignedTransaction>,
+}
+
+impl Block {
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    /// The Merkle root of the given transactions' ids.
+    pub fn compute_txs_root(txs: &[SignedTransaction]) -> Hash {
+        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
+        Hash::merkle_root(tags::SEISAN_BLOCK_TXS_V1, &ids)
+    }
+
+    /// Whether the header's transactions root matches the body.
+    pub fn txs_root_matches(&self) -> bool {
+        Block::compute_txs_root(&self.txs) == self.header.txs_root
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Block, codec::CodecError> {
+        codec::decode_with_limit(bytes, MAX_BLOCK_BYTES)
+    }
+}
+
+/// The three votes of Simplex consensus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteKind {
+    /// "This block is a valid proposal for this view."
+    Notarize,
+    /// "I saw this block notarized before my view timer fired."
+    Finalize,
+    /// "This view produced nothing I can notarize in time." (block is [`Hash::ZERO`]).
+    Nullify,
+}
+
+/// What a validator signs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Vote {
+    pub chain_id: ChainId,
+    pub view: View,
+    /// The voted block's height (zero for a nullify vote).
+    pub height: Height,
+    /// The voted block's header hash ([`Hash::ZERO`] for a nullify vote).
+    pub block: Hash,
+    pub kind: VoteKind,
+}
+
+impl Vote {
+    pub fn signing_digest(&self) -> Hash {
+        Hash::tagged(tags::SEISAN_CONSENSUS_VOTE_V1, &[&codec::encode(self)])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignedVote {
+    pub vote: Vote,
+    pub member: MemberId,
+    pub signature: Signature,
+}
+
+/// At least q distinct members' signatures over one [`Vote`]. Signatures are sorted by
+/// member id so a certificate has one encoding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumCertificate {
+    pub vote: Vote,
+    pub signatures: Vec<(MemberId, Signature)>,
+}
+
+/// Proof that a member signed two conflicting votes: same view and kind, different
+/// blocks. Both signed votes are kept so anyone can check it against genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub first: SignedVote,
+    pub second: SignedVote,
+}
+
+impl Evidence {
+    /// The member the evidence accuses.
+    pub fn member(&self) -> MemberId {
+        self.first.member
+    }
+
+    /// Whether the two votes conflict (the signatures are checked by the crypto crate).
+    pub fn is_conflict(&self) -> bool {
+        let (a, b) = (&self.first, &self.second);
+        a.member == b.member
+            && a.vote.chain_id == b.vote.chain_id
+            && a.vote.view == b.vote.view
+            && a.vote.kind == b.vote.kind
+            && a.vote.block != b.vote.block
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> BlockHeader {
+        BlockHeader {
+            chain_id: ChainId("dev".into()),
+            height: Height(1),
+            view: View(1),
+            parent: Hash::ZERO,
+            timestamp_ms: 1,
+            proposer: MemberId(0),
+            txs_root: Block::compute_txs_root(&[]),
+            state_root: Hash::ZERO,
+        }
+    }
+
+    #[test]
+    fn header_hash_changes_with_every_field() {
+        let base = header();
+        let mut other = base.clone();
+        other.state_root = Hash([1; 32]);
+        assert_ne!(base.hash(), other.hash());
+        let mut other = base.clone();
+        other.view = View(2);
+        assert_ne!(base.hash(), other.hash());
+    }
+
+    #[test]
+    fn block_round_trips_and_checks_txs_root() {
+        let block = Block {
+            header: header(),
+            txs: vec![],
+        };
+        assert!(block.txs_root_matches());
+        let bytes = codec::encode(&block);
+        assert_eq!(Block::decode(&bytes).unwrap(), block);
+        let mut bad = block.clone();
+        bad.header.txs_root = Hash::ZERO;
+        assert!(!bad.txs_root_matches());
+    }
+
+    #[test]
+    fn certificate_round_trips() {
+        let certificate = QuorumCertificate {
+            vote: Vote {
+                chain_id: ChainId("dev".into()),
+                view: View(3),
+                height: Height(2),
+                block: Hash([9; 32]),
+                kind: VoteKind::Finalize,
+            },
+            signatures: vec![
+                (MemberId(0), Signature([1; 64])),
+                (MemberId(2), Signature([2; 64])),
+            ],
+        };
+        let bytes = codec::encode(&certificate);
+        assert_eq!(
+            codec::decode::<QuorumCertificate>(&bytes).unwrap(),
+            certificate
+        );
+    }
+}

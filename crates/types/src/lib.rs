@@ -1,0 +1,28 @@
+//! Seisan's core types, shared by every other crate.
+//!
+//! This crate is the bottom of the dependency graph: it knows nothing of networks,
+//! storage engines or runtimes. It guarantees that every value that is signed or hashed
+//! has exactly one byte encoding ([`codec`]), that amounts are integer minor units whose
+//! decimal form is checked against the asset's scale ([`amount`]), and that a genesis
+//! file that loads is internally consistent ([`genesis`]).
+
+pub mod amount;
+pub mod block;
+pub mod bytes;
+pub mod codec;
+pub mod genesis;
+pub mod hash;
+pub mod ids;
+pub mod state;
+pub mod tags;
+pub mod tx;
+
+pub use amount::{Amount, AmountError, Asset, AssetKind};
+pub use block::{Block, BlockHeader, Evidence, QuorumCertificate, SignedVote, Vote, VoteKind};
+pub use bytes::{PublicKey, Signature};
+pub use codec::CodecError;
+pub use genesis::{Genesis, GenesisError, Member, Role};
+pub use hash::Hash;
+pub use ids::{AssetId, ChainId, Height, MemberId, Nonce, View};
+pub use state::{StateView, WriteSet};
+pub use tx::{SignedTransaction, Transaction, TxBody};
