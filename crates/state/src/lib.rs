@@ -1,1 +1,34 @@
-//! Seisan authenticated state over sled (skeleton).
+//! Seisan's authenticated state.
+//!
+//! The application state is a map from byte keys to byte values. Every committed height
+//! has a state root: the root of a Jellyfish Merkle tree (the `jmt` crate) over
+//! `(SHA-256(key), value)`, so any value, or the absence of a key, can be proven
+//! against a root that a quorum certificate signs.
+//!
+//! Guarantees:
+//! - **Atomic blocks.** [`StateDb::commit`] writes the block's values, tree nodes, the
+//!   node's extra records (block, certificate, receipts) and the new committed height
+//!   in one atomic batch, then flushes. After a crash the store is exactly at some
+//!   committed height, with the root recorded for it.
+//! - **Execute before commit.** [`StateDb::stage`] computes the root a block would give
+//!   without writing anything, on top of the committed state and any chain of staged
+//!   (uncommitted) ancestors; [`StagedView`] reads through the same layers.
+//! - **Two engines, one contract.** The [`Backend`] trait is implemented by sled
+//!   ([`SledBackend`], durable after `flush`) and by memory ([`MemoryBackend`], with an
+//!   explicit volatile layer so tests can simulate a crash between write and flush).
+//!
+//! Key spaces inside the backend (one ordered map, so a batch is atomic):
+//! `v` + key: latest value; `h` + SHA-256(key) + version (big-endian): value history
+//! for proofs at older heights; `n` + node key: tree nodes; `x` + key: the node's own
+//! records; `m` + name: metadata (committed height and root).
+
+mod backend;
+mod db;
+mod proof;
+
+pub use backend::{Backend, MemoryBackend, SledBackend};
+pub use db::{StageParent, StagedBlock, StagedView, StateDb, StateError};
+pub use proof::{verify_proof, ProofError, StateProof};
+
+#[cfg(test)]
+mod tests;

@@ -160,8 +160,7 @@ impl Asset {
             text: text.to_string(),
             max: self.format_amount(Amount(u128::MAX)),
         };
-        let mantissa =
-            u128::try_from(normalized.mantissa().unsigned_abs()).map_err(|_| overflow())?;
+        let mantissa: u128 = normalized.mantissa().unsigned_abs();
         let factor = 10u128
             .checked_pow(self.scale - given)
             .ok_or_else(overflow)?;

@@ -1,0 +1,220 @@
+//! Ordered byte maps with atomic batches: the storage engines under [`crate::StateDb`].
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// One atomic change set: keys to set (`Some`) or delete (`None`).
+pub type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// An ordered key-value engine.
+///
+/// Contract: `apply` is atomic (all of a batch or none of it survives a crash), and a
+/// batch is durable only once `flush` has returned. Reads see applied batches at once.
+/// Methods panic on I/O errors: the state cannot be trusted after one, and the node
+/// restarts from its last flushed height.
+pub trait Backend: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// Entries with `lower <= key < upper` (or unbounded), ascending, at most `limit`.
+    fn range(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)>;
+    /// The last entry with `lower <= key <= upper`.
+    fn last_in(&self, lower: &[u8], upper: &[u8]) -> Option<(Vec<u8>, Vec<u8>)>;
+    fn apply(&self, batch: Batch);
+    fn flush(&self);
+    /// Bytes the engine occupies on disk (0 for memory).
+    fn size_on_disk(&self) -> u64;
+}
+
+/// sled 0.34.7: one tree, batches applied with `apply_batch` (atomic) and made durable
+/// with `flush`.
+#[derive(Clone)]
+pub struct SledBackend {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl std::fmt::Debug for SledBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SledBackend")
+    }
+}
+
+impl SledBackend {
+    pub fn open(path: &Path) -> Result<SledBackend, sled::Error> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = db.open_tree(b"seisan-state")?;
+        Ok(SledBackend { db, tree })
+    }
+}
+
+fn io_panic<T>(result: sled::Result<T>, what: &str) -> T {
+    result.unwrap_or_else(|error| panic!("sled {what} failed: {error}; the node must restart"))
+}
+
+impl Backend for SledBackend {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        io_panic(self.tree.get(key), "read").map(|value| value.to_vec())
+    }
+
+    fn range(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.tree
+            .range::<Vec<u8>, _>((lower, upper))
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = io_panic(entry, "range read");
+                (key.to_vec(), value.to_vec())
+            })
+            .collect()
+    }
+
+    fn last_in(&self, lower: &[u8], upper: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.tree
+            .range(lower.to_vec()..=upper.to_vec())
+            .next_back()
+            .map(|entry| {
+                let (key, value) = io_panic(entry, "range read");
+                (key.to_vec(), value.to_vec())
+            })
+    }
+
+    fn apply(&self, batch: Batch) {
+        let mut sled_batch = sled::Batch::default();
+        for (key, value) in batch {
+            match value {
+                Some(value) => sled_batch.insert(key, value),
+                None => sled_batch.remove(key),
+            }
+        }
+        io_panic(self.tree.apply_batch(sled_batch), "batch write");
+    }
+
+    fn flush(&self) {
+        io_panic(self.db.flush(), "flush");
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// An in-memory engine with a durable layer and a volatile layer: `apply` writes the
+/// volatile layer, `flush` moves it into the durable one, and [`MemoryBackend::crash`]
+/// throws the volatile layer away, as a power cut would.
+#[derive(Clone, Default, Debug)]
+pub struct MemoryBackend {
+    inner: Arc<Mutex<MemoryInner>>,
+}
+
+#[derive(Default, Debug)]
+struct MemoryInner {
+    hold_flushes: bool,
+    durable: BTreeMap<Vec<u8>, Vec<u8>>,
+    volatile: Vec<Batch>,
+    view: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl MemoryBackend {
+    pub fn new() -> MemoryBackend {
+        MemoryBackend::default()
+    }
+
+    /// Drops every batch applied since the last flush; returns a backend over what was
+    /// durable (as reopening after a crash would).
+    pub fn crash(&self) -> MemoryBackend {
+        let inner = self.inner.lock().expect("memory backend lock");
+        let durable = inner.durable.clone();
+        MemoryBackend {
+            inner: Arc::new(Mutex::new(MemoryInner {
+                hold_flushes: false,
+                view: durable.clone(),
+                durable,
+                volatile: Vec::new(),
+            })),
+        }
+    }
+
+    /// While held, `flush` returns without making anything durable: a crash then
+    /// loses every batch since the hold began (a crash between write and flush).
+    pub fn hold_flushes(&self, hold: bool) {
+        self.inner.lock().expect("memory backend lock").hold_flushes = hold;
+    }
+}
+
+fn apply_to(map: &mut BTreeMap<Vec<u8>, Vec<u8>>, batch: &Batch) {
+    for (key, value) in batch {
+        match value {
+            Some(value) => map.insert(key.clone(), value.clone()),
+            None => map.remove(key),
+        };
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner
+            .lock()
+            .expect("memory backend lock")
+            .view
+            .get(key)
+            .cloned()
+    }
+
+    fn range(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let inner = self.inner.lock().expect("memory backend lock");
+        inner
+            .view
+            .range((lower, upper))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn last_in(&self, lower: &[u8], upper: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let inner = self.inner.lock().expect("memory backend lock");
+        inner
+            .view
+            .range(lower.to_vec()..=upper.to_vec())
+            .next_back()
+            .map(|(k, v)| (k.clone(), v.clone()))
+    }
+
+    fn apply(&self, batch: Batch) {
+        let mut inner = self.inner.lock().expect("memory backend lock");
+        apply_to(&mut inner.view, &batch);
+        inner.volatile.push(batch);
+    }
+
+    fn flush(&self) {
+        let mut inner = self.inner.lock().expect("memory backend lock");
+        if inner.hold_flushes {
+            return;
+        }
+        let pending = std::mem::take(&mut inner.volatile);
+        for batch in &pending {
+            apply_to(&mut inner.durable, batch);
+        }
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        0
+    }
+}

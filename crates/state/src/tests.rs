@@ -1,0 +1,290 @@
+use super::*;
+use proptest::prelude::*;
+use seisan_types::hash::Hash;
+use seisan_types::ids::Height;
+use seisan_types::state::{MapView, StateView, WriteSet};
+use std::sync::Arc;
+
+/// Deterministic writes for a height: sets a few keys and deletes one older key.
+fn writes_for(height: u64) -> WriteSet {
+    let mut writes = WriteSet::new();
+    for index in 0..4u64 {
+        let key = format!("k/{:03}", (height * 7 + index * 13) % 50);
+        writes.put(key.into_bytes(), format!("v{height}-{index}").into_bytes());
+    }
+    if height > 2 {
+        writes.delete(format!("k/{:03}", (height * 11) % 50).into_bytes());
+    }
+    writes
+}
+
+fn commit_heights<B: Backend + Clone>(
+    db: &StateDb<B>,
+    heights: std::ops::RangeInclusive<u64>,
+) -> Vec<Hash> {
+    heights
+        .map(|height| {
+            let staged = db
+                .stage(StageParent::Committed, writes_for(height))
+                .unwrap();
+            assert_eq!(staged.height, Height(height));
+            db.commit(
+                &staged,
+                vec![(format!("block/{height}").into_bytes(), Some(vec![1]))],
+            )
+            .unwrap();
+            staged.root
+        })
+        .collect()
+}
+
+#[test]
+fn commits_advance_height_and_root() {
+    let db = StateDb::open(MemoryBackend::new()).unwrap();
+    assert_eq!(db.committed_height(), None);
+    let roots = commit_heights(&db, 0..=5);
+    assert_eq!(db.committed_height(), Some(Height(5)));
+    assert_eq!(db.committed_root(), Some(roots[5]));
+    for (height, root) in roots.iter().enumerate() {
+        assert_eq!(db.root_at(Height(height as u64)), Some(*root));
+    }
+    assert_eq!(db.record(b"block/3"), Some(vec![1]));
+    assert_eq!(db.records(b"block/", None, 10).len(), 6);
+}
+
+#[test]
+fn same_writes_give_same_root_on_both_backends() {
+    let memory = StateDb::open(MemoryBackend::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sled = StateDb::open(SledBackend::open(dir.path()).unwrap()).unwrap();
+    assert_eq!(commit_heights(&memory, 0..=8), commit_heights(&sled, 0..=8));
+}
+
+#[test]
+fn staging_writes_nothing_and_chains_on_staged_parents() {
+    let db = StateDb::open(MemoryBackend::new()).unwrap();
+    commit_heights(&db, 0..=1);
+    let first = db.stage(StageParent::Committed, writes_for(2)).unwrap();
+    let second = db
+        .stage(StageParent::Staged(first.clone()), writes_for(3))
+        .unwrap();
+    assert_eq!(second.height, Height(3));
+    assert_eq!(db.committed_height(), Some(Height(1)));
+    let view = db.view(&StageParent::Staged(second.clone())).unwrap();
+    let mut model = MapView::default();
+    for height in 0..=3 {
+        model.apply(&writes_for(height));
+    }
+    assert_eq!(view.scan(b"", None, 1000), model.scan(b"", None, 1000));
+
+    // Committing in order gives the staged roots; the second cannot go first.
+    assert!(matches!(
+        db.commit(&second, vec![]),
+        Err(StateError::NotNext { .. })
+    ));
+    db.commit(&first, vec![]).unwrap();
+    db.commit(&second, vec![]).unwrap();
+    assert_eq!(db.committed_root(), Some(second.root));
+
+    // Direct re-execution from the committed state agrees.
+    let other = StateDb::open(MemoryBackend::new()).unwrap();
+    let roots = commit_heights(&other, 0..=3);
+    assert_eq!(roots[3], second.root);
+}
+
+#[test]
+fn a_competing_staged_branch_becomes_stale_after_commit() {
+    let db = StateDb::open(MemoryBackend::new()).unwrap();
+    commit_heights(&db, 0..=1);
+    let winner = db.stage(StageParent::Committed, writes_for(2)).unwrap();
+    let loser = db.stage(StageParent::Committed, writes_for(9)).unwrap();
+    assert_ne!(winner.root, loser.root);
+    db.commit(&winner, vec![]).unwrap();
+    assert!(matches!(
+        db.commit(&loser, vec![]),
+        Err(StateError::NotNext { .. })
+    ));
+    assert!(matches!(
+        db.stage(StageParent::Staged(loser), writes_for(3)),
+        Err(StateError::StaleParent { .. })
+    ));
+}
+
+#[test]
+fn crash_between_write_and_flush_leaves_the_previous_height() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone()).unwrap();
+    let roots = commit_heights(&db, 0..=2);
+    backend.hold_flushes(true);
+    commit_heights(&db, 3..=3);
+    assert_eq!(db.committed_height(), Some(Height(3)));
+    let reopened = StateDb::open(backend.crash()).unwrap();
+    assert_eq!(reopened.committed_height(), Some(Height(2)));
+    assert_eq!(reopened.committed_root(), Some(roots[2]));
+    assert_eq!(reopened.record(b"block/3"), None);
+    // The lost block can be re-executed and gives the same root.
+    let again = commit_heights(&reopened, 3..=3);
+    let full = commit_heights(&StateDb::open(MemoryBackend::new()).unwrap(), 0..=3);
+    assert_eq!(again[0], full[3]);
+}
+
+#[test]
+fn proofs_verify_and_tampering_fails() {
+    let db = StateDb::open(MemoryBackend::new()).unwrap();
+    let roots = commit_heights(&db, 0..=6);
+    let view = db.committed_view();
+    let (key, value) = view.scan(b"k/", None, 1).remove(0);
+    let (proved, proof) = db.prove(&key, Height(6)).unwrap();
+    assert_eq!(proved.as_deref(), Some(value.as_slice()));
+    verify_proof(roots[6], &key, Some(&value), &proof).unwrap();
+
+    // A different value, a different root or a corrupted proof fail.
+    assert!(verify_proof(roots[6], &key, Some(b"forged"), &proof).is_err());
+    assert!(verify_proof(roots[5], &key, Some(&value), &proof).is_err());
+    let mut corrupted = proof.clone();
+    let last = corrupted.bytes.len() - 1;
+    corrupted.bytes[last] ^= 1;
+    assert!(verify_proof(roots[6], &key, Some(&value), &corrupted).is_err());
+    let mut truncated = proof.clone();
+    truncated.bytes.truncate(5);
+    assert!(matches!(
+        verify_proof(roots[6], &key, Some(&value), &truncated),
+        Err(ProofError::Malformed { .. })
+    ));
+
+    // Absence is provable, and an absent key cannot be proven present.
+    let (missing, proof) = db.prove(b"no-such-key", Height(6)).unwrap();
+    assert_eq!(missing, None);
+    verify_proof(roots[6], b"no-such-key", None, &proof).unwrap();
+    assert!(verify_proof(roots[6], b"no-such-key", Some(b"x"), &proof).is_err());
+
+    // Older heights prove older values.
+    let (old, proof) = db.prove(b"k/000", Height(0)).unwrap();
+    verify_proof(roots[0], b"k/000", old.as_deref(), &proof).unwrap();
+    assert!(matches!(
+        db.prove(b"k/000", Height(7)),
+        Err(StateError::NotCommitted { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Reads through staged layers equal a plain map with the same writes applied.
+    #[test]
+    fn staged_view_matches_model(
+        blocks in proptest::collection::vec(
+            proptest::collection::vec((0u8..24, proptest::option::of(0u8..4)), 0..12), 1..5),
+        committed_blocks in 0usize..4,
+        prefix in 0u8..3,
+        after in proptest::option::of(0u8..24),
+        limit in 1usize..10,
+    ) {
+        let db = StateDb::open(MemoryBackend::new()).unwrap();
+        let mut model = MapView::default();
+        let mut parent = StageParent::Committed;
+        let mut staged: Vec<Arc<StagedBlock>> = Vec::new();
+        for (index, block) in blocks.iter().enumerate() {
+            let mut writes = WriteSet::new();
+            for (key, value) in block {
+                let key = format!("{}{:02}", key % 3, key).into_bytes();
+                match value {
+                    Some(value) => writes.put(key, vec![*value]),
+                    None => writes.delete(key),
+                }
+            }
+            model.apply(&writes);
+            let next = db.stage(parent.clone(), writes).unwrap();
+            if index < committed_blocks {
+                db.commit(&next, vec![]).unwrap();
+                parent = StageParent::Committed;
+            } else {
+                parent = StageParent::Staged(next.clone());
+            }
+            staged.push(next);
+        }
+        let view = db.view(&parent).unwrap();
+        let prefix = format!("{prefix}").into_bytes();
+        let after = after.map(|key| format!("{}{:02}", key % 3, key).into_bytes());
+        prop_assert_eq!(
+            view.scan(&prefix, after.as_deref(), limit),
+            model.scan(&prefix, after.as_deref(), limit)
+        );
+        for key in 0u8..24 {
+            let key = format!("{}{:02}", key % 3, key).into_bytes();
+            prop_assert_eq!(view.get(&key), model.get(&key));
+        }
+    }
+}
+
+/// Child side of [`kill_9_at_any_point_leaves_a_committed_height`]: commits heights
+/// forever, printing each one once it is durable.
+#[test]
+#[ignore = "run only as the child of the kill -9 test"]
+fn crash_child() {
+    let Ok(path) = std::env::var("SEISAN_CRASH_DIR") else {
+        return;
+    };
+    let db = StateDb::open(SledBackend::open(std::path::Path::new(&path)).unwrap()).unwrap();
+    let start = db.committed_height().map_or(0, |height| height.0 + 1);
+    for height in start.. {
+        let staged = db
+            .stage(StageParent::Committed, writes_for(height))
+            .unwrap();
+        db.commit(&staged, vec![]).unwrap();
+        println!("committed {height}");
+    }
+}
+
+#[test]
+fn kill_9_at_any_point_leaves_a_committed_height() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let reference = StateDb::open(MemoryBackend::new()).unwrap();
+    let reference_roots = commit_heights(&reference, 0..=3000);
+    let mut acknowledged: Option<u64> = None;
+    for round in 0..3u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("SEISAN_CRASH_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        // Kill after a different number of commits each round.
+        let target = acknowledged.map_or(0, |h| h + 1) + 20 + round * 17;
+        for line in stdout.lines() {
+            let line = line.unwrap();
+            if let Some(height) = line.strip_prefix("committed ") {
+                let height: u64 = height.parse().unwrap();
+                acknowledged = Some(height);
+                if height >= target {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let reopened = StateDb::open(SledBackend::open(dir.path()).unwrap()).unwrap();
+        let height = reopened
+            .committed_height()
+            .expect("something was committed");
+        assert!(
+            height.0 >= acknowledged.unwrap(),
+            "an acknowledged commit was lost"
+        );
+        assert_eq!(
+            reopened.committed_root(),
+            Some(reference_roots[height.0 as usize])
+        );
+    }
+}
