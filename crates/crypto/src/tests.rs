@@ -34,6 +34,7 @@ fn genesis() -> Genesis {
         }],
         pairs: vec![],
         opening_balances: vec![],
+        settlement: Default::default(),
     }
 }
 

@@ -70,6 +70,42 @@ pub struct OpeningBalance {
     pub amount: String,
 }
 
+/// The length of a day in milliseconds (settlement cut-offs are times of day, UTC).
+pub const DAY_MS: u64 = 86_400_000;
+
+/// Settlement settings the contracts read. Every field has a default, so a genesis
+/// without a `settlement` section is valid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSettings {
+    /// Daily cut-off of the bilateral-confirmation cycle, as milliseconds after midnight
+    /// UTC of the block time. `None`: cycles close only by the clearing house's
+    /// `CloseCycle` transaction.
+    #[serde(default)]
+    pub cutoff_time_of_day_ms: Option<u64>,
+    /// How long an order parked awaiting funds waits for a top-up before it is cancelled.
+    #[serde(default = "default_top_up_deadline_ms")]
+    pub order_top_up_deadline_ms: u64,
+    /// How long a member short in a closing settlement cycle has to top up before its
+    /// trades are removed from the cycle.
+    #[serde(default = "default_top_up_deadline_ms")]
+    pub cycle_top_up_deadline_ms: u64,
+}
+
+fn default_top_up_deadline_ms() -> u64 {
+    3_600_000
+}
+
+impl Default for SettlementSettings {
+    fn default() -> SettlementSettings {
+        SettlementSettings {
+            cutoff_time_of_day_ms: None,
+            order_top_up_deadline_ms: default_top_up_deadline_ms(),
+            cycle_top_up_deadline_ms: default_top_up_deadline_ms(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
@@ -84,6 +120,8 @@ pub struct Genesis {
     pub pairs: Vec<PairSpec>,
     #[serde(default)]
     pub opening_balances: Vec<OpeningBalance>,
+    #[serde(default)]
+    pub settlement: SettlementSettings,
 }
 
 /// Why a genesis document was refused.
@@ -139,6 +177,8 @@ pub enum GenesisError {
         quote: String,
         reason: String,
     },
+    #[error("settlement settings are invalid: {reason}")]
+    BadSettlement { reason: String },
     #[error("opening balance of {member} in {asset}: {reason}")]
     BadOpeningBalance {
         member: String,
@@ -222,6 +262,22 @@ impl Genesis {
             asset
                 .parse_amount(&opening.amount)
                 .map_err(|error| bad(error.to_string()))?;
+        }
+        self.validate_settlement()
+    }
+
+    fn validate_settlement(&self) -> Result<(), GenesisError> {
+        let settings = &self.settlement;
+        let bad = |reason: String| GenesisError::BadSettlement { reason };
+        if let Some(cutoff) = settings.cutoff_time_of_day_ms {
+            if cutoff >= DAY_MS {
+                return Err(bad(format!(
+                    "cutoff_time_of_day_ms {cutoff} must be under {DAY_MS} (one day)"
+                )));
+            }
+        }
+        if settings.order_top_up_deadline_ms == 0 || settings.cycle_top_up_deadline_ms == 0 {
+            return Err(bad("top-up deadlines must be at least 1 ms".into()));
         }
         Ok(())
     }
@@ -457,6 +513,7 @@ mod tests {
                 quote: "JPY".into(),
             }],
             opening_balances: vec![],
+            settlement: SettlementSettings::default(),
         }
     }
 
@@ -576,6 +633,12 @@ mod tests {
             error.to_string().contains("JPY allows at most 0"),
             "{error}"
         );
+        let mut genesis = valid();
+        genesis.settlement.cutoff_time_of_day_ms = Some(DAY_MS);
+        assert!(matches!(
+            genesis.validate().unwrap_err(),
+            GenesisError::BadSettlement { .. }
+        ));
         let text = valid().to_json().replace("\"quorum\"", "\"quorom\"");
         assert!(matches!(
             Genesis::from_json(&text),

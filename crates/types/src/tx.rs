@@ -7,6 +7,7 @@
 
 use crate::amount::Amount;
 use crate::bytes::Signature;
+use crate::clearing::{OrderId, OrderRequest, QuoteAnswer, QuoteRequest, TradeTerms};
 use crate::codec;
 use crate::hash::Hash;
 use crate::ids::{AssetId, ChainId, MemberId, Nonce};
@@ -54,6 +55,21 @@ pub enum TxBody {
     /// Post many allocations at once (the periodic sync of an exchange's customer
     /// database); all apply or none.
     AllocateBatch(Vec<Allocation>),
+    /// A limit order (the patent's contract request, S230): locks what it may need,
+    /// or is parked with a top-up request when the member's available balance is short.
+    PlaceOrder(OrderRequest),
+    /// Cancel one of the member's own open orders or quotes; releases its lock.
+    CancelOrder { order: OrderId },
+    /// Ask named members for a price (S301).
+    RequestQuote(QuoteRequest),
+    /// Give a firm quote to a request naming this member (S302); locks like an order.
+    AnswerQuote(QuoteAnswer),
+    /// The asker takes a quote (S303); it settles as a fill.
+    AcceptQuote { quote: OrderId },
+    /// One side's confirmation of a trade agreed outside the chain (S313/S314).
+    Confirm(TradeTerms),
+    /// The clearing house cuts off the current settlement cycle now.
+    CloseCycle,
 }
 
 impl TxBody {
@@ -62,6 +78,13 @@ impl TxBody {
         match self {
             TxBody::Allocate(_) => "allocate",
             TxBody::AllocateBatch(_) => "allocate_batch",
+            TxBody::PlaceOrder(_) => "place_order",
+            TxBody::CancelOrder { .. } => "cancel_order",
+            TxBody::RequestQuote(_) => "request_quote",
+            TxBody::AnswerQuote(_) => "answer_quote",
+            TxBody::AcceptQuote { .. } => "accept_quote",
+            TxBody::Confirm(_) => "confirm",
+            TxBody::CloseCycle => "close_cycle",
         }
     }
 }
