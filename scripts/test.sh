@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every Seisan test: installs what the tests need, builds the workspace and runs
+# the whole test suite with cargo-nextest. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo is not installed; install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    say "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+
+say "building the workspace and its tests"
+cargo build --workspace --all-targets --locked
+
+say "running the test suite"
+cargo nextest run --workspace --profile ci --locked
