@@ -1,0 +1,311 @@
+//! What the rest of the node sees of the network: the cloneable [`NetworkHandle`]
+//! that sends commands to the event loop, and the [`NetworkEvent`]s the loop sends
+//! back.
+//!
+//! Every command carries a oneshot reply channel, so a caller learns the outcome of
+//! its own command; the command channel is bounded ([`COMMAND_CHANNEL_CAPACITY`]), so
+//! a caller that outruns the loop waits instead of growing a queue.
+
+use crate::error::NetworkError;
+use libp2p::request_response;
+use libp2p::{Multiaddr, PeerId};
+use seisan_types::{ChainId, Hash, MemberId};
+use std::fmt;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Commands the handles may queue before a sender waits for the loop.
+pub const COMMAND_CHANNEL_CAPACITY: usize = 1024;
+/// Extra time a [`NetworkHandle::request`] waits beyond the protocol's own request
+/// timeout before it gives up on the loop's answer (the loop normally answers first,
+/// with the protocol's timeout error).
+pub(crate) const REQUEST_REPLY_GRACE: Duration = Duration::from_secs(5);
+
+/// A gossip topic. Topic names include the chain id, so two chains on one host
+/// never exchange gossip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// Batches of encoded signed transactions.
+    Transactions,
+    /// Consensus messages: proposals, votes, certificates.
+    Consensus,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 2] = [Topic::Transactions, Topic::Consensus];
+
+    /// The gossipsub topic name on `chain_id`.
+    pub fn name(self, chain_id: &ChainId) -> String {
+        let kind = match self {
+            Topic::Transactions => "transactions",
+            Topic::Consensus => "consensus",
+        };
+        format!("/seisan/{chain_id}/{kind}/1")
+    }
+}
+
+/// A gossip message's id: a domain-tagged hash of its topic and payload (see the
+/// crate docs for why ids are content-derived).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub Hash);
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", &self.0.to_hex()[..16])
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_hex())
+    }
+}
+
+/// The id of a request a peer sent us; answer it with [`NetworkHandle::respond`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InboundRequestId(pub(crate) request_response::InboundRequestId);
+
+impl fmt::Display for InboundRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The node's verdict on a gossip message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Validation {
+    /// Valid: deliver it and forward it to the other validators.
+    Accept,
+    /// Invalid (bad signature, wrong chain, malformed): drop it and count it against
+    /// the member that sent it to us.
+    Reject,
+    /// Not useful now (a duplicate, a stale vote) but not malicious: drop it without
+    /// penalty.
+    Ignore,
+}
+
+/// A gossip message waiting for the node's [`Validation`]. It is forwarded to
+/// other validators only after [`NetworkHandle::report_validation`] says `Accept`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GossipMessage {
+    pub topic: Topic,
+    pub payload: Vec<u8>,
+    /// The validator whose node sent it to us. It is not necessarily the author:
+    /// the author is whoever signed the payload.
+    pub from: MemberId,
+    pub message_id: MessageId,
+}
+
+impl fmt::Debug for GossipMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GossipMessage")
+            .field("topic", &self.topic)
+            .field("payload_bytes", &self.payload.len())
+            .field("from", &self.from)
+            .field("message_id", &self.message_id)
+            .finish()
+    }
+}
+
+/// A request from a validator, to be answered with [`NetworkHandle::respond`]
+/// before the request timeout.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InboundRequest {
+    pub id: InboundRequestId,
+    pub from: MemberId,
+    pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for InboundRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboundRequest")
+            .field("id", &self.id)
+            .field("from", &self.from)
+            .field("payload_bytes", &self.payload.len())
+            .finish()
+    }
+}
+
+/// What the event loop tells the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkEvent {
+    Gossip(GossipMessage),
+    Request(InboundRequest),
+    /// The first connection to this validator is up.
+    PeerConnected {
+        member: MemberId,
+    },
+    /// The last connection to this validator closed; the loop redials it.
+    PeerDisconnected {
+        member: MemberId,
+    },
+}
+
+/// A snapshot of the network, for status pages and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkStatus {
+    pub local_member: MemberId,
+    pub local_peer_id: PeerId,
+    pub listen_addresses: Vec<Multiaddr>,
+    /// Validators with at least one open connection, in member-id order.
+    pub connected: Vec<MemberId>,
+    /// Validators currently disconnected as a penalty for rejected gossip.
+    pub penalized: Vec<MemberId>,
+    /// Established connections refused because the peer is not an allowed validator,
+    /// since start.
+    pub denied_connections: u64,
+    /// Gossip messages rejected (by the node or for size), since start.
+    pub rejected_messages: u64,
+    /// Events dropped because the node did not drain the event channel, since start.
+    pub dropped_events: u64,
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<T>;
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Publish {
+        topic: Topic,
+        payload: Vec<u8>,
+        reply: Reply<Result<MessageId, NetworkError>>,
+    },
+    ReportValidation {
+        message_id: MessageId,
+        from: MemberId,
+        validation: Validation,
+        reply: Reply<Result<bool, NetworkError>>,
+    },
+    Request {
+        member: MemberId,
+        payload: Vec<u8>,
+        reply: Reply<Result<Vec<u8>, NetworkError>>,
+    },
+    Respond {
+        id: InboundRequestId,
+        payload: Vec<u8>,
+        reply: Reply<Result<(), NetworkError>>,
+    },
+    Status {
+        reply: Reply<NetworkStatus>,
+    },
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+/// A cheap, cloneable handle to the network event loop. The loop stops when every
+/// handle is dropped or one calls [`NetworkHandle::shutdown`].
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) local_member: MemberId,
+    pub(crate) local_peer_id: PeerId,
+    pub(crate) request_timeout: Duration,
+}
+
+impl NetworkHandle {
+    pub fn local_member(&self) -> MemberId {
+        self.local_member
+    }
+
+    /// The libp2p identity, derived from the member's genesis key.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// Gossips `payload` on `topic` to every connected validator and returns its
+    /// message id. The payload must be within the configured gossip limit, and a
+    /// payload identical to one published recently is refused as a duplicate.
+    pub async fn publish(&self, topic: Topic, payload: Vec<u8>) -> Result<MessageId, NetworkError> {
+        self.call(|reply| Command::Publish {
+            topic,
+            payload,
+            reply,
+        })
+        .await?
+    }
+
+    /// Reports the node's verdict on a gossip message received from `from`. Only
+    /// `Accept` forwards it. Returns whether the message was still waiting for a
+    /// verdict (false if it expired from the gossip cache first or was unknown).
+    pub async fn report_validation(
+        &self,
+        message_id: MessageId,
+        from: MemberId,
+        validation: Validation,
+    ) -> Result<bool, NetworkError> {
+        self.call(|reply| Command::ReportValidation {
+            message_id,
+            from,
+            validation,
+            reply,
+        })
+        .await?
+    }
+
+    /// Sends a request to a validator and waits for its answer, dialing it first if
+    /// needed. Fails after the configured request timeout.
+    pub async fn request(
+        &self,
+        member: MemberId,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, NetworkError> {
+        let wait = self.request_timeout + REQUEST_REPLY_GRACE;
+        let answer = tokio::time::timeout(
+            wait,
+            self.call(|reply| Command::Request {
+                member,
+                payload,
+                reply,
+            }),
+        )
+        .await;
+        match answer {
+            Ok(result) => result?,
+            Err(_) => Err(NetworkError::RequestTimedOut {
+                member,
+                timeout_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// Answers an inbound request. Each request may be answered once.
+    pub async fn respond(
+        &self,
+        id: InboundRequestId,
+        payload: Vec<u8>,
+    ) -> Result<(), NetworkError> {
+        self.call(|reply| Command::Respond { id, payload, reply })
+            .await?
+    }
+
+    /// Validators with at least one open connection, in member-id order.
+    pub async fn connected_members(&self) -> Result<Vec<MemberId>, NetworkError> {
+        Ok(self.status().await?.connected)
+    }
+
+    /// The addresses this node listens on (with port 0 resolved).
+    pub async fn listen_addresses(&self) -> Result<Vec<Multiaddr>, NetworkError> {
+        Ok(self.status().await?.listen_addresses)
+    }
+
+    pub async fn status(&self) -> Result<NetworkStatus, NetworkError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// Stops the event loop and closes every connection, even while other handles
+    /// exist. Returns once the loop has stopped taking commands.
+    pub async fn shutdown(&self) {
+        // An error means the loop is already gone, which is what was asked.
+        let _ = self.call(|reply| Command::Shutdown { reply }).await;
+    }
+
+    async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NetworkError::Stopped)?;
+        answer.await.map_err(|_| NetworkError::Stopped)
+    }
+}

@@ -1,0 +1,494 @@
+//! In-process tests of the network on loopback: validators from a dev genesis built
+//! with `Keypair::dev` keys connect, gossip (forwarding only what was accepted),
+//! answer requests, penalize a flooding member, and refuse a stranger.
+//!
+//! Every wait polls with a generous deadline ([`PATIENCE`]) so a loaded machine only
+//! makes the tests slower; no assertion depends on speed. "Never received" checks
+//! watch a quiet window after an event that would have come later than the
+//! forbidden one, so they cannot pass merely because the machine is slow.
+
+use seisan_crypto::Keypair;
+use seisan_network::{
+    spawn, GossipMessage, Multiaddr, NetworkConfig, NetworkError, NetworkEvent, NetworkHandle,
+    Topic, Validation, Validator,
+};
+use seisan_types::{ChainId, Genesis, Member, MemberId, Role};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How long any condition may take to become true.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// How long to watch for something that must not happen.
+const QUIET_WINDOW: Duration = Duration::from_secs(2);
+const NAMES: [&str; 3] = ["clearing-house", "exchange-a", "exchange-b"];
+
+struct Node {
+    handle: NetworkHandle,
+    events: mpsc::Receiver<NetworkEvent>,
+    member: MemberId,
+}
+
+/// Distinct free loopback ports. All are held until every one is chosen, so they
+/// differ; another process could still take one before the node binds it, which
+/// would fail the test loudly, not wrongly.
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..count)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().unwrap().port())
+        .collect()
+}
+
+fn address(port: u16) -> Multiaddr {
+    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+}
+
+fn dev_genesis(ports: &[u16]) -> Genesis {
+    let members = NAMES
+        .iter()
+        .zip(ports)
+        .enumerate()
+        .map(|(index, (name, port))| Member {
+            name: name.to_string(),
+            role: if index == 0 {
+                Role::ClearingHouse
+            } else {
+                Role::Exchange
+            },
+            public_key: Keypair::dev(name).public_key(),
+            validator: true,
+            p2p_address: Some(address(*port).to_string()),
+        })
+        .collect();
+    let genesis = Genesis {
+        chain_id: ChainId("seisan-dev-network-test".to_string()),
+        genesis_time_ms: 0,
+        quorum: 2,
+        members,
+        assets: Vec::new(),
+        pairs: Vec::new(),
+        opening_balances: Vec::new(),
+        settlement: Default::default(),
+    };
+    genesis.validate().expect("test genesis is valid");
+    genesis
+}
+
+fn config_for(genesis: &Genesis, index: usize, port: u16) -> NetworkConfig {
+    NetworkConfig::from_genesis(genesis, Keypair::dev(NAMES[index]), vec![address(port)])
+        .expect("validator config")
+}
+
+async fn start(config: NetworkConfig) -> Node {
+    let (handle, events) = spawn(config).await.expect("network starts");
+    let member = handle.local_member();
+    Node {
+        handle,
+        events,
+        member,
+    }
+}
+
+async fn start_all(configs: Vec<NetworkConfig>) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for config in configs {
+        nodes.push(start(config).await);
+    }
+    nodes
+}
+
+/// Polls until `node` is connected to exactly `members`.
+async fn wait_connected(node: &Node, members: &[MemberId]) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let connected = node.handle.connected_members().await.unwrap();
+        if connected == members {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {} connected to {connected:?}, expected {members:?}",
+            node.member
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for the first event matching `wanted`, discarding others.
+async fn wait_event<T>(
+    node: &mut Node,
+    what: &str,
+    mut wanted: impl FnMut(NetworkEvent) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let event = tokio::time::timeout_at(deadline, node.events.recv())
+            .await
+            .unwrap_or_else(|_| panic!("member {} never saw {what}", node.member))
+            .expect("event channel open");
+        if let Some(found) = wanted(event) {
+            return found;
+        }
+    }
+}
+
+async fn wait_gossip(node: &mut Node, what: &str) -> GossipMessage {
+    wait_event(node, what, |event| match event {
+        NetworkEvent::Gossip(message) => Some(message),
+        _ => None,
+    })
+    .await
+}
+
+/// Every gossip message `node` receives within `window`.
+async fn gossip_within(node: &mut Node, window: Duration) -> Vec<GossipMessage> {
+    let deadline = Instant::now() + window;
+    let mut seen = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, node.events.recv()).await {
+        if let NetworkEvent::Gossip(message) = event {
+            seen.push(message);
+        }
+    }
+    seen
+}
+
+/// Publishes, retrying while no peer has subscribed yet (subscriptions are
+/// exchanged just after connecting).
+async fn publish(node: &Node, topic: Topic, payload: &[u8]) -> seisan_network::MessageId {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match node.handle.publish(topic, payload.to_vec()).await {
+            Ok(id) => return id,
+            Err(NetworkError::NoPeers { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(error) => panic!("publish failed: {error}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_validators_gossip_on_both_topics_and_serve_requests() {
+    let ports = free_ports(3);
+    let genesis = dev_genesis(&ports);
+    let configs = (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let mut nodes = start_all(configs).await;
+    let ids: Vec<MemberId> = nodes.iter().map(|node| node.member).collect();
+    assert_eq!(ids, vec![MemberId(0), MemberId(1), MemberId(2)]);
+    for node in &nodes {
+        let others: Vec<MemberId> = ids.iter().copied().filter(|m| *m != node.member).collect();
+        wait_connected(node, &others).await;
+    }
+
+    for (topic, payload) in [
+        (
+            Topic::Transactions,
+            b"batch of signed transactions".to_vec(),
+        ),
+        (Topic::Consensus, b"a signed vote".to_vec()),
+    ] {
+        let message_id = publish(&nodes[0], topic, &payload).await;
+        for receiver in [1, 2] {
+            let message = wait_gossip(&mut nodes[receiver], "the published message").await;
+            assert_eq!(message.topic, topic);
+            assert_eq!(message.payload, payload);
+            assert_eq!(message.from, MemberId(0));
+            assert_eq!(message.message_id, message_id);
+            let pending = nodes[receiver]
+                .handle
+                .report_validation(message.message_id, message.from, Validation::Accept)
+                .await
+                .unwrap();
+            assert!(pending, "the message was waiting for a verdict");
+        }
+        // Content-derived ids: the same payload again is a duplicate.
+        let again = nodes[0].handle.publish(topic, payload.clone()).await;
+        assert!(
+            matches!(again, Err(NetworkError::DuplicatePayload { .. })),
+            "{again:?}"
+        );
+    }
+
+    let status = nodes[0].handle.status().await.unwrap();
+    assert_eq!(status.listen_addresses, vec![address(ports[0])]);
+
+    // Request-response: member 1 asks member 0, which answers through its handle.
+    let requester = nodes[1].handle.clone();
+    let ask = tokio::spawn(async move {
+        requester
+            .request(MemberId(0), b"blocks from 5".to_vec())
+            .await
+    });
+    let request = wait_event(&mut nodes[0], "the request", |event| match event {
+        NetworkEvent::Request(request) => Some(request),
+        _ => None,
+    })
+    .await;
+    assert_eq!(request.from, MemberId(1));
+    assert_eq!(request.payload, b"blocks from 5");
+    nodes[0]
+        .handle
+        .respond(request.id, b"block 5 with certificate".to_vec())
+        .await
+        .unwrap();
+    let answer = ask.await.unwrap().expect("the request is answered");
+    assert_eq!(answer, b"block 5 with certificate");
+    // A request is answered once.
+    let twice = nodes[0].handle.respond(request.id, b"again".to_vec()).await;
+    assert!(
+        matches!(twice, Err(NetworkError::UnknownRequest { .. })),
+        "{twice:?}"
+    );
+
+    let unknown = nodes[1].handle.request(MemberId(9), Vec::new()).await;
+    assert!(
+        matches!(unknown, Err(NetworkError::UnknownMember { .. })),
+        "{unknown:?}"
+    );
+    let limits = seisan_network::NetworkLimits::default();
+    let oversized = nodes[1]
+        .handle
+        .publish(
+            Topic::Transactions,
+            vec![0u8; limits.max_gossip_payload_bytes + 1],
+        )
+        .await;
+    assert!(
+        matches!(oversized, Err(NetworkError::PayloadTooLarge { .. })),
+        "{oversized:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_is_forwarded_only_after_it_is_accepted() {
+    // A line: 0 -- 1 -- 2. Members 0 and 2 know no address for each other, so
+    // everything 2 hears from 0 must pass through 1's validation.
+    let ports = free_ports(3);
+    let genesis = dev_genesis(&ports);
+    let mut configs: Vec<NetworkConfig> =
+        (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let forget = |config: &mut NetworkConfig, member: MemberId| {
+        let validator: &mut Validator = config
+            .validators
+            .iter_mut()
+            .find(|validator| validator.member == member)
+            .unwrap();
+        validator.address = None;
+    };
+    forget(&mut configs[0], MemberId(2));
+    forget(&mut configs[2], MemberId(0));
+    let mut nodes = start_all(configs).await;
+    wait_connected(&nodes[1], &[MemberId(0), MemberId(2)]).await;
+    wait_connected(&nodes[0], &[MemberId(1)]).await;
+    wait_connected(&nodes[2], &[MemberId(1)]).await;
+
+    // Accepted: reaches 2 only after 1 accepts it.
+    let first = b"first batch".to_vec();
+    publish(&nodes[0], Topic::Transactions, &first).await;
+    let at_relay = wait_gossip(&mut nodes[1], "the first batch").await;
+    assert_eq!(at_relay.payload, first);
+    assert_eq!(at_relay.from, MemberId(0));
+    let early = gossip_within(&mut nodes[2], QUIET_WINDOW).await;
+    assert!(early.is_empty(), "forwarded before validation: {early:?}");
+    assert!(nodes[1]
+        .handle
+        .report_validation(at_relay.message_id, at_relay.from, Validation::Accept)
+        .await
+        .unwrap());
+    let forwarded = wait_gossip(&mut nodes[2], "the forwarded first batch").await;
+    assert_eq!(forwarded.payload, first);
+    assert_eq!(forwarded.from, MemberId(1), "it came through the relay");
+    assert_eq!(forwarded.message_id, at_relay.message_id);
+
+    // Rejected: never reaches 2. A later accepted message proves the path works
+    // and that the rejected one, sent earlier, was not forwarded.
+    let bad = b"badly signed batch".to_vec();
+    publish(&nodes[0], Topic::Transactions, &bad).await;
+    let at_relay = wait_gossip(&mut nodes[1], "the bad batch").await;
+    assert_eq!(at_relay.payload, bad);
+    nodes[1]
+        .handle
+        .report_validation(at_relay.message_id, at_relay.from, Validation::Reject)
+        .await
+        .unwrap();
+    let good = b"third batch".to_vec();
+    publish(&nodes[0], Topic::Consensus, &good).await;
+    let at_relay = wait_gossip(&mut nodes[1], "the third batch").await;
+    assert_eq!(at_relay.payload, good);
+    nodes[1]
+        .handle
+        .report_validation(at_relay.message_id, at_relay.from, Validation::Accept)
+        .await
+        .unwrap();
+    let next = wait_gossip(&mut nodes[2], "the third batch").await;
+    assert_eq!(
+        next.payload, good,
+        "the rejected batch must not be forwarded"
+    );
+    let later = gossip_within(&mut nodes[2], QUIET_WINDOW).await;
+    assert!(
+        later.iter().all(|message| message.payload != bad),
+        "{later:?}"
+    );
+    let status = nodes[1].handle.status().await.unwrap();
+    assert_eq!(status.rejected_messages, 1);
+    assert!(
+        status.penalized.is_empty(),
+        "one reject is within the allowance"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_flooding_rejected_or_oversized_gossip_is_cut_off_for_a_while() {
+    let ports = free_ports(3);
+    let genesis = dev_genesis(&ports);
+    let mut configs: Vec<NetworkConfig> =
+        (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    // Member 0 allows 2 rejects per minute and takes gossip of at most 100 KiB;
+    // member 1 may publish up to 200 KiB.
+    configs[0].limits.max_rejects_per_window = 2;
+    configs[0].limits.reject_penalty = Duration::from_secs(3);
+    configs[0].limits.max_gossip_payload_bytes = 100 * 1024;
+    configs[1].limits.max_gossip_payload_bytes = 200 * 1024;
+    let mut nodes = start_all(configs).await;
+    wait_connected(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+    wait_connected(&nodes[1], &[MemberId(0), MemberId(2)]).await;
+
+    // Oversized for member 0: dropped before delivery, counted as a reject.
+    let oversized = vec![7u8; 120 * 1024];
+    publish(&nodes[1], Topic::Transactions, &oversized).await;
+    let small = b"small batch".to_vec();
+    publish(&nodes[1], Topic::Transactions, &small).await;
+    let delivered = wait_gossip(&mut nodes[0], "the small batch").await;
+    assert_eq!(
+        delivered.payload, small,
+        "the oversized payload must not be delivered"
+    );
+    assert_eq!(nodes[0].handle.status().await.unwrap().rejected_messages, 1);
+
+    // Two more rejects put member 1 over its allowance of 2.
+    nodes[0]
+        .handle
+        .report_validation(delivered.message_id, delivered.from, Validation::Reject)
+        .await
+        .unwrap();
+    assert!(nodes[0].handle.status().await.unwrap().penalized.is_empty());
+    publish(&nodes[1], Topic::Consensus, b"forged vote").await;
+    let forged = wait_gossip(&mut nodes[0], "the forged vote").await;
+    nodes[0]
+        .handle
+        .report_validation(forged.message_id, forged.from, Validation::Reject)
+        .await
+        .unwrap();
+    wait_event(&mut nodes[0], "member 1 cut off", |event| {
+        (event
+            == NetworkEvent::PeerDisconnected {
+                member: MemberId(1),
+            })
+        .then_some(())
+    })
+    .await;
+    let status = nodes[0].handle.status().await.unwrap();
+    assert_eq!(status.penalized, vec![MemberId(1)]);
+    assert_eq!(status.rejected_messages, 3);
+    let refused = nodes[0]
+        .handle
+        .request(MemberId(1), b"blocks".to_vec())
+        .await;
+    assert!(
+        matches!(refused, Err(NetworkError::RequestFailed { .. })),
+        "{refused:?}"
+    );
+
+    // After the penalty the member is allowed and dialed again.
+    wait_event(&mut nodes[0], "member 1 back", |event| {
+        (event
+            == NetworkEvent::PeerConnected {
+                member: MemberId(1),
+            })
+        .then_some(())
+    })
+    .await;
+    assert!(nodes[0].handle.status().await.unwrap().penalized.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_outside_genesis_cannot_connect_gossip_or_request() {
+    let ports = free_ports(4);
+    let genesis = dev_genesis(&ports[..3]);
+    let configs = (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let mut nodes = start_all(configs).await;
+
+    // The outsider believes it is a validator and knows everyone's address.
+    let outsider_key = Keypair::dev("outsider");
+    let mut outsider_config = config_for(&genesis, 0, ports[3]);
+    outsider_config.keypair = outsider_key.clone();
+    outsider_config.validators.push(Validator {
+        member: MemberId(3),
+        name: "outsider".to_string(),
+        public_key: outsider_key.public_key(),
+        address: Some(address(ports[3])),
+    });
+    outsider_config.limits.request_timeout = Duration::from_secs(3);
+    let mut outsider = start(outsider_config).await;
+    assert_eq!(outsider.member, MemberId(3));
+
+    for node in &nodes {
+        let others: Vec<MemberId> = (0..3).map(MemberId).filter(|m| *m != node.member).collect();
+        wait_connected(node, &others).await;
+    }
+    // Every validator refuses the outsider's connections once its key is known.
+    let deadline = Instant::now() + PATIENCE;
+    for node in &nodes {
+        loop {
+            let status = node.handle.status().await.unwrap();
+            if status.denied_connections > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {} never refused the outsider",
+                node.member
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Gossip flows among validators but never to the outsider.
+    let payload = b"members only".to_vec();
+    publish(&nodes[0], Topic::Transactions, &payload).await;
+    for receiver in [1, 2] {
+        let message = wait_gossip(&mut nodes[receiver], "the members-only batch").await;
+        assert_eq!(message.payload, payload);
+        nodes[receiver]
+            .handle
+            .report_validation(message.message_id, message.from, Validation::Accept)
+            .await
+            .unwrap();
+    }
+    publish(&nodes[0], Topic::Consensus, b"a vote").await;
+
+    // The outsider's request is never answered, and no validator is asked.
+    let answer = outsider
+        .handle
+        .request(MemberId(0), b"blocks from 1".to_vec())
+        .await;
+    assert!(answer.is_err(), "the outsider got an answer: {answer:?}");
+    let seen_by_outsider = gossip_within(&mut outsider, QUIET_WINDOW).await;
+    assert!(seen_by_outsider.is_empty(), "{seen_by_outsider:?}");
+    for node in &mut nodes {
+        while let Ok(event) = node.events.try_recv() {
+            assert!(
+                !matches!(event, NetworkEvent::Request(_)),
+                "member {} got a request: {event:?}",
+                node.member
+            );
+        }
+    }
+    // The outsider's side may see a connection for the moment between its handshake
+    // and the validator's refusal, but none lasts.
+    wait_connected(&outsider, &[]).await;
+}
