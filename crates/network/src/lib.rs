@@ -9,6 +9,37 @@
 //! bounded receiver of [`NetworkEvent`]s. The loop stops when every handle is dropped
 //! or [`NetworkHandle::shutdown`] is called.
 //!
+//! It is safe to await handle calls from the task that drains the events: the loop
+//! never waits for the event channel, so the two cannot deadlock.
+//!
+//! ```no_run
+//! # async fn run(
+//! #     genesis: seisan_types::Genesis,
+//! #     key: seisan_crypto::Keypair,
+//! # ) -> Result<(), seisan_network::NetworkError> {
+//! use seisan_network::{spawn, NetworkConfig, NetworkEvent, Topic, Validation};
+//! let listen = vec!["/ip4/0.0.0.0/tcp/7101".parse().expect("a multiaddress")];
+//! let (network, mut events) = spawn(NetworkConfig::from_genesis(&genesis, key, listen)?).await?;
+//! network.publish(Topic::Transactions, b"encoded batch".to_vec()).await?;
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         NetworkEvent::Gossip(message) => {
+//!             // Check size, chain id and the member signatures inside the payload.
+//!             let verdict = Validation::Accept;
+//!             network
+//!                 .report_validation(message.message_id, message.from, verdict)
+//!                 .await?;
+//!         }
+//!         NetworkEvent::Request(request) => {
+//!             network.respond(request.id, b"encoded blocks".to_vec()).await?
+//!         }
+//!         NetworkEvent::PeerConnected { .. } | NetworkEvent::PeerDisconnected { .. } => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Who may connect
 //! A node's libp2p identity is its genesis ed25519 member key ([`libp2p_keypair`]),
 //! so every validator's peer id is known from genesis ([`peer_id_of`]). The
