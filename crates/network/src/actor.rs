@@ -26,7 +26,7 @@ use libp2p::{Multiaddr, Swarm};
 use libp2p_allow_block_list as allow_block_list;
 use libp2p_connection_limits as connection_limits;
 use seisan_types::{Hash, MemberId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
@@ -626,7 +626,26 @@ impl EventLoop {
     }
 
     fn status(&self) -> NetworkStatus {
+        let mut subscribers: BTreeMap<Topic, Vec<MemberId>> = Topic::ALL
+            .iter()
+            .map(|topic| (*topic, Vec::new()))
+            .collect();
+        for (peer_id, topic_hashes) in self.swarm.behaviour().gossipsub.all_peers() {
+            let Some(member) = self.book.member_of(peer_id) else {
+                continue;
+            };
+            for hash in topic_hashes {
+                if let Some(topic) = self.topics.get(hash) {
+                    subscribers.entry(*topic).or_default().push(member);
+                }
+            }
+        }
+        for members in subscribers.values_mut() {
+            members.sort();
+            members.dedup();
+        }
         NetworkStatus {
+            subscribers,
             local_member: self.local_member,
             local_peer_id: *self.swarm.local_peer_id(),
             listen_addresses: self.listen_addresses.clone(),

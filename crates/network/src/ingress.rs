@@ -10,6 +10,7 @@ use crate::error::NetworkError;
 use libp2p::request_response;
 use libp2p::{Multiaddr, PeerId};
 use seisan_types::{ChainId, Hash, MemberId};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -149,6 +150,10 @@ pub struct NetworkStatus {
     pub listen_addresses: Vec<Multiaddr>,
     /// Validators with at least one open connection, in member-id order.
     pub connected: Vec<MemberId>,
+    /// Per topic, the connected validators known to subscribe to it, in member-id
+    /// order. A publish reaches only these (subscriptions arrive just after a
+    /// connection opens), and a forward only those not yet holding the message.
+    pub subscribers: BTreeMap<Topic, Vec<MemberId>>,
     /// Validators currently disconnected as a penalty for rejected gossip.
     pub penalized: Vec<MemberId>,
     /// Established connections refused because the peer is not an allowed validator,
@@ -213,9 +218,11 @@ impl NetworkHandle {
         self.local_peer_id
     }
 
-    /// Gossips `payload` on `topic` to every connected validator and returns its
-    /// message id. The payload must be within the configured gossip limit, and a
-    /// payload identical to one published recently is refused as a duplicate.
+    /// Gossips `payload` on `topic` to every connected validator known to subscribe
+    /// to it (see [`NetworkHandle::subscribers`]) and returns its message id. The
+    /// payload must be within the configured gossip limit, and a payload identical
+    /// to one published recently is refused as a duplicate. With no subscriber yet
+    /// the answer is [`NetworkError::NoPeers`] and nothing is sent.
     pub async fn publish(&self, topic: Topic, payload: Vec<u8>) -> Result<MessageId, NetworkError> {
         self.call(|reply| Command::Publish {
             topic,
@@ -282,6 +289,13 @@ impl NetworkHandle {
     /// Validators with at least one open connection, in member-id order.
     pub async fn connected_members(&self) -> Result<Vec<MemberId>, NetworkError> {
         Ok(self.status().await?.connected)
+    }
+
+    /// The connected validators known to subscribe to `topic`, in member-id order:
+    /// the ones a publish on `topic` reaches now.
+    pub async fn subscribers(&self, topic: Topic) -> Result<Vec<MemberId>, NetworkError> {
+        let mut status = self.status().await?;
+        Ok(status.subscribers.remove(&topic).unwrap_or_default())
     }
 
     /// The addresses this node listens on (with port 0 resolved).
