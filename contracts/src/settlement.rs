@@ -42,7 +42,7 @@ use seisan_types::clearing::{
 use seisan_types::genesis::DAY_MS;
 use seisan_types::receipt::Event;
 use seisan_types::{Amount, AssetId, MemberId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The fields on which two submissions differ, in a fixed order.
 pub fn differing_fields(first: &TradeTerms, second: &TradeTerms) -> Vec<ConfirmationField> {
@@ -500,14 +500,14 @@ impl Ledger<'_> {
 
     fn remove_short_and_settle(&mut self, mut cycle: Cycle) {
         let mut at_deadline = true;
+        let mut rounds = 0usize;
         loop {
-            let short: BTreeMap<MemberId, AssetId> = cycle
-                .positions
-                .iter()
-                .filter(|position| !position.covered)
-                .map(|position| (position.member, position.asset))
-                .rev()
-                .collect();
+            // Each short member once, with the first asset (in asset order) it is
+            // short of as the reason.
+            let mut short: BTreeMap<MemberId, AssetId> = BTreeMap::new();
+            for position in cycle.positions.iter().filter(|position| !position.covered) {
+                short.entry(position.member).or_insert(position.asset);
+            }
             if short.is_empty() {
                 break;
             }
@@ -518,7 +518,6 @@ impl Ledger<'_> {
                 }
             }
             self.release_positions(&cycle.positions);
-            let removed_members: BTreeSet<MemberId> = short.keys().copied().collect();
             for (member, asset) in &short {
                 let reason = if at_deadline {
                     RemovalReason::ShortAtDeadline { asset: *asset }
@@ -551,7 +550,13 @@ impl Ledger<'_> {
                     confirmations_removed: count,
                 });
             }
-            assert!(!removed_members.is_empty());
+            // Each round removes at least one member's trades for good, so the loop
+            // ends within one round per member.
+            rounds += 1;
+            assert!(
+                rounds <= self.genesis.members.len(),
+                "re-netting did not converge"
+            );
             let trades = self.matched_terms(cycle.id);
             assert_eq!(trades.len() as u64, cycle.matched);
             let (mut positions, netting) = self.net(&trades);

@@ -369,8 +369,6 @@ pub enum RemovalReason {
     ShortAtDeadline { asset: AssetId },
     /// After others were removed, the recomputed netting left the member short.
     ShortAfterRenetting { asset: AssetId },
-    /// The trade's counterparty was removed.
-    CounterpartyRemoved { member: MemberId },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
