@@ -77,11 +77,14 @@ impl fmt::Display for InboundRequestId {
 pub enum Validation {
     /// Valid: deliver it and forward it to the other validators.
     Accept,
-    /// Invalid (bad signature, wrong chain, malformed): drop it and count it against
-    /// the member that sent it to us.
+    /// Invalid whatever the state (bad signature, wrong chain id, malformed): drop it
+    /// and count it against the member that relayed it, who should have checked it
+    /// too. Use it only for checks every honest node makes identically.
     Reject,
-    /// Not useful now (a duplicate, a stale vote) but not malicious: drop it without
-    /// penalty.
+    /// Not useful here and now (a duplicate, a stale vote, a nonce this node has
+    /// already seen used) but not proof of misbehaviour: drop it without penalty.
+    /// State-dependent failures belong here, because an honest relayer whose state
+    /// differs slightly may have accepted them.
     Ignore,
 }
 
