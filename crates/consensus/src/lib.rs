@@ -1,1 +1,116 @@
-//! Seisan consensus: a pure Simplex state machine (skeleton; see issue 3).
+//! Seisan consensus: a pure Simplex state machine.
+//!
+//! [`Engine::step`]`(now_ms, input) -> Vec<Output>` is the whole interface: the host
+//! (the node, or the simulator in `crates/sim`) turns network messages, timer expiries,
+//! application answers and persistence acknowledgements into [`Input`]s and carries out
+//! the [`Output`]s. The engine has no clock, socket, file, runtime or random source and
+//! iterates only ordered maps, so the same inputs give the same outputs everywhere.
+//!
+//! # Protocol
+//!
+//! Simplex consensus (Benjamin Y. Chan and Rafael Pass, "Simplex Consensus: A Simple
+//! and Fast Consensus Protocol", TCC 2023), in the form with separate notarize,
+//! finalize and nullify votes also used by Commonware's `simplex`. Validators `V` are
+//! the genesis validators in member-id order, `n = |V|`, the quorum `q` is
+//! `genesis.quorum`. A certificate is `q` signatures by distinct validators over one
+//! domain-tagged [`seisan_types::Vote`] (chain id, view, height, block hash, kind),
+//! checked with [`seisan_crypto::verify_certificate`] (batch verification). View 0 and
+//! height 0 are genesis; a block's `height` is the number of non-nullified blocks in
+//! its chain, its `view` the iteration it was proposed in, `header.parent` its
+//! parent's hash ([`seisan_types::Hash::ZERO`] for height 1).
+//!
+//! - **R1 Leader.** `leader(v) = V[v mod n]`.
+//! - **R2 Enter view.** Upon a notarization, nullification or finalization for a view
+//!   `v` at or above its current view, a node enters view `v + 1` and starts its view
+//!   timer (`view_timeout_ms`, Simplex's 3 delta).
+//! - **R3 Propose.** The leader of `v`, in view `v` before its timer fires, takes as
+//!   parent the block of the highest view `u < v` that has a notarization or a
+//!   finalization (or the finalized tip), such that every view strictly between `u`
+//!   and `v` has a nullification ("a notarized chain of length v - 1"). It asks the
+//!   application to build a block at `height(parent) + 1` and signs
+//!   `proposal(v, b)` and `notarize(v, b)`, sending the parent's certificate and those
+//!   nullifications along (the justification).
+//! - **R4 Notarize, execute before vote.** Upon the first proposal for `v` signed by
+//!   `leader(v)`, while in `v` and before its timer fired: if its parent is justified
+//!   as in R3, the node asks the application to re-execute the block on its ancestors
+//!   (same `header.state_root`); only if the answer is valid does it sign
+//!   `notarize(v, b)`.
+//! - **R5 Notarization.** `q` `notarize(v, b)` form a notarization of `b`. The node
+//!   forwards it, enters `v + 1` (R2) and, if it signed `notarize(v, b)` itself and has
+//!   not signed `nullify(v)`, signs `finalize(v, b)`.
+//! - **R6 Nullify.** When the view timer of `v` fires and the node has not signed
+//!   `finalize(v)`, it signs `nullify(v)` (whether or not it notarized in `v`) and
+//!   stops notarizing in `v`.
+//! - **R7 Nullification.** `q` `nullify(v)` form a nullification: forward, enter `v + 1`.
+//! - **R8 Finalization.** `q` `finalize(v, b)` form a finalization: `b` and all its
+//!   ancestors are final. They are output in height order, each exactly once, with
+//!   the certificate ([`FinalizedBlock`]), after fetching any that are missing (R12).
+//! - **R9 Forward and retry.** Every new certificate is broadcast once. After its view
+//!   timer fired a node re-sends, every `retry_ms`, its nullify and the certificates
+//!   that justify its view (tip finalization, then nullifications down to the latest
+//!   notarization); a peer that speaks about an older view is sent those certificates,
+//!   once per (peer, view). Gossip may drop anything; these re-sends are what make the
+//!   protocol live again once the network heals.
+//! - **R10 Never sign twice.** Before a proposal or vote leaves the engine it emits
+//!   [`Output::Persist`] with the new [`PersistedRecord`] (what it signed in its latest
+//!   view) and releases the message only after [`Input::Persisted`]. Its own vote
+//!   counts toward a certificate only once released. A restarted engine is built from
+//!   the last durable record and refuses to sign anything that conflicts with it
+//!   ([`PersistedRecord::permits`]).
+//! - **R11 Evidence.** Two votes of one kind in one view for different blocks, a
+//!   finalize and a nullify in one view, or two different proposals in one view, all
+//!   validly signed by one validator, are reported once as [`Output::Evidence`].
+//! - **R12 Catch-up.** A node that holds a certificate (or a block) whose block (or
+//!   parent) it lacks emits [`Output::Fetch`]. Answers ([`answer_fetch`]) are kept only
+//!   where a certificate verified against genesis, or the parent link of a kept block,
+//!   vouches for the hash; so catching up needs only the genesis validator set. A
+//!   restarted node lost its unfinalized blocks and rejoins this way.
+//!
+//! # Fault model
+//!
+//! Up to `f` byzantine validators and any number of crashes; messages may be lost,
+//! duplicated, delayed and reordered; clocks may drift.
+//!
+//! - **Safety** (no two different blocks final at one height) needs `2q - n > f`:
+//!   any two quorums then share an honest validator. So one view has at most one
+//!   notarized block (an honest validator signs one notarize per view, R10); a view
+//!   with a finalization has no nullification (an honest validator never signs both,
+//!   R5/R6); and by induction every block notarized in a later view extends the
+//!   finalized block, because an honest voter checked (R4) that its parent chain is
+//!   notarized with only nullified views skipped, and the finalized view cannot be
+//!   skipped.
+//! - **Liveness** needs at most `n - q` validators crashed or silent (byzantine
+//!   included), and eventually timely delivery with `view_timeout_ms` above the
+//!   round trip.
+//! - So 3 validators with q = 2 survive one crash but no byzantine validator: a member
+//!   that signs conflicting votes is detected (R11), not prevented. 4 validators with
+//!   q = 3 survive one byzantine validator. Genesis refuses `2q <= n`.
+//!
+//! # Bounds
+//!
+//! Every queue has a named limit: [`MAX_VIEWS_AHEAD`], [`MAX_RETAINED_VIEWS`],
+//! [`MAX_UNFINALIZED_BLOCKS`], [`MAX_WANTED_BLOCKS`], [`MAX_UNRELEASED`],
+//! [`message::MAX_JUSTIFICATION_CERTIFICATES`], [`message::MAX_MESSAGE_BYTES`],
+//! [`fetch::MAX_FETCH_BLOCKS`]. Input from peers is checked before use and never
+//! panics the engine; `assert!`s guard this crate's own invariants.
+
+pub mod engine;
+pub mod evidence;
+pub mod fetch;
+pub mod message;
+pub mod record;
+
+pub use engine::{
+    leader_of, BugInjection, Config, Engine, EngineError, FinalizedBlock, FinalizedTip, Input,
+    Output, Restored, Timeouts, MAX_RETAINED_VIEWS, MAX_UNFINALIZED_BLOCKS, MAX_UNRELEASED,
+    MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS,
+};
+pub use evidence::{ConsensusEvidence, EvidenceKind};
+pub use fetch::{answer_fetch, FetchRequest, FetchResponse, FinalizedStore};
+pub use message::{
+    proposal_digest, ConsensusMessage, MessageError, Proposal, SignedProposalHeader,
+};
+pub use record::{PersistedRecord, Signing};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! Evidence of misbehaviour (R11): two messages one validator signed that no honest
+//! validator would ever sign together. Each kind carries both signed messages, so anyone
+//! holding genesis can check it with [`ConsensusEvidence::verify`].
+
+use crate::message::SignedProposalHeader;
+use seisan_crypto::{verify_digest, verify_evidence, verify_vote};
+use seisan_types::{Evidence, Genesis, MemberId, SignedVote, View, VoteKind};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsensusEvidence {
+    /// Two votes of one kind in one view for different blocks.
+    ConflictingVotes(Evidence),
+    /// A finalize and a nullify in one view: the validator claimed both that it saw the
+    /// view's block notarized in time and that the view timed out (R5, R6).
+    FinalizeAndNullify {
+        finalize: SignedVote,
+        nullify: SignedVote,
+    },
+    /// Two different proposals by one leader in one view.
+    ConflictingProposals {
+        first: SignedProposalHeader,
+        second: SignedProposalHeader,
+    },
+}
+
+/// Which rule a piece of evidence is about; the engine reports each (view, member,
+/// kind) at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EvidenceKind {
+    Notarize,
+    Finalize,
+    Nullify,
+    FinalizeAndNullify,
+    Proposal,
+}
+
+impl EvidenceKind {
+    pub fn of_vote(kind: VoteKind) -> EvidenceKind {
+        match kind {
+            VoteKind::Notarize => EvidenceKind::Notarize,
+            VoteKind::Finalize => EvidenceKind::Finalize,
+            VoteKind::Nullify => EvidenceKind::Nullify,
+        }
+    }
+}
+
+impl ConsensusEvidence {
+    /// The accused validator.
+    pub fn member(&self) -> MemberId {
+        match self {
+            ConsensusEvidence::ConflictingVotes(evidence) => evidence.member(),
+            ConsensusEvidence::FinalizeAndNullify { finalize, .. } => finalize.member,
+            ConsensusEvidence::ConflictingProposals { first, .. } => first.header.proposer,
+        }
+    }
+
+    pub fn view(&self) -> View {
+        match self {
+            ConsensusEvidence::ConflictingVotes(evidence) => evidence.first.vote.view,
+            ConsensusEvidence::FinalizeAndNullify { finalize, .. } => finalize.vote.view,
+            ConsensusEvidence::ConflictingProposals { first, .. } => first.header.view,
+        }
+    }
+
+    pub fn kind(&self) -> EvidenceKind {
+        match self {
+            ConsensusEvidence::ConflictingVotes(evidence) => {
+                EvidenceKind::of_vote(evidence.first.vote.kind)
+            }
+            ConsensusEvidence::FinalizeAndNullify { .. } => EvidenceKind::FinalizeAndNullify,
+            ConsensusEvidence::ConflictingProposals { .. } => EvidenceKind::Proposal,
+        }
+    }
+
+    /// Whether the evidence proves misbehaviour: both messages validly signed by the
+    /// same genesis validator, on this chain, and in conflict.
+    pub fn verify(&self, genesis: &Genesis) -> bool {
+        match self {
+            ConsensusEvidence::ConflictingVotes(evidence) => verify_evidence(genesis, evidence),
+            ConsensusEvidence::FinalizeAndNullify { finalize, nullify } => {
+                finalize.member == nullify.member
+                    && finalize.vote.kind == VoteKind::Finalize
+                    && nullify.vote.kind == VoteKind::Nullify
+                    && finalize.vote.view == nullify.vote.view
+                    && verify_vote(genesis, finalize).is_ok()
+                    && verify_vote(genesis, nullify).is_ok()
+            }
+            ConsensusEvidence::ConflictingProposals { first, second } => {
+                let (a, b) = (&first.header, &second.header);
+                let leader_key = match genesis.member(a.proposer) {
+                    Some(member) if member.validator => member.public_key,
+                    _ => return false,
+                };
+                a.proposer == b.proposer
+                    && a.view == b.view
+                    && a.chain_id == genesis.chain_id
+                    && b.chain_id == genesis.chain_id
+                    && a.hash() != b.hash()
+                    && verify_digest(&leader_key, &first.digest(), &first.signature).is_ok()
+                    && verify_digest(&leader_key, &second.digest(), &second.signature).is_ok()
+            }
+        }
+    }
+}

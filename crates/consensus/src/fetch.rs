@@ -1,0 +1,160 @@
+//! Catch-up (R12): asking a peer for blocks this node lacks, and answering such asks.
+//!
+//! A node that holds a certificate for a block it does not have (or a block whose
+//! parent it does not have) emits [`crate::Output::Fetch`] with a [`FetchRequest`]. The
+//! host sends it to some peer, which answers with [`answer_fetch`]; the host feeds the
+//! [`FetchResponse`] back as [`crate::Input::Fetched`]. The answer is untrusted: the
+//! engine keeps a block only if its hash is vouched for by a certificate it verified
+//! against genesis or by the parent link of a block it already keeps, so a response
+//! needs nothing but the genesis validator set to check.
+
+use crate::engine::{Engine, FinalizedBlock};
+use crate::message::{check_certificate_bounds, MessageError, MAX_MESSAGE_BYTES};
+use seisan_types::block::MAX_TXS_PER_BLOCK;
+use seisan_types::codec;
+use seisan_types::{Block, Hash, Height, QuorumCertificate};
+use serde::{Deserialize, Serialize};
+
+/// The most blocks one response carries (and the engine reads).
+pub const MAX_FETCH_BLOCKS: usize = 64;
+/// The most certificates one response carries (and the engine reads).
+pub const MAX_FETCH_CERTIFICATES: usize = 64;
+/// The largest encoded response.
+pub const MAX_FETCH_RESPONSE_BYTES: usize = 64 << 20;
+
+/// "I lack block `target` (at `target_height`) and its ancestors down to `from_height`
+/// (my finalized height + 1)."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchRequest {
+    pub from_height: Height,
+    pub target: Hash,
+    pub target_height: Height,
+}
+
+/// Blocks in ascending height order, plus certificates that vouch for some of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchResponse {
+    pub blocks: Vec<Block>,
+    pub certificates: Vec<QuorumCertificate>,
+}
+
+impl FetchRequest {
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<FetchRequest, MessageError> {
+        Ok(codec::decode_with_limit(bytes, 128)?)
+    }
+}
+
+impl FetchResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a response from a peer and checks its bounds.
+    pub fn decode(bytes: &[u8]) -> Result<FetchResponse, MessageError> {
+        let response: FetchResponse =
+            codec::decode_with_limit(bytes, MAX_FETCH_RESPONSE_BYTES.min(codec::MAX_DECODE_BYTES))?;
+        response.check_bounds()?;
+        Ok(response)
+    }
+
+    pub fn check_bounds(&self) -> Result<(), MessageError> {
+        if self.certificates.len() > MAX_FETCH_CERTIFICATES {
+            return Err(MessageError::TooManyCertificates {
+                count: self.certificates.len(),
+            });
+        }
+        if let Some(block) = self
+            .blocks
+            .iter()
+            .find(|block| block.txs.len() > MAX_TXS_PER_BLOCK)
+        {
+            return Err(MessageError::TooManyTransactions {
+                count: block.txs.len(),
+            });
+        }
+        self.certificates
+            .iter()
+            .try_for_each(check_certificate_bounds)
+    }
+}
+
+const _: () = assert!(MAX_FETCH_BLOCKS >= 2);
+const _: () = assert!(MAX_MESSAGE_BYTES <= MAX_FETCH_RESPONSE_BYTES);
+
+/// Where a serving node finds finalized blocks (its block store). Implementations
+/// return what they durably hold; they need not be complete.
+pub trait FinalizedStore {
+    /// The highest finalized height held (0 if none).
+    fn finalized_height(&self) -> Height;
+    /// The finalized block at `height` with the certificate it was finalized with.
+    fn finalized_block(&self, height: Height) -> Option<FinalizedBlock>;
+}
+
+/// Answers a peer's [`FetchRequest`] from this node's finalized store and, for blocks
+/// not yet final here, from its engine's memory. Pure and bounded: at most
+/// [`MAX_FETCH_BLOCKS`] blocks and [`MAX_FETCH_CERTIFICATES`] certificates.
+///
+/// If the first wanted height is final here, the answer is the finalized run upward
+/// from it (each block's certificate included, so the asker can check the run from
+/// genesis alone). Otherwise it walks down from the target by parent links and returns
+/// the highest blocks of that path, with the target's certificate if this node has one.
+pub fn answer_fetch(
+    request: &FetchRequest,
+    store: &dyn FinalizedStore,
+    engine: Option<&Engine>,
+) -> FetchResponse {
+    let mut response = FetchResponse::default();
+    let from = request.from_height.max(Height(1));
+    let stored = store.finalized_height();
+    if from <= stored {
+        let last = stored.min(request.target_height.max(from));
+        let mut height = from;
+        while height <= last && response.blocks.len() < MAX_FETCH_BLOCKS {
+            let Some(finalized) = store.finalized_block(height) else {
+                break;
+            };
+            if response.certificates.last() != Some(&finalized.certificate)
+                && response.certificates.len() < MAX_FETCH_CERTIFICATES
+            {
+                response.certificates.push(finalized.certificate.clone());
+            }
+            response.blocks.push(finalized.block);
+            height = height.next();
+        }
+        return response;
+    }
+    let lookup = |hash: Hash, height: Height| -> Option<Block> {
+        if let Some(block) = engine.and_then(|engine| engine.known_block(&hash)) {
+            return Some(block.clone());
+        }
+        store
+            .finalized_block(height)
+            .filter(|finalized| finalized.block.hash() == hash)
+            .map(|finalized| finalized.block)
+    };
+    let mut hash = request.target;
+    let mut height = request.target_height;
+    while height >= from && response.blocks.len() < MAX_FETCH_BLOCKS {
+        let Some(block) = lookup(hash, height) else {
+            break;
+        };
+        if block.header.height != height {
+            break;
+        }
+        hash = block.header.parent;
+        height = Height(height.0.saturating_sub(1));
+        response.blocks.push(block);
+        if height.0 == 0 {
+            break;
+        }
+    }
+    response.blocks.reverse();
+    if let Some(certificate) = engine.and_then(|engine| engine.certificate_for(&request.target)) {
+        response.certificates.push(certificate.clone());
+    }
+    response
+}

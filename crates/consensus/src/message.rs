@@ -1,0 +1,210 @@
+//! What validators send each other: proposals, votes and certificates.
+//!
+//! Every message is untrusted until the engine has checked it against genesis; this
+//! module only fixes the wire shape and its bounds. Encoding goes through the canonical
+//! codec ([`seisan_types::codec`]), so a message has exactly one byte form, and
+//! [`ConsensusMessage::decode`] refuses anything larger than [`MAX_MESSAGE_BYTES`] or
+//! outside the named bounds before the engine sees it.
+
+use seisan_types::block::{MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK};
+use seisan_types::codec::{self, CodecError};
+use seisan_types::genesis::MAX_MEMBERS;
+use seisan_types::tags;
+use seisan_types::{
+    Block, BlockHeader, ChainId, Hash, QuorumCertificate, Signature, SignedVote, View,
+};
+use serde::{Deserialize, Serialize};
+
+/// Domain tag of the digest a leader signs to propose a block (re-exported from
+/// [`seisan_types::tags`] so the consensus crate names the tag it uses).
+pub const PROPOSAL_TAG: &[u8] = tags::SEISAN_CONSENSUS_PROPOSAL_V1;
+
+/// The most certificates a proposal may carry to justify its parent (R3): the parent's
+/// notarization plus one nullification per skipped view. A longer run of skipped views
+/// cannot be justified in one proposal; such a view times out (documented limit).
+pub const MAX_JUSTIFICATION_CERTIFICATES: usize = 256;
+
+/// The largest encoded consensus message: a full block plus its justification.
+pub const MAX_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + (4 << 20);
+
+const _: () = assert!(MAX_MESSAGE_BYTES <= codec::MAX_DECODE_BYTES);
+
+/// The digest a leader signs for proposing `block` in `view` on `chain_id`.
+pub fn proposal_digest(chain_id: &ChainId, view: View, block: &Hash) -> Hash {
+    Hash::tagged(PROPOSAL_TAG, &[&codec::encode(&(chain_id, view, block))])
+}
+
+/// A leader's proposal (R3): the block, the leader's signature over
+/// [`proposal_digest`] (chain id, view, block hash), and the certificates that justify
+/// the parent (its notarization or finalization and a nullification for every view
+/// between the parent's view and this one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub block: Block,
+    pub signature: Signature,
+    pub justification: Vec<QuorumCertificate>,
+}
+
+impl Proposal {
+    /// The header and signature alone, which is all evidence needs.
+    pub fn signed_header(&self) -> SignedProposalHeader {
+        SignedProposalHeader {
+            header: self.block.header.clone(),
+            signature: self.signature,
+        }
+    }
+}
+
+/// A proposal without its transactions: enough to check the leader's signature
+/// (the digest covers the header hash), so two of them prove an equivocating leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedProposalHeader {
+    pub header: BlockHeader,
+    pub signature: Signature,
+}
+
+impl SignedProposalHeader {
+    pub fn digest(&self) -> Hash {
+        proposal_digest(&self.header.chain_id, self.header.view, &self.header.hash())
+    }
+}
+
+/// Everything one validator's engine sends another's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsensusMessage {
+    Proposal(Box<Proposal>),
+    Vote(SignedVote),
+    Certificate(QuorumCertificate),
+}
+
+/// Why a message was refused before it reached the engine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("message does not decode: {source}")]
+    Codec {
+        #[from]
+        source: CodecError,
+    },
+    #[error("proposal carries {count} transactions; the limit is {MAX_TXS_PER_BLOCK}")]
+    TooManyTransactions { count: usize },
+    #[error(
+        "proposal carries {count} certificates; the limit is {MAX_JUSTIFICATION_CERTIFICATES}"
+    )]
+    TooManyCertificates { count: usize },
+    #[error("certificate carries {count} signatures; the limit is {MAX_MEMBERS}")]
+    TooManySignatures { count: usize },
+}
+
+/// Checks the size bounds of a certificate that did not come through [`ConsensusMessage::decode`].
+pub fn check_certificate_bounds(certificate: &QuorumCertificate) -> Result<(), MessageError> {
+    if certificate.signatures.len() > MAX_MEMBERS {
+        return Err(MessageError::TooManySignatures {
+            count: certificate.signatures.len(),
+        });
+    }
+    Ok(())
+}
+
+impl ConsensusMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes a message from a peer and checks its bounds.
+    pub fn decode(bytes: &[u8]) -> Result<ConsensusMessage, MessageError> {
+        let message: ConsensusMessage = codec::decode_with_limit(bytes, MAX_MESSAGE_BYTES)?;
+        message.check_bounds()?;
+        Ok(message)
+    }
+
+    /// The named bounds every message must meet (the engine re-checks them, since a
+    /// message may reach it without passing through [`ConsensusMessage::decode`]).
+    pub fn check_bounds(&self) -> Result<(), MessageError> {
+        match self {
+            ConsensusMessage::Proposal(proposal) => {
+                if proposal.block.txs.len() > MAX_TXS_PER_BLOCK {
+                    return Err(MessageError::TooManyTransactions {
+                        count: proposal.block.txs.len(),
+                    });
+                }
+                if proposal.justification.len() > MAX_JUSTIFICATION_CERTIFICATES {
+                    return Err(MessageError::TooManyCertificates {
+                        count: proposal.justification.len(),
+                    });
+                }
+                proposal
+                    .justification
+                    .iter()
+                    .try_for_each(check_certificate_bounds)
+            }
+            ConsensusMessage::Vote(_) => Ok(()),
+            ConsensusMessage::Certificate(certificate) => check_certificate_bounds(certificate),
+        }
+    }
+
+    /// The view the message is about.
+    pub fn view(&self) -> View {
+        match self {
+            ConsensusMessage::Proposal(proposal) => proposal.block.header.view,
+            ConsensusMessage::Vote(vote) => vote.vote.view,
+            ConsensusMessage::Certificate(certificate) => certificate.vote.view,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seisan_types::{Height, MemberId, Vote, VoteKind};
+
+    fn vote() -> SignedVote {
+        SignedVote {
+            vote: Vote {
+                chain_id: ChainId("sim-dev".into()),
+                view: View(7),
+                height: Height(3),
+                block: Hash([4; 32]),
+                kind: VoteKind::Notarize,
+            },
+            member: MemberId(1),
+            signature: Signature([9; 64]),
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_refused() {
+        let message = ConsensusMessage::Vote(vote());
+        let bytes = message.encode();
+        assert_eq!(ConsensusMessage::decode(&bytes).unwrap(), message);
+        assert!(ConsensusMessage::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(ConsensusMessage::decode(&longer).is_err());
+        assert!(ConsensusMessage::decode(&[0xff; 3]).is_err());
+    }
+
+    #[test]
+    fn proposal_digest_binds_chain_view_and_block() {
+        let chain = ChainId("sim-dev".into());
+        let base = proposal_digest(&chain, View(1), &Hash([1; 32]));
+        assert_ne!(base, proposal_digest(&chain, View(2), &Hash([1; 32])));
+        assert_ne!(base, proposal_digest(&chain, View(1), &Hash([2; 32])));
+        assert_ne!(
+            base,
+            proposal_digest(&ChainId("other-dev".into()), View(1), &Hash([1; 32]))
+        );
+    }
+
+    #[test]
+    fn oversized_certificates_are_refused() {
+        let certificate = QuorumCertificate {
+            vote: vote().vote,
+            signatures: vec![(MemberId(0), Signature([0; 64])); MAX_MEMBERS + 1],
+        };
+        let message = ConsensusMessage::Certificate(certificate);
+        assert!(matches!(
+            ConsensusMessage::decode(&message.encode()),
+            Err(MessageError::TooManySignatures { .. })
+        ));
+    }
+}

@@ -1,0 +1,417 @@
+//! Unit tests of the engine: certificate handling, evidence, persistence gating,
+//! restart refusal and finalization output.
+
+use super::*;
+use seisan_crypto::{assemble_certificate, sign_vote, verify_certificate, Keypair};
+use seisan_types::genesis::{Member, Role};
+use seisan_types::{
+    Block, BlockHeader, ChainId, Genesis, Hash, Height, MemberId, QuorumCertificate, Signature,
+    SignedVote, View, Vote, VoteKind,
+};
+
+const CHAIN: &str = "unit-dev";
+
+fn key(member: u32) -> Keypair {
+    Keypair::dev(&format!("validator-{member}"))
+}
+
+fn genesis(n: u32, quorum: u32) -> Genesis {
+    let members = (0..n)
+        .map(|index| Member {
+            name: format!("validator-{index}"),
+            role: if index == 0 {
+                Role::ClearingHouse
+            } else {
+                Role::Exchange
+            },
+            public_key: key(index).public_key(),
+            validator: true,
+            p2p_address: None,
+        })
+        .collect();
+    let genesis = Genesis {
+        chain_id: ChainId(CHAIN.into()),
+        genesis_time_ms: 0,
+        quorum,
+        members,
+        assets: vec![],
+        pairs: vec![],
+        opening_balances: vec![],
+        settlement: Default::default(),
+    };
+    genesis.validate().expect("test genesis is valid");
+    genesis
+}
+
+fn config(member: u32) -> Config {
+    Config {
+        genesis: genesis(3, 2),
+        member: MemberId(member),
+        keypair: key(member),
+        timeouts: Timeouts::default(),
+        bug_injection: BugInjection::default(),
+    }
+}
+
+fn started(member: u32, restored: Option<PersistedRecord>) -> (Engine, Vec<Output>) {
+    let mut engine = Engine::new(
+        config(member),
+        FinalizedTip::genesis(),
+        Restored {
+            record: restored,
+            ..Restored::default()
+        },
+    )
+    .unwrap();
+    let outputs = engine.step(0, Input::Start);
+    (engine, outputs)
+}
+
+fn block(view: u64, height: u64, parent: Hash, salt: u8) -> Block {
+    let proposer = leader_of(&genesis(3, 2).validators(), View(view));
+    Block {
+        header: BlockHeader {
+            chain_id: ChainId(CHAIN.into()),
+            height: Height(height),
+            view: View(view),
+            parent,
+            timestamp_ms: 1_000 + u64::from(salt),
+            proposer,
+            txs_root: Block::compute_txs_root(&[]),
+            state_root: Hash([salt; 32]),
+        },
+        txs: vec![],
+    }
+}
+
+fn proposal(block: Block, justification: Vec<QuorumCertificate>) -> ConsensusMessage {
+    let leader = block.header.proposer;
+    let digest = proposal_digest(&block.header.chain_id, block.header.view, &block.hash());
+    ConsensusMessage::Proposal(Box::new(Proposal {
+        signature: key(leader.0).sign_digest(&digest),
+        block,
+        justification,
+    }))
+}
+
+fn vote(kind: VoteKind, view: u64, height: u64, block: Hash) -> Vote {
+    Vote {
+        chain_id: ChainId(CHAIN.into()),
+        view: View(view),
+        height: Height(height),
+        block,
+        kind,
+    }
+}
+
+fn signed(member: u32, vote: Vote) -> SignedVote {
+    sign_vote(&key(member), MemberId(member), vote)
+}
+
+fn certificate(members: &[u32], vote: Vote) -> QuorumCertificate {
+    let votes: Vec<SignedVote> = members
+        .iter()
+        .map(|member| signed(*member, vote.clone()))
+        .collect();
+    assemble_certificate(vote, &votes)
+}
+
+fn message(from: u32, message: ConsensusMessage) -> Input {
+    Input::Message {
+        from: MemberId(from),
+        message,
+    }
+}
+
+fn evidence(outputs: &[Output]) -> Vec<ConsensusEvidence> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Evidence(evidence) => Some(evidence.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn broadcast_votes(outputs: &[Output]) -> Vec<SignedVote> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Broadcast(ConsensusMessage::Vote(vote)) => Some(vote.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_valid_notarization_moves_the_view_and_is_forwarded() {
+    let (mut engine, _) = started(0, None);
+    assert_eq!(engine.view(), View(1));
+    let notarization = certificate(&[1, 2], vote(VoteKind::Notarize, 1, 1, Hash([7; 32])));
+    let outputs = engine.step(
+        10,
+        message(1, ConsensusMessage::Certificate(notarization.clone())),
+    );
+    assert_eq!(engine.view(), View(2));
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Broadcast(ConsensusMessage::Certificate(forwarded)) if *forwarded == notarization
+    )));
+}
+
+#[test]
+fn bad_certificates_change_nothing() {
+    let good = certificate(&[1, 2], vote(VoteKind::Nullify, 1, 0, Hash::ZERO));
+    assert_eq!(verify_certificate(&genesis(3, 2), &good), Ok(()));
+
+    let too_few = certificate(&[1], good.vote.clone());
+    let mut duplicate_signer = too_few.clone();
+    duplicate_signer
+        .signatures
+        .push(duplicate_signer.signatures[0]);
+    let mut wrong_chain = good.clone();
+    wrong_chain.vote.chain_id = ChainId("other-dev".into());
+    let wrong_chain = certificate(&[1, 2], wrong_chain.vote);
+    let mut outsider = certificate(&[1], good.vote.clone());
+    outsider
+        .signatures
+        .push((MemberId(7), key(7).sign_digest(&good.vote.signing_digest())));
+    let mut forged = good.clone();
+    forged.signatures[1].1 = Signature([3; 64]);
+    let mut relabelled = good.clone();
+    relabelled.vote.view = View(2);
+
+    for bad in [
+        too_few,
+        duplicate_signer,
+        wrong_chain,
+        outsider,
+        forged,
+        relabelled,
+    ] {
+        let (mut engine, _) = started(0, None);
+        let outputs = engine.step(10, message(1, ConsensusMessage::Certificate(bad.clone())));
+        assert_eq!(engine.view(), View(1), "accepted {bad:?}");
+        assert!(
+            !outputs.iter().any(|output| matches!(
+                output,
+                Output::Broadcast(ConsensusMessage::Certificate(_))
+            )),
+            "forwarded {bad:?}"
+        );
+    }
+}
+
+#[test]
+fn a_double_notarize_is_reported_once_with_verifiable_evidence() {
+    let (mut engine, _) = started(0, None);
+    let first = signed(2, vote(VoteKind::Notarize, 1, 1, Hash([1; 32])));
+    let second = signed(2, vote(VoteKind::Notarize, 1, 1, Hash([2; 32])));
+    let third = signed(2, vote(VoteKind::Notarize, 1, 1, Hash([3; 32])));
+    assert!(
+        evidence(&engine.step(1, message(2, ConsensusMessage::Vote(first.clone())))).is_empty()
+    );
+    let found = evidence(&engine.step(2, message(2, ConsensusMessage::Vote(second.clone()))));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].member(), MemberId(2));
+    assert!(found[0].verify(&genesis(3, 2)));
+    assert_eq!(
+        found[0],
+        ConsensusEvidence::ConflictingVotes(seisan_types::Evidence { first, second })
+    );
+    assert!(evidence(&engine.step(3, message(2, ConsensusMessage::Vote(third)))).is_empty());
+}
+
+#[test]
+fn a_forged_conflicting_vote_is_not_evidence() {
+    let (mut engine, _) = started(0, None);
+    let first = signed(2, vote(VoteKind::Notarize, 1, 1, Hash([1; 32])));
+    let mut forged = signed(1, vote(VoteKind::Notarize, 1, 1, Hash([2; 32])));
+    forged.member = MemberId(2);
+    engine.step(1, message(2, ConsensusMessage::Vote(first)));
+    assert!(evidence(&engine.step(2, message(1, ConsensusMessage::Vote(forged)))).is_empty());
+}
+
+#[test]
+fn finalize_and_nullify_in_one_view_is_evidence() {
+    let (mut engine, _) = started(0, None);
+    let finalize = signed(1, vote(VoteKind::Finalize, 1, 1, Hash([1; 32])));
+    let nullify = signed(1, vote(VoteKind::Nullify, 1, 0, Hash::ZERO));
+    engine.step(1, message(1, ConsensusMessage::Vote(finalize)));
+    let found = evidence(&engine.step(2, message(1, ConsensusMessage::Vote(nullify))));
+    assert_eq!(found.len(), 1);
+    assert!(matches!(
+        found[0],
+        ConsensusEvidence::FinalizeAndNullify { .. }
+    ));
+    assert!(found[0].verify(&genesis(3, 2)));
+}
+
+#[test]
+fn two_proposals_from_one_leader_are_evidence() {
+    // Leader of view 1 among three validators is member 1.
+    let (mut engine, _) = started(0, None);
+    engine.step(1, message(1, proposal(block(1, 1, Hash::ZERO, 1), vec![])));
+    let found = evidence(&engine.step(2, message(1, proposal(block(1, 1, Hash::ZERO, 2), vec![]))));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].kind(), EvidenceKind::Proposal);
+    assert!(found[0].verify(&genesis(3, 2)));
+}
+
+#[test]
+fn a_vote_is_released_only_after_its_record_is_durable() {
+    let (mut engine, _) = started(2, None);
+    let proposed = block(1, 1, Hash::ZERO, 1);
+    let outputs = engine.step(1, message(1, proposal(proposed.clone(), vec![])));
+    let asked = outputs.iter().any(|output| {
+        matches!(output, Output::VerifyProposal { block, ancestors, .. }
+            if *block == proposed && ancestors.is_empty())
+    });
+    assert!(
+        asked,
+        "execute before vote: the engine must ask the application"
+    );
+    let outputs = engine.step(
+        2,
+        Input::ProposalVerified {
+            view: View(1),
+            block: proposed.hash(),
+            valid: true,
+        },
+    );
+    assert!(
+        broadcast_votes(&outputs).is_empty(),
+        "voted before persisting"
+    );
+    let sequence = outputs
+        .iter()
+        .find_map(|output| match output {
+            Output::Persist {
+                sequence,
+                record,
+                block,
+                ..
+            } => {
+                assert_eq!(record.view, View(1));
+                assert_eq!(record.notarized, Some(proposed.hash()));
+                assert_eq!(block.as_deref(), Some(&proposed), "the voted block is kept");
+                Some(*sequence)
+            }
+            _ => None,
+        })
+        .expect("a persist output");
+    let outputs = engine.step(3, Input::Persisted { sequence });
+    let votes = broadcast_votes(&outputs);
+    assert_eq!(votes.len(), 1);
+    assert_eq!(votes[0].vote.kind, VoteKind::Notarize);
+    assert_eq!(votes[0].vote.block, proposed.hash());
+}
+
+#[test]
+fn an_invalid_block_gets_no_vote() {
+    let (mut engine, _) = started(2, None);
+    let proposed = block(1, 1, Hash::ZERO, 1);
+    engine.step(1, message(1, proposal(proposed.clone(), vec![])));
+    let outputs = engine.step(
+        2,
+        Input::ProposalVerified {
+            view: View(1),
+            block: proposed.hash(),
+            valid: false,
+        },
+    );
+    assert!(!outputs
+        .iter()
+        .any(|output| matches!(output, Output::Persist { .. })));
+}
+
+#[test]
+fn a_restarted_engine_refuses_to_vote_for_another_block_in_its_view() {
+    let earlier = block(1, 1, Hash::ZERO, 1);
+    let restored = PersistedRecord::default().with(View(1), Signing::Notarize(earlier.hash()));
+    let (mut engine, _) = started(2, Some(restored));
+    assert_eq!(engine.view(), View(1));
+    let other = block(1, 1, Hash::ZERO, 2);
+    let outputs = engine.step(1, message(1, proposal(other, vec![])));
+    assert!(!outputs.iter().any(|output| matches!(
+        output,
+        Output::VerifyProposal { .. } | Output::Persist { .. }
+    )));
+}
+
+#[test]
+fn a_timeout_nullifies_and_a_finalization_outputs_blocks_in_order() {
+    let (mut engine, _) = started(0, None);
+    let outputs = engine.step(Timeouts::default().view_timeout_ms, Input::Tick);
+    let record = outputs
+        .iter()
+        .find_map(|output| match output {
+            Output::Persist { record, .. } => Some(record.clone()),
+            _ => None,
+        })
+        .expect("nullify is persisted first");
+    assert!(record.nullified);
+
+    // Blocks 1 (view 1) and 2 (view 2) arrive; a finalization of block 2 finalizes both.
+    let first = block(1, 1, Hash::ZERO, 1);
+    let second = block(2, 2, first.hash(), 2);
+    let finalization = certificate(&[1, 2], vote(VoteKind::Finalize, 2, 2, second.hash()));
+    engine.step(
+        3_000,
+        message(1, ConsensusMessage::Certificate(finalization.clone())),
+    );
+    let outputs = engine.step(
+        3_001,
+        Input::Fetched {
+            from: MemberId(1),
+            response: FetchResponse {
+                blocks: vec![first.clone(), second.clone()],
+                certificates: vec![],
+            },
+        },
+    );
+    let finalized: Vec<&FinalizedBlock> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Finalized(finalized) => Some(finalized),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finalized.len(), 2);
+    assert_eq!(finalized[0].block, first);
+    assert_eq!(finalized[1].block, second);
+    assert_eq!(finalized[1].certificate, finalization);
+    assert_eq!(engine.finalized_tip().height, Height(2));
+    assert_eq!(engine.view(), View(3));
+}
+
+#[test]
+fn fetched_blocks_nobody_vouches_for_are_dropped() {
+    let (mut engine, _) = started(0, None);
+    let stray = block(1, 1, Hash::ZERO, 9);
+    engine.step(
+        1,
+        Input::Fetched {
+            from: MemberId(1),
+            response: FetchResponse {
+                blocks: vec![stray.clone()],
+                certificates: vec![],
+            },
+        },
+    );
+    assert!(engine.known_block(&stray.hash()).is_none());
+}
+
+#[test]
+fn a_lagging_node_fetches_a_finalized_block_it_lacks() {
+    let (mut engine, _) = started(0, None);
+    let far = block(40, 1, Hash::ZERO, 4);
+    let finalization = certificate(&[1, 2], vote(VoteKind::Finalize, 40, 1, far.hash()));
+    let outputs = engine.step(5, message(2, ConsensusMessage::Certificate(finalization)));
+    assert_eq!(engine.view(), View(41));
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Fetch(FetchRequest { from_height: Height(1), target, target_height: Height(1) })
+            if *target == far.hash()
+    )));
+}

@@ -1,0 +1,141 @@
+//! `seisan-sim`: runs the consensus simulator over many seeds and prints one line,
+//! `sim: seeds=N violations=V finalized_blocks=B liveness_failures=L seeds_per_s=S`.
+//! Exits non-zero on any violation or liveness failure, after printing each failing
+//! seed's replay command on stderr.
+//!
+//! ```text
+//! seisan-sim --seeds 1000 [--validators 3 --quorum 2 --byzantine 0]
+//!            [--first-seed 0] [--fault-ms 8000] [--heal-ms 30000]
+//!            [--crash-interval-ms MS] [--behaviour equivocate|doublevote|garbage|all]
+//! seisan-sim --seed 17 ...      # replay one seed, with its details
+//! ```
+
+use anyhow::{bail, Context};
+use seisan_sim::{run_seed, Behaviour, SimConfig};
+use std::time::Instant;
+
+struct Arguments {
+    config: SimConfig,
+    seeds: u64,
+    first_seed: u64,
+    single: Option<u64>,
+}
+
+fn parse() -> anyhow::Result<Arguments> {
+    let mut config = SimConfig::three_of_two();
+    let mut seeds = 100;
+    let mut first_seed = 0;
+    let mut single = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
+        let number = |text: String| -> anyhow::Result<u64> {
+            text.parse::<u64>()
+                .with_context(|| format!("{flag} expects a number, got {text:?}"))
+        };
+        match flag.as_str() {
+            "--seeds" => seeds = number(value()?)?,
+            "--seed" => single = Some(number(value()?)?),
+            "--first-seed" => first_seed = number(value()?)?,
+            "--validators" => config.validators = u32::try_from(number(value()?)?)?,
+            "--quorum" => config.quorum = u32::try_from(number(value()?)?)?,
+            "--byzantine" => config.byzantine = u32::try_from(number(value()?)?)?,
+            "--fault-ms" => config.fault_ms = number(value()?)?,
+            "--heal-ms" => config.heal_ms = number(value()?)?,
+            "--crash-interval-ms" => config.crash_interval_ms = Some(number(value()?)?),
+            // Deliberately broken engines, to see the simulator catch them.
+            "--bug" => match value()?.as_str() {
+                "duplicate-votes" => config.bug_injection.count_duplicate_votes = true,
+                "release-before-persist" => config.bug_injection.release_before_persist = true,
+                other => bail!("unknown bug {other:?}"),
+            },
+            "--behaviour" => {
+                let text = value()?;
+                config.behaviour = Some(match text.as_str() {
+                    "equivocate" => Behaviour::Equivocate,
+                    "doublevote" => Behaviour::DoubleVote,
+                    "garbage" => Behaviour::Garbage,
+                    "all" => Behaviour::All,
+                    other => bail!("unknown behaviour {other:?}"),
+                });
+            }
+            "--help" | "-h" => {
+                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if config.validators == 0 || config.quorum == 0 || config.quorum > config.validators {
+        bail!(
+            "quorum {} must be between 1 and the {} validators",
+            config.quorum,
+            config.validators
+        );
+    }
+    if 2 * config.quorum <= config.validators {
+        bail!(
+            "quorum {} is unsafe for {} validators (2q must exceed n)",
+            config.quorum,
+            config.validators
+        );
+    }
+    if config.byzantine >= config.validators {
+        bail!(
+            "byzantine {} must be below the validator count",
+            config.byzantine
+        );
+    }
+    Ok(Arguments {
+        config,
+        seeds,
+        first_seed,
+        single,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let arguments = parse()?;
+    let seeds: Vec<u64> = match arguments.single {
+        Some(seed) => vec![seed],
+        None => (arguments.first_seed..arguments.first_seed + arguments.seeds).collect(),
+    };
+    let started = Instant::now();
+    let (mut violations, mut liveness_failures, mut finalized_blocks) = (0u64, 0u64, 0u64);
+    for seed in &seeds {
+        let report = run_seed(&arguments.config, *seed);
+        finalized_blocks += report.finalized_blocks;
+        violations += report.violations.len() as u64;
+        liveness_failures += u64::from(report.liveness_failure.is_some());
+        if arguments.single.is_some() {
+            eprintln!(
+                "seed {seed}: faults {}; events {}; crashes {}; evidence {}; finalized {}; trace {}",
+                report.faults,
+                report.events,
+                report.crashes,
+                report.evidence_against_byzantine,
+                report.finalized_blocks,
+                report.trace_hash
+            );
+        }
+        if report.failed() {
+            for violation in &report.violations {
+                eprintln!("violation: {violation}");
+            }
+            if let Some(failure) = &report.liveness_failure {
+                eprintln!("liveness failure (seed {seed}): {failure}");
+            }
+            eprintln!("replay: {}", report.replay);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    println!(
+        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} seeds_per_s={:.1}",
+        seeds.len(),
+        seeds.len() as f64 / seconds
+    );
+    if violations > 0 || liveness_failures > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
