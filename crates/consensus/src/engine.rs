@@ -102,6 +102,18 @@ impl FinalizedTip {
             certificate: None,
         }
     }
+
+    /// The tip a host restarts from when `last` is the last finalized block it stored.
+    /// The last block output in any step is the one its certificate certifies, so this
+    /// tip carries its own finalization.
+    pub fn of(last: &FinalizedBlock) -> FinalizedTip {
+        FinalizedTip {
+            height: last.block.header.height,
+            hash: last.block.hash(),
+            view: last.block.header.view,
+            certificate: Some(last.certificate.clone()),
+        }
+    }
 }
 
 /// A final block with a finalize certificate (R8). The certificate certifies this block

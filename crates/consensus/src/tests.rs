@@ -415,3 +415,111 @@ fn a_lagging_node_fetches_a_finalized_block_it_lacks() {
             if *target == far.hash()
     )));
 }
+
+#[test]
+fn kept_certificates_move_a_restarted_engine_on_and_are_forwarded() {
+    let nullification = certificate(&[0, 1], vote(VoteKind::Nullify, 5, 0, Hash::ZERO));
+    let mut forged = nullification.clone();
+    forged.vote.view = View(9);
+    let mut engine = Engine::new(
+        config(2),
+        FinalizedTip::genesis(),
+        Restored {
+            record: Some(PersistedRecord::default().with(View(5), Signing::Nullify)),
+            blocks: vec![],
+            certificates: vec![nullification.clone(), forged],
+        },
+    )
+    .unwrap();
+    assert_eq!(engine.view(), View(5));
+    let outputs = engine.step(0, Input::Start);
+    assert_eq!(
+        engine.view(),
+        View(6),
+        "the forged kept certificate must be refused"
+    );
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Broadcast(ConsensusMessage::Certificate(forwarded)) if *forwarded == nullification
+    )));
+}
+
+#[test]
+fn signing_in_a_new_view_keeps_the_certificate_that_entered_it() {
+    let (mut engine, _) = started(0, None);
+    let nullification = certificate(&[1, 2], vote(VoteKind::Nullify, 1, 0, Hash::ZERO));
+    engine.step(
+        1,
+        message(1, ConsensusMessage::Certificate(nullification.clone())),
+    );
+    assert_eq!(engine.view(), View(2));
+    let outputs = engine.step(1 + Timeouts::default().view_timeout_ms, Input::Tick);
+    let kept = outputs.iter().find_map(|output| match output {
+        Output::Persist {
+            record,
+            certificate,
+            ..
+        } if record.view == View(2) => Some(certificate.clone()),
+        _ => None,
+    });
+    assert_eq!(kept, Some(Some(nullification)));
+}
+
+struct Chain(Vec<FinalizedBlock>);
+
+impl FinalizedStore for Chain {
+    fn finalized_height(&self) -> Height {
+        Height(self.0.len() as u64)
+    }
+
+    fn finalized_block(&self, height: Height) -> Option<FinalizedBlock> {
+        self.0.get((height.0 as usize).checked_sub(1)?).cloned()
+    }
+}
+
+#[test]
+fn fetch_answers_are_bounded_and_a_lagging_engine_accepts_them() {
+    // A served chain of 100 blocks, each finalized directly.
+    let mut blocks = Vec::new();
+    let mut parent = Hash::ZERO;
+    for height in 1..=100u64 {
+        let next = block(height, height, parent, (height % 250) as u8);
+        parent = next.hash();
+        let certificate = certificate(
+            &[0, 1],
+            vote(VoteKind::Finalize, height, height, next.hash()),
+        );
+        blocks.push(FinalizedBlock {
+            block: next,
+            certificate,
+        });
+    }
+    let store = Chain(blocks.clone());
+    let request = FetchRequest {
+        from_height: Height(1),
+        target: blocks[99].block.hash(),
+        target_height: Height(100),
+    };
+    let response = answer_fetch(&request, &store, None);
+    assert_eq!(response.blocks.len(), fetch::MAX_FETCH_BLOCKS);
+    assert_eq!(response.blocks[0], blocks[0].block);
+    assert!(response.check_bounds().is_ok());
+
+    let (mut engine, _) = started(2, None);
+    let outputs = engine.step(
+        1,
+        Input::Fetched {
+            from: MemberId(0),
+            response,
+        },
+    );
+    let heights: Vec<u64> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Finalized(finalized) => Some(finalized.block.header.height.0),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<u64> = (1..=fetch::MAX_FETCH_BLOCKS as u64).collect();
+    assert_eq!(heights, expected);
+}

@@ -139,15 +139,9 @@ impl Node {
     }
 
     fn tip(&self) -> FinalizedTip {
-        match self.finalized.last() {
-            None => FinalizedTip::genesis(),
-            Some(last) => FinalizedTip {
-                height: last.block.header.height,
-                hash: last.block.hash(),
-                view: last.block.header.view,
-                certificate: Some(last.certificate.clone()),
-            },
-        }
+        self.finalized
+            .last()
+            .map_or_else(FinalizedTip::genesis, FinalizedTip::of)
     }
 
     fn height(&self) -> u64 {
