@@ -10,6 +10,12 @@ pub enum ContractError {
     UnknownMember { member: MemberId },
     #[error("nonce {nonce} of member {member} was already used")]
     RepeatedNonce { member: MemberId, nonce: Nonce },
+    #[error("nonce {nonce} of member {member} skips ahead; the next nonce is {expected}")]
+    NonceGap {
+        member: MemberId,
+        nonce: Nonce,
+        expected: Nonce,
+    },
     #[error("nonce {nonce} of member {member} is older than the last one, {last}")]
     StaleNonce {
         member: MemberId,
@@ -113,6 +119,7 @@ impl ContractError {
             ContractError::UnknownMember { .. } => "unknown_member",
             ContractError::RepeatedNonce { .. } => "repeated_nonce",
             ContractError::StaleNonce { .. } => "stale_nonce",
+            ContractError::NonceGap { .. } => "nonce_gap",
             ContractError::WrongRole { .. } => "wrong_role",
             ContractError::UnknownAsset { .. } => "unknown_asset",
             ContractError::UnknownPair { .. } => "unknown_pair",

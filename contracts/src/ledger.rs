@@ -274,18 +274,28 @@ impl<'a> Ledger<'a> {
         self.receipts.last().expect("just pushed")
     }
 
-    /// The envelope rules: a genesis member, and a nonce above its last (gaps allowed;
-    /// the same rule as `seisan_crypto::check_nonce`).
+    /// The envelope rules: a genesis member, and exactly the next nonce (the last one
+    /// plus one; 1 for a member's first transaction). Gaps are refused so that the
+    /// order of a member's transactions is the order it signed them in, whichever node
+    /// and block each reached first; the mempool holds a transaction until its
+    /// predecessor is in.
     fn admit(&mut self, member: MemberId, nonce: Nonce) -> Result<(), ContractError> {
         if self.genesis.member(member).is_none() {
             return Err(ContractError::UnknownMember { member });
         }
-        match self.nonces.get_cloned(self.view, &keys::nonce(member)) {
+        let last = self.nonces.get_cloned(self.view, &keys::nonce(member));
+        let expected = Nonce(last.map_or(1, |last| last.0 + 1));
+        match last {
             Some(last) if nonce == last => Err(ContractError::RepeatedNonce { member, nonce }),
             Some(last) if nonce < last => Err(ContractError::StaleNonce {
                 member,
                 nonce,
                 last,
+            }),
+            _ if nonce != expected => Err(ContractError::NonceGap {
+                member,
+                nonce,
+                expected,
             }),
             _ => Ok(()),
         }

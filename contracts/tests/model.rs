@@ -355,7 +355,7 @@ fn run(ops: &[Op]) {
         model.deposit(member.0, asset.0, amount);
     }
     model.raised.clear();
-    let mut nonce = 0u64;
+    let mut nonces = [0u64; 8];
     let mut blocks: Vec<Vec<Op>> = vec![Vec::new()];
     for op in ops {
         blocks.last_mut().unwrap().push(op.clone());
@@ -385,7 +385,8 @@ fn run(ops: &[Op]) {
                     price,
                     gtc,
                 } => {
-                    nonce += 1;
+                    nonces[*member as usize] += 1;
+                    let nonce = nonces[*member as usize];
                     let body = TxBody::PlaceOrder(OrderRequest {
                         pair: PAIR,
                         side: *side,
@@ -402,7 +403,8 @@ fn run(ops: &[Op]) {
                     model.place(*member, *side, *quantity, *price, *gtc, now);
                 }
                 Op::Cancel { member, order } => {
-                    nonce += 1;
+                    nonces[*member as usize] += 1;
+                    let nonce = nonces[*member as usize];
                     let body = TxBody::CancelOrder {
                         order: OrderId(*order),
                     };

@@ -723,8 +723,11 @@ fn allocations_move_between_inventory_and_customers_and_batches_are_atomic() {
 fn envelope_rules_unknown_member_replays_and_roles() {
     let mut h = Harness::new();
     h.seed(&[(A, JPY, 1000)]);
-    let mut signed = h.signed(A, limit(Side::Buy, COIN, 100));
-    signed.tx.nonce = seisan_types::Nonce(10);
+    let signed = h.signed(A, limit(Side::Buy, COIN, 100));
+    let next = signed.tx.nonce;
+    // Skipping ahead is refused: a member's transactions apply in nonce order.
+    let mut gap = signed.clone();
+    gap.tx.nonce = seisan_types::Nonce(next.0 + 5);
     let ctx = seisan_contracts::BlockContext {
         height: Height(1),
         timestamp_ms: h.now_ms + 1,
@@ -736,7 +739,7 @@ fn envelope_rules_unknown_member_replays_and_roles() {
         &h.view,
         &h.genesis,
         &ctx,
-        &[signed.clone(), signed.clone(), stranger],
+        &[gap, signed.clone(), signed.clone(), stranger],
     );
     let codes: Vec<_> = outcome
         .receipts
@@ -746,10 +749,13 @@ fn envelope_rules_unknown_member_replays_and_roles() {
             TxOutcome::Rejected { code, .. } => code.clone(),
         })
         .collect();
-    assert_eq!(codes, vec!["applied", "repeated_nonce", "unknown_member"]);
+    assert_eq!(
+        codes,
+        vec!["nonce_gap", "applied", "repeated_nonce", "unknown_member"]
+    );
     h.view.apply(&outcome.writes);
     h.check();
-    assert_eq!(query::last_nonce(&h.view, A), Some(seisan_types::Nonce(10)));
+    assert_eq!(query::last_nonce(&h.view, A), Some(next));
     // Roles: only the clearing house closes cycles; it does not trade.
     assert_eq!(rejected_code(&h.tx(B, TxBody::CloseCycle)), "wrong_role");
     assert_eq!(

@@ -2,6 +2,7 @@
 //! exchanges and the clearing house use. This is the only crate that does I/O.
 
 mod genesis_command;
+mod node;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ enum Command {
     /// Make or check genesis files.
     #[command(subcommand)]
     Genesis(genesis_command::GenesisCommand),
+    /// Run a validator node.
+    Node(node::config::NodeArgs),
 }
 
 fn main() {
@@ -49,5 +52,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Genesis(command) => genesis_command::run(command),
+        Command::Node(arguments) => {
+            let config = arguments.resolve()?;
+            init_logging(config.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting tokio")?;
+            runtime.block_on(node::runtime::run(config))
+        }
+    }
+}
+
+/// Installs the tracing subscriber: `RUST_LOG` filter (default info), human or JSON.
+fn init_logging(format: node::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,libp2p=warn,libp2p_gossipsub=error")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        node::config::LogFormat::Json => builder.json().init(),
+        node::config::LogFormat::Human => builder.init(),
     }
 }

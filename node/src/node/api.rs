@@ -1,0 +1,352 @@
+//! The HTTP API under `/v1` (JSON), `/metrics` (Prometheus text) and
+//! `/v1/openapi.json`.
+//!
+//! Everything a client sends is hostile: bodies are size-limited, the content type is
+//! checked, JSON is parsed by hand so every failure becomes a 4xx with a JSON error
+//! naming the problem (`{"error": {"code": ..., "message": ...}}`), and a rejected
+//! request changes nothing.
+
+use super::admission::{admit_transactions, AdmissionError};
+use super::mempool::Mempool;
+use super::metrics::Metrics;
+use super::pipeline::{read_block, read_certificate, read_receipts, read_tx_location};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use seisan_state::{SledBackend, StateDb};
+use seisan_types::genesis::Genesis;
+use seisan_types::hash::Hash;
+use seisan_types::ids::{Height, MemberId};
+use seisan_types::tx::SignedTransaction;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// The largest request body accepted.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+/// The most transactions in one batch submission.
+pub const MAX_BATCH_TRANSACTIONS: usize = 4096;
+
+/// What the node reports about itself.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeStatus {
+    pub chain_id: String,
+    pub member: u32,
+    pub member_name: String,
+    pub height: u64,
+    pub view: u64,
+    pub last_finalized_hash: String,
+    pub state_root: String,
+    pub peers: Vec<String>,
+    pub mempool_depth: usize,
+}
+
+/// Shared by every request handler.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub genesis: Arc<Genesis>,
+    pub db: StateDb<SledBackend>,
+    pub mempool: Arc<Mutex<Mempool>>,
+    pub status: watch::Receiver<NodeStatus>,
+    /// Finalized blocks and receipts as JSON, for the event stream.
+    pub events: broadcast::Sender<Arc<String>>,
+    /// Admitted transactions, to gossip to the other validators.
+    pub gossip: mpsc::Sender<Vec<SignedTransaction>>,
+    pub metrics: Arc<Metrics>,
+    /// Held for writing while a block commits, so a multi-key read under the read
+    /// lock sees one committed height.
+    pub commit_lock: Arc<std::sync::RwLock<()>>,
+}
+
+/// A 4xx/5xx answer with a JSON error body.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<AdmissionError> for ApiError {
+    fn from(error: AdmissionError) -> ApiError {
+        let status = match &error {
+            AdmissionError::Mempool(super::mempool::AdmitError::Busy { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AdmissionError::Mempool(super::mempool::AdmitError::Duplicate { .. }) => {
+                StatusCode::CONFLICT
+            }
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+pub fn router(context: ApiContext) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/transactions", post(submit))
+        .route("/v1/transactions/batch", post(submit_batch))
+        .route("/v1/transactions/{id}", get(transaction))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/v1/members", get(members))
+        .route("/v1/members/{member}/nonce", get(nonce))
+        .route("/v1/events", get(events))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .merge(super::queries::router())
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .with_state(context)
+}
+
+/// Reads a JSON body: checks the content type and the size, and names the problem.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("content type must be application/json, got {content_type:?}"),
+        ));
+    }
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError::new(
+            status,
+            code,
+            format!(
+                "request body: {} (limit {MAX_REQUEST_BYTES} bytes)",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not a valid transaction: {error}"),
+        )
+    })
+}
+
+/// Resolves a member given by name or by id.
+pub fn resolve_member(genesis: &Genesis, text: &str) -> Result<MemberId, ApiError> {
+    if let Some((id, _)) = genesis.member_by_name(text) {
+        return Ok(id);
+    }
+    match text.parse::<u32>() {
+        Ok(id) if genesis.member(MemberId(id)).is_some() => Ok(MemberId(id)),
+        _ => Err(ApiError::not_found(format!("unknown member {text:?}"))),
+    }
+}
+
+async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
+    let mut status = context.status.borrow().clone();
+    status.mempool_depth = context.mempool.lock().expect("mempool lock").len();
+    Json(status)
+}
+
+async fn submit(
+    State(context): State<ApiContext>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let transaction: SignedTransaction = parse_json(&headers, body)?;
+    let mut results = admit_transactions(&context, vec![transaction]).await;
+    let id = results.pop().expect("one result per transaction")?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "status": "pending"})),
+    )
+        .into_response())
+}
+
+async fn submit_batch(
+    State(context): State<ApiContext>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let transactions: Vec<SignedTransaction> = parse_json(&headers, body)?;
+    if transactions.len() > MAX_BATCH_TRANSACTIONS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "batch_too_large",
+            format!(
+                "{} transactions in one batch; the limit is {MAX_BATCH_TRANSACTIONS}",
+                transactions.len()
+            ),
+        ));
+    }
+    let results = admit_transactions(&context, transactions).await;
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(id) => json!({"id": id, "status": "pending"}),
+            Err(error) => json!({"error": {"code": error.code(), "message": error.to_string()}}),
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+async fn transaction(
+    State(context): State<ApiContext>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = Hash::from_hex(&id).map_err(|reason| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_id",
+            format!("transaction id: {reason}"),
+        )
+    })?;
+    if let Some(location) = read_tx_location(&context.db, &id) {
+        let receipts =
+            read_receipts(&context.db, location.height).expect("committed block has receipts");
+        let receipt = &receipts.receipts[location.index as usize];
+        return Ok(Json(json!({
+            "id": id, "status": "finalized", "height": location.height, "index": location.index, "receipt": receipt,
+        })));
+    }
+    if context.mempool.lock().expect("mempool lock").contains(&id) {
+        return Ok(Json(json!({"id": id, "status": "pending"})));
+    }
+    Err(ApiError::not_found(format!(
+        "transaction {id} is neither pending nor finalized on this node"
+    )))
+}
+
+async fn block(
+    State(context): State<ApiContext>,
+    Path(height): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let height = height.parse::<u64>().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_height",
+            format!("height {height:?} is not a number"),
+        )
+    })?;
+    let height = Height(height);
+    let block = read_block(&context.db, height)
+        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
+    let certificate =
+        read_certificate(&context.db, height).expect("committed block has a certificate");
+    let receipts = read_receipts(&context.db, height).expect("committed block has receipts");
+    Ok(Json(
+        json!({"hash": block.hash(), "block": block, "certificate": certificate, "receipts": receipts}),
+    ))
+}
+
+async fn members(State(context): State<ApiContext>) -> Json<Value> {
+    let members: Vec<Value> = context
+        .genesis
+        .members
+        .iter()
+        .enumerate()
+        .map(|(index, member)| json!({"id": index, "name": member.name, "role": member.role, "validator": member.validator, "public_key": member.public_key}))
+        .collect();
+    Json(json!({ "members": members }))
+}
+
+async fn nonce(
+    State(context): State<ApiContext>,
+    Path(member): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let member = resolve_member(&context.genesis, &member)?;
+    let committed = seisan_contracts::query::last_nonce(&context.db.committed_view(), member);
+    let pending = context
+        .mempool
+        .lock()
+        .expect("mempool lock")
+        .pending_nonce(member);
+    let next = committed.max(pending).map_or(1, |nonce| nonce.0 + 1);
+    Ok(Json(
+        json!({"member": member, "committed": committed, "pending": pending, "next": next}),
+    ))
+}
+
+async fn events(
+    State(context): State<ApiContext>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+    let receiver = context.events.subscribe();
+    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            match receiver.recv().await {
+                Ok(message) => {
+                    return Some((
+                        Ok(SseEvent::default().event("block").data(message.as_str())),
+                        receiver,
+                    ))
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
+async fn metrics(State(context): State<ApiContext>) -> Response {
+    context
+        .metrics
+        .mempool_depth
+        .set(context.mempool.lock().expect("mempool lock").len() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        context.metrics.render(),
+    )
+        .into_response()
+}

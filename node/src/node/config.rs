@@ -1,0 +1,144 @@
+//! Node settings, from flags or a TOML config file (flags win).
+//!
+//! ```toml
+//! # seisan-node.toml
+//! genesis = "genesis.json"        # the consortium's genesis file
+//! key = "keys/exchange-a.key"     # this member's key file (mode 0600)
+//! data = "data/exchange-a"        # data directory (state, last-vote record, LOCK)
+//! listen = "/ip4/0.0.0.0/tcp/7102" # libp2p listen address (default: this member's p2p_address in genesis)
+//! http = "127.0.0.1:8102"         # HTTP API address
+//! log_format = "human"            # or "json"
+//! ```
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct NodeArgs {
+    /// TOML config file; flags override its values.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The genesis file.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// This member's key file.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// libp2p listen multiaddress (default: this member's p2p_address in genesis).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// HTTP API listen address.
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// Log format: human or json.
+    #[arg(long)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    genesis: Option<PathBuf>,
+    key: Option<PathBuf>,
+    data: Option<PathBuf>,
+    listen: Option<String>,
+    http: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub genesis: PathBuf,
+    pub key: PathBuf,
+    pub data: PathBuf,
+    pub listen: Option<String>,
+    pub http: SocketAddr,
+    pub log_format: LogFormat,
+}
+
+impl NodeArgs {
+    pub fn resolve(self) -> anyhow::Result<NodeConfig> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str::<ConfigFile>(&text)
+                    .with_context(|| format!("config {} is invalid", path.display()))?
+            }
+            None => ConfigFile::default(),
+        };
+        let missing = |name: &str| {
+            anyhow::anyhow!("--{name} is required (or set `{name}` in the config file)")
+        };
+        Ok(NodeConfig {
+            genesis: self
+                .genesis
+                .or(file.genesis)
+                .ok_or_else(|| missing("genesis"))?,
+            key: self.key.or(file.key).ok_or_else(|| missing("key"))?,
+            data: self.data.or(file.data).ok_or_else(|| missing("data"))?,
+            listen: self.listen.or(file.listen),
+            http: self
+                .http
+                .or(file.http)
+                .unwrap_or_else(|| "127.0.0.1:8101".parse().expect("valid address")),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "genesis = \"g.json\"\nkey = \"k.key\"\ndata = \"d\"\nhttp = \"127.0.0.1:9000\"\nlog_format = \"json\"\n").unwrap();
+        let args = NodeArgs {
+            config: Some(path),
+            data: Some("other".into()),
+            ..NodeArgs::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.genesis, PathBuf::from("g.json"));
+        assert_eq!(config.data, PathBuf::from("other"));
+        assert_eq!(config.http.port(), 9000);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn missing_settings_and_unknown_keys_are_named() {
+        let error = NodeArgs::default().resolve().unwrap_err();
+        assert!(
+            error.to_string().contains("--genesis is required"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "genesys = \"g.json\"\n").unwrap();
+        let error = NodeArgs {
+            config: Some(path),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("genesys"), "{error:#}");
+    }
+}

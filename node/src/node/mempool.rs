@@ -1,0 +1,362 @@
+//! The mempool: signed transactions waiting for a block.
+//!
+//! Bounded by count, bytes and a per-member quota; admits only transactions whose
+//! signature and chain id were checked by the caller and whose nonce is above the
+//! member's committed nonce; drops duplicates. Blocks are filled round-robin across
+//! members, each member's transactions in nonce order, so one member's flood cannot
+//! starve another's. Execution takes only a member's next nonce, so a block takes
+//! from each member only the run of consecutive nonces that follows the member's last
+//! nonce in the parent state; a transaction that arrived before its predecessor waits.
+
+use seisan_types::hash::Hash;
+use seisan_types::ids::{MemberId, Nonce};
+use seisan_types::tx::SignedTransaction;
+use std::collections::{BTreeMap, HashSet};
+
+/// Bounds of the mempool.
+#[derive(Clone, Copy, Debug)]
+pub struct MempoolLimits {
+    pub max_txs: usize,
+    pub max_bytes: usize,
+    pub max_txs_per_member: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> MempoolLimits {
+        MempoolLimits {
+            max_txs: 100_000,
+            max_bytes: 128 << 20,
+            max_txs_per_member: 50_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdmitError {
+    #[error("mempool is busy ({reason}); retry later")]
+    Busy { reason: String },
+    #[error("transaction {id} is already pending")]
+    Duplicate { id: Hash },
+    #[error("nonce {nonce} of member {member} is already used by a pending transaction")]
+    NoncePending { member: MemberId, nonce: Nonce },
+    #[error("nonce {nonce} of member {member} is stale: the last committed nonce is {last}")]
+    StaleNonce {
+        member: MemberId,
+        nonce: Nonce,
+        last: Nonce,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    id: Hash,
+    size: usize,
+    tx: SignedTransaction,
+}
+
+#[derive(Debug, Default)]
+pub struct Mempool {
+    limits: MempoolLimits,
+    members: BTreeMap<MemberId, BTreeMap<Nonce, Entry>>,
+    ids: HashSet<Hash>,
+    bytes: usize,
+    count: usize,
+    /// Where the next round-robin selection starts, so no member is always first.
+    cursor: u32,
+}
+
+impl Mempool {
+    pub fn new(limits: MempoolLimits) -> Mempool {
+        Mempool {
+            limits,
+            ..Mempool::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// The highest nonce `member` has pending, if any.
+    pub fn pending_nonce(&self, member: MemberId) -> Option<Nonce> {
+        self.members
+            .get(&member)
+            .and_then(|queue| queue.keys().next_back().copied())
+    }
+
+    /// Admits a transaction whose signature and chain id the caller has verified.
+    pub fn admit(
+        &mut self,
+        tx: SignedTransaction,
+        id: Hash,
+        size: usize,
+        committed_nonce: Option<Nonce>,
+    ) -> Result<(), AdmitError> {
+        let member = tx.tx.member;
+        let nonce = tx.tx.nonce;
+        if self.ids.contains(&id) {
+            return Err(AdmitError::Duplicate { id });
+        }
+        if let Some(last) = committed_nonce.filter(|last| nonce <= *last) {
+            return Err(AdmitError::StaleNonce {
+                member,
+                nonce,
+                last,
+            });
+        }
+        let queue_len = self.members.get(&member).map_or(0, BTreeMap::len);
+        if self
+            .members
+            .get(&member)
+            .is_some_and(|queue| queue.contains_key(&nonce))
+        {
+            return Err(AdmitError::NoncePending { member, nonce });
+        }
+        if self.count >= self.limits.max_txs {
+            return Err(AdmitError::Busy {
+                reason: format!("{} transactions pending", self.count),
+            });
+        }
+        if self.bytes + size > self.limits.max_bytes {
+            return Err(AdmitError::Busy {
+                reason: format!("{} bytes pending", self.bytes),
+            });
+        }
+        if queue_len >= self.limits.max_txs_per_member {
+            return Err(AdmitError::Busy {
+                reason: format!("member {member} has {queue_len} transactions pending, its quota"),
+            });
+        }
+        self.members
+            .entry(member)
+            .or_default()
+            .insert(nonce, Entry { id, size, tx });
+        self.ids.insert(id);
+        self.bytes += size;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Up to `max_txs` transactions (and `max_bytes`) for a block, round-robin across
+    /// members; from each member only consecutive nonces starting at
+    /// `next_nonce(member)` (its last nonce in the parent state, plus one).
+    pub fn select(
+        &mut self,
+        max_txs: usize,
+        max_bytes: usize,
+        next_nonce: impl Fn(MemberId) -> Nonce,
+    ) -> Vec<SignedTransaction> {
+        let members: Vec<MemberId> = self.members.keys().copied().collect();
+        if members.is_empty() {
+            return Vec::new();
+        }
+        let start = members
+            .iter()
+            .position(|member| member.0 >= self.cursor)
+            .unwrap_or(0);
+        self.cursor = self.cursor.wrapping_add(1);
+        let mut runs: Vec<_> = members[start..]
+            .iter()
+            .chain(&members[..start])
+            .map(|member| {
+                let first = next_nonce(*member);
+                let run = self.members[member]
+                    .range(first..)
+                    .zip(first.0..)
+                    .take_while(|((nonce, _), expected)| nonce.0 == *expected)
+                    .map(|((_, entry), _)| entry);
+                run.peekable()
+            })
+            .collect();
+        let mut chosen = Vec::new();
+        let mut bytes = 0;
+        let mut progressed = true;
+        while progressed && chosen.len() < max_txs {
+            progressed = false;
+            for run in runs.iter_mut() {
+                if chosen.len() >= max_txs {
+                    break;
+                }
+                if let Some(entry) = run.peek() {
+                    if bytes + entry.size > max_bytes {
+                        continue;
+                    }
+                    bytes += entry.size;
+                    chosen.push(entry.tx.clone());
+                    run.next();
+                    progressed = true;
+                }
+            }
+        }
+        chosen
+    }
+
+    /// Removes transactions that a committed block included, and every pending
+    /// transaction whose nonce is now stale.
+    pub fn remove_committed(&mut self, committed: &[(MemberId, Nonce)]) {
+        for (member, nonce) in committed {
+            let Some(queue) = self.members.get_mut(member) else {
+                continue;
+            };
+            let stale: Vec<Nonce> = queue.range(..=*nonce).map(|(nonce, _)| *nonce).collect();
+            for stale_nonce in stale {
+                let entry = queue.remove(&stale_nonce).expect("key from range");
+                self.ids.remove(&entry.id);
+                self.bytes -= entry.size;
+                self.count -= 1;
+            }
+            if queue.is_empty() {
+                self.members.remove(member);
+            }
+        }
+        debug_assert_eq!(self.ids.len(), self.count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seisan_types::bytes::Signature;
+    use seisan_types::ids::ChainId;
+    use seisan_types::tx::{Transaction, TxBody};
+
+    fn tx(member: u32, nonce: u64) -> (SignedTransaction, Hash) {
+        let signed = SignedTransaction {
+            tx: Transaction {
+                chain_id: ChainId("dev".into()),
+                member: MemberId(member),
+                nonce: Nonce(nonce),
+                body: TxBody::AllocateBatch(vec![]),
+            },
+            signature: Signature([0; 64]),
+        };
+        let id = signed.id();
+        (signed, id)
+    }
+
+    fn admit(pool: &mut Mempool, member: u32, nonce: u64) -> Result<(), AdmitError> {
+        let (signed, id) = tx(member, nonce);
+        pool.admit(signed, id, 100, None)
+    }
+
+    #[test]
+    fn rejects_duplicates_stale_and_pending_nonces() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let (signed, id) = tx(1, 5);
+        pool.admit(signed.clone(), id, 100, None).unwrap();
+        assert_eq!(
+            pool.admit(signed.clone(), id, 100, None),
+            Err(AdmitError::Duplicate { id })
+        );
+        let (other, other_id) = tx(1, 3);
+        assert!(matches!(
+            pool.admit(other, other_id, 100, Some(Nonce(3))),
+            Err(AdmitError::StaleNonce { .. })
+        ));
+        let mut same_nonce = signed;
+        same_nonce.signature = Signature([1; 64]);
+        let same_id = same_nonce.id();
+        assert!(matches!(
+            pool.admit(same_nonce, same_id, 100, None),
+            Err(AdmitError::NoncePending { .. })
+        ));
+    }
+
+    #[test]
+    fn full_pool_and_member_quota_answer_busy() {
+        let mut pool = Mempool::new(MempoolLimits {
+            max_txs: 10,
+            max_bytes: 1 << 20,
+            max_txs_per_member: 4,
+        });
+        for nonce in 1..=4 {
+            admit(&mut pool, 1, nonce).unwrap();
+        }
+        assert!(matches!(
+            admit(&mut pool, 1, 5),
+            Err(AdmitError::Busy { .. })
+        ));
+        for nonce in 1..=4 {
+            admit(&mut pool, 2, nonce).unwrap();
+        }
+        admit(&mut pool, 3, 1).unwrap();
+        admit(&mut pool, 3, 2).unwrap();
+        let error = admit(&mut pool, 4, 1).unwrap_err();
+        assert!(error.to_string().contains("busy"), "{error}");
+    }
+
+    #[test]
+    fn selection_is_fair_and_in_nonce_order() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for nonce in (1..=50).rev() {
+            admit(&mut pool, 1, nonce).unwrap();
+        }
+        admit(&mut pool, 2, 1).unwrap();
+        admit(&mut pool, 2, 2).unwrap();
+        let chosen = pool.select(6, usize::MAX, |_| Nonce(1));
+        let from_two: Vec<u64> = chosen
+            .iter()
+            .filter(|t| t.tx.member == MemberId(2))
+            .map(|t| t.tx.nonce.0)
+            .collect();
+        assert_eq!(
+            from_two,
+            [1, 2],
+            "the quiet member is not starved by the flooding one"
+        );
+        let from_one: Vec<u64> = chosen
+            .iter()
+            .filter(|t| t.tx.member == MemberId(1))
+            .map(|t| t.tx.nonce.0)
+            .collect();
+        assert_eq!(from_one, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn selection_waits_for_a_missing_predecessor() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for nonce in [1, 2, 4, 5] {
+            admit(&mut pool, 1, nonce).unwrap();
+        }
+        let nonces: Vec<u64> = pool
+            .select(10, usize::MAX, |_| Nonce(1))
+            .iter()
+            .map(|t| t.tx.nonce.0)
+            .collect();
+        assert_eq!(nonces, [1, 2], "nonce 4 waits for 3");
+        assert!(pool.select(10, usize::MAX, |_| Nonce(3)).is_empty());
+        admit(&mut pool, 1, 3).unwrap();
+        let nonces: Vec<u64> = pool
+            .select(10, usize::MAX, |_| Nonce(3))
+            .iter()
+            .map(|t| t.tx.nonce.0)
+            .collect();
+        assert_eq!(nonces, [3, 4, 5]);
+    }
+
+    #[test]
+    fn remove_committed_drops_included_and_stale() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for nonce in 1..=5 {
+            admit(&mut pool, 1, nonce).unwrap();
+        }
+        // Nonce 1 is in an uncommitted parent: the run starts at 2.
+        assert_eq!(
+            pool.select(10, usize::MAX, |_| Nonce(2))[0].tx.nonce,
+            Nonce(2)
+        );
+        pool.remove_committed(&[(MemberId(1), Nonce(3))]);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.bytes, 200);
+        assert!(!pool.contains(&tx(1, 2).1));
+        assert!(pool.contains(&tx(1, 4).1));
+    }
+}

@@ -1,0 +1,12 @@
+//! The validator node: configuration, files, mempool, block pipeline, HTTP API and
+//! the core loop that wires consensus, contracts, state and network together.
+
+pub mod admission;
+pub mod api;
+pub mod config;
+pub mod files;
+pub mod mempool;
+pub mod metrics;
+pub mod pipeline;
+pub mod queries;
+pub mod runtime;

@@ -1,0 +1,664 @@
+//! The block pipeline: the application side of consensus.
+//!
+//! The consensus engine asks it to build a proposal on a parent, to verify a proposed
+//! block by re-executing it (execute before vote), and to commit a finalized block. A
+//! block is executed once per node: the leader when it builds, every other node when it
+//! verifies; the staged result (writes and post-state root, not yet on disk) is kept
+//! by block hash until the block is finalized and committed, with its certificate,
+//! receipts and transaction index, in one atomic write plus flush.
+
+use seisan_contracts::{BlockContext, BlockOutcome};
+use seisan_state::{Backend, StageParent, StagedBlock, StateDb, StateError};
+use seisan_types::block::{Block, BlockHeader, QuorumCertificate, MAX_TXS_PER_BLOCK};
+use seisan_types::codec;
+use seisan_types::genesis::Genesis;
+use seisan_types::hash::Hash;
+use seisan_types::ids::{Height, MemberId, Nonce, View};
+use seisan_types::receipt::{Event, Receipt};
+use seisan_types::tx::SignedTransaction;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How far ahead of a verifier's clock a proposal's timestamp may be.
+pub const MAX_CLOCK_SKEW_MS: u64 = 5_000;
+
+const RECORD_GENESIS: &[u8] = b"g";
+const RECORD_TIP: &[u8] = b"tip";
+const RECORD_BLOCK: &[u8] = b"b/";
+const RECORD_CERTIFICATE: &[u8] = b"c/";
+const RECORD_RECEIPTS: &[u8] = b"r/";
+const RECORD_TX: &[u8] = b"t/";
+
+fn height_key(prefix: &[u8], height: Height) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&height.0.to_be_bytes());
+    key
+}
+
+fn tx_key(id: &Hash) -> Vec<u8> {
+    let mut key = RECORD_TX.to_vec();
+    key.extend_from_slice(&id.0);
+    key
+}
+
+/// The last committed block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    pub height: Height,
+    /// Header hash ([`Hash::ZERO`] at genesis).
+    pub hash: Hash,
+    pub view: View,
+    pub timestamp_ms: u64,
+    pub state_root: Hash,
+}
+
+/// Receipts of a committed block: one per transaction, plus block-level events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockReceipts {
+    pub receipts: Vec<Receipt>,
+    pub events: Vec<Event>,
+}
+
+/// Where a committed transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    pub height: Height,
+    pub index: u32,
+}
+
+/// Why a proposed block is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidBlock {
+    #[error("block is for chain {got}, this is {expected}")]
+    WrongChain { expected: String, got: String },
+    #[error("parent {parent} is unknown (not the committed tip nor a staged block)")]
+    UnknownParent { parent: Hash },
+    #[error("height {got} does not follow the parent's height {parent}")]
+    WrongHeight { got: Height, parent: Height },
+    #[error("timestamp {got} is before the parent's {parent}")]
+    TimeWentBack { got: u64, parent: u64 },
+    #[error(
+        "timestamp {got} is more than {MAX_CLOCK_SKEW_MS} ms ahead of this node's clock {now}"
+    )]
+    TimeTooFarAhead { got: u64, now: u64 },
+    #[error("{count} transactions exceed the limit of {MAX_TXS_PER_BLOCK}")]
+    TooManyTransactions { count: usize },
+    #[error("transactions root does not match the body")]
+    TxsRoot,
+    #[error("transaction {index} is invalid: {reason}")]
+    Transaction { index: usize, reason: String },
+    #[error("state root {got} differs from the re-executed root {expected}")]
+    StateRoot { got: Hash, expected: Hash },
+    #[error("state error: {0}")]
+    State(#[from] StateError),
+}
+
+/// A block executed on top of its parent but not yet committed.
+#[derive(Clone, Debug)]
+pub struct StagedEntry {
+    pub block: Block,
+    pub state: Arc<StagedBlock>,
+    pub outcome: Arc<BlockOutcome>,
+}
+
+#[derive(Debug)]
+pub struct Pipeline<B: Backend + Clone> {
+    genesis: Arc<Genesis>,
+    db: StateDb<B>,
+    staged: HashMap<Hash, StagedEntry>,
+    tip: Tip,
+}
+
+impl<B: Backend + Clone> Pipeline<B> {
+    /// Opens the pipeline on a store, committing the genesis state at height 0 if the
+    /// store is empty and refusing a store made for another genesis.
+    pub fn open(db: StateDb<B>, genesis: Arc<Genesis>) -> Result<Pipeline<B>, String> {
+        let genesis_hash = genesis.hash();
+        match db.record(RECORD_GENESIS) {
+            Some(stored) if stored != genesis_hash.0 => {
+                return Err(format!(
+                    "this data directory belongs to genesis {} but the node was given genesis {genesis_hash}",
+                    hex_of(&stored)
+                ))
+            }
+            Some(_) => {}
+            None => {
+                if db.committed_height().is_some() {
+                    return Err("data directory has state but no genesis record".into());
+                }
+                let staged = db
+                    .stage(StageParent::Committed, seisan_contracts::genesis_writes(&genesis))
+                    .map_err(|error| error.to_string())?;
+                let tip = Tip {
+                    height: Height(0),
+                    hash: Hash::ZERO,
+                    view: View(0),
+                    timestamp_ms: genesis.genesis_time_ms,
+                    state_root: staged.root,
+                };
+                db.commit(
+                    &staged,
+                    vec![
+                        (RECORD_GENESIS.to_vec(), Some(genesis_hash.0.to_vec())),
+                        (RECORD_TIP.to_vec(), Some(codec::encode(&tip))),
+                    ],
+                )
+                .map_err(|error| error.to_string())?;
+            }
+        }
+        let tip_bytes = db
+            .record(RECORD_TIP)
+            .ok_or("data directory has no tip record")?;
+        let tip: Tip = codec::decode(&tip_bytes).map_err(|error| format!("tip record: {error}"))?;
+        assert_eq!(
+            Some(tip.height),
+            db.committed_height(),
+            "tip record and committed height agree"
+        );
+        Ok(Pipeline {
+            genesis,
+            db,
+            staged: HashMap::new(),
+            tip,
+        })
+    }
+
+    pub fn tip(&self) -> Tip {
+        self.tip
+    }
+
+    pub fn db(&self) -> &StateDb<B> {
+        &self.db
+    }
+
+    pub fn staged(&self, hash: &Hash) -> Option<&StagedEntry> {
+        self.staged.get(hash)
+    }
+
+    /// Height and timestamp of a known parent (the tip or a staged block).
+    fn parent_info(&self, parent: &Hash) -> Option<(StageParent, Height, u64)> {
+        if *parent == self.tip.hash {
+            return Some((
+                StageParent::Committed,
+                self.tip.height,
+                self.tip.timestamp_ms,
+            ));
+        }
+        self.staged.get(parent).map(|entry| {
+            (
+                StageParent::Staged(entry.state.clone()),
+                entry.block.header.height,
+                entry.block.header.timestamp_ms,
+            )
+        })
+    }
+
+    /// A read view of the state after `parent` (the tip or a staged block).
+    pub fn view_at(&self, parent: &Hash) -> Option<seisan_state::StagedView<B>> {
+        let (stage_parent, _, _) = self.parent_info(parent)?;
+        self.db.view(&stage_parent).ok()
+    }
+
+    fn execute(
+        &self,
+        stage_parent: StageParent,
+        header: &BlockHeader,
+        txs: &[SignedTransaction],
+    ) -> Result<(Arc<StagedBlock>, BlockOutcome), StateError> {
+        let view = self.db.view(&stage_parent)?;
+        let context = BlockContext {
+            height: header.height,
+            timestamp_ms: header.timestamp_ms,
+            proposer: header.proposer,
+        };
+        let outcome = seisan_contracts::apply_block(&view, &self.genesis, &context, txs);
+        assert_eq!(
+            outcome.receipts.len(),
+            txs.len(),
+            "one receipt per transaction"
+        );
+        let state = self.db.stage(stage_parent, outcome.writes.clone())?;
+        Ok((state, outcome))
+    }
+
+    /// Builds a proposal on `parent` with `txs` (already verified), executing it.
+    pub fn build(
+        &mut self,
+        view: View,
+        parent: Hash,
+        proposer: MemberId,
+        now_ms: u64,
+        txs: Vec<SignedTransaction>,
+    ) -> Result<Block, InvalidBlock> {
+        let (stage_parent, parent_height, parent_time) = self
+            .parent_info(&parent)
+            .ok_or(InvalidBlock::UnknownParent { parent })?;
+        let mut header = BlockHeader {
+            chain_id: self.genesis.chain_id.clone(),
+            height: parent_height.next(),
+            view,
+            parent,
+            timestamp_ms: now_ms.max(parent_time),
+            proposer,
+            txs_root: Block::compute_txs_root(&txs),
+            state_root: Hash::ZERO,
+        };
+        let (state, outcome) = self.execute(stage_parent, &header, &txs)?;
+        header.state_root = state.root;
+        let block = Block { header, txs };
+        self.staged.insert(
+            block.hash(),
+            StagedEntry {
+                block: block.clone(),
+                state,
+                outcome: Arc::new(outcome),
+            },
+        );
+        Ok(block)
+    }
+
+    /// Verifies a proposed block by re-executing it. `pre_verified` says which
+    /// transactions this node already checked (signature and chain), so each is checked
+    /// once per node.
+    pub fn verify(
+        &mut self,
+        block: &Block,
+        now_ms: u64,
+        pre_verified: impl Fn(&Hash) -> bool,
+    ) -> Result<(), InvalidBlock> {
+        let hash = block.hash();
+        if self.staged.contains_key(&hash) {
+            return Ok(());
+        }
+        let header = &block.header;
+        if header.chain_id != self.genesis.chain_id {
+            return Err(InvalidBlock::WrongChain {
+                expected: self.genesis.chain_id.0.clone(),
+                got: header.chain_id.0.clone(),
+            });
+        }
+        let (stage_parent, parent_height, parent_time) =
+            self.parent_info(&header.parent)
+                .ok_or(InvalidBlock::UnknownParent {
+                    parent: header.parent,
+                })?;
+        if header.height != parent_height.next() {
+            return Err(InvalidBlock::WrongHeight {
+                got: header.height,
+                parent: parent_height,
+            });
+        }
+        if header.timestamp_ms < parent_time {
+            return Err(InvalidBlock::TimeWentBack {
+                got: header.timestamp_ms,
+                parent: parent_time,
+            });
+        }
+        if header.timestamp_ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+            return Err(InvalidBlock::TimeTooFarAhead {
+                got: header.timestamp_ms,
+                now: now_ms,
+            });
+        }
+        self.check_body(block, pre_verified)?;
+        let (state, outcome) = self.execute(stage_parent, header, &block.txs)?;
+        if state.root != header.state_root {
+            return Err(InvalidBlock::StateRoot {
+                got: header.state_root,
+                expected: state.root,
+            });
+        }
+        self.staged.insert(
+            hash,
+            StagedEntry {
+                block: block.clone(),
+                state,
+                outcome: Arc::new(outcome),
+            },
+        );
+        Ok(())
+    }
+
+    fn check_body(
+        &self,
+        block: &Block,
+        pre_verified: impl Fn(&Hash) -> bool,
+    ) -> Result<(), InvalidBlock> {
+        if block.txs.len() > MAX_TXS_PER_BLOCK {
+            return Err(InvalidBlock::TooManyTransactions {
+                count: block.txs.len(),
+            });
+        }
+        if !block.txs_root_matches() {
+            return Err(InvalidBlock::TxsRoot);
+        }
+        let (indexes, unchecked): (Vec<usize>, Vec<SignedTransaction>) = block
+            .txs
+            .iter()
+            .enumerate()
+            .filter(|(_, tx)| !pre_verified(&tx.id()))
+            .map(|(index, tx)| (index, tx.clone()))
+            .unzip();
+        for (result, index) in seisan_crypto::verify_transactions(&self.genesis, &unchecked)
+            .into_iter()
+            .zip(indexes)
+        {
+            result.map_err(|error| InvalidBlock::Transaction {
+                index,
+                reason: error.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Commits a finalized block (the next height) with its finalization certificate
+    /// (which certifies this block or a descendant that finalized it) and `extra`
+    /// node records, in one atomic write. A block this node has not executed yet (one
+    /// fetched during catch-up) is verified and executed first; the certificate must
+    /// have been verified by the caller (the consensus engine does).
+    pub fn commit(
+        &mut self,
+        block: &Block,
+        certificate: &QuorumCertificate,
+        extra: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<Arc<BlockOutcome>, InvalidBlock> {
+        let hash = block.hash();
+        assert!(
+            certificate.vote.height >= block.header.height,
+            "certificate certifies this block or a descendant"
+        );
+        if block.header.height <= self.tip.height {
+            // Already committed (a duplicate finalization); nothing to do.
+            let existing = self.block(block.header.height).map(|b| b.hash());
+            assert_eq!(
+                existing,
+                Some(hash),
+                "two different blocks finalized at height {}",
+                block.header.height
+            );
+            let receipts = self
+                .receipts(block.header.height)
+                .expect("committed block has receipts");
+            return Ok(Arc::new(BlockOutcome {
+                writes: Default::default(),
+                receipts: receipts.receipts,
+                events: receipts.events,
+                report: None,
+            }));
+        }
+        if !self.staged.contains_key(&hash) {
+            let now = u64::MAX - MAX_CLOCK_SKEW_MS; // A finalized block's time was accepted by a quorum.
+            self.verify(block, now, |_| false)?;
+        }
+        let entry = self.staged.get(&hash).expect("verified above").clone();
+        assert_eq!(
+            entry.block.header.parent, self.tip.hash,
+            "finalized blocks commit in order"
+        );
+        assert_eq!(
+            entry.state.root, block.header.state_root,
+            "re-execution agrees with the finalized root"
+        );
+        let tip = Tip {
+            height: block.header.height,
+            hash,
+            view: block.header.view,
+            timestamp_ms: block.header.timestamp_ms,
+            state_root: entry.state.root,
+        };
+        let receipts = BlockReceipts {
+            receipts: entry.outcome.receipts.clone(),
+            events: entry.outcome.events.clone(),
+        };
+        let mut records = extra;
+        records.reserve(block.txs.len() + 4);
+        records.push((
+            height_key(RECORD_BLOCK, tip.height),
+            Some(codec::encode(block)),
+        ));
+        records.push((
+            height_key(RECORD_CERTIFICATE, tip.height),
+            Some(codec::encode(certificate)),
+        ));
+        records.push((
+            height_key(RECORD_RECEIPTS, tip.height),
+            Some(codec::encode(&receipts)),
+        ));
+        records.push((RECORD_TIP.to_vec(), Some(codec::encode(&tip))));
+        for (index, tx) in block.txs.iter().enumerate() {
+            let location = TxLocation {
+                height: tip.height,
+                index: index as u32,
+            };
+            records.push((tx_key(&tx.id()), Some(codec::encode(&location))));
+        }
+        self.db.commit(&entry.state, records)?;
+        self.tip = tip;
+        self.staged
+            .retain(|_, staged| staged.block.header.height > tip.height);
+        Ok(entry.outcome)
+    }
+
+    /// (member, nonce) of every transaction of a block, for the mempool.
+    pub fn nonces(block: &Block) -> Vec<(MemberId, Nonce)> {
+        block
+            .txs
+            .iter()
+            .map(|tx| (tx.tx.member, tx.tx.nonce))
+            .collect()
+    }
+
+    pub fn block(&self, height: Height) -> Option<Block> {
+        read_block(&self.db, height)
+    }
+
+    pub fn receipts(&self, height: Height) -> Option<BlockReceipts> {
+        read_receipts(&self.db, height)
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Reads a committed block.
+pub fn read_block<B: Backend + Clone>(db: &StateDb<B>, height: Height) -> Option<Block> {
+    db.record(&height_key(RECORD_BLOCK, height))
+        .map(|bytes| codec::decode(&bytes).expect("stored block decodes"))
+}
+
+/// Reads a committed block's finalization certificate.
+pub fn read_certificate<B: Backend + Clone>(
+    db: &StateDb<B>,
+    height: Height,
+) -> Option<QuorumCertificate> {
+    db.record(&height_key(RECORD_CERTIFICATE, height))
+        .map(|bytes| codec::decode(&bytes).expect("stored certificate decodes"))
+}
+
+/// Reads a committed block's receipts.
+pub fn read_receipts<B: Backend + Clone>(db: &StateDb<B>, height: Height) -> Option<BlockReceipts> {
+    db.record(&height_key(RECORD_RECEIPTS, height))
+        .map(|bytes| codec::decode(&bytes).expect("stored receipts decode"))
+}
+
+/// Where a committed transaction is.
+pub fn read_tx_location<B: Backend + Clone>(db: &StateDb<B>, id: &Hash) -> Option<TxLocation> {
+    db.record(&tx_key(id))
+        .map(|bytes| codec::decode(&bytes).expect("stored location decodes"))
+}
+
+/// The committed tip.
+pub fn read_tip<B: Backend + Clone>(db: &StateDb<B>) -> Option<Tip> {
+    db.record(RECORD_TIP)
+        .map(|bytes| codec::decode(&bytes).expect("stored tip decodes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seisan_crypto::Keypair;
+    use seisan_state::MemoryBackend;
+    use seisan_types::amount::Amount;
+    use seisan_types::block::{Vote, VoteKind};
+    use seisan_types::genesis::OpeningBalance;
+    use seisan_types::ids::AssetId;
+    use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, Transaction, TxBody};
+
+    fn genesis() -> Arc<Genesis> {
+        let mut genesis = crate::genesis_command::testnet_genesis(7101, 0);
+        genesis.opening_balances.push(OpeningBalance {
+            member: "exchange-a".into(),
+            asset: "JPY".into(),
+            amount: "500".into(),
+        });
+        Arc::new(genesis)
+    }
+
+    fn allocation(genesis: &Genesis, nonce: u64, amount: u128) -> SignedTransaction {
+        seisan_crypto::sign_transaction(
+            &Keypair::dev("exchange-a"),
+            Transaction {
+                chain_id: genesis.chain_id.clone(),
+                member: MemberId(1),
+                nonce: Nonce(nonce),
+                body: TxBody::Allocate(Allocation {
+                    asset: AssetId(1),
+                    customer: CustomerId("alice".into()),
+                    amount: Amount(amount),
+                    direction: AllocationDirection::ToCustomer,
+                }),
+            },
+        )
+    }
+
+    fn certificate(block: &Block) -> QuorumCertificate {
+        // The pipeline trusts the caller (the engine) to have verified certificates.
+        QuorumCertificate {
+            vote: Vote {
+                chain_id: block.header.chain_id.clone(),
+                view: block.header.view,
+                height: block.header.height,
+                block: block.hash(),
+                kind: VoteKind::Finalize,
+            },
+            signatures: vec![],
+        }
+    }
+
+    #[test]
+    fn built_block_verifies_elsewhere_and_commits_with_receipts() {
+        let genesis = genesis();
+        let mut leader = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let mut voter = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        assert_eq!(leader.tip().state_root, voter.tip().state_root);
+        let transactions = vec![allocation(&genesis, 1, 200), allocation(&genesis, 2, 900)];
+        let block = leader
+            .build(
+                View(1),
+                Hash::ZERO,
+                MemberId(0),
+                genesis.genesis_time_ms + 10,
+                transactions,
+            )
+            .unwrap();
+        voter
+            .verify(&block, genesis.genesis_time_ms + 10, |_| false)
+            .unwrap();
+        for pipeline in [&mut leader, &mut voter] {
+            let outcome = pipeline
+                .commit(&block, &certificate(&block), vec![])
+                .unwrap();
+            assert!(outcome.receipts[0].is_applied());
+            assert!(
+                !outcome.receipts[1].is_applied(),
+                "900 exceeds the 300 left"
+            );
+        }
+        assert_eq!(leader.tip(), voter.tip());
+        assert_eq!(
+            read_tx_location(leader.db(), &block.txs[1].id()),
+            Some(TxLocation {
+                height: Height(1),
+                index: 1
+            })
+        );
+        assert_eq!(leader.receipts(Height(1)).unwrap().receipts.len(), 2);
+    }
+
+    #[test]
+    fn tampered_blocks_are_refused_and_change_nothing() {
+        let genesis = genesis();
+        let mut leader = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let mut voter = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let now = genesis.genesis_time_ms + 10;
+        let block = leader
+            .build(
+                View(1),
+                Hash::ZERO,
+                MemberId(0),
+                now,
+                vec![allocation(&genesis, 1, 100)],
+            )
+            .unwrap();
+
+        let mut wrong_root = block.clone();
+        wrong_root.header.state_root = Hash([7; 32]);
+        assert!(matches!(
+            voter.verify(&wrong_root, now, |_| false),
+            Err(InvalidBlock::StateRoot { .. })
+        ));
+
+        let mut forged = block.clone();
+        forged.txs[0].signature.0[0] ^= 1;
+        forged.header.txs_root = Block::compute_txs_root(&forged.txs);
+        assert!(matches!(
+            voter.verify(&forged, now, |_| false),
+            Err(InvalidBlock::Transaction { index: 0, .. })
+        ));
+
+        let mut orphan = block.clone();
+        orphan.header.parent = Hash([1; 32]);
+        assert!(matches!(
+            voter.verify(&orphan, now, |_| false),
+            Err(InvalidBlock::UnknownParent { .. })
+        ));
+
+        let mut future = block.clone();
+        future.header.timestamp_ms = now + MAX_CLOCK_SKEW_MS + 1_000;
+        assert!(matches!(
+            voter.verify(&future, now, |_| false),
+            Err(InvalidBlock::TimeTooFarAhead { .. })
+        ));
+
+        assert_eq!(voter.tip().height, Height(0));
+        voter.verify(&block, now, |_| false).unwrap();
+    }
+
+    #[test]
+    fn a_store_of_another_genesis_is_refused() {
+        let backend = MemoryBackend::new();
+        Pipeline::open(StateDb::open(backend.clone()).unwrap(), genesis()).unwrap();
+        let mut other = (*genesis()).clone();
+        other.chain_id = seisan_types::ids::ChainId("seisan-dev-other".into());
+        let error = Pipeline::open(StateDb::open(backend).unwrap(), Arc::new(other)).unwrap_err();
+        assert!(error.contains("belongs to genesis"), "{error}");
+    }
+}

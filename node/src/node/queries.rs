@@ -1,0 +1,278 @@
+//! Read-only endpoints over the committed state: balances (optionally with Merkle
+//! proofs and the certified header they verify against), orders, the book, trades,
+//! top-up requests, quotes, confirmations, settlement cycles, reports and supplies.
+
+use super::api::{resolve_member, ApiContext, ApiError};
+use super::pipeline::{read_block, read_certificate, read_tip};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use seisan_contracts::query;
+use seisan_types::clearing::{
+    ConfirmationId, CycleId, OrderId, Pair, RfqId, Side, TopUpId, TradeId,
+};
+use seisan_types::ids::Height;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The most items one page returns.
+pub const MAX_PAGE: usize = 1000;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/v1/members/{member}/balances", get(balances))
+        .route("/v1/members/{member}/customers/{asset}", get(customers))
+        .route("/v1/members/{member}/orders", get(member_orders))
+        .route("/v1/members/{member}/topups", get(member_top_ups))
+        .route("/v1/orders/{id}", get(order))
+        .route("/v1/book/{base}/{quote}", get(book))
+        .route("/v1/trades", get(trades))
+        .route("/v1/topups", get(top_ups))
+        .route("/v1/quotes", get(quotes))
+        .route("/v1/confirmations", get(confirmations))
+        .route("/v1/cycles", get(cycles))
+        .route("/v1/cycles/current", get(current_cycle))
+        .route("/v1/reports/{height}", get(report))
+        .route("/v1/supply", get(supply))
+}
+
+fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn number(text: &str, what: &str) -> Result<u64, ApiError> {
+    text.parse::<u64>().map_err(|_| {
+        bad_request(
+            "bad_number",
+            format!("{what} {text:?} is not a whole number"),
+        )
+    })
+}
+
+/// `?after=N&limit=M` paging.
+fn paging(params: &HashMap<String, String>) -> Result<(Option<u64>, usize), ApiError> {
+    let after = params
+        .get("after")
+        .map(|text| number(text, "after"))
+        .transpose()?;
+    let limit = match params.get("limit") {
+        Some(text) => number(text, "limit")? as usize,
+        None => 100,
+    };
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(bad_request(
+            "bad_limit",
+            format!("limit must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    Ok((after, limit))
+}
+
+fn asset_id(context: &ApiContext, symbol: &str) -> Result<seisan_types::AssetId, ApiError> {
+    context
+        .genesis
+        .asset_by_symbol(&symbol.to_ascii_uppercase())
+        .map(|(id, _)| id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_asset",
+                format!("unknown asset {symbol:?}"),
+            )
+        })
+}
+
+async fn balances(
+    State(context): State<ApiContext>,
+    Path(member): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let member = resolve_member(&context.genesis, &member)?;
+    let want_proof = params
+        .get("proof")
+        .is_some_and(|value| value == "true" || value == "1");
+    if !want_proof {
+        let view = context.db.committed_view();
+        let balances = query::member_balances(&view, &context.genesis, member);
+        let tip = read_tip(&context.db).expect("opened store has a tip");
+        return Ok(Json(
+            json!({"member": member, "height": tip.height, "balances": balances}),
+        ));
+    }
+    // Read everything at one committed height.
+    let _guard = context.commit_lock.read().expect("commit lock");
+    let tip = read_tip(&context.db).expect("opened store has a tip");
+    if tip.height == Height(0) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_finalized_block",
+            "no block is finalized yet; retry shortly",
+        ));
+    }
+    let block = read_block(&context.db, tip.height).expect("tip block stored");
+    let certificate = read_certificate(&context.db, tip.height).expect("tip certificate stored");
+    let mut entries = Vec::new();
+    for (index, asset) in context.genesis.assets.iter().enumerate() {
+        let asset_id = seisan_types::AssetId(index as u32);
+        let key = seisan_contracts::keys::balance(member, asset_id);
+        let (value, proof) = context.db.prove(&key, tip.height).map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "proof_unavailable",
+                error.to_string(),
+            )
+        })?;
+        entries.push(json!({
+            "asset": asset_id,
+            "symbol": asset.symbol,
+            "key": hex::encode(&key),
+            "value": value.map(hex::encode),
+            "proof": proof,
+        }));
+    }
+    Ok(Json(json!({
+        "member": member,
+        "height": tip.height,
+        "header": block.header,
+        "certificate": certificate,
+        "balances": entries,
+    })))
+}
+
+async fn customers(
+    State(context): State<ApiContext>,
+    Path((member, asset)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let member = resolve_member(&context.genesis, &member)?;
+    let asset = asset_id(&context, &asset)?;
+    let view = context.db.committed_view();
+    Ok(Json(
+        json!({"customers": query::customer_balances(&view, member, asset, None, MAX_PAGE)}),
+    ))
+}
+
+async fn member_orders(
+    State(context): State<ApiContext>,
+    Path(member): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let member = resolve_member(&context.genesis, &member)?;
+    Ok(Json(
+        json!({"orders": query::open_orders(&context.db.committed_view(), member)}),
+    ))
+}
+
+async fn member_top_ups(
+    State(context): State<ApiContext>,
+    Path(member): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let member = resolve_member(&context.genesis, &member)?;
+    Ok(Json(
+        json!({"top_ups": query::open_top_ups(&context.db.committed_view(), member)}),
+    ))
+}
+
+async fn order(
+    State(context): State<ApiContext>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = OrderId(number(&id, "order id")?);
+    query::order(&context.db.committed_view(), id)
+        .map(|order| Json(json!({ "order": order })))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no order {id}")))
+}
+
+async fn book(
+    State(context): State<ApiContext>,
+    Path((base, quote)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let name = format!("{base}/{quote}");
+    let (base, quote) = context.genesis.pair_by_name(&name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_pair",
+            format!("unknown pair {name}"),
+        )
+    })?;
+    let pair = Pair { base, quote };
+    let view = context.db.committed_view();
+    Ok(Json(json!({
+        "pair": name.to_ascii_uppercase(),
+        "bids": query::book(&view, pair, Side::Buy, MAX_PAGE),
+        "asks": query::book(&view, pair, Side::Sell, MAX_PAGE),
+    })))
+}
+
+async fn trades(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (after, limit) = paging(&params)?;
+    Ok(Json(
+        json!({"trades": query::trades(&context.db.committed_view(), after.map(TradeId), limit)}),
+    ))
+}
+
+async fn top_ups(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (after, limit) = paging(&params)?;
+    Ok(Json(
+        json!({"top_ups": query::top_ups(&context.db.committed_view(), after.map(TopUpId), limit)}),
+    ))
+}
+
+async fn quotes(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (after, limit) = paging(&params)?;
+    Ok(Json(
+        json!({"quotes": query::rfqs(&context.db.committed_view(), after.map(RfqId), limit)}),
+    ))
+}
+
+async fn confirmations(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (after, limit) = paging(&params)?;
+    Ok(Json(
+        json!({"confirmations": query::confirmations(&context.db.committed_view(), after.map(ConfirmationId), limit)}),
+    ))
+}
+
+async fn cycles(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (after, limit) = paging(&params)?;
+    Ok(Json(
+        json!({"cycles": query::cycles(&context.db.committed_view(), after.map(CycleId), limit)}),
+    ))
+}
+
+async fn current_cycle(State(context): State<ApiContext>) -> Json<Value> {
+    Json(json!({"cycle": query::current_cycle(&context.db.committed_view())}))
+}
+
+async fn report(
+    State(context): State<ApiContext>,
+    Path(height): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let height = Height(number(&height, "height")?);
+    Ok(Json(
+        json!({"height": height, "report": query::settlement_report(&context.db.committed_view(), height)}),
+    ))
+}
+
+async fn supply(State(context): State<ApiContext>) -> Json<Value> {
+    // Under the commit lock's read side, so the sums are of one committed height.
+    let _guard = context.commit_lock.read().expect("commit lock");
+    let view = context.db.committed_view();
+    let tip = read_tip(&context.db).expect("opened store has a tip");
+    Json(
+        json!({"height": tip.height, "state_root": tip.state_root, "assets": query::supplies(&view, &context.genesis)}),
+    )
+}

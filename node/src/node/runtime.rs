@@ -1,0 +1,731 @@
+//! The node's core loop. One task owns the consensus engine and the block pipeline; it
+//! turns network events, timer expiries and finished persistence into engine inputs,
+//! and engine outputs into I/O (gossip, fsynced records, block execution, commits,
+//! fetches). The HTTP API and gossip admission share only the mempool (behind a
+//! mutex), a read handle on the store, and channels.
+
+use super::admission::admit_batch;
+use super::api::{self, ApiContext, NodeStatus};
+use super::config::NodeConfig;
+use super::files::{DataDirLock, DurableRecord};
+use super::mempool::{Mempool, MempoolLimits};
+use super::metrics::Metrics;
+use super::pipeline::{read_block, read_certificate, Pipeline, MAX_CLOCK_SKEW_MS};
+use anyhow::{bail, Context};
+use seisan_consensus::{
+    answer_fetch, ConsensusEvidence, ConsensusMessage, Engine, FetchRequest, FetchResponse,
+    FinalizedBlock, FinalizedStore, FinalizedTip, Input, Output, PersistedRecord, Restored,
+};
+use seisan_network::{
+    GossipMessage, InboundRequest, NetworkConfig, NetworkEvent, NetworkHandle, Topic, Validation,
+};
+use seisan_state::{SledBackend, StateDb};
+use seisan_types::block::{Block, QuorumCertificate, MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK};
+use seisan_types::codec;
+use seisan_types::genesis::Genesis;
+use seisan_types::hash::Hash;
+use seisan_types::ids::{Height, MemberId, Nonce, View};
+use seisan_types::tx::SignedTransaction;
+use serde_json::json;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+/// How long a leader with an empty mempool waits before proposing an empty block.
+pub const EMPTY_BLOCK_DELAY_MS: u64 = 250;
+/// The most transactions gossiped in one message.
+pub const MAX_GOSSIP_BATCH: usize = 1024;
+/// How long admitted transactions wait to fill a gossip batch.
+pub const GOSSIP_BATCH_WINDOW_MS: u64 = 10;
+/// The most encoded bytes of transactions in one proposal (leaves room for the header
+/// and justification in a consensus message).
+pub const MAX_PROPOSAL_TX_BYTES: usize = MAX_BLOCK_BYTES - (1 << 20);
+/// The most entries one kept-record pruning pass removes.
+const MAX_PRUNE_PER_COMMIT: usize = 256;
+
+const KEPT_BLOCK_PREFIX: &[u8] = b"kb/";
+const KEPT_CERTIFICATE_PREFIX: &[u8] = b"kc/";
+const EVIDENCE_PREFIX: &[u8] = b"ev/";
+
+/// Milliseconds since the Unix epoch: the only clock the node reads.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+fn kept_block_key(block: &Block) -> Vec<u8> {
+    let mut key = KEPT_BLOCK_PREFIX.to_vec();
+    key.extend_from_slice(&block.header.height.0.to_be_bytes());
+    key.extend_from_slice(&block.hash().0);
+    key
+}
+
+fn kept_certificate_key(certificate: &QuorumCertificate) -> Vec<u8> {
+    let mut key = KEPT_CERTIFICATE_PREFIX.to_vec();
+    key.extend_from_slice(&certificate.vote.view.0.to_be_bytes());
+    key.push(certificate.vote.kind as u8);
+    key
+}
+
+/// Serves catch-up requests from the committed store.
+struct StoreReader<'a>(&'a StateDb<SledBackend>);
+
+impl FinalizedStore for StoreReader<'_> {
+    fn finalized_height(&self) -> Height {
+        super::pipeline::read_tip(self.0).map_or(Height(0), |tip| tip.height)
+    }
+
+    fn finalized_block(&self, height: Height) -> Option<FinalizedBlock> {
+        Some(FinalizedBlock {
+            block: read_block(self.0, height)?,
+            certificate: read_certificate(self.0, height)?,
+        })
+    }
+}
+
+/// A proposal the engine asked for, waiting for transactions or its deadline.
+struct PendingBuild {
+    view: View,
+    parent: Hash,
+    ancestors: Vec<Block>,
+    due_ms: u64,
+}
+
+struct Core {
+    genesis: Arc<Genesis>,
+    member: MemberId,
+    engine: Engine,
+    pipeline: Pipeline<SledBackend>,
+    mempool: Arc<Mutex<Mempool>>,
+    network: NetworkHandle,
+    record_file: DurableRecord,
+    timer_ms: Option<u64>,
+    inputs: VecDeque<Input>,
+    pending_build: Option<PendingBuild>,
+    fetch_results: mpsc::Sender<(MemberId, FetchResponse)>,
+    peers: BTreeSet<MemberId>,
+    fetch_cursor: usize,
+    status: watch::Sender<NodeStatus>,
+    events: broadcast::Sender<Arc<String>>,
+    metrics: Arc<Metrics>,
+    commit_lock: Arc<RwLock<()>>,
+}
+
+/// Runs a validator node until SIGINT or SIGTERM.
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let genesis = super::super::genesis_command::load_genesis(&config.genesis)?;
+    let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
+    let (member, info) = genesis
+        .member_by_key(&keypair.public_key())
+        .map(|(member, info)| (member, info.clone()))
+        .with_context(|| {
+            format!(
+                "the key in {} belongs to no member of this genesis",
+                config.key.display()
+            )
+        })?;
+    if !info.validator {
+        bail!(
+            "member {} is not a validator in genesis; only validators run nodes",
+            info.name
+        );
+    }
+    if seisan_crypto::is_well_known_dev_key(&keypair.public_key(), &info.name)
+        && !genesis.chain_id.is_dev()
+    {
+        bail!(
+            "the key of {} is a well-known dev key, and chain {} is not a dev network; generate a real key with `seisan keygen`",
+            info.name,
+            genesis.chain_id
+        );
+    }
+    let member_name = info.name.clone();
+    let _lock = DataDirLock::acquire(&config.data)?;
+    let state_path = config.data.join("state");
+    let backend = SledBackend::open(&state_path)
+        .with_context(|| format!("opening state at {}", state_path.display()))?;
+    let db = StateDb::open(backend)
+        .with_context(|| format!("checking state at {}", state_path.display()))?;
+    let genesis = Arc::new(genesis);
+    let pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
+    let record_file = DurableRecord::new(config.data.join("consensus-record"));
+    let restored = restore(&db, &record_file)?;
+    let tip = pipeline.tip();
+    let tip_certificate =
+        read_certificate(&db, tip.height).filter(|certificate| certificate.vote.block == tip.hash);
+    let engine = Engine::new(
+        seisan_consensus::Config {
+            genesis: (*genesis).clone(),
+            member,
+            keypair: keypair.clone(),
+            timeouts: Default::default(),
+            bug_injection: Default::default(),
+        },
+        FinalizedTip {
+            height: tip.height,
+            hash: tip.hash,
+            view: tip.view,
+            certificate: tip_certificate,
+        },
+        restored,
+    )?;
+    info!(member = %member_name, height = %tip.height, root = %tip.state_root, "state opened");
+
+    let listen = match config.listen.clone().or_else(|| info.p2p_address.clone()) {
+        Some(address) => address,
+        None => bail!("no --listen address and member {member_name} has no p2p_address in genesis"),
+    };
+    let listen = listen
+        .parse()
+        .with_context(|| format!("listen address {listen:?} is not a multiaddress"))?;
+    let network_config = NetworkConfig::from_genesis(&genesis, keypair, vec![listen])?;
+    let (network, mut network_events) = seisan_network::spawn(network_config).await?;
+
+    let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits::default())));
+    let metrics = Arc::new(Metrics::new());
+    let (status_sender, status_receiver) = watch::channel(NodeStatus {
+        chain_id: genesis.chain_id.0.clone(),
+        member: member.0,
+        member_name: member_name.clone(),
+        height: tip.height.0,
+        view: tip.view.0,
+        last_finalized_hash: tip.hash.to_hex(),
+        state_root: tip.state_root.to_hex(),
+        peers: Vec::new(),
+        mempool_depth: 0,
+    });
+    let (events, _) = broadcast::channel(1024);
+    let (gossip_sender, gossip_receiver) = mpsc::channel(4096);
+    tokio::spawn(gossip_batcher(network.clone(), gossip_receiver));
+    let commit_lock = Arc::new(RwLock::new(()));
+    let context = ApiContext {
+        genesis: genesis.clone(),
+        db: db.clone(),
+        mempool: mempool.clone(),
+        status: status_receiver,
+        events: events.clone(),
+        gossip: gossip_sender,
+        metrics: metrics.clone(),
+        commit_lock: commit_lock.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", config.http))?;
+    info!(http = %config.http, "HTTP API listening");
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, api::router(context)).await {
+            error!(%error, "HTTP server stopped");
+        }
+    });
+
+    let (fetch_results, mut fetch_receiver) = mpsc::channel(64);
+    let mut core = Core {
+        genesis,
+        member,
+        engine,
+        pipeline,
+        mempool,
+        network: network.clone(),
+        record_file,
+        timer_ms: None,
+        inputs: VecDeque::from([Input::Start]),
+        pending_build: None,
+        fetch_results,
+        peers: BTreeSet::new(),
+        fetch_cursor: 0,
+        status: status_sender,
+        events,
+        metrics,
+        commit_lock,
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut poll = tokio::time::interval(Duration::from_millis(5));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        core.drain_inputs()?;
+        let sleep_ms = core
+            .timer_ms
+            .map_or(60_000, |deadline| deadline.saturating_sub(now_ms()));
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            event = network_events.recv() => match event {
+                Some(event) => core.on_network(event).await,
+                None => bail!("the network stopped"),
+            },
+            Some((from, response)) = fetch_receiver.recv() => core.inputs.push_back(Input::Fetched { from, response }),
+            _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {
+                core.timer_ms = None;
+                core.inputs.push_back(Input::Tick);
+            }
+            _ = poll.tick(), if core.pending_build.is_some() => core.try_build()?,
+        }
+    }
+    info!("shutting down");
+    network.shutdown().await;
+    Ok(())
+}
+
+/// Reads what the engine asked to keep durably.
+fn restore(db: &StateDb<SledBackend>, record_file: &DurableRecord) -> anyhow::Result<Restored> {
+    let record = match record_file.load()? {
+        Some(bytes) => Some(PersistedRecord::decode(&bytes).map_err(|error| {
+            anyhow::anyhow!(
+                "the consensus record is corrupt ({error}); refusing to guess what was signed"
+            )
+        })?),
+        None => None,
+    };
+    let blocks = db
+        .records(KEPT_BLOCK_PREFIX, None, 1024)
+        .into_iter()
+        .map(|(_, bytes)| codec::decode::<Block>(&bytes).context("kept block record"))
+        .collect::<anyhow::Result<Vec<Block>>>()?;
+    let certificates = db
+        .records(KEPT_CERTIFICATE_PREFIX, None, 1024)
+        .into_iter()
+        .map(|(_, bytes)| {
+            codec::decode::<QuorumCertificate>(&bytes).context("kept certificate record")
+        })
+        .collect::<anyhow::Result<Vec<QuorumCertificate>>>()?;
+    Ok(Restored {
+        record,
+        blocks,
+        certificates,
+    })
+}
+
+/// Collects admitted transactions into batches and gossips them.
+async fn gossip_batcher(
+    network: NetworkHandle,
+    mut receiver: mpsc::Receiver<Vec<SignedTransaction>>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = first;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(GOSSIP_BATCH_WINDOW_MS);
+        while batch.len() < MAX_GOSSIP_BATCH {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(more)) => batch.extend(more),
+                _ => break,
+            }
+        }
+        for chunk in batch.chunks(MAX_GOSSIP_BATCH) {
+            if let Err(error) = network
+                .publish(Topic::Transactions, codec::encode(&chunk.to_vec()))
+                .await
+            {
+                debug!(%error, "gossiping transactions failed; they stay in this node's mempool");
+            }
+        }
+    }
+}
+
+/// Checks the signatures of a consensus message before it is forwarded.
+fn validate_consensus(genesis: &Genesis, message: &ConsensusMessage) -> bool {
+    match message {
+        ConsensusMessage::Vote(vote) => seisan_crypto::verify_vote(genesis, vote).is_ok(),
+        ConsensusMessage::Certificate(certificate) => {
+            seisan_crypto::verify_certificate(genesis, certificate).is_ok()
+        }
+        ConsensusMessage::Proposal(proposal) => {
+            let signed = proposal.signed_header();
+            let Some(leader) = genesis.member(signed.header.proposer) else {
+                return false;
+            };
+            signed.header.chain_id == genesis.chain_id
+                && seisan_crypto::verify_digest(
+                    &leader.public_key,
+                    &signed.digest(),
+                    &signed.signature,
+                )
+                .is_ok()
+                && proposal.justification.iter().all(|certificate| {
+                    seisan_crypto::verify_certificate(genesis, certificate).is_ok()
+                })
+        }
+    }
+}
+
+impl Core {
+    fn drain_inputs(&mut self) -> anyhow::Result<()> {
+        while let Some(input) = self.inputs.pop_front() {
+            let outputs = self.engine.step(now_ms(), input);
+            self.handle_outputs(outputs)?;
+        }
+        Ok(())
+    }
+
+    fn handle_outputs(&mut self, outputs: Vec<Output>) -> anyhow::Result<()> {
+        for output in outputs {
+            match output {
+                Output::Broadcast(message) | Output::Send { message, .. } => self.publish(message),
+                Output::Persist {
+                    sequence,
+                    record,
+                    block,
+                    certificate,
+                } => {
+                    self.persist(&record, block.as_deref(), certificate.as_ref())?;
+                    self.inputs.push_back(Input::Persisted { sequence });
+                }
+                Output::SetTimer { deadline_ms } => self.timer_ms = Some(deadline_ms),
+                Output::BuildProposal {
+                    view,
+                    height: _,
+                    parent,
+                    ancestors,
+                } => {
+                    let due_ms = now_ms() + EMPTY_BLOCK_DELAY_MS;
+                    self.pending_build = Some(PendingBuild {
+                        view,
+                        parent,
+                        ancestors,
+                        due_ms,
+                    });
+                    self.try_build()?;
+                }
+                Output::VerifyProposal {
+                    view,
+                    block,
+                    ancestors,
+                } => {
+                    let valid = self.verify(&block, &ancestors);
+                    self.inputs.push_back(Input::ProposalVerified {
+                        view,
+                        block: block.hash(),
+                        valid,
+                    });
+                }
+                Output::Finalized(finalized) => self.on_finalized(finalized)?,
+                Output::Evidence(evidence) => self.on_evidence(evidence),
+                Output::Fetch(request) => self.fetch(request),
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self, message: ConsensusMessage) {
+        let network = self.network.clone();
+        tokio::spawn(async move {
+            if let Err(error) = network.publish(Topic::Consensus, message.encode()).await {
+                debug!(%error, "consensus gossip not sent");
+            }
+        });
+    }
+
+    /// Writes kept blocks and certificates (sled, flushed), then the signing record
+    /// (fsynced file), before the engine may release what it signed.
+    fn persist(
+        &self,
+        record: &PersistedRecord,
+        block: Option<&Block>,
+        certificate: Option<&QuorumCertificate>,
+    ) -> anyhow::Result<()> {
+        let mut records = Vec::new();
+        if let Some(block) = block {
+            records.push((kept_block_key(block), Some(codec::encode(block))));
+        }
+        if let Some(certificate) = certificate {
+            records.push((
+                kept_certificate_key(certificate),
+                Some(codec::encode(certificate)),
+            ));
+        }
+        if !records.is_empty() {
+            self.pipeline.db().put_records(records);
+        }
+        self.record_file
+            .store(&record.encode())
+            .context("persisting the consensus record")
+    }
+
+    /// Stages the unfinalized ancestors this node has not executed yet.
+    fn ensure_ancestors(&mut self, ancestors: &[Block]) -> bool {
+        for ancestor in ancestors {
+            let hash = ancestor.hash();
+            if hash == self.pipeline.tip().hash || self.pipeline.staged(&hash).is_some() {
+                continue;
+            }
+            let mempool = self.mempool.clone();
+            let checked = |id: &Hash| mempool.lock().expect("mempool lock").contains(id);
+            if let Err(error) =
+                self.pipeline
+                    .verify(ancestor, u64::MAX - MAX_CLOCK_SKEW_MS, checked)
+            {
+                warn!(%error, height = %ancestor.header.height, "cannot execute an ancestor");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn verify(&mut self, block: &Block, ancestors: &[Block]) -> bool {
+        if !self.ensure_ancestors(ancestors) {
+            return false;
+        }
+        let mempool = self.mempool.clone();
+        let checked = |id: &Hash| mempool.lock().expect("mempool lock").contains(id);
+        match self.pipeline.verify(block, now_ms(), checked) {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(%error, height = %block.header.height, view = %block.header.view, "proposal refused");
+                false
+            }
+        }
+    }
+
+    /// Builds the pending proposal once there are transactions or its delay is over.
+    fn try_build(&mut self) -> anyhow::Result<()> {
+        let Some(pending) = &self.pending_build else {
+            return Ok(());
+        };
+        let has_transactions = !self.mempool.lock().expect("mempool lock").is_empty();
+        if !has_transactions && now_ms() < pending.due_ms {
+            return Ok(());
+        }
+        let PendingBuild {
+            view,
+            parent,
+            ancestors,
+            ..
+        } = self.pending_build.take().expect("checked above");
+        if !self.ensure_ancestors(&ancestors) {
+            return Ok(());
+        }
+        let Some(view_at_parent) = self.pipeline.view_at(&parent) else {
+            warn!(view = %view, "the proposal's parent is not executed here");
+            return Ok(());
+        };
+        let next_nonce = |member| {
+            Nonce(
+                seisan_contracts::query::last_nonce(&view_at_parent, member)
+                    .map_or(1, |nonce| nonce.0 + 1),
+            )
+        };
+        let transactions = self.mempool.lock().expect("mempool lock").select(
+            MAX_TXS_PER_BLOCK,
+            MAX_PROPOSAL_TX_BYTES,
+            next_nonce,
+        );
+        match self
+            .pipeline
+            .build(view, parent, self.member, now_ms(), transactions)
+        {
+            Ok(block) => {
+                debug!(view = %view, height = %block.header.height, txs = block.txs.len(), "proposal built");
+                self.inputs.push_back(Input::ProposalBuilt { view, block });
+            }
+            Err(error) => warn!(%error, view = %view, "could not build a proposal"),
+        }
+        Ok(())
+    }
+
+    fn on_finalized(&mut self, finalized: FinalizedBlock) -> anyhow::Result<()> {
+        let FinalizedBlock { block, certificate } = finalized;
+        let height = block.header.height;
+        let prune = self.prunable_records(height, block.header.view);
+        let outcome = {
+            let _guard = self.commit_lock.write().expect("commit lock");
+            self.pipeline
+                .commit(&block, &certificate, prune)
+                .with_context(|| {
+                    format!("a quorum finalized block {height} but this node cannot execute it")
+                })?
+        };
+        let tip = self.pipeline.tip();
+        self.mempool
+            .lock()
+            .expect("mempool lock")
+            .remove_committed(&Pipeline::<SledBackend>::nonces(&block));
+        self.metrics.height.set(height.0 as i64);
+        self.metrics.view.set(self.engine.view().0 as i64);
+        self.metrics.blocks_finalized.inc();
+        self.metrics
+            .transactions_finalized
+            .inc_by(block.txs.len() as u64);
+        let latency_ms = now_ms().saturating_sub(block.header.timestamp_ms);
+        self.metrics
+            .finalization_latency_seconds
+            .observe(latency_ms as f64 / 1000.0);
+        info!(height = %height, view = %block.header.view, txs = block.txs.len(), root = %tip.state_root, "block finalized");
+        self.status.send_modify(|status| {
+            status.height = height.0;
+            status.view = self.engine.view().0;
+            status.last_finalized_hash = tip.hash.to_hex();
+            status.state_root = tip.state_root.to_hex();
+        });
+        let message = json!({
+            "height": height,
+            "hash": tip.hash,
+            "view": block.header.view,
+            "timestamp_ms": block.header.timestamp_ms,
+            "state_root": tip.state_root,
+            "receipts": outcome.receipts,
+            "events": outcome.events,
+        });
+        let _ = self.events.send(Arc::new(message.to_string()));
+        Ok(())
+    }
+
+    /// Kept blocks and certificates that the new finalized tip makes useless.
+    fn prunable_records(&self, height: Height, view: View) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        let db = self.pipeline.db();
+        let mut prune: Vec<(Vec<u8>, Option<Vec<u8>>)> = db
+            .records(KEPT_BLOCK_PREFIX, None, MAX_PRUNE_PER_COMMIT)
+            .into_iter()
+            .filter(|(key, _)| {
+                let stored = u64::from_be_bytes(
+                    key[KEPT_BLOCK_PREFIX.len()..KEPT_BLOCK_PREFIX.len() + 8]
+                        .try_into()
+                        .expect("8 bytes"),
+                );
+                stored <= height.0
+            })
+            .map(|(key, _)| (key, None))
+            .collect();
+        prune.extend(
+            db.records(KEPT_CERTIFICATE_PREFIX, None, MAX_PRUNE_PER_COMMIT)
+                .into_iter()
+                .filter(|(key, _)| {
+                    let stored = u64::from_be_bytes(
+                        key[KEPT_CERTIFICATE_PREFIX.len()..KEPT_CERTIFICATE_PREFIX.len() + 8]
+                            .try_into()
+                            .expect("8 bytes"),
+                    );
+                    stored < view.0
+                })
+                .map(|(key, _)| (key, None)),
+        );
+        prune
+    }
+
+    fn on_evidence(&self, evidence: ConsensusEvidence) {
+        warn!(member = %evidence.member(), view = %evidence.view(), kind = ?evidence.kind(), "evidence of misbehaviour");
+        let mut key = EVIDENCE_PREFIX.to_vec();
+        key.extend_from_slice(&evidence.view().0.to_be_bytes());
+        key.extend_from_slice(&evidence.member().0.to_be_bytes());
+        key.push(evidence.kind() as u8);
+        self.pipeline
+            .db()
+            .put_records(vec![(key, Some(codec::encode(&evidence)))]);
+    }
+
+    /// Asks a connected peer (rotating) for blocks.
+    fn fetch(&mut self, request: FetchRequest) {
+        let peers: Vec<MemberId> = self.peers.iter().copied().collect();
+        if peers.is_empty() {
+            return;
+        }
+        self.fetch_cursor = self.fetch_cursor.wrapping_add(1);
+        let peer = peers[self.fetch_cursor % peers.len()];
+        let network = self.network.clone();
+        let results = self.fetch_results.clone();
+        let metrics = self.metrics.clone();
+        tokio::spawn(async move {
+            match network.request(peer, request.encode()).await {
+                Ok(bytes) => match FetchResponse::decode(&bytes) {
+                    Ok(response) => {
+                        metrics.blocks_synced.inc_by(response.blocks.len() as u64);
+                        let _ = results.send((peer, response)).await;
+                    }
+                    Err(error) => warn!(%error, peer = %peer, "malformed fetch response"),
+                },
+                Err(error) => debug!(%error, peer = %peer, "fetch failed"),
+            }
+        });
+    }
+
+    async fn on_network(&mut self, event: NetworkEvent) {
+        match event {
+            NetworkEvent::Gossip(message) => self.on_gossip(message).await,
+            NetworkEvent::Request(request) => self.on_request(request).await,
+            NetworkEvent::PeerConnected { member } => {
+                self.peers.insert(member);
+                self.peers_changed();
+            }
+            NetworkEvent::PeerDisconnected { member } => {
+                self.peers.remove(&member);
+                self.peers_changed();
+            }
+        }
+    }
+
+    fn peers_changed(&self) {
+        self.metrics.peers_connected.set(self.peers.len() as i64);
+        let names: Vec<String> = self
+            .peers
+            .iter()
+            .filter_map(|member| self.genesis.member(*member))
+            .map(|member| member.name.clone())
+            .collect();
+        self.status.send_modify(|status| status.peers = names);
+    }
+
+    async fn on_gossip(&mut self, message: GossipMessage) {
+        let GossipMessage {
+            topic,
+            payload,
+            from,
+            message_id,
+        } = message;
+        let verdict = match topic {
+            Topic::Consensus => match ConsensusMessage::decode(&payload) {
+                Ok(decoded) if validate_consensus(&self.genesis, &decoded) => {
+                    self.inputs.push_back(Input::Message {
+                        from,
+                        message: decoded,
+                    });
+                    Validation::Accept
+                }
+                _ => Validation::Reject,
+            },
+            Topic::Transactions => match codec::decode::<Vec<SignedTransaction>>(&payload) {
+                Ok(transactions) => {
+                    let genesis = self.genesis.clone();
+                    let db = self.pipeline.db().clone();
+                    let mempool = self.mempool.clone();
+                    let (results, _) = tokio::task::spawn_blocking(move || {
+                        admit_batch(&genesis, &db, &mempool, transactions)
+                    })
+                    .await
+                    .expect("admission does not panic");
+                    if results
+                        .iter()
+                        .any(|result| result.as_ref().is_err_and(|error| error.is_invalid()))
+                    {
+                        Validation::Reject
+                    } else if results.iter().any(Result::is_ok) {
+                        Validation::Accept
+                    } else {
+                        Validation::Ignore
+                    }
+                }
+                Err(_) => Validation::Reject,
+            },
+        };
+        if let Err(error) = self
+            .network
+            .report_validation(message_id, from, verdict)
+            .await
+        {
+            debug!(%error, "validation report not delivered");
+        }
+    }
+
+    async fn on_request(&mut self, request: InboundRequest) {
+        let response = match FetchRequest::decode(&request.payload) {
+            Ok(fetch) => answer_fetch(&fetch, &StoreReader(self.pipeline.db()), Some(&self.engine)),
+            Err(error) => {
+                warn!(%error, from = %request.from, "malformed fetch request");
+                FetchResponse::default()
+            }
+        };
+        if let Err(error) = self.network.respond(request.id, response.encode()).await {
+            debug!(%error, "fetch response not sent");
+        }
+    }
+}

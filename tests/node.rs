@@ -1,0 +1,276 @@
+//! End to end: three real `seisan node` processes on loopback.
+
+use seisan_tests::*;
+use seisan_types::amount::Amount;
+use seisan_types::genesis::{Member, OpeningBalance, Role};
+use seisan_types::hash::Hash;
+use seisan_types::ids::{AssetId, ChainId};
+use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
+use std::time::Duration;
+
+fn funded(genesis: &mut seisan_types::genesis::Genesis) {
+    for member in ["exchange-a", "exchange-b"] {
+        genesis.opening_balances.push(OpeningBalance {
+            member: member.into(),
+            asset: "JPY".into(),
+            amount: "1000000".into(),
+        });
+    }
+}
+
+fn allocate(amount: u128) -> TxBody {
+    TxBody::Allocate(Allocation {
+        asset: AssetId(1),
+        customer: CustomerId("customer-1".into()),
+        amount: Amount(amount),
+        direction: AllocationDirection::ToCustomer,
+    })
+}
+
+fn hash_of(body: &serde_json::Value) -> Hash {
+    Hash::from_hex(body["id"].as_str().expect("id in response")).expect("hex id")
+}
+
+/// Every node has the same block hash and state root at every height up to `height`.
+fn assert_same_chain(testnet: &Testnet, nodes: &[usize], height: u64) {
+    for h in 1..=height {
+        let first = block_root(&testnet.nodes[nodes[0]].url(), h).unwrap();
+        for index in &nodes[1..] {
+            assert_eq!(
+                block_root(&testnet.nodes[*index].url(), h).unwrap(),
+                first,
+                "node {index} differs at height {h}"
+            );
+        }
+    }
+}
+
+#[test]
+fn three_nodes_finalize_transactions_through_any_node_with_identical_roots() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let mut ids = Vec::new();
+    for nonce in 1..=4u64 {
+        for (member, node) in [("exchange-a", 0usize), ("exchange-b", 2)] {
+            let transaction = sign(&testnet.genesis, member, nonce, allocate(10));
+            let (code, body) = submit(
+                &testnet.nodes[(node + nonce as usize) % 3].url(),
+                &transaction,
+            )
+            .unwrap();
+            assert_eq!(code, 202, "{body}");
+            assert_eq!(hash_of(&body), transaction.id());
+            ids.push(transaction.id());
+        }
+    }
+    let mut last_height = 0;
+    for node in &testnet.nodes {
+        for id in &ids {
+            let status = wait_finalized(&node.url(), id).unwrap();
+            assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
+            last_height = last_height.max(status["height"].as_u64().unwrap());
+        }
+    }
+    testnet.wait_for_height(&[0, 1, 2], last_height).unwrap();
+    assert_same_chain(&testnet, &[0, 1, 2], last_height);
+    let (code, balances) = get(&format!(
+        "{}/v1/members/exchange-a/balances",
+        testnet.nodes[1].url()
+    ))
+    .unwrap();
+    assert_eq!(code, 200);
+    assert_eq!(
+        balances["balances"][1]["balance"]["customers"], "40",
+        "{balances}"
+    );
+}
+
+#[test]
+fn other_chains_and_replayed_nonces_are_rejected_with_their_reason() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    let url = testnet.nodes[0].url();
+    let mut genesis = testnet.genesis.clone();
+    genesis.chain_id = ChainId("seisan-dev-elsewhere".into());
+    let (code, body) = submit(&url, &sign(&genesis, "exchange-a", 1, allocate(1))).unwrap();
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error"]["code"], "wrong_chain", "{body}");
+
+    let first = sign(&testnet.genesis, "exchange-a", 1, allocate(1));
+    assert_eq!(submit(&url, &first).unwrap().0, 202);
+    wait_finalized(&url, &first.id()).unwrap();
+    let (code, body) = submit(&url, &first).unwrap();
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("repeated_nonce")),
+        "{body}"
+    );
+    let replay = sign(&testnet.genesis, "exchange-a", 1, allocate(2));
+    let (code, body) = submit(&url, &replay).unwrap();
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("repeated_nonce")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{body}"
+    );
+
+    let (code, body) = post_raw(&format!("{url}/v1/transactions"), "text/plain", b"{}").unwrap();
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{body}"
+    );
+    let (code, body) = post_raw(
+        &format!("{url}/v1/transactions"),
+        "application/json",
+        b"{\"tx\":",
+    )
+    .unwrap();
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (400, Some("malformed_json")),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_killed_node_catches_up_and_a_wiped_node_resyncs() {
+    let mut testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 2).unwrap();
+    testnet.nodes[2].kill();
+    let mut ids = Vec::new();
+    for nonce in 1..=3 {
+        let transaction = sign(&testnet.genesis, "exchange-a", nonce, allocate(5));
+        assert_eq!(
+            submit(&testnet.nodes[0].url(), &transaction).unwrap().0,
+            202
+        );
+        ids.push(transaction.id());
+    }
+    for id in &ids {
+        wait_finalized(&testnet.nodes[1].url(), id).unwrap();
+    }
+    let height = status(&testnet.nodes[0].url()).unwrap()["height"]
+        .as_u64()
+        .unwrap();
+    testnet.launch(2).unwrap();
+    testnet
+        .wait_for_height(&[2], height)
+        .map_err(|error| anyhow::anyhow!("{error:#}\n{}", testnet.log_tail(2)))
+        .unwrap();
+    wait_finalized(&testnet.nodes[2].url(), &ids[2]).unwrap();
+    assert_same_chain(&testnet, &[0, 1, 2], height);
+
+    testnet.wipe(1).unwrap();
+    let height = status(&testnet.nodes[0].url()).unwrap()["height"]
+        .as_u64()
+        .unwrap();
+    testnet.launch(1).unwrap();
+    testnet
+        .wait_for_height(&[1], height)
+        .map_err(|error| anyhow::anyhow!("{error:#}\n{}", testnet.log_tail(1)))
+        .unwrap();
+    assert_same_chain(&testnet, &[0, 1, 2], height);
+    wait_finalized(&testnet.nodes[1].url(), &ids[0]).unwrap();
+}
+
+#[test]
+fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+
+    // The outsider writes itself into its own copy of genesis as a validator and dials
+    // the real members; they allow only their genesis members.
+    let outsider_key = testnet.dir.path().join("outsider.key");
+    let output = std::process::Command::new(seisan_binary())
+        .arg("keygen")
+        .arg("--out")
+        .arg(&outsider_key)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let public_key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let mut forged = testnet.genesis.clone();
+    let port = free_port();
+    forged.members.push(Member {
+        name: "outsider".into(),
+        role: Role::Exchange,
+        public_key: seisan_types::PublicKey(
+            seisan_types::bytes::array_from_hex::<32>(&public_key).unwrap(),
+        ),
+        validator: true,
+        p2p_address: Some(format!("/ip4/127.0.0.1/tcp/{port}")),
+    });
+    forged.quorum = 3;
+    let forged_path = testnet.dir.path().join("forged-genesis.json");
+    std::fs::write(&forged_path, forged.to_json()).unwrap();
+    let http = free_port();
+    let log = std::fs::File::create(testnet.dir.path().join("outsider.log")).unwrap();
+    let mut outsider = std::process::Command::new(seisan_binary())
+        .arg("node")
+        .arg("--genesis")
+        .arg(&forged_path)
+        .arg("--key")
+        .arg(&outsider_key)
+        .arg("--data")
+        .arg(testnet.dir.path().join("outsider-data"))
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let outsider_url = format!("http://127.0.0.1:{http}");
+    wait_until(PATIENCE, || Ok(status(&outsider_url).is_ok())).unwrap();
+
+    // Its transaction (signed for the same chain id) is admitted locally but goes nowhere.
+    let (member, _) = forged.member_by_name("outsider").unwrap();
+    let keypair = seisan_crypto::keyfile::read_key_file(&outsider_key).unwrap();
+    let transaction = seisan_crypto::sign_transaction(
+        &keypair,
+        seisan_types::tx::Transaction {
+            chain_id: forged.chain_id.clone(),
+            member,
+            nonce: seisan_types::Nonce(1),
+            body: allocate(1),
+        },
+    );
+    let (code, _) = submit(&outsider_url, &transaction).unwrap();
+    assert_eq!(code, 202);
+    let before = status(&testnet.nodes[0].url()).unwrap()["height"]
+        .as_u64()
+        .unwrap();
+    testnet.wait_for_height(&[0, 1, 2], before + 8).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let outsider_status = status(&outsider_url).unwrap();
+    assert_eq!(
+        outsider_status["peers"],
+        serde_json::json!([]),
+        "{outsider_status}"
+    );
+    assert_eq!(
+        outsider_status["height"], 0,
+        "the outsider got no blocks: {outsider_status}"
+    );
+    for node in &testnet.nodes {
+        let (code, _) = get(&format!(
+            "{}/v1/transactions/{}",
+            node.url(),
+            transaction.id()
+        ))
+        .unwrap();
+        assert_eq!(code, 404, "a member node knows the outsider's transaction");
+        assert!(!status(&node.url()).unwrap()["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|peer| peer == "outsider"));
+    }
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+}

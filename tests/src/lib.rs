@@ -1,0 +1,363 @@
+//! Test harness: starts real `seisan node` processes on free loopback ports with a
+//! fresh testnet genesis, and talks to them over their HTTP API, as a user would.
+
+use anyhow::{anyhow, bail, Context};
+use seisan_crypto::Keypair;
+use seisan_types::genesis::Genesis;
+use seisan_types::hash::Hash;
+use seisan_types::ids::{MemberId, Nonce};
+use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a condition may take on a loaded 2-core machine before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// The `seisan` binary next to the test executable (cargo builds it for the workspace).
+pub fn seisan_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SEISAN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    dir.join("seisan")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind port 0")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// `count` consecutive free ports, for the genesis p2p addresses.
+pub fn free_port_run(count: u16) -> u16 {
+    for _ in 0..200 {
+        let base = free_port();
+        if base > 65000 {
+            continue;
+        }
+        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no run of {count} free ports");
+}
+
+/// One node process.
+#[derive(Debug)]
+pub struct NodeProcess {
+    pub name: String,
+    pub http_port: u16,
+    pub data: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => child
+                .try_wait()
+                .map(|status| status.is_none())
+                .unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A local testnet in a temporary directory.
+#[derive(Debug)]
+pub struct Testnet {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub nodes: Vec<NodeProcess>,
+}
+
+impl Testnet {
+    /// Writes a testnet genesis (plus `extra` non-validating exchange members) and
+    /// starts the three validators.
+    pub fn start(extra: u32) -> anyhow::Result<Testnet> {
+        Testnet::start_with(extra, |_| {})
+    }
+
+    /// Like [`Testnet::start`], letting the test change the genesis first (e.g. opening
+    /// balances).
+    pub fn start_with(extra: u32, customize: impl FnOnce(&mut Genesis)) -> anyhow::Result<Testnet> {
+        let dir = tempfile::Builder::new().prefix("seisan-e2e").tempdir()?;
+        let base = free_port_run(3);
+        let generated = Command::new(seisan_binary())
+            .args(["genesis", "testnet", "--out"])
+            .arg(dir.path())
+            .args([
+                "--p2p-base-port",
+                &base.to_string(),
+                "--extra-exchanges",
+                &extra.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .context("running seisan genesis testnet")?;
+        if !generated.success() {
+            bail!("seisan genesis testnet failed");
+        }
+        let text = std::fs::read_to_string(dir.path().join("genesis.json"))?;
+        let mut genesis = Genesis::from_json(&text)?;
+        customize(&mut genesis);
+        genesis.validate()?;
+        std::fs::write(dir.path().join("genesis.json"), genesis.to_json())?;
+        let mut testnet = Testnet {
+            dir,
+            genesis,
+            nodes: Vec::new(),
+        };
+        for member in ["clearing-house", "exchange-a", "exchange-b"] {
+            let node = NodeProcess {
+                name: member.to_string(),
+                http_port: free_port(),
+                data: testnet.dir.path().join("data").join(member),
+                log: testnet.dir.path().join(format!("{member}.log")),
+                child: None,
+            };
+            testnet.nodes.push(node);
+        }
+        for index in 0..testnet.nodes.len() {
+            testnet.launch(index)?;
+        }
+        for node in &testnet.nodes {
+            let url = node.url();
+            wait_until(PATIENCE, || Ok(status(&url).is_ok()))
+                .with_context(|| format!("{} never answered", node.name))?;
+        }
+        Ok(testnet)
+    }
+
+    pub fn genesis_path(&self) -> PathBuf {
+        self.dir.path().join("genesis.json")
+    }
+
+    pub fn key_path(&self, member: &str) -> PathBuf {
+        self.dir.path().join("keys").join(format!("{member}.key"))
+    }
+
+    /// Starts (or restarts) node `index` on its data directory.
+    pub fn launch(&mut self, index: usize) -> anyhow::Result<()> {
+        let genesis = self.genesis_path();
+        let key = self.key_path(&self.nodes[index].name);
+        let node = &mut self.nodes[index];
+        node.kill();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        let child = Command::new(seisan_binary())
+            .arg("node")
+            .arg("--genesis")
+            .arg(&genesis)
+            .arg("--key")
+            .arg(&key)
+            .arg("--data")
+            .arg(&node.data)
+            .args(["--http", &format!("127.0.0.1:{}", node.http_port)])
+            .env("RUST_LOG", "info,libp2p=warn,libp2p_gossipsub=error")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting seisan node")?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Wipes node `index`'s data directory (it must be stopped).
+    pub fn wipe(&mut self, index: usize) -> anyhow::Result<()> {
+        self.nodes[index].kill();
+        std::fs::remove_dir_all(&self.nodes[index].data).or_else(|error| {
+            if error.kind() == std::io::ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// The last lines of a node's log, for failure messages.
+    pub fn log_tail(&self, index: usize) -> String {
+        let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Waits until every node in `indexes` reports a height of at least `height`.
+    pub fn wait_for_height(&self, indexes: &[usize], height: u64) -> anyhow::Result<()> {
+        wait_until(PATIENCE, || {
+            Ok(indexes.iter().all(|index| {
+                status(&self.nodes[*index].url())
+                    .is_ok_and(|s| s["height"].as_u64().unwrap_or(0) >= height)
+            }))
+        })
+        .with_context(|| format!("waiting for nodes {indexes:?} to reach height {height}"))
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for index in 0..self.nodes.len() {
+                eprintln!(
+                    "---- last lines of {} ----\n{}",
+                    self.nodes[index].name,
+                    self.log_tail(index)
+                );
+            }
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+pub fn wait_until(
+    timeout: Duration,
+    mut condition: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    while Instant::now() < deadline {
+        match condition() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(error) => last_error = Some(error),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(anyhow!(
+        "condition not met within {timeout:?} (last error: {last_error:?})"
+    ))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// GET a JSON document; returns (status code, body).
+pub fn get(url: &str) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent().get(url).call()?;
+    let code = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_json::<Value>()
+        .unwrap_or(Value::Null);
+    Ok((code, body))
+}
+
+/// POST raw bytes with a content type; returns (status code, body).
+pub fn post_raw(url: &str, content_type: &str, body: &[u8]) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent()
+        .post(url)
+        .header("content-type", content_type)
+        .send(body)?;
+    let code = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_json::<Value>()
+        .unwrap_or(Value::Null);
+    Ok((code, body))
+}
+
+/// POST a JSON value.
+pub fn post_json(url: &str, value: &Value) -> anyhow::Result<(u16, Value)> {
+    post_raw(url, "application/json", value.to_string().as_bytes())
+}
+
+pub fn status(node_url: &str) -> anyhow::Result<Value> {
+    let (code, body) = get(&format!("{node_url}/v1/status"))?;
+    if code != 200 {
+        bail!("status answered {code}: {body}");
+    }
+    Ok(body)
+}
+
+/// The block hash and state root a node reports at `height`.
+pub fn block_root(node_url: &str, height: u64) -> anyhow::Result<(String, String)> {
+    let (code, body) = get(&format!("{node_url}/v1/blocks/{height}"))?;
+    if code != 200 {
+        bail!("block {height} on {node_url}: {code} {body}");
+    }
+    Ok((
+        body["hash"].as_str().unwrap_or_default().to_string(),
+        body["block"]["header"]["state_root"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
+}
+
+/// Signs a transaction with a member's dev key.
+pub fn sign(genesis: &Genesis, member: &str, nonce: u64, body: TxBody) -> SignedTransaction {
+    let (id, _) = genesis.member_by_name(member).expect("member in genesis");
+    seisan_crypto::sign_transaction(
+        &Keypair::dev(member),
+        Transaction {
+            chain_id: genesis.chain_id.clone(),
+            member: MemberId(id.0),
+            nonce: Nonce(nonce),
+            body,
+        },
+    )
+}
+
+/// Submits a signed transaction; returns (status code, body).
+pub fn submit(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result<(u16, Value)> {
+    post_json(
+        &format!("{node_url}/v1/transactions"),
+        &serde_json::to_value(transaction)?,
+    )
+}
+
+/// Waits until a transaction is finalized on a node; returns its status document.
+pub fn wait_finalized(node_url: &str, id: &Hash) -> anyhow::Result<Value> {
+    let mut found = Value::Null;
+    wait_until(PATIENCE, || {
+        let (code, body) = get(&format!("{node_url}/v1/transactions/{id}"))?;
+        if code == 200 && body["status"] == "finalized" {
+            found = body;
+            return Ok(true);
+        }
+        Ok(false)
+    })
+    .with_context(|| format!("waiting for transaction {id} to be finalized on {node_url}"))?;
+    Ok(found)
+}
