@@ -1,0 +1,404 @@
+//! Who may do what at the embedded bank, and the bank's config file.
+//!
+//! Every party (the clearing house and each exchange) has an operating account (its
+//! own money) and a trust account (segregated, held for the clearing system) and an
+//! API token. The rules (patent claims 7-8: only the accounting system, on the
+//! clearing house's instruction, moves money between trust accounts):
+//! - an exchange reads its own two accounts, and moves money from its own operating
+//!   account to its own trust account (S210), nothing else;
+//! - the clearing house reads every account, moves money between trust accounts
+//!   (mirrored settlement) and from a trust account back to the same party's
+//!   operating account (a fiat withdrawal).
+//!
+//! Pure: [`Access::authorize_read`] and [`Access::authorize_transfer`] decide from the
+//! config alone.
+
+use crate::adapter::{AccountId, AccountKind, BankError, TransferRequest};
+use seisan_types::Amount;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The most parties a bank config may name.
+pub const MAX_PARTIES: usize = 256;
+
+/// A party's role at the bank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartyRole {
+    ClearingHouse,
+    Exchange,
+}
+
+/// One party in the bank config.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyConfig {
+    /// The party's name; its accounts are `<name>:operating` and `<name>:trust`. Use
+    /// the member names of the genesis file.
+    pub name: String,
+    pub role: PartyRole,
+    /// The bearer token the party presents.
+    pub token: String,
+    /// The operating account's balance when the account is first opened, in minor
+    /// units.
+    #[serde(default)]
+    pub opening_operating: Amount,
+}
+
+/// The bank config file (`bank.toml`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankConfig {
+    /// Where the HTTP API listens, e.g. `127.0.0.1:7400`.
+    pub listen: String,
+    /// The books' directory; relative paths are relative to the config file.
+    pub data_dir: PathBuf,
+    /// The currency of every account, e.g. `JPY`.
+    pub currency: String,
+    /// Decimals of the currency (0 for JPY), for statements.
+    #[serde(default)]
+    pub scale: u32,
+    /// A BIC-like name of the bank, for statements.
+    #[serde(default = "default_bank_name")]
+    pub bank_name: String,
+    pub parties: Vec<PartyConfig>,
+}
+
+fn default_bank_name() -> String {
+    "SEISJPJTXXX".into()
+}
+
+impl BankConfig {
+    /// Reads and validates a config file; makes a relative `data_dir` relative to it.
+    pub fn load(path: &Path) -> Result<BankConfig, BankError> {
+        let text = std::fs::read_to_string(path).map_err(|error| BankError::InvalidRequest {
+            reason: format!("reading {}: {error}", path.display()),
+        })?;
+        let mut config: BankConfig =
+            toml::from_str(&text).map_err(|error| BankError::InvalidRequest {
+                reason: format!("parsing {}: {error}", path.display()),
+            })?;
+        if config.data_dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.data_dir = base.join(&config.data_dir);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("bank config serialises")
+    }
+
+    /// Unique names and tokens, exactly one clearing house, bounded size.
+    pub fn validate(&self) -> Result<(), BankError> {
+        let invalid = |reason: String| Err(BankError::InvalidRequest { reason });
+        if self.parties.is_empty() || self.parties.len() > MAX_PARTIES {
+            return invalid(format!("a bank needs 1 to {MAX_PARTIES} parties"));
+        }
+        let houses = self
+            .parties
+            .iter()
+            .filter(|party| party.role == PartyRole::ClearingHouse)
+            .count();
+        if houses != 1 {
+            return invalid(format!(
+                "exactly one clearing house is needed, got {houses}"
+            ));
+        }
+        for (index, party) in self.parties.iter().enumerate() {
+            crate::adapter::check_name("party name", &party.name)?;
+            if party.name.contains(':') {
+                return invalid(format!("party name {:?} may not contain ':'", party.name));
+            }
+            if party.token.len() < 16 {
+                return invalid(format!(
+                    "the token of {} is shorter than 16 bytes",
+                    party.name
+                ));
+            }
+            for other in &self.parties[..index] {
+                if other.name == party.name || other.token == party.token {
+                    return invalid(format!("party {} repeats a name or token", party.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A testnet config: the clearing house and the exchanges named, dev tokens
+    /// `dev-token-<name>`, `opening_operating` for each exchange's operating account.
+    pub fn testnet(
+        listen: &str,
+        clearing_house: &str,
+        exchanges: &[&str],
+        opening_operating: Amount,
+    ) -> BankConfig {
+        let mut parties = vec![PartyConfig {
+            name: clearing_house.to_string(),
+            role: PartyRole::ClearingHouse,
+            token: dev_token(clearing_house),
+            opening_operating: Amount::ZERO,
+        }];
+        for name in exchanges {
+            parties.push(PartyConfig {
+                name: name.to_string(),
+                role: PartyRole::Exchange,
+                token: dev_token(name),
+                opening_operating,
+            });
+        }
+        BankConfig {
+            listen: listen.to_string(),
+            data_dir: PathBuf::from("bank-data"),
+            currency: "JPY".into(),
+            scale: 0,
+            bank_name: default_bank_name(),
+            parties,
+        }
+    }
+}
+
+/// The well-known token of a testnet party. Never use it outside a testnet.
+pub fn dev_token(name: &str) -> String {
+    format!("dev-token-{name}")
+}
+
+/// The access rules over a validated config. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Access {
+    parties: Vec<PartyConfig>,
+}
+
+impl Access {
+    pub fn new(config: &BankConfig) -> Access {
+        Access {
+            parties: config.parties.clone(),
+        }
+    }
+
+    /// The party presenting `token`, or [`BankError::Unauthenticated`].
+    pub fn authenticate(&self, token: Option<&str>) -> Result<&PartyConfig, BankError> {
+        let token = token.ok_or(BankError::Unauthenticated)?;
+        self.parties
+            .iter()
+            .find(|party| constant_time_eq(party.token.as_bytes(), token.as_bytes()))
+            .ok_or(BankError::Unauthenticated)
+    }
+
+    /// Accounts the party may read.
+    pub fn visible_accounts(&self, party: &PartyConfig) -> Vec<AccountId> {
+        let visible = |other: &PartyConfig| {
+            party.role == PartyRole::ClearingHouse || other.name == party.name
+        };
+        self.parties
+            .iter()
+            .filter(|other| visible(other))
+            .flat_map(|other| {
+                [
+                    AccountId::operating(&other.name),
+                    AccountId::trust(&other.name),
+                ]
+            })
+            .collect()
+    }
+
+    pub fn authorize_read(
+        &self,
+        party: &PartyConfig,
+        account: &AccountId,
+    ) -> Result<(), BankError> {
+        let allowed = match party.role {
+            PartyRole::ClearingHouse => true,
+            PartyRole::Exchange => account
+                .split()
+                .is_some_and(|(owner, _)| owner == party.name),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(BankError::Forbidden {
+                party: party.name.clone(),
+                action: format!("read {account}"),
+            })
+        }
+    }
+
+    pub fn authorize_transfer(
+        &self,
+        party: &PartyConfig,
+        request: &TransferRequest,
+    ) -> Result<(), BankError> {
+        let from = request.from.split();
+        let to = request.to.split();
+        let allowed = match (party.role, from, to) {
+            (PartyRole::Exchange, Some((from_party, from_kind)), Some((to_party, to_kind))) => {
+                from_party == party.name
+                    && to_party == party.name
+                    && from_kind == AccountKind::Operating
+                    && to_kind == AccountKind::Trust
+            }
+            (
+                PartyRole::ClearingHouse,
+                Some((from_party, from_kind)),
+                Some((to_party, to_kind)),
+            ) => match (from_kind, to_kind) {
+                (AccountKind::Trust, AccountKind::Trust) => true,
+                (AccountKind::Trust, AccountKind::Operating) => from_party == to_party,
+                _ => false,
+            },
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(BankError::Forbidden {
+                party: party.name.clone(),
+                action: format!("transfer from {} to {}", request.from, request.to),
+            })
+        }
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    left.iter()
+        .zip(right)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapter::TransferReference;
+
+    fn access() -> Access {
+        Access::new(&BankConfig::testnet(
+            "127.0.0.1:0",
+            "clearing-house",
+            &["exchange-a", "exchange-b"],
+            Amount(1_000_000),
+        ))
+    }
+
+    fn request(from: AccountId, to: AccountId) -> TransferRequest {
+        TransferRequest {
+            from,
+            to,
+            amount: Amount(1),
+            reference: TransferReference("r".into()),
+        }
+    }
+
+    #[test]
+    fn tokens_identify_parties_and_wrong_tokens_are_refused() {
+        let access = access();
+        let party = access.authenticate(Some("dev-token-exchange-a")).unwrap();
+        assert_eq!(party.name, "exchange-a");
+        assert_eq!(
+            access
+                .authenticate(Some("dev-token-exchange-c"))
+                .unwrap_err(),
+            BankError::Unauthenticated
+        );
+        assert_eq!(
+            access.authenticate(None).unwrap_err(),
+            BankError::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn exchanges_fund_their_own_trust_account_only() {
+        let access = access();
+        let a = access.authenticate(Some("dev-token-exchange-a")).unwrap();
+        let own = request(
+            AccountId::operating("exchange-a"),
+            AccountId::trust("exchange-a"),
+        );
+        assert!(access.authorize_transfer(a, &own).is_ok());
+        for forbidden in [
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::operating("exchange-a"),
+            ),
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::trust("exchange-b"),
+            ),
+            request(
+                AccountId::operating("exchange-a"),
+                AccountId::trust("exchange-b"),
+            ),
+            request(
+                AccountId::operating("exchange-b"),
+                AccountId::trust("exchange-b"),
+            ),
+        ] {
+            assert!(matches!(
+                access.authorize_transfer(a, &forbidden),
+                Err(BankError::Forbidden { .. })
+            ));
+        }
+        assert!(access
+            .authorize_read(a, &AccountId::trust("exchange-a"))
+            .is_ok());
+        assert!(access
+            .authorize_read(a, &AccountId::trust("exchange-b"))
+            .is_err());
+        assert_eq!(access.visible_accounts(a).len(), 2);
+    }
+
+    #[test]
+    fn only_the_clearing_house_moves_trust_money() {
+        let access = access();
+        let house = access
+            .authenticate(Some("dev-token-clearing-house"))
+            .unwrap();
+        for allowed in [
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::trust("exchange-b"),
+            ),
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::operating("exchange-a"),
+            ),
+        ] {
+            assert!(access.authorize_transfer(house, &allowed).is_ok());
+        }
+        for forbidden in [
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::operating("exchange-b"),
+            ),
+            request(
+                AccountId::operating("exchange-a"),
+                AccountId::trust("exchange-a"),
+            ),
+        ] {
+            assert!(access.authorize_transfer(house, &forbidden).is_err());
+        }
+        assert!(access
+            .authorize_read(house, &AccountId::trust("exchange-b"))
+            .is_ok());
+        assert_eq!(access.visible_accounts(house).len(), 6);
+    }
+
+    #[test]
+    fn config_round_trips_and_rejects_duplicate_tokens() {
+        let config = BankConfig::testnet("127.0.0.1:7400", "ch", &["a", "b"], Amount(5));
+        let text = config.to_toml();
+        let parsed: BankConfig = toml::from_str(&text).unwrap();
+        assert_eq!(parsed, config);
+        let mut bad = config.clone();
+        bad.parties[2].token = bad.parties[1].token.clone();
+        assert!(bad.validate().is_err());
+        let mut bad = config;
+        bad.parties[1].role = PartyRole::ClearingHouse;
+        assert!(bad.validate().is_err());
+    }
+}
