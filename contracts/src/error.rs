@@ -110,6 +110,10 @@ pub enum ContractError {
     TradeRefInUse { confirmation: ConfirmationId },
     #[error("crediting {amount} of asset {asset} would overflow its total")]
     CreditOverflow { asset: AssetId, amount: Amount },
+    #[error(transparent)]
+    Custody {
+        source: crate::custody::CustodyError,
+    },
 }
 
 impl ContractError {
@@ -152,6 +156,7 @@ impl ContractError {
             ContractError::AlreadyConfirmed { .. } => "already_confirmed",
             ContractError::TradeRefInUse { .. } => "trade_ref_in_use",
             ContractError::CreditOverflow { .. } => "credit_overflow",
+            ContractError::Custody { source } => source.code(),
         }
     }
 }

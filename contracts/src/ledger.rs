@@ -79,6 +79,7 @@ pub struct Ledger<'a> {
     pub(crate) trade_refs: Table<ConfirmationId>,
     pub(crate) cycles: Table<Cycle>,
     pub(crate) reports: Table<SettlementReport>,
+    pub(crate) custody: Table<crate::custody::CustodyValue>,
     /// Book sides loaded this block, by prefix; derived from `book`, so dropped on
     /// rollback and rebuilt on demand.
     books: BTreeMap<Vec<u8>, BookSide>,
@@ -130,6 +131,7 @@ impl<'a> Ledger<'a> {
             trade_refs: Table::new("trade-ref"),
             cycles: Table::new("cycle"),
             reports: Table::new("report"),
+            custody: Table::new("custody"),
             books: BTreeMap::new(),
             block_report: BTreeMap::new(),
             pending_report: Vec::new(),
@@ -166,6 +168,7 @@ impl<'a> Ledger<'a> {
         self.trade_refs.commit();
         self.cycles.commit();
         self.reports.commit();
+        self.custody.commit();
         for entry in self.pending_report.drain(..) {
             let line = self
                 .block_report
@@ -200,6 +203,7 @@ impl<'a> Ledger<'a> {
         self.trade_refs.rollback();
         self.cycles.rollback();
         self.reports.rollback();
+        self.custody.rollback();
         self.books.clear();
         self.pending_report.clear();
         self.pending_events.clear();
@@ -320,6 +324,7 @@ impl<'a> Ledger<'a> {
                 self.close_current_cycle();
                 Ok(())
             }
+            body if crate::custody::is_custody(body) => crate::custody::execute(self, member, body),
             _ => {
                 self.require_role(member, Role::Exchange)?;
                 match body {
@@ -331,7 +336,11 @@ impl<'a> Ledger<'a> {
                     TxBody::AnswerQuote(answer) => self.answer_quote(member, answer),
                     TxBody::AcceptQuote { quote } => self.accept_quote(member, *quote),
                     TxBody::Confirm(terms) => self.confirm(member, terms),
-                    TxBody::CloseCycle => unreachable!("handled above"),
+                    TxBody::CloseCycle
+                    | TxBody::AttestDeposit(_)
+                    | TxBody::Withdraw { .. }
+                    | TxBody::PayoutSent { .. }
+                    | TxBody::AttestPayout { .. } => unreachable!("handled above"),
                 }
             }
         }
@@ -375,6 +384,7 @@ impl<'a> Ledger<'a> {
         self.trade_refs.flush(&mut writes);
         self.cycles.flush(&mut writes);
         self.reports.flush(&mut writes);
+        self.custody.flush(&mut writes);
         BlockOutcome {
             writes,
             receipts: self.receipts,
@@ -402,6 +412,7 @@ impl<'a> Ledger<'a> {
         self.trade_refs.flush(&mut writes);
         self.cycles.flush(&mut writes);
         self.reports.flush(&mut writes);
+        self.custody.flush(&mut writes);
         writes
     }
 

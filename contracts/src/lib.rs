@@ -28,6 +28,7 @@
 //! [`settlement`], [`query`], [`invariants`].
 
 pub mod allocation;
+pub mod custody;
 pub mod error;
 pub mod invariants;
 pub mod keys;

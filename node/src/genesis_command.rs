@@ -123,6 +123,7 @@ pub fn testnet_genesis(p2p_base_port: u16, extra_exchanges: u32) -> Genesis {
         }],
         opening_balances: vec![],
         settlement: Default::default(),
+        public_chain: None,
     }
 }
 

@@ -69,6 +69,7 @@ pub fn genesis(settlement: SettlementSettings) -> Genesis {
         }],
         opening_balances: vec![],
         settlement,
+        public_chain: None,
     };
     genesis.validate().expect("test genesis is valid");
     genesis

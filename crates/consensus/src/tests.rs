@@ -38,6 +38,7 @@ fn genesis(n: u32, quorum: u32) -> Genesis {
         pairs: vec![],
         opening_balances: vec![],
         settlement: Default::default(),
+        public_chain: None,
     };
     genesis.validate().expect("test genesis is valid");
     genesis

@@ -35,6 +35,7 @@ fn genesis() -> Genesis {
         pairs: vec![],
         opening_balances: vec![],
         settlement: Default::default(),
+        public_chain: None,
     }
 }
 

@@ -72,6 +72,7 @@ fn dev_genesis(ports: &[u16]) -> Genesis {
         pairs: Vec::new(),
         opening_balances: Vec::new(),
         settlement: Default::default(),
+        public_chain: None,
     };
     genesis.validate().expect("test genesis is valid");
     genesis

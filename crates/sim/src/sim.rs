@@ -218,6 +218,7 @@ fn genesis(config: &SimConfig) -> Genesis {
         pairs: vec![],
         opening_balances: vec![],
         settlement: Default::default(),
+        public_chain: None,
     };
     genesis
         .validate()

@@ -122,6 +122,9 @@ pub struct Genesis {
     pub opening_balances: Vec<OpeningBalance>,
     #[serde(default)]
     pub settlement: SettlementSettings,
+    /// Crypto custody on the public chain (see [`crate::custody`]).
+    #[serde(default)]
+    pub public_chain: Option<crate::custody::PublicChainSettings>,
 }
 
 /// Why a genesis document was refused.
@@ -177,6 +180,8 @@ pub enum GenesisError {
         quote: String,
         reason: String,
     },
+    #[error("public_chain settings are invalid: {reason}")]
+    BadPublicChain { reason: String },
     #[error("settlement settings are invalid: {reason}")]
     BadSettlement { reason: String },
     #[error("opening balance of {member} in {asset}: {reason}")]
@@ -263,7 +268,34 @@ impl Genesis {
                 .parse_amount(&opening.amount)
                 .map_err(|error| bad(error.to_string()))?;
         }
+        self.validate_public_chain()?;
         self.validate_settlement()
+    }
+
+    fn validate_public_chain(&self) -> Result<(), GenesisError> {
+        let Some(chain) = &self.public_chain else {
+            return Ok(());
+        };
+        let bad = |reason: String| GenesisError::BadPublicChain { reason };
+        chain.validate().map_err(bad)?;
+        for registered in &chain.registered_addresses {
+            match self.member_by_name(&registered.member) {
+                Some((_, member)) if member.role == Role::Exchange => {}
+                Some(_) => {
+                    return Err(bad(format!(
+                        "{} registers an address but is not an exchange",
+                        registered.member
+                    )))
+                }
+                None => {
+                    return Err(GenesisError::UnknownMember {
+                        context: "public_chain.registered_addresses".into(),
+                        name: registered.member.clone(),
+                    })
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate_settlement(&self) -> Result<(), GenesisError> {
@@ -514,6 +546,7 @@ mod tests {
             }],
             opening_balances: vec![],
             settlement: SettlementSettings::default(),
+            public_chain: None,
         }
     }
 

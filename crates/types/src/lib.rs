@@ -11,6 +11,7 @@ pub mod block;
 pub mod bytes;
 pub mod clearing;
 pub mod codec;
+pub mod custody;
 pub mod genesis;
 pub mod hash;
 pub mod ids;

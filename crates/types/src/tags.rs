@@ -16,5 +16,7 @@ pub const SEISAN_CONSENSUS_VOTE_V1: &[u8] = b"SEISAN_CONSENSUS_VOTE_V1";
 pub const SEISAN_CONSENSUS_PROPOSAL_V1: &[u8] = b"SEISAN_CONSENSUS_PROPOSAL_V1";
 /// Seed derivation of the well-known development keys.
 pub const SEISAN_DEV_KEY_SEED_V1: &[u8] = b"SEISAN_DEV_KEY_SEED_V1";
+/// Identity of a public-chain deposit (chain, transaction, log position).
+pub const SEISAN_CUSTODY_DEPOSIT_ID_V1: &[u8] = b"SEISAN_CUSTODY_DEPOSIT_ID_V1";
 /// Hash of a genesis document.
 pub const SEISAN_GENESIS_HASH_V1: &[u8] = b"SEISAN_GENESIS_HASH_V1";

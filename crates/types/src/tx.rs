@@ -9,6 +9,7 @@ use crate::amount::Amount;
 use crate::bytes::Signature;
 use crate::clearing::{OrderId, OrderRequest, QuoteAnswer, QuoteRequest, TradeTerms};
 use crate::codec;
+use crate::custody::{ChainAddress, ChainTxHash, DepositFact, WithdrawalId};
 use crate::hash::Hash;
 use crate::ids::{AssetId, ChainId, MemberId, Nonce};
 use crate::tags;
@@ -70,6 +71,27 @@ pub enum TxBody {
     Confirm(TradeTerms),
     /// The clearing house cuts off the current settlement cycle now.
     CloseCycle,
+    /// A validator attests a public-chain deposit into the hot address, K deep
+    /// (S211-S212); q identical attestations credit it.
+    AttestDeposit(DepositFact),
+    /// An exchange withdraws a crypto asset to one of its registered addresses; the
+    /// amount is debited into a pending withdrawal.
+    Withdraw {
+        asset: AssetId,
+        amount: Amount,
+        to: ChainAddress,
+    },
+    /// The clearing house names the public-chain transaction that pays a withdrawal.
+    PayoutSent {
+        withdrawal: WithdrawalId,
+        tx_hash: ChainTxHash,
+    },
+    /// A validator attests that the named payout is K deep and pays the withdrawal;
+    /// q attestations complete it.
+    AttestPayout {
+        withdrawal: WithdrawalId,
+        tx_hash: ChainTxHash,
+    },
 }
 
 impl TxBody {
@@ -85,6 +107,10 @@ impl TxBody {
             TxBody::AcceptQuote { .. } => "accept_quote",
             TxBody::Confirm(_) => "confirm",
             TxBody::CloseCycle => "close_cycle",
+            TxBody::AttestDeposit(_) => "attest_deposit",
+            TxBody::Withdraw { .. } => "withdraw",
+            TxBody::PayoutSent { .. } => "payout_sent",
+            TxBody::AttestPayout { .. } => "attest_payout",
         }
     }
 }

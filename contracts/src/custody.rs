@@ -1,0 +1,542 @@
+//! Custody on the public chain: quorum-attested deposits and withdrawals.
+//!
+//! - `AttestDeposit` (any validator): a deposit into the clearing house's hot address
+//!   that the node saw K blocks deep. The first version of the facts that q distinct
+//!   validators attested identically settles the deposit, exactly once: a registered
+//!   sender's exchange is credited (curing its open top-up requests), an unregistered
+//!   sender is recorded as such and credits nobody. Later attestations are refused.
+//! - `Withdraw` (an exchange): debits the amount from available inventory at once and
+//!   records a pending withdrawal to one of the exchange's registered addresses, so the
+//!   ledger's liabilities are balances plus pending withdrawals.
+//! - `PayoutSent` (the clearing house): names the public-chain transaction that pays a
+//!   withdrawal.
+//! - `AttestPayout` (any validator): that transaction is K deep and pays exactly the
+//!   withdrawal; q attestations complete it.
+//!
+//! State (one table, values [`CustodyValue`]): `0x60` deposit id (32 bytes) ->
+//! `Deposit`; `0x61` withdrawal u64 -> `Withdrawal`; `0x62` -> `NextWithdrawal`;
+//! `0x63` withdrawal u64 -> `Open` (withdrawals not completed).
+
+use crate::error::ContractError;
+use crate::ledger::Ledger;
+use seisan_types::clearing::ChangeReason;
+use seisan_types::custody::{
+    ChainAddress, ChainTxHash, DepositFact, DepositId, DepositOutcome, DepositRecord,
+    PublicChainSettings, Withdrawal, WithdrawalId, WithdrawalStatus,
+};
+use seisan_types::state::StateView;
+use seisan_types::tx::TxBody;
+use seisan_types::{codec, Amount, AssetId, AssetKind, Genesis, MemberId, Role};
+use serde::{Deserialize, Serialize};
+
+pub const DEPOSIT: u8 = 0x60;
+pub const WITHDRAWAL: u8 = 0x61;
+pub const NEXT_WITHDRAWAL: u8 = 0x62;
+pub const OPEN_WITHDRAWAL: u8 = 0x63;
+
+/// The most withdrawals one query returns.
+pub const MAX_WITHDRAWALS_PER_QUERY: usize = 1000;
+
+/// A value of the custody table (see the module docs for the keys).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CustodyValue {
+    Deposit(DepositRecord),
+    Withdrawal(Withdrawal),
+    NextWithdrawal(u64),
+    Open,
+}
+
+/// Why a custody transaction was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CustodyError {
+    #[error("genesis has no public_chain section")]
+    NoPublicChain,
+    #[error("member {member} is not a validator, so it cannot attest")]
+    NotValidator { member: MemberId },
+    #[error("public chain id {got} is not this consortium's chain {expected}")]
+    WrongChain { got: u64, expected: u64 },
+    #[error("{what} {value:?} is not in canonical form")]
+    NotCanonical { what: &'static str, value: String },
+    #[error("asset {asset} is not a public-chain asset")]
+    NotCrypto { asset: AssetId },
+    #[error("a {kind} deposit must {rule}")]
+    WrongLogIndex {
+        kind: &'static str,
+        rule: &'static str,
+    },
+    #[error("deposit {deposit} is already settled")]
+    DepositSettled { deposit: DepositId },
+    #[error("member {member} already attested {what}")]
+    AlreadyAttested { member: MemberId, what: String },
+    #[error("{to} is not a registered address of member {member}")]
+    UnregisteredDestination { member: MemberId, to: ChainAddress },
+    #[error("withdrawal {withdrawal} does not exist")]
+    UnknownWithdrawal { withdrawal: WithdrawalId },
+    #[error("withdrawal {withdrawal} is already completed")]
+    WithdrawalCompleted { withdrawal: WithdrawalId },
+    #[error("withdrawal {withdrawal} is not being paid by {tx_hash}")]
+    OtherPayout {
+        withdrawal: WithdrawalId,
+        tx_hash: ChainTxHash,
+    },
+}
+
+impl CustodyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CustodyError::NoPublicChain => "no_public_chain",
+            CustodyError::NotValidator { .. } => "not_validator",
+            CustodyError::WrongChain { .. } => "wrong_public_chain",
+            CustodyError::NotCanonical { .. } => "not_canonical",
+            CustodyError::NotCrypto { .. } => "not_crypto_asset",
+            CustodyError::WrongLogIndex { .. } => "wrong_log_index",
+            CustodyError::DepositSettled { .. } => "deposit_settled",
+            CustodyError::AlreadyAttested { .. } => "already_attested",
+            CustodyError::UnregisteredDestination { .. } => "unregistered_destination",
+            CustodyError::UnknownWithdrawal { .. } => "unknown_withdrawal",
+            CustodyError::WithdrawalCompleted { .. } => "withdrawal_completed",
+            CustodyError::OtherPayout { .. } => "other_payout",
+        }
+    }
+}
+
+impl From<CustodyError> for ContractError {
+    fn from(source: CustodyError) -> ContractError {
+        ContractError::Custody { source }
+    }
+}
+
+pub fn deposit_key(id: DepositId) -> Vec<u8> {
+    let mut key = vec![DEPOSIT];
+    key.extend_from_slice(id.0.as_bytes());
+    key
+}
+
+pub fn withdrawal_key(id: WithdrawalId) -> Vec<u8> {
+    let mut key = vec![WITHDRAWAL];
+    key.extend_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+pub fn next_withdrawal_key() -> Vec<u8> {
+    vec![NEXT_WITHDRAWAL]
+}
+
+pub fn open_withdrawal_key(id: WithdrawalId) -> Vec<u8> {
+    let mut key = vec![OPEN_WITHDRAWAL];
+    key.extend_from_slice(&id.0.to_be_bytes());
+    key
+}
+
+/// Whether `body` is a custody transaction (dispatched to [`execute`]).
+pub fn is_custody(body: &TxBody) -> bool {
+    matches!(
+        body,
+        TxBody::AttestDeposit(_)
+            | TxBody::Withdraw { .. }
+            | TxBody::PayoutSent { .. }
+            | TxBody::AttestPayout { .. }
+    )
+}
+
+/// Runs one custody transaction of `member` (admitted, inside the ledger's atomic step).
+pub(crate) fn execute(
+    ledger: &mut Ledger<'_>,
+    member: MemberId,
+    body: &TxBody,
+) -> Result<(), ContractError> {
+    let genesis: &Genesis = ledger.genesis;
+    let settings = genesis
+        .public_chain
+        .as_ref()
+        .ok_or(CustodyError::NoPublicChain)?;
+    match body {
+        TxBody::AttestDeposit(fact) => attest_deposit(ledger, settings, member, fact),
+        TxBody::Withdraw { asset, amount, to } => {
+            withdraw(ledger, settings, member, *asset, *amount, to)
+        }
+        TxBody::PayoutSent {
+            withdrawal,
+            tx_hash,
+        } => payout_sent(ledger, member, *withdrawal, tx_hash),
+        TxBody::AttestPayout {
+            withdrawal,
+            tx_hash,
+        } => attest_payout(ledger, member, *withdrawal, tx_hash),
+        _ => unreachable!("execute is called only for custody bodies"),
+    }
+}
+
+fn require_validator(ledger: &Ledger<'_>, member: MemberId) -> Result<(), ContractError> {
+    if !ledger.genesis.is_validator(member) {
+        return Err(CustodyError::NotValidator { member }.into());
+    }
+    Ok(())
+}
+
+fn require_role(ledger: &Ledger<'_>, member: MemberId, needed: Role) -> Result<(), ContractError> {
+    let role = ledger.genesis.member(member).expect("admitted member").role;
+    if role != needed {
+        return Err(ContractError::WrongRole {
+            member,
+            role,
+            needed,
+        });
+    }
+    Ok(())
+}
+
+fn crypto_kind(ledger: &Ledger<'_>, asset: AssetId) -> Result<AssetKind, ContractError> {
+    ledger.asset_exists(asset)?;
+    let kind = ledger.genesis.asset(asset).expect("asset checked").kind;
+    match kind {
+        AssetKind::NativeCoin | AssetKind::Token => Ok(kind),
+        AssetKind::Fiat => Err(CustodyError::NotCrypto { asset }.into()),
+    }
+}
+
+fn quorum(ledger: &Ledger<'_>) -> usize {
+    ledger.genesis.quorum as usize
+}
+
+fn attest_deposit(
+    ledger: &mut Ledger<'_>,
+    settings: &PublicChainSettings,
+    member: MemberId,
+    fact: &DepositFact,
+) -> Result<(), ContractError> {
+    require_validator(ledger, member)?;
+    if fact.chain_id != settings.chain_id {
+        return Err(CustodyError::WrongChain {
+            got: fact.chain_id,
+            expected: settings.chain_id,
+        }
+        .into());
+    }
+    if !fact.tx_hash.is_canonical() {
+        return Err(CustodyError::NotCanonical {
+            what: "transaction hash",
+            value: fact.tx_hash.0.clone(),
+        }
+        .into());
+    }
+    if !fact.from.is_canonical() {
+        return Err(CustodyError::NotCanonical {
+            what: "address",
+            value: fact.from.0.clone(),
+        }
+        .into());
+    }
+    match (crypto_kind(ledger, fact.asset)?, fact.log_index) {
+        (AssetKind::NativeCoin, Some(_)) => {
+            return Err(CustodyError::WrongLogIndex {
+                kind: "native-coin",
+                rule: "have no log index",
+            }
+            .into())
+        }
+        (AssetKind::Token, None) => {
+            return Err(CustodyError::WrongLogIndex {
+                kind: "token",
+                rule: "name its Transfer log's index",
+            }
+            .into())
+        }
+        _ => {}
+    }
+    if fact.amount.is_zero() {
+        return Err(ContractError::ZeroAmount { what: "deposit" });
+    }
+    let id = fact.deposit_id();
+    let key = deposit_key(id);
+    let mut record = match ledger.custody.get_cloned(ledger.view, &key) {
+        Some(CustodyValue::Deposit(record)) => record,
+        Some(other) => panic!("custody key {key:?} holds {other:?}"),
+        None => DepositRecord {
+            id,
+            attestations: Vec::new(),
+            outcome: None,
+        },
+    };
+    if record.outcome.is_some() {
+        return Err(CustodyError::DepositSettled { deposit: id }.into());
+    }
+    if record
+        .attestations
+        .iter()
+        .any(|(_, members)| members.contains(&member))
+    {
+        return Err(CustodyError::AlreadyAttested {
+            member,
+            what: format!("deposit {id}"),
+        }
+        .into());
+    }
+    let index = match record
+        .attestations
+        .iter()
+        .position(|(seen, _)| seen == fact)
+    {
+        Some(index) => index,
+        None => {
+            record.attestations.push((fact.clone(), Vec::new()));
+            record.attestations.len() - 1
+        }
+    };
+    record.attestations[index].1.push(member);
+    assert!(
+        record
+            .attestations
+            .iter()
+            .map(|(_, m)| m.len())
+            .sum::<usize>()
+            <= ledger.genesis.validators().len(),
+        "each validator attests a deposit at most once"
+    );
+    if record.attestations[index].1.len() >= quorum(ledger) {
+        let outcome = match settings.owner_of(&fact.from) {
+            Some(name) => {
+                let (owner, _) = ledger
+                    .genesis
+                    .member_by_name(name)
+                    .expect("validated genesis registers known members");
+                ledger.credit_deposit(owner, fact.asset, fact.amount, ChangeReason::Deposit)?;
+                DepositOutcome::Credited { member: owner }
+            }
+            None => DepositOutcome::Unregistered,
+        };
+        record.outcome = Some((fact.clone(), outcome));
+    }
+    ledger.custody.put(key, CustodyValue::Deposit(record));
+    Ok(())
+}
+
+fn withdraw(
+    ledger: &mut Ledger<'_>,
+    settings: &PublicChainSettings,
+    member: MemberId,
+    asset: AssetId,
+    amount: Amount,
+    to: &ChainAddress,
+) -> Result<(), ContractError> {
+    require_role(ledger, member, Role::Exchange)?;
+    crypto_kind(ledger, asset)?;
+    let name = &ledger.genesis.member(member).expect("admitted member").name;
+    if !settings.is_registered_to(name, to) {
+        return Err(CustodyError::UnregisteredDestination {
+            member,
+            to: to.clone(),
+        }
+        .into());
+    }
+    ledger.debit_withdrawal(member, asset, amount)?;
+    let next = match ledger
+        .custody
+        .get_cloned(ledger.view, &next_withdrawal_key())
+    {
+        Some(CustodyValue::NextWithdrawal(next)) => next,
+        Some(other) => panic!("custody counter holds {other:?}"),
+        None => 1,
+    };
+    let id = WithdrawalId(next);
+    ledger.custody.put(
+        next_withdrawal_key(),
+        CustodyValue::NextWithdrawal(next.checked_add(1).expect("withdrawal id overflow")),
+    );
+    ledger.custody.put(
+        withdrawal_key(id),
+        CustodyValue::Withdrawal(Withdrawal {
+            id,
+            member,
+            asset,
+            amount,
+            to: to.clone(),
+            status: WithdrawalStatus::Pending,
+            payout_attesters: Vec::new(),
+        }),
+    );
+    ledger
+        .custody
+        .put(open_withdrawal_key(id), CustodyValue::Open);
+    Ok(())
+}
+
+fn load_withdrawal(ledger: &mut Ledger<'_>, id: WithdrawalId) -> Result<Withdrawal, ContractError> {
+    match ledger.custody.get_cloned(ledger.view, &withdrawal_key(id)) {
+        Some(CustodyValue::Withdrawal(withdrawal)) => Ok(withdrawal),
+        Some(other) => panic!("withdrawal {id} holds {other:?}"),
+        None => Err(CustodyError::UnknownWithdrawal { withdrawal: id }.into()),
+    }
+}
+
+fn payout_sent(
+    ledger: &mut Ledger<'_>,
+    member: MemberId,
+    id: WithdrawalId,
+    tx_hash: &ChainTxHash,
+) -> Result<(), ContractError> {
+    require_role(ledger, member, Role::ClearingHouse)?;
+    if !tx_hash.is_canonical() {
+        return Err(CustodyError::NotCanonical {
+            what: "transaction hash",
+            value: tx_hash.0.clone(),
+        }
+        .into());
+    }
+    let mut withdrawal = load_withdrawal(ledger, id)?;
+    match &withdrawal.status {
+        WithdrawalStatus::Completed { .. } => {
+            return Err(CustodyError::WithdrawalCompleted { withdrawal: id }.into())
+        }
+        WithdrawalStatus::Sent { tx_hash: named } if named == tx_hash => return Ok(()),
+        _ => {}
+    }
+    withdrawal.status = WithdrawalStatus::Sent {
+        tx_hash: tx_hash.clone(),
+    };
+    withdrawal.payout_attesters.clear();
+    ledger
+        .custody
+        .put(withdrawal_key(id), CustodyValue::Withdrawal(withdrawal));
+    Ok(())
+}
+
+fn attest_payout(
+    ledger: &mut Ledger<'_>,
+    member: MemberId,
+    id: WithdrawalId,
+    tx_hash: &ChainTxHash,
+) -> Result<(), ContractError> {
+    require_validator(ledger, member)?;
+    let mut withdrawal = load_withdrawal(ledger, id)?;
+    match &withdrawal.status {
+        WithdrawalStatus::Sent { tx_hash: named } if named == tx_hash => {}
+        WithdrawalStatus::Completed { .. } => {
+            return Err(CustodyError::WithdrawalCompleted { withdrawal: id }.into())
+        }
+        _ => {
+            return Err(CustodyError::OtherPayout {
+                withdrawal: id,
+                tx_hash: tx_hash.clone(),
+            }
+            .into())
+        }
+    }
+    if withdrawal.payout_attesters.contains(&member) {
+        return Err(CustodyError::AlreadyAttested {
+            member,
+            what: format!("payout of withdrawal {id}"),
+        }
+        .into());
+    }
+    withdrawal.payout_attesters.push(member);
+    if withdrawal.payout_attesters.len() >= quorum(ledger) {
+        withdrawal.status = WithdrawalStatus::Completed {
+            tx_hash: tx_hash.clone(),
+        };
+        ledger.custody.delete(open_withdrawal_key(id));
+    }
+    ledger
+        .custody
+        .put(withdrawal_key(id), CustodyValue::Withdrawal(withdrawal));
+    Ok(())
+}
+
+// ---- queries ------------------------------------------------------------------------
+
+fn get(view: &dyn StateView, key: &[u8]) -> Option<CustodyValue> {
+    view.get(key).map(|bytes| {
+        codec::decode(&bytes).unwrap_or_else(|error| panic!("undecodable custody state: {error}"))
+    })
+}
+
+/// The record of one deposit (`None` if nobody attested it yet).
+pub fn deposit(view: &dyn StateView, id: DepositId) -> Option<DepositRecord> {
+    match get(view, &deposit_key(id))? {
+        CustodyValue::Deposit(record) => Some(record),
+        other => panic!("deposit {id} holds {other:?}"),
+    }
+}
+
+/// Every deposit attested so far, by deposit id, up to `limit`.
+pub fn deposits(view: &dyn StateView, limit: usize) -> Vec<DepositRecord> {
+    view.scan(&[DEPOSIT], None, limit.min(MAX_WITHDRAWALS_PER_QUERY))
+        .into_iter()
+        .map(|(_, bytes)| match codec::decode(&bytes) {
+            Ok(CustodyValue::Deposit(record)) => record,
+            _ => panic!("undecodable deposit record"),
+        })
+        .collect()
+}
+
+pub fn withdrawal(view: &dyn StateView, id: WithdrawalId) -> Option<Withdrawal> {
+    match get(view, &withdrawal_key(id))? {
+        CustodyValue::Withdrawal(withdrawal) => Some(withdrawal),
+        other => panic!("withdrawal {id} holds {other:?}"),
+    }
+}
+
+/// Withdrawals not yet completed, oldest first.
+pub fn open_withdrawals(view: &dyn StateView) -> Vec<Withdrawal> {
+    view.scan(&[OPEN_WITHDRAWAL], None, MAX_WITHDRAWALS_PER_QUERY)
+        .into_iter()
+        .map(|(key, _)| {
+            let id = WithdrawalId(u64::from_be_bytes(
+                key[1..9]
+                    .try_into()
+                    .expect("open withdrawal key is 9 bytes"),
+            ));
+            withdrawal(view, id).unwrap_or_else(|| panic!("open withdrawal {id} is missing"))
+        })
+        .collect()
+}
+
+/// Every withdrawal after `start_after`, oldest first, up to `limit`.
+pub fn withdrawals(
+    view: &dyn StateView,
+    start_after: Option<WithdrawalId>,
+    limit: usize,
+) -> Vec<Withdrawal> {
+    let after = start_after.map(withdrawal_key);
+    view.scan(
+        &[WITHDRAWAL],
+        after.as_deref(),
+        limit.min(MAX_WITHDRAWALS_PER_QUERY),
+    )
+    .into_iter()
+    .map(|(_, bytes)| match codec::decode(&bytes) {
+        Ok(CustodyValue::Withdrawal(withdrawal)) => withdrawal,
+        _ => panic!("undecodable withdrawal record"),
+    })
+    .collect()
+}
+
+/// One asset's ledger liabilities: what members hold (credited - debited) plus what
+/// open withdrawals still owe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Liabilities {
+    pub asset: AssetId,
+    pub balances: Amount,
+    pub pending_withdrawals: Amount,
+    pub total: Amount,
+}
+
+pub fn liabilities(view: &dyn StateView, genesis: &Genesis, asset: AssetId) -> Liabilities {
+    let supply = crate::query::asset_supply(view, genesis, asset);
+    let balances = supply
+        .credited
+        .checked_sub(supply.debited)
+        .expect("debits never exceed credits");
+    let pending = open_withdrawals(view)
+        .iter()
+        .filter(|withdrawal| withdrawal.asset == asset)
+        .fold(Amount::ZERO, |sum, withdrawal| {
+            sum.checked_add(withdrawal.amount).expect("within supply")
+        });
+    Liabilities {
+        asset,
+        balances,
+        pending_withdrawals: pending,
+        total: balances.checked_add(pending).expect("within supply"),
+    }
+}

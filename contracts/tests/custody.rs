@@ -1,0 +1,283 @@
+//! Custody transactions through the public entry points: quorum-attested deposits
+//! (exactly once, unregistered senders reported, disagreeing facts not credited),
+//! withdrawals with payout attestation, and a deposit curing a parked order.
+
+mod common;
+
+use common::*;
+use seisan_contracts::custody;
+use seisan_types::clearing::{OrderRequest, Side, TimeInForce};
+use seisan_types::custody::{
+    ChainAddress, ChainTxHash, DepositFact, DepositOutcome, PublicChainSettings, RegisteredAddress,
+    WithdrawalId, WithdrawalStatus,
+};
+use seisan_types::receipt::Event;
+use seisan_types::tx::TxBody;
+use seisan_types::Amount;
+
+const TOKEN: &str = "0x0000000000000000000000000000000000000001";
+
+fn address(digit: char) -> ChainAddress {
+    ChainAddress(format!("0x{}", digit.to_string().repeat(40)))
+}
+
+fn tx_hash(digit: char) -> ChainTxHash {
+    ChainTxHash(format!("0x{}", digit.to_string().repeat(64)))
+}
+
+fn harness() -> Harness {
+    let mut h = Harness::new();
+    h.genesis.public_chain = Some(PublicChainSettings {
+        chain_id: 31337,
+        confirmations: 2,
+        hot_address: address('1'),
+        cold_address: address('2'),
+        registered_addresses: vec![
+            RegisteredAddress {
+                member: "exchange-a".into(),
+                address: address('a'),
+            },
+            RegisteredAddress {
+                member: "exchange-b".into(),
+                address: address('b'),
+            },
+        ],
+        hot_cap_bps: 500,
+    });
+    h.genesis.validate().unwrap();
+    assert_eq!(h.genesis.assets[0].contract.as_deref(), Some(TOKEN));
+    h
+}
+
+fn fact(from: char, hash: char, amount: u128) -> DepositFact {
+    DepositFact {
+        chain_id: 31337,
+        tx_hash: tx_hash(hash),
+        log_index: Some(0),
+        from: address(from),
+        asset: BTC,
+        amount: Amount(amount),
+    }
+}
+
+#[test]
+fn a_deposit_is_credited_once_at_quorum() {
+    let mut h = harness();
+    let deposit = fact('a', '5', 3 * COIN);
+    h.ok(CH, TxBody::AttestDeposit(deposit.clone()));
+    assert_eq!(
+        h.balance(A, BTC).inventory,
+        Amount(0),
+        "one attestation is not a quorum"
+    );
+    let receipt = h.ok(B, TxBody::AttestDeposit(deposit.clone()));
+    assert!(receipt
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Credited { member, amount, .. } if *member == A && *amount == Amount(3 * COIN))));
+    assert_eq!(h.balance(A, BTC).inventory, Amount(3 * COIN));
+    // The third attestation comes late and changes nothing.
+    let late = h.tx(A, TxBody::AttestDeposit(deposit.clone()));
+    assert_eq!(rejected_code(&late), "deposit_settled");
+    assert_eq!(h.balance(A, BTC).inventory, Amount(3 * COIN));
+    let record = custody::deposit(&h.view, deposit.deposit_id()).unwrap();
+    assert_eq!(
+        record.outcome,
+        Some((deposit, DepositOutcome::Credited { member: A }))
+    );
+}
+
+#[test]
+fn attestations_must_agree_and_come_from_distinct_validators() {
+    let mut h = harness();
+    h.ok(CH, TxBody::AttestDeposit(fact('a', '5', 5)));
+    let twice = h.tx(CH, TxBody::AttestDeposit(fact('a', '5', 5)));
+    assert_eq!(rejected_code(&twice), "already_attested");
+    let outsider = h.tx(C, TxBody::AttestDeposit(fact('a', '5', 5)));
+    assert_eq!(rejected_code(&outsider), "not_validator");
+    // B saw another amount: two versions with one attester each credit nothing.
+    h.ok(B, TxBody::AttestDeposit(fact('a', '5', 6)));
+    assert_eq!(h.balance(A, BTC).inventory, Amount(0));
+    h.ok(A, TxBody::AttestDeposit(fact('a', '5', 5)));
+    assert_eq!(h.balance(A, BTC).inventory, Amount(5));
+    let wrong_chain = DepositFact {
+        chain_id: 1,
+        ..fact('a', '6', 5)
+    };
+    assert_eq!(
+        rejected_code(&h.tx(A, TxBody::AttestDeposit(wrong_chain))),
+        "wrong_public_chain"
+    );
+    let native_style = DepositFact {
+        log_index: None,
+        ..fact('a', '6', 5)
+    };
+    assert_eq!(
+        rejected_code(&h.tx(A, TxBody::AttestDeposit(native_style))),
+        "wrong_log_index"
+    );
+    let fiat = DepositFact {
+        asset: JPY,
+        ..fact('a', '6', 5)
+    };
+    assert_eq!(
+        rejected_code(&h.tx(A, TxBody::AttestDeposit(fiat))),
+        "not_crypto_asset"
+    );
+}
+
+#[test]
+fn an_unregistered_sender_is_reported_not_credited() {
+    let mut h = harness();
+    let deposit = fact('c', '7', 9);
+    h.ok(CH, TxBody::AttestDeposit(deposit.clone()));
+    h.ok(A, TxBody::AttestDeposit(deposit.clone()));
+    let record = custody::deposit(&h.view, deposit.deposit_id()).unwrap();
+    assert_eq!(
+        record.outcome,
+        Some((deposit, DepositOutcome::Unregistered))
+    );
+    for member in [CH, A, B, C] {
+        assert_eq!(h.balance(member, BTC).inventory, Amount(0));
+    }
+    assert_eq!(
+        custody::liabilities(&h.view, &h.genesis, BTC).total,
+        Amount(0)
+    );
+}
+
+#[test]
+fn a_withdrawal_is_debited_then_completed_by_attested_payout() {
+    let mut h = harness();
+    h.ok(CH, TxBody::AttestDeposit(fact('a', '5', 10)));
+    h.ok(B, TxBody::AttestDeposit(fact('a', '5', 10)));
+    let elsewhere = h.tx(
+        A,
+        TxBody::Withdraw {
+            asset: BTC,
+            amount: Amount(4),
+            to: address('b'),
+        },
+    );
+    assert_eq!(rejected_code(&elsewhere), "unregistered_destination");
+    let too_much = h.tx(
+        A,
+        TxBody::Withdraw {
+            asset: BTC,
+            amount: Amount(11),
+            to: address('a'),
+        },
+    );
+    assert_eq!(rejected_code(&too_much), "insufficient_available");
+    h.ok(
+        A,
+        TxBody::Withdraw {
+            asset: BTC,
+            amount: Amount(4),
+            to: address('a'),
+        },
+    );
+    assert_eq!(h.balance(A, BTC).inventory, Amount(6));
+    let liabilities = custody::liabilities(&h.view, &h.genesis, BTC);
+    assert_eq!(liabilities.balances, Amount(6));
+    assert_eq!(liabilities.pending_withdrawals, Amount(4));
+    let id = WithdrawalId(1);
+    assert_eq!(custody::open_withdrawals(&h.view).len(), 1);
+    let not_ch = h.tx(
+        A,
+        TxBody::PayoutSent {
+            withdrawal: id,
+            tx_hash: tx_hash('9'),
+        },
+    );
+    assert_eq!(rejected_code(&not_ch), "wrong_role");
+    let unsent = h.tx(
+        B,
+        TxBody::AttestPayout {
+            withdrawal: id,
+            tx_hash: tx_hash('9'),
+        },
+    );
+    assert_eq!(rejected_code(&unsent), "other_payout");
+    h.ok(
+        CH,
+        TxBody::PayoutSent {
+            withdrawal: id,
+            tx_hash: tx_hash('9'),
+        },
+    );
+    h.ok(
+        B,
+        TxBody::AttestPayout {
+            withdrawal: id,
+            tx_hash: tx_hash('9'),
+        },
+    );
+    assert!(matches!(
+        custody::withdrawal(&h.view, id).unwrap().status,
+        WithdrawalStatus::Sent { .. }
+    ));
+    h.ok(
+        A,
+        TxBody::AttestPayout {
+            withdrawal: id,
+            tx_hash: tx_hash('9'),
+        },
+    );
+    assert_eq!(
+        custody::withdrawal(&h.view, id).unwrap().status,
+        WithdrawalStatus::Completed {
+            tx_hash: tx_hash('9')
+        }
+    );
+    assert!(custody::open_withdrawals(&h.view).is_empty());
+    assert_eq!(
+        custody::liabilities(&h.view, &h.genesis, BTC).total,
+        Amount(6)
+    );
+    let again = h.tx(
+        CH,
+        TxBody::PayoutSent {
+            withdrawal: id,
+            tx_hash: tx_hash('8'),
+        },
+    );
+    assert_eq!(rejected_code(&again), "withdrawal_completed");
+}
+
+#[test]
+fn a_deposit_cures_a_parked_order_which_then_fills() {
+    let mut h = harness();
+    h.seed(&[(B, JPY, 1_000_000)]);
+    let order = |side| {
+        TxBody::PlaceOrder(OrderRequest {
+            pair: PAIR,
+            side,
+            quantity: Amount(COIN),
+            limit_price: Amount(500_000),
+            time_in_force: TimeInForce::GoodTillCancel,
+            expires_at_ms: None,
+        })
+    };
+    h.ok(B, order(Side::Buy));
+    // A sells a coin it does not have yet: parked with a top-up request.
+    let parked = h.ok(A, order(Side::Sell));
+    assert!(parked
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::OrderParked { .. })));
+    let deposit = fact('a', '5', COIN);
+    h.ok(CH, TxBody::AttestDeposit(deposit.clone()));
+    let cured = h.ok(B, TxBody::AttestDeposit(deposit));
+    assert!(
+        cured
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::OrderFilled { .. })),
+        "{:?}",
+        cured.events
+    );
+    assert_eq!(h.balance(A, JPY).inventory, Amount(500_000));
+    assert_eq!(h.balance(B, BTC).inventory, Amount(COIN));
+    assert!(seisan_contracts::query::open_orders(&h.view, A).is_empty());
+}
