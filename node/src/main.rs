@@ -1,6 +1,7 @@
 //! `seisan`: the Seisan binary. Runs a validator node, and is the command-line client
 //! exchanges and the clearing house use. This is the only crate that does I/O.
 
+mod cli;
 mod genesis_command;
 mod node;
 
@@ -32,6 +33,8 @@ enum Command {
     Genesis(genesis_command::GenesisCommand),
     /// Run a validator node.
     Node(node::config::NodeArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() {
@@ -52,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Genesis(command) => genesis_command::run(command),
+        Command::Client(command) => cli::run(command),
         Command::Node(arguments) => {
             let config = arguments.resolve()?;
             init_logging(config.log_format);

@@ -1,0 +1,271 @@
+//! The client commands exchanges and the clearing house use: orders, quotes,
+//! confirmations, allocations, balances (with locally verified proofs), and read
+//! commands over the node's HTTP API.
+//!
+//! Transactions are built and signed on this machine with the member's key (the nonce
+//! comes from the node), submitted, and followed until their receipt is final. Output
+//! is aligned tables with decimal amounts, asset symbols and ISO 8601 UTC times, or JSON
+//! with `--json`. Every failure is one line, `error: ...`, and a non-zero exit; a
+//! refused input (unknown pair or member, an amount with too many decimals) is refused
+//! here, before anything is signed or sent.
+
+pub mod commands;
+pub mod describe;
+pub mod proof;
+pub mod session;
+pub mod text;
+
+use clap::{Args, Subcommand};
+pub use session::ClientOptions;
+use std::path::PathBuf;
+
+/// The client subcommands, flattened into `seisan`'s top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Place or cancel a limit order (the patent's contract request, S230).
+    Order(OrderCommand),
+    /// List a member's open orders.
+    Orders {
+        /// Member name or id [default: the key's member].
+        #[arg(long)]
+        member: Option<String>,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// Request, answer or accept a quote (S301-S303).
+    Quote(QuoteCommand),
+    /// List requests for quote and their quotes.
+    Quotes {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// Send this member's side of a bilateral trade confirmation (S313/S314).
+    Confirm(ConfirmArgs),
+    /// Settlement-cycle actions of the clearing house.
+    Cycle(CycleCommand),
+    /// Move an amount between inventory and a customer sub-account, or a batch from a
+    /// CSV or JSON file.
+    Allocate(AllocateArgs),
+    /// A member's balances per asset; `--proof` verifies them locally against genesis.
+    Balance {
+        /// Member name or id [default: the key's member].
+        #[arg(long)]
+        member: Option<String>,
+        /// Fetch Merkle proofs and the quorum-signed header, and verify them here.
+        #[arg(long)]
+        proof: bool,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// List fills.
+    Trades {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// List top-up requests (the patent's additional trust requests).
+    Topups {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// List settlement cycles with their netting figures.
+    Cycles {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// The order book of a pair.
+    Book {
+        /// The pair, `BASE/QUOTE` (e.g. ETH/JPY).
+        pair: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// The node's status: chain, height, state root, peers.
+    Status {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// Follow finalized blocks and their receipts (one line each) until Ctrl-C.
+    Events {
+        /// Stop after this many blocks.
+        #[arg(long)]
+        count: Option<u64>,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// Per-asset totals: credited, debited, held, locked.
+    Supply {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// A transaction's status and receipt.
+    Tx {
+        /// The transaction id (hex).
+        id: String,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+}
+
+/// Options of commands that submit a transaction.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SubmitOptions {
+    /// Return after the node accepts the transaction, without waiting for its receipt.
+    #[arg(long, global = true)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub client: ClientOptions,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderCommand {
+    #[command(subcommand)]
+    pub action: OrderAction,
+    #[command(flatten)]
+    pub options: SubmitOptions,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrderAction {
+    /// Buy QTY of the pair's base asset at PRICE or better.
+    Buy(PlaceArgs),
+    /// Sell QTY of the pair's base asset at PRICE or better.
+    Sell(PlaceArgs),
+    /// Cancel one of this member's open orders or quotes.
+    Cancel {
+        /// The order id.
+        id: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PlaceArgs {
+    /// The pair, `BASE/QUOTE` (e.g. ETH/JPY).
+    pub pair: String,
+    /// Quantity of the base asset, as a decimal (e.g. 1.5).
+    pub qty: String,
+    /// Limit price: quote asset per ONE whole base unit, as a decimal.
+    #[arg(long)]
+    pub price: String,
+    /// Immediate or cancel: match what is possible now, cancel the rest.
+    #[arg(long)]
+    pub ioc: bool,
+    /// When the order lapses: RFC 3339, milliseconds since the epoch, or +30s/+5m/+2h/+1d.
+    #[arg(long, value_name = "TIME")]
+    pub expires: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct QuoteCommand {
+    #[command(subcommand)]
+    pub action: QuoteAction,
+    #[command(flatten)]
+    pub options: SubmitOptions,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuoteAction {
+    /// Ask named members for a price (S301).
+    Request {
+        /// The pair, `BASE/QUOTE`.
+        pair: String,
+        /// This member's side: buy or sell.
+        side: String,
+        /// Quantity of the base asset, as a decimal.
+        qty: String,
+        /// The members asked, comma-separated names or ids.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required = true,
+            value_name = "MEMBER[,MEMBER]"
+        )]
+        to: Vec<String>,
+        /// Answers are accepted until: RFC 3339, ms since the epoch, or +30s/+5m/+2h/+1d.
+        #[arg(long, default_value = "+60s", value_name = "TIME")]
+        answer_by: String,
+    },
+    /// Give a firm quote on a request naming this member (S302); locks like an order.
+    Answer {
+        /// The request-for-quote id.
+        rfq: u64,
+        /// Price: quote asset per ONE whole base unit, as a decimal.
+        #[arg(long)]
+        price: String,
+        /// The quote can be taken until: RFC 3339, ms since the epoch, or +30s/+5m/+2h/+1d.
+        #[arg(long, value_name = "TIME")]
+        valid_until: String,
+    },
+    /// Take a quote given on this member's request (S303); it settles as a fill.
+    Accept {
+        /// The quote's order id.
+        quote: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ConfirmArgs {
+    /// The trade reference both sides use.
+    #[arg(long = "ref", value_name = "REF")]
+    pub trade_ref: String,
+    /// The buying member (name or id).
+    #[arg(long)]
+    pub buyer: String,
+    /// The selling member (name or id).
+    #[arg(long)]
+    pub seller: String,
+    /// The pair, `BASE/QUOTE`.
+    #[arg(long)]
+    pub pair: String,
+    /// Quantity of the base asset, as a decimal.
+    #[arg(long)]
+    pub qty: String,
+    /// Price: quote asset per ONE whole base unit, as a decimal.
+    #[arg(long)]
+    pub price: String,
+    /// When the trade was agreed: RFC 3339 or ms since the epoch.
+    #[arg(long, value_name = "TIME")]
+    pub time: String,
+    #[command(flatten)]
+    pub options: SubmitOptions,
+}
+
+#[derive(Args, Debug)]
+pub struct CycleCommand {
+    #[command(subcommand)]
+    pub action: CycleAction,
+    #[command(flatten)]
+    pub options: SubmitOptions,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CycleAction {
+    /// Cut off the current settlement cycle now (clearing house only).
+    Close,
+}
+
+#[derive(Args, Debug)]
+pub struct AllocateArgs {
+    /// The asset symbol (e.g. ETH).
+    #[arg(required_unless_present = "batch")]
+    pub asset: Option<String>,
+    /// The amount, as a decimal.
+    #[arg(required_unless_present = "batch")]
+    pub amount: Option<String>,
+    /// The exchange's own id of the customer.
+    #[arg(long, required_unless_present = "batch")]
+    pub customer: Option<String>,
+    /// Move from the customer back to inventory (default: inventory to the customer).
+    #[arg(long)]
+    pub back: bool,
+    /// A CSV (`asset,customer,amount[,to_customer|to_inventory]` per line) or JSON
+    /// (`[{"asset","customer","amount","direction"}]`) file; all apply or none.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["asset", "amount", "customer", "back"])]
+    pub batch: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: SubmitOptions,
+}
+
+/// Runs one client command.
+pub fn run(command: ClientCommand) -> anyhow::Result<()> {
+    commands::run(command)
+}

@@ -1,0 +1,708 @@
+//! End to end: the `seisan` client commands, run as a user runs them (the real binary
+//! as a subprocess), against three real nodes. Each command is checked in its human
+//! and `--json` form; each bad input must give one `error: ...` line, a non-zero exit
+//! and leave the ledger as it was.
+
+use seisan_tests::*;
+use seisan_types::genesis::{Genesis, OpeningBalance};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+/// The patent's example: both exchanges hold 200 JPY and 2 ETH.
+fn funded(genesis: &mut Genesis) {
+    for member in ["exchange-a", "exchange-b"] {
+        for (asset, amount) in [("JPY", "200"), ("ETH", "2")] {
+            genesis.opening_balances.push(OpeningBalance {
+                member: member.into(),
+                asset: asset.into(),
+                amount: amount.into(),
+            });
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{}", self.stdout))
+    }
+
+    /// Succeeded, and printed nothing on stderr.
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(self.stderr.is_empty(), "stderr: {}", self.stderr);
+        self
+    }
+
+    /// Failed with exactly one line, `error: ...` containing `needle`.
+    fn fails_with(self, needle: &str) -> Run {
+        assert_ne!(self.code, 0, "succeeded:\n{}", self.stdout);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "not one line: {:?}", self.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+        assert!(lines[0].contains(needle), "{:?} lacks {needle:?}", lines[0]);
+        self
+    }
+}
+
+/// The client, configured through the environment as a user would (`SEISAN_NODE`,
+/// `SEISAN_GENESIS`, `SEISAN_KEY`), with no config file.
+struct Client<'a> {
+    testnet: &'a Testnet,
+    node: String,
+}
+
+impl<'a> Client<'a> {
+    fn new(testnet: &'a Testnet, index: usize) -> Client<'a> {
+        Client {
+            testnet,
+            node: testnet.nodes[index].url(),
+        }
+    }
+
+    fn command(&self, member: Option<&str>, args: &[&str]) -> Command {
+        let mut command = Command::new(seisan_binary());
+        command
+            .args(args)
+            .env("SEISAN_NODE", &self.node)
+            .env("SEISAN_GENESIS", self.testnet.genesis_path())
+            .env_remove("SEISAN_CONFIG")
+            .env("HOME", self.testnet.dir.path())
+            .env_remove("SEISAN_KEY")
+            .stdin(Stdio::null());
+        if let Some(member) = member {
+            command.env("SEISAN_KEY", self.testnet.key_path(member));
+        }
+        command
+    }
+
+    fn run(&self, member: Option<&str>, args: &[&str]) -> Run {
+        let output = self.command(member, args).output().expect("running seisan");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs with a deadline (for `events`, which follows a stream).
+    fn run_bounded(&self, member: Option<&str>, args: &[&str]) -> Run {
+        let mut child = self
+            .command(member, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting seisan");
+        let deadline = Instant::now() + PATIENCE;
+        while child.try_wait().expect("polling seisan").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("seisan {args:?} did not finish within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let output = child.wait_with_output().expect("reading seisan output");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `balance --json`: (inventory, locked, customers) per symbol, minor units.
+    fn balances(&self, member: &str) -> Vec<(String, u128, u128, u128)> {
+        let document = self
+            .run(None, &["balance", "--member", member, "--json"])
+            .ok()
+            .json();
+        document["balances"]
+            .as_array()
+            .expect("balances array")
+            .iter()
+            .map(|entry| {
+                let minor = |name: &str| -> u128 {
+                    entry["balance"][name]
+                        .as_str()
+                        .expect("amount string")
+                        .parse()
+                        .expect("number")
+                };
+                (
+                    entry["symbol"].as_str().expect("symbol").to_string(),
+                    minor("inventory"),
+                    minor("locked"),
+                    minor("customers"),
+                )
+            })
+            .collect()
+    }
+
+    fn next_nonce(&self, member: &str) -> u64 {
+        let (code, body) = get(&format!("{}/v1/members/{member}/nonce", self.node)).unwrap();
+        assert_eq!(code, 200, "{body}");
+        body["next"].as_u64().expect("next nonce")
+    }
+}
+
+/// The first event of `kind` in a `--json` transaction answer.
+fn event<'v>(answer: &'v Value, kind: &str) -> &'v Value {
+    answer["receipt"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find_map(|event| event.get(kind))
+        .unwrap_or_else(|| panic!("no {kind} event in {answer}"))
+}
+
+/// Whether some line of `text` starts with these whitespace-separated cells.
+fn has_row(text: &str, cells: &[&str]) -> bool {
+    text.lines().any(|line| {
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        tokens.len() >= cells.len() && tokens[..cells.len()] == *cells
+    })
+}
+
+fn write_file(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn client_commands_trade_settle_and_read_in_human_and_json_form() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let client = Client::new(&testnet, 1);
+    let a = Some("exchange-a");
+    let b = Some("exchange-b");
+    let ch = Some("clearing-house");
+
+    // status
+    let run = client.run(None, &["status"]).ok();
+    assert!(
+        run.stdout.contains("chain       seisan-dev-testnet"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client.run(None, &["status", "--json"]).ok().json()["chain_id"],
+        "seisan-dev-testnet"
+    );
+
+    // balance: the key's member by default.
+    let run = client.run(a, &["balance"]).ok();
+    assert!(
+        run.stdout.contains("balances of exchange-a"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        has_row(&run.stdout, &["JPY", "200", "0", "0", "200"]),
+        "{}",
+        run.stdout
+    );
+
+    // A buys 1 ETH at 100 JPY: it rests in the book.
+    let run = client
+        .run(a, &["order", "buy", "ETH/JPY", "1", "--price", "100"])
+        .ok();
+    assert!(run.stdout.contains(": applied"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("order 1 of exchange-a is live"),
+        "{}",
+        run.stdout
+    );
+    let run = client.run(a, &["orders"]).ok();
+    assert!(
+        has_row(&run.stdout, &["1", "buy", "ETH/JPY", "1", "1", "100"]),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client
+            .run(None, &["orders", "--member", "exchange-a", "--json"])
+            .ok()
+            .json()["orders"][0]["id"],
+        1
+    );
+    let run = client.run(None, &["book", "ETH/JPY"]).ok();
+    assert!(
+        has_row(
+            &run.stdout,
+            &["buy", "100", "JPY", "1", "ETH", "1", "exchange-a"]
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client.run(None, &["book", "eth/jpy", "--json"]).ok().json()["bids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // B sells 1 ETH at 100 JPY: the orders cross and settle delivery versus payment.
+    let answer = client
+        .run(
+            b,
+            &["order", "sell", "ETH/JPY", "1", "--price", "100", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(answer["receipt"]["outcome"], "applied", "{answer}");
+    let fill = event(&answer, "fill");
+    assert_eq!(fill["quantity"], ETH.to_string());
+    assert_eq!(fill["price"], "100");
+    assert_eq!(fill["value"], "100");
+    assert_eq!(
+        client.balances("exchange-a"),
+        vec![("ETH".into(), 3 * ETH, 0, 0), ("JPY".into(), 100, 0, 0)]
+    );
+    assert_eq!(
+        client.balances("exchange-b"),
+        vec![("ETH".into(), ETH, 0, 0), ("JPY".into(), 300, 0, 0)]
+    );
+    let run = client.run(None, &["trades"]).ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.contains("exchange-a  exchange-b  1 ETH  100 JPY  100 JPY")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client.run(None, &["trades", "--json"]).ok().json()["trades"][0]["value"],
+        "100"
+    );
+
+    // The balance, verified locally against genesis.
+    let run = client.run(a, &["balance", "--proof"]).ok();
+    assert!(
+        run.stdout.contains("verified against height"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("signed by"), "{}", run.stdout);
+    assert!(
+        has_row(&run.stdout, &["ETH", "3", "0", "0", "3"]),
+        "{}",
+        run.stdout
+    );
+    let proven = client
+        .run(
+            None,
+            &["balance", "--member", "exchange-b", "--proof", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(proven["verified"], true);
+    assert_eq!(proven["balances"][1]["balance"]["inventory"], "300");
+    assert!(proven["signers"].as_array().unwrap().len() >= 2, "{proven}");
+
+    // Cancel a resting order: its lock is released.
+    let answer = client
+        .run(
+            b,
+            &[
+                "order", "sell", "ETH/JPY", "0.5", "--price", "150", "--json",
+            ],
+        )
+        .ok()
+        .json();
+    let order = event(&answer, "order_live")["order"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let run = client.run(b, &["order", "cancel", &order]).ok();
+    assert!(
+        run.stdout
+            .contains("cancelled (by the member); released 0.5 ETH"),
+        "{}",
+        run.stdout
+    );
+
+    // Allocations: single, back, and batches from CSV and JSON.
+    let run = client
+        .run(a, &["allocate", "ETH", "0.5", "--customer", "c-1"])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("allocated 0.5 ETH from inventory to customer c-1"),
+        "{}",
+        run.stdout
+    );
+    let answer = client
+        .run(
+            a,
+            &[
+                "allocate",
+                "ETH",
+                "0.25",
+                "--customer",
+                "c-1",
+                "--back",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(event(&answer, "allocated")["direction"], "to_inventory");
+    let csv = testnet.dir.path().join("batch.csv");
+    write_file(
+        &csv,
+        "asset,customer,amount,direction\nJPY,c-2,10,to_customer\nETH,c-1,0.25,to_inventory\n",
+    );
+    client
+        .run(a, &["allocate", "--batch", csv.to_str().unwrap()])
+        .ok();
+    let json_batch = testnet.dir.path().join("batch.json");
+    write_file(
+        &json_batch,
+        r#"[{"asset":"JPY","customer":"c-3","amount":"5"}]"#,
+    );
+    client
+        .run(
+            a,
+            &[
+                "allocate",
+                "--batch",
+                json_batch.to_str().unwrap(),
+                "--json",
+            ],
+        )
+        .ok();
+    assert_eq!(
+        client.balances("exchange-a"),
+        vec![("ETH".into(), 3 * ETH, 0, 0), ("JPY".into(), 85, 0, 15)]
+    );
+
+    // Request for quote: A asks B, B answers, A accepts; it settles as a fill.
+    let answer = client
+        .run(
+            a,
+            &[
+                "quote",
+                "request",
+                "ETH/JPY",
+                "buy",
+                "0.5",
+                "--to",
+                "exchange-b",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+    let rfq = event(&answer, "quote_requested")["rfq"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let answer = client
+        .run(
+            b,
+            &[
+                "quote",
+                "answer",
+                &rfq,
+                "--price",
+                "120",
+                "--valid-until",
+                "+5m",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+    let quote = event(&answer, "quote_answered")["quote"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let run = client.run(None, &["quotes"]).ok();
+    assert!(
+        run.stdout
+            .contains(&format!("{quote}: exchange-b at 120 JPY (live)")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client.run(None, &["quotes", "--json"]).ok().json()["quotes"][0]["status"],
+        "open"
+    );
+    let run = client.run(a, &["quote", "accept", &quote]).ok();
+    assert!(
+        run.stdout
+            .contains("exchange-a buys 0.5 ETH from exchange-b at 120 JPY, value 60 JPY"),
+        "{}",
+        run.stdout
+    );
+
+    // A confirmation pair, then the clearing house closes the cycle: it nets and settles.
+    let terms = [
+        "--ref",
+        "T-1",
+        "--buyer",
+        "exchange-a",
+        "--seller",
+        "exchange-b",
+        "--pair",
+        "ETH/JPY",
+        "--qty",
+        "0.1",
+        "--price",
+        "100",
+        "--time",
+        "2026-01-01T09:00:00+09:00",
+    ];
+    let mut args = vec!["confirm"];
+    args.extend(terms);
+    let run = client.run(a, &args).ok();
+    assert!(
+        run.stdout.contains("exchange-a's side received"),
+        "{}",
+        run.stdout
+    );
+    args.push("--json");
+    let answer = client.run(b, &args).ok().json();
+    event(&answer, "confirmation_matched");
+    let run = client.run(ch, &["cycle", "close"]).ok();
+    assert!(
+        run.stdout
+            .contains("cycle 1 closed with 1 matched confirmations"),
+        "{}",
+        run.stdout
+    );
+    let run = client.run(None, &["cycles"]).ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.trim_start().starts_with("1 ") && line.contains("settled")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client.run(None, &["cycles", "--json"]).ok().json()["cycles"][0]["matched"],
+        1
+    );
+
+    // An order beyond A's funds is parked with a top-up request.
+    let run = client
+        .run(a, &["order", "buy", "ETH/JPY", "10", "--price", "100"])
+        .ok();
+    assert!(
+        run.stdout.contains("parked awaiting funds: top-up request"),
+        "{}",
+        run.stdout
+    );
+    let run = client.run(None, &["topups"]).ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.contains("exchange-a") && line.contains("open")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        client.run(None, &["topups", "--json"]).ok().json()["top_ups"][0]["status"],
+        "open"
+    );
+
+    // supply: the ledger holds what was credited.
+    let run = client.run(None, &["supply"]).ok();
+    assert!(
+        has_row(&run.stdout, &["JPY", "400", "0", "400"]),
+        "{}",
+        run.stdout
+    );
+    let supply = client.run(None, &["supply", "--json"]).ok().json();
+    assert_eq!(supply["assets"][0]["held"], (4 * ETH).to_string());
+
+    // tx: a transaction's receipt, by id.
+    let id = answer["id"].as_str().unwrap().to_string();
+    let run = client.run(None, &["tx", &id]).ok();
+    assert!(run.stdout.contains("exchange-b #"), "{}", run.stdout);
+    assert_eq!(
+        client.run(None, &["tx", &id, "--json"]).ok().json()["status"],
+        "finalized"
+    );
+
+    // events: follows the stream (blocks keep coming) and stops after --count.
+    let run = client.run_bounded(None, &["events", "--count", "2"]).ok();
+    let blocks: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("block "))
+        .collect();
+    assert_eq!(blocks.len(), 2, "{}", run.stdout);
+    let run = client
+        .run_bounded(None, &["events", "--count", "1", "--json"])
+        .ok();
+    let block: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert!(block["height"].as_u64().unwrap() > 0, "{block}");
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let client = Client::new(&testnet, 2);
+    let a = Some("exchange-a");
+    let nonce = client.next_nonce("exchange-a");
+    let balances = client.balances("exchange-a");
+
+    // Unreachable node: the URL is named.
+    let port = free_port();
+    let dead = format!("http://127.0.0.1:{port}");
+    client
+        .run(
+            a,
+            &[
+                "order", "--node", &dead, "buy", "ETH/JPY", "1", "--price", "100",
+            ],
+        )
+        .fails_with(&format!("cannot reach node at {dead}"));
+    client
+        .run(None, &["status", "--node", &dead, "--json"])
+        .fails_with(&format!("cannot reach node at {dead}"));
+
+    // Unknown pair, asset, member.
+    client
+        .run(a, &["order", "buy", "BTC/JPY", "1", "--price", "100"])
+        .fails_with("unknown pair \"BTC/JPY\"; pairs are ETH/JPY");
+    client
+        .run(None, &["book", "JPY/ETH"])
+        .fails_with("unknown pair");
+    client
+        .run(a, &["allocate", "DOGE", "1", "--customer", "c"])
+        .fails_with("unknown asset \"DOGE\"");
+    client
+        .run(None, &["balance", "--member", "exchange-z"])
+        .fails_with("unknown member \"exchange-z\"");
+    client
+        .run(
+            a,
+            &["quote", "request", "ETH/JPY", "buy", "1", "--to", "nobody"],
+        )
+        .fails_with("unknown member \"nobody\"");
+
+    // Amounts with too many decimals, naming the asset's limit.
+    client
+        .run(a, &["order", "buy", "ETH/JPY", "1", "--price", "100.5"])
+        .fails_with("JPY allows at most 0");
+    client
+        .run(
+            a,
+            &[
+                "order",
+                "sell",
+                "ETH/JPY",
+                "0.0000000000000000001",
+                "--price",
+                "100",
+                "--json",
+            ],
+        )
+        .fails_with("ETH allows at most 18");
+
+    // A bad key file, and none at all.
+    let garbage = testnet.dir.path().join("garbage.key");
+    write_file(&garbage, "not a key");
+    std::fs::set_permissions(
+        &garbage,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    client
+        .run(
+            None,
+            &[
+                "order",
+                "buy",
+                "ETH/JPY",
+                "1",
+                "--price",
+                "100",
+                "--key",
+                garbage.to_str().unwrap(),
+            ],
+        )
+        .fails_with("bad key file");
+    client
+        .run(None, &["cycle", "close"])
+        .fails_with("no key file");
+
+    // Settings: flags over the environment over the config file.
+    let config = testnet.dir.path().join("client.toml");
+    write_file(
+        &config,
+        &format!(
+            "node = \"{}\"\ngenesis = \"genesis.json\"\nkey = \"keys/exchange-a.key\"\n",
+            client.node
+        ),
+    );
+    let from_file = |node_env: Option<&str>, args: &[&str]| {
+        let mut command = client.command(None, args);
+        command
+            .env_remove("SEISAN_NODE")
+            .env_remove("SEISAN_GENESIS")
+            .env("SEISAN_CONFIG", &config);
+        if let Some(node) = node_env {
+            command.env("SEISAN_NODE", node);
+        }
+        let output = command.output().unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    assert!(from_file(None, &["balance"])
+        .ok()
+        .stdout
+        .contains("balances of exchange-a"));
+    from_file(Some(&dead), &["balance"]).fails_with(&format!("cannot reach node at {dead}"));
+    let node = client.node.clone();
+    from_file(Some(&dead), &["balance", "--node", &node]).ok();
+    client.run(None, &["status"]).ok();
+    let mut missing = client.command(None, &["status"]);
+    missing.env("SEISAN_CONFIG", testnet.dir.path().join("absent.toml"));
+    let output = missing.output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: reading config file"));
+
+    // Nothing was submitted.
+    assert_eq!(client.next_nonce("exchange-a"), nonce);
+    assert_eq!(client.balances("exchange-a"), balances);
+
+    // Insufficient balance is the chain's verdict: the receipt's rejection, exit 1, no
+    // balance changed. (A rejected transaction still uses its nonce.)
+    let run = client.run(a, &["allocate", "JPY", "1000", "--customer", "c-1"]);
+    assert!(run.stdout.contains("rejected"), "{}", run.stdout);
+    run.fails_with(
+        "rejected: insufficient balance: exchange-a has 200 of JPY available; 1000 needed",
+    );
+    assert_eq!(client.balances("exchange-a"), balances);
+    assert_eq!(client.next_nonce("exchange-a"), nonce + 1);
+    let run = client.run(
+        a,
+        &["allocate", "JPY", "1000", "--customer", "c-1", "--json"],
+    );
+    assert_eq!(
+        run.json()["receipt"]["outcome"]["rejected"]["code"],
+        "insufficient_available"
+    );
+    run.fails_with("insufficient balance");
+    assert_eq!(client.balances("exchange-a"), balances);
+}
