@@ -1,0 +1,403 @@
+//! The three validator processes and the network they live on.
+//!
+//! Each node runs in its own Linux network namespace, linked to a bridge in the root
+//! namespace by a veth pair, with a private address (10.213.<net>.10+i/24). A partition
+//! takes the host end of a node's veth down, so the kernel really drops its packets:
+//! the node can reach neither its peers nor the chaos driver until the link comes back.
+//! If namespaces cannot be created (no privilege, no iproute2) the nodes run on
+//! loopback instead, and partitions are reported as not injected, never faked.
+//!
+//! Dropping the [`Cluster`] kills every node process it started and deletes every
+//! namespace, link and bridge it created.
+
+use anyhow::{bail, Context};
+use seisan_types::genesis::{Genesis, OpeningBalance};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The validators of the testnet genesis, in member order.
+pub const VALIDATORS: [&str; 3] = ["clearing-house", "exchange-a", "exchange-b"];
+/// The libp2p port every namespaced node listens on (each has its own address).
+const NAMESPACE_P2P_PORT: u16 = 7101;
+/// The HTTP port every namespaced node listens on.
+const NAMESPACE_HTTP_PORT: u16 = 8080;
+
+/// How each funded member starts: whole units per asset.
+pub const OPENING_ETH: &str = "1000";
+pub const OPENING_JPY: &str = "1000000000";
+
+/// The namespace network of one run.
+#[derive(Debug)]
+struct Namespaces {
+    net: u8,
+    bridge: String,
+}
+
+impl Namespaces {
+    fn namespace(&self, index: usize) -> String {
+        format!("seisan-chaos-{}-{index}", self.net)
+    }
+
+    fn host_link(&self, index: usize) -> String {
+        format!("sc{}h{index}", self.net)
+    }
+
+    fn node_link(&self, index: usize) -> String {
+        format!("sc{}n{index}", self.net)
+    }
+
+    fn address(&self, index: usize) -> String {
+        format!("10.213.{}.{}", self.net, 10 + index)
+    }
+
+    /// Creates the bridge and one namespace per node. On failure, removes what it made.
+    fn create(net: u8, nodes: usize) -> anyhow::Result<Namespaces> {
+        let namespaces = Namespaces {
+            net,
+            bridge: format!("sc{net}br"),
+        };
+        // Leftovers of an earlier run with the same number would collide.
+        namespaces.destroy(nodes);
+        let result = (|| {
+            ip(&["link", "add", &namespaces.bridge, "type", "bridge"])?;
+            ip(&[
+                "addr",
+                "add",
+                &format!("10.213.{net}.1/24"),
+                "dev",
+                &namespaces.bridge,
+            ])?;
+            ip(&["link", "set", &namespaces.bridge, "up"])?;
+            for index in 0..nodes {
+                let namespace = namespaces.namespace(index);
+                let host = namespaces.host_link(index);
+                let inner = namespaces.node_link(index);
+                ip(&["netns", "add", &namespace])?;
+                ip(&["link", "add", &host, "type", "veth", "peer", "name", &inner])?;
+                ip(&["link", "set", &inner, "netns", &namespace])?;
+                ip(&["link", "set", &host, "master", &namespaces.bridge])?;
+                ip(&["link", "set", &host, "up"])?;
+                let address = format!("{}/24", namespaces.address(index));
+                ip(&["-n", &namespace, "addr", "add", &address, "dev", &inner])?;
+                ip(&["-n", &namespace, "link", "set", &inner, "up"])?;
+                ip(&["-n", &namespace, "link", "set", "lo", "up"])?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(namespaces),
+            Err(error) => {
+                namespaces.destroy(nodes);
+                Err(error)
+            }
+        }
+    }
+
+    fn set_link(&self, index: usize, up: bool) -> anyhow::Result<()> {
+        ip(&[
+            "link",
+            "set",
+            &self.host_link(index),
+            if up { "up" } else { "down" },
+        ])
+    }
+
+    /// Best effort: deleting a namespace deletes its veth end and so the pair.
+    fn destroy(&self, nodes: usize) {
+        for index in 0..nodes {
+            let _ = quiet_ip(&["netns", "del", &self.namespace(index)]);
+            let _ = quiet_ip(&["link", "del", &self.host_link(index)]);
+        }
+        let _ = quiet_ip(&["link", "del", &self.bridge]);
+    }
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (install iproute2)")?;
+    if !output.status.success() {
+        bail!(
+            "ip {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+fn quiet_ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One validator process.
+#[derive(Debug)]
+pub struct Node {
+    pub name: String,
+    pub url: String,
+    listen_http: String,
+    data: PathBuf,
+    log: PathBuf,
+    key: PathBuf,
+    child: Option<Child>,
+}
+
+/// Three validators, their genesis and (when available) their namespaces.
+#[derive(Debug)]
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub genesis: Genesis,
+    pub nodes: Vec<Node>,
+    binary: PathBuf,
+    namespaces: Option<Namespaces>,
+    /// Why namespaces are not used, if they are not.
+    pub namespace_error: Option<String>,
+}
+
+impl Cluster {
+    /// Writes a testnet genesis with `extra` funded exchange members into `dir`, sets
+    /// up the namespaces (network number `net`) and starts the three validators.
+    pub fn start(binary: &Path, dir: &Path, extra: u32, net: u8) -> anyhow::Result<Cluster> {
+        std::fs::create_dir_all(dir)?;
+        let (namespaces, namespace_error) = match Namespaces::create(net, VALIDATORS.len()) {
+            Ok(namespaces) => (Some(namespaces), None),
+            Err(error) => (None, Some(format!("{error:#}"))),
+        };
+        let loopback_base = if namespaces.is_some() {
+            NAMESPACE_P2P_PORT
+        } else {
+            loopback_port_run(VALIDATORS.len() as u16)?
+        };
+        let generated = Command::new(binary)
+            .args(["genesis", "testnet", "--out"])
+            .arg(dir)
+            .args([
+                "--p2p-base-port",
+                &loopback_base.to_string(),
+                "--extra-exchanges",
+                &extra.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("running {} genesis testnet", binary.display()))?;
+        if !generated.success() {
+            bail!("seisan genesis testnet failed");
+        }
+        let genesis_path = dir.join("genesis.json");
+        let mut genesis = Genesis::from_json(&std::fs::read_to_string(&genesis_path)?)?;
+        if let Some(namespaces) = &namespaces {
+            for (index, member) in genesis
+                .members
+                .iter_mut()
+                .take(VALIDATORS.len())
+                .enumerate()
+            {
+                member.p2p_address = Some(format!(
+                    "/ip4/{}/tcp/{NAMESPACE_P2P_PORT}",
+                    namespaces.address(index)
+                ));
+            }
+        }
+        for member in funded_members(extra) {
+            for (asset, amount) in [("ETH", OPENING_ETH), ("JPY", OPENING_JPY)] {
+                genesis.opening_balances.push(OpeningBalance {
+                    member: member.clone(),
+                    asset: asset.into(),
+                    amount: amount.into(),
+                });
+            }
+        }
+        genesis.validate().context("the chaos genesis is invalid")?;
+        std::fs::write(&genesis_path, genesis.to_json() + "\n")?;
+        let mut nodes = Vec::new();
+        for (index, name) in VALIDATORS.iter().enumerate() {
+            let (listen_http, url) = match &namespaces {
+                Some(namespaces) => {
+                    let address = format!("{}:{NAMESPACE_HTTP_PORT}", namespaces.address(index));
+                    (address.clone(), format!("http://{address}"))
+                }
+                None => {
+                    let address = format!("127.0.0.1:{}", free_port()?);
+                    (address.clone(), format!("http://{address}"))
+                }
+            };
+            nodes.push(Node {
+                name: name.to_string(),
+                url,
+                listen_http,
+                data: dir.join("data").join(name),
+                log: dir.join(format!("{name}.log")),
+                key: dir.join("keys").join(format!("{name}.key")),
+                child: None,
+            });
+        }
+        let mut cluster = Cluster {
+            dir: dir.to_path_buf(),
+            genesis,
+            nodes,
+            binary: binary.to_path_buf(),
+            namespaces,
+            namespace_error,
+        };
+        for index in 0..cluster.nodes.len() {
+            cluster.launch(index)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn partitions_possible(&self) -> bool {
+        self.namespaces.is_some()
+    }
+
+    /// Starts node `index` on its data directory (killing a running one first).
+    pub fn launch(&mut self, index: usize) -> anyhow::Result<()> {
+        self.kill(index);
+        let genesis = self.dir.join("genesis.json");
+        let node = &mut self.nodes[index];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        let mut command = match &self.namespaces {
+            Some(namespaces) => {
+                // `ip netns exec` enters the namespace and execs the node, so the
+                // child's pid is the node's own.
+                let mut command = Command::new("ip");
+                command
+                    .args(["netns", "exec", &namespaces.namespace(index)])
+                    .arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
+        let child = command
+            .arg("node")
+            .arg("--genesis")
+            .arg(&genesis)
+            .arg("--key")
+            .arg(&node.key)
+            .arg("--data")
+            .arg(&node.data)
+            .args(["--http", &node.listen_http])
+            .env("RUST_LOG", "info,libp2p=warn,libp2p_gossipsub=error")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", node.name))?;
+        node.child = Some(child);
+        self.write_pids();
+        Ok(())
+    }
+
+    /// kill -9 node `index` and reap it.
+    pub fn kill(&mut self, index: usize) {
+        if let Some(mut child) = self.nodes[index].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether node `index`'s process is alive.
+    pub fn is_running(&mut self, index: usize) -> bool {
+        match &mut self.nodes[index].child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends SIGSTOP (`stop`) or SIGCONT to node `index`.
+    pub fn signal_pause(&mut self, index: usize, stop: bool) -> anyhow::Result<()> {
+        let Some(child) = &self.nodes[index].child else {
+            bail!("{} is not running", self.nodes[index].name);
+        };
+        let status = Command::new("kill")
+            .arg(if stop { "-STOP" } else { "-CONT" })
+            .arg(child.id().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill {} failed", if stop { "-STOP" } else { "-CONT" });
+        }
+        Ok(())
+    }
+
+    /// Cuts (`up == false`) or restores node `index`'s link.
+    pub fn set_link(&mut self, index: usize, up: bool) -> anyhow::Result<()> {
+        match &self.namespaces {
+            Some(namespaces) => namespaces.set_link(index, up),
+            None => bail!("no namespaces: partitions are not possible here"),
+        }
+    }
+
+    /// Stops node `index` and deletes its data directory.
+    pub fn wipe(&mut self, index: usize) -> anyhow::Result<()> {
+        self.kill(index);
+        match std::fs::remove_dir_all(&self.nodes[index].data) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The last lines of a node's log, for failure reports.
+    pub fn log_tail(&self, index: usize, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Node pids for `scripts/chaos.sh`'s exit trap, in case this driver is killed
+    /// before it can clean up itself.
+    fn write_pids(&self) {
+        let pids: Vec<String> = self
+            .nodes
+            .iter()
+            .filter_map(|node| node.child.as_ref().map(|child| child.id().to_string()))
+            .collect();
+        let _ = std::fs::write(self.dir.join("pids"), pids.join("\n") + "\n");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for index in 0..self.nodes.len() {
+            // A stopped process still dies of SIGKILL; SIGCONT first is harmless.
+            let _ = self.signal_pause(index, false);
+            self.kill(index);
+        }
+        if let Some(namespaces) = &self.namespaces {
+            namespaces.destroy(self.nodes.len());
+        }
+    }
+}
+
+/// The members the run funds and signs for: the two exchange validators and the
+/// `bench-*` members.
+pub fn funded_members(extra: u32) -> Vec<String> {
+    let mut members = vec!["exchange-a".to_string(), "exchange-b".to_string()];
+    members.extend((0..extra).map(|index| format!("bench-{index}")));
+    members
+}
+
+fn loopback_port_run(count: u16) -> anyhow::Result<u16> {
+    for _ in 0..200 {
+        let base = free_port()?;
+        if base > 65000 {
+            continue;
+        }
+        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
+            return Ok(base);
+        }
+    }
+    bail!("no run of {count} free loopback ports")
+}

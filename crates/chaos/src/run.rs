@@ -1,0 +1,665 @@
+//! The chaos run itself: start the cluster, start the clients and the checker, inject
+//! the planned faults until the time is up, then let the cluster converge and check
+//! everything once more on every node.
+
+use crate::cluster::{funded_members, Cluster};
+use crate::faults::{Fault, FaultKind, FaultPlan};
+use crate::http;
+use crate::invariants::{
+    check_acknowledged, check_balances, check_holdings_add_up, check_supply, AckCheck, ChainRecord,
+};
+use crate::workload::{run_client, Shared};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the cluster may take to make progress again once a fault heals.
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(90);
+/// How long a faulted node may take to catch up with the chain (a wiped node replays
+/// the whole chain from genesis).
+const CATCH_UP_BOUND: Duration = Duration::from_secs(240);
+/// How long the cluster may take to agree on one height after the workload stops.
+const CONVERGENCE_BOUND: Duration = Duration::from_secs(120);
+/// How far apart the nodes' heights may be for the cluster to count as caught up.
+const CONVERGED_LAG: u64 = 3;
+/// The most blocks the checker fetches from one node per tick (it catches up over ticks).
+const BLOCKS_PER_TICK: u64 = 40;
+/// Acknowledged transactions re-checked on every node per checker tick.
+const ACKS_PER_TICK: usize = 10;
+
+/// What the run is asked to do.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub minutes: f64,
+    pub seed: u64,
+    pub binary: PathBuf,
+    pub dir: PathBuf,
+    pub extra_members: u32,
+    pub clients: usize,
+    pub net: u8,
+}
+
+/// Problems found, shared by the checker and the fault driver.
+#[derive(Debug, Default)]
+struct Findings {
+    violations: Mutex<Vec<String>>,
+    divergences: Mutex<Vec<String>>,
+    lost: Mutex<BTreeSet<String>>,
+    stalls: Mutex<Vec<String>>,
+    /// How often member holdings could be compared with the supply at one state.
+    holdings_compared: AtomicU64,
+}
+
+impl Findings {
+    fn violation(&self, text: String) {
+        eprintln!("chaos: INVARIANT VIOLATION: {text}");
+        self.violations.lock().expect("findings lock").push(text);
+    }
+
+    fn divergence(&self, text: String) {
+        eprintln!("chaos: DIVERGENCE: {text}");
+        self.divergences.lock().expect("findings lock").push(text);
+    }
+
+    fn lost(&self, id: &str, text: String) {
+        if self
+            .lost
+            .lock()
+            .expect("findings lock")
+            .insert(id.to_string())
+        {
+            eprintln!("chaos: LOST: {text}");
+        }
+    }
+}
+
+/// The outcome, for the summary line and the exit code.
+#[derive(Debug)]
+pub struct Summary {
+    pub minutes: f64,
+    pub injected: BTreeMap<FaultKind, u64>,
+    pub skipped: BTreeMap<FaultKind, u64>,
+    pub acknowledged: usize,
+    pub lost: usize,
+    pub violations: usize,
+    pub divergences: usize,
+    pub stalls: usize,
+    pub holdings_compared: u64,
+    pub converged: bool,
+    pub heights: usize,
+}
+
+impl Summary {
+    pub fn faults(&self) -> u64 {
+        self.injected.values().sum()
+    }
+
+    pub fn passed(&self) -> bool {
+        self.lost == 0
+            && self.violations == 0
+            && self.divergences == 0
+            && self.stalls == 0
+            && self.converged
+            && self.acknowledged > 0
+    }
+
+    pub fn breakdown_line(&self) -> String {
+        let mut line = String::from("chaos: faults by kind:");
+        for kind in FaultKind::ALL {
+            line += &format!(
+                " {kind}={} ({kind} not injected={})",
+                self.injected.get(&kind).copied().unwrap_or(0),
+                self.skipped.get(&kind).copied().unwrap_or(0)
+            );
+        }
+        line += &format!(
+            "; progress stalls={} converged={} heights_compared={} holdings_compared={}",
+            self.stalls, self.converged, self.heights, self.holdings_compared
+        );
+        line
+    }
+
+    pub fn summary_line(&self) -> String {
+        format!(
+            "chaos: minutes={} faults={} acknowledged={} lost={} invariant_violations={} divergences={}",
+            self.minutes,
+            self.faults(),
+            self.acknowledged,
+            self.lost,
+            self.violations,
+            self.divergences
+        )
+    }
+}
+
+/// Runs the whole chaos run. Errors are for setup failures; what the run finds is in
+/// the summary.
+pub fn run(options: Options) -> anyhow::Result<Summary> {
+    println!(
+        "chaos: seed={} (replay the fault schedule with --seed {})",
+        options.seed, options.seed
+    );
+    let mut cluster = Cluster::start(
+        &options.binary,
+        &options.dir,
+        options.extra_members,
+        options.net,
+    )?;
+    match &cluster.namespace_error {
+        None => println!("chaos: nodes run in their own network namespaces; partitions cut their veth links"),
+        Some(error) => println!(
+            "chaos: NETWORK NAMESPACES UNAVAILABLE ({error}); nodes run on loopback and partitions are NOT injected"
+        ),
+    }
+    let urls: Vec<String> = cluster.nodes.iter().map(|node| node.url.clone()).collect();
+    let started = Instant::now();
+    while !urls.iter().all(|url| http::height(url).is_some()) {
+        if started.elapsed() > RECOVERY_BOUND {
+            for (index, url) in urls.iter().enumerate() {
+                eprintln!("---- {url} ----\n{}", cluster.log_tail(index, 30));
+            }
+            anyhow::bail!("the nodes never answered on {urls:?}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    println!("chaos: nodes up at {urls:?}");
+
+    let genesis = Arc::new(cluster.genesis.clone());
+    let shared = Arc::new(Shared::default());
+    let findings = Arc::new(Findings::default());
+    let chain = Arc::new(Mutex::new(ChainRecord::default()));
+    let wipes: Arc<Vec<AtomicU64>> = Arc::new((0..urls.len()).map(|_| AtomicU64::new(0)).collect());
+
+    let members = funded_members(options.extra_members);
+    let clients = options.clients.max(1);
+    let mut threads = Vec::new();
+    for client in 0..clients {
+        let mine: Vec<String> = members
+            .iter()
+            .skip(client)
+            .step_by(clients)
+            .cloned()
+            .collect();
+        let (genesis, urls, shared) = (genesis.clone(), urls.clone(), shared.clone());
+        let seed = options.seed.wrapping_add(1 + client as u64);
+        threads.push(std::thread::spawn(move || {
+            run_client(genesis, urls, mine, client, seed, shared)
+        }));
+    }
+    let checker = {
+        let (urls, shared, findings, chain, wipes) = (
+            urls.clone(),
+            shared.clone(),
+            findings.clone(),
+            chain.clone(),
+            wipes.clone(),
+        );
+        let member_names = all_member_names(&genesis);
+        let seed = options.seed.wrapping_add(1000);
+        std::thread::spawn(move || {
+            run_checker(urls, member_names, shared, findings, chain, wipes, seed)
+        })
+    };
+
+    let mut injected = BTreeMap::new();
+    let mut skipped = BTreeMap::new();
+    let mut plan = FaultPlan::new(options.seed, urls.len());
+    let deadline = started + Duration::from_secs_f64(options.minutes * 60.0);
+    // Faulted nodes not yet back at the chain's height, with the time they must be.
+    let mut catching_up: BTreeMap<usize, Instant> = BTreeMap::new();
+    while Instant::now() < deadline {
+        let mut fault = plan.next_fault();
+        let began = Instant::now();
+        check_catch_up(&urls, &mut catching_up, &findings, &cluster);
+        // Two of three must stay whole for a quorum: while a node is still catching
+        // up, the next fault hits that node again rather than a second one.
+        if let Some((&lagging, _)) = catching_up.iter().next() {
+            if fault.node != lagging {
+                println!(
+                    "chaos: {} is still catching up; the next fault goes to it",
+                    cluster.nodes[lagging].name
+                );
+                fault.node = lagging;
+            }
+        }
+        if fault.kind == FaultKind::Partition && !cluster.partitions_possible() {
+            *skipped.entry(fault.kind).or_insert(0u64) += 1;
+        } else {
+            inject(&mut cluster, &urls, fault, &wipes, &findings)?;
+            *injected.entry(fault.kind).or_insert(0u64) += 1;
+            catching_up.insert(fault.node, Instant::now() + CATCH_UP_BOUND);
+        }
+        let next = began + Duration::from_millis(fault.gap_ms);
+        while Instant::now() < next.min(deadline) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    println!("chaos: time is up; stopping the workload");
+    shared.stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().expect("client thread");
+    }
+    checker.join().expect("checker thread");
+
+    let converged = converge(&urls);
+    if !converged {
+        findings
+            .stalls
+            .lock()
+            .expect("findings lock")
+            .push("the nodes did not agree on one height after the workload stopped".into());
+        for (index, url) in urls.iter().enumerate() {
+            eprintln!("---- {url} ----\n{}", cluster.log_tail(index, 30));
+        }
+    }
+    final_checks(&urls, &genesis, &shared, &findings, &chain);
+    let heights = chain.lock().expect("chain lock").heights();
+    let summary = Summary {
+        minutes: options.minutes,
+        injected,
+        skipped,
+        acknowledged: shared.acknowledged.lock().expect("acks").len(),
+        lost: findings.lost.lock().expect("findings").len(),
+        violations: findings.violations.lock().expect("findings").len(),
+        divergences: findings.divergences.lock().expect("findings").len(),
+        stalls: findings.stalls.lock().expect("findings").len(),
+        holdings_compared: findings.holdings_compared.load(Ordering::Relaxed),
+        converged,
+        heights,
+    };
+    println!(
+        "chaos: workload submitted={} refused_at_admission={} unknown_outcome={} nonce_rereads={}",
+        shared.submitted.load(Ordering::Relaxed),
+        shared.refused.load(Ordering::Relaxed),
+        shared.unknown.lock().expect("unknown").len(),
+        shared.nonce_rereads.load(Ordering::Relaxed)
+    );
+    drop(cluster);
+    Ok(summary)
+}
+
+fn all_member_names(genesis: &seisan_types::genesis::Genesis) -> Vec<String> {
+    genesis
+        .members
+        .iter()
+        .map(|member| member.name.clone())
+        .collect()
+}
+
+/// Injects one fault, holds it, heals it and waits for progress to resume.
+fn inject(
+    cluster: &mut Cluster,
+    urls: &[String],
+    fault: Fault,
+    wipes: &[AtomicU64],
+    findings: &Findings,
+) -> anyhow::Result<()> {
+    let name = cluster.nodes[fault.node].name.clone();
+    println!(
+        "chaos: fault {} on {name} for {} ms",
+        fault.kind, fault.hold_ms
+    );
+    let hold = Duration::from_millis(fault.hold_ms);
+    match fault.kind {
+        FaultKind::Kill => {
+            cluster.kill(fault.node);
+            std::thread::sleep(hold);
+            cluster.launch(fault.node)?;
+        }
+        FaultKind::Pause => {
+            cluster.signal_pause(fault.node, true)?;
+            std::thread::sleep(hold);
+            cluster.signal_pause(fault.node, false)?;
+        }
+        FaultKind::Partition => {
+            cluster.set_link(fault.node, false)?;
+            std::thread::sleep(hold);
+            cluster.set_link(fault.node, true)?;
+        }
+        FaultKind::Wipe => {
+            cluster.wipe(fault.node)?;
+            wipes[fault.node].fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(hold);
+            cluster.launch(fault.node)?;
+        }
+    }
+    // Progress resumes: the chain grows past where it stood at the heal. (Whether the
+    // faulted node catches up is checked by `check_catch_up`, with a longer bound.)
+    let healed_at = Instant::now();
+    let stood = urls
+        .iter()
+        .filter_map(|url| http::height(url))
+        .max()
+        .unwrap_or(0);
+    loop {
+        let heights: Vec<Option<u64>> = urls.iter().map(|url| http::height(url)).collect();
+        let highest = heights.iter().flatten().copied().max().unwrap_or(0);
+        let target = heights[fault.node].unwrap_or(0);
+        if highest > stood {
+            println!(
+                "chaos: progress resumed {} ms after healing ({name} at {target}, chain at {highest})",
+                healed_at.elapsed().as_millis()
+            );
+            return Ok(());
+        }
+        if healed_at.elapsed() > RECOVERY_BOUND {
+            let text = format!(
+                "no progress within {RECOVERY_BOUND:?} after healing {} on {name}: heights {heights:?}, stood at {stood}",
+                fault.kind
+            );
+            eprintln!(
+                "chaos: STALL: {text}\n---- {name} ----\n{}",
+                cluster.log_tail(fault.node, 30)
+            );
+            findings.stalls.lock().expect("findings lock").push(text);
+            if !cluster.is_running(fault.node) {
+                cluster.launch(fault.node)?;
+            }
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Drops the nodes that are back within [`CONVERGED_LAG`] of the chain from
+/// `catching_up`; a node past its deadline is a stall.
+fn check_catch_up(
+    urls: &[String],
+    catching_up: &mut BTreeMap<usize, Instant>,
+    findings: &Findings,
+    cluster: &Cluster,
+) {
+    let heights: Vec<Option<u64>> = urls.iter().map(|url| http::height(url)).collect();
+    let highest = heights.iter().flatten().copied().max().unwrap_or(0);
+    catching_up.retain(|&node, deadline| {
+        let height = heights[node].unwrap_or(0);
+        if height + CONVERGED_LAG >= highest {
+            return false;
+        }
+        if Instant::now() > *deadline {
+            let text = format!(
+                "{} did not catch up within {CATCH_UP_BOUND:?}: at {height}, chain at {highest}",
+                cluster.nodes[node].name
+            );
+            eprintln!("chaos: STALL: {text}");
+            findings.stalls.lock().expect("findings lock").push(text);
+            return false;
+        }
+        true
+    });
+}
+
+/// The checker thread: reads every node about once a second and checks the invariants
+/// on every answer.
+fn run_checker(
+    urls: Vec<String>,
+    members: Vec<String>,
+    shared: Arc<Shared>,
+    findings: Arc<Findings>,
+    chain: Arc<Mutex<ChainRecord>>,
+    wipes: Arc<Vec<AtomicU64>>,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut last_height = vec![0u64; urls.len()];
+    let mut checked = vec![0u64; urls.len()];
+    let mut seen_wipes = vec![0u64; urls.len()];
+    let mut tick = 0u64;
+    while !shared.stop.load(Ordering::Relaxed) {
+        tick += 1;
+        for (index, url) in urls.iter().enumerate() {
+            let wiped = wipes[index].load(Ordering::SeqCst);
+            if wiped != seen_wipes[index] {
+                seen_wipes[index] = wiped;
+                last_height[index] = 0;
+                // Re-verify the resynced chain from the start.
+                checked[index] = 0;
+            }
+            let Some(height) = http::height(url) else {
+                continue;
+            };
+            if height < last_height[index] {
+                findings.violation(format!(
+                    "{url} went back from height {} to {height} without losing its data",
+                    last_height[index]
+                ));
+            }
+            last_height[index] = last_height[index].max(height);
+            if let Ok((200, answer)) = http::get(&format!("{url}/v1/supply")) {
+                if let Err(problems) = check_supply(&answer) {
+                    problems
+                        .into_iter()
+                        .for_each(|text| findings.violation(format!("{url}: {text}")));
+                }
+            }
+            let upto = height.min(checked[index] + BLOCKS_PER_TICK);
+            for h in checked[index] + 1..=upto {
+                match block_root(url, h) {
+                    Some((hash, root)) => {
+                        if let Some(text) = chain
+                            .lock()
+                            .expect("chain lock")
+                            .observe(url, h, &hash, &root)
+                        {
+                            findings.divergence(text);
+                        }
+                        checked[index] = h;
+                    }
+                    None => break,
+                }
+            }
+            check_some_acknowledged(url, height, &shared, &findings, &mut rng);
+        }
+        if tick.is_multiple_of(5) {
+            let url = &urls[(tick / 5) as usize % urls.len()];
+            if check_holdings(url, &members, &findings) {
+                findings.holdings_compared.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+}
+
+fn block_root(url: &str, height: u64) -> Option<(String, String)> {
+    match http::get(&format!("{url}/v1/blocks/{height}")) {
+        Ok((200, body)) => Some((
+            body["hash"].as_str()?.to_string(),
+            body["block"]["header"]["state_root"].as_str()?.to_string(),
+        )),
+        _ => None,
+    }
+}
+
+fn check_some_acknowledged(
+    url: &str,
+    height: u64,
+    shared: &Shared,
+    findings: &Findings,
+    rng: &mut StdRng,
+) {
+    let sample: Vec<_> = {
+        let acks = shared.acknowledged.lock().expect("acks");
+        if acks.is_empty() {
+            return;
+        }
+        (0..ACKS_PER_TICK.min(acks.len()))
+            .map(|_| acks[rng.gen_range(0..acks.len())].clone())
+            .collect()
+    };
+    for ack in sample {
+        let Ok((code, answer)) = http::get(&format!("{url}/v1/transactions/{}", ack.id)) else {
+            return;
+        };
+        if let AckCheck::Lost(text) = check_acknowledged(&ack, height, code, &answer) {
+            findings.lost(&ack.id, format!("{url}: {text}"));
+        }
+    }
+}
+
+/// Reads the supply, every member's balances and the supply again; if the state root
+/// did not change in between (empty blocks change the height but not the state), the
+/// balances were all read from one state and must add up to the supply exactly.
+/// Returns whether the comparison could be made.
+fn check_holdings(url: &str, members: &[String], findings: &Findings) -> bool {
+    let Ok((200, before)) = http::get(&format!("{url}/v1/supply")) else {
+        return false;
+    };
+    let mut totals = Vec::new();
+    let mut heights = BTreeSet::new();
+    for member in members {
+        let Ok((200, answer)) = http::get(&format!("{url}/v1/members/{member}/balances")) else {
+            return false;
+        };
+        match check_balances(&answer) {
+            Ok((height, member_totals)) => {
+                heights.insert(height);
+                totals.push(member_totals);
+            }
+            Err(problems) => {
+                problems
+                    .into_iter()
+                    .for_each(|text| findings.violation(format!("{url}: {text}")));
+                return false;
+            }
+        }
+    }
+    let Ok((200, after)) = http::get(&format!("{url}/v1/supply")) else {
+        return false;
+    };
+    let (Ok((height_before, supplies)), Ok((height_after, _))) =
+        (check_supply(&before), check_supply(&after))
+    else {
+        return false;
+    };
+    let same_state =
+        before["state_root"].is_string() && before["state_root"] == after["state_root"];
+    let read_between = heights
+        .iter()
+        .all(|height| (height_before..=height_after).contains(height));
+    if !(same_state && read_between) {
+        return false;
+    }
+    for text in check_holdings_add_up(height_before, &supplies, &totals) {
+        findings.violation(format!("{url}: {text}"));
+    }
+    true
+}
+
+/// Waits until every node answers and all are within [`CONVERGED_LAG`] blocks of each
+/// other twice in a row (the chain keeps growing with empty blocks, so equal heights
+/// are not to be expected).
+fn converge(urls: &[String]) -> bool {
+    let started = Instant::now();
+    let mut close_before = false;
+    while started.elapsed() < CONVERGENCE_BOUND {
+        let heights: Vec<Option<u64>> = urls.iter().map(|url| http::height(url)).collect();
+        let known: Vec<u64> = heights.iter().flatten().copied().collect();
+        let close = known.len() == urls.len()
+            && known.iter().max().copied().unwrap_or(0) - known.iter().min().copied().unwrap_or(0)
+                <= CONVERGED_LAG;
+        if close && close_before {
+            println!("chaos: all nodes caught up: heights {known:?}");
+            return true;
+        }
+        close_before = close;
+        std::thread::sleep(Duration::from_millis(1_000));
+    }
+    false
+}
+
+/// After the run: every block on every node, every acknowledged transaction on every
+/// node, every transaction of unknown outcome that did finalize is the same on every
+/// node, and supplies and holdings add up on every node.
+fn final_checks(
+    urls: &[String],
+    genesis: &seisan_types::genesis::Genesis,
+    shared: &Shared,
+    findings: &Findings,
+    chain: &Mutex<ChainRecord>,
+) {
+    let heights: Vec<u64> = urls
+        .iter()
+        .map(|url| http::height(url).unwrap_or(0))
+        .collect();
+    for (index, url) in urls.iter().enumerate() {
+        for h in 1..=heights[index] {
+            match block_root(url, h) {
+                Some((hash, root)) => {
+                    if let Some(text) = chain.lock().expect("chain").observe(url, h, &hash, &root) {
+                        findings.divergence(text);
+                    }
+                }
+                None => findings.divergence(format!("{url} cannot serve block {h}")),
+            }
+        }
+    }
+    let acks = shared.acknowledged.lock().expect("acks").clone();
+    println!(
+        "chaos: re-checking {} acknowledged transactions on {} nodes",
+        acks.len(),
+        urls.len()
+    );
+    for ack in &acks {
+        for (index, url) in urls.iter().enumerate() {
+            match http::get(&format!("{url}/v1/transactions/{}", ack.id)) {
+                Ok((code, answer)) => {
+                    if let AckCheck::Lost(text) =
+                        check_acknowledged(ack, heights[index], code, &answer)
+                    {
+                        findings.lost(&ack.id, format!("{url}: {text}"));
+                    }
+                }
+                Err(error) => findings.lost(&ack.id, format!("{url} unreachable: {error}")),
+            }
+        }
+    }
+    let unknown = shared.unknown.lock().expect("unknown").clone();
+    for id in &unknown {
+        let answers: Vec<(u16, serde_json::Value)> = urls
+            .iter()
+            .filter_map(|url| http::get(&format!("{url}/v1/transactions/{id}")).ok())
+            .map(|(code, answer)| {
+                let finalized = code == 200 && answer["status"] == "finalized";
+                (
+                    code,
+                    if finalized {
+                        serde_json::json!([answer["height"], answer["receipt"]])
+                    } else {
+                        serde_json::Value::Null
+                    },
+                )
+            })
+            .collect();
+        if answers.windows(2).any(|pair| pair[0].1 != pair[1].1) {
+            findings.divergence(format!(
+                "transaction {id} (outcome unknown to its client) differs between nodes: {answers:?}"
+            ));
+        }
+    }
+    let members = all_member_names(genesis);
+    for url in urls {
+        match http::get(&format!("{url}/v1/supply")) {
+            Ok((200, answer)) => {
+                if let Err(problems) = check_supply(&answer) {
+                    problems
+                        .into_iter()
+                        .for_each(|text| findings.violation(format!("{url}: {text}")));
+                }
+            }
+            _ => findings.violation(format!("{url} does not answer /v1/supply after the run")),
+        }
+        // The workload has stopped, so the state settles; a few tries suffice.
+        let compared = (0..10).any(|_| check_holdings(url, &members, findings));
+        if compared {
+            findings.holdings_compared.fetch_add(1, Ordering::Relaxed);
+        } else {
+            eprintln!(
+                "chaos: warning: {url} never held one state root long enough to compare holdings"
+            );
+        }
+    }
+}

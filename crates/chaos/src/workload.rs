@@ -1,0 +1,325 @@
+//! The client workload: several threads, each owning a disjoint set of members (so a
+//! member's nonces have one writer), submit signed transactions to different nodes and
+//! record every one the API reports finalized.
+//!
+//! A member has at most one transaction in flight. Its next nonce is exactly the last
+//! finalized one + 1; after an unknown outcome (a node died, a request timed out, the
+//! transaction stayed pending too long) the client re-reads the committed nonce from
+//! every node that answers and takes the highest, which also fills any gap a lost
+//! mempool left behind.
+
+use crate::http;
+use crate::invariants::Acknowledged;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use seisan_crypto::Keypair;
+use seisan_types::amount::Amount;
+use seisan_types::clearing::{OrderId, OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::genesis::Genesis;
+use seisan_types::ids::{AssetId, Nonce};
+use seisan_types::tx::{
+    Allocation, AllocationDirection, CustomerId, SignedTransaction, Transaction, TxBody,
+};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a transaction may stay pending before its outcome counts as unknown.
+pub const PENDING_PATIENCE: Duration = Duration::from_secs(20);
+/// Customer sub-accounts each member allocates to and back from.
+const CUSTOMERS: u32 = 4;
+/// The most allocations in one `AllocateBatch`.
+const MAX_BATCH: usize = 4;
+/// The pause between two passes over a client's members.
+const PASS_PAUSE: Duration = Duration::from_millis(30);
+
+/// What the clients and the checker share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub stop: AtomicBool,
+    pub acknowledged: Mutex<Vec<Acknowledged>>,
+    /// Transactions submitted whose outcome the client never learned.
+    pub unknown: Mutex<Vec<String>>,
+    pub submitted: AtomicU64,
+    /// Refused at admission (a 4xx other than a nonce conflict).
+    pub refused: AtomicU64,
+    pub nonce_rereads: AtomicU64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: String,
+    nonce: u64,
+    node: usize,
+    since: Instant,
+}
+
+#[derive(Debug)]
+struct MemberState {
+    name: String,
+    keypair: Keypair,
+    next: Option<u64>,
+    in_flight: Option<InFlight>,
+}
+
+/// One client thread's loop; returns when `shared.stop` is set.
+pub fn run_client(
+    genesis: Arc<Genesis>,
+    urls: Vec<String>,
+    members: Vec<String>,
+    preferred_node: usize,
+    seed: u64,
+    shared: Arc<Shared>,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut node = preferred_node % urls.len();
+    let mut states: Vec<MemberState> = members
+        .into_iter()
+        .map(|name| MemberState {
+            keypair: Keypair::dev(&name),
+            name,
+            next: None,
+            in_flight: None,
+        })
+        .collect();
+    while !shared.stop.load(Ordering::Relaxed) {
+        for state in &mut states {
+            if shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if state.in_flight.is_some() {
+                poll(state, &urls, &shared);
+                continue;
+            }
+            if state.next.is_none() {
+                state.next = read_next_nonce(&urls, &state.name);
+                shared.nonce_rereads.fetch_add(1, Ordering::Relaxed);
+                if state.next.is_none() {
+                    continue;
+                }
+            }
+            let nonce = state.next.expect("nonce known");
+            let body = next_body(&mut rng, &urls[node], &state.name);
+            let transaction = sign(&genesis, &state.keypair, &state.name, nonce, body);
+            let id = transaction.id().to_string();
+            let value = serde_json::to_value(&transaction).expect("transaction serializes");
+            shared.submitted.fetch_add(1, Ordering::Relaxed);
+            match http::post_json(&format!("{}/v1/transactions", urls[node]), &value) {
+                Ok((202, _)) => {
+                    state.in_flight = Some(InFlight {
+                        id,
+                        nonce,
+                        node,
+                        since: Instant::now(),
+                    });
+                }
+                Ok((code, body)) => {
+                    let reason = body["error"]["code"].as_str().unwrap_or_default();
+                    if matches!(reason, "stale_nonce" | "nonce_pending" | "repeated_nonce") {
+                        state.next = None;
+                    } else {
+                        shared.refused.fetch_add(1, Ordering::Relaxed);
+                        if code >= 500 || code == 0 {
+                            node = (node + 1) % urls.len();
+                        }
+                    }
+                }
+                Err(_) => {
+                    // The node may or may not have taken it.
+                    shared.unknown.lock().expect("unknown lock").push(id);
+                    state.next = None;
+                    node = (node + 1) % urls.len();
+                }
+            }
+        }
+        std::thread::sleep(PASS_PAUSE);
+        // Drift back to the preferred node so load stays spread over the nodes.
+        if rng.gen_ratio(1, 20) {
+            node = preferred_node % urls.len();
+        }
+    }
+}
+
+fn poll(state: &mut MemberState, urls: &[String], shared: &Shared) {
+    let in_flight = state
+        .in_flight
+        .as_ref()
+        .expect("polling a transaction in flight");
+    for offset in 0..urls.len() {
+        let url = &urls[(in_flight.node + offset) % urls.len()];
+        let Ok((code, answer)) = http::get(&format!("{url}/v1/transactions/{}", in_flight.id))
+        else {
+            continue;
+        };
+        if code == 200 && answer["status"] == "finalized" {
+            let height = answer["height"].as_u64().unwrap_or(0);
+            shared
+                .acknowledged
+                .lock()
+                .expect("acknowledged lock")
+                .push(Acknowledged {
+                    id: in_flight.id.clone(),
+                    height,
+                    receipt: answer["receipt"].clone(),
+                });
+            state.next = Some(in_flight.nonce + 1);
+            state.in_flight = None;
+            return;
+        }
+        if code == 200 {
+            // Pending on the node it was sent to (or another): keep waiting.
+            break;
+        }
+    }
+    if in_flight.since.elapsed() > PENDING_PATIENCE {
+        shared
+            .unknown
+            .lock()
+            .expect("unknown lock")
+            .push(in_flight.id.clone());
+        state.next = None;
+        state.in_flight = None;
+    }
+}
+
+/// The highest committed nonce any reachable node reports, + 1.
+fn read_next_nonce(urls: &[String], member: &str) -> Option<u64> {
+    let mut best: Option<u64> = None;
+    for url in urls {
+        if let Ok((200, answer)) = http::get(&format!("{url}/v1/members/{member}/nonce")) {
+            let committed = answer["committed"].as_u64().unwrap_or(0);
+            best = Some(best.map_or(committed, |seen| seen.max(committed)));
+        }
+    }
+    best.map(|committed| committed + 1)
+}
+
+pub fn sign(
+    genesis: &Genesis,
+    keypair: &Keypair,
+    member: &str,
+    nonce: u64,
+    body: TxBody,
+) -> SignedTransaction {
+    let (id, _) = genesis.member_by_name(member).expect("member in genesis");
+    seisan_crypto::sign_transaction(
+        keypair,
+        Transaction {
+            chain_id: genesis.chain_id.clone(),
+            member: id,
+            nonce: Nonce(nonce),
+            body,
+        },
+    )
+}
+
+const ETH: AssetId = AssetId(0);
+const JPY: AssetId = AssetId(1);
+/// One ETH in minor units (scale 18).
+const ETH_UNIT: u128 = 1_000_000_000_000_000_000;
+
+/// A random transaction body: mostly crossing limit orders on ETH/JPY, some cancels of
+/// the member's open orders, allocations to customers and back.
+pub fn next_body(rng: &mut StdRng, node_url: &str, member: &str) -> TxBody {
+    let roll = rng.gen_range(0..100);
+    if roll < 15 {
+        if let Some(order) = open_order(rng, node_url, member) {
+            return TxBody::CancelOrder { order };
+        }
+    }
+    if roll < 65 {
+        return TxBody::PlaceOrder(random_order(rng));
+    }
+    if roll < 85 {
+        return TxBody::Allocate(random_allocation(rng));
+    }
+    let count = rng.gen_range(2..=MAX_BATCH);
+    TxBody::AllocateBatch((0..count).map(|_| random_allocation(rng)).collect())
+}
+
+/// Prices cluster around 300,000 JPY per ETH on both sides, so orders cross.
+pub fn random_order(rng: &mut StdRng) -> OrderRequest {
+    OrderRequest {
+        pair: Pair {
+            base: ETH,
+            quote: JPY,
+        },
+        side: if rng.gen_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
+        quantity: Amount(rng.gen_range(1..=20) * ETH_UNIT / 1_000),
+        limit_price: Amount(rng.gen_range(295_000..=305_000)),
+        time_in_force: if rng.gen_bool(0.6) {
+            TimeInForce::ImmediateOrCancel
+        } else {
+            TimeInForce::GoodTillCancel
+        },
+        expires_at_ms: None,
+    }
+}
+
+pub fn random_allocation(rng: &mut StdRng) -> Allocation {
+    let (asset, amount) = if rng.gen_bool(0.5) {
+        (ETH, rng.gen_range(1..=50) * ETH_UNIT / 1_000)
+    } else {
+        (JPY, rng.gen_range(1..=20_000))
+    };
+    Allocation {
+        asset,
+        customer: CustomerId(format!("c-{}", rng.gen_range(0..CUSTOMERS))),
+        amount: Amount(amount),
+        direction: if rng.gen_bool(0.55) {
+            AllocationDirection::ToCustomer
+        } else {
+            AllocationDirection::ToInventory
+        },
+    }
+}
+
+fn open_order(rng: &mut StdRng, node_url: &str, member: &str) -> Option<OrderId> {
+    let (code, answer) = http::get(&format!("{node_url}/v1/members/{member}/orders")).ok()?;
+    if code != 200 {
+        return None;
+    }
+    let orders = answer["orders"].as_array()?;
+    if orders.is_empty() {
+        return None;
+    }
+    let order: &Value = &orders[rng.gen_range(0..orders.len())];
+    serde_json::from_value(order["id"].clone()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_cross_and_allocations_go_both_ways() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let orders: Vec<OrderRequest> = (0..200).map(|_| random_order(&mut rng)).collect();
+        let best_buy = orders
+            .iter()
+            .filter(|order| order.side == Side::Buy)
+            .map(|order| order.limit_price)
+            .max()
+            .unwrap();
+        let best_sell = orders
+            .iter()
+            .filter(|order| order.side == Side::Sell)
+            .map(|order| order.limit_price)
+            .min()
+            .unwrap();
+        assert!(best_buy >= best_sell, "the workload's orders must cross");
+        assert!(orders.iter().all(|order| order.quantity > Amount::ZERO));
+        let allocations: Vec<Allocation> = (0..100).map(|_| random_allocation(&mut rng)).collect();
+        assert!(allocations
+            .iter()
+            .any(|a| a.direction == AllocationDirection::ToCustomer));
+        assert!(allocations
+            .iter()
+            .any(|a| a.direction == AllocationDirection::ToInventory));
+    }
+}

@@ -1,0 +1,81 @@
+//! The chaos run as part of the test suite.
+//!
+//! With `SEISAN_CHAOS=1` this runs the real thing for two minutes (three nodes, faults,
+//! workload; needs `target/<profile>/seisan`, built by `cargo build -p seisan-node`, and
+//! root for the namespaces) and fails unless the run passes with its summary line.
+//! Without it, it only checks that the checkers catch broken answers and that the fault
+//! schedule could reach the 50 faults a 10-minute run needs, so the default suite stays
+//! cheap.
+
+use seisan_chaos::faults::FaultPlan;
+use seisan_chaos::invariants::{check_acknowledged, check_supply, AckCheck, Acknowledged};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn chaos_run_passes_or_checkers_catch_broken_answers() {
+    if std::env::var("SEISAN_CHAOS").as_deref() != Ok("1") {
+        self_check();
+        return;
+    }
+    let driver = PathBuf::from(env!("CARGO_BIN_EXE_seisan-chaos"));
+    let seisan = driver.with_file_name("seisan");
+    assert!(
+        seisan.exists(),
+        "{} is missing: run cargo build -p seisan-node first",
+        seisan.display()
+    );
+    let output = Command::new(&driver)
+        .args(["--minutes", "2", "--seisan"])
+        .arg(&seisan)
+        .output()
+        .expect("running seisan-chaos");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary = stdout
+        .lines()
+        .find(|line| line.starts_with("chaos: minutes="))
+        .unwrap_or_default()
+        .to_string();
+    println!("{summary}");
+    assert!(
+        output.status.success(),
+        "chaos run failed: {summary}\nstdout:\n{stdout}\nstderr (tail):\n{}",
+        stderr
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        summary.contains(" lost=0 invariant_violations=0 divergences=0"),
+        "{summary}"
+    );
+}
+
+fn self_check() {
+    let broken = json!({"height": 3, "state_root": "00", "assets": [
+        {"asset": 0, "symbol": "JPY", "credited": "100", "debited": "0", "held": "101", "locked": "0"}
+    ]});
+    assert!(
+        check_supply(&broken).is_err(),
+        "an invented unit must be caught"
+    );
+    let ack = Acknowledged {
+        id: "00".into(),
+        height: 4,
+        receipt: json!({"outcome": "ok"}),
+    };
+    assert!(matches!(
+        check_acknowledged(&ack, 10, 404, &json!({})),
+        AckCheck::Lost(_)
+    ));
+    let mut plan = FaultPlan::new(0, 3);
+    let total_ms: u64 = (0..50).map(|_| plan.next_fault().gap_ms).sum();
+    assert!(total_ms <= 10 * 60 * 1000, "50 faults fit in ten minutes");
+}
