@@ -114,6 +114,8 @@ pub enum ContractError {
     Custody {
         source: crate::custody::CustodyError,
     },
+    #[error(transparent)]
+    Bank { source: crate::bank::BankRuleError },
 }
 
 impl ContractError {
@@ -157,6 +159,7 @@ impl ContractError {
             ContractError::TradeRefInUse { .. } => "trade_ref_in_use",
             ContractError::CreditOverflow { .. } => "credit_overflow",
             ContractError::Custody { source } => source.code(),
+            ContractError::Bank { source } => source.code(),
         }
     }
 }

@@ -80,6 +80,7 @@ pub struct Ledger<'a> {
     pub(crate) cycles: Table<Cycle>,
     pub(crate) reports: Table<SettlementReport>,
     pub(crate) custody: Table<crate::custody::CustodyValue>,
+    pub(crate) bank: Table<crate::bank::BankValue>,
     /// Book sides loaded this block, by prefix; derived from `book`, so dropped on
     /// rollback and rebuilt on demand.
     books: BTreeMap<Vec<u8>, BookSide>,
@@ -132,6 +133,7 @@ impl<'a> Ledger<'a> {
             cycles: Table::new("cycle"),
             reports: Table::new("report"),
             custody: Table::new("custody"),
+            bank: Table::new("bank"),
             books: BTreeMap::new(),
             block_report: BTreeMap::new(),
             pending_report: Vec::new(),
@@ -169,6 +171,7 @@ impl<'a> Ledger<'a> {
         self.cycles.commit();
         self.reports.commit();
         self.custody.commit();
+        self.bank.commit();
         for entry in self.pending_report.drain(..) {
             let line = self
                 .block_report
@@ -204,6 +207,7 @@ impl<'a> Ledger<'a> {
         self.cycles.rollback();
         self.reports.rollback();
         self.custody.rollback();
+        self.bank.rollback();
         self.books.clear();
         self.pending_report.clear();
         self.pending_events.clear();
@@ -325,6 +329,7 @@ impl<'a> Ledger<'a> {
                 Ok(())
             }
             body if crate::custody::is_custody(body) => crate::custody::execute(self, member, body),
+            body if crate::bank::is_bank(body) => crate::bank::execute(self, member, body),
             _ => {
                 self.require_role(member, Role::Exchange)?;
                 match body {
@@ -340,7 +345,9 @@ impl<'a> Ledger<'a> {
                     | TxBody::AttestDeposit(_)
                     | TxBody::Withdraw { .. }
                     | TxBody::PayoutSent { .. }
-                    | TxBody::AttestPayout { .. } => unreachable!("handled above"),
+                    | TxBody::AttestPayout { .. }
+                    | TxBody::AttestBankEntry(_)
+                    | TxBody::WithdrawFiat { .. } => unreachable!("handled above"),
                 }
             }
         }
@@ -385,6 +392,7 @@ impl<'a> Ledger<'a> {
         self.cycles.flush(&mut writes);
         self.reports.flush(&mut writes);
         self.custody.flush(&mut writes);
+        self.bank.flush(&mut writes);
         BlockOutcome {
             writes,
             receipts: self.receipts,
@@ -413,6 +421,7 @@ impl<'a> Ledger<'a> {
         self.cycles.flush(&mut writes);
         self.reports.flush(&mut writes);
         self.custody.flush(&mut writes);
+        self.bank.flush(&mut writes);
         writes
     }
 

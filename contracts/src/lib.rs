@@ -28,6 +28,7 @@
 //! [`settlement`], [`query`], [`invariants`].
 
 pub mod allocation;
+pub mod bank;
 pub mod custody;
 pub mod error;
 pub mod invariants;

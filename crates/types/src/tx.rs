@@ -6,6 +6,7 @@
 //! gives them meaning.
 
 use crate::amount::Amount;
+use crate::bank::BankFact;
 use crate::bytes::Signature;
 use crate::clearing::{OrderId, OrderRequest, QuoteAnswer, QuoteRequest, TradeTerms};
 use crate::codec;
@@ -71,6 +72,12 @@ pub enum TxBody {
     Confirm(TradeTerms),
     /// The clearing house cuts off the current settlement cycle now.
     CloseCycle,
+    /// A member attests what an entry on an exchange's fiat trust account says
+    /// (S210); q identical attestations credit it (or complete a fiat withdrawal).
+    AttestBankEntry(BankFact),
+    /// An exchange withdraws fiat from its trust account to its operating account; the
+    /// amount is debited into a pending fiat withdrawal.
+    WithdrawFiat { asset: AssetId, amount: Amount },
     /// A validator attests a public-chain deposit into the hot address, K deep
     /// (S211-S212); q identical attestations credit it.
     AttestDeposit(DepositFact),
@@ -107,6 +114,8 @@ impl TxBody {
             TxBody::AcceptQuote { .. } => "accept_quote",
             TxBody::Confirm(_) => "confirm",
             TxBody::CloseCycle => "close_cycle",
+            TxBody::AttestBankEntry(_) => "attest_bank_entry",
+            TxBody::WithdrawFiat { .. } => "withdraw_fiat",
             TxBody::AttestDeposit(_) => "attest_deposit",
             TxBody::Withdraw { .. } => "withdraw",
             TxBody::PayoutSent { .. } => "payout_sent",
