@@ -312,24 +312,50 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
     assert_eq!(proven["balances"][1]["balance"]["inventory"], "300");
     assert!(proven["signers"].as_array().unwrap().len() >= 2, "{proven}");
 
-    // Cancel a resting order: its lock is released.
+    // Cancel a resting order (with an expiry): its lock is released.
     let answer = client
         .run(
             b,
             &[
-                "order", "sell", "ETH/JPY", "0.5", "--price", "150", "--json",
+                "order",
+                "sell",
+                "ETH/JPY",
+                "0.5",
+                "--price",
+                "150",
+                "--expires",
+                "+1h",
+                "--json",
             ],
         )
         .ok()
         .json();
-    let order = event(&answer, "order_live")["order"]
-        .as_u64()
-        .unwrap()
-        .to_string();
-    let run = client.run(b, &["order", "cancel", &order]).ok();
+    let order = event(&answer, "order_live")["order"].as_u64().unwrap();
+    let open = client.run(b, &["orders", "--json"]).ok().json();
+    assert_eq!(open["orders"][0]["id"], order, "{open}");
+    assert!(
+        open["orders"][0]["expires_at_ms"].as_u64().unwrap()
+            > open["orders"][0]["placed_at_ms"].as_u64().unwrap(),
+        "{open}"
+    );
+    let run = client.run(b, &["order", "cancel", &order.to_string()]).ok();
     assert!(
         run.stdout
             .contains("cancelled (by the member); released 0.5 ETH"),
+        "{}",
+        run.stdout
+    );
+    // Immediate or cancel: nothing to match, so it is cancelled at once.
+    let run = client
+        .run(
+            b,
+            &[
+                "order", "sell", "ETH/JPY", "0.1", "--price", "1000", "--ioc",
+            ],
+        )
+        .ok();
+    assert!(
+        run.stdout.contains("cancelled (immediate-or-cancel rest)"),
         "{}",
         run.stdout
     );

@@ -972,3 +972,78 @@ fn print_block_event(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis_command::testnet_genesis;
+
+    #[test]
+    fn batches_parse_from_csv_and_json_and_refuse_bad_lines() {
+        let genesis = testnet_genesis(7101, 0);
+        let csv =
+            "asset,customer,amount,direction\n# a comment\nETH,c-1,0.5\nJPY,c-2,10,to_inventory\n";
+        let parsed = parse_batch(&genesis, csv).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].amount, Amount(500_000_000_000_000_000));
+        assert_eq!(parsed[0].direction, AllocationDirection::ToCustomer);
+        assert_eq!(parsed[1].asset, AssetId(1));
+        assert_eq!(parsed[1].direction, AllocationDirection::ToInventory);
+        let json = r#"[{"asset":"eth","customer":"c-1","amount":"1","direction":"back"}]"#;
+        let parsed = parse_batch(&genesis, json).unwrap();
+        assert_eq!(parsed[0].amount, Amount(10u128.pow(18)));
+        assert_eq!(parsed[0].direction, AllocationDirection::ToInventory);
+        for (bad, needle) in [
+            ("JPY,c-1,0.5\n", "JPY allows at most 0"),
+            ("DOGE,c-1,1\n", "unknown asset"),
+            ("JPY,c-1\n", "expected asset,customer,amount"),
+            ("JPY,c-1,1,sideways\n", "direction"),
+            ("", "1 to 1024"),
+            (
+                "[{\"asset\":\"JPY\",\"amount\":\"1\"}]",
+                "`customer` is missing",
+            ),
+        ] {
+            let error = format!("{:#}", parse_batch(&genesis, bad).unwrap_err());
+            assert!(error.contains(needle), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn pairs_and_amounts_are_checked_against_genesis() {
+        let genesis = testnet_genesis(7101, 0);
+        assert_eq!(
+            resolve_pair(&genesis, "eth/jpy").unwrap(),
+            Pair {
+                base: AssetId(0),
+                quote: AssetId(1)
+            }
+        );
+        let error = resolve_pair(&genesis, "JPY/ETH").unwrap_err().to_string();
+        assert_eq!(error, "unknown pair \"JPY/ETH\"; pairs are ETH/JPY");
+        let error = parse_amount(&genesis, AssetId(1), "1.5", "price")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("JPY allows at most 0"), "{error}");
+        assert!(parse_amount(&genesis, AssetId(1), "0", "price").is_err());
+        assert!(parse_amount(&genesis, AssetId(1), "-1", "price").is_err());
+    }
+
+    #[test]
+    fn rejections_name_members_and_assets() {
+        let genesis = testnet_genesis(7101, 0);
+        assert_eq!(
+            describe::rejection(
+                Some(&genesis),
+                "insufficient_available",
+                "member 1 has 100 of asset 1 available; 1000 needed"
+            ),
+            "rejected: insufficient balance: exchange-a has 100 of JPY available; 1000 needed (insufficient_available)"
+        );
+        // Ids genesis does not know stay as they are.
+        assert_eq!(
+            describe::rejection(Some(&genesis), "x", "member 9, asset 7."),
+            "rejected: member 9, asset 7. (x)"
+        );
+    }
+}

@@ -31,13 +31,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The largest JSON answer read from a node.
 const MAX_ANSWER_BYTES: u64 = 32 << 20;
 
-const SETTINGS_HELP: &str = "Settings are taken from flags, then the environment (SEISAN_NODE, SEISAN_KEY, SEISAN_GENESIS), then the config file (SEISAN_CONFIG or ~/.config/seisan/client.toml with keys node, key, genesis), then the default node http://127.0.0.1:8101.";
-
 /// Options every client command takes.
 #[derive(Args, Debug, Clone, Default)]
-#[command(after_help = SETTINGS_HELP)]
 pub struct ClientOptions {
-    /// The node's HTTP API [default: http://127.0.0.1:8101; or `node` in the config file].
+    /// The node's HTTP API [default: http://127.0.0.1:8101]. Every setting is taken from
+    /// its flag, else its SEISAN_* environment variable, else the config file
+    /// (SEISAN_CONFIG or ~/.config/seisan/client.toml; keys node, key, genesis).
     #[arg(long, global = true, env = "SEISAN_NODE", value_name = "URL")]
     pub node: Option<String>,
     /// The member's key file (signs transactions; names the member) [or `key` in the config file].
