@@ -44,6 +44,23 @@ use seisan_types::receipt::Event;
 use seisan_types::{Amount, AssetId, MemberId};
 use std::collections::BTreeMap;
 
+/// Nets `trades` exactly as a closing cycle does (one position per member and asset,
+/// gross and net per asset), without touching any state. Public so benchmarks and
+/// tools can measure and reproduce a cycle's netting; `genesis` must be validated and
+/// every trade must name its pairs and be within the value bounds a confirmation checks.
+pub fn net_trades(
+    genesis: &seisan_types::Genesis,
+    trades: &[TradeTerms],
+) -> (Vec<NetPosition>, Vec<AssetNetting>) {
+    let empty = seisan_types::state::MapView::default();
+    let ctx = crate::ledger::BlockContext {
+        height: seisan_types::Height(0),
+        timestamp_ms: genesis.genesis_time_ms,
+        proposer: genesis.clearing_house(),
+    };
+    Ledger::new(&empty, genesis, ctx).net(trades)
+}
+
 /// The fields on which two submissions differ, in a fixed order.
 pub fn differing_fields(first: &TradeTerms, second: &TradeTerms) -> Vec<ConfirmationField> {
     let mut fields = Vec::new();

@@ -9,7 +9,8 @@ use seisan_state::{Backend, StateDb};
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::tx::{SignedTransaction, MAX_TRANSACTION_BYTES};
+use seisan_types::ids::AssetId;
+use seisan_types::tx::{SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +21,8 @@ pub enum AdmissionError {
     Transaction(#[from] TxError),
     #[error(transparent)]
     Mempool(AdmitError),
+    #[error("pair {base}/{quote} is not traded on this chain (genesis pairs only)")]
+    UnknownPair { base: AssetId, quote: AssetId },
 }
 
 impl AdmissionError {
@@ -36,6 +39,7 @@ impl AdmissionError {
             AdmissionError::Mempool(AdmitError::Duplicate { .. }) => "duplicate",
             AdmissionError::Mempool(AdmitError::NoncePending { .. }) => "nonce_pending",
             AdmissionError::Mempool(AdmitError::StaleNonce { .. }) => "stale_nonce",
+            AdmissionError::UnknownPair { .. } => "unknown_pair",
         }
     }
 
@@ -45,6 +49,7 @@ impl AdmissionError {
         matches!(
             self,
             AdmissionError::TooLarge { .. }
+                | AdmissionError::UnknownPair { .. }
                 | AdmissionError::Transaction(
                     TxError::WrongChain { .. }
                         | TxError::UnknownMember { .. }
@@ -77,6 +82,10 @@ pub fn admit_batch<B: Backend + Clone>(
             Err(AdmissionError::TooLarge { size })
         } else if let Err(error) = verification {
             Err(AdmissionError::Transaction(error))
+        } else if let Some(error) = unknown_pair(genesis, &transaction) {
+            // Stateless and certain to be rejected by the contracts: refuse it before it
+            // takes a nonce, so the client hears why at once.
+            Err(error)
         } else {
             let member = transaction.tx.member;
             let committed = seisan_contracts::query::last_nonce(&view, member);
@@ -91,6 +100,21 @@ pub fn admit_batch<B: Backend + Clone>(
         results.push(result.map(|()| id));
     }
     (results, admitted)
+}
+
+/// The pair a transaction names, if genesis does not trade it.
+fn unknown_pair(genesis: &Genesis, transaction: &SignedTransaction) -> Option<AdmissionError> {
+    let pair = match &transaction.tx.body {
+        TxBody::PlaceOrder(order) => order.pair,
+        TxBody::RequestQuote(request) => request.pair,
+        TxBody::Confirm(terms) => terms.pair,
+        _ => return None,
+    };
+    let known = genesis.pair_ids().contains(&(pair.base, pair.quote));
+    (!known).then_some(AdmissionError::UnknownPair {
+        base: pair.base,
+        quote: pair.quote,
+    })
 }
 
 /// Admits transactions submitted through the API and hands the admitted ones to

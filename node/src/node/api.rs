@@ -122,6 +122,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/v1/members", get(members))
         .route("/v1/members/{member}/nonce", get(nonce))
         .route("/v1/events", get(events))
+        .route("/v1/evidence", get(evidence))
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .merge(super::queries::router())
@@ -305,6 +306,34 @@ async fn nonce(
     Ok(Json(
         json!({"member": member, "committed": committed, "pending": pending, "next": next}),
     ))
+}
+
+/// The most evidence records one answer lists.
+pub const MAX_EVIDENCE_LISTED: usize = 1024;
+
+/// Evidence of misbehaviour this node stored (records under `ev/`, written when the
+/// engine reports a double-signing member), oldest view first.
+async fn evidence(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
+    let records = context.db.records(b"ev/", None, MAX_EVIDENCE_LISTED);
+    let mut listed = Vec::with_capacity(records.len());
+    for (_, bytes) in records {
+        let evidence: seisan_consensus::ConsensusEvidence = seisan_types::codec::decode(&bytes)
+            .map_err(|error| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "corrupt_record",
+                    format!("stored evidence does not decode: {error}"),
+                )
+            })?;
+        listed.push(json!({
+            "member": evidence.member(),
+            "view": evidence.view(),
+            "kind": format!("{:?}", evidence.kind()),
+            "verified": evidence.verify(&context.genesis),
+            "evidence": evidence,
+        }));
+    }
+    Ok(Json(json!({ "evidence": listed })))
 }
 
 async fn events(

@@ -1,0 +1,665 @@
+//! `seisan-bench`: the benchmarks behind `scripts/bench.sh`. Each subcommand prints its
+//! figures as JSON lines (see [`seisan_bench::Measurement`]); `summary` turns collected
+//! lines into a table.
+//!
+//! - `ceilings`: ed25519 verifications per second (single and batches of 64, one core
+//!   and all cores) and sled durable batches (1,000 inserts + flush) per second;
+//! - `execution`: crossing orders applied per second by `seisan_contracts::apply_block`
+//!   on one core, over an in-memory and a sled-backed `StateDb` (stage + commit);
+//! - `netting`: time to net one cycle of 1,000,000 trades among 100 members;
+//! - `e2e`: three real nodes on loopback, signed crossing orders offered at fixed rates
+//!   in steps up to saturation; throughput, finality latency, blocks/s, CPU and disk
+//!   per transaction; then a wiped node's resync rate.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use seisan_bench::*;
+use seisan_contracts::{apply_block, genesis_writes, BlockContext};
+use seisan_crypto::Keypair;
+use seisan_state::{Backend, MemoryBackend, SledBackend, StageParent, StateDb};
+use seisan_types::clearing::TradeTerms;
+use seisan_types::receipt::{Event, TxOutcome};
+use seisan_types::tx::SignedTransaction;
+use seisan_types::{Amount, Genesis, Hash, Height, MemberId};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seisan-bench",
+    about = "Seisan benchmarks (JSON lines on stdout)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Signature verification and durable-write ceilings of this machine.
+    Ceilings {
+        #[arg(long, default_value_t = 1.5)]
+        seconds: f64,
+    },
+    /// Contract execution alone (no consensus, no network).
+    Execution {
+        #[arg(long, default_value_t = 100)]
+        blocks: usize,
+        #[arg(long, default_value_t = 2000)]
+        orders_per_block: usize,
+    },
+    /// Netting one settlement cycle.
+    Netting {
+        #[arg(long, default_value_t = 1_000_000)]
+        trades: usize,
+        #[arg(long, default_value_t = 100)]
+        members: u32,
+    },
+    /// Three nodes on loopback under offered load (needs SEISAN_BIN or a built binary).
+    E2e {
+        /// Offered rates in transactions per second, one step each.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "500,1000,2000,4000,8000,16000"
+        )]
+        rates: Vec<u64>,
+        #[arg(long, default_value_t = 10)]
+        step_seconds: u64,
+        #[arg(long, default_value_t = 96)]
+        members: u32,
+        /// Blocks the chain must have before the wiped-node resync is measured (0: skip).
+        #[arg(long, default_value_t = 0)]
+        recovery_blocks: u64,
+    },
+    /// Reads JSON lines on stdin and prints a table.
+    Summary,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ceilings { seconds } => ceilings(Duration::from_secs_f64(seconds)),
+        Command::Execution {
+            blocks,
+            orders_per_block,
+        } => {
+            execution("memory", MemoryBackend::new(), blocks, orders_per_block);
+            let dir = tempfile::tempdir()?;
+            let sled = SledBackend::open(&dir.path().join("state")).context("opening sled")?;
+            execution("sled", sled, blocks, orders_per_block);
+            Ok(())
+        }
+        Command::Netting { trades, members } => {
+            netting(trades, members);
+            Ok(())
+        }
+        Command::E2e {
+            rates,
+            step_seconds,
+            members,
+            recovery_blocks,
+        } => end_to_end(&rates, step_seconds, members, recovery_blocks),
+        Command::Summary => summary(),
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Runs `work` (which returns how many operations it did) on `threads` threads until
+/// `duration` passes; returns operations per second.
+fn rate_on_threads(threads: usize, duration: Duration, work: impl Fn() -> u64 + Sync) -> f64 {
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = 0;
+                    while start.elapsed() < duration {
+                        done += work();
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("worker"))
+            .sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn ceilings(duration: Duration) -> anyhow::Result<()> {
+    let keys: Vec<Keypair> = (0..64)
+        .map(|i| Keypair::dev(&format!("ceiling-{i}")))
+        .collect();
+    let items: Vec<_> = (0..1024u32)
+        .map(|i| {
+            let key = &keys[i as usize % keys.len()];
+            let digest = Hash::tagged(b"SEISAN_BENCH_DIGEST_V1", &[&i.to_be_bytes()]);
+            (key.public_key(), digest, key.sign_digest(&digest))
+        })
+        .collect();
+    let single = || {
+        for (key, digest, signature) in &items[..64] {
+            seisan_crypto::verify_digest(key, digest, signature).expect("valid signature");
+        }
+        64
+    };
+    let batch = || {
+        let results = seisan_crypto::verify_batch(&items[..64]);
+        assert!(results.iter().all(Result::is_ok));
+        64
+    };
+    let all = cores();
+    for (name, threads) in [("one_core", 1), ("all_cores", all)] {
+        let conditions = format!("{threads} thread(s), strict single verification");
+        Measurement::print(
+            &format!("ed25519_verify_single_{name}"),
+            rate_on_threads(threads, duration, single).round(),
+            "verifications/s",
+            conditions,
+        );
+        Measurement::print(
+            &format!("ed25519_verify_batch64_{name}"),
+            rate_on_threads(threads, duration, batch).round(),
+            "verifications/s",
+            format!("{threads} thread(s), batches of 64 (seisan_crypto::verify_batch)"),
+        );
+    }
+    let dir = tempfile::tempdir()?;
+    let db = sled::open(dir.path().join("sled"))?;
+    let mut counter = 0u64;
+    let start = Instant::now();
+    let mut flushes = 0u64;
+    while start.elapsed() < duration * 2 {
+        let mut batch = sled::Batch::default();
+        for _ in 0..1000 {
+            counter += 1;
+            let key = Hash::tagged(b"SEISAN_BENCH_KEY_V1", &[&counter.to_be_bytes()]);
+            batch.insert(&key.0[..], &[7u8; 100][..]);
+        }
+        db.apply_batch(batch)?;
+        db.flush()?;
+        flushes += 1;
+    }
+    Measurement::print(
+        "sled_batch1000_flush",
+        (flushes as f64 / start.elapsed().as_secs_f64()).round(),
+        "batches/s",
+        "raw sled 0.34: one batch of 1,000 scattered 32-byte keys with 100-byte values, then flush",
+    );
+    Ok(())
+}
+
+/// Applies `blocks` blocks of `orders_per_block` crossing orders (sell, buy, sell, ...)
+/// on one core: execution, staging (Merkle root) and a durable commit per block.
+fn execution<B: Backend + Clone>(label: &str, backend: B, blocks: usize, orders_per_block: usize) {
+    assert!(orders_per_block.is_multiple_of(2), "orders come in crossing pairs");
+    let members = 64;
+    let genesis = bench_genesis(members);
+    let keys = bench_keys(members);
+    let mut nonces = vec![0u64; members as usize];
+    let db = StateDb::open(backend).expect("state opens");
+    let staged = db
+        .stage(StageParent::Committed, genesis_writes(&genesis))
+        .expect("genesis stages");
+    db.commit(&staged, Vec::new()).expect("genesis commits");
+    let mut sequence = 0u64;
+    let mut prepared: Vec<Vec<SignedTransaction>> = Vec::with_capacity(blocks);
+    for _ in 0..blocks {
+        let block: Vec<SignedTransaction> = (0..orders_per_block)
+            .map(|_| {
+                let tx = signed_order(&genesis, &keys, &mut nonces, sequence);
+                sequence += 1;
+                tx
+            })
+            .collect();
+        prepared.push(block);
+    }
+    let mut execute_time = Duration::ZERO;
+    let mut fills = 0usize;
+    let start = Instant::now();
+    for (index, txs) in prepared.iter().enumerate() {
+        let height = Height(index as u64 + 1);
+        let ctx = BlockContext {
+            height,
+            timestamp_ms: genesis.genesis_time_ms + height.0 * 100,
+            proposer: genesis.clearing_house(),
+        };
+        let executed = Instant::now();
+        let view = db.committed_view();
+        let outcome = apply_block(&view, &genesis, &ctx, txs);
+        execute_time += executed.elapsed();
+        for receipt in &outcome.receipts {
+            assert_eq!(receipt.outcome, TxOutcome::Applied, "{receipt:?}");
+            fills += receipt
+                .events
+                .iter()
+                .filter(|event| matches!(event, Event::Fill { .. }))
+                .count();
+        }
+        let staged = db
+            .stage(StageParent::Committed, outcome.writes)
+            .expect("block stages");
+        db.commit(&staged, Vec::new()).expect("block commits");
+    }
+    let total = start.elapsed();
+    let orders = blocks * orders_per_block;
+    // Each buy takes the sell just before it: one fill per pair.
+    assert_eq!(fills, orders / 2, "every order fills");
+    let conditions = format!(
+        "{blocks} blocks x {orders_per_block} crossing orders, {members} members, one core, StateDb<{label}>"
+    );
+    Measurement::print(
+        &format!("execution_{label}_apply_only"),
+        (orders as f64 / execute_time.as_secs_f64()).round(),
+        "orders/s",
+        format!("{conditions}; seisan_contracts::apply_block only"),
+    );
+    Measurement::print(
+        &format!("execution_{label}_apply_stage_commit"),
+        (orders as f64 / total.as_secs_f64()).round(),
+        "orders/s",
+        format!("{conditions}; apply_block + stage (Merkle root) + commit (flush)"),
+    );
+}
+
+fn netting(trades: usize, members: u32) {
+    let genesis = bench_genesis(members);
+    let member_ids: Vec<MemberId> = (0..members)
+        .map(|index| {
+            genesis
+                .member_by_name(&bench_member_name(index))
+                .expect("member")
+                .0
+        })
+        .collect();
+    let terms: Vec<TradeTerms> = (0..trades)
+        .map(|index| {
+            // A fixed pseudo-random pairing, so positions do not cancel trivially.
+            let buyer = (index * 7 + index / members as usize) % members as usize;
+            let seller = (buyer + 1 + index % (members as usize - 1)) % members as usize;
+            TradeTerms {
+                trade_ref: format!("t{index}"),
+                buyer: member_ids[buyer],
+                seller: member_ids[seller],
+                pair: PAIR,
+                quantity: Amount(ORDER_QUANTITY_MINOR * (1 + index as u128 % 5)),
+                price: Amount(ORDER_PRICE_MINOR + index as u128 % 1000),
+                trade_time_ms: genesis.genesis_time_ms,
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    let (positions, netting) = seisan_contracts::settlement::net_trades(&genesis, &terms);
+    let elapsed = start.elapsed();
+    assert!(!positions.is_empty());
+    assert_eq!(netting.len(), 2, "both assets netted");
+    Measurement::print(
+        "netting_cycle",
+        (elapsed.as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        "ms",
+        format!(
+            "{trades} confirmed trades among {members} members, one core, \
+             seisan_contracts::settlement::net_trades; {} positions, efficiency {} / {} bps",
+            positions.len(),
+            netting[0].efficiency_bps,
+            netting[1].efficiency_bps
+        ),
+    );
+}
+
+/// What the SSE follower saw.
+#[derive(Default)]
+struct Observed {
+    finalized: HashMap<String, Instant>,
+    applied: u64,
+    blocks: Vec<Instant>,
+}
+
+fn follow_events(url: String, observed: Arc<Mutex<Observed>>) -> anyhow::Result<()> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent.get(&format!("{url}/v1/events")).call()?;
+    let reader = std::io::BufReader::new(response.into_body().into_reader());
+    for line in reader.lines() {
+        let line = line?;
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let now = Instant::now();
+        let message: serde_json::Value = serde_json::from_str(data.trim())?;
+        let mut observed = observed.lock().expect("observed lock");
+        observed.blocks.push(now);
+        for receipt in message["receipts"].as_array().into_iter().flatten() {
+            if receipt["outcome"] == "applied" {
+                observed.applied += 1;
+            }
+            if let Some(id) = receipt["tx_id"].as_str() {
+                observed.finalized.insert(id.to_string(), now);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn node_cpu_seconds(testnet: &seisan_tests::Testnet) -> f64 {
+    testnet
+        .nodes
+        .iter()
+        .filter_map(|node| node.pid().and_then(process_cpu_seconds))
+        .sum()
+}
+
+fn data_bytes(testnet: &seisan_tests::Testnet) -> u64 {
+    testnet
+        .nodes
+        .iter()
+        .map(|node| directory_bytes(&node.data))
+        .sum()
+}
+
+/// Submits `txs` to `url` paced at `rate_share` per second from `start`, in batches;
+/// returns (submission instant per id, rejected count).
+fn submit_paced(
+    url: &str,
+    txs: Vec<SignedTransaction>,
+    rate_share: f64,
+    start: Instant,
+) -> (Vec<(String, Instant)>, u64) {
+    let mut sent = Vec::with_capacity(txs.len());
+    let mut rejected = 0;
+    let mut next = 0usize;
+    while next < txs.len() {
+        let due = ((start.elapsed().as_secs_f64() * rate_share) as usize + 1).min(txs.len());
+        if due <= next {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let end = due.min(next + 2048);
+        let batch = &txs[next..end];
+        let body = serde_json::to_value(batch).expect("transactions serialize");
+        let now = Instant::now();
+        match seisan_tests::post_json(&format!("{url}/v1/transactions/batch"), &body) {
+            Ok((200, answer)) => {
+                for (tx, result) in batch
+                    .iter()
+                    .zip(answer["results"].as_array().into_iter().flatten())
+                {
+                    if result.get("error").is_some() {
+                        rejected += 1;
+                    } else {
+                        sent.push((tx.id().to_hex(), now));
+                    }
+                }
+            }
+            _ => rejected += batch.len() as u64,
+        }
+        next = end;
+    }
+    (sent, rejected)
+}
+
+fn end_to_end(
+    rates: &[u64],
+    step_seconds: u64,
+    members: u32,
+    recovery_blocks: u64,
+) -> anyhow::Result<()> {
+    assert!(
+        members.is_multiple_of(6),
+        "members split evenly over three nodes and two sides"
+    );
+    let mut testnet = seisan_tests::Testnet::start_with(members, fund_bench_members)?;
+    let genesis: Genesis = testnet.genesis.clone();
+    let keys = bench_keys(members);
+    let mut nonces = vec![0u64; members as usize];
+    let urls: Vec<String> = testnet.nodes.iter().map(|node| node.url()).collect();
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    {
+        let observed = observed.clone();
+        let url = urls[0].clone();
+        std::thread::spawn(move || {
+            if let Err(error) = follow_events(url, observed) {
+                eprintln!("event stream ended: {error:#}");
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut sequence = 0u64;
+    let mut best_rate_under_one_second: Option<u64> = None;
+    let mut best_throughput: f64 = 0.0;
+    for &rate in rates {
+        let count = (rate * step_seconds) as usize;
+        let mut per_node: Vec<Vec<SignedTransaction>> = vec![Vec::new(); urls.len()];
+        for _ in 0..count {
+            let slot = (sequence % members as u64) as usize;
+            let tx = signed_order(&genesis, &keys, &mut nonces, sequence);
+            sequence += 1;
+            per_node[(slot / 2) % urls.len()].push(tx);
+        }
+        let cpu_before = node_cpu_seconds(&testnet);
+        let disk_before = data_bytes(&testnet);
+        let blocks_before = observed.lock().expect("lock").blocks.len();
+        let applied_before = observed.lock().expect("lock").applied;
+        let start = Instant::now();
+        let results: Vec<(Vec<(String, Instant)>, u64)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = per_node
+                .into_iter()
+                .zip(&urls)
+                .map(|(txs, url)| {
+                    let share = rate as f64 / 3.0;
+                    scope.spawn(move || submit_paced(url, txs, share, start))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("submitter"))
+                .collect()
+        });
+        let submitted: Vec<(String, Instant)> = results
+            .iter()
+            .flat_map(|(sent, _)| sent.iter().cloned())
+            .collect();
+        let rejected: u64 = results.iter().map(|(_, rejected)| rejected).sum();
+        // Drain: wait until this step's transactions are final (bounded).
+        let drain_deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let done = {
+                let observed = observed.lock().expect("lock");
+                submitted
+                    .iter()
+                    .filter(|(id, _)| observed.finalized.contains_key(id))
+                    .count()
+            };
+            if done == submitted.len() || Instant::now() > drain_deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let observed_now = observed.lock().expect("lock");
+        let mut latencies = Vec::new();
+        let mut last_final = start;
+        for (id, sent_at) in &submitted {
+            if let Some(final_at) = observed_now.finalized.get(id) {
+                latencies.push(final_at.duration_since(*sent_at).as_secs_f64());
+                last_final = last_final.max(*final_at);
+            }
+        }
+        let finalized = latencies.len();
+        let window = last_final.duration_since(start).as_secs_f64().max(1e-3);
+        let blocks = observed_now.blocks[blocks_before..]
+            .iter()
+            .filter(|at| **at <= last_final)
+            .count();
+        let applied = observed_now.applied - applied_before;
+        drop(observed_now);
+        let cpu = node_cpu_seconds(&testnet) - cpu_before;
+        let disk = data_bytes(&testnet).saturating_sub(disk_before);
+        let throughput = finalized as f64 / window;
+        let p50 = quantile(&mut latencies, 0.5);
+        let p99 = quantile(&mut latencies, 0.99);
+        let max = quantile(&mut latencies, 1.0);
+        let lost = submitted.len() - finalized;
+        let conditions = format!(
+            "offered {rate} tx/s for {step_seconds} s, 3 nodes on loopback, {members} members, \
+             submitted {}, rejected {rejected}, finalized {finalized}, applied {applied}, not final after 20 s drain {lost}",
+            submitted.len()
+        );
+        let name = |what: &str| format!("e2e_{rate}_{what}");
+        Measurement::print(
+            &name("finalized_tps"),
+            throughput.round(),
+            "tx/s",
+            conditions.clone(),
+        );
+        Measurement::print(
+            &name("latency_p50"),
+            (p50 * 1000.0).round(),
+            "ms",
+            conditions.clone(),
+        );
+        Measurement::print(
+            &name("latency_p99"),
+            (p99 * 1000.0).round(),
+            "ms",
+            conditions.clone(),
+        );
+        Measurement::print(
+            &name("latency_max"),
+            (max * 1000.0).round(),
+            "ms",
+            conditions.clone(),
+        );
+        Measurement::print(
+            &name("blocks_per_s"),
+            (blocks as f64 / window * 10.0).round() / 10.0,
+            "blocks/s",
+            conditions.clone(),
+        );
+        if finalized > 0 {
+            Measurement::print(
+                &name("cpu_s_per_1000_tx"),
+                (cpu / finalized as f64 * 1000.0 * 1000.0).round() / 1000.0,
+                "cpu-s/1000 tx",
+                format!("{conditions}; sum over the 3 node processes"),
+            );
+            Measurement::print(
+                &name("disk_bytes_per_tx"),
+                (disk as f64 / finalized as f64).round(),
+                "bytes/tx",
+                format!("{conditions}; sum of the 3 data directories"),
+            );
+        }
+        best_throughput = best_throughput.max(throughput);
+        let healthy = lost == 0 && rejected == 0 && p99 < 1.0;
+        if healthy {
+            best_rate_under_one_second = Some(rate);
+        }
+        if p99 > 3.0 || lost > 0 {
+            eprintln!("saturated at offered {rate} tx/s; stopping the ladder");
+            break;
+        }
+    }
+    Measurement::print(
+        "e2e_highest_offered_rate_p99_under_1s",
+        best_rate_under_one_second.unwrap_or(0) as f64,
+        "tx/s",
+        format!("steps {rates:?}, {step_seconds} s each; nothing lost or rejected"),
+    );
+    Measurement::print(
+        "e2e_peak_finalized_tps",
+        best_throughput.round(),
+        "tx/s",
+        "best step of the ladder",
+    );
+    if recovery_blocks > 0 {
+        recovery(&mut testnet, recovery_blocks)?;
+    }
+    Ok(())
+}
+
+fn height_of(url: &str) -> u64 {
+    seisan_tests::status(url)
+        .ok()
+        .and_then(|status| status["height"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits for the chain to reach `blocks`, wipes node 2 and times its resync.
+fn recovery(testnet: &mut seisan_tests::Testnet, blocks: u64) -> anyhow::Result<()> {
+    let url = testnet.nodes[0].url();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while height_of(&url) < blocks {
+        if Instant::now() > deadline {
+            bail!(
+                "the chain did not reach {blocks} blocks in time (at {})",
+                height_of(&url)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    testnet.wipe(2)?;
+    let target = height_of(&url);
+    let start = Instant::now();
+    testnet.launch(2)?;
+    let wiped = testnet.nodes[2].url();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while height_of(&wiped) < target {
+        if Instant::now() > deadline {
+            bail!("the wiped node did not resync {target} blocks in time");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Measurement::print(
+        "recovery_resync",
+        (target as f64 / elapsed).round(),
+        "blocks/s",
+        format!("wiped validator resyncs {target} blocks from two peers on loopback ({elapsed:.1} s incl. start-up)"),
+    );
+    Ok(())
+}
+
+fn summary() -> anyhow::Result<()> {
+    let mut rows: Vec<Measurement> = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if let Ok(measurement) = serde_json::from_str::<Measurement>(&line) {
+            rows.push(measurement);
+        }
+    }
+    let value = |name: &str| {
+        rows.iter()
+            .find(|row| row.name == name)
+            .map(|row| row.value)
+    };
+    if let (Some(verify), Some(e2e)) = (
+        value("ed25519_verify_batch64_all_cores"),
+        value("e2e_peak_finalized_tps"),
+    ) {
+        let ceiling = verify / 3.0;
+        let ratio = Measurement {
+            name: "ratio_to_ceiling".into(),
+            value: (e2e / ceiling * 1000.0).round() / 1000.0,
+            unit: "ratio".into(),
+            conditions: format!(
+                "peak end-to-end {e2e} tx/s / (all-core batch verification {verify}/s / 3 nodes = {ceiling:.0})"
+            ),
+        };
+        println!("{}", serde_json::to_string(&ratio)?);
+        rows.push(ratio);
+    }
+    println!("\n{:<48} {:>14}  unit", "figure", "value");
+    for row in &rows {
+        println!("{:<48} {:>14}  {}", row.name, row.value, row.unit);
+    }
+    Ok(())
+}
