@@ -1,6 +1,7 @@
 //! `seisan`: the Seisan binary. Runs a validator node, and is the command-line client
 //! exchanges and the clearing house use. This is the only crate that does I/O.
 
+mod bank_command;
 mod cli;
 mod genesis_command;
 mod node;
@@ -33,6 +34,9 @@ enum Command {
     Genesis(genesis_command::GenesisCommand),
     /// Run a validator node.
     Node(node::config::NodeArgs),
+    /// The embedded accounting system (trust bank): `init` a config, `run` it.
+    #[command(subcommand)]
+    Bank(bank_command::BankCommand),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -56,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Genesis(command) => genesis_command::run(command),
         Command::Client(command) => cli::run(command),
+        Command::Bank(command) => bank_command::run(command),
         Command::Node(arguments) => {
             let config = arguments.resolve()?;
             init_logging(config.log_format);

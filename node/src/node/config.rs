@@ -39,6 +39,13 @@ pub struct NodeArgs {
     /// Log format: human or json.
     #[arg(long)]
     pub log_format: Option<LogFormat>,
+    /// The accounting system's (bank's) API URL; with --bank-token, enables the bank
+    /// watcher (attests fiat trust credits; on the clearing house, mirrors settlement).
+    #[arg(long, env = "SEISAN_BANK_URL")]
+    pub bank_url: Option<String>,
+    /// This member's bank API token.
+    #[arg(long, env = "SEISAN_BANK_TOKEN")]
+    pub bank_token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -58,6 +65,8 @@ struct ConfigFile {
     listen: Option<String>,
     http: Option<SocketAddr>,
     log_format: Option<LogFormat>,
+    bank_url: Option<String>,
+    bank_token: Option<String>,
 }
 
 /// Resolved settings.
@@ -69,6 +78,8 @@ pub struct NodeConfig {
     pub listen: Option<String>,
     pub http: SocketAddr,
     pub log_format: LogFormat,
+    pub bank_url: Option<String>,
+    pub bank_token: Option<String>,
 }
 
 impl NodeArgs {
@@ -98,6 +109,8 @@ impl NodeArgs {
                 .or(file.http)
                 .unwrap_or_else(|| "127.0.0.1:8101".parse().expect("valid address")),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            bank_url: self.bank_url.or(file.bank_url),
+            bank_token: self.bank_token.or(file.bank_token),
         })
     }
 }

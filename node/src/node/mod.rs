@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod bank_watcher;
 pub mod config;
 pub mod files;
 pub mod mempool;

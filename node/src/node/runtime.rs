@@ -212,6 +212,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         commit_lock: commit_lock.clone(),
     };
+    super::bank_watcher::spawn(&config, member, context.clone())?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;

@@ -1,0 +1,168 @@
+//! `seisan bank`: the embedded accounting system (trust bank) as its own process.
+//!
+//! - `seisan bank init --out DIR [--genesis FILE]` writes `DIR/bank.toml`: the clearing
+//!   house and every exchange of the genesis (or the testnet's three members) as
+//!   parties with dev tokens `dev-token-<name>`, 1,000,000 JPY in each exchange's
+//!   operating account, books in `DIR/bank-data`.
+//! - `seisan bank run --config DIR/bank.toml` (or `--data DIR --listen ADDR` with the
+//!   testnet parties) serves the bank's HTTP API until SIGINT/SIGTERM. A restart
+//!   keeps every account, entry and transfer reference.
+
+use anyhow::Context;
+use clap::Subcommand;
+use seisan_bank::{BankConfig, PartyRole};
+use seisan_types::{Amount, Genesis, Role};
+use std::path::PathBuf;
+
+/// The opening operating balance of each exchange in a testnet bank, in yen.
+pub const TESTNET_OPENING_OPERATING_JPY: u128 = 1_000_000;
+
+#[derive(Subcommand, Debug)]
+pub enum BankCommand {
+    /// Write a bank config (bank.toml) with dev tokens for a testnet.
+    Init {
+        /// Directory to write bank.toml into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Genesis whose members become the bank's parties (default: the testnet's).
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// Address the bank will listen on.
+        #[arg(long, default_value = "127.0.0.1:7400")]
+        listen: String,
+        /// Opening balance of each exchange's operating account, in minor units.
+        #[arg(long, default_value_t = TESTNET_OPENING_OPERATING_JPY)]
+        opening: u128,
+    },
+    /// Run the bank.
+    Run {
+        /// The bank config file (see `seisan bank init`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Without --config: the books' directory (testnet parties and dev tokens).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Listen address; overrides the config's.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+}
+
+fn testnet_parties() -> (String, Vec<String>) {
+    let genesis = crate::genesis_command::testnet_genesis(7101, 0);
+    parties_of(&genesis)
+}
+
+fn parties_of(genesis: &Genesis) -> (String, Vec<String>) {
+    let house = genesis
+        .members
+        .iter()
+        .find(|member| member.role == Role::ClearingHouse)
+        .map(|member| member.name.clone())
+        .unwrap_or_else(|| "clearing-house".into());
+    let exchanges = genesis
+        .members
+        .iter()
+        .filter(|member| member.role == Role::Exchange)
+        .map(|member| member.name.clone())
+        .collect();
+    (house, exchanges)
+}
+
+fn testnet_config(listen: &str, genesis: Option<&Genesis>, opening: u128) -> BankConfig {
+    let (house, exchanges) = match genesis {
+        Some(genesis) => parties_of(genesis),
+        None => testnet_parties(),
+    };
+    let names: Vec<&str> = exchanges.iter().map(String::as_str).collect();
+    BankConfig::testnet(listen, &house, &names, Amount(opening))
+}
+
+pub fn run(command: BankCommand) -> anyhow::Result<()> {
+    match command {
+        BankCommand::Init {
+            out,
+            genesis,
+            listen,
+            opening,
+        } => {
+            let genesis = match genesis {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Some(Genesis::from_json(&text).with_context(|| format!("{}", path.display()))?)
+                }
+                None => None,
+            };
+            let config = testnet_config(&listen, genesis.as_ref(), opening);
+            config
+                .validate()
+                .context("the generated bank config is invalid")?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let path = out.join("bank.toml");
+            if path.exists() {
+                anyhow::bail!("{} exists; refusing to overwrite", path.display());
+            }
+            std::fs::write(&path, config.to_toml())
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote {}", path.display());
+            for party in &config.parties {
+                let role = match party.role {
+                    PartyRole::ClearingHouse => "clearing house",
+                    PartyRole::Exchange => "exchange",
+                };
+                println!("  {} ({role}): token {}", party.name, party.token);
+            }
+            Ok(())
+        }
+        BankCommand::Run {
+            config,
+            data,
+            listen,
+        } => {
+            let mut config = match (config, data) {
+                (Some(path), _) => BankConfig::load(&path)
+                    .map_err(|error| anyhow::anyhow!("{error}"))
+                    .with_context(|| format!("loading bank config {}", path.display()))?,
+                (None, Some(data)) => {
+                    let mut config =
+                        testnet_config("127.0.0.1:7400", None, TESTNET_OPENING_OPERATING_JPY);
+                    config.data_dir = data;
+                    config
+                }
+                (None, None) => anyhow::bail!("--config or --data is required"),
+            };
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            crate::init_logging(crate::node::config::LogFormat::Human);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting tokio")?;
+            runtime.block_on(async move {
+                seisan_bank::server::serve(config, shutdown_signal())
+                    .await
+                    .map_err(|error| anyhow::anyhow!("bank stopped: {error}"))
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,650 @@
+//! The bank watcher: every node reads the fiat trust-account statements it may see at
+//! the accounting system and attests their entries; the clearing-house node also
+//! mirrors settlement and pays fiat withdrawals there (patent S210, S331-S335, claims
+//! 7-8).
+//!
+//! One task, one pass every [`POLL_INTERVAL_MS`]:
+//! 1. Attest (every node with `--bank-url`/`--bank-token`): for each exchange whose
+//!    trust account this member may read (its own; all, for the clearing house), each
+//!    statement entry that came from the exchange's operating account (a trust credit,
+//!    S210) or went to it under a `fiat-withdrawal-<id>` reference (a withdrawal
+//!    payment) is attested once, unless the ledger already acted on it or holds this
+//!    member's attestation. Transfers between trust accounts are the mirror of what the
+//!    ledger already settled and are not attested.
+//! 2. Mirror (clearing house only): for every committed height above the mirrored
+//!    cursor, the block's settlement report gives each member's net fiat change from
+//!    fills and cycle netting; payers are matched to payees in member order and each
+//!    pair becomes one bank transfer between trust accounts, referenced
+//!    `settle-<height>-<payer>-<payee>`. The cursor (a node record) advances only after
+//!    the bank confirmed every transfer of the height, so a crash in between re-sends
+//!    the same references after the restart and the bank moves each once.
+//! 3. Withdrawals (clearing house only): each open fiat withdrawal is paid by a transfer
+//!    from the exchange's trust account to its operating account, referenced
+//!    `fiat-withdrawal-<id>`; the attestations of step 1 then complete it.
+//!
+//! Attestations are transactions signed with the node's member key. The custody
+//! watcher signs with the same key; both take the next nonce as the highest of a
+//! local counter, the committed nonce + 1 and the mempool's pending nonce + 1, and a
+//! submission that loses a race for a nonce is refused by admission and retried on the
+//! next pass (the attestation is only marked submitted once admitted).
+//!
+//! `GET /v1/reconciliation` puts, per exchange, the ledger's fiat balance beside the
+//! bank's trust balance with what is in flight, and flags any other difference.
+
+use super::admission::admit_transactions;
+use super::api::{ApiContext, ApiError};
+use super::config::NodeConfig;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use seisan_bank::{
+    AccountId, BankAdapter, BankError, Direction, Entry, HttpBank, TransferReference,
+    TransferRequest,
+};
+use seisan_contracts::bank as ledger_bank;
+use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact, FiatWithdrawalId};
+use seisan_types::clearing::ChangeReason;
+use seisan_types::tx::{Transaction, TxBody};
+use seisan_types::{Amount, AssetId, AssetKind, Genesis, Height, MemberId, Nonce, Role};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often the watcher polls the bank.
+pub const POLL_INTERVAL_MS: u64 = 500;
+/// The most attestations one pass submits.
+pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
+/// The most heights one pass mirrors (bounds a catch-up burst).
+pub const MAX_HEIGHTS_PER_PASS: u64 = 512;
+/// The node record holding the last height whose settlement the bank mirrored.
+pub const MIRRORED_RECORD: &[u8] = b"bank/mirrored";
+/// A file in the data directory that makes the clearing-house node abort right after
+/// the bank confirmed a mirrored transfer and before it records that (removed first):
+/// the crash window the idempotent references protect, for fault tests.
+pub const CRASH_AFTER_TRANSFER_FILE: &str = "bank-crash-after-transfer";
+
+/// What the API reads.
+#[derive(Debug, Default)]
+struct Shared {
+    bank: Option<HttpBank>,
+    last_error: Option<String>,
+}
+
+static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
+
+fn shared() -> &'static Mutex<Shared> {
+    SHARED.get_or_init(Default::default)
+}
+
+/// The genesis fiat asset the bank's accounts hold (the first fiat asset).
+pub fn fiat_asset(genesis: &Genesis) -> Option<AssetId> {
+    genesis
+        .assets
+        .iter()
+        .position(|asset| asset.kind == AssetKind::Fiat)
+        .map(|index| AssetId(index as u32))
+}
+
+/// Starts the watcher if this node has a bank URL and token.
+pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyhow::Result<()> {
+    let (Some(url), Some(token)) = (config.bank_url.clone(), config.bank_token.clone()) else {
+        return Ok(());
+    };
+    let Some(asset) = fiat_asset(&context.genesis) else {
+        warn!("--bank-url is set but genesis has no fiat asset; the bank watcher is off");
+        return Ok(());
+    };
+    let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
+    let bank = HttpBank::new(&url, &token);
+    shared().lock().expect("bank state").bank = Some(bank.clone());
+    let clearing_house =
+        context.genesis.member(member).map(|m| m.role) == Some(Role::ClearingHouse);
+    info!(url = %url, clearing_house, "bank watcher starting");
+    let watcher = Watcher {
+        context,
+        keypair,
+        member,
+        asset,
+        bank,
+        clearing_house,
+        crash_file: config.data.join(CRASH_AFTER_TRANSFER_FILE),
+        cursors: BTreeMap::new(),
+        next_nonce: 1,
+        submitted: BTreeSet::new(),
+        paid: BTreeSet::new(),
+    };
+    tokio::spawn(watcher.run());
+    Ok(())
+}
+
+struct Watcher {
+    context: ApiContext,
+    keypair: seisan_crypto::Keypair,
+    member: MemberId,
+    asset: AssetId,
+    bank: HttpBank,
+    clearing_house: bool,
+    crash_file: std::path::PathBuf,
+    /// Per exchange, the last statement sequence fully handled (in memory: after a
+    /// restart statements are read again and handled entries skipped by state).
+    cursors: BTreeMap<MemberId, u64>,
+    next_nonce: u64,
+    submitted: BTreeSet<BankEntryId>,
+    /// Withdrawals whose transfer the bank confirmed in this run.
+    paid: BTreeSet<FiatWithdrawalId>,
+}
+
+/// Runs a blocking bank call off the async runtime.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, BankError> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .expect("bank call does not panic")
+        .map_err(|error| anyhow::anyhow!("bank: {error}"))
+}
+
+/// The fact an entry on `member`'s trust account states, if it is one to attest.
+pub fn entry_fact(member: MemberId, name: &str, asset: AssetId, entry: &Entry) -> Option<BankFact> {
+    if entry.counterparty != AccountId::operating(name) {
+        return None;
+    }
+    let kind = match entry.direction {
+        Direction::Credit => BankEntryKind::TrustCredit,
+        Direction::Debit => {
+            let id = entry.reference.0.strip_prefix("fiat-withdrawal-")?;
+            BankEntryKind::WithdrawalPaid {
+                withdrawal: FiatWithdrawalId(id.parse().ok()?),
+            }
+        }
+    };
+    Some(BankFact {
+        entry: BankEntryId(entry.id.0.clone()),
+        member,
+        asset,
+        amount: entry.amount,
+        kind,
+    })
+}
+
+/// The bank transfers that mirror one block's settlement: each member's net fiat change
+/// from fills and netting, payers matched to payees in member order. Pure.
+pub fn mirror_transfers(
+    report: &seisan_types::clearing::SettlementReport,
+    asset: AssetId,
+) -> Vec<(MemberId, MemberId, Amount)> {
+    let mut net: BTreeMap<MemberId, i128> = BTreeMap::new();
+    for entry in &report.entries {
+        let settles = matches!(entry.reason, ChangeReason::Fill | ChangeReason::Netting);
+        if entry.asset != asset || !settles {
+            continue;
+        }
+        let change = net.entry(entry.member).or_default();
+        *change += entry.increase.0 as i128 - entry.decrease.0 as i128;
+    }
+    assert_eq!(net.values().sum::<i128>(), 0, "settlement conserves fiat");
+    let mut payers: Vec<(MemberId, u128)> = net
+        .iter()
+        .filter(|(_, change)| **change < 0)
+        .map(|(member, change)| (*member, change.unsigned_abs()))
+        .collect();
+    let mut payees: Vec<(MemberId, u128)> = net
+        .iter()
+        .filter(|(_, change)| **change > 0)
+        .map(|(member, change)| (*member, *change as u128))
+        .collect();
+    let mut transfers = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < payers.len() && j < payees.len() {
+        let amount = payers[i].1.min(payees[j].1);
+        transfers.push((payers[i].0, payees[j].0, Amount(amount)));
+        payers[i].1 -= amount;
+        payees[j].1 -= amount;
+        if payers[i].1 == 0 {
+            i += 1;
+        }
+        if payees[j].1 == 0 {
+            j += 1;
+        }
+    }
+    transfers
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+            let result = self.pass().await;
+            let mut state = shared().lock().expect("bank state");
+            match result {
+                Ok(()) => state.last_error = None,
+                Err(error) => {
+                    let text = format!("{error:#}");
+                    if state.last_error.as_deref() != Some(&text) {
+                        warn!(error = %text, "bank pass failed");
+                    }
+                    state.last_error = Some(text);
+                }
+            }
+        }
+    }
+
+    async fn pass(&mut self) -> anyhow::Result<()> {
+        self.attest().await?;
+        if self.clearing_house {
+            self.mirror().await?;
+            self.pay_withdrawals().await?;
+        }
+        Ok(())
+    }
+
+    fn visible_exchanges(&self) -> Vec<(MemberId, String)> {
+        let genesis = &self.context.genesis;
+        genesis
+            .members
+            .iter()
+            .enumerate()
+            .map(|(index, member)| (MemberId(index as u32), member))
+            .filter(|(id, member)| {
+                member.role == Role::Exchange && (self.clearing_house || *id == self.member)
+            })
+            .map(|(id, member)| (id, member.name.clone()))
+            .collect()
+    }
+
+    async fn attest(&mut self) -> anyhow::Result<()> {
+        let mut budget = MAX_ATTESTATIONS_PER_PASS;
+        for (member, name) in self.visible_exchanges() {
+            let after = self.cursors.get(&member).copied().unwrap_or(0);
+            let bank = self.bank.clone();
+            let account = AccountId::trust(&name);
+            let entries = blocking(move || bank.statement(&account, after)).await?;
+            for entry in entries {
+                if let Some(fact) = entry_fact(member, &name, self.asset, &entry) {
+                    if budget == 0 {
+                        return Ok(());
+                    }
+                    if !self.already_handled(&fact) {
+                        info!(entry = %fact.entry, member = %name, amount = %fact.amount, "attesting bank entry");
+                        self.submit(TxBody::AttestBankEntry(fact.clone())).await?;
+                        self.submitted.insert(fact.entry.clone());
+                        budget -= 1;
+                    }
+                }
+                self.cursors.insert(member, entry.sequence);
+            }
+        }
+        Ok(())
+    }
+
+    fn already_handled(&self, fact: &BankFact) -> bool {
+        if self.submitted.contains(&fact.entry) {
+            return true;
+        }
+        let view = self.context.db.committed_view();
+        ledger_bank::entry(&view, &fact.entry).is_some_and(|record| {
+            record.applied.is_some()
+                || record
+                    .attestations
+                    .iter()
+                    .any(|(member, _)| *member == self.member)
+        })
+    }
+
+    fn mirrored(&self) -> u64 {
+        self.context
+            .db
+            .record(MIRRORED_RECORD)
+            .map(|bytes| u64::from_be_bytes(bytes.try_into().expect("8-byte height")))
+            .unwrap_or(0)
+    }
+
+    async fn mirror(&mut self) -> anyhow::Result<()> {
+        let tip = super::pipeline::read_tip(&self.context.db).map_or(0, |tip| tip.height.0);
+        let from = self.mirrored() + 1;
+        let until = tip.min(self.mirrored() + MAX_HEIGHTS_PER_PASS);
+        for height in from..=until {
+            let view = self.context.db.committed_view();
+            let transfers = seisan_contracts::query::settlement_report(&view, Height(height))
+                .map(|report| mirror_transfers(&report, self.asset))
+                .unwrap_or_default();
+            for (payer, payee, amount) in transfers {
+                let request = self.trust_transfer(height, payer, payee, amount);
+                let bank = self.bank.clone();
+                let sent = request.clone();
+                let receipt = blocking(move || bank.transfer(&sent)).await?;
+                info!(height, reference = %request.reference, amount = %amount, duplicate = receipt.duplicate, "settlement mirrored at the bank");
+                if std::fs::remove_file(&self.crash_file).is_ok() {
+                    warn!("crash file present: aborting between the bank's confirmation and the record");
+                    std::process::abort();
+                }
+            }
+            self.context.db.put_records(vec![(
+                MIRRORED_RECORD.to_vec(),
+                Some(height.to_be_bytes().to_vec()),
+            )]);
+        }
+        Ok(())
+    }
+
+    fn name(&self, member: MemberId) -> String {
+        self.context
+            .genesis
+            .member(member)
+            .map(|member| member.name.clone())
+            .expect("report names genesis members")
+    }
+
+    fn trust_transfer(
+        &self,
+        height: u64,
+        payer: MemberId,
+        payee: MemberId,
+        amount: Amount,
+    ) -> TransferRequest {
+        let (payer, payee) = (self.name(payer), self.name(payee));
+        TransferRequest {
+            from: AccountId::trust(&payer),
+            to: AccountId::trust(&payee),
+            amount,
+            reference: TransferReference(format!("settle-{height}-{payer}-{payee}")),
+        }
+    }
+
+    async fn pay_withdrawals(&mut self) -> anyhow::Result<()> {
+        let open = ledger_bank::open_withdrawals(&self.context.db.committed_view());
+        for withdrawal in open {
+            if self.paid.contains(&withdrawal.id) {
+                continue;
+            }
+            let name = self.name(withdrawal.member);
+            let request = TransferRequest {
+                from: AccountId::trust(&name),
+                to: AccountId::operating(&name),
+                amount: withdrawal.amount,
+                reference: TransferReference(ledger_bank::withdrawal_reference(withdrawal.id)),
+            };
+            let bank = self.bank.clone();
+            let sent = request.clone();
+            blocking(move || bank.transfer(&sent)).await?;
+            info!(withdrawal = %withdrawal.id, member = %name, amount = %withdrawal.amount, "fiat withdrawal paid at the bank");
+            self.paid.insert(withdrawal.id);
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self, body: TxBody) -> anyhow::Result<()> {
+        let committed =
+            seisan_contracts::query::last_nonce(&self.context.db.committed_view(), self.member)
+                .map_or(0, |nonce| nonce.0);
+        let pending = self
+            .context
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .pending_nonce(self.member)
+            .map_or(0, |nonce| nonce.0);
+        let nonce = self.next_nonce.max(committed + 1).max(pending + 1);
+        let transaction = seisan_crypto::sign_transaction(
+            &self.keypair,
+            Transaction {
+                chain_id: self.context.genesis.chain_id.clone(),
+                member: self.member,
+                nonce: Nonce(nonce),
+                body,
+            },
+        );
+        let mut results = admit_transactions(&self.context, vec![transaction]).await;
+        match results.pop().expect("one result per transaction") {
+            Ok(_) => {
+                self.next_nonce = nonce + 1;
+                Ok(())
+            }
+            Err(error) => Err(anyhow::anyhow!("attestation not admitted: {error}")),
+        }
+    }
+}
+
+// ---- reconciliation -------------------------------------------------------------------
+
+/// The reconciliation route, merged into the node's API.
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/v1/reconciliation", get(reconciliation))
+}
+
+async fn reconciliation(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
+    let bank = shared().lock().expect("bank state").bank.clone();
+    let answer = tokio::task::spawn_blocking(move || reconcile(&context, bank.as_ref()))
+        .await
+        .expect("reconciliation does not panic");
+    answer.map(Json)
+}
+
+/// One exchange's line: ledger fiat, bank trust balance, in-flight items, difference.
+fn reconcile(context: &ApiContext, bank: Option<&HttpBank>) -> Result<Value, ApiError> {
+    let genesis = &context.genesis;
+    let Some(asset) = fiat_asset(genesis) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_fiat_asset",
+            "genesis has no fiat asset",
+        ));
+    };
+    let _read = context.commit_lock.read().expect("commit lock");
+    let view = context.db.committed_view();
+    let tip = super::pipeline::read_tip(&context.db).map_or(0, |tip| tip.height.0);
+    let mirrored = context
+        .db
+        .record(MIRRORED_RECORD)
+        .map(|bytes| u64::from_be_bytes(bytes.try_into().expect("8-byte height")));
+    // Settlement the clearing house has not mirrored yet, per member (net change).
+    let mut unmirrored: BTreeMap<MemberId, i128> = BTreeMap::new();
+    if let Some(mirrored) = mirrored {
+        for height in mirrored + 1..=tip {
+            if let Some(report) = seisan_contracts::query::settlement_report(&view, Height(height))
+            {
+                for (payer, payee, amount) in mirror_transfers(&report, asset) {
+                    *unmirrored.entry(payer).or_default() -= amount.0 as i128;
+                    *unmirrored.entry(payee).or_default() += amount.0 as i128;
+                }
+            }
+        }
+    }
+    let open_withdrawals = ledger_bank::open_withdrawals(&view);
+    let mut lines = Vec::new();
+    let mut unexplained_total = 0i128;
+    for (index, member) in genesis.members.iter().enumerate() {
+        if member.role != Role::Exchange {
+            continue;
+        }
+        let id = MemberId(index as u32);
+        let balance = seisan_contracts::query::balance(&view, id, asset);
+        let ledger = balance.total().expect("bounded by supply").0 as i128;
+        let pending_withdrawals: i128 = open_withdrawals
+            .iter()
+            .filter(|withdrawal| withdrawal.member == id)
+            .map(|withdrawal| withdrawal.amount.0 as i128)
+            .sum();
+        let mut line = json!({
+            "member": member.name,
+            "ledger_fiat": ledger.to_string(),
+            "pending_withdrawals": pending_withdrawals.to_string(),
+            "unmirrored_settlement": unmirrored.get(&id).copied().unwrap_or(0).to_string(),
+        });
+        let Some(bank) = bank else {
+            line["bank_trust"] = Value::Null;
+            lines.push(line);
+            continue;
+        };
+        let account = AccountId::trust(&member.name);
+        let trust = match bank.balance(&account) {
+            Ok(balance) => balance.balance.0 as i128,
+            Err(BankError::Forbidden { .. }) => {
+                line["bank_trust"] = Value::Null;
+                lines.push(line);
+                continue;
+            }
+            Err(error) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bank_unavailable",
+                    format!("reading {account}: {error}"),
+                ))
+            }
+        };
+        // Trust credits the bank booked that the ledger has not credited yet, and
+        // withdrawal payments the bank made that the ledger has not completed yet.
+        let mut unattested_credits = 0i128;
+        let mut unattested_payments = 0i128;
+        let mut conflicting = Vec::new();
+        let mut after = 0;
+        loop {
+            let entries = bank.statement(&account, after).map_err(|error| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bank_unavailable",
+                    error.to_string(),
+                )
+            })?;
+            let Some(last) = entries.last() else { break };
+            after = last.sequence;
+            for entry in &entries {
+                let Some(fact) = entry_fact(id, &member.name, asset, entry) else {
+                    continue;
+                };
+                let record = ledger_bank::entry(&view, &fact.entry);
+                if record.as_ref().is_some_and(|record| record.conflicting) {
+                    conflicting.push(fact.entry.0.clone());
+                }
+                if record.and_then(|record| record.applied).is_some() {
+                    continue;
+                }
+                match fact.kind {
+                    BankEntryKind::TrustCredit => unattested_credits += fact.amount.0 as i128,
+                    BankEntryKind::WithdrawalPaid { .. } => {
+                        unattested_payments += fact.amount.0 as i128
+                    }
+                }
+            }
+        }
+        let unmirrored_member = unmirrored.get(&id).copied().unwrap_or(0);
+        // bank = ledger + pending withdrawals (debited in the ledger, still at the bank)
+        //        + credits not yet attested - payments not yet attested
+        //        - settlement not yet mirrored (the ledger moved it, the bank not yet).
+        let expected = ledger + pending_withdrawals + unattested_credits
+            - unattested_payments
+            - unmirrored_member;
+        let difference = trust - expected;
+        unexplained_total += difference.abs();
+        line["bank_trust"] = json!(trust.to_string());
+        line["unattested_credits"] = json!(unattested_credits.to_string());
+        line["unattested_withdrawal_payments"] = json!(unattested_payments.to_string());
+        line["conflicting_entries"] = json!(conflicting);
+        line["unexplained_difference"] = json!(difference.to_string());
+        line["reconciled"] = json!(difference == 0 && conflicting.is_empty());
+        lines.push(line);
+    }
+    let last_error = shared().lock().expect("bank state").last_error.clone();
+    Ok(json!({
+        "height": tip,
+        "asset": genesis.asset(asset).map(|spec| spec.symbol.clone()),
+        "bank_connected": bank.is_some(),
+        "mirrored_height": mirrored,
+        "exchanges": lines,
+        "unexplained_total": unexplained_total.to_string(),
+        "watcher_error": last_error,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seisan_types::clearing::{Account, ReportEntry, SettlementReport};
+
+    fn line(member: u32, reason: ChangeReason, increase: u128, decrease: u128) -> ReportEntry {
+        ReportEntry {
+            member: MemberId(member),
+            asset: AssetId(1),
+            account: Account::Inventory,
+            reason,
+            increase: Amount(increase),
+            decrease: Amount(decrease),
+        }
+    }
+
+    #[test]
+    fn mirror_transfers_net_fills_and_netting_per_member() {
+        let report = SettlementReport {
+            height: Height(5),
+            timestamp_ms: 0,
+            entries: vec![
+                line(1, ChangeReason::Fill, 0, 100),
+                line(2, ChangeReason::Fill, 100, 0),
+                line(2, ChangeReason::Netting, 0, 30),
+                line(3, ChangeReason::Netting, 30, 0),
+                // Deposits and allocations are not settlement.
+                line(1, ChangeReason::Deposit, 500, 0),
+                line(3, ChangeReason::Allocation, 0, 7),
+            ],
+        };
+        assert_eq!(
+            mirror_transfers(&report, AssetId(1)),
+            vec![
+                (MemberId(1), MemberId(2), Amount(70)),
+                (MemberId(1), MemberId(3), Amount(30)),
+            ]
+        );
+        assert!(mirror_transfers(&report, AssetId(0)).is_empty());
+    }
+
+    #[test]
+    fn only_operating_account_entries_are_attested() {
+        let entry = |counterparty: &str, direction, reference: &str| Entry {
+            id: seisan_bank::EntryId("E1".into()),
+            sequence: 1,
+            account: AccountId::trust("a"),
+            direction,
+            amount: Amount(9),
+            counterparty: AccountId(counterparty.into()),
+            reference: TransferReference(reference.into()),
+            timestamp_ms: 0,
+            balance_after: Amount(9),
+        };
+        let credit = entry_fact(
+            MemberId(1),
+            "a",
+            AssetId(1),
+            &entry("a:operating", Direction::Credit, "x"),
+        );
+        assert_eq!(credit.unwrap().kind, BankEntryKind::TrustCredit);
+        let paid = entry_fact(
+            MemberId(1),
+            "a",
+            AssetId(1),
+            &entry("a:operating", Direction::Debit, "fiat-withdrawal-4"),
+        );
+        assert_eq!(
+            paid.unwrap().kind,
+            BankEntryKind::WithdrawalPaid {
+                withdrawal: FiatWithdrawalId(4)
+            }
+        );
+        assert!(entry_fact(
+            MemberId(1),
+            "a",
+            AssetId(1),
+            &entry("b:trust", Direction::Credit, "settle-1")
+        )
+        .is_none());
+        assert!(entry_fact(
+            MemberId(1),
+            "a",
+            AssetId(1),
+            &entry("a:operating", Direction::Debit, "other")
+        )
+        .is_none());
+    }
+}
