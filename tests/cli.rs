@@ -708,6 +708,11 @@ fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: reading config file"));
 
+    // A usage error is one line too.
+    client
+        .run(a, &["order", "buy", "ETH/JPY", "1"])
+        .fails_with("required arguments were not provided: --price <PRICE>");
+
     // Nothing was submitted.
     assert_eq!(client.next_nonce("exchange-a"), nonce);
     assert_eq!(client.balances("exchange-a"), balances);

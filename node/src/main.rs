@@ -42,7 +42,7 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = cli::parse_or_exit::<Cli>();
     if let Err(error) = run(cli) {
         eprintln!("error: {error:#}");
         std::process::exit(1);

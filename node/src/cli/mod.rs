@@ -265,7 +265,69 @@ pub struct AllocateArgs {
     pub options: SubmitOptions,
 }
 
+/// Parses the command line. Help and version print as clap prints them; a usage error
+/// (unknown flag, missing argument) becomes one line, `error: ...; see --help`, with
+/// exit code 2, like every other failure of the binary.
+pub fn parse_or_exit<T: clap::Parser>() -> T {
+    use clap::error::ErrorKind;
+    match T::try_parse() {
+        Ok(parsed) => parsed,
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            error.exit()
+        }
+        Err(error) => {
+            eprintln!("{}", one_line(&error.render().to_string()));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Folds clap's multi-line usage error into one line.
+fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty()
+                && !line.starts_with("Usage:")
+                && !line.starts_with("For more information")
+        })
+        .collect();
+    let mut joined = String::new();
+    for part in parts {
+        if !joined.is_empty() {
+            joined.push_str(if joined.ends_with(':') { " " } else { "; " });
+        }
+        joined.push_str(part);
+    }
+    let joined = if joined.starts_with("error:") {
+        joined
+    } else {
+        format!("error: {joined}")
+    };
+    format!("{joined}; see --help")
+}
+
 /// Runs one client command.
 pub fn run(command: ClientCommand) -> anyhow::Result<()> {
     commands::run(command)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_errors_fold_into_one_line() {
+        let text = "error: the following required arguments were not provided:\n  --price <PRICE>\n\nUsage: seisan order buy --price <PRICE> <PAIR> <QTY>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            super::one_line(text),
+            "error: the following required arguments were not provided: --price <PRICE>; see --help"
+        );
+    }
 }
