@@ -4,7 +4,8 @@
 //!   that the node saw K blocks deep. The first version of the facts that q distinct
 //!   validators attested identically settles the deposit, exactly once: a registered
 //!   sender's exchange is credited (curing its open top-up requests), an unregistered
-//!   sender is recorded as such and credits nobody. Later attestations are refused.
+//!   sender is recorded as such and credits nobody. Later attestations are recorded
+//!   and change nothing else.
 //! - `Withdraw` (an exchange): debits the amount from available inventory at once and
 //!   records a pending withdrawal to one of the exchange's registered addresses, so the
 //!   ledger's liabilities are balances plus pending withdrawals.
@@ -64,8 +65,6 @@ pub enum CustodyError {
         kind: &'static str,
         rule: &'static str,
     },
-    #[error("deposit {deposit} is already settled")]
-    DepositSettled { deposit: DepositId },
     #[error("member {member} already attested {what}")]
     AlreadyAttested { member: MemberId, what: String },
     #[error("{to} is not a registered address of member {member}")]
@@ -90,7 +89,6 @@ impl CustodyError {
             CustodyError::NotCanonical { .. } => "not_canonical",
             CustodyError::NotCrypto { .. } => "not_crypto_asset",
             CustodyError::WrongLogIndex { .. } => "wrong_log_index",
-            CustodyError::DepositSettled { .. } => "deposit_settled",
             CustodyError::AlreadyAttested { .. } => "already_attested",
             CustodyError::UnregisteredDestination { .. } => "unregistered_destination",
             CustodyError::UnknownWithdrawal { .. } => "unknown_withdrawal",
@@ -258,9 +256,6 @@ fn attest_deposit(
             outcome: None,
         },
     };
-    if record.outcome.is_some() {
-        return Err(CustodyError::DepositSettled { deposit: id }.into());
-    }
     if record
         .attestations
         .iter()
@@ -284,6 +279,12 @@ fn attest_deposit(
         }
     };
     record.attestations[index].1.push(member);
+    if record.outcome.is_some() {
+        // A late attestation is recorded (every validator's view is visible) but the
+        // deposit was settled once and stays so.
+        ledger.custody.put(key, CustodyValue::Deposit(record));
+        return Ok(());
+    }
     assert!(
         record
             .attestations

@@ -33,6 +33,8 @@ pub enum GenesisCommand {
         /// Extra non-validating exchange members `bench-0..N` (load generators).
         #[arg(long, default_value_t = 0)]
         extra_exchanges: u32,
+        #[command(flatten)]
+        public_chain: PublicChainFlags,
     },
     /// Validate a genesis file and print a summary.
     Check {
@@ -47,8 +49,10 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
             out,
             p2p_base_port,
             extra_exchanges,
+            public_chain,
         } => {
-            let genesis = testnet_genesis(p2p_base_port, extra_exchanges);
+            let mut genesis = testnet_genesis(p2p_base_port, extra_exchanges);
+            public_chain.apply(&mut genesis)?;
             write_testnet(&out, &genesis)?;
             println!(
                 "wrote {} and {} dev keys",
@@ -124,6 +128,106 @@ pub fn testnet_genesis(p2p_base_port: u16, extra_exchanges: u32) -> Genesis {
         opening_balances: vec![],
         settlement: Default::default(),
         public_chain: None,
+    }
+}
+
+/// Anvil's well-known dev accounts 1-4 (of the "test test ... junk" mnemonic): the
+/// testnet's hot and cold custody addresses and exchange A's and B's registered
+/// addresses. Account 0 deploys the token; account 5 is an unregistered outsider.
+pub const ANVIL_DEV_ADDRESSES: [&str; 6] = [
+    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
+    "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+    "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
+];
+
+/// Optional flags of `genesis testnet` that add public-chain custody.
+#[derive(clap::Args, Debug, Default)]
+pub struct PublicChainFlags {
+    /// The public chain's id (31337 for anvil). Adds the `public_chain` section; the
+    /// addresses default to anvil's dev accounts 1 (hot), 2 (cold), 3 (exchange-a)
+    /// and 4 (exchange-b).
+    #[arg(long)]
+    pub eth_chain_id: Option<u64>,
+    /// Confirmations a deposit or payout needs.
+    #[arg(long, default_value_t = 2)]
+    pub confirmations: u64,
+    /// The WBTC token contract (adds asset WBTC, 8 decimals, and the pair WBTC/JPY).
+    #[arg(long)]
+    pub token_contract: Option<String>,
+    #[arg(long)]
+    pub hot_address: Option<String>,
+    #[arg(long)]
+    pub cold_address: Option<String>,
+    /// A registered address, as MEMBER=ADDRESS (repeatable; replaces the defaults).
+    #[arg(long = "register", value_name = "MEMBER=ADDRESS")]
+    pub register: Vec<String>,
+}
+
+impl PublicChainFlags {
+    /// Adds the custody settings to `genesis` if `--eth-chain-id` was given.
+    pub fn apply(&self, genesis: &mut Genesis) -> anyhow::Result<()> {
+        use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
+        let Some(chain_id) = self.eth_chain_id else {
+            return Ok(());
+        };
+        let address = |text: &str| ChainAddress(text.to_lowercase());
+        let mut registered = Vec::new();
+        for entry in &self.register {
+            let (member, text) = entry
+                .split_once('=')
+                .with_context(|| format!("--register {entry:?} is not MEMBER=ADDRESS"))?;
+            registered.push(RegisteredAddress {
+                member: member.to_string(),
+                address: address(text),
+            });
+        }
+        if registered.is_empty() {
+            registered = vec![
+                RegisteredAddress {
+                    member: "exchange-a".into(),
+                    address: address(ANVIL_DEV_ADDRESSES[3]),
+                },
+                RegisteredAddress {
+                    member: "exchange-b".into(),
+                    address: address(ANVIL_DEV_ADDRESSES[4]),
+                },
+            ];
+        }
+        genesis.public_chain = Some(PublicChainSettings {
+            chain_id,
+            confirmations: self.confirmations,
+            hot_address: address(
+                self.hot_address
+                    .as_deref()
+                    .unwrap_or(ANVIL_DEV_ADDRESSES[1]),
+            ),
+            cold_address: address(
+                self.cold_address
+                    .as_deref()
+                    .unwrap_or(ANVIL_DEV_ADDRESSES[2]),
+            ),
+            registered_addresses: registered,
+            hot_cap_bps: seisan_types::custody::DEFAULT_HOT_CAP_BPS,
+        });
+        if let Some(contract) = &self.token_contract {
+            genesis.assets.push(Asset {
+                symbol: "WBTC".into(),
+                kind: AssetKind::Token,
+                scale: 8,
+                contract: Some(contract.to_lowercase()),
+            });
+            genesis.pairs.push(PairSpec {
+                base: "WBTC".into(),
+                quote: "JPY".into(),
+            });
+        }
+        genesis
+            .validate()
+            .context("the public-chain flags make an invalid genesis")?;
+        Ok(())
     }
 }
 
@@ -205,6 +309,28 @@ mod tests {
             Genesis::from_json(&committed).unwrap(),
             generated,
             "regenerate with scripts/regen-genesis.sh"
+        );
+    }
+
+    #[test]
+    fn public_chain_flags_add_custody_with_anvil_defaults() {
+        let mut genesis = testnet_genesis(7101, 0);
+        PublicChainFlags::default().apply(&mut genesis).unwrap();
+        assert_eq!(genesis, testnet_genesis(7101, 0), "no flags, no change");
+        let flags = PublicChainFlags {
+            eth_chain_id: Some(31337),
+            confirmations: 2,
+            token_contract: Some("0x5FbDB2315678afecb367f032d93F642f64180aa3".into()),
+            ..PublicChainFlags::default()
+        };
+        flags.apply(&mut genesis).unwrap();
+        let chain = genesis.public_chain.as_ref().unwrap();
+        assert_eq!(chain.hot_address.0, ANVIL_DEV_ADDRESSES[1]);
+        assert_eq!(chain.registered_addresses.len(), 2);
+        let (_, token) = genesis.asset_by_symbol("WBTC").unwrap();
+        assert_eq!(
+            token.contract.as_deref(),
+            Some("0x5fbdb2315678afecb367f032d93f642f64180aa3")
         );
     }
 

@@ -3,6 +3,7 @@
 
 mod bank_command;
 mod cli;
+mod custody_command;
 mod genesis_command;
 mod node;
 
@@ -37,6 +38,9 @@ enum Command {
     /// The embedded accounting system (trust bank): `init` a config, `run` it.
     #[command(subcommand)]
     Bank(bank_command::BankCommand),
+    /// Public-chain custody: refill the hot wallet from cold, show reserves.
+    #[command(subcommand)]
+    Custody(custody_command::CustodyCommand),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -59,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Genesis(command) => genesis_command::run(command),
+        Command::Custody(command) => custody_command::run(command),
         Command::Client(command) => cli::run(command),
         Command::Bank(command) => bank_command::run(command),
         Command::Node(arguments) => {

@@ -127,6 +127,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/metrics", get(metrics))
         .merge(super::queries::router())
         .merge(super::bank_watcher::router())
+        .merge(super::custody_watcher::router())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(context)

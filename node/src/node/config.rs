@@ -46,6 +46,14 @@ pub struct NodeArgs {
     /// This member's bank API token.
     #[arg(long, env = "SEISAN_BANK_TOKEN")]
     pub bank_token: Option<String>,
+    /// The public chain's JSON-RPC URL (this node's own Ethereum node); enables the
+    /// custody watcher.
+    #[arg(long, env = "SEISAN_ETH_RPC")]
+    pub eth_rpc: Option<String>,
+    /// The clearing house's hot-wallet key file (mode 0600); used only by the
+    /// clearing-house node, to pay withdrawals and sweep to cold.
+    #[arg(long, env = "SEISAN_HOT_KEY")]
+    pub hot_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -67,6 +75,8 @@ struct ConfigFile {
     log_format: Option<LogFormat>,
     bank_url: Option<String>,
     bank_token: Option<String>,
+    eth_rpc: Option<String>,
+    hot_key: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -80,6 +90,8 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     pub bank_url: Option<String>,
     pub bank_token: Option<String>,
+    pub eth_rpc: Option<String>,
+    pub hot_key: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -111,6 +123,8 @@ impl NodeArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             bank_url: self.bank_url.or(file.bank_url),
             bank_token: self.bank_token.or(file.bank_token),
+            eth_rpc: self.eth_rpc.or(file.eth_rpc),
+            hot_key: self.hot_key.or(file.hot_key),
         })
     }
 }

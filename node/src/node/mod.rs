@@ -5,6 +5,7 @@ pub mod admission;
 pub mod api;
 pub mod bank_watcher;
 pub mod config;
+pub mod custody_watcher;
 pub mod files;
 pub mod mempool;
 pub mod metrics;

@@ -213,6 +213,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         commit_lock: commit_lock.clone(),
     };
     super::bank_watcher::spawn(&config, member, context.clone())?;
+    super::custody_watcher::spawn(&config, member, context.clone())?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;

@@ -1,0 +1,497 @@
+//! The custody watcher: every node watches the public chain through its own RPC
+//! endpoint and attests what it sees; the clearing-house node also pays withdrawals
+//! and sweeps the hot wallet's excess to cold.
+//!
+//! One task, one pass every [`POLL_INTERVAL_MS`]:
+//! 1. Deposits: scan the blocks that are now K deep (never shallower, so a deposit
+//!    reorganised away before K confirmations is never seen) for transfers into the hot
+//!    address, and attest each deposit this node has not attested and that is not
+//!    settled.
+//! 2. Payouts: for every open withdrawal whose payout the clearing house named, attest
+//!    it once its transaction is K deep, succeeded and pays exactly the withdrawal.
+//! 3. Clearing house only (with `--hot-key`): re-broadcast journaled transactions that
+//!    are not mined yet; then, with nothing in flight, pay the oldest pending
+//!    withdrawal the hot wallet covers (sign, journal durably, broadcast, name it on
+//!    chain with `PayoutSent`) or sweep one asset's excess over the cap to cold. One
+//!    outgoing transaction at a time keeps the hot wallet's nonces in journal order,
+//!    so a restarted node re-sends the same signed bytes instead of paying twice.
+//!
+//! Attestations are ordinary transactions signed with the node's member key, with
+//! nonces from a local counter seeded from committed state and the mempool.
+
+use super::admission::admit_transactions;
+use super::api::{ApiContext, ApiError};
+use super::config::NodeConfig;
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use seisan_contracts::custody as ledger_custody;
+use seisan_crypto::Keypair;
+use seisan_custody::evm::EvmChain;
+use seisan_custody::journal::Journal;
+use seisan_custody::keys::WalletKey;
+use seisan_custody::plan::{self, ChainAsset};
+use seisan_custody::CustodyError;
+use seisan_types::custody::{
+    ChainTxHash, DepositId, PublicChainSettings, WithdrawalId, WithdrawalStatus,
+};
+use seisan_types::tx::{Transaction, TxBody};
+use seisan_types::{Amount, AssetKind, Genesis, MemberId, Nonce, Role};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How often the watcher polls the public chain.
+pub const POLL_INTERVAL_MS: u64 = 500;
+/// The most attestations one pass submits (bounds a catch-up burst).
+pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
+
+/// What the API reads: the node's chain connection and what the watcher last saw.
+#[derive(Debug, Default)]
+struct Shared {
+    rpc_url: Option<String>,
+    /// Withdrawals the hot wallet cannot cover right now (clearing-house node only).
+    waiting_for_hot_wallet: BTreeSet<WithdrawalId>,
+    last_error: Option<String>,
+    scanned_until: Option<u64>,
+}
+
+static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
+
+fn shared() -> &'static Mutex<Shared> {
+    SHARED.get_or_init(Default::default)
+}
+
+/// Starts the watcher if this node has an RPC URL and genesis a `public_chain`.
+pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyhow::Result<()> {
+    let Some(url) = config.eth_rpc.clone() else {
+        return Ok(());
+    };
+    let Some(settings) = context.genesis.public_chain.clone() else {
+        warn!("--eth-rpc is set but genesis has no public_chain section; custody is off");
+        return Ok(());
+    };
+    let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
+    let role = context.genesis.member(member).map(|m| m.role);
+    let payer = match (&config.hot_key, role) {
+        (Some(path), Some(Role::ClearingHouse)) => {
+            let key = WalletKey::load(path)?;
+            if key.address() != settings.hot_address {
+                anyhow::bail!(
+                    "hot key {} is for {}, genesis names hot address {}",
+                    path.display(),
+                    key.address(),
+                    settings.hot_address
+                );
+            }
+            let journal = Journal::open(&config.data.join("custody-journal"))?;
+            Some((key, journal))
+        }
+        _ => None,
+    };
+    shared().lock().expect("custody state").rpc_url = Some(url.clone());
+    info!(rpc = %url, payer = payer.is_some(), "custody watcher starting");
+    let watcher = Watcher {
+        assets: plan::chain_assets(&context.genesis),
+        settings,
+        context,
+        keypair,
+        member,
+        url,
+        chain: None,
+        next_block: 0,
+        next_nonce: 1,
+        submitted_deposits: BTreeSet::new(),
+        submitted_payouts: BTreeSet::new(),
+        named_payouts: BTreeSet::new(),
+        payer,
+    };
+    tokio::spawn(watcher.run());
+    Ok(())
+}
+
+struct Watcher {
+    settings: PublicChainSettings,
+    assets: Vec<(seisan_types::AssetId, ChainAsset)>,
+    context: ApiContext,
+    keypair: Keypair,
+    member: MemberId,
+    url: String,
+    chain: Option<EvmChain>,
+    /// The first block not scanned yet. Starts at 0 after a restart: deposits already
+    /// attested or settled are skipped by reading state.
+    next_block: u64,
+    next_nonce: u64,
+    submitted_deposits: BTreeSet<DepositId>,
+    submitted_payouts: BTreeSet<(WithdrawalId, ChainTxHash)>,
+    named_payouts: BTreeSet<(WithdrawalId, String)>,
+    payer: Option<(WalletKey, Journal)>,
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+            let result = self.pass().await;
+            let mut state = shared().lock().expect("custody state");
+            match result {
+                Ok(()) => state.last_error = None,
+                Err(error) => {
+                    if state.last_error.as_deref() != Some(&format!("{error:#}")) {
+                        warn!(error = %format!("{error:#}"), "custody pass failed");
+                    }
+                    state.last_error = Some(format!("{error:#}"));
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<EvmChain, CustodyError> {
+        if let Some(chain) = &self.chain {
+            return Ok(chain.clone());
+        }
+        let chain =
+            EvmChain::connect(&self.url, self.settings.chain_id, self.assets.clone()).await?;
+        self.chain = Some(chain.clone());
+        Ok(chain)
+    }
+
+    async fn pass(&mut self) -> anyhow::Result<()> {
+        let chain = self.connect().await?;
+        let latest = chain.latest_block().await?;
+        self.attest_deposits(&chain, latest).await?;
+        self.attest_payouts(&chain, latest).await?;
+        if self.payer.is_some() {
+            self.pay_and_sweep(&chain, latest).await?;
+        }
+        Ok(())
+    }
+
+    async fn attest_deposits(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
+        let Some((from, until)) =
+            plan::scan_range(self.next_block, latest, self.settings.confirmations)
+        else {
+            return Ok(());
+        };
+        let transfers = chain
+            .transfers_to(&self.settings.hot_address, from, until)
+            .await?;
+        let facts = plan::deposit_facts(&self.settings, &transfers);
+        for fact in facts.into_iter().take(MAX_ATTESTATIONS_PER_PASS) {
+            let id = fact.deposit_id();
+            if self.submitted_deposits.contains(&id) {
+                continue;
+            }
+            let view = self.context.db.committed_view();
+            if let Some(record) = ledger_custody::deposit(&view, id) {
+                let mine = record
+                    .attestations
+                    .iter()
+                    .any(|(_, members)| members.contains(&self.member));
+                if record.outcome.is_some() || mine {
+                    self.submitted_deposits.insert(id);
+                    continue;
+                }
+            }
+            info!(deposit = %id, tx = %fact.tx_hash, from = %fact.from, amount = %fact.amount, "attesting deposit");
+            self.submit(TxBody::AttestDeposit(fact)).await?;
+            self.submitted_deposits.insert(id);
+        }
+        self.next_block = until + 1;
+        shared().lock().expect("custody state").scanned_until = Some(until);
+        Ok(())
+    }
+
+    async fn attest_payouts(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
+        let open = ledger_custody::open_withdrawals(&self.context.db.committed_view());
+        for withdrawal in open {
+            let WithdrawalStatus::Sent { tx_hash } = &withdrawal.status else {
+                continue;
+            };
+            let key = (withdrawal.id, tx_hash.clone());
+            if withdrawal.payout_attesters.contains(&self.member)
+                || self.submitted_payouts.contains(&key)
+            {
+                continue;
+            }
+            let Some(receipt) = chain.receipt(tx_hash).await? else {
+                continue;
+            };
+            if !receipt.success
+                || !plan::is_confirmed(receipt.block, latest, self.settings.confirmations)
+                || !plan::pays(&self.settings, &withdrawal, &receipt.transfers)
+            {
+                continue;
+            }
+            info!(withdrawal = %withdrawal.id, tx = %tx_hash, "attesting payout");
+            self.submit(TxBody::AttestPayout {
+                withdrawal: withdrawal.id,
+                tx_hash: tx_hash.clone(),
+            })
+            .await?;
+            self.submitted_payouts.insert(key);
+        }
+        Ok(())
+    }
+
+    async fn pay_and_sweep(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
+        let (key, journal) = self.payer.clone().expect("checked by caller");
+        let hot = self.settings.hot_address.clone();
+        // Re-send what is journaled but not mined: same bytes, same nonce.
+        let mined_nonce = chain.nonce(&hot, false).await?;
+        let entries = journal.entries()?;
+        let mut in_flight = false;
+        for (_, entry) in &entries {
+            if entry.nonce >= mined_nonce {
+                chain.broadcast(entry).await?;
+                in_flight = true;
+            }
+        }
+        let next_nonce = entries
+            .iter()
+            .map(|(_, entry)| entry.nonce + 1)
+            .max()
+            .unwrap_or(0)
+            .max(chain.nonce(&hot, true).await?);
+        let open = ledger_custody::open_withdrawals(&self.context.db.committed_view());
+        let mut waiting = BTreeSet::new();
+        for withdrawal in &open {
+            let name = plan::payout_journal_name(withdrawal.id);
+            if let Some(entry) = journal.get(&name)? {
+                // Paid (or paying): make sure the chain of record names this payout.
+                let named = matches!(&withdrawal.status, WithdrawalStatus::Sent { tx_hash } if tx_hash.0 == entry.tx_hash);
+                if !named
+                    && self
+                        .named_payouts
+                        .insert((withdrawal.id, entry.tx_hash.clone()))
+                {
+                    self.submit(TxBody::PayoutSent {
+                        withdrawal: withdrawal.id,
+                        tx_hash: ChainTxHash(entry.tx_hash.clone()),
+                    })
+                    .await?;
+                }
+                continue;
+            }
+            if withdrawal.status != WithdrawalStatus::Pending || in_flight {
+                continue;
+            }
+            let balance = chain.balance(withdrawal.asset, &hot, latest).await?;
+            let fee = match self.kind(withdrawal.asset) {
+                Some(AssetKind::NativeCoin) => chain.max_payout_fee().await?,
+                _ => 0,
+            };
+            if balance.0 < withdrawal.amount.0.saturating_add(fee) {
+                waiting.insert(withdrawal.id);
+                continue;
+            }
+            let signed = chain
+                .sign_transfer(
+                    &key,
+                    withdrawal.asset,
+                    &withdrawal.to,
+                    withdrawal.amount,
+                    next_nonce,
+                    &plan::payout_tag(withdrawal.id),
+                )
+                .await?;
+            journal.record(&name, &signed)?;
+            info!(withdrawal = %withdrawal.id, tx = %signed.tx_hash, nonce = signed.nonce, "paying withdrawal");
+            chain.broadcast(&signed).await?;
+            self.named_payouts
+                .insert((withdrawal.id, signed.tx_hash.clone()));
+            self.submit(TxBody::PayoutSent {
+                withdrawal: withdrawal.id,
+                tx_hash: ChainTxHash(signed.tx_hash),
+            })
+            .await?;
+            in_flight = true;
+        }
+        shared()
+            .lock()
+            .expect("custody state")
+            .waiting_for_hot_wallet = waiting.clone();
+        if in_flight || !waiting.is_empty() {
+            return Ok(());
+        }
+        for (asset, _) in self.assets.clone() {
+            let hot_balance = chain.balance(asset, &hot, latest).await?;
+            let cold_balance = chain
+                .balance(asset, &self.settings.cold_address, latest)
+                .await?;
+            let unpaid = open
+                .iter()
+                .filter(|w| w.asset == asset && w.status == WithdrawalStatus::Pending)
+                .fold(0u128, |sum, w| sum.saturating_add(w.amount.0));
+            let mut excess = plan::sweep_amount(
+                hot_balance,
+                cold_balance,
+                Amount(unpaid),
+                self.settings.hot_cap_bps,
+            );
+            if self.kind(asset) == Some(AssetKind::NativeCoin) {
+                excess = Amount(excess.0.saturating_sub(chain.max_payout_fee().await?));
+            }
+            if excess.is_zero() {
+                continue;
+            }
+            let signed = chain
+                .sign_transfer(
+                    &key,
+                    asset,
+                    &self.settings.cold_address,
+                    excess,
+                    next_nonce,
+                    b"SEISAN-SWEEP",
+                )
+                .await?;
+            journal.record(&format!("sweep-{}", signed.nonce), &signed)?;
+            info!(asset = %asset, amount = %excess, tx = %signed.tx_hash, "sweeping hot wallet excess to cold");
+            chain.broadcast(&signed).await?;
+            break;
+        }
+        Ok(())
+    }
+
+    fn kind(&self, asset: seisan_types::AssetId) -> Option<AssetKind> {
+        self.context.genesis.asset(asset).map(|spec| spec.kind)
+    }
+
+    /// Signs `body` with this node's member key at the next nonce and admits it.
+    async fn submit(&mut self, body: TxBody) -> anyhow::Result<()> {
+        let committed =
+            seisan_contracts::query::last_nonce(&self.context.db.committed_view(), self.member)
+                .map_or(0, |nonce| nonce.0);
+        let pending = self
+            .context
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .pending_nonce(self.member)
+            .map_or(0, |nonce| nonce.0);
+        let nonce = self.next_nonce.max(committed + 1).max(pending + 1);
+        let transaction = seisan_crypto::sign_transaction(
+            &self.keypair,
+            Transaction {
+                chain_id: self.context.genesis.chain_id.clone(),
+                member: self.member,
+                nonce: Nonce(nonce),
+                body,
+            },
+        );
+        let result = admit_transactions(&self.context, vec![transaction])
+            .await
+            .pop()
+            .expect("one result per transaction");
+        result.with_context(|| format!("admitting custody transaction at nonce {nonce}"))?;
+        self.next_nonce = nonce + 1;
+        Ok(())
+    }
+}
+
+// ---- API ------------------------------------------------------------------------------
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/v1/reserves", get(reserves))
+        .route("/v1/withdrawals", get(withdrawals))
+        .route("/v1/deposits", get(deposits))
+}
+
+fn unavailable(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "custody_unavailable",
+        message,
+    )
+}
+
+/// Proof of reserves at the public chain's newest block.
+async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
+    let genesis: &Genesis = &context.genesis;
+    let settings = genesis
+        .public_chain
+        .clone()
+        .ok_or_else(|| unavailable("genesis has no public_chain section"))?;
+    let url = shared()
+        .lock()
+        .expect("custody state")
+        .rpc_url
+        .clone()
+        .ok_or_else(|| unavailable("this node has no --eth-rpc"))?;
+    let chain = EvmChain::connect(&url, settings.chain_id, plan::chain_assets(genesis))
+        .await
+        .map_err(|error| unavailable(error.to_string()))?;
+    let block = chain
+        .latest_block()
+        .await
+        .map_err(|error| unavailable(error.to_string()))?;
+    let (liabilities, height) = {
+        let _read = context.commit_lock.read().expect("commit lock");
+        let view = context.db.committed_view();
+        let lines: Vec<_> = chain
+            .assets()
+            .iter()
+            .map(|(asset, _)| ledger_custody::liabilities(&view, genesis, *asset))
+            .collect();
+        (lines, context.status.borrow().clone())
+    };
+    let mut assets = Vec::new();
+    for line in liabilities {
+        let hot = chain
+            .balance(line.asset, &settings.hot_address, block)
+            .await
+            .map_err(|error| unavailable(error.to_string()))?;
+        let cold = chain
+            .balance(line.asset, &settings.cold_address, block)
+            .await
+            .map_err(|error| unavailable(error.to_string()))?;
+        let symbol = genesis
+            .asset(line.asset)
+            .map(|spec| spec.symbol.clone())
+            .unwrap_or_default();
+        assets.push(plan::reserves(
+            line.asset,
+            symbol,
+            line.balances,
+            line.pending_withdrawals,
+            hot,
+            cold,
+            settings.hot_cap_bps,
+        ));
+    }
+    let undercovered = assets.iter().any(|line| line.undercovered);
+    let state = shared().lock().expect("custody state");
+    Ok(Json(json!({
+        "public_chain_block": block,
+        "ledger": height,
+        "hot_address": settings.hot_address,
+        "cold_address": settings.cold_address,
+        "status": if undercovered { "undercovered" } else { "covered" },
+        "assets": assets,
+        "waiting_for_hot_wallet": state.waiting_for_hot_wallet,
+        "watcher_error": state.last_error,
+        "scanned_until_block": state.scanned_until,
+    })))
+}
+
+async fn withdrawals(State(context): State<ApiContext>) -> Json<Value> {
+    let view = context.db.committed_view();
+    let list = ledger_custody::withdrawals(&view, None, ledger_custody::MAX_WITHDRAWALS_PER_QUERY);
+    let waiting = shared()
+        .lock()
+        .expect("custody state")
+        .waiting_for_hot_wallet
+        .clone();
+    Json(json!({ "withdrawals": list, "waiting_for_hot_wallet": waiting }))
+}
+
+async fn deposits(State(context): State<ApiContext>) -> Json<Value> {
+    let view = context.db.committed_view();
+    let list = ledger_custody::deposits(&view, ledger_custody::MAX_WITHDRAWALS_PER_QUERY);
+    Json(json!({ "deposits": list }))
+}

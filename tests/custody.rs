@@ -1,0 +1,403 @@
+//! Custody end to end: a real anvil (installed from npm by `scripts/anvil.sh` when
+//! missing) with the WBTC token deployed, and three real nodes watching it.
+//!
+//! Exchange A deposits ETH and WBTC from its registered address; all three nodes attest
+//! and A is credited exactly once; a deposit from an unregistered address is not
+//! credited; the WBTC deposit cures A's parked sell order, which fills against B's
+//! bid; A withdraws ETH to its registered address and it arrives on anvil; the
+//! clearing-house node is killed while paying a second withdrawal and pays it exactly
+//! once after restart; reserves cover the ledger with the hot share under the cap after
+//! the sweeps; `seisan custody refill` moves WBTC from cold to hot without crediting
+//! anybody.
+
+use anyhow::{bail, Context};
+use seisan_tests::*;
+use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
+use seisan_types::genesis::{OpeningBalance, PairSpec};
+use seisan_types::tx::TxBody;
+use seisan_types::{Amount, AssetId, AssetKind};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Anvil's well-known dev accounts 0-5 and the keys of 1 (hot) and 2 (cold).
+const ACCOUNTS: [&str; 6] = [
+    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
+    "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+    "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
+];
+const HOT_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const COLD_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
+const HOT: usize = 1;
+const COLD: usize = 2;
+const EXCHANGE_A: usize = 3;
+const OUTSIDER: usize = 5;
+const ETHER: u128 = 1_000_000_000_000_000_000;
+const WBTC: u128 = 100_000_000;
+const ETH_ID: AssetId = AssetId(0);
+const JPY_ID: AssetId = AssetId(1);
+const WBTC_ID: AssetId = AssetId(2);
+const PATIENT: Duration = Duration::from_secs(120);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+/// An anvil started by `scripts/anvil.sh`, stopped on drop.
+struct Anvil {
+    dir: tempfile::TempDir,
+    url: String,
+    token: String,
+}
+
+impl Anvil {
+    fn start() -> anyhow::Result<Anvil> {
+        let dir = tempfile::Builder::new().prefix("seisan-anvil").tempdir()?;
+        let port = free_port();
+        let status = Command::new(repo_root().join("scripts/anvil.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .env("ANVIL_PORT", port.to_string())
+            .status()
+            .context("running scripts/anvil.sh start")?;
+        if !status.success() {
+            bail!("scripts/anvil.sh start failed");
+        }
+        let chain: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("chain.json"))?)?;
+        Ok(Anvil {
+            url: format!("http://127.0.0.1:{port}"),
+            token: chain["token"]
+                .as_str()
+                .context("chain.json names the token")?
+                .into(),
+            dir,
+        })
+    }
+
+    fn rpc(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let (code, body) = post_json(
+            &self.url,
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        )?;
+        if code != 200 || body.get("error").is_some() {
+            bail!("{method}: {code} {body}");
+        }
+        Ok(body["result"].clone())
+    }
+
+    /// Sends from an unlocked dev account; returns the transaction hash once mined.
+    fn send(&self, from: usize, to: &str, value: u128, data: &str) -> anyhow::Result<String> {
+        let hash = self.rpc(
+            "eth_sendTransaction",
+            json!([{"from": ACCOUNTS[from], "to": to, "value": format!("{value:#x}"), "data": data}]),
+        )?;
+        let hash = hash.as_str().context("a hash")?.to_string();
+        wait_until(PATIENT, || {
+            Ok(!self
+                .rpc("eth_getTransactionReceipt", json!([hash]))?
+                .is_null())
+        })?;
+        Ok(hash)
+    }
+
+    fn send_token(&self, from: usize, to: usize, amount: u128) -> anyhow::Result<String> {
+        let data = format!(
+            "0xa9059cbb{:0>64}{amount:064x}",
+            ACCOUNTS[to].trim_start_matches("0x")
+        );
+        self.send(from, &self.token.clone(), 0, &data)
+    }
+
+    fn eth_balance(&self, account: usize) -> anyhow::Result<u128> {
+        let value = self.rpc("eth_getBalance", json!([ACCOUNTS[account], "latest"]))?;
+        Ok(u128::from_str_radix(
+            value.as_str().context("hex")?.trim_start_matches("0x"),
+            16,
+        )?)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts/anvil.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn write_key(dir: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(file, "{key}")?;
+    Ok(path)
+}
+
+fn balance(node: &str, member: &str, asset: AssetId) -> anyhow::Result<Value> {
+    let (_, body) = get(&format!("{node}/v1/members/{member}/balances"))?;
+    let line = body["balances"]
+        .as_array()
+        .context("balances")?
+        .iter()
+        .find(|line| line["asset"] == json!(asset.0))
+        .cloned()
+        .unwrap_or(json!({"balance": {"inventory": "0", "locked": "0", "customers": "0"}}));
+    Ok(line["balance"].clone())
+}
+
+fn inventory(node: &str, member: &str, asset: AssetId) -> anyhow::Result<u128> {
+    Ok(balance(node, member, asset)?["inventory"]
+        .as_str()
+        .context("inventory")?
+        .parse()?)
+}
+
+fn deposits(node: &str) -> anyhow::Result<Vec<Value>> {
+    let (_, body) = get(&format!("{node}/v1/deposits"))?;
+    Ok(body["deposits"].as_array().context("deposits")?.clone())
+}
+
+fn withdrawal(node: &str, id: u64) -> anyhow::Result<Value> {
+    let (_, body) = get(&format!("{node}/v1/withdrawals"))?;
+    Ok(body["withdrawals"]
+        .as_array()
+        .context("withdrawals")?
+        .iter()
+        .find(|w| w["id"] == json!(id))
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
+/// Submits a transaction of `member` at its next nonce and waits until it is final.
+fn transact(
+    node: &str,
+    genesis: &seisan_types::Genesis,
+    member: &str,
+    body: TxBody,
+) -> anyhow::Result<Value> {
+    let (_, nonce) = get(&format!("{node}/v1/members/{member}/nonce"))?;
+    let next = nonce["next"].as_u64().context("next nonce")?;
+    let signed = sign(genesis, member, next, body);
+    let (code, answer) = submit(node, &signed)?;
+    if code != 202 {
+        bail!("submit answered {code}: {answer}");
+    }
+    let receipt = wait_finalized(node, &signed.id())?;
+    Ok(receipt)
+}
+
+#[test]
+fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
+    let anvil = Anvil::start()?;
+    let keys = tempfile::tempdir()?;
+    let hot_key = write_key(keys.path(), "hot.key", HOT_KEY)?;
+    let cold_key = write_key(keys.path(), "cold.key", COLD_KEY)?;
+    // The nodes inherit these: every node watches anvil, the clearing house pays.
+    std::env::set_var("SEISAN_ETH_RPC", &anvil.url);
+    std::env::set_var("SEISAN_HOT_KEY", &hot_key);
+    let token = anvil.token.clone();
+    let mut net = Testnet::start_with(0, |genesis| {
+        let address = |index: usize| ChainAddress(ACCOUNTS[index].into());
+        genesis.public_chain = Some(PublicChainSettings {
+            chain_id: 31337,
+            confirmations: 2,
+            hot_address: address(HOT),
+            cold_address: address(COLD),
+            registered_addresses: vec![
+                RegisteredAddress {
+                    member: "exchange-a".into(),
+                    address: address(EXCHANGE_A),
+                },
+                RegisteredAddress {
+                    member: "exchange-b".into(),
+                    address: address(4),
+                },
+            ],
+            hot_cap_bps: 500,
+        });
+        genesis.assets.push(seisan_types::Asset {
+            symbol: "WBTC".into(),
+            kind: AssetKind::Token,
+            scale: 8,
+            contract: Some(token),
+        });
+        genesis.pairs.push(PairSpec {
+            base: "WBTC".into(),
+            quote: "JPY".into(),
+        });
+        genesis.opening_balances.push(OpeningBalance {
+            member: "exchange-b".into(),
+            asset: "JPY".into(),
+            amount: "1000000".into(),
+        });
+    })?;
+    let genesis = net.genesis.clone();
+    let a = net.nodes[1].url();
+    let b = net.nodes[2].url();
+    let pair = Pair {
+        base: WBTC_ID,
+        quote: JPY_ID,
+    };
+    let order = |side| {
+        TxBody::PlaceOrder(OrderRequest {
+            pair,
+            side,
+            quantity: Amount(WBTC),
+            limit_price: Amount(500_000),
+            time_in_force: TimeInForce::GoodTillCancel,
+            expires_at_ms: None,
+        })
+    };
+
+    // A sells a WBTC it does not hold yet: parked awaiting a top-up; B bids.
+    let parked = transact(&a, &genesis, "exchange-a", order(Side::Sell))?;
+    assert!(parked.to_string().contains("order_parked"), "{parked}");
+    transact(&b, &genesis, "exchange-b", order(Side::Buy))?;
+
+    // Deposits: A's registered address sends 1 ETH and 2 WBTC; an outsider 0.5 ETH.
+    let hot = ACCOUNTS[HOT];
+    anvil.send(EXCHANGE_A, hot, ETHER, "0x")?;
+    anvil.send_token(EXCHANGE_A, HOT, 2 * WBTC)?;
+    anvil.send(OUTSIDER, hot, ETHER / 2, "0x")?;
+
+    // All three nodes attest each deposit; each is settled once.
+    wait_until(PATIENT, || {
+        let list = deposits(&a)?;
+        Ok(list.len() == 3
+            && list.iter().all(|record| {
+                record["attestations"][0][1].as_array().map(Vec::len) == Some(3)
+                    && record["attestations"].as_array().map(Vec::len) == Some(1)
+            }))
+    })
+    .with_context(|| format!("deposits: {:?}\n{}", deposits(&a), net.log_tail(0)))?;
+    let list = deposits(&a)?;
+    let unregistered = list
+        .iter()
+        .filter(|record| record["outcome"][1] == json!("unregistered"))
+        .count();
+    assert_eq!(unregistered, 1, "{list:?}");
+    assert_eq!(
+        inventory(&a, "exchange-a", ETH_ID)?,
+        ETHER,
+        "credited exactly once"
+    );
+    // The WBTC deposit cured the parked sell, which filled against B's bid.
+    wait_until(PATIENT, || {
+        Ok(inventory(&a, "exchange-a", JPY_ID)? == 500_000)
+    })?;
+    assert_eq!(inventory(&a, "exchange-a", WBTC_ID)?, WBTC);
+    assert_eq!(inventory(&a, "exchange-b", WBTC_ID)?, WBTC);
+    for member in ["clearing-house", "exchange-b"] {
+        assert_eq!(inventory(&a, member, ETH_ID)?, 0, "{member} got nothing");
+    }
+
+    // Withdrawal 1 arrives at A's registered address.
+    let before = anvil.eth_balance(EXCHANGE_A)?;
+    let to = ChainAddress(ACCOUNTS[EXCHANGE_A].into());
+    transact(
+        &a,
+        &genesis,
+        "exchange-a",
+        TxBody::Withdraw {
+            asset: ETH_ID,
+            amount: Amount(ETHER / 5 * 2),
+            to: to.clone(),
+        },
+    )?;
+    assert_eq!(inventory(&a, "exchange-a", ETH_ID)?, ETHER / 5 * 3);
+    wait_until(PATIENT, || {
+        Ok(withdrawal(&a, 1)?["status"].get("completed").is_some())
+    })
+    .with_context(|| format!("withdrawal 1: {:?}\n{}", withdrawal(&a, 1), net.log_tail(0)))?;
+    assert_eq!(anvil.eth_balance(EXCHANGE_A)? - before, ETHER / 5 * 2);
+
+    // Withdrawal 2: kill the clearing house as soon as it journals the payout.
+    let before = anvil.eth_balance(EXCHANGE_A)?;
+    transact(
+        &a,
+        &genesis,
+        "exchange-a",
+        TxBody::Withdraw {
+            asset: ETH_ID,
+            amount: Amount(ETHER / 10 * 3),
+            to,
+        },
+    )?;
+    let journal = net.nodes[0]
+        .data
+        .join("custody-journal")
+        .join("withdrawal-2.json");
+    wait_until(PATIENT, || Ok(journal.exists()))?;
+    net.nodes[0].kill();
+    net.launch(0)?;
+    wait_until(PATIENT, || {
+        Ok(withdrawal(&a, 2)?["status"].get("completed").is_some())
+    })
+    .with_context(|| format!("withdrawal 2: {:?}\n{}", withdrawal(&a, 2), net.log_tail(0)))?;
+    // Let a few more blocks pass: a second payout would show up by now.
+    let block = anvil.rpc("eth_blockNumber", json!([]))?;
+    wait_until(PATIENT, || {
+        Ok(anvil.rpc("eth_blockNumber", json!([]))? != block)
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        anvil.eth_balance(EXCHANGE_A)? - before,
+        ETHER / 10 * 3,
+        "paid exactly once across the restart"
+    );
+
+    // Reserves: covered, and after the sweeps the hot share is under the 5% cap.
+    let ch = net.nodes[0].url();
+    wait_until(PATIENT, || {
+        let (_, reserves) = get(&format!("{ch}/v1/reserves"))?;
+        Ok(reserves["status"] == "covered"
+            && reserves["assets"].as_array().is_some_and(|assets| {
+                assets.len() == 2
+                    && assets.iter().all(|line| {
+                        line["hot_share_bps"]
+                            .as_u64()
+                            .is_some_and(|share| share <= 500)
+                    })
+            }))
+    })
+    .with_context(|| format!("reserves: {:?}", get(&format!("{ch}/v1/reserves"))))?;
+    let output = Command::new(seisan_binary())
+        .args(["custody", "reserves", "--node", &ch])
+        .output()?;
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout)?;
+    for line in report["assets"].as_array().context("assets")? {
+        let coverage: u128 = line["coverage_bps"].to_string().parse()?;
+        assert!(coverage >= 10_000, "{line}");
+    }
+
+    // Refill 0.5 WBTC from cold: an internal move, credited to nobody.
+    let refill = Command::new(seisan_binary())
+        .args(["custody", "refill", "--genesis"])
+        .arg(net.genesis_path())
+        .args(["--eth-rpc", &anvil.url, "--cold-key"])
+        .arg(&cold_key)
+        .args(["--asset", "WBTC", "--amount", "0.5"])
+        .output()?;
+    assert!(refill.status.success(), "{refill:?}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(deposits(&a)?.len(), 3, "a refill is not a deposit");
+    assert_eq!(inventory(&a, "exchange-a", WBTC_ID)?, WBTC);
+    drop(net);
+    Ok(())
+}
