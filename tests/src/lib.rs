@@ -59,6 +59,8 @@ pub struct NodeProcess {
     pub http_port: u16,
     pub data: PathBuf,
     pub log: PathBuf,
+    /// Extra flags passed to `seisan node` at each launch (e.g. the bank's URL).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -147,6 +149,7 @@ impl Testnet {
                 http_port: free_port(),
                 data: testnet.dir.path().join("data").join(member),
                 log: testnet.dir.path().join(format!("{member}.log")),
+                extra_args: Vec::new(),
                 child: None,
             };
             testnet.nodes.push(node);
@@ -189,6 +192,7 @@ impl Testnet {
             .arg("--data")
             .arg(&node.data)
             .args(["--http", &format!("127.0.0.1:{}", node.http_port)])
+            .args(&node.extra_args)
             .env("RUST_LOG", "info,libp2p=warn,libp2p_gossipsub=error")
             .stdout(log.try_clone()?)
             .stderr(log)

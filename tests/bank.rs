@@ -1,0 +1,242 @@
+//! End to end with the embedded bank process and three nodes: an exchange funds its
+//! trust account (S210) and the attested credit reaches the ledger; a fill's fiat leg is
+//! mirrored between the trust accounts (claims 7-8); reconciliation shows no
+//! unexplained difference; the clearing-house node killed between the bank's
+//! confirmation and its own record, then restarted, leaves exactly one transfer; a
+//! fiat withdrawal lands in the exchange's operating account.
+
+use anyhow::Context;
+use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
+use seisan_tests::*;
+use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::genesis::OpeningBalance;
+use seisan_types::tx::TxBody;
+use seisan_types::{Amount, AssetId};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const JPY: AssetId = AssetId(1);
+const PAIR: Pair = Pair {
+    base: AssetId(0),
+    quote: AssetId(1),
+};
+
+/// The bank process; killed on drop.
+struct BankProcess {
+    child: Child,
+}
+
+impl Drop for BankProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_bank(dir: &std::path::Path, port: u16) -> anyhow::Result<BankProcess> {
+    let bank_dir = dir.join("bank");
+    let init = Command::new(seisan_binary())
+        .args(["bank", "init", "--out"])
+        .arg(&bank_dir)
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(init.success(), "seisan bank init failed");
+    let log = std::fs::File::create(dir.join("bank.log"))?;
+    let child = Command::new(seisan_binary())
+        .args(["bank", "run", "--config"])
+        .arg(bank_dir.join("bank.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting seisan bank")?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until(PATIENCE, || {
+        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
+    })?;
+    Ok(BankProcess { child })
+}
+
+fn next_nonce(node: &str, member: &str) -> u64 {
+    let (_, body) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
+    body["next"].as_u64().expect("next nonce")
+}
+
+fn ledger_jpy(node: &str, member: &str) -> u128 {
+    let (_, body) = get(&format!("{node}/v1/members/{member}/balances")).unwrap();
+    body["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|entry| entry["symbol"] == "JPY")
+        .map(|entry| {
+            ["inventory", "locked", "customers"]
+                .iter()
+                .map(|name| {
+                    entry["balance"][name]
+                        .as_str()
+                        .unwrap()
+                        .parse::<u128>()
+                        .unwrap()
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> Value {
+    let nonce = next_nonce(node, member);
+    let transaction = sign(&testnet.genesis, member, nonce, body);
+    let (code, answer) = submit(node, &transaction).unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let status = wait_finalized(node, &transaction.id()).unwrap();
+    assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
+    status
+}
+
+fn order(side: Side, price_jpy: u128) -> TxBody {
+    TxBody::PlaceOrder(OrderRequest {
+        pair: PAIR,
+        side,
+        quantity: Amount(ETH),
+        limit_price: Amount(price_jpy),
+        time_in_force: TimeInForce::GoodTillCancel,
+        expires_at_ms: None,
+    })
+}
+
+fn trust(bank: &HttpBank, name: &str) -> u128 {
+    bank.balance(&AccountId::trust(name)).unwrap().balance.0
+}
+
+fn reconciled(node: &str) -> anyhow::Result<bool> {
+    let (code, body) = get(&format!("{node}/v1/reconciliation"))?;
+    Ok(code == 200
+        && body["unexplained_total"] == "0"
+        && body["exchanges"]
+            .as_array()
+            .is_some_and(|lines| lines.iter().all(|line| line["reconciled"] == true)))
+}
+
+#[test]
+fn fiat_trust_deposit_mirrored_fill_crash_and_withdrawal() {
+    let bank_port = free_port();
+    let mut testnet = Testnet::start_with(0, |genesis| {
+        genesis.opening_balances.push(OpeningBalance {
+            member: "exchange-b".into(),
+            asset: "ETH".into(),
+            amount: "2".into(),
+        });
+    })
+    .unwrap();
+    let _bank = start_bank(testnet.dir.path(), bank_port).unwrap();
+    let bank_url = format!("http://127.0.0.1:{bank_port}");
+    for index in 0..3 {
+        let name = testnet.nodes[index].name.clone();
+        testnet.nodes[index].extra_args = vec![
+            "--bank-url".into(),
+            bank_url.clone(),
+            "--bank-token".into(),
+            seisan_bank::dev_token(&name),
+        ];
+        testnet.launch(index).unwrap();
+    }
+    for node in &testnet.nodes {
+        let url = node.url();
+        wait_until(PATIENCE, || Ok(status(&url).is_ok())).unwrap();
+    }
+    let ch = testnet.nodes[0].url();
+    let a = testnet.nodes[1].url();
+    let house = HttpBank::new(&bank_url, &seisan_bank::dev_token("clearing-house"));
+    let bank_a = HttpBank::new(&bank_url, &seisan_bank::dev_token("exchange-a"));
+
+    // S210: A moves 200 yen from operating to trust; A's and the clearing house's
+    // watchers attest; the ledger credits it once.
+    bank_a
+        .transfer(&TransferRequest {
+            from: AccountId::operating("exchange-a"),
+            to: AccountId::trust("exchange-a"),
+            amount: Amount(200),
+            reference: TransferReference("a-funds-trust-1".into()),
+        })
+        .unwrap();
+    wait_until(PATIENCE, || Ok(ledger_jpy(&a, "exchange-a") == 200))
+        .with_context(|| testnet.log_tail(1))
+        .unwrap();
+
+    // A fill moves 100 yen from A to B; the bank's trust balances mirror it.
+    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 100));
+    submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 100));
+    assert_eq!(ledger_jpy(&a, "exchange-a"), 100);
+    assert_eq!(ledger_jpy(&a, "exchange-b"), 100);
+    wait_until(PATIENCE, || {
+        Ok(trust(&house, "exchange-a") == 100 && trust(&house, "exchange-b") == 100)
+    })
+    .with_context(|| testnet.log_tail(0))
+    .unwrap();
+    wait_until(PATIENCE, || reconciled(&ch))
+        .with_context(|| format!("{:?}", get(&format!("{ch}/v1/reconciliation"))))
+        .unwrap();
+
+    // The clearing-house node dies right after the bank confirmed the next mirrored
+    // transfer and before it recorded that; restarted, it re-sends the same reference.
+    std::fs::write(testnet.nodes[0].data.join("bank-crash-after-transfer"), b"").unwrap();
+    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 60));
+    submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 60));
+    wait_until(PATIENCE, || Ok(!testnet.nodes[0].is_running())).unwrap();
+    assert_eq!(
+        trust(&house, "exchange-b"),
+        160,
+        "the transfer happened before the crash"
+    );
+    testnet.launch(0).unwrap();
+    wait_until(PATIENCE, || Ok(status(&ch).is_ok())).unwrap();
+    wait_until(PATIENCE, || reconciled(&ch))
+        .with_context(|| format!("{:?}", get(&format!("{ch}/v1/reconciliation"))))
+        .unwrap();
+    let statement = house.statement(&AccountId::trust("exchange-b"), 0).unwrap();
+    let settlements: Vec<&str> = statement
+        .iter()
+        .map(|entry| entry.reference.0.as_str())
+        .filter(|reference| reference.starts_with("settle-"))
+        .collect();
+    assert_eq!(settlements.len(), 2, "{settlements:?}");
+    assert_ne!(settlements[0], settlements[1]);
+    assert_eq!(trust(&house, "exchange-a"), 40);
+    assert_eq!(trust(&house, "exchange-b"), 160);
+
+    // A fiat withdrawal: debited in the ledger, paid trust -> operating by the bank,
+    // completed by attestation.
+    let operating_before = bank_a
+        .balance(&AccountId::operating("exchange-a"))
+        .unwrap()
+        .balance
+        .0;
+    submit_ok(
+        &testnet,
+        &a,
+        "exchange-a",
+        TxBody::WithdrawFiat {
+            asset: JPY,
+            amount: Amount(30),
+        },
+    );
+    assert_eq!(ledger_jpy(&a, "exchange-a"), 10);
+    wait_until(PATIENCE, || {
+        Ok(bank_a
+            .balance(&AccountId::operating("exchange-a"))?
+            .balance
+            .0
+            == operating_before + 30)
+    })
+    .unwrap();
+    wait_until(PATIENCE, || {
+        let (_, body) = get(&format!("{ch}/v1/reconciliation"))?;
+        Ok(reconciled(&ch)?
+            && body["exchanges"][0]["pending_withdrawals"] == "0"
+            && body["exchanges"][0]["bank_trust"] == "10")
+    })
+    .with_context(|| format!("{:?}", get(&format!("{ch}/v1/reconciliation"))))
+    .unwrap();
+}
