@@ -217,14 +217,17 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         check_catch_up(&urls, &mut catching_up, &findings, &cluster);
         // Two of three must stay whole for a quorum: while a node is still catching
         // up, the next fault hits that node again rather than a second one.
+        // A wipe would send it back to genesis and it might never catch up, so a
+        // planned wipe becomes a kill (which keeps what it synced so far).
         if let Some((&lagging, _)) = catching_up.iter().next() {
-            if fault.node != lagging {
-                println!(
-                    "chaos: {} is still catching up; the next fault goes to it",
-                    cluster.nodes[lagging].name
-                );
-                fault.node = lagging;
+            if fault.kind == FaultKind::Wipe {
+                fault.kind = FaultKind::Kill;
             }
+            println!(
+                "chaos: {} is still catching up; the next fault ({}) goes to it",
+                cluster.nodes[lagging].name, fault.kind
+            );
+            fault.node = lagging;
         }
         if fault.kind == FaultKind::Partition && !cluster.partitions_possible() {
             *skipped.entry(fault.kind).or_insert(0u64) += 1;
