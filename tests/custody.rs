@@ -376,6 +376,20 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
             }))
     })
     .with_context(|| format!("reserves: {:?}", get(&format!("{ch}/v1/reserves"))))?;
+    let (_, node_status) = get(&format!("{ch}/v1/status"))?;
+    assert_eq!(
+        node_status["custody_undercovered"],
+        json!(false),
+        "{node_status}"
+    );
+    let metrics = ureq::get(&format!("{ch}/metrics"))
+        .call()?
+        .body_mut()
+        .read_to_string()?;
+    assert!(
+        metrics.contains("seisan_custody_undercovered 0"),
+        "{metrics}"
+    );
     let output = Command::new(seisan_binary())
         .args(["custody", "reserves", "--node", &ch])
         .output()?;

@@ -46,6 +46,10 @@ pub struct NodeStatus {
     pub state_root: String,
     pub peers: Vec<String>,
     pub mempool_depth: usize,
+    /// Whether public-chain custody is below the ledger's liabilities (an error state);
+    /// absent when this node does not watch a public chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custody_undercovered: Option<bool>,
 }
 
 /// Shared by every request handler.
@@ -188,6 +192,7 @@ pub fn resolve_member(genesis: &Genesis, text: &str) -> Result<MemberId, ApiErro
 async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
     let mut status = context.status.borrow().clone();
     status.mempool_depth = context.mempool.lock().expect("mempool lock").len();
+    status.custody_undercovered = super::custody_watcher::undercovered();
     Json(status)
 }
 

@@ -58,12 +58,63 @@ struct Shared {
     waiting_for_hot_wallet: BTreeSet<WithdrawalId>,
     last_error: Option<String>,
     scanned_until: Option<u64>,
+    /// Whether the last reserves check found custody below liabilities.
+    undercovered: Option<bool>,
 }
 
 static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
 
 fn shared() -> &'static Mutex<Shared> {
     SHARED.get_or_init(Default::default)
+}
+
+/// Whether custody was below liabilities at the watcher's last check (`None` when this
+/// node watches no public chain or has not checked yet), for `/v1/status`.
+pub fn undercovered() -> Option<bool> {
+    shared().lock().expect("custody state").undercovered
+}
+
+/// Proof of reserves at public-chain block `block`: per custody asset, the ledger's
+/// liabilities beside the hot and cold balances.
+async fn compute_reserves(
+    chain: &EvmChain,
+    context: &ApiContext,
+    settings: &PublicChainSettings,
+    block: u64,
+) -> Result<Vec<plan::AssetReserves>, CustodyError> {
+    let genesis: &Genesis = &context.genesis;
+    let liabilities: Vec<_> = {
+        let _read = context.commit_lock.read().expect("commit lock");
+        let view = context.db.committed_view();
+        chain
+            .assets()
+            .iter()
+            .map(|(asset, _)| ledger_custody::liabilities(&view, genesis, *asset))
+            .collect()
+    };
+    let mut assets = Vec::new();
+    for line in liabilities {
+        let hot = chain
+            .balance(line.asset, &settings.hot_address, block)
+            .await?;
+        let cold = chain
+            .balance(line.asset, &settings.cold_address, block)
+            .await?;
+        let symbol = genesis
+            .asset(line.asset)
+            .map(|spec| spec.symbol.clone())
+            .unwrap_or_default();
+        assets.push(plan::reserves(
+            line.asset,
+            symbol,
+            line.balances,
+            line.pending_withdrawals,
+            hot,
+            cold,
+            settings.hot_cap_bps,
+        ));
+    }
+    Ok(assets)
 }
 
 /// Starts the watcher if this node has an RPC URL and genesis a `public_chain`.
@@ -168,6 +219,16 @@ impl Watcher {
         if self.payer.is_some() {
             self.pay_and_sweep(&chain, latest).await?;
         }
+        let reserves = compute_reserves(&chain, &self.context, &self.settings, latest).await?;
+        let undercovered = reserves.iter().any(|line| line.undercovered);
+        if undercovered {
+            warn!(block = latest, "custody is below the ledger's liabilities");
+        }
+        self.context
+            .metrics
+            .custody_undercovered
+            .set(i64::from(undercovered));
+        shared().lock().expect("custody state").undercovered = Some(undercovered);
         Ok(())
     }
 
@@ -430,45 +491,15 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
         .latest_block()
         .await
         .map_err(|error| unavailable(error.to_string()))?;
-    let (liabilities, height) = {
-        let _read = context.commit_lock.read().expect("commit lock");
-        let view = context.db.committed_view();
-        let lines: Vec<_> = chain
-            .assets()
-            .iter()
-            .map(|(asset, _)| ledger_custody::liabilities(&view, genesis, *asset))
-            .collect();
-        (lines, context.status.borrow().clone())
-    };
-    let mut assets = Vec::new();
-    for line in liabilities {
-        let hot = chain
-            .balance(line.asset, &settings.hot_address, block)
-            .await
-            .map_err(|error| unavailable(error.to_string()))?;
-        let cold = chain
-            .balance(line.asset, &settings.cold_address, block)
-            .await
-            .map_err(|error| unavailable(error.to_string()))?;
-        let symbol = genesis
-            .asset(line.asset)
-            .map(|spec| spec.symbol.clone())
-            .unwrap_or_default();
-        assets.push(plan::reserves(
-            line.asset,
-            symbol,
-            line.balances,
-            line.pending_withdrawals,
-            hot,
-            cold,
-            settings.hot_cap_bps,
-        ));
-    }
+    let assets = compute_reserves(&chain, &context, &settings, block)
+        .await
+        .map_err(|error| unavailable(error.to_string()))?;
+    let height = context.status.borrow().height;
     let undercovered = assets.iter().any(|line| line.undercovered);
     let state = shared().lock().expect("custody state");
     Ok(Json(json!({
         "public_chain_block": block,
-        "ledger": height,
+        "ledger_height": height,
         "hot_address": settings.hot_address,
         "cold_address": settings.cold_address,
         "status": if undercovered { "undercovered" } else { "covered" },

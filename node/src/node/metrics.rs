@@ -20,6 +20,9 @@ pub struct Metrics {
     pub transactions_finalized: Counter,
     /// Seconds from a block's proposal timestamp to its commit on this node.
     pub finalization_latency_seconds: Histogram,
+    /// 1 while public-chain custody (hot + cold) is below the ledger's liabilities for
+    /// some asset: an error state.
+    pub custody_undercovered: Gauge,
 }
 
 impl Metrics {
@@ -71,7 +74,14 @@ impl Metrics {
             "Seconds from block proposal to commit on this node",
             finalization_latency_seconds.clone(),
         );
+        let custody_undercovered = Gauge::default();
+        registry.register(
+            "custody_undercovered",
+            "1 while custody is below the ledger's liabilities for some asset",
+            custody_undercovered.clone(),
+        );
         Metrics {
+            custody_undercovered,
             registry,
             height: metrics_height,
             view,

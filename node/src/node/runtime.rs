@@ -197,6 +197,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         state_root: tip.state_root.to_hex(),
         peers: Vec::new(),
         mempool_depth: 0,
+        custody_undercovered: None,
     });
     let (events, _) = broadcast::channel(1024);
     let (gossip_sender, gossip_receiver) = mpsc::channel(4096);
