@@ -1,8 +1,9 @@
 //! Custody end to end: a real anvil (installed from npm by `scripts/anvil.sh` when
 //! missing) with the WBTC token deployed, and three real nodes watching it.
 //!
-//! Exchange A deposits ETH and WBTC from its registered address; all three nodes attest
-//! and A is credited exactly once; a deposit from an unregistered address is not
+//! A deposit reorganised away one block deep (K = 2) is never attested. Exchange A
+//! deposits ETH and WBTC from its registered address; all three nodes attest and A is
+//! credited exactly once; a deposit from an unregistered address is not
 //! credited; the WBTC deposit cures A's parked sell order, which fills against B's
 //! bid; A withdraws ETH to its registered address and it arrives on anvil; the
 //! clearing-house node is killed while paying a second withdrawal and pays it exactly
@@ -264,6 +265,24 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         })
     };
 
+    // A deposit that is reorganised away before K confirmations is never attested:
+    // mine it one block deep, revert the chain to before it, then go on mining.
+    anvil.rpc("evm_setIntervalMining", json!([0]))?;
+    let snapshot = anvil.rpc("evm_snapshot", json!([]))?;
+    let vanishing = anvil.rpc(
+        "eth_sendTransaction",
+        json!([{"from": ACCOUNTS[EXCHANGE_A], "to": ACCOUNTS[HOT], "value": format!("{:#x}", ETHER / 4)}]),
+    )?;
+    anvil.rpc("evm_mine", json!([]))?;
+    assert!(!anvil
+        .rpc("eth_getTransactionReceipt", json!([vanishing]))?
+        .is_null());
+    assert_eq!(anvil.rpc("evm_revert", json!([snapshot]))?, json!(true));
+    assert!(anvil
+        .rpc("eth_getTransactionReceipt", json!([vanishing]))?
+        .is_null());
+    anvil.rpc("evm_setIntervalMining", json!([1]))?;
+
     // A sells a WBTC it does not hold yet: parked awaiting a top-up; B bids.
     let parked = transact(&a, &genesis, "exchange-a", order(Side::Sell))?;
     assert!(parked.to_string().contains("order_parked"), "{parked}");
@@ -291,6 +310,12 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         .filter(|record| record["outcome"][1] == json!("unregistered"))
         .count();
     assert_eq!(unregistered, 1, "{list:?}");
+    assert!(
+        !list
+            .iter()
+            .any(|record| record["attestations"][0][0]["tx_hash"] == vanishing),
+        "the reorganised deposit was attested: {list:?}"
+    );
     assert_eq!(
         inventory(&a, "exchange-a", ETH_ID)?,
         ETHER,
