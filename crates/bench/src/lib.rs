@@ -165,7 +165,11 @@ pub fn signed_order(
         .member_by_name(&name)
         .expect("benchmark member in genesis");
     nonces[slot] += 1;
-    let side = if slot.is_multiple_of(2) { Side::Sell } else { Side::Buy };
+    let side = if slot.is_multiple_of(2) {
+        Side::Sell
+    } else {
+        Side::Buy
+    };
     seisan_crypto::sign_transaction(
         &keys[slot],
         Transaction {
