@@ -38,6 +38,11 @@ fn chaos_run_passes_or_checkers_catch_broken_answers() {
         .find(|line| line.starts_with("chaos: minutes="))
         .unwrap_or_default()
         .to_string();
+    for line in stdout.lines().filter(|line| {
+        line.starts_with("chaos: seed=") || line.starts_with("chaos: faults by kind")
+    }) {
+        println!("{line}");
+    }
     println!("{summary}");
     assert!(
         output.status.success(),
