@@ -20,3 +20,7 @@ cargo build --workspace --all-targets --locked
 
 say "running the test suite"
 cargo nextest run --workspace --profile ci --locked
+
+say "the patent's scenario end to end: anvil, the bank and three nodes (scripts/testnet.sh demo)"
+# The debug binary built above; the README's run command builds release.
+SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/testnet.sh demo

@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
 # The README's run command: a local three-node Seisan testnet on loopback.
 #
-#   scripts/testnet.sh          build (release), write genesis + dev keys, start the clearing
-#                               house and exchanges A and B, wait until they finalize blocks,
-#                               print where everything is, stay up until Ctrl-C
-#   scripts/testnet.sh down     stop a testnet started in the background (or left behind)
+#   scripts/testnet.sh          build (release); start the public chain (anvil, installed from
+#                               npm when missing, with the WBTC token deployed), the bank and
+#                               the clearing house and exchanges A and B; run the patent's
+#                               scenario (scripts/demo.sh); stay up until Ctrl-C
+#   scripts/testnet.sh demo     the same, then stop everything; exit 0 only if every step passed
+#   scripts/testnet.sh start    start everything without the scenario and return
+#   scripts/testnet.sh down     stop everything a start left running
 #   scripts/testnet.sh status   each node's height and state root
 #
-# Everything lives under .seisan/testnet: genesis.json, keys/, nodes/<member>/ (data),
-# logs/<member>.log, pids/<member>.pid.
+# Every start is a fresh testnet. Everything lives under .seisan/testnet: genesis.json,
+# keys/, nodes/<member>/ (data), bank/, anvil/, logs/, pids/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 data="$root/.seisan/testnet"
-seisan="$root/target/release/seisan"
+# SEISAN_BIN runs another build of seisan (e.g. target/debug/seisan) and skips the release build.
+seisan="${SEISAN_BIN:-$root/target/release/seisan}"
 members=(clearing-house exchange-a exchange-b)
 http_port() { echo $((8101 + $1)); }
 
 say() { printf '%s\n' "$*"; }
 
 need_curl() {
-    if ! command -v curl >/dev/null 2>&1; then
-        say "installing curl (apt)"
-        (apt-get update -qq && apt-get install -y -qq curl) >/dev/null
+    local missing=()
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v jq >/dev/null 2>&1 || missing+=(jq)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${missing[*]} (apt)"
+        (apt-get update -qq && apt-get install -y -qq "${missing[@]}") >/dev/null
     fi
 }
 
@@ -34,7 +42,7 @@ json_field() { # json_field FIELD < json
 
 down() {
     local stopped=0
-    for member in "${members[@]}"; do
+    for member in "${members[@]}" bank; do
         local pidfile="$data/pids/$member.pid"
         [ -f "$pidfile" ] || continue
         local pid; pid=$(cat "$pidfile")
@@ -46,7 +54,11 @@ down() {
         fi
         rm -f "$pidfile"
     done
-    say "stopped $stopped node(s)"
+    if [ -f "$data/anvil/anvil.pid" ]; then
+        scripts/anvil.sh stop "$data/anvil" || true
+        stopped=$((stopped + 1))
+    fi
+    say "stopped $stopped process(es)"
 }
 
 status() {
@@ -72,22 +84,41 @@ up() {
             exit 1
         fi
     done
-    say "== building seisan (release)"
-    cargo build --release --locked -p seisan-node
-    mkdir -p "$data/logs" "$data/pids" "$data/nodes"
-    "$seisan" genesis testnet --out "$data" >/dev/null
+    if [ -z "${SEISAN_BIN:-}" ]; then
+        say "== building seisan (release)"
+        cargo build --release --locked -p seisan-node
+    fi
+    down >/dev/null 2>&1 || true
+    rm -rf "$data"
+    mkdir -p "$data/logs" "$data/pids" "$data/nodes" "$data/keys"
+    trap 'down; exit 130' INT TERM
+    say "== starting the public chain (anvil) and deploying the WBTC token"
+    scripts/anvil.sh start "$data/anvil"
+    local token; token=$(jq -r .token "$data/anvil/chain.json")
+    "$seisan" genesis testnet --out "$data" --eth-chain-id 31337 --token-contract "$token" >/dev/null
+    # The clearing house's hot wallet is anvil's dev account 1 (a well-known key).
+    (umask 077 && echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$data/keys/hot-wallet.key")
+    say "== starting the bank (trust accounts; 1,000,000 JPY in each exchange's operating account)"
+    "$seisan" bank init --out "$data/bank" --genesis "$data/genesis.json" >/dev/null
+    nohup "$seisan" bank run --config "$data/bank/bank.toml" >>"$data/logs/bank.log" 2>&1 &
+    echo $! >"$data/pids/bank.pid"
+    for _ in $(seq 1 100); do curl -fsS --max-time 1 http://127.0.0.1:7400/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
     say "== starting three validators (quorum 2 of 3)"
     for index in "${!members[@]}"; do
         local member=${members[$index]}
+        local extra=()
+        [ "$member" = clearing-house ] && extra=(--hot-key "$data/keys/hot-wallet.key")
         nohup "$seisan" node \
             --genesis "$data/genesis.json" \
             --key "$data/keys/$member.key" \
             --data "$data/nodes/$member" \
             --http "127.0.0.1:$(http_port "$index")" \
+            --eth-rpc "http://127.0.0.1:8545" \
+            --bank-url "http://127.0.0.1:7400" --bank-token "dev-token-$member" \
+            "${extra[@]}" \
             >>"$data/logs/$member.log" 2>&1 &
         echo $! >"$data/pids/$member.pid"
     done
-    trap 'down; exit 130' INT TERM
     for index in "${!members[@]}"; do
         local ok=0
         for _ in $(seq 1 300); do
@@ -104,6 +135,8 @@ up() {
     say "== the testnet is finalizing blocks"
     status
     say ""
+    say "chain:    anvil at http://127.0.0.1:8545 (token $(jq -r .token "$data/anvil/chain.json"))"
+    say "bank:     http://127.0.0.1:7400 (tokens dev-token-<member>)"
     say "logs:     $data/logs/<member>.log"
     say "genesis:  $data/genesis.json"
     say "keys:     $data/keys/<member>.key (well-known dev keys; dev chain only)"
@@ -111,15 +144,39 @@ up() {
     say "try:      curl http://127.0.0.1:8102/v1/members/exchange-a/balances"
 }
 
+examples() {
+    cat <<TXT
+
+Try the CLI against the running testnet (from $root):
+  export SEISAN_GENESIS=$data/genesis.json SEISAN_KEY=$data/keys/exchange-a.key SEISAN_NODE=http://127.0.0.1:8102
+  $seisan balance
+  $seisan balance --proof
+  $seisan order buy ETH/JPY 0.1 --price 90
+  $seisan book ETH/JPY
+  $seisan trades
+  $seisan events --count 3
+  SEISAN_KEY=$data/keys/clearing-house.key $seisan reserves
+TXT
+}
+
 case "${1:-up}" in
     up)
         up
+        scripts/demo.sh || { say "the demo failed; the testnet stays up for inspection"; }
+        examples
         say ""
         say "the testnet runs until Ctrl-C (or scripts/testnet.sh down from another shell)"
         while true; do sleep 3600; done
         ;;
+    demo)
+        up
+        result=0
+        scripts/demo.sh || result=$?
+        down
+        exit $result
+        ;;
     start) up ;;
     down) down ;;
     status) status ;;
-    *) say "usage: scripts/testnet.sh [up|start|down|status]" >&2; exit 2 ;;
+    *) say "usage: scripts/testnet.sh [up|demo|start|down|status]" >&2; exit 2 ;;
 esac

@@ -85,6 +85,11 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Status { options } => status(&Session::open(&options)?),
         ClientCommand::Events { count, options } => events(&mut Session::open(&options)?, count),
         ClientCommand::Supply { options } => supply(&mut Session::open(&options)?),
+        ClientCommand::Deposit(args) => super::funds::deposit(args),
+        ClientCommand::FiatDeposit(args) => super::funds::fiat_deposit(args),
+        ClientCommand::Withdraw(args) => super::funds::withdraw(args),
+        ClientCommand::Reserves { options } => super::funds::reserves(options),
+        ClientCommand::Reconcile { options } => super::funds::reconcile(options),
         ClientCommand::Tx { id, options } => {
             let mut session = Session::open(&options)?;
             let id =

@@ -11,6 +11,7 @@
 
 pub mod commands;
 pub mod describe;
+pub mod funds;
 pub mod proof;
 pub mod session;
 pub mod text;
@@ -24,6 +25,24 @@ use std::path::PathBuf;
 pub enum ClientCommand {
     /// Place or cancel a limit order (the patent's contract request, S230).
     Order(OrderCommand),
+    /// Testnet: send coins from the member's registered address to the hot address on
+    /// the local public chain (S211-S212) and wait for the attested credit.
+    Deposit(funds::DepositArgs),
+    /// Testnet: move fiat from the member's operating account to its trust account at
+    /// the bank (S210) and wait for the attested credit.
+    FiatDeposit(funds::FiatDepositArgs),
+    /// Withdraw: coins to a registered public-chain address, fiat to the operating account.
+    Withdraw(funds::WithdrawArgs),
+    /// Proof of reserves: ledger liabilities beside on-chain hot and cold balances.
+    Reserves {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// Reconciliation: per exchange, the ledger's fiat beside the bank's trust balance.
+    Reconcile {
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// List a member's open orders.
     Orders {
         /// Member name or id [default: the key's member].

@@ -1,0 +1,405 @@
+//! Moving money in and out: `deposit` (coins from the member's registered public-chain
+//! address to the clearing house's hot address), `fiat-deposit` (operating account to
+//! trust account at the bank), `withdraw`, and the clearing house's views of custody
+//! (`reserves`) and of the bank (`reconcile`).
+//!
+//! `deposit` and `fiat-deposit` are testnet conveniences: on a real network an exchange
+//! moves coins with its own wallet and fiat with its own bank, and the watchers of the
+//! validators attest what arrived. Here `deposit` asks the local anvil to send from the
+//! member's registered address (anvil's dev accounts are unlocked), and `fiat-deposit`
+//! instructs the embedded bank with the member's bank token.
+
+use super::commands::{parse_amount, resolve_asset, transact};
+use super::session::Session;
+use super::{ClientOptions, SubmitOptions};
+use anyhow::{anyhow, bail, Context};
+use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
+use seisan_types::amount::AssetKind;
+use seisan_types::custody::ChainAddress;
+use seisan_types::tx::TxBody;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// How long `deposit` waits for the ledger to credit a deposit.
+const CREDIT_WAIT: Duration = Duration::from_secs(90);
+
+#[derive(clap::Args, Debug)]
+pub struct DepositArgs {
+    /// The crypto asset (ETH or a token such as WBTC).
+    pub asset: String,
+    /// The amount, in whole units (e.g. 1.5).
+    pub amount: String,
+    /// The public chain's JSON-RPC URL.
+    #[arg(
+        long,
+        env = "SEISAN_ETH_RPC",
+        default_value = "http://127.0.0.1:8545",
+        value_name = "URL"
+    )]
+    pub eth_rpc: String,
+    /// Send from this registered address [default: the member's first registered address].
+    #[arg(long, value_name = "ADDRESS")]
+    pub from: Option<String>,
+    /// Return once the public-chain transaction is mined, without waiting for the credit.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub options: ClientOptions,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FiatDepositArgs {
+    /// The amount, in whole units of the fiat asset (e.g. 200).
+    pub amount: String,
+    /// The bank's API URL.
+    #[arg(
+        long,
+        env = "SEISAN_BANK_URL",
+        default_value = "http://127.0.0.1:7400",
+        value_name = "URL"
+    )]
+    pub bank: String,
+    /// The member's bank API token [default on a dev chain: dev-token-<member>].
+    #[arg(long, env = "SEISAN_BANK_TOKEN", value_name = "TOKEN")]
+    pub bank_token: Option<String>,
+    /// Return once the bank booked the transfer, without waiting for the credit.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[command(flatten)]
+    pub options: ClientOptions,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WithdrawArgs {
+    /// The asset (a crypto asset pays out on the public chain; fiat to the operating account).
+    pub asset: String,
+    /// The amount, in whole units.
+    pub amount: String,
+    /// For a crypto asset: one of the member's registered addresses [default: the first].
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub submit: SubmitOptions,
+}
+
+/// Everything the ledger ever credited in an asset, in minor units. A deposit is
+/// credited when this grows by its amount (the member's own balance may not grow: a
+/// credit that cures a top-up request is spent at once by the order it frees).
+fn credited(session: &mut Session, symbol: &str) -> anyhow::Result<u128> {
+    let supply = session.node.get("/v1/supply")?;
+    let entry = supply["assets"]
+        .as_array()
+        .and_then(|all| all.iter().find(|entry| entry["symbol"] == symbol))
+        .ok_or_else(|| anyhow!("the node reports no {symbol} supply"))?;
+    Ok(entry["credited"]
+        .as_str()
+        .unwrap_or("0")
+        .parse::<u128>()
+        .unwrap_or(0))
+}
+
+fn wait_for_credit(session: &mut Session, symbol: &str, target: u128) -> anyhow::Result<()> {
+    let deadline = Instant::now() + CREDIT_WAIT;
+    while credited(session, symbol)? < target {
+        if Instant::now() > deadline {
+            bail!(
+                "the deposit was not credited within {}s; see `seisan topups` and the nodes' logs",
+                CREDIT_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}
+
+fn rpc(url: &str, method: &str, params: Value) -> anyhow::Result<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut response = agent
+        .post(url)
+        .send_json(&body)
+        .with_context(|| format!("cannot reach the public chain at {url}"))?;
+    let answer: Value = response
+        .body_mut()
+        .read_json()
+        .with_context(|| format!("{method}: unreadable answer"))?;
+    if let Some(error) = answer.get("error") {
+        bail!(
+            "{method} failed: {}",
+            error["message"].as_str().unwrap_or("unknown error")
+        );
+    }
+    Ok(answer["result"].clone())
+}
+
+pub fn deposit(args: DepositArgs) -> anyhow::Result<()> {
+    let mut session = Session::open(&args.options)?;
+    let (_, member) = session.signer()?;
+    let genesis = session.genesis()?.clone();
+    let asset_id = resolve_asset(&genesis, &args.asset)?;
+    let asset = genesis.asset(asset_id).expect("resolved asset").clone();
+    if asset.kind == AssetKind::Fiat {
+        bail!("{} is fiat; use `seisan fiat-deposit AMOUNT`", asset.symbol);
+    }
+    let amount = parse_amount(&genesis, asset_id, &args.amount, "amount")?;
+    let chain = genesis
+        .public_chain
+        .as_ref()
+        .ok_or_else(|| anyhow!("this genesis has no public_chain section"))?;
+    let name = &genesis.member(member).expect("signer is a member").name;
+    let from = match &args.from {
+        Some(address) => address.to_ascii_lowercase(),
+        None => chain
+            .registered_addresses
+            .iter()
+            .find(|registered| &registered.member == name)
+            .map(|registered| registered.address.0.clone())
+            .ok_or_else(|| anyhow!("{name} has no registered public-chain address in genesis"))?,
+    };
+    if !chain.is_registered_to(name, &ChainAddress(from.clone())) {
+        bail!(
+            "{from} is not a registered address of {name}; a deposit from it would not be credited"
+        );
+    }
+    let before = credited(&mut session, &asset.symbol)?;
+    let transaction = match (&asset.kind, &asset.contract) {
+        (AssetKind::NativeCoin, _) => {
+            json!({"from": from, "to": chain.hot_address.0, "value": format!("0x{:x}", amount.0)})
+        }
+        (AssetKind::Token, Some(contract)) => {
+            // ERC-20 transfer(address,uint256): selector a9059cbb, then both arguments as 32-byte words.
+            let to = chain.hot_address.0.trim_start_matches("0x");
+            let data = format!("0xa9059cbb{:0>64}{:064x}", to, amount.0);
+            json!({"from": from, "to": contract, "data": data})
+        }
+        _ => bail!("{} has no token contract in genesis", asset.symbol),
+    };
+    let hash = rpc(&args.eth_rpc, "eth_sendTransaction", json!([transaction]))?;
+    let hash = hash
+        .as_str()
+        .ok_or_else(|| anyhow!("eth_sendTransaction returned no hash"))?
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let receipt = loop {
+        let receipt = rpc(&args.eth_rpc, "eth_getTransactionReceipt", json!([hash]))?;
+        if !receipt.is_null() {
+            break receipt;
+        }
+        if Instant::now() > deadline {
+            bail!("deposit {hash} was not mined within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    if receipt["status"] != "0x1" {
+        bail!(
+            "deposit {hash} failed on the public chain (status {})",
+            receipt["status"]
+        );
+    }
+    if !args.no_wait {
+        wait_for_credit(&mut session, &asset.symbol, before + amount.0)?;
+    }
+    if session.json {
+        println!(
+            "{}",
+            json!({"tx_hash": hash, "from": from, "to": chain.hot_address.0, "asset": asset.symbol, "amount": amount, "credited": !args.no_wait})
+        );
+    } else {
+        let shown = asset.format_amount(amount);
+        println!(
+            "deposited {shown} {} from {from} to the hot address {} (tx {hash})",
+            asset.symbol, chain.hot_address.0
+        );
+        if !args.no_wait {
+            println!("credited to {name} after the validators' attestations");
+        }
+    }
+    Ok(())
+}
+
+pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
+    let mut session = Session::open(&args.options)?;
+    let (_, member) = session.signer()?;
+    let genesis = session.genesis()?.clone();
+    let (asset_id, asset) = genesis
+        .assets
+        .iter()
+        .enumerate()
+        .find(|(_, asset)| asset.kind == AssetKind::Fiat)
+        .map(|(index, asset)| (seisan_types::AssetId(index as u32), asset.clone()))
+        .ok_or_else(|| anyhow!("genesis has no fiat asset"))?;
+    let amount = parse_amount(&genesis, asset_id, &args.amount, "amount")?;
+    let name = genesis
+        .member(member)
+        .expect("signer is a member")
+        .name
+        .clone();
+    let token = match args.bank_token {
+        Some(token) => token,
+        None if genesis.chain_id.is_dev() => format!("dev-token-{name}"),
+        None => bail!("pass --bank-token (or SEISAN_BANK_TOKEN): this is not a dev chain"),
+    };
+    let before = credited(&mut session, &asset.symbol)?;
+    let reference = TransferReference(format!("trust-deposit-{name}-{}", super::text::now_ms()));
+    let bank = HttpBank::new(&args.bank, &token);
+    let receipt = bank
+        .transfer(&TransferRequest {
+            from: AccountId::operating(&name),
+            to: AccountId::trust(&name),
+            amount,
+            reference,
+        })
+        .map_err(|error| anyhow!("the bank refused the transfer: {error}"))?;
+    if !args.no_wait {
+        wait_for_credit(&mut session, &asset.symbol, before + amount.0)?;
+    }
+    if session.json {
+        println!(
+            "{}",
+            json!({"bank_receipt": receipt, "credited": !args.no_wait})
+        );
+    } else {
+        println!(
+            "moved {} {} from {name}'s operating account to its trust account (bank entry {})",
+            asset.format_amount(amount),
+            asset.symbol,
+            receipt.credit_entry
+        );
+        if !args.no_wait {
+            println!("credited to {name} after the validators' attestations (S210)");
+        }
+    }
+    Ok(())
+}
+
+pub fn withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
+    let mut session = Session::open(&args.submit.client)?;
+    let (_, member) = session.signer()?;
+    let genesis = session.genesis()?.clone();
+    let asset_id = resolve_asset(&genesis, &args.asset)?;
+    let asset = genesis.asset(asset_id).expect("resolved asset").clone();
+    let amount = parse_amount(&genesis, asset_id, &args.amount, "amount")?;
+    let body = if asset.kind == AssetKind::Fiat {
+        if args.to.is_some() {
+            bail!("fiat withdrawals pay the member's operating account; --to is for crypto assets");
+        }
+        TxBody::WithdrawFiat {
+            asset: asset_id,
+            amount,
+        }
+    } else {
+        let name = &genesis.member(member).expect("signer is a member").name;
+        let chain = genesis
+            .public_chain
+            .as_ref()
+            .ok_or_else(|| anyhow!("this genesis has no public_chain section"))?;
+        let to = match args.to {
+            Some(address) => address.to_ascii_lowercase(),
+            None => chain
+                .registered_addresses
+                .iter()
+                .find(|registered| &registered.member == name)
+                .map(|registered| registered.address.0.clone())
+                .ok_or_else(|| {
+                    anyhow!("{name} has no registered public-chain address in genesis")
+                })?,
+        };
+        if !chain.is_registered_to(name, &ChainAddress(to.clone())) {
+            bail!("{to} is not a registered address of {name}; withdrawals go only to registered addresses");
+        }
+        TxBody::Withdraw {
+            asset: asset_id,
+            amount,
+            to: ChainAddress(to),
+        }
+    };
+    transact(&mut session, &args.submit, body)
+}
+
+fn print_document(session: &Session, document: &Value, title: &str) {
+    if session.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(document).expect("JSON prints")
+        );
+    } else {
+        println!("{title}");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(document).expect("JSON prints")
+        );
+    }
+}
+
+pub fn reserves(options: ClientOptions) -> anyhow::Result<()> {
+    let session = Session::open(&options)?;
+    let document = session.node.get("/v1/reserves")?;
+    print_document(
+        &session,
+        &document,
+        "proof of reserves (ledger liabilities beside on-chain hot and cold balances):",
+    );
+    if document["status"] == "undercovered" {
+        bail!("custody does not cover the ledger (coverage below 100%)");
+    }
+    Ok(())
+}
+
+pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
+    let session = Session::open(&options)?;
+    let document = session.node.get("/v1/reconciliation")?;
+    if session.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("JSON prints")
+        );
+    } else {
+        let mut table = super::text::Table::new(&[
+            ("MEMBER", super::text::Align::Left),
+            ("LEDGER", super::text::Align::Right),
+            ("BANK TRUST", super::text::Align::Right),
+            ("IN FLIGHT", super::text::Align::Right),
+            ("UNEXPLAINED", super::text::Align::Right),
+            ("OK", super::text::Align::Left),
+        ]);
+        for line in document["exchanges"].as_array().into_iter().flatten() {
+            let text = |name: &str| match &line[name] {
+                Value::String(text) => text.clone(),
+                Value::Null => "-".to_string(),
+                other => other.to_string(),
+            };
+            let in_flight: i128 = [
+                "pending_withdrawals",
+                "unmirrored_settlement",
+                "unattested_credits",
+                "unattested_withdrawal_payments",
+            ]
+            .iter()
+            .filter_map(|name| {
+                line[*name]
+                    .as_str()
+                    .and_then(|text| text.parse::<i128>().ok())
+            })
+            .sum();
+            table.row(vec![
+                text("member"),
+                text("ledger_fiat"),
+                text("bank_trust"),
+                in_flight.to_string(),
+                text("unexplained_difference"),
+                text("reconciled"),
+            ]);
+        }
+        println!("{}", table.render());
+    }
+    if document["unexplained_total"]
+        .as_str()
+        .is_some_and(|total| total != "0")
+    {
+        bail!("the bank's trust balances differ from the ledger by more than what is in flight");
+    }
+    Ok(())
+}
