@@ -419,6 +419,19 @@ impl<B: Backend + Clone> StateDb<B> {
     }
 }
 
+/// The least key greater than every key starting with `prefix` (`None` when the prefix
+/// is all `0xff` bytes, whose range has no upper end).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 fn scan_backend<B: Backend>(
     backend: &B,
     space: u8,
@@ -426,13 +439,21 @@ fn scan_backend<B: Backend>(
     start_after: Option<&[u8]>,
     limit: usize,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    if start_after.is_some_and(|after| after > prefix && !after.starts_with(prefix)) {
+        // Every key with the prefix sorts before `after`.
+        return Vec::new();
+    }
     let full_prefix = prefixed(space, prefix);
     let lower = match start_after {
         Some(after) if after >= prefix => Bound::Excluded(prefixed(space, after)),
         _ => Bound::Included(full_prefix.clone()),
     };
+    // Bounded above by the prefix's end, so an empty or short range does not read (and
+    // copy) `limit` unrelated entries past it (the contracts scan often-empty ranges,
+    // such as a member's open top-ups, after every fill).
+    let upper = prefix_end(&full_prefix).map_or(Bound::Unbounded, Bound::Excluded);
     backend
-        .range(lower, Bound::Unbounded, limit)
+        .range(lower, upper, limit)
         .into_iter()
         .take_while(|(key, _)| key.starts_with(&full_prefix))
         .map(|(key, value)| (key[1..].to_vec(), value))
@@ -466,9 +487,21 @@ impl<B: Backend + Clone> StateView for StagedView<B> {
         let in_range =
             |key: &[u8]| key.starts_with(prefix) && start_after.is_none_or(|after| key > after);
         // Overlay changes in range, newest layer winning.
+        // A range query on each layer's sorted writes, not a pass over all of them: a
+        // staged block of thousands of writes is scanned many times while the next
+        // block executes on top of it.
+        let lower: Bound<&[u8]> = match start_after {
+            Some(after) if after >= prefix => Bound::Excluded(after),
+            _ => Bound::Included(prefix),
+        };
         let mut overlay: BTreeMap<&[u8], &Option<Vec<u8>>> = BTreeMap::new();
         for layer in self.layers.iter().rev() {
-            for (key, value) in &layer.writes.changes {
+            let candidates = layer
+                .writes
+                .changes
+                .range::<[u8], _>((lower, Bound::Unbounded))
+                .take_while(|(key, _)| key.starts_with(prefix));
+            for (key, value) in candidates {
                 if in_range(key) {
                     overlay.insert(key, value);
                 }
