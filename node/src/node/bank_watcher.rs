@@ -23,15 +23,14 @@
 //!    `fiat-withdrawal-<id>`; the attestations of step 1 then complete it.
 //!
 //! Attestations are transactions signed with the node's member key. The custody
-//! watcher signs with the same key; both take the next nonce as the highest of a
-//! local counter, the committed nonce + 1 and the mempool's pending nonce + 1, and a
-//! submission that loses a race for a nonce is refused by admission and retried on the
+//! watcher signs with the same key; both go through `signer::submit_signed`, which
+//! chooses the nonce and admits under one lock; a submission that still loses a race
+//! (to a person using the member key at the same moment) is refused and retried on the
 //! next pass (the attestation is only marked submitted once admitted).
 //!
 //! `GET /v1/reconciliation` puts, per exchange, the ledger's fiat balance beside the
 //! bank's trust balance with what is in flight, and flags any other difference.
 
-use super::admission::admit_transactions;
 use super::api::{ApiContext, ApiError};
 use super::config::NodeConfig;
 use axum::extract::State;
@@ -45,8 +44,8 @@ use seisan_bank::{
 use seisan_contracts::bank as ledger_bank;
 use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact, FiatWithdrawalId};
 use seisan_types::clearing::ChangeReason;
-use seisan_types::tx::{Transaction, TxBody};
-use seisan_types::{Amount, AssetId, AssetKind, Genesis, Height, MemberId, Nonce, Role};
+use seisan_types::tx::TxBody;
+use seisan_types::{Amount, AssetId, AssetKind, Genesis, Height, MemberId, Role};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
@@ -112,7 +111,6 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         clearing_house,
         crash_file: config.data.join(CRASH_AFTER_TRANSFER_FILE),
         cursors: BTreeMap::new(),
-        next_nonce: 1,
         submitted: BTreeSet::new(),
         paid: BTreeSet::new(),
     };
@@ -131,7 +129,6 @@ struct Watcher {
     /// Per exchange, the last statement sequence fully handled (in memory: after a
     /// restart statements are read again and handled entries skipped by state).
     cursors: BTreeMap<MemberId, u64>,
-    next_nonce: u64,
     submitted: BTreeSet<BankEntryId>,
     /// Withdrawals whose transfer the bank confirmed in this run.
     paid: BTreeSet<FiatWithdrawalId>,
@@ -377,34 +374,9 @@ impl Watcher {
     }
 
     async fn submit(&mut self, body: TxBody) -> anyhow::Result<()> {
-        let committed =
-            seisan_contracts::query::last_nonce(&self.context.db.committed_view(), self.member)
-                .map_or(0, |nonce| nonce.0);
-        let pending = self
-            .context
-            .mempool
-            .lock()
-            .expect("mempool lock")
-            .pending_nonce(self.member)
-            .map_or(0, |nonce| nonce.0);
-        let nonce = self.next_nonce.max(committed + 1).max(pending + 1);
-        let transaction = seisan_crypto::sign_transaction(
-            &self.keypair,
-            Transaction {
-                chain_id: self.context.genesis.chain_id.clone(),
-                member: self.member,
-                nonce: Nonce(nonce),
-                body,
-            },
-        );
-        let mut results = admit_transactions(&self.context, vec![transaction]).await;
-        match results.pop().expect("one result per transaction") {
-            Ok(_) => {
-                self.next_nonce = nonce + 1;
-                Ok(())
-            }
-            Err(error) => Err(anyhow::anyhow!("attestation not admitted: {error}")),
-        }
+        super::signer::submit_signed(&self.context, &self.keypair, self.member, body)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -16,13 +16,11 @@
 //!    outgoing transaction at a time keeps the hot wallet's nonces in journal order,
 //!    so a restarted node re-sends the same signed bytes instead of paying twice.
 //!
-//! Attestations are ordinary transactions signed with the node's member key, with
-//! nonces from a local counter seeded from committed state and the mempool.
+//! Attestations are ordinary transactions signed with the node's member key, through
+//! `signer::submit_signed` (one nonce sequence shared with the bank watcher).
 
-use super::admission::admit_transactions;
 use super::api::{ApiContext, ApiError};
 use super::config::NodeConfig;
-use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -37,8 +35,8 @@ use seisan_custody::CustodyError;
 use seisan_types::custody::{
     ChainTxHash, DepositId, PublicChainSettings, WithdrawalId, WithdrawalStatus,
 };
-use seisan_types::tx::{Transaction, TxBody};
-use seisan_types::{Amount, AssetKind, Genesis, MemberId, Nonce, Role};
+use seisan_types::tx::TxBody;
+use seisan_types::{Amount, AssetKind, Genesis, MemberId, Role};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::{Mutex, OnceLock};
@@ -155,7 +153,6 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         url,
         chain: None,
         next_block: 0,
-        next_nonce: 1,
         submitted_deposits: BTreeSet::new(),
         submitted_payouts: BTreeSet::new(),
         named_payouts: BTreeSet::new(),
@@ -176,7 +173,6 @@ struct Watcher {
     /// The first block not scanned yet. Starts at 0 after a restart: deposits already
     /// attested or settled are skipped by reading state.
     next_block: u64,
-    next_nonce: u64,
     submitted_deposits: BTreeSet<DepositId>,
     submitted_payouts: BTreeSet<(WithdrawalId, ChainTxHash)>,
     named_payouts: BTreeSet<(WithdrawalId, String)>,
@@ -424,33 +420,9 @@ impl Watcher {
 
     /// Signs `body` with this node's member key at the next nonce and admits it.
     async fn submit(&mut self, body: TxBody) -> anyhow::Result<()> {
-        let committed =
-            seisan_contracts::query::last_nonce(&self.context.db.committed_view(), self.member)
-                .map_or(0, |nonce| nonce.0);
-        let pending = self
-            .context
-            .mempool
-            .lock()
-            .expect("mempool lock")
-            .pending_nonce(self.member)
-            .map_or(0, |nonce| nonce.0);
-        let nonce = self.next_nonce.max(committed + 1).max(pending + 1);
-        let transaction = seisan_crypto::sign_transaction(
-            &self.keypair,
-            Transaction {
-                chain_id: self.context.genesis.chain_id.clone(),
-                member: self.member,
-                nonce: Nonce(nonce),
-                body,
-            },
-        );
-        let result = admit_transactions(&self.context, vec![transaction])
+        super::signer::submit_signed(&self.context, &self.keypair, self.member, body)
             .await
-            .pop()
-            .expect("one result per transaction");
-        result.with_context(|| format!("admitting custody transaction at nonce {nonce}"))?;
-        self.next_nonce = nonce + 1;
-        Ok(())
+            .map(|_| ())
     }
 }
 

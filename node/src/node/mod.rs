@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod queries;
 pub mod runtime;
+pub mod signer;

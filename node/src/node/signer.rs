@@ -1,0 +1,52 @@
+//! Transactions the node signs itself (custody and bank attestations, payout notices).
+//!
+//! Several watchers sign with the one member key, and a member's nonces must be exactly
+//! consecutive. So nonce choice and admission happen under one process-wide lock: the
+//! next nonce is one above both the committed nonce and the highest one pending in the
+//! mempool, and the transaction is in the mempool before the lock is released, so the
+//! next caller sees it. (A person using the same member key from the CLI at the same
+//! moment can still take a nonce first; the watcher's submission is then refused and
+//! retried on its next pass.)
+
+use super::admission::admit_transactions;
+use super::api::ApiContext;
+use seisan_crypto::Keypair;
+use seisan_types::hash::Hash;
+use seisan_types::ids::{MemberId, Nonce};
+use seisan_types::tx::{Transaction, TxBody};
+
+static SUBMIT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Signs `body` with the node's member key at the member's next nonce and admits it.
+pub async fn submit_signed(
+    context: &ApiContext,
+    keypair: &Keypair,
+    member: MemberId,
+    body: TxBody,
+) -> anyhow::Result<Hash> {
+    let _guard = SUBMIT_LOCK.lock().await;
+    let committed = seisan_contracts::query::last_nonce(&context.db.committed_view(), member)
+        .map_or(0, |nonce| nonce.0);
+    let pending = context
+        .mempool
+        .lock()
+        .expect("mempool lock")
+        .pending_nonce(member)
+        .map_or(0, |nonce| nonce.0);
+    let nonce = committed.max(pending) + 1;
+    let transaction = seisan_crypto::sign_transaction(
+        keypair,
+        Transaction {
+            chain_id: context.genesis.chain_id.clone(),
+            member,
+            nonce: Nonce(nonce),
+            body,
+        },
+    );
+    let kind = transaction.tx.body.kind_name();
+    admit_transactions(context, vec![transaction])
+        .await
+        .pop()
+        .expect("one result per transaction")
+        .map_err(|error| anyhow::anyhow!("{kind} at nonce {nonce} not admitted: {error}"))
+}
