@@ -363,7 +363,7 @@ fn run(ops: &[Op]) -> Trace {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     #[test]
     fn invariants_hold_after_every_step_and_execution_is_deterministic(

@@ -34,7 +34,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 /// How long a leader with an empty mempool waits before proposing an empty block.
-pub const EMPTY_BLOCK_DELAY_MS: u64 = 250;
+pub const EMPTY_BLOCK_DELAY_MS: u64 = 500;
 /// The most transactions gossiped in one message.
 pub const MAX_GOSSIP_BATCH: usize = 1024;
 /// How long admitted transactions wait to fill a gossip batch.
