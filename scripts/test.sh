@@ -21,6 +21,9 @@ cargo build --workspace --all-targets --locked
 say "running the test suite"
 cargo nextest run --workspace --profile ci --locked
 
+say "chaos: 2 minutes of kill -9, pause, partition and wipe under a signed workload"
+SEISAN_CHAOS=1 cargo nextest run -p seisan-chaos --profile ci --locked --test chaos --no-capture
+
 say "the patent's scenario end to end: anvil, the bank and three nodes (scripts/testnet.sh demo)"
 # The debug binary built above; the README's run command builds release.
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/testnet.sh demo
