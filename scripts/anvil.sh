@@ -27,8 +27,11 @@ install() {
         return
     fi
     if ! command -v npm >/dev/null 2>&1; then
-        echo "error: npm is needed to install anvil (apt-get install nodejs npm)" >&2
-        exit 1
+        echo "installing nodejs and npm (apt) to fetch anvil from the npm registry" >&2
+        if ! (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null 2>&1; then
+            echo "error: npm is needed to install anvil and apt-get could not install it; install nodejs and npm" >&2
+            exit 1
+        fi
     fi
     echo "installing anvil $ANVIL_VERSION into $TOOLS" >&2
     mkdir -p "$TOOLS"
