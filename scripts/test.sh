@@ -21,6 +21,9 @@ cargo build --workspace --all-targets --locked
 say "running the test suite"
 cargo nextest run --workspace --profile ci --locked
 
+say "schemathesis against /v1/openapi.json of live nodes"
+SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/schemathesis.sh
+
 say "chaos: 2 minutes of kill -9, pause, partition and wipe under a signed workload"
 SEISAN_CHAOS=1 cargo nextest run -p seisan-chaos --profile ci --locked --test chaos --no-capture
 
