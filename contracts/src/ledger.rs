@@ -152,6 +152,26 @@ impl<'a> Ledger<'a> {
         self.ctx.timestamp_ms
     }
 
+    /// The next page of index keys under `prefix` after `cursor`, in key order,
+    /// advancing the cursor; empty when the index is exhausted. Callers may change the
+    /// index between pages (the cursor is a key, not a position).
+    pub(crate) fn index_page(
+        &mut self,
+        prefix: &[u8],
+        cursor: &mut Option<Vec<u8>>,
+    ) -> Vec<Vec<u8>> {
+        let batch = self.index.scan_keys(
+            self.view,
+            prefix,
+            cursor.as_deref(),
+            crate::overlay::SCAN_BATCH,
+        );
+        if let Some(last) = batch.last() {
+            *cursor = Some(last.clone());
+        }
+        batch
+    }
+
     // ---- step lifecycle -------------------------------------------------------------
 
     fn commit_step(&mut self) -> Vec<Event> {
@@ -906,14 +926,10 @@ impl<'a> Ledger<'a> {
             let prefix = keys::open_top_up_prefix(member, asset);
             let mut after: Option<Vec<u8>> = None;
             loop {
-                let batch = self.index.scan_keys(
-                    self.view,
-                    &prefix,
-                    after.as_deref(),
-                    crate::overlay::SCAN_BATCH,
-                );
-                let Some(last) = batch.last() else { break };
-                after = Some(last.clone());
+                let batch = self.index_page(&prefix, &mut after);
+                if batch.is_empty() {
+                    break;
+                }
                 for key in batch {
                     let id = TopUpId(keys::trailing_u64(&key));
                     self.try_cure(id);

@@ -204,14 +204,10 @@ impl Ledger<'_> {
         let mut found = Vec::new();
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let batch = self.index.scan_keys(
-                self.view,
-                &prefix,
-                after.as_deref(),
-                crate::overlay::SCAN_BATCH,
-            );
-            let Some(last) = batch.last() else { break };
-            after = Some(last.clone());
+            let batch = self.index_page(&prefix, &mut after);
+            if batch.is_empty() {
+                break;
+            }
             for key in batch {
                 let id = ConfirmationId(keys::trailing_u64(&key));
                 let confirmation = self

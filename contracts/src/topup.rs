@@ -120,14 +120,10 @@ impl Ledger<'_> {
         let prefix = [keys::TOP_UP_DEADLINE];
         let mut after: Option<Vec<u8>> = None;
         'scan: loop {
-            let batch = self.index.scan_keys(
-                self.view,
-                &prefix,
-                after.as_deref(),
-                crate::overlay::SCAN_BATCH,
-            );
-            let Some(last) = batch.last() else { break };
-            after = Some(last.clone());
+            let batch = self.index_page(&prefix, &mut after);
+            if batch.is_empty() {
+                break;
+            }
             for key in batch {
                 if keys::leading_u64(&key) > now {
                     break 'scan;
