@@ -435,6 +435,12 @@ pub fn router() -> Router<ApiContext> {
         .route("/v1/deposits", get(deposits))
 }
 
+/// Custody is not set up here: the genesis has no public chain, or this node watches
+/// none. A fact about the chain or the node, not an outage, so a 4xx.
+fn not_configured(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "custody_not_configured", message)
+}
+
 fn unavailable(message: impl Into<String>) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -449,13 +455,15 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
     let settings = genesis
         .public_chain
         .clone()
-        .ok_or_else(|| unavailable("genesis has no public_chain section"))?;
+        .ok_or_else(|| not_configured("genesis has no public_chain section"))?;
     let url = shared()
         .lock()
         .expect("custody state")
         .rpc_url
         .clone()
-        .ok_or_else(|| unavailable("this node has no --eth-rpc"))?;
+        .ok_or_else(|| {
+            not_configured("this node has no --eth-rpc; ask a node that watches the public chain")
+        })?;
     let chain = EvmChain::connect(&url, settings.chain_id, plan::chain_assets(genesis))
         .await
         .map_err(|error| unavailable(error.to_string()))?;
