@@ -395,24 +395,7 @@ impl<'a> Ledger<'a> {
             .expect("end-of-block work cannot fail");
         self.block_events.extend(events);
         let report = self.store_block_report();
-        let mut writes = WriteSet::new();
-        self.meta.flush(&mut writes);
-        self.nonces.flush(&mut writes);
-        self.balances.flush(&mut writes);
-        self.customers.flush(&mut writes);
-        self.totals.flush(&mut writes);
-        self.orders.flush(&mut writes);
-        self.book.flush(&mut writes);
-        self.index.flush(&mut writes);
-        self.trades.flush(&mut writes);
-        self.top_ups.flush(&mut writes);
-        self.rfqs.flush(&mut writes);
-        self.confirmations.flush(&mut writes);
-        self.trade_refs.flush(&mut writes);
-        self.cycles.flush(&mut writes);
-        self.reports.flush(&mut writes);
-        self.custody.flush(&mut writes);
-        self.bank.flush(&mut writes);
+        let writes = self.pending_writes();
         BlockOutcome {
             writes,
             receipts: self.receipts,
@@ -421,8 +404,8 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// The writes so far, without ending the block (for tests that check invariants
-    /// between transactions).
+    /// The writes so far, each touched key once, without ending the block (`finish`
+    /// uses it; tests use it to check invariants between transactions).
     pub fn pending_writes(&self) -> WriteSet {
         let mut writes = WriteSet::new();
         self.meta.flush(&mut writes);
