@@ -172,6 +172,26 @@ impl<'a> Ledger<'a> {
         batch
     }
 
+    /// The ids in a deadline index (keys `prefix ++ deadline u64 ++ id u64`) whose
+    /// deadline is at or before `now`, earliest first. Collected before the caller acts
+    /// on any of them: acting on one removes only its own entry.
+    pub(crate) fn due(&mut self, prefix: &[u8], now: u64) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let batch = self.index_page(prefix, &mut cursor);
+            if batch.is_empty() {
+                return ids;
+            }
+            for key in batch {
+                if keys::leading_u64(&key) > now {
+                    return ids;
+                }
+                ids.push(keys::trailing_u64(&key));
+            }
+        }
+    }
+
     // ---- step lifecycle -------------------------------------------------------------
 
     fn commit_step(&mut self) -> Vec<Event> {

@@ -451,33 +451,21 @@ impl Ledger<'_> {
 
     /// Cancels every open order whose expiry time is at or before the block time.
     pub(crate) fn expire_orders(&mut self) {
-        let now = self.now_ms();
-        let prefix = [keys::ORDER_EXPIRY];
-        let mut after: Option<Vec<u8>> = None;
-        'scan: loop {
-            let batch = self.index_page(&prefix, &mut after);
-            if batch.is_empty() {
-                break;
-            }
-            for key in batch {
-                if keys::leading_u64(&key) > now {
-                    break 'scan;
-                }
-                let id = OrderId(keys::trailing_u64(&key));
-                let order = self
-                    .order(id)
-                    .unwrap_or_else(|| panic!("expiry of missing order {id}"));
-                assert!(
-                    order.status.is_open(),
-                    "closed order {id} left in the expiry index"
-                );
-                self.close_order(
-                    order,
-                    OrderStatus::Cancelled {
-                        reason: CancelReason::Expired,
-                    },
-                );
-            }
+        for id in self.due(&[keys::ORDER_EXPIRY], self.now_ms()) {
+            let id = OrderId(id);
+            let order = self
+                .order(id)
+                .unwrap_or_else(|| panic!("expiry of missing order {id}"));
+            assert!(
+                order.status.is_open(),
+                "closed order {id} left in the expiry index"
+            );
+            self.close_order(
+                order,
+                OrderStatus::Cancelled {
+                    reason: CancelReason::Expired,
+                },
+            );
         }
     }
 }

@@ -116,40 +116,28 @@ impl Ledger<'_> {
 
     /// Expires every open request whose deadline is at or before the block time.
     pub(crate) fn expire_top_ups(&mut self) {
-        let now = self.now_ms();
-        let prefix = [keys::TOP_UP_DEADLINE];
-        let mut after: Option<Vec<u8>> = None;
-        'scan: loop {
-            let batch = self.index_page(&prefix, &mut after);
-            if batch.is_empty() {
-                break;
-            }
-            for key in batch {
-                if keys::leading_u64(&key) > now {
-                    break 'scan;
-                }
-                let id = TopUpId(keys::trailing_u64(&key));
-                let top_up = self.top_up(id);
-                let height = self.ctx.height;
-                let top_up = self.end_top_up(top_up, TopUpStatus::Expired { height });
-                self.emit(Event::TopUpExpired {
-                    top_up: id,
-                    member: top_up.member,
-                    asset: top_up.asset,
-                    subject: top_up.subject,
-                });
-                if let TopUpSubject::Order { order } = top_up.subject {
-                    let order = self
-                        .order(order)
-                        .unwrap_or_else(|| panic!("top-up {id} for missing order {order}"));
-                    assert_eq!(order.status, OrderStatus::AwaitingFunds { top_up: id });
-                    self.close_order(
-                        order,
-                        OrderStatus::Cancelled {
-                            reason: CancelReason::TopUpExpired { top_up: id },
-                        },
-                    );
-                }
+        for id in self.due(&[keys::TOP_UP_DEADLINE], self.now_ms()) {
+            let id = TopUpId(id);
+            let top_up = self.top_up(id);
+            let height = self.ctx.height;
+            let top_up = self.end_top_up(top_up, TopUpStatus::Expired { height });
+            self.emit(Event::TopUpExpired {
+                top_up: id,
+                member: top_up.member,
+                asset: top_up.asset,
+                subject: top_up.subject,
+            });
+            if let TopUpSubject::Order { order } = top_up.subject {
+                let order = self
+                    .order(order)
+                    .unwrap_or_else(|| panic!("top-up {id} for missing order {order}"));
+                assert_eq!(order.status, OrderStatus::AwaitingFunds { top_up: id });
+                self.close_order(
+                    order,
+                    OrderStatus::Cancelled {
+                        reason: CancelReason::TopUpExpired { top_up: id },
+                    },
+                );
             }
         }
     }

@@ -116,7 +116,16 @@ impl Testnet {
     /// Like [`Testnet::start`], letting the test change the genesis first (e.g. opening
     /// balances).
     pub fn start_with(extra: u32, customize: impl FnOnce(&mut Genesis)) -> anyhow::Result<Testnet> {
-        let dir = tempfile::Builder::new().prefix("seisan-e2e").tempdir()?;
+        // `SEISAN_E2E_KEEP=1` keeps the directory (genesis, data, every node's whole log)
+        // for a post-mortem; its path is printed.
+        let keep = std::env::var_os("SEISAN_E2E_KEEP").is_some();
+        let dir = tempfile::Builder::new()
+            .prefix("seisan-e2e")
+            .disable_cleanup(keep)
+            .tempdir()?;
+        if keep {
+            eprintln!("seisan-e2e: keeping {}", dir.path().display());
+        }
         let base = free_port_run(3);
         let generated = Command::new(seisan_binary())
             .args(["genesis", "testnet", "--out"])

@@ -5,8 +5,8 @@
 //! One task, one pass every [`POLL_INTERVAL_MS`]:
 //! 1. Deposits: scan the blocks that are now K deep (never shallower, so a deposit
 //!    reorganised away before K confirmations is never seen) for transfers into the hot
-//!    address, and attest each deposit this node has not attested and that is not
-//!    settled.
+//!    address, and attest each deposit this node has not attested yet (settled or
+//!    not: a late attestation is recorded without crediting again).
 //! 2. Payouts: for every open withdrawal whose payout the clearing house named, attest
 //!    it once its transaction is K deep, succeeded and pays exactly the withdrawal.
 //! 3. Clearing house only (with `--hot-key`): re-broadcast journaled transactions that
@@ -238,25 +238,36 @@ impl Watcher {
             .transfers_to(&self.settings.hot_address, from, until)
             .await?;
         let facts = plan::deposit_facts(&self.settings, &transfers);
-        for fact in facts.into_iter().take(MAX_ATTESTATIONS_PER_PASS) {
+        let mut submitted = 0;
+        for fact in facts {
             let id = fact.deposit_id();
             if self.submitted_deposits.contains(&id) {
                 continue;
             }
+            // Attest even a deposit the others already settled: the contract records a
+            // late attestation without crediting again, and every validator's own view
+            // of every deposit on the chain of record is what lets an operator see a
+            // watcher that misses or misreads deposits.
             let view = self.context.db.committed_view();
-            if let Some(record) = ledger_custody::deposit(&view, id) {
-                let mine = record
+            let mine = ledger_custody::deposit(&view, id).is_some_and(|record| {
+                record
                     .attestations
                     .iter()
-                    .any(|(_, members)| members.contains(&self.member));
-                if record.outcome.is_some() || mine {
-                    self.submitted_deposits.insert(id);
-                    continue;
-                }
+                    .any(|(_, members)| members.contains(&self.member))
+            });
+            if mine {
+                self.submitted_deposits.insert(id);
+                continue;
+            }
+            if submitted == MAX_ATTESTATIONS_PER_PASS {
+                // Scan the same blocks again next pass for the rest; what was
+                // submitted is skipped then.
+                return Ok(());
             }
             info!(deposit = %id, tx = %fact.tx_hash, from = %fact.from, amount = %fact.amount, "attesting deposit");
             self.submit(TxBody::AttestDeposit(fact)).await?;
             self.submitted_deposits.insert(id);
+            submitted += 1;
         }
         self.next_block = until + 1;
         shared().lock().expect("custody state").scanned_until = Some(until);
