@@ -266,6 +266,22 @@ impl EvmChain {
         }))
     }
 
+    /// The native coin `address` holds as of `block`: what pays gas, whichever asset a
+    /// transaction moves.
+    pub async fn gas_balance(
+        &self,
+        address: &ChainAddress,
+        block: u64,
+    ) -> Result<u128, CustodyError> {
+        let value = self
+            .provider
+            .get_balance(parse_address(address)?)
+            .number(block)
+            .await
+            .map_err(rpc("eth_getBalance"))?;
+        Ok(amount(value, "eth_getBalance")?.0)
+    }
+
     /// The balance of `asset` at `address` as of `block`.
     pub async fn balance(
         &self,

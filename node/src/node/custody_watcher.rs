@@ -348,12 +348,17 @@ impl Watcher {
             if withdrawal.status != WithdrawalStatus::Pending || in_flight {
                 continue;
             }
-            let balance = chain.balance(withdrawal.asset, &hot, latest).await?;
-            let fee = match self.kind(withdrawal.asset) {
-                Some(AssetKind::NativeCoin) => chain.max_payout_fee().await?,
-                _ => 0,
+            // The hot wallet must hold the amount and the gas (in the native coin, even
+            // when the payout moves a token); otherwise the withdrawal waits, visible.
+            let balance = chain.balance(withdrawal.asset, &hot, latest).await?.0;
+            let fee = chain.max_payout_fee().await?;
+            let covered = match self.kind(withdrawal.asset) {
+                Some(AssetKind::NativeCoin) => balance >= withdrawal.amount.0.saturating_add(fee),
+                _ => {
+                    balance >= withdrawal.amount.0 && chain.gas_balance(&hot, latest).await? >= fee
+                }
             };
-            if balance.0 < withdrawal.amount.0.saturating_add(fee) {
+            if !covered {
                 waiting.insert(withdrawal.id);
                 continue;
             }
