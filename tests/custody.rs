@@ -292,7 +292,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     let hot = ACCOUNTS[HOT];
     anvil.send(EXCHANGE_A, hot, ETHER, "0x")?;
     anvil.send_token(EXCHANGE_A, HOT, 2 * WBTC)?;
-    anvil.send(OUTSIDER, hot, ETHER / 2, "0x")?;
+    let outsider = anvil.send(OUTSIDER, hot, ETHER / 2, "0x")?;
 
     // All three nodes attest each deposit; each is settled once.
     wait_until(PATIENT, || {
@@ -368,6 +368,16 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         .join("custody-journal")
         .join("withdrawal-2.json");
     wait_until(PATIENT, || Ok(journal.exists()))?;
+    // The deposit scan resumes where it was, not from block 0: every deposit so far is
+    // attested on the ledger, so the kept cursor is past their blocks.
+    let cursor: u64 = std::fs::read_to_string(net.nodes[0].data.join("custody-scan-cursor"))?
+        .trim()
+        .parse()?;
+    let deposit_block = anvil.rpc("eth_getTransactionReceipt", json!([outsider]))?["blockNumber"]
+        .as_str()
+        .and_then(|hex| u64::from_str_radix(hex.trim_start_matches("0x"), 16).ok())
+        .context("the outsider deposit's block")?;
+    assert!(cursor > deposit_block, "cursor {cursor} <= {deposit_block}");
     net.nodes[0].kill();
     net.launch(0)?;
     wait_until(PATIENT, || {

@@ -67,29 +67,41 @@ pub fn scan_range(next: u64, latest: u64, confirmations: u64) -> Option<(u64, u6
     Some((next, deepest.min(next + MAX_BLOCKS_PER_SCAN - 1)))
 }
 
+/// Where a restarted watcher resumes its deposit scan: the earliest block holding a
+/// deposit it attested that the committed ledger does not show attested yet (the
+/// attestation may be lost with the mempool in a crash), else `next`, the first block
+/// not scanned.
+pub fn resume_block(next: u64, unconfirmed_blocks: impl IntoIterator<Item = u64>) -> u64 {
+    unconfirmed_blocks.into_iter().fold(next, u64::min)
+}
+
 /// Whether a transaction in `block` has K confirmations at `latest`.
 pub fn is_confirmed(block: u64, latest: u64, confirmations: u64) -> bool {
     latest >= block && latest - block + 1 >= confirmations
 }
 
 /// The deposits among observed transfers: into the hot address, not from the clearing
-/// house's own addresses (a refill from cold is an internal move), non-zero.
+/// house's own addresses (a refill from cold is an internal move), non-zero; each with
+/// the block it is in.
 pub fn deposit_facts(
     settings: &PublicChainSettings,
     transfers: &[ObservedTransfer],
-) -> Vec<DepositFact> {
+) -> Vec<(u64, DepositFact)> {
     transfers
         .iter()
         .filter(|t| t.to == settings.hot_address)
         .filter(|t| t.from != settings.cold_address && t.from != settings.hot_address)
         .filter(|t| !t.amount.is_zero())
-        .map(|t| DepositFact {
-            chain_id: settings.chain_id,
-            tx_hash: t.tx_hash.clone(),
-            log_index: t.log_index,
-            from: t.from.clone(),
-            asset: t.asset,
-            amount: t.amount,
+        .map(|t| {
+            let fact = DepositFact {
+                chain_id: settings.chain_id,
+                tx_hash: t.tx_hash.clone(),
+                log_index: t.log_index,
+                from: t.from.clone(),
+                asset: t.asset,
+                amount: t.amount,
+            };
+            (t.block, fact)
         })
         .collect()
 }
@@ -191,6 +203,17 @@ pub fn reserves(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scan_resumes_at_the_earliest_unconfirmed_deposit() {
+        assert_eq!(resume_block(40, []), 40);
+        assert_eq!(resume_block(40, [35, 12, 39]), 12);
+        assert_eq!(
+            resume_block(40, [41]),
+            40,
+            "never past the first unscanned block"
+        );
+    }
     use seisan_types::custody::{RegisteredAddress, WithdrawalStatus};
 
     fn address(digit: char) -> ChainAddress {
@@ -245,13 +268,13 @@ mod tests {
             transfer('a', '1', 0),
         ];
         let facts = deposit_facts(&settings(), &transfers);
-        let amounts: Vec<u128> = facts.iter().map(|f| f.amount.0).collect();
+        let amounts: Vec<u128> = facts.iter().map(|(_, f)| f.amount.0).collect();
         assert_eq!(
             amounts,
             vec![5, 6],
             "unregistered senders are still reported"
         );
-        assert_eq!(facts[0].chain_id, 31337);
+        assert_eq!(facts[0].1.chain_id, 31337);
     }
 
     #[test]

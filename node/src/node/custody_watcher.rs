@@ -21,6 +21,8 @@
 
 use super::api::{ApiContext, ApiError};
 use super::config::NodeConfig;
+use super::files::DurableRecord;
+use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -33,12 +35,12 @@ use seisan_custody::keys::WalletKey;
 use seisan_custody::plan::{self, ChainAsset};
 use seisan_custody::CustodyError;
 use seisan_types::custody::{
-    ChainTxHash, DepositId, PublicChainSettings, WithdrawalId, WithdrawalStatus,
+    ChainTxHash, DepositFact, DepositId, PublicChainSettings, WithdrawalId, WithdrawalStatus,
 };
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetKind, Genesis, MemberId, Role};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -47,6 +49,11 @@ use tracing::{info, warn};
 pub const POLL_INTERVAL_MS: u64 = 500;
 /// The most attestations one pass submits (bounds a catch-up burst).
 pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
+/// Passes after which an attestation the committed ledger still does not show is
+/// submitted again (it may have been dropped, or refused in a nonce race).
+const RESUBMIT_AFTER_PASSES: u32 = 20;
+/// How often one deposit is re-submitted before the watcher gives up and reports it.
+const MAX_RESUBMISSIONS: u32 = 3;
 
 /// What the API reads: the node's chain connection and what the watcher last saw.
 #[derive(Debug, Default)]
@@ -142,8 +149,21 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         }
         _ => None,
     };
+    let scan_cursor = DurableRecord::new(config.data.join("custody-scan-cursor"));
+    let next_block = match scan_cursor.load()? {
+        Some(bytes) => String::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .with_context(|| {
+                format!(
+                    "{} is not a block number",
+                    config.data.join("custody-scan-cursor").display()
+                )
+            })?,
+        None => 0,
+    };
     shared().lock().expect("custody state").rpc_url = Some(url.clone());
-    info!(rpc = %url, payer = payer.is_some(), "custody watcher starting");
+    info!(rpc = %url, payer = payer.is_some(), from_block = next_block, "custody watcher starting");
     let watcher = Watcher {
         assets: plan::chain_assets(&context.genesis),
         settings,
@@ -152,7 +172,10 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         member,
         url,
         chain: None,
-        next_block: 0,
+        next_block,
+        scan_cursor,
+        stored_resume: Some(next_block),
+        unconfirmed: BTreeMap::new(),
         submitted_deposits: BTreeSet::new(),
         submitted_payouts: BTreeSet::new(),
         named_payouts: BTreeSet::new(),
@@ -160,6 +183,14 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
     };
     tokio::spawn(watcher.run());
     Ok(())
+}
+
+/// A deposit this node attested, until the committed ledger shows its attestation.
+struct Unconfirmed {
+    block: u64,
+    fact: DepositFact,
+    passes: u32,
+    resubmissions: u32,
 }
 
 struct Watcher {
@@ -170,9 +201,14 @@ struct Watcher {
     member: MemberId,
     url: String,
     chain: Option<EvmChain>,
-    /// The first block not scanned yet. Starts at 0 after a restart: deposits already
-    /// attested or settled are skipped by reading state.
+    /// The first block not scanned yet.
     next_block: u64,
+    /// Where a restart resumes scanning ([`plan::resume_block`]), kept on disk.
+    scan_cursor: DurableRecord,
+    stored_resume: Option<u64>,
+    /// Deposits this node attested that the committed ledger does not show attested by
+    /// it yet: (block, fact, passes waited, re-submissions).
+    unconfirmed: BTreeMap<DepositId, Unconfirmed>,
     submitted_deposits: BTreeSet<DepositId>,
     submitted_payouts: BTreeSet<(WithdrawalId, ChainTxHash)>,
     named_payouts: BTreeSet<(WithdrawalId, String)>,
@@ -228,7 +264,46 @@ impl Watcher {
         Ok(())
     }
 
+    /// Whether the committed ledger holds this node's attestation of deposit `id`.
+    fn attested_by_me(&self, id: DepositId) -> bool {
+        ledger_custody::deposit(&self.context.db.committed_view(), id).is_some_and(|record| {
+            record
+                .attestations
+                .iter()
+                .any(|(_, members)| members.contains(&self.member))
+        })
+    }
+
+    /// Forgets attestations the ledger now shows and re-submits those it still does not
+    /// after [`RESUBMIT_AFTER_PASSES`].
+    async fn follow_up_attestations(&mut self) -> anyhow::Result<()> {
+        let ids: Vec<DepositId> = self.unconfirmed.keys().copied().collect();
+        for id in ids {
+            if self.attested_by_me(id) {
+                self.unconfirmed.remove(&id);
+                continue;
+            }
+            let entry = self.unconfirmed.get_mut(&id).expect("listed above");
+            entry.passes += 1;
+            if entry.passes < RESUBMIT_AFTER_PASSES {
+                continue;
+            }
+            if entry.resubmissions == MAX_RESUBMISSIONS {
+                warn!(deposit = %id, block = entry.block, "the ledger never recorded this node's attestation; giving up");
+                self.unconfirmed.remove(&id);
+                continue;
+            }
+            entry.passes = 0;
+            entry.resubmissions += 1;
+            let fact = entry.fact.clone();
+            warn!(deposit = %id, "attestation not on the ledger yet; submitting it again");
+            self.submit(TxBody::AttestDeposit(fact)).await?;
+        }
+        Ok(())
+    }
+
     async fn attest_deposits(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
+        self.follow_up_attestations().await?;
         let Some((from, until)) =
             plan::scan_range(self.next_block, latest, self.settings.confirmations)
         else {
@@ -239,23 +314,13 @@ impl Watcher {
             .await?;
         let facts = plan::deposit_facts(&self.settings, &transfers);
         let mut submitted = 0;
-        for fact in facts {
+        for (block, fact) in facts {
             let id = fact.deposit_id();
-            if self.submitted_deposits.contains(&id) {
-                continue;
-            }
             // Attest even a deposit the others already settled: the contract records a
             // late attestation without crediting again, and every validator's own view
             // of every deposit on the chain of record is what lets an operator see a
             // watcher that misses or misreads deposits.
-            let view = self.context.db.committed_view();
-            let mine = ledger_custody::deposit(&view, id).is_some_and(|record| {
-                record
-                    .attestations
-                    .iter()
-                    .any(|(_, members)| members.contains(&self.member))
-            });
-            if mine {
+            if self.submitted_deposits.contains(&id) || self.attested_by_me(id) {
                 self.submitted_deposits.insert(id);
                 continue;
             }
@@ -265,11 +330,28 @@ impl Watcher {
                 return Ok(());
             }
             info!(deposit = %id, tx = %fact.tx_hash, from = %fact.from, amount = %fact.amount, "attesting deposit");
-            self.submit(TxBody::AttestDeposit(fact)).await?;
+            self.submit(TxBody::AttestDeposit(fact.clone())).await?;
             self.submitted_deposits.insert(id);
+            self.unconfirmed.insert(
+                id,
+                Unconfirmed {
+                    block,
+                    fact,
+                    passes: 0,
+                    resubmissions: 0,
+                },
+            );
             submitted += 1;
         }
         self.next_block = until + 1;
+        let resume = plan::resume_block(
+            self.next_block,
+            self.unconfirmed.values().map(|entry| entry.block),
+        );
+        if self.stored_resume != Some(resume) {
+            self.scan_cursor.store(resume.to_string().as_bytes())?;
+            self.stored_resume = Some(resume);
+        }
         shared().lock().expect("custody state").scanned_until = Some(until);
         Ok(())
     }
