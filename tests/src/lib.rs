@@ -277,17 +277,26 @@ pub fn wait_until(
     ))
 }
 
-fn agent() -> ureq::Agent {
+/// How long one request of [`get`], [`post_raw`] and [`post_json`] may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(timeout))
         .build()
         .into()
 }
 
 /// GET a JSON document; returns (status code, body).
 pub fn get(url: &str) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent().get(url).call()?;
+    get_within(url, REQUEST_TIMEOUT)
+}
+
+/// [`get`] that gives up after `timeout` (a caller polling paused or partitioned nodes
+/// wants less than [`REQUEST_TIMEOUT`]).
+pub fn get_within(url: &str, timeout: Duration) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent(timeout).get(url).call()?;
     let code = response.status().as_u16();
     let body = response
         .body_mut()
@@ -298,7 +307,17 @@ pub fn get(url: &str) -> anyhow::Result<(u16, Value)> {
 
 /// POST raw bytes with a content type; returns (status code, body).
 pub fn post_raw(url: &str, content_type: &str, body: &[u8]) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent()
+    post_raw_within(url, content_type, body, REQUEST_TIMEOUT)
+}
+
+/// [`post_raw`] that gives up after `timeout`.
+pub fn post_raw_within(
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent(timeout)
         .post(url)
         .header("content-type", content_type)
         .send(body)?;
