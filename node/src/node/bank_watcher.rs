@@ -26,7 +26,12 @@
 //! watcher signs with the same key; both go through `signer::submit_signed`, which
 //! chooses the nonce and admits under one lock; a submission that still loses a race
 //! (to a person using the member key at the same moment) is refused and retried on the
-//! next pass (the attestation is only marked submitted once admitted).
+//! next pass (the attestation is only marked submitted once admitted). An admitted
+//! attestation can still lose: the exchange's own clients sign with the same member
+//! key, and their transaction at the same nonce, admitted at another node, may be
+//! finalized first, so this one is dropped as stale. So an attestation stays
+//! unconfirmed until the committed ledger holds it, and is signed again when it has
+//! not arrived after [`RESUBMIT_AFTER_MS`].
 //!
 //! `GET /v1/reconciliation` puts, per exchange, the ledger's fiat balance beside the
 //! bank's trust balance with what is in flight, and flags any other difference.
@@ -56,6 +61,9 @@ use tracing::{info, warn};
 pub const POLL_INTERVAL_MS: u64 = 500;
 /// The most attestations one pass submits.
 pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
+/// How long an admitted attestation may be missing from the committed ledger before
+/// it is signed again (it may have lost its nonce to another holder of the key).
+pub const RESUBMIT_AFTER_MS: u64 = 15_000;
 /// The most heights one pass mirrors (bounds a catch-up burst).
 pub const MAX_HEIGHTS_PER_PASS: u64 = 512;
 /// The node record holding the last height whose settlement the bank mirrored.
@@ -111,7 +119,7 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         clearing_house,
         crash_file: config.data.join(CRASH_AFTER_TRANSFER_FILE),
         cursors: BTreeMap::new(),
-        submitted: BTreeSet::new(),
+        unconfirmed: BTreeMap::new(),
         paid: BTreeSet::new(),
     };
     tokio::spawn(watcher.run());
@@ -129,7 +137,9 @@ struct Watcher {
     /// Per exchange, the last statement sequence fully handled (in memory: after a
     /// restart statements are read again and handled entries skipped by state).
     cursors: BTreeMap<MemberId, u64>,
-    submitted: BTreeSet<BankEntryId>,
+    /// Attestations admitted but not yet in the committed ledger, with when they were
+    /// last signed (in memory: after a restart the statements are read again).
+    unconfirmed: BTreeMap<BankEntryId, (BankFact, std::time::Instant)>,
     /// Withdrawals whose transfer the bank confirmed in this run.
     paid: BTreeSet<FiatWithdrawalId>,
 }
@@ -252,7 +262,36 @@ impl Watcher {
             .collect()
     }
 
+    /// Forgets the unconfirmed attestations the committed ledger now holds and signs
+    /// again those missing for longer than [`RESUBMIT_AFTER_MS`].
+    async fn resubmit_unconfirmed(&mut self) -> anyhow::Result<()> {
+        let due: Vec<BankFact> = {
+            let view = self.context.db.committed_view();
+            let member = self.member;
+            self.unconfirmed.retain(|entry, _| {
+                !ledger_bank::entry(&view, entry).is_some_and(|record| {
+                    record.applied.is_some()
+                        || record.attestations.iter().any(|(by, _)| *by == member)
+                })
+            });
+            let patience = Duration::from_millis(RESUBMIT_AFTER_MS);
+            self.unconfirmed
+                .values()
+                .filter(|(_, signed)| signed.elapsed() >= patience)
+                .map(|(fact, _)| fact.clone())
+                .collect()
+        };
+        for fact in due {
+            warn!(entry = %fact.entry, "attestation missing from the ledger; signing it again");
+            self.submit(TxBody::AttestBankEntry(fact.clone())).await?;
+            self.unconfirmed
+                .insert(fact.entry.clone(), (fact, std::time::Instant::now()));
+        }
+        Ok(())
+    }
+
     async fn attest(&mut self) -> anyhow::Result<()> {
+        self.resubmit_unconfirmed().await?;
         let mut budget = MAX_ATTESTATIONS_PER_PASS;
         for (member, name) in self.visible_exchanges() {
             let after = self.cursors.get(&member).copied().unwrap_or(0);
@@ -267,7 +306,10 @@ impl Watcher {
                     if !self.already_handled(&fact) {
                         info!(entry = %fact.entry, member = %name, amount = %fact.amount, "attesting bank entry");
                         self.submit(TxBody::AttestBankEntry(fact.clone())).await?;
-                        self.submitted.insert(fact.entry.clone());
+                        self.unconfirmed.insert(
+                            fact.entry.clone(),
+                            (fact.clone(), std::time::Instant::now()),
+                        );
                         budget -= 1;
                     }
                 }
@@ -278,7 +320,7 @@ impl Watcher {
     }
 
     fn already_handled(&self, fact: &BankFact) -> bool {
-        if self.submitted.contains(&fact.entry) {
+        if self.unconfirmed.contains_key(&fact.entry) {
             return true;
         }
         let view = self.context.db.committed_view();
