@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The chaos run: three seisan nodes in their own network namespaces under a workload of
-# many members' signed orders, cancels and allocations, with a random fault (kill -9,
-# SIGSTOP/SIGCONT, partition, wiped data dir) about every 10 seconds. Prints the seed,
-# each fault, a per-kind breakdown and one summary line
+# The chaos run: three seisan nodes in their own network namespaces and the embedded bank
+# under a workload of many members' signed orders, cancels and allocations, fiat deposits
+# at the bank and fiat withdrawals, with a random fault (kill -9, SIGSTOP/SIGCONT,
+# partition, wiped data dir, kill -9 and restart of the bank) about every 10 seconds.
+# After the run the bank's books must match the ledger. Prints the seed, each fault, a
+# per-kind breakdown and one summary line
 #   chaos: minutes=M faults=F acknowledged=A lost=L invariant_violations=V divergences=D
 # and exits non-zero on any loss, violation, divergence or stall.
 #

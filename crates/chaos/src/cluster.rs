@@ -1,4 +1,4 @@
-//! The three validator processes and the network they live on.
+//! The three validator processes, the bank they watch and the network they live on.
 //!
 //! Each node runs in its own Linux network namespace, linked to a bridge in the root
 //! namespace by a veth pair, with a private address (10.213.<net>.10+i/24). A partition
@@ -7,8 +7,15 @@
 //! If namespaces cannot be created (no privilege, no iproute2) the nodes run on
 //! loopback instead, and partitions are reported as not injected, never faked.
 //!
-//! Dropping the [`Cluster`] kills every node process it started and deletes every
-//! namespace, link and bridge it created.
+//! The embedded bank (`seisan bank run`, its own process with its own sled store)
+//! listens on the bridge's address in the root namespace, so every node reaches it over
+//! its veth link (a partitioned node loses the bank too). Every node watches it with its
+//! member's dev token. The genesis opens crypto balances only: every yen in the ledger
+//! enters through a trust-account deposit at the bank, so the bank's books and the
+//! ledger can be compared exactly at the end.
+//!
+//! Dropping the [`Cluster`] kills every process it started (nodes and bank) and
+//! deletes every namespace, link and bridge it created.
 
 use anyhow::{bail, Context};
 use seisan_types::genesis::{Genesis, OpeningBalance};
@@ -23,9 +30,12 @@ const NAMESPACE_P2P_PORT: u16 = 7101;
 /// The HTTP port every namespaced node listens on.
 const NAMESPACE_HTTP_PORT: u16 = 8080;
 
-/// How each funded member starts: whole units per asset.
+/// How each funded member starts in the genesis, in whole ETH (no fiat: yen enter the
+/// ledger only through the bank).
 pub const OPENING_ETH: &str = "1000";
-pub const OPENING_JPY: &str = "1000000000";
+/// Each exchange's operating account at the bank when it opens, in yen: the money the
+/// exchanges move into their trust accounts during the run.
+pub const OPENING_OPERATING_JPY: u128 = 1_000_000_000_000_000;
 
 /// The namespace network of one run.
 #[derive(Debug)]
@@ -49,6 +59,11 @@ impl Namespaces {
 
     fn address(&self, index: usize) -> String {
         format!("10.213.{}.{}", self.net, 10 + index)
+    }
+
+    /// The bridge's address in the root namespace (where the bank listens).
+    fn bridge_address(&self) -> String {
+        format!("10.213.{}.1", self.net)
     }
 
     /// Creates the bridge and one namespace per node. On failure, removes what it made.
@@ -137,8 +152,17 @@ fn quiet_ip(args: &[&str]) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+fn free_port_on(address: &str) -> anyhow::Result<u16> {
+    Ok(TcpListener::bind((address, 0))?.local_addr()?.port())
+}
+
+/// The embedded bank's process.
+#[derive(Debug)]
+pub struct Bank {
+    pub url: String,
+    config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
 }
 
 /// One validator process.
@@ -153,12 +177,13 @@ pub struct Node {
     child: Option<Child>,
 }
 
-/// Three validators, their genesis and (when available) their namespaces.
+/// Three validators, their genesis, the bank and (when available) their namespaces.
 #[derive(Debug)]
 pub struct Cluster {
     pub dir: PathBuf,
     pub genesis: Genesis,
     pub nodes: Vec<Node>,
+    pub bank: Bank,
     binary: PathBuf,
     namespaces: Option<Namespaces>,
     /// Why namespaces are not used, if they are not.
@@ -167,7 +192,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// Writes a testnet genesis with `extra` funded exchange members into `dir`, sets
-    /// up the namespaces (network number `net`) and starts the three validators.
+    /// up the namespaces (network number `net`), starts the bank and the three
+    /// validators.
     pub fn start(binary: &Path, dir: &Path, extra: u32, net: u8) -> anyhow::Result<Cluster> {
         std::fs::create_dir_all(dir)?;
         let (namespaces, namespace_error) = match Namespaces::create(net, VALIDATORS.len()) {
@@ -177,7 +203,7 @@ impl Cluster {
         let loopback_base = if namespaces.is_some() {
             NAMESPACE_P2P_PORT
         } else {
-            loopback_port_run(VALIDATORS.len() as u16)?
+            seisan_tests::free_port_run(VALIDATORS.len() as u16)
         };
         let generated = Command::new(binary)
             .args(["genesis", "testnet", "--out"])
@@ -210,16 +236,43 @@ impl Cluster {
             }
         }
         for member in funded_members(extra) {
-            for (asset, amount) in [("ETH", OPENING_ETH), ("JPY", OPENING_JPY)] {
-                genesis.opening_balances.push(OpeningBalance {
-                    member: member.clone(),
-                    asset: asset.into(),
-                    amount: amount.into(),
-                });
-            }
+            genesis.opening_balances.push(OpeningBalance {
+                member,
+                asset: "ETH".into(),
+                amount: OPENING_ETH.into(),
+            });
         }
         genesis.validate().context("the chaos genesis is invalid")?;
         std::fs::write(&genesis_path, genesis.to_json() + "\n")?;
+        let bank_host = match &namespaces {
+            Some(namespaces) => namespaces.bridge_address(),
+            None => "127.0.0.1".to_string(),
+        };
+        let bank_listen = format!("{bank_host}:{}", free_port_on(&bank_host)?);
+        let bank_dir = dir.join("bank");
+        let initialized = Command::new(binary)
+            .args(["bank", "init", "--out"])
+            .arg(&bank_dir)
+            .arg("--genesis")
+            .arg(&genesis_path)
+            .args([
+                "--listen",
+                &bank_listen,
+                "--opening",
+                &OPENING_OPERATING_JPY.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .with_context(|| format!("running {} bank init", binary.display()))?;
+        if !initialized.success() {
+            bail!("seisan bank init failed");
+        }
+        let bank = Bank {
+            url: format!("http://{bank_listen}"),
+            config: bank_dir.join("bank.toml"),
+            log: dir.join("bank.log"),
+            child: None,
+        };
         let mut nodes = Vec::new();
         for (index, name) in VALIDATORS.iter().enumerate() {
             let (listen_http, url) = match &namespaces {
@@ -228,7 +281,7 @@ impl Cluster {
                     (address.clone(), format!("http://{address}"))
                 }
                 None => {
-                    let address = format!("127.0.0.1:{}", free_port()?);
+                    let address = format!("127.0.0.1:{}", seisan_tests::free_port());
                     (address.clone(), format!("http://{address}"))
                 }
             };
@@ -246,10 +299,12 @@ impl Cluster {
             dir: dir.to_path_buf(),
             genesis,
             nodes,
+            bank,
             binary: binary.to_path_buf(),
             namespaces,
             namespace_error,
         };
+        cluster.launch_bank()?;
         for index in 0..cluster.nodes.len() {
             cluster.launch(index)?;
         }
@@ -290,6 +345,8 @@ impl Cluster {
             .arg("--data")
             .arg(&node.data)
             .args(["--http", &node.listen_http])
+            .args(["--bank-url", &self.bank.url])
+            .args(["--bank-token", &seisan_bank::dev_token(&node.name)])
             .env("RUST_LOG", "info,libp2p=warn,libp2p_gossipsub=error")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -299,6 +356,40 @@ impl Cluster {
         node.child = Some(child);
         self.write_pids();
         Ok(())
+    }
+
+    /// Starts the bank on its store (killing a running one first).
+    pub fn launch_bank(&mut self) -> anyhow::Result<()> {
+        self.kill_bank();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.bank.log)?;
+        let child = Command::new(&self.binary)
+            .args(["bank", "run", "--config"])
+            .arg(&self.bank.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting the bank")?;
+        self.bank.child = Some(child);
+        self.write_pids();
+        Ok(())
+    }
+
+    /// kill -9 the bank and reap it.
+    pub fn kill_bank(&mut self) {
+        if let Some(mut child) = self.bank.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The last lines of the bank's log, for failure reports.
+    pub fn bank_log_tail(&self, lines: usize) -> String {
+        tail(&self.bank.log, lines)
     }
 
     /// kill -9 node `index` and reap it.
@@ -351,18 +442,18 @@ impl Cluster {
 
     /// The last lines of a node's log, for failure reports.
     pub fn log_tail(&self, index: usize, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        tail(&self.nodes[index].log, lines)
     }
 
-    /// Node pids for `scripts/chaos.sh`'s exit trap, in case this driver is killed
-    /// before it can clean up itself.
+    /// Node and bank pids for `scripts/chaos.sh`'s exit trap, in case this driver is
+    /// killed before it can clean up itself.
     fn write_pids(&self) {
         let pids: Vec<String> = self
             .nodes
             .iter()
-            .filter_map(|node| node.child.as_ref().map(|child| child.id().to_string()))
+            .filter_map(|node| node.child.as_ref())
+            .chain(self.bank.child.as_ref())
+            .map(|child| child.id().to_string())
             .collect();
         let _ = std::fs::write(self.dir.join("pids"), pids.join("\n") + "\n");
     }
@@ -375,11 +466,25 @@ impl Drop for Cluster {
             let _ = self.signal_pause(index, false);
             self.kill(index);
         }
+        self.kill_bank();
         if let Some(namespaces) = &self.namespaces {
             namespaces.destroy(self.nodes.len());
         }
     }
 }
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The exchanges that move fiat through the bank during the run. A trust-account entry
+/// is credited at quorum (2 of 3) attestations, and only the clearing house and the
+/// exchange itself may read an exchange's trust account, so only an exchange that runs
+/// a validator (and so a bank watcher) can have its deposits and withdrawals attested;
+/// the `bench-*` exchanges get their yen from fills, which the bank mirrors.
+pub const FIAT_MEMBERS: [&str; 2] = ["exchange-a", "exchange-b"];
 
 /// The members the run funds and signs for: the two exchange validators and the
 /// `bench-*` members.
@@ -387,17 +492,4 @@ pub fn funded_members(extra: u32) -> Vec<String> {
     let mut members = vec!["exchange-a".to_string(), "exchange-b".to_string()];
     members.extend((0..extra).map(|index| format!("bench-{index}")));
     members
-}
-
-fn loopback_port_run(count: u16) -> anyhow::Result<u16> {
-    for _ in 0..200 {
-        let base = free_port()?;
-        if base > 65000 {
-            continue;
-        }
-        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
-            return Ok(base);
-        }
-    }
-    bail!("no run of {count} free loopback ports")
 }

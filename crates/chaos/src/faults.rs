@@ -18,14 +18,19 @@ pub enum FaultKind {
     /// kill -9 a node, delete its data directory and start it again: it must resync
     /// from genesis.
     Wipe,
+    /// kill -9 the bank (the accounting system), then start it again on its own store:
+    /// the nodes' bank watchers must catch up with nothing lost or credited twice. It
+    /// has no node; `Fault::node` is ignored.
+    BankRestart,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Partition,
         FaultKind::Wipe,
+        FaultKind::BankRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,7 +39,13 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Partition => "partition",
             FaultKind::Wipe => "wipe",
+            FaultKind::BankRestart => "bank_restart",
         }
+    }
+
+    /// Whether the fault hits a validator (and so may leave it behind the chain).
+    pub fn hits_node(self) -> bool {
+        self != FaultKind::BankRestart
     }
 }
 
@@ -82,7 +93,9 @@ impl FaultPlan {
         let kind = FaultKind::ALL[self.rng.gen_range(0..FaultKind::ALL.len())];
         let node = self.rng.gen_range(0..self.nodes);
         let hold_ms = match kind {
-            FaultKind::Kill | FaultKind::Wipe => self.rng.gen_range(500..3_000),
+            FaultKind::Kill | FaultKind::Wipe | FaultKind::BankRestart => {
+                self.rng.gen_range(500..3_000)
+            }
             FaultKind::Pause => self.rng.gen_range(2_000..5_000),
             FaultKind::Partition => self.rng.gen_range(3_000..7_000),
         };

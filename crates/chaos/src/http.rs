@@ -1,5 +1,6 @@
-//! A small blocking HTTP client for the node API with short timeouts (a paused or
-//! partitioned node must not hold a client thread for long).
+//! The node API client of the chaos run: the test harness's (`seisan-tests`) requests
+//! with a short timeout, so a paused or partitioned node does not hold a client thread
+//! for long.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -7,37 +8,19 @@ use std::time::Duration;
 /// How long one request may take before the node counts as unreachable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .build()
-        .into()
-}
-
 /// GET a JSON document; returns (status code, body).
 pub fn get(url: &str) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent().get(url).call()?;
-    let code = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_json::<Value>()
-        .unwrap_or(Value::Null);
-    Ok((code, body))
+    seisan_tests::get_within(url, REQUEST_TIMEOUT)
 }
 
 /// POST a JSON value; returns (status code, body).
 pub fn post_json(url: &str, value: &Value) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent()
-        .post(url)
-        .header("content-type", "application/json")
-        .send(value.to_string().as_bytes())?;
-    let code = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_json::<Value>()
-        .unwrap_or(Value::Null);
-    Ok((code, body))
+    seisan_tests::post_raw_within(
+        url,
+        "application/json",
+        value.to_string().as_bytes(),
+        REQUEST_TIMEOUT,
+    )
 }
 
 /// A node's finalized height, if it answers.

@@ -1,6 +1,16 @@
-//! Pure checks over what the nodes' HTTP API answered: conservation of every asset,
-//! no negative or inconsistent balance, one chain (same block hash and state root at
-//! every height on every node) and durable acknowledged transactions.
+//! Pure checks over what the nodes' HTTP API and the bank answered: conservation of
+//! every asset, no negative or inconsistent balance, one chain (same block hash and
+//! state root at every height on every node), durable acknowledged transactions, and
+//! fiat that matches the bank: the ledger never credits more yen than was deposited at
+//! the bank nor debits more than was asked to be withdrawn, and once the watchers have
+//! caught up, yen credited = deposits the bank booked, yen debited = withdrawals the
+//! bank paid, and yen held = the trust accounts' balances.
+//!
+//! A fiat withdrawal leaves the members' balances (it counts in `debited`) when the
+//! ledger accepts it, and leaves the bank when the clearing house pays it; until its
+//! payment is attested it is a pending withdrawal, still owed, which reconciliation
+//! counts beside the member's balance. The final comparison therefore waits until no
+//! withdrawal is pending (see [`check_reconciliation_settled`]).
 //!
 //! Nothing here does I/O, so each check is unit-tested against crafted answers,
 //! including answers that break the invariant (a checker that cannot fail proves
@@ -136,6 +146,140 @@ pub fn check_holdings_add_up(
             violations.push(format!(
                 "{} at height {height}: members hold {sum:?} in total but supply says held {}",
                 supply.symbol, supply.held
+            ));
+        }
+    }
+    violations
+}
+
+/// Checks one node's supplies against what the workload asked of the bank so far (read
+/// after the supply answer, so they are upper bounds): the fiat asset's `credited`
+/// cannot exceed the deposits asked for, nor `debited` the withdrawals asked for.
+pub fn check_fiat_bounds(
+    supplies: &[Supply],
+    fiat_symbol: &str,
+    deposits_asked: u128,
+    withdrawals_asked: u128,
+) -> Vec<String> {
+    let Some(fiat) = supplies.iter().find(|supply| supply.symbol == fiat_symbol) else {
+        return vec![format!("the supply has no {fiat_symbol}")];
+    };
+    let mut violations = Vec::new();
+    if fiat.credited > deposits_asked {
+        violations.push(format!(
+            "{fiat_symbol} credited {} exceeds every deposit ever asked of the bank ({deposits_asked})",
+            fiat.credited
+        ));
+    }
+    if fiat.debited > withdrawals_asked {
+        violations.push(format!(
+            "{fiat_symbol} debited {} exceeds every withdrawal ever asked for ({withdrawals_asked})",
+            fiat.debited
+        ));
+    }
+    violations
+}
+
+/// Whether a `GET /v1/reconciliation` answer shows the bank and the ledger settled:
+/// the bank is connected and every exchange's line is reconciled with nothing in
+/// flight (no pending withdrawal, no unattested credit or payment, no unmirrored
+/// settlement, no unexplained difference). `Err` says what is still outstanding.
+pub fn check_reconciliation_settled(answer: &Value) -> Result<(), String> {
+    if answer["bank_connected"] != true {
+        return Err(format!("the bank is not connected: {answer}"));
+    }
+    if answer["unexplained_total"] != "0" {
+        return Err(format!(
+            "unexplained total {} (watcher error {})",
+            answer["unexplained_total"], answer["watcher_error"]
+        ));
+    }
+    let Some(lines) = answer["exchanges"].as_array() else {
+        return Err(format!("no exchanges in {answer}"));
+    };
+    let mut outstanding = Vec::new();
+    for line in lines {
+        for field in [
+            "pending_withdrawals",
+            "unattested_credits",
+            "unattested_withdrawal_payments",
+            "unmirrored_settlement",
+        ] {
+            if line[field] != "0" {
+                outstanding.push(format!("{} {field}={}", line["member"], line[field]));
+            }
+        }
+        if line["reconciled"] != true {
+            outstanding.push(format!("{} not reconciled: {line}", line["member"]));
+        }
+    }
+    if outstanding.is_empty() {
+        Ok(())
+    } else {
+        Err(outstanding.join("; "))
+    }
+}
+
+/// The fiat side of the bank's books, read from every exchange's trust account.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BankBooks {
+    /// Trust-account credits from the same party's operating account (deposits, S210),
+    /// by transfer reference.
+    pub deposits: BTreeMap<String, u128>,
+    /// Trust-account debits to the same party's operating account under a
+    /// `fiat-withdrawal-<id>` reference (withdrawals paid), by reference.
+    pub withdrawal_payments: BTreeMap<String, u128>,
+    /// The sum of every exchange's trust balance.
+    pub trust_balances: u128,
+}
+
+/// Compares the ledger's fiat supply with the bank's books once nothing is in flight
+/// (see [`check_reconciliation_settled`]), and the deposits the workload made (by
+/// reference: amount, confirmed) with those the bank booked: nothing lost, nothing
+/// credited twice, nothing invented.
+pub fn check_bank_books(
+    ledger: &Supply,
+    books: &BankBooks,
+    asked: &BTreeMap<String, (u128, bool)>,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let symbol = &ledger.symbol;
+    let sum = |map: &BTreeMap<String, u128>| map.values().try_fold(0u128, |a, b| a.checked_add(*b));
+    let deposited = sum(&books.deposits);
+    if deposited != Some(ledger.credited) {
+        violations.push(format!(
+            "{symbol} credited {} but the bank booked deposits of {deposited:?}",
+            ledger.credited
+        ));
+    }
+    let paid = sum(&books.withdrawal_payments);
+    if paid != Some(ledger.debited) {
+        violations.push(format!(
+            "{symbol} debited {} but the bank paid withdrawals of {paid:?}",
+            ledger.debited
+        ));
+    }
+    if books.trust_balances != ledger.held {
+        violations.push(format!(
+            "{symbol} held {} but the trust accounts hold {}",
+            ledger.held, books.trust_balances
+        ));
+    }
+    for (reference, (amount, confirmed)) in asked {
+        match books.deposits.get(reference) {
+            Some(booked) if booked != amount => violations.push(format!(
+                "deposit {reference} of {amount} was booked as {booked}"
+            )),
+            None if *confirmed => violations.push(format!(
+                "deposit {reference} of {amount} was confirmed by the bank but is not on its books"
+            )),
+            _ => {}
+        }
+    }
+    for reference in books.deposits.keys() {
+        if !asked.contains_key(reference) {
+            violations.push(format!(
+                "the bank booked deposit {reference} that nobody asked for"
             ));
         }
     }
@@ -294,6 +438,77 @@ mod tests {
         let b = BTreeMap::from([("ETH".to_string(), 6u128)]);
         assert!(check_holdings_add_up(1, &supplies, &[a.clone(), b]).is_empty());
         assert_eq!(check_holdings_add_up(1, &supplies, &[a]).len(), 1);
+    }
+
+    #[test]
+    fn the_ledger_never_credits_more_fiat_than_was_deposited() {
+        let supplies = vec![Supply {
+            symbol: "JPY".into(),
+            credited: 100,
+            debited: 40,
+            held: 60,
+        }];
+        assert!(check_fiat_bounds(&supplies, "JPY", 100, 40).is_empty());
+        assert_eq!(check_fiat_bounds(&supplies, "JPY", 99, 40).len(), 1);
+        assert_eq!(check_fiat_bounds(&supplies, "JPY", 100, 39).len(), 1);
+        assert_eq!(check_fiat_bounds(&supplies, "USD", 100, 40).len(), 1);
+    }
+
+    #[test]
+    fn reconciliation_is_settled_only_with_nothing_in_flight() {
+        let line = |pending: &str, reconciled: bool| {
+            json!({"member": "exchange-a", "pending_withdrawals": pending,
+                   "unattested_credits": "0", "unattested_withdrawal_payments": "0",
+                   "unmirrored_settlement": "0", "reconciled": reconciled})
+        };
+        let answer = |lines: Vec<Value>, unexplained: &str| json!({"bank_connected": true, "unexplained_total": unexplained, "exchanges": lines});
+        assert!(check_reconciliation_settled(&answer(vec![line("0", true)], "0")).is_ok());
+        assert!(check_reconciliation_settled(&answer(vec![line("5", true)], "0")).is_err());
+        assert!(check_reconciliation_settled(&answer(vec![line("0", false)], "0")).is_err());
+        assert!(check_reconciliation_settled(&answer(vec![line("0", true)], "3")).is_err());
+        let mut disconnected = answer(vec![line("0", true)], "0");
+        disconnected["bank_connected"] = json!(false);
+        assert!(check_reconciliation_settled(&disconnected).is_err());
+    }
+
+    #[test]
+    fn the_bank_books_must_match_the_ledger_and_the_deposits_asked_for() {
+        let ledger = Supply {
+            symbol: "JPY".into(),
+            credited: 300,
+            debited: 50,
+            held: 250,
+        };
+        let books = BankBooks {
+            deposits: BTreeMap::from([("d1".to_string(), 100), ("d2".to_string(), 200)]),
+            withdrawal_payments: BTreeMap::from([("fiat-withdrawal-1".to_string(), 50)]),
+            trust_balances: 250,
+        };
+        let asked = BTreeMap::from([
+            ("d1".to_string(), (100, true)),
+            ("d2".to_string(), (200, false)),
+            ("d3".to_string(), (7, false)),
+        ]);
+        assert!(check_bank_books(&ledger, &books, &asked).is_empty());
+        // Credited twice.
+        let doubled = Supply {
+            credited: 400,
+            held: 350,
+            ..ledger.clone()
+        };
+        assert_eq!(check_bank_books(&doubled, &books, &asked).len(), 2);
+        // A withdrawal debited but never paid.
+        let unpaid = BankBooks {
+            withdrawal_payments: BTreeMap::new(),
+            trust_balances: 300,
+            ..books.clone()
+        };
+        assert_eq!(check_bank_books(&ledger, &unpaid, &asked).len(), 2);
+        // A confirmed deposit the bank lost, and one it invented.
+        let mut lost = books.clone();
+        lost.deposits.remove("d1");
+        lost.deposits.insert("x".into(), 100);
+        assert_eq!(check_bank_books(&ledger, &lost, &asked).len(), 2);
     }
 
     #[test]

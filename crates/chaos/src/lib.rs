@@ -1,18 +1,29 @@
 //! Seisan's chaos run (Jepsen-style bank workload under faults).
 //!
-//! Three real `seisan node` processes, each in its own network namespace, run a fresh
-//! testnet genesis whose opening balances fund many exchange members. Client threads
-//! submit those members' signed orders, cancels and allocations to different nodes,
-//! while the driver injects a seeded random fault about every ten seconds: kill -9 and
-//! restart, SIGSTOP/SIGCONT, a partition (the node's veth link goes down) and a wiped
-//! data directory (resync from genesis). A checker reads every node throughout and all
-//! of them at the end, and the run fails on:
+//! Three real `seisan node` processes, each in its own network namespace, and the
+//! embedded bank (`seisan bank run`, the accounting system with the exchanges' trust
+//! accounts) run a fresh testnet genesis that funds many exchange members with ETH;
+//! yen enter only through trust-account deposits at the bank. Client threads submit
+//! those members' signed orders, cancels and allocations to different nodes, and two
+//! exchanges also deposit fiat at the bank and withdraw it (`WithdrawFiat`), while the
+//! driver injects a seeded random fault about every ten seconds: kill -9 and restart a
+//! node, SIGSTOP/SIGCONT, a partition (the node's veth link goes down), a wiped data
+//! directory (resync from genesis) and kill -9 of the bank, restarted on its own
+//! store. A checker reads every node throughout and all of them at the end, and the
+//! run fails on:
 //! - any asset whose `held != credited - debited`, any balance that is not a `u128`,
-//!   or member holdings that do not add up to the supply at one height;
+//!   member holdings that do not add up to the supply at one height, or more yen
+//!   credited than was ever deposited at the bank (or debited than was ever asked to
+//!   be withdrawn);
 //! - any transaction the API reported finalized that a node at or past its height no
 //!   longer has, or has at another height or with another receipt;
 //! - any two nodes with a different block hash or state root at one height;
-//! - progress that does not resume within a bound after a fault heals.
+//! - progress that does not resume within a bound after a fault heals;
+//! - after the run, a bank and ledger that do not settle (a deposit never credited, a
+//!   withdrawal never completed, settlement never mirrored) or whose books differ: yen
+//!   credited must equal the deposits the bank booked (each once, and each deposit the
+//!   bank confirmed to the workload among them), yen debited the withdrawals it paid,
+//!   and yen held the trust accounts' balances.
 //!
 //! The pure parts ([`invariants`], [`faults`]) are unit-tested with inputs that break
 //! the invariants; [`cluster`] and [`run`] are the shell that owns processes, links

@@ -1,16 +1,20 @@
-//! The chaos run itself: start the cluster, start the clients and the checker, inject
-//! the planned faults until the time is up, then let the cluster converge and check
-//! everything once more on every node.
+//! The chaos run itself: start the cluster and the bank, fund the fiat members' trust
+//! accounts, start the clients and the checker, inject the planned faults until the
+//! time is up, then let the cluster converge, let the bank watchers settle, and check
+//! everything once more on every node and against the bank's books.
 
-use crate::cluster::{funded_members, Cluster};
+use crate::cluster::{funded_members, Cluster, FIAT_MEMBERS};
 use crate::faults::{Fault, FaultKind, FaultPlan};
 use crate::http;
 use crate::invariants::{
-    check_acknowledged, check_balances, check_holdings_add_up, check_supply, AckCheck, ChainRecord,
+    check_acknowledged, check_balances, check_bank_books, check_fiat_bounds, check_holdings_add_up,
+    check_reconciliation_settled, check_supply, AckCheck, BankBooks, ChainRecord,
 };
-use crate::workload::{run_client, Shared};
+use crate::workload::{deposit, run_client, Shared};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use seisan_bank::{AccountId, BankAdapter, Direction, HttpBank};
+use seisan_types::Role;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +34,13 @@ const CONVERGED_LAG: u64 = 3;
 const BLOCKS_PER_TICK: u64 = 40;
 /// Acknowledged transactions re-checked on every node per checker tick.
 const ACKS_PER_TICK: usize = 10;
+/// The fiat asset the bank holds.
+const FIAT_SYMBOL: &str = "JPY";
+/// What each fiat member deposits into its trust account before the workload starts.
+const OPENING_DEPOSIT_JPY: u128 = 1_000_000_000;
+/// How long the bank watchers may take, after the run, to attest every deposit and
+/// payment, mirror every settlement and pay every withdrawal.
+const BANK_SETTLE_BOUND: Duration = Duration::from_secs(240);
 
 /// What the run is asked to do.
 #[derive(Clone, Debug)]
@@ -91,6 +102,8 @@ pub struct Summary {
     pub holdings_compared: u64,
     pub converged: bool,
     pub heights: usize,
+    /// Whether the bank and the ledger settled (nothing in flight) after the run.
+    pub bank_settled: bool,
 }
 
 impl Summary {
@@ -104,6 +117,7 @@ impl Summary {
             && self.divergences == 0
             && self.stalls == 0
             && self.converged
+            && self.bank_settled
             && self.acknowledged > 0
     }
 
@@ -117,8 +131,8 @@ impl Summary {
             );
         }
         line += &format!(
-            "; progress stalls={} converged={} heights_compared={} holdings_compared={}",
-            self.stalls, self.converged, self.heights, self.holdings_compared
+            "; progress stalls={} converged={} bank_settled={} heights_compared={} holdings_compared={}",
+            self.stalls, self.converged, self.bank_settled, self.heights, self.holdings_compared
         );
         line
     }
@@ -166,10 +180,15 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    println!("chaos: nodes up at {urls:?}");
+    println!("chaos: nodes up at {urls:?}; bank at {}", cluster.bank.url);
+    if !wait_for_bank(&cluster.bank.url) {
+        eprintln!("{}", cluster.bank_log_tail(30));
+        anyhow::bail!("the bank never answered on {}", cluster.bank.url);
+    }
 
     let genesis = Arc::new(cluster.genesis.clone());
     let shared = Arc::new(Shared::default());
+    fund_trust_accounts(&cluster, &urls, &shared)?;
     let findings = Arc::new(Findings::default());
     let chain = Arc::new(Mutex::new(ChainRecord::default()));
     let wipes: Arc<Vec<AtomicU64>> = Arc::new((0..urls.len()).map(|_| AtomicU64::new(0)).collect());
@@ -185,9 +204,10 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
             .cloned()
             .collect();
         let (genesis, urls, shared) = (genesis.clone(), urls.clone(), shared.clone());
+        let bank_url = cluster.bank.url.clone();
         let seed = options.seed.wrapping_add(1 + client as u64);
         threads.push(std::thread::spawn(move || {
-            run_client(genesis, urls, mine, client, seed, shared)
+            run_client(genesis, urls, mine, client, bank_url, seed, shared)
         }));
     }
     let checker = {
@@ -219,7 +239,8 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         // up, the next fault hits that node again rather than a second one.
         // A wipe would send it back to genesis and it might never catch up, so a
         // planned wipe becomes a kill (which keeps what it synced so far).
-        if let Some((&lagging, _)) = catching_up.iter().next() {
+        let lagging = catching_up.keys().next().copied();
+        if let Some(lagging) = lagging.filter(|_| fault.kind.hits_node()) {
             if fault.kind == FaultKind::Wipe {
                 fault.kind = FaultKind::Kill;
             }
@@ -234,7 +255,9 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         } else {
             inject(&mut cluster, &urls, fault, &wipes, &findings)?;
             *injected.entry(fault.kind).or_insert(0u64) += 1;
-            catching_up.insert(fault.node, Instant::now() + CATCH_UP_BOUND);
+            if fault.kind.hits_node() {
+                catching_up.insert(fault.node, Instant::now() + CATCH_UP_BOUND);
+            }
         }
         let next = began + Duration::from_millis(fault.gap_ms);
         while Instant::now() < next.min(deadline) {
@@ -260,6 +283,7 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         }
     }
     final_checks(&urls, &genesis, &shared, &findings, &chain);
+    let bank_settled = bank_checks(&cluster, &urls[0], &shared, &findings);
     let heights = chain.lock().expect("chain lock").heights();
     let summary = Summary {
         minutes: options.minutes,
@@ -273,6 +297,7 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         holdings_compared: findings.holdings_compared.load(Ordering::Relaxed),
         converged,
         heights,
+        bank_settled,
     };
     println!(
         "chaos: workload submitted={} refused_at_admission={} unknown_outcome={} nonce_rereads={}",
@@ -281,6 +306,18 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         shared.unknown.lock().expect("unknown").len(),
         shared.nonce_rereads.load(Ordering::Relaxed)
     );
+    {
+        let fiat = shared.fiat.lock().expect("fiat lock");
+        println!(
+            "chaos: fiat deposits={} (confirmed by the bank={}, asked {} JPY) withdrawals={} (asked {} JPY) failed_bank_calls={}",
+            fiat.deposits.len(),
+            fiat.deposits.values().filter(|deposit| deposit.confirmed).count(),
+            fiat.deposits_asked,
+            fiat.withdrawal_transactions,
+            fiat.withdrawals_asked,
+            fiat.bank_failures
+        );
+    }
     drop(cluster);
     Ok(summary)
 }
@@ -293,6 +330,60 @@ fn all_member_names(genesis: &seisan_types::genesis::Genesis) -> Vec<String> {
         .collect()
 }
 
+/// Whether the bank answers its health check within [`RECOVERY_BOUND`].
+fn wait_for_bank(bank_url: &str) -> bool {
+    seisan_tests::wait_until(RECOVERY_BOUND, || {
+        Ok(matches!(
+            http::get(&format!("{bank_url}/v1/health")),
+            Ok((200, _))
+        ))
+    })
+    .is_ok()
+}
+
+/// Each fiat member moves [`OPENING_DEPOSIT_JPY`] into its trust account; waits until
+/// every node credited all of it (so the run starts with yen to trade, and the bank
+/// watchers are known to work).
+fn fund_trust_accounts(cluster: &Cluster, urls: &[String], shared: &Shared) -> anyhow::Result<()> {
+    for member in FIAT_MEMBERS {
+        let bank = HttpBank::new(&cluster.bank.url, &seisan_bank::dev_token(member));
+        let reference = format!("chaos-{member}-opening");
+        deposit(&bank, &shared.fiat, member, &reference, OPENING_DEPOSIT_JPY)
+            .map_err(|error| anyhow::anyhow!("opening deposit {reference}: {error}"))?;
+    }
+    let expected = OPENING_DEPOSIT_JPY * FIAT_MEMBERS.len() as u128;
+    let started = Instant::now();
+    loop {
+        let credited: Vec<Option<u128>> = urls.iter().map(|url| fiat_credited(url)).collect();
+        if credited.iter().all(|credited| *credited == Some(expected)) {
+            println!(
+                "chaos: {expected} JPY deposited at the bank, credited on every node after {} ms",
+                started.elapsed().as_millis()
+            );
+            return Ok(());
+        }
+        if started.elapsed() > RECOVERY_BOUND {
+            for (index, url) in urls.iter().enumerate() {
+                eprintln!("---- {url} ----\n{}", cluster.log_tail(index, 30));
+            }
+            anyhow::bail!("the opening deposits were not credited: {credited:?} of {expected}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The fiat asset's credited total on a node, if it answers.
+fn fiat_credited(url: &str) -> Option<u128> {
+    let (200, answer) = http::get(&format!("{url}/v1/supply")).ok()? else {
+        return None;
+    };
+    let (_, supplies) = check_supply(&answer).ok()?;
+    supplies
+        .into_iter()
+        .find(|supply| supply.symbol == FIAT_SYMBOL)
+        .map(|supply| supply.credited)
+}
+
 /// Injects one fault, holds it, heals it and waits for progress to resume.
 fn inject(
     cluster: &mut Cluster,
@@ -301,7 +392,11 @@ fn inject(
     wipes: &[AtomicU64],
     findings: &Findings,
 ) -> anyhow::Result<()> {
-    let name = cluster.nodes[fault.node].name.clone();
+    let name = if fault.kind.hits_node() {
+        cluster.nodes[fault.node].name.clone()
+    } else {
+        "the bank".to_string()
+    };
     println!(
         "chaos: fault {} on {name} for {} ms",
         fault.kind, fault.hold_ms
@@ -329,6 +424,17 @@ fn inject(
             std::thread::sleep(hold);
             cluster.launch(fault.node)?;
         }
+        FaultKind::BankRestart => {
+            cluster.kill_bank();
+            std::thread::sleep(hold);
+            cluster.launch_bank()?;
+            if !wait_for_bank(&cluster.bank.url) {
+                let text =
+                    format!("the bank did not answer within {RECOVERY_BOUND:?} of its restart");
+                eprintln!("chaos: STALL: {text}\n{}", cluster.bank_log_tail(30));
+                findings.stalls.lock().expect("findings lock").push(text);
+            }
+        }
     }
     // Progress resumes: the chain grows past where it stood at the heal. (Whether the
     // faulted node catches up is checked by `check_catch_up`, with a longer bound.)
@@ -341,10 +447,14 @@ fn inject(
     loop {
         let heights: Vec<Option<u64>> = urls.iter().map(|url| http::height(url)).collect();
         let highest = heights.iter().flatten().copied().max().unwrap_or(0);
-        let target = heights[fault.node].unwrap_or(0);
         if highest > stood {
+            let at = if fault.kind.hits_node() {
+                format!("{name} at {}, ", heights[fault.node].unwrap_or(0))
+            } else {
+                String::new()
+            };
             println!(
-                "chaos: progress resumed {} ms after healing ({name} at {target}, chain at {highest})",
+                "chaos: progress resumed {} ms after healing ({at}chain at {highest})",
                 healed_at.elapsed().as_millis()
             );
             return Ok(());
@@ -354,12 +464,14 @@ fn inject(
                 "no progress within {RECOVERY_BOUND:?} after healing {} on {name}: heights {heights:?}, stood at {stood}",
                 fault.kind
             );
-            eprintln!(
-                "chaos: STALL: {text}\n---- {name} ----\n{}",
+            let log = if fault.kind.hits_node() {
                 cluster.log_tail(fault.node, 30)
-            );
+            } else {
+                cluster.bank_log_tail(30)
+            };
+            eprintln!("chaos: STALL: {text}\n---- {name} ----\n{log}");
             findings.stalls.lock().expect("findings lock").push(text);
-            if !cluster.is_running(fault.node) {
+            if fault.kind.hits_node() && !cluster.is_running(fault.node) {
                 cluster.launch(fault.node)?;
             }
             return Ok(());
@@ -433,10 +545,22 @@ fn run_checker(
             }
             last_height[index] = last_height[index].max(height);
             if let Ok((200, answer)) = http::get(&format!("{url}/v1/supply")) {
-                if let Err(problems) = check_supply(&answer) {
-                    problems
+                match check_supply(&answer) {
+                    Ok((height, supplies)) => {
+                        // Read after the supply: the workload's totals only grow, so
+                        // they bound what the ledger could have seen.
+                        let (deposits, withdrawals) = {
+                            let fiat = shared.fiat.lock().expect("fiat lock");
+                            (fiat.deposits_asked, fiat.withdrawals_asked)
+                        };
+                        for text in check_fiat_bounds(&supplies, FIAT_SYMBOL, deposits, withdrawals)
+                        {
+                            findings.violation(format!("{url} at height {height}: {text}"));
+                        }
+                    }
+                    Err(problems) => problems
                         .into_iter()
-                        .for_each(|text| findings.violation(format!("{url}: {text}")));
+                        .for_each(|text| findings.violation(format!("{url}: {text}"))),
                 }
             }
             let upto = height.min(checked[index] + BLOCKS_PER_TICK);
@@ -665,4 +789,125 @@ fn final_checks(
             );
         }
     }
+}
+
+/// After the run: waits until the clearing house's reconciliation shows nothing in
+/// flight (every deposit credited, every withdrawal paid and completed, every
+/// settlement mirrored), then compares the ledger's yen with the bank's books and with
+/// the deposits the workload made. Returns whether the bank and the ledger settled.
+fn bank_checks(cluster: &Cluster, house_url: &str, shared: &Shared, findings: &Findings) -> bool {
+    let started = Instant::now();
+    let mut outstanding = String::new();
+    let settled = loop {
+        match http::get(&format!("{house_url}/v1/reconciliation")) {
+            Ok((200, answer)) => match check_reconciliation_settled(&answer) {
+                Ok(()) => break true,
+                Err(text) => outstanding = text,
+            },
+            Ok((code, answer)) => outstanding = format!("reconciliation answered {code} {answer}"),
+            Err(error) => outstanding = format!("reconciliation: {error}"),
+        }
+        if started.elapsed() > BANK_SETTLE_BOUND {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(1_000));
+    };
+    if settled {
+        println!(
+            "chaos: bank and ledger settled {} ms after the run (nothing pending, unattested or unmirrored)",
+            started.elapsed().as_millis()
+        );
+    } else {
+        findings.violation(format!(
+            "the bank and the ledger did not settle within {BANK_SETTLE_BOUND:?}: {outstanding}"
+        ));
+        eprintln!("---- clearing-house ----\n{}", cluster.log_tail(0, 30));
+    }
+    let house = HttpBank::new(&cluster.bank.url, &seisan_bank::dev_token("clearing-house"));
+    let books = match read_books(&house, &cluster.genesis) {
+        Ok(books) => books,
+        Err(error) => {
+            findings.violation(format!("reading the bank's books after the run: {error}"));
+            return false;
+        }
+    };
+    let ledger = match http::get(&format!("{house_url}/v1/supply")) {
+        Ok((200, answer)) => check_supply(&answer).ok().and_then(|(_, supplies)| {
+            supplies
+                .into_iter()
+                .find(|supply| supply.symbol == FIAT_SYMBOL)
+        }),
+        _ => None,
+    };
+    let Some(ledger) = ledger else {
+        findings.violation(format!(
+            "{house_url} gave no {FIAT_SYMBOL} supply after the run"
+        ));
+        return false;
+    };
+    let asked: BTreeMap<String, (u128, bool)> = shared
+        .fiat
+        .lock()
+        .expect("fiat lock")
+        .deposits
+        .iter()
+        .map(|(reference, deposit)| (reference.clone(), (deposit.amount, deposit.confirmed)))
+        .collect();
+    println!(
+        "chaos: {FIAT_SYMBOL} ledger credited={} debited={} held={}; bank deposits={} ({} JPY) withdrawals_paid={} ({} JPY) trust_balances={}",
+        ledger.credited,
+        ledger.debited,
+        ledger.held,
+        books.deposits.len(),
+        books.deposits.values().sum::<u128>(),
+        books.withdrawal_payments.len(),
+        books.withdrawal_payments.values().sum::<u128>(),
+        books.trust_balances
+    );
+    let violations = check_bank_books(&ledger, &books, &asked);
+    let clean = violations.is_empty();
+    for text in violations {
+        findings.violation(format!("bank books: {text}"));
+    }
+    settled && clean
+}
+
+/// Every exchange's trust account at the bank: balance, deposits and withdrawal
+/// payments (read with the clearing house's token, which may read every account).
+fn read_books(
+    house: &HttpBank,
+    genesis: &seisan_types::genesis::Genesis,
+) -> Result<BankBooks, seisan_bank::BankError> {
+    let mut books = BankBooks::default();
+    for member in genesis
+        .members
+        .iter()
+        .filter(|member| member.role == Role::Exchange)
+    {
+        let trust = AccountId::trust(&member.name);
+        let operating = AccountId::operating(&member.name);
+        books.trust_balances += house.balance(&trust)?.balance.0;
+        let mut after = 0;
+        loop {
+            let entries = house.statement(&trust, after)?;
+            let Some(last) = entries.last() else { break };
+            after = last.sequence;
+            for entry in entries
+                .iter()
+                .filter(|entry| entry.counterparty == operating)
+            {
+                let into = match entry.direction {
+                    Direction::Credit => &mut books.deposits,
+                    Direction::Debit if entry.reference.0.starts_with("fiat-withdrawal-") => {
+                        &mut books.withdrawal_payments
+                    }
+                    Direction::Debit => continue,
+                };
+                // A reference is booked once, so a repeat here would be a bank defect;
+                // adding keeps it visible as a difference instead of hiding it.
+                *into.entry(entry.reference.0.clone()).or_default() += entry.amount.0;
+            }
+        }
+    }
+    Ok(books)
 }

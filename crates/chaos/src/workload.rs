@@ -1,6 +1,18 @@
 //! The client workload: several threads, each owning a disjoint set of members (so a
-//! member's nonces have one writer), submit signed transactions to different nodes and
-//! record every one the API reports finalized.
+//! member's nonces have one writer besides its own node's watchers), submit signed
+//! transactions to different nodes and record every one the API reports finalized.
+//!
+//! What the members do: limit orders that cross (fills move ETH and yen between
+//! members, delivery versus payment), cancels, allocations between inventory and
+//! customer sub-accounts (single and batched) and, for the exchanges of
+//! [`FIAT_MEMBERS`], fiat through the bank: deposits into their trust account at the
+//! bank (a bank transfer, not a transaction: the nodes' watchers attest it and the
+//! ledger credits it at quorum) and `WithdrawFiat` transactions (debited at once into
+//! a pending withdrawal that the clearing house pays at the bank). A deposit whose
+//! outcome is unknown (the bank died mid-call) is retried under the same reference
+//! until the bank answers, which is what makes it safe: the bank books a reference
+//! once. An order's side follows the member's inventory, so members short of yen sell
+//! rather than park orders waiting for a top-up.
 //!
 //! A member has at most one transaction in flight. Its next nonce is exactly the last
 //! finalized one + 1; after an unknown outcome (a node died, a request timed out, the
@@ -8,19 +20,21 @@
 //! every node that answers and takes the highest, which also fills any gap a lost
 //! mempool left behind.
 
+use crate::cluster::FIAT_MEMBERS;
 use crate::http;
 use crate::invariants::Acknowledged;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use seisan_crypto::Keypair;
+use seisan_bank::{
+    AccountId, BankAdapter, BankError, HttpBank, TransferReference, TransferRequest,
+};
 use seisan_types::amount::Amount;
 use seisan_types::clearing::{OrderId, OrderRequest, Pair, Side, TimeInForce};
 use seisan_types::genesis::Genesis;
-use seisan_types::ids::{AssetId, Nonce};
-use seisan_types::tx::{
-    Allocation, AllocationDirection, CustomerId, SignedTransaction, Transaction, TxBody,
-};
+use seisan_types::ids::AssetId;
+use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +47,40 @@ const CUSTOMERS: u32 = 4;
 const MAX_BATCH: usize = 4;
 /// The pause between two passes over a client's members.
 const PASS_PAUSE: Duration = Duration::from_millis(30);
+/// One in this many turns of a fiat member is a deposit at the bank.
+const DEPOSIT_ONE_IN: u32 = 15;
+/// Deposits during the run, in yen.
+const DEPOSIT_MIN_JPY: u128 = 1_000_000;
+const DEPOSIT_MAX_JPY: u128 = 20_000_000;
+/// Fiat withdrawals, in yen (the largest exceeds what a member holds now and then, so
+/// some are refused for want of balance).
+const WITHDRAWAL_MAX_JPY: u128 = 5_000_000;
+/// The most yen a buy order of [`random_order`] can lock (0.02 ETH at 305,000).
+const MAX_BUY_COST_JPY: u128 = 6_200;
+
+/// One deposit the workload asked the bank for, by its transfer reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deposit {
+    pub member: String,
+    pub amount: u128,
+    /// The bank confirmed it (a deposit never confirmed may still have been booked).
+    pub confirmed: bool,
+}
+
+/// The workload's fiat traffic: what the ledger may have credited and debited at most.
+#[derive(Debug, Default)]
+pub struct FiatTraffic {
+    /// Every deposit reference asked for.
+    pub deposits: BTreeMap<String, Deposit>,
+    /// The sum of every deposit asked for: the ledger's yen credited can never exceed it.
+    pub deposits_asked: u128,
+    /// The sum of every `WithdrawFiat` submitted: the ledger's yen debited can never
+    /// exceed it.
+    pub withdrawals_asked: u128,
+    pub withdrawal_transactions: u64,
+    /// Bank calls that failed (unavailable or refused).
+    pub bank_failures: u64,
+}
 
 /// What the clients and the checker share.
 #[derive(Debug, Default)]
@@ -45,6 +93,7 @@ pub struct Shared {
     /// Refused at admission (a 4xx other than a nonce conflict).
     pub refused: AtomicU64,
     pub nonce_rereads: AtomicU64,
+    pub fiat: Mutex<FiatTraffic>,
 }
 
 #[derive(Debug)]
@@ -58,9 +107,60 @@ struct InFlight {
 #[derive(Debug)]
 struct MemberState {
     name: String,
-    keypair: Keypair,
     next: Option<u64>,
     in_flight: Option<InFlight>,
+    /// The member's bank client, for the exchanges of [`FIAT_MEMBERS`].
+    bank: Option<HttpBank>,
+    /// A deposit (reference, amount) whose outcome is not known yet.
+    unsettled_deposit: Option<(String, u128)>,
+    deposits_made: u64,
+}
+
+/// Asks the bank to move `amount` yen from `member`'s operating account to its trust
+/// account under `reference` and records it in `fiat`. Safe to repeat with the same
+/// reference: the bank books a reference once. `Ok` means the bank confirmed it (new
+/// or repeated); [`BankError::Unavailable`] leaves its outcome unknown.
+pub fn deposit(
+    bank: &HttpBank,
+    fiat: &Mutex<FiatTraffic>,
+    member: &str,
+    reference: &str,
+    amount: u128,
+) -> Result<(), BankError> {
+    {
+        let mut fiat = fiat.lock().expect("fiat lock");
+        if !fiat.deposits.contains_key(reference) {
+            fiat.deposits_asked += amount;
+            fiat.deposits.insert(
+                reference.to_string(),
+                Deposit {
+                    member: member.to_string(),
+                    amount,
+                    confirmed: false,
+                },
+            );
+        }
+    }
+    let result = bank.transfer(&TransferRequest {
+        from: AccountId::operating(member),
+        to: AccountId::trust(member),
+        amount: Amount(amount),
+        reference: TransferReference(reference.to_string()),
+    });
+    let mut fiat = fiat.lock().expect("fiat lock");
+    match result {
+        Ok(_) => {
+            fiat.deposits
+                .get_mut(reference)
+                .expect("recorded above")
+                .confirmed = true;
+            Ok(())
+        }
+        Err(error) => {
+            fiat.bank_failures += 1;
+            Err(error)
+        }
+    }
 }
 
 /// One client thread's loop; returns when `shared.stop` is set.
@@ -69,6 +169,7 @@ pub fn run_client(
     urls: Vec<String>,
     members: Vec<String>,
     preferred_node: usize,
+    bank_url: String,
     seed: u64,
     shared: Arc<Shared>,
 ) {
@@ -77,10 +178,14 @@ pub fn run_client(
     let mut states: Vec<MemberState> = members
         .into_iter()
         .map(|name| MemberState {
-            keypair: Keypair::dev(&name),
+            bank: FIAT_MEMBERS
+                .contains(&name.as_str())
+                .then(|| HttpBank::new(&bank_url, &seisan_bank::dev_token(&name))),
             name,
             next: None,
             in_flight: None,
+            unsettled_deposit: None,
+            deposits_made: 0,
         })
         .collect();
     while !shared.stop.load(Ordering::Relaxed) {
@@ -92,6 +197,12 @@ pub fn run_client(
                 poll(state, &urls, &shared);
                 continue;
             }
+            if state.bank.is_some()
+                && (state.unsettled_deposit.is_some() || rng.gen_ratio(1, DEPOSIT_ONE_IN))
+            {
+                bank_turn(state, &mut rng, &shared);
+                continue;
+            }
             if state.next.is_none() {
                 state.next = read_next_nonce(&urls, &state.name);
                 shared.nonce_rereads.fetch_add(1, Ordering::Relaxed);
@@ -100,8 +211,13 @@ pub fn run_client(
                 }
             }
             let nonce = state.next.expect("nonce known");
-            let body = next_body(&mut rng, &urls[node], &state.name);
-            let transaction = sign(&genesis, &state.keypair, &state.name, nonce, body);
+            let body = next_body(&mut rng, &urls[node], &state.name, state.bank.is_some());
+            if let TxBody::WithdrawFiat { amount, .. } = &body {
+                let mut fiat = shared.fiat.lock().expect("fiat lock");
+                fiat.withdrawals_asked += amount.0;
+                fiat.withdrawal_transactions += 1;
+            }
+            let transaction = seisan_tests::sign(&genesis, &state.name, nonce, body);
             let id = transaction.id().to_string();
             let value = serde_json::to_value(&transaction).expect("transaction serializes");
             shared.submitted.fetch_add(1, Ordering::Relaxed);
@@ -138,6 +254,32 @@ pub fn run_client(
         if rng.gen_ratio(1, 20) {
             node = preferred_node % urls.len();
         }
+    }
+}
+
+/// A fiat member's turn at the bank: finish the deposit whose outcome is unknown, or
+/// make a new one.
+fn bank_turn(state: &mut MemberState, rng: &mut StdRng, shared: &Shared) {
+    let bank = state
+        .bank
+        .as_ref()
+        .expect("a fiat member has a bank client");
+    let (reference, amount) = match state.unsettled_deposit.take() {
+        Some(unsettled) => unsettled,
+        None => {
+            state.deposits_made += 1;
+            (
+                format!("chaos-{}-deposit-{}", state.name, state.deposits_made),
+                rng.gen_range(DEPOSIT_MIN_JPY..=DEPOSIT_MAX_JPY),
+            )
+        }
+    };
+    match deposit(bank, &shared.fiat, &state.name, &reference, amount) {
+        Ok(()) => {}
+        // The bank may have booked it before it died: ask again under the same
+        // reference until it answers.
+        Err(BankError::Unavailable { .. }) => state.unsettled_deposit = Some((reference, amount)),
+        Err(error) => eprintln!("chaos: the bank refused deposit {reference}: {error}"),
     }
 }
 
@@ -195,41 +337,39 @@ fn read_next_nonce(urls: &[String], member: &str) -> Option<u64> {
     best.map(|committed| committed + 1)
 }
 
-pub fn sign(
-    genesis: &Genesis,
-    keypair: &Keypair,
-    member: &str,
-    nonce: u64,
-    body: TxBody,
-) -> SignedTransaction {
-    let (id, _) = genesis.member_by_name(member).expect("member in genesis");
-    seisan_crypto::sign_transaction(
-        keypair,
-        Transaction {
-            chain_id: genesis.chain_id.clone(),
-            member: id,
-            nonce: Nonce(nonce),
-            body,
-        },
-    )
-}
-
-const ETH: AssetId = AssetId(0);
-const JPY: AssetId = AssetId(1);
+pub const ETH: AssetId = AssetId(0);
+pub const JPY: AssetId = AssetId(1);
 /// One ETH in minor units (scale 18).
 const ETH_UNIT: u128 = 1_000_000_000_000_000_000;
 
 /// A random transaction body: mostly crossing limit orders on ETH/JPY, some cancels of
-/// the member's open orders, allocations to customers and back.
-pub fn next_body(rng: &mut StdRng, node_url: &str, member: &str) -> TxBody {
+/// the member's open orders, fiat withdrawals (for a member that moves fiat through
+/// the bank), allocations to customers and back.
+pub fn next_body(rng: &mut StdRng, node_url: &str, member: &str, fiat: bool) -> TxBody {
     let roll = rng.gen_range(0..100);
     if roll < 15 {
         if let Some(order) = open_order(rng, node_url, member) {
             return TxBody::CancelOrder { order };
         }
     }
+    if fiat && (15..25).contains(&roll) {
+        return TxBody::WithdrawFiat {
+            asset: JPY,
+            amount: Amount(rng.gen_range(1..=WITHDRAWAL_MAX_JPY)),
+        };
+    }
     if roll < 65 {
-        return TxBody::PlaceOrder(random_order(rng));
+        let mut order = random_order(rng);
+        if let Some((eth, jpy)) = inventory(node_url, member) {
+            let can_buy = jpy >= MAX_BUY_COST_JPY;
+            let can_sell = eth >= order.quantity.0;
+            order.side = match (can_buy, can_sell) {
+                (true, false) => Side::Buy,
+                (false, true) => Side::Sell,
+                _ => order.side,
+            };
+        }
+        return TxBody::PlaceOrder(order);
     }
     if roll < 85 {
         return TxBody::Allocate(random_allocation(rng));
@@ -277,6 +417,22 @@ pub fn random_allocation(rng: &mut StdRng) -> Allocation {
             AllocationDirection::ToInventory
         },
     }
+}
+
+/// The member's available (unlocked, not allocated) ETH and yen, if the node answers.
+fn inventory(node_url: &str, member: &str) -> Option<(u128, u128)> {
+    let (code, answer) = http::get(&format!("{node_url}/v1/members/{member}/balances")).ok()?;
+    if code != 200 {
+        return None;
+    }
+    let of = |symbol: &str| -> Option<u128> {
+        let entries = answer["balances"].as_array()?;
+        match entries.iter().find(|entry| entry["symbol"] == symbol) {
+            Some(entry) => entry["balance"]["inventory"].as_str()?.parse().ok(),
+            None => Some(0),
+        }
+    };
+    Some((of("ETH")?, of("JPY")?))
 }
 
 fn open_order(rng: &mut StdRng, node_url: &str, member: &str) -> Option<OrderId> {

@@ -1,8 +1,8 @@
 //! The chaos run as part of the test suite.
 //!
-//! With `SEISAN_CHAOS=1` this runs the real thing for two minutes (three nodes, faults,
-//! workload; needs `target/<profile>/seisan`, built by `cargo build -p seisan-node`, and
-//! root for the namespaces) and fails unless the run passes with its summary line.
+//! With `SEISAN_CHAOS=1` this runs the real thing for two minutes (three nodes, the
+//! bank, faults, workload; needs `target/<profile>/seisan`, built by `cargo build -p
+//! seisan-node`, and root for the namespaces) and fails unless the run passes with its summary line.
 //! Without it, it only checks that the checkers catch broken answers and that the fault
 //! schedule could reach the 50 faults a 10-minute run needs, so the default suite stays
 //! cheap.
