@@ -4,7 +4,7 @@
 # on a 2-core machine. Environment:
 #   BENCH_RATES      offered end-to-end rates, comma-separated (default 500,...,16000)
 #   BENCH_STEP_SECONDS  seconds per rate step (default 10)
-#   BENCH_RECOVERY_BLOCKS  chain length for the resync measurement (default 3000; 0 = skip)
+#   BENCH_RECOVERY_BLOCKS  chain length for the resync measurement (default 10000; 0 = skip)
 #   BENCH_OUT        where the JSON lines go (default target/bench/results.jsonl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +22,5 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 SEISAN_BIN="$PWD/$bin/seisan" "$bin/seisan-bench" e2e \
   --rates "${BENCH_RATES:-500,1000,2000,4000,8000,16000}" \
   --step-seconds "${BENCH_STEP_SECONDS:-10}" \
-  --recovery-blocks "${BENCH_RECOVERY_BLOCKS:-3000}" | tee -a "$out"
+  --recovery-blocks "${BENCH_RECOVERY_BLOCKS:-10000}" | tee -a "$out"
 "$bin/seisan-bench" summary <"$out"

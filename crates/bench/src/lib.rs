@@ -8,11 +8,10 @@
 //! order filled, every signature valid), never how fast it was.
 
 use seisan_crypto::Keypair;
-use seisan_types::amount::{Asset, AssetKind};
 use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
-use seisan_types::genesis::{Member, OpeningBalance, PairSpec, SettlementSettings};
+use seisan_types::genesis::{Member, OpeningBalance};
 use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
-use seisan_types::{Amount, AssetId, ChainId, Genesis, MemberId, Nonce, Role};
+use seisan_types::{Amount, AssetId, Genesis, MemberId, Nonce, Role};
 use serde::Serialize;
 
 /// One measured figure.
@@ -80,24 +79,15 @@ pub fn fund_bench_members(genesis: &mut Genesis) {
     }
 }
 
-/// A genesis like the testnet's (three validators, ETH/JPY) with `members` funded
-/// benchmark exchanges, for benchmarks that run the contracts without a node.
+/// The committed testnet genesis (`genesis/testnet.json`, written by
+/// `seisan genesis testnet`; three validators, ETH/JPY) with `members` funded benchmark
+/// exchanges added, for benchmarks that run the contracts without a node.
 pub fn bench_genesis(members: u32) -> Genesis {
-    let validator = |name: &str, role: Role| Member {
-        name: name.to_string(),
-        role,
-        public_key: Keypair::dev(name).public_key(),
-        validator: true,
-        p2p_address: Some("/ip4/127.0.0.1/tcp/1".to_string()),
-    };
-    let mut all = vec![
-        validator("clearing-house", Role::ClearingHouse),
-        validator("exchange-a", Role::Exchange),
-        validator("exchange-b", Role::Exchange),
-    ];
+    let mut genesis = Genesis::from_json(include_str!("../../../genesis/testnet.json"))
+        .expect("the committed testnet genesis parses");
     for index in 0..members {
         let name = bench_member_name(index);
-        all.push(Member {
+        genesis.members.push(Member {
             public_key: Keypair::dev(&name).public_key(),
             name,
             role: Role::Exchange,
@@ -105,33 +95,6 @@ pub fn bench_genesis(members: u32) -> Genesis {
             p2p_address: None,
         });
     }
-    let mut genesis = Genesis {
-        chain_id: ChainId("seisan-bench".into()),
-        genesis_time_ms: 1_700_000_000_000,
-        quorum: 2,
-        members: all,
-        assets: vec![
-            Asset {
-                symbol: "ETH".into(),
-                kind: AssetKind::NativeCoin,
-                scale: 18,
-                contract: None,
-            },
-            Asset {
-                symbol: "JPY".into(),
-                kind: AssetKind::Fiat,
-                scale: 0,
-                contract: None,
-            },
-        ],
-        pairs: vec![PairSpec {
-            base: "ETH".into(),
-            quote: "JPY".into(),
-        }],
-        opening_balances: vec![],
-        settlement: SettlementSettings::default(),
-        public_chain: None,
-    };
     fund_bench_members(&mut genesis);
     genesis.validate().expect("the benchmark genesis is valid");
     genesis

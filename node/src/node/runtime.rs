@@ -33,7 +33,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-/// How long a leader with an empty mempool waits before proposing an empty block.
+/// How long a leader with an empty mempool waits before proposing an empty block, unless
+/// configured otherwise (`--empty-block-delay-ms`).
 pub const EMPTY_BLOCK_DELAY_MS: u64 = 500;
 /// The most transactions gossiped in one message.
 pub const MAX_GOSSIP_BATCH: usize = 1024;
@@ -113,6 +114,7 @@ struct Core {
     events: broadcast::Sender<Arc<String>>,
     metrics: Arc<Metrics>,
     commit_lock: Arc<RwLock<()>>,
+    empty_block_delay_ms: u64,
 }
 
 /// Runs a validator node until SIGINT or SIGTERM.
@@ -244,6 +246,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         events,
         metrics,
         commit_lock,
+        empty_block_delay_ms: config.empty_block_delay_ms,
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(5));
@@ -382,7 +385,7 @@ impl Core {
                     parent,
                     ancestors,
                 } => {
-                    let due_ms = now_ms() + EMPTY_BLOCK_DELAY_MS;
+                    let due_ms = now_ms() + self.empty_block_delay_ms;
                     self.pending_build = Some(PendingBuild {
                         view,
                         parent,
