@@ -13,7 +13,6 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 const VALUE_PREFIX: u8 = b'v';
-const HISTORY_PREFIX: u8 = b'h';
 const NODE_PREFIX: u8 = b'n';
 const RECORD_PREFIX: u8 = b'x';
 const META_HEIGHT: &[u8] = b"m/height";
@@ -41,6 +40,11 @@ pub enum StateError {
         height: Height,
         committed: Option<Height>,
     },
+    #[error(
+        "height {height} is not the committed height {committed}: proofs are served at the \
+         committed height only (no value history is kept)"
+    )]
+    NotLatest { height: Height, committed: Height },
     #[error("authenticated tree error: {reason}")]
     Tree { reason: String },
     #[error("store is inconsistent: {reason}")]
@@ -58,7 +62,14 @@ pub struct StagedBlock {
     pub writes: WriteSet,
     parent: Option<Arc<StagedBlock>>,
     nodes: BTreeMap<NodeKey, Node>,
-    values: BTreeMap<(Version, KeyHash), Option<OwnedValue>>,
+}
+
+impl StagedBlock {
+    /// How many tree nodes the block's commit writes (new versions of every node on the
+    /// paths to the keys it changed).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
 }
 
 /// What a block is staged on.
@@ -84,14 +95,6 @@ fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
     out
 }
 
-fn history_key(key_hash: &KeyHash, version: Version) -> Vec<u8> {
-    let mut out = Vec::with_capacity(41);
-    out.push(HISTORY_PREFIX);
-    out.extend_from_slice(&key_hash.0);
-    out.extend_from_slice(&version.to_be_bytes());
-    out
-}
-
 fn root_meta_key(height: Height) -> Vec<u8> {
     let mut out = META_ROOT_PREFIX.to_vec();
     out.extend_from_slice(&height.0.to_be_bytes());
@@ -113,9 +116,14 @@ fn tree_error(error: impl std::fmt::Display) -> StateError {
 }
 
 /// Reads the tree through staged layers (newest first), then the backend.
+///
+/// Values are not kept per version: the only value it can read is that of the one key
+/// being proven at the committed height (`proven`), which the caller reads from the
+/// latest values. Staging never reads values (a leaf holds its value's hash).
 struct LayeredTree<'a, B: Backend> {
     backend: &'a B,
     layers: &'a [Arc<StagedBlock>],
+    proven: Option<(KeyHash, Option<OwnedValue>)>,
 }
 
 impl<B: Backend> TreeReader for LayeredTree<'_, B> {
@@ -133,21 +141,15 @@ impl<B: Backend> TreeReader for LayeredTree<'_, B> {
 
     fn get_value_option(
         &self,
-        max_version: Version,
+        _max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        for layer in self.layers {
-            if layer.height.0 <= max_version {
-                if let Some(value) = layer.values.get(&(layer.height.0, key_hash)) {
-                    return Ok(value.clone());
-                }
-            }
+        match &self.proven {
+            Some((proven, value)) if *proven == key_hash => Ok(value.clone()),
+            _ => Err(anyhow::Error::msg(
+                "the Seisan store keeps no value history; only the proven key's value is readable",
+            )),
         }
-        let found = self.backend.last_in(
-            &history_key(&key_hash, 0),
-            &history_key(&key_hash, max_version),
-        );
-        Ok(found.and_then(|(_, stored)| decode_history(&stored)))
     }
 
     fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
@@ -155,20 +157,6 @@ impl<B: Backend> TreeReader for LayeredTree<'_, B> {
         Err(anyhow::Error::msg(
             "get_rightmost_leaf is not supported by the Seisan store",
         ))
-    }
-}
-
-fn encode_history(value: &Option<OwnedValue>) -> Vec<u8> {
-    match value {
-        Some(value) => prefixed(1, value),
-        None => vec![0],
-    }
-}
-
-fn decode_history(stored: &[u8]) -> Option<OwnedValue> {
-    match stored.split_first() {
-        Some((1, value)) => Some(value.to_vec()),
-        _ => None,
     }
 }
 
@@ -184,6 +172,7 @@ impl<B: Backend + Clone> StateDb<B> {
             let tree = LayeredTree {
                 backend: &db.backend,
                 layers: &[],
+                proven: None,
             };
             let actual = JellyfishMerkleTree::<_, Sha256>::new(&tree)
                 .get_root_hash(height.0)
@@ -287,6 +276,7 @@ impl<B: Backend + Clone> StateDb<B> {
         let tree = LayeredTree {
             backend: &self.backend,
             layers: &layers,
+            proven: None,
         };
         let value_set: Vec<(KeyHash, Option<OwnedValue>)> = writes
             .changes
@@ -302,7 +292,6 @@ impl<B: Backend + Clone> StateDb<B> {
             .iter()
             .map(|(key, node)| (key.clone(), node.clone()))
             .collect();
-        let values = batch.node_batch.values().clone();
         assert!(
             nodes
                 .keys()
@@ -320,7 +309,6 @@ impl<B: Backend + Clone> StateDb<B> {
             writes,
             parent,
             nodes,
-            values,
         }))
     }
 
@@ -346,12 +334,9 @@ impl<B: Backend + Clone> StateDb<B> {
             });
         }
         let mut batch: Batch =
-            Vec::with_capacity(staged.writes.len() * 2 + staged.nodes.len() + records.len() + 2);
+            Vec::with_capacity(staged.writes.len() + staged.nodes.len() + records.len() + 2);
         for (key, value) in &staged.writes.changes {
             batch.push((prefixed(VALUE_PREFIX, key), value.clone()));
-        }
-        for ((version, hash), value) in &staged.values {
-            batch.push((history_key(hash, *version), Some(encode_history(value))));
         }
         for (key, node) in &staged.nodes {
             batch.push((
@@ -373,22 +358,34 @@ impl<B: Backend + Clone> StateDb<B> {
         Ok(())
     }
 
-    /// A committed value with a proof against the root at `height`.
+    /// A committed value with a proof against the root at `height`, which must be the
+    /// committed height: values are kept at their latest version only (a per-version
+    /// history would double the scattered writes of every commit). A caller that needs
+    /// value, proof and height to agree must not commit meanwhile (the node holds its
+    /// commit lock).
     pub fn prove(
         &self,
         key: &[u8],
         height: Height,
     ) -> Result<(Option<Vec<u8>>, StateProof), StateError> {
         let committed = self.committed_height();
-        if committed.is_none_or(|committed| height > committed) {
+        let Some(latest) = committed.filter(|committed| height <= *committed) else {
             return Err(StateError::NotCommitted { height, committed });
+        };
+        if height != latest {
+            return Err(StateError::NotLatest {
+                height,
+                committed: latest,
+            });
         }
+        let hash = key_hash(key);
         let tree = LayeredTree {
             backend: &self.backend,
             layers: &[],
+            proven: Some((hash, self.backend.get(&prefixed(VALUE_PREFIX, key)))),
         };
         let (value, proof) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
-            .get_with_proof(key_hash(key), height.0)
+            .get_with_proof(hash, height.0)
             .map_err(tree_error)?;
         Ok((value, StateProof::from_jmt(&proof)))
     }

@@ -18,9 +18,11 @@
 //!   explicit volatile layer so tests can simulate a crash between write and flush).
 //!
 //! Key spaces inside the backend (one ordered map, so a batch is atomic):
-//! `v` + key: latest value; `h` + SHA-256(key) + version (big-endian): value history
-//! for proofs at older heights; `n` + node key: tree nodes; `x` + key: the node's own
-//! records; `m` + name: metadata (committed height and root).
+//! `v` + key: latest value; `n` + node key: tree nodes (every version, so roots of older
+//! heights stay readable); `x` + key: the node's own records; `m` + name: metadata
+//! (committed height and root). No per-version value history is kept, so values are
+//! proven at the committed height only ([`StateDb::prove`]); keys `h` + ... written by
+//! older versions are ignored.
 
 mod backend;
 mod db;

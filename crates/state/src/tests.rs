@@ -158,9 +158,14 @@ fn proofs_verify_and_tampering_fails() {
     verify_proof(roots[6], b"no-such-key", None, &proof).unwrap();
     assert!(verify_proof(roots[6], b"no-such-key", Some(b"x"), &proof).is_err());
 
-    // Older heights prove older values.
-    let (old, proof) = db.prove(b"k/000", Height(0)).unwrap();
-    verify_proof(roots[0], b"k/000", old.as_deref(), &proof).unwrap();
+    // Only the committed height is proven: no value history is kept.
+    assert!(matches!(
+        db.prove(b"k/000", Height(0)),
+        Err(StateError::NotLatest {
+            height: Height(0),
+            committed: Height(6)
+        })
+    ));
     assert!(matches!(
         db.prove(b"k/000", Height(7)),
         Err(StateError::NotCommitted { .. })
