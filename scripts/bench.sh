@@ -2,7 +2,8 @@
 # Seisan benchmarks (issue 9): builds release binaries and prints one JSON object per
 # line ({"name","value","unit","conditions"}), then a summary table. Under 15 minutes
 # on a 2-core machine. Environment:
-#   BENCH_RATES      offered end-to-end rates, comma-separated (default 500,...,16000)
+#   BENCH_RATES      offered end-to-end rates, comma-separated (default 500,...,16000; the
+#                    ladder stops at the first step that saturates)
 #   BENCH_STEP_SECONDS  seconds per rate step (default 10)
 #   BENCH_RECOVERY_BLOCKS  chain length for the resync measurement (default 10000; 0 = skip)
 #   BENCH_OUT        where the JSON lines go (default target/bench/results.jsonl)

@@ -45,7 +45,7 @@ enum Command {
     },
     /// Contract execution alone (no consensus, no network).
     Execution {
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 40)]
         blocks: usize,
         #[arg(long, default_value_t = 2000)]
         orders_per_block: usize,

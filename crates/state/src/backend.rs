@@ -47,9 +47,12 @@ impl std::fmt::Debug for SledBackend {
 
 impl SledBackend {
     pub fn open(path: &Path) -> Result<SledBackend, sled::Error> {
+        // No background flusher: every commit flushes itself before it counts, so a
+        // timed flush would only repeat that work.
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
             .open()?;
         let tree = db.open_tree(b"seisan-state")?;
         Ok(SledBackend { db, tree })
