@@ -573,10 +573,23 @@ impl Engine {
         self.votes = self.votes.split_off(&low);
         self.notarizations = self.notarizations.split_off(&low);
         self.nullifications = self.nullifications.split_off(&low);
-        self.finalizations = self.finalizations.split_off(&low);
-        self.certified.retain(|_, (view, _)| *view >= low);
-        self.reported.retain(|(view, _, _)| *view >= low);
         let tip_height = self.tip.height;
+        let mut finalizations = self.finalizations.split_off(&low);
+        // Catch-up finalizations below the window stay until their block is final.
+        finalizations.extend(
+            std::mem::take(&mut self.finalizations)
+                .into_iter()
+                .filter(|(_, certificate)| certificate.vote.height > tip_height),
+        );
+        self.finalizations = finalizations;
+        let catch_up: BTreeSet<Hash> = self
+            .finalizations
+            .range(..low)
+            .map(|(_, certificate)| certificate.vote.block)
+            .collect();
+        self.certified
+            .retain(|hash, (view, _)| *view >= low || catch_up.contains(hash));
+        self.reported.retain(|(view, _, _)| *view >= low);
         self.blocks
             .retain(|_, block| block.header.height > tip_height);
         self.wanted.retain(|_, wanted| wanted.height > tip_height);
@@ -887,6 +900,7 @@ impl Engine {
             return;
         }
         if view.0.saturating_add(MAX_RETAINED_VIEWS) < self.view.0 {
+            self.keep_catch_up_finalization(certificate);
             return;
         }
         let held = match vote.kind {
@@ -903,6 +917,30 @@ impl Engine {
         }
         self.help(from, view);
         self.apply_certificate(certificate);
+    }
+
+    /// R12 over a long gap: a node that is more than [`MAX_RETAINED_VIEWS`] views behind
+    /// (a wiped node rejoining a long chain enters the live view at once) still needs
+    /// the finalizations of the blocks right above its tip, which fetched runs carry:
+    /// nothing else vouches for those blocks. Such a finalization (of a height above the
+    /// tip) is kept, at most [`MAX_FETCH_CERTIFICATES`] at a time, until its block is
+    /// final; it is not forwarded and moves no view.
+    fn keep_catch_up_finalization(&mut self, certificate: QuorumCertificate) {
+        let vote = &certificate.vote;
+        assert!(vote.height > self.tip.height);
+        let window_low = View(self.view.0.saturating_sub(MAX_RETAINED_VIEWS));
+        let kept = self.finalizations.range(..window_low).count();
+        if vote.kind != VoteKind::Finalize
+            || kept >= MAX_FETCH_CERTIFICATES
+            || self.finalizations.contains_key(&vote.view)
+            || verify_certificate(&self.genesis, &certificate).is_err()
+        {
+            return;
+        }
+        self.certified
+            .entry(vote.block)
+            .or_insert((vote.view, vote.height));
+        self.finalizations.insert(vote.view, certificate);
     }
 
     /// A new, checked certificate (formed here or verified from a peer).

@@ -524,3 +524,64 @@ fn fetch_answers_are_bounded_and_a_lagging_engine_accepts_them() {
     let expected: Vec<u64> = (1..=fetch::MAX_FETCH_BLOCKS as u64).collect();
     assert_eq!(heights, expected);
 }
+
+#[test]
+fn a_node_more_than_the_retained_views_behind_catches_up_from_fetched_runs() {
+    // A wiped node hears the live finalization first (and enters its view, far more
+    // than MAX_RETAINED_VIEWS above the blocks it lacks), then gets the finalized run
+    // above its tip: the run's own finalizations must still vouch for those blocks.
+    let length = crate::MAX_RETAINED_VIEWS + 100;
+    let mut blocks = Vec::new();
+    let mut parent = Hash::ZERO;
+    for height in 1..=length {
+        let next = block(height, height, parent, (height % 250) as u8);
+        parent = next.hash();
+        blocks.push(next);
+    }
+    let finalization = |block: &Block| {
+        certificate(
+            &[0, 1],
+            vote(
+                VoteKind::Finalize,
+                block.header.view.0,
+                block.header.height.0,
+                block.hash(),
+            ),
+        )
+    };
+    let (mut engine, _) = started(2, None);
+    let top = blocks.last().unwrap();
+    let outputs = engine.step(
+        1,
+        message(0, ConsensusMessage::Certificate(finalization(top))),
+    );
+    assert!(outputs.iter().any(
+        |output| matches!(output, Output::Fetch(request) if request.from_height == Height(1))
+    ));
+    assert_eq!(engine.view(), View(length + 1));
+    let run = 10u64;
+    let response = FetchResponse {
+        blocks: blocks[..run as usize].to_vec(),
+        certificates: blocks[..run as usize].iter().map(finalization).collect(),
+    };
+    let outputs = engine.step(
+        2,
+        Input::Fetched {
+            from: MemberId(0),
+            response,
+        },
+    );
+    let heights: Vec<u64> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Finalized(finalized) => Some(finalized.block.header.height.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(heights, (1..=run).collect::<Vec<u64>>());
+    // When its fetch is due again it asks for the next run, toward the live finalization.
+    let outputs = engine.step(2 + Timeouts::default().fetch_retry_ms, Input::Tick);
+    assert!(outputs.iter().any(
+        |output| matches!(output, Output::Fetch(request) if request.from_height == Height(run + 1))
+    ));
+}
