@@ -436,6 +436,8 @@ impl Engine {
     pub fn step(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
         assert!(self.out.is_empty());
         self.now_ms = self.now_ms.max(now_ms);
+        let tip_before = self.tip.height;
+        let fetched = matches!(input, Input::Fetched { .. });
         match input {
             Input::Start => self.on_start(),
             _ if !self.started => {}
@@ -448,6 +450,9 @@ impl Engine {
         }
         if self.started {
             self.progress();
+            if fetched && self.tip.height > tip_before {
+                self.fetch_next_runs();
+            }
             self.update_timer();
         }
         assert!(self.view > self.tip.view);
@@ -1461,6 +1466,21 @@ impl Engine {
             return;
         }
         self.request(hash, height);
+    }
+
+    /// R12, pipelined: a fetched run that finalized blocks is followed at once by the
+    /// next request for what is still wanted (from the new tip), instead of after
+    /// `fetch_retry_ms`; a long catch-up then runs at the speed of round trips and
+    /// re-execution. Only progress triggers it, so it cannot loop.
+    fn fetch_next_runs(&mut self) {
+        let wanted: Vec<(Hash, Height)> = self
+            .wanted
+            .iter()
+            .map(|(hash, wanted)| (*hash, wanted.height))
+            .collect();
+        for (hash, height) in wanted {
+            self.request(hash, height);
+        }
     }
 
     fn request(&mut self, hash: Hash, height: Height) {
