@@ -2,7 +2,8 @@
 # The public chain of the Seisan testnet: a local anvil (Ethereum dev node).
 #
 #   scripts/anvil.sh install          install anvil from npm into .tools/anvil (if missing)
-#   scripts/anvil.sh start [DIR]      start anvil on 127.0.0.1:$ANVIL_PORT (default 8545),
+#   scripts/anvil.sh start [DIR]      start anvil on $ANVIL_HOST:$ANVIL_PORT (default
+#                                     127.0.0.1:8545),
 #                                     1-second blocks, state in DIR (default .seisan/anvil);
 #                                     deploys the WBTC token; writes DIR/chain.json
 #   scripts/anvil.sh stop [DIR]       stop the anvil started with DIR
@@ -21,6 +22,7 @@ ANVIL_VERSION=1.7.1
 TOOLS="$ROOT/.tools/anvil"
 ANVIL="$TOOLS/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 PORT="${ANVIL_PORT:-8545}"
+HOST="${ANVIL_HOST:-127.0.0.1}"
 
 install() {
     if [ -x "$ANVIL" ]; then
@@ -43,7 +45,7 @@ install() {
 rpc() {
     curl -sf -X POST -H 'content-type: application/json' \
         --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":[]}" \
-        "http://127.0.0.1:$PORT"
+        "http://$HOST:$PORT"
 }
 
 start() {
@@ -54,7 +56,7 @@ start() {
         echo "anvil already running (pid $(cat "$dir/anvil.pid"))" >&2
         exit 1
     fi
-    "$ANVIL" --host 127.0.0.1 --port "$PORT" --block-time 1 --chain-id 31337 \
+    "$ANVIL" --host "$HOST" --port "$PORT" --block-time 1 --chain-id 31337 \
         --silent >"$dir/anvil.log" 2>&1 &
     echo $! >"$dir/anvil.pid"
     for _ in $(seq 1 100); do
@@ -64,8 +66,8 @@ start() {
         sleep 0.1
     done
     rpc eth_chainId >/dev/null || { echo "error: anvil did not start; see $dir/anvil.log" >&2; exit 1; }
-    node "$ROOT/contracts-evm/deploy.js" "http://127.0.0.1:$PORT" "$dir/chain.json" >&2
-    echo "anvil running on http://127.0.0.1:$PORT (pid $(cat "$dir/anvil.pid")); $dir/chain.json" >&2
+    node "$ROOT/contracts-evm/deploy.js" "http://$HOST:$PORT" "$dir/chain.json" >&2
+    echo "anvil running on http://$HOST:$PORT (pid $(cat "$dir/anvil.pid")); $dir/chain.json" >&2
 }
 
 stop() {

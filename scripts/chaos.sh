@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The chaos run: three seisan nodes in their own network namespaces and the embedded bank
-# under a workload of many members' signed orders, cancels and allocations, fiat deposits
-# at the bank and fiat withdrawals, with a random fault (kill -9, SIGSTOP/SIGCONT,
-# partition, wiped data dir, kill -9 and restart of the bank) about every 10 seconds.
-# After the run the bank's books must match the ledger. Prints the seed, each fault, a
+# The chaos run: three seisan nodes in their own network namespaces, the embedded bank and
+# a local anvil (the public chain, started by scripts/anvil.sh) under a workload of many
+# members' signed orders, cancels and allocations, fiat deposits at the bank and fiat
+# withdrawals, ETH and WBTC deposits to the hot wallet and crypto withdrawals, with a
+# random fault (kill -9, SIGSTOP/SIGCONT, partition, wiped data dir, kill -9 and restart
+# of the bank) about every 10 seconds. After the run the bank's books must match the
+# ledger, and the chain must show every deposit credited once, every withdrawal paid once
+# and hot + cold wallets equal to the ledger's liabilities. Prints the seed, each fault, a
 # per-kind breakdown and one summary line
 #   chaos: minutes=M faults=F acknowledged=A lost=L invariant_violations=V divergences=D
 # and exits non-zero on any loss, violation, divergence or stall.
@@ -56,6 +59,7 @@ cleanup() {
             fi
         done < "$dir/pids"
     fi
+    scripts/anvil.sh stop "$dir/anvil" 2>/dev/null || true
     if command -v ip >/dev/null 2>&1; then
         for index in 0 1 2; do
             ip netns del "seisan-chaos-$net-$index" 2>/dev/null || true

@@ -14,14 +14,33 @@
 //! enters through a trust-account deposit at the bank, so the bank's books and the
 //! ledger can be compared exactly at the end.
 //!
-//! Dropping the [`Cluster`] kills every process it started (nodes and bank) and
+//! The public chain is a local anvil (`scripts/anvil.sh`, with the WBTC token), also
+//! listening on the bridge's address, so a partitioned node loses the chain as well.
+//! Genesis gets a `public_chain` section (hot and cold wallets and the exchanges'
+//! registered addresses are anvil's dev accounts) and the WBTC asset; every node
+//! watches anvil (`--eth-rpc`) and the clearing house pays from the hot wallet
+//! (`--hot-key`). Before any node starts, the hot and cold wallets are set to hold
+//! exactly the genesis ETH liabilities plus [`GAS_BUFFER_WEI`] (and no WBTC), so that
+//! custody and ledger can be compared exactly at the end.
+//!
+//! Dropping the [`Cluster`] kills every process it started (nodes, bank and anvil) and
 //! deletes every namespace, link and bridge it created.
 
+use crate::chain::{self, Anvil};
 use anyhow::{bail, Context};
+use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
 use seisan_types::genesis::{Genesis, OpeningBalance};
+use seisan_types::{Amount, Asset, AssetKind};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+/// What a wipe keeps of a node's data directory: the clearing house's hot-wallet
+/// journal (every payout it signed, recorded before broadcast). It is the wallet's own
+/// record, which an operator keeps with the hot key, not a replica of the chain: a
+/// clearing house that loses it can pay a withdrawal whose payout was in flight a second
+/// time. (The node keeps it inside `--data` today, so the run sets it aside.)
+pub const KEPT_ACROSS_A_WIPE: &str = "custody-journal";
 
 /// The validators of the testnet genesis, in member order.
 pub const VALIDATORS: [&str; 3] = ["clearing-house", "exchange-a", "exchange-b"];
@@ -36,6 +55,14 @@ pub const OPENING_ETH: &str = "1000";
 /// Each exchange's operating account at the bank when it opens, in yen: the money the
 /// exchanges move into their trust accounts during the run.
 pub const OPENING_OPERATING_JPY: u128 = 1_000_000_000_000_000;
+/// The clearing house's own ether in the hot wallet, outside the ledger: what pays the
+/// gas of payouts and sweeps (the ledger's ETH liabilities are covered exactly by the
+/// rest).
+pub const GAS_BUFFER_WEI: u128 = 1_000_000_000_000_000_000;
+/// Deposits must be this many blocks deep before the nodes attest them.
+pub const CONFIRMATIONS: u64 = 2;
+/// The hot wallet's cap, in basis points of custody (the rest is swept to cold).
+pub const HOT_CAP_BPS: u32 = 500;
 
 /// The namespace network of one run.
 #[derive(Debug)]
@@ -184,6 +211,11 @@ pub struct Cluster {
     pub genesis: Genesis,
     pub nodes: Vec<Node>,
     pub bank: Bank,
+    pub anvil: Anvil,
+    /// The public-chain block at which the hot and cold wallets held exactly the
+    /// genesis liabilities plus the gas buffer; the run's chain activity comes after it.
+    pub chain_start_block: u64,
+    hot_key: PathBuf,
     binary: PathBuf,
     namespaces: Option<Namespaces>,
     /// Why namespaces are not used, if they are not.
@@ -242,12 +274,18 @@ impl Cluster {
                 amount: OPENING_ETH.into(),
             });
         }
-        genesis.validate().context("the chaos genesis is invalid")?;
-        std::fs::write(&genesis_path, genesis.to_json() + "\n")?;
         let bank_host = match &namespaces {
             Some(namespaces) => namespaces.bridge_address(),
             None => "127.0.0.1".to_string(),
         };
+        // Anvil listens where the bank does: reachable over a node's veth link only.
+        let anvil = Anvil::start(&dir.join("anvil"), &bank_host, free_port_on(&bank_host)?)
+            .context("starting anvil")?;
+        add_public_chain(&mut genesis, &anvil.chain.token);
+        genesis.validate().context("the chaos genesis is invalid")?;
+        std::fs::write(&genesis_path, genesis.to_json() + "\n")?;
+        let chain_start_block = open_custody(&anvil.chain, &genesis)?;
+        let hot_key = write_key(&dir.join("keys"), "hot-wallet.key", chain::HOT_KEY)?;
         let bank_listen = format!("{bank_host}:{}", free_port_on(&bank_host)?);
         let bank_dir = dir.join("bank");
         let initialized = Command::new(binary)
@@ -300,6 +338,9 @@ impl Cluster {
             genesis,
             nodes,
             bank,
+            anvil,
+            chain_start_block,
+            hot_key,
             binary: binary.to_path_buf(),
             namespaces,
             namespace_error,
@@ -336,7 +377,7 @@ impl Cluster {
             }
             None => Command::new(&self.binary),
         };
-        let child = command
+        command
             .arg("node")
             .arg("--genesis")
             .arg(&genesis)
@@ -347,6 +388,11 @@ impl Cluster {
             .args(["--http", &node.listen_http])
             .args(["--bank-url", &self.bank.url])
             .args(["--bank-token", &seisan_bank::dev_token(&node.name)])
+            .args(["--eth-rpc", &self.anvil.chain.url]);
+        if node.name == "clearing-house" {
+            command.arg("--hot-key").arg(&self.hot_key);
+        }
+        let child = command
             .env("RUST_LOG", "info,libp2p=warn,libp2p_gossipsub=error")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -431,13 +477,28 @@ impl Cluster {
         }
     }
 
-    /// Stops node `index` and deletes its data directory.
+    /// Stops node `index` and deletes its data directory, except the clearing house's
+    /// hot-wallet payout journal (see [`KEPT_ACROSS_A_WIPE`]).
     pub fn wipe(&mut self, index: usize) -> anyhow::Result<()> {
         self.kill(index);
-        match std::fs::remove_dir_all(&self.nodes[index].data) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-            _ => Ok(()),
+        let data = &self.nodes[index].data;
+        let journal = data.join(KEPT_ACROSS_A_WIPE);
+        let kept = self
+            .dir
+            .join(format!("{}-{KEPT_ACROSS_A_WIPE}", self.nodes[index].name));
+        let keep = journal.exists();
+        if keep {
+            std::fs::rename(&journal, &kept).context("setting the payout journal aside")?;
         }
+        match std::fs::remove_dir_all(data) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+            _ => {}
+        }
+        if keep {
+            std::fs::create_dir_all(data)?;
+            std::fs::rename(&kept, &journal).context("restoring the payout journal")?;
+        }
+        Ok(())
     }
 
     /// The last lines of a node's log, for failure reports.
@@ -454,6 +515,7 @@ impl Cluster {
             .filter_map(|node| node.child.as_ref())
             .chain(self.bank.child.as_ref())
             .map(|child| child.id().to_string())
+            .chain(self.anvil.pid().map(|pid| pid.to_string()))
             .collect();
         let _ = std::fs::write(self.dir.join("pids"), pids.join("\n") + "\n");
     }
@@ -492,4 +554,86 @@ pub fn funded_members(extra: u32) -> Vec<String> {
     let mut members = vec!["exchange-a".to_string(), "exchange-b".to_string()];
     members.extend((0..extra).map(|index| format!("bench-{index}")));
     members
+}
+
+/// Adds the public chain to `genesis`: anvil's chain id, the hot and cold wallets, the
+/// exchanges' registered addresses and the WBTC token.
+fn add_public_chain(genesis: &mut Genesis, token: &str) {
+    let address = |text: &str| ChainAddress(text.to_string());
+    genesis.public_chain = Some(PublicChainSettings {
+        chain_id: chain::CHAIN_ID,
+        confirmations: CONFIRMATIONS,
+        hot_address: address(chain::HOT_ADDRESS),
+        cold_address: address(chain::COLD_ADDRESS),
+        registered_addresses: chain::REGISTERED
+            .iter()
+            .map(|(member, registered)| RegisteredAddress {
+                member: member.to_string(),
+                address: address(registered),
+            })
+            .collect(),
+        hot_cap_bps: HOT_CAP_BPS,
+    });
+    genesis.assets.push(Asset {
+        symbol: chain::TOKEN_SYMBOL.into(),
+        kind: AssetKind::Token,
+        scale: 8,
+        contract: Some(token.to_string()),
+    });
+}
+
+/// The genesis ledger's liabilities in `symbol` (the sum of its opening balances), in
+/// minor units.
+pub fn opening_total(genesis: &Genesis, symbol: &str) -> anyhow::Result<u128> {
+    let (_, asset) = genesis
+        .asset_by_symbol(symbol)
+        .with_context(|| format!("genesis has no {symbol}"))?;
+    genesis
+        .opening_balances
+        .iter()
+        .filter(|opening| opening.asset == symbol)
+        .try_fold(0u128, |sum, opening| {
+            let amount: Amount = asset.parse_amount(&opening.amount)?;
+            sum.checked_add(amount.0)
+                .context("opening balances overflow")
+        })
+}
+
+/// Sets the hot wallet to its cap share of the genesis ETH liabilities plus the gas
+/// buffer and the cold wallet to the rest (neither holds WBTC: the ledger opens none),
+/// then waits for a block, so balances read at the returned block are the start.
+fn open_custody(chain: &chain::Chain, genesis: &Genesis) -> anyhow::Result<u64> {
+    let liabilities = opening_total(genesis, chain::NATIVE_SYMBOL)?;
+    let hot_share = liabilities / 10_000 * u128::from(HOT_CAP_BPS);
+    chain.set_balance(chain::HOT_ADDRESS, hot_share + GAS_BUFFER_WEI)?;
+    chain.set_balance(chain::COLD_ADDRESS, liabilities - hot_share)?;
+    let set_at = chain.block_number()?;
+    seisan_tests::wait_until(std::time::Duration::from_secs(30), || {
+        Ok(chain.block_number()? > set_at)
+    })?;
+    let start = chain.block_number()?;
+    let custody = chain.balance(chain::HOT_ADDRESS, chain::NATIVE_SYMBOL, start)?
+        + chain.balance(chain::COLD_ADDRESS, chain::NATIVE_SYMBOL, start)?;
+    assert_eq!(
+        custody,
+        liabilities + GAS_BUFFER_WEI,
+        "anvil holds what the chaos run set"
+    );
+    Ok(start)
+}
+
+/// Writes a wallet key file that only its owner can read (the node refuses others).
+fn write_key(dir: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    writeln!(file, "{key}")?;
+    Ok(path)
 }

@@ -30,3 +30,25 @@ pub fn height(node_url: &str) -> Option<u64> {
         _ => None,
     }
 }
+
+/// A client that keeps its connections open between requests, for long runs of reads
+/// from one thread (the final re-check of every acknowledged transaction). Not for the
+/// workload: a connection kept to a node that is then killed fails its next request.
+pub fn keep_alive_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(REQUEST_TIMEOUT))
+        .build()
+        .into()
+}
+
+/// [`get`] over `agent`'s kept connections.
+pub fn get_with(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent.get(url).call()?;
+    let code = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .read_json::<Value>()
+        .unwrap_or(Value::Null);
+    Ok((code, body))
+}

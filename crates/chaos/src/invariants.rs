@@ -12,10 +12,24 @@
 //! counts beside the member's balance. The final comparison therefore waits until no
 //! withdrawal is pending (see [`check_reconciliation_settled`]).
 //!
+//! Crypto custody, on the same pattern: at every read the ledger never credits more of
+//! a crypto asset than its openings plus what the registered addresses sent to the hot
+//! wallet, nor debits more than was asked to be withdrawn, and the credited deposit
+//! records never add up to more than was sent. After the run, once every deposit is
+//! credited and every withdrawal completed: each deposit on the chain is credited
+//! exactly once to the exchange that sent it (and nothing else is); each withdrawal is
+//! paid by exactly the payout it names, and the hot wallet made no other payment but
+//! sweeps to cold; custody equals the ledger exactly (hot + cold + the hot wallet's gas
+//! = liabilities + the clearing house's gas buffer); and each registered address's
+//! balance moved by exactly what it was paid minus what it sent and the gas it spent.
+//!
 //! Nothing here does I/O, so each check is unit-tested against crafted answers,
 //! including answers that break the invariant (a checker that cannot fail proves
 //! nothing).
 
+use crate::chain::{ChainTransaction, Movement};
+use seisan_types::custody::{DepositOutcome, DepositRecord, Withdrawal, WithdrawalStatus};
+use seisan_types::ids::{AssetId, MemberId};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -178,6 +192,323 @@ pub fn check_fiat_bounds(
         ));
     }
     violations
+}
+
+/// Checks one node's supplies of the crypto assets against the workload's traffic so
+/// far (read after the supply answer, so they are upper bounds): `credited` cannot
+/// exceed the genesis openings plus every deposit asked of the chain, nor `debited`
+/// every withdrawal asked for.
+pub fn check_crypto_bounds(
+    supplies: &[Supply],
+    openings: &BTreeMap<&str, u128>,
+    deposits_asked: &BTreeMap<&str, u128>,
+    withdrawals_asked: &BTreeMap<&str, u128>,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (symbol, opening) in openings {
+        let Some(supply) = supplies.iter().find(|supply| supply.symbol == *symbol) else {
+            violations.push(format!("the supply has no {symbol}"));
+            continue;
+        };
+        let sent = deposits_asked.get(symbol).copied().unwrap_or(0);
+        if opening
+            .checked_add(sent)
+            .is_none_or(|bound| supply.credited > bound)
+        {
+            violations.push(format!(
+                "{symbol} credited {} exceeds the openings {opening} plus every deposit sent to the hot wallet ({sent})",
+                supply.credited
+            ));
+        }
+        let asked = withdrawals_asked.get(symbol).copied().unwrap_or(0);
+        if supply.debited > asked {
+            violations.push(format!(
+                "{symbol} debited {} exceeds every withdrawal asked for ({asked})",
+                supply.debited
+            ));
+        }
+    }
+    violations
+}
+
+/// Checks a node's deposit records against the deposits asked of the chain so far
+/// (read after the records): per asset, the credited ones add up to no more than was
+/// sent. `symbols` names the crypto assets.
+pub fn check_credited_within_sent(
+    records: &[DepositRecord],
+    symbols: &BTreeMap<AssetId, &str>,
+    deposits_asked: &BTreeMap<&str, u128>,
+) -> Vec<String> {
+    let mut credited: BTreeMap<&str, u128> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for record in records {
+        let Some((fact, DepositOutcome::Credited { .. })) = &record.outcome else {
+            continue;
+        };
+        let Some(symbol) = symbols.get(&fact.asset) else {
+            violations.push(format!(
+                "deposit {} credited asset {} which is not on the public chain",
+                record.id, fact.asset
+            ));
+            continue;
+        };
+        let sum = credited.entry(symbol).or_default();
+        *sum = sum.saturating_add(fact.amount.0);
+    }
+    for (symbol, sum) in credited {
+        let sent = deposits_asked.get(symbol).copied().unwrap_or(0);
+        if sum > sent {
+            violations.push(format!(
+                "credited {symbol} deposits add up to {sum}, more than was ever sent to the hot wallet ({sent})"
+            ));
+        }
+    }
+    violations
+}
+
+/// A deposit found on the chain: a successful transfer from a registered address to
+/// the hot wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainDeposit {
+    pub tx_hash: String,
+    pub member: MemberId,
+    pub asset: AssetId,
+    pub amount: u128,
+}
+
+/// After the run: every deposit on the chain has exactly one record, credited to the
+/// member that owns the sending address with the amount and asset sent; every credited
+/// record is one of those deposits.
+pub fn check_deposits_credited_once(
+    sent: &[ChainDeposit],
+    records: &[DepositRecord],
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let mut by_hash: BTreeMap<&str, Vec<&DepositRecord>> = BTreeMap::new();
+    for record in records {
+        if let Some((fact, _)) = &record.outcome {
+            by_hash
+                .entry(fact.tx_hash.0.as_str())
+                .or_default()
+                .push(record);
+        }
+    }
+    for deposit in sent {
+        let matching = by_hash
+            .get(deposit.tx_hash.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        match matching {
+            [] => violations.push(format!(
+                "deposit {} of {} (asset {}) by member {} was never credited",
+                deposit.tx_hash, deposit.amount, deposit.asset, deposit.member
+            )),
+            [record] => {
+                let (fact, outcome) = record.outcome.as_ref().expect("grouped by outcome");
+                let expected = DepositOutcome::Credited {
+                    member: deposit.member,
+                };
+                if *outcome != expected
+                    || fact.asset != deposit.asset
+                    || fact.amount.0 != deposit.amount
+                {
+                    violations.push(format!(
+                        "deposit {} of {} (asset {}) by member {} settled as {outcome:?} of {} (asset {})",
+                        deposit.tx_hash, deposit.amount, deposit.asset, deposit.member, fact.amount, fact.asset
+                    ));
+                }
+            }
+            more => violations.push(format!(
+                "deposit {} was settled {} times",
+                deposit.tx_hash,
+                more.len()
+            )),
+        }
+    }
+    for (hash, matching) in &by_hash {
+        let credited = matching
+            .iter()
+            .any(|record| matches!(record.outcome, Some((_, DepositOutcome::Credited { .. }))));
+        if credited && !sent.iter().any(|deposit| deposit.tx_hash == *hash) {
+            violations.push(format!(
+                "deposit {hash} was credited but no registered address sent it to the hot wallet"
+            ));
+        }
+    }
+    violations
+}
+
+/// After the run: every withdrawal is completed by a payout the hot wallet really made
+/// (`payouts`: its successful transactions, with what each moved) to the withdrawal's
+/// address, of its asset and amount; and every payment from the hot wallet other than
+/// a sweep to `cold` is the completed payout of exactly one withdrawal (nothing paid
+/// twice, nothing paid that nobody withdrew).
+pub fn check_withdrawals_paid_once(
+    withdrawals: &[Withdrawal],
+    payouts: &[ChainTransaction],
+    symbols: &BTreeMap<AssetId, &'static str>,
+    cold: &str,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let mut named: BTreeMap<&str, u64> = BTreeMap::new();
+    for withdrawal in withdrawals {
+        let WithdrawalStatus::Completed { tx_hash } = &withdrawal.status else {
+            violations.push(format!(
+                "withdrawal {} of {} (asset {}) is not completed: {:?}",
+                withdrawal.id, withdrawal.amount, withdrawal.asset, withdrawal.status
+            ));
+            continue;
+        };
+        *named.entry(tx_hash.0.as_str()).or_default() += 1;
+        let expected = symbols.get(&withdrawal.asset).map(|symbol| Movement {
+            symbol,
+            to: withdrawal.to.0.to_lowercase(),
+            amount: withdrawal.amount.0,
+        });
+        let paid = payouts
+            .iter()
+            .find(|payout| payout.hash.eq_ignore_ascii_case(&tx_hash.0));
+        match paid {
+            Some(payout) if payout.success && payout.movement == expected => {}
+            Some(payout) => violations.push(format!(
+                "withdrawal {} of {} (asset {}) to {} completed by {} which moved {:?}",
+                withdrawal.id,
+                withdrawal.amount,
+                withdrawal.asset,
+                withdrawal.to.0,
+                payout.hash,
+                payout.movement
+            )),
+            None => violations.push(format!(
+                "withdrawal {} completed by {} which the hot wallet never sent",
+                withdrawal.id, tx_hash.0
+            )),
+        }
+    }
+    for payout in payouts {
+        let Some(movement) = &payout.movement else {
+            continue;
+        };
+        if movement.to.eq_ignore_ascii_case(cold) {
+            continue;
+        }
+        match named.get(payout.hash.as_str()).copied().unwrap_or(0) {
+            1 => {}
+            0 => violations.push(format!(
+                "the hot wallet paid {} {} to {} in {} for no completed withdrawal",
+                movement.amount, movement.symbol, movement.to, payout.hash
+            )),
+            times => violations.push(format!(
+                "payout {} completes {times} withdrawals",
+                payout.hash
+            )),
+        }
+    }
+    violations
+}
+
+/// One line of `GET /v1/reserves`: the ledger's liabilities and the wallets' balances
+/// of one asset at one public-chain block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReserveLine {
+    pub symbol: String,
+    pub liabilities: u128,
+    pub pending_withdrawals: u128,
+    pub hot: u128,
+    pub cold: u128,
+}
+
+/// Parses the `assets` of a `GET /v1/reserves` answer.
+pub fn parse_reserves(answer: &Value) -> Result<Vec<ReserveLine>, String> {
+    let lines = answer["assets"]
+        .as_array()
+        .ok_or_else(|| format!("reserves answer has no assets: {answer}"))?;
+    lines
+        .iter()
+        .map(|line| {
+            Ok(ReserveLine {
+                symbol: line["symbol"].as_str().unwrap_or("?").to_string(),
+                liabilities: parse_amount(&line["liabilities"])?,
+                pending_withdrawals: parse_amount(&line["pending_withdrawals"])?,
+                hot: parse_amount(&line["hot"])?,
+                cold: parse_amount(&line["cold"])?,
+            })
+        })
+        .collect()
+}
+
+/// After the run, with nothing pending: custody equals the ledger exactly. For the
+/// native coin, the hot wallet also paid `hot_gas_wei` in fees out of the clearing
+/// house's own `gas_buffer_wei`, so hot + cold + gas = liabilities + buffer; for a
+/// token, hot + cold = liabilities.
+pub fn check_custody_exact(
+    lines: &[ReserveLine],
+    native_symbol: &str,
+    hot_gas_wei: u128,
+    gas_buffer_wei: u128,
+    expected_symbols: &[&str],
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    for symbol in expected_symbols {
+        if !lines.iter().any(|line| line.symbol == *symbol) {
+            violations.push(format!("the reserves have no {symbol} line"));
+        }
+    }
+    for line in lines {
+        if line.pending_withdrawals != 0 {
+            violations.push(format!(
+                "{} has {} in pending withdrawals after the run",
+                line.symbol, line.pending_withdrawals
+            ));
+        }
+        let (extra_custody, extra_liabilities) = if line.symbol == native_symbol {
+            (hot_gas_wei, gas_buffer_wei)
+        } else {
+            (0, 0)
+        };
+        let custody = line
+            .hot
+            .checked_add(line.cold)
+            .and_then(|sum| sum.checked_add(extra_custody));
+        let owed = line.liabilities.checked_add(extra_liabilities);
+        if custody.is_none() || custody != owed {
+            violations.push(format!(
+                "{}: hot {} + cold {} + gas {extra_custody} = {custody:?} but liabilities {} + buffer {extra_liabilities} = {owed:?}",
+                line.symbol, line.hot, line.cold, line.liabilities
+            ));
+        }
+    }
+    violations
+}
+
+/// How one registered address's balance of one asset moved over the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountFlow {
+    pub start: u128,
+    pub end: u128,
+    /// Completed withdrawals paid to it.
+    pub paid_to: u128,
+    /// Deposits it sent to the hot wallet.
+    pub sent: u128,
+    /// Gas it spent (native coin only).
+    pub gas: u128,
+}
+
+/// After the run: a registered address's balance moved by exactly what its completed
+/// withdrawals paid it minus what it deposited and the gas it spent (a payout made
+/// twice, or a deposit that never left, shows here).
+pub fn check_account_flow(label: &str, flow: &AccountFlow) -> Option<String> {
+    let expected = flow
+        .start
+        .checked_add(flow.paid_to)
+        .and_then(|sum| sum.checked_sub(flow.sent))
+        .and_then(|sum| sum.checked_sub(flow.gas));
+    (expected != Some(flow.end)).then(|| {
+        format!(
+            "{label}: started with {}, was paid {}, sent {} and spent {} on gas, so should hold {expected:?}, but holds {}",
+            flow.start, flow.paid_to, flow.sent, flow.gas, flow.end
+        )
+    })
 }
 
 /// Whether a `GET /v1/reconciliation` answer shows the bank and the ledger settled:
@@ -509,6 +840,259 @@ mod tests {
         lost.deposits.remove("d1");
         lost.deposits.insert("x".into(), 100);
         assert_eq!(check_bank_books(&ledger, &lost, &asked).len(), 2);
+    }
+
+    fn crypto_symbols() -> BTreeMap<AssetId, &'static str> {
+        BTreeMap::from([(AssetId(0), "ETH"), (AssetId(2), "WBTC")])
+    }
+
+    fn deposit_record(
+        hash: &str,
+        asset: u32,
+        amount: u128,
+        outcome: Option<DepositOutcome>,
+    ) -> DepositRecord {
+        let fact = seisan_types::custody::DepositFact {
+            chain_id: 31337,
+            tx_hash: seisan_types::custody::ChainTxHash(hash.into()),
+            log_index: (asset == 2).then_some(0),
+            from: seisan_types::custody::ChainAddress("0xaa".into()),
+            asset: AssetId(asset),
+            amount: seisan_types::Amount(amount),
+        };
+        DepositRecord {
+            id: fact.deposit_id(),
+            attestations: vec![(fact.clone(), vec![MemberId(0), MemberId(1)])],
+            outcome: outcome.map(|outcome| (fact, outcome)),
+        }
+    }
+
+    fn credited(member: u32) -> Option<DepositOutcome> {
+        Some(DepositOutcome::Credited {
+            member: MemberId(member),
+        })
+    }
+
+    #[test]
+    fn the_ledger_never_credits_more_crypto_than_was_sent_or_opened() {
+        let supplies = vec![Supply {
+            symbol: "ETH".into(),
+            credited: 150,
+            debited: 20,
+            held: 130,
+        }];
+        let openings = BTreeMap::from([("ETH", 100u128)]);
+        let sent = BTreeMap::from([("ETH", 50u128)]);
+        let withdrawn = BTreeMap::from([("ETH", 20u128)]);
+        assert!(check_crypto_bounds(&supplies, &openings, &sent, &withdrawn).is_empty());
+        let less_sent = BTreeMap::from([("ETH", 49u128)]);
+        assert_eq!(
+            check_crypto_bounds(&supplies, &openings, &less_sent, &withdrawn).len(),
+            1
+        );
+        assert_eq!(
+            check_crypto_bounds(&supplies, &openings, &sent, &BTreeMap::new()).len(),
+            1
+        );
+        let missing = BTreeMap::from([("WBTC", 0u128)]);
+        assert_eq!(
+            check_crypto_bounds(&supplies, &missing, &sent, &withdrawn).len(),
+            1
+        );
+
+        let records = vec![
+            deposit_record("0x01", 0, 30, credited(1)),
+            deposit_record("0x02", 0, 20, credited(2)),
+            deposit_record("0x03", 0, 999, Some(DepositOutcome::Unregistered)),
+            deposit_record("0x04", 2, 7, None),
+        ];
+        assert!(check_credited_within_sent(&records, &crypto_symbols(), &sent).is_empty());
+        assert_eq!(
+            check_credited_within_sent(&records, &crypto_symbols(), &less_sent).len(),
+            1
+        );
+        let fiat = vec![deposit_record("0x05", 1, 1, credited(1))];
+        assert_eq!(
+            check_credited_within_sent(&fiat, &crypto_symbols(), &sent).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn every_deposit_on_the_chain_is_credited_exactly_once_to_its_sender() {
+        let sent = vec![
+            ChainDeposit {
+                tx_hash: "0x01".into(),
+                member: MemberId(1),
+                asset: AssetId(0),
+                amount: 30,
+            },
+            ChainDeposit {
+                tx_hash: "0x02".into(),
+                member: MemberId(2),
+                asset: AssetId(2),
+                amount: 7,
+            },
+        ];
+        let good = vec![
+            deposit_record("0x01", 0, 30, credited(1)),
+            deposit_record("0x02", 2, 7, credited(2)),
+        ];
+        assert!(check_deposits_credited_once(&sent, &good).is_empty());
+        // Never credited (attested short of quorum).
+        let short = vec![good[0].clone(), deposit_record("0x02", 2, 7, None)];
+        assert_eq!(check_deposits_credited_once(&sent, &short).len(), 1);
+        // Credited to the wrong member, or the wrong amount.
+        let wrong = vec![deposit_record("0x01", 0, 30, credited(2)), good[1].clone()];
+        assert_eq!(check_deposits_credited_once(&sent, &wrong).len(), 1);
+        let more = vec![deposit_record("0x01", 0, 31, credited(1)), good[1].clone()];
+        assert_eq!(check_deposits_credited_once(&sent, &more).len(), 1);
+        // Settled twice (two records of one transaction), and one nobody sent.
+        let mut twice = good.clone();
+        let mut copy = deposit_record("0x01", 0, 30, credited(1));
+        copy.id = seisan_types::custody::DepositId(seisan_types::Hash::tagged(b"other", &[]));
+        twice.push(copy);
+        assert_eq!(check_deposits_credited_once(&sent, &twice).len(), 1);
+        let mut invented = good.clone();
+        invented.push(deposit_record("0x09", 0, 5, credited(1)));
+        assert_eq!(check_deposits_credited_once(&sent, &invented).len(), 1);
+    }
+
+    fn withdrawal(id: u64, amount: u128, status: WithdrawalStatus) -> Withdrawal {
+        Withdrawal {
+            id: seisan_types::custody::WithdrawalId(id),
+            member: MemberId(1),
+            asset: AssetId(0),
+            amount: seisan_types::Amount(amount),
+            to: seisan_types::custody::ChainAddress("0xAA".into()),
+            status,
+            payout_attesters: vec![MemberId(0), MemberId(1)],
+        }
+    }
+
+    fn completed(hash: &str) -> WithdrawalStatus {
+        WithdrawalStatus::Completed {
+            tx_hash: seisan_types::custody::ChainTxHash(hash.into()),
+        }
+    }
+
+    fn payment(hash: &str, to: &str, amount: u128) -> ChainTransaction {
+        ChainTransaction {
+            hash: hash.into(),
+            block: 9,
+            from: "0x11".into(),
+            success: true,
+            gas_wei: 21_000,
+            movement: Some(Movement {
+                symbol: "ETH",
+                to: to.into(),
+                amount,
+            }),
+        }
+    }
+
+    #[test]
+    fn every_withdrawal_is_paid_exactly_once_by_the_payout_it_names() {
+        let symbols = crypto_symbols();
+        let withdrawals = vec![
+            withdrawal(1, 10, completed("0xp1")),
+            withdrawal(2, 20, completed("0xp2")),
+        ];
+        let payouts = vec![
+            payment("0xp1", "0xaa", 10),
+            payment("0xp2", "0xaa", 20),
+            payment("0xsweep", "0xcc", 500),
+        ];
+        assert!(check_withdrawals_paid_once(&withdrawals, &payouts, &symbols, "0xcc").is_empty());
+        // Still pending.
+        let pending = vec![
+            withdrawals[0].clone(),
+            withdrawal(2, 20, WithdrawalStatus::Pending),
+        ];
+        assert_eq!(
+            check_withdrawals_paid_once(&pending, &payouts[..1], &symbols, "0xcc").len(),
+            1
+        );
+        // Paid twice: a second transaction moves the same withdrawal's coins.
+        let mut twice = payouts.clone();
+        twice.push(payment("0xp1again", "0xaa", 10));
+        assert_eq!(
+            check_withdrawals_paid_once(&withdrawals, &twice, &symbols, "0xcc").len(),
+            1
+        );
+        // Completed by a payout of another amount, or one never sent.
+        let short = vec![payment("0xp1", "0xaa", 9), payouts[1].clone()];
+        assert_eq!(
+            check_withdrawals_paid_once(&withdrawals, &short, &symbols, "0xcc").len(),
+            1
+        );
+        assert_eq!(
+            check_withdrawals_paid_once(&withdrawals, &payouts[1..], &symbols, "0xcc").len(),
+            1
+        );
+        // A reverted payout moved nothing.
+        let mut reverted = payouts.clone();
+        reverted[0].success = false;
+        reverted[0].movement = None;
+        assert_eq!(
+            check_withdrawals_paid_once(&withdrawals, &reverted, &symbols, "0xcc").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn custody_must_equal_the_ledger_exactly() {
+        let answer = json!({"assets": [
+            {"symbol": "ETH", "liabilities": "1000", "pending_withdrawals": "0", "hot": "60", "cold": "1030"},
+            {"symbol": "WBTC", "liabilities": "50", "pending_withdrawals": "0", "hot": "5", "cold": "45"}
+        ]});
+        let lines = parse_reserves(&answer).unwrap();
+        assert!(check_custody_exact(&lines, "ETH", 10, 100, &["ETH", "WBTC"]).is_empty());
+        // Gas not accounted for, a coin missing, a payout still pending.
+        assert_eq!(
+            check_custody_exact(&lines, "ETH", 0, 100, &["ETH", "WBTC"]).len(),
+            1
+        );
+        let mut missing = lines.clone();
+        missing[1].cold = 44;
+        assert_eq!(
+            check_custody_exact(&missing, "ETH", 10, 100, &["ETH", "WBTC"]).len(),
+            1
+        );
+        let mut pending = lines.clone();
+        pending[1].pending_withdrawals = 1;
+        pending[1].liabilities = 51;
+        assert_eq!(
+            check_custody_exact(&pending, "ETH", 10, 100, &["ETH", "WBTC"]).len(),
+            2
+        );
+        assert_eq!(
+            check_custody_exact(&lines[..1], "ETH", 10, 100, &["ETH", "WBTC"]).len(),
+            1
+        );
+        assert!(parse_reserves(&json!({"assets": [{"symbol": "ETH", "hot": "-1"}]})).is_err());
+    }
+
+    #[test]
+    fn a_registered_account_moves_by_what_it_was_paid_sent_and_spent() {
+        let flow = AccountFlow {
+            start: 1_000,
+            end: 1_000 + 50 - 30 - 4,
+            paid_to: 50,
+            sent: 30,
+            gas: 4,
+        };
+        assert_eq!(check_account_flow("a", &flow), None);
+        let paid_twice = AccountFlow {
+            end: flow.end + 50,
+            ..flow.clone()
+        };
+        assert!(check_account_flow("a", &paid_twice).is_some());
+        let never_left = AccountFlow {
+            end: flow.end + 30,
+            ..flow
+        };
+        assert!(check_account_flow("a", &never_left).is_some());
     }
 
     #[test]

@@ -9,12 +9,16 @@
 //! driver injects a seeded random fault about every ten seconds: kill -9 and restart a
 //! node, SIGSTOP/SIGCONT, a partition (the node's veth link goes down), a wiped data
 //! directory (resync from genesis) and kill -9 of the bank, restarted on its own
-//! store. A checker reads every node throughout and all of them at the end, and the
-//! run fails on:
+//! store. A local anvil is the public chain: the same two exchanges deposit ETH and
+//! WBTC from their registered addresses to the clearing house's hot wallet and withdraw
+//! them (`Withdraw`, paid by the clearing-house node from the hot wallet). A checker
+//! reads every node throughout and all of them at the end, and the run fails on:
 //! - any asset whose `held != credited - debited`, any balance that is not a `u128`,
 //!   member holdings that do not add up to the supply at one height, or more yen
 //!   credited than was ever deposited at the bank (or debited than was ever asked to
-//!   be withdrawn);
+//!   be withdrawn), or more of a crypto asset credited than its openings plus what the
+//!   registered addresses sent to the hot wallet (or debited than was asked to be
+//!   withdrawn), or credited deposit records adding up to more than was sent;
 //! - any transaction the API reported finalized that a node at or past its height no
 //!   longer has, or has at another height or with another receipt;
 //! - any two nodes with a different block hash or state root at one height;
@@ -23,12 +27,20 @@
 //!   withdrawal never completed, settlement never mirrored) or whose books differ: yen
 //!   credited must equal the deposits the bank booked (each once, and each deposit the
 //!   bank confirmed to the workload among them), yen debited the withdrawals it paid,
-//!   and yen held the trust accounts' balances.
+//!   and yen held the trust accounts' balances;
+//! - after the run, custody that does not settle (a deposit never credited, a
+//!   withdrawal never completed) or does not match the chain, read block by block: a
+//!   deposit not credited exactly once to its sender, a withdrawal not paid by exactly
+//!   the payout it names or a hot-wallet payment no withdrawal asked for, hot + cold
+//!   wallets (plus the hot wallet's gas, minus the clearing house's gas buffer) not
+//!   equal to the ledger's liabilities exactly, or a registered address whose balance
+//!   did not move by exactly its payouts minus its deposits and gas.
 //!
-//! The pure parts ([`invariants`], [`faults`]) are unit-tested with inputs that break
-//! the invariants; [`cluster`] and [`run`] are the shell that owns processes, links
-//! and clocks.
+//! The pure parts ([`invariants`], [`faults`], the transaction decoding of [`chain`])
+//! are unit-tested with inputs that break the invariants; [`cluster`], [`chain`] and
+//! [`run`] are the shell that owns processes, links, RPC and clocks.
 
+pub mod chain;
 pub mod cluster;
 pub mod faults;
 pub mod http;

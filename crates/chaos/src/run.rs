@@ -1,20 +1,26 @@
-//! The chaos run itself: start the cluster and the bank, fund the fiat members' trust
-//! accounts, start the clients and the checker, inject the planned faults until the
-//! time is up, then let the cluster converge, let the bank watchers settle, and check
-//! everything once more on every node and against the bank's books.
+//! The chaos run itself: start the cluster, the bank and anvil, fund the fiat members'
+//! trust accounts and make the first crypto deposits, start the clients and the
+//! checker, inject the planned faults until the time is up, then let the cluster
+//! converge, let the bank and custody watchers settle, and check everything once more
+//! on every node, against the bank's books and against the public chain.
 
-use crate::cluster::{funded_members, Cluster, FIAT_MEMBERS};
+use crate::chain::{self, ChainTransaction};
+use crate::cluster::{funded_members, opening_total, Cluster, FIAT_MEMBERS, GAS_BUFFER_WEI};
 use crate::faults::{Fault, FaultKind, FaultPlan};
 use crate::http;
 use crate::invariants::{
-    check_acknowledged, check_balances, check_bank_books, check_fiat_bounds, check_holdings_add_up,
-    check_reconciliation_settled, check_supply, AckCheck, BankBooks, ChainRecord,
+    check_account_flow, check_acknowledged, check_balances, check_bank_books,
+    check_credited_within_sent, check_crypto_bounds, check_custody_exact,
+    check_deposits_credited_once, check_fiat_bounds, check_holdings_add_up,
+    check_reconciliation_settled, check_supply, check_withdrawals_paid_once, parse_reserves,
+    AccountFlow, AckCheck, BankBooks, ChainDeposit, ChainRecord,
 };
-use crate::workload::{deposit, run_client, Shared};
+use crate::workload::{crypto_deposit, deposit, run_client, Endpoints, Shared};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use seisan_bank::{AccountId, BankAdapter, Direction, HttpBank};
-use seisan_types::Role;
+use seisan_types::custody::{DepositRecord, Withdrawal, WithdrawalStatus};
+use seisan_types::{AssetId, Role};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +47,15 @@ const OPENING_DEPOSIT_JPY: u128 = 1_000_000_000;
 /// How long the bank watchers may take, after the run, to attest every deposit and
 /// payment, mirror every settlement and pay every withdrawal.
 const BANK_SETTLE_BOUND: Duration = Duration::from_secs(240);
+/// What each registered exchange deposits before the workload starts: 5 ETH and 20
+/// WBTC (so the hot wallet's share of WBTC covers every WBTC payout of the run).
+const OPENING_CRYPTO: [(&str, u128); 2] = [
+    (chain::NATIVE_SYMBOL, 5_000_000_000_000_000_000),
+    (chain::TOKEN_SYMBOL, 2_000_000_000),
+];
+/// How long the custody watchers may take, after the run, to credit every deposit and
+/// pay and complete every withdrawal.
+const CUSTODY_SETTLE_BOUND: Duration = Duration::from_secs(240);
 
 /// What the run is asked to do.
 #[derive(Clone, Debug)]
@@ -104,6 +119,9 @@ pub struct Summary {
     pub heights: usize,
     /// Whether the bank and the ledger settled (nothing in flight) after the run.
     pub bank_settled: bool,
+    /// Whether custody settled after the run (every deposit credited, every withdrawal
+    /// completed).
+    pub custody_settled: bool,
 }
 
 impl Summary {
@@ -118,6 +136,7 @@ impl Summary {
             && self.stalls == 0
             && self.converged
             && self.bank_settled
+            && self.custody_settled
             && self.acknowledged > 0
     }
 
@@ -131,8 +150,13 @@ impl Summary {
             );
         }
         line += &format!(
-            "; progress stalls={} converged={} bank_settled={} heights_compared={} holdings_compared={}",
-            self.stalls, self.converged, self.bank_settled, self.heights, self.holdings_compared
+            "; progress stalls={} converged={} bank_settled={} custody_settled={} heights_compared={} holdings_compared={}",
+            self.stalls,
+            self.converged,
+            self.bank_settled,
+            self.custody_settled,
+            self.heights,
+            self.holdings_compared
         );
         line
     }
@@ -180,7 +204,10 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    println!("chaos: nodes up at {urls:?}; bank at {}", cluster.bank.url);
+    println!(
+        "chaos: nodes up at {urls:?}; bank at {}; anvil at {}",
+        cluster.bank.url, cluster.anvil.chain.url
+    );
     if !wait_for_bank(&cluster.bank.url) {
         eprintln!("{}", cluster.bank_log_tail(30));
         anyhow::bail!("the bank never answered on {}", cluster.bank.url);
@@ -189,6 +216,8 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
     let genesis = Arc::new(cluster.genesis.clone());
     let shared = Arc::new(Shared::default());
     fund_trust_accounts(&cluster, &urls, &shared)?;
+    let custody = CustodyContext::new(&cluster)?;
+    fund_custody(&cluster, &urls, &shared)?;
     let findings = Arc::new(Findings::default());
     let chain = Arc::new(Mutex::new(ChainRecord::default()));
     let wipes: Arc<Vec<AtomicU64>> = Arc::new((0..urls.len()).map(|_| AtomicU64::new(0)).collect());
@@ -203,11 +232,15 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
             .step_by(clients)
             .cloned()
             .collect();
-        let (genesis, urls, shared) = (genesis.clone(), urls.clone(), shared.clone());
-        let bank_url = cluster.bank.url.clone();
+        let (genesis, shared) = (genesis.clone(), shared.clone());
+        let endpoints = Endpoints {
+            urls: urls.clone(),
+            bank_url: cluster.bank.url.clone(),
+            chain: cluster.anvil.chain.clone(),
+        };
         let seed = options.seed.wrapping_add(1 + client as u64);
         threads.push(std::thread::spawn(move || {
-            run_client(genesis, urls, mine, client, bank_url, seed, shared)
+            run_client(genesis, endpoints, mine, client, seed, shared)
         }));
     }
     let checker = {
@@ -220,8 +253,18 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         );
         let member_names = all_member_names(&genesis);
         let seed = options.seed.wrapping_add(1000);
+        let custody = custody.clone();
         std::thread::spawn(move || {
-            run_checker(urls, member_names, shared, findings, chain, wipes, seed)
+            run_checker(
+                urls,
+                member_names,
+                &custody,
+                shared,
+                findings,
+                chain,
+                wipes,
+                seed,
+            )
         })
     };
 
@@ -284,6 +327,7 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
     }
     final_checks(&urls, &genesis, &shared, &findings, &chain);
     let bank_settled = bank_checks(&cluster, &urls[0], &shared, &findings);
+    let custody_settled = custody_checks(&cluster, &urls[0], &custody, &shared, &findings);
     let heights = chain.lock().expect("chain lock").heights();
     let summary = Summary {
         minutes: options.minutes,
@@ -298,6 +342,7 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         converged,
         heights,
         bank_settled,
+        custody_settled,
     };
     println!(
         "chaos: workload submitted={} refused_at_admission={} unknown_outcome={} nonce_rereads={}",
@@ -316,6 +361,15 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
             fiat.withdrawal_transactions,
             fiat.withdrawals_asked,
             fiat.bank_failures
+        );
+        let crypto = shared.crypto.lock().expect("crypto lock");
+        println!(
+            "chaos: crypto deposits={} (asked {:?}) withdrawals={} (asked {:?}) failed_chain_calls={}",
+            crypto.deposits.len(),
+            crypto.deposits_asked,
+            crypto.withdrawal_transactions,
+            crypto.withdrawals_asked,
+            crypto.chain_failures
         );
     }
     drop(cluster);
@@ -510,9 +564,11 @@ fn check_catch_up(
 
 /// The checker thread: reads every node about once a second and checks the invariants
 /// on every answer.
+#[allow(clippy::too_many_arguments)]
 fn run_checker(
     urls: Vec<String>,
     members: Vec<String>,
+    custody: &CustodyContext,
     shared: Arc<Shared>,
     findings: Arc<Findings>,
     chain: Arc<Mutex<ChainRecord>>,
@@ -557,6 +613,18 @@ fn run_checker(
                         {
                             findings.violation(format!("{url} at height {height}: {text}"));
                         }
+                        let (sent, withdrawn) = {
+                            let crypto = shared.crypto.lock().expect("crypto lock");
+                            (
+                                crypto.deposits_asked.clone(),
+                                crypto.withdrawals_asked.clone(),
+                            )
+                        };
+                        for text in
+                            check_crypto_bounds(&supplies, &custody.openings, &sent, &withdrawn)
+                        {
+                            findings.violation(format!("{url} at height {height}: {text}"));
+                        }
                     }
                     Err(problems) => problems
                         .into_iter()
@@ -580,6 +648,19 @@ fn run_checker(
                 }
             }
             check_some_acknowledged(url, height, &shared, &findings, &mut rng);
+        }
+        // One node's deposit records per tick (the list grows over the run).
+        let url = &urls[tick as usize % urls.len()];
+        if let Some(records) = deposit_records(url) {
+            let sent = shared
+                .crypto
+                .lock()
+                .expect("crypto lock")
+                .deposits_asked
+                .clone();
+            for text in check_credited_within_sent(&records, &custody.symbols, &sent) {
+                findings.violation(format!("{url}: {text}"));
+            }
         }
         if tick.is_multiple_of(5) {
             let url = &urls[(tick / 5) as usize % urls.len()];
@@ -730,20 +811,35 @@ fn final_checks(
         acks.len(),
         urls.len()
     );
-    for ack in &acks {
+    // One thread per node, each over one kept connection: tens of thousands of reads.
+    let rechecking = Instant::now();
+    std::thread::scope(|scope| {
         for (index, url) in urls.iter().enumerate() {
-            match http::get(&format!("{url}/v1/transactions/{}", ack.id)) {
-                Ok((code, answer)) => {
-                    if let AckCheck::Lost(text) =
-                        check_acknowledged(ack, heights[index], code, &answer)
-                    {
-                        findings.lost(&ack.id, format!("{url}: {text}"));
+            let (acks, height) = (&acks, heights[index]);
+            scope.spawn(move || {
+                let agent = http::keep_alive_agent();
+                for ack in acks {
+                    let address = format!("{url}/v1/transactions/{}", ack.id);
+                    // A kept connection the node closed fails once: ask again afresh.
+                    let answer = http::get_with(&agent, &address).or_else(|_| http::get(&address));
+                    match answer {
+                        Ok((code, answer)) => {
+                            if let AckCheck::Lost(text) =
+                                check_acknowledged(ack, height, code, &answer)
+                            {
+                                findings.lost(&ack.id, format!("{url}: {text}"));
+                            }
+                        }
+                        Err(error) => findings.lost(&ack.id, format!("{url} unreachable: {error}")),
                     }
                 }
-                Err(error) => findings.lost(&ack.id, format!("{url} unreachable: {error}")),
-            }
+            });
         }
-    }
+    });
+    println!(
+        "chaos: re-checked them in {} ms",
+        rechecking.elapsed().as_millis()
+    );
     let unknown = shared.unknown.lock().expect("unknown").clone();
     for id in &unknown {
         let answers: Vec<(u16, serde_json::Value)> = urls
@@ -910,4 +1006,340 @@ fn read_books(
         }
     }
     Ok(books)
+}
+
+/// What the crypto checks need to know about the run's genesis and chain.
+#[derive(Clone, Debug)]
+struct CustodyContext {
+    /// The genesis ledger's holdings of each crypto asset.
+    openings: BTreeMap<&'static str, u128>,
+    /// The crypto assets' ids and symbols.
+    symbols: BTreeMap<AssetId, &'static str>,
+    /// Each registered exchange's member id and address, and its balances of each
+    /// crypto asset at the chain's start block.
+    registered: Vec<(
+        seisan_types::MemberId,
+        &'static str,
+        BTreeMap<&'static str, u128>,
+    )>,
+}
+
+impl CustodyContext {
+    fn new(cluster: &Cluster) -> anyhow::Result<CustodyContext> {
+        let genesis = &cluster.genesis;
+        let mut openings = BTreeMap::new();
+        let mut symbols = BTreeMap::new();
+        for symbol in [chain::NATIVE_SYMBOL, chain::TOKEN_SYMBOL] {
+            openings.insert(symbol, opening_total(genesis, symbol)?);
+            let (id, _) = genesis
+                .asset_by_symbol(symbol)
+                .ok_or_else(|| anyhow::anyhow!("genesis has no {symbol}"))?;
+            symbols.insert(id, symbol);
+        }
+        anyhow::ensure!(
+            symbols.get(&crate::workload::WBTC) == Some(&chain::TOKEN_SYMBOL),
+            "the workload's WBTC id is not genesis's"
+        );
+        let mut registered = Vec::new();
+        for (member, address) in chain::REGISTERED {
+            let (id, _) = genesis
+                .member_by_name(member)
+                .ok_or_else(|| anyhow::anyhow!("genesis has no {member}"))?;
+            let mut start = BTreeMap::new();
+            for symbol in [chain::NATIVE_SYMBOL, chain::TOKEN_SYMBOL] {
+                let balance =
+                    cluster
+                        .anvil
+                        .chain
+                        .balance(address, symbol, cluster.chain_start_block)?;
+                start.insert(symbol, balance);
+            }
+            registered.push((id, address, start));
+        }
+        Ok(CustodyContext {
+            openings,
+            symbols,
+            registered,
+        })
+    }
+}
+
+/// A node's deposit records, if it answers.
+fn deposit_records(url: &str) -> Option<Vec<DepositRecord>> {
+    let (200, answer) = http::get(&format!("{url}/v1/deposits")).ok()? else {
+        return None;
+    };
+    serde_json::from_value(answer["deposits"].clone()).ok()
+}
+
+/// A node's withdrawals, if it answers.
+fn withdrawal_records(url: &str) -> Option<Vec<Withdrawal>> {
+    let (200, answer) = http::get(&format!("{url}/v1/withdrawals")).ok()? else {
+        return None;
+    };
+    serde_json::from_value(answer["withdrawals"].clone()).ok()
+}
+
+/// Each registered exchange deposits [`OPENING_CRYPTO`] on the chain; waits until every
+/// node credited all of it (so the hot wallet holds WBTC to pay with, and the custody
+/// watchers are known to work).
+fn fund_custody(cluster: &Cluster, urls: &[String], shared: &Shared) -> anyhow::Result<()> {
+    let mut hashes = Vec::new();
+    for (member, address) in chain::REGISTERED {
+        for (symbol, amount) in OPENING_CRYPTO {
+            hashes.push(crypto_deposit(
+                &cluster.anvil.chain,
+                &shared.crypto,
+                member,
+                address,
+                symbol,
+                amount,
+            )?);
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let credited: Vec<usize> = urls
+            .iter()
+            .map(|url| {
+                deposit_records(url)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|record| {
+                        record.outcome.as_ref().is_some_and(|(fact, _)| {
+                            hashes
+                                .iter()
+                                .any(|hash| hash.eq_ignore_ascii_case(&fact.tx_hash.0))
+                        })
+                    })
+                    .count()
+            })
+            .collect();
+        if credited.iter().all(|count| *count == hashes.len()) {
+            println!(
+                "chaos: {} opening crypto deposits sent to the hot wallet, credited on every node after {} ms",
+                hashes.len(),
+                started.elapsed().as_millis()
+            );
+            return Ok(());
+        }
+        if started.elapsed() > RECOVERY_BOUND {
+            for (index, url) in urls.iter().enumerate() {
+                eprintln!("---- {url} ----\n{}", cluster.log_tail(index, 30));
+            }
+            anyhow::bail!(
+                "the opening crypto deposits were not credited: {credited:?} of {}",
+                hashes.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// After the run: waits until every deposit the workload sent is credited and every
+/// withdrawal completed, then reads the whole chain since the start and checks that
+/// each deposit was credited once, each withdrawal paid once, custody equals the
+/// ledger exactly and each registered address moved by exactly its flows. Returns
+/// whether custody settled.
+fn custody_checks(
+    cluster: &Cluster,
+    house_url: &str,
+    custody: &CustodyContext,
+    shared: &Shared,
+    findings: &Findings,
+) -> bool {
+    let sent: Vec<String> = shared
+        .crypto
+        .lock()
+        .expect("crypto lock")
+        .deposits
+        .keys()
+        .cloned()
+        .collect();
+    let started = Instant::now();
+    let mut outstanding = String::new();
+    let settled = loop {
+        let records = deposit_records(house_url);
+        let withdrawals = withdrawal_records(house_url);
+        match (records, withdrawals) {
+            (Some(records), Some(withdrawals)) => {
+                let uncredited =
+                    sent.iter()
+                        .filter(|hash| {
+                            !records.iter().any(|record| {
+                                record.outcome.as_ref().is_some_and(|(fact, _)| {
+                                    fact.tx_hash.0.eq_ignore_ascii_case(hash)
+                                })
+                            })
+                        })
+                        .count();
+                let open = withdrawals
+                    .iter()
+                    .filter(|w| !matches!(w.status, WithdrawalStatus::Completed { .. }))
+                    .count();
+                if uncredited == 0 && open == 0 {
+                    break true;
+                }
+                outstanding = format!(
+                    "{uncredited} of {} deposits not credited, {open} of {} withdrawals not completed",
+                    sent.len(),
+                    withdrawals.len()
+                );
+            }
+            _ => outstanding = format!("{house_url} does not answer its deposits or withdrawals"),
+        }
+        if started.elapsed() > CUSTODY_SETTLE_BOUND {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(1_000));
+    };
+    if settled {
+        println!(
+            "chaos: custody settled {} ms after the run (every deposit credited, every withdrawal completed)",
+            started.elapsed().as_millis()
+        );
+    } else {
+        findings.violation(format!(
+            "custody did not settle within {CUSTODY_SETTLE_BOUND:?}: {outstanding}"
+        ));
+        eprintln!("---- clearing-house ----\n{}", cluster.log_tail(0, 30));
+    }
+    match check_against_chain(cluster, house_url, custody) {
+        Ok(violations) => {
+            let clean = violations.is_empty();
+            for text in violations {
+                findings.violation(format!("custody: {text}"));
+            }
+            settled && clean
+        }
+        Err(error) => {
+            findings.violation(format!(
+                "custody: reading the chain after the run: {error:#}"
+            ));
+            false
+        }
+    }
+}
+
+/// The after-run comparison of the ledger with the public chain (see
+/// [`custody_checks`]); returns the violations found.
+fn check_against_chain(
+    cluster: &Cluster,
+    house_url: &str,
+    custody: &CustodyContext,
+) -> anyhow::Result<Vec<String>> {
+    let chain = &cluster.anvil.chain;
+    let (code, answer) = http::get(&format!("{house_url}/v1/reserves"))?;
+    anyhow::ensure!(code == 200, "reserves answered {code} {answer}");
+    let lines = parse_reserves(&answer).map_err(|text| anyhow::anyhow!(text))?;
+    let block = answer["public_chain_block"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("reserves name no block: {answer}"))?;
+    let records = deposit_records(house_url)
+        .ok_or_else(|| anyhow::anyhow!("{house_url} gave no deposits"))?;
+    let withdrawals = withdrawal_records(house_url)
+        .ok_or_else(|| anyhow::anyhow!("{house_url} gave no withdrawals"))?;
+    let mut senders = vec![chain::HOT_ADDRESS];
+    senders.extend(custody.registered.iter().map(|(_, address, _)| *address));
+    let transactions = chain.scan(cluster.chain_start_block + 1, block, &senders)?;
+    let from = |address: &str| -> Vec<&ChainTransaction> {
+        transactions
+            .iter()
+            .filter(|transaction| transaction.from.eq_ignore_ascii_case(address))
+            .collect()
+    };
+    let payouts: Vec<ChainTransaction> = from(chain::HOT_ADDRESS).into_iter().cloned().collect();
+    let hot_gas: u128 = payouts.iter().map(|payout| payout.gas_wei).sum();
+    let asset_of = |symbol: &str| {
+        custody
+            .symbols
+            .iter()
+            .find(|(_, known)| **known == symbol)
+            .map(|(id, _)| *id)
+            .expect("every scanned symbol is a crypto asset of genesis")
+    };
+    let mut deposits = Vec::new();
+    let mut violations = Vec::new();
+    for (member, address, start) in &custody.registered {
+        let mine = from(address);
+        for transaction in &mine {
+            match &transaction.movement {
+                Some(movement) if movement.to.eq_ignore_ascii_case(chain::HOT_ADDRESS) => deposits
+                    .push(ChainDeposit {
+                        tx_hash: transaction.hash.clone(),
+                        member: *member,
+                        asset: asset_of(movement.symbol),
+                        amount: movement.amount,
+                    }),
+                _ => violations.push(format!(
+                    "{address} sent {} which is no deposit to the hot wallet",
+                    transaction.hash
+                )),
+            }
+        }
+        for (symbol, start) in start {
+            let asset = asset_of(symbol);
+            let flow = AccountFlow {
+                start: *start,
+                end: chain.balance(address, symbol, block)?,
+                paid_to: withdrawals
+                    .iter()
+                    .filter(|w| w.asset == asset && w.to.0.eq_ignore_ascii_case(address))
+                    .filter(|w| matches!(w.status, WithdrawalStatus::Completed { .. }))
+                    .map(|w| w.amount.0)
+                    .sum(),
+                sent: deposits
+                    .iter()
+                    .filter(|deposit| deposit.member == *member && deposit.asset == asset)
+                    .map(|deposit| deposit.amount)
+                    .sum(),
+                gas: if *symbol == chain::NATIVE_SYMBOL {
+                    mine.iter().map(|transaction| transaction.gas_wei).sum()
+                } else {
+                    0
+                },
+            };
+            violations.extend(check_account_flow(&format!("{address} {symbol}"), &flow));
+        }
+    }
+    violations.extend(check_deposits_credited_once(&deposits, &records));
+    violations.extend(check_withdrawals_paid_once(
+        &withdrawals,
+        &payouts,
+        &custody.symbols,
+        chain::COLD_ADDRESS,
+    ));
+    violations.extend(check_custody_exact(
+        &lines,
+        chain::NATIVE_SYMBOL,
+        hot_gas,
+        GAS_BUFFER_WEI,
+        &[chain::NATIVE_SYMBOL, chain::TOKEN_SYMBOL],
+    ));
+    let sweeps = payouts
+        .iter()
+        .filter(|payout| {
+            payout
+                .movement
+                .as_ref()
+                .is_some_and(|movement| movement.to.eq_ignore_ascii_case(chain::COLD_ADDRESS))
+        })
+        .count();
+    println!(
+        "chaos: chain blocks {}..={block}: deposits={} credited_records={} withdrawals={} hot_wallet_transactions={} (sweeps={sweeps}, gas {hot_gas} wei); reserves {}",
+        cluster.chain_start_block + 1,
+        deposits.len(),
+        records.iter().filter(|record| record.outcome.is_some()).count(),
+        withdrawals.len(),
+        payouts.len(),
+        lines
+            .iter()
+            .map(|line| format!(
+                "{} liabilities={} hot={} cold={}",
+                line.symbol, line.liabilities, line.hot, line.cold
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(violations)
 }

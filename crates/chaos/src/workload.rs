@@ -14,12 +14,21 @@
 //! once. An order's side follows the member's inventory, so members short of yen sell
 //! rather than park orders waiting for a top-up.
 //!
+//! The same two exchanges move crypto through the public chain (anvil): deposits are
+//! `eth_sendTransaction`s of ETH or WBTC from their registered addresses to the hot
+//! wallet (the nodes attest them K blocks deep and the ledger credits them at quorum),
+//! and `Withdraw` transactions send ETH or WBTC back to the registered address (debited
+//! at once; the clearing house pays it from the hot wallet). Every crypto deposit is
+//! counted in [`CryptoTraffic::deposits_asked`] before it is sent, so the checker's
+//! bound holds even for a send whose answer was lost.
+//!
 //! A member has at most one transaction in flight. Its next nonce is exactly the last
 //! finalized one + 1; after an unknown outcome (a node died, a request timed out, the
 //! transaction stayed pending too long) the client re-reads the committed nonce from
 //! every node that answers and takes the highest, which also fills any gap a lost
 //! mempool left behind.
 
+use crate::chain::{self, Chain};
 use crate::cluster::FIAT_MEMBERS;
 use crate::http;
 use crate::invariants::Acknowledged;
@@ -30,6 +39,7 @@ use seisan_bank::{
 };
 use seisan_types::amount::Amount;
 use seisan_types::clearing::{OrderId, OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::custody::ChainAddress;
 use seisan_types::genesis::Genesis;
 use seisan_types::ids::AssetId;
 use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
@@ -57,6 +67,39 @@ const DEPOSIT_MAX_JPY: u128 = 20_000_000;
 const WITHDRAWAL_MAX_JPY: u128 = 5_000_000;
 /// The most yen a buy order of [`random_order`] can lock (0.02 ETH at 305,000).
 const MAX_BUY_COST_JPY: u128 = 6_200;
+/// One in this many turns of a member with a registered address is a crypto deposit.
+const CRYPTO_DEPOSIT_ONE_IN: u32 = 15;
+/// Crypto deposits during the run, in minor units (ETH: 0.01-1; WBTC: 0.01-1).
+const DEPOSIT_WEI: std::ops::RangeInclusive<u128> = 10_000_000_000_000_000..=ETH_UNIT;
+const DEPOSIT_SATOSHI: std::ops::RangeInclusive<u128> = 1_000_000..=100_000_000;
+/// Crypto withdrawals, in minor units (ETH: 0.001-0.1; WBTC: 0.0001-0.01): small
+/// beside the hot wallet's share, so a payout never waits for a refill from cold.
+const WITHDRAWAL_WEI: std::ops::RangeInclusive<u128> = 1_000_000_000_000_000..=ETH_UNIT / 10;
+const WITHDRAWAL_SATOSHI: std::ops::RangeInclusive<u128> = 10_000..=1_000_000;
+
+/// One crypto deposit anvil accepted (its transaction hash is the key in
+/// [`CryptoTraffic::deposits`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CryptoDeposit {
+    pub member: String,
+    pub symbol: &'static str,
+    pub amount: u128,
+}
+
+/// The workload's crypto traffic: what the ledger may have credited and debited at
+/// most, per symbol.
+#[derive(Debug, Default)]
+pub struct CryptoTraffic {
+    /// Every deposit asked of anvil (counted before the call).
+    pub deposits_asked: BTreeMap<&'static str, u128>,
+    /// Deposits anvil accepted, by transaction hash.
+    pub deposits: BTreeMap<String, CryptoDeposit>,
+    /// Every `Withdraw` submitted.
+    pub withdrawals_asked: BTreeMap<&'static str, u128>,
+    pub withdrawal_transactions: u64,
+    /// Sends anvil did not answer (their outcome is settled by the chain scan).
+    pub chain_failures: u64,
+}
 
 /// One deposit the workload asked the bank for, by its transfer reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +137,7 @@ pub struct Shared {
     pub refused: AtomicU64,
     pub nonce_rereads: AtomicU64,
     pub fiat: Mutex<FiatTraffic>,
+    pub crypto: Mutex<CryptoTraffic>,
 }
 
 #[derive(Debug)]
@@ -114,6 +158,9 @@ struct MemberState {
     /// A deposit (reference, amount) whose outcome is not known yet.
     unsettled_deposit: Option<(String, u128)>,
     deposits_made: u64,
+    /// The member's registered public-chain address, for the exchanges of
+    /// [`chain::REGISTERED`].
+    registered: Option<&'static str>,
 }
 
 /// Asks the bank to move `amount` yen from `member`'s operating account to its trust
@@ -163,16 +210,62 @@ pub fn deposit(
     }
 }
 
+/// Sends a crypto deposit of `amount` `symbol` from `member`'s registered address to
+/// the hot wallet and records it in `crypto` (the bound first, then the hash).
+pub fn crypto_deposit(
+    chain: &Chain,
+    crypto: &Mutex<CryptoTraffic>,
+    member: &str,
+    from: &str,
+    symbol: &'static str,
+    amount: u128,
+) -> anyhow::Result<String> {
+    *crypto
+        .lock()
+        .expect("crypto lock")
+        .deposits_asked
+        .entry(symbol)
+        .or_default() += amount;
+    let result = chain.send(from, chain::HOT_ADDRESS, symbol, amount);
+    let mut crypto = crypto.lock().expect("crypto lock");
+    match &result {
+        Ok(hash) => {
+            crypto.deposits.insert(
+                hash.clone(),
+                CryptoDeposit {
+                    member: member.to_string(),
+                    symbol,
+                    amount,
+                },
+            );
+        }
+        Err(_) => crypto.chain_failures += 1,
+    }
+    result
+}
+
+/// Where a client thread sends its work.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub urls: Vec<String>,
+    pub bank_url: String,
+    pub chain: Chain,
+}
+
 /// One client thread's loop; returns when `shared.stop` is set.
 pub fn run_client(
     genesis: Arc<Genesis>,
-    urls: Vec<String>,
+    endpoints: Endpoints,
     members: Vec<String>,
     preferred_node: usize,
-    bank_url: String,
     seed: u64,
     shared: Arc<Shared>,
 ) {
+    let Endpoints {
+        urls,
+        bank_url,
+        chain,
+    } = endpoints;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut node = preferred_node % urls.len();
     let mut states: Vec<MemberState> = members
@@ -181,11 +274,15 @@ pub fn run_client(
             bank: FIAT_MEMBERS
                 .contains(&name.as_str())
                 .then(|| HttpBank::new(&bank_url, &seisan_bank::dev_token(&name))),
-            name,
             next: None,
             in_flight: None,
             unsettled_deposit: None,
             deposits_made: 0,
+            registered: chain::REGISTERED
+                .iter()
+                .find(|(member, _)| *member == name)
+                .map(|(_, address)| *address),
+            name,
         })
         .collect();
     while !shared.stop.load(Ordering::Relaxed) {
@@ -203,6 +300,21 @@ pub fn run_client(
                 bank_turn(state, &mut rng, &shared);
                 continue;
             }
+            if let Some(from) = state.registered {
+                if rng.gen_ratio(1, CRYPTO_DEPOSIT_ONE_IN) {
+                    let (symbol, amount) = if rng.gen_bool(0.5) {
+                        (chain::NATIVE_SYMBOL, rng.gen_range(DEPOSIT_WEI))
+                    } else {
+                        (chain::TOKEN_SYMBOL, rng.gen_range(DEPOSIT_SATOSHI))
+                    };
+                    if let Err(error) =
+                        crypto_deposit(&chain, &shared.crypto, &state.name, from, symbol, amount)
+                    {
+                        eprintln!("chaos: a crypto deposit of {}: {error:#}", state.name);
+                    }
+                    continue;
+                }
+            }
             if state.next.is_none() {
                 state.next = read_next_nonce(&urls, &state.name);
                 shared.nonce_rereads.fetch_add(1, Ordering::Relaxed);
@@ -211,11 +323,30 @@ pub fn run_client(
                 }
             }
             let nonce = state.next.expect("nonce known");
-            let body = next_body(&mut rng, &urls[node], &state.name, state.bank.is_some());
-            if let TxBody::WithdrawFiat { amount, .. } = &body {
-                let mut fiat = shared.fiat.lock().expect("fiat lock");
-                fiat.withdrawals_asked += amount.0;
-                fiat.withdrawal_transactions += 1;
+            let body = next_body(
+                &mut rng,
+                &urls[node],
+                &state.name,
+                state.bank.is_some(),
+                state.registered,
+            );
+            match &body {
+                TxBody::WithdrawFiat { amount, .. } => {
+                    let mut fiat = shared.fiat.lock().expect("fiat lock");
+                    fiat.withdrawals_asked += amount.0;
+                    fiat.withdrawal_transactions += 1;
+                }
+                TxBody::Withdraw { asset, amount, .. } => {
+                    let mut crypto = shared.crypto.lock().expect("crypto lock");
+                    let symbol = if *asset == ETH {
+                        chain::NATIVE_SYMBOL
+                    } else {
+                        chain::TOKEN_SYMBOL
+                    };
+                    *crypto.withdrawals_asked.entry(symbol).or_default() += amount.0;
+                    crypto.withdrawal_transactions += 1;
+                }
+                _ => {}
             }
             let transaction = seisan_tests::sign(&genesis, &state.name, nonce, body);
             let id = transaction.id().to_string();
@@ -339,13 +470,22 @@ fn read_next_nonce(urls: &[String], member: &str) -> Option<u64> {
 
 pub const ETH: AssetId = AssetId(0);
 pub const JPY: AssetId = AssetId(1);
+/// The token the chaos genesis adds after the testnet's ETH and JPY.
+pub const WBTC: AssetId = AssetId(2);
 /// One ETH in minor units (scale 18).
 const ETH_UNIT: u128 = 1_000_000_000_000_000_000;
 
 /// A random transaction body: mostly crossing limit orders on ETH/JPY, some cancels of
 /// the member's open orders, fiat withdrawals (for a member that moves fiat through
-/// the bank), allocations to customers and back.
-pub fn next_body(rng: &mut StdRng, node_url: &str, member: &str, fiat: bool) -> TxBody {
+/// the bank), crypto withdrawals to the member's registered address (if it has one),
+/// allocations to customers and back.
+pub fn next_body(
+    rng: &mut StdRng,
+    node_url: &str,
+    member: &str,
+    fiat: bool,
+    registered: Option<&str>,
+) -> TxBody {
     let roll = rng.gen_range(0..100);
     if roll < 15 {
         if let Some(order) = open_order(rng, node_url, member) {
@@ -356,6 +496,18 @@ pub fn next_body(rng: &mut StdRng, node_url: &str, member: &str, fiat: bool) -> 
         return TxBody::WithdrawFiat {
             asset: JPY,
             amount: Amount(rng.gen_range(1..=WITHDRAWAL_MAX_JPY)),
+        };
+    }
+    if let Some(address) = registered.filter(|_| (25..31).contains(&roll)) {
+        let (asset, amount) = if rng.gen_bool(0.5) {
+            (ETH, rng.gen_range(WITHDRAWAL_WEI))
+        } else {
+            (WBTC, rng.gen_range(WITHDRAWAL_SATOSHI))
+        };
+        return TxBody::Withdraw {
+            asset,
+            amount: Amount(amount),
+            to: ChainAddress(address.to_string()),
         };
     }
     if roll < 65 {
