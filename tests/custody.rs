@@ -435,6 +435,25 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         assert!(coverage >= 10_000, "{line}");
     }
 
+    // A clearing house restored from nothing (data and payout journal wiped) replays the
+    // chain, where withdrawals 1 and 2 stand pending for a while; it pays nothing again.
+    let before = anvil.eth_balance(EXCHANGE_A)?;
+    let (_, b_status) = get(&format!("{b}/v1/status"))?;
+    let tip = b_status["height"].as_u64().context("height")?;
+    net.wipe(0)?;
+    net.launch(0)?;
+    net.wait_for_height(&[0], tip)?;
+    let block = anvil.rpc("eth_blockNumber", json!([]))?;
+    wait_until(PATIENT, || {
+        Ok(anvil.rpc("eth_blockNumber", json!([]))? != block)
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        anvil.eth_balance(EXCHANGE_A)?,
+        before,
+        "a replaying clearing house paid a withdrawal again"
+    );
+
     // Refill 0.5 WBTC from cold: an internal move, credited to nobody.
     let refill = Command::new(seisan_binary())
         .args(["custody", "refill", "--genesis"])

@@ -38,7 +38,7 @@ use seisan_types::custody::{
     ChainTxHash, DepositFact, DepositId, PublicChainSettings, WithdrawalId, WithdrawalStatus,
 };
 use seisan_types::tx::TxBody;
-use seisan_types::{Amount, AssetKind, Genesis, MemberId, Role};
+use seisan_types::{Amount, AssetKind, Genesis, Height, MemberId, Role};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
@@ -52,6 +52,9 @@ pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
 /// Passes after which an attestation the committed ledger still does not show is
 /// submitted again (it may have been dropped, or refused in a nonce race).
 const RESUBMIT_AFTER_PASSES: u32 = 20;
+/// The least a current ledger's newest block may be old (an idle chain still finalizes
+/// an empty block every `empty_block_delay_ms`): 10 seconds, or ten idle intervals.
+const MIN_LEDGER_AGE_MS: u64 = 10_000;
 /// How often one deposit is re-submitted before the watcher gives up and reports it.
 const MAX_RESUBMISSIONS: u32 = 3;
 
@@ -65,6 +68,8 @@ struct Shared {
     scanned_until: Option<u64>,
     /// Whether the last reserves check found custody below liabilities.
     undercovered: Option<bool>,
+    /// Whether payouts and sweeps wait for this node's ledger to catch up.
+    payer_waiting_for_ledger: bool,
 }
 
 static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
@@ -180,6 +185,7 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         submitted_payouts: BTreeSet::new(),
         named_payouts: BTreeSet::new(),
         payer,
+        max_ledger_age_ms: MIN_LEDGER_AGE_MS.max(10 * config.empty_block_delay_ms),
     };
     tokio::spawn(watcher.run());
     Ok(())
@@ -213,6 +219,8 @@ struct Watcher {
     submitted_payouts: BTreeSet<(WithdrawalId, ChainTxHash)>,
     named_payouts: BTreeSet<(WithdrawalId, String)>,
     payer: Option<(WalletKey, Journal)>,
+    /// How old the newest finalized block may be for the payer to act.
+    max_ledger_age_ms: u64,
 }
 
 impl Watcher {
@@ -249,7 +257,14 @@ impl Watcher {
         self.attest_deposits(&chain, latest).await?;
         self.attest_payouts(&chain, latest).await?;
         if self.payer.is_some() {
-            self.pay_and_sweep(&chain, latest).await?;
+            let current = self.ledger_is_current();
+            shared()
+                .lock()
+                .expect("custody state")
+                .payer_waiting_for_ledger = !current;
+            if current {
+                self.pay_and_sweep(&chain, latest).await?;
+            }
         }
         let reserves = compute_reserves(&chain, &self.context, &self.settings, latest).await?;
         let undercovered = reserves.iter().any(|line| line.undercovered);
@@ -512,6 +527,21 @@ impl Watcher {
         Ok(())
     }
 
+    /// Whether this node's newest finalized block is recent. A clearing-house node
+    /// replaying the chain (restored or wiped) sees withdrawals as they stood long ago,
+    /// before their payouts were named; paying from that view could pay twice, so the
+    /// payer waits until its ledger is current.
+    fn ledger_is_current(&self) -> bool {
+        let height = self.context.status.borrow().height;
+        let Some(block) = super::pipeline::read_block(&self.context.db, Height(height)) else {
+            return false;
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+        now_ms.saturating_sub(block.header.timestamp_ms) <= self.max_ledger_age_ms
+    }
+
     fn kind(&self, asset: seisan_types::AssetId) -> Option<AssetKind> {
         self.context.genesis.asset(asset).map(|spec| spec.kind)
     }
@@ -584,6 +614,7 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
         "assets": assets,
         "waiting_for_hot_wallet": state.waiting_for_hot_wallet,
         "watcher_error": state.last_error,
+        "payer_waiting_for_ledger": state.payer_waiting_for_ledger,
         "scanned_until_block": state.scanned_until,
     })))
 }
