@@ -466,6 +466,17 @@ fn signing_in_a_new_view_keeps_the_certificate_that_entered_it() {
     assert_eq!(kept, Some(Some(nullification)));
 }
 
+/// Heights of the blocks `outputs` finalize, in output order.
+fn finalized_heights(outputs: &[Output]) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Finalized(finalized) => Some(finalized.block.header.height.0),
+            _ => None,
+        })
+        .collect()
+}
+
 struct Chain(Vec<FinalizedBlock>);
 
 impl FinalizedStore for Chain {
@@ -514,13 +525,7 @@ fn fetch_answers_are_bounded_and_a_lagging_engine_accepts_them() {
             response,
         },
     );
-    let heights: Vec<u64> = outputs
-        .iter()
-        .filter_map(|output| match output {
-            Output::Finalized(finalized) => Some(finalized.block.header.height.0),
-            _ => None,
-        })
-        .collect();
+    let heights = finalized_heights(&outputs);
     let expected: Vec<u64> = (1..=fetch::MAX_FETCH_BLOCKS as u64).collect();
     assert_eq!(heights, expected);
 }
@@ -571,13 +576,7 @@ fn a_node_more_than_the_retained_views_behind_catches_up_from_fetched_runs() {
             response,
         },
     );
-    let heights: Vec<u64> = outputs
-        .iter()
-        .filter_map(|output| match output {
-            Output::Finalized(finalized) => Some(finalized.block.header.height.0),
-            _ => None,
-        })
-        .collect();
+    let heights = finalized_heights(&outputs);
     assert_eq!(heights, (1..=run).collect::<Vec<u64>>());
     // The run made progress, so it asks at once for the next one, toward the live
     // finalization.
