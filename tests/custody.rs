@@ -118,6 +118,17 @@ impl Anvil {
         self.send(from, &self.token.clone(), 0, &data)
     }
 
+    /// Waits for a new block and a few seconds more: a payout the nodes were about to
+    /// send would be on the chain by then.
+    fn let_blocks_pass(&self) -> anyhow::Result<()> {
+        let block = self.rpc("eth_blockNumber", json!([]))?;
+        wait_until(PATIENT, || {
+            Ok(self.rpc("eth_blockNumber", json!([]))? != block)
+        })?;
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(())
+    }
+
     fn eth_balance(&self, account: usize) -> anyhow::Result<u128> {
         let value = self.rpc("eth_getBalance", json!([ACCOUNTS[account], "latest"]))?;
         Ok(u128::from_str_radix(
@@ -385,11 +396,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     })
     .with_context(|| format!("withdrawal 2: {:?}\n{}", withdrawal(&a, 2), net.log_tail(0)))?;
     // Let a few more blocks pass: a second payout would show up by now.
-    let block = anvil.rpc("eth_blockNumber", json!([]))?;
-    wait_until(PATIENT, || {
-        Ok(anvil.rpc("eth_blockNumber", json!([]))? != block)
-    })?;
-    std::thread::sleep(Duration::from_secs(3));
+    anvil.let_blocks_pass()?;
     assert_eq!(
         anvil.eth_balance(EXCHANGE_A)? - before,
         ETHER / 10 * 3,
@@ -443,11 +450,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     net.wipe(0)?;
     net.launch(0)?;
     net.wait_for_height(&[0], tip)?;
-    let block = anvil.rpc("eth_blockNumber", json!([]))?;
-    wait_until(PATIENT, || {
-        Ok(anvil.rpc("eth_blockNumber", json!([]))? != block)
-    })?;
-    std::thread::sleep(Duration::from_secs(3));
+    anvil.let_blocks_pass()?;
     assert_eq!(
         anvil.eth_balance(EXCHANGE_A)?,
         before,

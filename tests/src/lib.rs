@@ -296,7 +296,12 @@ pub fn get(url: &str) -> anyhow::Result<(u16, Value)> {
 /// [`get`] that gives up after `timeout` (a caller polling paused or partitioned nodes
 /// wants less than [`REQUEST_TIMEOUT`]).
 pub fn get_within(url: &str, timeout: Duration) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent(timeout).get(url).call()?;
+    get_with(&agent(timeout), url)
+}
+
+/// [`get`] through `agent` (e.g. one that keeps its connections open).
+pub fn get_with(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u16, Value)> {
+    let mut response = agent.get(url).call()?;
     let code = response.status().as_u16();
     let body = response
         .body_mut()

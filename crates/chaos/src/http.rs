@@ -44,11 +44,5 @@ pub fn keep_alive_agent() -> ureq::Agent {
 
 /// [`get`] over `agent`'s kept connections.
 pub fn get_with(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent.get(url).call()?;
-    let code = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .read_json::<Value>()
-        .unwrap_or(Value::Null);
-    Ok((code, body))
+    seisan_tests::get_with(agent, url)
 }
