@@ -332,6 +332,28 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         ETHER,
         "credited exactly once"
     );
+    // Paging: two and then the third, by the cursor the first page names.
+    let (_, first) = get(&format!("{a}/v1/deposits?limit=2"))?;
+    let cursor = first["next_after"]
+        .as_str()
+        .context("a full page names its cursor")?;
+    let (_, rest) = get(&format!("{a}/v1/deposits?after={cursor}"))?;
+    let mut paged: Vec<Value> = first["deposits"].as_array().context("deposits")?.clone();
+    paged.extend(
+        rest["deposits"]
+            .as_array()
+            .context("deposits")?
+            .iter()
+            .cloned(),
+    );
+    assert_eq!(paged, list, "two pages hold every deposit once");
+    assert!(rest["next_after"].is_null(), "{rest}");
+    let (code, error) = get(&format!("{a}/v1/deposits?after=nonsense"))?;
+    assert_eq!(
+        (code, &error["error"]["code"]),
+        (400, &json!("bad_deposit_id")),
+        "{error}"
+    );
     // The WBTC deposit cured the parked sell, which filled against B's bid.
     wait_until(PATIENT, || {
         Ok(inventory(&a, "exchange-a", JPY_ID)? == 500_000)

@@ -460,14 +460,24 @@ pub fn deposit(view: &dyn StateView, id: DepositId) -> Option<DepositRecord> {
 }
 
 /// Every deposit attested so far, by deposit id, up to `limit`.
-pub fn deposits(view: &dyn StateView, limit: usize) -> Vec<DepositRecord> {
-    view.scan(&[DEPOSIT], None, limit.min(MAX_WITHDRAWALS_PER_QUERY))
-        .into_iter()
-        .map(|(_, bytes)| match codec::decode(&bytes) {
-            Ok(CustodyValue::Deposit(record)) => record,
-            _ => panic!("undecodable deposit record"),
-        })
-        .collect()
+/// Deposit records after `start_after`, in deposit-id order, up to `limit`.
+pub fn deposits(
+    view: &dyn StateView,
+    start_after: Option<DepositId>,
+    limit: usize,
+) -> Vec<DepositRecord> {
+    let after = start_after.map(deposit_key);
+    view.scan(
+        &[DEPOSIT],
+        after.as_deref(),
+        limit.min(MAX_WITHDRAWALS_PER_QUERY),
+    )
+    .into_iter()
+    .map(|(_, bytes)| match codec::decode(&bytes) {
+        Ok(CustodyValue::Deposit(record)) => record,
+        _ => panic!("undecodable deposit record"),
+    })
+    .collect()
 }
 
 pub fn withdrawal(view: &dyn StateView, id: WithdrawalId) -> Option<Withdrawal> {

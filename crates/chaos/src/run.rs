@@ -1064,20 +1064,36 @@ impl CustodyContext {
     }
 }
 
+/// Every record of a paged custody list (`/v1/deposits`, `/v1/withdrawals`), following
+/// `next_after`, if the node answers every page.
+fn all_pages(url: &str, list: &str) -> Option<serde_json::Value> {
+    let mut records = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = match &after {
+            Some(cursor) => format!("{url}/v1/{list}?after={cursor}"),
+            None => format!("{url}/v1/{list}"),
+        };
+        let (200, mut answer) = http::get(&page).ok()? else {
+            return None;
+        };
+        records.append(answer[list].as_array_mut()?);
+        after = match &answer["next_after"] {
+            serde_json::Value::Null => return Some(serde_json::Value::Array(records)),
+            serde_json::Value::String(cursor) => Some(cursor.clone()),
+            other => Some(other.to_string()),
+        };
+    }
+}
+
 /// A node's deposit records, if it answers.
 fn deposit_records(url: &str) -> Option<Vec<DepositRecord>> {
-    let (200, answer) = http::get(&format!("{url}/v1/deposits")).ok()? else {
-        return None;
-    };
-    serde_json::from_value(answer["deposits"].clone()).ok()
+    serde_json::from_value(all_pages(url, "deposits")?).ok()
 }
 
 /// A node's withdrawals, if it answers.
 fn withdrawal_records(url: &str) -> Option<Vec<Withdrawal>> {
-    let (200, answer) = http::get(&format!("{url}/v1/withdrawals")).ok()? else {
-        return None;
-    };
-    serde_json::from_value(answer["withdrawals"].clone()).ok()
+    serde_json::from_value(all_pages(url, "withdrawals")?).ok()
 }
 
 /// Each registered exchange deposits [`OPENING_CRYPTO`] on the chain; waits until every

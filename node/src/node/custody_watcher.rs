@@ -23,7 +23,7 @@ use super::api::{ApiContext, ApiError};
 use super::config::NodeConfig;
 use super::files::DurableRecord;
 use anyhow::Context;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,7 +40,7 @@ use seisan_types::custody::{
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetKind, Genesis, Height, MemberId, Role};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tracing::{info, warn};
@@ -619,19 +619,78 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
     })))
 }
 
-async fn withdrawals(State(context): State<ApiContext>) -> Json<Value> {
+/// `?limit=` of the custody lists: 1 to 1,000; a full page (1,000) when absent.
+fn custody_limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+    let most = ledger_custody::MAX_WITHDRAWALS_PER_QUERY;
+    let Some(text) = params.get("limit") else {
+        return Ok(most);
+    };
+    match text.parse::<usize>() {
+        Ok(limit) if (1..=most).contains(&limit) => Ok(limit),
+        _ => Err(super::queries::bad_request(
+            "bad_limit",
+            format!("limit {text:?} must be a whole number from 1 to {most}"),
+        )),
+    }
+}
+
+/// Withdrawals oldest first, `?after=<id>&limit=<n>`; `next_after` names the cursor of
+/// the next page when this one is full.
+async fn withdrawals(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let after = params
+        .get("after")
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| {
+                super::queries::bad_request(
+                    "bad_number",
+                    format!("after {text:?} is not a withdrawal id (a whole number)"),
+                )
+            })
+        })
+        .transpose()?;
+    let limit = custody_limit(&params)?;
     let view = context.db.committed_view();
-    let list = ledger_custody::withdrawals(&view, None, ledger_custody::MAX_WITHDRAWALS_PER_QUERY);
+    let list = ledger_custody::withdrawals(&view, after.map(WithdrawalId), limit);
+    let next_after = (list.len() == limit)
+        .then(|| list.last().map(|w| w.id.0))
+        .flatten();
     let waiting = shared()
         .lock()
         .expect("custody state")
         .waiting_for_hot_wallet
         .clone();
-    Json(json!({ "withdrawals": list, "waiting_for_hot_wallet": waiting }))
+    Ok(Json(
+        json!({ "withdrawals": list, "waiting_for_hot_wallet": waiting, "next_after": next_after }),
+    ))
 }
 
-async fn deposits(State(context): State<ApiContext>) -> Json<Value> {
+/// Deposit records in deposit-id order, `?after=<deposit id, 64 hex>&limit=<n>`;
+/// `next_after` names the cursor of the next page when this one is full.
+async fn deposits(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let after = params
+        .get("after")
+        .map(|text| {
+            seisan_types::hash::Hash::from_hex(text)
+                .map(DepositId)
+                .map_err(|_| {
+                    super::queries::bad_request(
+                        "bad_deposit_id",
+                        format!("after {text:?} is not a deposit id (64 hex digits)"),
+                    )
+                })
+        })
+        .transpose()?;
+    let limit = custody_limit(&params)?;
     let view = context.db.committed_view();
-    let list = ledger_custody::deposits(&view, ledger_custody::MAX_WITHDRAWALS_PER_QUERY);
-    Json(json!({ "deposits": list }))
+    let list = ledger_custody::deposits(&view, after, limit);
+    let next_after = (list.len() == limit)
+        .then(|| list.last().map(|record| record.id.to_string()))
+        .flatten();
+    Ok(Json(json!({ "deposits": list, "next_after": next_after })))
 }

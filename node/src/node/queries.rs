@@ -37,7 +37,7 @@ pub fn router() -> Router<ApiContext> {
         .route("/v1/supply", get(supply))
 }
 
-fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+pub(super) fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
