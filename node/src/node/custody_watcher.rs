@@ -182,7 +182,7 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         stored_resume: Some(next_block),
         unconfirmed: BTreeMap::new(),
         submitted_deposits: BTreeSet::new(),
-        submitted_payouts: BTreeSet::new(),
+        submitted_payouts: BTreeMap::new(),
         named_payouts: BTreeSet::new(),
         payer,
         max_ledger_age_ms: MIN_LEDGER_AGE_MS.max(10 * config.empty_block_delay_ms),
@@ -216,7 +216,9 @@ struct Watcher {
     /// it yet: (block, fact, passes waited, re-submissions).
     unconfirmed: BTreeMap<DepositId, Unconfirmed>,
     submitted_deposits: BTreeSet<DepositId>,
-    submitted_payouts: BTreeSet<(WithdrawalId, ChainTxHash)>,
+    /// Payout attestations submitted and not yet on the ledger, with the passes since
+    /// (one lost to a nonce race is signed again after [`RESUBMIT_AFTER_PASSES`]).
+    submitted_payouts: BTreeMap<(WithdrawalId, ChainTxHash), u32>,
     named_payouts: BTreeSet<(WithdrawalId, String)>,
     payer: Option<(WalletKey, Journal)>,
     /// How old the newest finalized block may be for the payer to act.
@@ -373,15 +375,23 @@ impl Watcher {
 
     async fn attest_payouts(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
         let open = ledger_custody::open_withdrawals(&self.context.db.committed_view());
+        self.submitted_payouts
+            .retain(|(id, _), _| open.iter().any(|withdrawal| withdrawal.id == *id));
         for withdrawal in open {
             let WithdrawalStatus::Sent { tx_hash } = &withdrawal.status else {
                 continue;
             };
             let key = (withdrawal.id, tx_hash.clone());
-            if withdrawal.payout_attesters.contains(&self.member)
-                || self.submitted_payouts.contains(&key)
-            {
+            if withdrawal.payout_attesters.contains(&self.member) {
+                self.submitted_payouts.remove(&key);
                 continue;
+            }
+            if let Some(passes) = self.submitted_payouts.get_mut(&key) {
+                *passes += 1;
+                if *passes < RESUBMIT_AFTER_PASSES {
+                    continue;
+                }
+                warn!(withdrawal = %withdrawal.id, "payout attestation not on the ledger yet; submitting it again");
             }
             let Some(receipt) = chain.receipt(tx_hash).await? else {
                 continue;
@@ -398,7 +408,7 @@ impl Watcher {
                 tx_hash: tx_hash.clone(),
             })
             .await?;
-            self.submitted_payouts.insert(key);
+            self.submitted_payouts.insert(key, 0);
         }
         Ok(())
     }
