@@ -629,21 +629,6 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
     })))
 }
 
-/// `?limit=` of the custody lists: 1 to 1,000; a full page (1,000) when absent.
-fn custody_limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
-    let most = ledger_custody::MAX_WITHDRAWALS_PER_QUERY;
-    let Some(text) = params.get("limit") else {
-        return Ok(most);
-    };
-    match text.parse::<usize>() {
-        Ok(limit) if (1..=most).contains(&limit) => Ok(limit),
-        _ => Err(super::queries::bad_request(
-            "bad_limit",
-            format!("limit {text:?} must be a whole number from 1 to {most}"),
-        )),
-    }
-}
-
 /// Withdrawals oldest first, `?after=<id>&limit=<n>`; `next_after` names the cursor of
 /// the next page when this one is full.
 async fn withdrawals(
@@ -652,16 +637,9 @@ async fn withdrawals(
 ) -> Result<Json<Value>, ApiError> {
     let after = params
         .get("after")
-        .map(|text| {
-            text.parse::<u64>().map_err(|_| {
-                super::queries::bad_request(
-                    "bad_number",
-                    format!("after {text:?} is not a withdrawal id (a whole number)"),
-                )
-            })
-        })
+        .map(|text| super::queries::number(text, "after"))
         .transpose()?;
-    let limit = custody_limit(&params)?;
+    let limit = super::queries::page_limit(&params, ledger_custody::MAX_WITHDRAWALS_PER_QUERY)?;
     let view = context.db.committed_view();
     let list = ledger_custody::withdrawals(&view, after.map(WithdrawalId), limit);
     let next_after = (list.len() == limit)
@@ -696,7 +674,7 @@ async fn deposits(
                 })
         })
         .transpose()?;
-    let limit = custody_limit(&params)?;
+    let limit = super::queries::page_limit(&params, ledger_custody::MAX_WITHDRAWALS_PER_QUERY)?;
     let view = context.db.committed_view();
     let list = ledger_custody::deposits(&view, after, limit);
     let next_after = (list.len() == limit)

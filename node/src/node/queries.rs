@@ -41,7 +41,7 @@ pub(super) fn bad_request(code: &'static str, message: impl Into<String>) -> Api
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-fn number(text: &str, what: &str) -> Result<u64, ApiError> {
+pub(super) fn number(text: &str, what: &str) -> Result<u64, ApiError> {
     text.parse::<u64>().map_err(|_| {
         bad_request(
             "bad_number",
@@ -50,15 +50,23 @@ fn number(text: &str, what: &str) -> Result<u64, ApiError> {
     })
 }
 
-/// `?after=N&limit=M` paging.
+/// `?after=N&limit=M` paging, 100 a page unless asked otherwise.
 fn paging(params: &HashMap<String, String>) -> Result<(Option<u64>, usize), ApiError> {
     let after = params
         .get("after")
         .map(|text| number(text, "after"))
         .transpose()?;
+    Ok((after, page_limit(params, 100)?))
+}
+
+/// `?limit=M`: 1 to [`MAX_PAGE`], `default` when absent.
+pub(super) fn page_limit(
+    params: &HashMap<String, String>,
+    default: usize,
+) -> Result<usize, ApiError> {
     let limit = match params.get("limit") {
         Some(text) => number(text, "limit")? as usize,
-        None => 100,
+        None => default,
     };
     if limit == 0 || limit > MAX_PAGE {
         return Err(bad_request(
@@ -66,7 +74,7 @@ fn paging(params: &HashMap<String, String>) -> Result<(Option<u64>, usize), ApiE
             format!("limit must be 1 to {MAX_PAGE}"),
         ));
     }
-    Ok((after, limit))
+    Ok(limit)
 }
 
 fn asset_id(context: &ApiContext, symbol: &str) -> Result<seisan_types::AssetId, ApiError> {
