@@ -7,7 +7,7 @@
 use crate::evidence::{ConsensusEvidence, EvidenceKind};
 use crate::fetch::{FetchRequest, FetchResponse, MAX_FETCH_BLOCKS, MAX_FETCH_CERTIFICATES};
 use crate::message::{
-    check_certificate_bounds, proposal_digest, ConsensusMessage, Proposal,
+    check_certificate_bounds, proposal_digest, ConsensusMessage, PeerStatus, Proposal,
     MAX_JUSTIFICATION_CERTIFICATES,
 };
 use crate::record::{PersistedRecord, Signing};
@@ -157,14 +157,21 @@ pub enum Input {
         from: MemberId,
         response: FetchResponse,
     },
+    /// A connection to `peer` came up (R13): the engine sends it its status.
+    PeerConnected { peer: MemberId },
+    /// The connection to `peer` went down.
+    PeerDisconnected { peer: MemberId },
 }
 
 /// What the engine asks the host to do, in order.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// Send to every other validator.
+    /// Gossip to every other validator, once: best effort, and the host's gossip may
+    /// drop a second publication of the same bytes, so nothing the engine re-sends
+    /// goes this way (R9, R13).
     Broadcast(ConsensusMessage),
-    /// Send to one validator.
+    /// Send to one validator directly (not gossip): delivered if connected, never
+    /// deduplicated, so the same message may be sent again.
     Send {
         to: MemberId,
         message: ConsensusMessage,
@@ -222,6 +229,28 @@ pub struct Restored {
     /// Kept certificates, any order; those at or below the tip's view are ignored and
     /// every one is verified again.
     pub certificates: Vec<QuorumCertificate>,
+}
+
+/// Whether this node can trust its own view of the chain (R13), for the host's
+/// admission and status: a node that knows of a finalized height above its own, or
+/// has not heard the status of enough connected validators to make a quorum with
+/// itself, is syncing and must not answer from its stale state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncState {
+    pub tip_height: Height,
+    /// The highest finalized height this node holds a verified certificate for.
+    pub best_known_height: Height,
+    /// Connected validators whose status it has heard since they connected.
+    pub current_peers: usize,
+    pub quorum: usize,
+    pub syncing: bool,
+}
+
+impl SyncState {
+    /// How many finalized blocks this node is known to lack.
+    pub fn behind_by(&self) -> u64 {
+        self.best_known_height.0.saturating_sub(self.tip_height.0)
+    }
 }
 
 /// Why an engine could not be built.
@@ -324,7 +353,15 @@ pub struct Engine {
     restored_certificates: Vec<QuorumCertificate>,
     wanted: BTreeMap<Hash, Wanted>,
     reported: BTreeSet<(View, MemberId, EvidenceKind)>,
-    helped: BTreeMap<MemberId, View>,
+    /// When each peer was last sent this node's status as help (R9, R13): at most
+    /// once per `retry_ms` for the same view.
+    helped: BTreeMap<MemberId, (View, u64)>,
+    /// Validators with a connection, as the host reports them.
+    connected: BTreeSet<MemberId>,
+    /// Connected validators whose status arrived since they connected.
+    heard: BTreeSet<MemberId>,
+    /// The highest height a verified finalization names.
+    best_known_height: Height,
     released_nullify: Option<SignedVote>,
     out: Vec<Output>,
 }
@@ -381,6 +418,7 @@ impl Engine {
         } = restored;
         let record = record.unwrap_or_default();
         let view = record.view.max(tip.view.next());
+        let tip_height = tip.height;
         let validators = genesis.validators();
         let quorum = genesis.quorum as usize;
         assert!(quorum >= 1 && quorum <= validators.len());
@@ -427,6 +465,9 @@ impl Engine {
             wanted: BTreeMap::new(),
             reported: BTreeSet::new(),
             helped: BTreeMap::new(),
+            connected: BTreeSet::new(),
+            heard: BTreeSet::new(),
+            best_known_height: tip_height,
             released_nullify: None,
             out: Vec::new(),
         })
@@ -447,6 +488,11 @@ impl Engine {
             Input::ProposalVerified { view, block, valid } => self.on_verified(view, block, valid),
             Input::Persisted { sequence } => self.on_persisted(sequence),
             Input::Fetched { from, response } => self.on_fetched(from, response),
+            Input::PeerConnected { peer } => self.on_peer_connected(peer),
+            Input::PeerDisconnected { peer } => {
+                self.connected.remove(&peer);
+                self.heard.remove(&peer);
+            }
         }
         if self.started {
             self.progress();
@@ -463,6 +509,25 @@ impl Engine {
     /// The current view.
     pub fn view(&self) -> View {
         self.view
+    }
+
+    /// Whether this node is behind or cannot tell (R13).
+    pub fn sync_state(&self) -> SyncState {
+        let current_peers = self.heard.intersection(&self.connected).count();
+        let best_known_height = self.best_known_height.max(self.tip.height);
+        SyncState {
+            tip_height: self.tip.height,
+            best_known_height,
+            current_peers,
+            quorum: self.quorum,
+            syncing: best_known_height > self.tip.height || current_peers + 1 < self.quorum,
+        }
+    }
+
+    /// Whether the view timer of the current view has fired (the view is being
+    /// nullified).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// The highest finalized block this engine knows to be output.
@@ -610,25 +675,98 @@ impl Engine {
             ConsensusMessage::Proposal(proposal) => self.on_proposal(from, *proposal),
             ConsensusMessage::Vote(vote) => self.on_vote(from, vote),
             ConsensusMessage::Certificate(certificate) => self.on_certificate(from, certificate),
+            ConsensusMessage::Status(status) => self.on_status(from, *status),
         }
     }
 
-    /// R9: a peer that speaks about an older view is sent the certificates that got
-    /// this node to its view, once per (peer, view).
+    /// R13: a new connection gets this node's status at once, and a peer that had
+    /// been helped before it went away may be helped again.
+    fn on_peer_connected(&mut self, peer: MemberId) {
+        if peer == self.member || !self.genesis.is_validator(peer) {
+            return;
+        }
+        self.connected.insert(peer);
+        self.heard.remove(&peer);
+        self.helped.remove(&peer);
+        self.send_status(peer);
+    }
+
+    /// R13: take what a peer's status carries like any certificate and vote, then
+    /// help the peer if it is behind (which it learns from this node's answer).
+    fn on_status(&mut self, from: MemberId, status: PeerStatus) {
+        if from == self.member {
+            return;
+        }
+        if self.connected.contains(&from) {
+            self.heard.insert(from);
+        }
+        let PeerStatus {
+            view,
+            tip_height,
+            certificates,
+            nullify,
+        } = status;
+        for certificate in certificates
+            .into_iter()
+            .take(MAX_JUSTIFICATION_CERTIFICATES)
+        {
+            self.on_certificate(from, certificate);
+        }
+        if let Some(vote) = nullify {
+            if vote.member == from && vote.vote.kind == VoteKind::Nullify {
+                self.on_vote(from, vote);
+            }
+        }
+        if view < self.view || tip_height < self.tip.height {
+            self.help_now(from);
+        }
+    }
+
+    /// This node's status (R13).
+    fn status(&self) -> PeerStatus {
+        let nullify = self
+            .released_nullify
+            .clone()
+            .filter(|vote| vote.vote.view == self.view);
+        PeerStatus {
+            view: self.view,
+            tip_height: self.tip.height,
+            certificates: self.status_certificates(),
+            nullify,
+        }
+    }
+
+    fn send_status(&mut self, peer: MemberId) {
+        let status = self.status();
+        self.out.push(Output::Send {
+            to: peer,
+            message: ConsensusMessage::Status(Box::new(status)),
+        });
+    }
+
+    /// R9, R13: a peer that speaks about an older view is sent, directly, this node's
+    /// status with the certificates that got it to its view.
     fn help(&mut self, peer: MemberId, their_view: View) {
-        if their_view >= self.view || peer == self.member {
+        if their_view >= self.view {
             return;
         }
-        if self.helped.get(&peer) == Some(&self.view) {
+        self.help_now(peer);
+    }
+
+    /// Sends `peer` this node's status, at most once per `retry_ms` for one view: the
+    /// direct send may be lost with a connection, so the same help is given again
+    /// after a while, but a chatty peer does not get it on every message.
+    fn help_now(&mut self, peer: MemberId) {
+        if peer == self.member {
             return;
         }
-        self.helped.insert(peer, self.view);
-        for certificate in self.status_certificates() {
-            self.out.push(Output::Send {
-                to: peer,
-                message: ConsensusMessage::Certificate(certificate),
-            });
+        if let Some((view, at_ms)) = self.helped.get(&peer) {
+            if *view == self.view && self.now_ms < at_ms.saturating_add(self.timeouts.retry_ms) {
+                return;
+            }
         }
+        self.helped.insert(peer, (self.view, self.now_ms));
+        self.send_status(peer);
     }
 
     /// The certificates that justify this node's view: the finalized tip's, then every
@@ -945,6 +1083,7 @@ impl Engine {
         self.certified
             .entry(vote.block)
             .or_insert((vote.view, vote.height));
+        self.best_known_height = self.best_known_height.max(vote.height);
         self.finalizations.insert(vote.view, certificate);
     }
 
@@ -962,6 +1101,9 @@ impl Engine {
             return;
         }
         map.insert(view, certificate.clone());
+        if vote.kind == VoteKind::Finalize {
+            self.best_known_height = self.best_known_height.max(vote.height);
+        }
         if vote.kind != VoteKind::Nullify {
             self.certified
                 .entry(vote.block)
@@ -1299,21 +1441,25 @@ impl Engine {
         }
     }
 
-    /// R9: after a timeout, re-send this node's nullify and the certificates that
-    /// justify its view, since gossip may have dropped them.
+    /// R9, R13: after a timeout, send every other validator, directly, this node's
+    /// status: its nullify and the certificates that justify its view (gossip may
+    /// have dropped them, and would drop a second publication of the same bytes).
+    /// A peer that is ahead answers with its own status, so this is also how a
+    /// stuck node asks for what it lacks.
     fn rebroadcast(&mut self) {
-        let view = self.view;
-        if self.record.view == view && self.record.nullified {
-            if let Some(vote) = self.released_nullify.clone() {
-                self.out
-                    .push(Output::Broadcast(ConsensusMessage::Vote(vote)));
-            }
-        }
-        for certificate in self.status_certificates() {
-            self.out
-                .push(Output::Broadcast(ConsensusMessage::Certificate(
-                    certificate,
-                )));
+        let status = self.status();
+        let peers: Vec<MemberId> = self
+            .validators
+            .iter()
+            .copied()
+            .filter(|validator| *validator != self.member)
+            .collect();
+        for peer in peers {
+            self.helped.insert(peer, (self.view, self.now_ms));
+            self.out.push(Output::Send {
+                to: peer,
+                message: ConsensusMessage::Status(Box::new(status.clone())),
+            });
         }
     }
 

@@ -45,12 +45,14 @@
 //! - **R8 Finalization.** `q` `finalize(v, b)` form a finalization: `b` and all its
 //!   ancestors are final. They are output in height order, each exactly once, with
 //!   the certificate ([`FinalizedBlock`]), after fetching any that are missing (R12).
-//! - **R9 Forward and retry.** Every new certificate is broadcast once. After its view
-//!   timer fired a node re-sends, every `retry_ms`, its nullify and the certificates
-//!   that justify its view (tip finalization, then nullifications down to the latest
-//!   notarization); a peer that speaks about an older view is sent those certificates,
-//!   once per (peer, view). Gossip may drop anything; these re-sends are what make the
-//!   protocol live again once the network heals.
+//! - **R9 Forward and retry.** Every new certificate and every vote is gossiped once
+//!   ([`Output::Broadcast`]). Gossip is best effort and drops a second publication of
+//!   the same bytes (libp2p gossipsub deduplicates by content), so nothing is ever
+//!   re-sent that way: after its view timer fired a node sends, every `retry_ms`,
+//!   its status (R13) to every other validator directly ([`Output::Send`]), and a
+//!   peer that speaks about an older view is sent the same status directly, at most
+//!   once per `retry_ms` per (peer, view). These direct re-sends are what make the
+//!   protocol live again once the network heals or a quorum is back.
 //! - **R10 Never sign twice.** Before a proposal or vote leaves the engine it emits
 //!   [`Output::Persist`] with the new [`PersistedRecord`] (what it signed in its latest
 //!   view) and releases the message only after [`Input::Persisted`]. Its own vote
@@ -65,6 +67,22 @@
 //!   where a certificate verified against genesis, or the parent link of a kept block,
 //!   vouches for the hash; so catching up needs only the genesis validator set. A
 //!   restarted node lost its unfinalized blocks and rejoins this way.
+//!
+//! - **R13 Status and sync.** A node's status is its view, its finalized height, the
+//!   certificates that justify them (as in R9: its tip's finalization, then every
+//!   certificate it holds above the tip, newest first, bounded) and its nullify for
+//!   its view if it signed one. It is sent directly, never gossiped: to a peer as
+//!   soon as a connection to it comes up ([`Input::PeerConnected`], so a validator
+//!   that restarts or reconnects after an outage learns at once what it missed and
+//!   the others learn its nullify), to every validator on each retry of a timed-out
+//!   view (R9, which is how a stuck node asks for what it lacks), and as help to a
+//!   peer that is behind. On a status the node takes its certificates and vote like
+//!   any others (so it catches up, fetching blocks by R12) and answers with its own
+//!   status if the sender's view or height is below its own. A node is *syncing*
+//!   ([`SyncState`]) while it holds a verified finalization above its finalized tip,
+//!   or while fewer connected validators than `q - 1` have sent it their status since
+//!   they connected (it cannot tell whether the chain moved on without it); its host
+//!   then refuses to answer from its state (nonces, admission).
 //!
 //! # Fault model
 //!
@@ -102,13 +120,13 @@ pub mod record;
 
 pub use engine::{
     leader_of, BugInjection, Config, Engine, EngineError, FinalizedBlock, FinalizedTip, Input,
-    Output, Restored, Timeouts, MAX_RETAINED_VIEWS, MAX_UNFINALIZED_BLOCKS, MAX_UNRELEASED,
-    MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS,
+    Output, Restored, SyncState, Timeouts, MAX_RETAINED_VIEWS, MAX_UNFINALIZED_BLOCKS,
+    MAX_UNRELEASED, MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS,
 };
 pub use evidence::{ConsensusEvidence, EvidenceKind};
 pub use fetch::{answer_fetch, FetchRequest, FetchResponse, FinalizedStore};
 pub use message::{
-    proposal_digest, ConsensusMessage, MessageError, Proposal, SignedProposalHeader,
+    proposal_digest, ConsensusMessage, MessageError, PeerStatus, Proposal, SignedProposalHeader,
 };
 pub use record::{PersistedRecord, Signing};
 

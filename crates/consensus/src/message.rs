@@ -11,7 +11,7 @@ use seisan_types::codec::{self, CodecError};
 use seisan_types::genesis::MAX_MEMBERS;
 use seisan_types::tags;
 use seisan_types::{
-    Block, BlockHeader, ChainId, Hash, QuorumCertificate, Signature, SignedVote, View,
+    Block, BlockHeader, ChainId, Hash, Height, QuorumCertificate, Signature, SignedVote, View,
 };
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +75,22 @@ pub enum ConsensusMessage {
     Proposal(Box<Proposal>),
     Vote(SignedVote),
     Certificate(QuorumCertificate),
+    /// Where the sender stands and what got it there (R13). Sent only directly to
+    /// one peer, never gossiped: its sender is the authenticated connection's peer.
+    Status(Box<PeerStatus>),
+}
+
+/// A validator's position (R13): its view and finalized height, the certificates
+/// that justify them (its tip's finalization, then those of the views above the tip,
+/// newest first) and its nullify vote for its current view, if it signed one. The
+/// view and height are claims used only to decide whether to help the sender; the
+/// certificates and the vote are verified like any others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub view: View,
+    pub tip_height: Height,
+    pub certificates: Vec<QuorumCertificate>,
+    pub nullify: Option<SignedVote>,
 }
 
 /// Why a message was refused before it reached the engine.
@@ -139,6 +155,17 @@ impl ConsensusMessage {
             }
             ConsensusMessage::Vote(_) => Ok(()),
             ConsensusMessage::Certificate(certificate) => check_certificate_bounds(certificate),
+            ConsensusMessage::Status(status) => {
+                if status.certificates.len() > MAX_JUSTIFICATION_CERTIFICATES {
+                    return Err(MessageError::TooManyCertificates {
+                        count: status.certificates.len(),
+                    });
+                }
+                status
+                    .certificates
+                    .iter()
+                    .try_for_each(check_certificate_bounds)
+            }
         }
     }
 
@@ -148,6 +175,7 @@ impl ConsensusMessage {
             ConsensusMessage::Proposal(proposal) => proposal.block.header.view,
             ConsensusMessage::Vote(vote) => vote.vote.view,
             ConsensusMessage::Certificate(certificate) => certificate.vote.view,
+            ConsensusMessage::Status(status) => status.view,
         }
     }
 }
@@ -155,7 +183,7 @@ impl ConsensusMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seisan_types::{Height, MemberId, Vote, VoteKind};
+    use seisan_types::{MemberId, Vote, VoteKind};
 
     fn vote() -> SignedVote {
         SignedVote {

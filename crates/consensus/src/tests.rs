@@ -584,3 +584,189 @@ fn a_node_more_than_the_retained_views_behind_catches_up_from_fetched_runs() {
         |output| matches!(output, Output::Fetch(request) if request.from_height == Height(run + 1))
     ));
 }
+
+/// The direct sends of one step: (to, status).
+fn statuses_sent(outputs: &[Output]) -> Vec<(MemberId, PeerStatus)> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Send {
+                to,
+                message: ConsensusMessage::Status(status),
+            } => Some((*to, (**status).clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn released(engine: &mut Engine, now: u64, outputs: Vec<Output>) -> Vec<Output> {
+    let mut all = outputs.clone();
+    for output in outputs {
+        if let Output::Persist { sequence, .. } = output {
+            all.extend(engine.step(now, Input::Persisted { sequence }));
+        }
+    }
+    all
+}
+
+#[test]
+fn retries_after_a_timeout_go_directly_to_every_peer_and_repeat() {
+    // R9/R13: gossip drops a second publication of the same bytes, so the re-sends
+    // of a stuck view must be direct sends, and must repeat every retry.
+    let (mut engine, _) = started(0, None);
+    let timeout = Timeouts::default().view_timeout_ms;
+    let outputs = engine.step(timeout, Input::Tick);
+    let outputs = released(&mut engine, timeout, outputs);
+    assert_eq!(
+        broadcast_votes(&outputs).len(),
+        1,
+        "the nullify is gossiped once"
+    );
+    let mut previous = None;
+    for retry in 1..=3 {
+        let now = timeout + retry * Timeouts::default().retry_ms;
+        let outputs = engine.step(now, Input::Tick);
+        assert!(
+            !outputs
+                .iter()
+                .any(|output| matches!(output, Output::Broadcast(_))),
+            "nothing is re-gossiped"
+        );
+        let sent = statuses_sent(&outputs);
+        let peers: Vec<MemberId> = sent.iter().map(|(to, _)| *to).collect();
+        assert_eq!(peers, vec![MemberId(1), MemberId(2)]);
+        let status = sent[0].1.clone();
+        let nullify = status
+            .nullify
+            .clone()
+            .expect("the status carries the nullify");
+        assert_eq!(nullify.vote.kind, VoteKind::Nullify);
+        assert_eq!(nullify.vote.view, View(1));
+        if let Some(previous) = previous.replace(status.clone()) {
+            assert_eq!(
+                previous, status,
+                "the same bytes again: only direct sends allow that"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_connects_gets_the_status_at_once() {
+    let (mut engine, _) = started(0, None);
+    let notarization = certificate(&[1, 2], vote(VoteKind::Notarize, 1, 1, Hash([5; 32])));
+    engine.step(
+        10,
+        message(1, ConsensusMessage::Certificate(notarization.clone())),
+    );
+    let outputs = engine.step(20, Input::PeerConnected { peer: MemberId(2) });
+    let sent = statuses_sent(&outputs);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, MemberId(2));
+    assert_eq!(sent[0].1.view, View(2));
+    assert_eq!(sent[0].1.certificates, vec![notarization]);
+    // A node's own connection event and a stranger's are ignored.
+    assert!(statuses_sent(&engine.step(21, Input::PeerConnected { peer: MemberId(0) })).is_empty());
+    assert!(statuses_sent(&engine.step(22, Input::PeerConnected { peer: MemberId(9) })).is_empty());
+}
+
+#[test]
+fn a_quorum_is_back_after_an_outage_when_statuses_are_exchanged() {
+    // Defect 1 of issue 14, at the engine level: validator 0 is alone in view 1 after
+    // a timeout; validator 1 comes back from a crash. Nothing is gossiped again; the
+    // statuses exchanged on connection and on retries must form the nullification.
+    let (mut alone, _) = started(0, None);
+    let timeout = Timeouts::default().view_timeout_ms;
+    let outputs = alone.step(timeout, Input::Tick);
+    released(&mut alone, timeout, outputs);
+    let (mut back, _) = started(1, None);
+    let now = 60_000;
+    let to_back = alone.step(now, Input::PeerConnected { peer: MemberId(1) });
+    back.step(now, Input::PeerConnected { peer: MemberId(0) });
+    for (to, status) in statuses_sent(&to_back) {
+        assert_eq!(to, MemberId(1));
+        back.step(now, message(0, ConsensusMessage::Status(Box::new(status))));
+    }
+    // The returning node times out in view 1 too and nullifies; its nullify reaches
+    // the other node directly with its next retry or status.
+    let outputs = back.step(now + timeout, Input::Tick);
+    let outputs = released(&mut back, now + timeout, outputs);
+    let mut nullify = broadcast_votes(&outputs);
+    assert_eq!(nullify.len(), 1);
+    let outputs = alone.step(
+        now + timeout,
+        message(1, ConsensusMessage::Vote(nullify.pop().unwrap())),
+    );
+    assert_eq!(alone.view(), View(2), "the nullification moved the view");
+    assert!(outputs.iter().any(|output| matches!(
+        output,
+        Output::Broadcast(ConsensusMessage::Certificate(certificate))
+            if certificate.vote.kind == VoteKind::Nullify
+    )));
+}
+
+#[test]
+fn a_peer_behind_is_helped_and_a_node_behind_knows_it_is_syncing() {
+    let genesis = genesis(3, 2);
+    // Node 0 has finalized height 1; node 1 restarts at genesis.
+    let first = block(1, 1, Hash::ZERO, 1);
+    let finalization = certificate(&[0, 2], vote(VoteKind::Finalize, 1, 1, first.hash()));
+    let mut ahead = Engine::new(
+        config(0),
+        FinalizedTip {
+            height: Height(1),
+            hash: first.hash(),
+            view: View(1),
+            certificate: Some(finalization.clone()),
+        },
+        Restored::default(),
+    )
+    .unwrap();
+    ahead.step(0, Input::Start);
+    let (mut behind, _) = started(1, None);
+    assert!(behind.sync_state().syncing, "no peer heard yet");
+    assert!(ahead.sync_state().syncing, "no peer heard yet");
+    let to_ahead = behind.step(5, Input::PeerConnected { peer: MemberId(0) });
+    ahead.step(5, Input::PeerConnected { peer: MemberId(1) });
+    let (_, status) = statuses_sent(&to_ahead).pop().unwrap();
+    assert_eq!(status.tip_height, Height(0));
+    let help = ahead.step(
+        6,
+        message(1, ConsensusMessage::Status(Box::new(status.clone()))),
+    );
+    assert!(
+        !ahead.sync_state().syncing,
+        "one peer heard makes a quorum of two"
+    );
+    let (to, help) = statuses_sent(&help)
+        .pop()
+        .expect("the peer behind is helped");
+    assert_eq!(to, MemberId(1));
+    assert_eq!(help.certificates[0], finalization);
+    // Help is rate limited per view: the same question at once gets no second answer.
+    let again = ahead.step(7, message(1, ConsensusMessage::Status(Box::new(status))));
+    assert!(statuses_sent(&again).is_empty());
+    let outputs = behind.step(8, message(0, ConsensusMessage::Status(Box::new(help))));
+    let sync = behind.sync_state();
+    assert!(sync.syncing);
+    assert_eq!(sync.best_known_height, Height(1));
+    assert_eq!(sync.behind_by(), 1);
+    assert!(outputs
+        .iter()
+        .any(|output| matches!(output, Output::Fetch(_))));
+    behind.step(
+        9,
+        Input::Fetched {
+            from: MemberId(0),
+            response: FetchResponse {
+                blocks: vec![first],
+                certificates: vec![],
+            },
+        },
+    );
+    assert!(!behind.sync_state().syncing);
+    // A lost connection makes the node unsure again.
+    behind.step(10, Input::PeerDisconnected { peer: MemberId(0) });
+    assert!(behind.sync_state().syncing);
+    assert_eq!(genesis.quorum, 2);
+}

@@ -13,8 +13,8 @@ use crate::codec::BytesCodec;
 use crate::config::NetworkLimits;
 use crate::error::NetworkError;
 use crate::ingress::{
-    Command, GossipMessage, InboundRequest, InboundRequestId, MessageId, NetworkEvent,
-    NetworkStatus, Reply, Topic, Validation,
+    Command, DirectMessage, GossipMessage, InboundRequest, InboundRequestId, MessageId,
+    NetworkEvent, NetworkStatus, Reply, Topic, Validation,
 };
 use crate::peers::{PeerBook, RejectOutcome};
 use futures::StreamExt;
@@ -26,13 +26,20 @@ use libp2p::{Multiaddr, Swarm};
 use libp2p_allow_block_list as allow_block_list;
 use libp2p_connection_limits as connection_limits;
 use seisan_types::{Hash, MemberId};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace, warn};
 
 /// How often the loop checks for due redials and ended penalties.
 pub(crate) const MAINTENANCE_TICK: Duration = Duration::from_millis(100);
+
+/// A refused stranger is logged at most this often (per peer id or address); the
+/// refusals in between are counted in the next line and in
+/// [`crate::NetworkStatus::denied_connections`].
+pub(crate) const STRANGER_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// The most refused strangers whose last log time is remembered.
+pub(crate) const MAX_REMEMBERED_STRANGERS: usize = 1024;
 
 /// Domain tag of gossip message ids (hash of topic name and payload).
 pub const SEISAN_NETWORK_GOSSIP_ID_V1: &[u8] = b"SEISAN_NETWORK_GOSSIP_ID_V1";
@@ -55,6 +62,9 @@ pub(crate) struct Behaviour {
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) sync: request_response::Behaviour<BytesCodec>,
+    /// Point-to-point messages ([`crate::NetworkHandle::send`]): a request carries the
+    /// message, the response is an empty acknowledgement.
+    pub(crate) direct: request_response::Behaviour<BytesCodec>,
 }
 
 /// Where the answer to an outbound request goes.
@@ -75,6 +85,12 @@ pub(crate) struct EventLoop {
     limits: NetworkLimits,
     pending_outbound: HashMap<OutboundRequestId, (MemberId, ResponseReply)>,
     pending_inbound: HashMap<request_response::InboundRequestId, ResponseChannel<Vec<u8>>>,
+    /// Direct sends waiting for their acknowledgement; at most
+    /// `limits.max_pending_outbound_requests`.
+    direct_in_flight: HashSet<OutboundRequestId>,
+    /// When a refused stranger (by peer id, or address when the handshake did not
+    /// get that far) was last logged, and how many refusals were not logged since.
+    refused_strangers: HashMap<String, (Instant, u64)>,
     pub(crate) listen_addresses: Vec<Multiaddr>,
     denied_connections: u64,
     rejected_messages: u64,
@@ -119,6 +135,8 @@ impl EventLoop {
             limits,
             pending_outbound: HashMap::new(),
             pending_inbound: HashMap::new(),
+            direct_in_flight: HashSet::new(),
+            refused_strangers: HashMap::new(),
             listen_addresses: Vec::new(),
             denied_connections: 0,
             rejected_messages: 0,
@@ -260,6 +278,7 @@ impl EventLoop {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(event)) => self.on_direct(event),
             SwarmEvent::Behaviour(BehaviourEvent::Allowed(never)) => match never {},
             SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::ConnectionEstablished {
@@ -314,11 +333,20 @@ impl EventLoop {
                             Some(member) => {
                                 debug!(%member, "refused a connection from a penalized member")
                             }
-                            None => warn!(
-                                peer_id = ?peer_id,
-                                address = %send_back_addr,
-                                "refused a connection from a peer that is not a validator in genesis"
-                            ),
+                            None => {
+                                let key = peer_id.map_or_else(
+                                    || send_back_addr.to_string(),
+                                    |peer| peer.to_string(),
+                                );
+                                if let Some(suppressed) = self.stranger_log_due(key) {
+                                    warn!(
+                                        peer_id = ?peer_id,
+                                        address = %send_back_addr,
+                                        refused_since_last_log = suppressed,
+                                        "refused a connection from a peer that is not a validator in genesis (logged at most once a minute per peer)"
+                                    );
+                                }
+                            }
                         }
                     } else {
                         warn!(address = %send_back_addr, %cause, "refused an incoming connection (limit)");
@@ -478,6 +506,107 @@ impl EventLoop {
         }
     }
 
+    /// Whether a refusal of `stranger` is due a log line (at most one per
+    /// [`STRANGER_LOG_INTERVAL`] each), and if so how many went unlogged before it.
+    /// The map is bounded: when full, the oldest entries are forgotten.
+    fn stranger_log_due(&mut self, stranger: String) -> Option<u64> {
+        let now = Instant::now();
+        if self.refused_strangers.len() >= MAX_REMEMBERED_STRANGERS
+            && !self.refused_strangers.contains_key(&stranger)
+        {
+            self.refused_strangers
+                .retain(|_, (logged, _)| now.duration_since(*logged) < STRANGER_LOG_INTERVAL);
+            if self.refused_strangers.len() >= MAX_REMEMBERED_STRANGERS {
+                self.refused_strangers.clear();
+            }
+        }
+        let entry = self
+            .refused_strangers
+            .entry(stranger)
+            .or_insert((now - STRANGER_LOG_INTERVAL * 2, 0));
+        if now.duration_since(entry.0) >= STRANGER_LOG_INTERVAL {
+            let suppressed = entry.1;
+            *entry = (now, 0);
+            Some(suppressed)
+        } else {
+            entry.1 += 1;
+            None
+        }
+    }
+
+    fn on_direct(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let Some(from) = self.book.member_of(&peer) else {
+                        return;
+                    };
+                    // Acknowledge at once: the message is the request itself.
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .direct
+                        .send_response(channel, Vec::new());
+                    trace!(%from, bytes = request.len(), "direct message received");
+                    self.emit(NetworkEvent::Direct(DirectMessage {
+                        from,
+                        payload: request,
+                    }));
+                }
+                request_response::Message::Response { request_id, .. } => {
+                    self.direct_in_flight.remove(&request_id);
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                self.direct_in_flight.remove(&request_id);
+                debug!(%peer, %error, "direct message not delivered");
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "inbound direct message failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn send_direct(&mut self, member: MemberId, payload: Vec<u8>) -> Result<(), NetworkError> {
+        let peer_id = self
+            .book
+            .peer_id_of(member)
+            .ok_or(NetworkError::UnknownMember { member })?;
+        if !self.swarm.is_connected(&peer_id) {
+            return Err(NetworkError::NotConnected { member });
+        }
+        let limit_bytes = self.limits.max_gossip_payload_bytes;
+        if payload.len() > limit_bytes {
+            return Err(NetworkError::PayloadTooLarge {
+                size_bytes: payload.len(),
+                limit_bytes,
+            });
+        }
+        let limit = self.limits.max_pending_outbound_requests;
+        if self.direct_in_flight.len() >= limit {
+            return Err(NetworkError::Busy {
+                what: "direct messages",
+                limit,
+            });
+        }
+        let request_id = self
+            .swarm
+            .behaviour_mut()
+            .direct
+            .send_request(&peer_id, payload);
+        self.direct_in_flight.insert(request_id);
+        assert!(self.direct_in_flight.len() <= limit);
+        Ok(())
+    }
+
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Publish {
@@ -500,6 +629,13 @@ impl EventLoop {
                 payload,
                 reply,
             } => self.request(member, payload, reply),
+            Command::Send {
+                member,
+                payload,
+                reply,
+            } => {
+                let _ = reply.send(self.send_direct(member, payload));
+            }
             Command::Respond { id, payload, reply } => {
                 let _ = reply.send(self.respond(id, payload));
             }

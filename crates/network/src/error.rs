@@ -38,6 +38,8 @@ pub enum NetworkError {
     Publish { topic: Topic, reason: String },
     #[error("member {member} is not a validator of this network")]
     UnknownMember { member: MemberId },
+    #[error("member {member} is not connected")]
+    NotConnected { member: MemberId },
     #[error("request to member {member} failed: {reason}")]
     RequestFailed { member: MemberId, reason: String },
     #[error("request to member {member} got no answer within {timeout_ms} ms")]

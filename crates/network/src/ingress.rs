@@ -136,6 +136,10 @@ pub enum NetworkEvent {
     Gossip(GossipMessage),
     Request(InboundRequest),
     /// The first connection to this validator is up.
+    /// A message a validator sent to this node alone over the direct protocol
+    /// ([`NetworkHandle::send`]); it is not forwarded. `from` is the authenticated
+    /// sender (the noise handshake's peer id).
+    Direct(DirectMessage),
     PeerConnected {
         member: MemberId,
     },
@@ -146,6 +150,22 @@ pub enum NetworkEvent {
 }
 
 /// A snapshot of the network, for status pages and metrics.
+/// A point-to-point message from one validator (see [`NetworkEvent::Direct`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DirectMessage {
+    pub from: MemberId,
+    pub payload: Vec<u8>,
+}
+
+impl fmt::Debug for DirectMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectMessage")
+            .field("from", &self.from)
+            .field("payload_bytes", &self.payload.len())
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkStatus {
     pub local_member: MemberId,
@@ -187,6 +207,11 @@ pub(crate) enum Command {
         member: MemberId,
         payload: Vec<u8>,
         reply: Reply<Result<Vec<u8>, NetworkError>>,
+    },
+    Send {
+        member: MemberId,
+        payload: Vec<u8>,
+        reply: Reply<Result<(), NetworkError>>,
     },
     Respond {
         id: InboundRequestId,
@@ -280,6 +305,20 @@ impl NetworkHandle {
     }
 
     /// Answers an inbound request. Each request may be answered once.
+    /// Sends `payload` to one connected validator over the direct protocol: unlike
+    /// gossip, the same bytes may be sent again and again (nothing deduplicates them),
+    /// which is what retries need. Fire and forget: `Ok` means the send was queued on a
+    /// connection; delivery is not confirmed. Fails at once with
+    /// [`NetworkError::NotConnected`] when the member has no connection.
+    pub async fn send(&self, member: MemberId, payload: Vec<u8>) -> Result<(), NetworkError> {
+        self.call(|reply| Command::Send {
+            member,
+            payload,
+            reply,
+        })
+        .await?
+    }
+
     pub async fn respond(
         &self,
         id: InboundRequestId,

@@ -33,7 +33,9 @@
 //!         NetworkEvent::Request(request) => {
 //!             network.respond(request.id, b"encoded blocks".to_vec()).await?
 //!         }
-//!         NetworkEvent::PeerConnected { .. } | NetworkEvent::PeerDisconnected { .. } => {}
+//!         NetworkEvent::Direct(_)
+//!         | NetworkEvent::PeerConnected { .. }
+//!         | NetworkEvent::PeerDisconnected { .. } => {}
 //!     }
 //! }
 //! # Ok(())
@@ -88,6 +90,16 @@
 //! [`NetworkLimits::max_rejects_per_window`] is disconnected, refused and not dialed
 //! for [`NetworkLimits::reject_penalty`], then allowed again.
 //!
+//! # Direct messages
+//! [`NetworkHandle::send`] delivers bytes to one connected validator over a
+//! request-response protocol of its own (`/seisan/<chain>/direct/1`, acknowledged by
+//! an empty response); they arrive as [`NetworkEvent::Direct`] and are not forwarded.
+//! Unlike gossip nothing deduplicates them, so a message may be sent again and
+//! again: consensus uses them for everything it re-sends (its status, the
+//! certificates that let a peer catch up, its nullify vote), because gossipsub drops
+//! a second publication of the same bytes and a peer that connected after the first
+//! one would never hear them.
+//!
 //! # Block sync
 //! Request-response with a length-prefixed bytes codec (limits
 //! [`NetworkLimits::max_request_bytes`] / [`NetworkLimits::max_response_bytes`]):
@@ -112,8 +124,8 @@ pub use actor::{gossip_message_id, SEISAN_NETWORK_GOSSIP_ID_V1};
 pub use config::{libp2p_keypair, peer_id_of, NetworkConfig, NetworkLimits, Validator};
 pub use error::NetworkError;
 pub use ingress::{
-    GossipMessage, InboundRequest, InboundRequestId, MessageId, NetworkEvent, NetworkHandle,
-    NetworkStatus, Topic, Validation, COMMAND_CHANNEL_CAPACITY,
+    DirectMessage, GossipMessage, InboundRequest, InboundRequestId, MessageId, NetworkEvent,
+    NetworkHandle, NetworkStatus, Topic, Validation, COMMAND_CHANNEL_CAPACITY,
 };
 pub use libp2p::{Multiaddr, PeerId};
 
@@ -140,6 +152,8 @@ pub const GOSSIP_ENVELOPE_BYTES: usize = 64 * 1024;
 pub const LISTEN_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long gossipsub remembers a message id to drop duplicates.
 pub const GOSSIP_DUPLICATE_CACHE: Duration = Duration::from_secs(120);
+/// The largest acknowledgement of a direct message (it is empty).
+pub const DIRECT_ACK_BYTES: usize = 16;
 /// Heartbeats a received message stays in gossipsub's cache waiting for the node's
 /// verdict; after that a late `Accept` no longer forwards it.
 pub const GOSSIP_HISTORY_HEARTBEATS: usize = 12;
@@ -291,12 +305,24 @@ fn build_behaviour(
         [(protocol, ProtocolSupport::Full)],
         request_response::Config::default().with_request_timeout(limits.request_timeout),
     );
+    let direct_protocol =
+        StreamProtocol::try_from_owned(format!("/seisan/{}/direct/1", config.chain_id)).map_err(
+            |error| NetworkError::Transport {
+                reason: format!("direct protocol name: {error}"),
+            },
+        )?;
+    let direct = request_response::Behaviour::with_codec(
+        BytesCodec::new(limits.max_gossip_payload_bytes, DIRECT_ACK_BYTES),
+        [(direct_protocol, ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(limits.request_timeout),
+    );
 
     Ok(Behaviour {
         allowed,
         limits: connection_limits::Behaviour::new(connection_limits),
         gossipsub: gossip,
         sync,
+        direct,
     })
 }
 
