@@ -737,3 +737,105 @@ fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
     run.fails_with("insufficient balance");
     assert_eq!(client.balances("exchange-a"), balances);
 }
+
+/// The README's `seisan confirm` example, as arguments after `seisan`.
+fn readme_confirm_example() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("reading README.md");
+    let line = readme
+        .lines()
+        .find(|line| line.starts_with("seisan confirm "))
+        .expect("the README shows a `seisan confirm` example");
+    let command = line
+        .split(" #")
+        .next()
+        .expect("a command before any comment");
+    command
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn both_sides_sending_the_readme_confirmation_match() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let client = Client::new(&testnet, 1);
+    let a = Some("exchange-a");
+    let b = Some("exchange-b");
+
+    // Both sides send the README's example as written, one after the other (the first
+    // waits for its block): the two confirmations of one trade carry the same agreed
+    // trade time and match.
+    let example = readme_confirm_example();
+    let args: Vec<&str> = example.iter().map(String::as_str).collect();
+    assert!(
+        args.contains(&"--buyer") && args.contains(&"exchange-a"),
+        "{args:?}"
+    );
+    let run = client.run(a, &args).ok();
+    assert!(run.stdout.contains("side received"), "{}", run.stdout);
+    let mut second = args.clone();
+    second.push("--json");
+    let answer = client.run(b, &second).ok().json();
+    event(&answer, "confirmation_matched");
+
+    // A trade time relative to the sender's clock is refused before anything is signed.
+    let nonce = client.next_nonce("exchange-a");
+    let mut relative = args.clone();
+    let at = relative.iter().position(|arg| *arg == "--time").unwrap() + 1;
+    relative[at] = "+0s";
+    let at = relative.iter().position(|arg| *arg == "--ref").unwrap() + 1;
+    relative[at] = "T-relative";
+    client
+        .run(a, &relative)
+        .fails_with("the same on both sides");
+    assert_eq!(client.next_nonce("exchange-a"), nonce);
+}
+
+#[test]
+fn book_table_and_json_list_each_side_best_first() {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let client = Client::new(&testnet, 2);
+    let a = Some("exchange-a");
+    let b = Some("exchange-b");
+
+    // Two bids and two asks. The table and `--json` list them in the same
+    // order: asks from the lowest price up, then bids from the highest down.
+    for (member, side, price) in [
+        (a, "buy", "99"),
+        (a, "buy", "100"),
+        (b, "sell", "110"),
+        (b, "sell", "105"),
+    ] {
+        client
+            .run(member, &["order", side, "ETH/JPY", "0.5", "--price", price])
+            .ok();
+    }
+    let document = client.run(None, &["book", "ETH/JPY", "--json"]).ok().json();
+    let ids = |name: &str| -> Vec<String> {
+        document[name]
+            .as_array()
+            .expect("book side")
+            .iter()
+            .map(|order| order["id"].to_string())
+            .collect()
+    };
+    let json_order: Vec<String> = ids("asks").into_iter().chain(ids("bids")).collect();
+    let run = client.run(None, &["book", "ETH/JPY"]).ok();
+    let rows: Vec<Vec<&str>> = run
+        .stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|tokens| matches!(tokens.first(), Some(&"buy") | Some(&"sell")))
+        .collect();
+    let prices: Vec<&str> = rows.iter().map(|tokens| tokens[1]).collect();
+    assert_eq!(prices, ["105", "110", "100", "99"], "{}", run.stdout);
+    let table_order: Vec<String> = rows
+        .iter()
+        .map(|tokens| tokens[tokens.len() - 2].to_string())
+        .collect();
+    assert_eq!(table_order, json_order, "{}", run.stdout);
+}

@@ -6,15 +6,19 @@
 //! credited minus debited); each balance's customers total equals its customer
 //! sub-accounts; each (member, asset) lock equals what the member's open orders hold
 //! plus its covered payments in closing cycles; live orders hold at least what their
-//! remaining quantity needs and parked ones hold nothing and have an open top-up; every
-//! book entry is a live limit order at its key; no book is crossed; the open top-up
-//! index lists exactly the open requests.
+//! remaining quantity needs (a buy's with its value remainder) and parked ones hold
+//! nothing and have an open top-up; the value rule: every buy order has paid, over its
+//! fills, exactly their exact value rounded down, and keeps (while open) exactly the
+//! fraction left as its value remainder, stored only when not zero; every book entry
+//! is a live limit order at its key; no book is crossed; the open top-up index lists
+//! exactly the open requests.
 
 use crate::keys;
+use crate::orders::fill_value;
 use crate::query;
 use seisan_types::clearing::{
-    trade_value, Balance, Cycle, CycleStatus, Order, OrderKind, OrderStatus, Side, TopUpRequest,
-    TopUpStatus,
+    Balance, Cycle, CycleStatus, Order, OrderKind, OrderStatus, Side, TopUpRequest, TopUpStatus,
+    Trade,
 };
 use seisan_types::codec;
 use seisan_types::state::{StateView, MAX_SCAN_LIMIT};
@@ -78,6 +82,40 @@ pub fn check(view: &dyn StateView, genesis: &Genesis) -> Result<(), String> {
     let mut expected_locks: BTreeMap<(MemberId, AssetId), u128> = BTreeMap::new();
     let orders: Vec<Order> = values(view, keys::ORDER);
     let mut open_top_up_ids = BTreeSet::new();
+    let open_buys: BTreeSet<u64> = orders
+        .iter()
+        .filter(|order| order.side == Side::Buy && order.status.is_open())
+        .map(|order| order.id.0)
+        .collect();
+    for (key, bytes) in scan_all(view, &[keys::VALUE_REMAINDER]) {
+        let order = keys::trailing_u64(&key);
+        if !open_buys.contains(&order) {
+            return Err(format!(
+                "a value remainder is kept for order {order}, which is not an open buy"
+            ));
+        }
+        let remainder: Amount = codec::decode(&bytes).expect("value remainder decodes");
+        if remainder.is_zero() {
+            return Err(format!(
+                "a zero value remainder is stored for order {order}"
+            ));
+        }
+    }
+    // Per buy order, over its fills: (exact value numerator, paid).
+    let mut buy_fills: BTreeMap<u64, (u128, u128)> = BTreeMap::new();
+    for trade in values::<Trade>(view, keys::TRADE) {
+        let fills = buy_fills.entry(trade.buy_order.0).or_insert((0, 0));
+        fills.0 = trade
+            .quantity
+            .0
+            .checked_mul(trade.price.0)
+            .and_then(|exact| fills.0.checked_add(exact))
+            .ok_or_else(|| format!("trade {} value overflows", trade.id))?;
+        fills.1 = fills
+            .1
+            .checked_add(trade.value.0)
+            .ok_or_else(|| format!("trade {} value overflows", trade.id))?;
+    }
     for order in &orders {
         let indexed = view
             .get(&keys::member_order(order.member, order.id))
@@ -89,10 +127,60 @@ pub fn check(view: &dyn StateView, genesis: &Genesis) -> Result<(), String> {
             ));
         }
         let asset = order.locked_asset();
+        let remainder: Amount = view
+            .get(&keys::value_remainder(order.id))
+            .map(|bytes| codec::decode(&bytes).expect("value remainder decodes"))
+            .unwrap_or(Amount::ZERO);
+        if !remainder.is_zero() {
+            if order.side != Side::Buy || !order.status.is_open() {
+                return Err(format!(
+                    "order {} keeps a value remainder but is not an open buy",
+                    order.id
+                ));
+            }
+            if order.remaining == order.quantity {
+                return Err(format!(
+                    "order {} keeps a value remainder before any fill",
+                    order.id
+                ));
+            }
+            if remainder.0 >= 10u128.pow(scale(order.pair.base)) {
+                return Err(format!(
+                    "order {} keeps a value remainder of a whole minor unit or more",
+                    order.id
+                ));
+            }
+        }
+        if order.side == Side::Buy {
+            let divisor = 10u128.pow(scale(order.pair.base));
+            let (exact, paid) = buy_fills.get(&order.id.0).copied().unwrap_or((0, 0));
+            if paid != exact / divisor {
+                return Err(format!(
+                    "buy order {} paid {paid} for fills worth exactly {exact}/{divisor}",
+                    order.id
+                ));
+            }
+            if order.status.is_open() && remainder.0 != exact % divisor {
+                return Err(format!(
+                    "buy order {} keeps a value remainder of {} but its fills leave {}",
+                    order.id,
+                    remainder,
+                    exact % divisor
+                ));
+            }
+        }
         let needed = match order.side {
             Side::Sell => order.remaining,
-            Side::Buy => trade_value(order.remaining, order.limit_price, scale(order.pair.base))
-                .ok_or_else(|| format!("order {} value overflows", order.id))?,
+            Side::Buy => {
+                fill_value(
+                    remainder,
+                    order.remaining,
+                    order.limit_price,
+                    scale(order.pair.base),
+                )
+                .ok_or_else(|| format!("order {} value overflows", order.id))?
+                .0
+            }
         };
         match order.status {
             OrderStatus::Live => {

@@ -17,6 +17,7 @@
 //! | `0x12` member's open orders | member u32, order u64 | `()` |
 //! | `0x13` order expiry | expires_at_ms u64, order u64 | `()` |
 //! | `0x14` trade | trade u64 | `Trade` |
+//! | `0x15` open buy order's value remainder | order u64 | `Amount` (see [`crate::orders`]; absent when zero) |
 //! | `0x20` top-up | top-up u64 | `TopUpRequest` |
 //! | `0x21` open top-ups | member u32, asset u32, top-up u64 | `()` |
 //! | `0x22` top-up deadline | deadline_ms u64, top-up u64 | `()` |
@@ -47,6 +48,7 @@ pub const BOOK: u8 = 0x11;
 pub const MEMBER_ORDER: u8 = 0x12;
 pub const ORDER_EXPIRY: u8 = 0x13;
 pub const TRADE: u8 = 0x14;
+pub const VALUE_REMAINDER: u8 = 0x15;
 pub const TOP_UP: u8 = 0x20;
 pub const OPEN_TOP_UP: u8 = 0x21;
 pub const TOP_UP_DEADLINE: u8 = 0x22;
@@ -168,6 +170,10 @@ pub fn order_expiry(expires_at_ms: u64, order: OrderId) -> Vec<u8> {
 
 pub fn trade(trade: TradeId) -> Vec<u8> {
     key(TRADE, &[&trade.0.to_be_bytes()])
+}
+
+pub fn value_remainder(order: OrderId) -> Vec<u8> {
+    key(VALUE_REMAINDER, &[&order.0.to_be_bytes()])
 }
 
 pub fn top_up(top_up: TopUpId) -> Vec<u8> {

@@ -73,6 +73,9 @@ pub struct Ledger<'a> {
     pub(crate) book: Table<OrderId>,
     pub(crate) index: Table<()>,
     pub(crate) trades: Table<Trade>,
+    /// Per open buy order, the fraction of a quote minor unit its fills have been
+    /// charged less than their exact value (see [`crate::orders`]).
+    pub(crate) value_remainders: Table<Amount>,
     pub(crate) top_ups: Table<TopUpRequest>,
     pub(crate) rfqs: Table<Rfq>,
     pub(crate) confirmations: Table<Confirmation>,
@@ -126,6 +129,7 @@ impl<'a> Ledger<'a> {
             book: Table::new("book"),
             index: Table::new("index"),
             trades: Table::new("trade"),
+            value_remainders: Table::new("value-remainder"),
             top_ups: Table::new("top-up"),
             rfqs: Table::new("rfq"),
             confirmations: Table::new("confirmation"),
@@ -204,6 +208,7 @@ impl<'a> Ledger<'a> {
         self.book.commit();
         self.index.commit();
         self.trades.commit();
+        self.value_remainders.commit();
         self.top_ups.commit();
         self.rfqs.commit();
         self.confirmations.commit();
@@ -240,6 +245,7 @@ impl<'a> Ledger<'a> {
         self.book.rollback();
         self.index.rollback();
         self.trades.rollback();
+        self.value_remainders.rollback();
         self.top_ups.rollback();
         self.rfqs.rollback();
         self.confirmations.rollback();
@@ -437,6 +443,7 @@ impl<'a> Ledger<'a> {
         self.book.flush(&mut writes);
         self.index.flush(&mut writes);
         self.trades.flush(&mut writes);
+        self.value_remainders.flush(&mut writes);
         self.top_ups.flush(&mut writes);
         self.rfqs.flush(&mut writes);
         self.confirmations.flush(&mut writes);

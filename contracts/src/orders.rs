@@ -15,10 +15,25 @@
 //!   member, the incoming order's rest is cancelled (reason `self_match`); fills made
 //!   before that stand, and the resting order is untouched. So the book never crosses.
 //! - A fill moves `quantity` of the base asset from the seller's lock to the buyer's
-//!   inventory and `trade_value(quantity, price)` (rounded down) of the quote asset from
-//!   the buyer's lock to the seller's inventory. Each order's lock drops by exactly what
-//!   it gave; when an order closes, whatever it still holds (price improvement and
-//!   rounding) goes back to the member's inventory.
+//!   inventory and its value in the quote asset from the buyer's lock to the seller's
+//!   inventory: the seller receives exactly what the buyer pays. Each order's lock
+//!   drops by exactly what it gave; when an order closes, whatever it still holds
+//!   (price improvement and rounding) goes back to the member's inventory.
+//! - The value rule (one rule for every fill, see [`fill_value`]): a buy order pays, over
+//!   all its fills so far, the exact value of those fills (the sum of
+//!   `quantity * price / 10^base_scale`) rounded down to a quote minor unit. So each
+//!   fill costs what brings the order's running total to that figure: the buy order
+//!   carries the fraction of a minor unit it has not been charged (its *value
+//!   remainder*, kept in state while the order is open) into its next fill. An order
+//!   filled at once pays `floor(quantity * price / 10^base_scale)`; how an order is
+//!   split into fills does not change what it pays in total (0.3 BTC at 99, 100 and
+//!   101 yen is 29 + 30 + 31 = 90 yen, exactly 90, where rounding each fill down would
+//!   give 89); each fill's value is within one minor unit of its exact value; and the
+//!   remainder is dropped when the order closes, so the buyer never pays more than the
+//!   exact value. Sell orders carry nothing: the seller of a fill receives what that
+//!   fill's buy order pays for it. Why the buyer's order: it is the payer, its lock
+//!   is in the quote asset, and one order's total must not depend on how the book
+//!   happened to split it.
 //! - An order lapses at its expiry time: it is never matched in a block whose time is
 //!   at or after it, and it is cancelled at the end of that block.
 
@@ -31,6 +46,31 @@ use seisan_types::clearing::{
 };
 use seisan_types::receipt::Event;
 use seisan_types::{Amount, MemberId};
+
+/// The value of one fill of a buy order under the value rule (see the module docs),
+/// and the buy order's value remainder after it.
+///
+/// `remainder` is what the order's earlier fills were charged less than their exact
+/// value, in units of `1 / 10^base_scale` quote minor units (so it is below
+/// `10^base_scale`; zero before the first fill). The fill of `quantity` base minor units
+/// at `price` (quote minor units per whole base unit) costs
+/// `floor((remainder + quantity * price) / 10^base_scale)` and leaves
+/// `(remainder + quantity * price) mod 10^base_scale`. With a zero remainder this is
+/// [`trade_value`]. `None` if the arithmetic overflows.
+pub fn fill_value(
+    remainder: Amount,
+    quantity: Amount,
+    price: Amount,
+    base_scale: u32,
+) -> Option<(Amount, Amount)> {
+    let divisor = 10u128.checked_pow(base_scale)?;
+    assert!(
+        remainder.0 < divisor,
+        "a value remainder is below one minor unit"
+    );
+    let exact = quantity.0.checked_mul(price.0)?.checked_add(remainder.0)?;
+    Some((Amount(exact / divisor), Amount(exact % divisor)))
+}
 
 /// The most resting orders one incoming order may take or pass over in one go (a
 /// bound on work per transaction; the rest of an order that reaches it rests or is
@@ -73,16 +113,45 @@ impl Ledger<'_> {
         Ok(())
     }
 
-    /// What an open order must hold locked to cover its remaining quantity.
-    pub(crate) fn required_lock(&self, order: &Order) -> Amount {
+    /// What an open order must hold locked to cover its remaining quantity: a sell its
+    /// remaining quantity; a buy the most its remaining fills can cost under the value
+    /// rule, which is the value of its whole remaining quantity at its limit price as
+    /// one more fill (with its value remainder).
+    pub(crate) fn required_lock(&mut self, order: &Order) -> Amount {
         match order.side {
             Side::Sell => order.remaining,
-            Side::Buy => trade_value(
-                order.remaining,
-                order.limit_price,
-                self.asset_scale(order.pair.base),
-            )
-            .expect("checked at acceptance: a smaller quantity cannot overflow"),
+            Side::Buy => {
+                let remainder = self.value_remainder(order);
+                fill_value(
+                    remainder,
+                    order.remaining,
+                    order.limit_price,
+                    self.asset_scale(order.pair.base),
+                )
+                .expect("checked at acceptance: a smaller quantity cannot overflow")
+                .0
+            }
+        }
+    }
+
+    /// An open order's value remainder: zero for a sell and for a buy that has not
+    /// filled yet (so those cost no state read).
+    pub(crate) fn value_remainder(&mut self, order: &Order) -> Amount {
+        if order.side == Side::Sell || order.remaining == order.quantity {
+            return Amount::ZERO;
+        }
+        self.value_remainders
+            .get_cloned(self.view, &keys::value_remainder(order.id))
+            .unwrap_or(Amount::ZERO)
+    }
+
+    /// Replaces a buy order's value remainder `old` with `new`; a zero remainder is
+    /// not stored.
+    fn replace_value_remainder(&mut self, order: OrderId, old: Amount, new: Amount) {
+        if !new.is_zero() {
+            self.value_remainders.put(keys::value_remainder(order), new);
+        } else if !old.is_zero() {
+            self.value_remainders.delete(keys::value_remainder(order));
         }
     }
 
@@ -313,14 +382,18 @@ impl Ledger<'_> {
         assert!(!quantity.is_zero());
         assert!(quantity <= taker.remaining && quantity <= maker.remaining);
         let pair = taker.pair;
-        let value = trade_value(quantity, price, self.asset_scale(pair.base))
-            .expect("bounded by the buy order's checked value");
         let taker_side = taker.side;
         let (buy, sell) = match taker.side {
             Side::Buy => (taker, maker),
             Side::Sell => (maker, taker),
         };
-        assert!(price <= buy.limit_price && price >= sell.limit_price);
+        assert!(price <= buy.limit_price);
+        assert!(price >= sell.limit_price);
+        let old_remainder = self.value_remainder(buy);
+        let (value, remainder) =
+            fill_value(old_remainder, quantity, price, self.asset_scale(pair.base))
+                .expect("bounded by the buy order's checked value");
+        self.replace_value_remainder(buy.id, old_remainder, remainder);
         // Buyer: pays `value` from its lock, receives `quantity`.
         buy.locked = buy
             .locked
@@ -337,7 +410,9 @@ impl Ledger<'_> {
         sell.remaining = sell.remaining.checked_sub(quantity).expect("checked above");
         self.spend_locked(sell.member, pair.base, quantity, ChangeReason::Fill);
         self.receive(sell.member, pair.quote, value, ChangeReason::Fill);
-        // The rounding rule keeps every lock sufficient for what is left.
+        // The value rule keeps every lock sufficient for what is left: the remaining
+        // quantity at the limit, with the new remainder, costs at most what the old
+        // requirement minus this fill's value was.
         assert!(buy.locked >= self.required_lock(buy));
         assert!(sell.locked >= self.required_lock(sell));
         let id = self.next_trade_id();
@@ -374,6 +449,10 @@ impl Ledger<'_> {
         assert!(order.status.is_open(), "closing order {} twice", order.id);
         assert!(!status.is_open());
         let released = order.locked;
+        // The fraction of a minor unit the buyer was not charged is dropped with the
+        // order: a buy order never pays more than the exact value of its fills.
+        let remainder = self.value_remainder(&order);
+        self.replace_value_remainder(order.id, remainder, Amount::ZERO);
         if order.status == OrderStatus::Live {
             self.unlock(order.member, order.locked_asset(), released);
             if order.kind == OrderKind::Limit && order.book_sequence != 0 {

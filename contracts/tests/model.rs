@@ -2,7 +2,8 @@
 //! model written for obviousness, not speed (linear scans, no indexes, no overlay). On
 //! random limit orders, cancels, deposits and block boundaries, after every step the
 //! balances of every member, the open orders (remaining, lock, live or parked), the
-//! book in priority order and the trade list must be equal.
+//! book in priority order and the trade list (with each fill's value under the value
+//! rule) must be equal.
 
 mod common;
 
@@ -49,6 +50,9 @@ struct ModelOrder {
     remaining: u128,
     price: u128,
     locked: u128,
+    /// A buy's value remainder: what its fills were charged less than their exact
+    /// value, in 1/COIN of a yen.
+    remainder: u128,
     /// 0 until it rests in the book.
     sequence: u64,
     live: bool,
@@ -64,7 +68,8 @@ struct Model {
     orders: Vec<ModelOrder>,
     next_id: u64,
     next_sequence: u64,
-    trades: Vec<(u32, u32, u128, u128)>,
+    /// (buyer, seller, quantity, price, value) of every fill.
+    trades: Vec<(u32, u32, u128, u128, u128)>,
     raised: BTreeSet<(u32, u32)>,
 }
 
@@ -82,7 +87,7 @@ fn locked_asset(side: Side) -> u32 {
 impl Model {
     fn needed(order: &ModelOrder) -> u128 {
         match order.side {
-            Side::Buy => value(order.remaining, order.price),
+            Side::Buy => (order.remainder + order.remaining * order.price) / COIN,
             Side::Sell => order.remaining,
         }
     }
@@ -116,6 +121,7 @@ impl Model {
             remaining: quantity,
             price,
             locked: 0,
+            remainder: 0,
             sequence: 0,
             live: false,
             gtc,
@@ -165,12 +171,16 @@ impl Model {
                 break;
             }
             let quantity = order.remaining.min(resting.remaining);
-            let paid = value(quantity, resting.price);
+            let price = resting.price;
             let mut resting = resting;
             let (buyer, seller) = match order.side {
                 Side::Buy => (&mut order, &mut resting),
                 Side::Sell => (&mut resting, &mut order),
             };
+            // The buy order pays the exact value of its fills so far rounded down.
+            let exact = buyer.remainder + quantity * price;
+            let paid = exact / COIN;
+            buyer.remainder = exact % COIN;
             buyer.locked -= paid;
             buyer.remaining -= quantity;
             seller.locked -= quantity;
@@ -184,7 +194,7 @@ impl Model {
             if paid > 0 {
                 self.raised.insert((s, JPY.0));
             }
-            self.trades.push((b, s, quantity, resting.price));
+            self.trades.push((b, s, quantity, price, paid));
             if resting.remaining == 0 {
                 self.orders.remove(index);
                 self.release(&resting);
@@ -331,7 +341,7 @@ fn compare(model: &Model, view: &MapView) {
     }
     let trades: Vec<_> = query::trades(view, None, 1000)
         .into_iter()
-        .map(|t| (t.buyer.0, t.seller.0, t.quantity.0, t.price.0))
+        .map(|t| (t.buyer.0, t.seller.0, t.quantity.0, t.price.0, t.value.0))
         .collect();
     assert_eq!(trades, model.trades);
 }

@@ -278,6 +278,60 @@ fn rounding_is_down_and_buyer_pays_what_seller_gets() {
     assert_eq!(rejected_code(&receipt), "value_below_minor_unit");
 }
 
+/// The quote values of an order's fills, in fill order.
+fn fill_values(h: &Harness, order: u64) -> Vec<u128> {
+    let mut trades = query::trades(&h.view, None, 100);
+    trades.sort_by_key(|trade| trade.id);
+    trades
+        .iter()
+        .filter(|trade| trade.buy_order.0 == order || trade.sell_order.0 == order)
+        .map(|trade| trade.value.0)
+        .collect()
+}
+
+#[test]
+fn a_buy_order_split_over_fills_pays_its_exact_value_rounded_down() {
+    // The case: 0.3 BTC at 99, 100 and 101 yen is exactly 29.7 + 30 + 30.3 =
+    // 90 yen. Rounded down fill by fill it would cost 29 + 30 + 30 = 89.
+    let mut h = Harness::new();
+    h.seed(&[(A, JPY, 1000), (B, BTC, COIN), (C, BTC, COIN)]);
+    h.ok(B, limit(Side::Sell, 30_000_000, 99)); // order 1
+    h.ok(C, limit(Side::Sell, 30_000_000, 100)); // order 2
+    h.ok(B, limit(Side::Sell, 30_000_000, 101)); // order 3
+    let receipt = h.ok(A, ioc(Side::Buy, 90_000_000, 101)); // order 4
+    assert_eq!(count_fills(&receipt.events), 3);
+    let values = fill_values(&h, 4);
+    assert_eq!(values.iter().sum::<u128>(), 90, "fills {values:?}");
+    // Each fill is within one yen of its exact value, and the seller of each fill gets
+    // exactly what the buyer paid for it.
+    assert_eq!(values, vec![29, 30, 31]);
+    assert_eq!(holdings(&h, A), (1000 - 90, 90_000_000));
+    assert_eq!(holdings(&h, B).0, 29 + 31);
+    assert_eq!(holdings(&h, C).0, 30);
+    assert!(h.balance(A, JPY).locked.is_zero());
+}
+
+#[test]
+fn a_resting_buy_carries_its_fraction_of_a_yen_across_blocks() {
+    // A rests 1.05 BTC at 101 (exactly 106.05 yen, so it locks 106); three sells of
+    // 0.35 in three blocks fill it at 35.35 yen each. The order pays 106 in all, not
+    // 3 x 35 = 105, and releases nothing.
+    let mut h = Harness::new();
+    h.seed(&[(A, JPY, 1000), (B, BTC, COIN), (C, BTC, COIN)]);
+    h.ok(A, limit(Side::Buy, 105_000_000, 101)); // order 1
+    assert_eq!(h.balance(A, JPY).locked, Amount(106));
+    h.ok(B, ioc(Side::Sell, 35_000_000, 100));
+    h.ok(C, ioc(Side::Sell, 35_000_000, 101));
+    assert_eq!(fill_values(&h, 1), vec![35, 35]);
+    // 70.7 paid so far as 70: the order still holds 36 for the last 35.35.
+    assert_eq!(h.balance(A, JPY).locked, Amount(36));
+    h.ok(B, ioc(Side::Sell, 35_000_000, 99));
+    assert_eq!(fill_values(&h, 1), vec![35, 35, 36]);
+    assert_eq!(holdings(&h, A), (1000 - 106, 105_000_000));
+    assert_eq!(holdings(&h, B).0 + holdings(&h, C).0, 106);
+    assert!(h.balance(A, JPY).locked.is_zero());
+}
+
 #[test]
 fn self_match_cancels_the_incoming_rest_and_keeps_earlier_fills() {
     let mut h = Harness::new();

@@ -108,11 +108,11 @@ pub enum TimeInForce {
 /// units per whole base unit), rounded down: `floor(quantity * price / 10^base_scale)`.
 /// `None` if the product overflows.
 ///
-/// Rounding down is the one rule for every fill: the buyer pays exactly this and the
-/// seller receives exactly this, so the seller bears the fraction of one minor unit.
-/// It also makes locking exact: the sum of the rounded-down values of partial fills at
-/// prices at or under a limit never exceeds the rounded-down value of the whole
-/// quantity at the limit, which is what a buy order locks.
+/// This is what a buy order locks, what one confirmed trade is worth, and what an
+/// order's first fill costs. Later fills of the same buy order carry the fraction of a
+/// minor unit the earlier ones were not charged, so that the order pays the exact value
+/// of all its fills rounded down (`seisan_contracts::orders::fill_value`); the seller
+/// of a fill always receives exactly what the buyer pays for it.
 pub fn trade_value(quantity: Amount, price: Amount, base_scale: u32) -> Option<Amount> {
     let product = quantity.0.checked_mul(price.0)?;
     let divisor = 10u128.checked_pow(base_scale)?;
@@ -237,7 +237,9 @@ pub struct Trade {
     pub quantity: Amount,
     /// The resting order's price.
     pub price: Amount,
-    /// Quote minor units moved from buyer to seller ([`trade_value`]).
+    /// Quote minor units moved from buyer to seller: within one minor unit of
+    /// [`trade_value`] of this fill, so that the buy order's fills together cost their
+    /// exact value rounded down (the contracts' value rule).
     pub value: Amount,
     /// The side of the order that came in and took the resting one.
     pub taker_side: Side,

@@ -4,7 +4,7 @@
 use super::describe::{self, amount, decimal, member_name, pair_name};
 use super::proof::{verify_balance_proof, ProofDocument};
 use super::session::{resolve_member, Session};
-use super::text::{format_time_ms, now_ms, parse_time, Align, Table};
+use super::text::{format_time_ms, now_ms, parse_agreed_time, parse_time, Align, Table};
 use super::{
     AllocateArgs, ClientCommand, ConfirmArgs, CycleAction, OrderAction, PlaceArgs, QuoteAction,
     SubmitOptions,
@@ -266,7 +266,7 @@ fn confirm_body(session: &mut Session, args: &ConfirmArgs) -> anyhow::Result<TxB
         pair,
         quantity: parse_amount(genesis, pair.base, &args.qty, "quantity")?,
         price: parse_amount(genesis, pair.quote, &args.price, "price")?,
-        trade_time_ms: parse_time(&args.time, now_ms())?,
+        trade_time_ms: parse_agreed_time(&args.time)?,
     }))
 }
 
@@ -704,9 +704,9 @@ fn book(session: &mut Session, pair_text: &str) -> anyhow::Result<()> {
         ("ORDER", Align::Right),
         ("MEMBER", Align::Left),
     ]);
-    // Asks from the highest down to the best, then bids from the best down, so the
-    // spread is in the middle.
-    for order in asks.iter().rev().chain(&bids) {
+    // The node's order, which `--json` prints: asks from the lowest price up, then bids
+    // from the highest down, each side best first and, within a price, earliest first.
+    for order in asks.iter().chain(&bids) {
         table.row(vec![
             describe::side(order.side).into(),
             describe::price(genesis, pair, order.limit_price),
@@ -715,7 +715,10 @@ fn book(session: &mut Session, pair_text: &str) -> anyhow::Result<()> {
             member_name(genesis, order.member),
         ]);
     }
-    println!("order book {}", pair_name(genesis, pair));
+    println!(
+        "order book {}: asks, then bids, each best price first",
+        pair_name(genesis, pair)
+    );
     print_table(&table, "empty book");
     Ok(())
 }

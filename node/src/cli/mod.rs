@@ -91,7 +91,8 @@ pub enum ClientCommand {
         #[command(flatten)]
         options: ClientOptions,
     },
-    /// The order book of a pair.
+    /// The order book of a pair: asks, then bids, each best price first (and earliest
+    /// first within a price), in the table and in `--json` alike.
     Book {
         /// The pair, `BASE/QUOTE` (e.g. ETH/JPY).
         pair: String,
@@ -241,7 +242,10 @@ pub struct ConfirmArgs {
     /// Price: quote asset per ONE whole base unit, as a decimal.
     #[arg(long)]
     pub price: String,
-    /// When the trade was agreed: RFC 3339 or ms since the epoch.
+    /// When the trade was agreed, as both sides state it: RFC 3339
+    /// (2026-01-01T09:00:00Z) or ms since the epoch. Both confirmations must carry the
+    /// same time; an offset such as +0s is refused (it would be read from each side's
+    /// clock).
     #[arg(long, value_name = "TIME")]
     pub time: String,
     #[command(flatten)]

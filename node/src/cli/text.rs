@@ -1,5 +1,6 @@
 //! Text for people: aligned tables, ISO 8601 UTC times, and the time arguments the
-//! client accepts (RFC 3339, milliseconds since the epoch, or `+30s`-style offsets).
+//! client accepts (RFC 3339, milliseconds since the epoch, or `+30s`-style offsets;
+//! a time both sides of a trade must state identically takes no offset).
 //!
 //! Everything here is pure: the current time is passed in, so it is tested without a
 //! clock.
@@ -157,6 +158,21 @@ pub fn parse_time(text: &str, now_ms: u64) -> anyhow::Result<u64> {
     })
 }
 
+/// Parses a time both sides of a trade must state identically (a confirmation's trade
+/// time): RFC 3339 or milliseconds since the Unix epoch. An offset such as `+0s` is
+/// refused: it would be read from the clock of each side when it sends, so the two
+/// confirmations of one trade would carry different times and mismatch.
+pub fn parse_agreed_time(text: &str) -> anyhow::Result<u64> {
+    if text.trim().starts_with('+') {
+        bail!(
+            "trade time {text:?}: give the time the trade was agreed, the same on both sides \
+             (RFC 3339 such as 2026-01-01T09:00:00Z, or ms since the epoch); an offset is read \
+             from each side's own clock, so the two confirmations would mismatch on trade time"
+        );
+    }
+    parse_time(text, 0)
+}
+
 fn parse_rfc3339(text: &str) -> anyhow::Result<u64> {
     let bytes = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| -> anyhow::Result<u32> {
@@ -267,6 +283,19 @@ mod tests {
         ] {
             assert!(parse_time(bad, 0).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn an_agreed_time_is_absolute_and_the_same_however_it_is_written() {
+        // The same instant written in UTC, at +09:00 and in milliseconds.
+        let utc = parse_agreed_time("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(parse_agreed_time("2026-01-01T09:00:00+09:00").unwrap(), utc);
+        assert_eq!(parse_agreed_time("1767225600000").unwrap(), utc);
+        for relative in ["+0s", " +0s", "+30s", "+1d"] {
+            let error = parse_agreed_time(relative).unwrap_err().to_string();
+            assert!(error.contains("the same on both sides"), "{error}");
+        }
+        assert!(parse_agreed_time("now").is_err());
     }
 
     #[test]
