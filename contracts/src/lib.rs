@@ -20,7 +20,10 @@
 //!   credits (opening balances, deposits) minus debits (withdrawals);
 //! - no balance is negative (amounts are `u128`, all arithmetic checked);
 //! - each member's locked amount in an asset equals what its open orders and quotes
-//!   hold plus its covered payments in closing settlement cycles.
+//!   hold plus its covered payments in closing settlement cycles;
+//! - a fill moves exactly its quantity from seller to buyer and exactly its value from
+//!   buyer to seller, and every buy order has paid, over its fills, their exact value
+//!   rounded down to a quote minor unit (the value rule, see [`orders`]).
 //!
 //! Modules: [`keys`] (state layout), [`ledger`] (the block executor and balance
 //! primitives, including [`Ledger::credit_deposit`] and [`Ledger::debit_withdrawal`]
