@@ -8,15 +8,23 @@
 //! relative paths are relative to the file), then the default node URL. Keys never
 //! leave the machine: transactions are signed here and only the signed transaction is
 //! sent.
+//!
+//! Submitting is safe to repeat: the node answers the same signed transaction with its
+//! status (pending, or finalized with its receipt), so the client resends the very same
+//! bytes when an answer is lost, when the node is catching up (503 with Retry-After),
+//! or when the node no longer knows the transaction while it waits for it. A resent
+//! transaction executes at most once (its nonce is used once).
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use seisan_crypto::Keypair;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
+use seisan_types::tx::SignedTransaction;
 use seisan_types::{Genesis, Transaction, TxBody};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,6 +38,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// The largest JSON answer read from a node.
 const MAX_ANSWER_BYTES: u64 = 32 << 20;
+/// How many times a command resends its transaction to a node that no longer knows it
+/// (or whose answer it did not get) before it tells the user what to do.
+pub const MAX_RESUBMISSIONS: u32 = 3;
+/// The longest a node's `Retry-After` is honoured in one wait.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// How long a command waits in total for a node that answers 503 (catching up, busy).
+const UNAVAILABLE_WAIT: Duration = Duration::from_secs(60);
 
 /// Options every client command takes.
 #[derive(Args, Debug, Clone, Default)]
@@ -99,6 +114,8 @@ pub struct Session {
     key: Option<PathBuf>,
     genesis_path: Option<PathBuf>,
     genesis: Option<Genesis>,
+    /// What this session signed and submitted, by id, to resend the same bytes.
+    submitted: HashMap<Hash, SignedTransaction>,
 }
 
 impl Session {
@@ -121,6 +138,7 @@ impl Session {
             key: options.key.clone().or(config.key.map(relative)),
             genesis_path: options.genesis.clone().or(config.genesis.map(&relative)),
             genesis: None,
+            submitted: HashMap::new(),
         })
     }
 
@@ -167,10 +185,14 @@ impl Session {
     }
 
     /// Signs `body` with the next nonce and submits it. Returns the transaction id.
+    /// A node that is catching up (503) is waited for as its `Retry-After` says; a
+    /// submission whose answer was lost is sent again (the same bytes).
     pub fn submit(&mut self, body: TxBody) -> anyhow::Result<Hash> {
         let (keypair, member) = self.signer()?;
         let chain_id = self.genesis()?.chain_id.clone();
-        let nonce = self.node.get(&format!("/v1/members/{}/nonce", member.0))?;
+        let nonce = self
+            .node
+            .get_when_available(&format!("/v1/members/{}/nonce", member.0))?;
         let next = nonce["next"].as_u64().ok_or_else(|| {
             anyhow!(
                 "node {} sent a nonce answer without `next`: {nonce}",
@@ -187,30 +209,196 @@ impl Session {
             },
         );
         let id = signed.id();
-        self.node
-            .post("/v1/transactions", &serde_json::to_value(&signed)?)
-            .context("the node refused the transaction")?;
-        Ok(id)
+        let value = serde_json::to_value(&signed)?;
+        self.submitted.insert(id, signed);
+        let mut unavailable = Duration::ZERO;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.node.post_answer("/v1/transactions", &value) {
+                Ok(answer) if answer.is_success() => return Ok(id),
+                Ok(answer) if answer.status == 503 && unavailable < UNAVAILABLE_WAIT => {
+                    unavailable += answer.wait(&self.node.base);
+                }
+                Ok(answer) => {
+                    return Err(anyhow!(
+                        answer.error_text(&self.node.base, "/v1/transactions")
+                    ))
+                    .context("the node refused the transaction")
+                }
+                Err(error) if attempts <= MAX_RESUBMISSIONS => {
+                    eprintln!(
+                        "note: no answer from {} ({error}); sending transaction {id} again",
+                        self.node.base
+                    );
+                    std::thread::sleep(POLL_INTERVAL);
+                }
+                Err(error) => {
+                    let signed = &self.submitted[&id];
+                    return Err(anyhow!(
+                        "{}",
+                        self.lost_advice(signed, &self.node.unreachable(error).to_string())
+                    ));
+                }
+            }
+        }
     }
 
     /// Polls until the transaction is finalized (its status document, with the
-    /// receipt) or [`FINALIZE_WAIT`] passes.
+    /// receipt) or [`FINALIZE_WAIT`] passes (plus up to [`UNAVAILABLE_WAIT`] while the
+    /// node answers 503). If the node no longer knows a transaction this session
+    /// submitted, the same signed bytes are sent again (at most [`MAX_RESUBMISSIONS`]
+    /// times); when that cannot work, the error says what the user must do.
     pub fn wait_finalized(&self, id: &Hash) -> anyhow::Result<Value> {
-        let deadline = Instant::now() + FINALIZE_WAIT;
+        let path = format!("/v1/transactions/{id}");
+        let mut deadline = Instant::now() + FINALIZE_WAIT;
+        let mut unavailable = Duration::ZERO;
+        let mut resubmissions = 0;
         loop {
-            let status = self.node.get(&format!("/v1/transactions/{id}"))?;
-            if status["status"] == "finalized" {
-                return Ok(status);
+            match self.node.get_answer(&path) {
+                Ok(answer) if answer.status == 200 && answer.body["status"] == "finalized" => {
+                    return Ok(answer.body)
+                }
+                Ok(answer) if answer.status == 200 => {}
+                Ok(answer) if answer.status == 503 && unavailable < UNAVAILABLE_WAIT => {
+                    let waited = answer.wait(&self.node.base);
+                    unavailable += waited;
+                    deadline += waited;
+                    continue;
+                }
+                Ok(answer) if answer.status == 404 => {
+                    // Neither pending nor finalized on this node: it lost the
+                    // transaction (a restart, or a node that dropped it).
+                    let Some(signed) = self.submitted.get(id) else {
+                        bail!(
+                            "transaction {id} is neither pending nor finalized on node {}; check another node with `seisan tx {id} --node URL`",
+                            self.node.base
+                        );
+                    };
+                    if resubmissions == MAX_RESUBMISSIONS {
+                        bail!(
+                            "{}",
+                            self.lost_advice(
+                                signed,
+                                &format!("node {} lost it {resubmissions} times", self.node.base)
+                            )
+                        );
+                    }
+                    resubmissions += 1;
+                    eprintln!(
+                        "note: node {} no longer knows transaction {id}; sending the same signed transaction again ({resubmissions} of {MAX_RESUBMISSIONS})",
+                        self.node.base
+                    );
+                    match self.resend(signed, &mut unavailable, &mut deadline) {
+                        Ok(Some(finalized)) => return Ok(finalized),
+                        Ok(None) => {}
+                        Err(reason) => bail!("{}", self.lost_advice(signed, &reason)),
+                    }
+                }
+                Ok(answer) => bail!("{}", answer.error_text(&self.node.base, &path)),
+                // The node may be restarting: keep asking until the deadline.
+                Err(_) => {}
             }
             if Instant::now() >= deadline {
                 bail!(
                     "transaction {id} was not finalized within {} s; it may still be; check with `seisan tx {id}`",
-                    FINALIZE_WAIT.as_secs()
+                    deadline_seconds(FINALIZE_WAIT + unavailable)
                 );
             }
             std::thread::sleep(POLL_INTERVAL);
         }
     }
+
+    /// Sends `signed` again, waiting on 503s. `Ok(Some(document))` if it turns out to
+    /// be finalized, `Ok(None)` if the node holds it again (or did not answer), and the
+    /// node's reason if it refuses it.
+    fn resend(
+        &self,
+        signed: &SignedTransaction,
+        unavailable: &mut Duration,
+        deadline: &mut Instant,
+    ) -> Result<Option<Value>, String> {
+        let value = serde_json::to_value(signed).map_err(|error| error.to_string())?;
+        loop {
+            match self.node.post_answer("/v1/transactions", &value) {
+                Ok(answer) if answer.is_success() && answer.body["status"] == "finalized" => {
+                    return Ok(Some(answer.body))
+                }
+                Ok(answer) if answer.is_success() => return Ok(None),
+                Ok(answer) if answer.status == 503 && *unavailable < UNAVAILABLE_WAIT => {
+                    let waited = answer.wait(&self.node.base);
+                    *unavailable += waited;
+                    *deadline += waited;
+                }
+                Ok(answer) => return Err(answer.error_text(&self.node.base, "/v1/transactions")),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// What the user must do about a transaction that did not make it: whether its
+    /// nonce was used on chain (from the node's nonce endpoint), and the command that
+    /// resubmits the same signed bytes or signs the intent again.
+    fn lost_advice(&self, signed: &SignedTransaction, reason: &str) -> String {
+        let id = signed.id();
+        let member = signed.tx.member;
+        let nonce = signed.tx.nonce.0;
+        let head = format!(
+            "transaction {id} (member {member}, nonce {nonce}) was not confirmed ({reason})"
+        );
+        if let Ok(answer) = self.node.get_answer(&format!("/v1/transactions/{id}")) {
+            if answer.status == 200 && answer.body["status"] == "finalized" {
+                return format!(
+                    "{head}, but it is finalized at height {}: see `seisan tx {id}`",
+                    answer.body["height"]
+                );
+            }
+        }
+        let committed = self
+            .node
+            .get_answer(&format!("/v1/members/{}/nonce", member.0))
+            .ok()
+            .filter(|answer| answer.status == 200)
+            .map(|answer| answer.body["committed"].as_u64().unwrap_or(0));
+        let Some(committed) = committed else {
+            return format!(
+                "{head}; the node could not say whether nonce {nonce} was used: ask `curl {}/v1/members/{}/nonce` (or another node) and check `seisan tx {id}` before signing it again",
+                self.node.base, member.0
+            );
+        };
+        if committed >= nonce {
+            return format!(
+                "{head}; it is not on the chain and nonce {nonce} is already used by another transaction (the member's last committed nonce is {committed}), so it will never execute: run the same command again to sign it with the next nonce"
+            );
+        }
+        let saved = std::env::temp_dir().join(format!("seisan-tx-{id}.json"));
+        let resubmit = match serde_json::to_vec(signed)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| std::fs::write(&saved, bytes).map_err(anyhow::Error::from))
+        {
+            Ok(()) => format!(
+                "resubmit the same signed transaction (it executes at most once) with `curl -sS -H 'content-type: application/json' --data @{} {}/v1/transactions`, then `seisan tx {id}`",
+                saved.display(),
+                self.node.base
+            ),
+            Err(_) => format!("check `seisan tx {id}` on another node"),
+        };
+        let rerun = if committed + 1 == nonce {
+            "re-running the command signs a replacement with the same nonce, so at most one of the two executes".to_string()
+        } else {
+            format!(
+                "re-running the command signs a replacement with nonce {} and the original may still execute as well",
+                committed + 1
+            )
+        };
+        format!(
+            "{head}; nonce {nonce} is still unused on chain (the member's last committed nonce is {committed}); {resubmit}; or {rerun}"
+        )
+    }
+}
+
+fn deadline_seconds(duration: Duration) -> u64 {
+    duration.as_secs()
 }
 
 /// Finds a member by name or by id, naming the known members when it fails.
@@ -278,14 +466,41 @@ impl NodeClient {
         self.answer(path, response)
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    /// GET that waits while the node answers 503 (as its `Retry-After` says, at most
+    /// [`UNAVAILABLE_WAIT`] in total), then reads the answer like [`NodeClient::get`].
+    pub fn get_when_available(&self, path: &str) -> anyhow::Result<Value> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let answer = self
+                .get_answer(path)
+                .map_err(|error| self.unreachable(error))?;
+            if answer.status == 503 && waited < UNAVAILABLE_WAIT {
+                waited += answer.wait(&self.base);
+                continue;
+            }
+            if answer.is_success() {
+                return Ok(answer.body);
+            }
+            bail!("{}", answer.error_text(&self.base, path));
+        }
+    }
+
+    /// A GET's status, body and `Retry-After`; only a failure to get any answer is
+    /// an error.
+    pub fn get_answer(&self, path: &str) -> Result<Answer, ureq::Error> {
+        let response = self.agent.get(&self.url(path)).call()?;
+        Ok(Answer::read(response))
+    }
+
+    /// A POST's status, body and `Retry-After`; only a failure to get any answer is
+    /// an error.
+    pub fn post_answer(&self, path: &str, body: &Value) -> Result<Answer, ureq::Error> {
         let response = self
             .agent
             .post(&self.url(path))
             .header("content-type", "application/json")
-            .send(body.to_string().as_bytes())
-            .map_err(|error| self.unreachable(error))?;
-        self.answer(path, response)
+            .send(body.to_string().as_bytes())?;
+        Ok(Answer::read(response))
     }
 
     fn answer(
@@ -311,6 +526,72 @@ impl NodeClient {
                 value["error"]["code"].as_str().unwrap_or("error"),
             )),
             (_, _) => Err(anyhow!("node {} answered {status} to {path}", self.base)),
+        }
+    }
+}
+
+/// A node's answer, whatever its status.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// The JSON body (`null` if it was not JSON).
+    pub body: Value,
+    /// The `Retry-After` header in seconds, if the node sent one.
+    pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    fn read(response: ureq::http::Response<ureq::Body>) -> Answer {
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response
+            .into_body()
+            .into_with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_json()
+            .unwrap_or(Value::Null);
+        Answer {
+            status,
+            body,
+            retry_after,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..=299).contains(&self.status)
+    }
+
+    /// Sleeps as long as the node asked (`Retry-After`, at most [`MAX_RETRY_AFTER`];
+    /// one second if it did not say) and says so on stderr. Returns the time slept.
+    fn wait(&self, node: &str) -> Duration {
+        let pause = self
+            .retry_after
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(POLL_INTERVAL, MAX_RETRY_AFTER);
+        let reason = self.body["error"]["message"]
+            .as_str()
+            .unwrap_or("unavailable");
+        eprintln!(
+            "note: node {node} cannot take it now ({reason}); retrying in {} s",
+            pause.as_secs_f64()
+        );
+        std::thread::sleep(pause);
+        pause
+    }
+
+    /// One line naming the node's error code and message.
+    fn error_text(&self, node: &str, path: &str) -> String {
+        match self.body["error"]["message"].as_str() {
+            Some(message) => format!(
+                "{message} ({})",
+                self.body["error"]["code"].as_str().unwrap_or("error")
+            ),
+            None => format!("node {node} answered {} to {path}", self.status),
         }
     }
 }

@@ -1,17 +1,41 @@
 //! Admission of transactions into the mempool, shared by the HTTP API and gossip:
 //! size, chain id, membership and signature (batch-verified), then the nonce against
 //! the committed state, then the mempool's own bounds.
+//!
+//! The API path ([`submit_transactions`]) adds two promises. A 202 means the
+//! transaction is in the mempool and in the transaction journal (fsynced), so it will
+//! be proposed even if this node dies next; if the journal cannot store it, it is taken
+//! back out of the mempool and the client hears 503 `journal_unavailable`. And
+//! submission is idempotent: the same signed transaction submitted again is answered
+//! with its current status (pending, or finalized with its receipt) instead of an
+//! error, so a client may retry a request whose answer it lost. A different
+//! transaction that reuses a nonce is still refused.
 
 use super::api::ApiContext;
 use super::mempool::{AdmitError, Mempool};
+use super::pipeline::{read_receipts, read_tx_location, TxLocation};
+use super::runtime::MAX_GOSSIP_BATCH;
+use axum::http::StatusCode;
 use seisan_crypto::TxError;
-use seisan_state::{Backend, StateDb};
+use seisan_network::{NetworkHandle, Topic};
+use seisan_state::{Backend, SledBackend, StateDb};
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::AssetId;
+use seisan_types::receipt::Receipt;
 use seisan_types::tx::{SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// How long a restarted node waits between attempts to gossip the transactions it
+/// replayed from its journal (its peers connect a moment after it starts).
+pub const REPLAY_GOSSIP_INTERVAL_MS: u64 = 1_000;
+/// How many times it tries before leaving them to its own proposals.
+pub const MAX_REPLAY_GOSSIP_ATTEMPTS: u32 = 120;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AdmissionError {
@@ -23,6 +47,8 @@ pub enum AdmissionError {
     Mempool(AdmitError),
     #[error("pair {base}/{quote} is not traded on this chain (genesis pairs only)")]
     UnknownPair { base: AssetId, quote: AssetId },
+    #[error("the node could not store the transaction durably ({reason}); it was not admitted, retry on another node")]
+    Journal { reason: String },
 }
 
 impl AdmissionError {
@@ -40,6 +66,19 @@ impl AdmissionError {
             AdmissionError::Mempool(AdmitError::NoncePending { .. }) => "nonce_pending",
             AdmissionError::Mempool(AdmitError::StaleNonce { .. }) => "stale_nonce",
             AdmissionError::UnknownPair { .. } => "unknown_pair",
+            AdmissionError::Journal { .. } => "journal_unavailable",
+        }
+    }
+
+    /// The HTTP status the API answers with: 503 when the node cannot take the
+    /// transaction now (busy, journal unavailable), 409 for a duplicate, else 400.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            AdmissionError::Mempool(AdmitError::Busy { .. }) | AdmissionError::Journal { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AdmissionError::Mempool(AdmitError::Duplicate { .. }) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -67,15 +106,36 @@ pub fn admit_batch<B: Backend + Clone>(
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
 ) -> (Vec<Result<Hash, AdmissionError>>, Vec<SignedTransaction>) {
+    let mut results = Vec::with_capacity(transactions.len());
+    let mut admitted = Vec::new();
+    for (transaction, id, result) in admit_each(genesis, db, mempool, transactions) {
+        let result = result.map(|()| id);
+        if result.is_ok() {
+            admitted.push(transaction);
+        }
+        results.push(result);
+    }
+    (results, admitted)
+}
+
+/// Checks and admits each transaction; returns each with its id and its result.
+fn admit_each<B: Backend + Clone>(
+    genesis: &Genesis,
+    db: &StateDb<B>,
+    mempool: &Mutex<Mempool>,
+    transactions: Vec<SignedTransaction>,
+) -> Vec<(SignedTransaction, Hash, Result<(), AdmissionError>)> {
     let sizes: Vec<usize> = transactions
         .iter()
         .map(|tx| codec::encode(tx).len())
         .collect();
     let verified = seisan_crypto::verify_transactions(genesis, &transactions);
-    let view = db.committed_view();
-    let mut results = Vec::with_capacity(transactions.len());
-    let mut admitted = Vec::new();
+    let mut outcomes = Vec::with_capacity(transactions.len());
     let mut pool = mempool.lock().expect("mempool lock");
+    // Read under the mempool lock: a block's nonces are committed before the mempool
+    // drops its transactions, so a transaction either sees the block's nonces here or
+    // is dropped with the block's transactions afterwards, never neither.
+    let view = db.committed_view();
     for ((transaction, size), verification) in transactions.into_iter().zip(sizes).zip(verified) {
         let id = transaction.id();
         let result = if size > MAX_TRANSACTION_BYTES {
@@ -95,11 +155,10 @@ pub fn admit_batch<B: Backend + Clone>(
                     pool.admit(transaction.clone(), id, size, committed)
                         .map_err(AdmissionError::Mempool)
                 })
-                .map(|()| admitted.push(transaction))
         };
-        results.push(result.map(|()| id));
+        outcomes.push((transaction, id, result));
     }
-    (results, admitted)
+    outcomes
 }
 
 /// The pair a transaction names, if genesis does not trade it.
@@ -117,27 +176,257 @@ fn unknown_pair(genesis: &Genesis, transaction: &SignedTransaction) -> Option<Ad
     })
 }
 
-/// Admits transactions submitted through the API and hands the admitted ones to
-/// gossip.
-pub async fn admit_transactions(
+/// What the API answers for a transaction it accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// Admitted now, or already pending here (the same transaction submitted again);
+    /// journaled either way. Answered 202.
+    Pending { id: Hash },
+    /// Already in a finalized block (submitted again after it committed). Answered
+    /// 200 with the document `GET /v1/transactions/{id}` gives.
+    Finalized {
+        id: Hash,
+        location: TxLocation,
+        receipt: Box<Receipt>,
+    },
+}
+
+impl Submitted {
+    pub fn id(&self) -> Hash {
+        match self {
+            Submitted::Pending { id } | Submitted::Finalized { id, .. } => *id,
+        }
+    }
+
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            Submitted::Pending { .. } => StatusCode::ACCEPTED,
+            Submitted::Finalized { .. } => StatusCode::OK,
+        }
+    }
+
+    /// The answer's body, shaped like the transaction query's.
+    pub fn document(&self) -> Value {
+        match self {
+            Submitted::Pending { id } => json!({"id": id, "status": "pending"}),
+            Submitted::Finalized {
+                id,
+                location,
+                receipt,
+            } => json!({
+                "id": id, "status": "finalized", "height": location.height, "index": location.index, "receipt": receipt,
+            }),
+        }
+    }
+}
+
+/// What admission did with one transaction of an API submission.
+enum Outcome {
+    Admitted,
+    AlreadyPending,
+    Finalized {
+        location: TxLocation,
+        receipt: Box<Receipt>,
+    },
+    Refused(AdmissionError),
+}
+
+/// Turns a refusal of a transaction that is already pending or finalized into its
+/// status: the client is submitting the very same signed bytes again.
+fn outcome<B: Backend + Clone>(
+    db: &StateDb<B>,
+    id: &Hash,
+    result: Result<(), AdmissionError>,
+) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Admitted,
+        Err(AdmissionError::Mempool(AdmitError::Duplicate { .. })) => Outcome::AlreadyPending,
+        Err(
+            error @ (AdmissionError::Transaction(
+                TxError::RepeatedNonce { .. } | TxError::StaleNonce { .. },
+            )
+            | AdmissionError::Mempool(AdmitError::StaleNonce { .. })),
+        ) => {
+            // Only a used nonce can mean "already finalized"; the location and the
+            // receipts are written in the same commit as the nonce.
+            let finalized = read_tx_location(db, id).and_then(|location| {
+                let receipts = read_receipts(db, location.height)?;
+                let receipt = receipts.receipts.into_iter().nth(location.index as usize)?;
+                Some((location, receipt))
+            });
+            match finalized {
+                Some((location, receipt)) => Outcome::Finalized {
+                    location,
+                    receipt: Box::new(receipt),
+                },
+                None => Outcome::Refused(error),
+            }
+        }
+        Err(error) => Outcome::Refused(error),
+    }
+}
+
+/// Admits transactions submitted through the API (or signed by this node), journals
+/// them and hands the new ones to gossip. One result per transaction, in order.
+///
+/// Idempotent per transaction: submitting the same signed transaction again answers
+/// its status. When the journal fails, every transaction of the call that would have
+/// been answered pending is refused with [`AdmissionError::Journal`], and the ones this
+/// call admitted are taken back out of the mempool.
+pub async fn submit_transactions(
     context: &ApiContext,
     transactions: Vec<SignedTransaction>,
-) -> Vec<Result<Hash, AdmissionError>> {
+) -> Vec<Result<Submitted, AdmissionError>> {
     let genesis = context.genesis.clone();
     let db = context.db.clone();
     let mempool: Arc<Mutex<Mempool>> = context.mempool.clone();
-    let (results, admitted) =
-        tokio::task::spawn_blocking(move || admit_batch(&genesis, &db, &mempool, transactions))
-            .await
-            .expect("admission task does not panic");
+    let outcomes = tokio::task::spawn_blocking(move || {
+        admit_each(&genesis, &db, &mempool, transactions)
+            .into_iter()
+            .map(|(transaction, id, result)| {
+                let outcome = outcome(&db, &id, result);
+                (transaction, id, outcome)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("admission task does not panic");
+
+    let to_journal: Vec<SignedTransaction> = outcomes
+        .iter()
+        .filter(|(_, _, outcome)| matches!(outcome, Outcome::Admitted | Outcome::AlreadyPending))
+        .map(|(transaction, _, _)| transaction.clone())
+        .collect();
+    let journaled = context.journal.append(&to_journal).await;
+    if let Err(error) = &journaled {
+        let admitted: Vec<_> = outcomes
+            .iter()
+            .filter(|(_, _, outcome)| matches!(outcome, Outcome::Admitted))
+            .map(|(transaction, id, _)| (transaction.tx.member, transaction.tx.nonce, *id))
+            .collect();
+        let removed = context
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .remove(&admitted);
+        warn!(%error, refused = to_journal.len(), removed, "transactions refused: the journal could not store them");
+    }
+
+    let mut admitted = Vec::new();
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (transaction, id, outcome) in outcomes {
+        let result = match (outcome, &journaled) {
+            (Outcome::Refused(error), _) => Err(error),
+            (Outcome::Finalized { location, receipt }, _) => Ok(Submitted::Finalized {
+                id,
+                location,
+                receipt,
+            }),
+            (Outcome::Admitted | Outcome::AlreadyPending, Err(error)) => {
+                Err(AdmissionError::Journal {
+                    reason: error.to_string(),
+                })
+            }
+            (Outcome::Admitted, Ok(())) => {
+                admitted.push(transaction);
+                Ok(Submitted::Pending { id })
+            }
+            (Outcome::AlreadyPending, Ok(())) => Ok(Submitted::Pending { id }),
+        };
+        results.push(result);
+    }
     context
         .metrics
         .transactions_admitted
         .inc_by(admitted.len() as u64);
     if !admitted.is_empty() && context.gossip.try_send(admitted).is_err() {
-        tracing::warn!(
-            "gossip queue full; admitted transactions stay local until this node proposes"
-        );
+        warn!("gossip queue full; admitted transactions stay local until this node proposes");
     }
     results
+}
+
+/// [`submit_transactions`] for callers that need only the ids (the node's own
+/// watchers, which sign each transaction with a fresh nonce).
+pub async fn admit_transactions(
+    context: &ApiContext,
+    transactions: Vec<SignedTransaction>,
+) -> Vec<Result<Hash, AdmissionError>> {
+    submit_transactions(context, transactions)
+        .await
+        .into_iter()
+        .map(|result| result.map(|submitted| submitted.id()))
+        .collect()
+}
+
+/// Puts the transactions a restarted node read back from its journal into the mempool
+/// (through the same checks as any admission, and regardless of whether the node is
+/// still catching up: each was promised with a 202), and gossips them once peers are
+/// connected. Returns how many were admitted.
+pub async fn replay_journaled(
+    genesis: Arc<Genesis>,
+    db: StateDb<SledBackend>,
+    mempool: Arc<Mutex<Mempool>>,
+    network: NetworkHandle,
+    transactions: Vec<SignedTransaction>,
+) -> usize {
+    if transactions.is_empty() {
+        return 0;
+    }
+    let journaled = transactions.len();
+    let pool = mempool.clone();
+    let (results, admitted) =
+        tokio::task::spawn_blocking(move || admit_batch(&genesis, &db, &pool, transactions))
+            .await
+            .expect("admission task does not panic");
+    let mut refused: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for error in results.iter().filter_map(|result| result.as_ref().err()) {
+        *refused.entry(error.code()).or_default() += 1;
+    }
+    info!(
+        journaled,
+        admitted = admitted.len(),
+        ?refused,
+        "journaled transactions replayed into the mempool"
+    );
+    let count = admitted.len();
+    if !admitted.is_empty() {
+        tokio::spawn(gossip_replayed(network, mempool, admitted));
+    }
+    count
+}
+
+/// Gossips replayed transactions that are still pending, retrying until each chunk was
+/// published once (a node that just started has no peers yet).
+async fn gossip_replayed(
+    network: NetworkHandle,
+    mempool: Arc<Mutex<Mempool>>,
+    mut unsent: Vec<SignedTransaction>,
+) {
+    for _ in 0..MAX_REPLAY_GOSSIP_ATTEMPTS {
+        tokio::time::sleep(Duration::from_millis(REPLAY_GOSSIP_INTERVAL_MS)).await;
+        {
+            let pool = mempool.lock().expect("mempool lock");
+            unsent.retain(|transaction| pool.contains(&transaction.id()));
+        }
+        let mut failed = Vec::new();
+        for chunk in unsent.chunks(MAX_GOSSIP_BATCH) {
+            let chunk = chunk.to_vec();
+            if let Err(error) = network
+                .publish(Topic::Transactions, codec::encode(&chunk))
+                .await
+            {
+                debug!(%error, transactions = chunk.len(), "replayed transactions not gossiped yet");
+                failed.extend(chunk);
+            }
+        }
+        unsent = failed;
+        if unsent.is_empty() {
+            info!("replayed transactions gossiped");
+            return;
+        }
+    }
+    warn!(
+        transactions = unsent.len(),
+        "replayed transactions could not be gossiped; they stay in this node's mempool until it proposes them"
+    );
 }

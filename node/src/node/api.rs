@@ -6,10 +6,11 @@
 //! naming the problem (`{"error": {"code": ..., "message": ...}}`), and a rejected
 //! request changes nothing.
 
-use super::admission::{admit_transactions, AdmissionError};
+use super::admission::{submit_transactions, AdmissionError};
 use super::mempool::Mempool;
 use super::metrics::Metrics;
 use super::pipeline::{read_block, read_certificate, read_receipts, read_tx_location};
+use super::tx_journal::TxJournal;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -63,6 +64,8 @@ pub struct ApiContext {
     pub events: broadcast::Sender<Arc<String>>,
     /// Admitted transactions, to gossip to the other validators.
     pub gossip: mpsc::Sender<Vec<SignedTransaction>>,
+    /// Stores what the API admits before it answers 202 (see `tx_journal`).
+    pub journal: TxJournal,
     pub metrics: Arc<Metrics>,
     /// Held for writing while a block commits, so a multi-key read under the read
     /// lock sees one committed height.
@@ -103,16 +106,7 @@ impl IntoResponse for ApiError {
 
 impl From<AdmissionError> for ApiError {
     fn from(error: AdmissionError) -> ApiError {
-        let status = match &error {
-            AdmissionError::Mempool(super::mempool::AdmitError::Busy { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            AdmissionError::Mempool(super::mempool::AdmitError::Duplicate { .. }) => {
-                StatusCode::CONFLICT
-            }
-            _ => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, error.code(), error.to_string())
+        ApiError::new(error.http_status(), error.code(), error.to_string())
     }
 }
 
@@ -202,13 +196,9 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let transaction: SignedTransaction = parse_json(&headers, body)?;
-    let mut results = admit_transactions(&context, vec![transaction]).await;
-    let id = results.pop().expect("one result per transaction")?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": "pending"})),
-    )
-        .into_response())
+    let mut results = submit_transactions(&context, vec![transaction]).await;
+    let submitted = results.pop().expect("one result per transaction")?;
+    Ok((submitted.http_status(), Json(submitted.document())).into_response())
 }
 
 async fn submit_batch(
@@ -227,11 +217,11 @@ async fn submit_batch(
             ),
         ));
     }
-    let results = admit_transactions(&context, transactions).await;
+    let results = submit_transactions(&context, transactions).await;
     let results: Vec<Value> = results
         .into_iter()
         .map(|result| match result {
-            Ok(id) => json!({"id": id, "status": "pending"}),
+            Ok(submitted) => submitted.document(),
             Err(error) => json!({"error": {"code": error.code(), "message": error.to_string()}}),
         })
         .collect();
@@ -303,12 +293,14 @@ async fn nonce(
     Path(member): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let member = resolve_member(&context.genesis, &member)?;
-    let committed = seisan_contracts::query::last_nonce(&context.db.committed_view(), member);
-    let pending = context
-        .mempool
-        .lock()
-        .expect("mempool lock")
-        .pending_nonce(member);
+    // Both read under the mempool lock: a block's nonces are committed before the
+    // mempool drops its transactions, so reading the committed nonce first and the
+    // pending one after a commit in between named a used nonce as `next`.
+    let (committed, pending) = {
+        let pool = context.mempool.lock().expect("mempool lock");
+        let committed = seisan_contracts::query::last_nonce(&context.db.committed_view(), member);
+        (committed, pool.pending_nonce(member))
+    };
     let next = committed.max(pending).map_or(1, |nonce| nonce.0 + 1);
     Ok(Json(
         json!({"member": member, "committed": committed, "pending": pending, "next": next}),

@@ -199,6 +199,32 @@ impl Mempool {
         chosen
     }
 
+    /// Takes back transactions this node admitted but could not acknowledge (their
+    /// journal append failed): each is removed if it is still the entry at its
+    /// member's nonce with the same id; anything else (already committed and removed,
+    /// or never admitted) is left alone. Returns how many were removed.
+    pub fn remove(&mut self, transactions: &[(MemberId, Nonce, Hash)]) -> usize {
+        let mut removed = 0;
+        for (member, nonce, id) in transactions {
+            let Some(queue) = self.members.get_mut(member) else {
+                continue;
+            };
+            if queue.get(nonce).is_none_or(|entry| entry.id != *id) {
+                continue;
+            }
+            let entry = queue.remove(nonce).expect("checked above");
+            self.ids.remove(&entry.id);
+            self.bytes -= entry.size;
+            self.count -= 1;
+            removed += 1;
+            if queue.is_empty() {
+                self.members.remove(member);
+            }
+        }
+        debug_assert_eq!(self.ids.len(), self.count);
+        removed
+    }
+
     /// Removes transactions that a committed block included, and every pending
     /// transaction whose nonce is now stale.
     pub fn remove_committed(&mut self, committed: &[(MemberId, Nonce)]) {
@@ -340,6 +366,60 @@ mod tests {
             .map(|t| t.tx.nonce.0)
             .collect();
         assert_eq!(nonces, [3, 4, 5]);
+    }
+
+    #[test]
+    fn remove_takes_back_exactly_the_named_entries() {
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for nonce in 1..=3 {
+            admit(&mut pool, 1, nonce).unwrap();
+        }
+        let (_, second) = tx(1, 2);
+        let (mut other, _) = tx(1, 3);
+        other.signature = Signature([9; 64]);
+        let other_signature = other.id();
+        let removed = pool.remove(&[
+            (MemberId(1), Nonce(2), second),
+            // Same nonce, another transaction: not the one pending, left alone.
+            (MemberId(1), Nonce(3), other_signature),
+            (MemberId(7), Nonce(1), second),
+        ]);
+        assert_eq!(removed, 1);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.bytes, 200);
+        assert!(!pool.contains(&second));
+        assert!(pool.contains(&tx(1, 3).1));
+        // The nonce is free again: the same transaction can be admitted once more.
+        admit(&mut pool, 1, 2).unwrap();
+        assert_eq!(pool.pending_nonce(MemberId(1)), Some(Nonce(3)));
+    }
+
+    #[test]
+    fn replayed_transactions_are_admitted_like_new_ones() {
+        // A restarted node puts its journal back through the same admission: what is
+        // above the committed nonce is pending again, in nonce order, whatever the
+        // order it is replayed in; what is not is stale.
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for nonce in [5, 3, 4, 2] {
+            let (signed, id) = tx(1, nonce);
+            let result = pool.admit(signed, id, 100, Some(Nonce(2)));
+            if nonce == 2 {
+                assert!(matches!(result, Err(AdmitError::StaleNonce { .. })));
+            } else {
+                result.unwrap();
+            }
+        }
+        let nonces: Vec<u64> = pool
+            .select(10, usize::MAX, |_| Nonce(3))
+            .iter()
+            .map(|t| t.tx.nonce.0)
+            .collect();
+        assert_eq!(nonces, [3, 4, 5]);
+        let (again, id) = tx(1, 4);
+        assert_eq!(
+            pool.admit(again, id, 100, Some(Nonce(2))),
+            Err(AdmitError::Duplicate { id })
+        );
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod pipeline;
 pub mod queries;
 pub mod runtime;
 pub mod signer;
+pub mod tx_journal;

@@ -4,13 +4,14 @@
 //! fetches). The HTTP API and gossip admission share only the mempool (behind a
 //! mutex), a read handle on the store, and channels.
 
-use super::admission::admit_batch;
+use super::admission::{admit_batch, replay_journaled};
 use super::api::{self, ApiContext, NodeStatus};
 use super::config::NodeConfig;
 use super::files::{DataDirLock, DurableRecord};
 use super::mempool::{Mempool, MempoolLimits};
 use super::metrics::Metrics;
 use super::pipeline::{read_block, read_certificate, Pipeline, MAX_CLOCK_SKEW_MS};
+use super::tx_journal::TxJournal;
 use anyhow::{bail, Context};
 use seisan_consensus::{
     answer_fetch, ConsensusEvidence, ConsensusMessage, Engine, FetchRequest, FetchResponse,
@@ -161,6 +162,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("checking state at {}", state_path.display()))?;
     let genesis = Arc::new(genesis);
     let pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
+    let (journal, journaled) = TxJournal::open(
+        &config.data.join("tx-journal"),
+        super::tx_journal::still_pending(db.clone()),
+    )?;
     let record_file = DurableRecord::new(config.data.join("consensus-record"));
     let restored = restore(&db, &record_file)?;
     let tip = pipeline.tip();
@@ -195,6 +200,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (network, mut network_events) = seisan_network::spawn(network_config).await?;
 
     let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits::default())));
+    replay_journaled(
+        genesis.clone(),
+        db.clone(),
+        mempool.clone(),
+        network.clone(),
+        journaled,
+    )
+    .await;
     let metrics = Arc::new(Metrics::new());
     let (status_sender, status_receiver) = watch::channel(NodeStatus {
         chain_id: genesis.chain_id.0.clone(),
@@ -219,6 +232,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         status: status_receiver,
         events: events.clone(),
         gossip: gossip_sender,
+        journal,
         metrics: metrics.clone(),
         commit_lock: commit_lock.clone(),
     };

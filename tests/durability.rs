@@ -1,0 +1,229 @@
+//! A 202 is a promise: every transaction a node acknowledged is finalized even if that
+//! node is killed (kill -9) right after answering, before anyone else received it.
+//! Real `seisan node` processes on loopback.
+//!
+//! The other two validators are paused (SIGSTOP) before the burst, so they cannot
+//! finalize anything while the acknowledging node alone holds the transactions. Both
+//! tests fail without the node's transaction journal (checked with the replay
+//! disabled: every transaction of the burst was lost). The first kills only the
+//! acknowledging node; what it had already gossiped could in principle still sit in a
+//! paused peer's socket buffer and be read once the peer resumes. The second kills
+//! every node, buffers included, so there only the journal can bring the transactions
+//! back. The third follows the CLI through a node that loses its transaction.
+
+use seisan_tests::*;
+use seisan_types::amount::Amount;
+use seisan_types::genesis::{Genesis, OpeningBalance};
+use seisan_types::hash::Hash;
+use seisan_types::ids::AssetId;
+use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Transactions per member in the burst.
+const BURST_PER_MEMBER: u64 = 60;
+/// The members that submit, each from its own thread.
+const MEMBERS: [&str; 2] = ["exchange-a", "exchange-b"];
+/// The node that acknowledges the burst and is killed (the clearing house's).
+const ACKNOWLEDGING: usize = 0;
+/// The validators paused during the burst.
+const OTHERS: [usize; 2] = [1, 2];
+
+fn funded(genesis: &mut Genesis) {
+    for member in MEMBERS {
+        genesis.opening_balances.push(OpeningBalance {
+            member: member.into(),
+            asset: "JPY".into(),
+            amount: "1000000".into(),
+        });
+    }
+}
+
+fn allocate(amount: u128) -> TxBody {
+    TxBody::Allocate(Allocation {
+        asset: AssetId(1),
+        customer: CustomerId("customer-1".into()),
+        amount: Amount(amount),
+        direction: AllocationDirection::ToCustomer,
+    })
+}
+
+/// Sends `signal` (STOP, CONT) to a node process.
+fn signal(testnet: &Testnet, index: usize, signal: &str) {
+    let pid = testnet.nodes[index].pid().expect("node is running");
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A running testnet whose acknowledging node is current (not `syncing`) at height 1
+/// or more.
+fn started() -> Testnet {
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let url = testnet.nodes[ACKNOWLEDGING].url();
+    wait_until(PATIENCE, || {
+        Ok(status(&url)?["syncing"].as_bool() != Some(true))
+    })
+    .expect("the acknowledging node is current");
+    testnet
+}
+
+/// Submits the burst to the acknowledging node, one thread per member; every
+/// submission must be acknowledged with 202. Returns the acknowledged ids.
+fn burst(testnet: &Testnet) -> Vec<Hash> {
+    let url = testnet.nodes[ACKNOWLEDGING].url();
+    let threads: Vec<_> = MEMBERS
+        .iter()
+        .map(|member| {
+            let transactions: Vec<_> = (1..=BURST_PER_MEMBER)
+                .map(|nonce| sign(&testnet.genesis, member, nonce, allocate(nonce as u128)))
+                .collect();
+            let url = url.clone();
+            std::thread::spawn(move || {
+                transactions
+                    .iter()
+                    .map(|transaction| {
+                        let (code, body) = submit(&url, transaction).expect("submit");
+                        assert_eq!(code, 202, "{body}");
+                        assert_eq!(body["status"], "pending", "{body}");
+                        transaction.id()
+                    })
+                    .collect::<Vec<Hash>>()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|thread| thread.join().expect("submitter"))
+        .collect()
+}
+
+/// Every acknowledged transaction is finalized (on `index`) and was applied.
+fn assert_all_finalized(testnet: &Testnet, index: usize, acknowledged: &[Hash]) {
+    let url = testnet.nodes[index].url();
+    for id in acknowledged {
+        let document = wait_finalized(&url, id)
+            .unwrap_or_else(|error| panic!("acknowledged transaction {id} was lost: {error:#}"));
+        assert_eq!(document["receipt"]["outcome"], "applied", "{document}");
+    }
+}
+
+#[test]
+fn every_202_survives_a_kill_9_of_the_node_that_gave_it() {
+    let mut testnet = started();
+    for index in OTHERS {
+        signal(&testnet, index, "STOP");
+    }
+    let acknowledged = burst(&testnet);
+    testnet.nodes[ACKNOWLEDGING].kill();
+    for index in OTHERS {
+        signal(&testnet, index, "CONT");
+    }
+    testnet.launch(ACKNOWLEDGING).unwrap();
+    assert_eq!(acknowledged.len() as u64, 2 * BURST_PER_MEMBER);
+    assert_all_finalized(&testnet, OTHERS[0], &acknowledged);
+    assert_all_finalized(&testnet, ACKNOWLEDGING, &acknowledged);
+
+    // Submitting an acknowledged transaction again is safe: it is answered with its
+    // finalized status, not refused as a replay.
+    let first = sign(&testnet.genesis, MEMBERS[0], 1, allocate(1));
+    let (code, body) = submit(&testnet.nodes[OTHERS[1]].url(), &first).unwrap();
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("finalized")),
+        "{body}"
+    );
+}
+
+#[test]
+fn every_202_survives_a_kill_9_of_every_node() {
+    let mut testnet = started();
+    for index in OTHERS {
+        signal(&testnet, index, "STOP");
+    }
+    let acknowledged = burst(&testnet);
+    // Nothing of the burst can be anywhere but on the acknowledging node: the paused
+    // nodes never ran, and what sat in their socket buffers dies with them.
+    for index in [ACKNOWLEDGING, OTHERS[0], OTHERS[1]] {
+        testnet.nodes[index].kill();
+    }
+    for index in [ACKNOWLEDGING, OTHERS[0], OTHERS[1]] {
+        testnet.launch(index).unwrap();
+    }
+    assert_eq!(acknowledged.len() as u64, 2 * BURST_PER_MEMBER);
+    assert_all_finalized(&testnet, OTHERS[0], &acknowledged);
+}
+
+/// Starts `seisan <args>` as `member` against node `index`.
+fn spawn_cli(testnet: &Testnet, member: &str, index: usize, args: &[&str]) -> Child {
+    Command::new(seisan_binary())
+        .args(args)
+        .env("SEISAN_NODE", testnet.nodes[index].url())
+        .env("SEISAN_GENESIS", testnet.genesis_path())
+        .env("SEISAN_KEY", testnet.key_path(member))
+        .env_remove("SEISAN_CONFIG")
+        .env("HOME", testnet.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting seisan")
+}
+
+/// Waits for a CLI process to exit (killed after twice [`PATIENCE`]); returns
+/// (success, stdout, stderr).
+fn finish_cli(mut child: Child) -> (bool, String, String) {
+    let deadline = Instant::now() + 2 * PATIENCE;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = child.wait_with_output().expect("cli output");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_cli_resends_a_transaction_its_node_lost_and_sees_it_finalized() {
+    let mut testnet = started();
+    for index in OTHERS {
+        signal(&testnet, index, "STOP");
+    }
+    let url = testnet.nodes[ACKNOWLEDGING].url();
+    let cli = spawn_cli(
+        &testnet,
+        MEMBERS[0],
+        ACKNOWLEDGING,
+        &["allocate", "JPY", "10", "--customer", "c-1"],
+    );
+    wait_until(PATIENCE, || {
+        Ok(status(&url)?["mempool_depth"].as_u64() == Some(1))
+    })
+    .expect("the node holds the transaction");
+    // The node loses it (its data directory is wiped) and comes back while no peer can
+    // serve it the chain, so it is syncing for a while.
+    testnet.wipe(ACKNOWLEDGING).unwrap();
+    testnet.launch(ACKNOWLEDGING).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    for index in OTHERS {
+        signal(&testnet, index, "CONT");
+    }
+    let (success, stdout, stderr) = finish_cli(cli);
+    eprintln!("the CLI's notes:\n{stderr}");
+    assert!(success, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("finalized at height"), "{stdout}");
+    assert!(
+        stderr.contains("sending the same signed transaction again"),
+        "{stderr}"
+    );
+}
