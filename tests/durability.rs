@@ -227,3 +227,62 @@ fn the_cli_resends_a_transaction_its_node_lost_and_sees_it_finalized() {
         "{stderr}"
     );
 }
+
+/// Not a check: prints the latency of a 202 with 16 concurrent clients (8 per member,
+/// nonces interleaved) against one node; compare a binary whose API skips the journal
+/// (`SEISAN_BIN=...`) to see what the fsync costs per 202. Run with
+/// `cargo nextest run -p seisan-tests --test durability measure_202 --run-ignored only --no-capture`.
+#[test]
+#[ignore]
+fn measure_202_latency_under_concurrency() {
+    const CLIENTS_PER_MEMBER: u64 = 8;
+    const PER_CLIENT: u64 = 100;
+    let testnet = started();
+    let url = testnet.nodes[ACKNOWLEDGING].url();
+    let started_at = Instant::now();
+    let clients: Vec<_> = MEMBERS
+        .iter()
+        .flat_map(|member| (0..CLIENTS_PER_MEMBER).map(move |client| (*member, client)))
+        .map(|(member, client)| {
+            let transactions: Vec<_> = (0..PER_CLIENT)
+                .map(|round| {
+                    let nonce = 1 + client + round * CLIENTS_PER_MEMBER;
+                    sign(&testnet.genesis, member, nonce, allocate(1))
+                })
+                .collect();
+            let url = url.clone();
+            std::thread::spawn(move || {
+                transactions
+                    .iter()
+                    .map(|transaction| {
+                        let sent = Instant::now();
+                        let (code, body) = submit(&url, transaction).expect("submit");
+                        assert_eq!(code, 202, "{body}");
+                        sent.elapsed()
+                    })
+                    .collect::<Vec<Duration>>()
+            })
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = clients
+        .into_iter()
+        .flat_map(|client| client.join().expect("client"))
+        .collect();
+    let elapsed = started_at.elapsed().as_secs_f64();
+    latencies.sort();
+    let at = |fraction: f64| {
+        latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+            .as_secs_f64()
+            * 1000.0
+    };
+    eprintln!(
+        "{} submissions from {} clients: {:.0} per s, 202 latency ms p50={:.2} p90={:.2} p99={:.2} mean={:.2}",
+        latencies.len(),
+        CLIENTS_PER_MEMBER * MEMBERS.len() as u64,
+        latencies.len() as f64 / elapsed,
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / latencies.len() as f64
+    );
+}
