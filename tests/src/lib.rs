@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use seisan_crypto::Keypair;
-use seisan_types::genesis::Genesis;
+use seisan_types::genesis::{Genesis, Member, Role};
 use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
 use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
@@ -171,6 +171,7 @@ impl Testnet {
             wait_until(PATIENCE, || Ok(status(&url).is_ok()))
                 .with_context(|| format!("{} never answered", node.name))?;
         }
+        testnet.wait_in_sync(&(0..testnet.nodes.len()).collect::<Vec<_>>())?;
         Ok(testnet)
     }
 
@@ -208,6 +209,50 @@ impl Testnet {
             .spawn()
             .context("starting seisan node")?;
         node.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts a node for genesis member `member` besides the three validators
+    /// [`Testnet::start_with`] starts (e.g. a validator added with
+    /// [`extra_validator`]), writing its dev key first if `genesis testnet` did not, and
+    /// waits until it answers; returns its index in `nodes`.
+    pub fn add_node(&mut self, member: &str) -> anyhow::Result<usize> {
+        anyhow::ensure!(
+            self.genesis.member_by_name(member).is_some(),
+            "{member} is not a member of this testnet's genesis"
+        );
+        let key = self.key_path(member);
+        if !key.exists() {
+            seisan_crypto::keyfile::write_key_file(&key, &Keypair::dev(member))
+                .with_context(|| format!("writing {}", key.display()))?;
+        }
+        self.nodes.push(NodeProcess {
+            name: member.to_string(),
+            http_port: free_port(),
+            data: self.dir.path().join("data").join(member),
+            log: self.dir.path().join(format!("{member}.log")),
+            extra_args: Vec::new(),
+            child: None,
+        });
+        let index = self.nodes.len() - 1;
+        self.launch(index)?;
+        let url = self.nodes[index].url();
+        wait_until(PATIENCE, || Ok(status(&url).is_ok()))
+            .with_context(|| format!("{member} never answered"))?;
+        Ok(index)
+    }
+
+    /// Waits until each of `indexes` answers and says it is not syncing (it has heard
+    /// enough validators and lacks no finalized block it knows of), as a client that
+    /// wants to submit would.
+    pub fn wait_in_sync(&self, indexes: &[usize]) -> anyhow::Result<()> {
+        for &index in indexes {
+            let url = self.nodes[index].url();
+            wait_until(PATIENCE, || {
+                Ok(status(&url).is_ok_and(|status| status["syncing"] == false))
+            })
+            .with_context(|| format!("{} never reported syncing: false", self.nodes[index].name))?;
+        }
         Ok(())
     }
 
@@ -254,6 +299,19 @@ impl Drop for Testnet {
                 );
             }
         }
+    }
+}
+
+/// A validating exchange member named `name` with its dev key and a free loopback
+/// p2p port, for a [`Testnet::start_with`] customization that grows the validator set
+/// (raise `quorum` with it); start its node with [`Testnet::add_node`].
+pub fn extra_validator(name: &str) -> Member {
+    Member {
+        name: name.to_string(),
+        role: Role::Exchange,
+        public_key: Keypair::dev(name).public_key(),
+        validator: true,
+        p2p_address: Some(format!("/ip4/127.0.0.1/tcp/{}", free_port())),
     }
 }
 
@@ -376,12 +434,22 @@ pub fn sign(genesis: &Genesis, member: &str, nonce: u64, body: TxBody) -> Signed
     )
 }
 
-/// Submits a signed transaction; returns (status code, body).
+/// Submits a signed transaction; returns (status code, body). While the node answers
+/// 503 `syncing` (it is catching up, or has just started) it waits and submits again,
+/// as a client honouring `Retry-After` would, for at most [`PATIENCE`].
 pub fn submit(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result<(u16, Value)> {
-    post_json(
-        &format!("{node_url}/v1/transactions"),
-        &serde_json::to_value(transaction)?,
-    )
+    let started = std::time::Instant::now();
+    loop {
+        let answer = post_json(
+            &format!("{node_url}/v1/transactions"),
+            &serde_json::to_value(transaction)?,
+        )?;
+        let syncing = answer.0 == 503 && answer.1["error"]["code"] == "syncing";
+        if !syncing || started.elapsed() > PATIENCE {
+            return Ok(answer);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Waits until a transaction is finalized on a node; returns its status document.

@@ -32,6 +32,20 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 /// The largest request body accepted.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+/// What a syncing node's 503 asks the client to wait, in seconds.
+pub const SYNCING_RETRY_AFTER_S: u64 = 1;
+
+/// Refuses with 503 `syncing` while the node is behind or cannot tell (R13 of the
+/// consensus crate): its committed nonces and balances may be stale, so a nonce it
+/// names or a transaction it admits could be dropped later.
+pub fn refuse_while_syncing(context: &ApiContext) -> Result<(), ApiError> {
+    let status = context.status.borrow();
+    if status.syncing {
+        return Err(ApiError::syncing(&status));
+    }
+    Ok(())
+}
+
 /// The most transactions in one batch submission.
 pub const MAX_BATCH_TRANSACTIONS: usize = 4096;
 
@@ -47,6 +61,15 @@ pub struct NodeStatus {
     pub state_root: String,
     pub peers: Vec<String>,
     pub mempool_depth: usize,
+    /// Whether this node is behind the chain, or cannot tell because fewer than
+    /// quorum - 1 connected validators have told it where they stand. While syncing
+    /// the node refuses submissions and nonce queries with 503 `syncing` (its
+    /// committed nonces may be stale) and its balances may be old.
+    pub syncing: bool,
+    /// The highest finalized height this node holds a verified certificate for.
+    pub best_known_height: u64,
+    /// `best_known_height - height`.
+    pub behind_by: u64,
     /// Whether public-chain custody is below the ledger's liabilities (an error state);
     /// absent when this node does not watch a public chain.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +101,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (seconds) when set.
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -86,6 +111,30 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
+        }
+    }
+
+    /// 503 `syncing`: this node is behind the chain or cannot tell, so it answers
+    /// nothing that depends on being current.
+    pub fn syncing(status: &NodeStatus) -> ApiError {
+        let why = if status.behind_by > 0 {
+            format!(
+                "this node is catching up: it has finalized height {} and the chain is at least at {} ({} blocks behind)",
+                status.height, status.best_known_height, status.behind_by
+            )
+        } else {
+            "this node has not yet heard enough validators to know it is current (it has just started, or it is cut off from a quorum)".to_string()
+        };
+        ApiError {
+            retry_after_s: Some(SYNCING_RETRY_AFTER_S),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "syncing",
+                format!(
+                    "{why}; retry in a moment, or ask a node whose /v1/status says syncing: false"
+                ),
+            )
         }
     }
 
@@ -96,11 +145,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({"error": {"code": self.code, "message": self.message}})),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -196,6 +251,7 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let transaction: SignedTransaction = parse_json(&headers, body)?;
+    refuse_while_syncing(&context)?;
     let mut results = submit_transactions(&context, vec![transaction]).await;
     let submitted = results.pop().expect("one result per transaction")?;
     Ok((submitted.http_status(), Json(submitted.document())).into_response())
@@ -207,6 +263,7 @@ async fn submit_batch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let transactions: Vec<SignedTransaction> = parse_json(&headers, body)?;
+    refuse_while_syncing(&context)?;
     if transactions.len() > MAX_BATCH_TRANSACTIONS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -293,6 +350,7 @@ async fn nonce(
     Path(member): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let member = resolve_member(&context.genesis, &member)?;
+    refuse_while_syncing(&context)?;
     // Both read under the mempool lock: a block's nonces are committed before the
     // mempool drops its transactions, so reading the committed nonce first and the
     // pending one after a commit in between named a used nonce as `next`.

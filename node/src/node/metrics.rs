@@ -23,6 +23,12 @@ pub struct Metrics {
     /// 1 while public-chain custody (hot + cold) is below the ledger's liabilities for
     /// some asset: an error state.
     pub custody_undercovered: Gauge,
+    /// 1 while the node is behind the chain or cannot tell (see `/v1/status`).
+    pub syncing: Gauge,
+    /// Finalized blocks this node knows it lacks.
+    pub behind_blocks: Gauge,
+    /// Views whose timer fired on this node (each is nullified or was already).
+    pub view_timeouts: Counter,
 }
 
 impl Metrics {
@@ -80,8 +86,29 @@ impl Metrics {
             "1 while custody is below the ledger's liabilities for some asset",
             custody_undercovered.clone(),
         );
+        let syncing = Gauge::default();
+        registry.register(
+            "syncing",
+            "1 while this node is behind the chain or has not heard enough validators to know",
+            syncing.clone(),
+        );
+        let behind_blocks = Gauge::default();
+        registry.register(
+            "behind_blocks",
+            "Finalized blocks this node knows it lacks",
+            behind_blocks.clone(),
+        );
+        let view_timeouts = Counter::default();
+        registry.register(
+            "view_timeouts",
+            "Consensus views whose timer fired on this node",
+            view_timeouts.clone(),
+        );
         Metrics {
             custody_undercovered,
+            syncing,
+            behind_blocks,
+            view_timeouts,
             registry,
             height: metrics_height,
             view,

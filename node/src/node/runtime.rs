@@ -18,7 +18,8 @@ use seisan_consensus::{
     FinalizedBlock, FinalizedStore, FinalizedTip, Input, Output, PersistedRecord, Restored,
 };
 use seisan_network::{
-    GossipMessage, InboundRequest, NetworkConfig, NetworkEvent, NetworkHandle, Topic, Validation,
+    DirectMessage, GossipMessage, InboundRequest, NetworkConfig, NetworkEvent, NetworkHandle,
+    Topic, Validation,
 };
 use seisan_state::{SledBackend, StateDb};
 use seisan_types::block::{Block, QuorumCertificate, MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK};
@@ -123,7 +124,28 @@ struct Core {
     metrics: Arc<Metrics>,
     commit_lock: Arc<RwLock<()>>,
     empty_block_delay_ms: u64,
+    watch: LivenessWatch,
 }
+
+/// Turns what the engine reports after each step into operator-facing logs and
+/// metrics: view changes, timeouts, stalls and sync state (issue 14: a stall must be
+/// visible at the default log level, without flooding it).
+struct LivenessWatch {
+    view: View,
+    timed_out: bool,
+    syncing: bool,
+    last_finalized_ms: u64,
+    last_stall_log_ms: u64,
+    last_timeout_log_ms: u64,
+    timeouts_not_logged: u64,
+}
+
+/// A node that finalizes nothing for this long while it runs says so at warn, and
+/// again at most this often.
+const STALL_LOG_INTERVAL_MS: u64 = 10_000;
+/// View timeouts are logged at most this often (the rest are counted in the next
+/// line and in the `seisan_view_timeouts` metric).
+const TIMEOUT_LOG_INTERVAL_MS: u64 = 5_000;
 
 /// Runs a validator node until SIGINT or SIGTERM.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
@@ -209,6 +231,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     )
     .await;
     let metrics = Arc::new(Metrics::new());
+    // Correct from the first scrape after a restart, not only after the next block.
+    metrics.height.set(tip.height.0 as i64);
+    metrics.view.set(tip.view.0 as i64);
+    metrics.syncing.set(1);
     let (status_sender, status_receiver) = watch::channel(NodeStatus {
         chain_id: genesis.chain_id.0.clone(),
         member: member.0,
@@ -219,6 +245,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         state_root: tip.state_root.to_hex(),
         peers: Vec::new(),
         mempool_depth: 0,
+        // A node that has just started cannot tell yet whether the chain moved on.
+        syncing: true,
+        best_known_height: tip.height.0,
+        behind_by: 0,
         custody_undercovered: None,
     });
     let (events, _) = broadcast::channel(1024);
@@ -268,6 +298,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         metrics,
         commit_lock,
         empty_block_delay_ms: config.empty_block_delay_ms,
+        watch: LivenessWatch {
+            view: tip.view,
+            timed_out: false,
+            syncing: true,
+            last_finalized_ms: now_ms(),
+            last_stall_log_ms: now_ms(),
+            last_timeout_log_ms: 0,
+            timeouts_not_logged: 0,
+        },
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(5));
@@ -358,6 +397,8 @@ fn validate_consensus(genesis: &Genesis, message: &ConsensusMessage) -> bool {
         ConsensusMessage::Certificate(certificate) => {
             seisan_crypto::verify_certificate(genesis, certificate).is_ok()
         }
+        // A status speaks for the connection it came on; it is never gossiped.
+        ConsensusMessage::Status(_) => false,
         ConsensusMessage::Proposal(proposal) => {
             let signed = proposal.signed_header();
             let Some(leader) = genesis.member(signed.header.proposer) else {
@@ -379,17 +420,100 @@ fn validate_consensus(genesis: &Genesis, message: &ConsensusMessage) -> bool {
 
 impl Core {
     fn drain_inputs(&mut self) -> anyhow::Result<()> {
+        let mut stepped = false;
         while let Some(input) = self.inputs.pop_front() {
             let outputs = self.engine.step(now_ms(), input);
             self.handle_outputs(outputs)?;
+            stepped = true;
+        }
+        if stepped {
+            self.observe();
         }
         Ok(())
+    }
+
+    /// Logs view changes, timeouts, stalls and sync changes, and publishes the sync
+    /// state to `/v1/status` and `/metrics`.
+    fn observe(&mut self) {
+        let now = now_ms();
+        let view = self.engine.view();
+        let timed_out = self.engine.timed_out();
+        let sync = self.engine.sync_state();
+        let peers = self.peers.len();
+        let quorum = self.genesis.quorum;
+        if view != self.watch.view {
+            if self.watch.timed_out {
+                info!(from = %self.watch.view, to = %view, peers, quorum, "view change after a timeout");
+            } else {
+                debug!(from = %self.watch.view, to = %view, "view change");
+            }
+            self.metrics.view.set(view.0 as i64);
+            self.watch.view = view;
+            self.watch.timed_out = false;
+        }
+        if timed_out && !self.watch.timed_out {
+            self.watch.timed_out = true;
+            self.metrics.view_timeouts.inc();
+            if now >= self.watch.last_timeout_log_ms + TIMEOUT_LOG_INTERVAL_MS {
+                warn!(
+                    view = %view,
+                    leader = %self.engine.leader(view),
+                    peers,
+                    quorum,
+                    timeouts_not_logged = self.watch.timeouts_not_logged,
+                    "view timed out without a notarized block; nullifying it"
+                );
+                self.watch.last_timeout_log_ms = now;
+                self.watch.timeouts_not_logged = 0;
+            } else {
+                self.watch.timeouts_not_logged += 1;
+            }
+        }
+        if sync.syncing != self.watch.syncing {
+            if sync.syncing {
+                info!(height = %sync.tip_height, best_known = %sync.best_known_height, current_peers = sync.current_peers, "syncing: behind the chain or not enough validators heard; refusing submissions");
+            } else {
+                info!(height = %sync.tip_height, "in sync with the chain; accepting submissions");
+            }
+            self.watch.syncing = sync.syncing;
+        }
+        if now
+            >= self
+                .watch
+                .last_finalized_ms
+                .max(self.watch.last_stall_log_ms)
+                + STALL_LOG_INTERVAL_MS
+        {
+            warn!(
+                height = %sync.tip_height,
+                view = %view,
+                stalled_s = (now - self.watch.last_finalized_ms) / 1000,
+                peers,
+                quorum,
+                syncing = sync.syncing,
+                "no block finalized lately: fewer than a quorum of validators may be reachable"
+            );
+            self.watch.last_stall_log_ms = now;
+        }
+        self.metrics.syncing.set(i64::from(sync.syncing));
+        self.metrics.behind_blocks.set(sync.behind_by() as i64);
+        self.status.send_if_modified(|status| {
+            let changed = status.syncing != sync.syncing
+                || status.best_known_height != sync.best_known_height.0
+                || status.view != view.0;
+            status.syncing = sync.syncing;
+            status.best_known_height = sync.best_known_height.0;
+            status.behind_by = sync.behind_by();
+            status.view = view.0;
+            changed
+        });
     }
 
     fn handle_outputs(&mut self, outputs: Vec<Output>) -> anyhow::Result<()> {
         for output in outputs {
             match output {
-                Output::Broadcast(message) | Output::Send { message, .. } => self.publish(message),
+                Output::Broadcast(message) => self.publish(message),
+                Output::Send { to, message } => self.send_direct(to, message),
                 Output::Persist {
                     sequence,
                     record,
@@ -440,6 +564,17 @@ impl Core {
         tokio::spawn(async move {
             if let Err(error) = network.publish(Topic::Consensus, message.encode()).await {
                 debug!(%error, "consensus gossip not sent");
+            }
+        });
+    }
+
+    /// Sends one consensus message to one validator over the direct protocol (never
+    /// gossip, which would drop a repeated message: R9, R13).
+    fn send_direct(&self, to: MemberId, message: ConsensusMessage) {
+        let network = self.network.clone();
+        tokio::spawn(async move {
+            if let Err(error) = network.send(to, message.encode()).await {
+                debug!(%error, peer = %to, "direct consensus message not sent");
             }
         });
     }
@@ -578,6 +713,7 @@ impl Core {
         self.metrics
             .finalization_latency_seconds
             .observe(latency_ms as f64 / 1000.0);
+        self.watch.last_finalized_ms = now_ms();
         info!(height = %height, view = %block.header.view, txs = block.txs.len(), root = %tip.state_root, "block finalized");
         self.status.send_modify(|status| {
             status.height = height.0;
@@ -674,13 +810,17 @@ impl Core {
         match event {
             NetworkEvent::Gossip(message) => self.on_gossip(message).await,
             NetworkEvent::Request(request) => self.on_request(request).await,
+            NetworkEvent::Direct(message) => self.on_direct(message),
             NetworkEvent::PeerConnected { member } => {
                 self.peers.insert(member);
                 self.peers_changed();
+                self.inputs.push_back(Input::PeerConnected { peer: member });
             }
             NetworkEvent::PeerDisconnected { member } => {
                 self.peers.remove(&member);
                 self.peers_changed();
+                self.inputs
+                    .push_back(Input::PeerDisconnected { peer: member });
             }
         }
     }
@@ -694,6 +834,19 @@ impl Core {
             .map(|member| member.name.clone())
             .collect();
         self.status.send_modify(|status| status.peers = names);
+    }
+
+    /// A consensus message one validator sent this node alone; the engine verifies
+    /// every certificate and vote in it, as it does for gossip.
+    fn on_direct(&mut self, message: DirectMessage) {
+        let DirectMessage { from, payload } = message;
+        match ConsensusMessage::decode(&payload) {
+            Ok(decoded) => self.inputs.push_back(Input::Message {
+                from,
+                message: decoded,
+            }),
+            Err(error) => debug!(%error, peer = %from, "malformed direct consensus message"),
+        }
     }
 
     async fn on_gossip(&mut self, message: GossipMessage) {

@@ -6,7 +6,8 @@
 //! mempool, and the transaction is in the mempool before the lock is released, so the
 //! next caller sees it. (A person using the same member key from the CLI at the same
 //! moment can still take a nonce first; the watcher's submission is then refused and
-//! retried on its next pass.)
+//! retried on its next pass.) Nothing is signed while the node is syncing: its
+//! committed nonce could be stale and the transaction would be dropped later.
 
 use super::admission::admit_transactions;
 use super::api::ApiContext;
@@ -24,6 +25,11 @@ pub async fn submit_signed(
     member: MemberId,
     body: TxBody,
 ) -> anyhow::Result<Hash> {
+    if context.status.borrow().syncing {
+        anyhow::bail!(
+            "this node is syncing, so its committed nonces may be stale; the transaction is signed on a later pass"
+        );
+    }
     let _guard = SUBMIT_LOCK.lock().await;
     let committed = seisan_contracts::query::last_nonce(&context.db.committed_view(), member)
         .map_or(0, |nonce| nonce.0);
