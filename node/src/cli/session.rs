@@ -302,7 +302,7 @@ impl Session {
             if Instant::now() >= deadline {
                 bail!(
                     "transaction {id} was not finalized within {} s; it may still be; check with `seisan tx {id}`",
-                    deadline_seconds(FINALIZE_WAIT + unavailable)
+                    (FINALIZE_WAIT + unavailable).as_secs()
                 );
             }
             std::thread::sleep(POLL_INTERVAL);
@@ -342,63 +342,108 @@ impl Session {
     fn lost_advice(&self, signed: &SignedTransaction, reason: &str) -> String {
         let id = signed.id();
         let member = signed.tx.member;
-        let nonce = signed.tx.nonce.0;
-        let head = format!(
-            "transaction {id} (member {member}, nonce {nonce}) was not confirmed ({reason})"
-        );
-        if let Ok(answer) = self.node.get_answer(&format!("/v1/transactions/{id}")) {
-            if answer.status == 200 && answer.body["status"] == "finalized" {
-                return format!(
-                    "{head}, but it is finalized at height {}: see `seisan tx {id}`",
-                    answer.body["height"]
-                );
-            }
-        }
+        let finalized_at = self
+            .node
+            .get_answer(&format!("/v1/transactions/{id}"))
+            .ok()
+            .filter(|answer| answer.status == 200 && answer.body["status"] == "finalized")
+            .and_then(|answer| answer.body["height"].as_u64());
         let committed = self
             .node
             .get_answer(&format!("/v1/members/{}/nonce", member.0))
             .ok()
             .filter(|answer| answer.status == 200)
             .map(|answer| answer.body["committed"].as_u64().unwrap_or(0));
-        let Some(committed) = committed else {
-            return format!(
-                "{head}; the node could not say whether nonce {nonce} was used: ask `curl {}/v1/members/{}/nonce` (or another node) and check `seisan tx {id}` before signing it again",
-                self.node.base, member.0
-            );
-        };
-        if committed >= nonce {
-            return format!(
-                "{head}; it is not on the chain and nonce {nonce} is already used by another transaction (the member's last committed nonce is {committed}), so it will never execute: run the same command again to sign it with the next nonce"
-            );
-        }
-        let saved = std::env::temp_dir().join(format!("seisan-tx-{id}.json"));
-        let resubmit = match serde_json::to_vec(signed)
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| std::fs::write(&saved, bytes).map_err(anyhow::Error::from))
-        {
-            Ok(()) => format!(
-                "resubmit the same signed transaction (it executes at most once) with `curl -sS -H 'content-type: application/json' --data @{} {}/v1/transactions`, then `seisan tx {id}`",
-                saved.display(),
-                self.node.base
-            ),
-            Err(_) => format!("check `seisan tx {id}` on another node"),
-        };
-        let rerun = if committed + 1 == nonce {
-            "re-running the command signs a replacement with the same nonce, so at most one of the two executes".to_string()
-        } else {
-            format!(
-                "re-running the command signs a replacement with nonce {} and the original may still execute as well",
-                committed + 1
-            )
-        };
-        format!(
-            "{head}; nonce {nonce} is still unused on chain (the member's last committed nonce is {committed}); {resubmit}; or {rerun}"
-        )
+        // Saved only when resubmitting it can still work.
+        let saved = committed
+            .filter(|committed| *committed < signed.tx.nonce.0 && finalized_at.is_none())
+            .and_then(|_| {
+                let path = std::env::temp_dir().join(format!("seisan-tx-{id}.json"));
+                let bytes = serde_json::to_vec(signed).ok()?;
+                std::fs::write(&path, bytes).ok().map(|()| path)
+            });
+        let member_name = self
+            .genesis
+            .as_ref()
+            .and_then(|genesis| genesis.member(member))
+            .map_or_else(|| member.to_string(), |info| info.name.clone());
+        advice(&LostTransaction {
+            id,
+            member,
+            member_name,
+            nonce: signed.tx.nonce.0,
+            reason,
+            node: &self.node.base,
+            finalized_at,
+            committed,
+            saved,
+        })
     }
 }
 
-fn deadline_seconds(duration: Duration) -> u64 {
-    duration.as_secs()
+/// What is known about a transaction that was not confirmed.
+struct LostTransaction<'a> {
+    id: Hash,
+    member: MemberId,
+    member_name: String,
+    nonce: u64,
+    /// Why it was not confirmed.
+    reason: &'a str,
+    /// The node's URL.
+    node: &'a str,
+    /// The height it is finalized at after all, if the node says so.
+    finalized_at: Option<u64>,
+    /// The member's last committed nonce (0 for none), if the node said.
+    committed: Option<u64>,
+    /// Where its signed JSON was saved, if it was.
+    saved: Option<PathBuf>,
+}
+
+/// One line saying what happened to a transaction and what the user must do.
+fn advice(lost: &LostTransaction<'_>) -> String {
+    let LostTransaction {
+        id,
+        member,
+        member_name,
+        nonce,
+        reason,
+        node,
+        ..
+    } = lost;
+    let head =
+        format!("transaction {id} ({member_name}, nonce {nonce}) was not confirmed ({reason})");
+    if let Some(height) = lost.finalized_at {
+        return format!("{head}, but it is finalized at height {height}: see `seisan tx {id}`");
+    }
+    let Some(committed) = lost.committed else {
+        return format!(
+            "{head}; the node could not say whether nonce {nonce} was used: ask `curl {node}/v1/members/{}/nonce` (or another node) and check `seisan tx {id}` before signing it again",
+            member.0
+        );
+    };
+    if committed >= *nonce {
+        return format!(
+            "{head}; it is not on the chain and nonce {nonce} is already used by another transaction (the member's last committed nonce is {committed}), so it will never execute: run the same command again to sign it with the next nonce"
+        );
+    }
+    let resubmit = match &lost.saved {
+        Some(path) => format!(
+            "resubmit the same signed transaction (it executes at most once) with `curl -sS -H 'content-type: application/json' --data @{} {node}/v1/transactions`, then `seisan tx {id}`",
+            path.display()
+        ),
+        None => format!("check `seisan tx {id}` on another node"),
+    };
+    let rerun = if committed + 1 == *nonce {
+        "re-running the command signs a replacement with the same nonce, so at most one of the two executes".to_string()
+    } else {
+        format!(
+            "re-running the command signs a replacement with nonce {} and the original may still execute as well",
+            committed + 1
+        )
+    };
+    format!(
+        "{head}; nonce {nonce} is still unused on chain (the member's last committed nonce is {committed}); {resubmit}; or {rerun}"
+    )
 }
 
 /// Finds a member by name or by id, naming the known members when it fails.
@@ -593,5 +638,74 @@ impl Answer {
             ),
             None => format!("node {node} answered {} to {path}", self.status),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lost(committed: Option<u64>, saved: Option<&str>) -> LostTransaction<'static> {
+        LostTransaction {
+            id: Hash([7; 32]),
+            member: MemberId(2),
+            member_name: "exchange-b".into(),
+            nonce: 5,
+            reason: "node http://n lost it 3 times",
+            node: "http://n",
+            finalized_at: None,
+            committed,
+            saved: saved.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn advice_says_whether_the_nonce_was_used_and_what_to_run() {
+        let id = Hash([7; 32]);
+        let used = advice(&lost(Some(5), None));
+        assert!(
+            used.contains(&format!("transaction {id} (exchange-b, nonce 5)")),
+            "{used}"
+        );
+        assert!(
+            used.contains("nonce 5 is already used by another transaction"),
+            "{used}"
+        );
+        assert!(used.contains("will never execute"), "{used}");
+        assert!(used.contains("run the same command again"), "{used}");
+
+        let next = advice(&lost(Some(4), Some("/tmp/t.json")));
+        assert!(next.contains("nonce 5 is still unused on chain"), "{next}");
+        assert!(
+            next.contains("--data @/tmp/t.json http://n/v1/transactions"),
+            "{next}"
+        );
+        assert!(
+            next.contains("same nonce, so at most one of the two executes"),
+            "{next}"
+        );
+
+        let gap = advice(&lost(Some(2), Some("/tmp/t.json")));
+        assert!(
+            gap.contains("replacement with nonce 3 and the original may still execute"),
+            "{gap}"
+        );
+
+        let unknown = advice(&lost(None, None));
+        assert!(
+            unknown.contains("could not say whether nonce 5 was used"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.contains("curl http://n/v1/members/2/nonce"),
+            "{unknown}"
+        );
+
+        let finalized = advice(&LostTransaction {
+            finalized_at: Some(9),
+            ..lost(Some(5), None)
+        });
+        assert!(finalized.contains("finalized at height 9"), "{finalized}");
+        assert!(!used.contains('\n'), "one line: {used}");
     }
 }
