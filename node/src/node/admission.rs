@@ -15,6 +15,7 @@ use super::api::ApiContext;
 use super::mempool::{AdmitError, Mempool};
 use super::pipeline::{read_receipts, read_tx_location, TxLocation};
 use super::runtime::MAX_GOSSIP_BATCH;
+use super::tx_journal::TxJournal;
 use axum::http::StatusCode;
 use seisan_crypto::TxError;
 use seisan_network::{NetworkHandle, Topic};
@@ -47,7 +48,7 @@ pub enum AdmissionError {
     Mempool(AdmitError),
     #[error("pair {base}/{quote} is not traded on this chain (genesis pairs only)")]
     UnknownPair { base: AssetId, quote: AssetId },
-    #[error("the node could not store the transaction durably ({reason}); it was not admitted, retry on another node")]
+    #[error("the node could not store the transaction durably ({reason}) and did not admit it; resend the same signed transaction, here later or to another node (it executes at most once), rather than signing a replacement")]
     Journal { reason: String },
 }
 
@@ -221,6 +222,7 @@ impl Submitted {
 }
 
 /// What admission did with one transaction of an API submission.
+#[derive(Debug)]
 enum Outcome {
     Admitted,
     AlreadyPending,
@@ -280,35 +282,63 @@ pub async fn submit_transactions(
     let genesis = context.genesis.clone();
     let db = context.db.clone();
     let mempool: Arc<Mutex<Mempool>> = context.mempool.clone();
-    let outcomes = tokio::task::spawn_blocking(move || {
-        admit_each(&genesis, &db, &mempool, transactions)
-            .into_iter()
-            .map(|(transaction, id, result)| {
-                let outcome = outcome(&db, &id, result);
-                (transaction, id, outcome)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .expect("admission task does not panic");
+    let outcomes =
+        tokio::task::spawn_blocking(move || admit_for_api(&genesis, &db, &mempool, transactions))
+            .await
+            .expect("admission task does not panic");
+    let (results, admitted) = journal_outcomes(&context.journal, &context.mempool, outcomes).await;
+    context
+        .metrics
+        .transactions_admitted
+        .inc_by(admitted.len() as u64);
+    if !admitted.is_empty() && context.gossip.try_send(admitted).is_err() {
+        warn!("gossip queue full; admitted transactions stay local until this node proposes");
+    }
+    results
+}
 
+/// Admits each transaction and names what happened to it, recognising the same
+/// transaction submitted again.
+fn admit_for_api<B: Backend + Clone>(
+    genesis: &Genesis,
+    db: &StateDb<B>,
+    mempool: &Mutex<Mempool>,
+    transactions: Vec<SignedTransaction>,
+) -> Vec<(SignedTransaction, Hash, Outcome)> {
+    admit_each(genesis, db, mempool, transactions)
+        .into_iter()
+        .map(|(transaction, id, result)| {
+            let outcome = outcome(db, &id, result);
+            (transaction, id, outcome)
+        })
+        .collect()
+}
+
+/// Journals what will be answered pending, then turns outcomes into answers; returns
+/// them with the newly admitted transactions (to gossip). If the journal fails, the
+/// transactions this call admitted are taken back out of the mempool and every one
+/// that would have been answered pending is refused.
+async fn journal_outcomes(
+    journal: &TxJournal,
+    mempool: &Mutex<Mempool>,
+    outcomes: Vec<(SignedTransaction, Hash, Outcome)>,
+) -> (
+    Vec<Result<Submitted, AdmissionError>>,
+    Vec<SignedTransaction>,
+) {
     let to_journal: Vec<SignedTransaction> = outcomes
         .iter()
         .filter(|(_, _, outcome)| matches!(outcome, Outcome::Admitted | Outcome::AlreadyPending))
         .map(|(transaction, _, _)| transaction.clone())
         .collect();
-    let journaled = context.journal.append(&to_journal).await;
+    let journaled = journal.append(&to_journal).await;
     if let Err(error) = &journaled {
         let admitted: Vec<_> = outcomes
             .iter()
             .filter(|(_, _, outcome)| matches!(outcome, Outcome::Admitted))
             .map(|(transaction, id, _)| (transaction.tx.member, transaction.tx.nonce, *id))
             .collect();
-        let removed = context
-            .mempool
-            .lock()
-            .expect("mempool lock")
-            .remove(&admitted);
+        let removed = mempool.lock().expect("mempool lock").remove(&admitted);
         warn!(%error, refused = to_journal.len(), removed, "transactions refused: the journal could not store them");
     }
 
@@ -335,14 +365,7 @@ pub async fn submit_transactions(
         };
         results.push(result);
     }
-    context
-        .metrics
-        .transactions_admitted
-        .inc_by(admitted.len() as u64);
-    if !admitted.is_empty() && context.gossip.try_send(admitted).is_err() {
-        warn!("gossip queue full; admitted transactions stay local until this node proposes");
-    }
-    results
+    (results, admitted)
 }
 
 /// [`submit_transactions`] for callers that need only the ids (the node's own
@@ -429,4 +452,184 @@ async fn gossip_replayed(
         transactions = unsent.len(),
         "replayed transactions could not be gossiped; they stay in this node's mempool until it proposes them"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::mempool::MempoolLimits;
+    use crate::node::pipeline::Pipeline;
+    use seisan_crypto::Keypair;
+    use seisan_state::MemoryBackend;
+    use seisan_types::amount::Amount;
+    use seisan_types::block::{QuorumCertificate, Vote, VoteKind};
+    use seisan_types::genesis::OpeningBalance;
+    use seisan_types::ids::{MemberId, Nonce, View};
+    use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, Transaction};
+
+    fn genesis() -> Arc<Genesis> {
+        let mut genesis = crate::genesis_command::testnet_genesis(7201, 0);
+        genesis.opening_balances.push(OpeningBalance {
+            member: "exchange-a".into(),
+            asset: "JPY".into(),
+            amount: "500".into(),
+        });
+        Arc::new(genesis)
+    }
+
+    fn allocation(genesis: &Genesis, nonce: u64, amount: u128) -> SignedTransaction {
+        seisan_crypto::sign_transaction(
+            &Keypair::dev("exchange-a"),
+            Transaction {
+                chain_id: genesis.chain_id.clone(),
+                member: MemberId(1),
+                nonce: Nonce(nonce),
+                body: TxBody::Allocate(Allocation {
+                    asset: AssetId(1),
+                    customer: CustomerId("alice".into()),
+                    amount: Amount(amount),
+                    direction: AllocationDirection::ToCustomer,
+                }),
+            },
+        )
+    }
+
+    fn one(
+        genesis: &Genesis,
+        pipeline: &Pipeline<MemoryBackend>,
+        mempool: &Mutex<Mempool>,
+        transaction: &SignedTransaction,
+    ) -> Outcome {
+        let mut outcomes =
+            admit_for_api(genesis, pipeline.db(), mempool, vec![transaction.clone()]);
+        assert_eq!(outcomes.len(), 1);
+        outcomes.pop().unwrap().2
+    }
+
+    #[test]
+    fn the_same_transaction_again_is_answered_with_its_status_and_a_conflict_is_refused() {
+        let genesis = genesis();
+        let mut pipeline = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
+        let first = allocation(&genesis, 1, 10);
+        let conflict = allocation(&genesis, 1, 20);
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &first),
+            Outcome::Admitted
+        ));
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &first),
+            Outcome::AlreadyPending
+        ));
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &conflict),
+            Outcome::Refused(AdmissionError::Mempool(AdmitError::NoncePending { .. }))
+        ));
+
+        // The block with `first` commits; the mempool drops it.
+        let tip = pipeline.tip();
+        let block = pipeline
+            .build(
+                View(1),
+                tip.hash,
+                MemberId(0),
+                tip.timestamp_ms + 1,
+                vec![first.clone()],
+            )
+            .unwrap();
+        let certificate = QuorumCertificate {
+            vote: Vote {
+                chain_id: block.header.chain_id.clone(),
+                view: block.header.view,
+                height: block.header.height,
+                block: block.hash(),
+                kind: VoteKind::Finalize,
+            },
+            signatures: vec![],
+        };
+        pipeline.commit(&block, &certificate, vec![]).unwrap();
+        mempool
+            .lock()
+            .unwrap()
+            .remove_committed(&Pipeline::<MemoryBackend>::nonces(&block));
+
+        match one(&genesis, &pipeline, &mempool, &first) {
+            Outcome::Finalized { location, receipt } => {
+                assert_eq!(location.height, block.header.height);
+                assert_eq!(receipt.tx_id, first.id());
+                assert!(receipt.is_applied(), "{receipt:?}");
+            }
+            other => panic!("expected finalized, got {other:?}"),
+        }
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &conflict),
+            Outcome::Refused(AdmissionError::Transaction(TxError::RepeatedNonce { .. }))
+        ));
+        assert!(
+            mempool.lock().unwrap().is_empty(),
+            "nothing was admitted again"
+        );
+    }
+
+    #[test]
+    fn a_journal_failure_refuses_and_takes_back_what_the_call_admitted() {
+        let genesis = genesis();
+        let pipeline = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _) = TxJournal::open(
+            &dir.path().join("tx-journal"),
+            Box::new(|_: &SignedTransaction| true),
+        )
+        .unwrap();
+        let earlier = allocation(&genesis, 1, 10);
+        let outcomes = admit_for_api(&genesis, pipeline.db(), &mempool, vec![earlier.clone()]);
+        let (results, gossip) = runtime.block_on(journal_outcomes(&journal, &mempool, outcomes));
+        assert_eq!(results, [Ok(Submitted::Pending { id: earlier.id() })]);
+        assert_eq!(gossip, std::slice::from_ref(&earlier));
+
+        // The journal stops; a call with a new transaction and the earlier one again.
+        let broken = TxJournal::stopped();
+        let new = allocation(&genesis, 2, 10);
+        let outcomes = admit_for_api(
+            &genesis,
+            pipeline.db(),
+            &mempool,
+            vec![new.clone(), earlier.clone(), allocation(&genesis, 1, 99)],
+        );
+        let (results, gossip) = runtime.block_on(journal_outcomes(&broken, &mempool, outcomes));
+        assert!(gossip.is_empty());
+        let codes: Vec<&str> = results
+            .iter()
+            .map(|result| result.as_ref().unwrap_err().code())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "journal_unavailable",
+                "journal_unavailable",
+                "nonce_pending"
+            ]
+        );
+        assert_eq!(
+            results[0].as_ref().unwrap_err().http_status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        // The new transaction is gone; the one admitted (and journaled) before stays.
+        let pool = mempool.lock().unwrap();
+        assert!(!pool.contains(&new.id()));
+        assert!(pool.contains(&earlier.id()));
+        assert_eq!(pool.len(), 1);
+    }
 }

@@ -162,6 +162,13 @@ impl TxJournal {
         (journal, actor)
     }
 
+    /// A handle whose actor has stopped: every append fails (for tests of callers).
+    #[cfg(test)]
+    pub fn stopped() -> TxJournal {
+        let (sender, _) = mpsc::channel(1);
+        TxJournal { requests: sender }
+    }
+
     /// Appends `transactions` and returns once they are on stable storage. Not
     /// idempotent: appending the same transaction twice stores it twice (replay drops
     /// the repeat). On error nothing of these transactions is counted as stored.
