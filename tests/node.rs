@@ -232,7 +232,8 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
     let outsider_url = format!("http://127.0.0.1:{http}");
     wait_until(PATIENCE, || Ok(status(&outsider_url).is_ok())).unwrap();
 
-    // Its transaction (signed for the same chain id) is admitted locally but goes nowhere.
+    // Its transaction (signed for the same chain id) is refused: the outsider never
+    // hears a validator, so it stays syncing (it cannot know where the chain is).
     let (member, _) = forged.member_by_name("outsider").unwrap();
     let keypair = seisan_crypto::keyfile::read_key_file(&outsider_key).unwrap();
     let transaction = seisan_crypto::sign_transaction(
@@ -244,8 +245,13 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
             body: allocate(1),
         },
     );
-    let (code, _) = submit(&outsider_url, &transaction).unwrap();
-    assert_eq!(code, 202);
+    let (code, body) = post_json(
+        &format!("{outsider_url}/v1/transactions"),
+        &serde_json::to_value(&transaction).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "syncing", "{body}");
     let before = status(&testnet.nodes[0].url()).unwrap()["height"]
         .as_u64()
         .unwrap();
@@ -262,6 +268,7 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
         outsider_status["height"], 0,
         "the outsider got no blocks: {outsider_status}"
     );
+    assert_eq!(outsider_status["syncing"], true, "{outsider_status}");
     for node in &testnet.nodes {
         let (code, _) = get(&format!(
             "{}/v1/transactions/{}",
