@@ -5,13 +5,22 @@
 //! events are ordered by (time, sequence number), so a seed replays exactly: the
 //! [`SeedReport::trace_hash`] over every processed event is the same on every run.
 //!
+//! The network behaves like the node's ([`network`]): `Output::Broadcast` is gossip,
+//! deduplicated by content for [`network::GOSSIP_DEDUP_WINDOW_MS`] (a node neither
+//! publishes nor accepts bytes it has seen in that window, so a re-broadcast of
+//! identical bytes never reaches anyone), `Output::Send` and fetches are direct
+//! request-response messages, and both travel only over links that are up. A link is up
+//! while both ends run and no partition separates them; each end hears of it through
+//! `Input::PeerConnected` and `Input::PeerDisconnected`.
+//!
 //! Per seed it draws fault levels for a fault phase: message loss 0-30%,
 //! duplication and replay 0-50%, delays (and so reordering) up to 200 ms, partitions
 //! that come and go, crashes that lose everything not acknowledged as persisted (the
 //! signing record is acknowledged after a random delay; finalized blocks are durable
-//! as they are output) followed by restarts, clocks that drift (rate 0.75-1.33) and so
-//! skewed timers, and slow application answers. Byzantine validators
-//! ([`byzantine::Behaviour`]) equivocate, double-vote or send garbage.
+//! as they are output; the gossip cache is lost) followed by restarts, clocks that
+//! drift (rate 0.75-1.33) and so skewed timers, and slow application answers.
+//! Byzantine validators ([`byzantine::Behaviour`]) equivocate, double-vote or send
+//! garbage.
 //!
 //! After every step (one event delivered to one engine) it checks:
 //! - agreement: no two different blocks output as final at one height, on any node,
@@ -19,11 +28,19 @@
 //! - every finalized block carries a finalize certificate that passes
 //!   [`seisan_crypto::verify_certificate`] and certifies it or a descendant it links
 //!   to by parent hashes, and every node's finalized chain links from genesis with
-//!   state roots that re-execute;
+//!   state roots that re-execute (so every node holds the same roots at every height);
 //! - no honest validator sent two conflicting signed messages (two notarizes, two
 //!   finalizes or two proposals for different blocks in one view, or a finalize and a
 //!   nullify in one view), and all evidence is valid and accuses only byzantine
 //!   validators.
+//!
+//! Then, for the seeds that draw one ([`QuorumLoss`]), a quorum-loss outage: partitions
+//! and random crashes stop, more than n - q nodes are stopped (together or one after
+//! another) and brought back in a drawn order, one at a time or together
+//! ([`OutagePlan`]). From the moment a quorum is connected again, a new height must be
+//! finalized within [`SimConfig::resume_bound_ms`] ([`RESUME_WITHIN_VIEW_TIMEOUTS`] view
+//! timeouts), and again within that bound after each new height while a quorum stays
+//! connected; otherwise the seed is a liveness failure (`stalled_after_quorum`).
 //!
 //! Then a healing phase: faults stop, crashed nodes restart, and every honest node must
 //! finalize at least [`HEAL_NEW_BLOCKS`] blocks above the highest height any node had
@@ -32,6 +49,7 @@
 
 pub mod app;
 pub mod byzantine;
+pub mod network;
 pub mod rng;
 mod sim;
 
@@ -44,6 +62,35 @@ use seisan_types::Hash;
 /// Blocks every honest node must finalize during healing, above the highest height
 /// finalized anywhere when healing began.
 pub const HEAL_NEW_BLOCKS: u64 = 2;
+
+/// Once a quorum is connected again after a quorum-loss outage, a new height must be
+/// finalized within this many view timeouts (and again within as many after each new
+/// height while the quorum stays connected).
+pub const RESUME_WITHIN_VIEW_TIMEOUTS: u64 = 10;
+
+/// Whether seeds take a quorum down between the fault and the healing phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuorumLoss {
+    Never,
+    /// Half of the seeds (the seed decides).
+    Sometimes,
+    Always,
+}
+
+/// One quorum-loss outage: which nodes stop, in what order, and how they return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutagePlan {
+    /// The nodes stopped, in the order they stop (more than n - q of them).
+    pub victims: Vec<usize>,
+    /// Time between two stops (0: all at once).
+    pub stop_gap_ms: u64,
+    /// Time from the last stop to the first restart.
+    pub down_ms: u64,
+    /// The order they restart in (a permutation of `victims`).
+    pub restarts: Vec<usize>,
+    /// Time between two restarts (0: all together).
+    pub restart_gap_ms: u64,
+}
 
 /// One simulation's shape; the seed draws the fault levels.
 #[derive(Clone, Debug)]
@@ -67,6 +114,19 @@ pub struct SimConfig {
     /// Safety net against event storms: a seed that needs more events is a liveness
     /// failure.
     pub max_events: u64,
+    /// Whether seeds draw a quorum-loss outage.
+    pub quorum_loss: QuorumLoss,
+    /// A fixed outage for every seed instead of a drawn one (scenario tests).
+    pub outage_plan: Option<OutagePlan>,
+    /// Whether a drawn outage may stop every validator (a fifth of the drawn outages);
+    /// `false` always leaves an honest validator running.
+    pub outage_may_stop_all: bool,
+    /// gossipsub's deduplication ([`network::SeenCache`]); `false` delivers every copy
+    /// of gossip, as the simulator did before it modelled gossipsub (tests only).
+    pub gossip_dedup: bool,
+    /// `false` turns off loss, duplication, long delays, partitions, random crashes and
+    /// slow persistence, for scenarios that must not depend on the seed's faults.
+    pub random_faults: bool,
 }
 
 impl SimConfig {
@@ -87,6 +147,11 @@ impl SimConfig {
             bug_injection: BugInjection::default(),
             crash_interval_ms: None,
             max_events: 2_000_000,
+            quorum_loss: QuorumLoss::Sometimes,
+            outage_plan: None,
+            outage_may_stop_all: true,
+            random_faults: true,
+            gossip_dedup: true,
         }
     }
 
@@ -100,10 +165,35 @@ impl SimConfig {
         }
     }
 
+    /// The simulated time within which a quorum that is connected again must finalize
+    /// a new height: [`RESUME_WITHIN_VIEW_TIMEOUTS`] view timeouts of the slowest clock
+    /// (rate 0.75, so a local timeout lasts up to 4/3 of it in simulated time).
+    pub fn resume_bound_ms(&self) -> u64 {
+        (RESUME_WITHIN_VIEW_TIMEOUTS * self.timeouts.view_timeout_ms * 4).div_ceil(3)
+    }
+
     /// The command line that replays `seed` with this configuration.
     pub fn replay_command(&self, seed: u64) -> String {
+        let mut extra = String::new();
+        match self.quorum_loss {
+            QuorumLoss::Sometimes => {}
+            QuorumLoss::Never => extra.push_str(" --quorum-loss never"),
+            QuorumLoss::Always => extra.push_str(" --quorum-loss always"),
+        }
+        if !self.random_faults {
+            extra.push_str(" --no-random-faults");
+        }
+        if !self.outage_may_stop_all {
+            extra.push_str(" --outage-spares-one");
+        }
+        if !self.gossip_dedup {
+            extra.push_str(" --no-gossip-dedup");
+        }
+        if let Some(plan) = &self.outage_plan {
+            extra.push_str(&format!(" (plus the test's fixed outage {plan:?})"));
+        }
         format!(
-            "cargo run --release -p seisan-sim -- --seed {seed} --validators {} --quorum {} --byzantine {} --fault-ms {} --heal-ms {}{}{}{}",
+            "cargo run --release -p seisan-sim -- --seed {seed} --validators {} --quorum {} --byzantine {} --fault-ms {} --heal-ms {}{}{}{}{extra}",
             self.validators,
             self.quorum,
             self.byzantine,
@@ -142,6 +232,12 @@ pub struct SeedReport {
     pub finalized_blocks: u64,
     /// Valid evidence reports (by honest nodes) against byzantine validators.
     pub evidence_against_byzantine: u64,
+    /// Quorum-loss outages run (0 or 1).
+    pub quorum_losses: u64,
+    /// The liveness failure was a stall after a quorum was connected again.
+    pub stalled_after_quorum: bool,
+    /// The longest time from a quorum being connected again to the next new height.
+    pub resume_ms_max: Option<u64>,
     pub crashes: u64,
     pub events: u64,
     /// Hash over every processed event: equal for equal seeds.

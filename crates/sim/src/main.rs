@@ -1,5 +1,8 @@
 //! `seisan-sim`: runs the consensus simulator over many seeds and prints one line,
-//! `sim: seeds=N violations=V finalized_blocks=B liveness_failures=L seeds_per_s=S`.
+//! `sim: seeds=N violations=V finalized_blocks=B liveness_failures=L quorum_losses=Q
+//! stalls_after_quorum=S resume_ms_max=R seeds_per_s=X` (`stalls_after_quorum` counts
+//! the liveness failures that were stalls after a quorum-loss outage; `resume_ms_max`
+//! is the longest time from a quorum being connected again to a new height).
 //! Exits non-zero on any violation or liveness failure, after printing each failing
 //! seed's replay command on stderr.
 //!
@@ -7,11 +10,13 @@
 //! seisan-sim --seeds 1000 [--validators 3 --quorum 2 --byzantine 0]
 //!            [--first-seed 0] [--fault-ms 8000] [--heal-ms 30000]
 //!            [--crash-interval-ms MS] [--behaviour equivocate|doublevote|garbage|all]
+//!            [--quorum-loss never|sometimes|always] [--outage-spares-one]
+//!            [--no-random-faults] [--no-gossip-dedup]
 //! seisan-sim --seed 17 ...      # replay one seed, with its details
 //! ```
 
 use anyhow::{bail, Context};
-use seisan_sim::{run_seed, Behaviour, SimConfig};
+use seisan_sim::{run_seed, Behaviour, QuorumLoss, SimConfig};
 use std::time::Instant;
 
 struct Arguments {
@@ -43,6 +48,17 @@ fn parse() -> anyhow::Result<Arguments> {
             "--fault-ms" => config.fault_ms = number(value()?)?,
             "--heal-ms" => config.heal_ms = number(value()?)?,
             "--crash-interval-ms" => config.crash_interval_ms = Some(number(value()?)?),
+            "--quorum-loss" => {
+                config.quorum_loss = match value()?.as_str() {
+                    "never" => QuorumLoss::Never,
+                    "sometimes" => QuorumLoss::Sometimes,
+                    "always" => QuorumLoss::Always,
+                    other => bail!("--quorum-loss takes never, sometimes or always, not {other:?}"),
+                }
+            }
+            "--no-random-faults" => config.random_faults = false,
+            "--outage-spares-one" => config.outage_may_stop_all = false,
+            "--no-gossip-dedup" => config.gossip_dedup = false,
             // Deliberately broken engines, to see the simulator catch them.
             "--bug" => match value()?.as_str() {
                 "duplicate-votes" => config.bug_injection.count_duplicate_votes = true,
@@ -60,7 +76,7 @@ fn parse() -> anyhow::Result<Arguments> {
                 });
             }
             "--help" | "-h" => {
-                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B]");
+                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B] [--quorum-loss never|sometimes|always (default sometimes: half the seeds)] [--outage-spares-one (a drawn outage never stops every validator)] [--no-random-faults] [--no-gossip-dedup]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -102,19 +118,25 @@ fn main() -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let (mut violations, mut liveness_failures, mut finalized_blocks) = (0u64, 0u64, 0u64);
+    let (mut quorum_losses, mut stalls_after_quorum) = (0u64, 0u64);
+    let mut resume_ms_max = 0u64;
     for seed in &seeds {
         let report = run_seed(&arguments.config, *seed);
         finalized_blocks += report.finalized_blocks;
         violations += report.violations.len() as u64;
         liveness_failures += u64::from(report.liveness_failure.is_some());
+        quorum_losses += report.quorum_losses;
+        stalls_after_quorum += u64::from(report.stalled_after_quorum);
+        resume_ms_max = resume_ms_max.max(report.resume_ms_max.unwrap_or(0));
         if arguments.single.is_some() {
             eprintln!(
-                "seed {seed}: faults {}; events {}; crashes {}; evidence {}; finalized {}; trace {}",
+                "seed {seed}: faults {}; events {}; crashes {}; evidence {}; finalized {}; resumed after quorum loss in {:?} ms; trace {}",
                 report.faults,
                 report.events,
                 report.crashes,
                 report.evidence_against_byzantine,
                 report.finalized_blocks,
+                report.resume_ms_max,
                 report.trace_hash
             );
         }
@@ -130,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     println!(
-        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} seeds_per_s={:.1}",
+        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} seeds_per_s={:.1}",
         seeds.len(),
         seeds.len() as f64 / seconds
     );

@@ -3,8 +3,9 @@
 
 use crate::app;
 use crate::byzantine::{Behaviour, Byzantine};
+use crate::network::{message_id, Links, SeenCache};
 use crate::rng::Rng;
-use crate::{SeedReport, SimConfig, HEAL_NEW_BLOCKS};
+use crate::{OutagePlan, QuorumLoss, SeedReport, SimConfig, HEAL_NEW_BLOCKS};
 use seisan_consensus::{
     answer_fetch, Config, ConsensusMessage, Engine, FetchRequest, FetchResponse, FinalizedBlock,
     FinalizedStore, FinalizedTip, Input, Output, PersistedRecord, Restored,
@@ -24,6 +25,28 @@ pub const SIM_CHAIN_ID: &str = "sim-dev";
 const HEAL_MAX_DELAY_MS: u64 = 10;
 /// Persistence delay bound once the network has healed.
 const HEAL_MAX_PERSIST_MS: u64 = 5;
+/// Message loss bound during a quorum-loss outage: the stall check holds the engine to
+/// a few view timeouts, which heavy loss alone could exceed in a correct protocol.
+const OUTAGE_MAX_LOSS_PER_MILLE: u64 = 50;
+/// Message delay bound during a quorum-loss outage (well below the view timeout).
+const OUTAGE_MAX_DELAY_MS: u64 = 60;
+/// Time between the start of the outage phase (when nodes down from the fault phase
+/// restart) and the first stop.
+const OUTAGE_SETTLE_MS: u64 = 500;
+/// How long a leader waits before building a block in the outage phase. The node waits
+/// `EMPTY_BLOCK_DELAY_MS` (500 ms, against view timeouts of seconds) before proposing an
+/// empty block; without a wait the simulator's empty blocks finalize every few
+/// milliseconds and a calm outage costs thousands of blocks of simulation time.
+const OUTAGE_EMPTY_BLOCK_DELAY_MS: u64 = 40;
+/// Chance (per mille) that a seed draws its outage when [`QuorumLoss::Sometimes`].
+const OUTAGE_PER_MILLE: u64 = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Faults,
+    Outage,
+    Healing,
+}
 
 /// The fault levels one seed drew.
 #[derive(Clone, Debug)]
@@ -36,6 +59,7 @@ struct Faults {
     crash_interval_ms: u64,
     max_persist_delay_ms: u64,
     max_app_delay_ms: u64,
+    outage: Option<OutagePlan>,
 }
 
 #[derive(Clone, Debug)]
@@ -44,6 +68,10 @@ enum Event {
         to: usize,
         from: usize,
         bytes: Vec<u8>,
+        /// Gossip (deduplicated) rather than a direct message.
+        gossip: bool,
+        /// The connection it was sent on.
+        link: u64,
     },
     PersistDone {
         node: usize,
@@ -67,20 +95,32 @@ enum Event {
         server: usize,
         client: usize,
         request: FetchRequest,
+        link: u64,
     },
     FetchAnswer {
         client: usize,
         server: usize,
         bytes: Vec<u8>,
+        link: u64,
     },
     Crash,
+    /// Restarts a node crashed in the fault phase, unless it was restarted and crashed
+    /// again since (`epoch` is the one its crash began).
     Restart {
         node: usize,
+        epoch: u64,
     },
     Partition {
         on: bool,
     },
     HealStart,
+    OutageBegin,
+    OutageStop {
+        node: usize,
+    },
+    OutageRestart {
+        node: usize,
+    },
 }
 
 impl Event {
@@ -96,6 +136,9 @@ impl Event {
             Event::Restart { .. } => 8,
             Event::Partition { .. } => 9,
             Event::HealStart => 10,
+            Event::OutageBegin => 11,
+            Event::OutageStop { .. } => 12,
+            Event::OutageRestart { .. } => 13,
         }
     }
 }
@@ -105,6 +148,10 @@ struct Node {
     member: MemberId,
     keypair: Keypair,
     engine: Option<Engine>,
+    /// The engine has taken `Input::Start`, so its links may come up.
+    started: bool,
+    /// The gossip duplicate cache (in memory: lost in a crash).
+    seen: SeenCache,
     epoch: u64,
     durable: Option<PersistedRecord>,
     /// Blocks kept durably by Persist outputs (what this node proposed or notarized).
@@ -182,7 +229,20 @@ struct Sim {
     queue: BTreeMap<(u64, u64), Event>,
     nodes: Vec<Node>,
     partition: Option<Vec<bool>>,
-    healing: bool,
+    links: Links,
+    phase: Phase,
+    /// The outage's stops have all happened: the stall check runs.
+    outage_armed: bool,
+    outage_stops: usize,
+    outage_restarts: usize,
+    /// While a quorum is connected in the outage phase: when it connected or the last
+    /// new height was finalized, whichever is later.
+    stall_clock: Option<u64>,
+    /// When a quorum connected again, until the next new height.
+    quorum_back_at: Option<u64>,
+    resume_ms_max: Option<u64>,
+    stalled_after_quorum: bool,
+    quorum_losses: u64,
     heal_target: u64,
     heal_started_ms: u64,
     finalized_anywhere: BTreeMap<Height, Hash>,
@@ -238,6 +298,9 @@ pub fn run_seed(config: &SimConfig, seed: u64) -> SeedReport {
         liveness_failure: outcome.err(),
         finalized_blocks,
         evidence_against_byzantine: sim.evidence_against_byzantine,
+        quorum_losses: sim.quorum_losses,
+        stalled_after_quorum: sim.stalled_after_quorum,
+        resume_ms_max: sim.resume_ms_max,
         crashes: sim.crashes,
         events: sim.events,
         trace_hash: sim.trace,
@@ -250,7 +313,7 @@ impl Sim {
     fn new(config: SimConfig, seed: u64) -> Sim {
         let mut rng = Rng::new(seed);
         let genesis = genesis(&config);
-        let faults = Faults {
+        let mut faults = Faults {
             loss_per_mille: rng.range(0, 300),
             duplicate_per_mille: rng.range(0, 500),
             max_delay_ms: rng.range(2, 200),
@@ -265,11 +328,32 @@ impl Sim {
             }),
             max_persist_delay_ms: rng.range(0, 100),
             max_app_delay_ms: rng.range(0, 30),
+            outage: None,
         };
         let n = config.validators as usize;
+        if !config.random_faults {
+            faults.loss_per_mille = 0;
+            faults.duplicate_per_mille = 0;
+            faults.max_delay_ms = HEAL_MAX_DELAY_MS;
+            faults.partitions = false;
+            faults.crash_interval_ms = 0;
+            faults.max_persist_delay_ms = HEAL_MAX_PERSIST_MS;
+            faults.max_app_delay_ms = HEAL_MAX_PERSIST_MS;
+        }
         let mut byzantine: BTreeSet<usize> = BTreeSet::new();
         while byzantine.len() < config.byzantine as usize {
             byzantine.insert(rng.below(n as u64) as usize);
+        }
+        faults.outage = match (&config.outage_plan, config.quorum_loss) {
+            (Some(plan), _) => Some(plan.clone()),
+            (None, QuorumLoss::Never) => None,
+            (None, QuorumLoss::Sometimes) => rng
+                .chance(OUTAGE_PER_MILLE)
+                .then(|| draw_outage(&mut rng, &config, &byzantine)),
+            (None, QuorumLoss::Always) => Some(draw_outage(&mut rng, &config, &byzantine)),
+        };
+        if let Some(plan) = &faults.outage {
+            check_outage_plan(plan, n, config.quorum as usize);
         }
         let nodes = (0..n)
             .map(|index| {
@@ -281,6 +365,8 @@ impl Sim {
                     member: MemberId(index as u32),
                     keypair: keypair.clone(),
                     engine: None,
+                    started: false,
+                    seen: SeenCache::default(),
                     epoch: 0,
                     durable: None,
                     kept_blocks: BTreeMap::new(),
@@ -315,7 +401,16 @@ impl Sim {
             queue: BTreeMap::new(),
             nodes,
             partition: None,
-            healing: false,
+            links: Links::new(n),
+            phase: Phase::Faults,
+            outage_armed: false,
+            outage_stops: 0,
+            outage_restarts: 0,
+            stall_clock: None,
+            quorum_back_at: None,
+            resume_ms_max: None,
+            stalled_after_quorum: false,
+            quorum_losses: 0,
             heal_target: 0,
             heal_started_ms: 0,
             finalized_anywhere: BTreeMap::new(),
@@ -371,14 +466,24 @@ impl Sim {
             let at = self.rng.range(100, self.faults.crash_interval_ms);
             self.schedule(at, Event::Crash);
         }
-        self.schedule(self.config.fault_ms, Event::HealStart);
-        let deadline = self.config.fault_ms + self.config.heal_ms;
+        let heal_at = match self.faults.outage.clone() {
+            Some(plan) => {
+                self.schedule(self.config.fault_ms, Event::OutageBegin);
+                self.schedule_outage(&plan)
+            }
+            None => self.config.fault_ms,
+        };
+        self.schedule(heal_at, Event::HealStart);
         loop {
             let Some(((at, _), event)) = self.queue.pop_first() else {
                 return Err("no events left (every node idle)".into());
             };
-            if at > deadline {
+            if self.phase == Phase::Healing && at > self.heal_started_ms + self.config.heal_ms {
                 return Err(self.liveness_report("healing deadline passed"));
+            }
+            if let Some(failure) = self.check_stall(at) {
+                self.stalled_after_quorum = true;
+                return Err(failure);
             }
             self.now = at;
             self.events += 1;
@@ -390,9 +495,99 @@ impl Sim {
             if !self.violations.is_empty() {
                 return Ok(());
             }
-            if self.healing && self.healed() {
+            if self.phase == Phase::Healing && self.healed() {
                 return Ok(());
             }
+        }
+    }
+
+    /// Schedules the stops and restarts of `plan` after the outage phase begins at
+    /// `fault_ms`; returns when the healing phase begins at the latest (it begins
+    /// earlier, at the first new height once every stopped node runs again).
+    fn schedule_outage(&mut self, plan: &OutagePlan) -> u64 {
+        let mut at = self.config.fault_ms + OUTAGE_SETTLE_MS;
+        for (index, node) in plan.victims.iter().enumerate() {
+            if index > 0 {
+                at += plan.stop_gap_ms;
+            }
+            self.schedule(at, Event::OutageStop { node: *node });
+        }
+        at += plan.down_ms;
+        for (index, node) in plan.restarts.iter().enumerate() {
+            if index > 0 {
+                at += plan.restart_gap_ms;
+            }
+            self.schedule(at, Event::OutageRestart { node: *node });
+        }
+        // The last node back gets a full bound to rejoin under the stall check.
+        at + self.config.resume_bound_ms()
+    }
+
+    /// The stall check of the outage phase, before processing an event at `at`: while
+    /// a quorum is connected, a new height is due within the resume bound.
+    fn check_stall(&mut self, at: u64) -> Option<String> {
+        if self.phase != Phase::Outage || !self.outage_armed {
+            return None;
+        }
+        let bound = self.config.resume_bound_ms();
+        if let Some(since) = self.stall_clock {
+            if at > since + bound {
+                self.now = since + bound;
+                let why = match self.quorum_back_at {
+                    Some(back) => format!(
+                        "stalled after quorum: a quorum has been connected since t={back}ms and no new height was finalized within {bound}ms"
+                    ),
+                    None => format!(
+                        "stalled after quorum: no new height for {bound}ms since t={since}ms although a quorum is connected"
+                    ),
+                };
+                return Some(self.liveness_report(&why));
+            }
+        }
+        None
+    }
+
+    /// Starts or stops the stall clock when a quorum connects or disconnects (called
+    /// whenever links change).
+    fn update_stall_clock(&mut self) {
+        if self.phase != Phase::Outage || !self.outage_armed {
+            return;
+        }
+        let running: Vec<bool> = self.nodes.iter().map(|node| node.started).collect();
+        let connected = self.links.largest_connected(&running) >= self.config.quorum as usize;
+        match (connected, self.stall_clock) {
+            (false, _) => {
+                self.stall_clock = None;
+                self.quorum_back_at = None;
+            }
+            (true, None) => {
+                self.stall_clock = Some(self.now);
+                self.quorum_back_at = Some(self.now);
+            }
+            (true, Some(_)) => {}
+        }
+    }
+
+    /// A height no node had finalized before was just finalized. Once every node the
+    /// outage stopped runs again, that ends the outage phase.
+    fn on_new_height(&mut self) {
+        let victims = self
+            .faults
+            .outage
+            .as_ref()
+            .map_or(0, |plan| plan.victims.len());
+        if self.phase == Phase::Outage
+            && self.outage_restarts == victims
+            && self.nodes.iter().all(|node| node.started)
+        {
+            self.schedule(self.now, Event::HealStart);
+        }
+        if self.stall_clock.is_some() {
+            self.stall_clock = Some(self.now);
+        }
+        if let Some(back) = self.quorum_back_at.take() {
+            let resumed = self.now - back;
+            self.resume_ms_max = Some(self.resume_ms_max.map_or(resumed, |max| max.max(resumed)));
         }
     }
 
@@ -417,8 +612,9 @@ impl Sim {
             })
             .collect();
         let mut report = format!(
-            "{why} at t={}ms: heal began at {}ms, target height {}, nodes [{}]",
+            "{why} at t={}ms ({:?} phase): heal began at {}ms, target height {}, nodes [{}]",
             self.now,
+            self.phase,
             self.heal_started_ms,
             self.heal_target,
             nodes.join(" ")
@@ -432,8 +628,14 @@ impl Sim {
 
     fn trace_event(&mut self, event: &Event) {
         let detail: Vec<u8> = match event {
-            Event::Deliver { to, from, bytes } => {
-                let mut detail = vec![*to as u8, *from as u8];
+            Event::Deliver {
+                to,
+                from,
+                bytes,
+                gossip,
+                ..
+            } => {
+                let mut detail = vec![*to as u8, *from as u8, u8::from(*gossip)];
                 detail.extend_from_slice(&Hash::tagged(SEISAN_SIM_TRACE_V1, &[bytes]).0);
                 detail
             }
@@ -450,9 +652,11 @@ impl Sim {
                 detail.extend_from_slice(&Hash::tagged(SEISAN_SIM_TRACE_V1, &[bytes]).0);
                 detail
             }
-            Event::Restart { node } => vec![*node as u8],
+            Event::Restart { node, .. }
+            | Event::OutageStop { node }
+            | Event::OutageRestart { node } => vec![*node as u8],
             Event::Partition { on } => vec![u8::from(*on)],
-            Event::Crash | Event::HealStart => vec![],
+            Event::Crash | Event::HealStart | Event::OutageBegin => vec![],
         };
         self.trace = Hash::tagged(
             SEISAN_SIM_TRACE_V1,
@@ -504,17 +708,54 @@ impl Sim {
     fn crash(&mut self, node: usize) {
         let state = &mut self.nodes[node];
         state.engine = None;
-        // Everything in flight for the old process (unacknowledged records, timers,
-        // application answers) belongs to the old epoch and is dropped on arrival.
+        state.started = false;
+        // Only what a PersistDone of the current epoch acknowledged (in `durable`,
+        // `kept_blocks`, `kept_certificates`) and finalized blocks survive. Everything
+        // in flight for the old process (unacknowledged records, timers, application
+        // answers) belongs to the old epoch and is dropped on arrival; the gossip cache
+        // was memory.
         state.epoch += 1;
         state.persist_done_at = 0;
+        state.seen.clear();
         self.crashes += 1;
+        self.update_links();
+    }
+
+    /// Brings every link to its state (up while both ends run on one side of the
+    /// partition) and tells the engines at both ends: `PeerConnected` to both when a
+    /// link comes up, `PeerDisconnected` to a running end when it goes down.
+    fn update_links(&mut self) {
+        let running: Vec<bool> = self.nodes.iter().map(|node| node.started).collect();
+        let sides = self.partition.clone();
+        let changes = self.links.update(|a, b| {
+            running[a] && running[b] && sides.as_ref().is_none_or(|sides| sides[a] == sides[b])
+        });
+        for (a, b, up) in changes {
+            for (node, peer) in [(a, b), (b, a)] {
+                if self.nodes[node].started {
+                    if let Some(input) = connection_input(MemberId(peer as u32), up) {
+                        self.step(node, input);
+                    }
+                }
+            }
+        }
+        self.update_stall_clock();
     }
 
     fn process(&mut self, event: Event) {
         match event {
-            Event::Deliver { to, from, bytes } => {
-                if self.nodes[to].engine.is_none() {
+            Event::Deliver {
+                to,
+                from,
+                bytes,
+                gossip,
+                link,
+            } => {
+                if !self.nodes[to].started || !self.links.carries(from, to, link) {
+                    return;
+                }
+                // gossipsub drops a message whose id it has seen before it validates it.
+                if gossip && !self.first_sight(to, &bytes) {
                     return;
                 }
                 let Ok(message) = ConsensusMessage::decode(&bytes) else {
@@ -560,20 +801,31 @@ impl Sim {
             }
             Event::App { node, epoch, input } => {
                 if self.nodes[node].epoch == epoch {
+                    let start = matches!(input, Input::Start);
                     self.step(node, input);
+                    if start {
+                        self.nodes[node].started = true;
+                        self.update_links();
+                    }
                 }
             }
             Event::FetchAsk {
                 server,
                 client,
                 request,
-            } => self.serve_fetch(server, client, request),
+                link,
+            } => {
+                if self.links.carries(client, server, link) {
+                    self.serve_fetch(server, client, request);
+                }
+            }
             Event::FetchAnswer {
                 client,
                 server,
                 bytes,
+                link,
             } => {
-                if self.nodes[client].engine.is_none() {
+                if !self.nodes[client].started || !self.links.carries(server, client, link) {
                     return;
                 }
                 let Ok(response) = FetchResponse::decode(&bytes) else {
@@ -586,18 +838,41 @@ impl Sim {
                 self.step(client, input);
             }
             Event::Crash => self.on_crash_event(),
-            Event::Restart { node } => {
-                if self.nodes[node].engine.is_none() {
+            Event::Restart { node, epoch } => {
+                if self.nodes[node].epoch == epoch && self.nodes[node].engine.is_none() {
                     self.boot(node);
                 }
             }
             Event::Partition { on } => self.on_partition_event(on),
             Event::HealStart => self.on_heal_start(),
+            Event::OutageBegin => self.on_outage_begin(),
+            Event::OutageStop { node } => {
+                if self.nodes[node].engine.is_some() {
+                    self.crash(node);
+                }
+                self.outage_stops += 1;
+                let victims = self
+                    .faults
+                    .outage
+                    .as_ref()
+                    .map_or(0, |plan| plan.victims.len());
+                if self.outage_stops == victims {
+                    self.quorum_losses += 1;
+                    self.outage_armed = true;
+                    self.update_stall_clock();
+                }
+            }
+            Event::OutageRestart { node } => {
+                if self.nodes[node].engine.is_none() {
+                    self.boot(node);
+                }
+                self.outage_restarts += 1;
+            }
         }
     }
 
     fn on_crash_event(&mut self) {
-        if self.healing {
+        if self.phase != Phase::Faults {
             return;
         }
         let n = self.nodes.len();
@@ -614,7 +889,8 @@ impl Sim {
             let node = candidates[self.rng.below(candidates.len() as u64) as usize];
             self.crash(node);
             let at = self.now + self.rng.range(50, 2_000);
-            self.schedule(at, Event::Restart { node });
+            let epoch = self.nodes[node].epoch;
+            self.schedule(at, Event::Restart { node, epoch });
         }
         let interval = self.faults.crash_interval_ms;
         let at = self.now + self.rng.range(interval / 2, interval * 3 / 2);
@@ -622,7 +898,7 @@ impl Sim {
     }
 
     fn on_partition_event(&mut self, on: bool) {
-        if self.healing {
+        if self.phase != Phase::Faults {
             return;
         }
         if on {
@@ -633,13 +909,33 @@ impl Sim {
         } else {
             self.partition = None;
         }
+        self.update_links();
         let at = self.now + self.rng.range(200, 3_000);
         self.schedule(at, Event::Partition { on: !on });
     }
 
-    fn on_heal_start(&mut self) {
-        self.healing = true;
+    /// The outage phase: partitions and random crashes stop, nodes down from the fault
+    /// phase restart; the plan's stops and restarts are already scheduled.
+    fn on_outage_begin(&mut self) {
+        self.phase = Phase::Outage;
         self.partition = None;
+        self.update_links();
+        for node in 0..self.nodes.len() {
+            if self.nodes[node].engine.is_none() {
+                self.boot(node);
+            }
+        }
+    }
+
+    fn on_heal_start(&mut self) {
+        if self.phase == Phase::Healing {
+            return;
+        }
+        self.phase = Phase::Healing;
+        self.stall_clock = None;
+        self.quorum_back_at = None;
+        self.partition = None;
+        self.update_links();
         self.heal_started_ms = self.now;
         for node in 0..self.nodes.len() {
             if self.nodes[node].engine.is_none() {
@@ -652,40 +948,64 @@ impl Sim {
 
     // ----- network --------------------------------------------------------------------
 
-    /// Schedules `event` for delivery from `from` to `to` through the faulty network;
-    /// returns whether it (or a copy) will arrive.
-    fn transmit(&mut self, from: usize, to: usize, make: impl Fn() -> Event) {
-        if self.healing {
-            let at = self.now + self.rng.range(1, HEAL_MAX_DELAY_MS);
-            self.schedule(at, make());
+    /// Schedules the event `make(connection)` for delivery from `from` to `to` over
+    /// their link, if it is up, through the faulty network (loss, delay and so
+    /// reordering, duplication at the levels of the current phase).
+    fn transmit(&mut self, from: usize, to: usize, make: impl Fn(u64) -> Event) {
+        if !self.links.is_up(from, to) {
             return;
         }
-        if let Some(sides) = &self.partition {
-            if sides[from] != sides[to] {
-                return;
-            }
-        }
-        if self.rng.chance(self.faults.loss_per_mille) {
+        let link = self.links.epoch(from, to);
+        let (loss_per_mille, max_delay_ms, duplicate_per_mille) = match self.phase {
+            Phase::Faults => (
+                self.faults.loss_per_mille,
+                self.faults.max_delay_ms,
+                self.faults.duplicate_per_mille,
+            ),
+            Phase::Outage => (
+                self.faults.loss_per_mille.min(OUTAGE_MAX_LOSS_PER_MILLE),
+                self.faults.max_delay_ms.min(OUTAGE_MAX_DELAY_MS),
+                self.faults.duplicate_per_mille,
+            ),
+            Phase::Healing => (0, HEAL_MAX_DELAY_MS, 0),
+        };
+        if loss_per_mille > 0 && self.rng.chance(loss_per_mille) {
             return;
         }
-        let at = self.now + self.rng.range(1, self.faults.max_delay_ms);
-        self.schedule(at, make());
-        if self.rng.chance(self.faults.duplicate_per_mille) {
+        let at = self.now + self.rng.range(1, max_delay_ms);
+        self.schedule(at, make(link));
+        if duplicate_per_mille > 0 && self.rng.chance(duplicate_per_mille) {
             let at = self.now + self.rng.range(1, self.faults.max_replay_delay_ms);
-            self.schedule(at, make());
+            self.schedule(at, make(link));
         }
     }
 
-    fn send_bytes(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
-        self.transmit(from, to, || Event::Deliver {
+    fn send_bytes(&mut self, from: usize, to: usize, bytes: Vec<u8>, gossip: bool) {
+        self.transmit(from, to, |link| Event::Deliver {
             to,
             from,
             bytes: bytes.clone(),
+            gossip,
+            link,
         });
     }
 
+    /// Records gossip `bytes` in `node`'s duplicate cache; false if it was seen within
+    /// the window (always true without [`SimConfig::gossip_dedup`]).
+    fn first_sight(&mut self, node: usize, bytes: &[u8]) -> bool {
+        let now = self.now;
+        self.nodes[node].seen.insert(message_id(bytes), now) || !self.config.gossip_dedup
+    }
+
+    /// The peers `node` is connected to now.
+    fn connected_peers(&self, node: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|peer| *peer != node && self.links.is_up(node, *peer))
+            .collect()
+    }
+
     fn serve_fetch(&mut self, server: usize, client: usize, request: FetchRequest) {
-        if self.nodes[server].engine.is_none() {
+        if !self.nodes[server].started {
             return;
         }
         let garbage = self.nodes[server]
@@ -700,10 +1020,11 @@ impl Sim {
             answer_fetch(&request, &Store(&state.finalized), state.engine.as_ref())
         };
         let bytes = response.encode();
-        self.transmit(server, client, || Event::FetchAnswer {
+        self.transmit(server, client, |link| Event::FetchAnswer {
             client,
             server,
             bytes: bytes.clone(),
+            link,
         });
     }
 
@@ -733,12 +1054,12 @@ impl Sim {
             Output::Broadcast(message) => {
                 let recipients: Vec<usize> =
                     (0..self.nodes.len()).filter(|peer| *peer != node).collect();
-                self.send_message(node, &recipients, message);
+                self.send_message(node, &recipients, message, true);
             }
             Output::Send { to, message } => {
                 let to = to.0 as usize;
                 if to < self.nodes.len() && to != node {
-                    self.send_message(node, &[to], message);
+                    self.send_message(node, &[to], message, false);
                 }
             }
             Output::Persist {
@@ -747,7 +1068,7 @@ impl Sim {
                 block,
                 certificate,
             } => {
-                let max = if self.healing {
+                let max = if self.phase == Phase::Healing {
                     HEAL_MAX_PERSIST_MS
                 } else {
                     self.faults.max_persist_delay_ms
@@ -802,7 +1123,12 @@ impl Sim {
                 self.nodes[node]
                     .built_parent_roots
                     .insert(block.hash(), parent_root);
-                let at = self.now + self.rng.range(0, self.faults.max_app_delay_ms);
+                let wait = if self.phase == Phase::Outage {
+                    OUTAGE_EMPTY_BLOCK_DELAY_MS
+                } else {
+                    0
+                };
+                let at = self.now + wait + self.rng.range(0, self.faults.max_app_delay_ms);
                 self.schedule(
                     at,
                     Event::App {
@@ -855,23 +1181,53 @@ impl Sim {
                 }
             }
             Output::Fetch(request) => {
-                let n = self.nodes.len() as u64;
-                let server = ((node as u64 + 1 + self.rng.below(n - 1)) % n) as usize;
-                self.transmit(node, server, || Event::FetchAsk {
+                // The node asks a peer it is connected to; with none, the request fails
+                // and the engine asks again after `fetch_retry_ms`.
+                let peers = self.connected_peers(node);
+                if peers.is_empty() {
+                    return;
+                }
+                let server = peers[self.rng.below(peers.len() as u64) as usize];
+                self.transmit(node, server, |link| Event::FetchAsk {
                     server,
                     client: node,
                     request: request.clone(),
+                    link,
                 });
             }
         }
     }
 
-    fn send_message(&mut self, node: usize, recipients: &[usize], message: ConsensusMessage) {
+    /// Sends `message` from `node` to `recipients`: as gossip (a gossipsub publish) or
+    /// as direct messages.
+    fn send_message(
+        &mut self,
+        node: usize,
+        recipients: &[usize],
+        message: ConsensusMessage,
+        gossip: bool,
+    ) {
         if self.is_honest(node) {
             self.check_signed(node, &message);
             let bytes = message.encode();
-            for to in recipients {
-                self.send_bytes(node, *to, bytes.clone());
+            if gossip {
+                let peers: Vec<usize> = recipients
+                    .iter()
+                    .copied()
+                    .filter(|peer| self.links.is_up(node, *peer))
+                    .collect();
+                // gossipsub refuses a publish with no peer before caching the id, and
+                // refuses bytes whose id is cached ("already published").
+                if peers.is_empty() || !self.first_sight(node, &bytes) {
+                    return;
+                }
+                for to in peers {
+                    self.send_bytes(node, to, bytes.clone(), true);
+                }
+            } else {
+                for to in recipients {
+                    self.send_bytes(node, *to, bytes.clone(), false);
+                }
             }
             return;
         }
@@ -885,8 +1241,10 @@ impl Sim {
         let mut byzantine = self.nodes[node].byzantine.take().expect("byzantine node");
         let sends = byzantine.rewrite(&mut self.rng, &message, recipients, parent_root);
         self.nodes[node].byzantine = Some(byzantine);
+        // A byzantine node publishes whatever it likes (its own cache does not stop it);
+        // the receivers' caches still apply.
         for (to, bytes) in sends {
-            self.send_bytes(node, to, bytes);
+            self.send_bytes(node, to, bytes, gossip);
         }
     }
 
@@ -904,6 +1262,14 @@ impl Sim {
                 sent.proposal.get_or_insert(hash);
                 (view, conflict.then_some("two proposals"))
             }
+            ConsensusMessage::Status(status) => match &status.nullify {
+                // A status carries the sender's own nullify: it is a signed message too.
+                Some(vote) => {
+                    let vote = ConsensusMessage::Vote(vote.clone());
+                    return self.check_signed(node, &vote);
+                }
+                None => return,
+            },
             ConsensusMessage::Vote(vote) if vote.member == member => {
                 let view = vote.vote.view;
                 let block = vote.vote.block;
@@ -1010,8 +1376,79 @@ impl Sim {
             Some(_) => {}
             None => {
                 self.finalized_anywhere.insert(height, hash);
+                self.on_new_height();
             }
         }
         self.nodes[node].finalized.push(finalized);
     }
+}
+
+/// The input that tells an engine a link to `peer` came up or went down.
+fn connection_input(peer: MemberId, up: bool) -> Option<Input> {
+    Some(if up {
+        Input::PeerConnected { peer }
+    } else {
+        Input::PeerDisconnected { peer }
+    })
+}
+
+/// Draws a quorum-loss outage: more than n - q nodes stop (usually leaving a survivor
+/// whose gossip cache holds everything it sent, sometimes all of them; always an
+/// honest survivor unless [`SimConfig::outage_may_stop_all`]), together or one after
+/// another, and come back in a random order, one at a time or together.
+fn draw_outage(rng: &mut Rng, config: &SimConfig, byzantine: &BTreeSet<usize>) -> OutagePlan {
+    let n = config.validators as usize;
+    let least = n - config.quorum as usize + 1;
+    let spare_one = !config.outage_may_stop_all;
+    let count = if least < n && (spare_one || rng.chance(800)) {
+        rng.range(least as u64, n as u64 - 1) as usize
+    } else {
+        n
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    let honest = |node: &usize| !byzantine.contains(node);
+    if spare_one && count < n && !order[count..].iter().any(honest) {
+        // Spare an honest validator: a byzantine survivor alone spares nobody.
+        let keep = order[..count]
+            .iter()
+            .rposition(honest)
+            .expect("fewer byzantine validators than validators");
+        order.swap(keep, count);
+    }
+    let victims = order[..count].to_vec();
+    let stop_gap_ms = if rng.chance(300) {
+        0
+    } else {
+        rng.range(50, 1_000)
+    };
+    let down_ms = rng.range(200, 1_500);
+    let mut restarts = victims.clone();
+    rng.shuffle(&mut restarts);
+    let restart_gap_ms = if rng.chance(250) {
+        0
+    } else {
+        rng.range(100, 1_500)
+    };
+    OutagePlan {
+        victims,
+        stop_gap_ms,
+        down_ms,
+        restarts,
+        restart_gap_ms,
+    }
+}
+
+/// A plan must take the quorum down and bring every victim back exactly once.
+fn check_outage_plan(plan: &OutagePlan, n: usize, quorum: usize) {
+    let victims: BTreeSet<usize> = plan.victims.iter().copied().collect();
+    assert_eq!(victims.len(), plan.victims.len(), "a node stops once");
+    assert!(
+        victims.len() > n - quorum,
+        "the outage must take the quorum down"
+    );
+    assert!(victims.iter().all(|node| *node < n));
+    let restarts: BTreeSet<usize> = plan.restarts.iter().copied().collect();
+    assert_eq!(restarts, victims, "every stopped node restarts");
+    assert_eq!(plan.restarts.len(), plan.victims.len());
 }
