@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 const SEISAN_SIM_TRACE_V1: &[u8] = b"SEISAN_SIM_TRACE_V1";
 /// The chain id of simulated networks (a `dev` chain, so dev keys are acceptable).
 pub const SIM_CHAIN_ID: &str = "sim-dev";
+/// A booted engine gets `Input::Start` (and then its links) within this time.
+const START_MAX_DELAY_MS: u64 = 50;
 /// Message delay bound once the network has healed.
 const HEAL_MAX_DELAY_MS: u64 = 10;
 /// Persistence delay bound once the network has healed.
@@ -519,8 +521,10 @@ impl Sim {
             }
             self.schedule(at, Event::OutageRestart { node: *node });
         }
-        // The last node back gets a full bound to rejoin under the stall check.
-        at + self.config.resume_bound_ms()
+        // The last node back gets a full bound to rejoin under the stall check, counted
+        // from when its links come up: a quorum that connects only then is still held
+        // to the bound before healing begins.
+        at + START_MAX_DELAY_MS + self.config.resume_bound_ms() + 1
     }
 
     /// The stall check of the outage phase, before processing an event at `at`: while
@@ -690,7 +694,7 @@ impl Sim {
         match Engine::new(config, tip, restored) {
             Ok(engine) => {
                 self.nodes[node].engine = Some(engine);
-                let at = self.now + self.rng.range(0, 50);
+                let at = self.now + self.rng.range(0, START_MAX_DELAY_MS);
                 let epoch = self.nodes[node].epoch;
                 self.schedule(
                     at,
