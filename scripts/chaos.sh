@@ -4,12 +4,15 @@
 # members' signed orders, cancels and allocations, fiat deposits at the bank and fiat
 # withdrawals, ETH and WBTC deposits to the hot wallet and crypto withdrawals, with a
 # random fault (kill -9, SIGSTOP/SIGCONT, partition, wiped data dir, kill -9 and restart
-# of the bank) about every 10 seconds. After the run the bank's books must match the
-# ledger, and the chain must show every deposit credited once, every withdrawal paid once
-# and hot + cold wallets equal to the ledger's liabilities. Prints the seed, each fault, a
-# per-kind breakdown and one summary line
-#   chaos: minutes=M faults=F acknowledged=A lost=L invariant_violations=V divergences=D
-# and exits non-zero on any loss, violation, divergence or stall.
+# of the bank, quorum loss: two validators stopped together and brought back in varying
+# orders, at least every fifth fault) about every 10 seconds. After the run the bank's
+# books must match the ledger, and the chain must show every deposit credited once,
+# every withdrawal paid once and hot + cold wallets equal to the ledger's liabilities.
+# Prints the seed, each fault, a per-kind breakdown and one summary line
+#   chaos: minutes=M faults=F acknowledged=A lost=L invariant_violations=V divergences=D stalls_after_quorum=S
+# and exits non-zero on any loss, violation, divergence or stall (S counts quorum losses
+# after which no block was finalized within 15 s of a quorum being back), or with fewer
+# quorum losses than one per two minutes.
 #
 # Usage: scripts/chaos.sh [--minutes M] [--seed S] [--release] [other seisan-chaos flags]
 # Needs root for the namespaces (without it, partitions are reported as not injected).

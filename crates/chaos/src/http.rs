@@ -25,7 +25,13 @@ pub fn post_json(url: &str, value: &Value) -> anyhow::Result<(u16, Value)> {
 
 /// A node's finalized height, if it answers.
 pub fn height(node_url: &str) -> Option<u64> {
-    match get(&format!("{node_url}/v1/status")) {
+    height_within(node_url, REQUEST_TIMEOUT)
+}
+
+/// [`height`] that gives up after `timeout` (for polling that must notice progress
+/// quickly while some nodes are paused).
+pub fn height_within(node_url: &str, timeout: Duration) -> Option<u64> {
+    match seisan_tests::get_within(&format!("{node_url}/v1/status"), timeout) {
         Ok((200, body)) => body["height"].as_u64(),
         _ => None,
     }

@@ -8,8 +8,10 @@
 //! exchanges also deposit fiat at the bank and withdraw it (`WithdrawFiat`), while the
 //! driver injects a seeded random fault about every ten seconds: kill -9 and restart a
 //! node, SIGSTOP/SIGCONT, a partition (the node's veth link goes down), a wiped data
-//! directory (resync from genesis) and kill -9 of the bank, restarted on its own
-//! store. A local anvil is the public chain: the same two exchanges deposit ETH and
+//! directory (resync from genesis), kill -9 of the bank, restarted on its own
+//! store, and quorum losses: two of the three validators stopped together (kill -9 or
+//! SIGSTOP), so the chain stops, and brought back one at a time (the first stopped
+//! first, or the last) or both together; one at least every fifth fault. A local anvil is the public chain: the same two exchanges deposit ETH and
 //! WBTC from their registered addresses to the clearing house's hot wallet and withdraw
 //! them (`Withdraw`, paid by the clearing-house node from the hot wallet). A checker
 //! reads every node throughout and all of them at the end, and the run fails on:
@@ -22,7 +24,10 @@
 //! - any transaction the API reported finalized that a node at or past its height no
 //!   longer has, or has at another height or with another receipt;
 //! - any two nodes with a different block hash or state root at one height;
-//! - progress that does not resume within a bound after a fault heals;
+//! - progress that does not resume within a bound after a fault heals, or, after a
+//!   quorum loss, a chain that does not finalize a new block within
+//!   [`run::QUORUM_BACK_BOUND`] of a quorum being back (`stalls_after_quorum`), or a
+//!   run with fewer quorum losses than one per two minutes;
 //! - after the run, a bank and ledger that do not settle (a deposit never credited, a
 //!   withdrawal never completed, settlement never mirrored) or whose books differ: yen
 //!   credited must equal the deposits the bank booked (each once, and each deposit the

@@ -1,6 +1,6 @@
 //! `seisan-chaos`: the chaos run's driver (see the library docs). Prints the seed, one
 //! line per fault, a per-kind breakdown and then exactly one summary line
-//! `chaos: minutes=M faults=F acknowledged=A lost=L invariant_violations=V divergences=D`;
+//! `chaos: minutes=M faults=F acknowledged=A lost=L invariant_violations=V divergences=D stalls_after_quorum=S`;
 //! exits non-zero on any loss, violation, divergence or stall.
 
 use anyhow::Context;

@@ -6,7 +6,7 @@
 
 use crate::chain::{self, ChainTransaction};
 use crate::cluster::{funded_members, opening_total, Cluster, FIAT_MEMBERS, GAS_BUFFER_WEI};
-use crate::faults::{Fault, FaultKind, FaultPlan};
+use crate::faults::{quorum_losses_required, Fault, FaultKind, FaultPlan, QuorumLoss, Stop};
 use crate::http;
 use crate::invariants::{
     check_account_flow, check_acknowledged, check_balances, check_bank_books,
@@ -29,6 +29,14 @@ use std::time::{Duration, Instant};
 
 /// How long the cluster may take to make progress again once a fault heals.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(90);
+/// How soon after a quorum of validators is back from a quorum-loss outage (a killed
+/// one answers its API again, a paused one is continued) the chain must finalize a
+/// new block: a few view timeouts (2 s each), with room for debug builds under the
+/// workload on two cores. A miss counts in `stalls_after_quorum`.
+pub const QUORUM_BACK_BOUND: Duration = Duration::from_secs(15);
+/// How long one status poll may take while a quorum-loss outage measures (paused
+/// nodes do not answer at all).
+const QUICK_POLL_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// How long a faulted node may take to catch up with the chain (a wiped node replays
 /// the whole chain from genesis).
 const CATCH_UP_BOUND: Duration = Duration::from_secs(240);
@@ -76,6 +84,9 @@ struct Findings {
     divergences: Mutex<Vec<String>>,
     lost: Mutex<BTreeSet<String>>,
     stalls: Mutex<Vec<String>>,
+    /// Quorum-loss outages after which the chain did not finalize a new block within
+    /// [`QUORUM_BACK_BOUND`] of a quorum being back.
+    stalls_after_quorum: Mutex<Vec<String>>,
     /// How often member holdings could be compared with the supply at one state.
     holdings_compared: AtomicU64,
 }
@@ -114,6 +125,9 @@ pub struct Summary {
     pub violations: usize,
     pub divergences: usize,
     pub stalls: usize,
+    /// Quorum-loss outages the chain took longer than [`QUORUM_BACK_BOUND`] to
+    /// recover from once a quorum was back.
+    pub stalls_after_quorum: usize,
     pub holdings_compared: u64,
     pub converged: bool,
     pub heights: usize,
@@ -129,11 +143,21 @@ impl Summary {
         self.injected.values().sum()
     }
 
+    /// Quorum-loss outages injected.
+    pub fn quorum_losses(&self) -> u64 {
+        self.injected
+            .get(&FaultKind::QuorumLoss)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn passed(&self) -> bool {
         self.lost == 0
             && self.violations == 0
             && self.divergences == 0
             && self.stalls == 0
+            && self.stalls_after_quorum == 0
+            && self.quorum_losses() >= quorum_losses_required(self.minutes)
             && self.converged
             && self.bank_settled
             && self.custody_settled
@@ -150,8 +174,10 @@ impl Summary {
             );
         }
         line += &format!(
-            "; progress stalls={} converged={} bank_settled={} custody_settled={} heights_compared={} holdings_compared={}",
+            "; progress stalls={} quorum losses={} (at least {} required) converged={} bank_settled={} custody_settled={} heights_compared={} holdings_compared={}",
             self.stalls,
+            self.quorum_losses(),
+            quorum_losses_required(self.minutes),
             self.converged,
             self.bank_settled,
             self.custody_settled,
@@ -163,13 +189,14 @@ impl Summary {
 
     pub fn summary_line(&self) -> String {
         format!(
-            "chaos: minutes={} faults={} acknowledged={} lost={} invariant_violations={} divergences={}",
+            "chaos: minutes={} faults={} acknowledged={} lost={} invariant_violations={} divergences={} stalls_after_quorum={}",
             self.minutes,
             self.faults(),
             self.acknowledged,
             self.lost,
             self.violations,
-            self.divergences
+            self.divergences,
+            self.stalls_after_quorum
         )
     }
 }
@@ -281,7 +308,8 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         // Two of three must stay whole for a quorum: while a node is still catching
         // up, the next fault hits that node again rather than a second one.
         // A wipe would send it back to genesis and it might never catch up, so a
-        // planned wipe becomes a kill (which keeps what it synced so far).
+        // planned wipe becomes a kill (which keeps what it synced so far). A quorum
+        // loss takes it down with another node, so the one left is whole.
         let lagging = catching_up.keys().next().copied();
         if let Some(lagging) = lagging.filter(|_| fault.kind.hits_node()) {
             if fault.kind == FaultKind::Wipe {
@@ -292,6 +320,11 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
                 cluster.nodes[lagging].name, fault.kind
             );
             fault.node = lagging;
+            if let Some(outage) = fault.quorum_loss.as_mut() {
+                if outage.second == lagging {
+                    outage.second = (lagging + 1) % urls.len();
+                }
+            }
         }
         if fault.kind == FaultKind::Partition && !cluster.partitions_possible() {
             *skipped.entry(fault.kind).or_insert(0u64) += 1;
@@ -300,6 +333,9 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
             *injected.entry(fault.kind).or_insert(0u64) += 1;
             if fault.kind.hits_node() {
                 catching_up.insert(fault.node, Instant::now() + CATCH_UP_BOUND);
+            }
+            if let Some(outage) = fault.quorum_loss {
+                catching_up.insert(outage.second, Instant::now() + CATCH_UP_BOUND);
             }
         }
         let next = began + Duration::from_millis(fault.gap_ms);
@@ -338,6 +374,7 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         violations: findings.violations.lock().expect("findings").len(),
         divergences: findings.divergences.lock().expect("findings").len(),
         stalls: findings.stalls.lock().expect("findings").len(),
+        stalls_after_quorum: findings.stalls_after_quorum.lock().expect("findings").len(),
         holdings_compared: findings.holdings_compared.load(Ordering::Relaxed),
         converged,
         heights,
@@ -446,10 +483,13 @@ fn inject(
     wipes: &[AtomicU64],
     findings: &Findings,
 ) -> anyhow::Result<()> {
-    let name = if fault.kind.hits_node() {
-        cluster.nodes[fault.node].name.clone()
-    } else {
-        "the bank".to_string()
+    let name = match (fault.kind.hits_node(), fault.quorum_loss) {
+        (false, _) => "the bank".to_string(),
+        (true, None) => cluster.nodes[fault.node].name.clone(),
+        (true, Some(outage)) => format!(
+            "{} and {}",
+            cluster.nodes[fault.node].name, cluster.nodes[outage.second].name
+        ),
     };
     println!(
         "chaos: fault {} on {name} for {} ms",
@@ -477,6 +517,12 @@ fn inject(
             wipes[fault.node].fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(hold);
             cluster.launch(fault.node)?;
+        }
+        FaultKind::QuorumLoss => {
+            let outage = fault
+                .quorum_loss
+                .expect("a quorum-loss fault names its outage");
+            quorum_loss(cluster, urls, fault.node, fault.hold_ms, outage, findings)?;
         }
         FaultKind::BankRestart => {
             cluster.kill_bank();
@@ -525,13 +571,169 @@ fn inject(
             };
             eprintln!("chaos: STALL: {text}\n---- {name} ----\n{log}");
             findings.stalls.lock().expect("findings lock").push(text);
-            if fault.kind.hits_node() && !cluster.is_running(fault.node) {
-                cluster.launch(fault.node)?;
+            let stopped = fault.quorum_loss.map(|outage| outage.second);
+            for node in [Some(fault.node), stopped].into_iter().flatten() {
+                if fault.kind.hits_node() && !cluster.is_running(node) {
+                    cluster.launch(node)?;
+                }
             }
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// A quorum-loss outage: stops `first`, then `outage.second` (the chain stops: the one
+/// left is short of a quorum), holds, brings them back in `outage.order`, and checks
+/// that a new block is finalized within [`QUORUM_BACK_BOUND`] of a quorum being back
+/// (a miss is a stall after quorum). Returns once both are back.
+fn quorum_loss(
+    cluster: &mut Cluster,
+    urls: &[String],
+    first: usize,
+    hold_ms: u64,
+    outage: QuorumLoss,
+    findings: &Findings,
+) -> anyhow::Result<()> {
+    let quorum = cluster.genesis.quorum as usize;
+    let stopped = [first, outage.second];
+    assert!(first != outage.second, "a quorum loss stops two nodes");
+    assert!(
+        urls.len() - stopped.len() < quorum,
+        "stopping {stopped:?} of {} leaves a quorum of {quorum}",
+        urls.len()
+    );
+    let node_names: Vec<String> = cluster.nodes.iter().map(|node| node.name.clone()).collect();
+    let names = |nodes: &[usize]| -> String {
+        nodes
+            .iter()
+            .map(|index| node_names[*index].as_str())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    let how = match outage.stop {
+        Stop::Kill => "kill -9",
+        Stop::Pause => "SIGSTOP",
+    };
+    println!(
+        "chaos: quorum loss: {how} {}, {} ms later {}; back after {hold_ms} ms, {}",
+        names(&[first]),
+        outage.stagger_ms,
+        names(&[outage.second]),
+        outage.order.name()
+    );
+    let stop = |cluster: &mut Cluster, node: usize| -> anyhow::Result<()> {
+        match outage.stop {
+            Stop::Kill => {
+                cluster.kill(node);
+                Ok(())
+            }
+            Stop::Pause => cluster.signal_pause(node, true),
+        }
+    };
+    stop(cluster, first)?;
+    std::thread::sleep(Duration::from_millis(outage.stagger_ms));
+    stop(cluster, outage.second)?;
+    std::thread::sleep(Duration::from_millis(hold_ms));
+
+    let mut up: Vec<usize> = (0..urls.len())
+        .filter(|index| !stopped.contains(index))
+        .collect();
+    // Heights answered until a quorum is back were finalized before the outage (a
+    // returning node's first answer is what it stored or held).
+    let mut stood = up
+        .iter()
+        .filter_map(|index| http::height_within(&urls[*index], QUICK_POLL_TIMEOUT))
+        .max()
+        .unwrap_or(0);
+    let mut measured = false;
+    for (position, group) in outage.order.groups(stopped).into_iter().enumerate() {
+        if position > 0 {
+            std::thread::sleep(Duration::from_millis(outage.between_returns_ms));
+        }
+        let mut back_at = Vec::new();
+        for &node in &group {
+            match outage.stop {
+                Stop::Kill => cluster.launch(node)?,
+                Stop::Pause => {
+                    cluster.signal_pause(node, false)?;
+                    back_at.push(Instant::now());
+                }
+            }
+        }
+        if outage.stop == Stop::Kill {
+            // A killed node is back when its API answers.
+            let launched = Instant::now();
+            let mut waiting = group.clone();
+            while !waiting.is_empty() && launched.elapsed() < RECOVERY_BOUND {
+                waiting.retain(|index| {
+                    match http::height_within(&urls[*index], QUICK_POLL_TIMEOUT) {
+                        Some(first_height) => {
+                            stood = stood.max(first_height);
+                            back_at.push(Instant::now());
+                            false
+                        }
+                        None => true,
+                    }
+                });
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if !waiting.is_empty() {
+                let text = format!(
+                    "{} did not answer within {RECOVERY_BOUND:?} of its restart",
+                    names(&waiting)
+                );
+                eprintln!("chaos: STALL: {text}");
+                findings.stalls.lock().expect("findings lock").push(text);
+                continue;
+            }
+        } else {
+            for index in &group {
+                if let Some(first_height) = http::height_within(&urls[*index], QUICK_POLL_TIMEOUT) {
+                    stood = stood.max(first_height);
+                }
+            }
+        }
+        let before = up.len();
+        up.extend(&group);
+        if measured || up.len() < quorum {
+            continue;
+        }
+        measured = true;
+        back_at.sort();
+        let quorum_back = back_at[(quorum - before - 1).min(back_at.len() - 1)];
+        loop {
+            let top = up
+                .iter()
+                .filter_map(|index| http::height_within(&urls[*index], QUICK_POLL_TIMEOUT))
+                .max()
+                .unwrap_or(0);
+            if top > stood {
+                println!(
+                    "chaos: quorum back ({} returned): height {top} finalized {} ms later (the chain stood at {stood})",
+                    names(&group),
+                    quorum_back.elapsed().as_millis()
+                );
+                break;
+            }
+            if quorum_back.elapsed() > QUORUM_BACK_BOUND {
+                let text = format!(
+                    "quorum loss of {} ({how}, {}): nothing finalized within {QUORUM_BACK_BOUND:?} of a quorum being back (the chain stood at {stood})",
+                    names(&stopped),
+                    outage.order.name()
+                );
+                eprintln!("chaos: STALL AFTER QUORUM: {text}");
+                findings
+                    .stalls_after_quorum
+                    .lock()
+                    .expect("findings lock")
+                    .push(text);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(())
 }
 
 /// Drops the nodes that are back within [`CONVERGED_LAG`] of the chain from

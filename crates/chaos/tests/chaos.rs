@@ -4,10 +4,10 @@
 //! bank, faults, workload; needs `target/<profile>/seisan`, built by `cargo build -p
 //! seisan-node`, and root for the namespaces) and fails unless the run passes with its summary line.
 //! Without it, it only checks that the checkers catch broken answers and that the fault
-//! schedule could reach the 50 faults a 10-minute run needs, so the default suite stays
-//! cheap.
+//! schedule could reach the 50 faults a 10-minute run needs, with the quorum losses
+//! both runs must have, so the default suite stays cheap.
 
-use seisan_chaos::faults::FaultPlan;
+use seisan_chaos::faults::{FaultKind, FaultPlan};
 use seisan_chaos::invariants::{check_acknowledged, check_supply, AckCheck, Acknowledged};
 use serde_json::json;
 use std::path::PathBuf;
@@ -58,8 +58,18 @@ fn chaos_run_passes_or_checkers_catch_broken_answers() {
             .join("\n")
     );
     assert!(
-        summary.contains(" lost=0 invariant_violations=0 divergences=0"),
+        summary.contains(" lost=0 invariant_violations=0 divergences=0 stalls_after_quorum=0"),
         "{summary}"
+    );
+    let quorum_losses = stdout
+        .lines()
+        .find_map(|line| line.split(" quorum_loss=").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        quorum_losses >= 1,
+        "the 2-minute run took quorum down {quorum_losses} times; it must at least once"
     );
 }
 
@@ -81,6 +91,21 @@ fn self_check() {
         AckCheck::Lost(_)
     ));
     let mut plan = FaultPlan::new(0, 3);
-    let total_ms: u64 = (0..50).map(|_| plan.next_fault().gap_ms).sum();
+    let faults: Vec<_> = (0..50).map(|_| plan.next_fault()).collect();
+    let total_ms: u64 = faults.iter().map(|fault| fault.gap_ms).sum();
     assert!(total_ms <= 10 * 60 * 1000, "50 faults fit in ten minutes");
+    let quorum_losses = faults
+        .iter()
+        .filter(|fault| fault.kind == FaultKind::QuorumLoss)
+        .count();
+    assert!(
+        quorum_losses >= 5,
+        "a 10-minute run takes quorum down 5 times"
+    );
+    assert!(
+        faults[..3]
+            .iter()
+            .any(|fault| fault.kind == FaultKind::QuorumLoss),
+        "a 2-minute run takes quorum down"
+    );
 }
