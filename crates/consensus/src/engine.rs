@@ -1403,7 +1403,21 @@ impl Engine {
         }
         let record = record.with(view, Signing::Finalize(block));
         let vote = self.signed_vote(view, height, block, VoteKind::Finalize);
-        self.persist_then_release(record, None, vec![ConsensusMessage::Vote(vote)]);
+        // R10: a node that signed finalize(v) may never nullify v, so view v can end
+        // only through v's notarization: keep it durably before the vote leaves, or a
+        // crash of every validator could leave v with finalize signers who cannot
+        // nullify, nullifiers who cannot finalize, and no notarization anywhere.
+        let notarization = self.notarizations.get(&view).cloned();
+        assert!(
+            notarization.is_some(),
+            "finalize is signed only upon a notarization"
+        );
+        self.persist_with_certificate_then_release(
+            record,
+            None,
+            notarization,
+            vec![ConsensusMessage::Vote(vote)],
+        );
     }
 
     fn on_tick(&mut self) {
@@ -1482,15 +1496,25 @@ impl Engine {
         block: Option<Box<Block>>,
         messages: Vec<ConsensusMessage>,
     ) {
-        assert!(record.view >= self.record.view);
-        assert!(!messages.is_empty());
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
         let certificate = if record.view > self.record.view {
             self.entry_certificate(record.view)
         } else {
             None
         };
+        self.persist_with_certificate_then_release(record, block, certificate, messages);
+    }
+
+    fn persist_with_certificate_then_release(
+        &mut self,
+        record: PersistedRecord,
+        block: Option<Box<Block>>,
+        certificate: Option<QuorumCertificate>,
+        messages: Vec<ConsensusMessage>,
+    ) {
+        assert!(record.view >= self.record.view);
+        assert!(!messages.is_empty());
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
         self.record = record.clone();
         self.out.push(Output::Persist {
             sequence,

@@ -58,7 +58,10 @@
 //!   view) and releases the message only after [`Input::Persisted`]. Its own vote
 //!   counts toward a certificate only once released. A restarted engine is built from
 //!   the last durable record and refuses to sign anything that conflicts with it
-//!   ([`PersistedRecord::permits`]).
+//!   ([`PersistedRecord::permits`]). With its first vote in a view it keeps the
+//!   certificate that let it enter that view, and with `finalize(v, b)` it keeps the
+//!   notarization of `v`: a node that signed `finalize(v)` can never nullify `v`, so
+//!   after a crash of every validator `v` can end only through that notarization.
 //! - **R11 Evidence.** Two votes of one kind in one view for different blocks, a
 //!   finalize and a nullify in one view, or two different proposals in one view, all
 //!   validly signed by one validator, are reported once as [`Output::Evidence`].

@@ -770,3 +770,56 @@ fn a_peer_behind_is_helped_and_a_node_behind_knows_it_is_syncing() {
     assert!(behind.sync_state().syncing);
     assert_eq!(genesis.quorum, 2);
 }
+
+#[test]
+fn a_finalize_vote_leaves_only_once_its_notarization_is_kept() {
+    // R10: after a crash of every validator, a view whose finalize signers cannot
+    // nullify ends only through its notarization, so it must be on their disks.
+    let (mut engine, _) = started(2, None);
+    let proposed = block(1, 1, Hash::ZERO, 1);
+    engine.step(1, message(1, proposal(proposed.clone(), vec![])));
+    let outputs = engine.step(
+        2,
+        Input::ProposalVerified {
+            view: View(1),
+            block: proposed.hash(),
+            valid: true,
+        },
+    );
+    released(&mut engine, 2, outputs);
+    let notarization = certificate(&[1, 2], vote(VoteKind::Notarize, 1, 1, proposed.hash()));
+    let outputs = engine.step(
+        3,
+        message(1, ConsensusMessage::Certificate(notarization.clone())),
+    );
+    assert!(
+        broadcast_votes(&outputs).is_empty(),
+        "finalize before persisting"
+    );
+    let kept = outputs
+        .iter()
+        .find_map(|output| match output {
+            Output::Persist {
+                record,
+                certificate,
+                ..
+            } if record.finalized == Some(proposed.hash()) => Some(certificate.clone()),
+            _ => None,
+        })
+        .expect("the finalize vote is persisted first");
+    assert_eq!(kept, Some(notarization.clone()));
+    // Restarted from that record and certificate alone, it moves past view 1.
+    let record = engine.record().clone();
+    let mut restarted = Engine::new(
+        config(2),
+        FinalizedTip::genesis(),
+        Restored {
+            record: Some(record),
+            blocks: vec![proposed],
+            certificates: vec![notarization],
+        },
+    )
+    .unwrap();
+    restarted.step(10, Input::Start);
+    assert_eq!(restarted.view(), View(2));
+}
