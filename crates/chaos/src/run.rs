@@ -305,11 +305,31 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         let mut fault = plan.next_fault();
         let began = Instant::now();
         check_catch_up(&urls, &mut catching_up, &findings, &cluster);
+        // A quorum loss waits until every node is back at the chain's height: its
+        // bound is on liveness once a quorum is back, and a quorum with a member
+        // hundreds of blocks behind (a wiped node replaying the chain) first has to
+        // sync, which is what the catch-up bound is for.
+        if fault.kind == FaultKind::QuorumLoss && !catching_up.is_empty() {
+            let waiting: Vec<&str> = catching_up
+                .keys()
+                .map(|index| cluster.nodes[*index].name.as_str())
+                .collect();
+            println!(
+                "chaos: waiting for {} to catch up before taking quorum down",
+                waiting.join(" and ")
+            );
+            while !catching_up.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1_000));
+                check_catch_up(&urls, &mut catching_up, &findings, &cluster);
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
         // Two of three must stay whole for a quorum: while a node is still catching
         // up, the next fault hits that node again rather than a second one.
         // A wipe would send it back to genesis and it might never catch up, so a
-        // planned wipe becomes a kill (which keeps what it synced so far). A quorum
-        // loss takes it down with another node, so the one left is whole.
+        // planned wipe becomes a kill (which keeps what it synced so far).
         let lagging = catching_up.keys().next().copied();
         if let Some(lagging) = lagging.filter(|_| fault.kind.hits_node()) {
             if fault.kind == FaultKind::Wipe {
