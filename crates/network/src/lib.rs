@@ -212,7 +212,7 @@ pub async fn spawn(
             .listen_on(address.clone())
             .map_err(|error| NetworkError::Listen {
                 address: address.to_string(),
-                reason: error.to_string(),
+                reason: error_chain(&error),
             })?;
         waiting_listeners.insert(listener);
     }
@@ -324,6 +324,24 @@ fn build_behaviour(
         sync,
         direct,
     })
+}
+
+/// An error with every source it wraps, joined by ": ". libp2p's transport errors
+/// print nothing of their own (`TransportError::Other`), so the reason an operator
+/// needs, such as "Address already in use", is only in a source.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.retain(|part| !part.is_empty());
+    parts.dedup();
+    if parts.is_empty() {
+        return format!("{error:?}");
+    }
+    parts.join(": ")
 }
 
 /// Drives the swarm until every listener has reported an address, so
