@@ -459,40 +459,14 @@ mod tests {
     use super::*;
     use crate::node::mempool::MempoolLimits;
     use crate::node::pipeline::Pipeline;
-    use seisan_crypto::Keypair;
     use seisan_state::MemoryBackend;
-    use seisan_types::amount::Amount;
-    use seisan_types::block::{QuorumCertificate, Vote, VoteKind};
-    use seisan_types::genesis::OpeningBalance;
-    use seisan_types::ids::{MemberId, Nonce, View};
-    use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, Transaction};
+    use seisan_types::ids::{MemberId, View};
 
     fn genesis() -> Arc<Genesis> {
-        let mut genesis = crate::genesis_command::testnet_genesis(7201, 0);
-        genesis.opening_balances.push(OpeningBalance {
-            member: "exchange-a".into(),
-            asset: "JPY".into(),
-            amount: "500".into(),
-        });
-        Arc::new(genesis)
+        crate::node::test_support::genesis(7201)
     }
 
-    fn allocation(genesis: &Genesis, nonce: u64, amount: u128) -> SignedTransaction {
-        seisan_crypto::sign_transaction(
-            &Keypair::dev("exchange-a"),
-            Transaction {
-                chain_id: genesis.chain_id.clone(),
-                member: MemberId(1),
-                nonce: Nonce(nonce),
-                body: TxBody::Allocate(Allocation {
-                    asset: AssetId(1),
-                    customer: CustomerId("alice".into()),
-                    amount: Amount(amount),
-                    direction: AllocationDirection::ToCustomer,
-                }),
-            },
-        )
-    }
+    use crate::node::test_support::allocation;
 
     fn one(
         genesis: &Genesis,
@@ -541,16 +515,7 @@ mod tests {
                 vec![first.clone()],
             )
             .unwrap();
-        let certificate = QuorumCertificate {
-            vote: Vote {
-                chain_id: block.header.chain_id.clone(),
-                view: block.header.view,
-                height: block.header.height,
-                block: block.hash(),
-                kind: VoteKind::Finalize,
-            },
-            signatures: vec![],
-        };
+        let certificate = crate::node::test_support::certificate(&block);
         pipeline.commit(&block, &certificate, vec![]).unwrap();
         mempool
             .lock()

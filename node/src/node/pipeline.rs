@@ -498,54 +498,15 @@ pub fn read_tip<B: Backend + Clone>(db: &StateDb<B>) -> Option<Tip> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seisan_crypto::Keypair;
     use seisan_state::MemoryBackend;
-    use seisan_types::amount::Amount;
-    use seisan_types::block::{Vote, VoteKind};
-    use seisan_types::genesis::OpeningBalance;
-    use seisan_types::ids::AssetId;
-    use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, Transaction, TxBody};
 
     fn genesis() -> Arc<Genesis> {
-        let mut genesis = crate::genesis_command::testnet_genesis(7101, 0);
-        genesis.opening_balances.push(OpeningBalance {
-            member: "exchange-a".into(),
-            asset: "JPY".into(),
-            amount: "500".into(),
-        });
-        Arc::new(genesis)
+        crate::node::test_support::genesis(7101)
     }
 
-    fn allocation(genesis: &Genesis, nonce: u64, amount: u128) -> SignedTransaction {
-        seisan_crypto::sign_transaction(
-            &Keypair::dev("exchange-a"),
-            Transaction {
-                chain_id: genesis.chain_id.clone(),
-                member: MemberId(1),
-                nonce: Nonce(nonce),
-                body: TxBody::Allocate(Allocation {
-                    asset: AssetId(1),
-                    customer: CustomerId("alice".into()),
-                    amount: Amount(amount),
-                    direction: AllocationDirection::ToCustomer,
-                }),
-            },
-        )
-    }
+    use crate::node::test_support::allocation;
 
-    fn certificate(block: &Block) -> QuorumCertificate {
-        // The pipeline trusts the caller (the engine) to have verified certificates.
-        QuorumCertificate {
-            vote: Vote {
-                chain_id: block.header.chain_id.clone(),
-                view: block.header.view,
-                height: block.header.height,
-                block: block.hash(),
-                kind: VoteKind::Finalize,
-            },
-            signatures: vec![],
-        }
-    }
+    use crate::node::test_support::certificate;
 
     #[test]
     fn built_block_verifies_elsewhere_and_commits_with_receipts() {
