@@ -12,11 +12,8 @@
 //! back. The third follows the CLI through a node that loses its transaction.
 
 use seisan_tests::*;
-use seisan_types::amount::Amount;
-use seisan_types::genesis::{Genesis, OpeningBalance};
+use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::AssetId;
-use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,22 +27,7 @@ const ACKNOWLEDGING: usize = 0;
 const OTHERS: [usize; 2] = [1, 2];
 
 fn funded(genesis: &mut Genesis) {
-    for member in MEMBERS {
-        genesis.opening_balances.push(OpeningBalance {
-            member: member.into(),
-            asset: "JPY".into(),
-            amount: "1000000".into(),
-        });
-    }
-}
-
-fn allocate(amount: u128) -> TxBody {
-    TxBody::Allocate(Allocation {
-        asset: AssetId(1),
-        customer: CustomerId("customer-1".into()),
-        amount: Amount(amount),
-        direction: AllocationDirection::ToCustomer,
-    })
+    fund_jpy(genesis, &MEMBERS, "1000000");
 }
 
 /// Sends `signal` (STOP, CONT) to a node process.

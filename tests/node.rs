@@ -1,30 +1,13 @@
 //! End to end: three real `seisan node` processes on loopback.
 
 use seisan_tests::*;
-use seisan_types::amount::Amount;
-use seisan_types::genesis::{Member, OpeningBalance, Role};
+use seisan_types::genesis::{Member, Role};
 use seisan_types::hash::Hash;
-use seisan_types::ids::{AssetId, ChainId};
-use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
+use seisan_types::ids::ChainId;
 use std::time::Duration;
 
 fn funded(genesis: &mut seisan_types::genesis::Genesis) {
-    for member in ["exchange-a", "exchange-b"] {
-        genesis.opening_balances.push(OpeningBalance {
-            member: member.into(),
-            asset: "JPY".into(),
-            amount: "1000000".into(),
-        });
-    }
-}
-
-fn allocate(amount: u128) -> TxBody {
-    TxBody::Allocate(Allocation {
-        asset: AssetId(1),
-        customer: CustomerId("customer-1".into()),
-        amount: Amount(amount),
-        direction: AllocationDirection::ToCustomer,
-    })
+    fund_jpy(genesis, &["exchange-a", "exchange-b"], "1000000");
 }
 
 fn hash_of(body: &serde_json::Value) -> Hash {

@@ -466,3 +466,28 @@ pub fn wait_finalized(node_url: &str, id: &Hash) -> anyhow::Result<Value> {
     .with_context(|| format!("waiting for transaction {id} to be finalized on {node_url}"))?;
     Ok(found)
 }
+
+/// Opens `amount` JPY for each of `members` (a [`Testnet::start_with`] customization).
+pub fn fund_jpy(genesis: &mut Genesis, members: &[&str], amount: &str) {
+    for member in members {
+        genesis
+            .opening_balances
+            .push(seisan_types::genesis::OpeningBalance {
+                member: (*member).into(),
+                asset: "JPY".into(),
+                amount: amount.into(),
+            });
+    }
+}
+
+/// Moves `amount` JPY minor units of the signer's inventory to its customer-1: the
+/// cheapest transaction that changes state.
+pub fn allocate(amount: u128) -> TxBody {
+    use seisan_types::tx::{Allocation, AllocationDirection, CustomerId};
+    TxBody::Allocate(Allocation {
+        asset: seisan_types::ids::AssetId(1),
+        customer: CustomerId("customer-1".into()),
+        amount: seisan_types::amount::Amount(amount),
+        direction: AllocationDirection::ToCustomer,
+    })
+}
