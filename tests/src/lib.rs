@@ -29,22 +29,59 @@ pub fn seisan_binary() -> PathBuf {
     dir.join("seisan")
 }
 
-/// A port nobody listens on right now.
+/// The lowest port the harness hands out. Ports are taken below the kernel's
+/// ephemeral range (`net.ipv4.ip_local_port_range`, 32768 by default): a port from
+/// that range can be taken between a node's kill and its restart by any outgoing
+/// connection on the machine, including a peer's redial of that very address, which
+/// Linux may complete as a TCP self-connect (source port = destination port), so a
+/// restarted node found its p2p port "already in use".
+const LOWEST_PORT: u16 = 20_000;
+
+/// The first port of the kernel's ephemeral range (32768 if it cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// A candidate port below the ephemeral range, spread by process id, time and a
+/// counter so concurrent test processes rarely try the same one.
+fn candidate_port(attempt: u64) -> u16 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let high = ephemeral_low().max(LOWEST_PORT + 2_000);
+    let span = u64::from(high - LOWEST_PORT - 64);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos() as u64);
+    let mix = u64::from(std::process::id())
+        .wrapping_mul(7_919)
+        .wrapping_add(nanos)
+        .wrapping_add(
+            COUNTER
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(104_729),
+        )
+        .wrapping_add(attempt.wrapping_mul(6_271));
+    LOWEST_PORT + (mix % span) as u16
+}
+
+/// A port nobody listens on right now, below the ephemeral range.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind port 0")
-        .local_addr()
-        .expect("local addr")
-        .port()
+    for attempt in 0..1_000 {
+        let port = candidate_port(attempt);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 /// `count` consecutive free ports, for the genesis p2p addresses.
 pub fn free_port_run(count: u16) -> u16 {
     for _ in 0..200 {
         let base = free_port();
-        if base > 65000 {
-            continue;
-        }
         if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
             return base;
         }
