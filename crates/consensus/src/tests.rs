@@ -259,6 +259,24 @@ fn two_proposals_from_one_leader_are_evidence() {
     assert!(found[0].verify(&genesis(3, 2)));
 }
 
+/// Validator 2, started fresh, receives the leader's proposal for view 1 and the
+/// application answers its verification with `valid`; returns the engine, the block
+/// and that step's outputs.
+fn verified_proposal(valid: bool) -> (Engine, Block, Vec<Output>) {
+    let (mut engine, _) = started(2, None);
+    let proposed = block(1, 1, Hash::ZERO, 1);
+    engine.step(1, message(1, proposal(proposed.clone(), vec![])));
+    let outputs = engine.step(
+        2,
+        Input::ProposalVerified {
+            view: View(1),
+            block: proposed.hash(),
+            valid,
+        },
+    );
+    (engine, proposed, outputs)
+}
+
 #[test]
 fn a_vote_is_released_only_after_its_record_is_durable() {
     let (mut engine, _) = started(2, None);
@@ -310,17 +328,7 @@ fn a_vote_is_released_only_after_its_record_is_durable() {
 
 #[test]
 fn an_invalid_block_gets_no_vote() {
-    let (mut engine, _) = started(2, None);
-    let proposed = block(1, 1, Hash::ZERO, 1);
-    engine.step(1, message(1, proposal(proposed.clone(), vec![])));
-    let outputs = engine.step(
-        2,
-        Input::ProposalVerified {
-            view: View(1),
-            block: proposed.hash(),
-            valid: false,
-        },
-    );
+    let (_, _, outputs) = verified_proposal(false);
     assert!(!outputs
         .iter()
         .any(|output| matches!(output, Output::Persist { .. })));
@@ -707,7 +715,6 @@ fn a_quorum_is_back_after_an_outage_when_statuses_are_exchanged() {
 
 #[test]
 fn a_peer_behind_is_helped_and_a_node_behind_knows_it_is_syncing() {
-    let genesis = genesis(3, 2);
     // Node 0 has finalized height 1; node 1 restarts at genesis.
     let first = block(1, 1, Hash::ZERO, 1);
     let finalization = certificate(&[0, 2], vote(VoteKind::Finalize, 1, 1, first.hash()));
@@ -768,24 +775,13 @@ fn a_peer_behind_is_helped_and_a_node_behind_knows_it_is_syncing() {
     // A lost connection makes the node unsure again.
     behind.step(10, Input::PeerDisconnected { peer: MemberId(0) });
     assert!(behind.sync_state().syncing);
-    assert_eq!(genesis.quorum, 2);
 }
 
 #[test]
 fn a_finalize_vote_leaves_only_once_its_notarization_is_kept() {
     // R10: after a crash of every validator, a view whose finalize signers cannot
     // nullify ends only through its notarization, so it must be on their disks.
-    let (mut engine, _) = started(2, None);
-    let proposed = block(1, 1, Hash::ZERO, 1);
-    engine.step(1, message(1, proposal(proposed.clone(), vec![])));
-    let outputs = engine.step(
-        2,
-        Input::ProposalVerified {
-            view: View(1),
-            block: proposed.hash(),
-            valid: true,
-        },
-    );
+    let (mut engine, proposed, outputs) = verified_proposal(true);
     released(&mut engine, 2, outputs);
     let notarization = certificate(&[1, 2], vote(VoteKind::Notarize, 1, 1, proposed.hash()));
     let outputs = engine.step(
@@ -822,4 +818,28 @@ fn a_finalize_vote_leaves_only_once_its_notarization_is_kept() {
     .unwrap();
     restarted.step(10, Input::Start);
     assert_eq!(restarted.view(), View(2));
+}
+
+#[test]
+fn a_peer_claiming_a_height_it_cannot_prove_does_not_hold_a_node_in_syncing() {
+    // A lying member's status names a far height and view with no certificate:
+    // only verified finalizations count as "behind", so the node stays in sync, keeps
+    // its view, and sends nothing back (a peer that claims to be ahead is not helped).
+    let (mut engine, _) = started(0, None);
+    engine.step(1, Input::PeerConnected { peer: MemberId(1) });
+    let lie = PeerStatus {
+        view: View(9_999),
+        tip_height: Height(9_999),
+        certificates: vec![],
+        nullify: None,
+    };
+    let outputs = engine.step(2, message(1, ConsensusMessage::Status(Box::new(lie))));
+    let sync = engine.sync_state();
+    assert!(!sync.syncing, "{sync:?}");
+    assert_eq!(sync.best_known_height, Height(0));
+    assert_eq!(engine.view(), View(1));
+    assert!(
+        statuses_sent(&outputs).is_empty(),
+        "it is not behind, so it is not helped"
+    );
 }

@@ -254,6 +254,14 @@ mod tests {
     use seisan_types::ids::ChainId;
     use seisan_types::tx::{Transaction, TxBody};
 
+    /// The nonces a proposal would take when every member's next nonce is `next`.
+    fn selected_nonces(pool: &mut Mempool, next: u64) -> Vec<u64> {
+        pool.select(10, usize::MAX, |_| Nonce(next))
+            .iter()
+            .map(|t| t.tx.nonce.0)
+            .collect()
+    }
+
     fn tx(member: u32, nonce: u64) -> (SignedTransaction, Hash) {
         let signed = SignedTransaction {
             tx: Transaction {
@@ -352,19 +360,11 @@ mod tests {
         for nonce in [1, 2, 4, 5] {
             admit(&mut pool, 1, nonce).unwrap();
         }
-        let nonces: Vec<u64> = pool
-            .select(10, usize::MAX, |_| Nonce(1))
-            .iter()
-            .map(|t| t.tx.nonce.0)
-            .collect();
+        let nonces = selected_nonces(&mut pool, 1);
         assert_eq!(nonces, [1, 2], "nonce 4 waits for 3");
         assert!(pool.select(10, usize::MAX, |_| Nonce(3)).is_empty());
         admit(&mut pool, 1, 3).unwrap();
-        let nonces: Vec<u64> = pool
-            .select(10, usize::MAX, |_| Nonce(3))
-            .iter()
-            .map(|t| t.tx.nonce.0)
-            .collect();
+        let nonces = selected_nonces(&mut pool, 3);
         assert_eq!(nonces, [3, 4, 5]);
     }
 
@@ -409,11 +409,7 @@ mod tests {
                 result.unwrap();
             }
         }
-        let nonces: Vec<u64> = pool
-            .select(10, usize::MAX, |_| Nonce(3))
-            .iter()
-            .map(|t| t.tx.nonce.0)
-            .collect();
+        let nonces = selected_nonces(&mut pool, 3);
         assert_eq!(nonces, [3, 4, 5]);
         let (again, id) = tx(1, 4);
         assert_eq!(
