@@ -43,6 +43,11 @@ id_newtype!(
     View(u64)
 );
 id_newtype!(
+    /// A validator-set epoch: genesis's set is epoch 0, and every validator-set change
+    /// the consortium applies starts the next one.
+    Epoch(u64)
+);
+id_newtype!(
     /// A member's transaction counter; strictly increasing per member.
     Nonce(u64)
 );
@@ -50,6 +55,12 @@ id_newtype!(
 impl Height {
     pub fn next(self) -> Height {
         Height(self.0.checked_add(1).expect("height overflow"))
+    }
+}
+
+impl Epoch {
+    pub fn next(self) -> Epoch {
+        Epoch(self.0.checked_add(1).expect("epoch overflow"))
     }
 }
 

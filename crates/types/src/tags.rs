@@ -20,3 +20,5 @@ pub const SEISAN_DEV_KEY_SEED_V1: &[u8] = b"SEISAN_DEV_KEY_SEED_V1";
 pub const SEISAN_CUSTODY_DEPOSIT_ID_V1: &[u8] = b"SEISAN_CUSTODY_DEPOSIT_ID_V1";
 /// Hash of a genesis document.
 pub const SEISAN_GENESIS_HASH_V1: &[u8] = b"SEISAN_GENESIS_HASH_V1";
+/// Domain tag of a validator set's commitment.
+pub const SEISAN_VALIDATOR_SET_V1: &[u8] = b"SEISAN_VALIDATOR_SET_V1";
