@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 /// The most validators one epoch may have.
 pub const MAX_VALIDATORS: usize = 64;
 
+/// Blocks between the block whose approval completes a validator-set change (height
+/// `a`) and the last block of the current epoch: the change takes effect at height
+/// `a + ACTIVATION_DELAY_BLOCKS + 1`. Consensus never votes more than this many heights
+/// above its finalized tip (rule E3), so every honest voter knows where an epoch ends
+/// before it could vote past the end.
+pub const ACTIVATION_DELAY_BLOCKS: u64 = 8;
+
 /// One epoch's validators (ascending member id, distinct) and quorum.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidatorSet {

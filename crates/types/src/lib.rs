@@ -28,7 +28,7 @@ pub use bytes::{PublicKey, Signature};
 pub use codec::CodecError;
 pub use genesis::{Genesis, GenesisError, Member, Role, SettlementSettings};
 pub use hash::Hash;
-pub use epoch::{ValidatorSet, ValidatorSetError, MAX_VALIDATORS};
+pub use epoch::{ValidatorSet, ValidatorSetError, ACTIVATION_DELAY_BLOCKS, MAX_VALIDATORS};
 pub use ids::{AssetId, ChainId, Epoch, Height, MemberId, Nonce, View};
 pub use state::{StateView, WriteSet};
 pub use tx::{SignedTransaction, Transaction, TxBody};
