@@ -2,13 +2,12 @@
 //!
 //! A node that holds a certificate for a block it does not have (or a block whose
 //! parent it does not have) emits [`crate::Output::Fetch`] with a [`FetchRequest`]. The
-//! host sends it to some peer, which answers with [`answer_fetch`]; the host feeds the
+//! host sends it to some peer, which answers with [`crate::answer_fetch`]; the host feeds the
 //! [`FetchResponse`] back as [`crate::Input::Fetched`]. The answer is untrusted: the
 //! engine keeps a block only if its hash is vouched for by a certificate it verified
 //! against genesis or by the parent link of a block it already keeps, so a response
 //! needs nothing but the genesis validator set to check.
 
-use crate::engine::{Engine, FinalizedBlock};
 use crate::message::{check_certificate_bounds, MessageError, MAX_MESSAGE_BYTES};
 use seisan_types::block::MAX_TXS_PER_BLOCK;
 use seisan_types::codec;
@@ -85,6 +84,16 @@ impl FetchResponse {
 const _: () = assert!(MAX_FETCH_BLOCKS >= 2);
 const _: () = assert!(MAX_MESSAGE_BYTES <= MAX_FETCH_RESPONSE_BYTES);
 
+/// A final block with a finalize certificate (R8). The certificate certifies this block
+/// or, when the block was finalized as an ancestor, the descendant at
+/// `certificate.vote.height`; the blocks between are linked by their parent hashes and
+/// are output in the same step, in height order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalizedBlock {
+    pub block: Block,
+    pub certificate: QuorumCertificate,
+}
+
 /// Where a serving node finds finalized blocks (its block store). Implementations
 /// return what they durably hold; they need not be complete.
 pub trait FinalizedStore {
@@ -92,69 +101,4 @@ pub trait FinalizedStore {
     fn finalized_height(&self) -> Height;
     /// The finalized block at `height` with the certificate it was finalized with.
     fn finalized_block(&self, height: Height) -> Option<FinalizedBlock>;
-}
-
-/// Answers a peer's [`FetchRequest`] from this node's finalized store and, for blocks
-/// not yet final here, from its engine's memory. Pure and bounded: at most
-/// [`MAX_FETCH_BLOCKS`] blocks and [`MAX_FETCH_CERTIFICATES`] certificates.
-///
-/// If the first wanted height is final here, the answer is the finalized run upward
-/// from it (each block's certificate included, so the asker can check the run from
-/// genesis alone). Otherwise it walks down from the target by parent links and returns
-/// the highest blocks of that path, with the target's certificate if this node has one.
-pub fn answer_fetch(
-    request: &FetchRequest,
-    store: &dyn FinalizedStore,
-    engine: Option<&Engine>,
-) -> FetchResponse {
-    let mut response = FetchResponse::default();
-    let from = request.from_height.max(Height(1));
-    let stored = store.finalized_height();
-    if from <= stored {
-        let last = stored.min(request.target_height.max(from));
-        let mut height = from;
-        while height <= last && response.blocks.len() < MAX_FETCH_BLOCKS {
-            let Some(finalized) = store.finalized_block(height) else {
-                break;
-            };
-            if response.certificates.last() != Some(&finalized.certificate)
-                && response.certificates.len() < MAX_FETCH_CERTIFICATES
-            {
-                response.certificates.push(finalized.certificate.clone());
-            }
-            response.blocks.push(finalized.block);
-            height = height.next();
-        }
-        return response;
-    }
-    let lookup = |hash: Hash, height: Height| -> Option<Block> {
-        if let Some(block) = engine.and_then(|engine| engine.known_block(&hash)) {
-            return Some(block.clone());
-        }
-        store
-            .finalized_block(height)
-            .filter(|finalized| finalized.block.hash() == hash)
-            .map(|finalized| finalized.block)
-    };
-    let mut hash = request.target;
-    let mut height = request.target_height;
-    while height >= from && response.blocks.len() < MAX_FETCH_BLOCKS {
-        let Some(block) = lookup(hash, height) else {
-            break;
-        };
-        if block.header.height != height {
-            break;
-        }
-        hash = block.header.parent;
-        height = Height(height.0.saturating_sub(1));
-        response.blocks.push(block);
-        if height.0 == 0 {
-            break;
-        }
-    }
-    response.blocks.reverse();
-    if let Some(certificate) = engine.and_then(|engine| engine.certificate_for(&request.target)) {
-        response.certificates.push(certificate.clone());
-    }
-    response
 }

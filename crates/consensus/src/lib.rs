@@ -122,12 +122,12 @@ pub mod message;
 pub mod record;
 
 pub use engine::{
-    leader_of, BugInjection, Config, Engine, EngineError, FinalizedBlock, FinalizedTip, Input,
-    Output, Restored, SyncState, Timeouts, MAX_RETAINED_VIEWS, MAX_UNFINALIZED_BLOCKS,
-    MAX_UNRELEASED, MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS,
+    answer_fetch, leader_of, BugInjection, Config, Engine, EngineError, FinalizedBlock,
+    FinalizedTip, Input, Output, Restored, SyncState, Timeouts, MAX_RETAINED_VIEWS,
+    MAX_UNFINALIZED_BLOCKS, MAX_UNRELEASED, MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS,
 };
 pub use evidence::{ConsensusEvidence, EvidenceKind};
-pub use fetch::{answer_fetch, FetchRequest, FetchResponse, FinalizedStore};
+pub use fetch::{FetchRequest, FetchResponse, FinalizedStore};
 pub use message::{
     proposal_digest, ConsensusMessage, MessageError, PeerStatus, Proposal, SignedProposalHeader,
 };

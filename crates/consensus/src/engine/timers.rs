@@ -1,0 +1,151 @@
+//! Time in the engine: R2 (entering a view and forgetting views that fell out of the
+//! retained window), R6 (the view timer fires: sign `nullify(v)`), R9 (after a timeout,
+//! re-send this node's status directly every `retry_ms`) and the one host timer that
+//! covers the view, retry and fetch deadlines.
+
+use super::{Engine, Output, MAX_RETAINED_VIEWS, MAX_UNRELEASED};
+use crate::message::ConsensusMessage;
+use crate::record::Signing;
+use seisan_types::{Hash, Height, MemberId, View, VoteKind};
+use std::collections::BTreeSet;
+
+impl Engine {
+    pub(super) fn on_start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.view_deadline_ms = self.now_ms.saturating_add(self.timeouts.view_timeout_ms);
+        // Kept certificates are checked like a peer's (a disk can be corrupted) and
+        // forwarded, since the other validators may have lost them.
+        let own = self.member;
+        for certificate in std::mem::take(&mut self.restored_certificates) {
+            self.on_certificate(own, certificate);
+        }
+    }
+
+    pub(super) fn enter_view(&mut self, view: View) {
+        assert!(view > self.view);
+        self.view = view;
+        self.timed_out = false;
+        self.view_deadline_ms = self.now_ms.saturating_add(self.timeouts.view_timeout_ms);
+        self.released_nullify = None;
+        self.prune();
+        assert!(self.view > self.tip.view);
+    }
+
+    pub(super) fn prune(&mut self) {
+        let low = View(
+            self.tip
+                .view
+                .0
+                .saturating_add(1)
+                .max(self.view.0.saturating_sub(MAX_RETAINED_VIEWS)),
+        );
+        self.proposals = self.proposals.split_off(&low);
+        self.votes = self.votes.split_off(&low);
+        self.notarizations = self.notarizations.split_off(&low);
+        self.nullifications = self.nullifications.split_off(&low);
+        let tip_height = self.tip.height;
+        let mut finalizations = self.finalizations.split_off(&low);
+        // Catch-up finalizations below the window stay until their block is final.
+        finalizations.extend(
+            std::mem::take(&mut self.finalizations)
+                .into_iter()
+                .filter(|(_, certificate)| certificate.vote.height > tip_height),
+        );
+        self.finalizations = finalizations;
+        let catch_up: BTreeSet<Hash> = self
+            .finalizations
+            .range(..low)
+            .map(|(_, certificate)| certificate.vote.block)
+            .collect();
+        self.certified
+            .retain(|hash, (view, _)| *view >= low || catch_up.contains(hash));
+        self.reported.retain(|(view, _, _)| *view >= low);
+        self.blocks
+            .retain(|_, block| block.header.height > tip_height);
+        self.wanted.retain(|_, wanted| wanted.height > tip_height);
+    }
+
+    pub(super) fn on_tick(&mut self) {
+        // The host's timer is spent; a new SetTimer is due even for the same deadline.
+        self.timer_set_ms = None;
+        let now = self.now_ms;
+        if !self.timed_out && now >= self.view_deadline_ms {
+            self.timed_out = true;
+            self.retry_deadline_ms = now.saturating_add(self.timeouts.retry_ms);
+            let view = self.view;
+            // Re-signing a nullify already recorded (after a restart) is allowed: it
+            // is the same deterministic signature, and peers may never have seen it.
+            if self.record.permits(view, Signing::Nullify) && self.unreleased.len() < MAX_UNRELEASED
+            {
+                let record = self.record.with(view, Signing::Nullify);
+                let vote = self.signed_vote(view, Height(0), Hash::ZERO, VoteKind::Nullify);
+                self.persist_then_release(record, None, vec![ConsensusMessage::Vote(vote)]);
+            }
+        } else if self.timed_out && now >= self.retry_deadline_ms {
+            self.retry_deadline_ms = now.saturating_add(self.timeouts.retry_ms);
+            self.rebroadcast();
+        }
+        let stale: Vec<(Hash, Height)> = self
+            .wanted
+            .iter()
+            .filter(|(_, wanted)| {
+                now >= wanted
+                    .requested_ms
+                    .saturating_add(self.timeouts.fetch_retry_ms)
+            })
+            .map(|(hash, wanted)| (*hash, wanted.height))
+            .collect();
+        for (hash, height) in stale {
+            self.request(hash, height);
+        }
+    }
+
+    /// R9, R13: after a timeout, send every other validator, directly, this node's
+    /// status: its nullify and the certificates that justify its view (gossip may
+    /// have dropped them, and would drop a second publication of the same bytes).
+    /// A peer that is ahead answers with its own status, so this is also how a
+    /// stuck node asks for what it lacks.
+    pub(super) fn rebroadcast(&mut self) {
+        let status = self.status();
+        let peers: Vec<MemberId> = self
+            .validators
+            .iter()
+            .copied()
+            .filter(|validator| *validator != self.member)
+            .collect();
+        for peer in peers {
+            self.helped.insert(peer, (self.view, self.now_ms));
+            self.out.push(Output::Send {
+                to: peer,
+                message: ConsensusMessage::Status(Box::new(status.clone())),
+            });
+        }
+    }
+
+    pub(super) fn update_timer(&mut self) {
+        let view_or_retry = if self.timed_out {
+            self.retry_deadline_ms
+        } else {
+            self.view_deadline_ms
+        };
+        let fetch = self
+            .wanted
+            .values()
+            .map(|wanted| {
+                wanted
+                    .requested_ms
+                    .saturating_add(self.timeouts.fetch_retry_ms)
+            })
+            .min();
+        let deadline = fetch.map_or(view_or_retry, |fetch| fetch.min(view_or_retry));
+        if self.timer_set_ms != Some(deadline) {
+            self.timer_set_ms = Some(deadline);
+            self.out.push(Output::SetTimer {
+                deadline_ms: deadline,
+            });
+        }
+    }
+}
