@@ -19,6 +19,7 @@
 //! `NextWithdrawal`; `0x73` withdrawal u64 -> `Open` (withdrawals not yet paid).
 
 use crate::error::ContractError;
+pub use crate::keys::{BANK_ENTRY, FIAT_WITHDRAWAL, NEXT_FIAT_WITHDRAWAL, OPEN_FIAT_WITHDRAWAL};
 use crate::ledger::Ledger;
 use seisan_types::bank::{
     BankEntryId, BankEntryKind, BankEntryRecord, BankFact, FiatWithdrawal, FiatWithdrawalId,
@@ -29,11 +30,6 @@ use seisan_types::state::StateView;
 use seisan_types::tx::TxBody;
 use seisan_types::{codec, Amount, AssetId, AssetKind, MemberId, Role};
 use serde::{Deserialize, Serialize};
-
-pub const BANK_ENTRY: u8 = 0x70;
-pub const FIAT_WITHDRAWAL: u8 = 0x71;
-pub const NEXT_FIAT_WITHDRAWAL: u8 = 0x72;
-pub const OPEN_FIAT_WITHDRAWAL: u8 = 0x73;
 
 /// The most records one query returns.
 pub const MAX_BANK_RECORDS_PER_QUERY: usize = 1000;
@@ -170,7 +166,7 @@ fn attest_entry(
         return Err(ContractError::ZeroAmount { what: "bank entry" });
     }
     let key = entry_key(&fact.entry);
-    let mut record = match ledger.bank.get_cloned(ledger.view, &key) {
+    let mut record = match ledger.tables.bank.get_cloned(ledger.view, &key) {
         Some(BankValue::Entry(record)) => record,
         Some(other) => panic!("bank entry key holds {other:?}"),
         None => BankEntryRecord {
@@ -227,7 +223,7 @@ fn attest_entry(
         }
         record.applied = Some(fact.clone());
     }
-    ledger.bank.put(key, BankValue::Entry(record));
+    ledger.tables.bank.put(key, BankValue::Entry(record));
     Ok(())
 }
 
@@ -240,7 +236,7 @@ fn complete_withdrawal(
     fact: &BankFact,
 ) -> Result<(), ContractError> {
     let key = withdrawal_key(id);
-    let mut withdrawal = match ledger.bank.get_cloned(ledger.view, &key) {
+    let mut withdrawal = match ledger.tables.bank.get_cloned(ledger.view, &key) {
         Some(BankValue::Withdrawal(withdrawal)) => withdrawal,
         Some(other) => panic!("fiat withdrawal key holds {other:?}"),
         None => return Err(BankRuleError::UnknownWithdrawal { withdrawal: id }.into()),
@@ -253,8 +249,11 @@ fn complete_withdrawal(
         withdrawal.status = FiatWithdrawalStatus::Paid {
             entry: fact.entry.clone(),
         };
-        ledger.bank.put(key, BankValue::Withdrawal(withdrawal));
-        ledger.bank.delete(open_withdrawal_key(id));
+        ledger
+            .tables
+            .bank
+            .put(key, BankValue::Withdrawal(withdrawal));
+        ledger.tables.bank.delete(open_withdrawal_key(id));
     }
     Ok(())
 }
@@ -268,17 +267,22 @@ fn withdraw_fiat(
     require_exchange(ledger, member)?;
     require_fiat(ledger, asset)?;
     ledger.debit_withdrawal(member, asset, amount)?;
-    let next = match ledger.bank.get_cloned(ledger.view, &next_withdrawal_key()) {
+    let next = match ledger
+        .tables
+        .bank
+        .get_cloned(ledger.view, &next_withdrawal_key())
+    {
         Some(BankValue::NextWithdrawal(next)) => next,
         Some(other) => panic!("next fiat withdrawal key holds {other:?}"),
         None => 1,
     };
     let id = FiatWithdrawalId(next);
     assert!(ledger
+        .tables
         .bank
         .get_cloned(ledger.view, &withdrawal_key(id))
         .is_none());
-    ledger.bank.put(
+    ledger.tables.bank.put(
         withdrawal_key(id),
         BankValue::Withdrawal(FiatWithdrawal {
             id,
@@ -289,8 +293,12 @@ fn withdraw_fiat(
             status: FiatWithdrawalStatus::Pending,
         }),
     );
-    ledger.bank.put(open_withdrawal_key(id), BankValue::Open);
     ledger
+        .tables
+        .bank
+        .put(open_withdrawal_key(id), BankValue::Open);
+    ledger
+        .tables
         .bank
         .put(next_withdrawal_key(), BankValue::NextWithdrawal(next + 1));
     Ok(())

@@ -19,6 +19,7 @@
 //! `0x63` withdrawal u64 -> `Open` (withdrawals not completed).
 
 use crate::error::ContractError;
+pub use crate::keys::{DEPOSIT, NEXT_WITHDRAWAL, OPEN_WITHDRAWAL, WITHDRAWAL};
 use crate::ledger::Ledger;
 use seisan_types::clearing::ChangeReason;
 use seisan_types::custody::{
@@ -29,11 +30,6 @@ use seisan_types::state::StateView;
 use seisan_types::tx::TxBody;
 use seisan_types::{codec, Amount, AssetId, AssetKind, Genesis, MemberId, Role};
 use serde::{Deserialize, Serialize};
-
-pub const DEPOSIT: u8 = 0x60;
-pub const WITHDRAWAL: u8 = 0x61;
-pub const NEXT_WITHDRAWAL: u8 = 0x62;
-pub const OPEN_WITHDRAWAL: u8 = 0x63;
 
 /// The most withdrawals one query returns.
 pub const MAX_WITHDRAWALS_PER_QUERY: usize = 1000;
@@ -247,7 +243,7 @@ fn attest_deposit(
     }
     let id = fact.deposit_id();
     let key = deposit_key(id);
-    let mut record = match ledger.custody.get_cloned(ledger.view, &key) {
+    let mut record = match ledger.tables.custody.get_cloned(ledger.view, &key) {
         Some(CustodyValue::Deposit(record)) => record,
         Some(other) => panic!("custody key {key:?} holds {other:?}"),
         None => DepositRecord {
@@ -282,7 +278,10 @@ fn attest_deposit(
     if record.outcome.is_some() {
         // A late attestation is recorded (every validator's view is visible) but the
         // deposit was settled once and stays so.
-        ledger.custody.put(key, CustodyValue::Deposit(record));
+        ledger
+            .tables
+            .custody
+            .put(key, CustodyValue::Deposit(record));
         return Ok(());
     }
     assert!(
@@ -308,7 +307,10 @@ fn attest_deposit(
         };
         record.outcome = Some((fact.clone(), outcome));
     }
-    ledger.custody.put(key, CustodyValue::Deposit(record));
+    ledger
+        .tables
+        .custody
+        .put(key, CustodyValue::Deposit(record));
     Ok(())
 }
 
@@ -332,6 +334,7 @@ fn withdraw(
     }
     ledger.debit_withdrawal(member, asset, amount)?;
     let next = match ledger
+        .tables
         .custody
         .get_cloned(ledger.view, &next_withdrawal_key())
     {
@@ -340,11 +343,11 @@ fn withdraw(
         None => 1,
     };
     let id = WithdrawalId(next);
-    ledger.custody.put(
+    ledger.tables.custody.put(
         next_withdrawal_key(),
         CustodyValue::NextWithdrawal(next.checked_add(1).expect("withdrawal id overflow")),
     );
-    ledger.custody.put(
+    ledger.tables.custody.put(
         withdrawal_key(id),
         CustodyValue::Withdrawal(Withdrawal {
             id,
@@ -357,13 +360,18 @@ fn withdraw(
         }),
     );
     ledger
+        .tables
         .custody
         .put(open_withdrawal_key(id), CustodyValue::Open);
     Ok(())
 }
 
 fn load_withdrawal(ledger: &mut Ledger<'_>, id: WithdrawalId) -> Result<Withdrawal, ContractError> {
-    match ledger.custody.get_cloned(ledger.view, &withdrawal_key(id)) {
+    match ledger
+        .tables
+        .custody
+        .get_cloned(ledger.view, &withdrawal_key(id))
+    {
         Some(CustodyValue::Withdrawal(withdrawal)) => Ok(withdrawal),
         Some(other) => panic!("withdrawal {id} holds {other:?}"),
         None => Err(CustodyError::UnknownWithdrawal { withdrawal: id }.into()),
@@ -397,6 +405,7 @@ fn payout_sent(
     };
     withdrawal.payout_attesters.clear();
     ledger
+        .tables
         .custody
         .put(withdrawal_key(id), CustodyValue::Withdrawal(withdrawal));
     Ok(())
@@ -435,9 +444,10 @@ fn attest_payout(
         withdrawal.status = WithdrawalStatus::Completed {
             tx_hash: tx_hash.clone(),
         };
-        ledger.custody.delete(open_withdrawal_key(id));
+        ledger.tables.custody.delete(open_withdrawal_key(id));
     }
     ledger
+        .tables
         .custody
         .put(withdrawal_key(id), CustodyValue::Withdrawal(withdrawal));
     Ok(())

@@ -28,6 +28,12 @@
 //! | `0x43` cycle | cycle u64 | `Cycle` |
 //! | `0x44` closing cycles | cycle u64 | `()` |
 //! | `0x50` block report | height u64 | `SettlementReport` |
+//! | `0x60`-`0x63`, `0x6E`-`0x6F` custody | see [`crate::custody`] | `CustodyValue` |
+//! | `0x70`-`0x73`, `0x7E`-`0x7F` bank | see [`crate::bank`] | `BankValue` |
+//! | `0x80`-`0x81` mirror | see [`crate::mirror`] | `MirrorValue` |
+//!
+//! Every table byte is declared once, in [`TABLES`]; a compile-time check refuses two
+//! tables with the same byte.
 //!
 //! The book's price key is the price for sells and `u128::MAX - price` for buys, so an
 //! ascending scan of one side's prefix yields the best price first and, within a
@@ -38,27 +44,96 @@ use seisan_types::clearing::{
 };
 use seisan_types::{Amount, AssetId, Height, MemberId};
 
-pub const META: u8 = 0x01;
-pub const NONCE: u8 = 0x02;
-pub const BALANCE: u8 = 0x03;
-pub const CUSTOMER: u8 = 0x04;
-pub const TOTALS: u8 = 0x05;
-pub const ORDER: u8 = 0x10;
-pub const BOOK: u8 = 0x11;
-pub const MEMBER_ORDER: u8 = 0x12;
-pub const ORDER_EXPIRY: u8 = 0x13;
-pub const TRADE: u8 = 0x14;
-pub const VALUE_REMAINDER: u8 = 0x15;
-pub const TOP_UP: u8 = 0x20;
-pub const OPEN_TOP_UP: u8 = 0x21;
-pub const TOP_UP_DEADLINE: u8 = 0x22;
-pub const RFQ: u8 = 0x30;
-pub const CONFIRMATION: u8 = 0x40;
-pub const TRADE_REF: u8 = 0x41;
-pub const CYCLE_CONFIRMATION: u8 = 0x42;
-pub const CYCLE: u8 = 0x43;
-pub const CLOSING_CYCLE: u8 = 0x44;
-pub const REPORT: u8 = 0x50;
+/// One table of the contracts' state: the key byte every key of it starts with, and
+/// its name (for logs, panics and the state layout table above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    pub byte: u8,
+    pub name: &'static str,
+}
+
+/// Declares every table's key-byte constant and the [`TABLES`] registry from one list,
+/// so a table cannot exist without being in the registry the distinctness check reads.
+macro_rules! tables {
+    ($($(#[$doc:meta])* $constant:ident = $byte:literal, $name:literal;)*) => {
+        $($(#[$doc])* pub const $constant: u8 = $byte;)*
+
+        /// Every table the contracts write, in key-byte order (custody's and the bank's
+        /// tables included: they share the state's key space).
+        pub const TABLES: &[TableSpec] = &[$(TableSpec { byte: $byte, name: $name },)*];
+    };
+}
+
+tables! {
+    META = 0x01, "meta";
+    NONCE = 0x02, "nonce";
+    BALANCE = 0x03, "balance";
+    CUSTOMER = 0x04, "customer";
+    TOTALS = 0x05, "totals";
+    ORDER = 0x10, "order";
+    BOOK = 0x11, "book";
+    MEMBER_ORDER = 0x12, "member-order";
+    ORDER_EXPIRY = 0x13, "order-expiry";
+    TRADE = 0x14, "trade";
+    VALUE_REMAINDER = 0x15, "value-remainder";
+    TOP_UP = 0x20, "top-up";
+    OPEN_TOP_UP = 0x21, "open-top-up";
+    TOP_UP_DEADLINE = 0x22, "top-up-deadline";
+    RFQ = 0x30, "rfq";
+    CONFIRMATION = 0x40, "confirmation";
+    TRADE_REF = 0x41, "trade-ref";
+    CYCLE_CONFIRMATION = 0x42, "cycle-confirmation";
+    CYCLE = 0x43, "cycle";
+    CLOSING_CYCLE = 0x44, "closing-cycle";
+    REPORT = 0x50, "report";
+    /// Custody (see [`crate::custody`]).
+    DEPOSIT = 0x60, "custody-deposit";
+    WITHDRAWAL = 0x61, "custody-withdrawal";
+    NEXT_WITHDRAWAL = 0x62, "custody-next-withdrawal";
+    OPEN_WITHDRAWAL = 0x63, "custody-open-withdrawal";
+    /// Attestation evidence and open-attestation counts of custody facts.
+    CUSTODY_EVIDENCE = 0x6E, "custody-attestation-evidence";
+    CUSTODY_OPEN_ATTESTATIONS = 0x6F, "custody-open-attestations";
+    /// The bank (see [`crate::bank`]).
+    BANK_ENTRY = 0x70, "bank-entry";
+    FIAT_WITHDRAWAL = 0x71, "fiat-withdrawal";
+    NEXT_FIAT_WITHDRAWAL = 0x72, "next-fiat-withdrawal";
+    OPEN_FIAT_WITHDRAWAL = 0x73, "open-fiat-withdrawal";
+    /// Attestation evidence and open-attestation counts of bank entries.
+    BANK_EVIDENCE = 0x7E, "bank-attestation-evidence";
+    BANK_OPEN_ATTESTATIONS = 0x7F, "bank-open-attestations";
+    /// The bank's leg of settlement (see [`crate::mirror`]).
+    MIRROR = 0x80, "mirror";
+    OPEN_MIRROR = 0x81, "open-mirror";
+}
+
+/// Whether no two tables share a key byte (two that did would read each other's
+/// values as their own). A `const fn`, so the check below runs at compile time.
+pub const fn distinct_bytes(tables: &[TableSpec]) -> bool {
+    let mut i = 0;
+    while i < tables.len() {
+        let mut j = i + 1;
+        while j < tables.len() {
+            if tables[i].byte == tables[j].byte {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+const _: () = assert!(
+    distinct_bytes(TABLES),
+    "two contract tables share a key byte"
+);
+
+/// The registered table a key belongs to (`None` for a key outside every table).
+pub fn table_of(key: &[u8]) -> Option<&'static TableSpec> {
+    let byte = *key.first()?;
+    TABLES.iter().find(|table| table.byte == byte)
+}
 
 /// Builds a key from a table byte and already-encoded fields.
 fn key(table: u8, fields: &[&[u8]]) -> Vec<u8> {
@@ -268,6 +343,28 @@ mod tests {
         assert!(cheap < dear);
         assert!(cheap.starts_with(&book_prefix(pair(), Side::Sell)));
         assert!(!cheap.starts_with(&book_prefix(pair(), Side::Buy)));
+    }
+
+    #[test]
+    fn registry_refuses_a_shared_key_byte() {
+        assert!(distinct_bytes(TABLES));
+        let clash = [
+            TableSpec {
+                byte: 0x10,
+                name: "one",
+            },
+            TableSpec {
+                byte: 0x11,
+                name: "two",
+            },
+            TableSpec {
+                byte: 0x10,
+                name: "three",
+            },
+        ];
+        assert!(!distinct_bytes(&clash));
+        assert_eq!(table_of(&order(OrderId(3))).unwrap().name, "order");
+        assert_eq!(table_of(&[0xff]), None);
     }
 
     #[test]

@@ -59,31 +59,68 @@ pub struct Meta {
     pub current_cycle: CycleId,
 }
 
+/// Declares the block's typed overlay tables from one list: the [`Tables`] struct and
+/// the commit, rollback and flush that must cover every table (a table left out of
+/// one of them would leak a rejected transaction's writes or lose a block's).
+macro_rules! overlay_tables {
+    ($($(#[$doc:meta])* $field:ident: $value:ty = $name:literal,)*) => {
+        /// Every typed overlay table of a block; see [`crate::keys::TABLES`] for the key
+        /// bytes each one holds (the index table holds every index table's keys).
+        pub(crate) struct Tables {
+            $($(#[$doc])* pub(crate) $field: Table<$value>,)*
+        }
+
+        impl Tables {
+            fn new() -> Tables {
+                Tables {
+                    $($field: Table::new($name),)*
+                }
+            }
+
+            fn commit(&mut self) {
+                $(self.$field.commit();)*
+            }
+
+            fn rollback(&mut self) {
+                $(self.$field.rollback();)*
+            }
+
+            fn flush(&self, writes: &mut WriteSet) {
+                $(self.$field.flush(writes);)*
+            }
+        }
+    };
+}
+
+overlay_tables! {
+    meta: Meta = "meta",
+    nonces: Nonce = "nonce",
+    balances: Balance = "balance",
+    customers: Amount = "customer",
+    totals: AssetTotals = "totals",
+    orders: Order = "order",
+    book: OrderId = "book",
+    index: () = "index",
+    trades: Trade = "trade",
+    /// Per open buy order, the fraction of a quote minor unit its fills have been
+    /// charged less than their exact value (see [`crate::orders`]).
+    value_remainders: Amount = "value-remainder",
+    top_ups: TopUpRequest = "top-up",
+    rfqs: Rfq = "rfq",
+    confirmations: Confirmation = "confirmation",
+    trade_refs: ConfirmationId = "trade-ref",
+    cycles: Cycle = "cycle",
+    reports: SettlementReport = "report",
+    custody: crate::custody::CustodyValue = "custody",
+    bank: crate::bank::BankValue = "bank",
+}
+
 /// The block executor. See the module docs.
 pub struct Ledger<'a> {
     pub(crate) view: &'a dyn StateView,
     pub(crate) genesis: &'a Genesis,
     pub(crate) ctx: BlockContext,
-    pub(crate) meta: Table<Meta>,
-    pub(crate) nonces: Table<Nonce>,
-    pub(crate) balances: Table<Balance>,
-    pub(crate) customers: Table<Amount>,
-    pub(crate) totals: Table<AssetTotals>,
-    pub(crate) orders: Table<Order>,
-    pub(crate) book: Table<OrderId>,
-    pub(crate) index: Table<()>,
-    pub(crate) trades: Table<Trade>,
-    /// Per open buy order, the fraction of a quote minor unit its fills have been
-    /// charged less than their exact value (see [`crate::orders`]).
-    pub(crate) value_remainders: Table<Amount>,
-    pub(crate) top_ups: Table<TopUpRequest>,
-    pub(crate) rfqs: Table<Rfq>,
-    pub(crate) confirmations: Table<Confirmation>,
-    pub(crate) trade_refs: Table<ConfirmationId>,
-    pub(crate) cycles: Table<Cycle>,
-    pub(crate) reports: Table<SettlementReport>,
-    pub(crate) custody: Table<crate::custody::CustodyValue>,
-    pub(crate) bank: Table<crate::bank::BankValue>,
+    pub(crate) tables: Tables,
     /// Book sides loaded this block, by prefix; derived from `book`, so dropped on
     /// rollback and rebuilt on demand.
     books: BTreeMap<Vec<u8>, BookSide>,
@@ -120,24 +157,7 @@ impl<'a> Ledger<'a> {
             view,
             genesis,
             ctx,
-            meta: Table::new("meta"),
-            nonces: Table::new("nonce"),
-            balances: Table::new("balance"),
-            customers: Table::new("customer"),
-            totals: Table::new("totals"),
-            orders: Table::new("order"),
-            book: Table::new("book"),
-            index: Table::new("index"),
-            trades: Table::new("trade"),
-            value_remainders: Table::new("value-remainder"),
-            top_ups: Table::new("top-up"),
-            rfqs: Table::new("rfq"),
-            confirmations: Table::new("confirmation"),
-            trade_refs: Table::new("trade-ref"),
-            cycles: Table::new("cycle"),
-            reports: Table::new("report"),
-            custody: Table::new("custody"),
-            bank: Table::new("bank"),
+            tables: Tables::new(),
             books: BTreeMap::new(),
             block_report: BTreeMap::new(),
             pending_report: Vec::new(),
@@ -164,7 +184,7 @@ impl<'a> Ledger<'a> {
         prefix: &[u8],
         cursor: &mut Option<Vec<u8>>,
     ) -> Vec<Vec<u8>> {
-        let batch = self.index.scan_keys(
+        let batch = self.tables.index.scan_keys(
             self.view,
             prefix,
             cursor.as_deref(),
@@ -199,24 +219,7 @@ impl<'a> Ledger<'a> {
     // ---- step lifecycle -------------------------------------------------------------
 
     fn commit_step(&mut self) -> Vec<Event> {
-        self.meta.commit();
-        self.nonces.commit();
-        self.balances.commit();
-        self.customers.commit();
-        self.totals.commit();
-        self.orders.commit();
-        self.book.commit();
-        self.index.commit();
-        self.trades.commit();
-        self.value_remainders.commit();
-        self.top_ups.commit();
-        self.rfqs.commit();
-        self.confirmations.commit();
-        self.trade_refs.commit();
-        self.cycles.commit();
-        self.reports.commit();
-        self.custody.commit();
-        self.bank.commit();
+        self.tables.commit();
         for entry in self.pending_report.drain(..) {
             let line = self
                 .block_report
@@ -236,24 +239,7 @@ impl<'a> Ledger<'a> {
     }
 
     fn rollback_step(&mut self) {
-        self.meta.rollback();
-        self.nonces.rollback();
-        self.balances.rollback();
-        self.customers.rollback();
-        self.totals.rollback();
-        self.orders.rollback();
-        self.book.rollback();
-        self.index.rollback();
-        self.trades.rollback();
-        self.value_remainders.rollback();
-        self.top_ups.rollback();
-        self.rfqs.rollback();
-        self.confirmations.rollback();
-        self.trade_refs.rollback();
-        self.cycles.rollback();
-        self.reports.rollback();
-        self.custody.rollback();
-        self.bank.rollback();
+        self.tables.rollback();
         self.books.clear();
         self.pending_report.clear();
         self.pending_events.clear();
@@ -310,8 +296,8 @@ impl<'a> Ledger<'a> {
                 let member = tx.member;
                 let result = self.atomic(|ledger| ledger.execute(member, &tx.body));
                 // The nonce advances whatever the body did (see above).
-                self.nonces.put(keys::nonce(member), tx.nonce);
-                self.nonces.commit();
+                self.tables.nonces.put(keys::nonce(member), tx.nonce);
+                self.tables.nonces.commit();
                 result.map(|((), events)| events)
             }
         };
@@ -337,7 +323,10 @@ impl<'a> Ledger<'a> {
         if self.genesis.member(member).is_none() {
             return Err(ContractError::UnknownMember { member });
         }
-        let last = self.nonces.get_cloned(self.view, &keys::nonce(member));
+        let last = self
+            .tables
+            .nonces
+            .get_cloned(self.view, &keys::nonce(member));
         let expected = Nonce(last.map_or(1, |last| last.0 + 1));
         match last {
             Some(last) if nonce == last => Err(ContractError::RepeatedNonce { member, nonce }),
@@ -393,7 +382,8 @@ impl<'a> Ledger<'a> {
                     | TxBody::PayoutSent { .. }
                     | TxBody::AttestPayout { .. }
                     | TxBody::AttestBankEntry(_)
-                    | TxBody::WithdrawFiat { .. } => unreachable!("handled above"),
+                    | TxBody::WithdrawFiat { .. }
+                    | TxBody::AttestMirror(_) => unreachable!("handled above"),
                 }
             }
         }
@@ -434,24 +424,7 @@ impl<'a> Ledger<'a> {
     /// uses it; tests use it to check invariants between transactions).
     pub fn pending_writes(&self) -> WriteSet {
         let mut writes = WriteSet::new();
-        self.meta.flush(&mut writes);
-        self.nonces.flush(&mut writes);
-        self.balances.flush(&mut writes);
-        self.customers.flush(&mut writes);
-        self.totals.flush(&mut writes);
-        self.orders.flush(&mut writes);
-        self.book.flush(&mut writes);
-        self.index.flush(&mut writes);
-        self.trades.flush(&mut writes);
-        self.value_remainders.flush(&mut writes);
-        self.top_ups.flush(&mut writes);
-        self.rfqs.flush(&mut writes);
-        self.confirmations.flush(&mut writes);
-        self.trade_refs.flush(&mut writes);
-        self.cycles.flush(&mut writes);
-        self.reports.flush(&mut writes);
-        self.custody.flush(&mut writes);
-        self.bank.flush(&mut writes);
+        self.tables.flush(&mut writes);
         writes
     }
 
@@ -477,9 +450,10 @@ impl<'a> Ledger<'a> {
             timestamp_ms: self.ctx.timestamp_ms,
             entries,
         };
-        self.reports
+        self.tables
+            .reports
             .put(keys::report(self.ctx.height), report.clone());
-        self.reports.commit();
+        self.tables.reports.commit();
         Some(report)
     }
 
@@ -490,7 +464,8 @@ impl<'a> Ledger<'a> {
     }
 
     pub(crate) fn meta(&mut self) -> Meta {
-        self.meta
+        self.tables
+            .meta
             .get_cloned(self.view, &keys::meta())
             .expect("state has no contracts metadata: apply contracts::genesis_writes at height 0")
     }
@@ -501,53 +476,55 @@ impl<'a> Ledger<'a> {
         let slot = counter(&mut meta);
         let id = *slot;
         *slot = id.checked_add(1).expect("id counter overflow");
-        self.meta.put(keys::meta(), meta);
+        self.tables.meta.put(keys::meta(), meta);
         id
     }
 
     pub(crate) fn order(&mut self, id: OrderId) -> Option<Order> {
-        self.orders.get_cloned(self.view, &keys::order(id))
+        self.tables.orders.get_cloned(self.view, &keys::order(id))
     }
 
     pub(crate) fn store_order(&mut self, order: Order) {
-        self.orders.put(keys::order(order.id), order);
+        self.tables.orders.put(keys::order(order.id), order);
     }
 
     pub(crate) fn rfq(&mut self, id: RfqId) -> Option<Rfq> {
-        self.rfqs.get_cloned(self.view, &keys::rfq(id))
+        self.tables.rfqs.get_cloned(self.view, &keys::rfq(id))
     }
 
     pub(crate) fn store_rfq(&mut self, rfq: Rfq) {
-        self.rfqs.put(keys::rfq(rfq.id), rfq);
+        self.tables.rfqs.put(keys::rfq(rfq.id), rfq);
     }
 
     pub(crate) fn top_up(&mut self, id: TopUpId) -> TopUpRequest {
-        self.top_ups
+        self.tables
+            .top_ups
             .get_cloned(self.view, &keys::top_up(id))
             .unwrap_or_else(|| panic!("top-up {id} is indexed but missing"))
     }
 
     pub(crate) fn store_top_up(&mut self, top_up: TopUpRequest) {
-        self.top_ups.put(keys::top_up(top_up.id), top_up);
+        self.tables.top_ups.put(keys::top_up(top_up.id), top_up);
     }
 
     pub(crate) fn cycle(&mut self, id: CycleId) -> Cycle {
-        self.cycles
+        self.tables
+            .cycles
             .get_cloned(self.view, &keys::cycle(id))
             .unwrap_or_else(|| panic!("cycle {id} is missing"))
     }
 
     pub(crate) fn store_cycle(&mut self, cycle: Cycle) {
         if matches!(cycle.status, CycleStatus::Closing { .. }) {
-            self.index.put(keys::closing_cycle(cycle.id), ());
+            self.tables.index.put(keys::closing_cycle(cycle.id), ());
         } else {
-            self.index.delete(keys::closing_cycle(cycle.id));
+            self.tables.index.delete(keys::closing_cycle(cycle.id));
         }
-        self.cycles.put(keys::cycle(cycle.id), cycle);
+        self.tables.cycles.put(keys::cycle(cycle.id), cycle);
     }
 
     pub(crate) fn store_trade(&mut self, trade: Trade) {
-        self.trades.put(keys::trade(trade.id), trade);
+        self.tables.trades.put(keys::trade(trade.id), trade);
     }
 
     pub(crate) fn next_trade_id(&mut self) -> TradeId {
@@ -558,7 +535,7 @@ impl<'a> Ledger<'a> {
 
     fn book_side(&mut self, prefix: &[u8]) -> &mut BookSide {
         if !self.books.contains_key(prefix) {
-            let changes = self.book.changes_under(prefix);
+            let changes = self.tables.book.changes_under(prefix);
             self.books
                 .insert(prefix.to_vec(), BookSide::new(prefix.to_vec(), changes));
         }
@@ -572,12 +549,12 @@ impl<'a> Ledger<'a> {
 
     pub(crate) fn book_insert(&mut self, prefix: &[u8], key: Vec<u8>, order: OrderId) {
         self.book_side(prefix).insert(key.clone(), order);
-        self.book.put(key, order);
+        self.tables.book.put(key, order);
     }
 
     pub(crate) fn book_remove(&mut self, prefix: &[u8], key: Vec<u8>) {
         self.book_side(prefix).remove(&key);
-        self.book.delete(key);
+        self.tables.book.delete(key);
     }
 
     // ---- balances -------------------------------------------------------------------
@@ -594,13 +571,16 @@ impl<'a> Ledger<'a> {
     }
 
     pub fn balance(&mut self, member: MemberId, asset: AssetId) -> Balance {
-        self.balances
+        self.tables
+            .balances
             .get_cloned(self.view, &keys::balance(member, asset))
             .unwrap_or_default()
     }
 
     fn store_balance(&mut self, member: MemberId, asset: AssetId, balance: Balance) {
-        self.balances.put(keys::balance(member, asset), balance);
+        self.tables
+            .balances
+            .put(keys::balance(member, asset), balance);
     }
 
     pub(crate) fn report(
@@ -724,7 +704,8 @@ impl<'a> Ledger<'a> {
     }
 
     fn totals(&mut self, asset: AssetId) -> AssetTotals {
-        self.totals
+        self.tables
+            .totals
             .get_cloned(self.view, &keys::totals(asset))
             .unwrap_or_default()
     }
@@ -755,7 +736,7 @@ impl<'a> Ledger<'a> {
             .credited
             .checked_add(amount)
             .ok_or(ContractError::CreditOverflow { asset, amount })?;
-        self.totals.put(keys::totals(asset), totals);
+        self.tables.totals.put(keys::totals(asset), totals);
         self.receive(member, asset, amount, reason);
         self.emit(Event::Credited {
             member,
@@ -799,7 +780,7 @@ impl<'a> Ledger<'a> {
             totals.debited <= totals.credited,
             "debited more than credited"
         );
-        self.totals.put(keys::totals(asset), totals);
+        self.tables.totals.put(keys::totals(asset), totals);
         self.store_balance(member, asset, balance);
         self.report(
             member,
@@ -852,7 +833,8 @@ impl<'a> Ledger<'a> {
         asset: AssetId,
         customer: &str,
     ) -> Amount {
-        self.customers
+        self.tables
+            .customers
             .get_cloned(self.view, &keys::customer(member, asset, customer))
             .unwrap_or_default()
     }
@@ -866,9 +848,9 @@ impl<'a> Ledger<'a> {
     ) {
         let key = keys::customer(member, asset, customer);
         if amount.is_zero() {
-            self.customers.delete(key);
+            self.tables.customers.delete(key);
         } else {
-            self.customers.put(key, amount);
+            self.tables.customers.put(key, amount);
         }
     }
 
@@ -951,7 +933,7 @@ impl<'a> Ledger<'a> {
     /// Credits opening balances (used by [`crate::genesis_writes`]).
     pub(crate) fn open_genesis(&mut self) -> Result<(), ContractError> {
         let genesis = self.genesis;
-        self.meta.put(
+        self.tables.meta.put(
             keys::meta(),
             Meta {
                 next_order: 1,

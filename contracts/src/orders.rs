@@ -140,7 +140,8 @@ impl Ledger<'_> {
         if order.side == Side::Sell || order.remaining == order.quantity {
             return Amount::ZERO;
         }
-        self.value_remainders
+        self.tables
+            .value_remainders
             .get_cloned(self.view, &keys::value_remainder(order.id))
             .unwrap_or(Amount::ZERO)
     }
@@ -149,9 +150,13 @@ impl Ledger<'_> {
     /// not stored.
     fn replace_value_remainder(&mut self, order: OrderId, old: Amount, new: Amount) {
         if !new.is_zero() {
-            self.value_remainders.put(keys::value_remainder(order), new);
+            self.tables
+                .value_remainders
+                .put(keys::value_remainder(order), new);
         } else if !old.is_zero() {
-            self.value_remainders.delete(keys::value_remainder(order));
+            self.tables
+                .value_remainders
+                .delete(keys::value_remainder(order));
         }
     }
 
@@ -215,10 +220,12 @@ impl Ledger<'_> {
     pub(crate) fn open_order(&mut self, mut order: Order) {
         assert!(order.locked.is_zero());
         assert_eq!(order.remaining, order.quantity);
-        self.index
+        self.tables
+            .index
             .put(keys::member_order(order.member, order.id), ());
         if let Some(expires_at_ms) = order.expires_at_ms {
-            self.index
+            self.tables
+                .index
                 .put(keys::order_expiry(expires_at_ms, order.id), ());
         }
         let asset = order.locked_asset();
@@ -481,10 +488,12 @@ impl Ledger<'_> {
         if let OrderKind::Accept { quote } = order.kind {
             self.clear_pending_accept(quote, order.id);
         }
-        self.index
+        self.tables
+            .index
             .delete(keys::member_order(order.member, order.id));
         if let Some(expires_at_ms) = order.expires_at_ms {
-            self.index
+            self.tables
+                .index
                 .delete(keys::order_expiry(expires_at_ms, order.id));
         }
         order.locked = Amount::ZERO;

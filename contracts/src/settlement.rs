@@ -129,11 +129,13 @@ impl Ledger<'_> {
             terms: terms.clone(),
             height: self.ctx.height,
         };
-        let Some(id) = self.trade_refs.get_cloned(self.view, &ref_key) else {
+        let Some(id) = self.tables.trade_refs.get_cloned(self.view, &ref_key) else {
             let id = ConfirmationId(self.next_id(|meta| &mut meta.next_confirmation));
-            self.trade_refs.put(ref_key, id);
-            self.index.put(keys::cycle_confirmation(cycle_id, id), ());
-            self.confirmations.put(
+            self.tables.trade_refs.put(ref_key, id);
+            self.tables
+                .index
+                .put(keys::cycle_confirmation(cycle_id, id), ());
+            self.tables.confirmations.put(
                 keys::confirmation(id),
                 Confirmation {
                     id,
@@ -150,6 +152,7 @@ impl Ledger<'_> {
             return Ok(());
         };
         let mut confirmation = self
+            .tables
             .confirmations
             .get_cloned(self.view, &keys::confirmation(id))
             .expect("trade reference names an existing confirmation");
@@ -185,8 +188,10 @@ impl Ledger<'_> {
             confirmation.status = ConfirmationStatus::Mismatched {
                 fields: fields.clone(),
             };
-            self.trade_refs.delete(ref_key);
-            self.index.delete(keys::cycle_confirmation(cycle, id));
+            self.tables.trade_refs.delete(ref_key);
+            self.tables
+                .index
+                .delete(keys::cycle_confirmation(cycle, id));
             self.emit(Event::ConfirmationMismatched {
                 confirmation: id,
                 trade_ref: terms.trade_ref.clone(),
@@ -194,7 +199,9 @@ impl Ledger<'_> {
                 fields,
             });
         }
-        self.confirmations.put(keys::confirmation(id), confirmation);
+        self.tables
+            .confirmations
+            .put(keys::confirmation(id), confirmation);
         Ok(())
     }
 
@@ -211,6 +218,7 @@ impl Ledger<'_> {
             for key in batch {
                 let id = ConfirmationId(keys::trailing_u64(&key));
                 let confirmation = self
+                    .tables
                     .confirmations
                     .get_cloned(self.view, &keys::confirmation(id))
                     .expect("indexed confirmation exists");
@@ -340,7 +348,7 @@ impl Ledger<'_> {
         let cycle_id = meta.current_cycle;
         let next_id = CycleId(cycle_id.0.checked_add(1).expect("cycle counter overflow"));
         meta.current_cycle = next_id;
-        self.meta.put(keys::meta(), meta);
+        self.tables.meta.put(keys::meta(), meta);
         self.store_cycle(Cycle {
             id: next_id,
             opened_at_ms: now,
@@ -369,10 +377,12 @@ impl Ledger<'_> {
                     cycle: cycle_id,
                 });
                 confirmation.status = ConfirmationStatus::Unmatched { cycle: cycle_id };
-                self.trade_refs.delete(ref_key);
-                self.index
+                self.tables.trade_refs.delete(ref_key);
+                self.tables
+                    .index
                     .delete(keys::cycle_confirmation(cycle_id, confirmation.id));
-                self.confirmations
+                self.tables
+                    .confirmations
                     .put(keys::confirmation(confirmation.id), confirmation);
             }
         }
@@ -475,7 +485,8 @@ impl Ledger<'_> {
         for mut confirmation in self.cycle_confirmations(cycle.id) {
             if confirmation.status == (ConfirmationStatus::Matched { cycle: cycle.id }) {
                 confirmation.status = ConfirmationStatus::Settled { cycle: cycle.id };
-                self.confirmations
+                self.tables
+                    .confirmations
                     .put(keys::confirmation(confirmation.id), confirmation);
             }
         }
@@ -496,9 +507,10 @@ impl Ledger<'_> {
     /// settles what remains.
     pub(crate) fn process_cycle_deadlines(&mut self) {
         let now = self.now_ms();
-        let closing = self
-            .index
-            .scan_keys(self.view, &[keys::CLOSING_CYCLE], None, usize::MAX);
+        let closing =
+            self.tables
+                .index
+                .scan_keys(self.view, &[keys::CLOSING_CYCLE], None, usize::MAX);
         for key in closing {
             let cycle_id = CycleId(keys::trailing_u64(&key));
             let cycle = self.cycle(cycle_id);
@@ -550,7 +562,8 @@ impl Ledger<'_> {
                         cycle: cycle.id,
                         reason,
                     };
-                    self.confirmations
+                    self.tables
+                        .confirmations
                         .put(keys::confirmation(confirmation.id), confirmation);
                     count += 1;
                 }

@@ -37,8 +37,12 @@ impl Ledger<'_> {
         assert!(available < needed, "a covered need raises no top-up");
         let id = TopUpId(self.next_id(|meta| &mut meta.next_top_up));
         let shortfall = needed.checked_sub(available).expect("asserted above");
-        self.index.put(keys::open_top_up(member, asset, id), ());
-        self.index.put(keys::top_up_deadline(deadline_ms, id), ());
+        self.tables
+            .index
+            .put(keys::open_top_up(member, asset, id), ());
+        self.tables
+            .index
+            .put(keys::top_up_deadline(deadline_ms, id), ());
         self.store_top_up(TopUpRequest {
             id,
             member,
@@ -65,9 +69,11 @@ impl Ledger<'_> {
     /// Closes an open request's indexes and gives it its final status.
     fn end_top_up(&mut self, mut top_up: TopUpRequest, status: TopUpStatus) -> TopUpRequest {
         assert_eq!(top_up.status, TopUpStatus::Open);
-        self.index
+        self.tables
+            .index
             .delete(keys::open_top_up(top_up.member, top_up.asset, top_up.id));
-        self.index
+        self.tables
+            .index
             .delete(keys::top_up_deadline(top_up.deadline_ms, top_up.id));
         top_up.status = status;
         self.store_top_up(top_up.clone());
