@@ -10,6 +10,7 @@ use crate::bytes::PublicKey;
 use crate::codec;
 use crate::hash::Hash;
 use crate::ids::{AssetId, ChainId, MemberId, MAX_CHAIN_ID_BYTES};
+use crate::membership::MembershipError;
 use crate::tags;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -367,21 +368,21 @@ impl Genesis {
         if validators == 0 {
             return Err(GenesisError::NoValidators);
         }
-        let quorum = self.quorum as usize;
-        if 2 * quorum <= validators {
-            return Err(GenesisError::QuorumTooSmall {
-                quorum: self.quorum,
+        crate::membership::check_quorum(self.quorum, validators).map_err(|error| match error {
+            MembershipError::QuorumTooSmall {
+                quorum,
                 validators,
-                minimum: validators / 2 + 1,
-            });
-        }
-        if quorum > validators {
-            return Err(GenesisError::QuorumTooLarge {
-                quorum: self.quorum,
+                minimum,
+            } => GenesisError::QuorumTooSmall {
+                quorum,
                 validators,
-            });
-        }
-        Ok(())
+                minimum,
+            },
+            MembershipError::QuorumTooLarge { quorum, validators } => {
+                GenesisError::QuorumTooLarge { quorum, validators }
+            }
+            _ => GenesisError::NoValidators,
+        })
     }
 
     fn validate_assets(&self) -> Result<(), GenesisError> {

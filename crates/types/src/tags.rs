@@ -22,3 +22,5 @@ pub const SEISAN_CUSTODY_DEPOSIT_ID_V1: &[u8] = b"SEISAN_CUSTODY_DEPOSIT_ID_V1";
 pub const SEISAN_GENESIS_HASH_V1: &[u8] = b"SEISAN_GENESIS_HASH_V1";
 /// Domain tag of a validator set's commitment.
 pub const SEISAN_VALIDATOR_SET_V1: &[u8] = b"SEISAN_VALIDATOR_SET_V1";
+/// Hash of a consortium membership (members, statuses, quorum, epoch).
+pub const SEISAN_MEMBERSHIP_V1: &[u8] = b"SEISAN_MEMBERSHIP_V1";
