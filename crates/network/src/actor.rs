@@ -12,11 +12,12 @@
 use crate::codec::BytesCodec;
 use crate::config::NetworkLimits;
 use crate::error::NetworkError;
+use crate::ingress::MembershipChange;
 use crate::ingress::{
     Command, DirectMessage, GossipMessage, InboundRequest, InboundRequestId, MessageId,
     NetworkEvent, NetworkStatus, Reply, Topic, Validation,
 };
-use crate::peers::{PeerBook, RejectOutcome};
+use crate::peers::{Entry, PeerBook, RejectOutcome};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, TopicHash};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
@@ -311,7 +312,9 @@ impl EventLoop {
                     return;
                 };
                 debug!(%member, cause = ?cause, "connection closed");
-                if num_established == 0 {
+                // A peer id that moved to another member id closes its old
+                // connections after the move; the new member was never connected.
+                if num_established == 0 && self.book.is_connected(member) {
                     info!(%member, "validator disconnected");
                     self.book.on_disconnected(member, Instant::now());
                     self.emit(NetworkEvent::PeerDisconnected { member });
@@ -343,7 +346,7 @@ impl EventLoop {
                                         peer_id = ?peer_id,
                                         address = %send_back_addr,
                                         refused_since_last_log = suppressed,
-                                        "refused a connection from a peer that is not a validator in genesis (logged at most once a minute per peer)"
+                                        "refused a connection from a peer that is not a current member (logged at most once a minute per peer)"
                                     );
                                 }
                             }
@@ -642,8 +645,63 @@ impl EventLoop {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::SetMembers { entries, reply } => {
+                let _ = reply.send(self.set_members(entries, Instant::now()));
+            }
             Command::Shutdown { .. } => unreachable!("run() handles shutdown"),
         }
+    }
+
+    /// Replaces the allow-list (see [`crate::NetworkHandle::set_members`]). Dropped
+    /// identities are refused before new ones are allowed, so an identity that moved
+    /// from one member id to another is disconnected and must connect again under
+    /// its new member id. New members are dialed on the next maintenance tick.
+    pub(crate) fn set_members(&mut self, entries: Vec<Entry>, now: Instant) -> MembershipChange {
+        let plan = self.book.apply_members(entries, now);
+        let behaviour = self.swarm.behaviour_mut();
+        for peer_id in &plan.gossip_removed {
+            behaviour.gossipsub.remove_explicit_peer(peer_id);
+        }
+        for dropped in &plan.dropped {
+            // Removing the peer from the allow-list also closes its connections
+            // (a penalized one is already off the list and disconnected).
+            behaviour.allowed.disallow_peer(dropped.peer_id);
+        }
+        for (_, peer_id) in &plan.admitted {
+            behaviour.allowed.allow_peer(*peer_id);
+        }
+        for peer_id in &plan.gossip_added {
+            behaviour.gossipsub.add_explicit_peer(peer_id);
+        }
+        for dropped in &plan.dropped {
+            info!(
+                member = %dropped.member,
+                peer_id = %dropped.peer_id,
+                penalized = dropped.was_penalized,
+                "identity no longer a member; disconnected and refused from now on"
+            );
+            if dropped.was_connected {
+                // Its connections close without a member to name (the book no
+                // longer maps its peer id), so the node hears of it here.
+                self.emit(NetworkEvent::PeerDisconnected {
+                    member: dropped.member,
+                });
+            }
+        }
+        for (member, peer_id) in &plan.admitted {
+            info!(%member, %peer_id, "identity allowed");
+        }
+        if !plan.change.is_empty() {
+            info!(
+                added = ?plan.change.added,
+                removed = ?plan.change.removed,
+                rekeyed = ?plan.change.rekeyed,
+                members = self.book.members().len(),
+                "member list changed"
+            );
+        }
+        self.on_tick(now);
+        plan.change
     }
 
     fn publish(&mut self, topic: Topic, payload: Vec<u8>) -> Result<MessageId, NetworkError> {
@@ -785,6 +843,7 @@ impl EventLoop {
             local_member: self.local_member,
             local_peer_id: *self.swarm.local_peer_id(),
             listen_addresses: self.listen_addresses.clone(),
+            members: self.book.members(),
             connected: self.book.connected(),
             penalized: self.book.penalized(),
             denied_connections: self.denied_connections,

@@ -22,6 +22,32 @@ pub struct Validator {
     pub address: Option<Multiaddr>,
 }
 
+/// A member as [`crate::NetworkHandle::set_members`] takes it: who may connect,
+/// with which key, and where to dial it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerMember {
+    pub member: MemberId,
+    /// Its node's identity: the peer id is derived from this key ([`peer_id_of`]).
+    pub public_key: PublicKey,
+    /// Where to dial it; `None` means we only accept its connections.
+    pub address: Option<Multiaddr>,
+    /// A validator is an explicit gossip peer (every message floods to it). A
+    /// member that is not (a validator before its activation height, an observer)
+    /// may still connect, gossip, send direct messages and sync.
+    pub validator: bool,
+}
+
+impl From<&Validator> for PeerMember {
+    fn from(validator: &Validator) -> PeerMember {
+        PeerMember {
+            member: validator.member,
+            public_key: validator.public_key,
+            address: validator.address.clone(),
+            validator: true,
+        }
+    }
+}
+
 /// Every bound the network enforces. The defaults suit a consortium of a few
 /// validators on a LAN or WAN.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,9 @@
 //! The network crate's one error type.
 //!
 //! Configuration errors (`BadAddress`, `BadPublicKey`, `NotAValidator`, `Transport`,
-//! `Listen`) come from [`crate::spawn`]; the others answer a single command sent
+//! `Listen`) come from [`crate::spawn`]; `TooManyMembers`, `DuplicateMember` and
+//! `SharedKey` from a member list that is refused as a whole (by [`crate::spawn`] or
+//! [`crate::NetworkHandle::set_members`], which then leaves the old list in force); the others answer a single command sent
 //! through [`crate::NetworkHandle`] and leave the network running.
 
 use crate::ingress::{InboundRequestId, MessageId, Topic};
@@ -48,6 +50,14 @@ pub enum NetworkError {
     UnknownRequest { id: InboundRequestId },
     #[error("too many {what} in flight (limit {limit})")]
     Busy { what: &'static str, limit: usize },
+    #[error("a member list of {count} entries exceeds the limit of {limit}")]
+    TooManyMembers { count: usize, limit: usize },
+    #[error("member {member} is listed twice")]
+    DuplicateMember { member: MemberId },
+    #[error(
+        "members {member} and {other} have the same key; a node identity belongs to one member"
+    )]
+    SharedKey { member: MemberId, other: MemberId },
     #[error("the network event loop has stopped")]
     Stopped,
 }

@@ -6,6 +6,7 @@
 //! its own command; the command channel is bounded ([`COMMAND_CHANNEL_CAPACITY`]), so
 //! a caller that outruns the loop waits instead of growing a queue.
 
+use crate::config::PeerMember;
 use crate::error::NetworkError;
 use libp2p::request_response;
 use libp2p::{Multiaddr, PeerId};
@@ -171,7 +172,9 @@ pub struct NetworkStatus {
     pub local_member: MemberId,
     pub local_peer_id: PeerId,
     pub listen_addresses: Vec<Multiaddr>,
-    /// Validators with at least one open connection, in member-id order.
+    /// The members allowed to connect (this node left out), in member-id order.
+    pub members: Vec<MemberId>,
+    /// Members with at least one open connection, in member-id order.
     pub connected: Vec<MemberId>,
     /// Per topic, the connected validators known to subscribe to it, in member-id
     /// order. A publish reaches only these (subscriptions arrive just after a
@@ -186,6 +189,25 @@ pub struct NetworkStatus {
     pub rejected_messages: u64,
     /// Events dropped because the node did not drain the event channel, since start.
     pub dropped_events: u64,
+}
+
+/// What a [`NetworkHandle::set_members`] call changed, each list in member-id
+/// order. All three are empty when the list was already in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipChange {
+    /// Members newly listed: allowed, and dialed if they have an address.
+    pub added: Vec<MemberId>,
+    /// Members no longer listed: disconnected and refused from now on.
+    pub removed: Vec<MemberId>,
+    /// Members listed with a different key: the old identity is disconnected and
+    /// refused, the new one allowed (and dialed if it has an address).
+    pub rekeyed: Vec<MemberId>,
+}
+
+impl MembershipChange {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.rekeyed.is_empty()
+    }
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<T>;
@@ -220,6 +242,10 @@ pub(crate) enum Command {
     },
     Status {
         reply: Reply<NetworkStatus>,
+    },
+    SetMembers {
+        entries: Vec<crate::peers::Entry>,
+        reply: Reply<MembershipChange>,
     },
     Shutdown {
         reply: Reply<()>,
@@ -326,6 +352,30 @@ impl NetworkHandle {
     ) -> Result<(), NetworkError> {
         self.call(|reply| Command::Respond { id, payload, reply })
             .await?
+    }
+
+    /// Replaces the allow-list on the running network with `members` (this node's
+    /// own entry, if listed, is skipped). A member no longer listed, or listed with
+    /// a new key, has its old identity disconnected at once and refused from then on
+    /// (its connections, gossip, direct messages and requests are dropped like a
+    /// stranger's); a newly listed identity is allowed and dialed at once if it has
+    /// an address; a member listed before and now with the same key keeps its
+    /// connections (and any penalty). Events name members by the new list from the
+    /// moment this returns. Idempotent: the same list again changes nothing.
+    ///
+    /// The list is checked first and refused as a whole, leaving the old one in
+    /// force: at most [`crate::MAX_MEMBERS`] entries
+    /// ([`NetworkError::TooManyMembers`]), no member twice
+    /// ([`NetworkError::DuplicateMember`]), no key shared by two members
+    /// ([`NetworkError::SharedKey`]), every key a valid ed25519 point
+    /// ([`NetworkError::BadPublicKey`]).
+    pub async fn set_members(
+        &self,
+        members: Vec<PeerMember>,
+    ) -> Result<MembershipChange, NetworkError> {
+        let entries = crate::peers::entries(self.local_member, self.local_peer_id, members)?;
+        self.call(|reply| Command::SetMembers { entries, reply })
+            .await
     }
 
     /// Validators with at least one open connection, in member-id order.

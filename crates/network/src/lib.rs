@@ -121,13 +121,14 @@ mod ingress;
 mod peers;
 
 pub use actor::{gossip_message_id, SEISAN_NETWORK_GOSSIP_ID_V1};
-pub use config::{libp2p_keypair, peer_id_of, NetworkConfig, NetworkLimits, Validator};
+pub use config::{libp2p_keypair, peer_id_of, NetworkConfig, NetworkLimits, PeerMember, Validator};
 pub use error::NetworkError;
 pub use ingress::{
-    DirectMessage, GossipMessage, InboundRequest, InboundRequestId, MessageId, NetworkEvent,
-    NetworkHandle, NetworkStatus, Topic, Validation, COMMAND_CHANNEL_CAPACITY,
+    DirectMessage, GossipMessage, InboundRequest, InboundRequestId, MembershipChange, MessageId,
+    NetworkEvent, NetworkHandle, NetworkStatus, Topic, Validation, COMMAND_CHANNEL_CAPACITY,
 };
 pub use libp2p::{Multiaddr, PeerId};
+pub use peers::MAX_MEMBERS;
 
 use actor::{Behaviour, EventLoop};
 use codec::BytesCodec;
@@ -165,19 +166,16 @@ pub async fn spawn(
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>), NetworkError> {
     let local = config.local_validator()?.clone();
     let limits = config.limits.clone();
-    let mut others = Vec::new();
-    for validator in &config.validators {
-        if validator.member == local.member {
-            continue;
-        }
-        let peer_id = peer_id_of(validator.member, &validator.public_key)?;
-        others.push((validator.member, peer_id, validator.address.clone()));
-    }
+    let local_peer_id_from_key = peer_id_of(local.member, &local.public_key)?;
+    let members = peers::entries(
+        local.member,
+        local_peer_id_from_key,
+        config.validators.iter().map(PeerMember::from).collect(),
+    )?;
     let identity = libp2p_keypair(&config.keypair);
     let local_peer_id = identity.public().to_peer_id();
     assert_eq!(
-        local_peer_id,
-        peer_id_of(local.member, &local.public_key)?,
+        local_peer_id, local_peer_id_from_key,
         "the libp2p identity is the member key"
     );
 
@@ -185,7 +183,7 @@ pub async fn spawn(
         .iter()
         .map(|topic| (*topic, IdentTopic::new(topic.name(&config.chain_id)).hash()))
         .collect();
-    let behaviour = build_behaviour(&config, &others, &topic_hashes)?;
+    let behaviour = build_behaviour(&config, &topic_hashes)?;
 
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
@@ -219,7 +217,7 @@ pub async fn spawn(
 
     let (command_sender, command_receiver) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
     let (event_sender, event_receiver) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let book = PeerBook::new(others, &limits, Instant::now());
+    let book = PeerBook::new(&limits);
     let mut event_loop = EventLoop::new(
         swarm,
         command_receiver,
@@ -229,6 +227,10 @@ pub async fn spawn(
         topic_hashes,
         limits.clone(),
     );
+    // The genesis list goes through the same path as every later change; nothing
+    // connects before the loop first polls the swarm, below.
+    let initial = event_loop.set_members(members, Instant::now());
+    assert!(initial.removed.is_empty() && initial.rekeyed.is_empty());
     wait_for_listeners(&mut event_loop, waiting_listeners).await?;
 
     info!(
@@ -251,7 +253,6 @@ pub async fn spawn(
 
 fn build_behaviour(
     config: &NetworkConfig,
-    others: &[(seisan_types::MemberId, PeerId, Option<Multiaddr>)],
     topic_hashes: &HashMap<Topic, gossipsub::TopicHash>,
 ) -> Result<Behaviour, NetworkError> {
     let limits = &config.limits;
@@ -285,11 +286,8 @@ fn build_behaviour(
             })?;
     }
 
-    let mut allowed = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
-    for (_, peer_id, _) in others {
-        allowed.allow_peer(*peer_id);
-        gossip.add_explicit_peer(peer_id);
-    }
+    // Empty until the event loop applies the member list.
+    let allowed = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
 
     let connection_limits = connection_limits::ConnectionLimits::default()
         .with_max_pending_incoming(Some(limits.max_pending_incoming))
