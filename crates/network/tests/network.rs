@@ -1,6 +1,8 @@
 //! In-process tests of the network on loopback: validators from a dev genesis built
 //! with `Keypair::dev` keys connect, gossip (forwarding only what was accepted),
-//! answer requests, penalize a flooding member, and refuse a stranger.
+//! answer requests, penalize a flooding member, and refuse a stranger; and the
+//! allow-list follows a changed member list on the live network (a removed member,
+//! an added one, a rotated key).
 //!
 //! Every wait polls with a generous deadline ([`PATIENCE`]) so a loaded machine only
 //! makes the tests slower; no assertion depends on speed. "Never received" checks
@@ -10,7 +12,7 @@
 use seisan_crypto::Keypair;
 use seisan_network::{
     spawn, GossipMessage, Multiaddr, NetworkConfig, NetworkError, NetworkEvent, NetworkHandle,
-    Topic, Validation, Validator,
+    PeerMember, Topic, Validation, Validator,
 };
 use seisan_types::{ChainId, Genesis, Member, MemberId, Role};
 use std::time::Duration;
@@ -563,4 +565,387 @@ async fn a_key_outside_genesis_cannot_connect_gossip_or_request() {
     // The outsider's side may see a connection for the moment between its handshake
     // and the validator's refusal, but none lasts.
     wait_connected(&outsider, &[]).await;
+}
+
+/// The member list of `config` as [`NetworkHandle::set_members`] takes it.
+fn member_list(config: &NetworkConfig) -> Vec<PeerMember> {
+    config.validators.iter().map(PeerMember::from).collect()
+}
+
+/// Every event `node` receives up to and including the first one matching
+/// `wanted`.
+async fn events_until(
+    node: &mut Node,
+    what: &str,
+    mut wanted: impl FnMut(&NetworkEvent) -> bool,
+) -> Vec<NetworkEvent> {
+    let mut seen = Vec::new();
+    wait_event(node, what, |event| {
+        let found = wanted(&event);
+        seen.push(event);
+        found.then_some(())
+    })
+    .await;
+    seen
+}
+
+/// Polls until `node` has refused at least one connection more than `before`.
+async fn wait_refused(node: &Node, before: u64, what: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while node.handle.status().await.unwrap().denied_connections <= before {
+        assert!(
+            Instant::now() < deadline,
+            "member {} never refused {what}",
+            node.member
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends a direct message, retrying while the connection is not up yet.
+async fn send_direct(node: &Node, to: MemberId, payload: &[u8]) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match node.handle.send(to, payload.to_vec()).await {
+            Ok(()) => return,
+            Err(NetworkError::NotConnected { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(error) => panic!("direct send to {to} failed: {error}"),
+        }
+    }
+}
+
+fn is_gossip(event: &NetworkEvent, payload: &[u8]) -> bool {
+    matches!(event, NetworkEvent::Gossip(message) if message.payload == payload)
+}
+
+fn is_direct(event: &NetworkEvent, payload: &[u8]) -> bool {
+    matches!(event, NetworkEvent::Direct(message) if message.payload == payload)
+}
+
+/// Whether `event` is a message from `member`, or carries one of `payloads`.
+fn from_or_carrying(event: &NetworkEvent, member: MemberId, payloads: &[Vec<u8>]) -> bool {
+    match event {
+        NetworkEvent::Gossip(message) => {
+            message.from == member || payloads.contains(&message.payload)
+        }
+        NetworkEvent::Direct(message) => {
+            message.from == member || payloads.contains(&message.payload)
+        }
+        NetworkEvent::Request(request) => {
+            request.from == member || payloads.contains(&request.payload)
+        }
+        NetworkEvent::PeerConnected { member: connected } => *connected == member,
+        NetworkEvent::PeerDisconnected { .. } => false,
+    }
+}
+
+/// Member 1 gossips `marker` and sends it to member 0 directly; member 0 takes
+/// both. Returns every event member 0 saw until then and in a quiet window after.
+async fn events_until_marker(nodes: &mut [Node], marker: &[u8]) -> Vec<NetworkEvent> {
+    publish(&nodes[1], Topic::Consensus, marker).await;
+    send_direct(&nodes[1], MemberId(0), marker).await;
+    let mut seen_gossip = false;
+    let mut seen_direct = false;
+    let mut seen = events_until(
+        &mut nodes[0],
+        "the marker by gossip and directly",
+        |event| {
+            seen_gossip |= is_gossip(event, marker);
+            seen_direct |= is_direct(event, marker);
+            seen_gossip && seen_direct
+        },
+    )
+    .await;
+    let deadline = Instant::now() + QUIET_WINDOW;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, nodes[0].events.recv()).await {
+        seen.push(event);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_is_disconnected_and_its_later_messages_are_dropped() {
+    let ports = free_ports(3);
+    let genesis = dev_genesis(&ports);
+    let configs: Vec<NetworkConfig> = (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let mut without_2 = member_list(&configs[0]);
+    without_2.retain(|member| member.member != MemberId(2));
+    let mut nodes = start_all(configs).await;
+    wait_connected(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+    wait_connected(&nodes[1], &[MemberId(0), MemberId(2)]).await;
+    wait_connected(&nodes[2], &[MemberId(0), MemberId(1)]).await;
+    wait_subscribed(&nodes[2], &[MemberId(0), MemberId(1)]).await;
+
+    // Before: member 2's messages arrive.
+    publish(&nodes[2], Topic::Transactions, b"while a member").await;
+    let message = wait_gossip(&mut nodes[0], "member 2's gossip").await;
+    assert_eq!(message.payload, b"while a member");
+    assert_eq!(message.from, MemberId(2));
+
+    // Members 0 and 1 apply the block that removes member 2; member 2's node does
+    // not know and keeps trying.
+    for node in &nodes[..2] {
+        let change = node.handle.set_members(without_2.clone()).await.unwrap();
+        assert_eq!(change.removed, vec![MemberId(2)]);
+        assert!(change.added.is_empty() && change.rekeyed.is_empty());
+        // Idempotent: the same list again changes nothing.
+        let again = node.handle.set_members(without_2.clone()).await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+        assert_eq!(
+            node.handle.status().await.unwrap().members,
+            vec![if node.member == MemberId(0) {
+                MemberId(1)
+            } else {
+                MemberId(0)
+            }]
+        );
+    }
+    let seen = events_until(&mut nodes[0], "member 2 disconnected", |event| {
+        *event
+            == NetworkEvent::PeerDisconnected {
+                member: MemberId(2),
+            }
+    })
+    .await;
+    // The unchanged member kept its connection.
+    assert!(
+        !seen.contains(&NetworkEvent::PeerDisconnected {
+            member: MemberId(1)
+        }),
+        "{seen:?}"
+    );
+    wait_connected(&nodes[0], &[MemberId(1)]).await;
+    wait_connected(&nodes[1], &[MemberId(0)]).await;
+    // Disconnected on the wire too: member 2's own node loses both connections,
+    // and its redials are refused.
+    wait_connected(&nodes[2], &[]).await;
+    let refused_before = nodes[0].handle.status().await.unwrap().denied_connections;
+    wait_refused(&nodes[0], refused_before, "member 2's redial").await;
+
+    // Member 2 keeps gossiping and sending directly for a while; none of it is
+    // delivered to member 0 (a refused send fails on member 2's side).
+    let mut forbidden = Vec::new();
+    for attempt in 0..10 {
+        let payload = format!("after removal {attempt}").into_bytes();
+        let _ = nodes[2]
+            .handle
+            .publish(Topic::Transactions, payload.clone())
+            .await;
+        let _ = nodes[2].handle.send(MemberId(0), payload.clone()).await;
+        forbidden.push(payload);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let unsent = nodes[2].handle.send(MemberId(0), b"direct".to_vec()).await;
+    assert!(
+        matches!(unsent, Err(NetworkError::NotConnected { .. })),
+        "{unsent:?}"
+    );
+    // A message member 1 sends after all of those arrives; nothing of member 2's does.
+    let seen = events_until_marker(&mut nodes, b"after the removal, from member 1").await;
+    assert!(
+        !seen
+            .iter()
+            .any(|event| from_or_carrying(event, MemberId(2), &forbidden)),
+        "{seen:?}"
+    );
+    let refused = nodes[0]
+        .handle
+        .send(MemberId(2), b"to a former member".to_vec())
+        .await;
+    assert!(
+        matches!(refused, Err(NetworkError::UnknownMember { .. })),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_member_connects_and_exchanges_messages_without_a_restart() {
+    let ports = free_ports(3);
+    let genesis = dev_genesis(&ports);
+    let mut configs: Vec<NetworkConfig> =
+        (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let everyone = member_list(&configs[0]);
+    // Members 0 and 1 start with a set that does not hold member 2 yet; member 2's
+    // node (a joining validator) knows the set it is about to join.
+    for config in &mut configs[..2] {
+        config
+            .validators
+            .retain(|validator| validator.member != MemberId(2));
+    }
+    let mut nodes = start_all(configs).await;
+    wait_connected(&nodes[0], &[MemberId(1)]).await;
+    wait_connected(&nodes[1], &[MemberId(0)]).await;
+    // Refused while it is not a member.
+    wait_refused(&nodes[0], 0, "the joining member").await;
+    wait_refused(&nodes[1], 0, "the joining member").await;
+    wait_connected(&nodes[2], &[]).await;
+
+    for node in &nodes[..2] {
+        let change = node.handle.set_members(everyone.clone()).await.unwrap();
+        assert_eq!(change.added, vec![MemberId(2)]);
+        assert!(change.removed.is_empty() && change.rekeyed.is_empty());
+        let again = node.handle.set_members(everyone.clone()).await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+    }
+    let seen = events_until(&mut nodes[0], "member 2 connected", |event| {
+        *event
+            == NetworkEvent::PeerConnected {
+                member: MemberId(2),
+            }
+    })
+    .await;
+    assert!(
+        !seen.contains(&NetworkEvent::PeerDisconnected {
+            member: MemberId(1)
+        }),
+        "the unchanged member kept its connection: {seen:?}"
+    );
+    wait_connected(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+    wait_connected(&nodes[1], &[MemberId(0), MemberId(2)]).await;
+    wait_connected(&nodes[2], &[MemberId(0), MemberId(1)]).await;
+    wait_subscribed(&nodes[2], &[MemberId(0), MemberId(1)]).await;
+    wait_subscribed(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+
+    // Gossip both ways, named by the new member id.
+    publish(
+        &nodes[2],
+        Topic::Transactions,
+        b"the newcomer's first batch",
+    )
+    .await;
+    for receiver in [0, 1] {
+        let message = wait_gossip(&mut nodes[receiver], "the newcomer's batch").await;
+        assert_eq!(message.payload, b"the newcomer's first batch");
+        assert_eq!(message.from, MemberId(2));
+    }
+    publish(&nodes[0], Topic::Consensus, b"a vote for the newcomer").await;
+    let message = wait_gossip(&mut nodes[2], "member 0's vote").await;
+    assert_eq!(message.payload, b"a vote for the newcomer");
+    assert!(message.from == MemberId(0) || message.from == MemberId(1));
+
+    // Direct messages both ways.
+    send_direct(&nodes[2], MemberId(0), b"status of the newcomer").await;
+    let direct = wait_event(
+        &mut nodes[0],
+        "the newcomer's direct message",
+        |event| match event {
+            NetworkEvent::Direct(message) => Some(message),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(direct.from, MemberId(2));
+    assert_eq!(direct.payload, b"status of the newcomer");
+    send_direct(&nodes[0], MemberId(2), b"certificate for the newcomer").await;
+    let direct = wait_event(
+        &mut nodes[2],
+        "member 0's direct message",
+        |event| match event {
+            NetworkEvent::Direct(message) => Some(message),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(direct.from, MemberId(0));
+    assert_eq!(direct.payload, b"certificate for the newcomer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_key_rotation_the_old_identity_is_refused_and_the_new_one_accepted() {
+    let ports = free_ports(4);
+    let genesis = dev_genesis(&ports[..3]);
+    let configs: Vec<NetworkConfig> = (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let mut nodes = start_all(configs).await;
+    wait_connected(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+    wait_connected(&nodes[1], &[MemberId(0), MemberId(2)]).await;
+    let old = nodes.pop().unwrap();
+
+    // Member 2 rotates its key; its new node listens on another port while the old
+    // one keeps running (a stolen key, or an operator who forgot to stop it).
+    let new_key = Keypair::dev("exchange-b-rotated");
+    let mut rotated = config_for(&genesis, 2, ports[3]);
+    rotated.keypair = new_key.clone();
+    let entry = rotated
+        .validators
+        .iter_mut()
+        .find(|validator| validator.member == MemberId(2))
+        .unwrap();
+    entry.public_key = new_key.public_key();
+    entry.address = Some(address(ports[3]));
+    let rotated_list = member_list(&rotated);
+    for node in &nodes {
+        let change = node.handle.set_members(rotated_list.clone()).await.unwrap();
+        assert_eq!(change.rekeyed, vec![MemberId(2)]);
+        assert!(change.added.is_empty() && change.removed.is_empty());
+        let again = node.handle.set_members(rotated_list.clone()).await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+    }
+    let seen = events_until(&mut nodes[0], "the old identity disconnected", |event| {
+        *event
+            == NetworkEvent::PeerDisconnected {
+                member: MemberId(2),
+            }
+    })
+    .await;
+    assert!(
+        !seen.contains(&NetworkEvent::PeerDisconnected {
+            member: MemberId(1)
+        }),
+        "{seen:?}"
+    );
+    // The old identity is cut off and its redials refused.
+    wait_connected(&old, &[]).await;
+    let refused_before = nodes[0].handle.status().await.unwrap().denied_connections;
+    wait_refused(&nodes[0], refused_before, "the old identity's redial").await;
+
+    // The new identity connects (dialed by the others at its new address) and
+    // speaks as member 2.
+    let mut new = start(rotated).await;
+    assert_eq!(new.member, MemberId(2));
+    wait_connected(&new, &[MemberId(0), MemberId(1)]).await;
+    wait_connected(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+    wait_subscribed(&new, &[MemberId(0), MemberId(1)]).await;
+    publish(&new, Topic::Transactions, b"signed with the new key").await;
+    let message = wait_gossip(&mut nodes[0], "the new identity's batch").await;
+    assert_eq!(message.payload, b"signed with the new key");
+    assert_eq!(message.from, MemberId(2));
+    send_direct(&nodes[0], MemberId(2), b"to member 2 now").await;
+    let direct = wait_event(&mut new, "member 0's direct message", |event| match event {
+        NetworkEvent::Direct(message) => Some(message),
+        _ => None,
+    })
+    .await;
+    assert_eq!(direct.payload, b"to member 2 now");
+    assert_eq!(direct.from, MemberId(0));
+
+    // Still refused: the old identity, which keeps dialing and publishing.
+    let mut old = old;
+    let mut forbidden = Vec::new();
+    for attempt in 0..5 {
+        let payload = format!("old key {attempt}").into_bytes();
+        let _ = old.handle.publish(Topic::Consensus, payload.clone()).await;
+        let _ = old.handle.send(MemberId(0), payload.clone()).await;
+        forbidden.push(payload);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(old.handle.connected_members().await.unwrap().is_empty());
+    let seen = events_until_marker(&mut nodes, b"after the rotation, from member 1").await;
+    assert!(
+        !seen.iter().any(|event| match event {
+            NetworkEvent::Gossip(message) => forbidden.contains(&message.payload),
+            NetworkEvent::Direct(message) => forbidden.contains(&message.payload),
+            _ => false,
+        }),
+        "{seen:?}"
+    );
+    let heard_by_old = gossip_within(&mut old, QUIET_WINDOW).await;
+    assert!(
+        heard_by_old
+            .iter()
+            .all(|message| message.payload != b"signed with the new key"
+                && message.payload != b"after the rotation, from member 1"),
+        "{heard_by_old:?}"
+    );
 }
