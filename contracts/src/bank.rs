@@ -1,14 +1,19 @@
 //! Fiat at the trust bank: attested bank entries (S210) and fiat withdrawals.
 //!
 //! - `AttestBankEntry(fact)`: a validator states what one entry on an exchange's fiat
-//!   trust account says. Attestations are stored per entry id, one per member. When at
-//!   least q distinct members attested identical facts, and no attestation of that
-//!   entry disagrees, the entry is acted on exactly once: a trust credit is credited
-//!   to the exchange's inventory through [`Ledger::credit_deposit`] (which cures the
-//!   top-up requests it covers); a withdrawal payment completes the pending fiat
-//!   withdrawal it names. An attestation that disagrees with an earlier one is
-//!   recorded and marks the entry conflicting: it is then never acted on (a member
-//!   who lies can delay a credit, never forge one), and reconciliation shows it.
+//!   trust account says (every validator reads every trust account through its
+//!   read-only auditor token at the bank). Attestations are stored per entry id, one
+//!   per member. A fact is the entry id together with the hash of its content; when q
+//!   validators of the current set attested identical facts, the entry is acted on
+//!   exactly once, whatever a minority attested under the same id (so a liar that
+//!   attests an invented fact for an entry id the bank has not assigned yet blocks
+//!   nothing): a trust credit is credited to the exchange's inventory through
+//!   [`Ledger::credit_deposit`] (which cures the top-up requests it covers); a
+//!   withdrawal payment completes the pending fiat withdrawal it names. Every
+//!   attestation of the id whose content differs from the acted-on fact, before or
+//!   after, is kept as [`AttestationEvidence`] against its signer. The rules shared
+//!   with custody, and the bound on a validator's attestations of ids not credited yet,
+//!   are in [`crate::attestation`].
 //! - `WithdrawFiat { asset, amount }`: an exchange's fiat withdrawal; the amount is
 //!   debited from its available inventory at once ([`Ledger::debit_withdrawal`]) into
 //!   a pending withdrawal, which the clearing house pays by a bank transfer from the
@@ -16,11 +21,16 @@
 //!
 //! State (one table, values [`BankValue`]): `0x70` entry id bytes ->
 //! `BankEntryRecord`; `0x71` withdrawal u64 -> `FiatWithdrawal`; `0x72` ->
-//! `NextWithdrawal`; `0x73` withdrawal u64 -> `Open` (withdrawals not yet paid).
+//! `NextWithdrawal`; `0x73` withdrawal u64 -> `Open` (withdrawals not yet paid);
+//! `0x7E` member u32, entry id bytes -> `Evidence`; `0x7F` member u32 ->
+//! `OpenAttestations` (its attestations of entries not acted on yet; absent when 0).
 
+use crate::attestation;
 use crate::error::ContractError;
 pub use crate::keys::{BANK_ENTRY, FIAT_WITHDRAWAL, NEXT_FIAT_WITHDRAWAL, OPEN_FIAT_WITHDRAWAL};
+pub use crate::keys::{BANK_EVIDENCE, BANK_OPEN_ATTESTATIONS};
 use crate::ledger::Ledger;
+use seisan_types::attestation::{AttestationEvidence, AttestedFact};
 use seisan_types::bank::{
     BankEntryId, BankEntryKind, BankEntryRecord, BankFact, FiatWithdrawal, FiatWithdrawalId,
     FiatWithdrawalStatus, MAX_BANK_ENTRY_ID_BYTES,
@@ -41,6 +51,10 @@ pub enum BankValue {
     Withdrawal(FiatWithdrawal),
     NextWithdrawal(u64),
     Open,
+    /// A validator's attestation that contradicts the acted-on fact of its entry.
+    Evidence(AttestationEvidence),
+    /// How many entries not acted on yet a validator attested.
+    OpenAttestations(u64),
 }
 
 /// Why a bank transaction was refused.
@@ -61,6 +75,8 @@ pub enum BankRuleError {
     },
     #[error("fiat withdrawal {withdrawal} does not exist")]
     UnknownWithdrawal { withdrawal: FiatWithdrawalId },
+    #[error("member {member} already has {open} attestations of bank entries not credited yet (the most one validator may have open)")]
+    TooManyOpenAttestations { member: MemberId, open: u64 },
 }
 
 impl BankRuleError {
@@ -72,6 +88,7 @@ impl BankRuleError {
             BankRuleError::NotAnExchange { .. } => "not_an_exchange",
             BankRuleError::AlreadyAttested { .. } => "already_attested",
             BankRuleError::UnknownWithdrawal { .. } => "unknown_fiat_withdrawal",
+            BankRuleError::TooManyOpenAttestations { .. } => "too_many_open_attestations",
         }
     }
 }
@@ -85,6 +102,19 @@ impl From<BankRuleError> for ContractError {
 pub fn entry_key(entry: &BankEntryId) -> Vec<u8> {
     let mut key = vec![BANK_ENTRY];
     key.extend_from_slice(entry.0.as_bytes());
+    key
+}
+
+pub fn evidence_key(member: MemberId, entry: &BankEntryId) -> Vec<u8> {
+    let mut key = vec![BANK_EVIDENCE];
+    key.extend_from_slice(&member.0.to_be_bytes());
+    key.extend_from_slice(entry.0.as_bytes());
+    key
+}
+
+pub fn open_attestations_key(member: MemberId) -> Vec<u8> {
+    let mut key = vec![BANK_OPEN_ATTESTATIONS];
+    key.extend_from_slice(&member.0.to_be_bytes());
     key
 }
 
@@ -151,7 +181,7 @@ fn attest_entry(
     attester: MemberId,
     fact: &BankFact,
 ) -> Result<(), ContractError> {
-    if !ledger.genesis.is_validator(attester) {
+    if !attestation::is_attester(ledger, attester) {
         return Err(BankRuleError::NotValidator { member: attester }.into());
     }
     let id_valid = !fact.entry.0.is_empty()
@@ -173,7 +203,6 @@ fn attest_entry(
             entry: fact.entry.clone(),
             attestations: Vec::new(),
             applied: None,
-            conflicting: false,
         },
     };
     if record
@@ -191,23 +220,35 @@ fn attest_entry(
         record.attestations.len() < ledger.genesis.members.len(),
         "one attestation per member"
     );
-    if record
-        .attestations
-        .iter()
-        .any(|(_, earlier)| earlier != fact)
-    {
-        record.conflicting = true;
-    }
     record.attestations.push((attester, fact.clone()));
-    let agreeing = record
-        .attestations
-        .iter()
-        .filter(|(_, earlier)| earlier == fact)
-        .count();
-    let act = record.applied.is_none()
-        && !record.conflicting
-        && agreeing >= ledger.genesis.quorum as usize;
-    if act {
+    if let Some(applied) = record.applied.clone() {
+        // Settled once and stays so; a late attestation is recorded, and one that
+        // contradicts the credited fact is evidence against its signer.
+        if applied.content_hash() != fact.content_hash() {
+            record_evidence(ledger, attester, fact, &applied);
+        }
+        ledger.tables.bank.put(key, BankValue::Entry(record));
+        return Ok(());
+    }
+    let open = open_attestations(ledger, attester);
+    if open >= attestation::MAX_OPEN_ATTESTATIONS_PER_MEMBER {
+        return Err(BankRuleError::TooManyOpenAttestations {
+            member: attester,
+            open,
+        }
+        .into());
+    }
+    set_open_attestations(ledger, attester, open + 1);
+    let hash = fact.content_hash();
+    let agreeing = attestation::agreeing(
+        ledger,
+        record
+            .attestations
+            .iter()
+            .filter(|(_, earlier)| earlier.content_hash() == hash)
+            .map(|(member, _)| member),
+    );
+    if agreeing >= attestation::quorum(ledger) {
         match fact.kind {
             BankEntryKind::TrustCredit => {
                 ledger.credit_deposit(
@@ -222,9 +263,60 @@ fn attest_entry(
             }
         }
         record.applied = Some(fact.clone());
+        // The entry is no longer open for anyone who attested it; every minority
+        // version attested before the credit is now known to be false.
+        for (member, earlier) in &record.attestations {
+            let open = open_attestations(ledger, *member);
+            set_open_attestations(ledger, *member, open.saturating_sub(1));
+            if earlier.content_hash() != hash {
+                record_evidence(ledger, *member, earlier, fact);
+            }
+        }
     }
     ledger.tables.bank.put(key, BankValue::Entry(record));
     Ok(())
+}
+
+fn open_attestations(ledger: &mut Ledger<'_>, member: MemberId) -> u64 {
+    match ledger
+        .tables
+        .bank
+        .get_cloned(ledger.view, &open_attestations_key(member))
+    {
+        Some(BankValue::OpenAttestations(count)) => count,
+        Some(other) => panic!("open attestation count holds {other:?}"),
+        None => 0,
+    }
+}
+
+fn set_open_attestations(ledger: &mut Ledger<'_>, member: MemberId, count: u64) {
+    let key = open_attestations_key(member);
+    if count == 0 {
+        ledger.tables.bank.delete(key);
+    } else {
+        ledger
+            .tables
+            .bank
+            .put(key, BankValue::OpenAttestations(count));
+    }
+}
+
+fn record_evidence(
+    ledger: &mut Ledger<'_>,
+    member: MemberId,
+    attested: &BankFact,
+    credited: &BankFact,
+) {
+    let evidence = attestation::evidence(
+        ledger,
+        member,
+        AttestedFact::BankEntry(attested.clone()),
+        AttestedFact::BankEntry(credited.clone()),
+    );
+    ledger.tables.bank.put(
+        evidence_key(member, &attested.entry),
+        BankValue::Evidence(evidence),
+    );
 }
 
 /// Marks a withdrawal paid when the attested payment matches it; a payment that does
@@ -333,6 +425,29 @@ pub fn withdrawal(view: &dyn StateView, id: FiatWithdrawalId) -> Option<FiatWith
     match view.get(&withdrawal_key(id)).map(|bytes| decode(&bytes)) {
         Some(BankValue::Withdrawal(withdrawal)) => Some(withdrawal),
         _ => None,
+    }
+}
+
+/// Evidence of attestations that contradict acted-on bank entries, by member then
+/// entry id, at most [`MAX_BANK_RECORDS_PER_QUERY`].
+pub fn evidence(view: &dyn StateView) -> Vec<AttestationEvidence> {
+    view.scan(&[BANK_EVIDENCE], None, MAX_BANK_RECORDS_PER_QUERY)
+        .into_iter()
+        .filter_map(|(_, bytes)| match decode(&bytes) {
+            BankValue::Evidence(evidence) => Some(evidence),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many bank entries not acted on yet `member` attested.
+pub fn open_attestation_count(view: &dyn StateView, member: MemberId) -> u64 {
+    match view
+        .get(&open_attestations_key(member))
+        .map(|bytes| decode(&bytes))
+    {
+        Some(BankValue::OpenAttestations(count)) => count,
+        _ => 0,
     }
 }
 

@@ -4,23 +4,35 @@
 //!   that the node saw K blocks deep. The first version of the facts that q distinct
 //!   validators attested identically settles the deposit, exactly once: a registered
 //!   sender's exchange is credited (curing its open top-up requests), an unregistered
-//!   sender is recorded as such and credits nobody. Later attestations are recorded
-//!   and change nothing else.
+//!   sender is recorded as such and credits nobody, whatever a minority attested for
+//!   the same deposit id (versions are compared by content hash). Later attestations
+//!   are recorded and change nothing else; every version other than the credited
+//!   one, attested before or after, is kept as evidence against its signer.
 //! - `Withdraw` (an exchange): debits the amount from available inventory at once and
 //!   records a pending withdrawal to one of the exchange's registered addresses, so the
 //!   ledger's liabilities are balances plus pending withdrawals.
 //! - `PayoutSent` (the clearing house): names the public-chain transaction that pays a
 //!   withdrawal.
 //! - `AttestPayout` (any validator): that transaction is K deep and pays exactly the
-//!   withdrawal; q attestations complete it.
+//!   withdrawal; q attestations complete it. An attestation naming another
+//!   transaction is refused while the payout is open (the clearing house named the
+//!   one that pays) and is evidence against its signer once q completed it.
+//!
+//! The rules shared with the bank (who attests, the quorum, the bound on a validator's
+//! attestations of deposits not credited yet) are in [`crate::attestation`].
 //!
 //! State (one table, values [`CustodyValue`]): `0x60` deposit id (32 bytes) ->
 //! `Deposit`; `0x61` withdrawal u64 -> `Withdrawal`; `0x62` -> `NextWithdrawal`;
-//! `0x63` withdrawal u64 -> `Open` (withdrawals not completed).
+//! `0x63` withdrawal u64 -> `Open` (withdrawals not completed); `0x6E` member u32,
+//! subject -> `Evidence`; `0x6F` member u32 -> `OpenAttestations` (its attestations of
+//! deposits not credited yet; absent when 0).
 
+use crate::attestation;
 use crate::error::ContractError;
+pub use crate::keys::{CUSTODY_EVIDENCE, CUSTODY_OPEN_ATTESTATIONS};
 pub use crate::keys::{DEPOSIT, NEXT_WITHDRAWAL, OPEN_WITHDRAWAL, WITHDRAWAL};
 use crate::ledger::Ledger;
+use seisan_types::attestation::{AttestationEvidence, AttestedFact, AttestedSubject};
 use seisan_types::clearing::ChangeReason;
 use seisan_types::custody::{
     ChainAddress, ChainTxHash, DepositFact, DepositId, DepositOutcome, DepositRecord,
@@ -41,6 +53,10 @@ pub enum CustodyValue {
     Withdrawal(Withdrawal),
     NextWithdrawal(u64),
     Open,
+    /// A validator's attestation that contradicts a credited deposit or completed payout.
+    Evidence(AttestationEvidence),
+    /// How many deposits not credited yet a validator attested.
+    OpenAttestations(u64),
 }
 
 /// Why a custody transaction was refused.
@@ -69,6 +85,8 @@ pub enum CustodyError {
     UnknownWithdrawal { withdrawal: WithdrawalId },
     #[error("withdrawal {withdrawal} is already completed")]
     WithdrawalCompleted { withdrawal: WithdrawalId },
+    #[error("member {member} already has {open} attestations of deposits not credited yet (the most one validator may have open)")]
+    TooManyOpenAttestations { member: MemberId, open: u64 },
     #[error("withdrawal {withdrawal} is not being paid by {tx_hash}")]
     OtherPayout {
         withdrawal: WithdrawalId,
@@ -90,6 +108,7 @@ impl CustodyError {
             CustodyError::UnknownWithdrawal { .. } => "unknown_withdrawal",
             CustodyError::WithdrawalCompleted { .. } => "withdrawal_completed",
             CustodyError::OtherPayout { .. } => "other_payout",
+            CustodyError::TooManyOpenAttestations { .. } => "too_many_open_attestations",
         }
     }
 }
@@ -103,6 +122,30 @@ impl From<CustodyError> for ContractError {
 pub fn deposit_key(id: DepositId) -> Vec<u8> {
     let mut key = vec![DEPOSIT];
     key.extend_from_slice(id.0.as_bytes());
+    key
+}
+
+/// Evidence keys: member, then the subject (`d` + deposit id, or `p` + withdrawal id).
+pub fn evidence_key(member: MemberId, subject: &AttestedSubject) -> Vec<u8> {
+    let mut key = vec![CUSTODY_EVIDENCE];
+    key.extend_from_slice(&member.0.to_be_bytes());
+    match subject {
+        AttestedSubject::Deposit { deposit } => {
+            key.push(b'd');
+            key.extend_from_slice(deposit.0.as_bytes());
+        }
+        AttestedSubject::Payout { withdrawal } => {
+            key.push(b'p');
+            key.extend_from_slice(&withdrawal.0.to_be_bytes());
+        }
+        AttestedSubject::BankEntry { .. } => panic!("bank evidence lives in the bank table"),
+    }
+    key
+}
+
+pub fn open_attestations_key(member: MemberId) -> Vec<u8> {
+    let mut key = vec![CUSTODY_OPEN_ATTESTATIONS];
+    key.extend_from_slice(&member.0.to_be_bytes());
     key
 }
 
@@ -162,7 +205,7 @@ pub(crate) fn execute(
 }
 
 fn require_validator(ledger: &Ledger<'_>, member: MemberId) -> Result<(), ContractError> {
-    if !ledger.genesis.is_validator(member) {
+    if !attestation::is_attester(ledger, member) {
         return Err(CustodyError::NotValidator { member }.into());
     }
     Ok(())
@@ -190,7 +233,7 @@ fn crypto_kind(ledger: &Ledger<'_>, asset: AssetId) -> Result<AssetKind, Contrac
 }
 
 fn quorum(ledger: &Ledger<'_>) -> usize {
-    ledger.genesis.quorum as usize
+    attestation::quorum(ledger)
 }
 
 fn attest_deposit(
@@ -263,10 +306,11 @@ fn attest_deposit(
         }
         .into());
     }
+    let hash = fact.content_hash();
     let index = match record
         .attestations
         .iter()
-        .position(|(seen, _)| seen == fact)
+        .position(|(seen, _)| seen.content_hash() == hash)
     {
         Some(index) => index,
         None => {
@@ -275,9 +319,13 @@ fn attest_deposit(
         }
     };
     record.attestations[index].1.push(member);
-    if record.outcome.is_some() {
+    if let Some((credited, _)) = record.outcome.clone() {
         // A late attestation is recorded (every validator's view is visible) but the
-        // deposit was settled once and stays so.
+        // deposit was settled once and stays so; one that contradicts the credited
+        // facts is evidence against its signer.
+        if credited.content_hash() != hash {
+            record_deposit_evidence(ledger, member, fact, &credited);
+        }
         ledger
             .tables
             .custody
@@ -293,11 +341,17 @@ fn attest_deposit(
             <= ledger.genesis.validators().len(),
         "each validator attests a deposit at most once"
     );
-    if record.attestations[index].1.len() >= quorum(ledger) {
+    let open = open_attestations(ledger, member);
+    if open >= attestation::MAX_OPEN_ATTESTATIONS_PER_MEMBER {
+        return Err(CustodyError::TooManyOpenAttestations { member, open }.into());
+    }
+    set_open_attestations(ledger, member, open + 1);
+    if attestation::agreeing(ledger, &record.attestations[index].1) >= quorum(ledger) {
         let outcome = match settings.owner_of(&fact.from) {
             Some(name) => {
                 let (owner, _) = ledger
                     .genesis
+                    .membership
                     .member_by_name(name)
                     .expect("validated genesis registers known members");
                 ledger.credit_deposit(owner, fact.asset, fact.amount, ChangeReason::Deposit)?;
@@ -306,12 +360,66 @@ fn attest_deposit(
             None => DepositOutcome::Unregistered,
         };
         record.outcome = Some((fact.clone(), outcome));
+        // The deposit is no longer open for anyone who attested it; every other
+        // version attested before the credit is now known to be false.
+        for (version, members) in &record.attestations {
+            for attester in members {
+                let open = open_attestations(ledger, *attester);
+                set_open_attestations(ledger, *attester, open.saturating_sub(1));
+                if version.content_hash() != hash {
+                    record_deposit_evidence(ledger, *attester, version, fact);
+                }
+            }
+        }
     }
     ledger
         .tables
         .custody
         .put(key, CustodyValue::Deposit(record));
     Ok(())
+}
+
+fn open_attestations(ledger: &mut Ledger<'_>, member: MemberId) -> u64 {
+    match ledger
+        .tables
+        .custody
+        .get_cloned(ledger.view, &open_attestations_key(member))
+    {
+        Some(CustodyValue::OpenAttestations(count)) => count,
+        Some(other) => panic!("open attestation count holds {other:?}"),
+        None => 0,
+    }
+}
+
+fn set_open_attestations(ledger: &mut Ledger<'_>, member: MemberId, count: u64) {
+    let key = open_attestations_key(member);
+    if count == 0 {
+        ledger.tables.custody.delete(key);
+    } else {
+        ledger
+            .tables
+            .custody
+            .put(key, CustodyValue::OpenAttestations(count));
+    }
+}
+
+fn record_deposit_evidence(
+    ledger: &mut Ledger<'_>,
+    member: MemberId,
+    attested: &DepositFact,
+    credited: &DepositFact,
+) {
+    let evidence = attestation::evidence(
+        ledger,
+        member,
+        AttestedFact::Deposit(attested.clone()),
+        AttestedFact::Deposit(credited.clone()),
+    );
+    let key = evidence_key(member, &evidence.subject());
+    ledger
+        .tables
+        .custody
+        .put(key, CustodyValue::Evidence(evidence));
 }
 
 fn withdraw(
@@ -421,6 +529,35 @@ fn attest_payout(
     let mut withdrawal = load_withdrawal(ledger, id)?;
     match &withdrawal.status {
         WithdrawalStatus::Sent { tx_hash: named } if named == tx_hash => {}
+        WithdrawalStatus::Completed { tx_hash: paid } if paid != tx_hash => {
+            // q validators attested another transaction as this withdrawal's payout:
+            // this attestation is known to be false.
+            let evidence = attestation::evidence(
+                ledger,
+                member,
+                AttestedFact::Payout {
+                    withdrawal: id,
+                    tx_hash: tx_hash.clone(),
+                },
+                AttestedFact::Payout {
+                    withdrawal: id,
+                    tx_hash: paid.clone(),
+                },
+            );
+            let key = evidence_key(member, &evidence.subject());
+            if ledger.tables.custody.get(ledger.view, &key).is_some() {
+                return Err(CustodyError::AlreadyAttested {
+                    member,
+                    what: format!("payout of withdrawal {id}"),
+                }
+                .into());
+            }
+            ledger
+                .tables
+                .custody
+                .put(key, CustodyValue::Evidence(evidence));
+            return Ok(());
+        }
         WithdrawalStatus::Completed { .. } => {
             return Err(CustodyError::WithdrawalCompleted { withdrawal: id }.into())
         }
@@ -440,7 +577,7 @@ fn attest_payout(
         .into());
     }
     withdrawal.payout_attesters.push(member);
-    if withdrawal.payout_attesters.len() >= quorum(ledger) {
+    if attestation::agreeing(ledger, &withdrawal.payout_attesters) >= quorum(ledger) {
         withdrawal.status = WithdrawalStatus::Completed {
             tx_hash: tx_hash.clone(),
         };
@@ -494,6 +631,26 @@ pub fn withdrawal(view: &dyn StateView, id: WithdrawalId) -> Option<Withdrawal> 
     match get(view, &withdrawal_key(id))? {
         CustodyValue::Withdrawal(withdrawal) => Some(withdrawal),
         other => panic!("withdrawal {id} holds {other:?}"),
+    }
+}
+
+/// Evidence of attestations that contradict credited deposits or completed payouts,
+/// by member, at most [`MAX_WITHDRAWALS_PER_QUERY`].
+pub fn evidence(view: &dyn StateView) -> Vec<AttestationEvidence> {
+    view.scan(&[CUSTODY_EVIDENCE], None, MAX_WITHDRAWALS_PER_QUERY)
+        .into_iter()
+        .filter_map(|(_, bytes)| match codec::decode(&bytes) {
+            Ok(CustodyValue::Evidence(evidence)) => Some(evidence),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many deposits not credited yet `member` attested.
+pub fn open_attestation_count(view: &dyn StateView, member: MemberId) -> u64 {
+    match get(view, &open_attestations_key(member)) {
+        Some(CustodyValue::OpenAttestations(count)) => count,
+        _ => 0,
     }
 }
 

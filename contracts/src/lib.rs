@@ -31,6 +31,7 @@
 //! [`settlement`], [`query`], [`invariants`].
 
 pub mod allocation;
+pub mod attestation;
 pub mod bank;
 pub mod custody;
 pub mod error;

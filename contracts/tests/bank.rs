@@ -1,12 +1,14 @@
 //! Fiat bank transactions through the public entry points: attested trust credits
-//! (one attestation does not credit, two identical do, exactly once; conflicting facts
-//! never credit), credits curing a parked order, and fiat withdrawals completed by an
-//! attested payment.
+//! (one attestation does not credit, q identical do, exactly once, whatever a minority
+//! attested under the same entry id; contradictions are evidence against their
+//! signers; a validator's open attestations are bounded), credits curing a parked
+//! order, and fiat withdrawals completed by an attested payment.
 
 mod common;
 
 use common::*;
 use seisan_contracts::bank;
+use seisan_types::attestation::AttestedFact;
 use seisan_types::bank::{
     BankEntryId, BankEntryKind, BankFact, FiatWithdrawalId, FiatWithdrawalStatus,
 };
@@ -52,30 +54,108 @@ fn one_attestation_does_not_credit_two_identical_do_exactly_once() {
     let record = bank::entry(&h.view, &fact.entry).unwrap();
     assert_eq!(record.attestations.len(), 3);
     assert_eq!(record.applied, Some(fact));
-    assert!(!record.conflicting);
+    assert!(bank::evidence(&h.view).is_empty(), "nobody contradicted it");
     h.check();
 }
 
 #[test]
-fn conflicting_facts_are_recorded_and_never_credit() {
+fn q_identical_attestations_credit_despite_a_minority_that_is_then_evidence() {
     let mut h = Harness::new();
     let fact = credit("E000000000002", A, 200);
     let mut inflated = fact.clone();
     inflated.amount = Amount(2000);
+    // A attests first, and another amount: it neither blocks nor forges.
     h.ok(A, attest(&inflated));
     h.ok(CH, attest(&fact));
-    h.ok(B, attest(&fact));
-    // Two identical facts, but one attestation disagreed first: nothing is credited.
     assert_eq!(h.balance(A, JPY).inventory, Amount::ZERO);
+    let receipt = h.ok(B, attest(&fact));
+    assert!(receipt.events.contains(&Event::Credited {
+        member: A,
+        asset: JPY,
+        amount: Amount(200),
+        reason: seisan_types::clearing::ChangeReason::Deposit,
+    }));
+    assert_eq!(h.balance(A, JPY).inventory, Amount(200));
     let record = bank::entry(&h.view, &fact.entry).unwrap();
-    assert!(record.conflicting);
-    assert!(record.applied.is_none());
-    // A different member's account on the same entry id is a conflict too.
-    let other = credit("E000000000003", A, 50);
+    assert_eq!(record.applied, Some(fact.clone()));
+    let evidence = bank::evidence(&h.view);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0].member, A);
+    assert_eq!(evidence[0].attested, AttestedFact::BankEntry(inflated));
+    assert_eq!(evidence[0].credited, AttestedFact::BankEntry(fact));
+    // Nobody has an open attestation left: the entry was acted on.
+    for member in [A, B, CH] {
+        assert_eq!(bank::open_attestation_count(&h.view, member), 0);
+    }
+    h.check();
+}
+
+#[test]
+fn an_attestation_contradicting_a_credited_fact_is_evidence_and_changes_nothing() {
+    let mut h = Harness::new();
+    let fact = credit("E000000000003", A, 50);
+    h.ok(CH, attest(&fact));
+    h.ok(B, attest(&fact));
+    assert_eq!(h.balance(A, JPY).inventory, Amount(50));
+    // Another member's account under the same entry id, after the credit.
+    let other = credit("E000000000003", B, 50);
     h.ok(A, attest(&other));
-    h.ok(CH, attest(&credit("E000000000003", B, 50)));
-    assert_eq!(h.balance(A, JPY).inventory, Amount::ZERO);
+    assert_eq!(h.balance(A, JPY).inventory, Amount(50));
     assert_eq!(h.balance(B, JPY).inventory, Amount::ZERO);
+    let evidence = bank::evidence(&h.view);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0].member, A);
+    assert_eq!(evidence[0].attested, AttestedFact::BankEntry(other));
+    assert_eq!(bank::open_attestation_count(&h.view, A), 0);
+    h.check();
+}
+
+#[test]
+fn squatting_an_entry_id_the_bank_has_not_assigned_cannot_block_its_credit() {
+    let mut h = Harness::new();
+    // A invents E000000000007 before the bank assigned it: a fact nobody else sees.
+    let invented = credit("E000000000007", B, 999_999);
+    h.ok(A, attest(&invented));
+    assert_eq!(bank::open_attestation_count(&h.view, A), 1);
+    assert_eq!(h.balance(B, JPY).inventory, Amount::ZERO, "one is not q");
+    // The bank then assigns the id to A's real credit; the other two see it.
+    let real = credit("E000000000007", A, 120);
+    h.ok(CH, attest(&real));
+    h.ok(B, attest(&real));
+    assert_eq!(h.balance(A, JPY).inventory, Amount(120));
+    assert_eq!(h.balance(B, JPY).inventory, Amount::ZERO);
+    assert_eq!(bank::open_attestation_count(&h.view, A), 0);
+    let evidence = bank::evidence(&h.view);
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].member, A);
+    assert_eq!(evidence[0].attested, AttestedFact::BankEntry(invented));
+    h.check();
+}
+
+#[test]
+fn a_validator_may_hold_a_bounded_number_of_uncredited_attestations() {
+    let mut h = Harness::new();
+    let bound = seisan_contracts::attestation::MAX_OPEN_ATTESTATIONS_PER_MEMBER;
+    // One real entry A attests, then invented ones up to the bound.
+    let real = credit("E000000000100", B, 5);
+    h.ok(A, attest(&real));
+    let txs: Vec<_> = (1..bound)
+        .map(|index| (A, attest(&credit(&format!("X{index}"), B, 1))))
+        .collect();
+    let outcome = h.block(txs);
+    assert!(outcome
+        .receipts
+        .iter()
+        .all(|receipt| receipt.outcome == seisan_types::receipt::TxOutcome::Applied));
+    assert_eq!(bank::open_attestation_count(&h.view, A), bound);
+    let refused = h.tx(A, attest(&credit("X-one-more", B, 1)));
+    assert_eq!(rejected_code(&refused), "too_many_open_attestations");
+    // The others are not held back, and the credit of an entry A attested frees one of
+    // A's slots.
+    h.ok(CH, attest(&real));
+    assert_eq!(h.balance(B, JPY).inventory, Amount(5));
+    assert_eq!(bank::open_attestation_count(&h.view, A), bound - 1);
+    h.ok(A, attest(&credit("X-now-fits", B, 1)));
     h.check();
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use seisan_contracts::custody;
+use seisan_types::attestation::AttestedFact;
 use seisan_types::clearing::{OrderRequest, Side, TimeInForce};
 use seisan_types::custody::{
     ChainAddress, ChainTxHash, DepositFact, DepositOutcome, PublicChainSettings, RegisteredAddress,
@@ -103,6 +104,22 @@ fn attestations_must_agree_and_come_from_distinct_validators() {
     assert_eq!(h.balance(A, BTC).inventory, Amount(0));
     h.ok(A, TxBody::AttestDeposit(fact('a', '5', 5)));
     assert_eq!(h.balance(A, BTC).inventory, Amount(5));
+    // B's version is now known false: evidence against B, and nobody's attestation of
+    // the deposit is open any more.
+    let evidence = custody::evidence(&h.view);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0].member, B);
+    assert_eq!(
+        evidence[0].attested,
+        AttestedFact::Deposit(fact('a', '5', 6))
+    );
+    assert_eq!(
+        evidence[0].credited,
+        AttestedFact::Deposit(fact('a', '5', 5))
+    );
+    for member in [CH, A, B] {
+        assert_eq!(custody::open_attestation_count(&h.view, member), 0);
+    }
     let wrong_chain = DepositFact {
         chain_id: 1,
         ..fact('a', '6', 5)
@@ -246,6 +263,62 @@ fn a_withdrawal_is_debited_then_completed_by_attested_payout() {
         },
     );
     assert_eq!(rejected_code(&again), "withdrawal_completed");
+    // A validator that attests another transaction as the completed payout is on
+    // record; the withdrawal stays completed by the one q attested.
+    assert!(custody::evidence(&h.view).is_empty());
+    h.ok(
+        CH,
+        TxBody::AttestPayout {
+            withdrawal: id,
+            tx_hash: tx_hash('8'),
+        },
+    );
+    let evidence = custody::evidence(&h.view);
+    assert_eq!(evidence.len(), 1, "{evidence:?}");
+    assert_eq!(evidence[0].member, CH);
+    assert_eq!(
+        evidence[0].attested,
+        AttestedFact::Payout {
+            withdrawal: id,
+            tx_hash: tx_hash('8')
+        }
+    );
+    let twice = h.tx(
+        CH,
+        TxBody::AttestPayout {
+            withdrawal: id,
+            tx_hash: tx_hash('8'),
+        },
+    );
+    assert_eq!(rejected_code(&twice), "already_attested");
+    assert_eq!(
+        custody::withdrawal(&h.view, id).unwrap().status,
+        WithdrawalStatus::Completed {
+            tx_hash: tx_hash('9')
+        }
+    );
+}
+
+#[test]
+fn an_invented_deposit_credits_nobody_and_a_liar_neither_blocks_nor_forges() {
+    let mut h = harness();
+    // B attests a deposit that never happened, and an inflated version of a real one.
+    h.ok(B, TxBody::AttestDeposit(fact('a', 'e', 7 * COIN)));
+    h.ok(B, TxBody::AttestDeposit(fact('a', '5', 2 * COIN)));
+    assert_eq!(custody::open_attestation_count(&h.view, B), 2);
+    assert_eq!(h.balance(A, BTC).inventory, Amount(0));
+    // The two honest validators see the real one.
+    h.ok(CH, TxBody::AttestDeposit(fact('a', '5', COIN)));
+    h.ok(A, TxBody::AttestDeposit(fact('a', '5', COIN)));
+    assert_eq!(h.balance(A, BTC).inventory, Amount(COIN));
+    assert_eq!(custody::open_attestation_count(&h.view, B), 1);
+    let evidence = custody::evidence(&h.view);
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].member, B);
+    // A non-validator cannot attest at all.
+    let outsider = h.tx(C, TxBody::AttestDeposit(fact('a', 'e', 7 * COIN)));
+    assert_eq!(rejected_code(&outsider), "not_validator");
+    h.check();
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! A [`BankFact`] is one member's statement of what a bank entry on an exchange's
 //! trust account says (S210: money arrived; or: the clearing house's transfer paying
 //! a fiat withdrawal left it). The contracts act on an entry once at least q distinct
-//! members signed identical facts about it, exactly once per entry id.
+//! validators signed identical facts about it (same entry id, same content hash),
+//! exactly once per entry id, whatever a minority attested for the same id.
 
 use crate::amount::Amount;
 use crate::ids::{AssetId, MemberId};
@@ -60,17 +61,26 @@ pub struct BankFact {
     pub kind: BankEntryKind,
 }
 
+impl BankFact {
+    /// The hash of everything the fact states: two attestations of one entry id agree
+    /// exactly when their content hashes are equal.
+    pub fn content_hash(&self) -> crate::hash::Hash {
+        crate::hash::Hash::tagged(
+            crate::tags::SEISAN_ATTESTED_FACT_V1,
+            &[b"bank-entry", &crate::codec::encode(self)],
+        )
+    }
+}
+
 /// Where a bank entry stands in the ledger.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankEntryRecord {
     pub entry: BankEntryId,
     /// Every attestation, in arrival order, one per member.
     pub attestations: Vec<(MemberId, BankFact)>,
-    /// The fact that reached quorum and was acted on, if any.
+    /// The fact that reached quorum and was acted on, if any. Attestations that
+    /// disagree with it are recorded as evidence against their signers.
     pub applied: Option<BankFact>,
-    /// True once two attestations disagreed: the entry is then never acted on (if it
-    /// was not already) and needs an operator.
-    pub conflicting: bool,
 }
 
 /// Where a fiat withdrawal stands.

@@ -202,6 +202,17 @@ impl DepositFact {
     }
 }
 
+impl DepositFact {
+    /// The hash of everything the fact states (attestations of one deposit id agree
+    /// exactly when their content hashes are equal).
+    pub fn content_hash(&self) -> Hash {
+        Hash::tagged(
+            crate::tags::SEISAN_ATTESTED_FACT_V1,
+            &[b"deposit", &crate::codec::encode(self)],
+        )
+    }
+}
+
 /// Identifies one public-chain deposit (see [`DepositFact::deposit_id`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -7,6 +7,7 @@
 //! file that loads is internally consistent ([`genesis`]).
 
 pub mod amount;
+pub mod attestation;
 pub mod bank;
 pub mod block;
 pub mod bytes;

@@ -20,6 +20,9 @@ pub const SEISAN_DEV_KEY_SEED_V1: &[u8] = b"SEISAN_DEV_KEY_SEED_V1";
 pub const SEISAN_CUSTODY_DEPOSIT_ID_V1: &[u8] = b"SEISAN_CUSTODY_DEPOSIT_ID_V1";
 /// Hash of a genesis document.
 pub const SEISAN_GENESIS_HASH_V1: &[u8] = b"SEISAN_GENESIS_HASH_V1";
+/// Content hash of an attested external fact (a bank entry, a public-chain deposit or
+/// payout): attestations agree when their content hashes are equal.
+pub const SEISAN_ATTESTED_FACT_V1: &[u8] = b"SEISAN_ATTESTED_FACT_V1";
 /// Domain tag of a validator set's commitment.
 pub const SEISAN_VALIDATOR_SET_V1: &[u8] = b"SEISAN_VALIDATOR_SET_V1";
 /// Hash of a consortium membership (members, statuses, quorum, epoch).
