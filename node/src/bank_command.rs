@@ -3,7 +3,9 @@
 //! - `seisan bank init --out DIR [--genesis FILE]` writes `DIR/bank.toml`: the clearing
 //!   house and every exchange of the genesis (or the testnet's three members) as
 //!   parties with dev tokens `dev-token-<name>`, 1,000,000 JPY in each exchange's
-//!   operating account, books in `DIR/bank-data`.
+//!   operating account, books in `DIR/bank-data`; and for every validator a read-only
+//!   auditor party `<name>-auditor` (token `dev-token-<name>-auditor`) that reads every
+//!   trust account, so each validator attests every exchange's trust entries.
 //! - `seisan bank run --config DIR/bank.toml` (or `--data DIR --listen ADDR` with the
 //!   testnet parties) serves the bank's HTTP API until SIGINT/SIGTERM. A restart
 //!   keeps every account, entry and transfer reference.
@@ -48,12 +50,13 @@ pub enum BankCommand {
     },
 }
 
-fn testnet_parties() -> (String, Vec<String>) {
+fn testnet_parties() -> (String, Vec<String>, Vec<String>) {
     let genesis = crate::genesis_command::testnet_genesis(7101, 0);
     parties_of(&genesis)
 }
 
-fn parties_of(genesis: &Genesis) -> (String, Vec<String>) {
+/// The clearing house, the exchanges and the validators (each gets an auditor party).
+fn parties_of(genesis: &Genesis) -> (String, Vec<String>, Vec<String>) {
     let house = genesis
         .members
         .iter()
@@ -66,16 +69,23 @@ fn parties_of(genesis: &Genesis) -> (String, Vec<String>) {
         .filter(|member| member.role == Role::Exchange)
         .map(|member| member.name.clone())
         .collect();
-    (house, exchanges)
+    let validators = genesis
+        .members
+        .iter()
+        .filter(|member| member.validator)
+        .map(|member| member.name.clone())
+        .collect();
+    (house, exchanges, validators)
 }
 
 fn testnet_config(listen: &str, genesis: Option<&Genesis>, opening: u128) -> BankConfig {
-    let (house, exchanges) = match genesis {
+    let (house, exchanges, validators) = match genesis {
         Some(genesis) => parties_of(genesis),
         None => testnet_parties(),
     };
     let names: Vec<&str> = exchanges.iter().map(String::as_str).collect();
-    BankConfig::testnet(listen, &house, &names, Amount(opening))
+    let validators: Vec<&str> = validators.iter().map(String::as_str).collect();
+    BankConfig::testnet(listen, &house, &names, Amount(opening)).with_dev_auditors(&validators)
 }
 
 pub fn run(command: BankCommand) -> anyhow::Result<()> {
@@ -110,6 +120,7 @@ pub fn run(command: BankCommand) -> anyhow::Result<()> {
                 let role = match party.role {
                     PartyRole::ClearingHouse => "clearing house",
                     PartyRole::Exchange => "exchange",
+                    PartyRole::Auditor => "validator's read-only auditor",
                 };
                 println!("  {} ({role}): token {}", party.name, party.token);
             }

@@ -8,7 +8,12 @@
 //!   account to its own trust account (S210), nothing else;
 //! - the clearing house reads every account, moves money between trust accounts
 //!   (mirrored settlement) and from a trust account back to the same party's
-//!   operating account (a fiat withdrawal).
+//!   operating account (a fiat withdrawal);
+//! - an auditor (one per validator of the consortium, with its own token) reads every
+//!   party's trust account (balance, statement, transfers out of it) and nothing else,
+//!   and moves no money: it is how every validator sees, and attests, what each trust
+//!   account says, instead of only the exchange itself and the clearing house. An
+//!   auditor has no accounts of its own.
 //!
 //! Pure: [`Access::authorize_read`] and [`Access::authorize_transfer`] decide from the
 //! config alone.
@@ -27,6 +32,23 @@ pub const MAX_PARTIES: usize = 256;
 pub enum PartyRole {
     ClearingHouse,
     Exchange,
+    /// A validator's read-only view of every trust account (see the module docs).
+    Auditor,
+}
+
+impl PartyRole {
+    /// Whether parties of this role hold accounts at the bank.
+    pub fn holds_accounts(self) -> bool {
+        match self {
+            PartyRole::ClearingHouse | PartyRole::Exchange => true,
+            PartyRole::Auditor => false,
+        }
+    }
+}
+
+/// The bank party name of `member`'s auditor view.
+pub fn auditor_name(member: &str) -> String {
+    format!("{member}-auditor")
 }
 
 /// One party in the bank config.
@@ -40,7 +62,7 @@ pub struct PartyConfig {
     /// The bearer token the party presents.
     pub token: String,
     /// The operating account's balance when the account is first opened, in minor
-    /// units.
+    /// units (an auditor holds no accounts: 0).
     #[serde(default)]
     pub opening_operating: Amount,
 }
@@ -111,6 +133,12 @@ impl BankConfig {
             if party.name.contains(':') {
                 return invalid(format!("party name {:?} may not contain ':'", party.name));
             }
+            if !party.role.holds_accounts() && !party.opening_operating.is_zero() {
+                return invalid(format!(
+                    "auditor {} holds no accounts, so it has no opening balance",
+                    party.name
+                ));
+            }
             if party.token.len() < 16 {
                 return invalid(format!(
                     "the token of {} is shorter than 16 bytes",
@@ -159,6 +187,28 @@ impl BankConfig {
     }
 }
 
+impl BankConfig {
+    /// This config with an auditor party for each of `members` (named
+    /// [`auditor_name`], dev token [`dev_auditor_token`]): a testnet's validators.
+    pub fn with_dev_auditors(mut self, members: &[&str]) -> BankConfig {
+        for member in members {
+            let name = auditor_name(member);
+            self.parties.push(PartyConfig {
+                token: dev_token(&name),
+                name,
+                role: PartyRole::Auditor,
+                opening_operating: Amount::ZERO,
+            });
+        }
+        self
+    }
+}
+
+/// The well-known auditor token of a testnet validator. Never use it outside a testnet.
+pub fn dev_auditor_token(member: &str) -> String {
+    dev_token(&auditor_name(member))
+}
+
 /// The well-known token of a testnet party. Never use it outside a testnet.
 pub fn dev_token(name: &str) -> String {
     format!("dev-token-{name}")
@@ -188,19 +238,24 @@ impl Access {
 
     /// Accounts the party may read.
     pub fn visible_accounts(&self, party: &PartyConfig) -> Vec<AccountId> {
-        let visible = |other: &PartyConfig| {
-            party.role == PartyRole::ClearingHouse || other.name == party.name
-        };
         self.parties
             .iter()
-            .filter(|other| visible(other))
+            .filter(|other| other.role.holds_accounts())
             .flat_map(|other| {
                 [
                     AccountId::operating(&other.name),
                     AccountId::trust(&other.name),
                 ]
             })
+            .filter(|account| self.authorize_read(party, account).is_ok())
             .collect()
+    }
+
+    /// Whether `name` is a party that holds accounts.
+    fn holds_accounts(&self, name: &str) -> bool {
+        self.parties
+            .iter()
+            .any(|party| party.name == name && party.role.holds_accounts())
     }
 
     pub fn authorize_read(
@@ -213,6 +268,9 @@ impl Access {
             PartyRole::Exchange => account
                 .split()
                 .is_some_and(|(owner, _)| owner == party.name),
+            PartyRole::Auditor => account.split().is_some_and(|(owner, kind)| {
+                kind == AccountKind::Trust && self.holds_accounts(owner)
+            }),
         };
         if allowed {
             Ok(())
@@ -386,6 +444,82 @@ mod tests {
             .authorize_read(house, &AccountId::trust("exchange-b"))
             .is_ok());
         assert_eq!(access.visible_accounts(house).len(), 6);
+    }
+
+    #[test]
+    fn an_auditor_reads_every_trust_account_and_nothing_else() {
+        let access = Access::new(
+            &BankConfig::testnet(
+                "127.0.0.1:0",
+                "clearing-house",
+                &["exchange-a", "exchange-b"],
+                Amount(1_000_000),
+            )
+            .with_dev_auditors(&["clearing-house", "exchange-a"]),
+        );
+        let auditor = access
+            .authenticate(Some(&dev_auditor_token("exchange-a")))
+            .unwrap();
+        assert_eq!(auditor.name, "exchange-a-auditor");
+        assert_eq!(auditor.role, PartyRole::Auditor);
+        for party in ["clearing-house", "exchange-a", "exchange-b"] {
+            assert!(access
+                .authorize_read(auditor, &AccountId::trust(party))
+                .is_ok());
+            assert!(matches!(
+                access.authorize_read(auditor, &AccountId::operating(party)),
+                Err(BankError::Forbidden { .. })
+            ));
+        }
+        // Another auditor is not a party with accounts, and no name is readable
+        // beyond the config's parties.
+        for other in ["clearing-house-auditor", "exchange-c"] {
+            assert!(access
+                .authorize_read(auditor, &AccountId::trust(other))
+                .is_err());
+        }
+        assert_eq!(
+            access.visible_accounts(auditor),
+            vec![
+                AccountId::trust("clearing-house"),
+                AccountId::trust("exchange-a"),
+                AccountId::trust("exchange-b"),
+            ]
+        );
+        // It moves no money, not even between the trust accounts it reads.
+        for any in [
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::trust("exchange-b"),
+            ),
+            request(
+                AccountId::operating("exchange-a"),
+                AccountId::trust("exchange-a"),
+            ),
+            request(
+                AccountId::trust("exchange-a"),
+                AccountId::operating("exchange-a"),
+            ),
+        ] {
+            assert!(matches!(
+                access.authorize_transfer(auditor, &any),
+                Err(BankError::Forbidden { .. })
+            ));
+        }
+        // The exchange's own token is unchanged by its auditor's existence.
+        let a = access.authenticate(Some("dev-token-exchange-a")).unwrap();
+        assert!(access
+            .authorize_read(a, &AccountId::trust("exchange-b"))
+            .is_err());
+    }
+
+    #[test]
+    fn an_auditor_has_no_opening_balance() {
+        let mut config = BankConfig::testnet("127.0.0.1:0", "clearing", &["exchange"], Amount(5))
+            .with_dev_auditors(&["exchange"]);
+        config.validate().unwrap();
+        config.parties[2].opening_operating = Amount(1);
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub mod client;
 pub mod server;
 pub mod store;
 
-pub use access::{dev_token, Access, BankConfig, PartyConfig, PartyRole};
+pub use access::{
+    auditor_name, dev_auditor_token, dev_token, Access, BankConfig, PartyConfig, PartyRole,
+};
 pub use adapter::{
     AccountBalance, AccountId, AccountKind, BankAdapter, BankError, Direction, Entry, EntryId,
     TransferReceipt, TransferReference, TransferRequest,

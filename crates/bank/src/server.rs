@@ -54,7 +54,11 @@ impl Bank {
         })?;
         let store = BankStore::open(&config.data_dir)?;
         let now = now_ms();
-        for party in &config.parties {
+        for party in config
+            .parties
+            .iter()
+            .filter(|party| party.role.holds_accounts())
+        {
             store.open_account(
                 &AccountId::operating(&party.name),
                 &config.currency,
