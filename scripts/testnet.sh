@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's run command: a local three-node Seisan testnet on loopback.
+# The README's run command: a local Seisan testnet on loopback, three validators by default.
 #
 #   scripts/testnet.sh          build (release); start the public chain (anvil, installed from
 #                               npm when missing, with the WBTC token deployed), the bank and
@@ -10,6 +10,13 @@
 #   scripts/testnet.sh down     stop everything a start left running
 #   scripts/testnet.sh status   each node's height and state root
 #
+# Options (up, demo, start):
+#   --validators N   N validator nodes, 3 to 7 (default 3): the clearing house and exchanges
+#                    A, B, then C, D, E, F, each with its own dev key, libp2p port 7101+i,
+#                    HTTP port 8101+i, bank accounts (token dev-token-<member>, 1,000,000 JPY
+#                    operating) and a registered address on anvil
+#   --quorum Q       the quorum (default: the smallest q with 2q > N; refused if 2q <= N or q > N)
+#
 # Every start is a fresh testnet. Everything lives under .seisan/testnet: genesis.json,
 # keys/, nodes/<member>/ (data), bank/, anvil/, logs/, pids/.
 set -euo pipefail
@@ -18,8 +25,69 @@ root=$(pwd)
 data="$root/.seisan/testnet"
 # SEISAN_BIN runs another build of seisan (e.g. target/debug/seisan) and skips the release build.
 seisan="${SEISAN_BIN:-$root/target/release/seisan}"
-members=(clearing-house exchange-a exchange-b)
 http_port() { echo $((8101 + $1)); }
+
+usage() {
+    cat <<'TXT'
+usage: scripts/testnet.sh [up|demo|start|down|status] [--validators N] [--quorum Q]
+
+  up (default)    start a fresh testnet, run the patent's scenario, stay up until Ctrl-C
+  demo            start a fresh testnet, run the scenario, stop; exit 0 only if it passed
+  start           start a fresh testnet and return
+  down            stop everything a start left running
+  status          each node's height, view and state root
+
+  --validators N  validator nodes, 3 to 7 (default 3): clearing-house, exchange-a,
+                  exchange-b, then exchange-c ... exchange-f; node i (from 0) listens on
+                  libp2p 7101+i and HTTP 8101+i
+  --quorum Q      signatures that make a block final (default: the smallest Q with
+                  2Q > N, e.g. 3 of 4, 3 of 5); refused if 2Q <= N or Q > N
+
+  SEISAN_BIN=target/debug/seisan uses that build and skips the release build.
+TXT
+}
+
+command=up
+validators=3
+quorum=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        up|demo|start|down|status) command=$1 ;;
+        --validators) [ $# -ge 2 ] || { echo "error: --validators needs a number" >&2; exit 2; }; validators=$2; shift ;;
+        --validators=*) validators=${1#*=} ;;
+        --quorum) [ $# -ge 2 ] || { echo "error: --quorum needs a number" >&2; exit 2; }; quorum=$2; shift ;;
+        --quorum=*) quorum=${1#*=} ;;
+        -h|--help|help) usage; exit 0 ;;
+        *) echo "error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+if ! [[ "$validators" =~ ^[0-9]+$ ]] || [ "$validators" -lt 3 ] || [ "$validators" -gt 7 ]; then
+    echo "error: --validators $validators: a testnet has 3 to 7 validators" >&2
+    exit 2
+fi
+if [ -z "$quorum" ]; then
+    quorum=$((validators / 2 + 1))
+elif ! [[ "$quorum" =~ ^[0-9]+$ ]]; then
+    echo "error: --quorum $quorum is not a number" >&2
+    exit 2
+elif [ $((2 * quorum)) -le "$validators" ]; then
+    echo "error: --quorum $quorum is unsafe for $validators validators: 2q must exceed n, so two quorums always share a member (the least is $((validators / 2 + 1)))" >&2
+    exit 2
+elif [ "$quorum" -gt "$validators" ]; then
+    echo "error: --quorum $quorum exceeds the $validators validators, so no block could ever be final" >&2
+    exit 2
+fi
+members=(clearing-house)
+for letter in a b c d e f; do
+    [ ${#members[@]} -lt "$validators" ] && members+=("exchange-$letter")
+done
+# down and status act on the testnet that is there, whatever its size.
+if [ "$command" = down ] || [ "$command" = status ]; then
+    if [ -f "$data/genesis.json" ] && command -v jq >/dev/null 2>&1; then
+        mapfile -t members < <(jq -r '.members[] | select(.validator) | .name' "$data/genesis.json")
+    fi
+fi
 
 say() { printf '%s\n' "$*"; }
 
@@ -42,8 +110,8 @@ json_field() { # json_field FIELD < json
 
 down() {
     local stopped=0
-    for member in "${members[@]}" bank; do
-        local pidfile="$data/pids/$member.pid"
+    local pidfile
+    for pidfile in "$data"/pids/*.pid; do
         [ -f "$pidfile" ] || continue
         local pid; pid=$(cat "$pidfile")
         if kill -0 "$pid" 2>/dev/null; then
@@ -95,7 +163,8 @@ up() {
     say "== starting the public chain (anvil) and deploying the WBTC token"
     scripts/anvil.sh start "$data/anvil"
     local token; token=$(jq -r .token "$data/anvil/chain.json")
-    "$seisan" genesis testnet --out "$data" --eth-chain-id 31337 --token-contract "$token" >/dev/null
+    "$seisan" genesis testnet --out "$data" --validators "$validators" --quorum "$quorum" \
+        --eth-chain-id 31337 --token-contract "$token" >/dev/null
     # The clearing house's hot wallet is anvil's dev account 1 (a well-known key).
     (umask 077 && echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$data/keys/hot-wallet.key")
     say "== starting the bank (trust accounts; 1,000,000 JPY in each exchange's operating account)"
@@ -103,7 +172,7 @@ up() {
     nohup "$seisan" bank run --config "$data/bank/bank.toml" >>"$data/logs/bank.log" 2>&1 &
     echo $! >"$data/pids/bank.pid"
     for _ in $(seq 1 100); do curl -fsS --max-time 1 http://127.0.0.1:7400/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
-    say "== starting three validators (quorum 2 of 3)"
+    say "== starting ${#members[@]} validators (quorum $quorum of ${#members[@]}): ${members[*]}"
     for index in "${!members[@]}"; do
         local member=${members[$index]}
         local extra=()
@@ -159,10 +228,36 @@ Try the CLI against the running testnet (from $root):
 TXT
 }
 
-case "${1:-up}" in
+# Every validator node at one height with one state root (demo.sh compares the first
+# three; a larger testnet has more).
+agree() {
+    local height; height=$(node_status 0 | json_field height)
+    local roots=() index
+    for index in "${!members[@]}"; do
+        local reached=0
+        for _ in $(seq 1 120); do
+            local at; at=$(node_status "$index" | json_field height || true)
+            if [ -n "$at" ] && [ "$at" -ge "$height" ]; then reached=1; break; fi
+            sleep 0.5
+        done
+        if [ "$reached" != 1 ]; then
+            say "CHECK FAILED: ${members[$index]} did not reach height $height" >&2
+            return 1
+        fi
+        roots+=("$(curl -fsS --max-time 5 "http://127.0.0.1:$(http_port "$index")/v1/blocks/$height" | jq -r '.block.header.state_root')")
+    done
+    local distinct; distinct=$(printf '%s\n' "${roots[@]}" | sort -u | wc -l)
+    if [ "$distinct" != 1 ]; then
+        say "CHECK FAILED: the ${#members[@]} validators hold $distinct state roots at height $height: ${roots[*]}" >&2
+        return 1
+    fi
+    say "  ok: all ${#members[@]} validators (quorum $quorum) hold state root ${roots[0]} at height $height"
+}
+
+case "$command" in
     up)
         up
-        scripts/demo.sh || { say "the demo failed; the testnet stays up for inspection"; }
+        { scripts/demo.sh && agree; } || { say "the demo failed; the testnet stays up for inspection"; }
         examples
         say ""
         say "the testnet runs until Ctrl-C (or scripts/testnet.sh down from another shell)"
@@ -172,11 +267,11 @@ case "${1:-up}" in
         up
         result=0
         scripts/demo.sh || result=$?
+        if [ "$result" = 0 ]; then agree || result=$?; fi
         down
         exit $result
         ;;
     start) up ;;
     down) down ;;
     status) status ;;
-    *) say "usage: scripts/testnet.sh [up|demo|start|down|status]" >&2; exit 2 ;;
 esac

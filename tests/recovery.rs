@@ -56,55 +56,6 @@ const SHORT_OF_QUORUM: Duration = Duration::from_secs(2);
 const BLOCKS_WHILE_DOWN: u64 = 2;
 /// How often heights are polled while a case measures.
 const POLL: Duration = Duration::from_millis(100);
-/// How long one status poll may take (a node that does not answer in time counts as
-/// not answering).
-const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// A node's height, if it answers within [`STATUS_TIMEOUT`].
-fn height(node: &NodeProcess) -> Option<u64> {
-    match get_within(&format!("{}/v1/status", node.url()), STATUS_TIMEOUT) {
-        Ok((200, body)) => body["height"].as_u64(),
-        _ => None,
-    }
-}
-
-/// The highest height any of `nodes` answers with.
-fn highest(testnet: &Testnet, nodes: &[usize]) -> Option<u64> {
-    nodes
-        .iter()
-        .filter_map(|index| height(&testnet.nodes[*index]))
-        .max()
-}
-
-/// How often a restarted node that exited at once (e.g. its port was taken for a
-/// moment) is started again before the test gives up on it.
-const MAX_RELAUNCHES: usize = 5;
-
-/// Starts node `index` again if its process has exited: on a shared machine another
-/// process's outgoing connection can hold the port a node listens on for a moment
-/// (the harness takes its ports from the ephemeral range), and the node then exits
-/// with "cannot listen". That is the harness's problem, not the recovery under test.
-fn relaunch_if_exited(testnet: &mut Testnet, index: usize) {
-    if testnet.nodes[index].is_running() {
-        return;
-    }
-    let log = std::fs::read_to_string(&testnet.nodes[index].log).unwrap_or_default();
-    let relaunches = log.matches("cannot listen").count();
-    let last = log.lines().last().unwrap_or_default().to_string();
-    assert!(
-        last.contains("cannot listen") && relaunches <= MAX_RELAUNCHES,
-        "{} exited after its restart:\n{}",
-        testnet.nodes[index].name,
-        testnet.log_tail(index)
-    );
-    println!(
-        "recovery: {} exited at once ({last}); starting it again",
-        testnet.nodes[index].name
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    testnet.launch(index).unwrap();
-}
-
 /// The validator names of `nodes`, for messages.
 fn names(testnet: &Testnet, nodes: &[usize]) -> String {
     nodes
@@ -185,21 +136,12 @@ impl<'a> Sequence<'a> {
     /// block hash and state root at each height not compared yet.
     fn check_roots(&mut self) {
         let all = self.all();
-        let top = highest(self.testnet, &all).expect("some node answers");
+        let top = self.testnet.highest(&all).expect("some node answers");
         self.testnet
             .wait_for_height(&all, top)
             .unwrap_or_else(|error| panic!("the nodes did not catch up: {error:#}"));
-        for h in self.checked + 1..=top {
-            let first = block_root(&self.testnet.nodes[0].url(), h).unwrap();
-            for index in 1..all.len() {
-                let other = block_root(&self.testnet.nodes[index].url(), h).unwrap();
-                assert_eq!(
-                    other, first,
-                    "{} and {} differ at height {h} (block hash, state root)",
-                    self.testnet.nodes[index].name, self.testnet.nodes[0].name
-                );
-            }
-        }
+        self.testnet
+            .assert_same_blocks(&all, self.checked + 1..=top);
         self.checked = top;
     }
 
@@ -212,7 +154,7 @@ impl<'a> Sequence<'a> {
         within: Duration,
     ) -> Option<(Duration, u64)> {
         loop {
-            if let Some(top) = highest(self.testnet, nodes).filter(|top| *top > stood) {
+            if let Some(top) = self.testnet.highest(nodes).filter(|top| *top > stood) {
                 return Some((since.elapsed(), top));
             }
             if since.elapsed() > within {
@@ -227,13 +169,13 @@ impl<'a> Sequence<'a> {
         let quorum = self.quorum();
         let mut up = self.all();
         for &node in &outage.killed {
-            let before = highest(self.testnet, &up).expect("a live node answers");
+            let before = self.testnet.highest(&up).expect("a live node answers");
             self.testnet.nodes[node].kill();
             up.retain(|index| *index != node);
             if up.len() >= quorum {
                 let target = before + BLOCKS_WHILE_DOWN;
                 wait_until(PATIENCE, || {
-                    Ok(highest(self.testnet, &up).is_some_and(|top| top >= target))
+                    Ok(self.testnet.highest(&up).is_some_and(|top| top >= target))
                 })
                 .unwrap_or_else(|error| {
                     panic!(
@@ -247,7 +189,7 @@ impl<'a> Sequence<'a> {
         }
         // Every height any node answers with from here until a quorum is back was
         // finalized before (a restarted node's first answer is what it had stored).
-        let mut stood = highest(self.testnet, &up).unwrap_or(0);
+        let mut stood = self.testnet.highest(&up).unwrap_or(0);
         let mut quorum_at = None;
         let mut resumed = None;
         for group in &outage.returns {
@@ -264,9 +206,9 @@ impl<'a> Sequence<'a> {
                     names(self.testnet, &waiting)
                 );
                 for &index in &waiting {
-                    relaunch_if_exited(self.testnet, index);
+                    self.testnet.relaunch_if_exited(index);
                 }
-                waiting.retain(|index| match height(&self.testnet.nodes[*index]) {
+                waiting.retain(|index| match node_height(&self.testnet.nodes[*index]) {
                     Some(first) => {
                         if quorum_at.is_none() {
                             stood = stood.max(first);
@@ -907,7 +849,7 @@ fn every_acknowledged_transaction_is_finalized_while_each_validator_restarts() {
         std::thread::sleep(STEADY_LOAD);
         for index in 0..urls.len() {
             let name = testnet.nodes[index].name.clone();
-            let stood = highest(&testnet, &[0, 1, 2]).unwrap_or(0);
+            let stood = testnet.highest(&[0, 1, 2]).unwrap_or(0);
             match acknowledge_then_kill(&mut testnet, index, &log, 1_000 + index as u64) {
                 Some(id) => {
                     println!("recovery: {name} acknowledged {id} and was killed at once");
@@ -924,9 +866,9 @@ fn every_acknowledged_transaction_is_finalized_while_each_validator_restarts() {
             std::thread::sleep(DOWN_FOR.saturating_sub(down_since.elapsed()));
             testnet.launch(index).unwrap();
             let launched = Instant::now();
-            while height(&testnet.nodes[index]).is_none() {
+            while node_height(&testnet.nodes[index]).is_none() {
                 assert!(launched.elapsed() < PATIENCE, "{name} never answered");
-                relaunch_if_exited(&mut testnet, index);
+                testnet.relaunch_if_exited(index);
                 std::thread::sleep(POLL);
             }
             restarted_at.push(Instant::now());
@@ -935,7 +877,7 @@ fn every_acknowledged_transaction_is_finalized_while_each_validator_restarts() {
                 "recovery: {name} acknowledged a {ROAMING} transaction {:.1} s after it answered again ({refused} refusals before)",
                 restarted_at[index].elapsed().as_secs_f64()
             );
-            let chain = highest(&testnet, &others).unwrap_or(stood);
+            let chain = testnet.highest(&others).unwrap_or(stood);
             testnet
                 .wait_for_height(&[index], chain)
                 .unwrap_or_else(|error| panic!("{name} did not catch up: {error:#}"));
@@ -1036,7 +978,7 @@ fn every_acknowledged_transaction_is_finalized_while_each_validator_restarts() {
         last_words.len()
     );
     // One chain: the same block hash and state root at every height on every node.
-    let top = highest(&testnet, &[0, 1, 2]).expect("the nodes answer");
+    let top = testnet.highest(&[0, 1, 2]).expect("the nodes answer");
     testnet.wait_for_height(&[0, 1, 2], top).unwrap();
     for h in 1..=top {
         let first = block_root(&urls[0], h).unwrap();

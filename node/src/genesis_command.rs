@@ -18,11 +18,30 @@ pub const TESTNET_MEMBERS: [(&str, Role); 3] = [
     ("exchange-a", Role::Exchange),
     ("exchange-b", Role::Exchange),
 ];
+/// The fewest and most validators `genesis testnet --validators` makes: the members
+/// beyond the three are exchanges `exchange-c` to `exchange-f`, and anvil has one
+/// unregistered dev account for each of them (see [`ANVIL_DEV_ADDRESSES`]).
+pub const TESTNET_VALIDATORS: std::ops::RangeInclusive<usize> = 3..=7;
+
+/// The smallest quorum genesis accepts for `validators`: the least q with 2q > n, so
+/// any two quorums share a member.
+pub fn smallest_quorum(validators: usize) -> u32 {
+    (validators / 2 + 1) as u32
+}
+
+/// The name of testnet validator `index`: the three members, then `exchange-c`, ...
+pub fn testnet_validator_name(index: usize) -> String {
+    match TESTNET_MEMBERS.get(index) {
+        Some((name, _)) => name.to_string(),
+        None => format!("exchange-{}", (b'a' + (index - 1) as u8) as char),
+    }
+}
 
 #[derive(Subcommand, Debug)]
 pub enum GenesisCommand {
-    /// Write the three-member testnet genesis (clearing house, exchange A, exchange B;
-    /// quorum 2 of 3) and the members' well-known dev key files into a folder.
+    /// Write the testnet genesis (by default three validators: clearing house,
+    /// exchange A, exchange B; quorum 2 of 3) and the members' well-known dev key files
+    /// into a folder.
     Testnet {
         /// Folder to write `genesis.json` and `keys/<member>.key` into.
         #[arg(long)]
@@ -30,6 +49,12 @@ pub enum GenesisCommand {
         /// First libp2p port; member i listens on base + i.
         #[arg(long, default_value_t = 7101)]
         p2p_base_port: u16,
+        /// Validators, 3 to 7: the clearing house and exchanges A, B, then C, D, ...
+        #[arg(long, default_value_t = 3)]
+        validators: usize,
+        /// The quorum (default: the smallest q with 2q > validators).
+        #[arg(long)]
+        quorum: Option<u32>,
         /// Extra non-validating exchange members `bench-0..N` (load generators).
         #[arg(long, default_value_t = 0)]
         extra_exchanges: u32,
@@ -48,10 +73,13 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
         GenesisCommand::Testnet {
             out,
             p2p_base_port,
+            validators,
+            quorum,
             extra_exchanges,
             public_chain,
         } => {
-            let mut genesis = testnet_genesis(p2p_base_port, extra_exchanges);
+            let mut genesis =
+                testnet_genesis_sized(validators, quorum, p2p_base_port, extra_exchanges)?;
             public_chain.apply(&mut genesis)?;
             write_testnet(&out, &genesis)?;
             println!(
@@ -76,20 +104,56 @@ pub fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
     Genesis::from_json(&text).with_context(|| format!("genesis {} is invalid", path.display()))
 }
 
-/// The testnet genesis. Keys are the well-known dev keys of each member name.
+/// The three-validator testnet genesis (quorum 2). Keys are the well-known dev keys of
+/// each member name.
 pub fn testnet_genesis(p2p_base_port: u16, extra_exchanges: u32) -> Genesis {
-    let mut members: Vec<Member> = TESTNET_MEMBERS
-        .iter()
-        .enumerate()
-        .map(|(index, (name, role))| Member {
-            name: name.to_string(),
-            role: *role,
-            public_key: Keypair::dev(name).public_key(),
-            validator: true,
-            p2p_address: Some(format!(
-                "/ip4/127.0.0.1/tcp/{}",
-                p2p_base_port as usize + index
-            )),
+    testnet_genesis_sized(3, None, p2p_base_port, extra_exchanges)
+        .expect("three validators with quorum 2 is a valid testnet")
+}
+
+/// The testnet genesis with `validators` validators (see [`TESTNET_VALIDATORS`]) and
+/// `quorum` (default [`smallest_quorum`]); refuses a size out of range and a quorum
+/// genesis would refuse (2q <= n, or q > n), naming the reason.
+pub fn testnet_genesis_sized(
+    validators: usize,
+    quorum: Option<u32>,
+    p2p_base_port: u16,
+    extra_exchanges: u32,
+) -> anyhow::Result<Genesis> {
+    if !TESTNET_VALIDATORS.contains(&validators) {
+        bail!(
+            "--validators {validators}: a testnet has {} to {} validators",
+            TESTNET_VALIDATORS.start(),
+            TESTNET_VALIDATORS.end()
+        );
+    }
+    let quorum = quorum.unwrap_or_else(|| smallest_quorum(validators));
+    if 2 * quorum as usize <= validators {
+        bail!(
+            "--quorum {quorum} is unsafe for {validators} validators: 2q must exceed n, so the quorum must be at least {}",
+            smallest_quorum(validators)
+        );
+    }
+    if quorum as usize > validators {
+        bail!("--quorum {quorum} exceeds the {validators} validators, so no block could ever be final");
+    }
+    let mut members: Vec<Member> = (0..validators)
+        .map(|index| {
+            let name = testnet_validator_name(index);
+            Member {
+                role: if index == 0 {
+                    Role::ClearingHouse
+                } else {
+                    Role::Exchange
+                },
+                public_key: Keypair::dev(&name).public_key(),
+                name,
+                validator: true,
+                p2p_address: Some(format!(
+                    "/ip4/127.0.0.1/tcp/{}",
+                    p2p_base_port as usize + index
+                )),
+            }
         })
         .collect();
     for index in 0..extra_exchanges {
@@ -102,10 +166,10 @@ pub fn testnet_genesis(p2p_base_port: u16, extra_exchanges: u32) -> Genesis {
             p2p_address: None,
         });
     }
-    Genesis {
+    let genesis = Genesis {
         chain_id: ChainId(TESTNET_CHAIN_ID.into()),
         genesis_time_ms: TESTNET_GENESIS_TIME_MS,
-        quorum: 2,
+        quorum,
         members,
         assets: vec![
             Asset {
@@ -128,27 +192,39 @@ pub fn testnet_genesis(p2p_base_port: u16, extra_exchanges: u32) -> Genesis {
         opening_balances: vec![],
         settlement: Default::default(),
         public_chain: None,
-    }
+    };
+    genesis
+        .validate()
+        .context("the generated testnet genesis is invalid")?;
+    Ok(genesis)
 }
 
-/// Anvil's well-known dev accounts 1-4 (of the "test test ... junk" mnemonic): the
-/// testnet's hot and cold custody addresses and exchange A's and B's registered
-/// addresses. Account 0 deploys the token; account 5 is an unregistered outsider.
-pub const ANVIL_DEV_ADDRESSES: [&str; 6] = [
+/// Anvil's well-known dev accounts 0-9 (of the "test test ... junk" mnemonic). Account
+/// 0 deploys the token; 1 and 2 are the testnet's hot and cold custody addresses; 3
+/// and 4 are exchange A's and B's registered addresses, 6 to 9 those of exchanges C to
+/// F ([`REGISTERED_DEV_ACCOUNTS`]); account 5 is an unregistered outsider.
+pub const ANVIL_DEV_ADDRESSES: [&str; 10] = [
     "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
     "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
     "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
     "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
     "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
     "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
+    "0x976ea74026e726554db657fa54763abd0c3a0aa9",
+    "0x14dc79964da2c08b23698b3d3cc7ca32193d9955",
+    "0x23618e81e3f5cdf7f54c3d65f7fbc0abf5b21e8f",
+    "0xa0ee7a142d267c1f36714e4a8f75612f20a79720",
 ];
+
+/// The anvil accounts registered, in order, to the validating exchanges A, B, C, ...
+pub const REGISTERED_DEV_ACCOUNTS: [usize; 6] = [3, 4, 6, 7, 8, 9];
 
 /// Optional flags of `genesis testnet` that add public-chain custody.
 #[derive(clap::Args, Debug, Default)]
 pub struct PublicChainFlags {
     /// The public chain's id (31337 for anvil). Adds the `public_chain` section; the
-    /// addresses default to anvil's dev accounts 1 (hot), 2 (cold), 3 (exchange-a)
-    /// and 4 (exchange-b).
+    /// addresses default to anvil's dev accounts 1 (hot), 2 (cold), 3 (exchange-a),
+    /// 4 (exchange-b) and 6 to 9 (exchange-c to exchange-f, when they validate).
     #[arg(long)]
     pub eth_chain_id: Option<u64>,
     /// Confirmations a deposit or payout needs.
@@ -185,16 +261,17 @@ impl PublicChainFlags {
             });
         }
         if registered.is_empty() {
-            registered = vec![
-                RegisteredAddress {
-                    member: "exchange-a".into(),
-                    address: address(ANVIL_DEV_ADDRESSES[3]),
-                },
-                RegisteredAddress {
-                    member: "exchange-b".into(),
-                    address: address(ANVIL_DEV_ADDRESSES[4]),
-                },
-            ];
+            let exchanges = genesis
+                .members
+                .iter()
+                .filter(|member| member.validator && member.role == Role::Exchange);
+            registered = exchanges
+                .zip(REGISTERED_DEV_ACCOUNTS)
+                .map(|(member, account)| RegisteredAddress {
+                    member: member.name.clone(),
+                    address: address(ANVIL_DEV_ADDRESSES[account]),
+                })
+                .collect();
         }
         genesis.public_chain = Some(PublicChainSettings {
             chain_id,
@@ -332,6 +409,101 @@ mod tests {
             token.contract.as_deref(),
             Some("0x5fbdb2315678afecb367f032d93f642f64180aa3")
         );
+    }
+
+    #[test]
+    fn a_larger_testnet_adds_validating_exchanges_with_their_own_keys_and_ports() {
+        for validators in TESTNET_VALIDATORS {
+            let genesis = testnet_genesis_sized(validators, None, 7101, 2).unwrap();
+            let set = genesis.validators();
+            assert_eq!(set.len(), validators);
+            let names: Vec<&str> = genesis.members[..validators]
+                .iter()
+                .map(|member| member.name.as_str())
+                .collect();
+            assert_eq!(&names[..3], ["clearing-house", "exchange-a", "exchange-b"]);
+            let mut ports = std::collections::BTreeSet::new();
+            let mut keys = std::collections::BTreeSet::new();
+            for member in &genesis.members[..validators] {
+                assert!(member.validator, "{}", member.name);
+                assert!(ports.insert(member.p2p_address.clone().unwrap()));
+                assert!(keys.insert(member.public_key));
+            }
+        }
+        let five = testnet_genesis_sized(5, None, 7101, 0).unwrap();
+        assert_eq!(five.members[3].name, "exchange-c");
+        assert_eq!(five.members[4].name, "exchange-d");
+        assert_eq!(five.members[4].role, Role::Exchange);
+        assert_eq!(
+            five.members[4].p2p_address.as_deref(),
+            Some("/ip4/127.0.0.1/tcp/7105")
+        );
+        assert_eq!(
+            testnet_genesis_sized(3, None, 7101, 0).unwrap(),
+            testnet_genesis(7101, 0)
+        );
+    }
+
+    #[test]
+    fn the_default_quorum_is_the_smallest_with_two_q_above_n() {
+        let quorums: Vec<u32> = TESTNET_VALIDATORS
+            .map(|n| testnet_genesis_sized(n, None, 7101, 0).unwrap().quorum)
+            .collect();
+        assert_eq!(quorums, [2, 3, 3, 4, 4]);
+        assert_eq!(
+            testnet_genesis_sized(5, Some(4), 7101, 0).unwrap().quorum,
+            4
+        );
+    }
+
+    #[test]
+    fn an_unsafe_quorum_or_size_is_refused_with_the_reason() {
+        let error = testnet_genesis_sized(4, Some(2), 7101, 0).unwrap_err();
+        assert!(error.to_string().contains("2q must exceed n"), "{error}");
+        assert!(error.to_string().contains("at least 3"), "{error}");
+        let error = testnet_genesis_sized(4, Some(5), 7101, 0).unwrap_err();
+        assert!(
+            error.to_string().contains("exceeds the 4 validators"),
+            "{error}"
+        );
+        for validators in [2, 8] {
+            let error = testnet_genesis_sized(validators, None, 7101, 0).unwrap_err();
+            assert!(error.to_string().contains("3 to 7 validators"), "{error}");
+        }
+    }
+
+    #[test]
+    fn every_validating_exchange_gets_its_own_registered_anvil_address() {
+        let mut genesis = testnet_genesis_sized(7, None, 7101, 1).unwrap();
+        let flags = PublicChainFlags {
+            eth_chain_id: Some(31337),
+            confirmations: 2,
+            ..PublicChainFlags::default()
+        };
+        flags.apply(&mut genesis).unwrap();
+        let registered: Vec<(String, String)> = genesis
+            .public_chain
+            .unwrap()
+            .registered_addresses
+            .into_iter()
+            .map(|entry| (entry.member, entry.address.0))
+            .collect();
+        let expected: Vec<(String, String)> = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .zip(REGISTERED_DEV_ACCOUNTS)
+            .map(|(letter, account)| {
+                (
+                    format!("exchange-{letter}"),
+                    ANVIL_DEV_ADDRESSES[account].to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            registered, expected,
+            "bench-0 does not validate: no address"
+        );
+        let outsider = ANVIL_DEV_ADDRESSES[5];
+        assert!(registered.iter().all(|(_, address)| address != outsider));
     }
 
     #[test]

@@ -153,6 +153,18 @@ impl Testnet {
     /// Like [`Testnet::start`], letting the test change the genesis first (e.g. opening
     /// balances).
     pub fn start_with(extra: u32, customize: impl FnOnce(&mut Genesis)) -> anyhow::Result<Testnet> {
+        Testnet::start_sized(3, None, extra, customize)
+    }
+
+    /// A testnet of `validators` validators (`genesis testnet --validators`: the clearing
+    /// house, exchange-a, exchange-b, exchange-c, ...) with `quorum` (default: the
+    /// smallest q with 2q > n), all started; `customize` may change the genesis first.
+    pub fn start_sized(
+        validators: usize,
+        quorum: Option<u32>,
+        extra: u32,
+        customize: impl FnOnce(&mut Genesis),
+    ) -> anyhow::Result<Testnet> {
         // `SEISAN_E2E_KEEP=1` keeps the directory (genesis, data, every node's whole log)
         // for a post-mortem; its path is printed.
         let keep = std::env::var_os("SEISAN_E2E_KEEP").is_some();
@@ -163,8 +175,9 @@ impl Testnet {
         if keep {
             eprintln!("seisan-e2e: keeping {}", dir.path().display());
         }
-        let base = free_port_run(3);
-        let generated = Command::new(seisan_binary())
+        let base = free_port_run(validators as u16);
+        let mut generate = Command::new(seisan_binary());
+        generate
             .args(["genesis", "testnet", "--out"])
             .arg(dir.path())
             .args([
@@ -172,7 +185,13 @@ impl Testnet {
                 &base.to_string(),
                 "--extra-exchanges",
                 &extra.to_string(),
-            ])
+                "--validators",
+                &validators.to_string(),
+            ]);
+        if let Some(quorum) = quorum {
+            generate.args(["--quorum", &quorum.to_string()]);
+        }
+        let generated = generate
             .stdout(Stdio::null())
             .status()
             .context("running seisan genesis testnet")?;
@@ -189,11 +208,19 @@ impl Testnet {
             genesis,
             nodes: Vec::new(),
         };
-        for member in ["clearing-house", "exchange-a", "exchange-b"] {
+        let names: Vec<String> = testnet
+            .genesis
+            .members
+            .iter()
+            .filter(|member| member.validator)
+            .take(validators)
+            .map(|member| member.name.clone())
+            .collect();
+        for member in names {
             let node = NodeProcess {
-                name: member.to_string(),
+                name: member.clone(),
                 http_port: free_port(),
-                data: testnet.dir.path().join("data").join(member),
+                data: testnet.dir.path().join("data").join(&member),
                 log: testnet.dir.path().join(format!("{member}.log")),
                 extra_args: Vec::new(),
                 child: None,
@@ -322,6 +349,78 @@ impl Testnet {
             }))
         })
         .with_context(|| format!("waiting for nodes {indexes:?} to reach height {height}"))
+    }
+
+    /// The highest height any of `indexes` answers with within [`STATUS_TIMEOUT`].
+    pub fn highest(&self, indexes: &[usize]) -> Option<u64> {
+        indexes
+            .iter()
+            .filter_map(|index| node_height(&self.nodes[*index]))
+            .max()
+    }
+
+    /// Starts node `index` again if its process has exited right after a (re)start
+    /// because its port was taken for a moment ("cannot listen": another process's
+    /// connection on a shared machine, not what a test is about); panics if it exited
+    /// for any other reason, or kept failing to listen.
+    pub fn relaunch_if_exited(&mut self, index: usize) {
+        if self.nodes[index].is_running() {
+            return;
+        }
+        let log = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
+        let relaunches = log.matches("cannot listen").count();
+        let last = log.lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.contains("cannot listen") && relaunches <= MAX_RELAUNCHES,
+            "{} exited after its restart:\n{}",
+            self.nodes[index].name,
+            self.log_tail(index)
+        );
+        println!(
+            "harness: {} exited at once ({last}); starting it again",
+            self.nodes[index].name
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        self.launch(index).expect("relaunching a node");
+    }
+
+    /// Asserts that every node of `indexes` holds the same block hash and state root at
+    /// every height in `heights` (each node must hold them all).
+    pub fn assert_same_blocks(&self, indexes: &[usize], heights: std::ops::RangeInclusive<u64>) {
+        let Some((&first, rest)) = indexes.split_first() else {
+            return;
+        };
+        for height in heights {
+            let expected = block_root(&self.nodes[first].url(), height).unwrap_or_else(|error| {
+                panic!("{} at height {height}: {error:#}", self.nodes[first].name)
+            });
+            for &index in rest {
+                let held = block_root(&self.nodes[index].url(), height).unwrap_or_else(|error| {
+                    panic!("{} at height {height}: {error:#}", self.nodes[index].name)
+                });
+                assert_eq!(
+                    held, expected,
+                    "{} and {} differ at height {height} (block hash, state root)",
+                    self.nodes[index].name, self.nodes[first].name
+                );
+            }
+        }
+    }
+}
+
+/// How many times [`Testnet::relaunch_if_exited`] starts a node again that could not
+/// listen before it gives up.
+pub const MAX_RELAUNCHES: usize = 5;
+
+/// How long one status poll of [`node_height`] may take (a node that does not answer in
+/// time counts as not answering).
+pub const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A node's height, if it answers within [`STATUS_TIMEOUT`].
+pub fn node_height(node: &NodeProcess) -> Option<u64> {
+    match get_within(&format!("{}/v1/status", node.url()), STATUS_TIMEOUT) {
+        Ok((200, body)) => body["height"].as_u64(),
+        _ => None,
     }
 }
 

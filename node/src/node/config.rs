@@ -59,6 +59,11 @@ pub struct NodeArgs {
     /// (default 500 ms; 0 proposes at once, as fast as consensus rounds go).
     #[arg(long)]
     pub empty_block_delay_ms: Option<u64>,
+    /// Fault injection for tests (dev chains only): `equivocate` makes this validator
+    /// sign a conflicting twin of each of its notarize and finalize votes. Never set on
+    /// a real node.
+    #[arg(long, value_name = "FAULT")]
+    pub fault: Option<super::fault::Fault>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum, Default)]
@@ -83,6 +88,7 @@ struct ConfigFile {
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
+    fault: Option<super::fault::Fault>,
 }
 
 /// Resolved settings.
@@ -99,6 +105,8 @@ pub struct NodeConfig {
     pub eth_rpc: Option<String>,
     pub hot_key: Option<PathBuf>,
     pub empty_block_delay_ms: u64,
+    /// Fault injection for tests ([`super::fault`]); `None` on every real node.
+    pub fault: Option<super::fault::Fault>,
 }
 
 impl NodeArgs {
@@ -136,6 +144,7 @@ impl NodeArgs {
                 .empty_block_delay_ms
                 .or(file.empty_block_delay_ms)
                 .unwrap_or(super::runtime::EMPTY_BLOCK_DELAY_MS),
+            fault: self.fault.or(file.fault),
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod bank_watcher;
 pub mod config;
 pub mod custody_watcher;
+pub mod fault;
 pub mod files;
 pub mod mempool;
 pub mod metrics;

@@ -125,6 +125,8 @@ struct Core {
     commit_lock: Arc<RwLock<()>>,
     empty_block_delay_ms: u64,
     watch: LivenessWatch,
+    /// Test-only fault injection (`--fault`): rewrites what the engine sends.
+    fault: Option<super::fault::Equivocator>,
 }
 
 /// Turns what the engine reports after each step into operator-facing logs and
@@ -218,6 +220,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let listen = listen
         .parse()
         .with_context(|| format!("listen address {listen:?} is not a multiaddress"))?;
+    let fault = super::fault::Equivocator::configured(config.fault, &genesis, &keypair, member)?;
     let network_config = NetworkConfig::from_genesis(&genesis, keypair, vec![listen])?;
     let (network, mut network_events) = seisan_network::spawn(network_config).await?;
 
@@ -307,6 +310,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             last_timeout_log_ms: 0,
             timeouts_not_logged: 0,
         },
+        fault,
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(5));
@@ -422,7 +426,10 @@ impl Core {
     fn drain_inputs(&mut self) -> anyhow::Result<()> {
         let mut stepped = false;
         while let Some(input) = self.inputs.pop_front() {
-            let outputs = self.engine.step(now_ms(), input);
+            let mut outputs = self.engine.step(now_ms(), input);
+            if let Some(fault) = &self.fault {
+                outputs = fault.rewrite(outputs);
+            }
             self.handle_outputs(outputs)?;
             stepped = true;
         }

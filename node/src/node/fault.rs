@@ -1,0 +1,207 @@
+//! Fault injection for tests: makes this validator byzantine on purpose, so a
+//! multi-process test can show what honest validators do about it (tests/consortium_size.rs).
+//! Set only with `seisan node --fault ...`, and only on a dev chain: a production genesis
+//! refuses to start with it.
+//!
+//! The engine stays honest (this node still follows the chain like any other); the fault
+//! rewrites what the engine asks the host to send, as the simulator's byzantine layer
+//! does (crates/sim/src/byzantine.rs).
+
+use anyhow::bail;
+use seisan_consensus::{ConsensusMessage, Output};
+use seisan_crypto::{sign_vote, Keypair};
+use seisan_types::{Genesis, Hash, MemberId, SignedVote, Vote, VoteKind};
+
+/// A deliberate misbehaviour of this validator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// Beside every notarize and finalize vote it sends, sign and send a second one of
+    /// the same kind, view and height for a different block (a double vote; R11 makes
+    /// every honest validator that receives both keep it as evidence).
+    Equivocate,
+}
+
+/// Rewrites the engine's outputs of a validator configured with a [`Fault`].
+#[derive(Debug)]
+pub struct Equivocator {
+    keypair: Keypair,
+    member: MemberId,
+}
+
+impl Equivocator {
+    /// The rewriter for `fault`, if any; refused on a production chain.
+    pub fn configured(
+        fault: Option<Fault>,
+        genesis: &Genesis,
+        keypair: &Keypair,
+        member: MemberId,
+    ) -> anyhow::Result<Option<Equivocator>> {
+        let Some(Fault::Equivocate) = fault else {
+            return Ok(None);
+        };
+        if !genesis.chain_id.is_dev() {
+            bail!(
+                "--fault is fault injection for tests; chain {} is not a dev chain",
+                genesis.chain_id
+            );
+        }
+        tracing::warn!(%member, "fault injection: this validator signs conflicting votes");
+        Ok(Some(Equivocator {
+            keypair: keypair.clone(),
+            member,
+        }))
+    }
+
+    /// `outputs` with a conflicting twin after each notarize or finalize vote of this
+    /// validator, sent the same way (gossip or direct) to the same peers.
+    pub fn rewrite(&self, outputs: Vec<Output>) -> Vec<Output> {
+        let mut rewritten = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let twin = match &output {
+                Output::Broadcast(ConsensusMessage::Vote(vote)) => self
+                    .twin(vote)
+                    .map(|twin| Output::Broadcast(ConsensusMessage::Vote(twin))),
+                Output::Send {
+                    to,
+                    message: ConsensusMessage::Vote(vote),
+                } => self.twin(vote).map(|twin| Output::Send {
+                    to: *to,
+                    message: ConsensusMessage::Vote(twin),
+                }),
+                _ => None,
+            };
+            rewritten.push(output);
+            rewritten.extend(twin);
+        }
+        rewritten
+    }
+
+    /// A vote of the same kind, view and height as this validator's `signed`, for a
+    /// block nobody proposed (derived from the real one, so each view gets one twin).
+    fn twin(&self, signed: &SignedVote) -> Option<SignedVote> {
+        if signed.member != self.member || signed.vote.kind == VoteKind::Nullify {
+            return None;
+        }
+        let block = Hash::tagged(b"seisan-fault-twin", &[signed.vote.block.as_bytes()]);
+        Some(sign_vote(
+            &self.keypair,
+            self.member,
+            Vote {
+                block,
+                ..signed.vote.clone()
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seisan_types::{Height, View};
+
+    fn genesis() -> Genesis {
+        crate::genesis_command::testnet_genesis(7101, 0)
+    }
+
+    #[test]
+    fn each_own_vote_gets_a_validly_signed_twin_for_another_block() {
+        let genesis = genesis();
+        let (member, _) = genesis.member_by_name("exchange-a").unwrap();
+        let keypair = Keypair::dev("exchange-a");
+        let fault = Equivocator::configured(Some(Fault::Equivocate), &genesis, &keypair, member)
+            .unwrap()
+            .unwrap();
+        let vote = |kind| Vote {
+            chain_id: genesis.chain_id.clone(),
+            view: View(7),
+            height: Height(3),
+            block: Hash([9; 32]),
+            kind,
+        };
+        let notarize = sign_vote(&keypair, member, vote(VoteKind::Notarize));
+        let finalize = sign_vote(&keypair, member, vote(VoteKind::Finalize));
+        let outputs = fault.rewrite(vec![
+            Output::Broadcast(ConsensusMessage::Vote(notarize.clone())),
+            Output::Send {
+                to: MemberId(0),
+                message: ConsensusMessage::Vote(finalize.clone()),
+            },
+        ]);
+        assert_eq!(outputs.len(), 4);
+        let Output::Broadcast(ConsensusMessage::Vote(twin)) = &outputs[1] else {
+            panic!("the notarize's twin is gossiped like it: {outputs:?}");
+        };
+        assert_eq!(twin.vote.view, notarize.vote.view);
+        assert_eq!(twin.vote.kind, VoteKind::Notarize);
+        assert_ne!(twin.vote.block, notarize.vote.block);
+        seisan_crypto::verify_vote(&genesis, twin).unwrap();
+        let evidence = seisan_types::Evidence {
+            first: notarize,
+            second: twin.clone(),
+        };
+        assert!(seisan_consensus::ConsensusEvidence::ConflictingVotes(evidence).verify(&genesis));
+        let Output::Send {
+            to: MemberId(0),
+            message: ConsensusMessage::Vote(twin),
+        } = &outputs[3]
+        else {
+            panic!("the finalize's twin goes directly to the same peer: {outputs:?}");
+        };
+        assert_eq!(twin.vote.kind, VoteKind::Finalize);
+        assert_ne!(twin.vote.block, finalize.vote.block);
+    }
+
+    #[test]
+    fn nullifies_and_other_members_votes_pass_unchanged() {
+        let genesis = genesis();
+        let (member, _) = genesis.member_by_name("exchange-a").unwrap();
+        let fault = Equivocator::configured(
+            Some(Fault::Equivocate),
+            &genesis,
+            &Keypair::dev("exchange-a"),
+            member,
+        )
+        .unwrap()
+        .unwrap();
+        let nullify = Vote {
+            chain_id: genesis.chain_id.clone(),
+            view: View(7),
+            height: Height(0),
+            block: Hash::ZERO,
+            kind: VoteKind::Nullify,
+        };
+        let (other, _) = genesis.member_by_name("exchange-b").unwrap();
+        let mut foreign = nullify.clone();
+        foreign.kind = VoteKind::Notarize;
+        foreign.height = Height(3);
+        foreign.block = Hash([1; 32]);
+        let outputs = fault.rewrite(vec![
+            Output::Broadcast(ConsensusMessage::Vote(sign_vote(
+                &Keypair::dev("exchange-a"),
+                member,
+                nullify,
+            ))),
+            Output::Broadcast(ConsensusMessage::Vote(sign_vote(
+                &Keypair::dev("exchange-b"),
+                other,
+                foreign,
+            ))),
+        ]);
+        assert_eq!(outputs.len(), 2);
+    }
+
+    #[test]
+    fn a_production_chain_refuses_the_fault() {
+        let mut genesis = genesis();
+        genesis.chain_id = seisan_types::ChainId("seisan-mainnet".into());
+        let (member, _) = genesis.member_by_name("exchange-a").unwrap();
+        let keypair = Keypair::dev("exchange-a");
+        let error = Equivocator::configured(Some(Fault::Equivocate), &genesis, &keypair, member)
+            .unwrap_err();
+        assert!(error.to_string().contains("not a dev chain"), "{error}");
+        assert!(Equivocator::configured(None, &genesis, &keypair, member)
+            .unwrap()
+            .is_none());
+    }
+}
