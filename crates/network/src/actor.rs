@@ -1,6 +1,8 @@
 //! The event loop: the one task that owns the libp2p `Swarm`. It turns commands
 //! from [`crate::NetworkHandle`]s into swarm calls and swarm events into
-//! [`NetworkEvent`]s, and runs the redial and penalty timers of [`PeerBook`].
+//! [`NetworkEvent`]s, runs the redial and penalty timers of [`PeerBook`], and
+//! applies member-list changes ([`EventLoop::set_members`]) to the allow-list and
+//! gossipsub's explicit peers.
 //!
 //! Guarantees:
 //! - Nothing a peer sends can panic the loop: unknown peers, unknown topics,

@@ -136,21 +136,22 @@ impl fmt::Debug for InboundRequest {
 pub enum NetworkEvent {
     Gossip(GossipMessage),
     Request(InboundRequest),
-    /// The first connection to this validator is up.
     /// A message a validator sent to this node alone over the direct protocol
     /// ([`NetworkHandle::send`]); it is not forwarded. `from` is the authenticated
     /// sender (the noise handshake's peer id).
     Direct(DirectMessage),
+    /// The first connection to this member is up.
     PeerConnected {
         member: MemberId,
     },
-    /// The last connection to this validator closed; the loop redials it.
+    /// The last connection to this member closed, and the loop redials it; or the
+    /// member (or its old key) was dropped from the list by
+    /// [`NetworkHandle::set_members`], and it is not redialed.
     PeerDisconnected {
         member: MemberId,
     },
 }
 
-/// A snapshot of the network, for status pages and metrics.
 /// A point-to-point message from one validator (see [`NetworkEvent::Direct`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct DirectMessage {
@@ -167,6 +168,7 @@ impl fmt::Debug for DirectMessage {
     }
 }
 
+/// A snapshot of the network, for status pages and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkStatus {
     pub local_member: MemberId,
@@ -182,7 +184,8 @@ pub struct NetworkStatus {
     pub subscribers: BTreeMap<Topic, Vec<MemberId>>,
     /// Validators currently disconnected as a penalty for rejected gossip.
     pub penalized: Vec<MemberId>,
-    /// Established connections refused because the peer is not an allowed validator,
+    /// Established connections refused because the peer is not an allowed member
+    /// (a stranger, a removed member, a rotated-away key, a penalized member),
     /// since start.
     pub denied_connections: u64,
     /// Gossip messages rejected (by the node or for size), since start.
@@ -330,7 +333,6 @@ impl NetworkHandle {
         }
     }
 
-    /// Answers an inbound request. Each request may be answered once.
     /// Sends `payload` to one connected validator over the direct protocol: unlike
     /// gossip, the same bytes may be sent again and again (nothing deduplicates them),
     /// which is what retries need. Fire and forget: `Ok` means the send was queued on a
@@ -345,6 +347,7 @@ impl NetworkHandle {
         .await?
     }
 
+    /// Answers an inbound request. Each request may be answered once.
     pub async fn respond(
         &self,
         id: InboundRequestId,

@@ -1,6 +1,8 @@
-//! Seisan's peer-to-peer network over rust-libp2p: a closed network of the genesis
-//! validators that gossips transactions and consensus messages and serves
-//! request-response for block sync.
+//! Seisan's peer-to-peer network over rust-libp2p: a closed network of the consortium's
+//! current members (validators, and validators-to-be while they sync) that gossips
+//! transactions and consensus messages and serves request-response for block sync.
+//! Its allow-list follows the member set as it changes on the live chain
+//! ([`NetworkHandle::set_members`]).
 //!
 //! # Shape
 //! [`spawn`] builds the swarm and starts one event loop (a tokio task) that owns it,
@@ -43,17 +45,44 @@
 //! ```
 //!
 //! # Who may connect
-//! A node's libp2p identity is its genesis ed25519 member key ([`libp2p_keypair`]),
-//! so every validator's peer id is known from genesis ([`peer_id_of`]). The
-//! allow-list (`libp2p-allow-block-list`) holds exactly the other genesis members
-//! with `validator = true`; a connection from anyone else is refused as soon as the
-//! noise handshake reveals its peer id, counted and logged. Connection limits
+//! A node's libp2p identity is its member ed25519 key ([`libp2p_keypair`]), so every
+//! member's peer id follows from its public key ([`peer_id_of`]). The allow-list
+//! (`libp2p-allow-block-list`) holds exactly the other members of the current list:
+//! at [`spawn`] the genesis validators, afterwards whatever the node last gave
+//! [`NetworkHandle::set_members`]. A connection from anyone else is refused as soon
+//! as the noise handshake reveals its peer id, counted and logged. Connection limits
 //! (`libp2p-connection-limits`) cap handshakes in progress, so strangers cannot tie
 //! them up, and connections per peer. Transport: TCP + noise + yamux.
 //!
-//! Every validator with a `p2p_address` in genesis is dialed at start and redialed
-//! after a disconnection with exponential backoff (250 ms doubling to 5 s by
-//! default).
+//! Every member with an address is dialed at start (or when it is added) and
+//! redialed after a disconnection with exponential backoff (250 ms doubling to 5 s
+//! by default).
+//!
+//! **The allow-list follows the member set on the live node.** The node calls
+//! [`NetworkHandle::set_members`] after each block that changes membership, with the
+//! whole new list (at most [`MAX_MEMBERS`]; each entry a [`PeerMember`]: member id,
+//! key, optional address, validator flag). When the call returns:
+//! - a member no longer listed, and the old key of a member listed with a new one,
+//!   is off the allow-list: its connections are closed at once (the node gets
+//!   [`NetworkEvent::PeerDisconnected`]), it is never redialed, its new connections
+//!   are refused like a stranger's, and nothing it sends (gossip, direct messages,
+//!   requests) reaches the node;
+//! - a newly listed identity (a new member, a rotated key) is allowed, dialed at
+//!   once if it has an address, and accepted when it dials in;
+//! - a member listed before and now with the same key keeps its connections, its
+//!   redial backoff and any penalty; only its address and validator flag change;
+//! - events name members by the new list ([`NetworkEvent`]'s `from`), and commands
+//!   naming a member no longer listed fail with [`NetworkError::UnknownMember`];
+//! - the same list again changes nothing (the call is idempotent), and a list that
+//!   fails its checks (too long, a member twice, a key shared by two members, an
+//!   invalid key) is refused whole, leaving the old list in force.
+//!
+//! Nobody restarts: neither the node that applies the change nor its peers. A
+//! validator (the flag) is also an explicit gossip peer (see below); a member that
+//! is not (a validator before its activation height, syncing as an observer) may
+//! still connect, gossip, send direct messages and sync. This node's own entry is
+//! skipped: its identity is fixed for the life of the event loop, so a node whose
+//! key is rotated restarts with the new key.
 //!
 //! # Gossip
 //! Gossipsub with two topics ([`Topic::Transactions`], [`Topic::Consensus`]) whose
@@ -109,9 +138,9 @@
 //!
 //! # Guarantees
 //! Nothing a peer sends panics the loop; every queue and map has a bound in
-//! [`NetworkLimits`] or a named constant; the loop never waits for the node
-//! (events beyond the channel are buffered up to a bound, then dropped and counted
-//! in [`NetworkStatus::dropped_events`]).
+//! [`NetworkLimits`] or a named constant (the member list: [`MAX_MEMBERS`]); the
+//! loop never waits for the node (events beyond the channel are buffered up to a
+//! bound, then dropped and counted in [`NetworkStatus::dropped_events`]).
 
 mod actor;
 mod codec;

@@ -949,3 +949,86 @@ async fn after_a_key_rotation_the_old_identity_is_refused_and_the_new_one_accept
         "{heard_by_old:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_is_not_yet_a_validator_connects_gossips_and_syncs() {
+    let ports = free_ports(3);
+    let genesis = dev_genesis(&ports);
+    let mut configs: Vec<NetworkConfig> =
+        (0..3).map(|i| config_for(&genesis, i, ports[i])).collect();
+    let mut with_observer = member_list(&configs[0]);
+    for member in &mut with_observer {
+        if member.member == MemberId(2) {
+            member.validator = false;
+        }
+    }
+    for config in &mut configs[..2] {
+        config
+            .validators
+            .retain(|validator| validator.member != MemberId(2));
+    }
+    let mut nodes = start_all(configs).await;
+    wait_connected(&nodes[0], &[MemberId(1)]).await;
+    for node in &nodes[..2] {
+        let change = node
+            .handle
+            .set_members(with_observer.clone())
+            .await
+            .unwrap();
+        assert_eq!(change.added, vec![MemberId(2)]);
+    }
+    wait_connected(&nodes[2], &[MemberId(0), MemberId(1)]).await;
+    wait_subscribed(&nodes[0], &[MemberId(1), MemberId(2)]).await;
+    wait_subscribed(&nodes[2], &[MemberId(0), MemberId(1)]).await;
+
+    publish(&nodes[0], Topic::Consensus, b"a certificate to follow").await;
+    let message = wait_gossip(&mut nodes[2], "member 0's certificate").await;
+    assert_eq!(message.payload, b"a certificate to follow");
+    publish(&nodes[2], Topic::Transactions, b"the observer's batch").await;
+    let message = wait_gossip(&mut nodes[0], "the observer's batch").await;
+    assert_eq!(message.payload, b"the observer's batch");
+    assert_eq!(message.from, MemberId(2));
+
+    // It syncs: member 0 answers its request.
+    let requester = nodes[2].handle.clone();
+    let ask = tokio::spawn(async move {
+        requester
+            .request(MemberId(0), b"blocks from 1".to_vec())
+            .await
+    });
+    let request = wait_event(
+        &mut nodes[0],
+        "the observer's request",
+        |event| match event {
+            NetworkEvent::Request(request) => Some(request),
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(request.from, MemberId(2));
+    nodes[0]
+        .handle
+        .respond(request.id, b"blocks 1 to 9".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(ask.await.unwrap().unwrap(), b"blocks 1 to 9");
+
+    // At its activation height it becomes a validator: same identity, so nothing
+    // is added or dropped and its connection stays up.
+    for member in &mut with_observer {
+        member.validator = true;
+    }
+    let change = nodes[0].handle.set_members(with_observer).await.unwrap();
+    assert!(change.is_empty(), "{change:?}");
+    let deadline = Instant::now() + QUIET_WINDOW;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, nodes[0].events.recv()).await {
+        assert!(
+            !matches!(event, NetworkEvent::PeerDisconnected { .. }),
+            "{event:?}"
+        );
+    }
+    assert_eq!(
+        nodes[0].handle.connected_members().await.unwrap(),
+        vec![MemberId(1), MemberId(2)]
+    );
+}
