@@ -55,6 +55,7 @@ fn block(height: u64, txs: usize) -> Block {
     Block {
         header: BlockHeader {
             chain_id: chain(),
+            epoch: seisan_types::Epoch(0),
             height: Height(height),
             view: View(height + 1),
             parent: Hash::tagged(b"FUZZ_PARENT", &[&height.to_be_bytes()]),
@@ -62,6 +63,7 @@ fn block(height: u64, txs: usize) -> Block {
             proposer: MemberId(1),
             txs_root: Block::compute_txs_root(&txs),
             state_root: Hash::tagged(b"FUZZ_ROOT", &[&height.to_be_bytes()]),
+            epoch_end: None,
         },
         txs,
     }
@@ -70,6 +72,7 @@ fn block(height: u64, txs: usize) -> Block {
 fn signed_vote(member: u32, kind: VoteKind, block: Hash) -> SignedVote {
     let vote = Vote {
         chain_id: chain(),
+        epoch: seisan_types::Epoch(0),
         view: View(7),
         height: Height(3),
         block,

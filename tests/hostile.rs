@@ -337,6 +337,7 @@ fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
                 for block in [b"FORK_A", b"FORK_B"] {
                     let vote = Vote {
                         chain_id: genesis.chain_id.clone(),
+                        epoch: seisan_types::Epoch(0),
                         view: View(view + ahead),
                         height: Height(height + 100),
                         block: Hash::tagged(block, &[&(view + ahead).to_be_bytes()]),

@@ -3,8 +3,10 @@
 //! holding genesis can check it with [`ConsensusEvidence::verify`].
 
 use crate::message::SignedProposalHeader;
-use seisan_crypto::{verify_digest, verify_evidence, verify_vote};
-use seisan_types::{Evidence, Genesis, MemberId, SignedVote, View, VoteKind};
+use seisan_crypto::{verify_digest, verify_evidence_in, verify_vote_in};
+use seisan_types::{
+    ChainId, Evidence, Genesis, MemberId, SignedVote, ValidatorSet, View, VoteKind,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,29 +75,38 @@ impl ConsensusEvidence {
         }
     }
 
-    /// Whether the evidence proves misbehaviour: both messages validly signed by the
-    /// same genesis validator, on this chain, and in conflict.
+    /// [`ConsensusEvidence::verify_in`] against genesis's validators (epoch 0).
     pub fn verify(&self, genesis: &Genesis) -> bool {
+        self.verify_in(&genesis.chain_id, &ValidatorSet::genesis(genesis))
+    }
+
+    /// Whether the evidence proves misbehaviour: both messages validly signed by the
+    /// same validator of `set`'s epoch, on this chain, in that epoch, and in conflict.
+    pub fn verify_in(&self, chain_id: &ChainId, set: &ValidatorSet) -> bool {
         match self {
-            ConsensusEvidence::ConflictingVotes(evidence) => verify_evidence(genesis, evidence),
+            ConsensusEvidence::ConflictingVotes(evidence) => {
+                verify_evidence_in(chain_id, set, evidence)
+            }
             ConsensusEvidence::FinalizeAndNullify { finalize, nullify } => {
                 finalize.member == nullify.member
                     && finalize.vote.kind == VoteKind::Finalize
                     && nullify.vote.kind == VoteKind::Nullify
                     && finalize.vote.view == nullify.vote.view
-                    && verify_vote(genesis, finalize).is_ok()
-                    && verify_vote(genesis, nullify).is_ok()
+                    && finalize.vote.epoch == nullify.vote.epoch
+                    && verify_vote_in(chain_id, set, finalize).is_ok()
+                    && verify_vote_in(chain_id, set, nullify).is_ok()
             }
             ConsensusEvidence::ConflictingProposals { first, second } => {
                 let (a, b) = (&first.header, &second.header);
-                let leader_key = match genesis.member(a.proposer) {
-                    Some(member) if member.validator => member.public_key,
-                    _ => return false,
+                let Some(leader_key) = set.key_of(a.proposer) else {
+                    return false;
                 };
                 a.proposer == b.proposer
                     && a.view == b.view
-                    && a.chain_id == genesis.chain_id
-                    && b.chain_id == genesis.chain_id
+                    && a.epoch == set.epoch
+                    && b.epoch == set.epoch
+                    && a.chain_id == *chain_id
+                    && b.chain_id == *chain_id
                     && a.hash() != b.hash()
                     && verify_digest(&leader_key, &first.digest(), &first.signature).is_ok()
                     && verify_digest(&leader_key, &second.digest(), &second.signature).is_ok()

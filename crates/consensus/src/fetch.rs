@@ -88,10 +88,15 @@ const _: () = assert!(MAX_MESSAGE_BYTES <= MAX_FETCH_RESPONSE_BYTES);
 /// or, when the block was finalized as an ancestor, the descendant at
 /// `certificate.vote.height`; the blocks between are linked by their parent hashes and
 /// are output in the same step, in height order.
+///
+/// The last block of an epoch may be final through a finalized seal above it (E4):
+/// then `seals` holds the seals from the block's child up to the certified one, so the
+/// link from the certificate to the block can still be checked. Empty otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalizedBlock {
     pub block: Block,
     pub certificate: QuorumCertificate,
+    pub seals: Vec<Block>,
 }
 
 /// Where a serving node finds finalized blocks (its block store). Implementations

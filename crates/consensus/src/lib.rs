@@ -11,9 +11,10 @@
 //! Simplex consensus (Benjamin Y. Chan and Rafael Pass, "Simplex Consensus: A Simple
 //! and Fast Consensus Protocol", TCC 2023), in the form with separate notarize,
 //! finalize and nullify votes also used by Commonware's `simplex`. Validators `V` are
-//! the genesis validators in member-id order, `n = |V|`, the quorum `q` is
-//! `genesis.quorum`. A certificate is `q` signatures by distinct validators over one
-//! domain-tagged [`seisan_types::Vote`] (chain id, view, height, block hash, kind),
+//! the validators of the current epoch in member-id order (genesis's in epoch 0, see
+//! E1..E6 below), `n = |V|`, the quorum `q` is the epoch's. A certificate is `q`
+//! signatures by distinct validators over one domain-tagged [`seisan_types::Vote`]
+//! (chain id, epoch, view, height, block hash, kind),
 //! checked with [`seisan_crypto::verify_certificate`] (batch verification). View 0 and
 //! height 0 are genesis; a block's `height` is the number of non-nullified blocks in
 //! its chain, its `view` the iteration it was proposed in, `header.parent` its
@@ -87,6 +88,49 @@
 //!   they connected (it cannot tell whether the chain moved on without it); its host
 //!   then refuses to answer from its state (nonces, admission).
 //!
+//! # Epochs (validator-set changes)
+//!
+//! The consortium changes its validators, their keys and the quorum on the live chain
+//! (contracts' governance). Consensus sees such a change as the end of an *epoch*:
+//!
+//! - **E1 One set per epoch.** An engine runs one epoch `e` with one
+//!   [`seisan_types::ValidatorSet`] `S_e` (members, keys, quorum `q_e`; `2q_e > |S_e|`,
+//!   checked at [`Engine::new`]). Every vote signs its epoch (`Vote::epoch`), and
+//!   votes, proposals and certificates are checked against the set of their epoch only;
+//!   anything of another epoch is never counted. Views are numbered from 1 in every
+//!   epoch; R1..R13 hold within an epoch with `V = S_e` and `q = q_e`. Epoch 0's set is
+//!   genesis's.
+//! - **E2 The end is in a final block.** A block header says `epoch_end = Some(L)` when
+//!   its state (re-executed by every voter, R4) has a validator-set change scheduled to
+//!   take effect at height `L + 1`; the application schedules a change
+//!   `ACTIVATION_DELAY_BLOCKS + 1` blocks after the approval that completes it. The
+//!   engine learns `L` from the first *final* block that names it (the host
+//!   passes it in [`Config::epoch_end`] after a restart).
+//! - **E3 Pipeline bound.** A node proposes or notarizes a block at height `h` only if
+//!   `h <= tip + ACTIVATION_DELAY_BLOCKS`. So no node votes above `L` before the block
+//!   that scheduled `L` is final for it: every honest voter knows `L` when it matters.
+//! - **E4 Seals.** Above `L`, epoch `e` builds only *seals*: blocks with no transactions,
+//!   the parent's state root and time, built and checked by the engine itself. Seals
+//!   only carry votes: a finalized seal finalizes its ancestor at `L` (R8) when `L`'s own
+//!   view could not (a split of finalize and nullify votes with a silent member). Seals
+//!   are never output, executed or stored as chain blocks.
+//! - **E5 Handover.** When the block at `L` is final, the engine outputs it (with the
+//!   seals that link it to its certificate, if a seal was finalized), then
+//!   [`Output::EpochEnded`], and stops signing. The host executes `L`, reads `S_{e+1}`
+//!   from its state and starts a new engine for `e + 1` on `L` as its finalized tip
+//!   (view 0 of `e + 1`). The record of R10 is per epoch, so nothing signed in `e`
+//!   conflicts with `e + 1`.
+//! - **E6 Catching up across epochs.** A status (R13) names its epoch, and nothing of
+//!   another epoch is counted. A node that hears of a later epoch asks for the
+//!   finalized run above its tip ([`FetchRequest`] with no target hash, answered from
+//!   the finalized store by [`answer_fetch`], the last block of an epoch with its
+//!   seals); it verifies the run with its own set up to its epoch's end, hands over
+//!   (E5), and the next engine goes on the same way, epoch by epoch from genesis. A node
+//!   in a later epoch answers a status of an earlier epoch with its own, so the lagging
+//!   node learns there is more. A node that is not in `S_e` (a joining
+//!   validator before its activation, a removed member, an auditor) runs the engine as an
+//!   *observer*: it verifies and finalizes, never signs.
+//!
 //! # Fault model
 //!
 //! Up to `f` byzantine validators and any number of crashes; messages may be lost,
@@ -124,7 +168,7 @@ pub mod record;
 pub use engine::{
     answer_fetch, leader_of, BugInjection, Config, Engine, EngineError, FinalizedBlock,
     FinalizedTip, Input, Output, Restored, SyncState, Timeouts, MAX_RETAINED_VIEWS,
-    MAX_UNFINALIZED_BLOCKS, MAX_UNRELEASED, MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS,
+    MAX_UNFINALIZED_BLOCKS, MAX_UNRELEASED, MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS, OBSERVER,
 };
 pub use evidence::{ConsensusEvidence, EvidenceKind};
 pub use fetch::{FetchRequest, FetchResponse, FinalizedStore};

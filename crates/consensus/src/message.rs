@@ -11,7 +11,8 @@ use seisan_types::codec::{self, CodecError};
 use seisan_types::genesis::MAX_MEMBERS;
 use seisan_types::tags;
 use seisan_types::{
-    Block, BlockHeader, ChainId, Hash, Height, QuorumCertificate, Signature, SignedVote, View,
+    Block, BlockHeader, ChainId, Epoch, Hash, Height, QuorumCertificate, Signature, SignedVote,
+    View,
 };
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,8 @@ pub enum ConsensusMessage {
 /// certificates and the vote are verified like any others.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerStatus {
+    /// The sender's epoch (E6); its view and certificates belong to it.
+    pub epoch: Epoch,
     pub view: View,
     pub tip_height: Height,
     pub certificates: Vec<QuorumCertificate>,
@@ -189,6 +192,7 @@ mod tests {
         SignedVote {
             vote: Vote {
                 chain_id: ChainId("sim-dev".into()),
+                epoch: seisan_types::Epoch(0),
                 view: View(7),
                 height: Height(3),
                 block: Hash([4; 32]),

@@ -9,13 +9,16 @@
 //! anything that conflicts with it.
 
 use seisan_types::codec::{self, CodecError};
-use seisan_types::{Hash, View};
+use seisan_types::{Epoch, Hash, View};
 use serde::{Deserialize, Serialize};
 
 /// What a validator signed in `view`. Serialized with the canonical codec
 /// ([`PersistedRecord::encode`]) so the node can fsync it into a small file of its own.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersistedRecord {
+    /// The epoch the record belongs to: views are numbered within an epoch (E1), and
+    /// a record of an earlier epoch constrains nothing in a later one (E5).
+    pub epoch: Epoch,
     /// The highest view in which this validator signed anything (0: nothing yet).
     pub view: View,
     /// The block this validator proposed in `view`, if it was the leader.
@@ -37,10 +40,18 @@ pub enum Signing {
     Nullify,
 }
 
-/// The largest encoded record (a view, three optional hashes and a flag).
+/// The largest encoded record (an epoch, a view, three optional hashes and a flag).
 pub const MAX_RECORD_BYTES: usize = 256;
 
 impl PersistedRecord {
+    /// The record of a validator that has signed nothing yet in `epoch`.
+    pub fn starting(epoch: Epoch) -> PersistedRecord {
+        PersistedRecord {
+            epoch,
+            ..PersistedRecord::default()
+        }
+    }
+
     /// Whether signing `signing` in `view` is consistent with everything recorded.
     ///
     /// - Nothing is ever signed in a view older than the record's.
@@ -89,7 +100,7 @@ impl PersistedRecord {
         let mut next = if view > self.view {
             PersistedRecord {
                 view,
-                ..PersistedRecord::default()
+                ..PersistedRecord::starting(self.epoch)
             }
         } else {
             self.clone()
@@ -101,6 +112,7 @@ impl PersistedRecord {
             Signing::Nullify => next.nullified = true,
         }
         assert!(next.view >= self.view);
+        assert_eq!(next.epoch, self.epoch);
         next
     }
 

@@ -5,8 +5,8 @@ use super::*;
 use seisan_crypto::{assemble_certificate, sign_vote, verify_certificate, Keypair};
 use seisan_types::genesis::{Member, Role};
 use seisan_types::{
-    Block, BlockHeader, ChainId, Genesis, Hash, Height, MemberId, QuorumCertificate, Signature,
-    SignedVote, View, Vote, VoteKind,
+    Block, BlockHeader, ChainId, Epoch, Genesis, Hash, Height, MemberId, QuorumCertificate,
+    Signature, SignedVote, View, Vote, VoteKind,
 };
 
 const CHAIN: &str = "unit-dev";
@@ -45,13 +45,7 @@ fn genesis(n: u32, quorum: u32) -> Genesis {
 }
 
 fn config(member: u32) -> Config {
-    Config {
-        genesis: genesis(3, 2),
-        member: MemberId(member),
-        keypair: key(member),
-        timeouts: Timeouts::default(),
-        bug_injection: BugInjection::default(),
-    }
+    Config::genesis(&genesis(3, 2), MemberId(member), key(member))
 }
 
 fn started(member: u32, restored: Option<PersistedRecord>) -> (Engine, Vec<Output>) {
@@ -73,6 +67,7 @@ fn block(view: u64, height: u64, parent: Hash, salt: u8) -> Block {
     Block {
         header: BlockHeader {
             chain_id: ChainId(CHAIN.into()),
+            epoch: seisan_types::Epoch(0),
             height: Height(height),
             view: View(view),
             parent,
@@ -80,6 +75,7 @@ fn block(view: u64, height: u64, parent: Hash, salt: u8) -> Block {
             proposer,
             txs_root: Block::compute_txs_root(&[]),
             state_root: Hash([salt; 32]),
+            epoch_end: None,
         },
         txs: vec![],
     }
@@ -98,6 +94,7 @@ fn proposal(block: Block, justification: Vec<QuorumCertificate>) -> ConsensusMes
 fn vote(kind: VoteKind, view: u64, height: u64, block: Hash) -> Vote {
     Vote {
         chain_id: ChainId(CHAIN.into()),
+        epoch: seisan_types::Epoch(0),
         view: View(view),
         height: Height(height),
         block,
@@ -512,6 +509,7 @@ fn fetch_answers_are_bounded_and_a_lagging_engine_accepts_them() {
         blocks.push(FinalizedBlock {
             block: next,
             certificate,
+            seals: vec![],
         });
     }
     let store = Chain(blocks.clone());
@@ -828,6 +826,7 @@ fn a_peer_claiming_a_height_it_cannot_prove_does_not_hold_a_node_in_syncing() {
     let (mut engine, _) = started(0, None);
     engine.step(1, Input::PeerConnected { peer: MemberId(1) });
     let lie = PeerStatus {
+        epoch: Epoch(0),
         view: View(9_999),
         tip_height: Height(9_999),
         certificates: vec![],

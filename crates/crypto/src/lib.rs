@@ -19,10 +19,10 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use seisan_types::block::{Evidence, QuorumCertificate, SignedVote, Vote};
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{ChainId, MemberId, Nonce};
+use seisan_types::ids::{ChainId, Epoch, MemberId, Nonce};
 use seisan_types::tags;
 use seisan_types::tx::{SignedTransaction, Transaction};
-use seisan_types::{PublicKey, Signature};
+use seisan_types::{PublicKey, Signature, ValidatorSet};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -252,7 +252,9 @@ pub fn sign_vote(keypair: &Keypair, member: MemberId, vote: Vote) -> SignedVote 
 pub enum CertificateError {
     #[error("vote is for chain {got:?}, this is chain {expected:?}")]
     WrongChain { expected: ChainId, got: ChainId },
-    #[error("signer {member} is not a validator in genesis")]
+    #[error("vote is for epoch {got}, the validator set given is epoch {expected}")]
+    WrongEpoch { expected: Epoch, got: Epoch },
+    #[error("signer {member} is not a validator of the vote's epoch")]
     NotValidator { member: MemberId },
     #[error("signer {member} appears more than once")]
     DuplicateSigner { member: MemberId },
@@ -267,22 +269,44 @@ pub enum CertificateError {
     Unsorted,
 }
 
-fn validator_key(genesis: &Genesis, member: MemberId) -> Result<PublicKey, CertificateError> {
-    match genesis.member(member) {
-        Some(found) if found.validator => Ok(found.public_key),
-        _ => Err(CertificateError::NotValidator { member }),
-    }
+fn validator_key(set: &ValidatorSet, member: MemberId) -> Result<PublicKey, CertificateError> {
+    set.key_of(member)
+        .ok_or(CertificateError::NotValidator { member })
 }
 
-/// Checks one signed vote against genesis.
-pub fn verify_vote(genesis: &Genesis, signed: &SignedVote) -> Result<(), CertificateError> {
-    if signed.vote.chain_id != genesis.chain_id {
+fn check_chain_and_epoch(
+    chain_id: &ChainId,
+    set: &ValidatorSet,
+    vote: &Vote,
+) -> Result<(), CertificateError> {
+    if vote.chain_id != *chain_id {
         return Err(CertificateError::WrongChain {
-            expected: genesis.chain_id.clone(),
-            got: signed.vote.chain_id.clone(),
+            expected: chain_id.clone(),
+            got: vote.chain_id.clone(),
         });
     }
-    let key = validator_key(genesis, signed.member)?;
+    if vote.epoch != set.epoch {
+        return Err(CertificateError::WrongEpoch {
+            expected: set.epoch,
+            got: vote.epoch,
+        });
+    }
+    Ok(())
+}
+
+/// Checks one signed vote against genesis's validators (epoch 0).
+pub fn verify_vote(genesis: &Genesis, signed: &SignedVote) -> Result<(), CertificateError> {
+    verify_vote_in(&genesis.chain_id, &ValidatorSet::genesis(genesis), signed)
+}
+
+/// Checks one signed vote: this chain, the set's epoch, signed by one of its validators.
+pub fn verify_vote_in(
+    chain_id: &ChainId,
+    set: &ValidatorSet,
+    signed: &SignedVote,
+) -> Result<(), CertificateError> {
+    check_chain_and_epoch(chain_id, set, &signed.vote)?;
+    let key = validator_key(set, signed.member)?;
     verify_digest(&key, &signed.vote.signing_digest(), &signed.signature).map_err(|reason| {
         CertificateError::BadSignature {
             member: signed.member,
@@ -303,19 +327,28 @@ pub fn assemble_certificate(vote: Vote, votes: &[SignedVote]) -> QuorumCertifica
     QuorumCertificate { vote, signatures }
 }
 
-/// Checks a certificate: right chain, signers distinct genesis validators in ascending
-/// order, at least q of them, every signature valid (batch-verified).
+/// Checks a certificate against genesis's validators (epoch 0).
 pub fn verify_certificate(
     genesis: &Genesis,
     certificate: &QuorumCertificate,
 ) -> Result<(), CertificateError> {
+    verify_certificate_in(
+        &genesis.chain_id,
+        &ValidatorSet::genesis(genesis),
+        certificate,
+    )
+}
+
+/// Checks a certificate: right chain and epoch, signers distinct validators of the
+/// set in ascending order, at least its quorum of them, every signature valid
+/// (batch-verified).
+pub fn verify_certificate_in(
+    chain_id: &ChainId,
+    set: &ValidatorSet,
+    certificate: &QuorumCertificate,
+) -> Result<(), CertificateError> {
     let vote = &certificate.vote;
-    if vote.chain_id != genesis.chain_id {
-        return Err(CertificateError::WrongChain {
-            expected: genesis.chain_id.clone(),
-            got: vote.chain_id.clone(),
-        });
-    }
+    check_chain_and_epoch(chain_id, set, vote)?;
     let mut seen = BTreeSet::new();
     let mut previous: Option<MemberId> = None;
     let mut batch = Vec::with_capacity(certificate.signatures.len());
@@ -328,12 +361,12 @@ pub fn verify_certificate(
         }
         previous = Some(*member);
         batch.push((
-            validator_key(genesis, *member)?,
+            validator_key(set, *member)?,
             vote.signing_digest(),
             *signature,
         ));
     }
-    let need = genesis.quorum as usize;
+    let need = set.quorum();
     if seen.len() < need {
         return Err(CertificateError::TooFewSigners {
             have: seen.len(),
@@ -355,9 +388,14 @@ pub fn verify_certificate(
 /// Whether evidence proves a double vote: two conflicting votes, both validly signed
 /// by the same validator.
 pub fn verify_evidence(genesis: &Genesis, evidence: &Evidence) -> bool {
+    verify_evidence_in(&genesis.chain_id, &ValidatorSet::genesis(genesis), evidence)
+}
+
+/// [`verify_evidence`] against the validators of the votes' epoch.
+pub fn verify_evidence_in(chain_id: &ChainId, set: &ValidatorSet, evidence: &Evidence) -> bool {
     evidence.is_conflict()
-        && verify_vote(genesis, &evidence.first).is_ok()
-        && verify_vote(genesis, &evidence.second).is_ok()
+        && verify_vote_in(chain_id, set, &evidence.first).is_ok()
+        && verify_vote_in(chain_id, set, &evidence.second).is_ok()
 }
 
 #[cfg(test)]

@@ -144,6 +144,7 @@ fn batch_verification_pinpoints_the_bad_item() {
 fn vote(kind: VoteKind) -> Vote {
     Vote {
         chain_id: ChainId("seisan-dev-testnet".into()),
+        epoch: seisan_types::Epoch(0),
         view: View(4),
         height: Height(3),
         block: Hash([5; 32]),

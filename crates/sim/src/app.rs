@@ -4,7 +4,7 @@
 //! simulator can recheck every finalized chain from genesis.
 
 use seisan_consensus::FinalizedBlock;
-use seisan_types::{Block, BlockHeader, ChainId, Hash, Height, MemberId, View};
+use seisan_types::{Block, BlockHeader, ChainId, Epoch, Hash, Height, MemberId, View};
 
 /// Domain tag of the simulated state root.
 pub const SEISAN_SIM_STATE_V1: &[u8] = b"SEISAN_SIM_STATE_V1";
@@ -43,18 +43,20 @@ pub fn parent_hash(ancestors: &[Block], finalized: &[FinalizedBlock]) -> Hash {
         .unwrap_or(Hash::ZERO)
 }
 
-/// Builds a block (empty, so its transactions root is the empty root).
+/// Builds a block (empty, so its transactions root is the empty root) in `slot`: the
+/// epoch, view and height it is proposed at.
 pub fn build(
     chain_id: &ChainId,
-    view: View,
-    height: Height,
+    slot: (Epoch, View, Height),
     parent: Hash,
     parent_root: &Hash,
     proposer: MemberId,
     timestamp_ms: u64,
 ) -> Block {
+    let (epoch, view, height) = slot;
     let mut header = BlockHeader {
         chain_id: chain_id.clone(),
+        epoch,
         height,
         view,
         parent,
@@ -62,6 +64,7 @@ pub fn build(
         proposer,
         txs_root: Block::compute_txs_root(&[]),
         state_root: Hash::ZERO,
+        epoch_end: None,
     };
     header.state_root = state_root(parent_root, &header);
     Block {

@@ -87,6 +87,7 @@ impl Byzantine {
     fn vote(&self, view: View, height: Height, block: Hash, kind: VoteKind) -> SignedVote {
         let vote = Vote {
             chain_id: self.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             view,
             height,
             block,
@@ -122,8 +123,7 @@ impl Byzantine {
                 let header = &proposal.block.header;
                 let mut twin = app::build(
                     &self.chain_id,
-                    header.view,
-                    header.height,
+                    (seisan_types::Epoch(0), header.view, header.height),
                     header.parent,
                     &parent_root.expect("checked above"),
                     self.member,
@@ -250,6 +250,7 @@ impl Byzantine {
                 // A certificate with only this node's signature.
                 let vote = Vote {
                     chain_id: self.chain_id.clone(),
+                    epoch: seisan_types::Epoch(0),
                     view: View(view.0 + 1),
                     height: Height(0),
                     block: Hash::ZERO,
@@ -262,6 +263,7 @@ impl Byzantine {
                 // A certificate claiming everyone signed, with forged signatures, far ahead.
                 let vote = Vote {
                     chain_id: self.chain_id.clone(),
+                    epoch: seisan_types::Epoch(0),
                     view: View(view.0 + 1_000_000),
                     height: Height(5),
                     block: random_hash(rng),
@@ -276,8 +278,7 @@ impl Byzantine {
                 // A proposal out of turn (or with a bad state root when in turn).
                 let block = app::build(
                     &self.chain_id,
-                    view,
-                    Height(1 + rng.below(20)),
+                    (seisan_types::Epoch(0), view, Height(1 + rng.below(20))),
                     random_hash(rng),
                     &random_hash(rng),
                     self.member,
@@ -300,6 +301,7 @@ impl Byzantine {
                     self.member,
                     Vote {
                         chain_id: ChainId("other-dev".into()),
+                        epoch: seisan_types::Epoch(0),
                         view,
                         height: Height(1),
                         block: random_hash(rng),
@@ -323,8 +325,11 @@ impl Byzantine {
         for offset in 0..rng.range(1, 5) {
             let block = app::build(
                 &self.chain_id,
-                View(from.0 + offset),
-                Height(from.0 + offset),
+                (
+                    seisan_types::Epoch(0),
+                    View(from.0 + offset),
+                    Height(from.0 + offset),
+                ),
                 parent,
                 &Hash::ZERO,
                 self.member,
@@ -336,6 +341,7 @@ impl Byzantine {
         let last = blocks.last().expect("at least one block");
         let vote = Vote {
             chain_id: self.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             view: last.header.view,
             height: last.header.height,
             block: last.hash(),

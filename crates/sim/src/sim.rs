@@ -13,7 +13,8 @@ use seisan_consensus::{
 use seisan_crypto::{verify_certificate, Keypair};
 use seisan_types::genesis::{Member, Role};
 use seisan_types::{
-    Block, ChainId, Genesis, Hash, Height, MemberId, QuorumCertificate, View, VoteKind,
+    Block, ChainId, Genesis, Hash, Height, MemberId, QuorumCertificate, ValidatorSet, View,
+    VoteKind,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -435,7 +436,9 @@ impl Sim {
     fn engine_config(&self, node: usize) -> Config {
         let byzantine = self.nodes[node].byzantine.is_some();
         Config {
-            genesis: self.genesis.clone(),
+            chain_id: self.genesis.chain_id.clone(),
+            validators: ValidatorSet::genesis(&self.genesis),
+            epoch_end: None,
             member: self.nodes[node].member,
             keypair: self.nodes[node].keypair.clone(),
             timeouts: self.config.timeouts,
@@ -1107,6 +1110,7 @@ impl Sim {
                 );
             }
             Output::BuildProposal {
+                epoch: block_epoch,
                 view,
                 height,
                 parent,
@@ -1117,8 +1121,7 @@ impl Sim {
                 assert_eq!(app::parent_hash(&ancestors, &state.finalized), parent);
                 let block = app::build(
                     &self.genesis.chain_id,
-                    view,
-                    height,
+                    (block_epoch, view, height),
                     parent,
                     &parent_root,
                     state.member,
@@ -1168,6 +1171,9 @@ impl Sim {
                 );
             }
             Output::Finalized(finalized) => self.check_finalized(node, finalized),
+            Output::EpochEnded { epoch, last_height } => {
+                unreachable!("the simulated application schedules no validator-set change, yet epoch {epoch} ended at {last_height}")
+            }
             Output::Evidence(evidence) => {
                 if !evidence.verify(&self.genesis) {
                     self.violation(format!(

@@ -8,7 +8,7 @@
 use crate::bytes::Signature;
 use crate::codec;
 use crate::hash::Hash;
-use crate::ids::{ChainId, Height, MemberId, View};
+use crate::ids::{ChainId, Epoch, Height, MemberId, View};
 use crate::tags;
 use crate::tx::SignedTransaction;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,8 @@ pub const MAX_BLOCK_BYTES: usize = 12 << 20;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockHeader {
     pub chain_id: ChainId,
+    /// The epoch whose validators vote on this block (consensus rule E1).
+    pub epoch: Epoch,
     pub height: Height,
     pub view: View,
     /// Hash of the parent block's header; [`Hash::ZERO`] for height 1's parent (genesis).
@@ -33,6 +35,10 @@ pub struct BlockHeader {
     pub txs_root: Hash,
     /// Root of the authenticated state after executing this block.
     pub state_root: Hash,
+    /// `Some(L)` when the state after this block has a validator-set change scheduled
+    /// to take effect at height `L + 1`: `L` is the last height of this epoch
+    /// (consensus rule E2). Derived from the state, so re-execution checks it.
+    pub epoch_end: Option<Height>,
 }
 
 impl BlockHeader {
@@ -84,6 +90,9 @@ pub enum VoteKind {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Vote {
     pub chain_id: ChainId,
+    /// The epoch whose validator set the signer votes in (consensus rule E1); views
+    /// are numbered within an epoch.
+    pub epoch: Epoch,
     pub view: View,
     /// The voted block's height (zero for a nullify vote).
     pub height: Height,
@@ -132,6 +141,7 @@ impl Evidence {
         let (a, b) = (&self.first, &self.second);
         a.member == b.member
             && a.vote.chain_id == b.vote.chain_id
+            && a.vote.epoch == b.vote.epoch
             && a.vote.view == b.vote.view
             && a.vote.kind == b.vote.kind
             && a.vote.block != b.vote.block
@@ -145,6 +155,7 @@ mod tests {
     fn header() -> BlockHeader {
         BlockHeader {
             chain_id: ChainId("dev".into()),
+            epoch: crate::ids::Epoch(0),
             height: Height(1),
             view: View(1),
             parent: Hash::ZERO,
@@ -152,6 +163,7 @@ mod tests {
             proposer: MemberId(0),
             txs_root: Block::compute_txs_root(&[]),
             state_root: Hash::ZERO,
+            epoch_end: None,
         }
     }
 
@@ -185,6 +197,7 @@ mod tests {
         let certificate = QuorumCertificate {
             vote: Vote {
                 chain_id: ChainId("dev".into()),
+                epoch: crate::ids::Epoch(0),
                 view: View(3),
                 height: Height(2),
                 block: Hash([9; 32]),

@@ -45,7 +45,9 @@ pub enum ValidatorSetError {
     SharedKey { member: MemberId },
     #[error("quorum {quorum} of {validators} validators is unsafe: 2q must exceed n so that any two quorums share an honest member")]
     UnsafeQuorum { quorum: u32, validators: usize },
-    #[error("quorum {quorum} exceeds the {validators} validators, so nothing could ever be certified")]
+    #[error(
+        "quorum {quorum} exceeds the {validators} validators, so nothing could ever be certified"
+    )]
     QuorumTooLarge { quorum: u32, validators: usize },
 }
 
@@ -82,7 +84,10 @@ impl ValidatorSet {
             }
         }
         for (index, (member, key)) in self.validators.iter().enumerate() {
-            if self.validators[..index].iter().any(|(_, other)| other == key) {
+            if self.validators[..index]
+                .iter()
+                .any(|(_, other)| other == key)
+            {
                 return Err(ValidatorSetError::SharedKey { member: *member });
             }
         }
@@ -148,7 +153,9 @@ mod tests {
         ValidatorSet {
             epoch: Epoch(1),
             quorum,
-            validators: (0..count).map(|i| (MemberId(i as u32), key(i + 1))).collect(),
+            validators: (0..count)
+                .map(|i| (MemberId(i as u32), key(i + 1)))
+                .collect(),
         }
     }
 

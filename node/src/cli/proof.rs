@@ -237,6 +237,7 @@ mod tests {
     fn certificate(genesis: &Genesis, header: &BlockHeader, signers: &[&str]) -> QuorumCertificate {
         let vote = Vote {
             chain_id: genesis.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             view: View(1),
             height: header.height,
             block: header.hash(),
@@ -265,6 +266,7 @@ mod tests {
         db.commit(&staged, vec![]).unwrap();
         let header = BlockHeader {
             chain_id: genesis.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             height: Height(0),
             view: View(1),
             parent: Hash::ZERO,
@@ -272,6 +274,7 @@ mod tests {
             proposer: MemberId(0),
             txs_root: Hash::ZERO,
             state_root: staged.root,
+            epoch_end: None,
         };
         let balances: Vec<Value> = (0..genesis.assets.len())
             .map(|index| {

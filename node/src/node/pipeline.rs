@@ -236,6 +236,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             .ok_or(InvalidBlock::UnknownParent { parent })?;
         let mut header = BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             height: parent_height.next(),
             view,
             parent,
@@ -243,6 +244,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             proposer,
             txs_root: Block::compute_txs_root(&txs),
             state_root: Hash::ZERO,
+            epoch_end: None,
         };
         let (state, outcome) = self.execute(stage_parent, &header, &txs)?;
         header.state_root = state.root;

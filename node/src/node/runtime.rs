@@ -26,8 +26,9 @@ use seisan_types::block::{Block, QuorumCertificate, MAX_BLOCK_BYTES, MAX_TXS_PER
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{Height, MemberId, Nonce, View};
+use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
 use seisan_types::tx::SignedTransaction;
+use seisan_types::ValidatorSet;
 use serde_json::json;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -81,6 +82,21 @@ fn kept_certificate_key(certificate: &QuorumCertificate) -> Vec<u8> {
     key
 }
 
+const SEALS_PREFIX: &[u8] = b"se/";
+
+fn seals_key(height: Height) -> Vec<u8> {
+    let mut key = SEALS_PREFIX.to_vec();
+    key.extend_from_slice(&height.0.to_be_bytes());
+    key
+}
+
+/// The seals kept with the last block of an epoch (E4); empty for any other block.
+fn read_seals(db: &StateDb<SledBackend>, height: Height) -> Vec<Block> {
+    db.record(&seals_key(height))
+        .map(|bytes| codec::decode(&bytes).expect("stored seals decode"))
+        .unwrap_or_default()
+}
+
 /// Serves catch-up requests from the committed store.
 struct StoreReader<'a>(&'a StateDb<SledBackend>);
 
@@ -93,12 +109,14 @@ impl FinalizedStore for StoreReader<'_> {
         Some(FinalizedBlock {
             block: read_block(self.0, height)?,
             certificate: read_certificate(self.0, height)?,
+            seals: read_seals(self.0, height),
         })
     }
 }
 
 /// A proposal the engine asked for, waiting for transactions or its deadline.
 struct PendingBuild {
+    epoch: Epoch,
     view: View,
     parent: Hash,
     ancestors: Vec<Block>,
@@ -197,7 +215,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         read_certificate(&db, tip.height).filter(|certificate| certificate.vote.block == tip.hash);
     let engine = Engine::new(
         seisan_consensus::Config {
-            genesis: (*genesis).clone(),
+            chain_id: genesis.chain_id.clone(),
+            validators: ValidatorSet::genesis(&genesis),
+            epoch_end: None,
             member,
             keypair: keypair.clone(),
             timeouts: Default::default(),
@@ -253,6 +273,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         best_known_height: tip.height.0,
         behind_by: 0,
         custody_undercovered: None,
+        mirrors: None,
     });
     let (events, _) = broadcast::channel(1024);
     let (gossip_sender, gossip_receiver) = mpsc::channel(4096);
@@ -395,30 +416,45 @@ async fn gossip_batcher(
 }
 
 /// Checks the signatures of a consensus message before it is forwarded.
-fn validate_consensus(genesis: &Genesis, message: &ConsensusMessage) -> bool {
-    match message {
-        ConsensusMessage::Vote(vote) => seisan_crypto::verify_vote(genesis, vote).is_ok(),
-        ConsensusMessage::Certificate(certificate) => {
-            seisan_crypto::verify_certificate(genesis, certificate).is_ok()
-        }
+/// The gossip verdict on a consensus message, checked against the validators of the
+/// epoch this node runs (E1). A message of another epoch is not proof of misbehaviour
+/// (the sender may be ahead of or behind this node), so it is ignored, not rejected.
+fn validate_consensus(engine: &Engine, message: &ConsensusMessage) -> Validation {
+    let set = engine.validator_set();
+    let chain_id = engine.chain_id();
+    let epoch = match message {
+        ConsensusMessage::Vote(vote) => vote.vote.epoch,
+        ConsensusMessage::Certificate(certificate) => certificate.vote.epoch,
+        ConsensusMessage::Proposal(proposal) => proposal.block.header.epoch,
         // A status speaks for the connection it came on; it is never gossiped.
+        ConsensusMessage::Status(_) => return Validation::Reject,
+    };
+    if epoch != set.epoch {
+        return Validation::Ignore;
+    }
+    let valid = match message {
+        ConsensusMessage::Vote(vote) => seisan_crypto::verify_vote_in(chain_id, set, vote).is_ok(),
+        ConsensusMessage::Certificate(certificate) => {
+            seisan_crypto::verify_certificate_in(chain_id, set, certificate).is_ok()
+        }
         ConsensusMessage::Status(_) => false,
         ConsensusMessage::Proposal(proposal) => {
             let signed = proposal.signed_header();
-            let Some(leader) = genesis.member(signed.header.proposer) else {
-                return false;
+            let Some(leader_key) = set.key_of(signed.header.proposer) else {
+                return Validation::Reject;
             };
-            signed.header.chain_id == genesis.chain_id
-                && seisan_crypto::verify_digest(
-                    &leader.public_key,
-                    &signed.digest(),
-                    &signed.signature,
-                )
-                .is_ok()
+            signed.header.chain_id == *chain_id
+                && seisan_crypto::verify_digest(&leader_key, &signed.digest(), &signed.signature)
+                    .is_ok()
                 && proposal.justification.iter().all(|certificate| {
-                    seisan_crypto::verify_certificate(genesis, certificate).is_ok()
+                    seisan_crypto::verify_certificate_in(chain_id, set, certificate).is_ok()
                 })
         }
+    };
+    if valid {
+        Validation::Accept
+    } else {
+        Validation::Reject
     }
 }
 
@@ -532,6 +568,7 @@ impl Core {
                 }
                 Output::SetTimer { deadline_ms } => self.timer_ms = Some(deadline_ms),
                 Output::BuildProposal {
+                    epoch,
                     view,
                     height: _,
                     parent,
@@ -539,6 +576,7 @@ impl Core {
                 } => {
                     let due_ms = now_ms() + self.empty_block_delay_ms;
                     self.pending_build = Some(PendingBuild {
+                        epoch,
                         view,
                         parent,
                         ancestors,
@@ -559,6 +597,9 @@ impl Core {
                     });
                 }
                 Output::Finalized(finalized) => self.on_finalized(finalized)?,
+                Output::EpochEnded { epoch, last_height } => {
+                    bail!("epoch {epoch} ended at height {last_height}, and this node cannot start the next epoch yet")
+                }
                 Output::Evidence(evidence) => self.on_evidence(evidence),
                 Output::Fetch(request) => self.fetch(request),
             }
@@ -657,6 +698,7 @@ impl Core {
             return Ok(());
         }
         let PendingBuild {
+            epoch,
             view,
             parent,
             ancestors,
@@ -684,6 +726,11 @@ impl Core {
             .pipeline
             .build(view, parent, self.member, now_ms(), transactions)
         {
+            Ok(block) if block.header.epoch != epoch => {
+                // The state says another epoch votes on this height than the engine
+                // runs: the engine would refuse the block (E1), so do not offer it.
+                warn!(view = %view, engine_epoch = %epoch, state_epoch = %block.header.epoch, "proposal not built: the state and the engine disagree on the epoch");
+            }
             Ok(block) => {
                 debug!(view = %view, height = %block.header.height, txs = block.txs.len(), "proposal built");
                 self.inputs.push_back(Input::ProposalBuilt { view, block });
@@ -694,9 +741,18 @@ impl Core {
     }
 
     fn on_finalized(&mut self, finalized: FinalizedBlock) -> anyhow::Result<()> {
-        let FinalizedBlock { block, certificate } = finalized;
+        let FinalizedBlock {
+            block,
+            certificate,
+            seals,
+        } = finalized;
         let height = block.header.height;
-        let prune = self.prunable_records(height, block.header.view);
+        let mut prune = self.prunable_records(height, block.header.view);
+        if !seals.is_empty() {
+            // E4: the seals that link an epoch's last block to its certificate are kept
+            // with it, so this node can prove the block to a peer catching up.
+            prune.push((seals_key(height), Some(codec::encode(&seals))));
+        }
         let outcome = {
             let _guard = self.commit_lock.write().expect("commit lock");
             self.pipeline
@@ -780,6 +836,8 @@ impl Core {
     fn on_evidence(&self, evidence: ConsensusEvidence) {
         warn!(member = %evidence.member(), view = %evidence.view(), kind = ?evidence.kind(), "evidence of misbehaviour");
         let mut key = EVIDENCE_PREFIX.to_vec();
+        // Views restart in every epoch (E1), so the epoch leads the key.
+        key.extend_from_slice(&self.engine.validator_set().epoch.0.to_be_bytes());
         key.extend_from_slice(&evidence.view().0.to_be_bytes());
         key.extend_from_slice(&evidence.member().0.to_be_bytes());
         key.push(evidence.kind() as u8);
@@ -865,14 +923,17 @@ impl Core {
         } = message;
         let verdict = match topic {
             Topic::Consensus => match ConsensusMessage::decode(&payload) {
-                Ok(decoded) if validate_consensus(&self.genesis, &decoded) => {
-                    self.inputs.push_back(Input::Message {
-                        from,
-                        message: decoded,
-                    });
-                    Validation::Accept
+                Ok(decoded) => {
+                    let verdict = validate_consensus(&self.engine, &decoded);
+                    if verdict == Validation::Accept {
+                        self.inputs.push_back(Input::Message {
+                            from,
+                            message: decoded,
+                        });
+                    }
+                    verdict
                 }
-                _ => Validation::Reject,
+                Err(_) => Validation::Reject,
             },
             Topic::Transactions => match codec::decode::<Vec<SignedTransaction>>(&payload) {
                 Ok(transactions) => {

@@ -46,6 +46,7 @@ pub fn certificate(block: &Block) -> QuorumCertificate {
     QuorumCertificate {
         vote: Vote {
             chain_id: block.header.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             view: block.header.view,
             height: block.header.height,
             block: block.hash(),

@@ -8,14 +8,14 @@ use crate::fetch::{
     FetchRequest, FetchResponse, FinalizedStore, MAX_FETCH_BLOCKS, MAX_FETCH_CERTIFICATES,
 };
 use crate::message::{ConsensusMessage, PeerStatus, MAX_JUSTIFICATION_CERTIFICATES};
-use seisan_crypto::verify_certificate;
+use seisan_crypto::verify_certificate_in;
 use seisan_types::{Block, Hash, Height, MemberId, QuorumCertificate, View, VoteKind};
 
 impl Engine {
     /// R13: a new connection gets this node's status at once, and a peer that had
     /// been helped before it went away may be helped again.
     pub(super) fn on_peer_connected(&mut self, peer: MemberId) {
-        if peer == self.member || !self.genesis.is_validator(peer) {
+        if peer == self.member || !self.is_validator(peer) {
             return;
         }
         self.connected.insert(peer);
@@ -34,11 +34,22 @@ impl Engine {
             self.heard.insert(from);
         }
         let PeerStatus {
+            epoch,
             view,
             tip_height,
             certificates,
             nullify,
         } = status;
+        if epoch != self.set.epoch {
+            // E6: nothing of another epoch counts here. A peer in a later epoch is
+            // followed by fetching the finalized run; one in an earlier epoch learns
+            // from this node's status that it should do the same.
+            self.note_peer_epoch(epoch, tip_height);
+            if epoch < self.set.epoch {
+                self.help_now(from);
+            }
+            return;
+        }
         for certificate in certificates
             .into_iter()
             .take(MAX_JUSTIFICATION_CERTIFICATES)
@@ -62,6 +73,7 @@ impl Engine {
             .clone()
             .filter(|vote| vote.vote.view == self.view);
         PeerStatus {
+            epoch: self.set.epoch,
             view: self.view,
             tip_height: self.tip.height,
             certificates: self.status_certificates(),
@@ -143,7 +155,7 @@ impl Engine {
         if vote.kind != VoteKind::Finalize
             || kept >= MAX_FETCH_CERTIFICATES
             || self.finalizations.contains_key(&vote.view)
-            || verify_certificate(&self.genesis, &certificate).is_err()
+            || verify_certificate_in(&self.chain_id, &self.set, &certificate).is_err()
         {
             return;
         }
@@ -210,7 +222,10 @@ impl Engine {
         // its hash, and then vouches for its own parent.
         blocks.sort_by_key(|block| std::cmp::Reverse(block.header.height));
         for block in blocks {
-            if block.header.chain_id != *self.chain_id() || block.header.height <= self.tip.height {
+            if block.header.chain_id != *self.chain_id()
+                || block.header.epoch != self.set.epoch
+                || block.header.height <= self.tip.height
+            {
                 continue;
             }
             let hash = block.hash();
@@ -256,6 +271,12 @@ pub fn answer_fetch(
                 response.certificates.push(finalized.certificate.clone());
             }
             response.blocks.push(finalized.block);
+            // E4: the last block of an epoch travels with the seals that link it to
+            // its certificate.
+            let room = MAX_FETCH_BLOCKS - response.blocks.len();
+            response
+                .blocks
+                .extend(finalized.seals.into_iter().take(room));
             height = height.next();
         }
         return response;

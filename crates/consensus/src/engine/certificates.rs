@@ -6,7 +6,7 @@
 use super::{ChainGap, Engine, FinalizedTip, Output, MAX_RETAINED_VIEWS};
 use crate::fetch::FinalizedBlock;
 use crate::message::{check_certificate_bounds, ConsensusMessage};
-use seisan_crypto::{assemble_certificate, verify_certificate};
+use seisan_crypto::{assemble_certificate, verify_certificate_in};
 use seisan_types::{Block, Hash, Height, MemberId, QuorumCertificate, SignedVote, Vote, VoteKind};
 use std::collections::BTreeSet;
 
@@ -54,7 +54,8 @@ impl Engine {
             return;
         }
         let vote = &certificate.vote;
-        if vote.chain_id != *self.chain_id() {
+        // E1: a certificate of another epoch is never counted here.
+        if vote.chain_id != *self.chain_id() || vote.epoch != self.set.epoch {
             return;
         }
         let view = vote.view;
@@ -86,7 +87,7 @@ impl Engine {
             self.help(from, view);
             return;
         }
-        if verify_certificate(&self.genesis, &certificate).is_err() {
+        if verify_certificate_in(&self.chain_id, &self.set, &certificate).is_err() {
             return;
         }
         self.help(from, view);
@@ -131,7 +132,7 @@ impl Engine {
     }
 
     pub(super) fn try_finalize(&mut self) {
-        loop {
+        while !self.ended {
             let next = self
                 .finalizations
                 .values()
@@ -165,7 +166,13 @@ impl Engine {
 
     pub(super) fn output_finalized(&mut self, chain: Vec<Block>, certificate: QuorumCertificate) {
         assert!(!chain.is_empty());
-        for block in chain {
+        assert_eq!(
+            chain.last().map(Block::hash),
+            Some(certificate.vote.block),
+            "a finalization certifies the top of its chain"
+        );
+        let mut chain = chain.into_iter().peekable();
+        while let Some(block) = chain.next() {
             assert_eq!(block.header.height, self.tip.height.next());
             assert_eq!(block.header.parent, self.tip.hash);
             self.tip = FinalizedTip {
@@ -174,10 +181,29 @@ impl Engine {
                 view: block.header.view,
                 certificate: None,
             };
+            self.learn_epoch_end(&block.header);
+            let last_of_epoch = self.epoch_end == Some(block.header.height);
+            // E4, E5: above the epoch's last height there are only seals; they are
+            // handed over with the last block, never output as blocks of their own.
+            let seals: Vec<Block> = if last_of_epoch {
+                chain.by_ref().collect()
+            } else {
+                Vec::new()
+            };
             self.out.push(Output::Finalized(FinalizedBlock {
                 block,
                 certificate: certificate.clone(),
+                seals,
             }));
+            if last_of_epoch {
+                self.tip.certificate = Some(certificate);
+                self.ended = true;
+                self.out.push(Output::EpochEnded {
+                    epoch: self.set.epoch,
+                    last_height: self.tip.height,
+                });
+                return;
+            }
         }
         assert_eq!(self.tip.hash, certificate.vote.block);
         self.tip.certificate = Some(certificate);

@@ -7,23 +7,25 @@
 //! This module holds the state, the public types, [`Engine::new`], the [`Engine::step`]
 //! dispatch and the accessors; the rules live in one file per group, each an
 //! `impl Engine` block: `proposing.rs` (R1, R3, R4), `votes.rs` (R4..R7 votes, R10,
-//! R11), `certificates.rs` (R5, R7, R8), `timers.rs` (R2, R6, R9) and `catch_up.rs`
-//! (R12, R13).
+//! R11), `certificates.rs` (R5, R7, R8), `timers.rs` (R2, R6, R9), `catch_up.rs`
+//! (R12, R13) and `epoch.rs` (E1..E6: one validator set per engine, the pipeline bound,
+//! seals, the handover to the next epoch and catching up across epochs).
 
 use crate::evidence::{ConsensusEvidence, EvidenceKind};
 pub use crate::fetch::FinalizedBlock;
 use crate::fetch::{FetchRequest, FetchResponse};
 use crate::message::{ConsensusMessage, MAX_JUSTIFICATION_CERTIFICATES};
 use crate::record::PersistedRecord;
-use seisan_crypto::{verify_certificate, Keypair};
+use seisan_crypto::{verify_certificate_in, Keypair};
 use seisan_types::{
-    Block, BlockHeader, ChainId, Genesis, Hash, Height, MemberId, QuorumCertificate, Signature,
-    SignedVote, View, VoteKind,
+    Block, BlockHeader, ChainId, Epoch, Genesis, Hash, Height, MemberId, QuorumCertificate,
+    Signature, SignedVote, ValidatorSet, View, VoteKind,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 mod catch_up;
 mod certificates;
+mod epoch;
 mod proposing;
 mod timers;
 mod votes;
@@ -78,18 +80,44 @@ pub struct BugInjection {
     pub release_before_persist: bool,
 }
 
+/// The member id an engine runs under when its node is no member at all (a node
+/// syncing to join, or an auditor): it is never in a validator set, so such an engine
+/// only observes (E6).
+pub const OBSERVER: MemberId = MemberId(u32::MAX);
+
 /// Everything an engine needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The validated genesis: the validator set and the quorum q.
-    pub genesis: Genesis,
-    /// This validator.
+    pub chain_id: ChainId,
+    /// The validators and quorum of the epoch this engine runs (E1); checked by
+    /// [`Engine::new`].
+    pub validators: ValidatorSet,
+    /// The last height of this epoch, if the finalized chain already names it (E2):
+    /// the `epoch_end` of the host's last finalized block header in this epoch.
+    pub epoch_end: Option<Height>,
+    /// This node's member id ([`OBSERVER`] if it is no member). A member that is not in
+    /// `validators` observes: it verifies and finalizes but never signs (E6).
     pub member: MemberId,
-    /// This validator's key; must match its genesis public key.
+    /// This node's key; if `member` is a validator of the epoch, it must be its key.
     pub keypair: Keypair,
     pub timeouts: Timeouts,
     #[doc(hidden)]
     pub bug_injection: BugInjection,
+}
+
+impl Config {
+    /// An epoch-0 configuration: genesis's validators and quorum.
+    pub fn genesis(genesis: &Genesis, member: MemberId, keypair: Keypair) -> Config {
+        Config {
+            chain_id: genesis.chain_id.clone(),
+            validators: ValidatorSet::genesis(genesis),
+            epoch_end: None,
+            member,
+            keypair,
+            timeouts: Timeouts::default(),
+            bug_injection: BugInjection::default(),
+        }
+    }
 }
 
 /// The highest finalized block the host holds durably.
@@ -121,6 +149,19 @@ impl FinalizedTip {
             height: last.block.header.height,
             hash: last.block.hash(),
             view: last.block.header.view,
+            certificate: Some(last.certificate.clone()),
+        }
+    }
+
+    /// The tip the engine of the next epoch starts on (E5): `last` is the final block
+    /// at the previous epoch's last height. Views restart in every epoch, so the tip is
+    /// view 0 of the new epoch; its certificate is the previous epoch's, which the host
+    /// verified when the block became final.
+    pub fn epoch_base(last: &FinalizedBlock) -> FinalizedTip {
+        FinalizedTip {
+            height: last.block.header.height,
+            hash: last.block.hash(),
+            view: View(0),
             certificate: Some(last.certificate.clone()),
         }
     }
@@ -199,6 +240,8 @@ pub enum Output {
     /// finalized tip (exclusive) up to `parent` (inclusive), oldest first, so the
     /// application can execute them on its finalized state.
     BuildProposal {
+        /// The epoch the block's header must name (E1).
+        epoch: Epoch,
         view: View,
         height: Height,
         parent: Hash,
@@ -217,6 +260,11 @@ pub enum Output {
     Evidence(ConsensusEvidence),
     /// Ask some peer for blocks; answer with [`Input::Fetched`].
     Fetch(FetchRequest),
+    /// The block at this epoch's last height is final and was output (E5): this engine
+    /// signs and outputs nothing more. The host executes the block, reads the next
+    /// epoch's validator set from its state and starts a new engine on
+    /// [`FinalizedTip::epoch_base`].
+    EpochEnded { epoch: Epoch, last_height: Height },
 }
 
 /// What the host kept durably from [`Output::Persist`], handed back after a restart.
@@ -243,6 +291,9 @@ pub struct SyncState {
     /// Connected validators whose status it has heard since they connected.
     pub current_peers: usize,
     pub quorum: usize,
+    /// The epoch this node is in, and whether a peer said it is in a later one.
+    pub epoch: Epoch,
+    pub later_epoch_seen: bool,
     pub syncing: bool,
 }
 
@@ -256,10 +307,12 @@ impl SyncState {
 /// Why an engine could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
-    #[error("member {member} is not a validator in genesis")]
-    NotValidator { member: MemberId },
-    #[error("the key given for member {member} is not its genesis key")]
-    KeyMismatch { member: MemberId },
+    #[error("the validator set of epoch {epoch} cannot run consensus: {reason}")]
+    UnsafeValidatorSet { epoch: Epoch, reason: String },
+    #[error(
+        "the key given for member {member} is not its key in the validator set of epoch {epoch}"
+    )]
+    KeyMismatch { member: MemberId, epoch: Epoch },
     #[error("timeouts must be positive: {timeouts:?}")]
     ZeroTimeout { timeouts: Timeouts },
     #[error("the finalized tip's certificate does not certify it: {reason}")]
@@ -324,7 +377,17 @@ enum ChainGap {
 /// One validator's consensus state. See the crate docs for the protocol.
 #[derive(Debug)]
 pub struct Engine {
-    genesis: Genesis,
+    chain_id: ChainId,
+    set: ValidatorSet,
+    /// Whether this node is a validator of this epoch; an observer never signs (E6).
+    voting: bool,
+    /// This epoch's last height, once a final block names it (E2).
+    epoch_end: Option<Height>,
+    /// Set once the block at `epoch_end` is final (E5): the engine is spent.
+    ended: bool,
+    /// The highest finalized height a peer in a later epoch reported, and when this
+    /// node last asked for the finalized run above its tip (E6).
+    later_epoch: Option<(Height, u64)>,
     member: MemberId,
     keypair: Keypair,
     timeouts: Timeouts,
@@ -378,24 +441,40 @@ impl Engine {
         restored: Restored,
     ) -> Result<Engine, EngineError> {
         let Config {
-            genesis,
+            chain_id,
+            validators: set,
+            epoch_end,
             member,
             keypair,
             timeouts,
             bug_injection,
         } = config;
-        let key = match genesis.member(member) {
-            Some(found) if found.validator => found.public_key,
-            _ => return Err(EngineError::NotValidator { member }),
+        set.check()
+            .map_err(|error| EngineError::UnsafeValidatorSet {
+                epoch: set.epoch,
+                reason: error.to_string(),
+            })?;
+        let voting = match set.key_of(member) {
+            Some(key) if key == keypair.public_key() => true,
+            Some(_) => {
+                return Err(EngineError::KeyMismatch {
+                    member,
+                    epoch: set.epoch,
+                })
+            }
+            None => false,
         };
-        if key != keypair.public_key() {
-            return Err(EngineError::KeyMismatch { member });
-        }
         if timeouts.view_timeout_ms == 0 || timeouts.retry_ms == 0 || timeouts.fetch_retry_ms == 0 {
             return Err(EngineError::ZeroTimeout { timeouts });
         }
-        if let Some(certificate) = &tip.certificate {
-            verify_certificate(&genesis, certificate).map_err(|error| {
+        // A tip certified in an earlier epoch is this epoch's base (E5): the host
+        // verified it against that epoch's set when the block became final.
+        let tip_of_this_epoch = tip
+            .certificate
+            .as_ref()
+            .filter(|certificate| certificate.vote.epoch == set.epoch);
+        if let Some(certificate) = tip_of_this_epoch {
+            verify_certificate_in(&chain_id, &set, certificate).map_err(|error| {
                 EngineError::BadTipCertificate {
                     reason: error.to_string(),
                 }
@@ -416,23 +495,37 @@ impl Engine {
             blocks: kept_blocks,
             certificates: kept_certificates,
         } = restored;
-        let record = record.unwrap_or_default();
+        // The record of R10 is per epoch: what was signed in an earlier epoch cannot
+        // conflict with this one's votes, which sign their epoch (E5).
+        let record = record
+            .filter(|record| record.epoch == set.epoch)
+            .unwrap_or_else(|| PersistedRecord::starting(set.epoch));
         let view = record.view.max(tip.view.next());
         let tip_height = tip.height;
-        let validators = genesis.validators();
-        let quorum = genesis.quorum as usize;
+        let validators = set.members();
+        let quorum = set.quorum();
         assert!(quorum >= 1 && quorum <= validators.len());
-        assert!(2 * quorum > validators.len(), "genesis quorum is unsafe");
+        assert!(
+            2 * quorum > validators.len(),
+            "checked by ValidatorSet::check"
+        );
         let blocks: BTreeMap<Hash, Block> = kept_blocks
             .into_iter()
             .filter(|block| {
-                block.header.height > tip.height && block.header.chain_id == genesis.chain_id
+                block.header.height > tip.height
+                    && block.header.chain_id == chain_id
+                    && block.header.epoch == set.epoch
             })
             .take(MAX_UNFINALIZED_BLOCKS)
             .map(|block| (block.hash(), block))
             .collect();
         Ok(Engine {
-            genesis,
+            chain_id,
+            set,
+            voting,
+            epoch_end,
+            ended: false,
+            later_epoch: None,
             member,
             keypair,
             timeouts,
@@ -477,6 +570,10 @@ impl Engine {
     pub fn step(&mut self, now_ms: u64, input: Input) -> Vec<Output> {
         assert!(self.out.is_empty());
         self.now_ms = self.now_ms.max(now_ms);
+        if self.ended {
+            // E5: a spent engine answers nothing; the host has started the next one.
+            return Vec::new();
+        }
         let tip_before = self.tip.height;
         let fetched = matches!(input, Input::Fetched { .. });
         match input {
@@ -494,12 +591,16 @@ impl Engine {
                 self.heard.remove(&peer);
             }
         }
-        if self.started {
+        if self.started && !self.ended {
             self.progress();
-            if fetched && self.tip.height > tip_before {
+            if fetched && self.tip.height > tip_before && !self.ended {
                 self.fetch_next_runs();
+                self.hurry_later_epoch_fetch();
             }
-            self.update_timer();
+            if !self.ended {
+                self.fetch_from_later_epoch();
+                self.update_timer();
+            }
         }
         assert!(self.view > self.tip.view);
         assert!(self.record.view <= self.view);
@@ -515,12 +616,17 @@ impl Engine {
     pub fn sync_state(&self) -> SyncState {
         let current_peers = self.heard.intersection(&self.connected).count();
         let best_known_height = self.best_known_height.max(self.tip.height);
+        let own = usize::from(self.voting);
         SyncState {
             tip_height: self.tip.height,
             best_known_height,
             current_peers,
             quorum: self.quorum,
-            syncing: best_known_height > self.tip.height || current_peers + 1 < self.quorum,
+            epoch: self.set.epoch,
+            later_epoch_seen: self.later_epoch.is_some(),
+            syncing: best_known_height > self.tip.height
+                || current_peers + own < self.quorum
+                || self.ended,
         }
     }
 
@@ -542,6 +648,26 @@ impl Engine {
 
     pub fn member(&self) -> MemberId {
         self.member
+    }
+
+    /// The epoch this engine runs and its validator set (E1).
+    pub fn validator_set(&self) -> &ValidatorSet {
+        &self.set
+    }
+
+    /// Whether this node signs in this epoch (it is one of its validators).
+    pub fn is_voting(&self) -> bool {
+        self.voting
+    }
+
+    /// This epoch's last height, once known (E2).
+    pub fn epoch_end(&self) -> Option<Height> {
+        self.epoch_end
+    }
+
+    /// Whether the epoch's last block is final and this engine is spent (E5).
+    pub fn has_ended(&self) -> bool {
+        self.ended
     }
 
     /// The leader of `view` (R1).
@@ -578,8 +704,9 @@ impl Engine {
             map.keys().rev().take(6).map(|view| view.0).collect()
         };
         format!(
-            "member {} view {} timed_out {} tip h{}/v{} record {:?} notarizations {:?} nullifications {:?} finalizations {:?} proposals {:?} blocks {} wanted {:?} unreleased {} building {:?}",
+            "member {} epoch {} view {} timed_out {} tip h{}/v{} record {:?} notarizations {:?} nullifications {:?} finalizations {:?} proposals {:?} blocks {} wanted {:?} unreleased {} building {:?}",
             self.member,
+            self.set.epoch,
             self.view,
             self.timed_out,
             self.tip.height,
@@ -601,12 +728,24 @@ impl Engine {
         )
     }
 
-    fn chain_id(&self) -> &ChainId {
-        &self.genesis.chain_id
+    /// The chain this engine runs.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    fn is_validator(&self, member: MemberId) -> bool {
+        self.set.contains(member)
     }
 
     fn on_message(&mut self, from: MemberId, message: ConsensusMessage) {
-        if !self.genesis.is_validator(from) || message.check_bounds().is_err() {
+        if message.check_bounds().is_err() {
+            return;
+        }
+        // A status is taken from any member the host lets through (a validator of
+        // another epoch, an observer catching up, E6); everything else only from this
+        // epoch's validators (E1).
+        let status = matches!(message, ConsensusMessage::Status(_));
+        if !status && !self.is_validator(from) {
             return;
         }
         match message {
@@ -647,6 +786,9 @@ impl Engine {
 
     fn progress(&mut self) {
         self.try_finalize();
+        if self.ended {
+            return;
+        }
         self.try_propose();
         self.try_notarize();
     }

@@ -17,7 +17,8 @@ impl Engine {
     pub(super) fn on_proposal(&mut self, from: MemberId, proposal: Proposal) {
         let header = proposal.block.header.clone();
         let view = header.view;
-        if header.chain_id != *self.chain_id() {
+        // E1: a proposal of another epoch is never voted on here.
+        if header.chain_id != *self.chain_id() || header.epoch != self.set.epoch {
             return;
         }
         if view <= self.tip.view || header.height <= self.tip.height {
@@ -34,7 +35,7 @@ impl Engine {
             return;
         }
         let hash = proposal.block.hash();
-        let Some(leader_key) = self.genesis.member(leader).map(|member| member.public_key) else {
+        let Some(leader_key) = self.set.key_of(leader) else {
             return;
         };
         if let Some(slot) = self.proposals.get(&view) {
@@ -143,7 +144,7 @@ impl Engine {
 
     pub(super) fn try_propose(&mut self) {
         let view = self.view;
-        if self.leader(view) != self.member || self.timed_out {
+        if !self.voting || self.leader(view) != self.member || self.timed_out {
             return;
         }
         if self
@@ -170,8 +171,22 @@ impl Engine {
         if self.record.view == view && (self.record.nullified || self.record.notarized.is_some()) {
             return;
         }
+        if !self.within_pipeline(height) {
+            // E3: wait until the finalized tip catches up.
+            return;
+        }
         self.building = Some((view, parent, height));
+        if self.must_seal(height) {
+            // E4: above the epoch's end the engine builds the seal itself.
+            let Some(parent_block) = ancestors.last() else {
+                return;
+            };
+            let seal = self.seal_on(parent_block, view);
+            self.on_built(view, seal);
+            return;
+        }
         self.out.push(Output::BuildProposal {
+            epoch: self.set.epoch,
             view,
             height,
             parent,
@@ -192,6 +207,7 @@ impl Engine {
             && header.parent == parent
             && header.proposer == self.member
             && header.chain_id == *self.chain_id()
+            && header.epoch == self.set.epoch
             && block.txs_root_matches();
         if !expected || self.unreleased.len() >= MAX_UNRELEASED {
             return;
@@ -260,7 +276,7 @@ impl Engine {
 
     pub(super) fn try_notarize(&mut self) {
         let view = self.view;
-        if self.timed_out {
+        if !self.voting || self.timed_out {
             return;
         }
         let Some(slot) = self.proposals.get(&view) else {
@@ -307,6 +323,27 @@ impl Engine {
                 let Some(block) = self.blocks.get(&hash).cloned() else {
                     return;
                 };
+                if !self.within_pipeline(header.height) {
+                    // E3: not before the block that may name the epoch's end is final.
+                    return;
+                }
+                if self.must_seal(header.height) {
+                    // E4: the engine checks a seal itself; the application never sees it.
+                    let valid = ancestors
+                        .last()
+                        .is_some_and(|parent| self.is_seal_of(&block, parent));
+                    if let Some(slot) = self.proposals.get_mut(&view) {
+                        slot.verification = if valid {
+                            Verification::Valid
+                        } else {
+                            Verification::Invalid
+                        };
+                    }
+                    if valid {
+                        self.try_notarize();
+                    }
+                    return;
+                }
                 if let Some(slot) = self.proposals.get_mut(&view) {
                     slot.verification = Verification::Asked;
                 }

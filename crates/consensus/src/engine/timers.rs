@@ -78,7 +78,9 @@ impl Engine {
             let view = self.view;
             // Re-signing a nullify already recorded (after a restart) is allowed: it
             // is the same deterministic signature, and peers may never have seen it.
-            if self.record.permits(view, Signing::Nullify) && self.unreleased.len() < MAX_UNRELEASED
+            if self.voting
+                && self.record.permits(view, Signing::Nullify)
+                && self.unreleased.len() < MAX_UNRELEASED
             {
                 let record = self.record.with(view, Signing::Nullify);
                 let vote = self.signed_vote(view, Height(0), Hash::ZERO, VoteKind::Nullify);

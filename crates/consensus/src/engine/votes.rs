@@ -9,7 +9,7 @@ use super::{
 use crate::evidence::ConsensusEvidence;
 use crate::message::ConsensusMessage;
 use crate::record::{PersistedRecord, Signing};
-use seisan_crypto::{sign_vote, verify_vote};
+use seisan_crypto::{sign_vote, verify_vote_in};
 use seisan_types::{
     Block, Evidence, Hash, Height, MemberId, QuorumCertificate, SignedVote, View, Vote, VoteKind,
 };
@@ -33,7 +33,11 @@ impl Engine {
 
     pub(super) fn on_vote(&mut self, from: MemberId, signed: SignedVote) {
         let vote = &signed.vote;
-        if vote.chain_id != *self.chain_id() || !self.genesis.is_validator(signed.member) {
+        // E1: only this epoch's validators, voting in this epoch, are counted.
+        if vote.chain_id != *self.chain_id()
+            || vote.epoch != self.set.epoch
+            || !self.is_validator(signed.member)
+        {
             return;
         }
         let view = vote.view;
@@ -63,7 +67,7 @@ impl Engine {
         if duplicate && !self.bugs.count_duplicate_votes {
             return;
         }
-        if verify_vote(&self.genesis, &signed).is_err() {
+        if verify_vote_in(&self.chain_id, &self.set, &signed).is_err() {
             return;
         }
         self.record_vote(signed);
@@ -123,7 +127,8 @@ impl Engine {
 
     pub(super) fn sign_finalize(&mut self, view: View, height: Height, block: Hash) {
         let record = &self.record;
-        if record.view != view
+        if !self.voting
+            || record.view != view
             || record.finalized.is_some()
             || !record.permits(view, Signing::Finalize(block))
             || self.unreleased.len() >= MAX_UNRELEASED
@@ -158,6 +163,7 @@ impl Engine {
     ) -> SignedVote {
         let vote = Vote {
             chain_id: self.chain_id().clone(),
+            epoch: self.set.epoch,
             view,
             height,
             block,
