@@ -842,3 +842,259 @@ fn a_peer_claiming_a_height_it_cannot_prove_does_not_hold_a_node_in_syncing() {
         "it is not behind, so it is not helped"
     );
 }
+
+// ---------------------------------------------------------------- epochs (E1..E6)
+
+fn epoch_config(member: MemberId, keypair: Keypair, epoch: u64, epoch_end: Option<u64>) -> Config {
+    let mut config = Config::genesis(&genesis(3, 2), member, keypair);
+    config.validators.epoch = Epoch(epoch);
+    config.epoch_end = epoch_end.map(Height);
+    config
+}
+
+fn persisted_blocks(outputs: &[Output]) -> Vec<Block> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Persist {
+                block: Some(block), ..
+            } => Some((**block).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_last_block_of_an_epoch_is_output_with_its_seals_and_the_engine_hands_over() {
+    // Epoch 0 ends at height 1. Member 2 leads view 2, so it must seal block 1
+    // itself (E4), and a finalized seal makes block 1 final and ends the epoch (E5).
+    let mut engine = Engine::new(
+        epoch_config(MemberId(2), key(2), 0, Some(1)),
+        FinalizedTip::genesis(),
+        Restored::default(),
+    )
+    .unwrap();
+    engine.step(0, Input::Start);
+    let mut last = block(1, 1, Hash::ZERO, 1);
+    last.header.epoch_end = Some(Height(1));
+    engine.step(1, message(1, proposal(last.clone(), vec![])));
+    let verified = engine.step(
+        2,
+        Input::ProposalVerified {
+            view: View(1),
+            block: last.hash(),
+            valid: true,
+        },
+    );
+    released(&mut engine, 3, verified);
+    let notarization = certificate(&[0, 1], vote(VoteKind::Notarize, 1, 1, last.hash()));
+    let outputs = engine.step(4, message(0, ConsensusMessage::Certificate(notarization)));
+    assert!(
+        !outputs
+            .iter()
+            .any(|output| matches!(output, Output::BuildProposal { .. })),
+        "above the epoch's end the application is never asked to build"
+    );
+    let seal = persisted_blocks(&outputs)
+        .into_iter()
+        .find(|block| block.header.height == Height(2))
+        .expect("the leader of view 2 seals the epoch's last block");
+    assert!(seal.txs.is_empty());
+    assert_eq!(seal.header.parent, last.hash());
+    assert_eq!(seal.header.state_root, last.header.state_root);
+    assert_eq!(seal.header.timestamp_ms, last.header.timestamp_ms);
+    assert_eq!(seal.header.view, View(2));
+
+    let finalization = certificate(&[0, 1], vote(VoteKind::Finalize, 2, 2, seal.hash()));
+    let outputs = engine.step(
+        5,
+        message(0, ConsensusMessage::Certificate(finalization.clone())),
+    );
+    let finalized: Vec<&FinalizedBlock> = outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Finalized(finalized) => Some(finalized),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finalized.len(), 1, "a seal is never output as a block");
+    assert_eq!(finalized[0].block, last);
+    assert_eq!(finalized[0].seals, vec![seal]);
+    assert_eq!(finalized[0].certificate, finalization);
+    assert!(matches!(
+        outputs.last(),
+        Some(Output::EpochEnded {
+            epoch: Epoch(0),
+            last_height: Height(1)
+        })
+    ));
+    assert!(engine.has_ended());
+    assert!(
+        engine.sync_state().syncing,
+        "a spent engine answers nothing"
+    );
+    assert!(engine.step(6, Input::Tick).is_empty());
+    assert!(engine
+        .step(7, message(1, proposal(block(3, 2, last.hash(), 3), vec![])))
+        .is_empty());
+}
+
+#[test]
+fn a_seal_that_changes_anything_gets_no_vote() {
+    let mut engine = Engine::new(
+        epoch_config(MemberId(0), key(0), 0, Some(1)),
+        FinalizedTip::genesis(),
+        Restored::default(),
+    )
+    .unwrap();
+    engine.step(0, Input::Start);
+    let mut last = block(1, 1, Hash::ZERO, 1);
+    last.header.epoch_end = Some(Height(1));
+    engine.step(1, message(1, proposal(last.clone(), vec![])));
+    let notarization = certificate(&[1, 2], vote(VoteKind::Notarize, 1, 1, last.hash()));
+    engine.step(2, message(1, ConsensusMessage::Certificate(notarization)));
+    // View 2's leader (member 2) proposes a block at height 2 > L that moves the state.
+    let mut not_a_seal = block(2, 2, last.hash(), 2);
+    not_a_seal.header.timestamp_ms = last.header.timestamp_ms;
+    not_a_seal.header.epoch_end = last.header.epoch_end;
+    let outputs = engine.step(3, message(2, proposal(not_a_seal.clone(), vec![])));
+    assert!(
+        !outputs
+            .iter()
+            .any(|output| matches!(output, Output::VerifyProposal { .. })),
+        "the engine checks seals itself"
+    );
+    assert!(broadcast_votes(&released(&mut engine, 4, outputs))
+        .iter()
+        .all(|vote| vote.vote.block != not_a_seal.hash()));
+}
+
+#[test]
+fn an_observer_finalizes_but_never_signs() {
+    let outsider = Keypair::dev("auditor");
+    let mut engine = Engine::new(
+        epoch_config(OBSERVER, outsider, 0, None),
+        FinalizedTip::genesis(),
+        Restored::default(),
+    )
+    .unwrap();
+    assert!(!engine.is_voting());
+    let mut outputs = engine.step(0, Input::Start);
+    let first = block(1, 1, Hash::ZERO, 1);
+    outputs.extend(engine.step(1, message(1, proposal(first.clone(), vec![]))));
+    outputs.extend(engine.step(
+        2,
+        message(
+            1,
+            ConsensusMessage::Certificate(certificate(
+                &[1, 2],
+                vote(VoteKind::Notarize, 1, 1, first.hash()),
+            )),
+        ),
+    ));
+    outputs.extend(engine.step(Timeouts::default().view_timeout_ms * 3, Input::Tick));
+    outputs.extend(engine.step(
+        Timeouts::default().view_timeout_ms * 3 + 1,
+        message(
+            1,
+            ConsensusMessage::Certificate(certificate(
+                &[0, 2],
+                vote(VoteKind::Finalize, 1, 1, first.hash()),
+            )),
+        ),
+    ));
+    assert!(outputs
+        .iter()
+        .any(|output| matches!(output, Output::Finalized(finalized) if finalized.block == first)));
+    assert!(!outputs.iter().any(|output| matches!(
+        output,
+        Output::Persist { .. } | Output::VerifyProposal { .. } | Output::BuildProposal { .. }
+    )));
+}
+
+#[test]
+fn votes_and_certificates_of_another_epoch_count_for_nothing() {
+    let (mut engine, _) = started(0, None);
+    let first = block(1, 1, Hash::ZERO, 1);
+    let mut later = vote(VoteKind::Notarize, 1, 1, first.hash());
+    later.epoch = Epoch(1);
+    let outputs = engine.step(
+        1,
+        message(
+            1,
+            ConsensusMessage::Certificate(certificate(&[1, 2], later.clone())),
+        ),
+    );
+    assert_eq!(
+        engine.view(),
+        View(1),
+        "a certificate of epoch 1 moved epoch 0"
+    );
+    assert!(outputs.is_empty());
+    engine.step(
+        2,
+        message(1, ConsensusMessage::Vote(signed(1, later.clone()))),
+    );
+    engine.step(3, message(2, ConsensusMessage::Vote(signed(2, later))));
+    assert_eq!(
+        engine.view(),
+        View(1),
+        "votes of epoch 1 formed a certificate in 0"
+    );
+}
+
+#[test]
+fn the_next_epochs_engine_starts_on_the_last_block_and_signs_its_own_epoch() {
+    let last = block(1, 1, Hash::ZERO, 1);
+    let finalized = FinalizedBlock {
+        certificate: certificate(&[0, 1], vote(VoteKind::Finalize, 1, 1, last.hash())),
+        block: last.clone(),
+        seals: vec![],
+    };
+    // A record of epoch 0 (view 7) does not hold back epoch 1, whose views restart.
+    let old_record = PersistedRecord {
+        view: View(7),
+        nullified: true,
+        ..PersistedRecord::starting(Epoch(0))
+    };
+    let mut engine = Engine::new(
+        epoch_config(MemberId(0), key(0), 1, None),
+        FinalizedTip::epoch_base(&finalized),
+        Restored {
+            record: Some(old_record),
+            ..Restored::default()
+        },
+    )
+    .unwrap();
+    engine.step(0, Input::Start);
+    assert_eq!(engine.view(), View(1));
+    assert_eq!(engine.finalized_tip().height, Height(1));
+    let outputs = engine.step(Timeouts::default().view_timeout_ms, Input::Tick);
+    let outputs = released(&mut engine, Timeouts::default().view_timeout_ms, outputs);
+    let nullify = broadcast_votes(&outputs)
+        .into_iter()
+        .find(|vote| vote.vote.kind == VoteKind::Nullify)
+        .expect("the new epoch's engine votes");
+    assert_eq!(nullify.vote.epoch, Epoch(1));
+    assert_eq!(nullify.vote.view, View(1));
+}
+
+#[test]
+fn a_peer_in_a_later_epoch_makes_a_node_fetch_the_finalized_run() {
+    let (mut engine, _) = started(0, None);
+    engine.step(1, Input::PeerConnected { peer: MemberId(1) });
+    let later = PeerStatus {
+        epoch: Epoch(2),
+        view: View(3),
+        tip_height: Height(40),
+        certificates: vec![],
+        nullify: None,
+    };
+    let outputs = engine.step(2, message(1, ConsensusMessage::Status(Box::new(later))));
+    let asked = outputs.iter().any(|output| {
+        matches!(output, Output::Fetch(request)
+            if request.from_height == Height(1) && request.target == Hash::ZERO && request.target_height == Height(40))
+    });
+    assert!(asked, "{outputs:?}");
+    assert!(engine.sync_state().later_epoch_seen);
+}
