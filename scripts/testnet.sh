@@ -167,6 +167,8 @@ up() {
         --eth-chain-id 31337 --token-contract "$token" >/dev/null
     # The clearing house's hot wallet is anvil's dev account 1 (a well-known key).
     (umask 077 && echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$data/keys/hot-wallet.key")
+    # bank init gives every validator a read-only auditor token (dev-token-<member>-auditor)
+    # that reads every trust account, so each validator attests every exchange's entries.
     say "== starting the bank (trust accounts; 1,000,000 JPY in each exchange's operating account)"
     "$seisan" bank init --out "$data/bank" --genesis "$data/genesis.json" >/dev/null
     nohup "$seisan" bank run --config "$data/bank/bank.toml" >>"$data/logs/bank.log" 2>&1 &
@@ -184,6 +186,7 @@ up() {
             --http "127.0.0.1:$(http_port "$index")" \
             --eth-rpc "http://127.0.0.1:8545" \
             --bank-url "http://127.0.0.1:7400" --bank-token "dev-token-$member" \
+            --bank-auditor-token "dev-token-$member-auditor" \
             "${extra[@]}" \
             >>"$data/logs/$member.log" 2>&1 &
         echo $! >"$data/pids/$member.pid"
@@ -205,7 +208,7 @@ up() {
     status
     say ""
     say "chain:    anvil at http://127.0.0.1:8545 (token $(jq -r .token "$data/anvil/chain.json"))"
-    say "bank:     http://127.0.0.1:7400 (tokens dev-token-<member>)"
+    say "bank:     http://127.0.0.1:7400 (tokens dev-token-<member>; validators' read-only dev-token-<member>-auditor)"
     say "logs:     $data/logs/<member>.log"
     say "genesis:  $data/genesis.json"
     say "keys:     $data/keys/<member>.key (well-known dev keys; dev chain only)"

@@ -368,11 +368,20 @@ async fn nonce(
 /// The most evidence records one answer lists.
 pub const MAX_EVIDENCE_LISTED: usize = 1024;
 
-/// Evidence of misbehaviour this node stored (records under `ev/`, written when the
-/// engine reports a double-signing member), oldest view first.
+/// Evidence of misbehaviour: what this node stored (records under `ev/`, written when
+/// the engine reports a double-signing member), oldest view first; then the ledger's
+/// attestation evidence (kind `ContradictingAttestation`: a validator's finalized
+/// attestation of a bank entry, deposit or payout that contradicts the fact q
+/// validators attested identically and the ledger acted on; the same on every node).
 async fn evidence(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
     let records = context.db.records(b"ev/", None, MAX_EVIDENCE_LISTED);
     let mut listed = Vec::with_capacity(records.len());
+    let attestation_evidence = {
+        let view = context.db.committed_view();
+        let mut found = seisan_contracts::bank::evidence(&view);
+        found.extend(seisan_contracts::custody::evidence(&view));
+        found
+    };
     for (_, bytes) in records {
         let evidence: seisan_consensus::ConsensusEvidence = seisan_types::codec::decode(&bytes)
             .map_err(|error| {
@@ -387,6 +396,21 @@ async fn evidence(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
             "view": evidence.view(),
             "kind": format!("{:?}", evidence.kind()),
             "verified": evidence.verify(&context.genesis),
+            "evidence": evidence,
+        }));
+    }
+    for evidence in attestation_evidence
+        .into_iter()
+        .take(MAX_EVIDENCE_LISTED.saturating_sub(listed.len()))
+    {
+        listed.push(json!({
+            "member": evidence.member,
+            "kind": "ContradictingAttestation",
+            // Finalized in the ledger: q validators attested the credited fact and the
+            // member signed the contradicting transaction.
+            "verified": true,
+            "height": evidence.height,
+            "subject": evidence.subject(),
             "evidence": evidence,
         }));
     }

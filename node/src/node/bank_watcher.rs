@@ -97,7 +97,21 @@ pub fn fiat_asset(genesis: &Genesis) -> Option<AssetId> {
 
 /// Starts the watcher if this node has a bank URL and token.
 pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyhow::Result<()> {
-    let (Some(url), Some(token)) = (config.bank_url.clone(), config.bank_token.clone()) else {
+    let Some(url) = config.bank_url.clone() else {
+        return Ok(());
+    };
+    // The member's own token (the clearing house moves money with it) and the
+    // validator's read-only auditor token (it reads every trust account): either
+    // starts the watcher.
+    let own = config
+        .bank_token
+        .as_deref()
+        .map(|token| HttpBank::new(&url, token));
+    let auditor = config
+        .bank_auditor_token
+        .as_deref()
+        .map(|token| HttpBank::new(&url, token));
+    let Some(bank) = own.or_else(|| auditor.clone()) else {
         return Ok(());
     };
     let Some(asset) = fiat_asset(&context.genesis) else {
@@ -105,16 +119,20 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         return Ok(());
     };
     let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
-    let bank = HttpBank::new(&url, &token);
+    let lie = super::fault::lies_in_attestations(config.fault, &context.genesis)?;
     shared().lock().expect("bank state").bank = Some(bank.clone());
     let clearing_house =
         context.genesis.member(member).map(|m| m.role) == Some(Role::ClearingHouse);
-    info!(url = %url, clearing_house, "bank watcher starting");
+    info!(url = %url, clearing_house, auditor = auditor.is_some(), "bank watcher starting");
     let watcher = Watcher {
         context,
         keypair,
         member,
         asset,
+        reader: auditor.clone().unwrap_or_else(|| bank.clone()),
+        audits_all: auditor.is_some(),
+        lie,
+        squatted: BTreeSet::new(),
         bank,
         clearing_house,
         crash_file: config.data.join(CRASH_AFTER_TRANSFER_FILE),
@@ -132,6 +150,15 @@ struct Watcher {
     member: MemberId,
     asset: AssetId,
     bank: HttpBank,
+    /// Reads the trust accounts' statements: the auditor token when configured (every
+    /// trust account), else the member's own token.
+    reader: HttpBank,
+    /// Whether `reader` is an auditor (reads every exchange's trust account).
+    audits_all: bool,
+    /// Test-only fault injection (`--fault lie-attestations`): attest false facts.
+    lie: bool,
+    /// Bank sequence numbers a lying watcher already attested an invented fact for.
+    squatted: BTreeSet<u64>,
     clearing_house: bool,
     crash_file: std::path::PathBuf,
     /// Per exchange, the last statement sequence fully handled (in memory: after a
@@ -220,6 +247,43 @@ pub fn mirror_transfers(
     transfers
 }
 
+/// How many entry ids after each entry it sees a lying watcher attests invented facts
+/// for (test-only fault injection).
+pub const LIE_SQUAT_AHEAD: u64 = 4;
+
+/// What a lying watcher (`--fault lie-attestations`, tests only) attests for `entry`
+/// instead of `truths`: each true fact with another amount, and an invented trust
+/// credit to `member` for each of the next [`LIE_SQUAT_AHEAD`] entry ids the bank has
+/// not assigned yet (the embedded bank's ids are `E` and the 12-digit global sequence),
+/// each once (`squatted`). Pure.
+pub fn lies_about(
+    member: MemberId,
+    asset: AssetId,
+    entry: &Entry,
+    truths: Vec<BankFact>,
+    squatted: &mut BTreeSet<u64>,
+) -> Vec<BankFact> {
+    let mut lies: Vec<BankFact> = truths
+        .into_iter()
+        .map(|mut fact| {
+            fact.amount = Amount(fact.amount.0.saturating_add(1));
+            fact
+        })
+        .collect();
+    for sequence in entry.sequence + 1..=entry.sequence + LIE_SQUAT_AHEAD {
+        if squatted.insert(sequence) {
+            lies.push(BankFact {
+                entry: BankEntryId(format!("E{sequence:012}")),
+                member,
+                asset,
+                amount: Amount(999_999),
+                kind: BankEntryKind::TrustCredit,
+            });
+        }
+    }
+    lies
+}
+
 impl Watcher {
     async fn run(mut self) {
         loop {
@@ -256,7 +320,8 @@ impl Watcher {
             .enumerate()
             .map(|(index, member)| (MemberId(index as u32), member))
             .filter(|(id, member)| {
-                member.role == Role::Exchange && (self.clearing_house || *id == self.member)
+                member.role == Role::Exchange
+                    && (self.clearing_house || self.audits_all || *id == self.member)
             })
             .map(|(id, member)| (id, member.name.clone()))
             .collect()
@@ -295,11 +360,16 @@ impl Watcher {
         let mut budget = MAX_ATTESTATIONS_PER_PASS;
         for (member, name) in self.visible_exchanges() {
             let after = self.cursors.get(&member).copied().unwrap_or(0);
-            let bank = self.bank.clone();
+            let bank = self.reader.clone();
             let account = AccountId::trust(&name);
             let entries = blocking(move || bank.statement(&account, after)).await?;
             for entry in entries {
-                if let Some(fact) = entry_fact(member, &name, self.asset, &entry) {
+                let mut facts: Vec<BankFact> =
+                    entry_fact(member, &name, self.asset, &entry).into_iter().collect();
+                if self.lie {
+                    facts = lies_about(member, self.asset, &entry, facts, &mut self.squatted);
+                }
+                for fact in facts {
                     if budget == 0 {
                         return Ok(());
                     }
@@ -530,7 +600,13 @@ fn reconcile(context: &ApiContext, bank: Option<&HttpBank>) -> Result<Value, Api
                     continue;
                 };
                 let record = ledger_bank::entry(&view, &fact.entry);
-                if record.as_ref().is_some_and(|record| record.conflicting) {
+                // The ledger acted on other facts than the bank's statement shows (a
+                // minority's contradicting attestation is evidence, not this).
+                let applied_differs = record
+                    .as_ref()
+                    .and_then(|record| record.applied.as_ref())
+                    .is_some_and(|applied| *applied != fact);
+                if applied_differs {
                     conflicting.push(fact.entry.0.clone());
                 }
                 if record.and_then(|record| record.applied).is_some() {
@@ -576,6 +652,51 @@ fn reconcile(context: &ApiContext, bank: Option<&HttpBank>) -> Result<Value, Api
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lying_watcher_misstates_amounts_and_claims_the_next_entry_ids_once() {
+        let entry = Entry {
+            id: seisan_bank::EntryId("E000000000006".into()),
+            sequence: 6,
+            account: AccountId::trust("a"),
+            direction: Direction::Credit,
+            amount: Amount(200),
+            counterparty: AccountId::operating("a"),
+            reference: TransferReference("r".into()),
+            timestamp_ms: 0,
+            balance_after: Amount(200),
+        };
+        let truth = entry_fact(MemberId(1), "a", AssetId(1), &entry).unwrap();
+        let mut squatted = BTreeSet::new();
+        let lies = lies_about(
+            MemberId(1),
+            AssetId(1),
+            &entry,
+            vec![truth.clone()],
+            &mut squatted,
+        );
+        assert_eq!(lies.len(), 1 + LIE_SQUAT_AHEAD as usize);
+        assert_eq!(lies[0].entry, truth.entry);
+        assert_ne!(lies[0].amount, truth.amount);
+        let invented: Vec<&str> = lies[1..].iter().map(|fact| fact.entry.0.as_str()).collect();
+        assert_eq!(
+            invented,
+            [
+                "E000000000007",
+                "E000000000008",
+                "E000000000009",
+                "E000000000010"
+            ]
+        );
+        // The next entry's claims overlap: each id is claimed once.
+        let next = Entry {
+            sequence: 7,
+            ..entry
+        };
+        let again = lies_about(MemberId(1), AssetId(1), &next, vec![], &mut squatted);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].entry.0, "E000000000011");
+    }
     use seisan_types::clearing::{Account, ReportEntry, SettlementReport};
 
     fn line(member: u32, reason: ChangeReason, increase: u128, decrease: u128) -> ReportEntry {

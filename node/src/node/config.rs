@@ -47,6 +47,10 @@ pub struct NodeArgs {
     /// This member's bank API token.
     #[arg(long, env = "SEISAN_BANK_TOKEN")]
     pub bank_token: Option<String>,
+    /// This validator's read-only auditor token at the bank: with it the bank watcher
+    /// reads, and attests, every exchange's trust account instead of only its own.
+    #[arg(long, env = "SEISAN_BANK_AUDITOR_TOKEN")]
+    pub bank_auditor_token: Option<String>,
     /// The public chain's JSON-RPC URL (this node's own Ethereum node); enables the
     /// custody watcher.
     #[arg(long, env = "SEISAN_ETH_RPC")]
@@ -60,8 +64,9 @@ pub struct NodeArgs {
     #[arg(long)]
     pub empty_block_delay_ms: Option<u64>,
     /// Fault injection for tests (dev chains only): `equivocate` makes this validator
-    /// sign a conflicting twin of each of its notarize and finalize votes. Never set on
-    /// a real node.
+    /// sign a conflicting twin of each of its notarize and finalize votes;
+    /// `lie-attestations` makes its bank and custody watchers attest false facts. Never
+    /// set on a real node.
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<super::fault::Fault>,
 }
@@ -85,6 +90,7 @@ struct ConfigFile {
     log_format: Option<LogFormat>,
     bank_url: Option<String>,
     bank_token: Option<String>,
+    bank_auditor_token: Option<String>,
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
@@ -102,6 +108,7 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     pub bank_url: Option<String>,
     pub bank_token: Option<String>,
+    pub bank_auditor_token: Option<String>,
     pub eth_rpc: Option<String>,
     pub hot_key: Option<PathBuf>,
     pub empty_block_delay_ms: u64,
@@ -138,6 +145,7 @@ impl NodeArgs {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             bank_url: self.bank_url.or(file.bank_url),
             bank_token: self.bank_token.or(file.bank_token),
+            bank_auditor_token: self.bank_auditor_token.or(file.bank_auditor_token),
             eth_rpc: self.eth_rpc.or(file.eth_rpc),
             hot_key: self.hot_key.or(file.hot_key),
             empty_block_delay_ms: self

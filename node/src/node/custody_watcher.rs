@@ -170,6 +170,7 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
     shared().lock().expect("custody state").rpc_url = Some(url.clone());
     info!(rpc = %url, payer = payer.is_some(), from_block = next_block, "custody watcher starting");
     let watcher = Watcher {
+        lie: super::fault::lies_in_attestations(config.fault, &context.genesis)?,
         assets: plan::chain_assets(&context.genesis),
         settings,
         context,
@@ -199,7 +200,30 @@ struct Unconfirmed {
     resubmissions: u32,
 }
 
+/// What a lying watcher (`--fault lie-attestations`, tests only) attests instead of
+/// the deposits it saw: each with another amount, and beside each an invented deposit
+/// (a transaction hash that differs in its last digit) of ten times the amount. Pure.
+pub fn lies_about_deposits(facts: Vec<(u64, DepositFact)>) -> Vec<(u64, DepositFact)> {
+    let mut lies = Vec::with_capacity(2 * facts.len());
+    for (block, fact) in facts {
+        let mut inflated = fact.clone();
+        inflated.amount = Amount(fact.amount.0.saturating_add(1));
+        lies.push((block, inflated));
+        let mut invented = fact;
+        let mut hash = invented.tx_hash.0.clone();
+        let last = if hash.ends_with('0') { '1' } else { '0' };
+        hash.pop();
+        hash.push(last);
+        invented.tx_hash = ChainTxHash(hash);
+        invented.amount = Amount(invented.amount.0.saturating_mul(10));
+        lies.push((block, invented));
+    }
+    lies
+}
+
 struct Watcher {
+    /// Test-only fault injection (`--fault lie-attestations`): attest false facts.
+    lie: bool,
     settings: PublicChainSettings,
     assets: Vec<(seisan_types::AssetId, ChainAsset)>,
     context: ApiContext,
@@ -329,7 +353,10 @@ impl Watcher {
         let transfers = chain
             .transfers_to(&self.settings.hot_address, from, until)
             .await?;
-        let facts = plan::deposit_facts(&self.settings, &transfers);
+        let mut facts = plan::deposit_facts(&self.settings, &transfers);
+        if self.lie {
+            facts = lies_about_deposits(facts);
+        }
         let mut submitted = 0;
         for (block, fact) in facts {
             let id = fact.deposit_id();
@@ -681,4 +708,31 @@ async fn deposits(
         .then(|| list.last().map(|record| record.id.to_string()))
         .flatten();
     Ok(Json(json!({ "deposits": list, "next_after": next_after })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lying_watcher_inflates_each_deposit_and_invents_another() {
+        let fact = DepositFact {
+            chain_id: 31337,
+            tx_hash: ChainTxHash(format!("0x{}", "5".repeat(64))),
+            log_index: None,
+            from: seisan_types::custody::ChainAddress(format!("0x{}", "a".repeat(40))),
+            asset: seisan_types::AssetId(0),
+            amount: Amount(7),
+        };
+        let lies = lies_about_deposits(vec![(9, fact.clone())]);
+        assert_eq!(lies.len(), 2);
+        let (block, inflated) = &lies[0];
+        assert_eq!(*block, 9);
+        assert_eq!(inflated.deposit_id(), fact.deposit_id());
+        assert_ne!(inflated.content_hash(), fact.content_hash());
+        let (_, invented) = &lies[1];
+        assert!(invented.tx_hash.is_canonical());
+        assert_ne!(invented.deposit_id(), fact.deposit_id());
+        assert_eq!(invented.amount, Amount(70));
+    }
 }

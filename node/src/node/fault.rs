@@ -20,6 +20,29 @@ pub enum Fault {
     /// the same kind, view and height for a different block (a double vote; R11 makes
     /// every honest validator that receives both keep it as evidence).
     Equivocate,
+    /// Make this validator's bank and custody watchers attest false facts: another
+    /// amount than the one they saw, and invented facts for bank entry ids the bank has
+    /// not assigned yet (the next sequential ids) and for deposits that never happened.
+    /// For tests that show a lying attester neither blocks nor forges a credit and that
+    /// its contradictions become evidence (tests/attestation.rs).
+    #[serde(rename = "lie-attestations")]
+    LieAttestations,
+}
+
+/// Whether this node's watchers attest false facts (`--fault lie-attestations`);
+/// refused on a production chain.
+pub fn lies_in_attestations(fault: Option<Fault>, genesis: &Genesis) -> anyhow::Result<bool> {
+    if fault != Some(Fault::LieAttestations) {
+        return Ok(false);
+    }
+    if !genesis.chain_id.is_dev() {
+        bail!(
+            "--fault is fault injection for tests; chain {} is not a dev chain",
+            genesis.chain_id
+        );
+    }
+    tracing::warn!("fault injection: this validator's watchers attest false facts");
+    Ok(true)
 }
 
 /// Rewrites the engine's outputs of a validator configured with a [`Fault`].

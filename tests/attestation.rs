@@ -1,0 +1,381 @@
+//! Every validator observes, and a lying validator neither blocks nor forges: four real
+//! validator nodes with quorum 3, the embedded bank and anvil, and exchange-c's node
+//! started with `--fault lie-attestations` (it attests other amounts than it sees, and
+//! invented facts for the next bank entry ids and for deposits that never happened).
+//!
+//! Each validator reads every trust account through its own read-only auditor token
+//! (`seisan bank init --genesis` gives each validator one), so the three honest ones
+//! are a quorum for every fiat credit. A fiat deposit is credited once, with the
+//! bank's amount; a second one, whose entry id the liar claimed before the bank
+//! assigned it, is credited once too; an ETH deposit is credited once; the liar's
+//! invented deposit credits nobody; and every honest node serves the liar's
+//! contradicting attestations at `GET /v1/evidence`, with none against an honest node.
+
+use anyhow::{bail, Context};
+use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
+use seisan_tests::*;
+use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
+use seisan_types::Amount;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Anvil's well-known dev accounts: 1 is the hot address, 2 the cold one, 3 exchange
+/// A's registered address.
+const ACCOUNTS: [&str; 4] = [
+    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
+];
+const HOT: usize = 1;
+const COLD: usize = 2;
+const EXCHANGE_A: usize = 3;
+const ETHER: u128 = 1_000_000_000_000_000_000;
+/// The validator configured to lie, and its member id in the four-validator genesis
+/// (clearing-house 0, exchange-a 1, exchange-b 2, exchange-c 3).
+const LIAR: &str = "exchange-c";
+const LIAR_ID: u64 = 3;
+const PATIENT: Duration = Duration::from_secs(150);
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+/// An anvil started by `scripts/anvil.sh`, stopped on drop.
+struct Anvil {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Anvil {
+    fn start() -> anyhow::Result<Anvil> {
+        let dir = tempfile::Builder::new().prefix("seisan-anvil").tempdir()?;
+        let port = free_port();
+        let status = Command::new(repo_root().join("scripts/anvil.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .env("ANVIL_PORT", port.to_string())
+            .status()
+            .context("running scripts/anvil.sh start")?;
+        if !status.success() {
+            bail!("scripts/anvil.sh start failed");
+        }
+        Ok(Anvil {
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        })
+    }
+
+    fn rpc(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let (code, body) = post_json(
+            &self.url,
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        )?;
+        if code != 200 || body.get("error").is_some() {
+            bail!("{method}: {code} {body}");
+        }
+        Ok(body["result"].clone())
+    }
+
+    /// Sends ether from an unlocked dev account; returns the hash once mined.
+    fn send(&self, from: usize, to: usize, value: u128) -> anyhow::Result<String> {
+        let hash = self.rpc(
+            "eth_sendTransaction",
+            json!([{"from": ACCOUNTS[from], "to": ACCOUNTS[to], "value": format!("{value:#x}")}]),
+        )?;
+        let hash = hash.as_str().context("a hash")?.to_string();
+        wait_until(PATIENT, || {
+            Ok(!self
+                .rpc("eth_getTransactionReceipt", json!([hash]))?
+                .is_null())
+        })?;
+        Ok(hash)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts/anvil.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The bank process; killed on drop.
+struct BankProcess {
+    child: Child,
+}
+
+impl Drop for BankProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `seisan bank init --genesis` (a party per member, an auditor per validator) and
+/// `seisan bank run`.
+fn start_bank(testnet: &Testnet, port: u16) -> anyhow::Result<BankProcess> {
+    let dir = testnet.dir.path();
+    let bank_dir = dir.join("bank");
+    let init = Command::new(seisan_binary())
+        .args(["bank", "init", "--out"])
+        .arg(&bank_dir)
+        .arg("--genesis")
+        .arg(testnet.genesis_path())
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(init.success(), "seisan bank init failed");
+    let log = std::fs::File::create(dir.join("bank.log"))?;
+    let child = Command::new(seisan_binary())
+        .args(["bank", "run", "--config"])
+        .arg(bank_dir.join("bank.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting seisan bank")?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until(PATIENCE, || {
+        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
+    })?;
+    Ok(BankProcess { child })
+}
+
+/// A JSON amount (a decimal string or a number) as minor units.
+fn minor(value: &Value) -> u128 {
+    match value {
+        Value::String(text) => text.parse().unwrap_or(0),
+        Value::Number(number) => number.as_u64().map_or(0, u128::from),
+        _ => 0,
+    }
+}
+
+/// A member's whole holding of `symbol` (inventory, locked, customers) on `node`.
+fn holding(node: &str, member: &str, symbol: &str) -> anyhow::Result<u128> {
+    let (_, body) = get(&format!("{node}/v1/members/{member}/balances"))?;
+    Ok(body["balances"]
+        .as_array()
+        .context("balances")?
+        .iter()
+        .find(|line| line["symbol"] == symbol)
+        .map(|line| {
+            ["inventory", "locked", "customers"]
+                .iter()
+                .map(|part| minor(&line["balance"][part]))
+                .sum()
+        })
+        .unwrap_or(0))
+}
+
+/// The attestation evidence a node serves.
+fn attestation_evidence(node: &str) -> anyhow::Result<Vec<Value>> {
+    let (code, body) = get(&format!("{node}/v1/evidence"))?;
+    anyhow::ensure!(code == 200, "evidence answered {code}: {body}");
+    Ok(body["evidence"]
+        .as_array()
+        .context("evidence list")?
+        .iter()
+        .filter(|item| item["kind"] == "ContradictingAttestation")
+        .cloned()
+        .collect())
+}
+
+/// The evidence item about bank entry `entry`, if any.
+fn bank_evidence<'e>(evidence: &'e [Value], entry: &str) -> Option<&'e Value> {
+    evidence
+        .iter()
+        .find(|item| item["subject"]["bank_entry"]["entry"] == entry)
+}
+
+fn deposit_to_trust(bank: &HttpBank, amount: u128, reference: &str) -> anyhow::Result<()> {
+    bank.transfer(&TransferRequest {
+        from: AccountId::operating("exchange-a"),
+        to: AccountId::trust("exchange-a"),
+        amount: Amount(amount),
+        reference: TransferReference(reference.into()),
+    })
+    .map_err(|error| anyhow::anyhow!("bank transfer: {error}"))?;
+    Ok(())
+}
+
+/// The id of the newest credit on exchange A's trust account.
+fn newest_trust_entry(auditor: &HttpBank) -> anyhow::Result<(String, u64)> {
+    let statement = auditor
+        .statement(&AccountId::trust("exchange-a"), 0)
+        .map_err(|error| anyhow::anyhow!("statement: {error}"))?;
+    let last = statement.last().context("an entry")?;
+    Ok((last.id.0.clone(), last.sequence))
+}
+
+#[test]
+fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Result<()> {
+    let anvil = Anvil::start()?;
+    // The nodes inherit it: every node watches anvil (no hot key: nothing is paid out).
+    std::env::set_var("SEISAN_ETH_RPC", &anvil.url);
+    let mut net = Testnet::start_sized(4, Some(3), 0, |genesis| {
+        let address = |index: usize| ChainAddress(ACCOUNTS[index].into());
+        genesis.public_chain = Some(PublicChainSettings {
+            chain_id: 31337,
+            confirmations: 2,
+            hot_address: address(HOT),
+            cold_address: address(COLD),
+            registered_addresses: vec![RegisteredAddress {
+                member: "exchange-a".into(),
+                address: address(EXCHANGE_A),
+            }],
+            hot_cap_bps: 500,
+        });
+    })?;
+    assert_eq!(net.genesis.quorum, 3);
+    assert_eq!(net.nodes.len(), 4);
+    assert_eq!(net.nodes[LIAR_ID as usize].name, LIAR);
+    let bank_port = free_port();
+    let _bank = start_bank(&net, bank_port)?;
+    let bank_url = format!("http://127.0.0.1:{bank_port}");
+    for index in 0..net.nodes.len() {
+        let name = net.nodes[index].name.clone();
+        let mut args = vec![
+            "--bank-url".to_string(),
+            bank_url.clone(),
+            "--bank-token".into(),
+            seisan_bank::dev_token(&name),
+            "--bank-auditor-token".into(),
+            seisan_bank::dev_auditor_token(&name),
+        ];
+        if name == LIAR {
+            args.extend(["--fault".to_string(), "lie-attestations".to_string()]);
+        }
+        net.nodes[index].extra_args = args;
+        net.launch(index)?;
+    }
+    net.wait_in_sync(&[0, 1, 2, 3])?;
+    let honest: Vec<String> = (0..3).map(|index| net.nodes[index].url()).collect();
+    let a = honest[1].clone();
+    let bank_a = HttpBank::new(&bank_url, &seisan_bank::dev_token("exchange-a"));
+    let auditor = HttpBank::new(&bank_url, &seisan_bank::dev_auditor_token("exchange-b"));
+
+    // A fiat deposit (S210): credited once, with the bank's amount, although the liar
+    // attests another one. Only exchange A's own node and the clearing house could read
+    // A's trust account before; now the three honest validators are the quorum.
+    deposit_to_trust(&bank_a, 200, "a-funds-trust-1")?;
+    let (first_entry, first_sequence) = newest_trust_entry(&auditor)?;
+    wait_until(PATIENT, || Ok(holding(&a, "exchange-a", "JPY")? == 200))
+        .with_context(|| net.log_tail(1))?;
+    // The liar's other amount for it is evidence; so are its claims to the next ids,
+    // once the bank assigns them. Wait until the liar has attested (its squats ride in
+    // the same pass, after the misstatement).
+    wait_until(PATIENT, || {
+        Ok(bank_evidence(&attestation_evidence(&a)?, &first_entry).is_some())
+    })
+    .with_context(|| format!("{:?}\n{}", attestation_evidence(&a), net.log_tail(3)))?;
+    wait_until(PATIENT, || {
+        let (_, body) = get(&format!("{a}/v1/members/{LIAR}/nonce"))?;
+        // One misstated entry and four claimed ids.
+        Ok(body["committed"].as_u64().unwrap_or(0) >= 5)
+    })
+    .with_context(|| net.log_tail(3))?;
+
+    // A second deposit takes one of the ids the liar claimed before the bank assigned
+    // it: credited once all the same, with the bank's amount.
+    deposit_to_trust(&bank_a, 300, "a-funds-trust-2")?;
+    let (second_entry, second_sequence) = newest_trust_entry(&auditor)?;
+    assert!(
+        second_sequence > first_sequence && second_sequence <= first_sequence + 4,
+        "the second credit ({second_entry}) is among the ids the liar claimed after {first_entry}"
+    );
+    wait_until(PATIENT, || Ok(holding(&a, "exchange-a", "JPY")? == 500))
+        .with_context(|| net.log_tail(1))?;
+
+    // An ETH deposit from A's registered address: credited once, with the chain's
+    // amount; the liar's inflated version and its invented deposit credit nobody.
+    anvil.send(EXCHANGE_A, HOT, ETHER)?;
+    wait_until(PATIENT, || Ok(holding(&a, "exchange-a", "ETH")? == ETHER))
+        .with_context(|| net.log_tail(1))?;
+    wait_until(PATIENT, || {
+        Ok(attestation_evidence(&a)?
+            .iter()
+            .any(|item| item["subject"].get("deposit").is_some()))
+    })
+    .with_context(|| format!("{:?}\n{}", attestation_evidence(&a), net.log_tail(3)))?;
+    // The liar's invented deposit rides in the same pass as its misstatement.
+    let mut deposits = Vec::new();
+    wait_until(PATIENT, || {
+        let (_, body) = get(&format!("{a}/v1/deposits"))?;
+        deposits = body["deposits"].as_array().context("deposits")?.clone();
+        Ok(deposits.len() == 2)
+    })
+    .with_context(|| format!("{deposits:?}\n{}", net.log_tail(3)))?;
+    let settled = deposits
+        .iter()
+        .filter(|record| !record["outcome"].is_null())
+        .count();
+    let invented = deposits
+        .iter()
+        .filter(|record| record["outcome"].is_null())
+        .count();
+    assert_eq!(settled, 1, "{deposits:?}");
+    assert_eq!(
+        invented, 1,
+        "the liar's invented deposit stays open: {deposits:?}"
+    );
+
+    // Nothing more arrives later: each credit happened exactly once.
+    std::thread::sleep(Duration::from_secs(5));
+    for node in &honest {
+        assert_eq!(holding(node, "exchange-a", "JPY")?, 500, "{node}");
+        assert_eq!(holding(node, "exchange-a", "ETH")?, ETHER, "{node}");
+        for member in ["clearing-house", "exchange-b", LIAR] {
+            assert_eq!(holding(node, member, "JPY")?, 0, "{member} on {node}");
+            assert_eq!(holding(node, member, "ETH")?, 0, "{member} on {node}");
+        }
+    }
+
+    // Every honest node serves the same evidence: the liar's, and nobody else's.
+    let evidence = attestation_evidence(&honest[0])?;
+    for node in &honest[1..] {
+        assert_eq!(attestation_evidence(node)?, evidence, "{node}");
+    }
+    assert!(
+        evidence.iter().all(|item| item["member"] == LIAR_ID),
+        "{evidence:?}"
+    );
+    let misstated = bank_evidence(&evidence, &first_entry).context("first entry")?;
+    assert_eq!(
+        minor(&misstated["evidence"]["credited"]["bank_entry"]["amount"]),
+        200
+    );
+    assert_ne!(
+        minor(&misstated["evidence"]["attested"]["bank_entry"]["amount"]),
+        200
+    );
+    let squatted = bank_evidence(&evidence, &second_entry).context("claimed id")?;
+    assert_eq!(
+        minor(&squatted["evidence"]["credited"]["bank_entry"]["amount"]),
+        300
+    );
+    assert_eq!(
+        minor(&squatted["evidence"]["attested"]["bank_entry"]["amount"]),
+        999_999
+    );
+    let deposit_evidence: Vec<&Value> = evidence
+        .iter()
+        .filter(|item| item["subject"].get("deposit").is_some())
+        .collect();
+    assert_eq!(deposit_evidence.len(), 1, "{deposit_evidence:?}");
+    assert_eq!(
+        minor(&deposit_evidence[0]["evidence"]["credited"]["deposit"]["amount"]),
+        ETHER
+    );
+    println!(
+        "credited once each: 200 + 300 JPY, 1 ETH; evidence against {LIAR}: {} items",
+        evidence.len()
+    );
+    Ok(())
+}
