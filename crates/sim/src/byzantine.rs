@@ -2,12 +2,13 @@
 //! and its own view of the chain is checked like anyone's) and then rewrites what that
 //! engine sends: it equivocates as leader, double-votes, or sprays garbage.
 
-use crate::app;
+use crate::app::{self, Plan};
 use crate::rng::Rng;
 use seisan_consensus::{proposal_digest, ConsensusMessage, Proposal};
 use seisan_crypto::{assemble_certificate, sign_vote, Keypair};
 use seisan_types::{
-    ChainId, Hash, Height, MemberId, QuorumCertificate, Signature, SignedVote, View, Vote, VoteKind,
+    ChainId, Epoch, Hash, Height, MemberId, QuorumCertificate, Signature, SignedVote, View, Vote,
+    VoteKind,
 };
 use std::collections::BTreeMap;
 
@@ -62,6 +63,9 @@ pub struct Byzantine {
     member: MemberId,
     keypair: Keypair,
     chain_id: ChainId,
+    /// The epoch of the engine it runs on (E1): what its own votes sign.
+    epoch: Epoch,
+    /// Nodes in the simulation (recipients are indexes below this).
     validators: usize,
     equivocations: BTreeMap<View, Equivocation>,
 }
@@ -79,15 +83,24 @@ impl Byzantine {
             member,
             keypair,
             chain_id,
+            epoch: Epoch(0),
             validators,
             equivocations: BTreeMap::new(),
         }
     }
 
+    /// The node's engine now runs `epoch`, signing with `keypair` (a rotated key, E5);
+    /// views restart, so the equivocations of the last epoch are forgotten.
+    pub fn set_epoch(&mut self, epoch: Epoch, keypair: Keypair) {
+        self.epoch = epoch;
+        self.keypair = keypair;
+        self.equivocations.clear();
+    }
+
     fn vote(&self, view: View, height: Height, block: Hash, kind: VoteKind) -> SignedVote {
         let vote = Vote {
             chain_id: self.chain_id.clone(),
-            epoch: seisan_types::Epoch(0),
+            epoch: self.epoch,
             view,
             height,
             block,
@@ -111,6 +124,7 @@ impl Byzantine {
         message: &ConsensusMessage,
         recipients: &[usize],
         parent_root: Option<Hash>,
+        plan: &Plan,
     ) -> Vec<(usize, Vec<u8>)> {
         let mut sends: Vec<(usize, Vec<u8>)> = Vec::new();
         let mut honest_copy = true;
@@ -122,8 +136,9 @@ impl Byzantine {
             {
                 let header = &proposal.block.header;
                 let mut twin = app::build(
+                    plan,
                     &self.chain_id,
-                    (seisan_types::Epoch(0), header.view, header.height),
+                    (header.epoch, header.view, header.height),
                     header.parent,
                     &parent_root.expect("checked above"),
                     self.member,
@@ -218,13 +233,13 @@ impl Byzantine {
         if self.behaviour.sends_garbage() && rng.chance(400) {
             let peers = self.peers();
             let target = peers[rng.below(peers.len() as u64) as usize];
-            sends.push((target, self.garbage(rng, message.view())));
+            sends.push((target, self.garbage(rng, message.view(), plan)));
         }
         sends
     }
 
     /// One hostile message about (or near) `view`.
-    pub fn garbage(&self, rng: &mut Rng, view: View) -> Vec<u8> {
+    pub fn garbage(&self, rng: &mut Rng, view: View, plan: &Plan) -> Vec<u8> {
         let random_hash = |rng: &mut Rng| Hash(rng.bytes(32).try_into().expect("32 bytes"));
         match rng.below(7) {
             0 => {
@@ -250,7 +265,7 @@ impl Byzantine {
                 // A certificate with only this node's signature.
                 let vote = Vote {
                     chain_id: self.chain_id.clone(),
-                    epoch: seisan_types::Epoch(0),
+                    epoch: self.epoch,
                     view: View(view.0 + 1),
                     height: Height(0),
                     block: Hash::ZERO,
@@ -263,7 +278,7 @@ impl Byzantine {
                 // A certificate claiming everyone signed, with forged signatures, far ahead.
                 let vote = Vote {
                     chain_id: self.chain_id.clone(),
-                    epoch: seisan_types::Epoch(0),
+                    epoch: self.epoch,
                     view: View(view.0 + 1_000_000),
                     height: Height(5),
                     block: random_hash(rng),
@@ -277,8 +292,9 @@ impl Byzantine {
             5 => {
                 // A proposal out of turn (or with a bad state root when in turn).
                 let block = app::build(
+                    plan,
                     &self.chain_id,
-                    (seisan_types::Epoch(0), view, Height(1 + rng.below(20))),
+                    (self.epoch, view, Height(1 + rng.below(20))),
                     random_hash(rng),
                     &random_hash(rng),
                     self.member,
@@ -301,7 +317,7 @@ impl Byzantine {
                     self.member,
                     Vote {
                         chain_id: ChainId("other-dev".into()),
-                        epoch: seisan_types::Epoch(0),
+                        epoch: self.epoch,
                         view,
                         height: Height(1),
                         block: random_hash(rng),
@@ -319,17 +335,15 @@ impl Byzantine {
         &self,
         rng: &mut Rng,
         from: Height,
+        plan: &Plan,
     ) -> seisan_consensus::FetchResponse {
         let mut blocks = Vec::new();
         let mut parent = Hash(rng.bytes(32).try_into().expect("32 bytes"));
         for offset in 0..rng.range(1, 5) {
             let block = app::build(
+                plan,
                 &self.chain_id,
-                (
-                    seisan_types::Epoch(0),
-                    View(from.0 + offset),
-                    Height(from.0 + offset),
-                ),
+                (self.epoch, View(from.0 + offset), Height(from.0 + offset)),
                 parent,
                 &Hash::ZERO,
                 self.member,
@@ -341,7 +355,7 @@ impl Byzantine {
         let last = blocks.last().expect("at least one block");
         let vote = Vote {
             chain_id: self.chain_id.clone(),
-            epoch: seisan_types::Epoch(0),
+            epoch: self.epoch,
             view: last.header.view,
             height: last.header.height,
             block: last.hash(),

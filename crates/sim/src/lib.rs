@@ -46,6 +46,18 @@
 //! finalize at least [`HEAL_NEW_BLOCKS`] blocks above the highest height any node had
 //! finalized, within `heal_ms` of simulated time; otherwise the seed is a liveness
 //! failure. A failing seed's report carries the exact command that replays it.
+//!
+//! With [`SimConfig::reconfigure`] the simulated application follows a seeded
+//! [`app::Plan`] of validator-set changes (add, remove, rotate a key, change the quorum,
+//! several in flight), up to [`MAX_SPARE_MEMBERS`] extra members run from the start as
+//! observers, and every node hands over at each epoch end (E5): on
+//! `Output::EpochEnded` it starts the next epoch's engine on
+//! `FinalizedTip::epoch_base`; after a crash it restarts in the epoch its finalized
+//! chain is in. The checks then hold across epochs: agreement at every height, every
+//! certificate verified against the set of its epoch (and the seals that link an
+//! epoch's last block to its certificate checked as seals), evidence checked against
+//! its epoch's set, and healing must finalize [`HEAL_NEW_BLOCKS`] above the plan's last
+//! boundary too, so the final set is shown live.
 
 pub mod app;
 pub mod byzantine;
@@ -60,8 +72,12 @@ use seisan_consensus::{BugInjection, Timeouts};
 use seisan_types::Hash;
 
 /// Blocks every honest node must finalize during healing, above the highest height
-/// finalized anywhere when healing began.
+/// finalized anywhere when healing began (and above the plan's last epoch boundary).
 pub const HEAL_NEW_BLOCKS: u64 = 2;
+
+/// The most members beyond genesis's validators a reconfiguring seed runs: they start
+/// as observers in epoch 0 and validate once a change adds them.
+pub const MAX_SPARE_MEMBERS: u64 = 2;
 
 /// Once a quorum is connected again after a quorum-loss outage, a new height must be
 /// finalized within this many view timeouts (and again within as many after each new
@@ -127,6 +143,10 @@ pub struct SimConfig {
     /// `false` turns off loss, duplication, long delays, partitions, random crashes and
     /// slow persistence, for scenarios that must not depend on the seed's faults.
     pub random_faults: bool,
+    /// Whether the seed draws a plan of validator-set changes ([`app::Plan`]) and up to
+    /// [`MAX_SPARE_MEMBERS`] members that start as observers and may be added. Such
+    /// seeds draw no quorum-loss outage (its stall check counts genesis's quorum).
+    pub reconfigure: bool,
 }
 
 impl SimConfig {
@@ -152,6 +172,18 @@ impl SimConfig {
             outage_may_stop_all: true,
             random_faults: true,
             gossip_dedup: true,
+            reconfigure: false,
+        }
+    }
+
+    /// 3 validators, q = 2, all faults but quorum-loss outages, and a drawn plan of
+    /// validator-set changes with up to two members joining.
+    pub fn reconfiguring() -> SimConfig {
+        SimConfig {
+            reconfigure: true,
+            quorum_loss: QuorumLoss::Never,
+            fault_ms: 4_000,
+            ..SimConfig::three_of_two()
         }
     }
 
@@ -188,6 +220,9 @@ impl SimConfig {
         }
         if !self.gossip_dedup {
             extra.push_str(" --no-gossip-dedup");
+        }
+        if self.reconfigure {
+            extra.push_str(" --reconfigure");
         }
         if let Some(plan) = &self.outage_plan {
             extra.push_str(&format!(" (plus the test's fixed outage {plan:?})"));
@@ -239,6 +274,10 @@ pub struct SeedReport {
     /// The longest time from a quorum being connected again to the next new height.
     pub resume_ms_max: Option<u64>,
     pub crashes: u64,
+    /// Epoch changes the seed's plan makes.
+    pub reconfigurations: u64,
+    /// The highest epoch any node reached.
+    pub highest_epoch: u64,
     pub events: u64,
     /// Hash over every processed event: equal for equal seeds.
     pub trace_hash: Hash,

@@ -2,7 +2,11 @@
 //! `sim: seeds=N violations=V finalized_blocks=B liveness_failures=L quorum_losses=Q
 //! stalls_after_quorum=S resume_ms_max=R seeds_per_s=X` (`stalls_after_quorum` counts
 //! the liveness failures that were stalls after a quorum-loss outage; `resume_ms_max`
-//! is the longest time from a quorum being connected again to a new height).
+//! is the longest time from a quorum being connected again to a new height), then
+//! `reconfigurations=C epochs_reached=E` (epoch changes the seeds' plans make, and the
+//! sum of the highest epoch reached per seed: equal when every change was carried out).
+//! `--reconfigure` draws a plan of validator-set changes per seed (no quorum-loss
+//! outages then).
 //! Exits non-zero on any violation or liveness failure, after printing each failing
 //! seed's replay command on stderr.
 //!
@@ -11,7 +15,7 @@
 //!            [--first-seed 0] [--fault-ms 8000] [--heal-ms 30000]
 //!            [--crash-interval-ms MS] [--behaviour equivocate|doublevote|garbage|all]
 //!            [--quorum-loss never|sometimes|always] [--outage-spares-one]
-//!            [--no-random-faults] [--no-gossip-dedup]
+//!            [--no-random-faults] [--no-gossip-dedup] [--reconfigure]
 //! seisan-sim --seed 17 ...      # replay one seed, with its details
 //! ```
 
@@ -59,6 +63,12 @@ fn parse() -> anyhow::Result<Arguments> {
             "--no-random-faults" => config.random_faults = false,
             "--outage-spares-one" => config.outage_may_stop_all = false,
             "--no-gossip-dedup" => config.gossip_dedup = false,
+            // Validator-set changes; their seeds draw no quorum-loss outage, and their
+            // fault phase is shorter unless --fault-ms says otherwise.
+            "--reconfigure" => {
+                config.reconfigure = true;
+                config.quorum_loss = QuorumLoss::Never;
+            }
             // Deliberately broken engines, to see the simulator catch them.
             "--bug" => match value()?.as_str() {
                 "duplicate-votes" => config.bug_injection.count_duplicate_votes = true,
@@ -76,7 +86,7 @@ fn parse() -> anyhow::Result<Arguments> {
                 });
             }
             "--help" | "-h" => {
-                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B] [--quorum-loss never|sometimes|always (default sometimes: half the seeds)] [--outage-spares-one (a drawn outage never stops every validator)] [--no-random-faults] [--no-gossip-dedup]");
+                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B] [--quorum-loss never|sometimes|always (default sometimes: half the seeds)] [--outage-spares-one (a drawn outage never stops every validator)] [--no-random-faults] [--no-gossip-dedup] [--reconfigure (validator-set changes: add, remove, rotate, quorum, several in flight; no quorum-loss outages)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -119,6 +129,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (mut violations, mut liveness_failures, mut finalized_blocks) = (0u64, 0u64, 0u64);
     let (mut quorum_losses, mut stalls_after_quorum) = (0u64, 0u64);
+    let (mut reconfigurations, mut epochs_reached) = (0u64, 0u64);
     let mut resume_ms_max = 0u64;
     for seed in &seeds {
         let report = run_seed(&arguments.config, *seed);
@@ -126,14 +137,18 @@ fn main() -> anyhow::Result<()> {
         violations += report.violations.len() as u64;
         liveness_failures += u64::from(report.liveness_failure.is_some());
         quorum_losses += report.quorum_losses;
+        reconfigurations += report.reconfigurations;
+        epochs_reached += report.highest_epoch;
         stalls_after_quorum += u64::from(report.stalled_after_quorum);
         resume_ms_max = resume_ms_max.max(report.resume_ms_max.unwrap_or(0));
         if arguments.single.is_some() {
             eprintln!(
-                "seed {seed}: faults {}; events {}; crashes {}; evidence {}; finalized {}; resumed after quorum loss in {:?} ms; trace {}",
+                "seed {seed}: faults {}; events {}; crashes {}; epoch changes planned {} reached {}; evidence {}; finalized {}; resumed after quorum loss in {:?} ms; trace {}",
                 report.faults,
                 report.events,
                 report.crashes,
+                report.reconfigurations,
+                report.highest_epoch,
                 report.evidence_against_byzantine,
                 report.finalized_blocks,
                 report.resume_ms_max,
@@ -152,7 +167,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     println!(
-        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} seeds_per_s={:.1}",
+        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} reconfigurations={reconfigurations} epochs_reached={epochs_reached} seeds_per_s={:.1}",
         seeds.len(),
         seeds.len() as f64 / seconds
     );

@@ -1,19 +1,19 @@
 //! The event loop of one seed: a priority queue of (time, sequence) -> event, n nodes,
 //! the fault model, and the checks run after every step.
 
-use crate::app;
+use crate::app::{self, Plan};
 use crate::byzantine::{Behaviour, Byzantine};
 use crate::network::{message_id, Links, SeenCache};
 use crate::rng::Rng;
-use crate::{OutagePlan, QuorumLoss, SeedReport, SimConfig, HEAL_NEW_BLOCKS};
+use crate::{OutagePlan, QuorumLoss, SeedReport, SimConfig, HEAL_NEW_BLOCKS, MAX_SPARE_MEMBERS};
 use seisan_consensus::{
-    answer_fetch, Config, ConsensusMessage, Engine, FetchRequest, FetchResponse, FinalizedBlock,
-    FinalizedStore, FinalizedTip, Input, Output, PersistedRecord, Restored,
+    answer_fetch, Config, ConsensusEvidence, ConsensusMessage, Engine, FetchRequest, FetchResponse,
+    FinalizedBlock, FinalizedStore, FinalizedTip, Input, Output, PersistedRecord, Restored,
 };
-use seisan_crypto::{verify_certificate, Keypair};
+use seisan_crypto::{verify_certificate_in, Keypair};
 use seisan_types::genesis::{Member, Role};
 use seisan_types::{
-    Block, ChainId, Genesis, Hash, Height, MemberId, QuorumCertificate, ValidatorSet, View,
+    Block, ChainId, Epoch, Genesis, Hash, Height, MemberId, QuorumCertificate, ValidatorSet, View,
     VoteKind,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -188,12 +188,6 @@ impl Node {
         global.max(now)
     }
 
-    fn tip(&self) -> FinalizedTip {
-        self.finalized
-            .last()
-            .map_or_else(FinalizedTip::genesis, FinalizedTip::of)
-    }
-
     fn height(&self) -> u64 {
         self.finalized.len() as u64
     }
@@ -226,6 +220,10 @@ struct Sim {
     seed: u64,
     rng: Rng,
     genesis: Genesis,
+    /// The application's schedule of validator-set changes (none unless reconfiguring).
+    plan: Plan,
+    /// The highest epoch any node's engine reached.
+    highest_epoch: u64,
     faults: Faults,
     now: u64,
     next_sequence: u64,
@@ -250,7 +248,8 @@ struct Sim {
     heal_started_ms: u64,
     finalized_anywhere: BTreeMap<Height, Hash>,
     verified_certificates: BTreeSet<Hash>,
-    sent: BTreeMap<(MemberId, View), Sent>,
+    /// Views restart in every epoch (E1), so what was sent is kept per epoch.
+    sent: BTreeMap<(MemberId, Epoch, View), Sent>,
     violations: Vec<String>,
     evidence_against_byzantine: u64,
     crashes: u64,
@@ -305,6 +304,8 @@ pub fn run_seed(config: &SimConfig, seed: u64) -> SeedReport {
         stalled_after_quorum: sim.stalled_after_quorum,
         resume_ms_max: sim.resume_ms_max,
         crashes: sim.crashes,
+        reconfigurations: sim.plan.reconfigurations(),
+        highest_epoch: sim.highest_epoch,
         events: sim.events,
         trace_hash: sim.trace,
         faults: format!("{:?}", sim.faults),
@@ -347,7 +348,16 @@ impl Sim {
         while byzantine.len() < config.byzantine as usize {
             byzantine.insert(rng.below(n as u64) as usize);
         }
-        faults.outage = match (&config.outage_plan, config.quorum_loss) {
+        assert!(
+            !(config.reconfigure && config.outage_plan.is_some()),
+            "a fixed outage counts genesis's quorum; reconfiguring seeds run none"
+        );
+        let quorum_loss = if config.reconfigure {
+            QuorumLoss::Never
+        } else {
+            config.quorum_loss
+        };
+        faults.outage = match (&config.outage_plan, quorum_loss) {
             (Some(plan), _) => Some(plan.clone()),
             (None, QuorumLoss::Never) => None,
             (None, QuorumLoss::Sometimes) => rng
@@ -358,7 +368,14 @@ impl Sim {
         if let Some(plan) = &faults.outage {
             check_outage_plan(plan, n, config.quorum as usize);
         }
-        let nodes = (0..n)
+        // Spare members run from the start, observing until a change adds them.
+        let spares = if config.reconfigure {
+            rng.range(0, MAX_SPARE_MEMBERS) as usize
+        } else {
+            0
+        };
+        let total = n + spares;
+        let nodes: Vec<Node> = (0..total)
             .map(|index| {
                 let keypair = Keypair::dev(&format!("validator-{index}"));
                 let behaviour = config
@@ -385,7 +402,7 @@ impl Sim {
                             MemberId(index as u32),
                             keypair,
                             genesis.chain_id.clone(),
-                            n,
+                            total,
                         )
                     }),
                     built_parent_roots: BTreeMap::new(),
@@ -393,18 +410,31 @@ impl Sim {
                 }
             })
             .collect();
+        let genesis_set = ValidatorSet::genesis(&genesis);
+        let plan = if config.reconfigure {
+            let pool: Vec<MemberId> = (0..total).map(|index| MemberId(index as u32)).collect();
+            let byzantine_members = byzantine
+                .iter()
+                .map(|index| MemberId(*index as u32))
+                .collect();
+            Plan::draw(&mut rng, genesis_set, &pool, &byzantine_members)
+        } else {
+            Plan::none(genesis_set)
+        };
         Sim {
             config,
             seed,
             rng,
             genesis,
+            plan,
+            highest_epoch: 0,
             faults,
             now: 0,
             next_sequence: 0,
             queue: BTreeMap::new(),
             nodes,
             partition: None,
-            links: Links::new(n),
+            links: Links::new(total),
             phase: Phase::Faults,
             outage_armed: false,
             outage_stops: 0,
@@ -433,21 +463,45 @@ impl Sim {
         self.queue.insert((at.max(self.now), sequence), event);
     }
 
-    fn engine_config(&self, node: usize) -> Config {
-        let byzantine = self.nodes[node].byzantine.is_some();
-        Config {
+    /// The engine `node` runs on its finalized chain, and the tip it starts on: the
+    /// epoch after the last one if its last finalized block ended an epoch (E5, on
+    /// `FinalizedTip::epoch_base`), else the epoch of that block with the end its header
+    /// names (E2).
+    fn engine_config(&self, node: usize) -> (Config, FinalizedTip) {
+        let state = &self.nodes[node];
+        let (epoch, epoch_end, tip) = match state.finalized.last() {
+            None => (Epoch(0), None, FinalizedTip::genesis()),
+            Some(last) if last.block.header.epoch_end == Some(last.block.header.height) => (
+                Epoch(last.block.header.epoch.0 + 1),
+                None,
+                FinalizedTip::epoch_base(last),
+            ),
+            Some(last) => (
+                last.block.header.epoch,
+                last.block.header.epoch_end,
+                FinalizedTip::of(last),
+            ),
+        };
+        let validators = self
+            .plan
+            .set(epoch)
+            .expect("a finalized chain only reaches planned epochs")
+            .clone();
+        let byzantine = state.byzantine.is_some();
+        let config = Config {
             chain_id: self.genesis.chain_id.clone(),
-            validators: ValidatorSet::genesis(&self.genesis),
-            epoch_end: None,
-            member: self.nodes[node].member,
-            keypair: self.nodes[node].keypair.clone(),
+            keypair: self.plan.keypair_for(state.member, &validators),
+            validators,
+            epoch_end,
+            member: state.member,
             timeouts: self.config.timeouts,
             bug_injection: if byzantine {
                 Default::default()
             } else {
                 self.config.bug_injection
             },
-        }
+        };
+        (config, tip)
     }
 
     fn is_honest(&self, node: usize) -> bool {
@@ -610,21 +664,29 @@ impl Sim {
             .iter()
             .map(|node| {
                 format!(
-                    "{}:{}h{}v{}",
+                    "{}:{}e{}h{}v{}",
                     node.member,
                     if node.byzantine.is_some() { "byz," } else { "" },
+                    node.engine
+                        .as_ref()
+                        .map_or(0, |engine| engine.validator_set().epoch.0),
                     node.height(),
                     node.engine.as_ref().map_or(0, |engine| engine.view().0)
                 )
             })
             .collect();
         let mut report = format!(
-            "{why} at t={}ms ({:?} phase): heal began at {}ms, target height {}, nodes [{}]",
+            "{why} at t={}ms ({:?} phase): heal began at {}ms, target height {}, nodes [{}], plan {:?}",
             self.now,
             self.phase,
             self.heal_started_ms,
             self.heal_target,
-            nodes.join(" ")
+            nodes.join(" "),
+            self.plan
+                .epochs
+                .iter()
+                .map(|epoch| (epoch.set.members(), epoch.set.quorum, epoch.last.map(|last| last.0)))
+                .collect::<Vec<_>>()
         );
         for engine in self.nodes.iter().filter_map(|node| node.engine.as_ref()) {
             report.push_str("\n  ");
@@ -679,8 +741,8 @@ impl Sim {
     // ----- node lifecycle -------------------------------------------------------------
 
     fn boot(&mut self, node: usize) {
-        let config = self.engine_config(node);
-        let tip = self.nodes[node].tip();
+        let (config, tip) = self.engine_config(node);
+        self.note_epoch(node, &config);
         let (tip_height, tip_view) = (tip.height, tip.view);
         let state = &mut self.nodes[node];
         state
@@ -709,6 +771,69 @@ impl Sim {
                 );
             }
             Err(error) => self.violation(format!("node {node} cannot restart: {error}")),
+        }
+    }
+
+    /// `node` is about to run `config`'s epoch: a byzantine layer signs in it with the
+    /// node's key of that epoch.
+    fn note_epoch(&mut self, node: usize, config: &Config) {
+        let epoch = config.validators.epoch;
+        self.highest_epoch = self.highest_epoch.max(epoch.0);
+        let state = &mut self.nodes[node];
+        state.keypair = config.keypair.clone();
+        if let Some(byzantine) = state.byzantine.as_mut() {
+            byzantine.set_epoch(epoch, config.keypair.clone());
+        }
+    }
+
+    /// E5: `node`'s engine finalized the last block of `ended` and stopped. The host
+    /// executed that block (checked in `check_finalized`), reads the next set from its
+    /// state and starts the next epoch's engine on it, with nothing restored (the
+    /// record of R10 is per epoch), telling it of the peers it is connected to.
+    fn hand_over(&mut self, node: usize, ended: Epoch, last_height: Height) {
+        let planned = self
+            .plan
+            .epochs
+            .get(ended.0 as usize)
+            .and_then(|epoch| epoch.last);
+        let finalized = self.nodes[node]
+            .finalized
+            .last()
+            .map(|last| last.block.header.height);
+        if planned != Some(last_height) || finalized != Some(last_height) {
+            self.violation(format!(
+                "node {node} ended epoch {ended} at height {last_height}, but the plan ends it at {planned:?} and the node finalized up to {finalized:?}"
+            ));
+            return;
+        }
+        let state = &mut self.nodes[node];
+        // Whatever is in flight for the spent engine (records, timers, application
+        // answers) is dropped on arrival, as after a restart.
+        state.epoch += 1;
+        state.persist_done_at = 0;
+        state.durable = None;
+        state.kept_blocks.clear();
+        state.kept_certificates.clear();
+        let (config, tip) = self.engine_config(node);
+        self.note_epoch(node, &config);
+        match Engine::new(config, tip, Restored::default()) {
+            Ok(engine) => self.nodes[node].engine = Some(engine),
+            Err(error) => {
+                self.violation(format!(
+                    "node {node} cannot start epoch {}: {error}",
+                    ended.0 + 1
+                ));
+                return;
+            }
+        }
+        self.step(node, Input::Start);
+        for peer in self.connected_peers(node) {
+            self.step(
+                node,
+                Input::PeerConnected {
+                    peer: MemberId(peer as u32),
+                },
+            );
         }
     }
 
@@ -883,16 +1008,34 @@ impl Sim {
             return;
         }
         let n = self.nodes.len();
-        let down = self
+        // At most n - q of any epoch's validators (at least one node) are down at once,
+        // whichever epoch the running nodes are in.
+        let down: Vec<bool> = self
             .nodes
             .iter()
-            .filter(|node| node.engine.is_none())
-            .count();
-        let max_down = (n - self.config.quorum as usize).max(1);
-        let candidates: Vec<usize> = (0..n)
-            .filter(|node| self.is_honest(*node) && self.nodes[*node].engine.is_some())
+            .map(|node| node.engine.is_none())
             .collect();
-        if down < max_down && !candidates.is_empty() {
+        let may_stop = |victim: usize| -> bool {
+            let total_down = down.iter().filter(|down| **down).count();
+            if total_down == 0 {
+                return true;
+            }
+            self.plan.epochs.iter().all(|epoch| {
+                let set = &epoch.set;
+                let stopped = (0..n)
+                    .filter(|node| {
+                        (down[*node] || *node == victim) && set.contains(MemberId(*node as u32))
+                    })
+                    .count();
+                stopped <= set.len() - set.quorum()
+            })
+        };
+        let candidates: Vec<usize> = (0..n)
+            .filter(|node| {
+                self.is_honest(*node) && self.nodes[*node].engine.is_some() && may_stop(*node)
+            })
+            .collect();
+        if !candidates.is_empty() {
             let node = candidates[self.rng.below(candidates.len() as u64) as usize];
             self.crash(node);
             let at = self.now + self.rng.range(50, 2_000);
@@ -950,7 +1093,9 @@ impl Sim {
             }
         }
         let highest = self.nodes.iter().map(Node::height).max().unwrap_or(0);
-        self.heal_target = highest + HEAL_NEW_BLOCKS;
+        // Liveness after the last reconfiguration: the final set must finalize too.
+        let last_boundary = self.plan.last_boundary().map_or(0, |height| height.0);
+        self.heal_target = highest.max(last_boundary) + HEAL_NEW_BLOCKS;
     }
 
     // ----- network --------------------------------------------------------------------
@@ -1021,7 +1166,7 @@ impl Sim {
             .is_some_and(|byzantine| byzantine.behaviour.sends_garbage());
         let response = if garbage && self.rng.chance(500) {
             let byzantine = self.nodes[server].byzantine.as_ref().expect("byzantine");
-            byzantine.garbage_fetch_answer(&mut self.rng, request.from_height)
+            byzantine.garbage_fetch_answer(&mut self.rng, request.from_height, &self.plan)
         } else {
             let state = &self.nodes[server];
             answer_fetch(&request, &Store(&state.finalized), state.engine.as_ref())
@@ -1120,6 +1265,7 @@ impl Sim {
                 let parent_root = app::parent_root(&ancestors, &state.finalized);
                 assert_eq!(app::parent_hash(&ancestors, &state.finalized), parent);
                 let block = app::build(
+                    &self.plan,
                     &self.genesis.chain_id,
                     (block_epoch, view, height),
                     parent,
@@ -1152,6 +1298,7 @@ impl Sim {
             } => {
                 let state = &self.nodes[node];
                 let valid = app::verify(
+                    &self.plan,
                     &block,
                     &app::parent_hash(&ancestors, &state.finalized),
                     &app::parent_root(&ancestors, &state.finalized),
@@ -1172,10 +1319,11 @@ impl Sim {
             }
             Output::Finalized(finalized) => self.check_finalized(node, finalized),
             Output::EpochEnded { epoch, last_height } => {
-                unreachable!("the simulated application schedules no validator-set change, yet epoch {epoch} ended at {last_height}")
+                self.hand_over(node, epoch, last_height);
             }
             Output::Evidence(evidence) => {
-                if !evidence.verify(&self.genesis) {
+                let set = self.plan.set(evidence_epoch(&evidence));
+                if !set.is_some_and(|set| evidence.verify_in(&self.genesis.chain_id, set)) {
                     self.violation(format!(
                         "node {node} reported invalid evidence {evidence:?}"
                     ));
@@ -1249,7 +1397,7 @@ impl Sim {
             _ => None,
         };
         let mut byzantine = self.nodes[node].byzantine.take().expect("byzantine node");
-        let sends = byzantine.rewrite(&mut self.rng, &message, recipients, parent_root);
+        let sends = byzantine.rewrite(&mut self.rng, &message, recipients, parent_root, &self.plan);
         self.nodes[node].byzantine = Some(byzantine);
         // A byzantine node publishes whatever it likes (its own cache does not stop it);
         // the receivers' caches still apply.
@@ -1267,7 +1415,8 @@ impl Sim {
             ConsensusMessage::Proposal(proposal) if proposal.block.header.proposer == member => {
                 let view = proposal.block.header.view;
                 let hash = proposal.block.hash();
-                let sent = self.sent.entry((member, view)).or_default();
+                let epoch = proposal.block.header.epoch;
+                let sent = self.sent.entry((member, epoch, view)).or_default();
                 let conflict = sent.proposal.is_some_and(|held| held != hash);
                 sent.proposal.get_or_insert(hash);
                 (view, conflict.then_some("two proposals"))
@@ -1283,7 +1432,10 @@ impl Sim {
             ConsensusMessage::Vote(vote) if vote.member == member => {
                 let view = vote.vote.view;
                 let block = vote.vote.block;
-                let sent = self.sent.entry((member, view)).or_default();
+                let sent = self
+                    .sent
+                    .entry((member, vote.vote.epoch, view))
+                    .or_default();
                 let conflict = match vote.vote.kind {
                     VoteKind::Notarize => {
                         let conflict = sent.notarize.is_some_and(|held| held != block);
@@ -1319,6 +1471,35 @@ impl Sim {
         }
     }
 
+    /// The seals handed over with an epoch's last block (E4): each exactly the seal of
+    /// its parent (no transactions, the parent's state root, time and end, the same
+    /// epoch), in one parent chain from the block. Returns the top seal's (hash,
+    /// height), or `None` if there are none or they are broken (a violation).
+    fn check_seals(&mut self, node: usize, finalized: &FinalizedBlock) -> Option<(Hash, Height)> {
+        let mut parent = &finalized.block;
+        for seal in &finalized.seals {
+            let (header, above) = (&seal.header, &parent.header);
+            let exact = seal.txs.is_empty()
+                && seal.txs_root_matches()
+                && header.chain_id == above.chain_id
+                && header.epoch == above.epoch
+                && header.height == above.height.next()
+                && header.parent == parent.hash()
+                && header.timestamp_ms == above.timestamp_ms
+                && header.state_root == above.state_root
+                && header.epoch_end == above.epoch_end;
+            if !exact {
+                self.violation(format!(
+                    "node {node} finalized height {} with a broken seal {header:?} on {above:?}",
+                    finalized.block.header.height
+                ));
+                return None;
+            }
+            parent = seal;
+        }
+        (!finalized.seals.is_empty()).then(|| (parent.hash(), parent.header.height))
+    }
+
     fn check_finalized(&mut self, node: usize, finalized: FinalizedBlock) {
         let header = finalized.block.header.clone();
         let hash = finalized.block.hash();
@@ -1335,9 +1516,11 @@ impl Sim {
                 expected_height - 1
             ));
         }
-        if header.state_root != app::state_root(&previous_root, &header) {
+        // Re-execution: the state root, and the epoch and epoch end the state names.
+        if !app::verify(&self.plan, &finalized.block, &header.parent, &previous_root) {
             self.violation(format!(
-                "node {node} finalized height {height} whose state root does not re-execute"
+                "node {node} finalized height {height} (epoch {}, end {:?}) that does not re-execute",
+                header.epoch, header.epoch_end
             ));
         }
         let certificate = &finalized.certificate;
@@ -1345,8 +1528,19 @@ impl Sim {
             SEISAN_SIM_TRACE_V1,
             &[&seisan_types::codec::encode(certificate)],
         );
-        if !self.verified_certificates.contains(&certificate_id) {
-            match verify_certificate(&self.genesis, certificate) {
+        if certificate.vote.epoch != header.epoch {
+            self.violation(format!(
+                "node {node} finalized height {height} of epoch {} with a certificate of epoch {}",
+                header.epoch, certificate.vote.epoch
+            ));
+        } else if !self.verified_certificates.contains(&certificate_id) {
+            // Against the set of the certificate's epoch only (E1).
+            let verified = match self.plan.set(certificate.vote.epoch) {
+                Some(set) => verify_certificate_in(&self.genesis.chain_id, set, certificate)
+                    .map_err(|error| error.to_string()),
+                None => Err("its epoch is not in the plan".into()),
+            };
+            match verified {
                 Ok(()) => {
                     self.verified_certificates.insert(certificate_id);
                 }
@@ -1355,8 +1549,41 @@ impl Sim {
                 )),
             }
         }
+        let last_of_epoch = self.plan.epochs[header.epoch.0 as usize].last == Some(height);
+        if !finalized.seals.is_empty() && !last_of_epoch {
+            self.violation(format!(
+                "node {node} finalized height {height} with seals, but epoch {} ends at {:?}",
+                header.epoch, self.plan.epochs[header.epoch.0 as usize].last
+            ));
+        }
+        if let Some(top) = self.check_seals(node, &finalized) {
+            // E4: the certificate finalized a seal above the epoch's last block; the
+            // seals link the block to it, and nothing above the block is output.
+            for seal in &finalized.seals {
+                let seal_height = seal.header.height;
+                if let Some(expected) = self.nodes[node].expected_descendants.remove(&seal_height) {
+                    if expected != seal.hash() {
+                        self.violation(format!(
+                            "node {node} was promised block {expected:?} at height {seal_height} but sealed its epoch with {:?}",
+                            seal.hash()
+                        ));
+                    }
+                }
+            }
+            if certificate.vote.kind != VoteKind::Finalize
+                || certificate.vote.block != top.0
+                || certificate.vote.height != top.1
+            {
+                self.violation(format!(
+                    "node {node} finalized the last block of epoch {} at height {height} with seals up to {top:?} but a certificate for {:?}",
+                    header.epoch, certificate.vote
+                ));
+            }
+        }
         let vote = &certificate.vote;
-        if vote.kind != VoteKind::Finalize || vote.height < height {
+        if !finalized.seals.is_empty() {
+            // Checked above against the seals.
+        } else if vote.kind != VoteKind::Finalize || vote.height < height {
             self.violation(format!(
                 "node {node} finalized height {height} with a certificate for {vote:?}"
             ));
@@ -1390,6 +1617,15 @@ impl Sim {
             }
         }
         self.nodes[node].finalized.push(finalized);
+    }
+}
+
+/// The epoch whose set signed the messages `evidence` holds.
+fn evidence_epoch(evidence: &ConsensusEvidence) -> Epoch {
+    match evidence {
+        ConsensusEvidence::ConflictingVotes(votes) => votes.first.vote.epoch,
+        ConsensusEvidence::FinalizeAndNullify { finalize, .. } => finalize.vote.epoch,
+        ConsensusEvidence::ConflictingProposals { first, .. } => first.header.epoch,
     }
 }
 
