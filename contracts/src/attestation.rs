@@ -26,12 +26,12 @@ pub const MAX_OPEN_ATTESTATIONS_PER_MEMBER: u64 = 1024;
 
 /// Whether `member` may attest external facts: a validator of the current set.
 pub(crate) fn is_attester(ledger: &Ledger<'_>, member: MemberId) -> bool {
-    ledger.genesis.is_validator(member)
+    ledger.config.is_validator(member)
 }
 
 /// How many identical attestations act on a fact.
 pub(crate) fn quorum(ledger: &Ledger<'_>) -> usize {
-    ledger.genesis.quorum as usize
+    ledger.config.quorum() as usize
 }
 
 /// How many of `attesters` are validators of the current set (each counted once).

@@ -162,14 +162,14 @@ pub(crate) fn execute(
 
 fn require_fiat(ledger: &Ledger<'_>, asset: AssetId) -> Result<(), ContractError> {
     ledger.asset_exists(asset)?;
-    match ledger.genesis.asset(asset).expect("asset checked").kind {
+    match ledger.config.asset(asset).expect("asset checked").kind {
         AssetKind::Fiat => Ok(()),
         AssetKind::NativeCoin | AssetKind::Token => Err(BankRuleError::NotFiat { asset }.into()),
     }
 }
 
 fn require_exchange(ledger: &Ledger<'_>, member: MemberId) -> Result<(), ContractError> {
-    match ledger.genesis.member(member) {
+    match ledger.config.member(member) {
         Some(found) if found.role == Role::Exchange => Ok(()),
         Some(_) => Err(BankRuleError::NotAnExchange { member }.into()),
         None => Err(ContractError::UnknownMember { member }),
@@ -217,7 +217,7 @@ fn attest_entry(
         .into());
     }
     assert!(
-        record.attestations.len() < ledger.genesis.members.len(),
+        record.attestations.len() < ledger.config.member_count(),
         "one attestation per member"
     );
     record.attestations.push((attester, fact.clone()));

@@ -182,11 +182,12 @@ pub(crate) fn execute(
     member: MemberId,
     body: &TxBody,
 ) -> Result<(), ContractError> {
-    let genesis: &Genesis = ledger.genesis;
-    let settings = genesis
+    let settings = ledger
+        .config
         .public_chain
-        .as_ref()
+        .clone()
         .ok_or(CustodyError::NoPublicChain)?;
+    let settings = &settings;
     match body {
         TxBody::AttestDeposit(fact) => attest_deposit(ledger, settings, member, fact),
         TxBody::Withdraw { asset, amount, to } => {
@@ -212,7 +213,7 @@ fn require_validator(ledger: &Ledger<'_>, member: MemberId) -> Result<(), Contra
 }
 
 fn require_role(ledger: &Ledger<'_>, member: MemberId, needed: Role) -> Result<(), ContractError> {
-    let role = ledger.genesis.member(member).expect("admitted member").role;
+    let role = ledger.config.member(member).expect("admitted member").role;
     if role != needed {
         return Err(ContractError::WrongRole {
             member,
@@ -225,7 +226,7 @@ fn require_role(ledger: &Ledger<'_>, member: MemberId, needed: Role) -> Result<(
 
 fn crypto_kind(ledger: &Ledger<'_>, asset: AssetId) -> Result<AssetKind, ContractError> {
     ledger.asset_exists(asset)?;
-    let kind = ledger.genesis.asset(asset).expect("asset checked").kind;
+    let kind = ledger.config.asset(asset).expect("asset checked").kind;
     match kind {
         AssetKind::NativeCoin | AssetKind::Token => Ok(kind),
         AssetKind::Fiat => Err(CustodyError::NotCrypto { asset }.into()),
@@ -338,7 +339,7 @@ fn attest_deposit(
             .iter()
             .map(|(_, m)| m.len())
             .sum::<usize>()
-            <= ledger.genesis.validators().len(),
+            <= ledger.config.validators().len(),
         "each validator attests a deposit at most once"
     );
     let open = open_attestations(ledger, member);
@@ -350,7 +351,7 @@ fn attest_deposit(
         let outcome = match settings.owner_of(&fact.from) {
             Some(name) => {
                 let (owner, _) = ledger
-                    .genesis
+                    .config
                     .membership
                     .member_by_name(name)
                     .expect("validated genesis registers known members");
@@ -432,7 +433,7 @@ fn withdraw(
 ) -> Result<(), ContractError> {
     require_role(ledger, member, Role::Exchange)?;
     crypto_kind(ledger, asset)?;
-    let name = &ledger.genesis.member(member).expect("admitted member").name;
+    let name = &ledger.config.member(member).expect("admitted member").name;
     if !settings.is_registered_to(name, to) {
         return Err(CustodyError::UnregisteredDestination {
             member,

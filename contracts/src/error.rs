@@ -6,8 +6,20 @@ use seisan_types::{Amount, AssetId, MemberId, Nonce, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {
-    #[error("member {member} is not in genesis")]
+    #[error("member {member} is not a member of the consortium")]
     UnknownMember { member: MemberId },
+    #[error("member {member} removed: its transactions are refused")]
+    MemberRemoved { member: MemberId },
+    #[error(
+        "member {member} is withdraw-only: no new orders, quotes, confirmations or allocations"
+    )]
+    WithdrawOnly { member: MemberId },
+    #[error("member {member} is not active")]
+    CounterpartyNotActive { member: MemberId },
+    #[error(transparent)]
+    Governance {
+        source: crate::governance::GovernanceError,
+    },
     #[error("nonce {nonce} of member {member} was already used")]
     RepeatedNonce { member: MemberId, nonce: Nonce },
     #[error("nonce {nonce} of member {member} skips ahead; the next nonce is {expected}")]
@@ -124,6 +136,10 @@ impl ContractError {
         match self {
             ContractError::UnknownMember { .. } => "unknown_member",
             ContractError::RepeatedNonce { .. } => "repeated_nonce",
+            ContractError::MemberRemoved { .. } => "member_removed",
+            ContractError::WithdrawOnly { .. } => "withdraw_only",
+            ContractError::CounterpartyNotActive { .. } => "counterparty_not_active",
+            ContractError::Governance { source } => source.code(),
             ContractError::StaleNonce { .. } => "stale_nonce",
             ContractError::NonceGap { .. } => "nonce_gap",
             ContractError::WrongRole { .. } => "wrong_role",

@@ -54,6 +54,11 @@ fn add(map: &mut BTreeMap<(MemberId, AssetId), u128>, key: (MemberId, AssetId), 
 
 /// Checks every invariant in the module docs; the error names the first one broken.
 pub fn check(view: &dyn StateView, genesis: &Genesis) -> Result<(), String> {
+    let config = crate::governance::consortium_or_genesis(view, genesis);
+    config
+        .membership
+        .validate()
+        .map_err(|error| format!("the membership in state is invalid: {error}"))?;
     for supply in query::supplies(view, genesis) {
         let outstanding = supply
             .credited
@@ -78,7 +83,7 @@ pub fn check(view: &dyn StateView, genesis: &Genesis) -> Result<(), String> {
         add(&mut customers, (member, asset), amount);
     }
 
-    let scale = |asset: AssetId| genesis.asset(asset).expect("genesis asset").scale;
+    let scale = |asset: AssetId| config.asset(asset).expect("consortium asset").scale;
     let mut expected_locks: BTreeMap<(MemberId, AssetId), u128> = BTreeMap::new();
     let orders: Vec<Order> = values(view, keys::ORDER);
     let mut open_top_up_ids = BTreeSet::new();
@@ -288,7 +293,7 @@ pub fn check(view: &dyn StateView, genesis: &Genesis) -> Result<(), String> {
         }
     }
 
-    for (base, quote) in genesis.pair_ids() {
+    for (base, quote) in config.pair_ids() {
         let pair = seisan_types::clearing::Pair { base, quote };
         for side in [Side::Buy, Side::Sell] {
             for (key, bytes) in scan_all(view, &keys::book_prefix(pair, side)) {

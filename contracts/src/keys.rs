@@ -42,6 +42,7 @@
 use seisan_types::clearing::{
     ConfirmationId, CycleId, OrderId, Pair, RfqId, Side, TopUpId, TradeId,
 };
+use seisan_types::governance::ProposalId;
 use seisan_types::{Amount, AssetId, Height, MemberId};
 
 /// One table of the contracts' state: the key byte every key of it starts with, and
@@ -105,6 +106,12 @@ tables! {
     /// The bank's leg of settlement (see [`crate::mirror`]).
     MIRROR = 0x80, "mirror";
     OPEN_MIRROR = 0x81, "open-mirror";
+    /// Governance (see [`crate::consortium`] and [`crate::governance`]).
+    CONSORTIUM = 0x90, "consortium";
+    GOVERNANCE_META = 0x91, "governance-meta";
+    PROPOSAL = 0x92, "proposal";
+    OPEN_PROPOSAL = 0x93, "open-proposal";
+    ACTIVATION = 0x94, "activation";
 }
 
 /// Whether no two tables share a key byte (two that did would read each other's
@@ -312,6 +319,37 @@ pub fn cycle(cycle: CycleId) -> Vec<u8> {
 
 pub fn closing_cycle(cycle: CycleId) -> Vec<u8> {
     key(CLOSING_CYCLE, &[&cycle.0.to_be_bytes()])
+}
+
+pub fn consortium() -> Vec<u8> {
+    vec![CONSORTIUM]
+}
+
+pub fn governance_meta() -> Vec<u8> {
+    vec![GOVERNANCE_META]
+}
+
+pub fn proposal(proposal: ProposalId) -> Vec<u8> {
+    key(PROPOSAL, &[&proposal.0.to_be_bytes()])
+}
+
+pub fn open_proposal(expires_at: Height, proposal: ProposalId) -> Vec<u8> {
+    key(
+        OPEN_PROPOSAL,
+        &[&expires_at.0.to_be_bytes(), &proposal.0.to_be_bytes()],
+    )
+}
+
+/// Scheduled changes by activation height, then approval order (`sequence`).
+pub fn activation(activation_height: Height, sequence: u64, proposal: ProposalId) -> Vec<u8> {
+    key(
+        ACTIVATION,
+        &[
+            &activation_height.0.to_be_bytes(),
+            &sequence.to_be_bytes(),
+            &proposal.0.to_be_bytes(),
+        ],
+    )
 }
 
 pub fn report(height: Height) -> Vec<u8> {

@@ -9,6 +9,7 @@
 //! equal to what open items reserve) and records a settlement-report line for every
 //! increase or decrease of holdings.
 
+use crate::consortium::Consortium;
 use crate::error::ContractError;
 use crate::keys;
 use crate::overlay::{BookSide, Table};
@@ -17,6 +18,7 @@ use seisan_types::clearing::{
     CycleStatus, Order, OrderId, ReportEntry, Rfq, RfqId, SettlementReport, TopUpId, TopUpRequest,
     Trade, TradeId,
 };
+use seisan_types::membership::MemberStatus;
 use seisan_types::receipt::{Event, Receipt, TxOutcome};
 use seisan_types::state::{StateView, WriteSet};
 use seisan_types::tx::{SignedTransaction, TxBody};
@@ -113,12 +115,22 @@ overlay_tables! {
     reports: SettlementReport = "report",
     custody: crate::custody::CustodyValue = "custody",
     bank: crate::bank::BankValue = "bank",
+    consortium: crate::consortium::Consortium = "consortium",
+    governance_meta: crate::governance::GovernanceMeta = "governance-meta",
+    proposals: seisan_types::governance::ProposalRecord = "proposal",
 }
 
 /// The block executor. See the module docs.
 pub struct Ledger<'a> {
     pub(crate) view: &'a dyn StateView,
+    /// Read only for what governance cannot change: the chain id, the genesis time and
+    /// the opening balances.
     pub(crate) genesis: &'a Genesis,
+    /// The consortium's members, assets, pairs and settings as of this block (the
+    /// `consortium` table's value, cached decoded; see [`crate::consortium`]).
+    pub(crate) config: Consortium,
+    /// Whether the step in progress wrote `config` (a rollback then re-reads it).
+    config_written: bool,
     pub(crate) ctx: BlockContext,
     pub(crate) tables: Tables,
     /// Book sides loaded this block, by prefix; derived from `book`, so dropped on
@@ -153,11 +165,20 @@ impl<'a> Ledger<'a> {
     /// Starts executing a block on top of `view`, which must hold
     /// [`crate::genesis_writes`] (or a later state).
     pub fn new(view: &'a dyn StateView, genesis: &'a Genesis, ctx: BlockContext) -> Ledger<'a> {
+        let mut tables = Tables::new();
+        // Before genesis writes (height 0 itself, and pure helpers over an empty view)
+        // the configuration is the genesis one.
+        let config = tables
+            .consortium
+            .get_cloned(view, &keys::consortium())
+            .unwrap_or_else(|| Consortium::from_genesis(genesis));
         Ledger {
             view,
             genesis,
+            config,
+            config_written: false,
             ctx,
-            tables: Tables::new(),
+            tables,
             books: BTreeMap::new(),
             block_report: BTreeMap::new(),
             pending_report: Vec::new(),
@@ -219,6 +240,7 @@ impl<'a> Ledger<'a> {
     // ---- step lifecycle -------------------------------------------------------------
 
     fn commit_step(&mut self) -> Vec<Event> {
+        self.config_written = false;
         self.tables.commit();
         for entry in self.pending_report.drain(..) {
             let line = self
@@ -240,6 +262,13 @@ impl<'a> Ledger<'a> {
 
     fn rollback_step(&mut self) {
         self.tables.rollback();
+        if std::mem::take(&mut self.config_written) {
+            self.config = self
+                .tables
+                .consortium
+                .get_cloned(self.view, &keys::consortium())
+                .unwrap_or_else(|| Consortium::from_genesis(self.genesis));
+        }
         self.books.clear();
         self.pending_report.clear();
         self.pending_events.clear();
@@ -314,14 +343,25 @@ impl<'a> Ledger<'a> {
         self.receipts.last().expect("just pushed")
     }
 
-    /// The envelope rules: a genesis member, and exactly the next nonce (the last one
+    /// Replaces the consortium's configuration (governance, at a block's end).
+    pub(crate) fn set_config(&mut self, config: Consortium) {
+        self.tables
+            .consortium
+            .put(keys::consortium(), config.clone());
+        self.config = config;
+        self.config_written = true;
+    }
+
+    /// The envelope rules: a member that is not removed, and exactly the next nonce (the last one
     /// plus one; 1 for a member's first transaction). Gaps are refused so that the
     /// order of a member's transactions is the order it signed them in, whichever node
     /// and block each reached first; the mempool holds a transaction until its
     /// predecessor is in.
     fn admit(&mut self, member: MemberId, nonce: Nonce) -> Result<(), ContractError> {
-        if self.genesis.member(member).is_none() {
-            return Err(ContractError::UnknownMember { member });
+        match self.config.status(member) {
+            None => return Err(ContractError::UnknownMember { member }),
+            Some(MemberStatus::Removed) => return Err(ContractError::MemberRemoved { member }),
+            Some(MemberStatus::Active | MemberStatus::WithdrawOnly) => {}
         }
         let last = self
             .tables
@@ -345,7 +385,7 @@ impl<'a> Ledger<'a> {
     }
 
     fn require_role(&self, member: MemberId, needed: Role) -> Result<(), ContractError> {
-        let role = self.genesis.member(member).expect("admitted member").role;
+        let role = self.config.member(member).expect("admitted member").role;
         if role != needed {
             return Err(ContractError::WrongRole {
                 member,
@@ -363,10 +403,18 @@ impl<'a> Ledger<'a> {
                 self.close_current_cycle();
                 Ok(())
             }
+            TxBody::Propose(proposal) => self.propose(member, proposal),
+            TxBody::Approve { proposal } => self.approve(member, *proposal),
             body if crate::custody::is_custody(body) => crate::custody::execute(self, member, body),
             body if crate::bank::is_bank(body) => crate::bank::execute(self, member, body),
             _ => {
                 self.require_role(member, Role::Exchange)?;
+                // A member on its way out takes on nothing new (see crate::governance);
+                // cancelling what it has is how it gets out.
+                let takes_on = !matches!(body, TxBody::CancelOrder { .. });
+                if takes_on && self.config.status(member) != Some(MemberStatus::Active) {
+                    return Err(ContractError::WithdrawOnly { member });
+                }
                 match body {
                     TxBody::Allocate(allocation) => self.allocate(member, allocation),
                     TxBody::AllocateBatch(batch) => self.allocate_batch(member, batch),
@@ -383,7 +431,8 @@ impl<'a> Ledger<'a> {
                     | TxBody::AttestPayout { .. }
                     | TxBody::AttestBankEntry(_)
                     | TxBody::WithdrawFiat { .. }
-                    | TxBody::AttestMirror(_) => unreachable!("handled above"),
+                    | TxBody::Propose(_)
+                    | TxBody::Approve { .. } => unreachable!("handled above"),
                 }
             }
         }
@@ -406,6 +455,9 @@ impl<'a> Ledger<'a> {
                 ledger.expire_top_ups();
                 ledger.process_cycle_deadlines();
                 ledger.process_cutoff();
+                // Last, so the block's own work ran under the configuration it started
+                // with; the next block runs under what this applies.
+                ledger.process_governance();
                 Ok(())
             })
             .expect("end-of-block work cannot fail");
@@ -560,14 +612,14 @@ impl<'a> Ledger<'a> {
     // ---- balances -------------------------------------------------------------------
 
     pub(crate) fn asset_exists(&self, asset: AssetId) -> Result<(), ContractError> {
-        match self.genesis.asset(asset) {
+        match self.config.asset(asset) {
             Some(_) => Ok(()),
             None => Err(ContractError::UnknownAsset { asset }),
         }
     }
 
     pub(crate) fn asset_scale(&self, asset: AssetId) -> u32 {
-        self.genesis.asset(asset).expect("asset checked").scale
+        self.config.asset(asset).expect("asset checked").scale
     }
 
     pub fn balance(&mut self, member: MemberId, asset: AssetId) -> Balance {
@@ -725,7 +777,7 @@ impl<'a> Ledger<'a> {
         reason: ChangeReason,
     ) -> Result<(), ContractError> {
         self.asset_exists(asset)?;
-        if self.genesis.member(member).is_none() {
+        if self.config.member(member).is_none() {
             return Err(ContractError::UnknownMember { member });
         }
         if amount.is_zero() {
@@ -933,6 +985,11 @@ impl<'a> Ledger<'a> {
     /// Credits opening balances (used by [`crate::genesis_writes`]).
     pub(crate) fn open_genesis(&mut self) -> Result<(), ContractError> {
         let genesis = self.genesis;
+        self.set_config(Consortium::from_genesis(genesis));
+        self.tables.governance_meta.put(
+            keys::governance_meta(),
+            crate::governance::GovernanceMeta::default(),
+        );
         self.tables.meta.put(
             keys::meta(),
             Meta {

@@ -28,13 +28,16 @@
 //! Modules: [`keys`] (state layout), [`ledger`] (the block executor and balance
 //! primitives, including [`Ledger::credit_deposit`] and [`Ledger::debit_withdrawal`]
 //! for the custody and bank handlers), `allocation`, [`orders`], [`topup`], [`rfq`],
-//! [`settlement`], [`query`], [`invariants`].
+//! [`settlement`], [`query`], [`invariants`], [`consortium`] (the live configuration
+//! governance changes) and [`governance`] (proposals, approvals, activation).
 
 pub mod allocation;
 pub mod attestation;
 pub mod bank;
+pub mod consortium;
 pub mod custody;
 pub mod error;
+pub mod governance;
 pub mod invariants;
 pub mod keys;
 pub mod ledger;
@@ -45,6 +48,7 @@ pub mod rfq;
 pub mod settlement;
 pub mod topup;
 
+pub use consortium::Consortium;
 pub use error::ContractError;
 pub use ledger::{BlockContext, BlockOutcome, Ledger, Meta};
 

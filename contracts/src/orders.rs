@@ -86,7 +86,7 @@ impl Ledger<'_> {
         quantity: Amount,
         price: Amount,
     ) -> Result<Amount, ContractError> {
-        if !self.genesis.pair_ids().contains(&(pair.base, pair.quote)) {
+        if !self.config.pair_ids().contains(&(pair.base, pair.quote)) {
             return Err(ContractError::UnknownPair { pair });
         }
         if quantity.is_zero() {
@@ -240,7 +240,7 @@ impl Ledger<'_> {
         } else {
             let deadline_ms = self
                 .now_ms()
-                .saturating_add(self.genesis.settlement.order_top_up_deadline_ms);
+                .saturating_add(self.config.settlement.order_top_up_deadline_ms);
             let top_up = self.raise_top_up(
                 order.member,
                 asset,

@@ -61,13 +61,13 @@ pub fn balance(view: &dyn StateView, member: MemberId, asset: AssetId) -> Balanc
     get(view, &keys::balance(member, asset)).unwrap_or_default()
 }
 
-/// The member's balance in every genesis asset.
+/// The member's balance in every asset of the consortium.
 pub fn member_balances(
     view: &dyn StateView,
     genesis: &Genesis,
     member: MemberId,
 ) -> Vec<AssetBalance> {
-    genesis
+    crate::governance::consortium_or_genesis(view, genesis)
         .assets
         .iter()
         .enumerate()
@@ -115,10 +115,11 @@ pub struct AssetSupply {
 }
 
 pub fn asset_supply(view: &dyn StateView, genesis: &Genesis, asset: AssetId) -> AssetSupply {
+    let config = crate::governance::consortium_or_genesis(view, genesis);
     let totals: AssetTotals = get(view, &keys::totals(asset)).unwrap_or_default();
     let mut held = Amount::ZERO;
     let mut locked = Amount::ZERO;
-    for index in 0..genesis.members.len() {
+    for index in 0..config.member_count() {
         let balance = balance(view, MemberId(index as u32), asset);
         held = held
             .checked_add(balance.total().expect("balance within supply"))
@@ -129,7 +130,7 @@ pub fn asset_supply(view: &dyn StateView, genesis: &Genesis, asset: AssetId) -> 
     }
     AssetSupply {
         asset,
-        symbol: genesis
+        symbol: config
             .asset(asset)
             .map(|spec| spec.symbol.clone())
             .unwrap_or_default(),
@@ -140,9 +141,12 @@ pub fn asset_supply(view: &dyn StateView, genesis: &Genesis, asset: AssetId) -> 
     }
 }
 
-/// [`asset_supply`] of every genesis asset.
+/// [`asset_supply`] of every asset of the consortium.
 pub fn supplies(view: &dyn StateView, genesis: &Genesis) -> Vec<AssetSupply> {
-    (0..genesis.assets.len())
+    let count = crate::governance::consortium_or_genesis(view, genesis)
+        .assets
+        .len();
+    (0..count)
         .map(|index| asset_supply(view, genesis, AssetId(index as u32)))
         .collect()
 }

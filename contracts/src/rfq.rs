@@ -29,7 +29,7 @@ pub const MAX_QUOTES_PER_RFQ: usize = 4 * MAX_RFQ_COUNTERPARTIES;
 
 impl Ledger<'_> {
     pub(crate) fn is_exchange(&self, member: MemberId) -> bool {
-        self.genesis
+        self.config
             .member(member)
             .is_some_and(|spec| spec.role == Role::Exchange)
     }
@@ -42,7 +42,7 @@ impl Ledger<'_> {
         // The price is not known yet; check the terms at a price of one whole quote
         // unit per whole base unit only for pair and quantity.
         if !self
-            .genesis
+            .config
             .pair_ids()
             .contains(&(request.pair.base, request.pair.quote))
         {

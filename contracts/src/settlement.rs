@@ -390,7 +390,7 @@ impl Ledger<'_> {
         assert_eq!(trades.len() as u64, cycle.matched);
         let (mut positions, netting) = self.net(&trades);
         let short = self.lock_positions(&mut positions);
-        let deadline_ms = now.saturating_add(self.genesis.settlement.cycle_top_up_deadline_ms);
+        let deadline_ms = now.saturating_add(self.config.settlement.cycle_top_up_deadline_ms);
         let mut short_pairs = Vec::new();
         for (index, available) in short {
             let position = &positions[index];
@@ -580,7 +580,7 @@ impl Ledger<'_> {
             // ends within one round per member.
             rounds += 1;
             assert!(
-                rounds <= self.genesis.members.len(),
+                rounds <= self.config.member_count(),
                 "re-netting did not converge"
             );
             let trades = self.matched_terms(cycle.id);
@@ -596,7 +596,7 @@ impl Ledger<'_> {
 
     /// Closes the current cycle if a daily cut-off passed since it opened.
     pub(crate) fn process_cutoff(&mut self) {
-        let Some(cutoff) = self.genesis.settlement.cutoff_time_of_day_ms else {
+        let Some(cutoff) = self.config.settlement.cutoff_time_of_day_ms else {
             return;
         };
         let current = self.meta().current_cycle;

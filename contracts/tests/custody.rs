@@ -27,8 +27,10 @@ fn tx_hash(digit: char) -> ChainTxHash {
 }
 
 fn harness() -> Harness {
-    let mut h = Harness::new();
-    h.genesis.public_chain = Some(PublicChainSettings {
+    // The custody settings are part of the consortium's configuration written at
+    // height 0, so they go into the genesis before the harness starts.
+    let mut genesis = genesis(seisan_types::SettlementSettings::default());
+    genesis.public_chain = Some(PublicChainSettings {
         chain_id: 31337,
         confirmations: 2,
         hot_address: address('1'),
@@ -45,7 +47,8 @@ fn harness() -> Harness {
         ],
         hot_cap_bps: 500,
     });
-    h.genesis.validate().unwrap();
+    genesis.validate().unwrap();
+    let h = Harness::with_genesis(genesis);
     assert_eq!(h.genesis.assets[0].contract.as_deref(), Some(TOKEN));
     h
 }

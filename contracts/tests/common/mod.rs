@@ -80,7 +80,8 @@ pub struct Harness {
     pub view: MapView,
     pub height: u64,
     pub now_ms: u64,
-    nonces: [u64; 4],
+    /// The last nonce used per member (members added by governance get one too).
+    nonces: std::collections::BTreeMap<MemberId, u64>,
 }
 
 impl Harness {
@@ -89,7 +90,11 @@ impl Harness {
     }
 
     pub fn with_settings(settlement: SettlementSettings) -> Harness {
-        let genesis = genesis(settlement);
+        Harness::with_genesis(genesis(settlement))
+    }
+
+    /// A harness over any valid genesis (written at height 0 as the node does).
+    pub fn with_genesis(genesis: Genesis) -> Harness {
         let mut view = MapView::default();
         view.apply(&genesis_writes(&genesis));
         Harness {
@@ -97,7 +102,7 @@ impl Harness {
             view,
             height: 0,
             now_ms: GENESIS_MS,
-            nonces: [0; 4],
+            nonces: std::collections::BTreeMap::new(),
         }
     }
 
@@ -109,7 +114,7 @@ impl Harness {
     }
 
     pub fn signed(&mut self, member: MemberId, body: TxBody) -> SignedTransaction {
-        let nonce = &mut self.nonces[member.0 as usize];
+        let nonce = self.nonces.entry(member).or_insert(0);
         *nonce += 1;
         SignedTransaction {
             tx: Transaction {
@@ -172,6 +177,18 @@ impl Harness {
         self.view.apply(&outcome.writes);
         self.check();
         events
+    }
+
+    /// A paid withdrawal from available inventory in a block of its own.
+    pub fn withdraw(&mut self, member: MemberId, asset: AssetId, amount: u128) {
+        let ctx = self.context(1000);
+        let mut ledger = Ledger::new(&self.view, &self.genesis, ctx);
+        ledger
+            .withdraw(member, asset, Amount(amount))
+            .expect("withdrawal applies");
+        let outcome = ledger.finish();
+        self.view.apply(&outcome.writes);
+        self.check();
     }
 
     /// An empty block `advance_ms` later; its end-of-block events.

@@ -97,6 +97,23 @@ fn default_top_up_deadline_ms() -> u64 {
     3_600_000
 }
 
+impl SettlementSettings {
+    /// Checks the settings on their own (the genesis and governance both use it).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(cutoff) = self.cutoff_time_of_day_ms {
+            if cutoff >= DAY_MS {
+                return Err(format!(
+                    "cutoff_time_of_day_ms {cutoff} must be under {DAY_MS} (one day)"
+                ));
+            }
+        }
+        if self.order_top_up_deadline_ms == 0 || self.cycle_top_up_deadline_ms == 0 {
+            return Err("top-up deadlines must be at least 1 ms".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for SettlementSettings {
     fn default() -> SettlementSettings {
         SettlementSettings {
@@ -105,6 +122,35 @@ impl Default for SettlementSettings {
             cycle_top_up_deadline_ms: default_top_up_deadline_ms(),
         }
     }
+}
+
+/// Checks one asset on its own: a well-formed symbol, a scale within
+/// [`MAX_ASSET_SCALE`], a token names its contract (the genesis and governance's
+/// `AddAsset` both use it; uniqueness is the caller's).
+pub fn check_asset(asset: &Asset) -> Result<(), GenesisError> {
+    let symbol_ok = !asset.symbol.is_empty()
+        && asset.symbol.len() <= 16
+        && asset
+            .symbol
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !symbol_ok {
+        return Err(GenesisError::BadAssetSymbol {
+            symbol: asset.symbol.clone(),
+        });
+    }
+    if asset.scale > MAX_ASSET_SCALE {
+        return Err(GenesisError::BadAssetScale {
+            symbol: asset.symbol.clone(),
+            scale: asset.scale,
+        });
+    }
+    if asset.kind == AssetKind::Token && asset.contract.is_none() {
+        return Err(GenesisError::TokenWithoutContract {
+            symbol: asset.symbol.clone(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,19 +346,9 @@ impl Genesis {
     }
 
     fn validate_settlement(&self) -> Result<(), GenesisError> {
-        let settings = &self.settlement;
-        let bad = |reason: String| GenesisError::BadSettlement { reason };
-        if let Some(cutoff) = settings.cutoff_time_of_day_ms {
-            if cutoff >= DAY_MS {
-                return Err(bad(format!(
-                    "cutoff_time_of_day_ms {cutoff} must be under {DAY_MS} (one day)"
-                )));
-            }
-        }
-        if settings.order_top_up_deadline_ms == 0 || settings.cycle_top_up_deadline_ms == 0 {
-            return Err(bad("top-up deadlines must be at least 1 ms".into()));
-        }
-        Ok(())
+        self.settlement
+            .validate()
+            .map_err(|reason| GenesisError::BadSettlement { reason })
     }
 
     fn validate_members(&self) -> Result<(), GenesisError> {
@@ -393,30 +429,9 @@ impl Genesis {
         }
         let mut symbols = BTreeSet::new();
         for asset in &self.assets {
-            let symbol_ok = !asset.symbol.is_empty()
-                && asset.symbol.len() <= 16
-                && asset
-                    .symbol
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-            if !symbol_ok {
-                return Err(GenesisError::BadAssetSymbol {
-                    symbol: asset.symbol.clone(),
-                });
-            }
+            check_asset(asset)?;
             if !symbols.insert(asset.symbol.as_str()) {
                 return Err(GenesisError::DuplicateAsset {
-                    symbol: asset.symbol.clone(),
-                });
-            }
-            if asset.scale > MAX_ASSET_SCALE {
-                return Err(GenesisError::BadAssetScale {
-                    symbol: asset.symbol.clone(),
-                    scale: asset.scale,
-                });
-            }
-            if asset.kind == AssetKind::Token && asset.contract.is_none() {
-                return Err(GenesisError::TokenWithoutContract {
                     symbol: asset.symbol.clone(),
                 });
             }

@@ -11,6 +11,7 @@ use crate::bytes::Signature;
 use crate::clearing::{OrderId, OrderRequest, QuoteAnswer, QuoteRequest, TradeTerms};
 use crate::codec;
 use crate::custody::{ChainAddress, ChainTxHash, DepositFact, WithdrawalId};
+use crate::governance::{Proposal, ProposalId};
 use crate::hash::Hash;
 use crate::ids::{AssetId, ChainId, MemberId, Nonce};
 use crate::tags;
@@ -99,6 +100,12 @@ pub enum TxBody {
         withdrawal: WithdrawalId,
         tx_hash: ChainTxHash,
     },
+    /// Any active member proposes a change to the consortium (members, keys, quorum,
+    /// assets, pairs, settlement or custody settings); a validator's proposal counts
+    /// as its approval.
+    Propose(Proposal),
+    /// A validator of the current membership approves an open proposal.
+    Approve { proposal: ProposalId },
 }
 
 impl TxBody {
@@ -120,6 +127,8 @@ impl TxBody {
             TxBody::Withdraw { .. } => "withdraw",
             TxBody::PayoutSent { .. } => "payout_sent",
             TxBody::AttestPayout { .. } => "attest_payout",
+            TxBody::Propose(_) => "propose",
+            TxBody::Approve { .. } => "approve",
         }
     }
 }

@@ -17,13 +17,15 @@ use super::pipeline::{read_receipts, read_tx_location, TxLocation};
 use super::runtime::MAX_GOSSIP_BATCH;
 use super::tx_journal::TxJournal;
 use axum::http::StatusCode;
+use seisan_contracts::Consortium;
 use seisan_crypto::TxError;
 use seisan_network::{NetworkHandle, Topic};
 use seisan_state::{Backend, SledBackend, StateDb};
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::AssetId;
+use seisan_types::ids::{AssetId, ChainId, MemberId};
+use seisan_types::membership::{MemberStatus, Membership};
 use seisan_types::receipt::Receipt;
 use seisan_types::tx::{SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
 use serde_json::{json, Value};
@@ -46,8 +48,10 @@ pub enum AdmissionError {
     Transaction(#[from] TxError),
     #[error(transparent)]
     Mempool(AdmitError),
-    #[error("pair {base}/{quote} is not traded on this chain (genesis pairs only)")]
+    #[error("pair {base}/{quote} is not traded on this chain")]
     UnknownPair { base: AssetId, quote: AssetId },
+    #[error("member {member} was removed from the consortium; its transactions are refused")]
+    MemberRemoved { member: MemberId },
     #[error("the node could not store the transaction durably ({reason}) and did not admit it; resend the same signed transaction, here later or to another node (it executes at most once), rather than signing a replacement")]
     Journal { reason: String },
 }
@@ -67,6 +71,7 @@ impl AdmissionError {
             AdmissionError::Mempool(AdmitError::NoncePending { .. }) => "nonce_pending",
             AdmissionError::Mempool(AdmitError::StaleNonce { .. }) => "stale_nonce",
             AdmissionError::UnknownPair { .. } => "unknown_pair",
+            AdmissionError::MemberRemoved { .. } => "member_removed",
             AdmissionError::Journal { .. } => "journal_unavailable",
         }
     }
@@ -90,6 +95,7 @@ impl AdmissionError {
             self,
             AdmissionError::TooLarge { .. }
                 | AdmissionError::UnknownPair { .. }
+                | AdmissionError::MemberRemoved { .. }
                 | AdmissionError::Transaction(
                     TxError::WrongChain { .. }
                         | TxError::UnknownMember { .. }
@@ -130,7 +136,10 @@ fn admit_each<B: Backend + Clone>(
         .iter()
         .map(|tx| codec::encode(tx).len())
         .collect();
-    let verified = seisan_crypto::verify_transactions(genesis, &transactions);
+    // Members and keys as of the committed state: an added member's key verifies from
+    // its activation, a rotated-away key or a removed member's never again.
+    let config = seisan_contracts::governance::consortium_or_genesis(&db.committed_view(), genesis);
+    let verified = verify_transactions_in(&genesis.chain_id, &config.membership, &transactions);
     let mut outcomes = Vec::with_capacity(transactions.len());
     let mut pool = mempool.lock().expect("mempool lock");
     // Read under the mempool lock: a block's nonces are committed before the mempool
@@ -142,8 +151,8 @@ fn admit_each<B: Backend + Clone>(
         let result = if size > MAX_TRANSACTION_BYTES {
             Err(AdmissionError::TooLarge { size })
         } else if let Err(error) = verification {
-            Err(AdmissionError::Transaction(error))
-        } else if let Some(error) = unknown_pair(genesis, &transaction) {
+            Err(error)
+        } else if let Some(error) = unknown_pair(&config, &transaction) {
             // Stateless and certain to be rejected by the contracts: refuse it before it
             // takes a nonce, so the client hears why at once.
             Err(error)
@@ -162,15 +171,69 @@ fn admit_each<B: Backend + Clone>(
     outcomes
 }
 
-/// The pair a transaction names, if genesis does not trade it.
-fn unknown_pair(genesis: &Genesis, transaction: &SignedTransaction) -> Option<AdmissionError> {
+/// Checks chain id, member and signature of each transaction against `membership` (the
+/// committed state's): a removed member is refused as such, a member's current key is
+/// the only one that verifies. Signatures are batch-verified; call from a blocking
+/// context.
+pub fn verify_transactions_in(
+    chain_id: &ChainId,
+    membership: &Membership,
+    transactions: &[SignedTransaction],
+) -> Vec<Result<(), AdmissionError>> {
+    let mut results = Vec::with_capacity(transactions.len());
+    let mut batch = Vec::with_capacity(transactions.len());
+    let mut batch_index = Vec::with_capacity(transactions.len());
+    for (index, transaction) in transactions.iter().enumerate() {
+        let member = transaction.tx.member;
+        let result = if transaction.tx.chain_id != *chain_id {
+            Err(AdmissionError::Transaction(TxError::WrongChain {
+                expected: chain_id.clone(),
+                got: transaction.tx.chain_id.clone(),
+            }))
+        } else {
+            match membership.member(member) {
+                None => Err(AdmissionError::Transaction(TxError::UnknownMember {
+                    member,
+                })),
+                Some(entry) if entry.status == MemberStatus::Removed => {
+                    Err(AdmissionError::MemberRemoved { member })
+                }
+                Some(entry) => {
+                    batch.push((
+                        entry.member.public_key,
+                        transaction.tx.signing_digest(),
+                        transaction.signature,
+                    ));
+                    batch_index.push(index);
+                    Ok(())
+                }
+            }
+        };
+        results.push(result);
+    }
+    for (outcome, index) in seisan_crypto::verify_batch(&batch)
+        .into_iter()
+        .zip(batch_index)
+    {
+        if let Err(reason) = outcome {
+            results[index] = Err(AdmissionError::Transaction(TxError::BadSignature {
+                member: transactions[index].tx.member,
+                reason,
+            }));
+        }
+    }
+    results
+}
+
+/// The pair a transaction names, if the consortium does not trade it.
+fn unknown_pair(config: &Consortium, transaction: &SignedTransaction) -> Option<AdmissionError> {
     let pair = match &transaction.tx.body {
         TxBody::PlaceOrder(order) => order.pair,
         TxBody::RequestQuote(request) => request.pair,
         TxBody::Confirm(terms) => terms.pair,
         _ => return None,
     };
-    let known = genesis.pair_ids().contains(&(pair.base, pair.quote));
+    let known = config.has_pair(pair);
     (!known).then_some(AdmissionError::UnknownPair {
         base: pair.base,
         quote: pair.quote,
@@ -464,6 +527,30 @@ mod tests {
 
     fn genesis() -> Arc<Genesis> {
         crate::node::test_support::genesis(7201)
+    }
+
+    #[test]
+    fn signatures_verify_against_the_membership_in_state() {
+        let genesis = genesis();
+        let mut membership = Membership::from_genesis(&genesis);
+        let signed = allocation(&genesis, 1, 10);
+        let code = |membership: &Membership| {
+            verify_transactions_in(&genesis.chain_id, membership, &[signed.clone()])
+                .remove(0)
+                .map_err(|error| error.code())
+        };
+        assert_eq!(code(&membership), Ok(()));
+        // exchange-a's key is rotated: its old key no longer signs for it.
+        membership.members[1].member.public_key =
+            seisan_crypto::Keypair::dev("someone-else").public_key();
+        assert_eq!(code(&membership), Err("bad_signature"));
+        // ...and a removed member is refused as such, whatever it signed with.
+        let mut membership = Membership::from_genesis(&genesis);
+        membership.members[1].status = MemberStatus::Removed;
+        assert_eq!(code(&membership), Err("member_removed"));
+        // A member the state does not know yet (added by a change not yet applied).
+        membership.members.truncate(1);
+        assert_eq!(code(&membership), Err("unknown_member"));
     }
 
     use crate::node::test_support::allocation;
