@@ -227,4 +227,24 @@ mod tests {
             .unwrap()
             .is_none());
     }
+
+    #[test]
+    fn lying_attestations_are_for_dev_chains_only_and_off_by_default() {
+        let dev = genesis();
+        assert!(lies_in_attestations(Some(Fault::LieAttestations), &dev).unwrap());
+        assert!(!lies_in_attestations(None, &dev).unwrap());
+        assert!(!lies_in_attestations(Some(Fault::Equivocate), &dev).unwrap());
+        let mut production = genesis();
+        production.chain_id = seisan_types::ChainId("seisan-mainnet".into());
+        let error = lies_in_attestations(Some(Fault::LieAttestations), &production).unwrap_err();
+        assert!(error.to_string().contains("not a dev chain"), "{error}");
+        // The lying fault does not make the engine equivocate.
+        let keypair = Keypair::dev("exchange-a");
+        let (member, _) = dev.member_by_name("exchange-a").unwrap();
+        assert!(
+            Equivocator::configured(Some(Fault::LieAttestations), &dev, &keypair, member)
+                .unwrap()
+                .is_none()
+        );
+    }
 }
