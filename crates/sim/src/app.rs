@@ -30,10 +30,10 @@ pub const SEISAN_SIM_STATE_V1: &[u8] = b"SEISAN_SIM_STATE_V1";
 /// The most changes one seed's plan approves.
 pub const MAX_PLANNED_CHANGES: u64 = 4;
 /// The first change is approved at a height in `1..=FIRST_APPROVAL_MAX_HEIGHT`.
-pub const FIRST_APPROVAL_MAX_HEIGHT: u64 = 20;
+pub const FIRST_APPROVAL_MAX_HEIGHT: u64 = 6;
 /// Heights between two approvals: up to this many (0: approved in the same block; below
 /// [`ACTIVATION_DELAY_BLOCKS`]: several changes in flight at once).
-pub const MAX_APPROVAL_GAP: u64 = 12;
+pub const MAX_APPROVAL_GAP: u64 = 8;
 /// Draws of a change that fit the running set before the plan gives up on one.
 const MAX_DRAW_ATTEMPTS: usize = 16;
 

@@ -278,11 +278,19 @@ pub struct SeedReport {
     pub reconfigurations: u64,
     /// The highest epoch any node reached.
     pub highest_epoch: u64,
+    /// Epoch ends whose last block some node finalized through seals (E4: a seal's
+    /// finalization finalized it).
+    pub sealed_epoch_ends: u64,
+    /// The highest epoch any node reached before healing began, under the faults.
+    pub highest_epoch_under_faults: u64,
     pub events: u64,
     /// Hash over every processed event: equal for equal seeds.
     pub trace_hash: Hash,
     /// The faults the seed drew, for the replay log.
     pub faults: String,
+    /// The validator-set changes the seed drew (approval height and change), for the
+    /// replay log.
+    pub plan: String,
     /// The command that replays this seed.
     pub replay: String,
 }

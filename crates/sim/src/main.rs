@@ -3,8 +3,10 @@
 //! stalls_after_quorum=S resume_ms_max=R seeds_per_s=X` (`stalls_after_quorum` counts
 //! the liveness failures that were stalls after a quorum-loss outage; `resume_ms_max`
 //! is the longest time from a quorum being connected again to a new height), then
-//! `reconfigurations=C epochs_reached=E` (epoch changes the seeds' plans make, and the
-//! sum of the highest epoch reached per seed: equal when every change was carried out).
+//! `reconfigurations=C epochs_reached=E epochs_reached_under_faults=F` (epoch changes
+//! the seeds' plans make; the sum of the highest epoch reached per seed, equal when
+//! every change was carried out; the same sum before healing began) and
+//! `sealed_epoch_ends=S` (epoch ends whose last block was finalized through seals, E4).
 //! `--reconfigure` draws a plan of validator-set changes per seed (no quorum-loss
 //! outages then).
 //! Exits non-zero on any violation or liveness failure, after printing each failing
@@ -129,7 +131,8 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (mut violations, mut liveness_failures, mut finalized_blocks) = (0u64, 0u64, 0u64);
     let (mut quorum_losses, mut stalls_after_quorum) = (0u64, 0u64);
-    let (mut reconfigurations, mut epochs_reached) = (0u64, 0u64);
+    let (mut reconfigurations, mut epochs_reached, mut under_faults) = (0u64, 0u64, 0u64);
+    let mut sealed = 0u64;
     let mut resume_ms_max = 0u64;
     for seed in &seeds {
         let report = run_seed(&arguments.config, *seed);
@@ -139,12 +142,15 @@ fn main() -> anyhow::Result<()> {
         quorum_losses += report.quorum_losses;
         reconfigurations += report.reconfigurations;
         epochs_reached += report.highest_epoch;
+        under_faults += report.highest_epoch_under_faults;
+        sealed += report.sealed_epoch_ends;
         stalls_after_quorum += u64::from(report.stalled_after_quorum);
         resume_ms_max = resume_ms_max.max(report.resume_ms_max.unwrap_or(0));
         if arguments.single.is_some() {
             eprintln!(
-                "seed {seed}: faults {}; events {}; crashes {}; epoch changes planned {} reached {}; evidence {}; finalized {}; resumed after quorum loss in {:?} ms; trace {}",
+                "seed {seed}: faults {}; plan {}; events {}; crashes {}; epoch changes planned {} reached {}; evidence {}; finalized {}; resumed after quorum loss in {:?} ms; trace {}",
                 report.faults,
+                report.plan,
                 report.events,
                 report.crashes,
                 report.reconfigurations,
@@ -167,7 +173,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     println!(
-        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} reconfigurations={reconfigurations} epochs_reached={epochs_reached} seeds_per_s={:.1}",
+        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} reconfigurations={reconfigurations} epochs_reached={epochs_reached} epochs_reached_under_faults={under_faults} sealed_epoch_ends={sealed} seeds_per_s={:.1}",
         seeds.len(),
         seeds.len() as f64 / seconds
     );

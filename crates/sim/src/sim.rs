@@ -224,6 +224,10 @@ struct Sim {
     plan: Plan,
     /// The highest epoch any node's engine reached.
     highest_epoch: u64,
+    /// The highest epoch reached before healing began (under the seed's faults).
+    highest_epoch_under_faults: u64,
+    /// Epoch ends whose last block a node finalized through seals (E4).
+    sealed_epoch_ends: BTreeSet<u64>,
     faults: Faults,
     now: u64,
     next_sequence: u64,
@@ -306,9 +310,23 @@ pub fn run_seed(config: &SimConfig, seed: u64) -> SeedReport {
         crashes: sim.crashes,
         reconfigurations: sim.plan.reconfigurations(),
         highest_epoch: sim.highest_epoch,
+        sealed_epoch_ends: sim.sealed_epoch_ends.len() as u64,
+        highest_epoch_under_faults: if sim.phase == Phase::Healing {
+            sim.highest_epoch_under_faults
+        } else {
+            sim.highest_epoch
+        },
         events: sim.events,
         trace_hash: sim.trace,
         faults: format!("{:?}", sim.faults),
+        plan: format!(
+            "{:?}",
+            sim.plan
+                .approvals
+                .iter()
+                .map(|approval| (approval.height.0, &approval.change))
+                .collect::<Vec<_>>()
+        ),
         replay: config.replay_command(seed),
     }
 }
@@ -428,6 +446,8 @@ impl Sim {
             genesis,
             plan,
             highest_epoch: 0,
+            highest_epoch_under_faults: 0,
+            sealed_epoch_ends: BTreeSet::new(),
             faults,
             now: 0,
             next_sequence: 0,
@@ -1082,6 +1102,7 @@ impl Sim {
             return;
         }
         self.phase = Phase::Healing;
+        self.highest_epoch_under_faults = self.highest_epoch;
         self.stall_clock = None;
         self.quorum_back_at = None;
         self.partition = None;
@@ -1557,6 +1578,7 @@ impl Sim {
             ));
         }
         if let Some(top) = self.check_seals(node, &finalized) {
+            self.sealed_epoch_ends.insert(header.epoch.0);
             // E4: the certificate finalized a seal above the epoch's last block; the
             // seals link the block to it, and nothing above the block is output.
             for seal in &finalized.seals {
