@@ -3,7 +3,7 @@
 //!
 //! - Only a validator of the current set attests ([`is_attester`]); the quorum q is
 //!   [`quorum`]. These two functions are the one place that knows where the set comes
-//!   from (the genesis today).
+//!   from (the consortium's current membership, [`crate::consortium`]).
 //! - A fact is its id together with the hash of its content. It is acted on once, when
 //!   q identical attestations (same id, same content hash) from distinct validators of
 //!   the current set exist ([`agreeing`]), whatever a minority attested for the same
