@@ -816,3 +816,122 @@ pub fn proposals(
     })
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::BlockContext;
+    use seisan_types::state::MapView;
+    use seisan_types::{ChainId, PublicKey, SettlementSettings};
+
+    fn genesis() -> seisan_types::Genesis {
+        let member = |name: &str, role: Role, key: u8, validator: bool| Member {
+            name: name.into(),
+            role,
+            public_key: PublicKey([key; 32]),
+            validator,
+            p2p_address: None,
+        };
+        seisan_types::Genesis {
+            chain_id: ChainId("seisan-dev-unit".into()),
+            genesis_time_ms: 1_000,
+            quorum: 2,
+            members: vec![
+                member("clearing-house", Role::ClearingHouse, 1, true),
+                member("exchange-a", Role::Exchange, 2, true),
+                member("exchange-b", Role::Exchange, 3, true),
+            ],
+            assets: vec![seisan_types::Asset {
+                symbol: "JPY".into(),
+                kind: seisan_types::AssetKind::Fiat,
+                scale: 0,
+                contract: None,
+            }],
+            pairs: vec![],
+            opening_balances: vec![],
+            settlement: SettlementSettings::default(),
+            public_chain: None,
+        }
+    }
+
+    /// The refusal a change gets against the genesis configuration, by code.
+    fn refusal(change: GovernanceChange) -> Option<&'static str> {
+        let genesis = genesis();
+        let view = MapView::default();
+        let ctx = BlockContext {
+            height: Height(1),
+            timestamp_ms: 2_000,
+            proposer: MemberId(0),
+        };
+        let mut ledger = Ledger::new(&view, &genesis, ctx);
+        let config = ledger.config.clone();
+        ledger
+            .changed_config(&config, &change)
+            .err()
+            .map(|error| error.code())
+    }
+
+    #[test]
+    fn a_change_that_could_never_apply_names_its_reason() {
+        let custody = GovernanceChange::SetCustody {
+            registered_addresses: vec![],
+            hot_cap_bps: 100,
+        };
+        assert_eq!(refusal(custody), Some("no_public_chain"));
+        let pair = GovernanceChange::AddPair {
+            base: "JPY".into(),
+            quote: "JPY".into(),
+        };
+        assert_eq!(refusal(pair), Some("bad_pair"));
+        let same = GovernanceChange::RotateKey {
+            member: MemberId(1),
+            public_key: PublicKey([2; 32]),
+        };
+        assert_eq!(refusal(same), Some("same_key"));
+        let unknown = GovernanceChange::SetWithdrawOnly {
+            member: MemberId(9),
+        };
+        assert_eq!(refusal(unknown), Some("unknown_member"));
+        let address = GovernanceChange::AddMember {
+            name: "exchange-c".into(),
+            role: Role::Exchange,
+            public_key: PublicKey([4; 32]),
+            validator: false,
+            p2p_address: Some("127.0.0.1:7000".into()),
+        };
+        assert_eq!(refusal(address), Some("bad_p2p_address"));
+        let settlement = GovernanceChange::SetSettlement(SettlementSettings {
+            order_top_up_deadline_ms: 0,
+            ..SettlementSettings::default()
+        });
+        assert_eq!(refusal(settlement), Some("bad_settlement"));
+        // 4 validators need a quorum of 3.
+        let validator = GovernanceChange::AddMember {
+            name: "exchange-c".into(),
+            role: Role::Exchange,
+            public_key: PublicKey([4; 32]),
+            validator: true,
+            p2p_address: None,
+        };
+        assert_eq!(refusal(validator), Some("bad_membership"));
+        assert_eq!(refusal(GovernanceChange::SetQuorum { quorum: 3 }), None);
+    }
+
+    #[test]
+    fn only_current_validators_count_as_approvals() {
+        let mut membership = Membership::from_genesis(&genesis());
+        let record = ProposalRecord {
+            id: ProposalId(1),
+            proposer: MemberId(0),
+            change: GovernanceChange::SetQuorum { quorum: 3 },
+            proposed_at: Height(1),
+            expires_at_height: Height(10),
+            approvals: vec![MemberId(0), MemberId(2)],
+            status: ProposalStatus::Open,
+        };
+        assert_eq!(counted_approvals(&membership, &record), 2);
+        // exchange-b stops validating (removed): its approval no longer counts.
+        membership.members[2].status = MemberStatus::Removed;
+        assert_eq!(counted_approvals(&membership, &record), 1);
+    }
+}

@@ -90,6 +90,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Withdraw(args) => super::funds::withdraw(args),
         ClientCommand::Reserves { options } => super::funds::reserves(options),
         ClientCommand::Reconcile { options } => super::funds::reconcile(options),
+        ClientCommand::Governance(command) => super::governance::run(command),
         ClientCommand::Tx { id, options } => {
             let mut session = Session::open(&options)?;
             let id =

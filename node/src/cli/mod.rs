@@ -12,6 +12,7 @@
 pub mod commands;
 pub mod describe;
 pub mod funds;
+pub mod governance;
 pub mod proof;
 pub mod session;
 pub mod text;
@@ -117,6 +118,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         options: ClientOptions,
     },
+    /// Governance: propose a change to the consortium (members, keys, quorum, assets,
+    /// pairs, settlement or custody settings), approve one, or list and show proposals.
+    Governance(governance::GovernanceCommand),
     /// A transaction's status and receipt.
     Tx {
         /// The transaction id (hex).

@@ -160,17 +160,33 @@ impl Session {
         })?;
         let keypair = seisan_crypto::keyfile::read_key_file(&path)
             .map_err(|error| anyhow!("bad key file: {error}"))?;
+        let key = keypair.public_key();
+        // The node's membership first: members added by governance, and rotated keys,
+        // are only there; a key that was rotated away or removed resolves to nobody.
+        if let Some(membership) = self.membership() {
+            return match membership.member_by_key(&key) {
+                Some((member, _)) => Ok((keypair, member)),
+                None => Err(anyhow!(
+                    "bad key file: the key in {} ({key}) is not the key of any current member (removed, rotated away, or not yet added)",
+                    path.display()
+                )),
+            };
+        }
         let genesis = self.genesis()?;
-        let (member, _) = genesis
-            .member_by_key(&keypair.public_key())
-            .ok_or_else(|| {
-                anyhow!(
-                    "bad key file: the key in {} ({}) is not a member's key in genesis",
-                    path.display(),
-                    keypair.public_key()
-                )
-            })?;
+        let (member, _) = genesis.member_by_key(&key).ok_or_else(|| {
+            anyhow!(
+                "bad key file: the key in {} ({key}) is not a member's key in genesis",
+                path.display()
+            )
+        })?;
         Ok((keypair, member))
+    }
+
+    /// The membership in the node's committed state (`None` if the node does not
+    /// answer `/v1/governance`, e.g. an older node).
+    pub fn membership(&self) -> Option<seisan_types::membership::Membership> {
+        let document = self.node.get("/v1/governance").ok()?;
+        serde_json::from_value(document["membership"].clone()).ok()
     }
 
     /// The member a read command is about: `--member` if given, else the key's member.

@@ -535,7 +535,7 @@ mod tests {
         let mut membership = Membership::from_genesis(&genesis);
         let signed = allocation(&genesis, 1, 10);
         let code = |membership: &Membership| {
-            verify_transactions_in(&genesis.chain_id, membership, &[signed.clone()])
+            verify_transactions_in(&genesis.chain_id, membership, std::slice::from_ref(&signed))
                 .remove(0)
                 .map_err(|error| error.code())
         };

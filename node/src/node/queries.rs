@@ -8,11 +8,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use seisan_contracts::query;
+use seisan_contracts::{governance, query};
 use seisan_types::clearing::{
     ConfirmationId, CycleId, OrderId, Pair, RfqId, Side, TopUpId, TradeId,
 };
-use seisan_types::ids::Height;
+use seisan_types::governance::ProposalId;
+use seisan_types::ids::{Height, MemberId};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -35,6 +36,24 @@ pub fn router() -> Router<ApiContext> {
         .route("/v1/cycles/current", get(current_cycle))
         .route("/v1/reports/{height}", get(report))
         .route("/v1/supply", get(supply))
+        .route("/v1/governance", get(governance))
+        .route("/v1/governance/{id}", get(proposal))
+}
+
+/// Resolves a member given by name or by id through the membership in the committed
+/// state (so members added by governance resolve too; a removed one still does, by
+/// the id it keeps).
+pub(super) fn resolve_member_in(context: &ApiContext, text: &str) -> Result<MemberId, ApiError> {
+    let view = context.db.committed_view();
+    let membership =
+        seisan_contracts::governance::consortium_or_genesis(&view, &context.genesis).membership;
+    if let Some((id, _)) = membership.member_by_name(text) {
+        return Ok(id);
+    }
+    match text.parse::<u32>() {
+        Ok(id) if membership.member(MemberId(id)).is_some() => Ok(MemberId(id)),
+        _ => resolve_member(&context.genesis, text),
+    }
 }
 
 pub(super) fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -96,7 +115,7 @@ async fn balances(
     Path(member): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = resolve_member(&context.genesis, &member)?;
+    let member = resolve_member_in(&context, &member)?;
     let want_proof = params
         .get("proof")
         .is_some_and(|value| value == "true" || value == "1");
@@ -152,7 +171,7 @@ async fn customers(
     State(context): State<ApiContext>,
     Path((member, asset)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = resolve_member(&context.genesis, &member)?;
+    let member = resolve_member_in(&context, &member)?;
     let asset = asset_id(&context, &asset)?;
     let view = context.db.committed_view();
     Ok(Json(
@@ -164,7 +183,7 @@ async fn member_orders(
     State(context): State<ApiContext>,
     Path(member): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = resolve_member(&context.genesis, &member)?;
+    let member = resolve_member_in(&context, &member)?;
     Ok(Json(
         json!({"orders": query::open_orders(&context.db.committed_view(), member)}),
     ))
@@ -174,7 +193,7 @@ async fn member_top_ups(
     State(context): State<ApiContext>,
     Path(member): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = resolve_member(&context.genesis, &member)?;
+    let member = resolve_member_in(&context, &member)?;
     Ok(Json(
         json!({"top_ups": query::open_top_ups(&context.db.committed_view(), member)}),
     ))
@@ -273,6 +292,45 @@ async fn report(
     Ok(Json(
         json!({"height": height, "report": query::settlement_report(&context.db.committed_view(), height)}),
     ))
+}
+
+/// The membership that governs the next block, the scheduled changes and a page of
+/// proposals (`?after=ID&limit=N`, in id order).
+async fn governance(
+    State(context): State<ApiContext>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let (after, limit) = paging(&params)?;
+    let _guard = context.commit_lock.read().expect("commit lock");
+    let view = context.db.committed_view();
+    let tip = read_tip(&context.db).expect("opened store has a tip");
+    let config = governance::consortium_or_genesis(&view, &context.genesis);
+    let scheduled: Vec<Value> = governance::scheduled_activations(&view)
+        .into_iter()
+        .map(|(height, id)| json!({"activation_height": height, "proposal": id}))
+        .collect();
+    Ok(Json(json!({
+        "height": tip.height,
+        "membership": config.membership,
+        "validator_set_hash": config.membership.validator_set().hash(),
+        "scheduled": scheduled,
+        "proposals": governance::proposals(&view, after.map(ProposalId), limit),
+    })))
+}
+
+async fn proposal(
+    State(context): State<ApiContext>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = ProposalId(number(&id, "proposal id")?);
+    match governance::proposal(&context.db.committed_view(), id) {
+        Some(proposal) => Ok(Json(json!({ "proposal": proposal }))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("proposal {id} does not exist"),
+        )),
+    }
 }
 
 async fn supply(State(context): State<ApiContext>) -> Json<Value> {
