@@ -28,6 +28,11 @@ use seisan_types::{MemberId, Role};
 pub const MAX_QUOTES_PER_RFQ: usize = 4 * MAX_RFQ_COUNTERPARTIES;
 
 impl Ledger<'_> {
+    /// Whether `member` may take on new business (not withdraw-only, not removed).
+    pub(crate) fn is_active(&self, member: MemberId) -> bool {
+        self.config.status(member) == Some(seisan_types::membership::MemberStatus::Active)
+    }
+
     pub(crate) fn is_exchange(&self, member: MemberId) -> bool {
         self.config
             .member(member)
@@ -65,6 +70,9 @@ impl Ledger<'_> {
             }
             if !self.is_exchange(*party) {
                 return Err(bad(&format!("member {party} is not an exchange")));
+            }
+            if !self.is_active(*party) {
+                return Err(ContractError::CounterpartyNotActive { member: *party });
             }
             if parties[..index].contains(party) {
                 return Err(bad(&format!("member {party} is named twice")));

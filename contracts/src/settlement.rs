@@ -120,6 +120,13 @@ impl Ledger<'_> {
                 member: counterparty,
             });
         }
+        // A member on its way out confirms nothing new, so a confirmation naming it
+        // could never complete (see crate::governance, G5).
+        if !self.is_active(counterparty) {
+            return Err(ContractError::CounterpartyNotActive {
+                member: counterparty,
+            });
+        }
         self.check_terms(terms.pair, terms.quantity, terms.price)?;
         let parties = (member.min(counterparty), member.max(counterparty));
         let ref_key = keys::trade_ref(parties.0, parties.1, &terms.trade_ref);

@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use seisan_contracts::governance::{self, ProposalView};
 use seisan_types::amount::{Asset, AssetKind};
-use seisan_types::clearing::{OrderRequest, Side, TimeInForce};
+use seisan_types::clearing::{OrderRequest, Side, TimeInForce, TradeTerms};
 use seisan_types::governance::{GovernanceChange, Proposal, ProposalId, ProposalStatus};
 use seisan_types::membership::MemberStatus;
 use seisan_types::receipt::{Event, Receipt};
@@ -201,6 +201,17 @@ fn a_withdraw_only_member_takes_on_nothing_new_but_settles_and_withdraws() {
     // A member that is not active cannot propose either.
     let receipt = h.tx(B, propose(GovernanceChange::SetQuorum { quorum: 3 }, 50));
     assert_eq!(rejected_code(&receipt), "not_active");
+    // Nobody can start new business with it either.
+    let terms = TxBody::Confirm(TradeTerms {
+        trade_ref: "t-1".into(),
+        buyer: A,
+        seller: B,
+        pair: PAIR,
+        quantity: Amount(COIN),
+        price: Amount(100),
+        trade_time_ms: GENESIS_MS,
+    });
+    assert_eq!(rejected_code(&h.tx(A, terms)), "counterparty_not_active");
     // Its resting order still fills: what it has settles.
     let receipt = h.ok(A, limit(Side::Buy, COIN, 100));
     assert_eq!(fills(&receipt), 1);
