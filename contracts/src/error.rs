@@ -128,6 +128,8 @@ pub enum ContractError {
     },
     #[error(transparent)]
     Bank { source: crate::bank::BankRuleError },
+    #[error(transparent)]
+    Mirror { source: crate::mirror::MirrorError },
 }
 
 impl ContractError {
@@ -176,6 +178,7 @@ impl ContractError {
             ContractError::CreditOverflow { .. } => "credit_overflow",
             ContractError::Custody { source } => source.code(),
             ContractError::Bank { source } => source.code(),
+            ContractError::Mirror { source } => source.code(),
         }
     }
 }

@@ -118,6 +118,7 @@ overlay_tables! {
     consortium: crate::consortium::Consortium = "consortium",
     governance_meta: crate::governance::GovernanceMeta = "governance-meta",
     proposals: seisan_types::governance::ProposalRecord = "proposal",
+    mirrors: crate::mirror::MirrorValue = "mirror",
 }
 
 /// The block executor. See the module docs.
@@ -407,6 +408,7 @@ impl<'a> Ledger<'a> {
             TxBody::Approve { proposal } => self.approve(member, *proposal),
             body if crate::custody::is_custody(body) => crate::custody::execute(self, member, body),
             body if crate::bank::is_bank(body) => crate::bank::execute(self, member, body),
+            body if crate::mirror::is_mirror(body) => crate::mirror::execute(self, member, body),
             _ => {
                 self.require_role(member, Role::Exchange)?;
                 // A member on its way out takes on nothing new (see crate::governance);
@@ -432,7 +434,8 @@ impl<'a> Ledger<'a> {
                     | TxBody::AttestBankEntry(_)
                     | TxBody::WithdrawFiat { .. }
                     | TxBody::Propose(_)
-                    | TxBody::Approve { .. } => unreachable!("handled above"),
+                    | TxBody::Approve { .. }
+                    | TxBody::AttestMirror(_) => unreachable!("handled above"),
                 }
             }
         }
@@ -506,6 +509,8 @@ impl<'a> Ledger<'a> {
             .reports
             .put(keys::report(self.ctx.height), report.clone());
         self.tables.reports.commit();
+        // The bank must mirror the fiat this block settled; open those mirrors now.
+        crate::mirror::open_for_report(self, &report);
         Some(report)
     }
 

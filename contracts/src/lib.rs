@@ -41,6 +41,7 @@ pub mod governance;
 pub mod invariants;
 pub mod keys;
 pub mod ledger;
+pub mod mirror;
 pub mod orders;
 pub mod overlay;
 pub mod query;

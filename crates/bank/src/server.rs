@@ -12,7 +12,7 @@
 //! | `GET /v1/accounts/{account}/statement?after=N` | entries after sequence N |
 //! | `GET /v1/accounts/{account}/camt053?from=YYYY-MM-DD&to=YYYY-MM-DD` | camt.053 XML |
 //! | `POST /v1/transfers` | a [`TransferRequest`]; 201 when executed, 200 for a repeat |
-//! | `GET /v1/transfers/{reference}` | the receipt of an executed transfer |
+//! | `GET /v1/transfers/{reference}` | the receipt of an executed transfer, to a party that may read either side |
 
 use crate::access::{Access, BankConfig};
 use crate::adapter::{AccountId, BankError, TransferReference, TransferRequest};
@@ -267,7 +267,11 @@ async fn transfer_by_reference(
         .transfer_by_reference(&TransferReference(reference.clone()))?;
     match receipt {
         Some(receipt) => {
-            bank.access.authorize_read(party, &receipt.request.from)?;
+            // Either side's owner may read the transfer: the payee's validator must
+            // see a mirrored settlement's confirmation as much as the payer's.
+            bank.access
+                .authorize_read(party, &receipt.request.from)
+                .or_else(|_| bank.access.authorize_read(party, &receipt.request.to))?;
             Ok(Json(receipt).into_response())
         }
         None => Ok((
@@ -414,6 +418,17 @@ mod tests {
             .transfer_by_reference(&TransferReference("never".into()))
             .unwrap()
             .is_none());
+        // Both sides of a transfer may read its receipt (a mirrored settlement's payer
+        // and payee each attest it); a party on neither side may not.
+        let b = HttpBank::new(&url, &dev_token("b-exchange"));
+        let settle = TransferReference("settle-1".into());
+        let seen_by_payer = a.transfer_by_reference(&settle).unwrap().unwrap();
+        let seen_by_payee = b.transfer_by_reference(&settle).unwrap().unwrap();
+        assert_eq!(seen_by_payer, seen_by_payee);
+        assert!(matches!(
+            b.transfer_by_reference(&TransferReference("dep-1".into())),
+            Err(BankError::Forbidden { .. })
+        ));
         let today = crate::camt::Date::of_ms(now_ms()).to_string();
         let xml = a
             .camt053(&AccountId::trust("a-exchange"), &today, &today)

@@ -20,6 +20,7 @@ pub mod governance;
 pub mod hash;
 pub mod ids;
 pub mod membership;
+pub mod mirror;
 pub mod receipt;
 pub mod state;
 pub mod tags;

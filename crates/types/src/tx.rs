@@ -14,6 +14,7 @@ use crate::custody::{ChainAddress, ChainTxHash, DepositFact, WithdrawalId};
 use crate::governance::{Proposal, ProposalId};
 use crate::hash::Hash;
 use crate::ids::{AssetId, ChainId, MemberId, Nonce};
+use crate::mirror::MirrorFact;
 use crate::tags;
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,9 @@ pub enum TxBody {
         withdrawal: WithdrawalId,
         tx_hash: ChainTxHash,
     },
+    /// A validator attests the bank's confirmation of a transfer mirroring settled
+    /// fiat; q identical attestations mark the mirror confirmed on chain.
+    AttestMirror(MirrorFact),
     /// Any active member proposes a change to the consortium (members, keys, quorum,
     /// assets, pairs, settlement or custody settings); a validator's proposal counts
     /// as its approval.
@@ -129,6 +133,7 @@ impl TxBody {
             TxBody::AttestPayout { .. } => "attest_payout",
             TxBody::Propose(_) => "propose",
             TxBody::Approve { .. } => "approve",
+            TxBody::AttestMirror(_) => "attest_mirror",
         }
     }
 }

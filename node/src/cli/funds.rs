@@ -394,12 +394,50 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
             ]);
         }
         println!("{}", table.render());
+        let mirrors = &document["mirrors"];
+        println!(
+            "settlements awaiting the bank's confirmation on chain: {} pending, {} stalled (bound {} ms)",
+            mirrors["pending"], mirrors["stalled"], document["mirror_confirm_bound_ms"]
+        );
     }
-    if document["unexplained_total"]
-        .as_str()
-        .is_some_and(|total| total != "0")
-    {
-        bail!("the bank's trust balances differ from the ledger by more than what is in flight");
+    reconcile_verdict(&document)
+}
+
+/// Exit status of `seisan reconcile`: clean only when the node says so (every settled
+/// fiat movement confirmed on chain, every trust balance agreeing with the ledger);
+/// otherwise the error names what is outstanding. Pure.
+pub fn reconcile_verdict(document: &Value) -> anyhow::Result<()> {
+    if document["clean"] == true {
+        return Ok(());
     }
-    Ok(())
+    let outstanding: Vec<&str> = document["outstanding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if outstanding.is_empty() {
+        bail!("the node did not report the bank and the ledger reconciled: {document}");
+    }
+    bail!("not reconciled:\n  {}", outstanding.join("\n  "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reconcile_is_clean_only_when_the_node_says_so_and_names_what_is_outstanding() {
+        assert!(reconcile_verdict(&json!({"clean": true, "outstanding": []})).is_ok());
+        let stalled = json!({
+            "clean": false,
+            "outstanding": ["settlement settle-7-exchange-a-exchange-b (exchange-a -> exchange-b, 100) is stalled: not on the bank's statements"],
+        });
+        let error = reconcile_verdict(&stalled).unwrap_err().to_string();
+        assert!(error.contains("settle-7-exchange-a-exchange-b"), "{error}");
+        assert!(error.contains("stalled"), "{error}");
+        // An older node's answer without the verdict is never taken as clean.
+        assert!(reconcile_verdict(&json!({"unexplained_total": "0"})).is_err());
+    }
 }

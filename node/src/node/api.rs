@@ -74,6 +74,10 @@ pub struct NodeStatus {
     /// absent when this node does not watch a public chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custody_undercovered: Option<bool>,
+    /// Where the bank's leg of settlement stands (pending and stalled mirrors); absent
+    /// when genesis has no fiat asset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<super::reconciliation::MirrorStatus>,
 }
 
 /// Shared by every request handler.
@@ -179,7 +183,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .merge(super::queries::router())
-        .merge(super::bank_watcher::router())
+        .merge(super::reconciliation::router())
         .merge(super::custody_watcher::router())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -242,6 +246,7 @@ async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
     let mut status = context.status.borrow().clone();
     status.mempool_depth = context.mempool.lock().expect("mempool lock").len();
     status.custody_undercovered = super::custody_watcher::undercovered();
+    status.mirrors = super::reconciliation::mirror_status(&context);
     Json(status)
 }
 
@@ -451,6 +456,7 @@ async fn metrics(State(context): State<ApiContext>) -> Response {
         .metrics
         .mempool_depth
         .set(context.mempool.lock().expect("mempool lock").len() as i64);
+    super::reconciliation::mirror_status(&context);
     (
         [(
             header::CONTENT_TYPE,

@@ -4,8 +4,10 @@
 //! 7-8).
 //!
 //! One task, one pass every [`POLL_INTERVAL_MS`]:
-//! 1. Attest (every node with `--bank-url`/`--bank-token`): for each exchange whose
-//!    trust account this member may read (its own; all, for the clearing house), each
+//! 1. Attest (every node with `--bank-url` and `--bank-token` or
+//!    `--bank-auditor-token`): for each exchange whose trust account this node may
+//!    read (every one with the validator's read-only auditor token, so every validator
+//!    attests every credit; without it, its own, or all for the clearing house), each
 //!    statement entry that came from the exchange's operating account (a trust credit,
 //!    S210) or went to it under a `fiat-withdrawal-<id>` reference (a withdrawal
 //!    payment) is attested once, unless the ledger already acted on it or holds this
@@ -18,9 +20,20 @@
 //!    `settle-<height>-<payer>-<payee>`. The cursor (a node record) advances only after
 //!    the bank confirmed every transfer of the height, so a crash in between re-sends
 //!    the same references after the restart and the bank moves each once.
-//! 3. Withdrawals (clearing house only): each open fiat withdrawal is paid by a transfer
+//! 3. Confirm mirrors (every node with a bank connection): for each mirror the ledger
+//!    holds open (see `seisan_contracts::mirror`), oldest first, the bank's transfer
+//!    under its reference is looked up; when the bank shows it with the ledger's terms,
+//!    its debit and credit entry ids are attested (`AttestMirror`), so q validators put
+//!    the fiat leg's confirmation on chain. It reads with the auditor token when one is
+//!    configured (every trust-to-trust transfer), else with the member's own (the bank
+//!    lets a party read a transfer touching its own accounts; the clearing house reads
+//!    all); a mirror this node may not read is skipped.
+//! 4. Withdrawals (clearing house only): each open fiat withdrawal is paid by a transfer
 //!    from the exchange's trust account to its operating account, referenced
 //!    `fiat-withdrawal-<id>`; the attestations of step 1 then complete it.
+//!
+//! No lock is held across a bank call: the shared state below is locked only to copy
+//! the client or record the last error, and ledger reads happen between calls.
 //!
 //! Attestations are transactions signed with the node's member key. The custody
 //! watcher signs with the same key; both go through `signer::submit_signed`, which
@@ -33,25 +46,22 @@
 //! unconfirmed until the committed ledger holds it, and is signed again when it has
 //! not arrived after [`RESUBMIT_AFTER_MS`].
 //!
-//! `GET /v1/reconciliation` puts, per exchange, the ledger's fiat balance beside the
-//! bank's trust balance with what is in flight, and flags any other difference.
+//! `GET /v1/reconciliation` (module `reconciliation`) puts, per exchange, the ledger's
+//! fiat balance beside the bank's trust balance with what is in flight, and lists every
+//! settlement whose bank leg is not confirmed on chain.
 
-use super::api::{ApiContext, ApiError};
+use super::api::ApiContext;
 use super::config::NodeConfig;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use seisan_bank::{
     AccountId, BankAdapter, BankError, Direction, Entry, HttpBank, TransferReference,
     TransferRequest,
 };
 use seisan_contracts::bank as ledger_bank;
+pub use seisan_contracts::mirror::mirror_transfers;
 use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact, FiatWithdrawalId};
-use seisan_types::clearing::ChangeReason;
+use seisan_types::mirror::{MirrorFact, MirrorId, MirrorRecord};
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId, AssetKind, Genesis, Height, MemberId, Role};
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -66,6 +76,8 @@ pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
 pub const RESUBMIT_AFTER_MS: u64 = 15_000;
 /// The most heights one pass mirrors (bounds a catch-up burst).
 pub const MAX_HEIGHTS_PER_PASS: u64 = 512;
+/// The most open mirrors one pass looks up at the bank.
+pub const MAX_MIRROR_CHECKS_PER_PASS: usize = 64;
 /// The node record holding the last height whose settlement the bank mirrored.
 pub const MIRRORED_RECORD: &[u8] = b"bank/mirrored";
 /// A file in the data directory that makes the clearing-house node abort right after
@@ -84,6 +96,16 @@ static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
 
 fn shared() -> &'static Mutex<Shared> {
     SHARED.get_or_init(Default::default)
+}
+
+/// This node's bank client, if it has a bank connection (a copy: no lock is kept).
+pub fn shared_bank() -> Option<HttpBank> {
+    shared().lock().expect("bank state").bank.clone()
+}
+
+/// The watcher's last failed pass, if the latest pass failed.
+pub fn last_error() -> Option<String> {
+    shared().lock().expect("bank state").last_error.clone()
 }
 
 /// The genesis fiat asset the bank's accounts hold (the first fiat asset).
@@ -120,7 +142,10 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
     };
     let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
     let lie = super::fault::lies_in_attestations(config.fault, &context.genesis)?;
-    shared().lock().expect("bank state").bank = Some(bank.clone());
+    // Reconciliation only reads: the auditor token, when configured, reads every
+    // exchange's trust account.
+    shared().lock().expect("bank state").bank =
+        Some(auditor.clone().unwrap_or_else(|| bank.clone()));
     let clearing_house =
         context.genesis.member(member).map(|m| m.role) == Some(Role::ClearingHouse);
     info!(url = %url, clearing_house, auditor = auditor.is_some(), "bank watcher starting");
@@ -139,6 +164,8 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         cursors: BTreeMap::new(),
         unconfirmed: BTreeMap::new(),
         paid: BTreeSet::new(),
+        mirror_signed: BTreeMap::new(),
+        mirror_unreadable: BTreeSet::new(),
     };
     tokio::spawn(watcher.run());
     Ok(())
@@ -169,6 +196,11 @@ struct Watcher {
     unconfirmed: BTreeMap<BankEntryId, (BankFact, std::time::Instant)>,
     /// Withdrawals whose transfer the bank confirmed in this run.
     paid: BTreeSet<FiatWithdrawalId>,
+    /// Mirror attestations this run signed, with when (signed again after
+    /// [`RESUBMIT_AFTER_MS`] if the ledger still lacks them).
+    mirror_signed: BTreeMap<MirrorId, std::time::Instant>,
+    /// Mirrors whose transfer this node's token may not read (not asked again).
+    mirror_unreadable: BTreeSet<MirrorId>,
 }
 
 /// Runs a blocking bank call off the async runtime.
@@ -202,49 +234,6 @@ pub fn entry_fact(member: MemberId, name: &str, asset: AssetId, entry: &Entry) -
         amount: entry.amount,
         kind,
     })
-}
-
-/// The bank transfers that mirror one block's settlement: each member's net fiat change
-/// from fills and netting, payers matched to payees in member order. Pure.
-pub fn mirror_transfers(
-    report: &seisan_types::clearing::SettlementReport,
-    asset: AssetId,
-) -> Vec<(MemberId, MemberId, Amount)> {
-    let mut net: BTreeMap<MemberId, i128> = BTreeMap::new();
-    for entry in &report.entries {
-        let settles = matches!(entry.reason, ChangeReason::Fill | ChangeReason::Netting);
-        if entry.asset != asset || !settles {
-            continue;
-        }
-        let change = net.entry(entry.member).or_default();
-        *change += entry.increase.0 as i128 - entry.decrease.0 as i128;
-    }
-    assert_eq!(net.values().sum::<i128>(), 0, "settlement conserves fiat");
-    let mut payers: Vec<(MemberId, u128)> = net
-        .iter()
-        .filter(|(_, change)| **change < 0)
-        .map(|(member, change)| (*member, change.unsigned_abs()))
-        .collect();
-    let mut payees: Vec<(MemberId, u128)> = net
-        .iter()
-        .filter(|(_, change)| **change > 0)
-        .map(|(member, change)| (*member, *change as u128))
-        .collect();
-    let mut transfers = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < payers.len() && j < payees.len() {
-        let amount = payers[i].1.min(payees[j].1);
-        transfers.push((payers[i].0, payees[j].0, Amount(amount)));
-        payers[i].1 -= amount;
-        payees[j].1 -= amount;
-        if payers[i].1 == 0 {
-            i += 1;
-        }
-        if payees[j].1 == 0 {
-            j += 1;
-        }
-    }
-    transfers
 }
 
 /// How many entry ids after each entry it sees a lying watcher attests invented facts
@@ -307,6 +296,9 @@ impl Watcher {
         self.attest().await?;
         if self.clearing_house {
             self.mirror().await?;
+        }
+        self.confirm_mirrors().await?;
+        if self.clearing_house {
             self.pay_withdrawals().await?;
         }
         Ok(())
@@ -364,8 +356,9 @@ impl Watcher {
             let account = AccountId::trust(&name);
             let entries = blocking(move || bank.statement(&account, after)).await?;
             for entry in entries {
-                let mut facts: Vec<BankFact> =
-                    entry_fact(member, &name, self.asset, &entry).into_iter().collect();
+                let mut facts: Vec<BankFact> = entry_fact(member, &name, self.asset, &entry)
+                    .into_iter()
+                    .collect();
                 if self.lie {
                     facts = lies_about(member, self.asset, &entry, facts, &mut self.squatted);
                 }
@@ -459,8 +452,83 @@ impl Watcher {
             from: AccountId::trust(&payer),
             to: AccountId::trust(&payee),
             amount,
-            reference: TransferReference(format!("settle-{height}-{payer}-{payee}")),
+            reference: TransferReference(seisan_contracts::mirror::mirror_reference(
+                Height(height),
+                &payer,
+                &payee,
+            )),
         }
+    }
+
+    /// Step 3: attests the bank's confirmation of each open mirror it shows.
+    async fn confirm_mirrors(&mut self) -> anyhow::Result<()> {
+        let open = seisan_contracts::mirror::open_mirrors(
+            &self.context.db.committed_view(),
+            seisan_contracts::mirror::MAX_MIRROR_RECORDS_PER_QUERY,
+        );
+        let patience = Duration::from_millis(RESUBMIT_AFTER_MS);
+        let due: Vec<MirrorRecord> = open
+            .into_iter()
+            .filter(|record| {
+                let mine = record.attestations.iter().any(|(by, _)| *by == self.member);
+                let recent = self
+                    .mirror_signed
+                    .get(&record.mirror)
+                    .is_some_and(|signed| signed.elapsed() < patience);
+                !mine && !recent && !self.mirror_unreadable.contains(&record.mirror)
+            })
+            .take(MAX_MIRROR_CHECKS_PER_PASS)
+            .collect();
+        for record in due {
+            // The auditor token (when configured) reads every trust-to-trust transfer.
+            let bank = self.reader.clone();
+            let reference = TransferReference(record.reference.clone());
+            let looked_up =
+                tokio::task::spawn_blocking(move || bank.transfer_by_reference(&reference))
+                    .await
+                    .expect("bank call does not panic");
+            let receipt = match looked_up {
+                Ok(Some(receipt)) => receipt,
+                // Not made yet: the clearing house has not got to it.
+                Ok(None) => continue,
+                Err(BankError::Forbidden { .. }) => {
+                    self.mirror_unreadable.insert(record.mirror);
+                    continue;
+                }
+                Err(error) => return Err(anyhow::anyhow!("bank: {error}")),
+            };
+            let (payer, payee) = (
+                self.name(record.mirror.payer),
+                self.name(record.mirror.payee),
+            );
+            let as_settled = receipt.request.from == AccountId::trust(&payer)
+                && receipt.request.to == AccountId::trust(&payee)
+                && receipt.request.amount == record.amount;
+            if !as_settled {
+                warn!(reference = %record.reference, receipt = ?receipt.request, "the bank's transfer under a settlement reference differs from the settlement; not attesting");
+                self.mirror_unreadable.insert(record.mirror);
+                continue;
+            }
+            let fact = MirrorFact {
+                mirror: record.mirror,
+                asset: record.asset,
+                amount: record.amount,
+                reference: record.reference.clone(),
+                debit_entry: BankEntryId(receipt.debit_entry.0.clone()),
+                credit_entry: BankEntryId(receipt.credit_entry.0.clone()),
+            };
+            info!(reference = %record.reference, debit = %fact.debit_entry, credit = %fact.credit_entry, "attesting the bank's confirmation of a mirrored settlement");
+            self.submit(TxBody::AttestMirror(fact)).await?;
+            self.mirror_signed
+                .insert(record.mirror, std::time::Instant::now());
+        }
+        // Forget what the ledger no longer holds open.
+        let view = self.context.db.committed_view();
+        self.mirror_signed.retain(|id, _| {
+            seisan_contracts::mirror::mirror(&view, *id)
+                .is_some_and(|record| record.confirmed.is_none())
+        });
+        Ok(())
     }
 
     async fn pay_withdrawals(&mut self) -> anyhow::Result<()> {
@@ -490,163 +558,6 @@ impl Watcher {
             .await
             .map(|_| ())
     }
-}
-
-// ---- reconciliation -------------------------------------------------------------------
-
-/// The reconciliation route, merged into the node's API.
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/v1/reconciliation", get(reconciliation))
-}
-
-async fn reconciliation(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
-    let bank = shared().lock().expect("bank state").bank.clone();
-    let answer = tokio::task::spawn_blocking(move || reconcile(&context, bank.as_ref()))
-        .await
-        .expect("reconciliation does not panic");
-    answer.map(Json)
-}
-
-/// One exchange's line: ledger fiat, bank trust balance, in-flight items, difference.
-fn reconcile(context: &ApiContext, bank: Option<&HttpBank>) -> Result<Value, ApiError> {
-    let genesis = &context.genesis;
-    let Some(asset) = fiat_asset(genesis) else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_fiat_asset",
-            "genesis has no fiat asset",
-        ));
-    };
-    let _read = context.commit_lock.read().expect("commit lock");
-    let view = context.db.committed_view();
-    let tip = super::pipeline::read_tip(&context.db).map_or(0, |tip| tip.height.0);
-    let mirrored = context
-        .db
-        .record(MIRRORED_RECORD)
-        .map(|bytes| u64::from_be_bytes(bytes.try_into().expect("8-byte height")));
-    // Settlement the clearing house has not mirrored yet, per member (net change).
-    let mut unmirrored: BTreeMap<MemberId, i128> = BTreeMap::new();
-    if let Some(mirrored) = mirrored {
-        for height in mirrored + 1..=tip {
-            if let Some(report) = seisan_contracts::query::settlement_report(&view, Height(height))
-            {
-                for (payer, payee, amount) in mirror_transfers(&report, asset) {
-                    *unmirrored.entry(payer).or_default() -= amount.0 as i128;
-                    *unmirrored.entry(payee).or_default() += amount.0 as i128;
-                }
-            }
-        }
-    }
-    let open_withdrawals = ledger_bank::open_withdrawals(&view);
-    let mut lines = Vec::new();
-    let mut unexplained_total = 0i128;
-    for (index, member) in genesis.members.iter().enumerate() {
-        if member.role != Role::Exchange {
-            continue;
-        }
-        let id = MemberId(index as u32);
-        let balance = seisan_contracts::query::balance(&view, id, asset);
-        let ledger = balance.total().expect("bounded by supply").0 as i128;
-        let pending_withdrawals: i128 = open_withdrawals
-            .iter()
-            .filter(|withdrawal| withdrawal.member == id)
-            .map(|withdrawal| withdrawal.amount.0 as i128)
-            .sum();
-        let mut line = json!({
-            "member": member.name,
-            "ledger_fiat": ledger.to_string(),
-            "pending_withdrawals": pending_withdrawals.to_string(),
-            "unmirrored_settlement": unmirrored.get(&id).copied().unwrap_or(0).to_string(),
-        });
-        let Some(bank) = bank else {
-            line["bank_trust"] = Value::Null;
-            lines.push(line);
-            continue;
-        };
-        let account = AccountId::trust(&member.name);
-        let trust = match bank.balance(&account) {
-            Ok(balance) => balance.balance.0 as i128,
-            Err(BankError::Forbidden { .. }) => {
-                line["bank_trust"] = Value::Null;
-                lines.push(line);
-                continue;
-            }
-            Err(error) => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "bank_unavailable",
-                    format!("reading {account}: {error}"),
-                ))
-            }
-        };
-        // Trust credits the bank booked that the ledger has not credited yet, and
-        // withdrawal payments the bank made that the ledger has not completed yet.
-        let mut unattested_credits = 0i128;
-        let mut unattested_payments = 0i128;
-        let mut conflicting = Vec::new();
-        let mut after = 0;
-        loop {
-            let entries = bank.statement(&account, after).map_err(|error| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "bank_unavailable",
-                    error.to_string(),
-                )
-            })?;
-            let Some(last) = entries.last() else { break };
-            after = last.sequence;
-            for entry in &entries {
-                let Some(fact) = entry_fact(id, &member.name, asset, entry) else {
-                    continue;
-                };
-                let record = ledger_bank::entry(&view, &fact.entry);
-                // The ledger acted on other facts than the bank's statement shows (a
-                // minority's contradicting attestation is evidence, not this).
-                let applied_differs = record
-                    .as_ref()
-                    .and_then(|record| record.applied.as_ref())
-                    .is_some_and(|applied| *applied != fact);
-                if applied_differs {
-                    conflicting.push(fact.entry.0.clone());
-                }
-                if record.and_then(|record| record.applied).is_some() {
-                    continue;
-                }
-                match fact.kind {
-                    BankEntryKind::TrustCredit => unattested_credits += fact.amount.0 as i128,
-                    BankEntryKind::WithdrawalPaid { .. } => {
-                        unattested_payments += fact.amount.0 as i128
-                    }
-                }
-            }
-        }
-        let unmirrored_member = unmirrored.get(&id).copied().unwrap_or(0);
-        // bank = ledger + pending withdrawals (debited in the ledger, still at the bank)
-        //        + credits not yet attested - payments not yet attested
-        //        - settlement not yet mirrored (the ledger moved it, the bank not yet).
-        let expected = ledger + pending_withdrawals + unattested_credits
-            - unattested_payments
-            - unmirrored_member;
-        let difference = trust - expected;
-        unexplained_total += difference.abs();
-        line["bank_trust"] = json!(trust.to_string());
-        line["unattested_credits"] = json!(unattested_credits.to_string());
-        line["unattested_withdrawal_payments"] = json!(unattested_payments.to_string());
-        line["conflicting_entries"] = json!(conflicting);
-        line["unexplained_difference"] = json!(difference.to_string());
-        line["reconciled"] = json!(difference == 0 && conflicting.is_empty());
-        lines.push(line);
-    }
-    let last_error = shared().lock().expect("bank state").last_error.clone();
-    Ok(json!({
-        "height": tip,
-        "asset": genesis.asset(asset).map(|spec| spec.symbol.clone()),
-        "bank_connected": bank.is_some(),
-        "mirrored_height": mirrored,
-        "exchanges": lines,
-        "unexplained_total": unexplained_total.to_string(),
-        "watcher_error": last_error,
-    }))
 }
 
 #[cfg(test)]
@@ -696,43 +607,6 @@ mod tests {
         let again = lies_about(MemberId(1), AssetId(1), &next, vec![], &mut squatted);
         assert_eq!(again.len(), 1);
         assert_eq!(again[0].entry.0, "E000000000011");
-    }
-    use seisan_types::clearing::{Account, ReportEntry, SettlementReport};
-
-    fn line(member: u32, reason: ChangeReason, increase: u128, decrease: u128) -> ReportEntry {
-        ReportEntry {
-            member: MemberId(member),
-            asset: AssetId(1),
-            account: Account::Inventory,
-            reason,
-            increase: Amount(increase),
-            decrease: Amount(decrease),
-        }
-    }
-
-    #[test]
-    fn mirror_transfers_net_fills_and_netting_per_member() {
-        let report = SettlementReport {
-            height: Height(5),
-            timestamp_ms: 0,
-            entries: vec![
-                line(1, ChangeReason::Fill, 0, 100),
-                line(2, ChangeReason::Fill, 100, 0),
-                line(2, ChangeReason::Netting, 0, 30),
-                line(3, ChangeReason::Netting, 30, 0),
-                // Deposits and allocations are not settlement.
-                line(1, ChangeReason::Deposit, 500, 0),
-                line(3, ChangeReason::Allocation, 0, 7),
-            ],
-        };
-        assert_eq!(
-            mirror_transfers(&report, AssetId(1)),
-            vec![
-                (MemberId(1), MemberId(2), Amount(70)),
-                (MemberId(1), MemberId(3), Amount(30)),
-            ]
-        );
-        assert!(mirror_transfers(&report, AssetId(0)).is_empty());
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub struct Metrics {
     pub behind_blocks: Gauge,
     /// Views whose timer fired on this node (each is nullified or was already).
     pub view_timeouts: Counter,
+    /// Settlements whose bank transfer is not confirmed on chain, within the bound.
+    pub mirror_pending: Gauge,
+    /// Settlements whose bank transfer is unconfirmed past the bound (see
+    /// `seisan_contracts::mirror::MIRROR_CONFIRM_BOUND_MS`).
+    pub mirror_stalled: Gauge,
 }
 
 impl Metrics {
@@ -104,7 +109,21 @@ impl Metrics {
             "Consensus views whose timer fired on this node",
             view_timeouts.clone(),
         );
+        let mirror_pending = Gauge::default();
+        registry.register(
+            "mirror_pending",
+            "Settlements whose bank transfer is not yet confirmed on chain, within the bound",
+            mirror_pending.clone(),
+        );
+        let mirror_stalled = Gauge::default();
+        registry.register(
+            "mirror_stalled",
+            "Settlements whose bank transfer is not confirmed on chain within the bound (stalled)",
+            mirror_stalled.clone(),
+        );
         Metrics {
+            mirror_pending,
+            mirror_stalled,
             custody_undercovered,
             syncing,
             behind_blocks,

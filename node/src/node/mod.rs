@@ -12,6 +12,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod pipeline;
 pub mod queries;
+pub mod reconciliation;
 pub mod runtime;
 pub mod signer;
 #[cfg(test)]

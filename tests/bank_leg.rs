@@ -1,0 +1,359 @@
+//! The bank's leg of settlement on chain, with real processes: three validators (q=2,
+//! each with its member token and its read-only auditor token) and the embedded bank.
+//!
+//! A fill settles; its mirror transfer at the bank is confirmed on chain by the
+//! validators' attestations and `seisan reconcile` is clean. Then the bank is frozen
+//! (SIGSTOP) for 60 s and a second fill settles: block finalization goes on (blocks per
+//! second before and during the stop are measured and printed), `/v1/status` and
+//! `/metrics` show the mirror stalled, `/v1/mirrors/{height}` shows it unconfirmed and
+//! `seisan reconcile` fails. After SIGCONT the clearing house makes the transfer, the
+//! validators attest the bank's entry ids, the confirmation is on chain, and only then
+//! is `seisan reconcile` clean.
+//!
+//! (No public chain is involved: anvil is not started.)
+
+use anyhow::Context;
+use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
+use seisan_tests::*;
+use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::genesis::OpeningBalance;
+use seisan_types::tx::TxBody;
+use seisan_types::{Amount, AssetId};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const PAIR: Pair = Pair {
+    base: AssetId(0),
+    quote: AssetId(1),
+};
+/// How long the bank is frozen.
+const STOP: Duration = Duration::from_secs(60);
+/// How long the baseline finalization rate is measured.
+const BASELINE: Duration = Duration::from_secs(15);
+/// The fewest blocks the chain must finalize while the bank is frozen. An idle leader
+/// proposes an empty block every 0.5 s, so a healthy chain makes ~120 in 60 s; 20 only
+/// says finalization went on (on a loaded machine the rate varies).
+const MIN_BLOCKS_DURING_STOP: u64 = 20;
+
+/// The bank process; continued (if stopped) and killed on drop.
+struct BankProcess {
+    child: Child,
+}
+
+impl BankProcess {
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for BankProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `seisan bank init --genesis` (a party per member, an auditor per validator) and
+/// `seisan bank run`.
+fn start_bank(testnet: &Testnet, port: u16) -> anyhow::Result<BankProcess> {
+    let dir = testnet.dir.path();
+    let bank_dir = dir.join("bank");
+    let init = Command::new(seisan_binary())
+        .args(["bank", "init", "--out"])
+        .arg(&bank_dir)
+        .arg("--genesis")
+        .arg(testnet.genesis_path())
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(init.success(), "seisan bank init failed");
+    let log = std::fs::File::create(dir.join("bank.log"))?;
+    let child = Command::new(seisan_binary())
+        .args(["bank", "run", "--config"])
+        .arg(bank_dir.join("bank.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting seisan bank")?;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until(PATIENCE, || {
+        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
+    })?;
+    Ok(BankProcess { child })
+}
+
+fn order(side: Side, price_jpy: u128) -> TxBody {
+    TxBody::PlaceOrder(OrderRequest {
+        pair: PAIR,
+        side,
+        quantity: Amount(ETH),
+        limit_price: Amount(price_jpy),
+        time_in_force: TimeInForce::GoodTillCancel,
+        expires_at_ms: None,
+    })
+}
+
+/// Submits and waits until finalized and applied; returns the finalized height.
+fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> u64 {
+    let (_, nonce) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
+    let nonce = nonce["next"].as_u64().expect("next nonce");
+    let transaction = sign(&testnet.genesis, member, nonce, body);
+    let (code, answer) = submit(node, &transaction).unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let status = wait_finalized(node, &transaction.id()).unwrap();
+    assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
+    status["height"].as_u64().expect("finalized height")
+}
+
+/// `seisan reconcile` against `node`, as a user runs it: (exit code, stdout + stderr).
+fn reconcile(testnet: &Testnet, node: &str) -> (i32, String) {
+    let output = Command::new(seisan_binary())
+        .arg("reconcile")
+        .env("SEISAN_NODE", node)
+        .env("SEISAN_GENESIS", testnet.genesis_path())
+        .env_remove("SEISAN_CONFIG")
+        .env_remove("SEISAN_KEY")
+        .env("HOME", testnet.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running seisan reconcile");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// The mirrors `/v1/status` reports on `node`.
+fn status_mirrors(node: &str) -> anyhow::Result<Value> {
+    Ok(status(node)?["mirrors"].clone())
+}
+
+/// The metric `name`'s value in `/metrics` of `node`.
+fn metric(node: &str, name: &str) -> anyhow::Result<Option<f64>> {
+    let mut response = ureq::get(&format!("{node}/metrics")).call()?;
+    let text = response.body_mut().read_to_string()?;
+    Ok(text
+        .lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok()))
+}
+
+/// The one mirror the settlement at `height` opened, from `/v1/mirrors/{height}`.
+fn mirror_at(node: &str, height: u64) -> anyhow::Result<Value> {
+    let (code, body) = get(&format!("{node}/v1/mirrors/{height}"))?;
+    anyhow::ensure!(code == 200, "GET /v1/mirrors/{height}: {code} {body}");
+    let mirrors = body["mirrors"].as_array().context("mirrors")?;
+    anyhow::ensure!(mirrors.len() == 1, "one mirror at {height}: {body}");
+    Ok(mirrors[0].clone())
+}
+
+/// Blocks per second `node` finalizes over `window`; returns (rate, blocks).
+fn finalization_rate(node: &NodeProcess, window: Duration) -> (f64, u64) {
+    let start = Instant::now();
+    let from = node_height(node).expect("node answers");
+    std::thread::sleep(window);
+    let to = node_height(node).expect("node answers");
+    let blocks = to.saturating_sub(from);
+    (blocks as f64 / start.elapsed().as_secs_f64(), blocks)
+}
+
+/// Whether the mirror record `mirror` is confirmed with the bank's own receipt of its
+/// reference by at least q validators.
+fn confirmed_as_at_bank(mirror: &Value, house: &HttpBank) -> anyhow::Result<bool> {
+    let record = &mirror["record"];
+    let Some(confirmation) = record["confirmed"].as_object() else {
+        return Ok(false);
+    };
+    let reference = record["reference"].as_str().context("reference")?;
+    let receipt = house
+        .transfer_by_reference(&TransferReference(reference.into()))?
+        .context("a confirmed mirror's transfer exists at the bank")?;
+    anyhow::ensure!(
+        confirmation["debit_entry"] == receipt.debit_entry.0.as_str()
+            && confirmation["credit_entry"] == receipt.credit_entry.0.as_str(),
+        "the chain's confirmation {confirmation:?} is not the bank's receipt {receipt:?}"
+    );
+    anyhow::ensure!(
+        record["attestations"].as_array().map_or(0, Vec::len) >= 2,
+        "confirmed by fewer than q=2 attestations: {record}"
+    );
+    Ok(mirror["state"] == "confirmed")
+}
+
+#[test]
+fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_once_confirmed() {
+    let bank_port = free_port();
+    let mut testnet = Testnet::start_with(0, |genesis| {
+        genesis.opening_balances.push(OpeningBalance {
+            member: "exchange-b".into(),
+            asset: "ETH".into(),
+            amount: "2".into(),
+        });
+    })
+    .unwrap();
+    let bank = start_bank(&testnet, bank_port).unwrap();
+    let bank_url = format!("http://127.0.0.1:{bank_port}");
+    for index in 0..3 {
+        let name = testnet.nodes[index].name.clone();
+        testnet.nodes[index].extra_args = vec![
+            "--bank-url".into(),
+            bank_url.clone(),
+            "--bank-token".into(),
+            seisan_bank::dev_token(&name),
+            "--bank-auditor-token".into(),
+            seisan_bank::dev_auditor_token(&name),
+        ];
+        testnet.launch(index).unwrap();
+    }
+    for node in &testnet.nodes {
+        let url = node.url();
+        wait_until(PATIENCE, || Ok(status(&url).is_ok())).unwrap();
+    }
+    testnet.wait_in_sync(&[0, 1, 2]).unwrap();
+    let ch = testnet.nodes[0].url();
+    let a = testnet.nodes[1].url();
+    let house = HttpBank::new(&bank_url, &seisan_bank::dev_token("clearing-house"));
+    let bank_a = HttpBank::new(&bank_url, &seisan_bank::dev_token("exchange-a"));
+
+    // A funds its trust account (S210); the validators attest it and the ledger credits it.
+    bank_a
+        .transfer(&TransferRequest {
+            from: AccountId::operating("exchange-a"),
+            to: AccountId::trust("exchange-a"),
+            amount: Amount(200),
+            reference: TransferReference("a-funds-trust-1".into()),
+        })
+        .unwrap();
+    wait_until(PATIENCE, || {
+        let (_, body) = get(&format!("{a}/v1/members/exchange-a/balances"))?;
+        Ok(body.to_string().contains("\"inventory\":\"200\""))
+    })
+    .with_context(|| testnet.log_tail(1))
+    .unwrap();
+
+    // A first fill with the bank up: mirrored, confirmed on chain, reconcile clean.
+    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 100));
+    let first = submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 100));
+    wait_until(PATIENCE, || {
+        confirmed_as_at_bank(&mirror_at(&ch, first)?, &house)
+    })
+    .with_context(|| format!("{:?}\n{}", mirror_at(&ch, first), testnet.log_tail(0)))
+    .unwrap();
+    wait_until(PATIENCE, || Ok(reconcile(&testnet, &ch).0 == 0))
+        .with_context(|| reconcile(&testnet, &ch).1)
+        .unwrap();
+
+    let (before, before_blocks) = finalization_rate(&testnet.nodes[0], BASELINE);
+
+    // Freeze the bank, then settle a second fill: the ledger settles without the bank.
+    bank.signal("-STOP");
+    let stopped = Instant::now();
+    let height_at_stop = node_height(&testnet.nodes[0]).expect("node answers");
+    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 60));
+    let second = submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 60));
+    let record = mirror_at(&ch, second).unwrap();
+    assert_eq!(record["record"]["amount"], "60", "{record}");
+    let reference = record["record"]["reference"].as_str().unwrap().to_string();
+    assert_eq!(reference, format!("settle-{second}-exchange-a-exchange-b"));
+
+    // Within the stop, the status, the metric and the mirror show it stalled.
+    wait_until(STOP.saturating_sub(stopped.elapsed()), || {
+        Ok(status_mirrors(&ch)?["stalled"].as_u64() == Some(1))
+    })
+    .with_context(|| format!("{:?}", status_mirrors(&ch)))
+    .unwrap();
+    let mirrors = status_mirrors(&ch).unwrap();
+    assert_eq!(
+        mirrors["oldest_stalled_reference"],
+        reference.as_str(),
+        "{mirrors}"
+    );
+    assert_eq!(mirrors["oldest_stalled_height"], second, "{mirrors}");
+    assert_eq!(metric(&ch, "seisan_mirror_stalled").unwrap(), Some(1.0));
+    assert_eq!(mirror_at(&a, second).unwrap()["state"], "stalled");
+    let (code, text) = reconcile(&testnet, &ch);
+    assert_ne!(
+        code, 0,
+        "reconcile is clean while the bank is frozen: {text}"
+    );
+    assert!(
+        text.contains(&reference) && text.contains("stalled"),
+        "reconcile does not name the stalled settlement: {text}"
+    );
+    println!("seisan reconcile during the stop (exit {code}): {text}");
+    assert!(
+        stopped.elapsed() < STOP,
+        "the checks took longer than the stop itself"
+    );
+    std::thread::sleep(STOP.saturating_sub(stopped.elapsed()));
+    let during_elapsed = stopped.elapsed();
+    let height_at_cont = node_height(&testnet.nodes[0]).expect("node answers");
+    let during_blocks = height_at_cont - height_at_stop;
+    let during = during_blocks as f64 / during_elapsed.as_secs_f64();
+    println!(
+        "finalization: {before:.2} blocks/s before the stop ({before_blocks} blocks in {BASELINE:?}), \
+         {during:.2} blocks/s during it ({during_blocks} blocks in {during_elapsed:.1?})"
+    );
+    assert!(
+        during_blocks >= MIN_BLOCKS_DURING_STOP,
+        "only {during_blocks} blocks finalized while the bank was frozen"
+    );
+
+    // Continued: the transfer is made, its confirmation reaches the chain, and
+    // reconcile becomes clean, never before the confirmation is on chain.
+    bank.signal("-CONT");
+    let mut failures_after_cont = 0;
+    wait_until(PATIENCE, || {
+        let (code, _) = reconcile(&testnet, &ch);
+        if code != 0 {
+            failures_after_cont += 1;
+            return Ok(false);
+        }
+        let mirror = mirror_at(&ch, second)?;
+        assert!(
+            confirmed_as_at_bank(&mirror, &house)?,
+            "reconcile was clean before the mirror was confirmed on chain: {mirror}"
+        );
+        Ok(true)
+    })
+    .with_context(|| format!("{}\n{}", reconcile(&testnet, &ch).1, testnet.log_tail(0)))
+    .unwrap();
+    println!(
+        "seisan reconcile failed {failures_after_cont} times after SIGCONT before it was clean"
+    );
+    let mirrors = status_mirrors(&ch).unwrap();
+    assert_eq!(mirrors["stalled"], 0, "{mirrors}");
+    assert_eq!(mirrors["pending"], 0, "{mirrors}");
+    assert_eq!(metric(&ch, "seisan_mirror_stalled").unwrap(), Some(0.0));
+    // Every validator holds the same confirmation.
+    for node in &testnet.nodes {
+        let mirror = mirror_at(&node.url(), second).unwrap();
+        assert!(confirmed_as_at_bank(&mirror, &house).unwrap(), "{mirror}");
+    }
+    assert_eq!(
+        house
+            .balance(&AccountId::trust("exchange-a"))
+            .unwrap()
+            .balance,
+        Amount(40)
+    );
+    assert_eq!(
+        house
+            .balance(&AccountId::trust("exchange-b"))
+            .unwrap()
+            .balance,
+        Amount(160)
+    );
+}
