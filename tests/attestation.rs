@@ -10,12 +10,15 @@
 //! assigned it, is credited once too; an ETH deposit is credited once; the liar's
 //! invented deposit credits nobody; and every honest node serves the liar's
 //! contradicting attestations at `GET /v1/evidence`, with none against an honest node.
+//! A fifth member that is no validator has its attestation refused (`not_validator`).
 
 use anyhow::{bail, Context};
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
+use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact};
 use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
-use seisan_types::Amount;
+use seisan_types::tx::TxBody;
+use seisan_types::{Amount, AssetId, MemberId};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -219,7 +222,8 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
     let anvil = Anvil::start()?;
     // The nodes inherit it: every node watches anvil (no hot key: nothing is paid out).
     std::env::set_var("SEISAN_ETH_RPC", &anvil.url);
-    let mut net = Testnet::start_sized(4, Some(3), 0, |genesis| {
+    // One extra exchange, bench-0, that is a member but no validator.
+    let mut net = Testnet::start_sized(4, Some(3), 1, |genesis| {
         let address = |index: usize| ChainAddress(ACCOUNTS[index].into());
         genesis.public_chain = Some(PublicChainSettings {
             chain_id: 31337,
@@ -326,12 +330,30 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
         "the liar's invented deposit stays open: {deposits:?}"
     );
 
+    // A member that is no validator (a fifth process with a member key) cannot attest:
+    // its finalized attestations are refused by name and change nothing.
+    let invented = TxBody::AttestBankEntry(BankFact {
+        entry: BankEntryId(second_entry.clone()),
+        member: MemberId(1),
+        asset: AssetId(1),
+        amount: Amount(1_000_000),
+        kind: BankEntryKind::TrustCredit,
+    });
+    let transaction = sign(&net.genesis, "bench-0", 1, invented);
+    let (code, answer) = submit(&a, &transaction)?;
+    anyhow::ensure!(code == 202, "submit answered {code}: {answer}");
+    let status = wait_finalized(&a, &transaction.id())?;
+    assert_eq!(
+        status["receipt"]["outcome"]["rejected"]["code"], "not_validator",
+        "{status}"
+    );
+
     // Nothing more arrives later: each credit happened exactly once.
     std::thread::sleep(Duration::from_secs(5));
     for node in &honest {
         assert_eq!(holding(node, "exchange-a", "JPY")?, 500, "{node}");
         assert_eq!(holding(node, "exchange-a", "ETH")?, ETHER, "{node}");
-        for member in ["clearing-house", "exchange-b", LIAR] {
+        for member in ["clearing-house", "exchange-b", LIAR, "bench-0"] {
             assert_eq!(holding(node, member, "JPY")?, 0, "{member} on {node}");
             assert_eq!(holding(node, member, "ETH")?, 0, "{member} on {node}");
         }
