@@ -39,7 +39,9 @@ pub enum ClientCommand {
         #[command(flatten)]
         options: ClientOptions,
     },
-    /// Reconciliation: per exchange, the ledger's fiat beside the bank's trust balance.
+    /// Reconciliation: per exchange, the ledger's fiat beside the bank's trust balance, and
+    /// every settlement whose bank transfer is not yet confirmed on chain; exits non-zero
+    /// unless every settled fiat movement is confirmed and every balance agrees.
     Reconcile {
         #[command(flatten)]
         options: ClientOptions,
