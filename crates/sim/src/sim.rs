@@ -1209,8 +1209,20 @@ impl Sim {
             return;
         };
         let outputs = engine.step(local, input);
+        // E5: the epoch's end is the engine's last output; the next engine starts once
+        // the spent one's outputs are carried out (under the old engine's incarnation).
+        let mut ended: Option<(Epoch, Height)> = None;
         for output in outputs {
-            self.handle(node, output);
+            if let Some((epoch, last_height)) = ended {
+                self.violation(format!(
+                    "node {node}'s engine output {output:?} after ending epoch {epoch} at height {last_height}"
+                ));
+                return;
+            }
+            match output {
+                Output::EpochEnded { epoch, last_height } => ended = Some((epoch, last_height)),
+                output => self.handle(node, output),
+            }
         }
         if !self.nodes[node].expected_descendants.is_empty() {
             let missing = self.nodes[node].expected_descendants.clone();
@@ -1218,6 +1230,9 @@ impl Sim {
                 "node {node} output blocks certified by descendants it never output: {missing:?}"
             ));
             self.nodes[node].expected_descendants.clear();
+        }
+        if let Some((epoch, last_height)) = ended {
+            self.hand_over(node, epoch, last_height);
         }
     }
 
@@ -1339,9 +1354,7 @@ impl Sim {
                 );
             }
             Output::Finalized(finalized) => self.check_finalized(node, finalized),
-            Output::EpochEnded { epoch, last_height } => {
-                self.hand_over(node, epoch, last_height);
-            }
+            Output::EpochEnded { .. } => unreachable!("step hands over after the batch"),
             Output::Evidence(evidence) => {
                 let set = self.plan.set(evidence_epoch(&evidence));
                 if !set.is_some_and(|set| evidence.verify_in(&self.genesis.chain_id, set)) {
