@@ -143,6 +143,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "record",
             PersistedRecord {
+                epoch: seisan_types::Epoch(0),
                 view: View(4),
                 proposed: Some(Hash::tagged(b"FUZZ_P", &[])),
                 notarized: Some(Hash::tagged(b"FUZZ_P", &[])),

@@ -306,6 +306,35 @@ impl Testnet {
         Ok(index)
     }
 
+    /// Starts a node for a member the genesis file does not know (one the consortium
+    /// adds on the live chain, issue 15): its key is written under `keys/`, it gets the
+    /// original genesis file and listens on `p2p_address` (the address its `AddMember`
+    /// names). Waits until it answers; returns its index in `nodes`.
+    pub fn add_joining_node(
+        &mut self,
+        member: &str,
+        keypair: &Keypair,
+        p2p_address: &str,
+    ) -> anyhow::Result<usize> {
+        let key = self.key_path(member);
+        seisan_crypto::keyfile::write_key_file(&key, keypair)
+            .with_context(|| format!("writing {}", key.display()))?;
+        self.nodes.push(NodeProcess {
+            name: member.to_string(),
+            http_port: free_port(),
+            data: self.dir.path().join("data").join(member),
+            log: self.dir.path().join(format!("{member}.log")),
+            extra_args: vec!["--listen".into(), p2p_address.into()],
+            child: None,
+        });
+        let index = self.nodes.len() - 1;
+        self.launch(index)?;
+        let url = self.nodes[index].url();
+        wait_until(PATIENCE, || Ok(status(&url).is_ok()))
+            .with_context(|| format!("{member} never answered"))?;
+        Ok(index)
+    }
+
     /// Waits until each of `indexes` answers and says it is not syncing (it has heard
     /// enough validators and lacks no finalized block it knows of), as a client that
     /// wants to submit would.

@@ -70,6 +70,13 @@ pub struct NodeStatus {
     pub best_known_height: u64,
     /// `best_known_height - height`.
     pub behind_by: u64,
+    /// The validator-set epoch this node's consensus runs (consensus rule E1), its
+    /// validators by name and its quorum, and whether this node votes in it (a node
+    /// that is no validator of the epoch follows the chain as an observer).
+    pub epoch: u64,
+    pub validators: Vec<String>,
+    pub quorum: u32,
+    pub voting: bool,
     /// Whether public-chain custody is below the ledger's liabilities (an error state);
     /// absent when this node does not watch a public chain.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -137,6 +137,7 @@ mod tests {
             .unwrap();
         let vote = |kind| Vote {
             chain_id: genesis.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             view: View(7),
             height: Height(3),
             block: Hash([9; 32]),
@@ -189,6 +190,7 @@ mod tests {
         .unwrap();
         let nullify = Vote {
             chain_id: genesis.chain_id.clone(),
+            epoch: seisan_types::Epoch(0),
             view: View(7),
             height: Height(0),
             block: Hash::ZERO,

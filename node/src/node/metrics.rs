@@ -25,6 +25,8 @@ pub struct Metrics {
     pub custody_undercovered: Gauge,
     /// 1 while the node is behind the chain or cannot tell (see `/v1/status`).
     pub syncing: Gauge,
+    /// The validator-set epoch this node's consensus runs (consensus rule E1).
+    pub epoch: Gauge,
     /// Finalized blocks this node knows it lacks.
     pub behind_blocks: Gauge,
     /// Views whose timer fired on this node (each is nullified or was already).
@@ -97,6 +99,12 @@ impl Metrics {
             "1 while this node is behind the chain or has not heard enough validators to know",
             syncing.clone(),
         );
+        let epoch = Gauge::default();
+        registry.register(
+            "epoch",
+            "The validator-set epoch this node's consensus runs",
+            epoch.clone(),
+        );
         let behind_blocks = Gauge::default();
         registry.register(
             "behind_blocks",
@@ -126,6 +134,7 @@ impl Metrics {
             mirror_stalled,
             custody_undercovered,
             syncing,
+            epoch,
             behind_blocks,
             view_timeouts,
             registry,

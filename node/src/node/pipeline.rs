@@ -13,7 +13,7 @@ use seisan_types::block::{Block, BlockHeader, QuorumCertificate, MAX_TXS_PER_BLO
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{Height, MemberId, Nonce, View};
+use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
 use seisan_types::receipt::{Event, Receipt};
 use seisan_types::tx::SignedTransaction;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,13 @@ pub enum InvalidBlock {
     Transaction { index: usize, reason: String },
     #[error("state root {got} differs from the re-executed root {expected}")]
     StateRoot { got: Hash, expected: Hash },
+    #[error("block names epoch {got}, but the validators of epoch {expected} vote at its height")]
+    WrongEpoch { expected: Epoch, got: Epoch },
+    #[error("block says its epoch ends at {got:?}, the re-executed state says {expected:?}")]
+    WrongEpochEnd {
+        expected: Option<Height>,
+        got: Option<Height>,
+    },
     #[error("state error: {0}")]
     State(#[from] StateError),
 }
@@ -200,6 +207,24 @@ impl<B: Backend + Clone> Pipeline<B> {
         self.db.view(&stage_parent).ok()
     }
 
+    /// The epoch whose validators vote on a block built on the state `parent` (the
+    /// membership's epoch there: consensus rule E1).
+    fn epoch_after(&self, parent: &StageParent) -> Result<Epoch, StateError> {
+        let view = self.db.view(parent)?;
+        Ok(
+            seisan_contracts::governance::consortium_or_genesis(&view, &self.genesis)
+                .membership
+                .epoch,
+        )
+    }
+
+    /// The `epoch_end` a block's header must carry: what its own post-state schedules
+    /// (consensus rule E2, governance rule G4).
+    fn epoch_end_of(&self, state: &Arc<StagedBlock>) -> Result<Option<Height>, StateError> {
+        let view = self.db.view(&StageParent::Staged(state.clone()))?;
+        Ok(seisan_contracts::governance::epoch_end(&view))
+    }
+
     fn execute(
         &self,
         stage_parent: StageParent,
@@ -234,9 +259,10 @@ impl<B: Backend + Clone> Pipeline<B> {
         let (stage_parent, parent_height, parent_time) = self
             .parent_info(&parent)
             .ok_or(InvalidBlock::UnknownParent { parent })?;
+        let epoch = self.epoch_after(&stage_parent)?;
         let mut header = BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
-            epoch: seisan_types::Epoch(0),
+            epoch,
             height: parent_height.next(),
             view,
             parent,
@@ -248,6 +274,7 @@ impl<B: Backend + Clone> Pipeline<B> {
         };
         let (state, outcome) = self.execute(stage_parent, &header, &txs)?;
         header.state_root = state.root;
+        header.epoch_end = self.epoch_end_of(&state)?;
         let block = Block { header, txs };
         self.staged.insert(
             block.hash(),
@@ -303,12 +330,26 @@ impl<B: Backend + Clone> Pipeline<B> {
                 now: now_ms,
             });
         }
-        self.check_body(block, pre_verified)?;
+        let epoch = self.epoch_after(&stage_parent)?;
+        if header.epoch != epoch {
+            return Err(InvalidBlock::WrongEpoch {
+                expected: epoch,
+                got: header.epoch,
+            });
+        }
+        self.check_body(block, &stage_parent, pre_verified)?;
         let (state, outcome) = self.execute(stage_parent, header, &block.txs)?;
         if state.root != header.state_root {
             return Err(InvalidBlock::StateRoot {
                 got: header.state_root,
                 expected: state.root,
+            });
+        }
+        let epoch_end = self.epoch_end_of(&state)?;
+        if header.epoch_end != epoch_end {
+            return Err(InvalidBlock::WrongEpochEnd {
+                expected: epoch_end,
+                got: header.epoch_end,
             });
         }
         self.staged.insert(
@@ -325,6 +366,7 @@ impl<B: Backend + Clone> Pipeline<B> {
     fn check_body(
         &self,
         block: &Block,
+        parent: &StageParent,
         pre_verified: impl Fn(&Hash) -> bool,
     ) -> Result<(), InvalidBlock> {
         if block.txs.len() > MAX_TXS_PER_BLOCK {
@@ -342,10 +384,19 @@ impl<B: Backend + Clone> Pipeline<B> {
             .filter(|(_, tx)| !pre_verified(&tx.id()))
             .map(|(index, tx)| (index, tx.clone()))
             .unzip();
-        for (result, index) in seisan_crypto::verify_transactions(&self.genesis, &unchecked)
-            .into_iter()
-            .zip(indexes)
-        {
+        // Keys as of the parent's state: a rotated key signs from the block after its
+        // change applies, an added member from its activation (governance rule G6).
+        let membership = seisan_contracts::governance::consortium_or_genesis(
+            &self.db.view(parent)?,
+            &self.genesis,
+        )
+        .membership;
+        let verified = super::admission::verify_transactions_in(
+            &self.genesis.chain_id,
+            &membership,
+            &unchecked,
+        );
+        for (result, index) in verified.into_iter().zip(indexes) {
             result.map_err(|error| InvalidBlock::Transaction {
                 index,
                 reason: error.to_string(),

@@ -16,10 +16,11 @@ use anyhow::{bail, Context};
 use seisan_consensus::{
     answer_fetch, ConsensusEvidence, ConsensusMessage, Engine, FetchRequest, FetchResponse,
     FinalizedBlock, FinalizedStore, FinalizedTip, Input, Output, PersistedRecord, Restored,
+    OBSERVER,
 };
 use seisan_network::{
     DirectMessage, GossipMessage, InboundRequest, NetworkConfig, NetworkEvent, NetworkHandle,
-    Topic, Validation,
+    PeerMember, Topic, Validation,
 };
 use seisan_state::{SledBackend, StateDb};
 use seisan_types::block::{Block, QuorumCertificate, MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK};
@@ -28,7 +29,7 @@ use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
 use seisan_types::tx::SignedTransaction;
-use seisan_types::ValidatorSet;
+use seisan_types::{MemberStatus, Membership, ValidatorSet};
 use serde_json::json;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -97,6 +98,165 @@ fn read_seals(db: &StateDb<SledBackend>, height: Height) -> Vec<Block> {
         .unwrap_or_default()
 }
 
+/// The epoch fields of `/v1/status`: the engine's epoch, its validators by name and
+/// quorum, and whether this node votes.
+fn show_epoch(status: &mut NodeStatus, engine: &Engine, membership: &Membership) {
+    let set = engine.validator_set();
+    status.epoch = set.epoch.0;
+    status.validators = set
+        .members()
+        .into_iter()
+        .map(|member| {
+            membership
+                .member(member)
+                .map_or_else(|| member.to_string(), |entry| entry.member.name.clone())
+        })
+        .collect();
+    status.quorum = set.quorum;
+    status.voting = engine.is_voting();
+}
+
+/// Who this node is in a membership: a member (by its current key) or nobody.
+#[derive(Clone, Debug)]
+struct Identity {
+    /// [`OBSERVER`] when the key belongs to no member.
+    member: MemberId,
+    name: String,
+    entry: Option<seisan_types::Member>,
+}
+
+impl Identity {
+    fn of(membership: &Membership, keypair: &seisan_crypto::Keypair) -> Identity {
+        match membership.member_by_key(&keypair.public_key()) {
+            Some((member, entry)) => Identity {
+                member,
+                name: entry.member.name.clone(),
+                entry: Some(entry.member.clone()),
+            },
+            None => Identity {
+                member: OBSERVER,
+                name: "observer".into(),
+                entry: None,
+            },
+        }
+    }
+}
+
+/// The consensus engine for the epoch the committed state is in (E1, E5): the
+/// membership's validator set there, the epoch's end if a change is scheduled, and the
+/// tip as the epoch's base when its certificate is the previous epoch's.
+fn engine_at_tip(
+    pipeline: &Pipeline<SledBackend>,
+    genesis: &Genesis,
+    member: MemberId,
+    keypair: &seisan_crypto::Keypair,
+    restored: Restored,
+) -> anyhow::Result<Engine> {
+    let db = pipeline.db();
+    let view = db.committed_view();
+    let set = seisan_contracts::governance::membership(&view).validator_set();
+    let epoch_end = seisan_contracts::governance::epoch_end(&view);
+    let tip = pipeline.tip();
+    let certificate = read_certificate(db, tip.height)
+        .filter(|certificate| certificate.vote.height >= tip.height);
+    let finalized_tip = match certificate {
+        Some(certificate) if certificate.vote.epoch != set.epoch => {
+            let last = FinalizedBlock {
+                block: read_block(db, tip.height).context("the tip block is stored")?,
+                certificate,
+                seals: read_seals(db, tip.height),
+            };
+            FinalizedTip::epoch_base(&last)
+        }
+        certificate => FinalizedTip {
+            height: tip.height,
+            hash: tip.hash,
+            view: tip.view,
+            certificate: certificate.filter(|certificate| certificate.vote.block == tip.hash),
+        },
+    };
+    let engine = Engine::new(
+        seisan_consensus::Config {
+            chain_id: genesis.chain_id.clone(),
+            validators: set,
+            epoch_end,
+            member,
+            keypair: keypair.clone(),
+            timeouts: Default::default(),
+            bug_injection: Default::default(),
+        },
+        finalized_tip,
+        restored,
+    )?;
+    Ok(engine)
+}
+
+/// The network's starting allow-list: every member that is not removed (this node
+/// included, as [`OBSERVER`] if it is no member yet, so the network knows its own key).
+fn network_allow_list(
+    membership: &Membership,
+    identity: &Identity,
+    keypair: &seisan_crypto::Keypair,
+) -> Vec<seisan_network::Validator> {
+    let mut list: Vec<seisan_network::Validator> = membership
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry.status != MemberStatus::Removed)
+        .map(|(index, entry)| seisan_network::Validator {
+            member: MemberId(index as u32),
+            name: entry.member.name.clone(),
+            public_key: entry.member.public_key,
+            address: entry
+                .member
+                .p2p_address
+                .as_deref()
+                .and_then(|address| address.parse().ok()),
+        })
+        .collect();
+    if identity.entry.is_none() {
+        list.push(seisan_network::Validator {
+            member: OBSERVER,
+            name: identity.name.clone(),
+            public_key: keypair.public_key(),
+            address: None,
+        });
+    }
+    list
+}
+
+/// Who may connect, as the network's live allow-list takes it: every member that is
+/// not removed, with its current key; the validators of `set` are gossip peers.
+fn peer_members(
+    membership: &Membership,
+    set: &ValidatorSet,
+    own_key: &seisan_types::PublicKey,
+) -> Vec<PeerMember> {
+    membership
+        .members
+        .iter()
+        .enumerate()
+        // The network knows its own identity already (as an observer if it joined as
+        // one); listing it again under its member id would be a shared key.
+        .filter(|(_, entry)| {
+            entry.status != MemberStatus::Removed && entry.member.public_key != *own_key
+        })
+        .map(|(index, entry)| {
+            let member = MemberId(index as u32);
+            PeerMember {
+                member,
+                public_key: entry.member.public_key,
+                address: entry
+                    .member
+                    .p2p_address
+                    .as_deref()
+                    .and_then(|address| address.parse().ok()),
+                validator: set.contains(member),
+            }
+        })
+        .collect()
+}
+
 /// Serves catch-up requests from the committed store.
 struct StoreReader<'a>(&'a StateDb<SledBackend>);
 
@@ -126,6 +286,8 @@ struct PendingBuild {
 struct Core {
     genesis: Arc<Genesis>,
     member: MemberId,
+    /// This node's key: the next epoch's engine signs with it (E5).
+    keypair: seisan_crypto::Keypair,
     engine: Engine,
     pipeline: Pipeline<SledBackend>,
     mempool: Arc<Mutex<Mempool>>,
@@ -171,31 +333,6 @@ const TIMEOUT_LOG_INTERVAL_MS: u64 = 5_000;
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let genesis = super::super::genesis_command::load_genesis(&config.genesis)?;
     let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
-    let (member, info) = genesis
-        .member_by_key(&keypair.public_key())
-        .map(|(member, info)| (member, info.clone()))
-        .with_context(|| {
-            format!(
-                "the key in {} belongs to no member of this genesis",
-                config.key.display()
-            )
-        })?;
-    if !info.validator {
-        bail!(
-            "member {} is not a validator in genesis; only validators run nodes",
-            info.name
-        );
-    }
-    if seisan_crypto::is_well_known_dev_key(&keypair.public_key(), &info.name)
-        && !genesis.chain_id.is_dev()
-    {
-        bail!(
-            "the key of {} is a well-known dev key, and chain {} is not a dev network; generate a real key with `seisan keygen`",
-            info.name,
-            genesis.chain_id
-        );
-    }
-    let member_name = info.name.clone();
     let _lock = DataDirLock::acquire(&config.data)?;
     let state_path = config.data.join("state");
     let backend = SledBackend::open(&state_path)
@@ -204,6 +341,29 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("checking state at {}", state_path.display()))?;
     let genesis = Arc::new(genesis);
     let pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
+    // Who this node is comes from the membership its state holds, not from genesis: a
+    // member added on the live chain, or one whose key was rotated, is known there.
+    let membership = seisan_contracts::governance::membership(&db.committed_view());
+    let identity = Identity::of(&membership, &keypair);
+    match &identity.entry {
+        Some(entry) => {
+            if seisan_crypto::is_well_known_dev_key(&keypair.public_key(), &entry.name)
+                && !genesis.chain_id.is_dev()
+            {
+                bail!(
+                    "the key of {} is a well-known dev key, and chain {} is not a dev network; generate a real key with `seisan keygen`",
+                    entry.name,
+                    genesis.chain_id
+                );
+            }
+        }
+        None => warn!(
+            key = %keypair.public_key(),
+            "this key belongs to no member of the chain as this node knows it; the node follows the chain as an observer (it verifies and stores every block, signs nothing) until a membership change it syncs names the key"
+        ),
+    }
+    let member = identity.member;
+    let member_name = identity.name.clone();
     let (journal, journaled) = TxJournal::open(
         &config.data.join("tx-journal"),
         super::tx_journal::still_pending(db.clone()),
@@ -211,38 +371,46 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let record_file = DurableRecord::new(config.data.join("consensus-record"));
     let restored = restore(&db, &record_file)?;
     let tip = pipeline.tip();
-    let tip_certificate =
-        read_certificate(&db, tip.height).filter(|certificate| certificate.vote.block == tip.hash);
-    let engine = Engine::new(
-        seisan_consensus::Config {
-            chain_id: genesis.chain_id.clone(),
-            validators: ValidatorSet::genesis(&genesis),
-            epoch_end: None,
-            member,
-            keypair: keypair.clone(),
-            timeouts: Default::default(),
-            bug_injection: Default::default(),
-        },
-        FinalizedTip {
-            height: tip.height,
-            hash: tip.hash,
-            view: tip.view,
-            certificate: tip_certificate,
-        },
-        restored,
-    )?;
-    info!(member = %member_name, height = %tip.height, root = %tip.state_root, "state opened");
+    let engine = engine_at_tip(&pipeline, &genesis, member, &keypair, restored)?;
+    info!(
+        member = %member_name,
+        height = %tip.height,
+        root = %tip.state_root,
+        epoch = %engine.validator_set().epoch,
+        voting = engine.is_voting(),
+        "state opened"
+    );
 
-    let listen = match config.listen.clone().or_else(|| info.p2p_address.clone()) {
+    let own_address = identity
+        .entry
+        .as_ref()
+        .and_then(|entry| entry.p2p_address.clone());
+    let listen = match config.listen.clone().or(own_address) {
         Some(address) => address,
-        None => bail!("no --listen address and member {member_name} has no p2p_address in genesis"),
+        None => bail!("no --listen address and {member_name} has no p2p_address in the membership"),
     };
     let listen = listen
         .parse()
         .with_context(|| format!("listen address {listen:?} is not a multiaddress"))?;
     let fault = super::fault::Equivocator::configured(config.fault, &genesis, &keypair, member)?;
-    let network_config = NetworkConfig::from_genesis(&genesis, keypair, vec![listen])?;
+    let network_config = NetworkConfig {
+        chain_id: genesis.chain_id.clone(),
+        keypair: keypair.clone(),
+        validators: network_allow_list(&membership, &identity, &keypair),
+        listen_addresses: vec![listen],
+        limits: seisan_network::NetworkLimits::default(),
+    };
     let (network, mut network_events) = seisan_network::spawn(network_config).await?;
+    // The allow-list follows the membership in state, which may differ from genesis
+    // after a restart (members added, removed or re-keyed on the live chain).
+    network
+        .set_members(peer_members(
+            &membership,
+            engine.validator_set(),
+            &keypair.public_key(),
+        ))
+        .await
+        .context("applying the membership to the network allow-list")?;
 
     let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits::default())));
     replay_journaled(
@@ -258,6 +426,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     metrics.height.set(tip.height.0 as i64);
     metrics.view.set(tip.view.0 as i64);
     metrics.syncing.set(1);
+    metrics.epoch.set(engine.validator_set().epoch.0 as i64);
     let (status_sender, status_receiver) = watch::channel(NodeStatus {
         chain_id: genesis.chain_id.0.clone(),
         member: member.0,
@@ -272,9 +441,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         syncing: true,
         best_known_height: tip.height.0,
         behind_by: 0,
+        epoch: 0,
+        validators: Vec::new(),
+        quorum: 0,
+        voting: false,
         custody_undercovered: None,
         mirrors: None,
     });
+    status_sender.send_modify(|status| show_epoch(status, &engine, &membership));
     let (events, _) = broadcast::channel(1024);
     let (gossip_sender, gossip_receiver) = mpsc::channel(4096);
     tokio::spawn(gossip_batcher(network.clone(), gossip_receiver));
@@ -306,6 +480,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let mut core = Core {
         genesis,
         member,
+        keypair: keypair.clone(),
         engine,
         pipeline,
         mempool,
@@ -483,7 +658,8 @@ impl Core {
         let timed_out = self.engine.timed_out();
         let sync = self.engine.sync_state();
         let peers = self.peers.len();
-        let quorum = self.genesis.quorum;
+        let quorum = self.engine.validator_set().quorum;
+        let epoch = self.engine.validator_set().epoch;
         if view != self.watch.view {
             if self.watch.timed_out {
                 info!(from = %self.watch.view, to = %view, peers, quorum, "view change after a timeout");
@@ -499,12 +675,14 @@ impl Core {
             self.metrics.view_timeouts.inc();
             if now >= self.watch.last_timeout_log_ms + TIMEOUT_LOG_INTERVAL_MS {
                 warn!(
+                    epoch = %epoch,
                     view = %view,
                     leader = %self.engine.leader(view),
                     peers,
                     quorum,
+                    voting = self.engine.is_voting(),
                     timeouts_not_logged = self.watch.timeouts_not_logged,
-                    "view timed out without a notarized block; nullifying it"
+                    "view timed out without a notarized block"
                 );
                 self.watch.last_timeout_log_ms = now;
                 self.watch.timeouts_not_logged = 0;
@@ -598,7 +776,9 @@ impl Core {
                 }
                 Output::Finalized(finalized) => self.on_finalized(finalized)?,
                 Output::EpochEnded { epoch, last_height } => {
-                    bail!("epoch {epoch} ended at height {last_height}, and this node cannot start the next epoch yet")
+                    self.start_next_epoch(epoch, last_height)?;
+                    // The spent engine's remaining outputs are moot (E5).
+                    return Ok(());
                 }
                 Output::Evidence(evidence) => self.on_evidence(evidence),
                 Output::Fetch(request) => self.fetch(request),
@@ -801,6 +981,80 @@ impl Core {
         Ok(())
     }
 
+    /// E5: the block at the epoch's last height is committed; start the engine of the
+    /// next epoch on it, with the validator set its state holds, and let the network's
+    /// allow-list follow the new membership (members added, removed or re-keyed).
+    fn start_next_epoch(&mut self, ended: Epoch, last_height: Height) -> anyhow::Result<()> {
+        let tip = self.pipeline.tip();
+        anyhow::ensure!(
+            tip.height == last_height,
+            "epoch {ended} ended at height {last_height} but the committed tip is {}",
+            tip.height
+        );
+        let db = self.pipeline.db().clone();
+        let membership = seisan_contracts::governance::membership(&db.committed_view());
+        anyhow::ensure!(
+            membership.epoch > ended,
+            "epoch {ended} ended at height {last_height}, but the state after it is still in epoch {} (the contracts and consensus disagree on the epoch's end)",
+            membership.epoch
+        );
+        let identity = Identity::of(&membership, &self.keypair);
+        // Nothing of the spent engine's is still due: its persist acknowledgements,
+        // build and verification answers and timers belong to views of the old epoch.
+        self.inputs
+            .retain(|input| matches!(input, Input::Message { .. } | Input::Fetched { .. }));
+        self.pending_build = None;
+        self.timer_ms = None;
+        let old_certificates: Vec<(Vec<u8>, Option<Vec<u8>>)> = db
+            .records(KEPT_CERTIFICATE_PREFIX, None, MAX_PRUNE_PER_COMMIT)
+            .into_iter()
+            .map(|(key, _)| (key, None))
+            .collect();
+        db.put_records(old_certificates);
+        self.engine = engine_at_tip(
+            &self.pipeline,
+            &self.genesis,
+            identity.member,
+            &self.keypair,
+            Restored::default(),
+        )?;
+        self.member = identity.member;
+        let set = self.engine.validator_set().clone();
+        info!(
+            epoch = %set.epoch,
+            first_height = %last_height.next(),
+            validators = ?set.members(),
+            quorum = set.quorum,
+            voting = self.engine.is_voting(),
+            "epoch started"
+        );
+        self.metrics.epoch.set(set.epoch.0 as i64);
+        self.status.send_modify(|status| {
+            show_epoch(status, &self.engine, &membership);
+            status.member = identity.member.0;
+            status.member_name = identity.name.clone();
+        });
+        self.inputs.push_back(Input::Start);
+        for peer in self.peers.iter().copied() {
+            self.inputs.push_back(Input::PeerConnected { peer });
+        }
+        let members = peer_members(&membership, &set, &self.keypair.public_key());
+        let network = self.network.clone();
+        tokio::spawn(async move {
+            match network.set_members(members).await {
+                Ok(change) if !change.is_empty() => info!(
+                    added = ?change.added,
+                    removed = ?change.removed,
+                    rekeyed = ?change.rekeyed,
+                    "network allow-list follows the new membership"
+                ),
+                Ok(_) => {}
+                Err(error) => error!(%error, "the network refused the new membership"),
+            }
+        });
+        Ok(())
+    }
+
     /// Kept blocks and certificates that the new finalized tip makes useless.
     fn prunable_records(&self, height: Height, view: View) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let db = self.pipeline.db();
@@ -892,11 +1146,13 @@ impl Core {
 
     fn peers_changed(&self) {
         self.metrics.peers_connected.set(self.peers.len() as i64);
+        let membership =
+            seisan_contracts::governance::membership(&self.pipeline.db().committed_view());
         let names: Vec<String> = self
             .peers
             .iter()
-            .filter_map(|member| self.genesis.member(*member))
-            .map(|member| member.name.clone())
+            .filter_map(|member| membership.member(*member))
+            .map(|entry| entry.member.name.clone())
             .collect();
         self.status.send_modify(|status| status.peers = names);
     }

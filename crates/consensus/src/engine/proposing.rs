@@ -130,7 +130,12 @@ impl Engine {
         view: View,
     ) -> Vec<QuorumCertificate> {
         let mut certificates = Vec::new();
-        if let Some(certificate) = self.certificate_for(&parent) {
+        // The epoch's base (E5) is certified by the previous epoch, which this epoch's
+        // validators do not count (E1): it needs no justification.
+        if let Some(certificate) = self
+            .certificate_for(&parent)
+            .filter(|certificate| certificate.vote.epoch == self.set.epoch)
+        {
             certificates.push(certificate.clone());
         }
         for skipped in parent_view.0 + 1..view.0 {

@@ -1,0 +1,421 @@
+//! Membership changes on the live chain (issue 15), with real `seisan node` processes on
+//! loopback.
+//!
+//! Three validators (quorum 2) raise their quorum to 3 and then add exchange-c as a
+//! fourth validator, each change a signed proposal approved by a quorum of the
+//! validators of the current epoch and applied `ACTIVATION_DELAY_BLOCKS + 1` blocks
+//! later (governance rules G1-G4, consensus rules E1-E6). exchange-c's node starts from
+//! the original genesis file and its own key, which genesis does not know: it follows
+//! the chain as an observer, syncs every block and set change from genesis, and votes
+//! from its activation. Then, with four validators and quorum 3: any one killed, the
+//! chain keeps finalizing (so exchange-c's votes count); two killed, it stands still and
+//! forks nowhere; both back (together, then one after the other), all four finalize
+//! again with the same block hash and state root at every height.
+
+use seisan_crypto::Keypair;
+use seisan_tests::*;
+use seisan_types::genesis::Role;
+use seisan_types::governance::{GovernanceChange, Proposal, ProposalId};
+use seisan_types::{Height, TxBody};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long a chain that should be finalizing gets to grow by a few blocks.
+const PROGRESS: Duration = Duration::from_secs(60);
+
+/// Each member's next nonce (a fresh testnet: every member starts at 1).
+struct Nonces(BTreeMap<String, u64>);
+
+impl Nonces {
+    fn next(&mut self, member: &str) -> u64 {
+        let nonce = self.0.entry(member.to_string()).or_insert(0);
+        *nonce += 1;
+        *nonce
+    }
+}
+
+fn epoch(node_url: &str) -> Option<u64> {
+    status(node_url).ok()?["epoch"].as_u64()
+}
+
+fn tip(node_url: &str) -> u64 {
+    status(node_url).map_or(0, |status| status["height"].as_u64().unwrap_or(0))
+}
+
+/// Submits a transaction and waits until it is final, failing on any refusal.
+fn finalize(testnet: &Testnet, node: usize, member: &str, nonce: u64, body: TxBody) {
+    let url = testnet.nodes[node].url();
+    let transaction = sign(&testnet.genesis, member, nonce, body);
+    let (code, answer) = submit(&url, &transaction).expect("submit");
+    assert!(
+        code == 202 || code == 200,
+        "{member} nonce {nonce}: {code} {answer}"
+    );
+    let done = wait_finalized(&url, &transaction.id()).expect("finalized");
+    assert_eq!(
+        done["receipt"]["outcome"], "applied",
+        "{member} nonce {nonce} was finalized but failed: {done}"
+    );
+}
+
+/// Proposes `change` as `proposer` and has each of `approvers` approve it; returns the
+/// proposal id (proposals are numbered from 1 in order).
+fn govern(
+    testnet: &Testnet,
+    nonces: &mut Nonces,
+    id: u64,
+    proposer: &str,
+    approvers: &[&str],
+    change: GovernanceChange,
+) {
+    let expires_at_height = Height(tip(&testnet.nodes[0].url()) + 500);
+    let nonce = nonces.next(proposer);
+    finalize(
+        testnet,
+        0,
+        proposer,
+        nonce,
+        TxBody::Propose(Proposal {
+            change,
+            expires_at_height,
+        }),
+    );
+    for approver in approvers {
+        let nonce = nonces.next(approver);
+        finalize(
+            testnet,
+            0,
+            approver,
+            nonce,
+            TxBody::Approve {
+                proposal: ProposalId(id),
+            },
+        );
+    }
+}
+
+fn wait_for_epoch(testnet: &Testnet, nodes: &[usize], wanted: u64) {
+    for &node in nodes {
+        let url = testnet.nodes[node].url();
+        wait_until(
+            PATIENCE,
+            || Ok(epoch(&url).is_some_and(|now| now >= wanted)),
+        )
+        .unwrap_or_else(|error| {
+            panic!(
+                "{} never reached epoch {wanted}: {error}\n{}",
+                testnet.nodes[node].name,
+                testnet.log_tail(node)
+            )
+        });
+    }
+}
+
+/// Waits until every node in `alive` has grown past where the highest of them is now.
+fn keeps_finalizing(testnet: &Testnet, alive: &[usize], what: &str) {
+    let from = testnet.highest(alive).unwrap_or(0);
+    let wanted = from + 3;
+    let started = Instant::now();
+    for &node in alive {
+        let url = testnet.nodes[node].url();
+        wait_until(PROGRESS, || Ok(tip(&url) >= wanted)).unwrap_or_else(|error| {
+            panic!(
+                "{what}: {} did not reach height {wanted} from {from}: {error}\n{}",
+                testnet.nodes[node].name,
+                testnet.log_tail(node)
+            )
+        });
+    }
+    eprintln!(
+        "{what}: {alive:?} grew from {from} to {wanted}+ in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_two() {
+    let mut testnet = Testnet::start_sized(3, None, 0, |_| {}).expect("three validators");
+    let all_three = [0, 1, 2];
+    let mut nonces = Nonces(BTreeMap::new());
+
+    // Epoch 1: quorum 3 of the three, so that a fourth validator keeps 2q > n.
+    govern(
+        &testnet,
+        &mut nonces,
+        1,
+        "clearing-house",
+        &["exchange-a"],
+        GovernanceChange::SetQuorum { quorum: 3 },
+    );
+    wait_for_epoch(&testnet, &all_three, 1);
+    let after_quorum = status(&testnet.nodes[0].url()).unwrap();
+    assert_eq!(after_quorum["quorum"], 3, "{after_quorum}");
+
+    // Epoch 2: exchange-c, unknown to genesis, is added as a validator.
+    let joiner = "exchange-c";
+    let keypair = Keypair::dev(joiner);
+    let p2p_address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    govern(
+        &testnet,
+        &mut nonces,
+        2,
+        "clearing-house",
+        &["exchange-a", "exchange-b"],
+        GovernanceChange::AddMember {
+            name: joiner.into(),
+            role: Role::Exchange,
+            public_key: keypair.public_key(),
+            validator: true,
+            p2p_address: Some(p2p_address.clone()),
+        },
+    );
+    wait_for_epoch(&testnet, &all_three, 2);
+    let added = status(&testnet.nodes[0].url()).unwrap();
+    assert_eq!(
+        added["validators"],
+        serde_json::json!(["clearing-house", "exchange-a", "exchange-b", joiner]),
+        "{added}"
+    );
+
+    // Its node starts from the original genesis and its own key, and syncs every
+    // block and both set changes from genesis before it votes.
+    let c = testnet
+        .add_joining_node(joiner, &keypair, &p2p_address)
+        .expect("exchange-c's node starts");
+    let all_four = [0, 1, 2, c];
+    wait_for_epoch(&testnet, &[c], 2);
+    testnet.wait_in_sync(&[c]).expect("exchange-c syncs");
+    let joined = status(&testnet.nodes[c].url()).unwrap();
+    assert_eq!(joined["voting"], true, "{joined}");
+    assert_eq!(joined["member_name"], joiner, "{joined}");
+    let height = testnet.highest(&all_four).unwrap();
+    testnet.wait_for_height(&all_four, height).unwrap();
+    testnet.assert_same_blocks(&all_four, 1..=height);
+
+    // Quorum 3 of 4: any one may go (exchange-c's votes count when another is down).
+    for down in all_four {
+        testnet.nodes[down].kill();
+        let alive: Vec<usize> = all_four.iter().copied().filter(|n| *n != down).collect();
+        keeps_finalizing(
+            &testnet,
+            &alive,
+            &format!("{} down", testnet.nodes[down].name),
+        );
+        testnet.launch(down).unwrap();
+        testnet.wait_in_sync(&[down]).unwrap();
+    }
+
+    // Two down: the chain stands still and the two left hold the same blocks.
+    let (first, second) = (1, c);
+    testnet.nodes[first].kill();
+    testnet.nodes[second].kill();
+    std::thread::sleep(Duration::from_secs(3));
+    let stalled = testnet.highest(&[0, 2]).unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        testnet.highest(&[0, 2]).unwrap() <= stalled + 1,
+        "two of four down, quorum 3: nothing can be finalized"
+    );
+    testnet.assert_same_blocks(
+        &[0, 2],
+        1..=tip(&testnet.nodes[0].url()).min(tip(&testnet.nodes[2].url())),
+    );
+
+    // Both back together, then one after the other.
+    testnet.launch(first).unwrap();
+    testnet.launch(second).unwrap();
+    keeps_finalizing(&testnet, &all_four, "both back together");
+    testnet.nodes[first].kill();
+    testnet.nodes[second].kill();
+    std::thread::sleep(Duration::from_secs(3));
+    testnet.launch(second).unwrap();
+    keeps_finalizing(&testnet, &[0, 2, second], "exchange-c back first");
+    testnet.launch(first).unwrap();
+    keeps_finalizing(&testnet, &all_four, "exchange-a back second");
+    let height = testnet.highest(&all_four).unwrap();
+    testnet.wait_for_height(&all_four, height).unwrap();
+    testnet.assert_same_blocks(&all_four, 1..=height);
+}
+
+fn get_ok(url: &str) -> serde_json::Value {
+    let (code, body) = get(url).unwrap_or_else(|error| panic!("GET {url}: {error:#}"));
+    assert_eq!(code, 200, "GET {url}: {body}");
+    body
+}
+
+/// A key rotation, then a removal, then a wiped node: three validators, quorum 2.
+///
+/// - exchange-a's key is rotated: once the change applies, transactions signed with
+///   the old key are refused and its old node (still running on the old key) is
+///   dropped from the validators' connections; restarted with the new key, the node
+///   votes again and the new key trades.
+/// - exchange-b (which holds nothing) is removed: the others disconnect it, its
+///   transactions are refused as a removed member's, and the other members' balances
+///   and the supply totals are unchanged; the chain goes on with two validators.
+/// - the clearing house's node, wiped after those two set changes, resyncs from
+///   genesis through both and agrees with exchange-a at every height.
+#[test]
+fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
+    let mut testnet = Testnet::start_sized(3, None, 0, |genesis| {
+        // exchange-b starts with nothing, so it can leave (governance rule G5).
+        genesis
+            .opening_balances
+            .retain(|balance| balance.member != "exchange-b");
+        fund_jpy(genesis, &["exchange-a"], "1000");
+    })
+    .expect("three validators");
+    let mut nonces = Nonces(BTreeMap::new());
+    let ch = testnet.nodes[0].url();
+
+    // Epoch 1: exchange-a's key is rotated.
+    let old_key = Keypair::dev("exchange-a");
+    let new_key = Keypair::from_seed([42; 32]);
+    govern(
+        &testnet,
+        &mut nonces,
+        1,
+        "clearing-house",
+        &["exchange-b"],
+        GovernanceChange::RotateKey {
+            member: seisan_types::MemberId(1),
+            public_key: new_key.public_key(),
+        },
+    );
+    wait_for_epoch(&testnet, &[0, 2], 1);
+    let chain_id = testnet.genesis.chain_id.clone();
+    let signed_with = |keypair: &Keypair, nonce: u64, body: TxBody| {
+        seisan_crypto::sign_transaction(
+            keypair,
+            seisan_types::Transaction {
+                chain_id: chain_id.clone(),
+                member: seisan_types::MemberId(1),
+                nonce: seisan_types::Nonce(nonce),
+                body,
+            },
+        )
+    };
+    // The refused transaction uses no nonce: the new key's first one takes the same.
+    let first_nonce = nonces.next("exchange-a");
+    let stale = signed_with(&old_key, first_nonce, allocate(1));
+    let (code, answer) = submit(&ch, &stale).unwrap();
+    assert!(
+        (400..500).contains(&code),
+        "a transaction signed with the rotated-away key was not refused: {code} {answer}"
+    );
+    // The old node is dropped from the others' connections once the change applies.
+    wait_until(PATIENCE, || {
+        Ok(status(&ch)?["peers"]
+            .as_array()
+            .is_some_and(|peers| !peers.iter().any(|peer| peer == "exchange-a")))
+    })
+    .expect("the clearing house drops the rotated-away identity");
+    // Restarted with the new key, the node votes again.
+    let key_file = testnet.key_path("exchange-a");
+    std::fs::remove_file(&key_file).unwrap();
+    seisan_crypto::keyfile::write_key_file(&key_file, &new_key).unwrap();
+    testnet.launch(1).unwrap();
+    testnet.wait_in_sync(&[1]).unwrap();
+    let rotated = status(&testnet.nodes[1].url()).unwrap();
+    assert_eq!(rotated["voting"], true, "{rotated}");
+    assert_eq!(rotated["member_name"], "exchange-a", "{rotated}");
+    let fresh = signed_with(&new_key, first_nonce, allocate(1));
+    let (code, answer) = submit(&ch, &fresh).unwrap();
+    assert!(
+        code == 202 || code == 200,
+        "the new key's transaction: {code} {answer}"
+    );
+    let done = wait_finalized(&ch, &fresh.id()).unwrap();
+    assert_eq!(done["receipt"]["outcome"], "applied", "{done}");
+    testnet.nodes[2].kill();
+    keeps_finalizing(
+        &testnet,
+        &[0, 1],
+        "exchange-b down, exchange-a on its new key",
+    );
+    testnet.launch(2).unwrap();
+    testnet.wait_in_sync(&[2]).unwrap();
+
+    // Epoch 2: exchange-b, holding nothing, is removed.
+    let balances_before = (
+        get_ok(&format!("{ch}/v1/members/clearing-house/balances")),
+        get_ok(&format!("{ch}/v1/members/exchange-a/balances")),
+        get_ok(&format!("{ch}/v1/supply")),
+    );
+    let expires_at_height = Height(tip(&ch) + 500);
+    let proposal = sign(
+        &testnet.genesis,
+        "clearing-house",
+        nonces.next("clearing-house"),
+        TxBody::Propose(Proposal {
+            change: GovernanceChange::RemoveMember {
+                member: seisan_types::MemberId(2),
+            },
+            expires_at_height,
+        }),
+    );
+    let (code, answer) = submit(&ch, &proposal).unwrap();
+    assert!(code == 202 || code == 200, "{code} {answer}");
+    wait_finalized(&ch, &proposal.id()).unwrap();
+    let approval = signed_with(
+        &new_key,
+        nonces.next("exchange-a"),
+        TxBody::Approve {
+            proposal: ProposalId(2),
+        },
+    );
+    let (code, answer) = submit(&ch, &approval).unwrap();
+    assert!(code == 202 || code == 200, "{code} {answer}");
+    wait_finalized(&ch, &approval.id()).unwrap();
+    wait_for_epoch(&testnet, &[0, 1], 2);
+    let after = status(&ch).unwrap();
+    assert_eq!(
+        after["validators"],
+        serde_json::json!(["clearing-house", "exchange-a"]),
+        "{after}"
+    );
+    wait_until(PATIENCE, || {
+        Ok(status(&ch)?["peers"]
+            .as_array()
+            .is_some_and(|peers| !peers.iter().any(|peer| peer == "exchange-b")))
+    })
+    .expect("the clearing house disconnects the removed member");
+    let removed = sign(
+        &testnet.genesis,
+        "exchange-b",
+        nonces.next("exchange-b"),
+        allocate(1),
+    );
+    let (code, answer) = submit(&ch, &removed).unwrap();
+    assert!(
+        (400..500).contains(&code) && answer.to_string().contains("removed"),
+        "a removed member's transaction: {code} {answer}"
+    );
+    keeps_finalizing(&testnet, &[0, 1], "two validators after the removal");
+    let balances_after = (
+        get_ok(&format!("{ch}/v1/members/clearing-house/balances")),
+        get_ok(&format!("{ch}/v1/members/exchange-a/balances")),
+        get_ok(&format!("{ch}/v1/supply")),
+    );
+    assert_eq!(
+        balances_after.0["balances"], balances_before.0["balances"],
+        "the clearing house's balances"
+    );
+    assert_eq!(
+        balances_after.1["balances"], balances_before.1["balances"],
+        "exchange-a's balances"
+    );
+    assert_eq!(
+        balances_after.2["assets"], balances_before.2["assets"],
+        "supply totals"
+    );
+
+    // The clearing house, wiped after two set changes, resyncs from genesis.
+    testnet.wipe(0).unwrap();
+    testnet.launch(0).unwrap();
+    wait_for_epoch(&testnet, &[0], 2);
+    testnet.wait_in_sync(&[0]).unwrap();
+    keeps_finalizing(&testnet, &[0, 1], "after the wiped node is back");
+    let height = testnet.highest(&[0, 1]).unwrap();
+    testnet.wait_for_height(&[0, 1], height).unwrap();
+    testnet.assert_same_blocks(&[0, 1], 1..=height);
+}
