@@ -43,6 +43,9 @@ const OUTAGE_SETTLE_MS: u64 = 500;
 const OUTAGE_EMPTY_BLOCK_DELAY_MS: u64 = 40;
 /// Chance (per mille) that a seed draws its outage when [`QuorumLoss::Sometimes`].
 const OUTAGE_PER_MILLE: u64 = 500;
+/// Chance (per mille) that a reconfiguring seed keeps one honest node down until
+/// healing, so that it must catch up across the epochs it missed.
+const LATE_NODE_PER_MILLE: u64 = 250;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -63,6 +66,9 @@ struct Faults {
     max_persist_delay_ms: u64,
     max_app_delay_ms: u64,
     outage: Option<OutagePlan>,
+    /// A node that stays down through the whole fault phase and starts when healing
+    /// begins, epochs behind (E6: it catches up through every set change).
+    late: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -351,6 +357,7 @@ impl Sim {
             max_persist_delay_ms: rng.range(0, 100),
             max_app_delay_ms: rng.range(0, 30),
             outage: None,
+            late: None,
         };
         let n = config.validators as usize;
         if !config.random_faults {
@@ -439,6 +446,12 @@ impl Sim {
         } else {
             Plan::none(genesis_set)
         };
+        if config.reconfigure && rng.chance(LATE_NODE_PER_MILLE) {
+            let honest: Vec<usize> = (0..total)
+                .filter(|node| !byzantine.contains(node))
+                .collect();
+            faults.late = Some(honest[rng.below(honest.len() as u64) as usize]);
+        }
         Sim {
             config,
             seed,
@@ -535,7 +548,11 @@ impl Sim {
 
     fn run(&mut self) -> Result<(), String> {
         for node in 0..self.nodes.len() {
-            self.boot(node);
+            // The late node counts as down (crashes elsewhere are limited accordingly)
+            // until healing boots every node that is down.
+            if self.faults.late != Some(node) {
+                self.boot(node);
+            }
         }
         if self.faults.partitions {
             let at = self.rng.range(100, 2_000);
