@@ -37,6 +37,11 @@ const BASELINE: Duration = Duration::from_secs(15);
 /// says finalization went on (on a loaded machine the rate varies).
 const MIN_BLOCKS_DURING_STOP: u64 = 20;
 
+/// The fewest blocks the node must commit while a reconciliation waits 5 s or more
+/// for the frozen bank (~20 at the idle rate; a commit blocked behind the call for its
+/// whole length would make at most one or two).
+const MIN_BLOCKS_DURING_CALL: u64 = 4;
+
 /// The bank process; continued (if stopped) and killed on drop.
 struct BankProcess {
     child: Child,
@@ -283,7 +288,23 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
     assert_eq!(mirrors["oldest_stalled_height"], second, "{mirrors}");
     assert_eq!(metric(&ch, "seisan_mirror_stalled").unwrap(), Some(1.0));
     assert_eq!(mirror_at(&a, second).unwrap()["state"], "stalled");
+    // The reconciliation waits for the frozen bank (its client's timeout) without
+    // holding the node's commit lock: blocks keep being committed during the call.
+    let call_started = Instant::now();
+    let height_before_call = node_height(&testnet.nodes[0]).expect("node answers");
     let (code, text) = reconcile(&testnet, &ch);
+    let call = call_started.elapsed();
+    let blocks_during_call =
+        node_height(&testnet.nodes[0]).expect("node answers") - height_before_call;
+    println!(
+        "seisan reconcile against the frozen bank took {call:.1?}; the node committed {blocks_during_call} blocks meanwhile"
+    );
+    if call >= Duration::from_secs(5) {
+        assert!(
+            blocks_during_call >= MIN_BLOCKS_DURING_CALL,
+            "the node committed only {blocks_during_call} blocks during a {call:.1?} reconciliation"
+        );
+    }
     assert_ne!(
         code, 0,
         "reconcile is clean while the bank is frozen: {text}"

@@ -317,7 +317,7 @@ pub fn compare(
         let where_ = if line.at_bank {
             "done at the bank, not yet attested on chain"
         } else {
-            "not on the bank's statements"
+            "not on any bank statement this node read"
         };
         outstanding.push(format!(
             "settlement {} ({} -> {}, {}) is {state}: {where_}",
