@@ -31,7 +31,8 @@
 //!   amount in any asset, an open order or quote, an open top-up request, a pending
 //!   crypto or fiat withdrawal) cannot be removed; `SetWithdrawOnly` puts it in the
 //!   withdraw-only state instead (no new orders, quotes, confirmations or allocations;
-//!   settlement of what it has, cancelling and withdrawals continue), and
+//!   settlement of what it has, cancelling and withdrawals continue; a confirmation or
+//!   request for quote naming it as counterparty is refused), and
 //!   `RemoveMember` applies once it holds nothing. The clearing house can be neither
 //!   removed nor made withdraw-only. A removed member keeps its id; its transactions
 //!   are refused (`member_removed`), its key resolves to nobody and its registered
@@ -54,7 +55,7 @@ use seisan_types::governance::{
 };
 use seisan_types::membership::{MemberEntry, MemberStatus, Membership, MembershipError};
 use seisan_types::state::StateView;
-use seisan_types::{codec, Height, Member, MemberId, Role, ACTIVATION_DELAY_BLOCKS};
+use seisan_types::{codec, Height, Member, MemberId, PublicKey, Role, ACTIVATION_DELAY_BLOCKS};
 use serde::{Deserialize, Serialize};
 
 /// The most proposals open or scheduled at once (a bound on the governance work one
@@ -117,6 +118,8 @@ pub enum GovernanceError {
     StillHolds { member: MemberId, what: String },
     #[error("member {member} already has this key")]
     SameKey { member: MemberId },
+    #[error("public key {key} is not a usable ed25519 key: {reason}")]
+    BadPublicKey { key: PublicKey, reason: String },
     #[error("p2p address {address:?} must be a multiaddress of 1 to {MAX_P2P_ADDRESS_BYTES} bytes starting with '/'")]
     BadAddress { address: String },
     #[error("the resulting membership is invalid: {source}")]
@@ -154,6 +157,7 @@ impl GovernanceError {
             GovernanceError::ClearingHouseCannotLeave { .. } => "clearing_house_cannot_leave",
             GovernanceError::StillHolds { .. } => "member_still_holds",
             GovernanceError::SameKey { .. } => "same_key",
+            GovernanceError::BadPublicKey { .. } => "bad_public_key",
             GovernanceError::BadAddress { .. } => "bad_p2p_address",
             GovernanceError::BadMembership { .. } => "bad_membership",
             GovernanceError::BadAsset { .. } => "bad_asset",
@@ -404,6 +408,7 @@ impl Ledger<'_> {
                 validator,
                 p2p_address,
             } => {
+                check_public_key(public_key)?;
                 if let Some(address) = p2p_address {
                     if address.is_empty()
                         || address.len() > MAX_P2P_ADDRESS_BYTES
@@ -456,6 +461,7 @@ impl Ledger<'_> {
                     }
                     Some(_) => {}
                 }
+                check_public_key(public_key)?;
                 let entry = &mut next.membership.members[member.0 as usize];
                 if entry.member.public_key == *public_key {
                     return Err(GovernanceError::SameKey { member });
@@ -632,6 +638,22 @@ impl Ledger<'_> {
             }
         }
     }
+}
+
+/// A key a member is to sign and vote with must decode as an ed25519 point and not be
+/// of small order: every node derives the member's network identity from it, so a key
+/// that does not decode would stop every node from starting.
+fn check_public_key(key: &PublicKey) -> Result<(), GovernanceError> {
+    let bad = |reason: &str| GovernanceError::BadPublicKey {
+        key: *key,
+        reason: reason.to_string(),
+    };
+    let decoded = ed25519_dalek::VerifyingKey::from_bytes(&key.0)
+        .map_err(|_| bad("not a point on the curve"))?;
+    if decoded.is_weak() {
+        return Err(bad("a small-order point"));
+    }
+    Ok(())
 }
 
 /// New custody settings are valid on their own and register addresses only to
@@ -822,13 +844,17 @@ mod tests {
     use super::*;
     use crate::ledger::BlockContext;
     use seisan_types::state::MapView;
-    use seisan_types::{ChainId, PublicKey, SettlementSettings};
+    use seisan_types::{ChainId, SettlementSettings};
+
+    fn key_of(seed: u8) -> PublicKey {
+        seisan_crypto::Keypair::from_seed([seed; 32]).public_key()
+    }
 
     fn genesis() -> seisan_types::Genesis {
         let member = |name: &str, role: Role, key: u8, validator: bool| Member {
             name: name.into(),
             role,
-            public_key: PublicKey([key; 32]),
+            public_key: key_of(key),
             validator,
             p2p_address: None,
         };
@@ -885,9 +911,15 @@ mod tests {
         assert_eq!(refusal(pair), Some("bad_pair"));
         let same = GovernanceChange::RotateKey {
             member: MemberId(1),
-            public_key: PublicKey([2; 32]),
+            public_key: key_of(2),
         };
         assert_eq!(refusal(same), Some("same_key"));
+        // [2; 32] is not the encoding of any curve point.
+        let off_curve = GovernanceChange::RotateKey {
+            member: MemberId(1),
+            public_key: PublicKey([2; 32]),
+        };
+        assert_eq!(refusal(off_curve), Some("bad_public_key"));
         let unknown = GovernanceChange::SetWithdrawOnly {
             member: MemberId(9),
         };
@@ -895,7 +927,7 @@ mod tests {
         let address = GovernanceChange::AddMember {
             name: "exchange-c".into(),
             role: Role::Exchange,
-            public_key: PublicKey([4; 32]),
+            public_key: key_of(4),
             validator: false,
             p2p_address: Some("127.0.0.1:7000".into()),
         };
@@ -909,7 +941,7 @@ mod tests {
         let validator = GovernanceChange::AddMember {
             name: "exchange-c".into(),
             role: Role::Exchange,
-            public_key: PublicKey([4; 32]),
+            public_key: key_of(4),
             validator: true,
             p2p_address: None,
         };

@@ -17,7 +17,7 @@ use seisan_types::membership::MemberStatus;
 use seisan_types::receipt::{Event, Receipt};
 use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
 use seisan_types::{
-    Amount, Epoch, Height, MemberId, PublicKey, Role, SettlementSettings, ACTIVATION_DELAY_BLOCKS,
+    Amount, Epoch, Height, MemberId, Role, SettlementSettings, ACTIVATION_DELAY_BLOCKS,
 };
 
 const D: MemberId = MemberId(4);
@@ -50,7 +50,7 @@ fn add_member(name: &str, key: u8, validator: bool) -> GovernanceChange {
     GovernanceChange::AddMember {
         name: name.into(),
         role: Role::Exchange,
-        public_key: PublicKey([key; 32]),
+        public_key: public_key(key),
         validator,
         p2p_address: Some("/ip4/127.0.0.1/tcp/7109".into()),
     }
@@ -115,14 +115,14 @@ fn an_added_member_trades_from_its_activation_height() {
     let before = governance::membership(&h.view);
     assert_eq!(before.members.len(), 4);
     assert_eq!(before.epoch, Epoch(0));
-    assert_eq!(before.member_by_key(&PublicKey([9; 32])), None);
+    assert_eq!(before.member_by_key(&public_key(9)), None);
     // The block at activation - 1 applies it at its end: the state after it holds the
     // membership that governs the activation block.
     h.idle(1000);
     assert_eq!(h.height, activation.0 - 1);
     let after = governance::membership(&h.view);
     assert_eq!(after.epoch, Epoch(1));
-    assert_eq!(after.member_by_key(&PublicKey([9; 32])).unwrap().0, D);
+    assert_eq!(after.member_by_key(&public_key(9)).unwrap().0, D);
     assert_eq!(
         status(&h, 1),
         ProposalStatus::Applied { height: activation }
@@ -273,7 +273,7 @@ fn removal_waits_until_the_member_holds_nothing_and_is_checked_again_at_activati
     assert!(matches!(status(&h, 2), ProposalStatus::Applied { .. }));
     let membership = governance::membership(&h.view);
     assert_eq!(membership.members[3].status, MemberStatus::Removed);
-    assert_eq!(membership.member_by_key(&PublicKey([3; 32])), None);
+    assert_eq!(membership.member_by_key(&public_key(3)), None);
     assert_eq!(membership.epoch, Epoch(2));
     assert_eq!(
         rejected_code(&h.tx(C, limit(Side::Buy, 1, 1))),
@@ -290,18 +290,15 @@ fn a_rotated_key_resolves_to_the_member_and_the_old_one_to_nobody() {
     let mut h = Harness::new();
     let rotate = GovernanceChange::RotateKey {
         member: A,
-        public_key: PublicKey([7; 32]),
+        public_key: public_key(7),
     };
     h.ok(CH, propose(rotate, 100));
     h.ok(B, approve(1));
     run_through_delay(&mut h);
     let membership = governance::membership(&h.view);
-    assert_eq!(membership.member_by_key(&PublicKey([1; 32])), None);
-    assert_eq!(membership.member_by_key(&PublicKey([7; 32])).unwrap().0, A);
-    assert_eq!(
-        membership.validator_set().key_of(A),
-        Some(PublicKey([7; 32]))
-    );
+    assert_eq!(membership.member_by_key(&public_key(1)), None);
+    assert_eq!(membership.member_by_key(&public_key(7)).unwrap().0, A);
+    assert_eq!(membership.validator_set().key_of(A), Some(public_key(7)));
     // A keeps its id and nonces.
     h.seed(&[(A, JPY, 100)]);
     h.ok(A, limit(Side::Buy, COIN, 100));
@@ -386,7 +383,7 @@ fn changes_of_one_height_apply_in_approval_order_and_a_conflicting_one_is_reject
         propose(
             GovernanceChange::RotateKey {
                 member: C,
-                public_key: PublicKey([9; 32]),
+                public_key: public_key(9),
             },
             100,
         ),
@@ -402,10 +399,10 @@ fn changes_of_one_height_apply_in_approval_order_and_a_conflicting_one_is_reject
     };
     assert!(reason.contains("same public key"), "{reason}");
     let membership = governance::membership(&h.view);
-    assert_eq!(membership.member_by_key(&PublicKey([9; 32])).unwrap().0, D);
+    assert_eq!(membership.member_by_key(&public_key(9)).unwrap().0, D);
     assert_eq!(
         membership.member(C).unwrap().member.public_key,
-        PublicKey([3; 32])
+        public_key(3)
     );
     assert_eq!(
         membership.epoch,

@@ -3,7 +3,7 @@
 
 use super::describe::{self, amount, decimal, member_name, pair_name};
 use super::proof::{verify_balance_proof, ProofDocument};
-use super::session::{resolve_member, Session};
+use super::session::Session;
 use super::text::{format_time_ms, now_ms, parse_agreed_time, parse_time, Align, Table};
 use super::{
     AllocateArgs, ClientCommand, ConfirmArgs, CycleAction, OrderAction, PlaceArgs, QuoteAction,
@@ -221,14 +221,14 @@ fn quote_body(session: &mut Session, action: QuoteAction) -> anyhow::Result<TxBo
             to,
             answer_by,
         } => {
+            let counterparties = to
+                .iter()
+                .map(|member| session.resolve_member(member.trim()))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let genesis = session.genesis()?;
             let pair = resolve_pair(genesis, &pair)?;
             let side = parse_side(&side)?;
             let quantity = parse_amount(genesis, pair.base, &qty, "quantity")?;
-            let counterparties = to
-                .iter()
-                .map(|member| resolve_member(genesis, member.trim()))
-                .collect::<anyhow::Result<Vec<_>>>()?;
             Ok(TxBody::RequestQuote(QuoteRequest {
                 pair,
                 side,
@@ -258,12 +258,14 @@ fn quote_body(session: &mut Session, action: QuoteAction) -> anyhow::Result<TxBo
 }
 
 fn confirm_body(session: &mut Session, args: &ConfirmArgs) -> anyhow::Result<TxBody> {
+    let buyer = session.resolve_member(&args.buyer)?;
+    let seller = session.resolve_member(&args.seller)?;
     let genesis = session.genesis()?;
     let pair = resolve_pair(genesis, &args.pair)?;
     Ok(TxBody::Confirm(TradeTerms {
         trade_ref: args.trade_ref.clone(),
-        buyer: resolve_member(genesis, &args.buyer)?,
-        seller: resolve_member(genesis, &args.seller)?,
+        buyer,
+        seller,
         pair,
         quantity: parse_amount(genesis, pair.base, &args.qty, "quantity")?,
         price: parse_amount(genesis, pair.quote, &args.price, "price")?,

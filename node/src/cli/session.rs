@@ -114,6 +114,8 @@ pub struct Session {
     key: Option<PathBuf>,
     genesis_path: Option<PathBuf>,
     genesis: Option<Genesis>,
+    /// The node's membership, fetched once (`Some(None)`: the node did not answer).
+    membership: Option<Option<seisan_types::membership::Membership>>,
     /// What this session signed and submitted, by id, to resend the same bytes.
     submitted: HashMap<Hash, SignedTransaction>,
 }
@@ -138,6 +140,7 @@ impl Session {
             key: options.key.clone().or(config.key.map(relative)),
             genesis_path: options.genesis.clone().or(config.genesis.map(&relative)),
             genesis: None,
+            membership: None,
             submitted: HashMap::new(),
         })
     }
@@ -184,15 +187,37 @@ impl Session {
 
     /// The membership in the node's committed state (`None` if the node does not
     /// answer `/v1/governance`, e.g. an older node).
-    pub fn membership(&self) -> Option<seisan_types::membership::Membership> {
-        let document = self.node.get("/v1/governance").ok()?;
-        serde_json::from_value(document["membership"].clone()).ok()
+    pub fn membership(&mut self) -> Option<seisan_types::membership::Membership> {
+        if self.membership.is_none() {
+            let fetched =
+                self.node.get("/v1/governance").ok().and_then(|document| {
+                    serde_json::from_value(document["membership"].clone()).ok()
+                });
+            self.membership = Some(fetched);
+        }
+        self.membership.clone().flatten()
+    }
+
+    /// Finds a member by name or id: in the node's membership (members added by
+    /// governance included), else in genesis.
+    pub fn resolve_member(&mut self, text: &str) -> anyhow::Result<MemberId> {
+        if let Some(membership) = self.membership() {
+            if let Some((id, _)) = membership.member_by_name(text) {
+                return Ok(id);
+            }
+            if let Ok(id) = text.parse::<u32>() {
+                if membership.member(MemberId(id)).is_some() {
+                    return Ok(MemberId(id));
+                }
+            }
+        }
+        resolve_member(self.genesis()?, text)
     }
 
     /// The member a read command is about: `--member` if given, else the key's member.
     pub fn member_or_self(&mut self, member: Option<&str>) -> anyhow::Result<MemberId> {
         match member {
-            Some(text) => resolve_member(self.genesis()?, text),
+            Some(text) => self.resolve_member(text),
             None => self
                 .signer()
                 .map(|(_, member)| member)
