@@ -18,7 +18,9 @@
 //! Pure: [`Access::authorize_read`] and [`Access::authorize_transfer`] decide from the
 //! config alone.
 
-use crate::adapter::{AccountId, AccountKind, BankError, TransferRequest};
+use crate::adapter::{
+    valid_currency, AccountId, AccountKind, BankError, TransferRequest, DEFAULT_CURRENCY,
+};
 use seisan_types::Amount;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -75,16 +77,36 @@ pub struct BankConfig {
     pub listen: String,
     /// The books' directory; relative paths are relative to the config file.
     pub data_dir: PathBuf,
-    /// The currency of every account, e.g. `JPY`.
+    /// The bank's first currency, e.g. `JPY` (accounts in [`DEFAULT_CURRENCY`] carry no
+    /// currency suffix, see [`AccountId`]).
     pub currency: String,
-    /// Decimals of the currency (0 for JPY), for statements.
+    /// Decimals of the first currency (0 for JPY), for statements.
     #[serde(default)]
     pub scale: u32,
+    /// Further currencies: every party that holds accounts holds an operating and a
+    /// trust account in each (`<name>:trust:USD`), each opened with the party's
+    /// `opening_operating`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_currencies: Vec<CurrencyConfig>,
     /// A BIC-like name of the bank, for statements.
     #[serde(default = "default_bank_name")]
     pub bank_name: String,
     pub parties: Vec<PartyConfig>,
 }
+
+/// A further currency of the bank.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyConfig {
+    /// The code, e.g. `USD`.
+    pub code: String,
+    /// Decimals (2 for USD), for statements.
+    #[serde(default)]
+    pub scale: u32,
+}
+
+/// The most currencies one bank config may name.
+pub const MAX_CURRENCIES: usize = 16;
 
 fn default_bank_name() -> String {
     "SEISJPJTXXX".into()
@@ -112,9 +134,50 @@ impl BankConfig {
         toml::to_string_pretty(self).expect("bank config serialises")
     }
 
-    /// Unique names and tokens, exactly one clearing house, bounded size.
+    /// Every currency of the bank, the first one first.
+    pub fn currencies(&self) -> Vec<&str> {
+        std::iter::once(self.currency.as_str())
+            .chain(self.more_currencies.iter().map(|more| more.code.as_str()))
+            .collect()
+    }
+
+    /// The decimals of `currency` (0 for one the config does not name).
+    pub fn scale_of(&self, currency: &str) -> u32 {
+        if currency == self.currency {
+            return self.scale;
+        }
+        self.more_currencies
+            .iter()
+            .find(|more| more.code == currency)
+            .map_or(0, |more| more.scale)
+    }
+
+    /// This config with `code` (of `scale` decimals) as a further currency.
+    pub fn with_currency(mut self, code: &str, scale: u32) -> BankConfig {
+        self.more_currencies.push(CurrencyConfig {
+            code: code.to_string(),
+            scale,
+        });
+        self
+    }
+
+    /// Unique names, tokens and currencies, exactly one clearing house, bounded size.
     pub fn validate(&self) -> Result<(), BankError> {
         let invalid = |reason: String| Err(BankError::InvalidRequest { reason });
+        let currencies = self.currencies();
+        if currencies.len() > MAX_CURRENCIES {
+            return invalid(format!("a bank holds at most {MAX_CURRENCIES} currencies"));
+        }
+        for (index, code) in currencies.iter().enumerate() {
+            if !valid_currency(code) {
+                return invalid(format!(
+                    "currency {code:?} is not three capital letters (e.g. USD)"
+                ));
+            }
+            if currencies[..index].contains(code) {
+                return invalid(format!("currency {code} is named twice"));
+            }
+        }
         if self.parties.is_empty() || self.parties.len() > MAX_PARTIES {
             return invalid(format!("a bank needs 1 to {MAX_PARTIES} parties"));
         }
@@ -179,8 +242,9 @@ impl BankConfig {
         BankConfig {
             listen: listen.to_string(),
             data_dir: PathBuf::from("bank-data"),
-            currency: "JPY".into(),
+            currency: DEFAULT_CURRENCY.into(),
             scale: 0,
+            more_currencies: Vec::new(),
             bank_name: default_bank_name(),
             parties,
         }
@@ -218,12 +282,14 @@ pub fn dev_token(name: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct Access {
     parties: Vec<PartyConfig>,
+    currencies: Vec<String>,
 }
 
 impl Access {
     pub fn new(config: &BankConfig) -> Access {
         Access {
             parties: config.parties.clone(),
+            currencies: config.currencies().into_iter().map(String::from).collect(),
         }
     }
 
@@ -236,16 +302,18 @@ impl Access {
             .ok_or(BankError::Unauthenticated)
     }
 
-    /// Accounts the party may read.
+    /// Accounts the party may read (per party, each currency's operating and trust).
     pub fn visible_accounts(&self, party: &PartyConfig) -> Vec<AccountId> {
         self.parties
             .iter()
             .filter(|other| other.role.holds_accounts())
             .flat_map(|other| {
-                [
-                    AccountId::operating(&other.name),
-                    AccountId::trust(&other.name),
-                ]
+                self.currencies.iter().flat_map(|currency| {
+                    [
+                        AccountId::operating_in(&other.name, currency),
+                        AccountId::trust_in(&other.name, currency),
+                    ]
+                })
             })
             .filter(|account| self.authorize_read(party, account).is_ok())
             .collect()
@@ -534,5 +602,54 @@ mod tests {
         let mut bad = config;
         bad.parties[1].role = PartyRole::ClearingHouse;
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn every_currency_gets_both_accounts_and_the_same_rules() {
+        let config =
+            BankConfig::testnet("127.0.0.1:0", "clearing", &["exch-a", "exch-b"], Amount(5))
+                .with_currency("USD", 2)
+                .with_dev_auditors(&["exch-a"]);
+        config.validate().unwrap();
+        assert_eq!(config.currencies(), vec!["JPY", "USD"]);
+        assert_eq!(config.scale_of("USD"), 2);
+        let parsed: BankConfig = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(parsed, config);
+        let access = Access::new(&config);
+        let a = access.authenticate(Some("dev-token-exch-a")).unwrap();
+        assert_eq!(
+            access.visible_accounts(a),
+            vec![
+                AccountId::operating("exch-a"),
+                AccountId::trust("exch-a"),
+                AccountId("exch-a:operating:USD".into()),
+                AccountId("exch-a:trust:USD".into()),
+            ]
+        );
+        // An exchange funds its own USD trust account, never another's.
+        let own = request(
+            AccountId::operating_in("exch-a", "USD"),
+            AccountId::trust_in("exch-a", "USD"),
+        );
+        assert!(access.authorize_transfer(a, &own).is_ok());
+        let other = request(
+            AccountId::operating_in("exch-a", "USD"),
+            AccountId::trust_in("exch-b", "USD"),
+        );
+        assert!(access.authorize_transfer(a, &other).is_err());
+        let auditor = access
+            .authenticate(Some(&dev_auditor_token("exch-a")))
+            .unwrap();
+        assert!(access
+            .authorize_read(auditor, &AccountId::trust_in("exch-b", "USD"))
+            .is_ok());
+        assert!(access
+            .authorize_read(auditor, &AccountId::operating_in("exch-b", "USD"))
+            .is_err());
+        for bad in ["usd", "JPY"] {
+            let mut twice = config.clone();
+            twice.more_currencies[0].code = bad.into();
+            assert!(twice.validate().is_err(), "{bad}");
+        }
     }
 }

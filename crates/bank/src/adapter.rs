@@ -1,7 +1,7 @@
 //! The accounting-system adapter interface: what Seisan needs from a bank.
 //!
-//! A bank holds accounts named by [`AccountId`]; each has a balance in minor units of
-//! one currency and a statement: every movement as an [`Entry`] with a bank-assigned
+//! A bank holds accounts named by [`AccountId`], per party, kind and currency; each has
+//! a balance in minor units of its one currency and a statement: every movement as an [`Entry`] with a bank-assigned
 //! [`EntryId`], the amount, the direction, the [`TransferReference`] that caused it
 //! and a timestamp. Money moves only by [`BankAdapter::transfer`], which is
 //! idempotent by reference (see its contract). The embedded bank
@@ -18,7 +18,19 @@ pub const MAX_NAME_BYTES: usize = 128;
 /// The most entries one statement call returns; callers page with `after`.
 pub const MAX_STATEMENT_ENTRIES: usize = 1000;
 
-/// A bank account's name, e.g. `exchange-a:trust`.
+/// The currency whose accounts carry no currency suffix (`<party>:trust`), so configs
+/// and tools written before the bank knew several currencies keep working.
+pub const DEFAULT_CURRENCY: &str = "JPY";
+
+/// Whether `code` is a currency code the bank accepts: three ASCII capital letters
+/// (ISO 4217 style, e.g. `JPY`, `USD`).
+pub fn valid_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_uppercase())
+}
+
+/// A bank account's name: `<party>:<kind>` in [`DEFAULT_CURRENCY`] (e.g.
+/// `exchange-a:trust`), `<party>:<kind>:<currency>` in any other (e.g.
+/// `exchange-a:trust:USD`). Each party holds one account of each kind per currency.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AccountId(pub String);
@@ -34,15 +46,49 @@ impl AccountId {
         AccountId(format!("{party}:trust"))
     }
 
-    /// The party and the kind of a `party:kind` account id.
+    /// The operating account of a party in `currency`.
+    pub fn operating_in(party: &str, currency: &str) -> AccountId {
+        Self::in_currency(AccountId::operating(party), currency)
+    }
+
+    /// The trust account of a party in `currency`.
+    pub fn trust_in(party: &str, currency: &str) -> AccountId {
+        Self::in_currency(AccountId::trust(party), currency)
+    }
+
+    fn in_currency(default: AccountId, currency: &str) -> AccountId {
+        if currency == DEFAULT_CURRENCY {
+            default
+        } else {
+            AccountId(format!("{default}:{currency}"))
+        }
+    }
+
+    /// The party and the kind of a `party:kind` or `party:kind:CUR` account id.
     pub fn split(&self) -> Option<(&str, AccountKind)> {
-        let (party, kind) = self.0.rsplit_once(':')?;
-        let kind = match kind {
-            "operating" => AccountKind::Operating,
-            "trust" => AccountKind::Trust,
-            _ => return None,
+        self.parts().map(|(party, kind, _)| (party, kind))
+    }
+
+    /// The party, the kind and the currency named by the account id.
+    pub fn parts(&self) -> Option<(&str, AccountKind, &str)> {
+        let (rest, last) = self.0.rsplit_once(':')?;
+        let (party, kind, currency) = match Self::kind(last) {
+            Some(kind) => (rest, kind, DEFAULT_CURRENCY),
+            None if valid_currency(last) => {
+                let (party, kind) = rest.rsplit_once(':')?;
+                (party, Self::kind(kind)?, last)
+            }
+            None => return None,
         };
-        Some((party, kind))
+        Some((party, kind, currency))
+    }
+
+    fn kind(text: &str) -> Option<AccountKind> {
+        match text {
+            "operating" => Some(AccountKind::Operating),
+            "trust" => Some(AccountKind::Trust),
+            _ => None,
+        }
     }
 }
 
@@ -155,6 +201,13 @@ pub enum BankError {
         existing_to: AccountId,
         existing_amount: Amount,
     },
+    #[error("{from} holds {from_currency} but {to} holds {to_currency}: a transfer stays within one currency")]
+    CurrencyMismatch {
+        from: AccountId,
+        from_currency: String,
+        to: AccountId,
+        to_currency: String,
+    },
     #[error("missing or unknown API token")]
     Unauthenticated,
     #[error("party {party} may not {action}")]
@@ -172,6 +225,7 @@ impl BankError {
             BankError::UnknownAccount { .. } => "unknown_account",
             BankError::InsufficientFunds { .. } => "insufficient_funds",
             BankError::ReferenceConflict { .. } => "reference_conflict",
+            BankError::CurrencyMismatch { .. } => "currency_mismatch",
             BankError::Unauthenticated => "unauthenticated",
             BankError::Forbidden { .. } => "forbidden",
             BankError::InvalidRequest { .. } => "invalid_request",

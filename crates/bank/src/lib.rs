@@ -19,11 +19,12 @@ pub mod server;
 pub mod store;
 
 pub use access::{
-    auditor_name, dev_auditor_token, dev_token, Access, BankConfig, PartyConfig, PartyRole,
+    auditor_name, dev_auditor_token, dev_token, Access, BankConfig, CurrencyConfig, PartyConfig,
+    PartyRole,
 };
 pub use adapter::{
     AccountBalance, AccountId, AccountKind, BankAdapter, BankError, Direction, Entry, EntryId,
-    TransferReceipt, TransferReference, TransferRequest,
+    TransferReceipt, TransferReference, TransferRequest, DEFAULT_CURRENCY,
 };
 pub use client::HttpBank;
 pub use store::BankStore;

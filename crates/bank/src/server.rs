@@ -45,8 +45,9 @@ fn now_ms() -> u64 {
 }
 
 impl Bank {
-    /// Opens the books in `config.data_dir` and opens every party's accounts that do
-    /// not exist yet (existing ones are left as they are).
+    /// Opens the books in `config.data_dir` and opens every party's accounts, in every
+    /// currency of the config, that do not exist yet (existing ones are left as they
+    /// are, so adding a currency to a running bank's config opens only its accounts).
     pub fn open(config: BankConfig) -> Result<Bank, BankError> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|error| BankError::Unavailable {
@@ -59,18 +60,20 @@ impl Bank {
             .iter()
             .filter(|party| party.role.holds_accounts())
         {
-            store.open_account(
-                &AccountId::operating(&party.name),
-                &config.currency,
-                party.opening_operating,
-                now,
-            )?;
-            store.open_account(
-                &AccountId::trust(&party.name),
-                &config.currency,
-                seisan_types::Amount::ZERO,
-                now,
-            )?;
+            for currency in config.currencies() {
+                store.open_account(
+                    &AccountId::operating_in(&party.name, currency),
+                    currency,
+                    party.opening_operating,
+                    now,
+                )?;
+                store.open_account(
+                    &AccountId::trust_in(&party.name, currency),
+                    currency,
+                    seisan_types::Amount::ZERO,
+                    now,
+                )?;
+            }
         }
         Ok(Bank {
             access: Access::new(&config),
@@ -90,7 +93,9 @@ impl IntoResponse for ApiError {
             BankError::Unauthenticated => StatusCode::UNAUTHORIZED,
             BankError::Forbidden { .. } => StatusCode::FORBIDDEN,
             BankError::UnknownAccount { .. } => StatusCode::NOT_FOUND,
-            BankError::InsufficientFunds { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            BankError::InsufficientFunds { .. } | BankError::CurrencyMismatch { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             BankError::ReferenceConflict { .. } => StatusCode::CONFLICT,
             BankError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             BankError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -218,7 +223,7 @@ async fn export_camt053(
         bank_name: &bank.config.bank_name,
         account: &account,
         currency: &record.currency,
-        scale: bank.config.scale,
+        scale: bank.config.scale_of(&record.currency),
         from,
         to,
         opening,

@@ -295,11 +295,11 @@ impl BankStore {
         let mut from = self.account(&request.from)?;
         let mut to = self.account(&request.to)?;
         if from.currency != to.currency {
-            return Err(BankError::InvalidRequest {
-                reason: format!(
-                    "{} holds {} but {} holds {}",
-                    from.id, from.currency, to.id, to.currency
-                ),
+            return Err(BankError::CurrencyMismatch {
+                from: from.id,
+                from_currency: from.currency,
+                to: to.id,
+                to_currency: to.currency,
             });
         }
         from.balance = from.balance.checked_sub(request.amount).ok_or_else(|| {
@@ -542,5 +542,74 @@ mod tests {
         let (opening, range) = store.statement_range(&account, 150, 300).unwrap();
         assert_eq!(opening, Amount(10));
         assert_eq!(range, vec![all[1].clone()]);
+    }
+
+    #[test]
+    fn each_currency_has_its_own_accounts_balances_and_statements() {
+        let store = books();
+        let usd_operating = AccountId::operating_in("a", "USD");
+        let usd_trust = AccountId::trust_in("a", "USD");
+        assert_eq!(usd_trust.0, "a:trust:USD");
+        assert_eq!(AccountId::trust_in("a", "JPY").0, "a:trust");
+        store
+            .open_account(&usd_operating, "USD", Amount(5000), 1)
+            .unwrap();
+        store
+            .open_account(&usd_trust, "USD", Amount::ZERO, 1)
+            .unwrap();
+        store
+            .transfer(
+                &transfer("a:operating:USD", "a:trust:USD", 1250, "usd-1"),
+                10,
+            )
+            .unwrap();
+        store
+            .transfer(&transfer("a:operating", "a:trust", 300, "jpy-1"), 11)
+            .unwrap();
+        let usd = store.balance(&usd_trust).unwrap();
+        assert_eq!((usd.currency.as_str(), usd.balance), ("USD", Amount(1250)));
+        let jpy = store.balance(&AccountId::trust("a")).unwrap();
+        assert_eq!((jpy.currency.as_str(), jpy.balance), ("JPY", Amount(300)));
+        assert_eq!(balance(&store, "a:operating:USD"), 3750);
+        assert_eq!(balance(&store, "a:operating"), 700);
+        // Each statement shows only its own currency's movements.
+        let usd_lines = store.statement(&usd_trust, 0).unwrap();
+        assert_eq!(usd_lines.len(), 1);
+        assert_eq!(usd_lines[0].reference.0, "usd-1");
+        let jpy_lines = store.statement(&AccountId::trust("a"), 0).unwrap();
+        assert_eq!(jpy_lines.len(), 1);
+        assert_eq!(jpy_lines[0].reference.0, "jpy-1");
+        assert_eq!(store.totals().unwrap(), (Amount(6000), Amount(6000)));
+    }
+
+    #[test]
+    fn a_cross_currency_transfer_is_refused_and_changes_nothing() {
+        let store = books();
+        store
+            .open_account(&AccountId::trust_in("b", "USD"), "USD", Amount::ZERO, 1)
+            .unwrap();
+        let error = store
+            .transfer(&transfer("a:operating", "b:trust:USD", 100, "fx-1"), 10)
+            .unwrap_err();
+        assert_eq!(
+            error,
+            BankError::CurrencyMismatch {
+                from: AccountId("a:operating".into()),
+                from_currency: "JPY".into(),
+                to: AccountId("b:trust:USD".into()),
+                to_currency: "USD".into(),
+            }
+        );
+        assert_eq!(error.code(), "currency_mismatch");
+        assert_eq!(balance(&store, "a:operating"), 1000);
+        assert_eq!(balance(&store, "b:trust:USD"), 0);
+        assert!(store
+            .transfer_by_reference(&TransferReference("fx-1".into()))
+            .unwrap()
+            .is_none());
+        assert!(store
+            .statement(&AccountId("b:trust:USD".into()), 0)
+            .unwrap()
+            .is_empty());
     }
 }
