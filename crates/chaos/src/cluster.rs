@@ -1,4 +1,6 @@
-//! The three validator processes, the bank they watch and the network they live on.
+//! The four validator processes (quorum 3), the bank they watch and the network they
+//! live on; one of them (exchange-c by default) may be configured to lie in its
+//! attestations (`--fault lie-attestations`).
 //!
 //! Each node runs in its own Linux network namespace, linked to a bridge in the root
 //! namespace by a veth pair, with a private address (10.213.<net>.10+i/24). A partition
@@ -10,7 +12,9 @@
 //! The embedded bank (`seisan bank run`, its own process with its own sled store)
 //! listens on the bridge's address in the root namespace, so every node reaches it over
 //! its veth link (a partitioned node loses the bank too). Every node watches it with its
-//! member's dev token. The genesis opens crypto balances only: every yen in the ledger
+//! member's dev token and reads every trust account through its validator's read-only
+//! auditor token (`dev-token-<name>-auditor`, made by `seisan bank init --genesis`), so
+//! the three honest validators are a quorum for every fiat credit even with a liar. The genesis opens crypto balances only: every yen in the ledger
 //! enters through a trust-account deposit at the bank, so the bank's books and the
 //! ledger can be compared exactly at the end.
 //!
@@ -42,8 +46,15 @@ use std::process::{Child, Command, Stdio};
 /// time. (The node keeps it inside `--data` today, so the run sets it aside.)
 pub const KEPT_ACROSS_A_WIPE: &str = "custody-journal";
 
-/// The validators of the testnet genesis, in member order.
-pub const VALIDATORS: [&str; 3] = ["clearing-house", "exchange-a", "exchange-b"];
+/// The validators of the testnet genesis, in member order (member ids 0 to 3).
+pub const VALIDATORS: [&str; 4] = ["clearing-house", "exchange-a", "exchange-b", "exchange-c"];
+/// Signatures that make a block final: 3 of 4, so the chain survives any one
+/// validator down (or lying) and stops with two down.
+pub const QUORUM: u32 = 3;
+/// The validator started with `--fault lie-attestations` unless the run is asked for
+/// none: it attests other amounts than it sees and invented facts for bank entry ids
+/// not assigned yet and for deposits that never happened.
+pub const DEFAULT_LIAR: &str = "exchange-c";
 /// The libp2p port every namespaced node listens on (each has its own address).
 const NAMESPACE_P2P_PORT: u16 = 7101;
 /// The HTTP port every namespaced node listens on.
@@ -201,10 +212,12 @@ pub struct Node {
     data: PathBuf,
     log: PathBuf,
     key: PathBuf,
+    /// Started with `--fault lie-attestations`.
+    pub lies: bool,
     child: Option<Child>,
 }
 
-/// Three validators, their genesis, the bank and (when available) their namespaces.
+/// Four validators, their genesis, the bank and (when available) their namespaces.
 #[derive(Debug)]
 pub struct Cluster {
     pub dir: PathBuf,
@@ -220,13 +233,30 @@ pub struct Cluster {
     namespaces: Option<Namespaces>,
     /// Why namespaces are not used, if they are not.
     pub namespace_error: Option<String>,
+    /// The index of the validator that lies in its attestations, if any.
+    pub liar: Option<usize>,
 }
 
 impl Cluster {
     /// Writes a testnet genesis with `extra` funded exchange members into `dir`, sets
-    /// up the namespaces (network number `net`), starts the bank and the three
-    /// validators.
-    pub fn start(binary: &Path, dir: &Path, extra: u32, net: u8) -> anyhow::Result<Cluster> {
+    /// up the namespaces (network number `net`), starts the bank and the four
+    /// validators, `liar` (a validator's name) with `--fault lie-attestations`.
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        extra: u32,
+        net: u8,
+        liar: Option<&str>,
+    ) -> anyhow::Result<Cluster> {
+        let liar = match liar {
+            Some(name) => Some(
+                VALIDATORS
+                    .iter()
+                    .position(|validator| *validator == name)
+                    .with_context(|| format!("the liar {name} is not one of {VALIDATORS:?}"))?,
+            ),
+            None => None,
+        };
         std::fs::create_dir_all(dir)?;
         let (namespaces, namespace_error) = match Namespaces::create(net, VALIDATORS.len()) {
             Ok(namespaces) => (Some(namespaces), None),
@@ -241,6 +271,10 @@ impl Cluster {
             .args(["genesis", "testnet", "--out"])
             .arg(dir)
             .args([
+                "--validators",
+                &VALIDATORS.len().to_string(),
+                "--quorum",
+                &QUORUM.to_string(),
                 "--p2p-base-port",
                 &loopback_base.to_string(),
                 "--extra-exchanges",
@@ -254,6 +288,17 @@ impl Cluster {
         }
         let genesis_path = dir.join("genesis.json");
         let mut genesis = Genesis::from_json(&std::fs::read_to_string(&genesis_path)?)?;
+        let names: Vec<&str> = genesis
+            .members
+            .iter()
+            .take(VALIDATORS.len())
+            .map(|member| member.name.as_str())
+            .collect();
+        anyhow::ensure!(
+            names == VALIDATORS && genesis.quorum == QUORUM,
+            "the testnet genesis has validators {names:?} with quorum {}, not {VALIDATORS:?} with {QUORUM}",
+            genesis.quorum
+        );
         if let Some(namespaces) = &namespaces {
             for (index, member) in genesis
                 .members
@@ -330,6 +375,7 @@ impl Cluster {
                 data: dir.join("data").join(name),
                 log: dir.join(format!("{name}.log")),
                 key: dir.join("keys").join(format!("{name}.key")),
+                lies: liar == Some(index),
                 child: None,
             });
         }
@@ -344,6 +390,7 @@ impl Cluster {
             binary: binary.to_path_buf(),
             namespaces,
             namespace_error,
+            liar,
         };
         cluster.launch_bank()?;
         for index in 0..cluster.nodes.len() {
@@ -388,7 +435,14 @@ impl Cluster {
             .args(["--http", &node.listen_http])
             .args(["--bank-url", &self.bank.url])
             .args(["--bank-token", &seisan_bank::dev_token(&node.name)])
+            .args([
+                "--bank-auditor-token",
+                &seisan_bank::dev_auditor_token(&node.name),
+            ])
             .args(["--eth-rpc", &self.anvil.chain.url]);
+        if node.lies {
+            command.args(["--fault", "lie-attestations"]);
+        }
         if node.name == "clearing-house" {
             command.arg("--hot-key").arg(&self.hot_key);
         }
@@ -541,10 +595,8 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The exchanges that move fiat through the bank during the run. A trust-account entry
-/// is credited at quorum (2 of 3) attestations, and only the clearing house and the
-/// exchange itself may read an exchange's trust account, so only an exchange that runs
-/// a validator (and so a bank watcher) can have its deposits and withdrawals attested;
+/// The exchanges that move fiat through the bank during the run (every validator audits
+/// every trust account, so any member could; these two keep the workload as it was);
 /// the `bench-*` exchanges get their yen from fills, which the bank mirrors.
 pub const FIAT_MEMBERS: [&str; 2] = ["exchange-a", "exchange-b"];
 

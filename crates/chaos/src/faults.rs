@@ -23,7 +23,7 @@ pub enum FaultKind {
     /// has no node; `Fault::node` is ignored.
     BankRestart,
     /// Stop more validators than the chain can lose (`Fault::node`, then
-    /// [`QuorumLoss::second`]; with 3 validators and q = 2, two), so the chain stops,
+    /// [`QuorumLoss::second`]; with 4 validators and q = 3, two), so the chain stops,
     /// and bring them back in [`QuorumLoss::order`]: once a quorum is back, a new
     /// block must be finalized within a bound.
     QuorumLoss,
@@ -236,19 +236,19 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule() {
-        let mut a = FaultPlan::new(42, 3);
-        let mut b = FaultPlan::new(42, 3);
+        let mut a = FaultPlan::new(42, 4);
+        let mut b = FaultPlan::new(42, 4);
         let first: Vec<Fault> = (0..50).map(|_| a.next_fault()).collect();
         let second: Vec<Fault> = (0..50).map(|_| b.next_fault()).collect();
         assert_eq!(first, second);
-        let mut c = FaultPlan::new(43, 3);
+        let mut c = FaultPlan::new(43, 4);
         let third: Vec<Fault> = (0..50).map(|_| c.next_fault()).collect();
         assert_ne!(first, third);
     }
 
     #[test]
     fn every_kind_and_node_comes_up_and_gaps_are_about_ten_seconds() {
-        let mut plan = FaultPlan::new(7, 3);
+        let mut plan = FaultPlan::new(7, 4);
         let faults: Vec<Fault> = (0..200).map(|_| plan.next_fault()).collect();
         for kind in FaultKind::ALL {
             assert!(
@@ -256,7 +256,7 @@ mod tests {
                 "{kind} never planned"
             );
         }
-        for node in 0..3 {
+        for node in 0..4 {
             assert!(faults.iter().any(|fault| fault.node == node));
         }
         assert!(faults
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn quorum_losses_come_early_often_and_in_every_variant() {
         for seed in 0..20 {
-            let mut plan = FaultPlan::new(seed, 3);
+            let mut plan = FaultPlan::new(seed, 4);
             let faults: Vec<Fault> = (0..200).map(|_| plan.next_fault()).collect();
             let positions: Vec<usize> = faults
                 .iter()
@@ -289,7 +289,7 @@ mod tests {
                 assert_eq!(outage.is_some(), fault.kind == FaultKind::QuorumLoss);
                 if let Some(outage) = outage {
                     assert_ne!(outage.second, fault.node);
-                    assert!(outage.second < 3);
+                    assert!(outage.second < 4);
                 }
             }
             if seed == 0 {

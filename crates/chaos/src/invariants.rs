@@ -706,8 +706,58 @@ pub fn check_acknowledged(
     AckCheck::Same
 }
 
+/// Checks one honest node's `GET /v1/evidence` answer against the validator configured
+/// to lie in its attestations (`liar`, a member id; `None` when no one lies): every item
+/// must name the liar (an honest validator on record means a checker, a watcher or the
+/// evidence rule is wrong) and be verified. Returns the items, to compare across nodes
+/// and count, or the violations.
+pub fn check_evidence(answer: &Value, liar: Option<u64>) -> Result<Vec<Value>, Vec<String>> {
+    let Some(items) = answer["evidence"].as_array() else {
+        return Err(vec![format!("no evidence list in {answer}")]);
+    };
+    let mut violations = Vec::new();
+    for item in items {
+        let member = item["member"].as_u64();
+        if member.is_none() || member != liar {
+            violations.push(format!(
+                "evidence ({}) names member {} but only {} lies: {item}",
+                item["kind"],
+                item["member"],
+                liar.map_or("nobody".to_string(), |liar| format!("member {liar}"))
+            ));
+        }
+        if item["verified"] != true {
+            violations.push(format!("evidence not verified: {item}"));
+        }
+    }
+    if violations.is_empty() {
+        Ok(items.clone())
+    } else {
+        Err(violations)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn evidence_may_name_the_liar_only() {
+        let against = |member: u64, verified: bool| serde_json::json!({"member": member, "kind": "ContradictingAttestation", "verified": verified, "evidence": {}});
+        let liar_only = serde_json::json!({"evidence": [against(3, true), against(3, true)]});
+        assert_eq!(check_evidence(&liar_only, Some(3)).unwrap().len(), 2);
+        let honest_named = serde_json::json!({"evidence": [against(3, true), against(1, true)]});
+        assert_eq!(check_evidence(&honest_named, Some(3)).unwrap_err().len(), 1);
+        assert!(
+            check_evidence(&liar_only, None).is_err(),
+            "no liar, no evidence"
+        );
+        let unverified = serde_json::json!({"evidence": [against(3, false)]});
+        assert!(check_evidence(&unverified, Some(3)).is_err());
+        assert!(check_evidence(&serde_json::json!({}), Some(3)).is_err());
+        assert!(check_evidence(&serde_json::json!({"evidence": []}), None)
+            .unwrap()
+            .is_empty());
+    }
+
     use super::*;
     use serde_json::json;
 

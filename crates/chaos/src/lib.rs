@@ -1,15 +1,19 @@
 //! Seisan's chaos run (Jepsen-style bank workload under faults).
 //!
-//! Three real `seisan node` processes, each in its own network namespace, and the
-//! embedded bank (`seisan bank run`, the accounting system with the exchanges' trust
-//! accounts) run a fresh testnet genesis that funds many exchange members with ETH;
+//! Four real `seisan node` validators with quorum 3 (clearing-house, exchange-a,
+//! exchange-b, exchange-c), each in its own network namespace, and the embedded bank
+//! (`seisan bank run`, the accounting system with the exchanges' trust accounts, read
+//! by every validator through its own auditor token) run a fresh testnet genesis that
+//! funds many exchange members with ETH; one validator (exchange-c unless `--liar` or
+//! `--no-liar` says otherwise) runs with `--fault lie-attestations`, attesting other
+//! amounts than it sees and facts that never happened;
 //! yen enter only through trust-account deposits at the bank. Client threads submit
 //! those members' signed orders, cancels and allocations to different nodes, and two
 //! exchanges also deposit fiat at the bank and withdraw it (`WithdrawFiat`), while the
 //! driver injects a seeded random fault about every ten seconds: kill -9 and restart a
 //! node, SIGSTOP/SIGCONT, a partition (the node's veth link goes down), a wiped data
 //! directory (resync from genesis), kill -9 of the bank, restarted on its own
-//! store, and quorum losses: two of the three validators stopped together (kill -9 or
+//! store, and quorum losses: two of the four validators stopped together (kill -9 or
 //! SIGSTOP), so the chain stops, and brought back one at a time (the first stopped
 //! first, or the last) or both together; one at least every fifth fault. A local anvil is the public chain: the same two exchanges deposit ETH and
 //! WBTC from their registered addresses to the clearing house's hot wallet and withdraw
@@ -39,7 +43,11 @@
 //!   the payout it names or a hot-wallet payment no withdrawal asked for, hot + cold
 //!   wallets (plus the hot wallet's gas, minus the clearing house's gas buffer) not
 //!   equal to the ledger's liabilities exactly, or a registered address whose balance
-//!   did not move by exactly its payouts minus its deposits and gas.
+//!   did not move by exactly its payouts minus its deposits and gas;
+//! - after the run, evidence on an honest node that names anyone but the liar (or is
+//!   not verified), honest nodes serving different evidence, or a liar with no
+//!   contradicting attestation on record. (That the liar forges nothing is the bank and
+//!   custody checks above: every credit equals what the bank or anvil shows, once.)
 //!
 //! The pure parts ([`invariants`], [`faults`], the transaction decoding of [`chain`])
 //! are unit-tested with inputs that break the invariants; [`cluster`], [`chain`] and

@@ -9,7 +9,9 @@ use seisan_chaos::run::{run, Options};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(about = "Run three seisan nodes under a workload while injecting faults")]
+#[command(
+    about = "Run four seisan validators (quorum 3, one lying in its attestations) under a workload while injecting faults"
+)]
 struct Args {
     /// How long to inject faults, in minutes.
     #[arg(long, default_value_t = 2.0)]
@@ -32,6 +34,13 @@ struct Args {
     /// Network number: namespaces use 10.213.<net>.0/24 and links named sc<net>*.
     #[arg(long)]
     net: Option<u8>,
+    /// The validator started with `--fault lie-attestations` (attests other amounts and
+    /// invented facts; it must neither block nor forge a credit, and be on record).
+    #[arg(long, default_value = seisan_chaos::cluster::DEFAULT_LIAR, conflicts_with = "no_liar")]
+    liar: String,
+    /// Run without a lying validator.
+    #[arg(long)]
+    no_liar: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         extra_members: args.members,
         clients: args.clients,
         net,
+        liar: (!args.no_liar).then_some(args.liar),
     })?;
     println!("{}", summary.breakdown_line());
     println!("{}", summary.summary_line());

@@ -11,7 +11,7 @@ use crate::http;
 use crate::invariants::{
     check_account_flow, check_acknowledged, check_balances, check_bank_books,
     check_credited_within_sent, check_crypto_bounds, check_custody_exact,
-    check_deposits_credited_once, check_fiat_bounds, check_holdings_add_up,
+    check_deposits_credited_once, check_evidence, check_fiat_bounds, check_holdings_add_up,
     check_reconciliation_settled, check_supply, check_withdrawals_paid_once, parse_reserves,
     AccountFlow, AckCheck, BankBooks, ChainDeposit, ChainRecord,
 };
@@ -75,6 +75,9 @@ pub struct Options {
     pub extra_members: u32,
     pub clients: usize,
     pub net: u8,
+    /// The validator started with `--fault lie-attestations` (see
+    /// [`crate::cluster::DEFAULT_LIAR`]), or none.
+    pub liar: Option<String>,
 }
 
 /// Problems found, shared by the checker and the fault driver.
@@ -213,7 +216,21 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
         &options.dir,
         options.extra_members,
         options.net,
+        options.liar.as_deref(),
     )?;
+    match cluster.liar {
+        Some(liar) => println!(
+            "chaos: {} validators, quorum {}; {} lies in its attestations (--fault lie-attestations)",
+            cluster.nodes.len(),
+            cluster.genesis.quorum,
+            cluster.nodes[liar].name
+        ),
+        None => println!(
+            "chaos: {} validators, quorum {}; no validator lies",
+            cluster.nodes.len(),
+            cluster.genesis.quorum
+        ),
+    }
     match &cluster.namespace_error {
         None => println!("chaos: nodes run in their own network namespaces; partitions cut their veth links"),
         Some(error) => println!(
@@ -326,7 +343,8 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
                 break;
             }
         }
-        // Two of three must stay whole for a quorum: while a node is still catching
+        // Only one validator may be out at a time for a quorum (3 of 4; quorum losses
+        // take two out on purpose and are measured as such): while a node is still catching
         // up, the next fault hits that node again rather than a second one.
         // A wipe would send it back to genesis and it might never catch up, so a
         // planned wipe becomes a kill (which keeps what it synced so far).
@@ -384,6 +402,7 @@ pub fn run(options: Options) -> anyhow::Result<Summary> {
     final_checks(&urls, &genesis, &shared, &findings, &chain);
     let bank_settled = bank_checks(&cluster, &urls[0], &shared, &findings);
     let custody_settled = custody_checks(&cluster, &urls[0], &custody, &shared, &findings);
+    evidence_checks(&cluster, &urls, &findings);
     let heights = chain.lock().expect("chain lock").heights();
     let summary = Summary {
         minutes: options.minutes,
@@ -1106,6 +1125,85 @@ fn final_checks(
                 "chaos: warning: {url} never held one state root long enough to compare holdings"
             );
         }
+    }
+}
+
+/// After the bank and custody settled: every honest node's evidence names only the
+/// liar (each item verified), all honest nodes serve the same evidence, and, when a
+/// validator lies, its contradicting attestations are on record.
+fn evidence_checks(cluster: &Cluster, urls: &[String], findings: &Findings) {
+    let liar = cluster.liar.map(|index| {
+        let name = &cluster.nodes[index].name;
+        let member = cluster
+            .genesis
+            .members
+            .iter()
+            .position(|member| &member.name == name)
+            .expect("the liar is a genesis member");
+        (name.clone(), member as u64)
+    });
+    let honest: Vec<&String> = urls
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| Some(*index) != cluster.liar)
+        .map(|(_, url)| url)
+        .collect();
+    // The nodes may be a block apart: ask again until they serve the same list.
+    let mut last = Vec::new();
+    for attempt in 0..10 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(1_000));
+        }
+        let mut lists = Vec::new();
+        for url in &honest {
+            match http::get(&format!("{url}/v1/evidence")) {
+                Ok((200, answer)) => match check_evidence(&answer, liar.as_ref().map(|l| l.1)) {
+                    Ok(items) => lists.push(items),
+                    Err(violations) => {
+                        for text in violations {
+                            findings.violation(format!("{url}: {text}"));
+                        }
+                        return;
+                    }
+                },
+                other => {
+                    findings.violation(format!("{url} /v1/evidence answered {other:?}"));
+                    return;
+                }
+            }
+        }
+        last = lists;
+        if last.windows(2).all(|pair| pair[0] == pair[1]) {
+            break;
+        }
+    }
+    if !last.windows(2).all(|pair| pair[0] == pair[1]) {
+        let counts: Vec<usize> = last.iter().map(Vec::len).collect();
+        findings.violation(format!(
+            "the honest nodes serve different evidence ({counts:?} items)"
+        ));
+        return;
+    }
+    let items = last.first().cloned().unwrap_or_default();
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for item in &items {
+        *kinds
+            .entry(item["kind"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += 1;
+    }
+    match liar {
+        Some((name, _)) if items.is_empty() => findings.violation(format!(
+            "{name} lied in its attestations but no honest node has evidence against it"
+        )),
+        Some((name, member)) => println!(
+            "chaos: evidence on the {} honest nodes: {} items, all against the liar {name} (member {member}): {kinds:?}",
+            honest.len(),
+            items.len()
+        ),
+        None => println!(
+            "chaos: evidence on the {} nodes: none (no validator lies)",
+            honest.len()
+        ),
     }
 }
 

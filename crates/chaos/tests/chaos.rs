@@ -1,7 +1,7 @@
 //! The chaos run as part of the test suite.
 //!
-//! With `SEISAN_CHAOS=1` this runs the real thing for two minutes (three nodes, the
-//! bank, faults, workload; needs `target/<profile>/seisan`, built by `cargo build -p
+//! With `SEISAN_CHAOS=1` this runs the real thing for two minutes (four validators with
+//! quorum 3, one of them lying in its attestations, the bank, anvil, faults, workload; needs `target/<profile>/seisan`, built by `cargo build -p
 //! seisan-node`, and root for the namespaces) and fails unless the run passes with its summary line.
 //! Without it, it only checks that the checkers catch broken answers and that the fault
 //! schedule could reach the 50 faults a 10-minute run needs, with the quorum losses
@@ -39,7 +39,10 @@ fn chaos_run_passes_or_checkers_catch_broken_answers() {
         .unwrap_or_default()
         .to_string();
     for line in stdout.lines().filter(|line| {
-        line.starts_with("chaos: seed=") || line.starts_with("chaos: faults by kind")
+        line.starts_with("chaos: seed=")
+            || line.starts_with("chaos: faults by kind")
+            || line.contains(" validators, quorum ")
+            || line.starts_with("chaos: evidence")
     }) {
         println!("{line}");
     }
@@ -90,7 +93,7 @@ fn self_check() {
         check_acknowledged(&ack, 10, 404, &json!({})),
         AckCheck::Lost(_)
     ));
-    let mut plan = FaultPlan::new(0, 3);
+    let mut plan = FaultPlan::new(0, seisan_chaos::cluster::VALIDATORS.len());
     let faults: Vec<_> = (0..50).map(|_| plan.next_fault()).collect();
     let total_ms: u64 = faults.iter().map(|fault| fault.gap_ms).sum();
     assert!(total_ms <= 10 * 60 * 1000, "50 faults fit in ten minutes");
