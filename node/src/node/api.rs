@@ -346,13 +346,22 @@ async fn block(
     ))
 }
 
+/// The members as of the committed state (genesis's, and those governance added, with
+/// their current keys and status).
 async fn members(State(context): State<ApiContext>) -> Json<Value> {
-    let members: Vec<Value> = context
-        .genesis
+    let membership = seisan_contracts::governance::consortium_or_genesis(
+        &context.db.committed_view(),
+        &context.genesis,
+    )
+    .membership;
+    let members: Vec<Value> = membership
         .members
         .iter()
         .enumerate()
-        .map(|(index, member)| json!({"id": index, "name": member.name, "role": member.role, "validator": member.validator, "public_key": member.public_key}))
+        .map(|(index, entry)| {
+            let member = &entry.member;
+            json!({"id": index, "name": member.name, "role": member.role, "validator": member.validator, "public_key": member.public_key, "status": entry.status})
+        })
         .collect();
     Json(json!({ "members": members }))
 }
@@ -361,7 +370,8 @@ async fn nonce(
     State(context): State<ApiContext>,
     Path(member): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = resolve_member(&context.genesis, &member)?;
+    // Through the committed membership: members added by governance have nonces too.
+    let member = super::queries::resolve_member_in(&context, &member)?;
     refuse_while_syncing(&context)?;
     // Both read under the mempool lock: a block's nonces are committed before the
     // mempool drops its transactions, so reading the committed nonce first and the
