@@ -405,10 +405,11 @@ fn print_finalized(session: &mut Session, id: &Hash, document: &Value) -> anyhow
     if session.json {
         println!("{}", pretty(document));
     } else {
+        let signer = session.member_label(receipt.member);
         let genesis = session.genesis()?.clone();
         println!(
             "transaction {id} ({} #{} {}) finalized at height {}: {}",
-            member_name(&genesis, receipt.member),
+            signer,
             receipt.nonce,
             receipt.kind,
             document["height"],
@@ -471,7 +472,8 @@ fn orders(session: &mut Session, member: Option<&str>) -> anyhow::Result<()> {
             format_time_ms(order.placed_at_ms),
         ]);
     }
-    println!("open orders of {}", member_name(genesis, member));
+    let name = session.member_label(member);
+    println!("open orders of {name}");
     print_table(&table, "no open orders");
     Ok(())
 }
@@ -761,12 +763,9 @@ fn balance(session: &mut Session, member: Option<&str>) -> anyhow::Result<()> {
         return Ok(());
     }
     let balances: Vec<AssetBalance> = field(&document, "balances")?;
+    let name = session.member_label(member);
     let genesis = session.genesis()?;
-    println!(
-        "balances of {} at height {}",
-        member_name(genesis, member),
-        document["height"]
-    );
+    println!("balances of {} at height {}", name, document["height"]);
     let rows: Vec<(AssetId, seisan_types::clearing::Balance)> = balances
         .iter()
         .map(|entry| (entry.asset, entry.balance))

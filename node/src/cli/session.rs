@@ -198,6 +198,21 @@ impl Session {
         self.membership.clone().flatten()
     }
 
+    /// A member's name for output: the node's membership names members added by
+    /// governance too; else genesis; else `member N`.
+    pub fn member_label(&mut self, member: MemberId) -> String {
+        if let Some(entry) = self
+            .membership()
+            .and_then(|membership| membership.member(member).cloned())
+        {
+            return entry.member.name;
+        }
+        match self.genesis() {
+            Ok(genesis) => super::describe::member_name(genesis, member),
+            Err(_) => format!("member {member}"),
+        }
+    }
+
     /// Finds a member by name or id: in the node's membership (members added by
     /// governance included), else in genesis.
     pub fn resolve_member(&mut self, text: &str) -> anyhow::Result<MemberId> {
