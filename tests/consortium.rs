@@ -418,4 +418,29 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
     let height = testnet.highest(&[0, 1]).unwrap();
     testnet.wait_for_height(&[0, 1], height).unwrap();
     testnet.assert_same_blocks(&[0, 1], 1..=height);
+
+    // `seisan balance --proof` checks exchange-a's balance with the genesis file alone:
+    // genesis's set certifies the rotation's epoch end, whose header names epoch 1's
+    // set, which certifies the removal's, which names epoch 2's, which signed the tip.
+    for node in [0, 1] {
+        let output = std::process::Command::new(seisan_binary())
+            .args(["balance", "--member", "exchange-a", "--proof", "--json"])
+            .env("SEISAN_NODE", testnet.nodes[node].url())
+            .env("SEISAN_GENESIS", testnet.genesis_path())
+            .env_remove("SEISAN_CONFIG")
+            .env_remove("SEISAN_KEY")
+            .env("HOME", testnet.dir.path())
+            .output()
+            .expect("running seisan balance --proof");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "balance --proof on {}: {stdout}{}",
+            testnet.nodes[node].name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let proven: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(proven["verified"], true, "{proven}");
+        assert_eq!(proven["epoch"], 2, "{proven}");
+    }
 }

@@ -64,6 +64,7 @@ fn block(height: u64, txs: usize) -> Block {
             txs_root: Block::compute_txs_root(&txs),
             state_root: Hash::tagged(b"FUZZ_ROOT", &[&height.to_be_bytes()]),
             epoch_end: None,
+            next_validators: None,
         },
         txs,
     }

@@ -9,6 +9,9 @@ use seisan_types::{
 };
 use serde::{Deserialize, Serialize};
 
+// Evidence is rare and short-lived (reported once, then stored encoded), so the size
+// of its largest variant (two signed headers) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConsensusEvidence {
     /// Two votes of one kind in one view for different blocks.

@@ -76,6 +76,7 @@ fn block(view: u64, height: u64, parent: Hash, salt: u8) -> Block {
             txs_root: Block::compute_txs_root(&[]),
             state_root: Hash([salt; 32]),
             epoch_end: None,
+            next_validators: None,
         },
         txs: vec![],
     }

@@ -39,6 +39,12 @@ pub struct BlockHeader {
     /// to take effect at height `L + 1`: `L` is the last height of this epoch
     /// (consensus rule E2). Derived from the state, so re-execution checks it.
     pub epoch_end: Option<Height>,
+    /// On the last block of an epoch (the one after which the membership's epoch
+    /// changes): the hash of the [`crate::ValidatorSet`] that votes on the next block.
+    /// `None` on every other block. Derived from the state, so re-execution checks it;
+    /// it is how a client that holds only the genesis file follows the validator set
+    /// from one epoch to the next (each link certified by the epoch it ends).
+    pub next_validators: Option<Hash>,
 }
 
 impl BlockHeader {
@@ -164,6 +170,7 @@ mod tests {
             txs_root: Block::compute_txs_root(&[]),
             state_root: Hash::ZERO,
             epoch_end: None,
+            next_validators: None,
         }
     }
 

@@ -828,6 +828,7 @@ fn balance_with_proof(session: &mut Session, member: Option<&str>) -> anyhow::Re
                 "block": verified.block,
                 "state_root": verified.state_root,
                 "signers": signers,
+                "epoch": verified.epoch,
                 "balances": balances,
             }))
         );
@@ -840,9 +841,10 @@ fn balance_with_proof(session: &mut Session, member: Option<&str>) -> anyhow::Re
     );
     print_table(&balance_table(genesis, &verified.balances), "no assets");
     println!(
-        "verified against height {}, signed by {} (block {}, state root {})",
+        "verified against height {}, signed by {} of epoch {} (block {}, state root {})",
         verified.height,
         signers.join(", "),
+        verified.epoch,
         verified.block,
         verified.state_root
     );

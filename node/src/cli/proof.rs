@@ -6,13 +6,21 @@
 //! hash is the hash of the returned header, whose state root commits to every balance;
 //! each balance comes with a Merkle proof under that root for the key the contracts
 //! store it at. Any break in the chain is an error naming the broken link.
+//!
+//! After the consortium changed its validators, the tip is certified by a later
+//! epoch's set. The answer then carries one link per epoch change since genesis
+//! ([`EpochLink`]): the last block of the epoch before, certified by that epoch's
+//! validators (directly or through the seals above it, consensus rule E4), whose header
+//! names the hash of the next set (`next_validators`), and that set. Starting from
+//! genesis's set, each link is checked with the set before it, so the chain of trust
+//! still starts at the genesis file alone.
 
 use seisan_crypto::CertificateError;
 use seisan_state::{ProofError, StateProof};
 use seisan_types::clearing::Balance;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{AssetId, Height, MemberId};
-use seisan_types::{codec, BlockHeader, Genesis, QuorumCertificate, VoteKind};
+use seisan_types::{codec, BlockHeader, Epoch, Genesis, QuorumCertificate, ValidatorSet, VoteKind};
 use serde::Deserialize;
 
 /// The node's answer, as sent (nothing in it is trusted yet).
@@ -21,7 +29,24 @@ pub struct ProofDocument {
     pub member: MemberId,
     pub header: BlockHeader,
     pub certificate: QuorumCertificate,
+    /// One link per validator-set change since genesis, oldest first.
+    #[serde(default)]
+    pub epochs: Vec<EpochLink>,
     pub balances: Vec<ProofEntry>,
+}
+
+/// How the validator set went from one epoch to the next (nothing trusted yet).
+#[derive(Clone, Debug, Deserialize)]
+pub struct EpochLink {
+    /// The new epoch's validator set.
+    pub set: ValidatorSet,
+    /// The last block of the epoch before; its `next_validators` names `set`'s hash.
+    pub last_header: BlockHeader,
+    /// The finalization of that block (or of the last of `seals`) by the epoch before.
+    pub certificate: QuorumCertificate,
+    /// The seals from `last_header`'s child up to the certified one, if any.
+    #[serde(default)]
+    pub seals: Vec<BlockHeader>,
 }
 
 /// One asset's balance with its proof.
@@ -44,6 +69,8 @@ pub struct VerifiedBalances {
     pub state_root: Hash,
     /// The validators whose signatures make up the certificate.
     pub signers: Vec<MemberId>,
+    /// The epoch of the validators that certified the tip.
+    pub epoch: Epoch,
     /// Every genesis asset, in asset order.
     pub balances: Vec<(AssetId, Balance)>,
 }
@@ -57,6 +84,8 @@ pub enum ProofCheckError {
     WrongChain { expected: String, got: String },
     #[error("the certificate does not verify against genesis: {reason}")]
     Certificate { reason: CertificateError },
+    #[error("epoch link {index}: {reason}")]
+    EpochLink { index: usize, reason: String },
     #[error("the certificate holds {kind:?} votes; only finalize votes make a block final")]
     NotFinalization { kind: VoteKind },
     #[error("the certificate is for a descendant (height {certificate_height}) of the returned header (height {header_height}); this client cannot verify the chain between them, ask again")]
@@ -111,8 +140,9 @@ pub fn verify_balance_proof(
             got: header.chain_id.0.clone(),
         });
     }
+    let set = follow_epochs(genesis, &document.epochs)?;
     let certificate = &document.certificate;
-    seisan_crypto::verify_certificate(genesis, certificate)
+    seisan_crypto::verify_certificate_in(&genesis.chain_id, &set, certificate)
         .map_err(|reason| ProofCheckError::Certificate { reason })?;
     if certificate.vote.kind != VoteKind::Finalize {
         return Err(ProofCheckError::NotFinalization {
@@ -200,8 +230,72 @@ pub fn verify_balance_proof(
             .iter()
             .map(|(signer, _)| *signer)
             .collect(),
+        epoch: set.epoch,
         balances,
     })
+}
+
+/// Follows the validator sets from genesis's through `links`; returns the last.
+fn follow_epochs(genesis: &Genesis, links: &[EpochLink]) -> Result<ValidatorSet, ProofCheckError> {
+    let mut set = ValidatorSet::genesis(genesis);
+    for (index, link) in links.iter().enumerate() {
+        let broken = |reason: String| ProofCheckError::EpochLink { index, reason };
+        let expected = set.epoch.next();
+        if link.set.epoch != expected {
+            return Err(broken(format!(
+                "names epoch {}, the next after {} is {expected}",
+                link.set.epoch, set.epoch
+            )));
+        }
+        link.set
+            .check()
+            .map_err(|error| broken(format!("epoch {expected}'s set is unusable: {error}")))?;
+        let last = &link.last_header;
+        if last.chain_id != genesis.chain_id || last.epoch != set.epoch {
+            return Err(broken(format!(
+                "the last block of epoch {} is of chain {:?}, epoch {}",
+                set.epoch, last.chain_id.0, last.epoch
+            )));
+        }
+        if last.next_validators != Some(link.set.hash()) {
+            return Err(broken(format!(
+                "the last block of epoch {} names the next set {:?}, not the given set {}",
+                set.epoch,
+                last.next_validators,
+                link.set.hash()
+            )));
+        }
+        seisan_crypto::verify_certificate_in(&genesis.chain_id, &set, &link.certificate).map_err(
+            |error| {
+                broken(format!(
+                    "the certificate does not verify against epoch {}'s validators: {error}",
+                    set.epoch
+                ))
+            },
+        )?;
+        if link.certificate.vote.kind != VoteKind::Finalize {
+            return Err(broken("the certificate is not a finalization".into()));
+        }
+        let (mut hash, mut height) = (last.hash(), last.height);
+        for seal in &link.seals {
+            if seal.parent != hash || seal.height != height.next() || seal.epoch != set.epoch {
+                return Err(broken(format!(
+                    "seal at height {} does not extend the chain at {height}",
+                    seal.height
+                )));
+            }
+            hash = seal.hash();
+            height = seal.height;
+        }
+        if link.certificate.vote.block != hash || link.certificate.vote.height != height {
+            return Err(broken(format!(
+                "the certificate is for block {} at height {}, not the last block (or its seals) at {height}",
+                link.certificate.vote.block, link.certificate.vote.height
+            )));
+        }
+        set = link.set.clone();
+    }
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -275,6 +369,7 @@ mod tests {
             txs_root: Hash::ZERO,
             state_root: staged.root,
             epoch_end: None,
+            next_validators: None,
         };
         let balances: Vec<Value> = (0..genesis.assets.len())
             .map(|index| {

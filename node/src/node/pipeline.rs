@@ -16,6 +16,7 @@ use seisan_types::hash::Hash;
 use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
 use seisan_types::receipt::{Event, Receipt};
 use seisan_types::tx::SignedTransaction;
+use seisan_types::ValidatorSet;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +30,50 @@ const RECORD_BLOCK: &[u8] = b"b/";
 const RECORD_CERTIFICATE: &[u8] = b"c/";
 const RECORD_RECEIPTS: &[u8] = b"r/";
 const RECORD_TX: &[u8] = b"t/";
+
+const RECORD_SEALS: &[u8] = b"se/";
+const RECORD_EPOCH: &[u8] = b"ep/";
+
+/// The record keeping the seals that link an epoch's last block to its certificate
+/// (consensus rule E4), written with the block's commit.
+pub fn seals_record(height: Height, seals: &[Block]) -> (Vec<u8>, Option<Vec<u8>>) {
+    (
+        height_key(RECORD_SEALS, height),
+        Some(codec::encode(&seals.to_vec())),
+    )
+}
+
+/// The seals kept with the last block of an epoch; empty for any other block.
+pub fn read_seals<B: Backend + Clone>(db: &StateDb<B>, height: Height) -> Vec<Block> {
+    db.record(&height_key(RECORD_SEALS, height))
+        .map(|bytes| codec::decode(&bytes).expect("stored seals decode"))
+        .unwrap_or_default()
+}
+
+/// The record of an epoch's start: its validator set and the last height of the
+/// epoch before it.
+pub fn epoch_record(
+    set: &ValidatorSet,
+    previous_last_height: Height,
+) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut key = RECORD_EPOCH.to_vec();
+    key.extend_from_slice(&set.epoch.0.to_be_bytes());
+    (
+        key,
+        Some(codec::encode(&(previous_last_height, set.clone()))),
+    )
+}
+
+/// Where epoch `epoch` started: the last height of the epoch before it and its set.
+pub fn read_epoch_start<B: Backend + Clone>(
+    db: &StateDb<B>,
+    epoch: Epoch,
+) -> Option<(Height, ValidatorSet)> {
+    let mut key = RECORD_EPOCH.to_vec();
+    key.extend_from_slice(&epoch.0.to_be_bytes());
+    db.record(&key)
+        .map(|bytes| codec::decode(&bytes).expect("stored epoch start decodes"))
+}
 
 fn height_key(prefix: &[u8], height: Height) -> Vec<u8> {
     let mut key = prefix.to_vec();
@@ -92,6 +137,11 @@ pub enum InvalidBlock {
     StateRoot { got: Hash, expected: Hash },
     #[error("block names epoch {got}, but the validators of epoch {expected} vote at its height")]
     WrongEpoch { expected: Epoch, got: Epoch },
+    #[error("block names the next validator set {got:?}, the re-executed state says {expected:?}")]
+    WrongNextValidators {
+        expected: Option<Hash>,
+        got: Option<Hash>,
+    },
     #[error("block says its epoch ends at {got:?}, the re-executed state says {expected:?}")]
     WrongEpochEnd {
         expected: Option<Height>,
@@ -225,6 +275,19 @@ impl<B: Backend + Clone> Pipeline<B> {
         Ok(seisan_contracts::governance::epoch_end(&view))
     }
 
+    /// The `next_validators` a block's header must carry: on the last block of an
+    /// epoch (its post-state is in a later epoch than the block), the hash of the
+    /// validator set its post-state holds; `None` otherwise.
+    fn next_validators_of(
+        &self,
+        header: &BlockHeader,
+        state: &Arc<StagedBlock>,
+    ) -> Result<Option<Hash>, StateError> {
+        let view = self.db.view(&StageParent::Staged(state.clone()))?;
+        let membership = seisan_contracts::governance::membership(&view);
+        Ok((membership.epoch != header.epoch).then(|| membership.validator_set().hash()))
+    }
+
     fn execute(
         &self,
         stage_parent: StageParent,
@@ -271,10 +334,12 @@ impl<B: Backend + Clone> Pipeline<B> {
             txs_root: Block::compute_txs_root(&txs),
             state_root: Hash::ZERO,
             epoch_end: None,
+            next_validators: None,
         };
         let (state, outcome) = self.execute(stage_parent, &header, &txs)?;
         header.state_root = state.root;
         header.epoch_end = self.epoch_end_of(&state)?;
+        header.next_validators = self.next_validators_of(&header, &state)?;
         let block = Block { header, txs };
         self.staged.insert(
             block.hash(),
@@ -350,6 +415,13 @@ impl<B: Backend + Clone> Pipeline<B> {
             return Err(InvalidBlock::WrongEpochEnd {
                 expected: epoch_end,
                 got: header.epoch_end,
+            });
+        }
+        let next_validators = self.next_validators_of(header, &state)?;
+        if header.next_validators != next_validators {
+            return Err(InvalidBlock::WrongNextValidators {
+                expected: next_validators,
+                got: header.next_validators,
             });
         }
         self.staged.insert(

@@ -158,11 +158,43 @@ async fn balances(
             "proof": proof,
         }));
     }
+    // The validator set certifying the tip may not be genesis's: one link per epoch
+    // change since genesis (the last block of the epoch before, certified by that
+    // epoch's validators, naming the hash of the next set), so a client holding only
+    // the genesis file can follow the sets to the one that signed the tip.
+    let current = seisan_contracts::governance::membership(&context.db.committed_view()).epoch;
+    let mut epochs = Vec::new();
+    for epoch in 1..=current.0 {
+        let Some((last_height, set)) =
+            super::pipeline::read_epoch_start(&context.db, seisan_types::Epoch(epoch))
+        else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "proof_unavailable",
+                format!("this node holds no record of where epoch {epoch} started"),
+            ));
+        };
+        let last = read_block(&context.db, last_height).expect("an epoch's last block is stored");
+        let last_certificate =
+            read_certificate(&context.db, last_height).expect("an epoch's last block is certified");
+        let seals: Vec<seisan_types::BlockHeader> =
+            super::pipeline::read_seals(&context.db, last_height)
+                .into_iter()
+                .map(|seal| seal.header)
+                .collect();
+        epochs.push(json!({
+            "set": set,
+            "last_header": last.header,
+            "certificate": last_certificate,
+            "seals": seals,
+        }));
+    }
     Ok(Json(json!({
         "member": member,
         "height": tip.height,
         "header": block.header,
         "certificate": certificate,
+        "epochs": epochs,
         "balances": entries,
     })))
 }

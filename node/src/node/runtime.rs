@@ -83,21 +83,6 @@ fn kept_certificate_key(certificate: &QuorumCertificate) -> Vec<u8> {
     key
 }
 
-const SEALS_PREFIX: &[u8] = b"se/";
-
-fn seals_key(height: Height) -> Vec<u8> {
-    let mut key = SEALS_PREFIX.to_vec();
-    key.extend_from_slice(&height.0.to_be_bytes());
-    key
-}
-
-/// The seals kept with the last block of an epoch (E4); empty for any other block.
-fn read_seals(db: &StateDb<SledBackend>, height: Height) -> Vec<Block> {
-    db.record(&seals_key(height))
-        .map(|bytes| codec::decode(&bytes).expect("stored seals decode"))
-        .unwrap_or_default()
-}
-
 /// The epoch fields of `/v1/status`: the engine's epoch, its validators by name and
 /// quorum, and whether this node votes.
 fn show_epoch(status: &mut NodeStatus, engine: &Engine, membership: &Membership) {
@@ -164,7 +149,7 @@ fn engine_at_tip(
             let last = FinalizedBlock {
                 block: read_block(db, tip.height).context("the tip block is stored")?,
                 certificate,
-                seals: read_seals(db, tip.height),
+                seals: super::pipeline::read_seals(db, tip.height),
             };
             FinalizedTip::epoch_base(&last)
         }
@@ -269,7 +254,7 @@ impl FinalizedStore for StoreReader<'_> {
         Some(FinalizedBlock {
             block: read_block(self.0, height)?,
             certificate: read_certificate(self.0, height)?,
-            seals: read_seals(self.0, height),
+            seals: super::pipeline::read_seals(self.0, height),
         })
     }
 }
@@ -931,7 +916,7 @@ impl Core {
         if !seals.is_empty() {
             // E4: the seals that link an epoch's last block to its certificate are kept
             // with it, so this node can prove the block to a peer catching up.
-            prune.push((seals_key(height), Some(codec::encode(&seals))));
+            prune.push(super::pipeline::seals_record(height, &seals));
         }
         let outcome = {
             let _guard = self.commit_lock.write().expect("commit lock");
@@ -1020,6 +1005,9 @@ impl Core {
         )?;
         self.member = identity.member;
         let set = self.engine.validator_set().clone();
+        // Kept so this node can show a client, from genesis on, which validators
+        // certified each epoch (the link GET /v1/members/{m}/balances?proof=true serves).
+        db.put_records(vec![super::pipeline::epoch_record(&set, last_height)]);
         info!(
             epoch = %set.epoch,
             first_height = %last_height.next(),

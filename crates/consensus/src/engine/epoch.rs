@@ -34,6 +34,7 @@ impl Engine {
             txs_root: Block::compute_txs_root(&[]),
             state_root: parent.header.state_root,
             epoch_end: parent.header.epoch_end,
+            next_validators: None,
         };
         Block {
             header,
