@@ -203,6 +203,15 @@ impl Plan {
             .and(plan.last)
     }
 
+    /// The `next_validators` the block at `height` names: on an epoch's last block, the
+    /// hash of the set that votes on the next block; `None` elsewhere.
+    pub fn next_validators_after(&self, height: Height) -> Option<Hash> {
+        let epoch = self.epoch_of(height);
+        (self.epochs[epoch.0 as usize].last == Some(height))
+            .then(|| self.set(Epoch(epoch.0 + 1)).map(ValidatorSet::hash))
+            .flatten()
+    }
+
     /// The last height of the last epoch that ends (where the final set takes over).
     pub fn last_boundary(&self) -> Option<Height> {
         self.epochs.iter().filter_map(|plan| plan.last).max()
@@ -404,6 +413,7 @@ pub fn build(
         txs_root: Block::compute_txs_root(&[]),
         state_root: Hash::ZERO,
         epoch_end: plan.epoch_end_after(height),
+        next_validators: plan.next_validators_after(height),
     };
     header.state_root = state_root(plan, parent_root, &header);
     Block {
@@ -421,6 +431,7 @@ pub fn verify(plan: &Plan, block: &Block, parent: &Hash, parent_root: &Hash) -> 
         && header.height > Height(0)
         && header.epoch == plan.epoch_of(header.height)
         && header.epoch_end == plan.epoch_end_after(header.height)
+        && header.next_validators == plan.next_validators_after(header.height)
         && header.state_root == state_root(plan, parent_root, header)
 }
 
@@ -530,6 +541,12 @@ mod tests {
             Some(Height(1 + ACTIVATION_DELAY_BLOCKS))
         );
         assert!(verify(&plan, &block, &Hash::ZERO, &Hash::ZERO));
+        let last = Height(1 + ACTIVATION_DELAY_BLOCKS);
+        assert_eq!(plan.next_validators_after(Height(1)), None);
+        assert_eq!(
+            plan.next_validators_after(last),
+            plan.set(Epoch(1)).map(ValidatorSet::hash)
+        );
         let mut silent = block.clone();
         silent.header.epoch_end = None;
         assert!(!verify(&plan, &silent, &Hash::ZERO, &Hash::ZERO));

@@ -147,6 +147,9 @@ pub struct SimConfig {
     /// [`MAX_SPARE_MEMBERS`] members that start as observers and may be added. Such
     /// seeds draw no quorum-loss outage (its stall check counts genesis's quorum).
     pub reconfigure: bool,
+    /// A fixed plan of validator-set changes instead of a drawn one (scenario tests;
+    /// needs `reconfigure`). Members above genesis's run as spares from the start.
+    pub fixed_plan: Option<Vec<app::Approval>>,
 }
 
 impl SimConfig {
@@ -173,6 +176,7 @@ impl SimConfig {
             random_faults: true,
             gossip_dedup: true,
             reconfigure: false,
+            fixed_plan: None,
         }
     }
 
@@ -226,6 +230,9 @@ impl SimConfig {
         }
         if let Some(plan) = &self.outage_plan {
             extra.push_str(&format!(" (plus the test's fixed outage {plan:?})"));
+        }
+        if let Some(plan) = &self.fixed_plan {
+            extra.push_str(&format!(" (plus the test's fixed plan {plan:?})"));
         }
         format!(
             "cargo run --release -p seisan-sim -- --seed {seed} --validators {} --quorum {} --byzantine {} --fault-ms {} --heal-ms {}{}{}{}{extra}",
@@ -288,6 +295,9 @@ pub struct SeedReport {
     pub trace_hash: Hash,
     /// The faults the seed drew, for the replay log.
     pub faults: String,
+    /// Per epoch, the members whose signatures are in the finalize certificates that
+    /// nodes output: who actually voted in each epoch.
+    pub signers: std::collections::BTreeMap<u64, std::collections::BTreeSet<u32>>,
     /// The validator-set changes the seed drew (approval height and change), for the
     /// replay log.
     pub plan: String,

@@ -234,6 +234,8 @@ struct Sim {
     highest_epoch_under_faults: u64,
     /// Epoch ends whose last block a node finalized through seals (E4).
     sealed_epoch_ends: BTreeSet<u64>,
+    /// Per epoch, who signed the finalize certificates nodes output.
+    signers: BTreeMap<u64, BTreeSet<u32>>,
     faults: Faults,
     now: u64,
     next_sequence: u64,
@@ -317,6 +319,7 @@ pub fn run_seed(config: &SimConfig, seed: u64) -> SeedReport {
         reconfigurations: sim.plan.reconfigurations(),
         highest_epoch: sim.highest_epoch,
         sealed_epoch_ends: sim.sealed_epoch_ends.len() as u64,
+        signers: sim.signers.clone(),
         highest_epoch_under_faults: if sim.phase == Phase::Healing {
             sim.highest_epoch_under_faults
         } else {
@@ -394,10 +397,19 @@ impl Sim {
             check_outage_plan(plan, n, config.quorum as usize);
         }
         // Spare members run from the start, observing until a change adds them.
-        let spares = if config.reconfigure {
-            rng.range(0, MAX_SPARE_MEMBERS) as usize
-        } else {
-            0
+        assert!(config.fixed_plan.is_none() || config.reconfigure);
+        let spares = match &config.fixed_plan {
+            Some(approvals) => approvals
+                .iter()
+                .filter_map(|approval| match approval.change {
+                    app::Change::Add { member, .. } => Some(member.0 as usize + 1),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0)
+                .saturating_sub(n),
+            None if config.reconfigure => rng.range(0, MAX_SPARE_MEMBERS) as usize,
+            None => 0,
         };
         let total = n + spares;
         let nodes: Vec<Node> = (0..total)
@@ -436,7 +448,9 @@ impl Sim {
             })
             .collect();
         let genesis_set = ValidatorSet::genesis(&genesis);
-        let plan = if config.reconfigure {
+        let plan = if let Some(approvals) = &config.fixed_plan {
+            Plan::from_approvals(genesis_set, approvals.clone())
+        } else if config.reconfigure {
             let pool: Vec<MemberId> = (0..total).map(|index| MemberId(index as u32)).collect();
             let byzantine_members = byzantine
                 .iter()
@@ -461,6 +475,7 @@ impl Sim {
             highest_epoch: 0,
             highest_epoch_under_faults: 0,
             sealed_epoch_ends: BTreeSet::new(),
+            signers: BTreeMap::new(),
             faults,
             now: 0,
             next_sequence: 0,
@@ -833,13 +848,24 @@ impl Sim {
             .epochs
             .get(ended.0 as usize)
             .and_then(|epoch| epoch.last);
-        let finalized = self.nodes[node]
+        let last = self.nodes[node]
             .finalized
             .last()
-            .map(|last| last.block.header.height);
+            .map(|last| last.block.header.clone());
+        let finalized = last.as_ref().map(|header| header.height);
         if planned != Some(last_height) || finalized != Some(last_height) {
             self.violation(format!(
                 "node {node} ended epoch {ended} at height {last_height}, but the plan ends it at {planned:?} and the node finalized up to {finalized:?}"
+            ));
+            return;
+        }
+        // The last block commits to the set that takes over (re-executed, so certified
+        // by the ending epoch): the set the host starts is that one.
+        let next = self.plan.set(Epoch(ended.0 + 1)).map(ValidatorSet::hash);
+        let named = last.and_then(|header| header.next_validators);
+        if next.is_none() || named != next {
+            self.violation(format!(
+                "node {node} ended epoch {ended} at height {last_height} whose header names next set {named:?}, not the planned {next:?}"
             ));
             return;
         }
@@ -1538,7 +1564,8 @@ impl Sim {
                 && header.parent == parent.hash()
                 && header.timestamp_ms == above.timestamp_ms
                 && header.state_root == above.state_root
-                && header.epoch_end == above.epoch_end;
+                && header.epoch_end == above.epoch_end
+                && header.next_validators.is_none();
             if !exact {
                 self.violation(format!(
                     "node {node} finalized height {} with a broken seal {header:?} on {above:?}",
@@ -1594,6 +1621,10 @@ impl Sim {
             match verified {
                 Ok(()) => {
                     self.verified_certificates.insert(certificate_id);
+                    self.signers
+                        .entry(certificate.vote.epoch.0)
+                        .or_default()
+                        .extend(certificate.signatures.iter().map(|(member, _)| member.0));
                 }
                 Err(error) => self.violation(format!(
                     "node {node} finalized height {height} with an invalid certificate: {error}"
