@@ -30,3 +30,6 @@ SEISAN_CHAOS=1 cargo nextest run -p seisan-chaos --profile ci --locked --test ch
 say "the patent's scenario end to end: anvil, the bank and three nodes (scripts/testnet.sh demo)"
 # The debug binary built above; the README's run command builds release.
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/testnet.sh demo
+
+say "the same scenario on a five-validator consortium, quorum 3 (scripts/testnet.sh demo --validators 5)"
+SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/testnet.sh demo --validators 5
