@@ -258,6 +258,13 @@ impl Cluster {
             None => None,
         };
         std::fs::create_dir_all(dir)?;
+        // Every process of the run, restarts included, runs this copy: a `cargo build`
+        // finishing mid-run replaces the original, and a node restarted on another
+        // build than its peers' is not what the run tests.
+        let copy = dir.join("seisan");
+        std::fs::copy(binary, &copy)
+            .with_context(|| format!("copying {} into the run", binary.display()))?;
+        let binary = copy.as_path();
         let (namespaces, namespace_error) = match Namespaces::create(net, VALIDATORS.len()) {
             Ok(namespaces) => (Some(namespaces), None),
             Err(error) => (None, Some(format!("{error:#}"))),
