@@ -34,7 +34,7 @@ holding() {
 }
 show_balances() {
     for member in exchange-a exchange-b; do
-        printf '  %-11s JPY %-8s ETH %-6s WBTC %s\n' "$member" "$(holding $member JPY)" "$(holding $member ETH)" "$(holding $member WBTC)"
+        printf '  %-11s JPY %-8s USD %-8s ETH %-6s WBTC %s\n' "$member" "$(holding $member JPY)" "$(holding $member USD)" "$(holding $member ETH)" "$(holding $member WBTC)"
     done
 }
 
@@ -104,6 +104,52 @@ for _ in $(seq 1 120); do
 done
 check "ETH that arrived at exchange-a's address on the public chain" 1 "$paid"
 check "exchange-a ETH in the ledger" 3 "$(holding exchange-a ETH)"
+
+# bank_balance TOKEN_OWNER ACCOUNT -> the account's balance at the bank, in minor units
+bank_balance() {
+    curl -sf -H "authorization: Bearer dev-token-$1" "$SEISAN_BANK_URL/v1/accounts/$2" | jq -r '.balance | tonumber'
+}
+# wait_for DESCRIPTION EXPECTED COMMAND... -> polls COMMAND for up to 60 s, then checks it
+wait_for() {
+    local what=$1 expected=$2; shift 2
+    for _ in $(seq 1 120); do
+        [ "$("$@")" = "$expected" ] && break
+        sleep 0.5
+    done
+    check "$what" "$expected" "$("$@")"
+}
+usd_unconfirmed() {
+    curl -sf "http://127.0.0.1:8101/v1/reconciliation" | jq -r '[.unconfirmed[] | select(.reference | endswith("-USD"))] | length'
+}
+usd_clean() {
+    curl -sf "http://127.0.0.1:8101/v1/reconciliation" | jq -r '.currencies.USD.clean'
+}
+
+step "Aspect 7, a second currency: trust accounts per exchange and currency; 100 USD into exchange-b's USD trust account"
+jpy_before=$(bank_balance clearing-house exchange-b:trust)
+as exchange-b 2 fiat-deposit 100 --currency USD
+check "exchange-b USD in the ledger" 100 "$(holding exchange-b USD)"
+check "exchange-b:trust:USD at the bank (cents)" 10000 "$(bank_balance clearing-house exchange-b:trust:USD)"
+check "exchange-b's JPY trust account, unchanged by the USD deposit (yen)" "$jpy_before" "$(bank_balance clearing-house exchange-b:trust)"
+
+step "ETH/USD: exchange A sells 1 ETH to exchange B at 40 USD; the clearing house mirrors the USD at the bank and q validators confirm it on chain"
+as exchange-a 1 order sell ETH/USD 1 --price 40
+as exchange-b 2 order buy ETH/USD 1 --price 40
+check "exchange-a USD after selling 1 ETH at 40" 40 "$(holding exchange-a USD)"
+check "exchange-b USD after paying 40" 60 "$(holding exchange-b USD)"
+check "exchange-b ETH after buying 1" 1.5 "$(holding exchange-b ETH)"
+wait_for "USD settlements not yet confirmed on chain" 0 usd_unconfirmed
+check "exchange-a:trust:USD at the bank (cents)" 4000 "$(bank_balance clearing-house exchange-a:trust:USD)"
+check "exchange-b:trust:USD at the bank (cents)" 6000 "$(bank_balance clearing-house exchange-b:trust:USD)"
+
+step "USD withdrawal: exchange A withdraws 15 USD; the clearing house pays it from its USD trust account to its USD operating account"
+before=$(bank_balance exchange-a exchange-a:operating:USD)
+as exchange-a 1 withdraw USD 15
+check "exchange-a USD in the ledger" 25 "$(holding exchange-a USD)"
+wait_for "exchange-a:trust:USD at the bank after the payment (cents)" 2500 bank_balance clearing-house exchange-a:trust:USD
+check "exchange-a:operating:USD gained (cents)" 1500 "$(( $(bank_balance exchange-a exchange-a:operating:USD) - before ))"
+wait_for "the USD reconciliation is clean" true usd_clean
+show_balances
 
 step "Final: every node has the same state root; reserves and reconciliation show full coverage"
 sleep 2

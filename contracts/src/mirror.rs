@@ -18,10 +18,14 @@
 //!   block is stalled ([`mirror_state`]); [`mirror_summary`] counts them for the
 //!   node's status, metrics and reconciliation. Stalled is never silent "in flight".
 //!
-//! Only the genesis's first fiat asset is mirrored (the bank's one currency).
+//! Every fiat asset is mirrored, each in its own currency's trust accounts at the bank:
+//! one mirror per height, payer, payee and asset. The first fiat asset's references are
+//! `settle-<height>-<payer>-<payee>`; another's carry its symbol,
+//! `settle-<height>-<payer>-<payee>-<SYMBOL>` ([`mirror_reference_in`]).
 //!
 //! State (table `mirror`, values [`MirrorValue`]): `0x80` height u64, payer u32, payee
-//! u32 -> `Record`; `0x81` same key -> `Open` (mirrors not yet confirmed, oldest first).
+//! u32, asset u32 -> `Record`; `0x81` same key -> `Open` (mirrors not yet confirmed,
+//! oldest first).
 //!
 //! The validator set and quorum come from [`crate::attestation`], the one place that
 //! knows them.
@@ -93,10 +97,11 @@ impl From<MirrorError> for ContractError {
 }
 
 fn id_bytes(id: MirrorId) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(16);
+    let mut bytes = Vec::with_capacity(20);
     bytes.extend_from_slice(&id.height.0.to_be_bytes());
     bytes.extend_from_slice(&id.payer.0.to_be_bytes());
     bytes.extend_from_slice(&id.payee.0.to_be_bytes());
+    bytes.extend_from_slice(&id.asset.0.to_be_bytes());
     bytes
 }
 
@@ -113,26 +118,53 @@ pub fn open_key(id: MirrorId) -> Vec<u8> {
 }
 
 fn id_of_open_key(key: &[u8]) -> MirrorId {
-    assert_eq!(key.len(), 17, "open mirror key: table byte and 16 bytes");
+    assert_eq!(key.len(), 21, "open mirror key: table byte and 20 bytes");
     MirrorId {
         height: Height(u64::from_be_bytes(key[1..9].try_into().expect("8 bytes"))),
         payer: MemberId(u32::from_be_bytes(key[9..13].try_into().expect("4 bytes"))),
         payee: MemberId(u32::from_be_bytes(key[13..17].try_into().expect("4 bytes"))),
+        asset: AssetId(u32::from_be_bytes(key[17..21].try_into().expect("4 bytes"))),
     }
 }
 
-/// The fiat asset the bank mirrors: the genesis's first fiat asset.
+/// The genesis's first fiat asset (its mirrors' references carry no currency).
 pub fn mirror_asset(genesis: &Genesis) -> Option<AssetId> {
+    fiat_assets(genesis).into_iter().next()
+}
+
+/// Every fiat asset of the genesis, in asset order: each is mirrored in its own
+/// currency (the asset's symbol) at the bank.
+pub fn fiat_assets(genesis: &Genesis) -> Vec<AssetId> {
     genesis
         .assets
         .iter()
-        .position(|asset| asset.kind == AssetKind::Fiat)
-        .map(|index| AssetId(index as u32))
+        .enumerate()
+        .filter(|(_, asset)| asset.kind == AssetKind::Fiat)
+        .map(|(index, _)| AssetId(index as u32))
+        .collect()
 }
 
-/// The bank transfer reference of a mirror (member names, as the bank's parties).
+/// The bank transfer reference of a mirror of the first fiat asset (member names, as
+/// the bank's parties).
 pub fn mirror_reference(height: Height, payer: &str, payee: &str) -> String {
     format!("settle-{}-{payer}-{payee}", height.0)
+}
+
+/// The bank transfer reference of a mirror of `asset`: [`mirror_reference`] for the
+/// first fiat asset, with `-<SYMBOL>` appended for any other.
+pub fn mirror_reference_in(
+    genesis: &Genesis,
+    asset: AssetId,
+    height: Height,
+    payer: &str,
+    payee: &str,
+) -> String {
+    let base = mirror_reference(height, payer, payee);
+    if mirror_asset(genesis) == Some(asset) {
+        return base;
+    }
+    let symbol = &genesis.asset(asset).expect("a genesis asset").symbol;
+    format!("{base}-{symbol}")
 }
 
 /// The bank transfers that mirror one block's settlement: each member's net change of
@@ -181,14 +213,19 @@ pub fn mirror_transfers(
 /// Opens one mirror per transfer the block's settlement needs (end of block, after
 /// the report is stored). Commits the table itself: it runs outside any step.
 pub(crate) fn open_for_report(ledger: &mut Ledger<'_>, report: &SettlementReport) {
-    let Some(asset) = mirror_asset(ledger.genesis) else {
-        return;
-    };
+    for asset in fiat_assets(ledger.genesis) {
+        open_for_asset(ledger, report, asset);
+    }
+    ledger.tables.mirrors.commit();
+}
+
+fn open_for_asset(ledger: &mut Ledger<'_>, report: &SettlementReport, asset: AssetId) {
     for (payer, payee, amount) in mirror_transfers(report, asset) {
         let id = MirrorId {
             height: report.height,
             payer,
             payee,
+            asset,
         };
         let name = |member: MemberId| {
             ledger
@@ -197,14 +234,20 @@ pub(crate) fn open_for_report(ledger: &mut Ledger<'_>, report: &SettlementReport
                 .map(|found| found.name.clone())
                 .expect("settlement names genesis members")
         };
-        let reference = mirror_reference(report.height, &name(payer), &name(payee));
+        let reference = mirror_reference_in(
+            ledger.genesis,
+            asset,
+            report.height,
+            &name(payer),
+            &name(payee),
+        );
         assert!(
             ledger
                 .tables
                 .mirrors
                 .get_cloned(ledger.view, &record_key(id))
                 .is_none(),
-            "one mirror per height and pair"
+            "one mirror per height, pair and asset"
         );
         let record = MirrorRecord {
             mirror: id,
@@ -221,7 +264,6 @@ pub(crate) fn open_for_report(ledger: &mut Ledger<'_>, report: &SettlementReport
             .put(record_key(id), MirrorValue::Record(record));
         ledger.tables.mirrors.put(open_key(id), MirrorValue::Open);
     }
-    ledger.tables.mirrors.commit();
 }
 
 /// Whether `body` is a mirror transaction (dispatched to [`execute`]).
@@ -454,6 +496,7 @@ mod tests {
                 height: Height(height),
                 payer: MemberId(1),
                 payee: MemberId(2),
+                asset: AssetId(1),
             },
             asset: AssetId(1),
             amount: Amount(10),

@@ -272,3 +272,94 @@ fn fiat_withdrawal_debits_then_completes_on_attested_payment() {
     );
     h.check();
 }
+
+/// The test genesis with a second fiat currency, USD (scale 2), and the pair BTC/USD.
+fn usd_harness() -> (Harness, seisan_types::AssetId) {
+    let mut genesis = common::genesis(Default::default());
+    genesis.assets.push(seisan_types::amount::Asset {
+        symbol: "USD".into(),
+        kind: seisan_types::AssetKind::Fiat,
+        scale: 2,
+        contract: None,
+    });
+    genesis.pairs.push(seisan_types::genesis::PairSpec {
+        base: "BTC".into(),
+        quote: "USD".into(),
+    });
+    genesis.validate().unwrap();
+    let (usd, _) = genesis.asset_by_symbol("USD").unwrap();
+    (Harness::with_genesis(genesis), usd)
+}
+
+#[test]
+fn a_usd_trust_credit_credits_usd_and_leaves_jpy_alone() {
+    let (mut h, usd) = usd_harness();
+    let fact = BankFact {
+        asset: usd,
+        ..credit("E000000000011", A, 12_50)
+    };
+    h.ok(CH, attest(&fact));
+    assert_eq!(h.balance(A, usd).inventory, Amount::ZERO, "one attestation");
+    let receipt = h.ok(B, attest(&fact));
+    assert!(receipt.events.contains(&Event::Credited {
+        member: A,
+        asset: usd,
+        amount: Amount(12_50),
+        reason: seisan_types::clearing::ChangeReason::Deposit,
+    }));
+    assert_eq!(h.balance(A, usd).inventory, Amount(12_50));
+    assert_eq!(h.balance(A, JPY).inventory, Amount::ZERO);
+    // The same entry id attested as JPY contradicts the credited USD fact.
+    h.ok(A, attest(&credit("E000000000011", A, 12_50)));
+    assert_eq!(h.balance(A, JPY).inventory, Amount::ZERO);
+    assert_eq!(bank::evidence(&h.view).len(), 1);
+    h.check();
+}
+
+#[test]
+fn fills_in_two_currencies_in_one_block_open_one_mirror_per_currency() {
+    use seisan_contracts::mirror;
+    let (mut h, usd) = usd_harness();
+    h.seed(&[(A, JPY, 100), (A, usd, 70_00), (B, BTC, 2 * COIN)]);
+    let order = |quote, side, price| {
+        TxBody::PlaceOrder(OrderRequest {
+            pair: seisan_types::clearing::Pair { base: BTC, quote },
+            side,
+            quantity: Amount(COIN),
+            limit_price: Amount(price),
+            time_in_force: TimeInForce::GoodTillCancel,
+            expires_at_ms: None,
+        })
+    };
+    h.block(vec![
+        (B, order(JPY, Side::Sell, 100)),
+        (B, order(usd, Side::Sell, 70_00)),
+        (A, order(JPY, Side::Buy, 100)),
+        (A, order(usd, Side::Buy, 70_00)),
+    ]);
+    let mirrors = mirror::mirrors_at(&h.view, seisan_types::Height(h.height));
+    let terms: Vec<_> = mirrors
+        .iter()
+        .map(|record| (record.mirror.asset, record.amount, record.reference.clone()))
+        .collect();
+    assert_eq!(
+        terms,
+        vec![
+            (
+                JPY,
+                Amount(100),
+                format!("settle-{}-exchange-a-exchange-b", h.height)
+            ),
+            (
+                usd,
+                Amount(70_00),
+                format!("settle-{}-exchange-a-exchange-b-USD", h.height)
+            ),
+        ]
+    );
+    assert!(mirrors
+        .iter()
+        .all(|record| record.asset == record.mirror.asset));
+    assert_eq!(mirror::open_mirrors(&h.view, 10).len(), 2);
+    h.check();
+}

@@ -2,8 +2,10 @@
 //!
 //! - `seisan bank init --out DIR [--genesis FILE]` writes `DIR/bank.toml`: the clearing
 //!   house and every exchange of the genesis (or the testnet's three members) as
-//!   parties with dev tokens `dev-token-<name>`, 1,000,000 JPY in each exchange's
-//!   operating account, books in `DIR/bank-data`; and for every validator a read-only
+//!   parties with dev tokens `dev-token-<name>`, an operating and a trust account per
+//!   fiat currency of the genesis (`<name>:trust` in JPY, `<name>:trust:USD` in USD),
+//!   1,000,000 minor units in each exchange's operating accounts, books in
+//!   `DIR/bank-data`; and for every validator a read-only
 //!   auditor party `<name>-auditor` (token `dev-token-<name>-auditor`) that reads every
 //!   trust account, so each validator attests every exchange's trust entries.
 //! - `seisan bank run --config DIR/bank.toml` (or `--data DIR --listen ADDR` with the
@@ -13,7 +15,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use seisan_bank::{BankConfig, PartyRole};
-use seisan_types::{Amount, Genesis, Role};
+use seisan_types::{Amount, AssetKind, Genesis, Role};
 use std::path::PathBuf;
 
 /// The opening operating balance of each exchange in a testnet bank, in yen.
@@ -85,7 +87,24 @@ fn testnet_config(listen: &str, genesis: Option<&Genesis>, opening: u128) -> Ban
     };
     let names: Vec<&str> = exchanges.iter().map(String::as_str).collect();
     let validators: Vec<&str> = validators.iter().map(String::as_str).collect();
-    BankConfig::testnet(listen, &house, &names, Amount(opening)).with_dev_auditors(&validators)
+    let mut config =
+        BankConfig::testnet(listen, &house, &names, Amount(opening)).with_dev_auditors(&validators);
+    // One currency per fiat asset of the genesis (its symbol): the first is the bank's
+    // first currency, the others get their own accounts (`<name>:trust:USD`).
+    let fiat: Vec<(String, u32)> = genesis
+        .into_iter()
+        .flat_map(|genesis| &genesis.assets)
+        .filter(|asset| asset.kind == AssetKind::Fiat)
+        .map(|asset| (asset.symbol.clone(), asset.scale))
+        .collect();
+    if let Some(((first, scale), more)) = fiat.split_first() {
+        config.currency = first.clone();
+        config.scale = *scale;
+        for (code, scale) in more {
+            config = config.with_currency(code, *scale);
+        }
+    }
+    config
 }
 
 pub fn run(command: BankCommand) -> anyhow::Result<()> {

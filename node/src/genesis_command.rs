@@ -81,6 +81,7 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
             let mut genesis =
                 testnet_genesis_sized(validators, quorum, p2p_base_port, extra_exchanges)?;
             public_chain.apply(&mut genesis)?;
+            add_second_currency(&mut genesis)?;
             write_testnet(&out, &genesis)?;
             println!(
                 "wrote {} and {} dev keys",
@@ -95,6 +96,26 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The testnet's second fiat currency: USD (2 decimals, its own trust accounts at the
+/// bank, `<member>:trust:USD`) and the pair ETH/USD beside ETH/JPY. Added after the
+/// public-chain flags, as the last asset, so the ids of ETH (0), JPY (1) and WBTC (2)
+/// stay what tools and tests know.
+pub fn add_second_currency(genesis: &mut Genesis) -> anyhow::Result<()> {
+    genesis.assets.push(Asset {
+        symbol: "USD".into(),
+        kind: AssetKind::Fiat,
+        scale: 2,
+        contract: None,
+    });
+    genesis.pairs.push(PairSpec {
+        base: "ETH".into(),
+        quote: "USD".into(),
+    });
+    genesis
+        .validate()
+        .context("the testnet genesis with USD is invalid")
 }
 
 /// Reads and validates a genesis file.

@@ -15,13 +15,15 @@ use crate::bank::BankEntryId;
 use crate::ids::{AssetId, Height, MemberId};
 use serde::{Deserialize, Serialize};
 
-/// Which mirror: the settling height and the two members (one transfer per pair and
-/// height, see the contracts' mirror module).
+/// Which mirror: the settling height, the two members and the fiat asset (one transfer
+/// per pair, currency and height, see the contracts' mirror module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MirrorId {
     pub height: Height,
     pub payer: MemberId,
     pub payee: MemberId,
+    /// The fiat asset moved (each currency has its own trust accounts at the bank).
+    pub asset: AssetId,
 }
 
 /// A validator's reading of the bank's confirmation of one mirrored transfer.

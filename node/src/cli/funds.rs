@@ -49,8 +49,12 @@ pub struct DepositArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct FiatDepositArgs {
-    /// The amount, in whole units of the fiat asset (e.g. 200).
+    /// The amount, in whole units of the fiat asset (e.g. 200, or 12.50 for USD).
     pub amount: String,
+    /// The fiat currency (a fiat asset's symbol): its operating account pays its trust
+    /// account at the bank, and the ledger credits that asset.
+    #[arg(long, default_value = "JPY", value_name = "SYMBOL")]
+    pub currency: String,
     /// The bank's API URL.
     #[arg(
         long,
@@ -225,12 +229,22 @@ pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
     let (_, member) = session.signer()?;
     let genesis = session.genesis()?.clone();
     let (asset_id, asset) = genesis
-        .assets
-        .iter()
-        .enumerate()
-        .find(|(_, asset)| asset.kind == AssetKind::Fiat)
-        .map(|(index, asset)| (seisan_types::AssetId(index as u32), asset.clone()))
-        .ok_or_else(|| anyhow!("genesis has no fiat asset"))?;
+        .asset_by_symbol(&args.currency)
+        .filter(|(_, asset)| asset.kind == AssetKind::Fiat)
+        .map(|(id, asset)| (id, asset.clone()))
+        .ok_or_else(|| {
+            let fiat: Vec<&str> = genesis
+                .assets
+                .iter()
+                .filter(|asset| asset.kind == AssetKind::Fiat)
+                .map(|asset| asset.symbol.as_str())
+                .collect();
+            anyhow!(
+                "--currency {}: not a fiat asset of this chain (fiat: {})",
+                args.currency,
+                fiat.join(", ")
+            )
+        })?;
     let amount = parse_amount(&genesis, asset_id, &args.amount, "amount")?;
     let name = genesis
         .member(member)
@@ -247,8 +261,8 @@ pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
     let bank = HttpBank::new(&args.bank, &token);
     let receipt = bank
         .transfer(&TransferRequest {
-            from: AccountId::operating(&name),
-            to: AccountId::trust(&name),
+            from: AccountId::operating_in(&name, &asset.symbol),
+            to: AccountId::trust_in(&name, &asset.symbol),
             amount,
             reference,
         })
@@ -358,6 +372,7 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
         );
     } else {
         let mut table = super::text::Table::new(&[
+            ("CURRENCY", super::text::Align::Left),
             ("MEMBER", super::text::Align::Left),
             ("LEDGER", super::text::Align::Right),
             ("BANK TRUST", super::text::Align::Right),
@@ -365,7 +380,25 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
             ("UNEXPLAINED", super::text::Align::Right),
             ("OK", super::text::Align::Left),
         ]);
-        for line in document["exchanges"].as_array().into_iter().flatten() {
+        // One block of lines per currency (an older node answers one currency).
+        let currencies: Vec<(String, &Value)> = match document["currencies"].as_object() {
+            Some(map) => map
+                .iter()
+                .map(|(code, value)| (code.clone(), &value["exchanges"]))
+                .collect(),
+            None => vec![(
+                document["asset"].as_str().unwrap_or("-").to_string(),
+                &document["exchanges"],
+            )],
+        };
+        let lines = currencies.iter().flat_map(|(code, lines)| {
+            lines
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |line| (code, line))
+        });
+        for (code, line) in lines {
             let text = |name: &str| match &line[name] {
                 Value::String(text) => text.clone(),
                 Value::Null => "-".to_string(),
@@ -385,6 +418,7 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
             })
             .sum();
             table.row(vec![
+                code.clone(),
                 text("member"),
                 text("ledger_fiat"),
                 text("bank_trust"),

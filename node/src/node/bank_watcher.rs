@@ -32,6 +32,11 @@
 //!    from the exchange's trust account to its operating account, referenced
 //!    `fiat-withdrawal-<id>`; the attestations of step 1 then complete it.
 //!
+//! Every step works per fiat asset of the genesis: each is a currency at the bank (its
+//! symbol) with its own trust and operating accounts (`exchange-a:trust` in JPY,
+//! `exchange-a:trust:USD` in USD), so the statements read, the mirrors made and the
+//! withdrawals paid are each in the currency of their asset.
+//!
 //! No lock is held across a bank call: the shared state below is locked only to copy
 //! the client or record the last error, and ledger reads happen between calls.
 //!
@@ -53,7 +58,7 @@
 use super::api::ApiContext;
 use super::config::NodeConfig;
 use seisan_bank::{
-    AccountId, BankAdapter, BankError, Direction, Entry, HttpBank, TransferReference,
+    AccountId, AccountKind, BankAdapter, BankError, Direction, Entry, HttpBank, TransferReference,
     TransferRequest,
 };
 use seisan_contracts::bank as ledger_bank;
@@ -61,7 +66,7 @@ pub use seisan_contracts::mirror::mirror_transfers;
 use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact, FiatWithdrawalId};
 use seisan_types::mirror::{MirrorFact, MirrorId, MirrorRecord};
 use seisan_types::tx::TxBody;
-use seisan_types::{Amount, AssetId, AssetKind, Genesis, Height, MemberId, Role};
+use seisan_types::{Amount, AssetId, Genesis, Height, MemberId, Role};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -108,13 +113,28 @@ pub fn last_error() -> Option<String> {
     shared().lock().expect("bank state").last_error.clone()
 }
 
-/// The genesis fiat asset the bank's accounts hold (the first fiat asset).
-pub fn fiat_asset(genesis: &Genesis) -> Option<AssetId> {
+/// Every fiat asset of the genesis with its currency at the bank (the asset's symbol):
+/// each has its own trust accounts there (`AccountId::trust_in`).
+pub fn fiat_currencies(genesis: &Genesis) -> Vec<(AssetId, String)> {
+    seisan_contracts::mirror::fiat_assets(genesis)
+        .into_iter()
+        .map(|asset| {
+            let symbol = genesis
+                .asset(asset)
+                .expect("a genesis asset")
+                .symbol
+                .clone();
+            (asset, symbol)
+        })
+        .collect()
+}
+
+/// The currency at the bank of the fiat asset `asset` (its symbol).
+fn currency_of(genesis: &Genesis, asset: AssetId) -> String {
     genesis
-        .assets
-        .iter()
-        .position(|asset| asset.kind == AssetKind::Fiat)
-        .map(|index| AssetId(index as u32))
+        .asset(asset)
+        .map(|found| found.symbol.clone())
+        .expect("ledger records name genesis assets")
 }
 
 /// Starts the watcher if this node has a bank URL and token.
@@ -136,10 +156,11 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
     let Some(bank) = own.or_else(|| auditor.clone()) else {
         return Ok(());
     };
-    let Some(asset) = fiat_asset(&context.genesis) else {
+    let fiat = fiat_currencies(&context.genesis);
+    if fiat.is_empty() {
         warn!("--bank-url is set but genesis has no fiat asset; the bank watcher is off");
         return Ok(());
-    };
+    }
     let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
     let lie = super::fault::lies_in_attestations(config.fault, &context.genesis)?;
     // Reconciliation only reads: the auditor token, when configured, reads every
@@ -153,7 +174,7 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         context,
         keypair,
         member,
-        asset,
+        fiat,
         reader: auditor.clone().unwrap_or_else(|| bank.clone()),
         audits_all: auditor.is_some(),
         lie,
@@ -175,7 +196,8 @@ struct Watcher {
     context: ApiContext,
     keypair: seisan_crypto::Keypair,
     member: MemberId,
-    asset: AssetId,
+    /// Every fiat asset and its currency at the bank, in asset order.
+    fiat: Vec<(AssetId, String)>,
     bank: HttpBank,
     /// Reads the trust accounts' statements: the auditor token when configured (every
     /// trust account), else the member's own token.
@@ -188,9 +210,10 @@ struct Watcher {
     squatted: BTreeSet<u64>,
     clearing_house: bool,
     crash_file: std::path::PathBuf,
-    /// Per exchange, the last statement sequence fully handled (in memory: after a
-    /// restart statements are read again and handled entries skipped by state).
-    cursors: BTreeMap<MemberId, u64>,
+    /// Per exchange and fiat asset, the last statement sequence fully handled (in
+    /// memory: after a restart statements are read again and handled entries skipped by
+    /// state).
+    cursors: BTreeMap<(MemberId, AssetId), u64>,
     /// Attestations admitted but not yet in the committed ledger, with when they were
     /// last signed (in memory: after a restart the statements are read again).
     unconfirmed: BTreeMap<BankEntryId, (BankFact, std::time::Instant)>,
@@ -213,9 +236,15 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| anyhow::anyhow!("bank: {error}"))
 }
 
-/// The fact an entry on `member`'s trust account states, if it is one to attest.
+/// The fact an entry on `member`'s trust account in `asset`'s currency states, if it is
+/// one to attest (the bank keeps every transfer within one currency, so the operating
+/// account on the other side is the same currency's).
 pub fn entry_fact(member: MemberId, name: &str, asset: AssetId, entry: &Entry) -> Option<BankFact> {
-    if entry.counterparty != AccountId::operating(name) {
+    let from_own_operating = matches!(
+        entry.counterparty.split(),
+        Some((owner, AccountKind::Operating)) if owner == name
+    );
+    if !from_own_operating {
         return None;
     }
     let kind = match entry.direction {
@@ -350,17 +379,23 @@ impl Watcher {
     async fn attest(&mut self) -> anyhow::Result<()> {
         self.resubmit_unconfirmed().await?;
         let mut budget = MAX_ATTESTATIONS_PER_PASS;
+        let mut accounts: Vec<(MemberId, String, AssetId, String)> = Vec::new();
         for (member, name) in self.visible_exchanges() {
-            let after = self.cursors.get(&member).copied().unwrap_or(0);
+            for (asset, currency) in &self.fiat {
+                accounts.push((member, name.clone(), *asset, currency.clone()));
+            }
+        }
+        for (member, name, asset, currency) in accounts {
+            let after = self.cursors.get(&(member, asset)).copied().unwrap_or(0);
             let bank = self.reader.clone();
-            let account = AccountId::trust(&name);
+            let account = AccountId::trust_in(&name, &currency);
             let entries = blocking(move || bank.statement(&account, after)).await?;
             for entry in entries {
-                let mut facts: Vec<BankFact> = entry_fact(member, &name, self.asset, &entry)
+                let mut facts: Vec<BankFact> = entry_fact(member, &name, asset, &entry)
                     .into_iter()
                     .collect();
                 if self.lie {
-                    facts = lies_about(member, self.asset, &entry, facts, &mut self.squatted);
+                    facts = lies_about(member, asset, &entry, facts, &mut self.squatted);
                 }
                 for fact in facts {
                     if budget == 0 {
@@ -376,7 +411,7 @@ impl Watcher {
                         budget -= 1;
                     }
                 }
-                self.cursors.insert(member, entry.sequence);
+                self.cursors.insert((member, asset), entry.sequence);
             }
         }
         Ok(())
@@ -410,11 +445,17 @@ impl Watcher {
         let until = tip.min(self.mirrored() + MAX_HEIGHTS_PER_PASS);
         for height in from..=until {
             let view = self.context.db.committed_view();
-            let transfers = seisan_contracts::query::settlement_report(&view, Height(height))
-                .map(|report| mirror_transfers(&report, self.asset))
-                .unwrap_or_default();
-            for (payer, payee, amount) in transfers {
-                let request = self.trust_transfer(height, payer, payee, amount);
+            let report = seisan_contracts::query::settlement_report(&view, Height(height));
+            let mut transfers: Vec<(AssetId, MemberId, MemberId, Amount)> = Vec::new();
+            for (asset, _) in &self.fiat {
+                if let Some(report) = &report {
+                    for (payer, payee, amount) in mirror_transfers(report, *asset) {
+                        transfers.push((*asset, payer, payee, amount));
+                    }
+                }
+            }
+            for (asset, payer, payee, amount) in transfers {
+                let request = self.trust_transfer(height, asset, payer, payee, amount);
                 let bank = self.bank.clone();
                 let sent = request.clone();
                 let receipt = blocking(move || bank.transfer(&sent)).await?;
@@ -443,16 +484,21 @@ impl Watcher {
     fn trust_transfer(
         &self,
         height: u64,
+        asset: AssetId,
         payer: MemberId,
         payee: MemberId,
         amount: Amount,
     ) -> TransferRequest {
         let (payer, payee) = (self.name(payer), self.name(payee));
+        let genesis = &self.context.genesis;
+        let currency = currency_of(genesis, asset);
         TransferRequest {
-            from: AccountId::trust(&payer),
-            to: AccountId::trust(&payee),
+            from: AccountId::trust_in(&payer, &currency),
+            to: AccountId::trust_in(&payee, &currency),
             amount,
-            reference: TransferReference(seisan_contracts::mirror::mirror_reference(
+            reference: TransferReference(seisan_contracts::mirror::mirror_reference_in(
+                genesis,
+                asset,
                 Height(height),
                 &payer,
                 &payee,
@@ -501,8 +547,9 @@ impl Watcher {
                 self.name(record.mirror.payer),
                 self.name(record.mirror.payee),
             );
-            let as_settled = receipt.request.from == AccountId::trust(&payer)
-                && receipt.request.to == AccountId::trust(&payee)
+            let currency = currency_of(&self.context.genesis, record.asset);
+            let as_settled = receipt.request.from == AccountId::trust_in(&payer, &currency)
+                && receipt.request.to == AccountId::trust_in(&payee, &currency)
                 && receipt.request.amount == record.amount;
             if !as_settled {
                 warn!(reference = %record.reference, receipt = ?receipt.request, "the bank's transfer under a settlement reference differs from the settlement; not attesting");
@@ -538,9 +585,10 @@ impl Watcher {
                 continue;
             }
             let name = self.name(withdrawal.member);
+            let currency = currency_of(&self.context.genesis, withdrawal.asset);
             let request = TransferRequest {
-                from: AccountId::trust(&name),
-                to: AccountId::operating(&name),
+                from: AccountId::trust_in(&name, &currency),
+                to: AccountId::operating_in(&name, &currency),
                 amount: withdrawal.amount,
                 reference: TransferReference(ledger_bank::withdrawal_reference(withdrawal.id)),
             };
@@ -653,6 +701,26 @@ mod tests {
             "a",
             AssetId(1),
             &entry("a:operating", Direction::Debit, "other")
+        )
+        .is_none());
+        // A USD credit from the USD operating account states a USD fact; another
+        // member's USD trust account is a mirror, not a credit.
+        let usd = entry_fact(
+            MemberId(1),
+            "a",
+            AssetId(3),
+            &entry("a:operating:USD", Direction::Credit, "x"),
+        )
+        .unwrap();
+        assert_eq!(
+            (usd.asset, usd.kind),
+            (AssetId(3), BankEntryKind::TrustCredit)
+        );
+        assert!(entry_fact(
+            MemberId(1),
+            "a",
+            AssetId(3),
+            &entry("b:trust:USD", Direction::Credit, "settle-1-b-a-USD")
         )
         .is_none());
     }

@@ -19,6 +19,12 @@
 //! `clean` is true only when the bank is connected, every trust account is readable
 //! and agrees with the ledger, no entry is conflicting, and every settled fiat movement
 //! is confirmed on chain (no open mirror).
+//!
+//! Per currency: each fiat asset of the genesis is its own currency at the bank with
+//! its own trust accounts, so the three steps run once per fiat asset (its statements,
+//! its ledger balances, its mirrors) and the answer lists each under `currencies`;
+//! the top-level lines are the first fiat asset's, while `clean`, `outstanding`,
+//! `unconfirmed` and `mirrors` cover every currency.
 
 use super::api::{ApiContext, ApiError};
 use super::bank_watcher::{entry_fact, last_error, shared_bank};
@@ -351,6 +357,7 @@ fn exchanges(genesis: &seisan_types::Genesis) -> Vec<(MemberId, String)> {
 pub fn read_bank(
     bank: Option<&dyn BankAdapter>,
     exchanges: &[(MemberId, String)],
+    currency: &str,
 ) -> BTreeMap<MemberId, BankRead> {
     let mut reads = BTreeMap::new();
     let mut failure: Option<String> = None;
@@ -360,7 +367,7 @@ pub fn read_bank(
             (Some(_), Some(reason)) => BankRead::Failed {
                 reason: reason.clone(),
             },
-            (Some(bank), None) => match read_account(bank, &AccountId::trust(name)) {
+            (Some(bank), None) => match read_account(bank, &AccountId::trust_in(name, currency)) {
                 Ok(read) => read,
                 Err(error) => {
                     failure = Some(error.to_string());
@@ -443,11 +450,16 @@ pub fn snapshot(
         lines.push(line);
     }
     let open_mirrors = mirror::open_mirrors(&view, MAX_MIRROR_RECORDS_PER_QUERY);
+    let mirrors_truncated = open_mirrors.len() == MAX_MIRROR_RECORDS_PER_QUERY;
+    let open_mirrors: Vec<MirrorRecord> = open_mirrors
+        .into_iter()
+        .filter(|record| record.asset == asset)
+        .collect();
     LedgerSnapshot {
         height: tip.height.0,
         now_ms: tip.timestamp_ms,
         exchanges: lines,
-        mirrors_truncated: open_mirrors.len() == MAX_MIRROR_RECORDS_PER_QUERY,
+        mirrors_truncated,
         open_mirrors,
     }
 }
@@ -455,27 +467,65 @@ pub fn snapshot(
 async fn reconciliation(
     State(context): State<ApiContext>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Some(asset) = mirror::mirror_asset(&context.genesis) else {
+    let fiat = super::bank_watcher::fiat_currencies(&context.genesis);
+    if fiat.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no_fiat_asset",
             "genesis has no fiat asset",
         ));
-    };
+    }
     let bank = shared_bank();
     tokio::task::spawn_blocking(move || {
         let exchanges = exchanges(&context.genesis);
-        let reads = read_bank(
-            bank.as_ref().map(|bank| bank as &dyn BankAdapter),
-            &exchanges,
-        );
-        let snapshot = snapshot(&context, asset, &reads);
-        let names = exchanges.into_iter().collect();
-        let comparison = compare(&snapshot, &reads, asset, &names);
-        let mut answer = serde_json::to_value(&comparison).expect("comparison serialises");
-        answer["height"] = snapshot.height.into();
-        answer["asset"] =
-            serde_json::json!(context.genesis.asset(asset).map(|spec| spec.symbol.clone()));
+        let names: BTreeMap<MemberId, String> = exchanges.iter().cloned().collect();
+        let mut answer = serde_json::Value::Null;
+        let mut currencies = serde_json::Map::new();
+        let (mut clean, mut outstanding, mut unconfirmed, mut open) =
+            (true, Vec::new(), Vec::new(), Vec::new());
+        let mut truncated = false;
+        let mut now_ms = 0;
+        for (index, (asset, currency)) in fiat.iter().enumerate() {
+            // Bank first, then the ledger (see the module docs), per currency.
+            let reads = read_bank(
+                bank.as_ref().map(|bank| bank as &dyn BankAdapter),
+                &exchanges,
+                currency,
+            );
+            let snapshot = snapshot(&context, *asset, &reads);
+            let comparison = compare(&snapshot, &reads, *asset, &names);
+            clean &= comparison.clean;
+            // The first currency's sentences stay as they were; others name theirs.
+            let prefix = if index == 0 {
+                String::new()
+            } else {
+                format!("{currency}: ")
+            };
+            outstanding.extend(
+                comparison
+                    .outstanding
+                    .iter()
+                    .map(|sentence| format!("{prefix}{sentence}")),
+            );
+            unconfirmed.extend(comparison.unconfirmed.iter().cloned());
+            open.extend(snapshot.open_mirrors.iter().cloned());
+            truncated |= snapshot.mirrors_truncated;
+            now_ms = now_ms.max(snapshot.now_ms);
+            let mut value = serde_json::to_value(&comparison).expect("comparison serialises");
+            value["height"] = snapshot.height.into();
+            if index == 0 {
+                answer = value.clone();
+            }
+            currencies.insert(currency.clone(), value);
+        }
+        answer["clean"] = clean.into();
+        answer["outstanding"] = serde_json::json!(outstanding);
+        answer["unconfirmed"] = serde_json::json!(unconfirmed);
+        // Oldest first across currencies, as `summarize` expects.
+        open.sort_by_key(|record| record.mirror);
+        answer["mirrors"] = serde_json::json!(mirror::summarize(&open, now_ms, truncated));
+        answer["currencies"] = currencies.into();
+        answer["asset"] = serde_json::json!(fiat[0].1);
         answer["bank_connected"] = bank.is_some().into();
         answer["mirror_confirm_bound_ms"] = mirror::MIRROR_CONFIRM_BOUND_MS.into();
         answer["watcher_error"] = serde_json::json!(last_error());
@@ -576,6 +626,7 @@ mod tests {
                 height: Height(height),
                 payer: A,
                 payee: B,
+                asset: FIAT,
             },
             asset: FIAT,
             amount: Amount(amount),
@@ -787,7 +838,7 @@ mod tests {
     #[test]
     fn an_unreachable_bank_is_asked_once_and_the_stalled_mirror_is_still_named() {
         let bank = Unreachable(Default::default());
-        let reads = read_bank(Some(&bank), &[(A, "a".into()), (B, "b".into())]);
+        let reads = read_bank(Some(&bank), &[(A, "a".into()), (B, "b".into())], "JPY");
         assert_eq!(bank.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(reads
             .values()
