@@ -396,6 +396,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_second_currency_comes_last_with_its_pair() {
+        let mut genesis = testnet_genesis(7101, 0);
+        let flags = PublicChainFlags {
+            eth_chain_id: Some(31337),
+            confirmations: 2,
+            token_contract: Some("0x5fbdb2315678afecb367f032d93f642f64180aa3".into()),
+            ..PublicChainFlags::default()
+        };
+        flags.apply(&mut genesis).unwrap();
+        add_second_currency(&mut genesis).unwrap();
+        let symbols: Vec<&str> = genesis.assets.iter().map(|a| a.symbol.as_str()).collect();
+        assert_eq!(symbols, ["ETH", "JPY", "WBTC", "USD"]);
+        let (usd, asset) = genesis.asset_by_symbol("USD").unwrap();
+        assert_eq!((usd.0, asset.kind, asset.scale), (3, AssetKind::Fiat, 2));
+        assert!(genesis
+            .pairs
+            .iter()
+            .any(|pair| pair.base == "ETH" && pair.quote == "USD"));
+    }
+
+    #[test]
     fn committed_testnet_genesis_is_what_the_command_generates() {
         let committed = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),

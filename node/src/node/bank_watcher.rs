@@ -183,6 +183,7 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         clearing_house,
         crash_file: config.data.join(CRASH_AFTER_TRANSFER_FILE),
         cursors: BTreeMap::new(),
+        missing_accounts: BTreeSet::new(),
         unconfirmed: BTreeMap::new(),
         paid: BTreeSet::new(),
         mirror_signed: BTreeMap::new(),
@@ -217,6 +218,9 @@ struct Watcher {
     /// Attestations admitted but not yet in the committed ledger, with when they were
     /// last signed (in memory: after a restart the statements are read again).
     unconfirmed: BTreeMap<BankEntryId, (BankFact, std::time::Instant)>,
+    /// Trust accounts the bank does not know (a currency it is not configured with),
+    /// warned about once.
+    missing_accounts: BTreeSet<AccountId>,
     /// Withdrawals whose transfer the bank confirmed in this run.
     paid: BTreeSet<FiatWithdrawalId>,
     /// Mirror attestations this run signed, with when (signed again after
@@ -389,7 +393,22 @@ impl Watcher {
             let after = self.cursors.get(&(member, asset)).copied().unwrap_or(0);
             let bank = self.reader.clone();
             let account = AccountId::trust_in(&name, &currency);
-            let entries = blocking(move || bank.statement(&account, after)).await?;
+            let asked = account.clone();
+            let read = tokio::task::spawn_blocking(move || bank.statement(&asked, after))
+                .await
+                .expect("bank call does not panic");
+            let entries = match read {
+                Ok(entries) => entries,
+                // A bank configured without this currency: its other currencies are
+                // still attested (reconciliation reports the missing account).
+                Err(BankError::UnknownAccount { .. }) => {
+                    if self.missing_accounts.insert(account.clone()) {
+                        warn!(account = %account, "the bank has no such trust account; its currency is not attested");
+                    }
+                    continue;
+                }
+                Err(error) => return Err(anyhow::anyhow!("bank: {error}")),
+            };
             for entry in entries {
                 let mut facts: Vec<BankFact> = entry_fact(member, &name, asset, &entry)
                     .into_iter()
