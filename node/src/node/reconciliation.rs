@@ -354,15 +354,18 @@ fn exchanges(genesis: &seisan_types::Genesis) -> Vec<(MemberId, String)> {
 /// Step 1: every exchange's trust account at the bank. Blocking; no lock held. After
 /// the first failure the remaining accounts are not asked (a bank that timed out once
 /// would make the caller wait a timeout per account) and are marked failed alike.
+/// Carries `failure` across calls: once the bank failed (for any currency), later
+/// accounts are marked failed without asking, so a stopped bank costs one timeout per
+/// reconciliation, not one per currency.
 pub fn read_bank(
     bank: Option<&dyn BankAdapter>,
     exchanges: &[(MemberId, String)],
     currency: &str,
+    failure: &mut Option<String>,
 ) -> BTreeMap<MemberId, BankRead> {
     let mut reads = BTreeMap::new();
-    let mut failure: Option<String> = None;
     for (member, name) in exchanges {
-        let read = match (bank, &failure) {
+        let read = match (bank, &*failure) {
             (None, _) => BankRead::NoBank,
             (Some(_), Some(reason)) => BankRead::Failed {
                 reason: reason.clone(),
@@ -370,7 +373,7 @@ pub fn read_bank(
             (Some(bank), None) => match read_account(bank, &AccountId::trust_in(name, currency)) {
                 Ok(read) => read,
                 Err(error) => {
-                    failure = Some(error.to_string());
+                    *failure = Some(error.to_string());
                     BankRead::Failed {
                         reason: error.to_string(),
                     }
@@ -485,12 +488,14 @@ async fn reconciliation(
             (true, Vec::new(), Vec::new(), Vec::new());
         let mut truncated = false;
         let mut now_ms = 0;
+        let mut failure = None;
         for (index, (asset, currency)) in fiat.iter().enumerate() {
             // Bank first, then the ledger (see the module docs), per currency.
             let reads = read_bank(
                 bank.as_ref().map(|bank| bank as &dyn BankAdapter),
                 &exchanges,
                 currency,
+                &mut failure,
             );
             let snapshot = snapshot(&context, *asset, &reads);
             let comparison = compare(&snapshot, &reads, *asset, &names);
@@ -838,7 +843,12 @@ mod tests {
     #[test]
     fn an_unreachable_bank_is_asked_once_and_the_stalled_mirror_is_still_named() {
         let bank = Unreachable(Default::default());
-        let reads = read_bank(Some(&bank), &[(A, "a".into()), (B, "b".into())], "JPY");
+        let reads = read_bank(
+            Some(&bank),
+            &[(A, "a".into()), (B, "b".into())],
+            "JPY",
+            &mut None,
+        );
         assert_eq!(bank.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(reads
             .values()
