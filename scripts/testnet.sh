@@ -163,7 +163,7 @@ up() {
     say "== starting the public chain (anvil) and deploying the WBTC token"
     scripts/anvil.sh start "$data/anvil"
     local token; token=$(jq -r .token "$data/anvil/chain.json")
-    "$seisan" genesis testnet --out "$data" --validators "$validators" --quorum "$quorum" \
+    "$seisan" genesis testnet --usd --out "$data" --validators "$validators" --quorum "$quorum" \
         --eth-chain-id 31337 --token-contract "$token" >/dev/null
     # The clearing house's hot wallet is anvil's dev account 1 (a well-known key).
     (umask 077 && echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$data/keys/hot-wallet.key")

@@ -1,7 +1,7 @@
 //! `seisan bank`: the embedded accounting system (trust bank) as its own process.
 //!
 //! - `seisan bank init --out DIR [--genesis FILE]` writes `DIR/bank.toml`: the clearing
-//!   house and every exchange of the genesis (or of `seisan genesis testnet`'s) as
+//!   house and every exchange of the genesis (or of the default testnet's) as
 //!   parties with dev tokens `dev-token-<name>`, an operating and a trust account per
 //!   fiat currency of the genesis (`<name>:trust` in JPY, `<name>:trust:USD` in USD),
 //!   1,000,000 minor units in each exchange's operating accounts, books in
@@ -52,14 +52,6 @@ pub enum BankCommand {
     },
 }
 
-/// The genesis `seisan genesis testnet` writes (with its second currency, USD).
-fn default_testnet_genesis() -> Genesis {
-    let mut genesis = crate::genesis_command::testnet_genesis(7101, 0);
-    crate::genesis_command::add_second_currency(&mut genesis)
-        .expect("the testnet genesis takes USD");
-    genesis
-}
-
 /// The clearing house, the exchanges and the validators (each gets an auditor party).
 fn parties_of(genesis: &Genesis) -> (String, Vec<String>, Vec<String>) {
     let house = genesis
@@ -84,7 +76,7 @@ fn parties_of(genesis: &Genesis) -> (String, Vec<String>, Vec<String>) {
 }
 
 fn testnet_config(listen: &str, genesis: Option<&Genesis>, opening: u128) -> BankConfig {
-    let default = default_testnet_genesis();
+    let default = crate::genesis_command::testnet_genesis(7101, 0);
     let genesis = genesis.unwrap_or(&default);
     let (house, exchanges, validators) = parties_of(genesis);
     let names: Vec<&str> = exchanges.iter().map(String::as_str).collect();
@@ -205,13 +197,14 @@ mod tests {
 
     #[test]
     fn a_testnet_bank_holds_every_fiat_currency_of_the_testnet_genesis() {
-        let config = testnet_config("127.0.0.1:0", None, 100);
+        let mut genesis = crate::genesis_command::testnet_genesis(7101, 0);
+        crate::genesis_command::add_second_currency(&mut genesis).unwrap();
+        let config = testnet_config("127.0.0.1:0", Some(&genesis), 100);
         config.validate().unwrap();
         assert_eq!(config.currencies(), vec!["JPY", "USD"]);
         assert_eq!((config.scale_of("JPY"), config.scale_of("USD")), (0, 2));
-        // A genesis with JPY alone gives a JPY-only bank.
-        let jpy_only = crate::genesis_command::testnet_genesis(7101, 0);
-        let config = testnet_config("127.0.0.1:0", Some(&jpy_only), 100);
+        // Without a genesis: the default testnet's, JPY alone.
+        let config = testnet_config("127.0.0.1:0", None, 100);
         assert_eq!(config.currencies(), vec!["JPY"]);
     }
 }
