@@ -12,26 +12,18 @@
 //! contradicting attestations at `GET /v1/evidence`, with none against an honest node.
 //! A fifth member that is no validator has its attestation refused (`not_validator`).
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
 use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact};
 use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId, MemberId};
-use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use serde_json::Value;
 use std::time::Duration;
 
-/// Anvil's well-known dev accounts: 1 is the hot address, 2 the cold one, 3 exchange
-/// A's registered address.
-const ACCOUNTS: [&str; 4] = [
-    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
-    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
-    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
-    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
-];
+/// Indexes into `ANVIL_ACCOUNTS`: 1 is the hot address, 2 the cold one, 3 exchange A's
+/// registered address.
 const HOT: usize = 1;
 const COLD: usize = 2;
 const EXCHANGE_A: usize = 3;
@@ -41,115 +33,6 @@ const ETHER: u128 = 1_000_000_000_000_000_000;
 const LIAR: &str = "exchange-c";
 const LIAR_ID: u64 = 3;
 const PATIENT: Duration = Duration::from_secs(150);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the repository")
-        .to_path_buf()
-}
-
-/// An anvil started by `scripts/anvil.sh`, stopped on drop.
-struct Anvil {
-    dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Anvil {
-    fn start() -> anyhow::Result<Anvil> {
-        let dir = tempfile::Builder::new().prefix("seisan-anvil").tempdir()?;
-        let port = free_port();
-        let status = Command::new(repo_root().join("scripts/anvil.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .env("ANVIL_PORT", port.to_string())
-            .status()
-            .context("running scripts/anvil.sh start")?;
-        if !status.success() {
-            bail!("scripts/anvil.sh start failed");
-        }
-        Ok(Anvil {
-            url: format!("http://127.0.0.1:{port}"),
-            dir,
-        })
-    }
-
-    fn rpc(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let (code, body) = post_json(
-            &self.url,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
-        )?;
-        if code != 200 || body.get("error").is_some() {
-            bail!("{method}: {code} {body}");
-        }
-        Ok(body["result"].clone())
-    }
-
-    /// Sends ether from an unlocked dev account; returns the hash once mined.
-    fn send(&self, from: usize, to: usize, value: u128) -> anyhow::Result<String> {
-        let hash = self.rpc(
-            "eth_sendTransaction",
-            json!([{"from": ACCOUNTS[from], "to": ACCOUNTS[to], "value": format!("{value:#x}")}]),
-        )?;
-        let hash = hash.as_str().context("a hash")?.to_string();
-        wait_until(PATIENT, || {
-            Ok(!self
-                .rpc("eth_getTransactionReceipt", json!([hash]))?
-                .is_null())
-        })?;
-        Ok(hash)
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("scripts/anvil.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// The bank process; killed on drop.
-struct BankProcess {
-    child: Child,
-}
-
-impl Drop for BankProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `seisan bank init --genesis` (a party per member, an auditor per validator) and
-/// `seisan bank run`.
-fn start_bank(testnet: &Testnet, port: u16) -> anyhow::Result<BankProcess> {
-    let dir = testnet.dir.path();
-    let bank_dir = dir.join("bank");
-    let init = Command::new(seisan_binary())
-        .args(["bank", "init", "--out"])
-        .arg(&bank_dir)
-        .arg("--genesis")
-        .arg(testnet.genesis_path())
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(init.success(), "seisan bank init failed");
-    let log = std::fs::File::create(dir.join("bank.log"))?;
-    let child = Command::new(seisan_binary())
-        .args(["bank", "run", "--config"])
-        .arg(bank_dir.join("bank.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting seisan bank")?;
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until(PATIENCE, || {
-        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
-    })?;
-    Ok(BankProcess { child })
-}
 
 /// A JSON amount (a decimal string or a number) as minor units.
 fn minor(value: &Value) -> u128 {
@@ -224,7 +107,7 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
     std::env::set_var("SEISAN_ETH_RPC", &anvil.url);
     // One extra exchange, bench-0, that is a member but no validator.
     let mut net = Testnet::start_sized(4, Some(3), 1, |genesis| {
-        let address = |index: usize| ChainAddress(ACCOUNTS[index].into());
+        let address = |index: usize| ChainAddress(ANVIL_ACCOUNTS[index].into());
         genesis.public_chain = Some(PublicChainSettings {
             chain_id: 31337,
             confirmations: 2,
@@ -241,7 +124,7 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
     assert_eq!(net.nodes.len(), 4);
     assert_eq!(net.nodes[LIAR_ID as usize].name, LIAR);
     let bank_port = free_port();
-    let _bank = start_bank(&net, bank_port)?;
+    let _bank = start_bank(net.dir.path(), Some(&net.genesis_path()), bank_port)?;
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     for index in 0..net.nodes.len() {
         let name = net.nodes[index].name.clone();
@@ -299,7 +182,7 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
 
     // An ETH deposit from A's registered address: credited once, with the chain's
     // amount; the liar's inflated version and its invented deposit credit nobody.
-    anvil.send(EXCHANGE_A, HOT, ETHER)?;
+    anvil.send(EXCHANGE_A, ANVIL_ACCOUNTS[HOT], ETHER, "0x")?;
     wait_until(PATIENT, || Ok(holding(&a, "exchange-a", "ETH")? == ETHER))
         .with_context(|| net.log_tail(1))?;
     wait_until(PATIENT, || {

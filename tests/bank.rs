@@ -13,7 +13,6 @@ use seisan_types::genesis::OpeningBalance;
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
 const JPY: AssetId = AssetId(1);
@@ -21,42 +20,6 @@ const PAIR: Pair = Pair {
     base: AssetId(0),
     quote: AssetId(1),
 };
-
-/// The bank process; killed on drop.
-struct BankProcess {
-    child: Child,
-}
-
-impl Drop for BankProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_bank(dir: &std::path::Path, port: u16) -> anyhow::Result<BankProcess> {
-    let bank_dir = dir.join("bank");
-    let init = Command::new(seisan_binary())
-        .args(["bank", "init", "--out"])
-        .arg(&bank_dir)
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(init.success(), "seisan bank init failed");
-    let log = std::fs::File::create(dir.join("bank.log"))?;
-    let child = Command::new(seisan_binary())
-        .args(["bank", "run", "--config"])
-        .arg(bank_dir.join("bank.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting seisan bank")?;
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until(PATIENCE, || {
-        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
-    })?;
-    Ok(BankProcess { child })
-}
 
 fn next_nonce(node: &str, member: &str) -> u64 {
     let (_, body) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
@@ -130,7 +93,7 @@ fn fiat_trust_deposit_mirrored_fill_crash_and_withdrawal() {
         });
     })
     .unwrap();
-    let _bank = start_bank(testnet.dir.path(), bank_port).unwrap();
+    let _bank = start_bank(testnet.dir.path(), None, bank_port).unwrap();
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     for index in 0..3 {
         let name = testnet.nodes[index].name.clone();

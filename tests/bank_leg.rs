@@ -20,7 +20,7 @@ use seisan_types::genesis::OpeningBalance;
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ETH: u128 = 1_000_000_000_000_000_000;
@@ -41,60 +41,6 @@ const MIN_BLOCKS_DURING_STOP: u64 = 20;
 /// for the frozen bank (~20 at the idle rate; a commit blocked behind the call for its
 /// whole length would make at most one or two).
 const MIN_BLOCKS_DURING_CALL: u64 = 4;
-
-/// The bank process; continued (if stopped) and killed on drop.
-struct BankProcess {
-    child: Child,
-}
-
-impl BankProcess {
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(status.success(), "kill {signal} failed");
-    }
-}
-
-impl Drop for BankProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `seisan bank init --genesis` (a party per member, an auditor per validator) and
-/// `seisan bank run`.
-fn start_bank(testnet: &Testnet, port: u16) -> anyhow::Result<BankProcess> {
-    let dir = testnet.dir.path();
-    let bank_dir = dir.join("bank");
-    let init = Command::new(seisan_binary())
-        .args(["bank", "init", "--out"])
-        .arg(&bank_dir)
-        .arg("--genesis")
-        .arg(testnet.genesis_path())
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(init.success(), "seisan bank init failed");
-    let log = std::fs::File::create(dir.join("bank.log"))?;
-    let child = Command::new(seisan_binary())
-        .args(["bank", "run", "--config"])
-        .arg(bank_dir.join("bank.toml"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting seisan bank")?;
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until(PATIENCE, || {
-        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
-    })?;
-    Ok(BankProcess { child })
-}
 
 fn order(side: Side, price_jpy: u128) -> TxBody {
     TxBody::PlaceOrder(OrderRequest {
@@ -208,7 +154,7 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
         });
     })
     .unwrap();
-    let bank = start_bank(&testnet, bank_port).unwrap();
+    let bank = start_bank(testnet.dir.path(), Some(&testnet.genesis_path()), bank_port).unwrap();
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     for index in 0..3 {
         let name = testnet.nodes[index].name.clone();

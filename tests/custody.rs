@@ -23,15 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// Anvil's well-known dev accounts 0-5 and the keys of 1 (hot) and 2 (cold).
-const ACCOUNTS: [&str; 6] = [
-    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
-    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
-    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
-    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
-    "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
-    "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
-];
+/// The keys of anvil's dev accounts 1 (hot) and 2 (cold).
 const HOT_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const COLD_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 const HOT: usize = 1;
@@ -44,108 +36,6 @@ const ETH_ID: AssetId = AssetId(0);
 const JPY_ID: AssetId = AssetId(1);
 const WBTC_ID: AssetId = AssetId(2);
 const PATIENT: Duration = Duration::from_secs(120);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is inside the repository")
-        .to_path_buf()
-}
-
-/// An anvil started by `scripts/anvil.sh`, stopped on drop.
-struct Anvil {
-    dir: tempfile::TempDir,
-    url: String,
-    token: String,
-}
-
-impl Anvil {
-    fn start() -> anyhow::Result<Anvil> {
-        let dir = tempfile::Builder::new().prefix("seisan-anvil").tempdir()?;
-        let port = free_port();
-        let status = Command::new(repo_root().join("scripts/anvil.sh"))
-            .arg("start")
-            .arg(dir.path())
-            .env("ANVIL_PORT", port.to_string())
-            .status()
-            .context("running scripts/anvil.sh start")?;
-        if !status.success() {
-            bail!("scripts/anvil.sh start failed");
-        }
-        let chain: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("chain.json"))?)?;
-        Ok(Anvil {
-            url: format!("http://127.0.0.1:{port}"),
-            token: chain["token"]
-                .as_str()
-                .context("chain.json names the token")?
-                .into(),
-            dir,
-        })
-    }
-
-    fn rpc(&self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let (code, body) = post_json(
-            &self.url,
-            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
-        )?;
-        if code != 200 || body.get("error").is_some() {
-            bail!("{method}: {code} {body}");
-        }
-        Ok(body["result"].clone())
-    }
-
-    /// Sends from an unlocked dev account; returns the transaction hash once mined.
-    fn send(&self, from: usize, to: &str, value: u128, data: &str) -> anyhow::Result<String> {
-        let hash = self.rpc(
-            "eth_sendTransaction",
-            json!([{"from": ACCOUNTS[from], "to": to, "value": format!("{value:#x}"), "data": data}]),
-        )?;
-        let hash = hash.as_str().context("a hash")?.to_string();
-        wait_until(PATIENT, || {
-            Ok(!self
-                .rpc("eth_getTransactionReceipt", json!([hash]))?
-                .is_null())
-        })?;
-        Ok(hash)
-    }
-
-    fn send_token(&self, from: usize, to: usize, amount: u128) -> anyhow::Result<String> {
-        let data = format!(
-            "0xa9059cbb{:0>64}{amount:064x}",
-            ACCOUNTS[to].trim_start_matches("0x")
-        );
-        self.send(from, &self.token.clone(), 0, &data)
-    }
-
-    /// Waits for a new block and a few seconds more: a payout the nodes were about to
-    /// send would be on the chain by then.
-    fn let_blocks_pass(&self) -> anyhow::Result<()> {
-        let block = self.rpc("eth_blockNumber", json!([]))?;
-        wait_until(PATIENT, || {
-            Ok(self.rpc("eth_blockNumber", json!([]))? != block)
-        })?;
-        std::thread::sleep(Duration::from_secs(3));
-        Ok(())
-    }
-
-    fn eth_balance(&self, account: usize) -> anyhow::Result<u128> {
-        let value = self.rpc("eth_getBalance", json!([ACCOUNTS[account], "latest"]))?;
-        Ok(u128::from_str_radix(
-            value.as_str().context("hex")?.trim_start_matches("0x"),
-            16,
-        )?)
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = Command::new(repo_root().join("scripts/anvil.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 fn write_key(dir: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
     use std::io::Write;
@@ -224,7 +114,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     std::env::set_var("SEISAN_HOT_KEY", &hot_key);
     let token = anvil.token.clone();
     let mut net = Testnet::start_with(0, |genesis| {
-        let address = |index: usize| ChainAddress(ACCOUNTS[index].into());
+        let address = |index: usize| ChainAddress(ANVIL_ACCOUNTS[index].into());
         genesis.public_chain = Some(PublicChainSettings {
             chain_id: 31337,
             confirmations: 2,
@@ -282,7 +172,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     let snapshot = anvil.rpc("evm_snapshot", json!([]))?;
     let vanishing = anvil.rpc(
         "eth_sendTransaction",
-        json!([{"from": ACCOUNTS[EXCHANGE_A], "to": ACCOUNTS[HOT], "value": format!("{:#x}", ETHER / 4)}]),
+        json!([{"from": ANVIL_ACCOUNTS[EXCHANGE_A], "to": ANVIL_ACCOUNTS[HOT], "value": format!("{:#x}", ETHER / 4)}]),
     )?;
     anvil.rpc("evm_mine", json!([]))?;
     assert!(!anvil
@@ -300,7 +190,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     transact(&b, &genesis, "exchange-b", order(Side::Buy))?;
 
     // Deposits: A's registered address sends 1 ETH and 2 WBTC; an outsider 0.5 ETH.
-    let hot = ACCOUNTS[HOT];
+    let hot = ANVIL_ACCOUNTS[HOT];
     anvil.send(EXCHANGE_A, hot, ETHER, "0x")?;
     anvil.send_token(EXCHANGE_A, HOT, 2 * WBTC)?;
     let outsider = anvil.send(OUTSIDER, hot, ETHER / 2, "0x")?;
@@ -366,7 +256,7 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
 
     // Withdrawal 1 arrives at A's registered address.
     let before = anvil.eth_balance(EXCHANGE_A)?;
-    let to = ChainAddress(ACCOUNTS[EXCHANGE_A].into());
+    let to = ChainAddress(ANVIL_ACCOUNTS[EXCHANGE_A].into());
     transact(
         &a,
         &genesis,

@@ -7,7 +7,7 @@ use seisan_types::genesis::{Genesis, Member, Role};
 use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
 use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -655,4 +655,179 @@ pub fn allocate(amount: u128) -> TxBody {
         amount: seisan_types::amount::Amount(amount),
         direction: AllocationDirection::ToCustomer,
     })
+}
+
+/// The embedded bank as its own process (`seisan bank run`); on drop it is continued
+/// (if a test stopped it) and killed.
+#[derive(Debug)]
+pub struct BankProcess {
+    child: Child,
+}
+
+impl BankProcess {
+    /// Sends `signal` (e.g. `-STOP`, `-CONT`) to the bank process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for BankProcess {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `seisan bank init` into `<dir>/bank` (from `genesis`: a party per member and an
+/// auditor per validator; without it, the default testnet parties) and `seisan bank
+/// run` on `port`; waits until it answers.
+pub fn start_bank(dir: &Path, genesis: Option<&Path>, port: u16) -> anyhow::Result<BankProcess> {
+    let bank_dir = dir.join("bank");
+    let mut init = Command::new(seisan_binary());
+    init.args(["bank", "init", "--out"]).arg(&bank_dir);
+    if let Some(genesis) = genesis {
+        init.arg("--genesis").arg(genesis);
+    }
+    let status = init.stdout(Stdio::null()).status()?;
+    anyhow::ensure!(status.success(), "seisan bank init failed");
+    let log = std::fs::File::create(dir.join("bank.log"))?;
+    let child = Command::new(seisan_binary())
+        .args(["bank", "run", "--config"])
+        .arg(bank_dir.join("bank.toml"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting seisan bank")?;
+    let bank = BankProcess { child };
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until(PATIENCE, || {
+        Ok(get(&format!("{url}/v1/health")).is_ok_and(|(code, _)| code == 200))
+    })?;
+    Ok(bank)
+}
+
+/// Anvil's well-known dev accounts 0-5 (1 is the testnets' hot address, 2 the cold one).
+pub const ANVIL_ACCOUNTS: [&str; 6] = [
+    "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+    "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    "0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc",
+    "0x90f79bf6eb2c4f870365e785982e1f101e93b906",
+    "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65",
+    "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
+];
+/// How long a transaction sent to anvil may take to be mined.
+pub const ANVIL_PATIENCE: Duration = Duration::from_secs(150);
+
+/// The repository root (the parent of `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+/// An anvil started by `scripts/anvil.sh` (with the WBTC token deployed), stopped on
+/// drop.
+#[derive(Debug)]
+pub struct Anvil {
+    dir: tempfile::TempDir,
+    pub url: String,
+    /// The WBTC token contract's address.
+    pub token: String,
+}
+
+impl Anvil {
+    pub fn start() -> anyhow::Result<Anvil> {
+        let dir = tempfile::Builder::new().prefix("seisan-anvil").tempdir()?;
+        let port = free_port();
+        let status = Command::new(repo_root().join("scripts/anvil.sh"))
+            .arg("start")
+            .arg(dir.path())
+            .env("ANVIL_PORT", port.to_string())
+            .status()
+            .context("running scripts/anvil.sh start")?;
+        if !status.success() {
+            bail!("scripts/anvil.sh start failed");
+        }
+        let chain: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("chain.json"))?)?;
+        Ok(Anvil {
+            url: format!("http://127.0.0.1:{port}"),
+            token: chain["token"]
+                .as_str()
+                .context("chain.json names the token")?
+                .into(),
+            dir,
+        })
+    }
+
+    pub fn rpc(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let (code, body) = post_json(
+            &self.url,
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        )?;
+        if code != 200 || body.get("error").is_some() {
+            bail!("{method}: {code} {body}");
+        }
+        Ok(body["result"].clone())
+    }
+
+    /// Sends from an unlocked dev account; returns the transaction hash once mined.
+    pub fn send(&self, from: usize, to: &str, value: u128, data: &str) -> anyhow::Result<String> {
+        let hash = self.rpc(
+            "eth_sendTransaction",
+            json!([{"from": ANVIL_ACCOUNTS[from], "to": to, "value": format!("{value:#x}"), "data": data}]),
+        )?;
+        let hash = hash.as_str().context("a hash")?.to_string();
+        wait_until(ANVIL_PATIENCE, || {
+            Ok(!self
+                .rpc("eth_getTransactionReceipt", json!([hash]))?
+                .is_null())
+        })?;
+        Ok(hash)
+    }
+
+    pub fn send_token(&self, from: usize, to: usize, amount: u128) -> anyhow::Result<String> {
+        let data = format!(
+            "0xa9059cbb{:0>64}{amount:064x}",
+            ANVIL_ACCOUNTS[to].trim_start_matches("0x")
+        );
+        self.send(from, &self.token.clone(), 0, &data)
+    }
+
+    /// Waits for a new block and a few seconds more: a payout the nodes were about to
+    /// send would be on the chain by then.
+    pub fn let_blocks_pass(&self) -> anyhow::Result<()> {
+        let block = self.rpc("eth_blockNumber", json!([]))?;
+        wait_until(ANVIL_PATIENCE, || {
+            Ok(self.rpc("eth_blockNumber", json!([]))? != block)
+        })?;
+        std::thread::sleep(Duration::from_secs(3));
+        Ok(())
+    }
+
+    pub fn eth_balance(&self, account: usize) -> anyhow::Result<u128> {
+        let value = self.rpc("eth_getBalance", json!([ANVIL_ACCOUNTS[account], "latest"]))?;
+        Ok(u128::from_str_radix(
+            value.as_str().context("hex")?.trim_start_matches("0x"),
+            16,
+        )?)
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("scripts/anvil.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
 }
