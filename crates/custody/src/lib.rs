@@ -9,6 +9,8 @@
 //!   how a payout is tagged and recognised, how much to sweep to cold, the reserves
 //!   report. It is chain-neutral: addresses, hashes and amounts are the types of
 //!   `seisan_types::custody`, so a Bitcoin adapter can reuse it.
+//! - [`chain`] is the [`chain::PublicChain`] trait: the calls the custody watcher
+//!   makes, so its shell is generic over the chain (the Ethereum adapter, or a fake).
 //! - [`evm`] is the Ethereum adapter over alloy (JSON-RPC, local keys, EIP-1559
 //!   transactions, ERC-20 `Transfer` logs and `balanceOf`).
 //! - [`journal`] records every signed outgoing transaction durably before it is
@@ -16,6 +18,7 @@
 //!   nonce) instead of paying twice.
 //! - [`keys`] loads wallet keys from files that only their owner can read.
 
+pub mod chain;
 pub mod evm;
 pub mod journal;
 pub mod keys;
