@@ -7,21 +7,123 @@
 //! later (governance rules G1-G4, consensus rules E1-E6). exchange-c's node starts from
 //! the original genesis file and its own key, which genesis does not know: it follows
 //! the chain as an observer, syncs every block and set change from genesis, and votes
-//! from its activation. Then, with four validators and quorum 3: any one killed, the
-//! chain keeps finalizing (so exchange-c's votes count); two killed, it stands still and
-//! forks nowhere; both back (together, then one after the other), all four finalize
-//! again with the same block hash and state root at every height.
+//! from its activation. exchange-c then trades as a new exchange does: it funds its
+//! trust account at the bank (its own process, which knows exchange-c as its
+//! customer), the validators attest the entry and the ledger credits it, and it buys
+//! ETH from exchange-a; the fill is final on all four nodes with both members'
+//! balances moved, and its yen leg is mirrored at the bank and confirmed on chain.
+//! Then, with four validators and quorum 3: any one killed, the chain keeps finalizing
+//! (so exchange-c's votes count); two killed, it stands still and forks nowhere; both
+//! back (together, then one after the other), all four finalize again with the same
+//! block hash and state root at every height.
 
+use anyhow::Context;
+use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_crypto::Keypair;
 use seisan_tests::*;
-use seisan_types::genesis::Role;
+use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::genesis::{Member, OpeningBalance, Role};
 use seisan_types::governance::{GovernanceChange, Proposal, ProposalId};
-use seisan_types::{Height, TxBody};
+use seisan_types::{Amount, AssetId, Height, TxBody};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How long a chain that should be finalizing gets to grow by a few blocks.
 const PROGRESS: Duration = Duration::from_secs(60);
+
+/// One ETH in minor units (scale 18).
+const ETH: u128 = 1_000_000_000_000_000_000;
+/// The testnet's one pair, ETH/JPY.
+const PAIR: Pair = Pair {
+    base: AssetId(0),
+    quote: AssetId(1),
+};
+
+/// A good-till-cancelled limit order for one ETH at `price_jpy`.
+fn order(side: Side, price_jpy: u128) -> TxBody {
+    TxBody::PlaceOrder(OrderRequest {
+        pair: PAIR,
+        side,
+        quantity: Amount(ETH),
+        limit_price: Amount(price_jpy),
+        time_in_force: TimeInForce::GoodTillCancel,
+        expires_at_ms: None,
+    })
+}
+
+/// `member`'s balance of `symbol` on `node_url` (`{inventory, locked, customers}`).
+fn balance_of(node_url: &str, member: &str, symbol: &str) -> anyhow::Result<Value> {
+    let (code, body) = get(&format!("{node_url}/v1/members/{member}/balances"))?;
+    anyhow::ensure!(code == 200, "balances of {member}: {code} {body}");
+    body["balances"]
+        .as_array()
+        .and_then(|balances| balances.iter().find(|entry| entry["symbol"] == symbol))
+        .map(|entry| entry["balance"].clone())
+        .with_context(|| format!("no {symbol} balance of {member}: {body}"))
+}
+
+/// The one trade of `buyer` from `seller` finalized at `height`, from `/v1/trades`.
+fn trade_at(node_url: &str, buyer: u64, seller: u64, height: u64) -> anyhow::Result<Value> {
+    let (code, body) = get(&format!("{node_url}/v1/trades?limit=1000"))?;
+    anyhow::ensure!(code == 200, "trades: {code} {body}");
+    let found: Vec<&Value> = body["trades"]
+        .as_array()
+        .context("trades")?
+        .iter()
+        .filter(|trade| {
+            trade["buyer"] == buyer && trade["seller"] == seller && trade["height"] == height
+        })
+        .collect();
+    anyhow::ensure!(
+        found.len() == 1,
+        "one trade of {buyer} from {seller} at {height}: {body}"
+    );
+    Ok(found[0].clone())
+}
+
+/// The flags that connect `member`'s node to the bank: its own token (it may move and
+/// read its own accounts) and its validator's read-only auditor token (it reads and
+/// attests every exchange's trust account).
+fn bank_flags(bank_url: &str, member: &str) -> Vec<String> {
+    vec![
+        "--bank-url".into(),
+        bank_url.into(),
+        "--bank-token".into(),
+        seisan_bank::dev_token(member),
+        "--bank-auditor-token".into(),
+        seisan_bank::dev_auditor_token(member),
+    ]
+}
+
+/// Signs `body` with `keypair` as `member` at the next nonce `node_url` names (the
+/// member's node signs attestations with the same key, so no counter of the test's
+/// own could know it), submits it and waits until it is final and applied; returns
+/// the transaction's status document.
+fn trade_as(
+    testnet: &Testnet,
+    node_url: &str,
+    member: &str,
+    keypair: &Keypair,
+    body: TxBody,
+) -> Value {
+    let (code, nonce) = get(&format!("{node_url}/v1/members/{member}/nonce")).unwrap();
+    assert_eq!(code, 200, "{member}'s nonce: {nonce}");
+    let transaction = seisan_crypto::sign_transaction(
+        keypair,
+        seisan_types::Transaction {
+            chain_id: testnet.genesis.chain_id.clone(),
+            member: seisan_types::MemberId(nonce["member"].as_u64().expect("member id") as u32),
+            nonce: seisan_types::Nonce(nonce["next"].as_u64().expect("next nonce")),
+            body,
+        },
+    );
+    let (code, answer) = submit(node_url, &transaction).unwrap();
+    assert!(code == 202 || code == 200, "{member}: {code} {answer}");
+    let done = wait_finalized(node_url, &transaction.id()).unwrap();
+    assert_eq!(done["receipt"]["outcome"], "applied", "{member}: {done}");
+    done
+}
 
 /// Each member's next nonce (a fresh testnet: every member starts at 1).
 struct Nonces(BTreeMap<String, u64>);
@@ -134,9 +236,45 @@ fn keeps_finalizing(testnet: &Testnet, alive: &[usize], what: &str) {
 
 #[test]
 fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_two() {
-    let mut testnet = Testnet::start_sized(3, None, 0, |_| {}).expect("three validators");
+    let mut testnet = Testnet::start_sized(3, None, 0, |genesis| {
+        // exchange-a has ETH to sell to exchange-c once it has joined.
+        genesis.opening_balances.push(OpeningBalance {
+            member: "exchange-a".into(),
+            asset: "ETH".into(),
+            amount: "2".into(),
+        });
+    })
+    .expect("three validators");
     let all_three = [0, 1, 2];
     let mut nonces = Nonces(BTreeMap::new());
+    let joiner = "exchange-c";
+    let keypair = Keypair::dev(joiner);
+    let p2p_address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+
+    // The bank, its own process. Its customers are its own business: it is set up from
+    // a copy of the genesis that also lists exchange-c (so exchange-c gets its
+    // operating and trust accounts and its validator an auditor token), while the
+    // chain's genesis file stays without exchange-c. Each validator's node watches it.
+    let mut bank_genesis = testnet.genesis.clone();
+    bank_genesis.members.push(Member {
+        name: joiner.into(),
+        role: Role::Exchange,
+        public_key: keypair.public_key(),
+        validator: true,
+        p2p_address: Some(p2p_address.clone()),
+    });
+    bank_genesis.quorum = 3;
+    let bank_genesis_path = testnet.dir.path().join("bank-customers.json");
+    std::fs::write(&bank_genesis_path, bank_genesis.to_json()).unwrap();
+    let bank_port = free_port();
+    let _bank = start_bank(testnet.dir.path(), Some(&bank_genesis_path), bank_port).unwrap();
+    let bank_url = format!("http://127.0.0.1:{bank_port}");
+    for index in all_three {
+        let name = testnet.nodes[index].name.clone();
+        testnet.nodes[index].extra_args = bank_flags(&bank_url, &name);
+        testnet.launch(index).unwrap();
+    }
+    testnet.wait_in_sync(&all_three).unwrap();
 
     // Epoch 1: quorum 3 of the three, so that a fourth validator keeps 2q > n.
     govern(
@@ -152,9 +290,6 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     assert_eq!(after_quorum["quorum"], 3, "{after_quorum}");
 
     // Epoch 2: exchange-c, unknown to genesis, is added as a validator.
-    let joiner = "exchange-c";
-    let keypair = Keypair::dev(joiner);
-    let p2p_address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
     govern(
         &testnet,
         &mut nonces,
@@ -180,7 +315,12 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     // Its node starts from the original genesis and its own key, and syncs every
     // block and both set changes from genesis before it votes.
     let c = testnet
-        .add_joining_node(joiner, &keypair, &p2p_address)
+        .add_joining_node_with(
+            joiner,
+            &keypair,
+            &p2p_address,
+            bank_flags(&bank_url, joiner),
+        )
         .expect("exchange-c's node starts");
     let all_four = [0, 1, 2, c];
     wait_for_epoch(&testnet, &[c], 2);
@@ -191,6 +331,101 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     let height = testnet.highest(&all_four).unwrap();
     testnet.wait_for_height(&all_four, height).unwrap();
     testnet.assert_same_blocks(&all_four, 1..=height);
+
+    // exchange-c trades. First it funds its trust account at the bank from its
+    // operating account, as any exchange does; the validators (now four, quorum 3)
+    // attest the bank's entry and the ledger credits exchange-c's yen.
+    let ch = testnet.nodes[0].url();
+    let c_url = testnet.nodes[c].url();
+    let bank_c = HttpBank::new(&bank_url, &seisan_bank::dev_token(joiner));
+    bank_c
+        .transfer(&TransferRequest {
+            from: AccountId::operating(joiner),
+            to: AccountId::trust(joiner),
+            amount: Amount(500),
+            reference: TransferReference("exchange-c-funds-trust-1".into()),
+        })
+        .unwrap();
+    wait_until(PATIENCE, || {
+        Ok(balance_of(&c_url, joiner, "JPY")?["inventory"] == "500")
+    })
+    .with_context(|| format!("{}\n{}", testnet.log_tail(0), testnet.log_tail(c)))
+    .expect("the ledger credits exchange-c's bank deposit");
+    let credited = get_ok(&format!("{ch}/v1/members/{joiner}/balances"));
+    assert_eq!(
+        credited["balances"],
+        get_ok(&format!("{c_url}/v1/members/{joiner}/balances"))["balances"],
+        "the clearing house and exchange-c's node disagree on exchange-c's credit"
+    );
+    // Then it buys one ETH from exchange-a for 300 yen: the fill settles at once.
+    let a_before = (
+        balance_of(&ch, "exchange-a", "ETH").unwrap(),
+        balance_of(&ch, "exchange-a", "JPY").unwrap(),
+    );
+    trade_as(
+        &testnet,
+        &ch,
+        "exchange-a",
+        &Keypair::dev("exchange-a"),
+        order(Side::Sell, 300),
+    );
+    let bought = trade_as(&testnet, &c_url, joiner, &keypair, order(Side::Buy, 300));
+    let fill_height = bought["height"].as_u64().expect("finalized height");
+    testnet.wait_for_height(&all_four, fill_height).unwrap();
+    let c_id = get_ok(&format!("{ch}/v1/members/{joiner}/nonce"))["member"]
+        .as_u64()
+        .expect("exchange-c's id");
+    for node in all_four {
+        let url = testnet.nodes[node].url();
+        let trade = trade_at(&url, c_id, 1, fill_height).unwrap();
+        assert_eq!(trade["quantity"], ETH.to_string(), "{trade}");
+        assert_eq!(trade["value"], "300", "{trade}");
+        let c_eth = balance_of(&url, joiner, "ETH").unwrap();
+        let c_jpy = balance_of(&url, joiner, "JPY").unwrap();
+        assert_eq!(
+            c_eth["inventory"],
+            ETH.to_string(),
+            "exchange-c's ETH: {c_eth}"
+        );
+        assert_eq!(c_jpy["inventory"], "200", "exchange-c's yen: {c_jpy}");
+        let a_eth = balance_of(&url, "exchange-a", "ETH").unwrap();
+        let a_jpy = balance_of(&url, "exchange-a", "JPY").unwrap();
+        assert_eq!(
+            a_before.0["inventory"],
+            (2 * ETH).to_string(),
+            "{a_before:?}"
+        );
+        assert_eq!(
+            a_eth["inventory"],
+            ETH.to_string(),
+            "exchange-a's ETH: {a_eth}"
+        );
+        assert_eq!(a_eth["locked"], "0", "exchange-a's ETH: {a_eth}");
+        assert_eq!(a_jpy["inventory"], "300", "exchange-a's yen: {a_jpy}");
+    }
+    // The fill's yen leg is mirrored at the bank, trust account to trust account, and
+    // the validators put the bank's confirmation on chain.
+    let house = HttpBank::new(&bank_url, &seisan_bank::dev_token("clearing-house"));
+    wait_until(PATIENCE, || {
+        let (code, body) = get(&format!("{ch}/v1/mirrors/{fill_height}"))?;
+        anyhow::ensure!(code == 200, "mirrors at {fill_height}: {code} {body}");
+        Ok(body["mirrors"]
+            .as_array()
+            .is_some_and(|mirrors| mirrors.len() == 1 && mirrors[0]["state"] == "confirmed"))
+    })
+    .with_context(|| testnet.log_tail(0))
+    .expect("the fill's bank leg is confirmed on chain");
+    assert_eq!(
+        (
+            house.balance(&AccountId::trust(joiner)).unwrap().balance,
+            house
+                .balance(&AccountId::trust("exchange-a"))
+                .unwrap()
+                .balance
+        ),
+        (Amount(200), Amount(300)),
+        "the trust accounts at the bank after the mirror"
+    );
 
     // Quorum 3 of 4: any one may go (exchange-c's votes count when another is down).
     for down in all_four {
@@ -256,12 +491,19 @@ fn get_ok(url: &str) -> serde_json::Value {
 ///   genesis through both and agrees with exchange-a at every height.
 #[test]
 fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
-    let mut testnet = Testnet::start_sized(3, None, 0, |genesis| {
+    // One non-validating exchange, bench-0, to trade with exchange-a's new key: the
+    // clearing house does not trade and exchange-b must hold nothing to leave.
+    let mut testnet = Testnet::start_sized(3, None, 1, |genesis| {
         // exchange-b starts with nothing, so it can leave (governance rule G5).
         genesis
             .opening_balances
             .retain(|balance| balance.member != "exchange-b");
         fund_jpy(genesis, &["exchange-a"], "1000");
+        genesis.opening_balances.push(OpeningBalance {
+            member: "bench-0".into(),
+            asset: "ETH".into(),
+            amount: "1".into(),
+        });
     })
     .expect("three validators");
     let mut nonces = Nonces(BTreeMap::new());
@@ -326,6 +568,47 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
     );
     let done = wait_finalized(&ch, &fresh.id()).unwrap();
     assert_eq!(done["receipt"]["outcome"], "applied", "{done}");
+    // The new key trades: bench-0 offers one ETH for 300 yen, exchange-a (new key)
+    // buys it, the fill is final on every node and both members' balances moved.
+    finalize(
+        &testnet,
+        0,
+        "bench-0",
+        nonces.next("bench-0"),
+        order(Side::Sell, 300),
+    );
+    let buy = signed_with(&new_key, nonces.next("exchange-a"), order(Side::Buy, 300));
+    let (code, answer) = submit(&testnet.nodes[1].url(), &buy).unwrap();
+    assert!(
+        code == 202 || code == 200,
+        "the new key's order: {code} {answer}"
+    );
+    let bought = wait_finalized(&ch, &buy.id()).unwrap();
+    assert_eq!(bought["receipt"]["outcome"], "applied", "{bought}");
+    let fill_height = bought["height"].as_u64().expect("finalized height");
+    testnet.wait_for_height(&[0, 1, 2], fill_height).unwrap();
+    let bench = testnet.genesis.member_by_name("bench-0").unwrap().0 .0;
+    for node in [0, 1, 2] {
+        let url = testnet.nodes[node].url();
+        let trade = trade_at(&url, 1, u64::from(bench), fill_height).unwrap();
+        assert_eq!(trade["quantity"], ETH.to_string(), "{trade}");
+        assert_eq!(trade["value"], "300", "{trade}");
+        let a_eth = balance_of(&url, "exchange-a", "ETH").unwrap();
+        let a_jpy = balance_of(&url, "exchange-a", "JPY").unwrap();
+        assert_eq!(
+            a_eth["inventory"],
+            ETH.to_string(),
+            "exchange-a's ETH: {a_eth}"
+        );
+        // 1000 at genesis, 1 allocated to a customer above, 300 paid.
+        assert_eq!(a_jpy["inventory"], "699", "exchange-a's yen: {a_jpy}");
+        assert_eq!(a_jpy["locked"], "0", "exchange-a's yen: {a_jpy}");
+        let bench_eth = balance_of(&url, "bench-0", "ETH").unwrap();
+        let bench_jpy = balance_of(&url, "bench-0", "JPY").unwrap();
+        assert_eq!(bench_eth["inventory"], "0", "bench-0's ETH: {bench_eth}");
+        assert_eq!(bench_eth["locked"], "0", "bench-0's ETH: {bench_eth}");
+        assert_eq!(bench_jpy["inventory"], "300", "bench-0's yen: {bench_jpy}");
+    }
     testnet.nodes[2].kill();
     keeps_finalizing(
         &testnet,

@@ -316,6 +316,18 @@ impl Testnet {
         keypair: &Keypair,
         p2p_address: &str,
     ) -> anyhow::Result<usize> {
+        self.add_joining_node_with(member, keypair, p2p_address, Vec::new())
+    }
+
+    /// [`Testnet::add_joining_node`] with `extra_args` passed to `seisan node` at every
+    /// launch besides `--listen` (e.g. the bank's URL and this member's tokens).
+    pub fn add_joining_node_with(
+        &mut self,
+        member: &str,
+        keypair: &Keypair,
+        p2p_address: &str,
+        extra_args: Vec<String>,
+    ) -> anyhow::Result<usize> {
         let key = self.key_path(member);
         seisan_crypto::keyfile::write_key_file(&key, keypair)
             .with_context(|| format!("writing {}", key.display()))?;
@@ -324,7 +336,7 @@ impl Testnet {
             http_port: free_port(),
             data: self.dir.path().join("data").join(member),
             log: self.dir.path().join(format!("{member}.log")),
-            extra_args: vec!["--listen".into(), p2p_address.into()],
+            extra_args: [vec!["--listen".into(), p2p_address.into()], extra_args].concat(),
             child: None,
         });
         let index = self.nodes.len() - 1;
