@@ -350,7 +350,10 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
         Ok(balance_of(&c_url, joiner, "JPY")?["inventory"] == "500")
     })
     .with_context(|| format!("{}\n{}", testnet.log_tail(0), testnet.log_tail(c)))
-    .expect("the ledger credits exchange-c's bank deposit");
+    .expect(
+        "the ledger credits exchange-c's bank deposit (the validators' bank watchers must \
+         read the trust accounts of the current membership's exchanges, not only genesis's)",
+    );
     let credited = get_ok(&format!("{ch}/v1/members/{joiner}/balances"));
     assert_eq!(
         credited["balances"],
