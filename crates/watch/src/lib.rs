@@ -22,6 +22,7 @@
 //! its nonce.
 
 // (bank planner: being written)
+pub mod custody;
 pub mod follow_up;
 
 /// Milliseconds since the Unix epoch, as the shell's clock read them.

@@ -104,6 +104,9 @@ pub struct ApiContext {
     /// Held for writing while a block commits, so a multi-key read under the read
     /// lock sees one committed height.
     pub commit_lock: Arc<std::sync::RwLock<()>>,
+    /// What the custody watcher last saw (its default when this node watches no
+    /// public chain).
+    pub custody: watch::Receiver<super::custody_watcher::CustodyStatus>,
 }
 
 /// A 4xx/5xx answer with a JSON error body.
@@ -252,7 +255,7 @@ pub fn resolve_member(genesis: &Genesis, text: &str) -> Result<MemberId, ApiErro
 async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
     let mut status = context.status.borrow().clone();
     status.mempool_depth = context.mempool.lock().expect("mempool lock").len();
-    status.custody_undercovered = super::custody_watcher::undercovered();
+    status.custody_undercovered = context.custody.borrow().undercovered;
     status.mirrors = super::reconciliation::mirror_status(&context);
     Json(status)
 }

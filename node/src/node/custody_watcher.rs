@@ -1,23 +1,20 @@
-//! The custody watcher: every node watches the public chain through its own RPC
-//! endpoint and attests what it sees; the clearing-house node also pays withdrawals
-//! and sweeps the hot wallet's excess to cold.
+//! The custody watcher's shell: an actor (one task and its state) that does the I/O for
+//! the pure custody planner (`seisan_watch::custody`, whose docs say what a pass
+//! decides). Every node watches the public chain through its own RPC endpoint and
+//! attests what it sees; the clearing-house node (with `--hot-key`) also pays
+//! withdrawals and sweeps the hot wallet's excess to cold.
 //!
-//! One task, one pass every [`POLL_INTERVAL_MS`]:
-//! 1. Deposits: scan the blocks that are now K deep (never shallower, so a deposit
-//!    reorganised away before K confirmations is never seen) for transfers into the hot
-//!    address, and attest each deposit this node has not attested yet (settled or
-//!    not: a late attestation is recorded without crediting again).
-//! 2. Payouts: for every open withdrawal whose payout the clearing house named, attest
-//!    it once its transaction is K deep, succeeded and pays exactly the withdrawal.
-//! 3. Clearing house only (with `--hot-key`): re-broadcast journaled transactions that
-//!    are not mined yet; then, with nothing in flight, pay the oldest pending
-//!    withdrawal the hot wallet covers (sign, journal durably, broadcast, name it on
-//!    chain with `PayoutSent`) or sweep one asset's excess over the cap to cold. One
-//!    outgoing transaction at a time keeps the hot wallet's nonces in journal order,
-//!    so a restarted node re-sends the same signed bytes instead of paying twice.
+//! One pass every [`POLL_INTERVAL_MS`]: read the newest block; ask the planner what
+//! else to read (under the commit lock, released before any chain call); read it
+//! through [`PublicChain`]; plan from the committed ledger, the observation, the payout
+//! journal and the clock; then carry out the actions in order, stopping at the first
+//! that fails (its effects are planned again next pass). An outgoing transfer is
+//! signed, journaled durably, and only then broadcast. What the watcher last saw is
+//! published through a `tokio::sync::watch` channel that the API reads
+//! ([`CustodyStatus`]).
 //!
-//! Attestations are ordinary transactions signed with the node's member key, through
-//! `signer::submit_signed` (one nonce sequence shared with the bank watcher).
+//! Attestations are ordinary transactions signed with the node's member key on its
+//! node lane, through [`Shell::attest`].
 
 use super::api::{ApiContext, ApiError};
 use super::config::NodeConfig;
@@ -29,106 +26,83 @@ use axum::routing::get;
 use axum::{Json, Router};
 use seisan_contracts::custody as ledger_custody;
 use seisan_crypto::Keypair;
+use seisan_custody::chain::PublicChain;
 use seisan_custody::evm::EvmChain;
-use seisan_custody::journal::Journal;
+use seisan_custody::journal::{Journal, SignedTransfer};
 use seisan_custody::keys::WalletKey;
 use seisan_custody::plan::{self, ChainAsset};
 use seisan_custody::CustodyError;
-use seisan_types::custody::{
-    ChainTxHash, DepositFact, DepositId, PublicChainSettings, WithdrawalId, WithdrawalStatus,
-};
+use seisan_types::custody::{DepositId, PublicChainSettings, WithdrawalId};
 use seisan_types::tx::TxBody;
-use seisan_types::{Amount, AssetKind, Genesis, Height, MemberId, Role};
+use seisan_types::{Amount, AssetId, Genesis, Height, MemberId, Role};
+use seisan_watch::custody::{
+    ChainObservation, CustodyAction, CustodyConfig, CustodyPlanner, Outcome, Outgoing,
+    PayerObservation,
+};
+use seisan_watch::Millis;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// How often the watcher polls the public chain.
 pub const POLL_INTERVAL_MS: u64 = 500;
-/// The most attestations one pass submits (bounds a catch-up burst).
-pub const MAX_ATTESTATIONS_PER_PASS: usize = 256;
-/// Passes after which an attestation the committed ledger still does not show is
-/// submitted again (it may have been dropped, or refused in a nonce race).
-const RESUBMIT_AFTER_PASSES: u32 = 20;
-/// The least a current ledger's newest block may be old (an idle chain still finalizes
-/// an empty block every `empty_block_delay_ms`): 10 seconds, or ten idle intervals.
-const MIN_LEDGER_AGE_MS: u64 = 10_000;
-/// How often one deposit is re-submitted before the watcher gives up and reports it.
-const MAX_RESUBMISSIONS: u32 = 3;
 
 /// What the API reads: the node's chain connection and what the watcher last saw.
-#[derive(Debug, Default)]
-struct Shared {
-    rpc_url: Option<String>,
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustodyStatus {
+    /// This node's public-chain endpoint (`None`: it watches no public chain).
+    pub rpc_url: Option<String>,
     /// Withdrawals the hot wallet cannot cover right now (clearing-house node only).
-    waiting_for_hot_wallet: BTreeSet<WithdrawalId>,
-    last_error: Option<String>,
-    scanned_until: Option<u64>,
+    pub waiting_for_hot_wallet: BTreeSet<WithdrawalId>,
+    pub last_error: Option<String>,
+    pub scanned_until: Option<u64>,
     /// Whether the last reserves check found custody below liabilities.
-    undercovered: Option<bool>,
+    pub undercovered: Option<bool>,
     /// Whether payouts and sweeps wait for this node's ledger to catch up.
-    payer_waiting_for_ledger: bool,
+    pub payer_waiting_for_ledger: bool,
 }
 
-static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
-
-fn shared() -> &'static Mutex<Shared> {
-    SHARED.get_or_init(Default::default)
+/// The clock the shell passes to the planner.
+fn now() -> Millis {
+    Millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as u64),
+    )
 }
 
-/// Whether custody was below liabilities at the watcher's last check (`None` when this
-/// node watches no public chain or has not checked yet), for `/v1/status`.
-pub fn undercovered() -> Option<bool> {
-    shared().lock().expect("custody state").undercovered
-}
-
-/// Proof of reserves at public-chain block `block`: per custody asset, the ledger's
-/// liabilities beside the hot and cold balances.
-async fn compute_reserves(
-    chain: &EvmChain,
-    context: &ApiContext,
+/// The hot and cold balances of every chain asset as of `block`.
+async fn read_balances<C: PublicChain>(
+    chain: &C,
     settings: &PublicChainSettings,
+    assets: &[(AssetId, ChainAsset)],
     block: u64,
-) -> Result<Vec<plan::AssetReserves>, CustodyError> {
-    let genesis: &Genesis = &context.genesis;
-    let liabilities: Vec<_> = {
-        let _read = context.commit_lock.read().expect("commit lock");
-        let view = context.db.committed_view();
-        chain
-            .assets()
-            .iter()
-            .map(|(asset, _)| ledger_custody::liabilities(&view, genesis, *asset))
-            .collect()
-    };
-    let mut assets = Vec::new();
-    for line in liabilities {
-        let hot = chain
-            .balance(line.asset, &settings.hot_address, block)
-            .await?;
-        let cold = chain
-            .balance(line.asset, &settings.cold_address, block)
-            .await?;
-        let symbol = genesis
-            .asset(line.asset)
-            .map(|spec| spec.symbol.clone())
-            .unwrap_or_default();
-        assets.push(plan::reserves(
-            line.asset,
-            symbol,
-            line.balances,
-            line.pending_withdrawals,
-            hot,
-            cold,
-            settings.hot_cap_bps,
-        ));
+) -> Result<(BTreeMap<AssetId, Amount>, BTreeMap<AssetId, Amount>), CustodyError> {
+    let mut hot = BTreeMap::new();
+    let mut cold = BTreeMap::new();
+    for (asset, _) in assets {
+        hot.insert(
+            *asset,
+            chain.balance(*asset, &settings.hot_address, block).await?,
+        );
+        cold.insert(
+            *asset,
+            chain.balance(*asset, &settings.cold_address, block).await?,
+        );
     }
-    Ok(assets)
+    Ok((hot, cold))
 }
 
-/// Starts the watcher if this node has an RPC URL and genesis a `public_chain`.
-pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyhow::Result<()> {
+/// Starts the watcher if this node has an RPC URL and genesis a `public_chain`;
+/// `status` is where it publishes what it sees (the API holds the receiver).
+pub fn spawn(
+    config: &NodeConfig,
+    member: MemberId,
+    context: ApiContext,
+    status: watch::Sender<CustodyStatus>,
+) -> anyhow::Result<()> {
     let Some(url) = config.eth_rpc.clone() else {
         return Ok(());
     };
@@ -154,437 +128,231 @@ pub fn spawn(config: &NodeConfig, member: MemberId, context: ApiContext) -> anyh
         }
         _ => None,
     };
-    let scan_cursor = DurableRecord::new(config.data.join("custody-scan-cursor"));
+    let cursor_path = config.data.join("custody-scan-cursor");
+    let scan_cursor = DurableRecord::new(cursor_path.clone());
     let next_block = match scan_cursor.load()? {
         Some(bytes) => String::from_utf8(bytes)
             .ok()
             .and_then(|text| text.trim().parse().ok())
-            .with_context(|| {
-                format!(
-                    "{} is not a block number",
-                    config.data.join("custody-scan-cursor").display()
-                )
-            })?,
+            .with_context(|| format!("{} is not a block number", cursor_path.display()))?,
         None => 0,
     };
-    shared().lock().expect("custody state").rpc_url = Some(url.clone());
-    info!(rpc = %url, payer = payer.is_some(), from_block = next_block, "custody watcher starting");
-    let watcher = Watcher {
-        lie: super::fault::lies_in_attestations(config.fault, &context.genesis)?,
-        assets: plan::chain_assets(&context.genesis),
-        settings,
-        context,
-        keypair,
+    let mut planner_config = CustodyConfig::new(
+        &context.genesis,
         member,
-        url,
-        chain: None,
-        next_block,
-        scan_cursor,
-        stored_resume: Some(next_block),
-        unconfirmed: BTreeMap::new(),
-        submitted_deposits: BTreeSet::new(),
-        submitted_payouts: BTreeMap::new(),
-        named_payouts: BTreeSet::new(),
-        payer,
-        max_ledger_age_ms: MIN_LEDGER_AGE_MS.max(10 * config.empty_block_delay_ms),
-    };
-    tokio::spawn(watcher.run());
+        payer.is_some(),
+        config.empty_block_delay_ms,
+    )
+    .expect("genesis has a public_chain section");
+    planner_config.lies_about_deposits =
+        super::fault::lies_in_attestations(config.fault, &context.genesis)?;
+    status.send_modify(|status| status.rpc_url = Some(url.clone()));
+    info!(rpc = %url, payer = payer.is_some(), from_block = next_block, "custody watcher starting");
+    let assets = planner_config.assets.clone();
+    let planner = CustodyPlanner::new(planner_config, next_block);
+    tokio::spawn(async move {
+        // Connect (and check the chain id) until the endpoint answers.
+        let chain = loop {
+            match EvmChain::connect(&url, settings.chain_id, assets.clone()).await {
+                Ok(chain) => break chain,
+                Err(error) => {
+                    publish_error(&status, Some(format!("{error:#}")));
+                    tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+                }
+            }
+        };
+        let shell = Shell {
+            chain,
+            planner,
+            context,
+            keypair,
+            member,
+            payer,
+            scan_cursor,
+            status,
+        };
+        shell.run().await;
+    });
     Ok(())
 }
 
-/// A deposit this node attested, until the committed ledger shows its attestation.
-struct Unconfirmed {
-    block: u64,
-    fact: DepositFact,
-    passes: u32,
-    resubmissions: u32,
+/// Publishes a pass's error (logged once per distinct error) or its absence.
+fn publish_error(status: &watch::Sender<CustodyStatus>, error: Option<String>) {
+    status.send_if_modified(|status| {
+        if status.last_error == error {
+            return false;
+        }
+        if let Some(error) = &error {
+            warn!(%error, "custody pass failed");
+        }
+        status.last_error = error;
+        true
+    });
 }
 
-/// What a lying watcher (`--fault lie-attestations`, tests only) attests instead of
-/// the deposits it saw: each with another amount, and beside each an invented deposit
-/// (a transaction hash that differs in its last digit) of ten times the amount. Pure.
-pub fn lies_about_deposits(facts: Vec<(u64, DepositFact)>) -> Vec<(u64, DepositFact)> {
-    let mut lies = Vec::with_capacity(2 * facts.len());
-    for (block, fact) in facts {
-        let mut inflated = fact.clone();
-        inflated.amount = Amount(fact.amount.0.saturating_add(1));
-        lies.push((block, inflated));
-        let mut invented = fact;
-        let mut hash = invented.tx_hash.0.clone();
-        let last = if hash.ends_with('0') { '1' } else { '0' };
-        hash.pop();
-        hash.push(last);
-        invented.tx_hash = ChainTxHash(hash);
-        invented.amount = Amount(invented.amount.0.saturating_mul(10));
-        lies.push((block, invented));
-    }
-    lies
-}
-
-struct Watcher {
-    /// Test-only fault injection (`--fault lie-attestations`): attest false facts.
-    lie: bool,
-    settings: PublicChainSettings,
-    assets: Vec<(seisan_types::AssetId, ChainAsset)>,
+/// The watcher actor: the chain, the planner and the node's means to act.
+struct Shell<C: PublicChain> {
+    chain: C,
+    planner: CustodyPlanner,
     context: ApiContext,
     keypair: Keypair,
     member: MemberId,
-    url: String,
-    chain: Option<EvmChain>,
-    /// The first block not scanned yet.
-    next_block: u64,
-    /// Where a restart resumes scanning ([`plan::resume_block`]), kept on disk.
-    scan_cursor: DurableRecord,
-    stored_resume: Option<u64>,
-    /// Deposits this node attested that the committed ledger does not show attested by
-    /// it yet: (block, fact, passes waited, re-submissions).
-    unconfirmed: BTreeMap<DepositId, Unconfirmed>,
-    submitted_deposits: BTreeSet<DepositId>,
-    /// Payout attestations submitted and not yet on the ledger, with the passes since
-    /// (one lost to a nonce race is signed again after [`RESUBMIT_AFTER_PASSES`]).
-    submitted_payouts: BTreeMap<(WithdrawalId, ChainTxHash), u32>,
-    named_payouts: BTreeSet<(WithdrawalId, String)>,
+    /// The hot wallet's key and the payout journal (clearing-house node only).
     payer: Option<(WalletKey, Journal)>,
-    /// How old the newest finalized block may be for the payer to act.
-    max_ledger_age_ms: u64,
+    /// Where a restart resumes scanning, kept on disk.
+    scan_cursor: DurableRecord,
+    status: watch::Sender<CustodyStatus>,
 }
 
-impl Watcher {
+impl<C: PublicChain> Shell<C> {
     async fn run(mut self) {
         loop {
             tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
             let result = self.pass().await;
-            let mut state = shared().lock().expect("custody state");
-            match result {
-                Ok(()) => state.last_error = None,
-                Err(error) => {
-                    if state.last_error.as_deref() != Some(&format!("{error:#}")) {
-                        warn!(error = %format!("{error:#}"), "custody pass failed");
-                    }
-                    state.last_error = Some(format!("{error:#}"));
-                }
+            let planned = self.planner.status().clone();
+            self.status.send_if_modified(|status| {
+                let before = status.clone();
+                status.waiting_for_hot_wallet = planned.waiting_for_hot_wallet;
+                status.scanned_until = planned.scanned_until;
+                status.undercovered = planned.undercovered;
+                status.payer_waiting_for_ledger = planned.payer_waiting_for_ledger;
+                *status != before
+            });
+            if let Some(undercovered) = planned.undercovered {
+                self.context
+                    .metrics
+                    .custody_undercovered
+                    .set(i64::from(undercovered));
             }
+            publish_error(&self.status, result.err().map(|error| format!("{error:#}")));
         }
     }
 
-    async fn connect(&mut self) -> Result<EvmChain, CustodyError> {
-        if let Some(chain) = &self.chain {
-            return Ok(chain.clone());
-        }
-        let chain =
-            EvmChain::connect(&self.url, self.settings.chain_id, self.assets.clone()).await?;
-        self.chain = Some(chain.clone());
-        Ok(chain)
-    }
-
+    /// Reads what the planner needs, plans, and carries the actions out.
     async fn pass(&mut self) -> anyhow::Result<()> {
-        let chain = self.connect().await?;
-        let latest = chain.latest_block().await?;
-        self.attest_deposits(&chain, latest).await?;
-        self.attest_payouts(&chain, latest).await?;
-        if self.payer.is_some() {
-            let current = self.ledger_is_current();
-            shared()
-                .lock()
-                .expect("custody state")
-                .payer_waiting_for_ledger = !current;
-            if current {
-                self.pay_and_sweep(&chain, latest).await?;
-            }
-        }
-        let reserves = compute_reserves(&chain, &self.context, &self.settings, latest).await?;
-        let undercovered = reserves.iter().any(|line| line.undercovered);
-        if undercovered {
-            warn!(block = latest, "custody is below the ledger's liabilities");
-        }
-        self.context
-            .metrics
-            .custody_undercovered
-            .set(i64::from(undercovered));
-        shared().lock().expect("custody state").undercovered = Some(undercovered);
-        Ok(())
-    }
-
-    /// Whether the committed ledger holds this node's attestation of deposit `id`.
-    fn attested_by_me(&self, id: DepositId) -> bool {
-        ledger_custody::deposit(&self.context.db.committed_view(), id).is_some_and(|record| {
-            record
-                .attestations
-                .iter()
-                .any(|(_, members)| members.contains(&self.member))
-        })
-    }
-
-    /// Forgets attestations the ledger now shows and re-submits those it still does not
-    /// after [`RESUBMIT_AFTER_PASSES`].
-    async fn follow_up_attestations(&mut self) -> anyhow::Result<()> {
-        let ids: Vec<DepositId> = self.unconfirmed.keys().copied().collect();
-        for id in ids {
-            if self.attested_by_me(id) {
-                self.unconfirmed.remove(&id);
-                continue;
-            }
-            let entry = self.unconfirmed.get_mut(&id).expect("listed above");
-            entry.passes += 1;
-            if entry.passes < RESUBMIT_AFTER_PASSES {
-                continue;
-            }
-            if entry.resubmissions == MAX_RESUBMISSIONS {
-                warn!(deposit = %id, block = entry.block, "the ledger never recorded this node's attestation; giving up");
-                self.unconfirmed.remove(&id);
-                continue;
-            }
-            entry.passes = 0;
-            entry.resubmissions += 1;
-            let fact = entry.fact.clone();
-            warn!(deposit = %id, "attestation not on the ledger yet; submitting it again");
-            self.submit(TxBody::AttestDeposit(fact)).await?;
-        }
-        Ok(())
-    }
-
-    async fn attest_deposits(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
-        self.follow_up_attestations().await?;
-        let Some((from, until)) =
-            plan::scan_range(self.next_block, latest, self.settings.confirmations)
-        else {
-            return Ok(());
+        let settings = self.planner.config().settings.clone();
+        let assets = self.planner.config().assets.clone();
+        let latest = self.chain.latest_block().await?;
+        let reads = {
+            let _read = self.context.commit_lock.read().expect("commit lock");
+            self.planner
+                .reads(&self.context.db.committed_view(), latest)
         };
-        let transfers = chain
-            .transfers_to(&self.settings.hot_address, from, until)
-            .await?;
-        let mut facts = plan::deposit_facts(&self.settings, &transfers);
-        if self.lie {
-            facts = lies_about_deposits(facts);
-        }
-        let mut submitted = 0;
-        for (block, fact) in facts {
-            let id = fact.deposit_id();
-            // Attest even a deposit the others already settled: the contract records a
-            // late attestation without crediting again, and every validator's own view
-            // of every deposit on the chain of record is what lets an operator see a
-            // watcher that misses or misreads deposits.
-            if self.submitted_deposits.contains(&id) || self.attested_by_me(id) {
-                self.submitted_deposits.insert(id);
-                continue;
-            }
-            if submitted == MAX_ATTESTATIONS_PER_PASS {
-                // Scan the same blocks again next pass for the rest; what was
-                // submitted is skipped then.
-                return Ok(());
-            }
-            info!(deposit = %id, tx = %fact.tx_hash, from = %fact.from, amount = %fact.amount, "attesting deposit");
-            self.submit(TxBody::AttestDeposit(fact.clone())).await?;
-            self.submitted_deposits.insert(id);
-            self.unconfirmed.insert(
-                id,
-                Unconfirmed {
-                    block,
-                    fact,
-                    passes: 0,
-                    resubmissions: 0,
-                },
-            );
-            submitted += 1;
-        }
-        self.next_block = until + 1;
-        let resume = plan::resume_block(
-            self.next_block,
-            self.unconfirmed.values().map(|entry| entry.block),
-        );
-        if self.stored_resume != Some(resume) {
-            self.scan_cursor.store(resume.to_string().as_bytes())?;
-            self.stored_resume = Some(resume);
-        }
-        shared().lock().expect("custody state").scanned_until = Some(until);
-        Ok(())
-    }
-
-    async fn attest_payouts(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
-        let open = ledger_custody::open_withdrawals(&self.context.db.committed_view());
-        self.submitted_payouts
-            .retain(|(id, _), _| open.iter().any(|withdrawal| withdrawal.id == *id));
-        for withdrawal in open {
-            let WithdrawalStatus::Sent { tx_hash } = &withdrawal.status else {
-                continue;
-            };
-            let key = (withdrawal.id, tx_hash.clone());
-            if withdrawal.payout_attesters.contains(&self.member) {
-                self.submitted_payouts.remove(&key);
-                continue;
-            }
-            if let Some(passes) = self.submitted_payouts.get_mut(&key) {
-                *passes += 1;
-                if *passes < RESUBMIT_AFTER_PASSES {
-                    continue;
-                }
-                warn!(withdrawal = %withdrawal.id, "payout attestation not on the ledger yet; submitting it again");
-            }
-            let Some(receipt) = chain.receipt(tx_hash).await? else {
-                continue;
-            };
-            if !receipt.success
-                || !plan::is_confirmed(receipt.block, latest, self.settings.confirmations)
-                || !plan::pays(&self.settings, &withdrawal, &receipt.transfers)
-            {
-                continue;
-            }
-            info!(withdrawal = %withdrawal.id, tx = %tx_hash, "attesting payout");
-            self.submit(TxBody::AttestPayout {
-                withdrawal: withdrawal.id,
-                tx_hash: tx_hash.clone(),
-            })
-            .await?;
-            self.submitted_payouts.insert(key, 0);
-        }
-        Ok(())
-    }
-
-    async fn pay_and_sweep(&mut self, chain: &EvmChain, latest: u64) -> anyhow::Result<()> {
-        let (key, journal) = self.payer.clone().expect("checked by caller");
-        let hot = self.settings.hot_address.clone();
-        // Re-send what is journaled but not mined: same bytes, same nonce.
-        let mined_nonce = chain.nonce(&hot, false).await?;
-        let entries = journal.entries()?;
-        let mut in_flight = false;
-        for (_, entry) in &entries {
-            if entry.nonce >= mined_nonce {
-                chain.broadcast(entry).await?;
-                in_flight = true;
-            }
-        }
-        let next_nonce = entries
-            .iter()
-            .map(|(_, entry)| entry.nonce + 1)
-            .max()
-            .unwrap_or(0)
-            .max(chain.nonce(&hot, true).await?);
-        let open = ledger_custody::open_withdrawals(&self.context.db.committed_view());
-        let mut waiting = BTreeSet::new();
-        for withdrawal in &open {
-            let name = plan::payout_journal_name(withdrawal.id);
-            if let Some(entry) = journal.get(&name)? {
-                // Paid (or paying): make sure the chain of record names this payout.
-                let named = matches!(&withdrawal.status, WithdrawalStatus::Sent { tx_hash } if tx_hash.0 == entry.tx_hash);
-                if !named
-                    && self
-                        .named_payouts
-                        .insert((withdrawal.id, entry.tx_hash.clone()))
-                {
-                    self.submit(TxBody::PayoutSent {
-                        withdrawal: withdrawal.id,
-                        tx_hash: ChainTxHash(entry.tx_hash.clone()),
-                    })
-                    .await?;
-                }
-                continue;
-            }
-            if withdrawal.status != WithdrawalStatus::Pending || in_flight {
-                continue;
-            }
-            // The hot wallet must hold the amount and the gas (in the native coin, even
-            // when the payout moves a token); otherwise the withdrawal waits, visible.
-            let balance = chain.balance(withdrawal.asset, &hot, latest).await?.0;
-            let fee = chain.max_payout_fee().await?;
-            let covered = match self.kind(withdrawal.asset) {
-                Some(AssetKind::NativeCoin) => balance >= withdrawal.amount.0.saturating_add(fee),
-                _ => {
-                    balance >= withdrawal.amount.0 && chain.gas_balance(&hot, latest).await? >= fee
-                }
-            };
-            if !covered {
-                waiting.insert(withdrawal.id);
-                continue;
-            }
-            let signed = chain
-                .sign_transfer(
-                    &key,
-                    withdrawal.asset,
-                    &withdrawal.to,
-                    withdrawal.amount,
-                    next_nonce,
-                    &plan::payout_tag(withdrawal.id),
-                )
-                .await?;
-            journal.record(&name, &signed)?;
-            info!(withdrawal = %withdrawal.id, tx = %signed.tx_hash, nonce = signed.nonce, "paying withdrawal");
-            chain.broadcast(&signed).await?;
-            self.named_payouts
-                .insert((withdrawal.id, signed.tx_hash.clone()));
-            self.submit(TxBody::PayoutSent {
-                withdrawal: withdrawal.id,
-                tx_hash: ChainTxHash(signed.tx_hash),
-            })
-            .await?;
-            in_flight = true;
-        }
-        shared()
-            .lock()
-            .expect("custody state")
-            .waiting_for_hot_wallet = waiting.clone();
-        if in_flight || !waiting.is_empty() {
-            return Ok(());
-        }
-        for (asset, _) in self.assets.clone() {
-            let hot_balance = chain.balance(asset, &hot, latest).await?;
-            let cold_balance = chain
-                .balance(asset, &self.settings.cold_address, latest)
-                .await?;
-            let unpaid = open
-                .iter()
-                .filter(|w| w.asset == asset && w.status == WithdrawalStatus::Pending)
-                .fold(0u128, |sum, w| sum.saturating_add(w.amount.0));
-            let mut excess = plan::sweep_amount(
-                hot_balance,
-                cold_balance,
-                Amount(unpaid),
-                self.settings.hot_cap_bps,
-            );
-            if self.kind(asset) == Some(AssetKind::NativeCoin) {
-                excess = Amount(excess.0.saturating_sub(chain.max_payout_fee().await?));
-            }
-            if excess.is_zero() {
-                continue;
-            }
-            let signed = chain
-                .sign_transfer(
-                    &key,
-                    asset,
-                    &self.settings.cold_address,
-                    excess,
-                    next_nonce,
-                    b"SEISAN-SWEEP",
-                )
-                .await?;
-            journal.record(&format!("sweep-{}", signed.nonce), &signed)?;
-            info!(asset = %asset, amount = %excess, tx = %signed.tx_hash, "sweeping hot wallet excess to cold");
-            chain.broadcast(&signed).await?;
-            break;
-        }
-        Ok(())
-    }
-
-    /// Whether this node's newest finalized block is recent. A clearing-house node
-    /// replaying the chain (restored or wiped) sees withdrawals as they stood long ago,
-    /// before their payouts were named; paying from that view could pay twice, so the
-    /// payer waits until its ledger is current.
-    fn ledger_is_current(&self) -> bool {
-        let height = self.context.status.borrow().height;
-        let Some(block) = super::pipeline::read_block(&self.context.db, Height(height)) else {
-            return false;
+        let mut observed = ChainObservation {
+            latest,
+            ..ChainObservation::default()
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as u64);
-        now_ms.saturating_sub(block.header.timestamp_ms) <= self.max_ledger_age_ms
+        if let Some((from, until)) = reads.scan {
+            let transfers = self
+                .chain
+                .transfers_to(&settings.hot_address, from, until)
+                .await?;
+            observed.transfers = Some(((from, until), transfers));
+        }
+        for hash in reads.receipts {
+            let receipt = self.chain.receipt(&hash).await?;
+            observed.receipts.insert(hash, receipt);
+        }
+        (observed.hot, observed.cold) =
+            read_balances(&self.chain, &settings, &assets, latest).await?;
+        observed.hot_gas = self
+            .chain
+            .gas_balance(&settings.hot_address, latest)
+            .await?;
+        let mut journal = Vec::new();
+        if let Some((_, payout_journal)) = &self.payer {
+            observed.payer = Some(PayerObservation {
+                mined_nonce: self.chain.nonce(&settings.hot_address, false).await?,
+                pending_nonce: self.chain.nonce(&settings.hot_address, true).await?,
+                max_fee: self.chain.max_payout_fee().await?,
+            });
+            journal = payout_journal.entries()?;
+        }
+        let ledger_time = {
+            let height = self.context.status.borrow().height;
+            super::pipeline::read_block(&self.context.db, Height(height))
+                .map(|block| Millis(block.header.timestamp_ms))
+        };
+        let now = now();
+        let actions = {
+            let _read = self.context.commit_lock.read().expect("commit lock");
+            self.planner.plan(
+                &self.context.db.committed_view(),
+                &self.context.genesis,
+                &observed,
+                &journal,
+                ledger_time,
+                now,
+            )
+        };
+        for action in actions {
+            let result = self.execute(&action).await;
+            let outcome = if result.is_ok() {
+                Outcome::Done
+            } else {
+                Outcome::Failed
+            };
+            self.planner.record(&action, outcome, now);
+            result?;
+        }
+        Ok(())
     }
 
-    fn kind(&self, asset: seisan_types::AssetId) -> Option<AssetKind> {
-        self.context.genesis.asset(asset).map(|spec| spec.kind)
+    async fn execute(&mut self, action: &CustodyAction) -> anyhow::Result<()> {
+        match action {
+            CustodyAction::Attest { body, .. } => self.attest(body.clone()).await,
+            CustodyAction::Broadcast(entry) => Ok(self.chain.broadcast(entry).await?),
+            CustodyAction::Pay {
+                withdrawal,
+                transfer,
+            } => {
+                let signed = self.send(transfer).await?;
+                info!(withdrawal = %withdrawal, tx = %signed.tx_hash, nonce = signed.nonce, "paid withdrawal");
+                Ok(())
+            }
+            CustodyAction::Sweep(transfer) => {
+                let signed = self.send(transfer).await?;
+                info!(asset = %transfer.asset, amount = %transfer.amount, tx = %signed.tx_hash, "swept hot wallet excess to cold");
+                Ok(())
+            }
+            CustodyAction::Scanned { .. } => Ok(()),
+            CustodyAction::StoreCursor(cursor) => {
+                self.scan_cursor.store(cursor.to_string().as_bytes())
+            }
+            CustodyAction::GiveUp(body) => {
+                warn!(kind = body.kind_name(), body = ?body, "the ledger never recorded this node's attestation; giving up");
+                Ok(())
+            }
+        }
     }
 
-    /// Signs `body` with this node's member key at the next nonce and admits it.
-    async fn submit(&mut self, body: TxBody) -> anyhow::Result<()> {
+    /// Signs an outgoing transfer, journals it durably, then broadcasts it (a failed
+    /// broadcast is repeated from the journal next pass).
+    async fn send(&self, transfer: &Outgoing) -> anyhow::Result<SignedTransfer> {
+        let (key, journal) = self.payer.as_ref().expect("only the payer plans transfers");
+        let signed = self
+            .chain
+            .sign_transfer(
+                key,
+                transfer.asset,
+                &transfer.to,
+                transfer.amount,
+                transfer.nonce,
+                &transfer.tag,
+            )
+            .await?;
+        journal.record(&transfer.journal_name, &signed)?;
+        self.chain.broadcast(&signed).await?;
+        Ok(signed)
+    }
+
+    /// Signs `body` with this node's member key on its node lane and admits it.
+    async fn attest(&self, body: TxBody) -> anyhow::Result<()> {
+        if let TxBody::AttestDeposit(fact) = &body {
+            info!(deposit = %fact.deposit_id(), tx = %fact.tx_hash, from = %fact.from, amount = %fact.amount, "attesting deposit");
+        } else {
+            info!(kind = body.kind_name(), body = ?body, "attesting");
+        }
         super::signer::submit_signed(&self.context, &self.keypair, self.member, body)
             .await
             .map(|_| ())
@@ -621,27 +389,34 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
         .public_chain
         .clone()
         .ok_or_else(|| not_configured("genesis has no public_chain section"))?;
-    let url = shared()
-        .lock()
-        .expect("custody state")
-        .rpc_url
-        .clone()
-        .ok_or_else(|| {
-            not_configured("this node has no --eth-rpc; ask a node that watches the public chain")
-        })?;
-    let chain = EvmChain::connect(&url, settings.chain_id, plan::chain_assets(genesis))
+    let url = context.custody.borrow().rpc_url.clone().ok_or_else(|| {
+        not_configured("this node has no --eth-rpc; ask a node that watches the public chain")
+    })?;
+    let chain_assets = plan::chain_assets(genesis);
+    let chain = EvmChain::connect(&url, settings.chain_id, chain_assets.clone())
         .await
         .map_err(|error| unavailable(error.to_string()))?;
     let block = chain
         .latest_block()
         .await
         .map_err(|error| unavailable(error.to_string()))?;
-    let assets = compute_reserves(&chain, &context, &settings, block)
+    let (hot, cold) = read_balances(&chain, &settings, &chain_assets, block)
         .await
         .map_err(|error| unavailable(error.to_string()))?;
+    let assets = {
+        let _read = context.commit_lock.read().expect("commit lock");
+        seisan_watch::custody::reserves(
+            &context.db.committed_view(),
+            genesis,
+            &settings,
+            &chain_assets,
+            &hot,
+            &cold,
+        )
+    };
     let height = context.status.borrow().height;
     let undercovered = assets.iter().any(|line| line.undercovered);
-    let state = shared().lock().expect("custody state");
+    let state = context.custody.borrow().clone();
     Ok(Json(json!({
         "public_chain_block": block,
         "ledger_height": height,
@@ -672,11 +447,7 @@ async fn withdrawals(
     let next_after = (list.len() == limit)
         .then(|| list.last().map(|w| w.id.0))
         .flatten();
-    let waiting = shared()
-        .lock()
-        .expect("custody state")
-        .waiting_for_hot_wallet
-        .clone();
+    let waiting = context.custody.borrow().waiting_for_hot_wallet.clone();
     Ok(Json(
         json!({ "withdrawals": list, "waiting_for_hot_wallet": waiting, "next_after": next_after }),
     ))
@@ -708,31 +479,4 @@ async fn deposits(
         .then(|| list.last().map(|record| record.id.to_string()))
         .flatten();
     Ok(Json(json!({ "deposits": list, "next_after": next_after })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_lying_watcher_inflates_each_deposit_and_invents_another() {
-        let fact = DepositFact {
-            chain_id: 31337,
-            tx_hash: ChainTxHash(format!("0x{}", "5".repeat(64))),
-            log_index: None,
-            from: seisan_types::custody::ChainAddress(format!("0x{}", "a".repeat(40))),
-            asset: seisan_types::AssetId(0),
-            amount: Amount(7),
-        };
-        let lies = lies_about_deposits(vec![(9, fact.clone())]);
-        assert_eq!(lies.len(), 2);
-        let (block, inflated) = &lies[0];
-        assert_eq!(*block, 9);
-        assert_eq!(inflated.deposit_id(), fact.deposit_id());
-        assert_ne!(inflated.content_hash(), fact.content_hash());
-        let (_, invented) = &lies[1];
-        assert!(invented.tx_hash.is_canonical());
-        assert_ne!(invented.deposit_id(), fact.deposit_id());
-        assert_eq!(invented.amount, Amount(70));
-    }
 }

@@ -438,6 +438,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (gossip_sender, gossip_receiver) = mpsc::channel(4096);
     tokio::spawn(gossip_batcher(network.clone(), gossip_receiver));
     let commit_lock = Arc::new(RwLock::new(()));
+    let (custody_status, custody_receiver) =
+        watch::channel(super::custody_watcher::CustodyStatus::default());
     let context = ApiContext {
         genesis: genesis.clone(),
         db: db.clone(),
@@ -448,9 +450,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         journal,
         metrics: metrics.clone(),
         commit_lock: commit_lock.clone(),
+        custody: custody_receiver,
     };
     super::bank_watcher::spawn(&config, member, context.clone())?;
-    super::custody_watcher::spawn(&config, member, context.clone())?;
+    super::custody_watcher::spawn(&config, member, context.clone(), custody_status)?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
