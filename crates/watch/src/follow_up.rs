@@ -18,7 +18,8 @@ pub struct Pending<V> {
 /// What [`FollowUp::due`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Due<K, V> {
-    /// To admit again now (their `since` and `tries` are already advanced).
+    /// To admit again now (each admission is then reported with
+    /// [`FollowUp::admitted`]; one not admitted stays due).
     pub again: Vec<(K, V)>,
     /// Admitted `max_tries` times and still missing: dropped, to be reported.
     pub given_up: Vec<(K, V)>,

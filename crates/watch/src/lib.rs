@@ -21,7 +21,7 @@
 //! was lost (a crash before the journal, a refused block), never because someone took
 //! its nonce.
 
-// (bank planner: being written)
+pub mod bank;
 pub mod custody;
 pub mod follow_up;
 
