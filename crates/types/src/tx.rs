@@ -4,6 +4,11 @@
 //! body), so it is worthless on another chain, from another member or at another
 //! nonce. The body kinds are the consortium's whole vocabulary; the contracts crate
 //! gives them meaning.
+//!
+//! A member has two nonce sequences, its [`Lane`]s: the member lane (everything a
+//! person or back office signs) and the node lane (the attestations its validator node
+//! signs by itself). The lane is derived from the body, which the signature covers, so
+//! the envelope carries no lane and neither signer can take the other's nonce.
 
 use crate::amount::Amount;
 use crate::bank::BankFact;
@@ -48,6 +53,36 @@ pub struct Allocation {
     pub customer: CustomerId,
     pub amount: Amount,
     pub direction: AllocationDirection,
+}
+
+/// One of a member's two nonce sequences (see the module docs). Each lane's nonces
+/// start at 1 and advance by exactly one, independently of the other lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Everything a person or the member's back office signs.
+    Member,
+    /// The attestations the member's validator node signs by itself.
+    Node,
+}
+
+impl Lane {
+    /// Both lanes, in order.
+    pub const ALL: [Lane; 2] = [Lane::Member, Lane::Node];
+
+    /// The lane's name, as in messages and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lane::Member => "member",
+            Lane::Node => "node",
+        }
+    }
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What a transaction asks for. The contracts crate defines what each kind does.
@@ -136,6 +171,31 @@ impl TxBody {
             TxBody::AttestMirror(_) => "attest_mirror",
         }
     }
+
+    /// The nonce sequence this body is signed in: [`Lane::Node`] for exactly the kinds
+    /// a validator node signs by itself, [`Lane::Member`] for every other.
+    pub fn lane(&self) -> Lane {
+        match self {
+            TxBody::AttestBankEntry(_)
+            | TxBody::AttestDeposit(_)
+            | TxBody::PayoutSent { .. }
+            | TxBody::AttestPayout { .. }
+            | TxBody::AttestMirror(_) => Lane::Node,
+            TxBody::Allocate(_)
+            | TxBody::AllocateBatch(_)
+            | TxBody::PlaceOrder(_)
+            | TxBody::CancelOrder { .. }
+            | TxBody::RequestQuote(_)
+            | TxBody::AnswerQuote(_)
+            | TxBody::AcceptQuote { .. }
+            | TxBody::Confirm(_)
+            | TxBody::CloseCycle
+            | TxBody::WithdrawFiat { .. }
+            | TxBody::Withdraw { .. }
+            | TxBody::Propose(_)
+            | TxBody::Approve { .. } => Lane::Member,
+        }
+    }
 }
 
 /// The unsigned envelope.
@@ -218,6 +278,25 @@ mod tests {
         let mut other = base.clone();
         other.body = TxBody::AllocateBatch(vec![]);
         assert_ne!(base.signing_digest(), other.signing_digest());
+    }
+
+    #[test]
+    fn lanes_name_themselves_and_only_node_signed_kinds_are_node_lane() {
+        assert_eq!(Lane::Member.to_string(), "member");
+        assert_eq!(Lane::Node.to_string(), "node");
+        assert_eq!(serde_json::to_value(Lane::Node).unwrap(), "node");
+        assert_eq!(sample().tx.body.lane(), Lane::Member);
+        assert_eq!(TxBody::CloseCycle.lane(), Lane::Member);
+        let payout = TxBody::AttestPayout {
+            withdrawal: WithdrawalId(1),
+            tx_hash: ChainTxHash("0x07".into()),
+        };
+        assert_eq!(payout.lane(), Lane::Node);
+        let sent = TxBody::PayoutSent {
+            withdrawal: WithdrawalId(1),
+            tx_hash: ChainTxHash("0x07".into()),
+        };
+        assert_eq!(sent.lane(), Lane::Node);
     }
 
     #[test]
