@@ -165,7 +165,7 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
     wait_until(PATIENT, || {
         let (_, body) = get(&format!("{a}/v1/members/{LIAR}/nonce"))?;
         // One misstated entry and four claimed ids.
-        Ok(body["committed"].as_u64().unwrap_or(0) >= 5)
+        Ok(body["lanes"]["node"]["committed"].as_u64().unwrap_or(0) >= 5)
     })
     .with_context(|| net.log_tail(3))?;
 

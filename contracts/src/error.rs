@@ -2,6 +2,7 @@
 //! or untimely input from a member); broken invariants are assertions instead.
 
 use seisan_types::clearing::{ConfirmationId, OrderId, Pair, RfqId};
+use seisan_types::tx::Lane;
 use seisan_types::{Amount, AssetId, MemberId, Nonce, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,17 +21,25 @@ pub enum ContractError {
     Governance {
         source: crate::governance::GovernanceError,
     },
-    #[error("nonce {nonce} of member {member} was already used")]
-    RepeatedNonce { member: MemberId, nonce: Nonce },
-    #[error("nonce {nonce} of member {member} skips ahead; the next nonce is {expected}")]
+    #[error("nonce {nonce} of member {member}'s {lane} lane was already used")]
+    RepeatedNonce {
+        member: MemberId,
+        lane: Lane,
+        nonce: Nonce,
+    },
+    #[error(
+        "nonce {nonce} of member {member}'s {lane} lane skips ahead; the next nonce is {expected}"
+    )]
     NonceGap {
         member: MemberId,
+        lane: Lane,
         nonce: Nonce,
         expected: Nonce,
     },
-    #[error("nonce {nonce} of member {member} is older than the last one, {last}")]
+    #[error("nonce {nonce} of member {member}'s {lane} lane is older than the last one, {last}")]
     StaleNonce {
         member: MemberId,
+        lane: Lane,
         nonce: Nonce,
         last: Nonce,
     },

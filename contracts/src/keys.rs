@@ -8,7 +8,8 @@
 //! | table | key after the table byte | value |
 //! |---|---|---|
 //! | `0x01` meta | (none) | `Meta` (id counters, current cycle) |
-//! | `0x02` nonce | member u32 | `Nonce` (last applied) |
+//! | `0x02` nonce | member u32 | `Nonce` (last applied in the member's member lane) |
+//! | `0x06` node nonce | member u32 | `Nonce` (last applied in the member's node lane) |
 //! | `0x03` balance | member u32, asset u32 | `Balance` |
 //! | `0x04` customer | member u32, asset u32, customer id bytes | `Amount` |
 //! | `0x05` totals | asset u32 | `AssetTotals` |
@@ -43,6 +44,7 @@ use seisan_types::clearing::{
     ConfirmationId, CycleId, OrderId, Pair, RfqId, Side, TopUpId, TradeId,
 };
 use seisan_types::governance::ProposalId;
+use seisan_types::tx::Lane;
 use seisan_types::{Amount, AssetId, Height, MemberId};
 
 /// One table of the contracts' state: the key byte every key of it starts with, and
@@ -71,6 +73,9 @@ tables! {
     BALANCE = 0x03, "balance";
     CUSTOMER = 0x04, "customer";
     TOTALS = 0x05, "totals";
+    /// The node lane's nonces ([`seisan_types::tx::Lane::Node`]); the member lane keeps
+    /// the `nonce` table, so its keys did not change when lanes were introduced.
+    NODE_NONCE = 0x06, "node-nonce";
     ORDER = 0x10, "order";
     BOOK = 0x11, "book";
     MEMBER_ORDER = 0x12, "member-order";
@@ -171,8 +176,13 @@ pub fn meta() -> Vec<u8> {
     vec![META]
 }
 
-pub fn nonce(member: MemberId) -> Vec<u8> {
-    key(NONCE, &[&member.0.to_be_bytes()])
+/// The key of a member's last applied nonce in one lane.
+pub fn nonce(member: MemberId, lane: Lane) -> Vec<u8> {
+    let table = match lane {
+        Lane::Member => NONCE,
+        Lane::Node => NODE_NONCE,
+    };
+    key(table, &[&member.0.to_be_bytes()])
 }
 
 pub fn balance(member: MemberId, asset: AssetId) -> Vec<u8> {

@@ -21,7 +21,7 @@ use seisan_types::clearing::{
 use seisan_types::membership::MemberStatus;
 use seisan_types::receipt::{Event, Receipt, TxOutcome};
 use seisan_types::state::{StateView, WriteSet};
-use seisan_types::tx::{SignedTransaction, TxBody};
+use seisan_types::tx::{Lane, SignedTransaction, TxBody};
 use seisan_types::{Amount, AssetId, Genesis, Height, MemberId, Nonce, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -301,8 +301,8 @@ impl<'a> Ledger<'a> {
     /// Applies one signed transaction (its signature and chain id already checked by
     /// the node) and records its receipt.
     ///
-    /// An unknown member or a nonce that is not above the member's last changes nothing.
-    /// Any other rejection changes nothing but the member's last nonce, which is still
+    /// An unknown member or a nonce that is not the next of its lane changes nothing.
+    /// Any other rejection changes nothing but the lane's last nonce, which is still
     /// advanced so the signed transaction cannot be replayed into a later block where
     /// it might succeed without the member meaning it to.
     pub fn apply_transaction(&mut self, signed: &SignedTransaction) -> &Receipt {
@@ -319,14 +319,15 @@ impl<'a> Ledger<'a> {
             outcome: TxOutcome::Applied,
             events: Vec::new(),
         };
-        let admitted = self.admit(tx.member, tx.nonce);
+        let lane = tx.body.lane();
+        let admitted = self.admit(tx.member, lane, tx.nonce);
         let result = match admitted {
             Err(error) => Err(error),
             Ok(()) => {
                 let member = tx.member;
                 let result = self.atomic(|ledger| ledger.execute(member, &tx.body));
                 // The nonce advances whatever the body did (see above).
-                self.tables.nonces.put(keys::nonce(member), tx.nonce);
+                self.tables.nonces.put(keys::nonce(member, lane), tx.nonce);
                 self.tables.nonces.commit();
                 result.map(|((), events)| events)
             }
@@ -353,12 +354,14 @@ impl<'a> Ledger<'a> {
         self.config_written = true;
     }
 
-    /// The envelope rules: a member that is not removed, and exactly the next nonce (the last one
-    /// plus one; 1 for a member's first transaction). Gaps are refused so that the
-    /// order of a member's transactions is the order it signed them in, whichever node
-    /// and block each reached first; the mempool holds a transaction until its
-    /// predecessor is in.
-    fn admit(&mut self, member: MemberId, nonce: Nonce) -> Result<(), ContractError> {
+    /// The envelope rules: a member that is not removed, and exactly the next nonce of
+    /// the body's lane (the lane's last one plus one; 1 for the lane's first transaction).
+    /// A member has two independent sequences, the member lane and the node lane (see
+    /// [`seisan_types::tx::Lane`]), so its node's attestations never take a nonce its
+    /// back office signed with. Gaps are refused so that the order of a lane's
+    /// transactions is the order they were signed in, whichever node and block each
+    /// reached first; the mempool holds a transaction until its predecessor is in.
+    fn admit(&mut self, member: MemberId, lane: Lane, nonce: Nonce) -> Result<(), ContractError> {
         match self.config.status(member) {
             None => return Err(ContractError::UnknownMember { member }),
             Some(MemberStatus::Removed) => return Err(ContractError::MemberRemoved { member }),
@@ -367,17 +370,23 @@ impl<'a> Ledger<'a> {
         let last = self
             .tables
             .nonces
-            .get_cloned(self.view, &keys::nonce(member));
+            .get_cloned(self.view, &keys::nonce(member, lane));
         let expected = Nonce(last.map_or(1, |last| last.0 + 1));
         match last {
-            Some(last) if nonce == last => Err(ContractError::RepeatedNonce { member, nonce }),
+            Some(last) if nonce == last => Err(ContractError::RepeatedNonce {
+                member,
+                lane,
+                nonce,
+            }),
             Some(last) if nonce < last => Err(ContractError::StaleNonce {
                 member,
+                lane,
                 nonce,
                 last,
             }),
             _ if nonce != expected => Err(ContractError::NonceGap {
                 member,
+                lane,
                 nonce,
                 expected,
             }),

@@ -14,7 +14,10 @@
 //! - [`query`] for the HTTP API.
 //!
 //! The node checks signatures and chain ids before; the contracts check that the member
-//! is in genesis and that its nonce is above its last. The ledger invariants, checked
+//! is in genesis and that its nonce is the next one of the body's lane (a member has two
+//! nonce sequences: the member lane, everything a person or back office signs, and the
+//! node lane, the attestations its validator node signs itself, derived from the body,
+//! so neither can take the other's nonce). The ledger invariants, checked
 //! by [`invariants::check`] in the tests after every transaction:
 //! - per asset, the sum of every member's inventory, locked and customer balances equals
 //!   credits (opening balances, deposits) minus debits (withdrawals);

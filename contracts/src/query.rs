@@ -12,7 +12,7 @@ use seisan_types::clearing::{
 };
 use seisan_types::codec;
 use seisan_types::state::StateView;
-use seisan_types::tx::CustomerId;
+use seisan_types::tx::{CustomerId, Lane};
 use seisan_types::{Amount, AssetId, Genesis, Height, MemberId, Nonce};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,9 +52,10 @@ pub fn meta(view: &dyn StateView) -> Option<Meta> {
     get(view, &keys::meta())
 }
 
-/// The member's last applied nonce; the next transaction needs a higher one.
-pub fn last_nonce(view: &dyn StateView, member: MemberId) -> Option<Nonce> {
-    get(view, &keys::nonce(member))
+/// The member's last applied nonce in one lane; the lane's next transaction needs
+/// exactly the next one (`None`: the lane has none yet, its first nonce is 1).
+pub fn last_nonce(view: &dyn StateView, member: MemberId, lane: Lane) -> Option<Nonce> {
+    get(view, &keys::nonce(member, lane))
 }
 
 pub fn balance(view: &dyn StateView, member: MemberId, asset: AssetId) -> Balance {

@@ -12,7 +12,7 @@ use seisan_types::custody::{
     ChainAddress, ChainTxHash, DepositFact, DepositOutcome, PublicChainSettings, RegisteredAddress,
     WithdrawalId, WithdrawalStatus,
 };
-use seisan_types::receipt::Event;
+use seisan_types::receipt::{Event, TxOutcome};
 use seisan_types::tx::TxBody;
 use seisan_types::Amount;
 
@@ -359,4 +359,100 @@ fn a_deposit_cures_a_parked_order_which_then_fills() {
     assert_eq!(h.balance(A, JPY).inventory, Amount(500_000));
     assert_eq!(h.balance(B, BTC).inventory, Amount(COIN));
     assert!(seisan_contracts::query::open_orders(&h.view, A).is_empty());
+}
+
+/// Issue #16: an exchange's back office and its validator node sign with the same member
+/// key at the same moment. The order is in the member lane, the attestation in the node
+/// lane, so both carry nonce 1, both apply in one block, and a repeat is refused in its
+/// own lane only.
+#[test]
+fn the_member_lane_and_the_node_lane_take_the_same_nonce_independently() {
+    use seisan_contracts::query;
+    use seisan_types::tx::Lane;
+    let mut h = harness();
+    h.seed(&[(A, BTC, COIN)]);
+    let order = TxBody::PlaceOrder(OrderRequest {
+        pair: PAIR,
+        side: Side::Sell,
+        quantity: Amount(COIN / 2),
+        limit_price: Amount(500_000),
+        time_in_force: TimeInForce::GoodTillCancel,
+        expires_at_ms: None,
+    });
+    let attestation = TxBody::AttestDeposit(fact('b', '7', COIN));
+    let order = h.signed(A, order);
+    let attestation = h.signed(A, attestation);
+    assert_eq!(
+        order.tx.nonce, attestation.tx.nonce,
+        "both lanes start at 1"
+    );
+    let ctx = seisan_contracts::BlockContext {
+        height: seisan_types::Height(1),
+        timestamp_ms: h.now_ms + 1,
+        proposer: CH,
+    };
+    let outcome = seisan_contracts::apply_block(
+        &h.view,
+        &h.genesis,
+        &ctx,
+        &[order.clone(), attestation.clone()],
+    );
+    for receipt in &outcome.receipts {
+        assert_eq!(receipt.outcome, TxOutcome::Applied, "{receipt:?}");
+    }
+    h.view.apply(&outcome.writes);
+    h.height = 1;
+    h.now_ms += 1;
+    h.check();
+    assert_eq!(
+        query::last_nonce(&h.view, A, Lane::Member),
+        Some(seisan_types::Nonce(1))
+    );
+    assert_eq!(
+        query::last_nonce(&h.view, A, Lane::Node),
+        Some(seisan_types::Nonce(1))
+    );
+    assert_eq!(
+        h.balance(A, BTC).locked,
+        Amount(COIN / 2),
+        "the order rests"
+    );
+
+    // Replaying the attestation is a repeat in the node lane; the member lane's next
+    // transaction (nonce 2) is unaffected by it.
+    let ctx = seisan_contracts::BlockContext {
+        height: seisan_types::Height(2),
+        timestamp_ms: h.now_ms + 1,
+        proposer: CH,
+    };
+    let cancel = h.signed(
+        A,
+        TxBody::CancelOrder {
+            order: seisan_types::clearing::OrderId(1),
+        },
+    );
+    assert_eq!(cancel.tx.nonce, seisan_types::Nonce(2));
+    let outcome = seisan_contracts::apply_block(&h.view, &h.genesis, &ctx, &[attestation, cancel]);
+    match &outcome.receipts[0].outcome {
+        TxOutcome::Rejected { code, reason } => {
+            assert_eq!(code, "repeated_nonce");
+            assert!(reason.contains("node lane"), "{reason}");
+        }
+        TxOutcome::Applied => panic!("a replayed attestation applied"),
+    }
+    assert_eq!(outcome.receipts[1].outcome, TxOutcome::Applied);
+    h.view.apply(&outcome.writes);
+    assert_eq!(
+        h.balance(A, BTC).locked,
+        Amount(0),
+        "the order was cancelled"
+    );
+    assert_eq!(
+        query::last_nonce(&h.view, A, Lane::Member),
+        Some(seisan_types::Nonce(2))
+    );
+    assert_eq!(
+        query::last_nonce(&h.view, A, Lane::Node),
+        Some(seisan_types::Nonce(1))
+    );
 }

@@ -3,7 +3,10 @@
 //! random limit orders, cancels, deposits and block boundaries, after every step the
 //! balances of every member, the open orders (remaining, lock, live or parked), the
 //! book in priority order and the trade list (with each fill's value under the value
-//! rule) must be equal.
+//! rule) must be equal. Orders and cancels are signed in the member lane; node-lane
+//! attestations and transactions with a wrong nonce in either lane are mixed in, and
+//! each member's last nonce per lane must equal the model's (a lane advances only on
+//! its own next nonce, whatever the other lane did).
 
 mod common;
 
@@ -11,9 +14,11 @@ use common::*;
 use proptest::prelude::*;
 use seisan_contracts::{query, Ledger};
 use seisan_types::clearing::{OrderId, OrderRequest, OrderStatus, Side, TimeInForce};
+use seisan_types::custody::{ChainTxHash, WithdrawalId};
 use seisan_types::genesis::SettlementSettings;
+use seisan_types::receipt::TxOutcome;
 use seisan_types::state::MapView;
-use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
+use seisan_types::tx::{Lane, SignedTransaction, Transaction, TxBody};
 use seisan_types::{Amount, AssetId, Height, MemberId, Nonce, Signature};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -39,6 +44,18 @@ enum Op {
     },
     EndBlock {
         advance_ms: u64,
+    },
+    /// A node-lane transaction (an attestation of a payout nobody asked for, which the
+    /// contracts reject but which still uses its nonce) at the lane's next nonce.
+    Attest {
+        member: u32,
+    },
+    /// A transaction in `lane` whose nonce is the lane's last plus `offset` (0 repeats
+    /// it, 2 skips one, -1 is stale): refused, and no lane's nonce moves.
+    WrongNonce {
+        member: u32,
+        lane: Lane,
+        offset: i64,
     },
 }
 
@@ -71,6 +88,8 @@ struct Model {
     /// (buyer, seller, quantity, price, value) of every fill.
     trades: Vec<(u32, u32, u128, u128, u128)>,
     raised: BTreeSet<(u32, u32)>,
+    /// The last applied nonce per (member, lane); absent is none yet.
+    nonces: BTreeMap<(u32, Lane), u64>,
 }
 
 fn value(quantity: u128, price: u128) -> u128 {
@@ -255,6 +274,27 @@ impl Model {
         }
     }
 
+    /// The lane's next nonce, taken (the transaction carrying it will be applied).
+    fn take_nonce(&mut self, member: u32, lane: Lane) -> u64 {
+        let last = self.nonces.entry((member, lane)).or_insert(0);
+        *last += 1;
+        *last
+    }
+
+    /// The code the contracts must refuse a nonce `offset` away from the lane's last
+    /// with, and the nonce (the lane's state does not change).
+    fn wrong_nonce(&self, member: u32, lane: Lane, offset: i64) -> (u64, &'static str) {
+        let last = self.nonces.get(&(member, lane)).copied().unwrap_or(0);
+        let nonce = last.checked_add_signed(offset).expect("offset in range");
+        let code = match nonce.cmp(&last) {
+            std::cmp::Ordering::Equal if last == 0 => "nonce_gap",
+            std::cmp::Ordering::Equal => "repeated_nonce",
+            std::cmp::Ordering::Less => "stale_nonce",
+            std::cmp::Ordering::Greater => "nonce_gap",
+        };
+        (nonce, code)
+    }
+
     fn end_block(&mut self, now: u64) {
         self.orders.retain(|o| o.live || o.deadline_ms > now);
     }
@@ -279,6 +319,13 @@ fn op() -> impl Strategy<Value = Op> {
             amount: if asset == 0 { amount * COIN / 100 } else { amount },
         }),
         2 => (0u64..2_500).prop_map(|advance_ms| Op::EndBlock { advance_ms }),
+        2 => (1u32..=3).prop_map(|member| Op::Attest { member }),
+        2 => (
+            1u32..=3,
+            prop_oneof![Just(Lane::Member), Just(Lane::Node)],
+            prop_oneof![Just(-1i64), Just(0), Just(2)],
+        )
+            .prop_map(|(member, lane, offset)| Op::WrongNonce { member, lane, offset }),
     ]
 }
 
@@ -318,6 +365,13 @@ fn compare(model: &Model, view: &MapView) {
             .collect();
         expected.sort();
         assert_eq!(actual, expected, "open orders of member {member}");
+        for lane in Lane::ALL {
+            assert_eq!(
+                query::last_nonce(view, MemberId(member), lane).map(|n| n.0),
+                model.nonces.get(&(member, lane)).copied(),
+                "{lane} lane nonce of member {member}"
+            );
+        }
     }
     for side in [Side::Buy, Side::Sell] {
         let actual: Vec<u64> = query::book(view, PAIR, side, 1000)
@@ -365,7 +419,6 @@ fn run(ops: &[Op]) {
         model.deposit(member.0, asset.0, amount);
     }
     model.raised.clear();
-    let mut nonces = [0u64; 8];
     let mut blocks: Vec<Vec<Op>> = vec![Vec::new()];
     for op in ops {
         blocks.last_mut().unwrap().push(op.clone());
@@ -395,8 +448,7 @@ fn run(ops: &[Op]) {
                     price,
                     gtc,
                 } => {
-                    nonces[*member as usize] += 1;
-                    let nonce = nonces[*member as usize];
+                    let nonce = model.take_nonce(*member, Lane::Member);
                     let body = TxBody::PlaceOrder(OrderRequest {
                         pair: PAIR,
                         side: *side,
@@ -413,8 +465,7 @@ fn run(ops: &[Op]) {
                     model.place(*member, *side, *quantity, *price, *gtc, now);
                 }
                 Op::Cancel { member, order } => {
-                    nonces[*member as usize] += 1;
-                    let nonce = nonces[*member as usize];
+                    let nonce = model.take_nonce(*member, Lane::Member);
                     let body = TxBody::CancelOrder {
                         order: OrderId(*order),
                     };
@@ -430,6 +481,39 @@ fn run(ops: &[Op]) {
                         .deposit(MemberId(*member), AssetId(*asset), Amount(*amount))
                         .unwrap();
                     model.deposit(*member, *asset, *amount);
+                }
+                Op::Attest { member } => {
+                    let nonce = model.take_nonce(*member, Lane::Node);
+                    let receipt =
+                        ledger.apply_transaction(&signed(&harness, *member, nonce, attestation()));
+                    assert!(
+                        matches!(&receipt.outcome, TxOutcome::Rejected { code, .. } if !code.contains("nonce")),
+                        "a node-lane transaction at the lane's next nonce passes the nonce check: {receipt:?}"
+                    );
+                }
+                Op::WrongNonce {
+                    member,
+                    lane,
+                    offset,
+                } => {
+                    let last = model.nonces.get(&(*member, *lane)).copied().unwrap_or(0);
+                    if last as i64 + offset < 0 {
+                        continue;
+                    }
+                    let (nonce, expected) = model.wrong_nonce(*member, *lane, *offset);
+                    let body = match lane {
+                        Lane::Member => TxBody::CancelOrder { order: OrderId(1) },
+                        Lane::Node => attestation(),
+                    };
+                    assert_eq!(body.lane(), *lane);
+                    let receipt = ledger.apply_transaction(&signed(&harness, *member, nonce, body));
+                    match &receipt.outcome {
+                        TxOutcome::Rejected { code, reason } => {
+                            assert_eq!(code, expected, "{reason}");
+                            assert!(reason.contains(&format!("{lane} lane")), "{reason}");
+                        }
+                        TxOutcome::Applied => panic!("nonce {nonce} in the {lane} lane applied"),
+                    }
                 }
                 Op::EndBlock { .. } => {}
             }
@@ -447,12 +531,20 @@ fn run(ops: &[Op]) {
     }
 }
 
+/// A node-lane body that changes nothing: an attestation of a payout for a withdrawal
+/// that does not exist.
+fn attestation() -> TxBody {
+    TxBody::AttestPayout {
+        withdrawal: WithdrawalId(9_999),
+        tx_hash: ChainTxHash("0x01".into()),
+    }
+}
+
 fn signed(harness: &Harness, member: u32, nonce: u64, body: TxBody) -> SignedTransaction {
     SignedTransaction {
         tx: Transaction {
             chain_id: harness.genesis.chain_id.clone(),
             member: MemberId(member),
-            // One counter for all members: still strictly increasing per member.
             nonce: Nonce(nonce),
             body,
         },

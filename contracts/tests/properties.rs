@@ -225,7 +225,8 @@ fn run(ops: &[Op]) -> Trace {
         (B, BTC, 3 * COIN),
         (C, BTC, COIN / 2),
     ]);
-    let mut nonces = [0u64; 4];
+    // One sequence per member and lane, as the contracts keep them.
+    let mut nonces = std::collections::BTreeMap::<(u32, seisan_types::tx::Lane), u64>::new();
     let mut trace = Trace::new();
     let mut blocks: Vec<Vec<Op>> = vec![Vec::new()];
     for op in ops {
@@ -249,7 +250,7 @@ fn run(ops: &[Op]) -> Trace {
         let mut ledger = Ledger::new(&view, &harness.genesis, ctx);
         let mut extra_events = Vec::new();
         let mut submit = |ledger: &mut Ledger, member: u32, body: &TxBody, replay: bool| {
-            let nonce = &mut nonces[member as usize];
+            let nonce = nonces.entry((member, body.lane())).or_insert(0);
             if !replay || *nonce == 0 {
                 *nonce += 1;
             }

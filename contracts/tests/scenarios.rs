@@ -809,7 +809,10 @@ fn envelope_rules_unknown_member_replays_and_roles() {
     );
     h.view.apply(&outcome.writes);
     h.check();
-    assert_eq!(query::last_nonce(&h.view, A), Some(next));
+    assert_eq!(
+        query::last_nonce(&h.view, A, seisan_types::tx::Lane::Member),
+        Some(next)
+    );
     // Roles: only the clearing house closes cycles; it does not trade.
     assert_eq!(rejected_code(&h.tx(B, TxBody::CloseCycle)), "wrong_role");
     assert_eq!(

@@ -12,7 +12,7 @@ use seisan_types::clearing::{Balance, Pair};
 use seisan_types::genesis::{Member, PairSpec, SettlementSettings};
 use seisan_types::receipt::{Event, Receipt, TxOutcome};
 use seisan_types::state::MapView;
-use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
+use seisan_types::tx::{Lane, SignedTransaction, Transaction, TxBody};
 use seisan_types::{
     Amount, AssetId, ChainId, Genesis, Height, MemberId, Nonce, PublicKey, Role, Signature,
 };
@@ -86,8 +86,8 @@ pub struct Harness {
     pub view: MapView,
     pub height: u64,
     pub now_ms: u64,
-    /// The last nonce used per member (members added by governance get one too).
-    nonces: std::collections::BTreeMap<MemberId, u64>,
+    /// The last nonce used per member and lane (members added by governance get them too).
+    nonces: std::collections::BTreeMap<(MemberId, Lane), u64>,
 }
 
 impl Harness {
@@ -120,7 +120,7 @@ impl Harness {
     }
 
     pub fn signed(&mut self, member: MemberId, body: TxBody) -> SignedTransaction {
-        let nonce = self.nonces.entry(member).or_insert(0);
+        let nonce = self.nonces.entry((member, body.lane())).or_insert(0);
         *nonce += 1;
         SignedTransaction {
             tx: Transaction {

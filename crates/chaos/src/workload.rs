@@ -1,5 +1,6 @@
 //! The client workload: several threads, each owning a disjoint set of members (so a
-//! member's nonces have one writer besides its own node's watchers), submit signed
+//! member's member-lane nonces have one writer; its node's watchers sign in the node
+//! lane, a sequence of their own), submit signed
 //! transactions to different nodes and record every one the API reports finalized.
 //!
 //! What the members do: limit orders that cross (fills move ETH and yen between
@@ -456,7 +457,8 @@ fn poll(state: &mut MemberState, urls: &[String], shared: &Shared) {
     }
 }
 
-/// The highest committed nonce any reachable node reports, + 1.
+/// The highest committed member-lane nonce any reachable node reports, + 1 (the
+/// top-level fields of the nonce answer are the member lane's).
 fn read_next_nonce(urls: &[String], member: &str) -> Option<u64> {
     let mut best: Option<u64> = None;
     for url in urls {

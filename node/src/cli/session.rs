@@ -20,7 +20,7 @@ use clap::Args;
 use seisan_crypto::Keypair;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
-use seisan_types::tx::SignedTransaction;
+use seisan_types::tx::{Lane, SignedTransaction};
 use seisan_types::{Genesis, Transaction, TxBody};
 use serde::Deserialize;
 use serde_json::Value;
@@ -240,18 +240,21 @@ impl Session {
         }
     }
 
-    /// Signs `body` with the next nonce and submits it. Returns the transaction id.
+    /// Signs `body` with the next nonce of its lane (the member lane for everything a
+    /// person signs; the node lane if it is an attestation kind) and submits it.
+    /// Returns the transaction id.
     /// A node that is catching up (503) is waited for as its `Retry-After` says; a
     /// submission whose answer was lost is sent again (the same bytes).
     pub fn submit(&mut self, body: TxBody) -> anyhow::Result<Hash> {
         let (keypair, member) = self.signer()?;
         let chain_id = self.genesis()?.chain_id.clone();
+        let lane = body.lane();
         let nonce = self
             .node
             .get_when_available(&format!("/v1/members/{}/nonce", member.0))?;
-        let next = nonce["next"].as_u64().ok_or_else(|| {
+        let next = lane_nonce(&nonce, lane, "next").ok_or_else(|| {
             anyhow!(
-                "node {} sent a nonce answer without `next`: {nonce}",
+                "node {} sent a nonce answer without the {lane} lane's `next`: {nonce}",
                 self.node.base
             )
         })?;
@@ -409,7 +412,9 @@ impl Session {
             .get_answer(&format!("/v1/members/{}/nonce", member.0))
             .ok()
             .filter(|answer| answer.status == 200)
-            .map(|answer| answer.body["committed"].as_u64().unwrap_or(0));
+            .map(|answer| {
+                lane_nonce(&answer.body, signed.tx.body.lane(), "committed").unwrap_or(0)
+            });
         // Saved only when resubmitting it can still work.
         let saved = committed
             .filter(|committed| *committed < signed.tx.nonce.0 && finalized_at.is_none())
@@ -697,9 +702,39 @@ impl Answer {
     }
 }
 
+/// One lane's `field` (`next` or `committed`) from a node's nonce answer: under
+/// `lanes.<lane>`, or for the member lane the top-level field (what a node from before
+/// lanes answers).
+fn lane_nonce(answer: &serde_json::Value, lane: Lane, field: &str) -> Option<u64> {
+    answer["lanes"][lane.name()][field]
+        .as_u64()
+        .or_else(|| match lane {
+            Lane::Member => answer[field].as_u64(),
+            Lane::Node => None,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nonce_is_read_from_the_bodys_lane() {
+        let answer = serde_json::json!({
+            "member": 1, "committed": 4, "pending": null, "next": 5,
+            "lanes": {
+                "member": {"committed": 4, "pending": null, "next": 5},
+                "node": {"committed": 9, "pending": 11, "next": 12},
+            },
+        });
+        assert_eq!(lane_nonce(&answer, Lane::Member, "next"), Some(5));
+        assert_eq!(lane_nonce(&answer, Lane::Node, "next"), Some(12));
+        assert_eq!(lane_nonce(&answer, Lane::Node, "committed"), Some(9));
+        // A node from before lanes answers the member lane only.
+        let old = serde_json::json!({"member": 1, "committed": 4, "pending": null, "next": 5});
+        assert_eq!(lane_nonce(&old, Lane::Member, "next"), Some(5));
+        assert_eq!(lane_nonce(&old, Lane::Node, "next"), None);
+    }
 
     fn lost(committed: Option<u64>, saved: Option<&str>) -> LostTransaction<'static> {
         LostTransaction {

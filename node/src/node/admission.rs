@@ -10,6 +10,15 @@
 //! with its current status (pending, or finalized with its receipt) instead of an
 //! error, so a client may retry a request whose answer it lost. A different
 //! transaction that reuses a nonce is still refused.
+//!
+//! Nonces are checked per lane (see [`seisan_types::tx::Lane`]): the member lane for
+//! what a member's people and back office sign, the node lane for the attestations its
+//! node signs itself, each against its own committed nonce. The API path also refuses
+//! a nonce that leaves a gap (above the committed nonce plus the consecutive run
+//! pending after it, plus one): nothing would ever fill the gap, so the mempool would
+//! never propose it and a 202 would be a broken promise. Gossip and the journal replay
+//! still hold such a transaction, since a later gossip message can bring the missing
+//! predecessor.
 
 use super::api::ApiContext;
 use super::mempool::{AdmitError, Mempool};
@@ -24,10 +33,10 @@ use seisan_state::{Backend, SledBackend, StateDb};
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{AssetId, ChainId, MemberId};
+use seisan_types::ids::{AssetId, ChainId, MemberId, Nonce};
 use seisan_types::membership::{MemberStatus, Membership};
 use seisan_types::receipt::Receipt;
-use seisan_types::tx::{SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
+use seisan_types::tx::{Lane, SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -52,6 +61,13 @@ pub enum AdmissionError {
     UnknownPair { base: AssetId, quote: AssetId },
     #[error("member {member} was removed from the consortium; its transactions are refused")]
     MemberRemoved { member: MemberId },
+    #[error("nonce {nonce} of member {member}'s {lane} lane leaves a gap: the next nonce this lane can use is {expected} (its committed nonce plus the ones pending after it); sign with {expected}")]
+    NonceGap {
+        member: MemberId,
+        lane: Lane,
+        nonce: Nonce,
+        expected: Nonce,
+    },
     #[error("the node could not store the transaction durably ({reason}) and did not admit it; resend the same signed transaction, here later or to another node (it executes at most once), rather than signing a replacement")]
     Journal { reason: String },
 }
@@ -72,18 +88,21 @@ impl AdmissionError {
             AdmissionError::Mempool(AdmitError::StaleNonce { .. }) => "stale_nonce",
             AdmissionError::UnknownPair { .. } => "unknown_pair",
             AdmissionError::MemberRemoved { .. } => "member_removed",
+            AdmissionError::NonceGap { .. } => "nonce_gap",
             AdmissionError::Journal { .. } => "journal_unavailable",
         }
     }
 
     /// The HTTP status the API answers with: 503 when the node cannot take the
-    /// transaction now (busy, journal unavailable), 409 for a duplicate, else 400.
+    /// transaction now (busy, journal unavailable), 409 for a duplicate or a nonce that
+    /// leaves a gap in its lane, else 400.
     pub fn http_status(&self) -> StatusCode {
         match self {
             AdmissionError::Mempool(AdmitError::Busy { .. }) | AdmissionError::Journal { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            AdmissionError::Mempool(AdmitError::Duplicate { .. }) => StatusCode::CONFLICT,
+            AdmissionError::Mempool(AdmitError::Duplicate { .. })
+            | AdmissionError::NonceGap { .. } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -105,8 +124,20 @@ impl AdmissionError {
     }
 }
 
+/// Where a transaction comes from, which decides whether a nonce gap is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A client or this node's own signer: refused if its nonce leaves a gap, since it
+    /// would be answered 202 and never proposed.
+    Api,
+    /// A peer's gossip or this node's journal replay: held out of order, since a later
+    /// message can bring its predecessor (and a journaled one was promised already).
+    Relayed,
+}
+
 /// Checks and admits transactions; returns one result per transaction and the admitted
 /// ones. Signature checks run on the caller's thread: call from a blocking context.
+/// For gossip and the journal replay: a nonce that leaves a gap is held.
 pub fn admit_batch<B: Backend + Clone>(
     genesis: &Genesis,
     db: &StateDb<B>,
@@ -115,7 +146,8 @@ pub fn admit_batch<B: Backend + Clone>(
 ) -> (Vec<Result<Hash, AdmissionError>>, Vec<SignedTransaction>) {
     let mut results = Vec::with_capacity(transactions.len());
     let mut admitted = Vec::new();
-    for (transaction, id, result) in admit_each(genesis, db, mempool, transactions) {
+    for (transaction, id, result) in admit_each(genesis, db, mempool, transactions, Source::Relayed)
+    {
         let result = result.map(|()| id);
         if result.is_ok() {
             admitted.push(transaction);
@@ -131,6 +163,7 @@ fn admit_each<B: Backend + Clone>(
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
+    source: Source,
 ) -> Vec<(SignedTransaction, Hash, Result<(), AdmissionError>)> {
     let sizes: Vec<usize> = transactions
         .iter()
@@ -158,9 +191,25 @@ fn admit_each<B: Backend + Clone>(
             Err(error)
         } else {
             let member = transaction.tx.member;
-            let committed = seisan_contracts::query::last_nonce(&view, member);
-            seisan_crypto::check_nonce(member, transaction.tx.nonce, committed)
+            let lane = transaction.tx.body.lane();
+            let nonce = transaction.tx.nonce;
+            let committed = seisan_contracts::query::last_nonce(&view, member, lane);
+            seisan_crypto::check_nonce(member, nonce, committed)
                 .map_err(AdmissionError::Transaction)
+                .and_then(|()| {
+                    // The same transaction again is answered as a duplicate (its status)
+                    // whatever its nonce; a new one must not leave a gap.
+                    let expected = pool.next_contiguous_nonce(member, lane, committed);
+                    if source == Source::Api && nonce > expected && !pool.contains(&id) {
+                        return Err(AdmissionError::NonceGap {
+                            member,
+                            lane,
+                            nonce,
+                            expected,
+                        });
+                    }
+                    Ok(())
+                })
                 .and_then(|()| {
                     pool.admit(transaction.clone(), id, size, committed)
                         .map_err(AdmissionError::Mempool)
@@ -368,7 +417,7 @@ fn admit_for_api<B: Backend + Clone>(
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
 ) -> Vec<(SignedTransaction, Hash, Outcome)> {
-    admit_each(genesis, db, mempool, transactions)
+    admit_each(genesis, db, mempool, transactions, Source::Api)
         .into_iter()
         .map(|(transaction, id, result)| {
             let outcome = outcome(db, &id, result);
@@ -399,7 +448,10 @@ async fn journal_outcomes(
         let admitted: Vec<_> = outcomes
             .iter()
             .filter(|(_, _, outcome)| matches!(outcome, Outcome::Admitted))
-            .map(|(transaction, id, _)| (transaction.tx.member, transaction.tx.nonce, *id))
+            .map(|(transaction, id, _)| {
+                let tx = &transaction.tx;
+                (tx.member, tx.body.lane(), tx.nonce, *id)
+            })
             .collect();
         let removed = mempool.lock().expect("mempool lock").remove(&admitted);
         warn!(%error, refused = to_journal.len(), removed, "transactions refused: the journal could not store them");
@@ -683,5 +735,171 @@ mod tests {
         assert!(!pool.contains(&new.id()));
         assert!(pool.contains(&earlier.id()));
         assert_eq!(pool.len(), 1);
+    }
+
+    /// exchange-a's node attests a trust-account credit (a node-lane body).
+    fn bank_attestation(genesis: &Genesis, nonce: u64) -> SignedTransaction {
+        use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact};
+        seisan_crypto::sign_transaction(
+            &seisan_crypto::Keypair::dev("exchange-a"),
+            seisan_types::tx::Transaction {
+                chain_id: genesis.chain_id.clone(),
+                member: MemberId(1),
+                nonce: Nonce(nonce),
+                body: TxBody::AttestBankEntry(BankFact {
+                    entry: BankEntryId(format!("entry-{nonce}")),
+                    member: MemberId(1),
+                    asset: AssetId(1),
+                    amount: seisan_types::amount::Amount(100),
+                    kind: BankEntryKind::TrustCredit,
+                }),
+            },
+        )
+    }
+
+    fn open_pipeline(genesis: &Arc<Genesis>) -> Pipeline<MemoryBackend> {
+        Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_api_refuses_a_nonce_that_leaves_a_gap_and_gossip_holds_it() {
+        let genesis = genesis();
+        let pipeline = open_pipeline(&genesis);
+        let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &allocation(&genesis, 1, 10)),
+            Outcome::Admitted
+        ));
+        // Nonce 3 with 2 missing: nothing would ever propose it.
+        let ahead = allocation(&genesis, 3, 10);
+        match one(&genesis, &pipeline, &mempool, &ahead) {
+            Outcome::Refused(error) => {
+                assert_eq!(error.code(), "nonce_gap");
+                assert_eq!(error.http_status(), StatusCode::CONFLICT);
+                let message = error.to_string();
+                assert!(message.contains("member lane"), "{message}");
+                assert!(message.contains("nonce 3"), "{message}");
+                assert!(message.contains("is 2"), "{message}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(!mempool.lock().unwrap().contains(&ahead.id()));
+        // The node lane has its own count: its first nonce is 1 whatever the member
+        // lane holds, and 2 would leave a gap there.
+        match one(
+            &genesis,
+            &pipeline,
+            &mempool,
+            &bank_attestation(&genesis, 2),
+        ) {
+            Outcome::Refused(error) => {
+                assert_eq!(error.code(), "nonce_gap");
+                assert!(error.to_string().contains("node lane"), "{error}");
+                assert!(error.to_string().contains("is 1"), "{error}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+
+        // By gossip the same transaction is held: its predecessor may come next.
+        let (results, admitted) =
+            admit_batch(&genesis, pipeline.db(), &mempool, vec![ahead.clone()]);
+        assert_eq!(results, [Ok(ahead.id())]);
+        assert_eq!(admitted, std::slice::from_ref(&ahead));
+        // Submitted again through the API it is answered as pending (it is), and the
+        // nonce that fills the gap is admitted.
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &ahead),
+            Outcome::AlreadyPending
+        ));
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &allocation(&genesis, 2, 10)),
+            Outcome::Admitted
+        ));
+        let pool = mempool.lock().unwrap();
+        assert_eq!(
+            pool.next_contiguous_nonce(MemberId(1), Lane::Member, None),
+            Nonce(4)
+        );
+    }
+
+    #[test]
+    fn a_member_lane_and_a_node_lane_transaction_with_the_same_nonce_both_finalize() {
+        let genesis = genesis();
+        let mut pipeline = open_pipeline(&genesis);
+        let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
+        // The back office and the node sign at the same moment, each its lane's nonce 1.
+        let order = allocation(&genesis, 1, 10);
+        let attestation = bank_attestation(&genesis, 1);
+        assert_eq!(order.tx.body.lane(), Lane::Member);
+        assert_eq!(attestation.tx.body.lane(), Lane::Node);
+        for transaction in [&order, &attestation] {
+            assert!(matches!(
+                one(&genesis, &pipeline, &mempool, transaction),
+                Outcome::Admitted
+            ));
+        }
+        let tip = pipeline.tip();
+        let selected = mempool
+            .lock()
+            .unwrap()
+            .select(10, usize::MAX, |_, _| Nonce(1));
+        assert_eq!(selected.len(), 2, "both lanes' nonce 1 are proposed");
+        let block = pipeline
+            .build(
+                View(1),
+                tip.hash,
+                MemberId(0),
+                tip.timestamp_ms + 1,
+                selected,
+            )
+            .unwrap();
+        let certificate = crate::node::test_support::certificate(&block);
+        pipeline.commit(&block, &certificate, vec![]).unwrap();
+        mempool
+            .lock()
+            .unwrap()
+            .remove_committed(&Pipeline::<MemoryBackend>::nonces(&block));
+        assert!(mempool.lock().unwrap().is_empty());
+        let receipts = pipeline.receipts(block.header.height).unwrap().receipts;
+        assert_eq!(receipts.len(), 2);
+        for receipt in &receipts {
+            assert!(receipt.is_applied(), "{receipt:?}");
+        }
+        let view = pipeline.db().committed_view();
+        for lane in Lane::ALL {
+            assert_eq!(
+                seisan_contracts::query::last_nonce(&view, MemberId(1), lane),
+                Some(Nonce(1)),
+                "{lane} lane"
+            );
+        }
+        // Each is finalized; a new node-lane transaction at 1 is a repeat of its lane.
+        match one(&genesis, &pipeline, &mempool, &attestation) {
+            Outcome::Finalized { receipt, .. } => assert_eq!(receipt.tx_id, attestation.id()),
+            other => panic!("expected finalized, got {other:?}"),
+        }
+        let mut replacement = bank_attestation(&genesis, 1);
+        replacement.tx.body = bank_attestation(&genesis, 7).tx.body;
+        let replacement = seisan_crypto::sign_transaction(
+            &seisan_crypto::Keypair::dev("exchange-a"),
+            replacement.tx,
+        );
+        assert!(matches!(
+            one(&genesis, &pipeline, &mempool, &replacement),
+            Outcome::Refused(AdmissionError::Transaction(TxError::RepeatedNonce { .. }))
+        ));
+        assert!(matches!(
+            one(
+                &genesis,
+                &pipeline,
+                &mempool,
+                &bank_attestation(&genesis, 2)
+            ),
+            Outcome::Admitted
+        ));
     }
 }

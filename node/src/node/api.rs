@@ -23,7 +23,7 @@ use seisan_state::{SledBackend, StateDb};
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Height, MemberId};
-use seisan_types::tx::SignedTransaction;
+use seisan_types::tx::{Lane, SignedTransaction};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -376,18 +376,38 @@ async fn nonce(
     // Through the committed membership: members added by governance have nonces too.
     let member = super::queries::resolve_member_in(&context, &member)?;
     refuse_while_syncing(&context)?;
-    // Both read under the mempool lock: a block's nonces are committed before the
+    // All read under the mempool lock: a block's nonces are committed before the
     // mempool drops its transactions, so reading the committed nonce first and the
-    // pending one after a commit in between named a used nonce as `next`.
-    let (committed, pending) = {
+    // pending one after a commit in between named a used nonce as `next`. `next` is the
+    // nonce this node accepts for the lane's next transaction: one above the committed
+    // nonce and the consecutive run pending after it (a higher one leaves a gap and is
+    // refused).
+    let lanes: serde_json::Map<String, Value> = {
         let pool = context.mempool.lock().expect("mempool lock");
-        let committed = seisan_contracts::query::last_nonce(&context.db.committed_view(), member);
-        (committed, pool.pending_nonce(member))
+        let view = context.db.committed_view();
+        Lane::ALL
+            .into_iter()
+            .map(|lane| {
+                let committed = seisan_contracts::query::last_nonce(&view, member, lane);
+                let pending = pool.pending_nonce(member, lane);
+                let next = pool.next_contiguous_nonce(member, lane, committed);
+                (
+                    lane.name().to_string(),
+                    json!({"committed": committed, "pending": pending, "next": next}),
+                )
+            })
+            .collect()
     };
-    let next = committed.max(pending).map_or(1, |nonce| nonce.0 + 1);
-    Ok(Json(
-        json!({"member": member, "committed": committed, "pending": pending, "next": next}),
-    ))
+    // The top-level fields are the member lane's (what a client signs in); `lanes` has
+    // both.
+    let member_lane = lanes[Lane::Member.name()].clone();
+    Ok(Json(json!({
+        "member": member,
+        "committed": member_lane["committed"],
+        "pending": member_lane["pending"],
+        "next": member_lane["next"],
+        "lanes": lanes,
+    })))
 }
 
 /// The most evidence records one answer lists.

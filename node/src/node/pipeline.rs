@@ -15,7 +15,7 @@ use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
 use seisan_types::receipt::{Event, Receipt};
-use seisan_types::tx::SignedTransaction;
+use seisan_types::tx::{Lane, SignedTransaction};
 use seisan_types::ValidatorSet;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -566,11 +566,12 @@ impl<B: Backend + Clone> Pipeline<B> {
     }
 
     /// (member, nonce) of every transaction of a block, for the mempool.
-    pub fn nonces(block: &Block) -> Vec<(MemberId, Nonce)> {
+    /// Each transaction's member, lane and nonce (what the mempool drops on commit).
+    pub fn nonces(block: &Block) -> Vec<(MemberId, Lane, Nonce)> {
         block
             .txs
             .iter()
-            .map(|tx| (tx.tx.member, tx.tx.nonce))
+            .map(|tx| (tx.tx.member, tx.tx.body.lane(), tx.tx.nonce))
             .collect()
     }
 

@@ -879,9 +879,9 @@ impl Core {
             warn!(view = %view, "the proposal's parent is not executed here");
             return Ok(());
         };
-        let next_nonce = |member| {
+        let next_nonce = |member, lane| {
             Nonce(
-                seisan_contracts::query::last_nonce(&view_at_parent, member)
+                seisan_contracts::query::last_nonce(&view_at_parent, member, lane)
                     .map_or(1, |nonce| nonce.0 + 1),
             )
         };

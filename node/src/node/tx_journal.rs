@@ -90,12 +90,14 @@ pub enum JournalError {
 pub type KeepPending = Box<dyn Fn(&SignedTransaction) -> bool + Send>;
 
 /// "Still pending" against the committed state: the transaction's nonce is above its
-/// member's last committed nonce. A node that is behind keeps more than needed; the
-/// mempool drops those once the blocks that used their nonces are committed.
+/// member's last committed nonce in the transaction's lane. A node that is behind keeps
+/// more than needed; the mempool drops those once the blocks that used their nonces are
+/// committed.
 pub fn still_pending<B: Backend + Clone + Send + Sync + 'static>(db: StateDb<B>) -> KeepPending {
     Box::new(move |transaction: &SignedTransaction| {
         let member = transaction.tx.member;
-        let committed = seisan_contracts::query::last_nonce(&db.committed_view(), member);
+        let lane = transaction.tx.body.lane();
+        let committed = seisan_contracts::query::last_nonce(&db.committed_view(), member, lane);
         committed.is_none_or(|last| transaction.tx.nonce > last)
     })
 }
