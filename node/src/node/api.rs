@@ -107,6 +107,11 @@ pub struct ApiContext {
     /// What the custody watcher last saw (its default when this node watches no
     /// public chain).
     pub custody: watch::Receiver<super::custody_watcher::CustodyStatus>,
+    /// What the bank watcher last did (its default when this node has no bank).
+    pub bank: watch::Receiver<super::bank_watcher::BankStatus>,
+    /// Reads the trust accounts for reconciliation (the auditor token when
+    /// configured); `None` without a bank connection.
+    pub bank_reader: Option<Arc<dyn seisan_bank::BankAdapter>>,
 }
 
 /// A 4xx/5xx answer with a JSON error body.

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod attester;
 pub mod bank_watcher;
 pub mod config;
 pub mod custody_watcher;

@@ -27,7 +27,7 @@
 //! `unconfirmed` and `mirrors` cover every currency.
 
 use super::api::{ApiContext, ApiError};
-use super::bank_watcher::{entry_fact, last_error, shared_bank};
+use super::bank_watcher::entry_fact;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -341,13 +341,18 @@ pub fn compare(
 }
 
 /// The exchanges, in member order, with their names.
-fn exchanges(genesis: &seisan_types::Genesis) -> Vec<(MemberId, String)> {
-    genesis
+/// Every exchange of the committed membership (genesis ones and those added since).
+fn exchanges(
+    view: &dyn seisan_types::state::StateView,
+    genesis: &seisan_types::Genesis,
+) -> Vec<(MemberId, String)> {
+    let membership = seisan_contracts::governance::consortium_or_genesis(view, genesis).membership;
+    membership
         .members
         .iter()
         .enumerate()
-        .filter(|(_, member)| member.role == Role::Exchange)
-        .map(|(index, member)| (MemberId(index as u32), member.name.clone()))
+        .filter(|(_, entry)| entry.member.role == Role::Exchange)
+        .map(|(index, entry)| (MemberId(index as u32), entry.member.name.clone()))
         .collect()
 }
 
@@ -415,7 +420,7 @@ pub fn snapshot(
     let tip = super::pipeline::read_tip(&context.db).expect("opened store has a tip");
     let open_withdrawals = ledger_bank::open_withdrawals(&view);
     let mut lines = Vec::new();
-    for (member, name) in exchanges(&context.genesis) {
+    for (member, name) in exchanges(&view, &context.genesis) {
         let balance = seisan_contracts::query::balance(&view, member, asset);
         let mut line = LedgerLine {
             member,
@@ -478,9 +483,10 @@ async fn reconciliation(
             "genesis has no fiat asset",
         ));
     }
-    let bank = shared_bank();
+    let bank = context.bank_reader.clone();
+    let watcher_error = context.bank.borrow().last_error.clone();
     tokio::task::spawn_blocking(move || {
-        let exchanges = exchanges(&context.genesis);
+        let exchanges = exchanges(&context.db.committed_view(), &context.genesis);
         let names: BTreeMap<MemberId, String> = exchanges.iter().cloned().collect();
         let mut answer = serde_json::Value::Null;
         let mut currencies = serde_json::Map::new();
@@ -491,12 +497,7 @@ async fn reconciliation(
         let mut failure = None;
         for (index, (asset, currency)) in fiat.iter().enumerate() {
             // Bank first, then the ledger (see the module docs), per currency.
-            let reads = read_bank(
-                bank.as_ref().map(|bank| bank as &dyn BankAdapter),
-                &exchanges,
-                currency,
-                &mut failure,
-            );
+            let reads = read_bank(bank.as_deref(), &exchanges, currency, &mut failure);
             let snapshot = snapshot(&context, *asset, &reads);
             let comparison = compare(&snapshot, &reads, *asset, &names);
             clean &= comparison.clean;
@@ -533,7 +534,7 @@ async fn reconciliation(
         answer["asset"] = serde_json::json!(fiat[0].1);
         answer["bank_connected"] = bank.is_some().into();
         answer["mirror_confirm_bound_ms"] = mirror::MIRROR_CONFIRM_BOUND_MS.into();
-        answer["watcher_error"] = serde_json::json!(last_error());
+        answer["watcher_error"] = serde_json::json!(watcher_error);
         Ok::<_, ApiError>(Json(answer))
     })
     .await

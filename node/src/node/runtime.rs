@@ -440,6 +440,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let commit_lock = Arc::new(RwLock::new(()));
     let (custody_status, custody_receiver) =
         watch::channel(super::custody_watcher::CustodyStatus::default());
+    let (bank_status, bank_receiver) = watch::channel(super::bank_watcher::BankStatus::default());
+    let bank_connection = super::bank_watcher::connect(&config);
     let context = ApiContext {
         genesis: genesis.clone(),
         db: db.clone(),
@@ -451,8 +453,21 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         commit_lock: commit_lock.clone(),
         custody: custody_receiver,
+        bank: bank_receiver,
+        bank_reader: bank_connection
+            .as_ref()
+            .map(|connection| connection.reader.clone()),
     };
-    super::bank_watcher::spawn(&config, member, context.clone())?;
+    // One attester signs every transaction the node makes itself, on the node lane.
+    let attester = super::attester::spawn(context.clone(), keypair.clone(), member);
+    super::bank_watcher::spawn(
+        &config,
+        member,
+        context.clone(),
+        attester.clone(),
+        bank_connection,
+        bank_status,
+    )?;
     super::custody_watcher::spawn(&config, member, context.clone(), custody_status)?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
