@@ -364,7 +364,12 @@ pub fn run_client(
                 }
                 Ok((code, body)) => {
                     let reason = body["error"]["code"].as_str().unwrap_or_default();
-                    if matches!(reason, "stale_nonce" | "nonce_pending" | "repeated_nonce") {
+                    // `nonce_gap`: the node is a block behind the one the nonce was read
+                    // from; the nonce is read again and the member retries.
+                    if matches!(
+                        reason,
+                        "stale_nonce" | "nonce_pending" | "repeated_nonce" | "nonce_gap"
+                    ) {
                         state.next = None;
                     } else {
                         shared.refused.fetch_add(1, Ordering::Relaxed);

@@ -57,6 +57,9 @@ pub enum AdmissionError {
     Transaction(#[from] TxError),
     #[error(transparent)]
     Mempool(AdmitError),
+    /// A nonce its lane has already used: `source` is the stale or repeated nonce.
+    #[error("{lane} lane: {source}")]
+    UsedNonce { lane: Lane, source: TxError },
     #[error("pair {base}/{quote} is not traded on this chain")]
     UnknownPair { base: AssetId, quote: AssetId },
     #[error("member {member} was removed from the consortium; its transactions are refused")]
@@ -86,6 +89,11 @@ impl AdmissionError {
             AdmissionError::Mempool(AdmitError::Duplicate { .. }) => "duplicate",
             AdmissionError::Mempool(AdmitError::NoncePending { .. }) => "nonce_pending",
             AdmissionError::Mempool(AdmitError::StaleNonce { .. }) => "stale_nonce",
+            AdmissionError::UsedNonce {
+                source: TxError::RepeatedNonce { .. },
+                ..
+            } => "repeated_nonce",
+            AdmissionError::UsedNonce { .. } => "stale_nonce",
             AdmissionError::UnknownPair { .. } => "unknown_pair",
             AdmissionError::MemberRemoved { .. } => "member_removed",
             AdmissionError::NonceGap { .. } => "nonce_gap",
@@ -195,7 +203,7 @@ fn admit_each<B: Backend + Clone>(
             let nonce = transaction.tx.nonce;
             let committed = seisan_contracts::query::last_nonce(&view, member, lane);
             seisan_crypto::check_nonce(member, nonce, committed)
-                .map_err(AdmissionError::Transaction)
+                .map_err(|source| AdmissionError::UsedNonce { lane, source })
                 .and_then(|()| {
                     // The same transaction again is answered as a duplicate (its status)
                     // whatever its nonce; a new one must not leave a gap.
@@ -356,9 +364,7 @@ fn outcome<B: Backend + Clone>(
         Ok(()) => Outcome::Admitted,
         Err(AdmissionError::Mempool(AdmitError::Duplicate { .. })) => Outcome::AlreadyPending,
         Err(
-            error @ (AdmissionError::Transaction(
-                TxError::RepeatedNonce { .. } | TxError::StaleNonce { .. },
-            )
+            error @ (AdmissionError::UsedNonce { .. }
             | AdmissionError::Mempool(AdmitError::StaleNonce { .. })),
         ) => {
             // Only a used nonce can mean "already finalized"; the location and the
@@ -671,7 +677,10 @@ mod tests {
         }
         assert!(matches!(
             one(&genesis, &pipeline, &mempool, &conflict),
-            Outcome::Refused(AdmissionError::Transaction(TxError::RepeatedNonce { .. }))
+            Outcome::Refused(AdmissionError::UsedNonce {
+                source: TxError::RepeatedNonce { .. },
+                ..
+            })
         ));
         assert!(
             mempool.lock().unwrap().is_empty(),
@@ -888,10 +897,13 @@ mod tests {
             &seisan_crypto::Keypair::dev("exchange-a"),
             replacement.tx,
         );
-        assert!(matches!(
-            one(&genesis, &pipeline, &mempool, &replacement),
-            Outcome::Refused(AdmissionError::Transaction(TxError::RepeatedNonce { .. }))
-        ));
+        match one(&genesis, &pipeline, &mempool, &replacement) {
+            Outcome::Refused(error) => {
+                assert_eq!(error.code(), "repeated_nonce");
+                assert!(error.to_string().starts_with("node lane: "), "{error}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
         assert!(matches!(
             one(
                 &genesis,
