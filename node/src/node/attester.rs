@@ -222,6 +222,9 @@ fn next_nonce(committed: u64, pending: u64, last_signed: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::test_support;
+    use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact};
+    use seisan_types::{Amount, AssetId};
 
     #[test]
     fn the_next_nonce_follows_the_highest_known_use_of_the_lane() {
@@ -237,5 +240,107 @@ mod tests {
             10,
             "9 was signed and is being gossiped"
         );
+    }
+
+    fn fact(entry: u64) -> TxBody {
+        TxBody::AttestBankEntry(BankFact {
+            entry: BankEntryId(format!("E{entry:012}")),
+            member: MemberId(1),
+            asset: AssetId(1),
+            amount: Amount(100),
+            kind: BankEntryKind::TrustCredit,
+        })
+    }
+
+    fn attester(context: ApiContext) -> Attester {
+        Attester {
+            context,
+            keypair: Keypair::dev("exchange-a"),
+            member: MemberId(1),
+            held: BTreeMap::new(),
+        }
+    }
+
+    fn pending_node_nonces(context: &ApiContext) -> Option<Nonce> {
+        context
+            .mempool
+            .lock()
+            .unwrap()
+            .pending_nonce(MemberId(1), Lane::Node)
+    }
+
+    #[tokio::test]
+    async fn node_lane_nonces_follow_each_other_and_leave_the_member_lane_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = test_support::genesis(7301);
+        let (context, _gossip) = test_support::context(dir.path(), genesis.clone());
+        let mut attester = attester(context.clone());
+        for entry in 1..=3 {
+            attester.sign_and_admit(fact(entry)).await.unwrap();
+        }
+        assert_eq!(pending_node_nonces(&context), Some(Nonce(3)));
+        assert_eq!(
+            attester.held.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        // The exchange's back office signs at member-lane nonce 1 at the same time:
+        // neither takes the other's nonce.
+        let order = test_support::allocation(&genesis, 1, 10);
+        let admitted = admit_transactions(&context, vec![order]).await;
+        assert!(admitted[0].is_ok(), "{admitted:?}");
+        assert_eq!(
+            context
+                .mempool
+                .lock()
+                .unwrap()
+                .pending_nonce(MemberId(1), Lane::Member),
+            Some(Nonce(1))
+        );
+        attester.sign_and_admit(fact(4)).await.unwrap();
+        assert_eq!(pending_node_nonces(&context), Some(Nonce(4)));
+    }
+
+    #[tokio::test]
+    async fn a_transaction_the_mempool_lost_is_admitted_again_with_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (context, _gossip) = test_support::context(dir.path(), test_support::genesis(7302));
+        let mut attester = attester(context.clone());
+        let first = attester.sign_and_admit(fact(1)).await.unwrap();
+        attester.sign_and_admit(fact(2)).await.unwrap();
+        // Nonce 1 leaves the mempool unfinalized: nonce 2 can never be proposed now.
+        let removed =
+            context
+                .mempool
+                .lock()
+                .unwrap()
+                .remove(&[(MemberId(1), Lane::Node, Nonce(1), first)]);
+        assert_eq!(removed, 1);
+        assert!(!context.mempool.lock().unwrap().contains(&first));
+        attester.readmit_lost().await;
+        assert!(
+            context.mempool.lock().unwrap().contains(&first),
+            "the same transaction (same id, so the same bytes) is back"
+        );
+        // And the next one follows without a gap.
+        attester.sign_and_admit(fact(3)).await.unwrap();
+        assert_eq!(pending_node_nonces(&context), Some(Nonce(3)));
+    }
+
+    #[tokio::test]
+    async fn nothing_is_signed_while_the_node_syncs_and_the_handle_reports_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut context, _gossip) = test_support::context(dir.path(), test_support::genesis(7303));
+        let (syncing, status) = tokio::sync::watch::channel(crate::node::api::NodeStatus {
+            syncing: true,
+            ..Default::default()
+        });
+        context.status = status;
+        let handle = spawn(context.clone(), Keypair::dev("exchange-a"), MemberId(1));
+        let refused = handle.attest(fact(1)).await.unwrap_err();
+        assert!(matches!(refused, AttestError::Syncing), "{refused}");
+        assert_eq!(pending_node_nonces(&context), None, "no nonce used");
+        syncing.send_modify(|status| status.syncing = false);
+        handle.attest(fact(1)).await.unwrap();
+        assert_eq!(pending_node_nonces(&context), Some(Nonce(1)));
     }
 }

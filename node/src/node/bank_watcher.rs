@@ -314,3 +314,185 @@ impl Shell {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::test_support;
+    use seisan_bank::{
+        AccountBalance, AccountId, BankStore, Entry, TransferReceipt, TransferReference,
+        TransferRequest,
+    };
+    use seisan_types::tx::TxBody;
+    use seisan_types::Amount;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The embedded bank's books, answering `Unavailable` while `down`.
+    struct Flaky {
+        books: BankStore,
+        down: AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), BankError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(BankError::Unavailable {
+                    reason: "connection refused".into(),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl BankAdapter for Flaky {
+        fn balance(&self, account: &AccountId) -> Result<AccountBalance, BankError> {
+            self.check()?;
+            self.books.balance(account)
+        }
+        fn statement(&self, account: &AccountId, after: u64) -> Result<Vec<Entry>, BankError> {
+            self.check()?;
+            self.books.statement(account, after)
+        }
+        fn transfer(&self, request: &TransferRequest) -> Result<TransferReceipt, BankError> {
+            self.check()?;
+            self.books.transfer(request, 0)
+        }
+        fn transfer_by_reference(
+            &self,
+            reference: &TransferReference,
+        ) -> Result<Option<TransferReceipt>, BankError> {
+            self.check()?;
+            self.books.transfer_by_reference(reference)
+        }
+    }
+
+    /// exchange-b's node (a validator with the auditor's view) watching a bank where
+    /// exchange-a moved 700 JPY into its trust account.
+    fn shell(dir: &std::path::Path) -> (Shell, Arc<Flaky>, ApiContext) {
+        let (context, gossip) = test_support::context(dir, test_support::genesis(7311));
+        std::mem::forget(gossip);
+        let books = BankStore::temporary().unwrap();
+        for account in [
+            AccountId::operating("exchange-a"),
+            AccountId::trust("exchange-a"),
+            AccountId::trust("exchange-b"),
+        ] {
+            let opening = if account.0.ends_with("operating") {
+                5_000
+            } else {
+                0
+            };
+            books
+                .open_account(&account, "JPY", Amount(opening), 0)
+                .unwrap();
+        }
+        books
+            .transfer(
+                &TransferRequest {
+                    from: AccountId::operating("exchange-a"),
+                    to: AccountId::trust("exchange-a"),
+                    amount: Amount(700),
+                    reference: TransferReference("deposit-1".into()),
+                },
+                0,
+            )
+            .unwrap();
+        let bank = Arc::new(Flaky {
+            books,
+            down: AtomicBool::new(false),
+        });
+        let member = MemberId(2);
+        let attester = crate::node::attester::spawn(
+            context.clone(),
+            seisan_crypto::Keypair::dev("exchange-b"),
+            member,
+        );
+        let shell = Shell {
+            planner: BankPlanner::new(BankPlannerConfig {
+                me: member,
+                clearing_house: false,
+                audits_all: true,
+                lie: false,
+            }),
+            context: context.clone(),
+            attester,
+            connection: BankConnection {
+                own: bank.clone(),
+                reader: bank.clone(),
+                audits_all: true,
+                url: "in-process".into(),
+            },
+            status: watch::channel(BankStatus::default()).0,
+            crash_file: dir.join(CRASH_AFTER_TRANSFER_FILE),
+        };
+        (shell, bank, context)
+    }
+
+    fn attested_entries(context: &ApiContext) -> Vec<String> {
+        let selected = context
+            .mempool
+            .lock()
+            .unwrap()
+            .select(16, 1 << 20, |_, _| seisan_types::Nonce(1));
+        selected
+            .into_iter()
+            .filter_map(|transaction| match &transaction.tx.body {
+                TxBody::AttestBankEntry(fact) => Some(format!("{} {}", fact.entry, fact.amount)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_pass_attests_what_the_bank_shows_through_the_attester_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut shell, _bank, context) = shell(dir.path());
+        shell.pass().await.unwrap();
+        assert_eq!(attested_entries(&context).len(), 1);
+        assert!(attested_entries(&context)[0].ends_with(" 700"));
+        assert_eq!(shell.planner.pending(), (1, 0));
+        shell.pass().await.unwrap();
+        assert_eq!(
+            attested_entries(&context).len(),
+            1,
+            "pending: not attested twice"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_bank_fails_the_pass_by_name_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut shell, bank, context) = shell(dir.path());
+        bank.down.store(true, Ordering::SeqCst);
+        let error = shell.pass().await.unwrap_err();
+        assert!(error.contains("bank unavailable"), "{error}");
+        assert!(attested_entries(&context).is_empty());
+        bank.down.store(false, Ordering::SeqCst);
+        shell.pass().await.unwrap();
+        assert_eq!(
+            attested_entries(&context).len(),
+            1,
+            "attested once it answers"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_attestation_the_attester_refuses_is_attested_on_a_later_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut shell, _bank, context) = shell(dir.path());
+        // The mempool is full for now: the attester cannot admit.
+        let limits = crate::node::mempool::MempoolLimits {
+            max_txs: 0,
+            ..Default::default()
+        };
+        let full = std::mem::replace(
+            &mut *context.mempool.lock().unwrap(),
+            crate::node::mempool::Mempool::new(limits),
+        );
+        let error = shell.pass().await.unwrap_err();
+        assert!(error.contains("not admitted"), "{error}");
+        *context.mempool.lock().unwrap() = full;
+        shell.pass().await.unwrap();
+        assert_eq!(attested_entries(&context).len(), 1);
+    }
+}

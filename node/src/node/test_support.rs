@@ -55,3 +55,52 @@ pub fn certificate(block: &Block) -> QuorumCertificate {
         signatures: vec![],
     }
 }
+
+/// A node's API context over a sled store in `dir` holding `genesis`' state, with a
+/// real transaction journal, not syncing; the gossip receiver is returned so admitted
+/// transactions can be gossiped.
+pub fn context(
+    dir: &std::path::Path,
+    genesis: Arc<Genesis>,
+) -> (
+    crate::node::api::ApiContext,
+    tokio::sync::mpsc::Receiver<Vec<SignedTransaction>>,
+) {
+    use crate::node::api::{ApiContext, NodeStatus};
+    use crate::node::mempool::{Mempool, MempoolLimits};
+    use std::sync::{Mutex, RwLock};
+    use tokio::sync::{broadcast, mpsc, watch};
+    let db = seisan_state::StateDb::open(
+        seisan_state::SledBackend::open(&dir.join("state")).expect("sled store"),
+    )
+    .expect("state db");
+    crate::node::pipeline::Pipeline::open(db.clone(), genesis.clone()).expect("genesis state");
+    let (journal, replayed) = crate::node::tx_journal::TxJournal::open(
+        &dir.join("tx-journal"),
+        crate::node::tx_journal::still_pending(db.clone()),
+    )
+    .expect("journal");
+    assert!(replayed.is_empty(), "a fresh journal");
+    let (_, status) = watch::channel(NodeStatus {
+        syncing: false,
+        ..NodeStatus::default()
+    });
+    let (gossip, gossiped) = mpsc::channel(64);
+    let (_, custody) = watch::channel(Default::default());
+    let (_, bank) = watch::channel(Default::default());
+    let context = ApiContext {
+        genesis,
+        db,
+        mempool: Arc::new(Mutex::new(Mempool::new(MempoolLimits::default()))),
+        status,
+        events: broadcast::channel(16).0,
+        gossip,
+        journal,
+        metrics: Arc::new(crate::node::metrics::Metrics::new()),
+        commit_lock: Arc::new(RwLock::new(())),
+        custody,
+        bank,
+        bank_reader: None,
+    };
+    (context, gossiped)
+}
