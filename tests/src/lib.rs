@@ -611,9 +611,14 @@ pub fn sign(genesis: &Genesis, member: &str, nonce: u64, body: TxBody) -> Signed
     )
 }
 
+/// How long [`submit`] sends a transaction again while the node answers 409 `nonce_gap`.
+pub const NONCE_GAP_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Submits a signed transaction; returns (status code, body). While the node answers
 /// 503 `syncing` (it is catching up, or has just started) it waits and submits again,
-/// as a client honouring `Retry-After` would, for at most [`PATIENCE`].
+/// as a client honouring `Retry-After` would, for at most [`PATIENCE`]; while it answers
+/// 409 `nonce_gap`, for at most [`NONCE_GAP_PATIENCE`] (the predecessor was sent to
+/// another node and is on its way by gossip).
 pub fn submit(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result<(u16, Value)> {
     let started = std::time::Instant::now();
     loop {
@@ -622,6 +627,16 @@ pub fn submit(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result
             &serde_json::to_value(transaction)?,
         )?;
         let syncing = answer.0 == 503 && answer.1["error"]["code"] == "syncing";
+        // A nonce whose predecessor was sent to another node is refused (409
+        // `nonce_gap`) until gossip brings the predecessor here, milliseconds later;
+        // a client sending a member's run of nonces to several nodes sends it again.
+        let ahead = answer.0 == 409
+            && answer.1["error"]["code"] == "nonce_gap"
+            && started.elapsed() < NONCE_GAP_PATIENCE;
+        if ahead {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
         if !syncing || started.elapsed() > PATIENCE {
             return Ok(answer);
         }

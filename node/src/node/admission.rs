@@ -64,7 +64,7 @@ pub enum AdmissionError {
     UnknownPair { base: AssetId, quote: AssetId },
     #[error("member {member} was removed from the consortium; its transactions are refused")]
     MemberRemoved { member: MemberId },
-    #[error("nonce {nonce} of member {member}'s {lane} lane leaves a gap: the next nonce this lane can use is {expected} (its committed nonce plus the ones pending after it); sign with {expected}")]
+    #[error("nonce {nonce} of member {member}'s {lane} lane leaves a gap: the next nonce this lane can use here is {expected} (its committed nonce plus the ones pending after it on this node); if the transactions before it went to another node, send it again once they reach this one, else sign with {expected}")]
     NonceGap {
         member: MemberId,
         lane: Lane,
