@@ -25,6 +25,7 @@ use seisan_watch::custody::{
     ChainObservation, CustodyAction, CustodyConfig, CustodyPlanner, Outcome, PayerObservation,
 };
 use seisan_watch::Millis;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const CH: MemberId = MemberId(0);
@@ -154,8 +155,13 @@ pub struct FakeChain {
     /// Waiting to be mined, in arrival order.
     pub pool: Vec<ChainTx>,
     next_hash: u64,
+    /// The highest block number there ever was: a reorganisation never reaches a block
+    /// that was K deep (the assumption behind K).
+    high: u64,
     /// Every signed transaction by hash, as the chain node learned it.
     known: BTreeMap<String, ChainTx>,
+    /// The balances at the newest block (every pass reads them), until the blocks change.
+    newest_balances: RefCell<Option<BTreeMap<(ChainAddress, AssetId), u128>>>,
 }
 
 impl FakeChain {
@@ -207,8 +213,18 @@ impl FakeChain {
         let (mut signed, outside): (Vec<ChainTx>, Vec<ChainTx>) =
             pool.into_iter().partition(|tx| tx.nonce.is_some());
         for tx in outside {
-            *balances.entry((tx.to.clone(), tx.asset)).or_default() += tx.amount.0;
-            block.push(Mined { tx, success: true });
+            // The cold wallet (the operator's refills) spends only what it holds.
+            let success = match balances.get_mut(&(tx.from.clone(), tx.asset)) {
+                Some(held) if tx.from == cold() && *held >= tx.amount.0 => {
+                    *held -= tx.amount.0;
+                    true
+                }
+                _ => tx.from != cold(),
+            };
+            if success {
+                *balances.entry((tx.to.clone(), tx.asset)).or_default() += tx.amount.0;
+            }
+            block.push(Mined { tx, success });
         }
         signed.sort_by_key(|tx| tx.nonce);
         for tx in signed {
@@ -230,12 +246,27 @@ impl FakeChain {
             nonce += 1;
         }
         self.blocks.push(block);
+        self.newest_balances.take();
+        self.high = self.high.max(self.latest());
+    }
+
+    /// The deepest reorganisation possible now: every block that ever had K
+    /// confirmations stays.
+    pub fn max_reorganisation(&self) -> u64 {
+        (self.latest() + CONFIRMATIONS - 1)
+            .saturating_sub(self.high)
+            .min(self.latest())
     }
 
     /// Drops the newest `depth` blocks; their transactions go back to the pool unless
     /// `drop_outside` (an outside transfer the reorganisation lost for good).
     pub fn reorganise(&mut self, depth: u64, drop_outside: bool) {
         assert!(depth <= self.latest(), "block 0 stays");
+        assert!(
+            depth <= self.max_reorganisation(),
+            "a reorganisation of {depth} would drop a block that was {CONFIRMATIONS} deep"
+        );
+        self.newest_balances.take();
         let mut returned = Vec::new();
         for _ in 0..depth {
             let block = self.blocks.pop().expect("checked");
@@ -262,16 +293,34 @@ impl FakeChain {
             })
     }
 
-    /// Every (address, asset) balance as of `block` (outside senders are not tracked).
+    /// Every (address, asset) balance as of `block` (what outside senders hold is not).
     pub fn balances_at(&self, block: u64) -> BTreeMap<(ChainAddress, AssetId), u128> {
+        if block == self.latest() {
+            if let Some(balances) = self.newest_balances.borrow().as_ref() {
+                return balances.clone();
+            }
+        }
+        let balances = self.replay(block);
+        if block == self.latest() {
+            *self.newest_balances.borrow_mut() = Some(balances.clone());
+        }
+        balances
+    }
+
+    fn replay(&self, block: u64) -> BTreeMap<(ChainAddress, AssetId), u128> {
         let mut balances: BTreeMap<(ChainAddress, AssetId), u128> = BTreeMap::new();
         for (_, _, mined) in self.mined(block) {
             if !mined.success {
                 continue;
             }
             let tx = &mined.tx;
-            if let Some(held) = balances.get_mut(&(tx.from.clone(), tx.asset)) {
-                *held -= tx.amount.0;
+            // Only custody's own addresses are tracked as senders; outside senders
+            // have whatever they send.
+            if tx.from == hot() || tx.from == cold() {
+                let held = balances.entry((tx.from.clone(), tx.asset)).or_default();
+                *held = held
+                    .checked_sub(tx.amount.0)
+                    .expect("the chain mined a transfer its sender could not cover");
             }
             *balances.entry((tx.to.clone(), tx.asset)).or_default() += tx.amount.0;
         }
