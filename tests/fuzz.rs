@@ -63,6 +63,7 @@ fn block(height: u64, txs: usize) -> Block {
             proposer: MemberId(1),
             txs_root: Block::compute_txs_root(&txs),
             state_root: Hash::tagged(b"FUZZ_ROOT", &[&height.to_be_bytes()]),
+            receipts_root: Hash::tagged(b"FUZZ_RECEIPTS", &[&height.to_be_bytes()]),
             epoch_end: None,
             next_validators: None,
         },

@@ -75,6 +75,7 @@ fn block(view: u64, height: u64, parent: Hash, salt: u8) -> Block {
             proposer,
             txs_root: Block::compute_txs_root(&[]),
             state_root: Hash([salt; 32]),
+            receipts_root: seisan_types::receipt::receipts_root(&[], &[]),
             epoch_end: None,
             next_validators: None,
         },

@@ -412,6 +412,8 @@ pub fn build(
         proposer,
         txs_root: Block::compute_txs_root(&[]),
         state_root: Hash::ZERO,
+        // The simulated application executes no transactions: no receipts, no events.
+        receipts_root: seisan_types::receipt::receipts_root(&[], &[]),
         epoch_end: plan.epoch_end_after(height),
         next_validators: plan.next_validators_after(height),
     };
@@ -433,6 +435,7 @@ pub fn verify(plan: &Plan, block: &Block, parent: &Hash, parent_root: &Hash) -> 
         && header.epoch_end == plan.epoch_end_after(header.height)
         && header.next_validators == plan.next_validators_after(header.height)
         && header.state_root == state_root(plan, parent_root, header)
+        && header.receipts_root == seisan_types::receipt::receipts_root(&[], &[])
 }
 
 #[cfg(test)]

@@ -35,6 +35,10 @@ pub struct BlockHeader {
     pub txs_root: Hash,
     /// Root of the authenticated state after executing this block.
     pub state_root: Hash,
+    /// Merkle root of what executing this block said: every transaction's receipt in
+    /// block order, then every block-level event ([`crate::receipt::receipts_root`]).
+    /// Derived by execution, so re-execution checks it; a seal carries no receipts.
+    pub receipts_root: Hash,
     /// `Some(L)` when the state after this block has a validator-set change scheduled
     /// to take effect at height `L + 1`: `L` is the last height of this epoch
     /// (consensus rule E2). Derived from the state, so re-execution checks it.
@@ -169,6 +173,7 @@ mod tests {
             proposer: MemberId(0),
             txs_root: Block::compute_txs_root(&[]),
             state_root: Hash::ZERO,
+            receipts_root: crate::receipt::receipts_root(&[], &[]),
             epoch_end: None,
             next_validators: None,
         }
@@ -179,6 +184,9 @@ mod tests {
         let base = header();
         let mut other = base.clone();
         other.state_root = Hash([1; 32]);
+        assert_ne!(base.hash(), other.hash());
+        let mut other = base.clone();
+        other.receipts_root = Hash([2; 32]);
         assert_ne!(base.hash(), other.hash());
         let mut other = base.clone();
         other.view = View(2);

@@ -28,6 +28,10 @@ pub enum Role {
     ClearingHouse,
     /// Trades, deposits and withdraws.
     Exchange,
+    /// Watches: runs a node that follows and verifies the chain and serves the read API
+    /// and proofs (a regulator, an auditor, a risk desk). Never a validator, so it never
+    /// proposes, votes or counts toward a quorum; it holds no funds and cannot trade.
+    Observer,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +209,8 @@ pub enum GenesisError {
         "quorum {quorum} exceeds the {validators} validators, so no block could ever be final"
     )]
     QuorumTooLarge { quorum: u32, validators: usize },
+    #[error("member {name:?} is an observer, so it cannot be a validator (set validator = false)")]
+    ObserverValidates { name: String },
     #[error("genesis must name exactly one clearing house, found {count}")]
     ClearingHouseCount { count: usize },
     #[error("asset symbol {symbol:?} is declared twice")]
@@ -389,6 +395,15 @@ impl Genesis {
                     second: member.name.clone(),
                 });
             }
+        }
+        if let Some(observer) = self
+            .members
+            .iter()
+            .find(|m| m.role == Role::Observer && m.validator)
+        {
+            return Err(GenesisError::ObserverValidates {
+                name: observer.name.clone(),
+            });
         }
         let clearing_houses = self
             .members
@@ -651,6 +666,27 @@ mod tests {
             genesis.validate().unwrap_err(),
             GenesisError::BadAssetScale { .. }
         ));
+    }
+
+    #[test]
+    fn an_observer_is_accepted_only_as_a_non_validator() {
+        let mut genesis = valid();
+        let mut observer = member("regulator", Role::Observer, 9);
+        observer.validator = false;
+        genesis.members.push(observer);
+        genesis.validate().unwrap();
+        let validators = genesis.validators().len();
+        genesis.members.last_mut().unwrap().validator = true;
+        assert_eq!(
+            genesis.validate().unwrap_err(),
+            GenesisError::ObserverValidates {
+                name: "regulator".into()
+            }
+        );
+        assert!(
+            genesis.validators().len() > validators,
+            "the refusal is what keeps it out"
+        );
     }
 
     #[test]

@@ -55,6 +55,54 @@ impl Hash {
         }
         level[0]
     }
+
+    /// The path from leaf `index` to [`Hash::merkle_root`] over `leaves`: one sibling
+    /// per level where the node had one (an odd node carried up has none), lowest first.
+    pub fn merkle_path(tag: &[u8], leaves: &[Hash], index: usize) -> Vec<MerkleStep> {
+        assert!(index < leaves.len(), "leaf {index} of {}", leaves.len());
+        let mut path = Vec::new();
+        let mut level: Vec<Hash> = leaves.to_vec();
+        let mut position = index;
+        while level.len() > 1 {
+            let sibling = position ^ 1;
+            if sibling < level.len() {
+                path.push(MerkleStep {
+                    sibling: level[sibling],
+                    sibling_is_left: sibling < position,
+                });
+            }
+            level = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => Hash::tagged(tag, &[&left.0, &right.0]),
+                    [single] => *single,
+                    _ => unreachable!("chunks(2) yields one or two items"),
+                })
+                .collect();
+            position /= 2;
+        }
+        path
+    }
+
+    /// The root a leaf with this `path` hashes up to; equal to the committed root only
+    /// if the leaf is in the tree.
+    pub fn merkle_fold(tag: &[u8], leaf: Hash, path: &[MerkleStep]) -> Hash {
+        path.iter().fold(leaf, |node, step| {
+            if step.sibling_is_left {
+                Hash::tagged(tag, &[&step.sibling.0, &node.0])
+            } else {
+                Hash::tagged(tag, &[&node.0, &step.sibling.0])
+            }
+        })
+    }
+}
+
+/// One level of a Merkle inclusion path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MerkleStep {
+    pub sibling: Hash,
+    /// Whether the sibling is hashed before (to the left of) the node being proven.
+    pub sibling_is_left: bool,
 }
 
 impl fmt::Debug for Hash {
@@ -94,5 +142,30 @@ mod tests {
         );
         assert_eq!(Hash::merkle_root(b"m", &[a]), a);
         assert_ne!(Hash::merkle_root(b"m", &[]), Hash::ZERO);
+    }
+
+    #[test]
+    fn merkle_paths_prove_every_leaf_and_nothing_else() {
+        for size in 1..=9usize {
+            let leaves: Vec<Hash> = (0..size)
+                .map(|i| Hash::tagged(b"leaf", &[&i.to_le_bytes()]))
+                .collect();
+            let root = Hash::merkle_root(b"m", &leaves);
+            for (index, leaf) in leaves.iter().enumerate() {
+                let path = Hash::merkle_path(b"m", &leaves, index);
+                assert_eq!(
+                    Hash::merkle_fold(b"m", *leaf, &path),
+                    root,
+                    "{size}/{index}"
+                );
+                let stranger = Hash::tagged(b"leaf", &[b"stranger"]);
+                assert_ne!(Hash::merkle_fold(b"m", stranger, &path), root);
+                if let Some(first) = path.first() {
+                    let mut flipped = path.clone();
+                    flipped[0].sibling_is_left = !first.sibling_is_left;
+                    assert_ne!(Hash::merkle_fold(b"m", *leaf, &flipped), root);
+                }
+            }
+        }
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! [`Membership::validate`] is the one place the consortium-wide rules are checked
 //! (the genesis checks reuse [`check_quorum`]): a safe quorum (`2q > n`), unique names,
-//! unique keys among members that are not removed, exactly one clearing house.
+//! unique keys among members that are not removed, exactly one clearing house, and no
+//! observer that validates.
 
 use crate::bytes::PublicKey;
 use crate::codec;
@@ -55,6 +56,8 @@ impl MemberEntry {
 pub enum MembershipError {
     #[error("no validators are left (members with validator = true that are not removed)")]
     NoValidators,
+    #[error("member {name:?} is an observer, so it cannot be a validator")]
+    ObserverValidates { name: String },
     #[error("{count} validators is more than the limit of {max}")]
     TooManyValidators { count: usize, max: usize },
     #[error("{count} members is more than the limit of {max}")]
@@ -238,6 +241,14 @@ impl Membership {
                 });
             }
         }
+        if let Some(observer) = present
+            .iter()
+            .find(|member| member.role == Role::Observer && member.validator)
+        {
+            return Err(MembershipError::ObserverValidates {
+                name: observer.name.clone(),
+            });
+        }
         let clearing_houses = present
             .iter()
             .filter(|member| member.role == Role::ClearingHouse)
@@ -365,6 +376,16 @@ mod tests {
             membership.validate(),
             Err(MembershipError::DuplicateName { .. })
         ));
+        let mut membership = Membership::from_genesis(&genesis());
+        membership.members[3].member.role = Role::Observer;
+        membership.validate().unwrap();
+        membership.members[3].member.validator = true;
+        assert_eq!(
+            membership.validate(),
+            Err(MembershipError::ObserverValidates {
+                name: "bench".into()
+            })
+        );
         let mut membership = Membership::from_genesis(&genesis());
         membership.members[3].member.public_key = PublicKey([2; 32]);
         assert!(matches!(

@@ -27,3 +27,7 @@ pub const SEISAN_ATTESTED_FACT_V1: &[u8] = b"SEISAN_ATTESTED_FACT_V1";
 pub const SEISAN_VALIDATOR_SET_V1: &[u8] = b"SEISAN_VALIDATOR_SET_V1";
 /// Hash of a consortium membership (members, statuses, quorum, epoch).
 pub const SEISAN_MEMBERSHIP_V1: &[u8] = b"SEISAN_MEMBERSHIP_V1";
+/// A leaf of a block's receipts tree: one transaction's receipt or one block-level event.
+pub const SEISAN_RECEIPT_LEAF_V1: &[u8] = b"SEISAN_RECEIPT_LEAF_V1";
+/// Inner nodes of a block's receipts tree (the header's `receipts_root`).
+pub const SEISAN_BLOCK_RECEIPTS_V1: &[u8] = b"SEISAN_BLOCK_RECEIPTS_V1";

@@ -58,7 +58,7 @@ pub enum ChangeArgs {
     AddMember {
         /// Unique name, 1 to 64 of [a-z0-9-].
         name: String,
-        /// exchange or clearing-house.
+        /// exchange, clearing-house or observer (an observer is never a validator).
         #[arg(long, default_value = "exchange")]
         role: String,
         /// Its ed25519 public key, 64 hex digits.
@@ -186,7 +186,8 @@ fn change_of(membership: &Membership, change: ChangeArgs) -> anyhow::Result<Gove
             role: match role.as_str() {
                 "exchange" => Role::Exchange,
                 "clearing-house" | "clearing_house" => Role::ClearingHouse,
-                other => bail!("role {other:?}: use exchange or clearing-house"),
+                "observer" => Role::Observer,
+                other => bail!("role {other:?}: use exchange, clearing-house or observer"),
             },
             public_key: public_key(&key)?,
             validator,
@@ -268,6 +269,7 @@ pub fn describe_change(membership: &Membership, change: &GovernanceChange) -> St
             match role {
                 Role::Exchange => "exchange",
                 Role::ClearingHouse => "clearing house",
+                Role::Observer => "observer",
             },
             if *validator { ", validator" } else { "" }
         ),

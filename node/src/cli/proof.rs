@@ -368,6 +368,7 @@ mod tests {
             proposer: MemberId(0),
             txs_root: Hash::ZERO,
             state_root: staged.root,
+            receipts_root: seisan_types::receipt::receipts_root(&[], &[]),
             epoch_end: None,
             next_validators: None,
         };

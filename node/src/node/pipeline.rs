@@ -14,7 +14,7 @@ use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
-use seisan_types::receipt::{Event, Receipt};
+use seisan_types::receipt::{receipts_root, Event, Receipt};
 use seisan_types::tx::{Lane, SignedTransaction};
 use seisan_types::ValidatorSet;
 use serde::{Deserialize, Serialize};
@@ -135,6 +135,8 @@ pub enum InvalidBlock {
     Transaction { index: usize, reason: String },
     #[error("state root {got} differs from the re-executed root {expected}")]
     StateRoot { got: Hash, expected: Hash },
+    #[error("receipts root {got} differs from the re-executed root {expected}")]
+    ReceiptsRoot { got: Hash, expected: Hash },
     #[error("block names epoch {got}, but the validators of epoch {expected} vote at its height")]
     WrongEpoch { expected: Epoch, got: Epoch },
     #[error("block names the next validator set {got:?}, the re-executed state says {expected:?}")]
@@ -333,11 +335,13 @@ impl<B: Backend + Clone> Pipeline<B> {
             proposer,
             txs_root: Block::compute_txs_root(&txs),
             state_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
             epoch_end: None,
             next_validators: None,
         };
         let (state, outcome) = self.execute(stage_parent, &header, &txs)?;
         header.state_root = state.root;
+        header.receipts_root = receipts_root(&outcome.receipts, &outcome.events);
         header.epoch_end = self.epoch_end_of(&state)?;
         header.next_validators = self.next_validators_of(&header, &state)?;
         let block = Block { header, txs };
@@ -408,6 +412,13 @@ impl<B: Backend + Clone> Pipeline<B> {
             return Err(InvalidBlock::StateRoot {
                 got: header.state_root,
                 expected: state.root,
+            });
+        }
+        let receipts_root = receipts_root(&outcome.receipts, &outcome.events);
+        if receipts_root != header.receipts_root {
+            return Err(InvalidBlock::ReceiptsRoot {
+                got: header.receipts_root,
+                expected: receipts_root,
             });
         }
         let epoch_end = self.epoch_end_of(&state)?;
@@ -711,6 +722,15 @@ mod tests {
         assert!(matches!(
             voter.verify(&wrong_root, now, |_| false),
             Err(InvalidBlock::StateRoot { .. })
+        ));
+
+        // A header that misstates what execution said (a receipt changed, dropped or
+        // invented) is refused like a wrong state root.
+        let mut wrong_receipts = block.clone();
+        wrong_receipts.header.receipts_root = receipts_root(&[], &[]);
+        assert!(matches!(
+            voter.verify(&wrong_receipts, now, |_| false),
+            Err(InvalidBlock::ReceiptsRoot { .. })
         ));
 
         let mut forged = block.clone();

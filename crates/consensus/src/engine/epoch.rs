@@ -21,7 +21,8 @@ impl Engine {
     }
 
     /// E4: the seal a leader proposes on `parent` in `view`: no transactions, the
-    /// parent's state root, time and announced end, so it changes nothing.
+    /// parent's state root, time and announced end, and the empty receipts root, so it
+    /// changes nothing.
     pub(super) fn seal_on(&self, parent: &Block, view: View) -> Block {
         let header = BlockHeader {
             chain_id: self.chain_id.clone(),
@@ -33,6 +34,8 @@ impl Engine {
             proposer: self.member,
             txs_root: Block::compute_txs_root(&[]),
             state_root: parent.header.state_root,
+            // A seal executes nothing, so it has no receipts and no events.
+            receipts_root: seisan_types::receipt::receipts_root(&[], &[]),
             epoch_end: parent.header.epoch_end,
             next_validators: None,
         };
