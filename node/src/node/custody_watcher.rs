@@ -13,10 +13,11 @@
 //! published through a `tokio::sync::watch` channel that the API reads
 //! ([`CustodyStatus`]).
 //!
-//! Attestations are ordinary transactions signed with the node's member key on its
-//! node lane, through [`Shell::attest`].
+//! Attestations (and the clearing house's `PayoutSent`) go through the node's attester
+//! (`super::attester`), which signs them with the member key on the node lane.
 
 use super::api::{ApiContext, ApiError};
+use super::attester::AttesterHandle;
 use super::config::NodeConfig;
 use super::files::DurableRecord;
 use anyhow::Context;
@@ -25,7 +26,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use seisan_contracts::custody as ledger_custody;
-use seisan_crypto::Keypair;
 use seisan_custody::chain::PublicChain;
 use seisan_custody::evm::EvmChain;
 use seisan_custody::journal::{Journal, SignedTransfer};
@@ -101,6 +101,7 @@ pub fn spawn(
     config: &NodeConfig,
     member: MemberId,
     context: ApiContext,
+    attester: AttesterHandle,
     status: watch::Sender<CustodyStatus>,
 ) -> anyhow::Result<()> {
     let Some(url) = config.eth_rpc.clone() else {
@@ -110,7 +111,6 @@ pub fn spawn(
         warn!("--eth-rpc is set but genesis has no public_chain section; custody is off");
         return Ok(());
     };
-    let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
     let role = context.genesis.member(member).map(|m| m.role);
     let payer = match (&config.hot_key, role) {
         (Some(path), Some(Role::ClearingHouse)) => {
@@ -165,8 +165,7 @@ pub fn spawn(
             chain,
             planner,
             context,
-            keypair,
-            member,
+            attester,
             payer,
             scan_cursor,
             status,
@@ -195,8 +194,7 @@ struct Shell<C: PublicChain> {
     chain: C,
     planner: CustodyPlanner,
     context: ApiContext,
-    keypair: Keypair,
-    member: MemberId,
+    attester: AttesterHandle,
     /// The hot wallet's key and the payout journal (clearing-house node only).
     payer: Option<(WalletKey, Journal)>,
     /// Where a restart resumes scanning, kept on disk.
@@ -209,23 +207,28 @@ impl<C: PublicChain> Shell<C> {
         loop {
             tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
             let result = self.pass().await;
-            let planned = self.planner.status().clone();
-            self.status.send_if_modified(|status| {
-                let before = status.clone();
-                status.waiting_for_hot_wallet = planned.waiting_for_hot_wallet;
-                status.scanned_until = planned.scanned_until;
-                status.undercovered = planned.undercovered;
-                status.payer_waiting_for_ledger = planned.payer_waiting_for_ledger;
-                *status != before
-            });
-            if let Some(undercovered) = planned.undercovered {
-                self.context
-                    .metrics
-                    .custody_undercovered
-                    .set(i64::from(undercovered));
-            }
-            publish_error(&self.status, result.err().map(|error| format!("{error:#}")));
+            self.publish(result);
         }
+    }
+
+    /// Publishes what the last pass saw and how it ended.
+    fn publish(&self, result: anyhow::Result<()>) {
+        let planned = self.planner.status().clone();
+        if let Some(undercovered) = planned.undercovered {
+            self.context
+                .metrics
+                .custody_undercovered
+                .set(i64::from(undercovered));
+        }
+        self.status.send_if_modified(|status| {
+            let before = status.clone();
+            status.waiting_for_hot_wallet = planned.waiting_for_hot_wallet;
+            status.scanned_until = planned.scanned_until;
+            status.undercovered = planned.undercovered;
+            status.payer_waiting_for_ledger = planned.payer_waiting_for_ledger;
+            *status != before
+        });
+        publish_error(&self.status, result.err().map(|error| format!("{error:#}")));
     }
 
     /// Reads what the planner needs, plans, and carries the actions out.
@@ -346,16 +349,15 @@ impl<C: PublicChain> Shell<C> {
         Ok(signed)
     }
 
-    /// Signs `body` with this node's member key on its node lane and admits it.
+    /// Has the attester sign `body` on the node lane and admit it.
     async fn attest(&self, body: TxBody) -> anyhow::Result<()> {
         if let TxBody::AttestDeposit(fact) = &body {
             info!(deposit = %fact.deposit_id(), tx = %fact.tx_hash, from = %fact.from, amount = %fact.amount, "attesting deposit");
         } else {
             info!(kind = body.kind_name(), body = ?body, "attesting");
         }
-        super::signer::submit_signed(&self.context, &self.keypair, self.member, body)
-            .await
-            .map(|_| ())
+        self.attester.attest(body).await?;
+        Ok(())
     }
 }
 
@@ -479,4 +481,228 @@ async fn deposits(
         .then(|| list.last().map(|record| record.id.to_string()))
         .flatten();
     Ok(Json(json!({ "deposits": list, "next_after": next_after })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::test_support;
+    use seisan_custody::evm::ReceiptView;
+    use seisan_custody::plan::ObservedTransfer;
+    use seisan_types::custody::{ChainAddress, ChainTxHash, RegisteredAddress};
+    use std::sync::{Arc, Mutex};
+
+    fn address(digit: char) -> ChainAddress {
+        ChainAddress(format!("0x{}", digit.to_string().repeat(40)))
+    }
+
+    /// A public chain in memory: transfers into the hot address, unreachable while
+    /// `down`.
+    #[derive(Default)]
+    struct Fake {
+        latest: u64,
+        transfers: Vec<ObservedTransfer>,
+        down: bool,
+    }
+
+    #[derive(Clone, Default)]
+    struct FakeChain(Arc<Mutex<Fake>>);
+
+    impl FakeChain {
+        fn answer<T>(&self, read: impl FnOnce(&Fake) -> T) -> Result<T, CustodyError> {
+            let fake = self.0.lock().unwrap();
+            if fake.down {
+                return Err(CustodyError::Rpc {
+                    operation: "eth_blockNumber".into(),
+                    reason: "connection refused".into(),
+                });
+            }
+            Ok(read(&fake))
+        }
+    }
+
+    impl PublicChain for FakeChain {
+        async fn latest_block(&self) -> Result<u64, CustodyError> {
+            self.answer(|fake| fake.latest)
+        }
+        async fn transfers_to(
+            &self,
+            to: &ChainAddress,
+            from: u64,
+            until: u64,
+        ) -> Result<Vec<ObservedTransfer>, CustodyError> {
+            self.answer(|fake| {
+                fake.transfers
+                    .iter()
+                    .filter(|t| t.to == *to && (from..=until).contains(&t.block))
+                    .cloned()
+                    .collect()
+            })
+        }
+        async fn receipt(&self, _: &ChainTxHash) -> Result<Option<ReceiptView>, CustodyError> {
+            self.answer(|_| None)
+        }
+        async fn balance(
+            &self,
+            asset: AssetId,
+            address: &ChainAddress,
+            block: u64,
+        ) -> Result<Amount, CustodyError> {
+            self.answer(|fake| {
+                Amount(
+                    fake.transfers
+                        .iter()
+                        .filter(|t| t.asset == asset && t.to == *address && t.block <= block)
+                        .map(|t| t.amount.0)
+                        .sum(),
+                )
+            })
+        }
+        async fn gas_balance(
+            &self,
+            address: &ChainAddress,
+            block: u64,
+        ) -> Result<u128, CustodyError> {
+            Ok(self.balance(AssetId(0), address, block).await?.0)
+        }
+        async fn nonce(&self, _: &ChainAddress, _: bool) -> Result<u64, CustodyError> {
+            self.answer(|_| 0)
+        }
+        async fn max_payout_fee(&self) -> Result<u128, CustodyError> {
+            self.answer(|_| 1_000)
+        }
+        async fn sign_transfer(
+            &self,
+            _: &WalletKey,
+            _: AssetId,
+            _: &ChainAddress,
+            _: Amount,
+            _: u64,
+            _: &[u8],
+        ) -> Result<SignedTransfer, CustodyError> {
+            unreachable!("this node does not pay")
+        }
+        async fn broadcast(&self, _: &SignedTransfer) -> Result<(), CustodyError> {
+            unreachable!("this node does not pay")
+        }
+    }
+
+    /// exchange-b's node (a validator, not the payer) watching a chain where
+    /// exchange-a's address sent 700 wei to the hot address in block 3 (K = 2).
+    fn shell(dir: &std::path::Path) -> (Shell<FakeChain>, FakeChain, ApiContext) {
+        let mut genesis = (*test_support::genesis(7321)).clone();
+        genesis.public_chain = Some(PublicChainSettings {
+            chain_id: 31337,
+            confirmations: 2,
+            hot_address: address('1'),
+            cold_address: address('2'),
+            registered_addresses: vec![RegisteredAddress {
+                member: "exchange-a".into(),
+                address: address('a'),
+            }],
+            hot_cap_bps: 500,
+        });
+        genesis.validate().unwrap();
+        let (context, gossip) = test_support::context(dir, Arc::new(genesis));
+        std::mem::forget(gossip);
+        let chain = FakeChain::default();
+        {
+            let mut fake = chain.0.lock().unwrap();
+            fake.latest = 3;
+            fake.transfers.push(ObservedTransfer {
+                block: 3,
+                tx_hash: ChainTxHash(format!("0x{}", "7".repeat(64))),
+                log_index: None,
+                from: address('a'),
+                to: address('1'),
+                asset: AssetId(0),
+                amount: Amount(700),
+            });
+        }
+        let member = MemberId(2);
+        let attester = crate::node::attester::spawn(
+            context.clone(),
+            seisan_crypto::Keypair::dev("exchange-b"),
+            member,
+        );
+        let config = CustodyConfig::new(&context.genesis, member, false, 1_000).unwrap();
+        let shell = Shell {
+            chain: chain.clone(),
+            planner: CustodyPlanner::new(config, 0),
+            context: context.clone(),
+            attester,
+            payer: None,
+            scan_cursor: DurableRecord::new(dir.join("custody-scan-cursor")),
+            status: watch::channel(CustodyStatus::default()).0,
+        };
+        (shell, chain, context)
+    }
+
+    fn attested_amounts(context: &ApiContext) -> Vec<u128> {
+        let selected = context
+            .mempool
+            .lock()
+            .unwrap()
+            .select(16, 1 << 20, |_, _| seisan_types::Nonce(1));
+        selected
+            .into_iter()
+            .filter_map(|transaction| match &transaction.tx.body {
+                TxBody::AttestDeposit(fact) => Some(fact.amount.0),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_k_deep_deposit_is_attested_through_the_attester_once_and_the_cursor_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut shell, chain, context) = shell(dir.path());
+        let status = shell.status.subscribe();
+        let result = shell.pass().await;
+        shell.publish(result);
+        assert!(
+            attested_amounts(&context).is_empty(),
+            "one confirmation of two"
+        );
+        assert_eq!(status.borrow().scanned_until, Some(2));
+        assert_eq!(status.borrow().undercovered, Some(false));
+        chain.0.lock().unwrap().latest = 4;
+        let result = shell.pass().await;
+        shell.publish(result);
+        assert_eq!(attested_amounts(&context), vec![700]);
+        assert_eq!(status.borrow().scanned_until, Some(3));
+        assert_eq!(
+            shell.scan_cursor.load().unwrap(),
+            Some(b"3".to_vec()),
+            "a restart rescans the block until the ledger shows the attestation"
+        );
+        shell.pass().await.unwrap();
+        assert_eq!(attested_amounts(&context), vec![700], "pending: not twice");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_chain_fails_the_pass_by_name_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut shell, chain, context) = shell(dir.path());
+        let status = shell.status.subscribe();
+        {
+            let mut fake = chain.0.lock().unwrap();
+            fake.latest = 4;
+            fake.down = true;
+        }
+        let result = shell.pass().await;
+        shell.publish(result);
+        let error = status.borrow().last_error.clone().expect("the pass failed");
+        assert!(error.contains("connection refused"), "{error}");
+        assert!(attested_amounts(&context).is_empty());
+        chain.0.lock().unwrap().down = false;
+        let result = shell.pass().await;
+        shell.publish(result);
+        assert_eq!(status.borrow().last_error, None);
+        assert_eq!(
+            attested_amounts(&context),
+            vec![700],
+            "attested once it answers"
+        );
+    }
 }

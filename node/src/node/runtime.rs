@@ -468,7 +468,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         bank_connection,
         bank_status,
     )?;
-    super::custody_watcher::spawn(&config, member, context.clone(), custody_status)?;
+    super::custody_watcher::spawn(
+        &config,
+        member,
+        context.clone(),
+        attester.clone(),
+        custody_status,
+    )?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
