@@ -15,6 +15,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+say "the camt.053.001.08 XSD and xmllint for the bank's statement tests (scripts/iso20022.sh)"
+scripts/iso20022.sh
+
 say "building the workspace and its tests"
 cargo build --workspace --all-targets --locked
 

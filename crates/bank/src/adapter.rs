@@ -7,7 +7,8 @@
 //! idempotent by reference (see its contract). The embedded bank
 //! ([`crate::store::BankStore`] behind [`crate::server`]) and the HTTP client
 //! ([`crate::client::HttpBank`]) both speak this interface, so a real bank link
-//! (camt.053 statements in, pacs.009 transfers out) can replace them.
+//! (reading its statements, instructing its transfers in its own format) can replace
+//! them.
 
 use seisan_types::Amount;
 use serde::{Deserialize, Serialize};

