@@ -15,7 +15,6 @@ pub mod pipeline;
 pub mod queries;
 pub mod reconciliation;
 pub mod runtime;
-pub mod signer;
 #[cfg(test)]
 pub mod test_support;
 pub mod tx_journal;
