@@ -22,10 +22,11 @@ pub enum ConsensusEvidence {
         finalize: SignedVote,
         nullify: SignedVote,
     },
-    /// Two different proposals by one leader in one view.
+    /// Two different proposals by one leader in one view. Boxed: two headers would make
+    /// every evidence (and every engine output) as large as they are.
     ConflictingProposals {
-        first: SignedProposalHeader,
-        second: SignedProposalHeader,
+        first: Box<SignedProposalHeader>,
+        second: Box<SignedProposalHeader>,
     },
 }
 

@@ -49,8 +49,8 @@ impl Engine {
                     signature: slot.signature,
                 };
                 self.report(ConsensusEvidence::ConflictingProposals {
-                    first,
-                    second: proposal.signed_header(),
+                    first: Box::new(first),
+                    second: Box::new(proposal.signed_header()),
                 });
             }
             return;
