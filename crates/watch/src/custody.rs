@@ -413,6 +413,9 @@ impl CustodyPlanner {
                 block: attestation.block,
             });
         }
+        // A given-up deposit is not scanned again (its block no longer holds the
+        // cursor back); a given-up payout attestation or notice is planned afresh from
+        // the ledger and the chain on the next pass while its withdrawal is open.
         for (_, attestation) in due.given_up {
             actions.push(CustodyAction::GiveUp(attestation.body));
         }
