@@ -409,6 +409,9 @@ pub async fn submit_transactions(
         .metrics
         .transactions_admitted
         .inc_by(admitted.len() as u64);
+    for error in results.iter().filter_map(|result| result.as_ref().err()) {
+        context.metrics.transaction_rejected(error.code());
+    }
     if !admitted.is_empty() && context.gossip.try_send(admitted).is_err() {
         warn!("gossip queue full; admitted transactions stay local until this node proposes");
     }

@@ -496,18 +496,32 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-async fn metrics(State(context): State<ApiContext>) -> Response {
-    context
-        .metrics
-        .mempool_depth
-        .set(context.mempool.lock().expect("mempool lock").len() as i64);
+/// OpenMetrics to a client that asks for it (Prometheus does), else the classic
+/// Prometheus text format (curl, promtool).
+async fn metrics(State(context): State<ApiContext>, headers: HeaderMap) -> Response {
     super::reconciliation::mirror_status(&context);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        context.metrics.render(),
-    )
-        .into_response()
+    let openmetrics = context.metrics.scrape(&context);
+    let accepts_openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    if accepts_openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            openmetrics,
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            super::metrics::prometheus_text(&openmetrics),
+        )
+            .into_response()
+    }
 }

@@ -96,6 +96,11 @@ impl Mempool {
         self.count == 0
     }
 
+    /// Encoded bytes of the pending transactions (bounded by `MempoolLimits::max_bytes`).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     pub fn contains(&self, id: &Hash) -> bool {
         self.ids.contains(id)
     }

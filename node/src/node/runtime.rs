@@ -412,6 +412,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     metrics.view.set(tip.view.0 as i64);
     metrics.syncing.set(1);
     metrics.epoch.set(engine.validator_set().epoch.0 as i64);
+    metrics
+        .validators
+        .set(engine.validator_set().validators.len() as i64);
+    metrics.quorum.set(i64::from(engine.validator_set().quorum));
     let (status_sender, status_receiver) = watch::channel(NodeStatus {
         chain_id: genesis.chain_id.0.clone(),
         member: member.0,
@@ -676,6 +680,7 @@ impl Core {
                 debug!(from = %self.watch.view, to = %view, "view change");
             }
             self.metrics.view.set(view.0 as i64);
+            self.metrics.view_changed();
             self.watch.view = view;
             self.watch.timed_out = false;
         }
@@ -797,6 +802,7 @@ impl Core {
     }
 
     fn publish(&self, message: ConsensusMessage) {
+        self.metrics.consensus_message("sent", &message);
         let network = self.network.clone();
         tokio::spawn(async move {
             if let Err(error) = network.publish(Topic::Consensus, message.encode()).await {
@@ -808,6 +814,7 @@ impl Core {
     /// Sends one consensus message to one validator over the direct protocol (never
     /// gossip, which would drop a repeated message: R9, R13).
     fn send_direct(&self, to: MemberId, message: ConsensusMessage) {
+        self.metrics.consensus_message("sent", &message);
         let network = self.network.clone();
         tokio::spawn(async move {
             if let Err(error) = network.send(to, message.encode()).await {
@@ -872,6 +879,7 @@ impl Core {
             Ok(()) => true,
             Err(error) => {
                 warn!(%error, height = %block.header.height, view = %block.header.view, "proposal refused");
+                self.metrics.proposals_rejected.inc();
                 false
             }
         }
@@ -942,6 +950,7 @@ impl Core {
             // with it, so this node can prove the block to a peer catching up.
             prune.push(super::pipeline::seals_record(height, &seals));
         }
+        let commit_started = std::time::Instant::now();
         let outcome = {
             let _guard = self.commit_lock.write().expect("commit lock");
             self.pipeline
@@ -958,6 +967,11 @@ impl Core {
         self.metrics.height.set(height.0 as i64);
         self.metrics.view.set(self.engine.view().0 as i64);
         self.metrics.blocks_finalized.inc();
+        self.metrics.block_committed(
+            codec::encode(&block).len(),
+            block.txs.len(),
+            commit_started.elapsed().as_secs_f64(),
+        );
         self.metrics
             .transactions_finalized
             .inc_by(block.txs.len() as u64);
@@ -1041,6 +1055,8 @@ impl Core {
             "epoch started"
         );
         self.metrics.epoch.set(set.epoch.0 as i64);
+        self.metrics.validators.set(set.validators.len() as i64);
+        self.metrics.quorum.set(i64::from(set.quorum));
         self.status.send_modify(|status| {
             show_epoch(status, &self.engine, &membership);
             status.member = identity.member.0;
@@ -1101,6 +1117,12 @@ impl Core {
 
     fn on_evidence(&self, evidence: ConsensusEvidence) {
         warn!(member = %evidence.member(), view = %evidence.view(), kind = ?evidence.kind(), "evidence of misbehaviour");
+        self.metrics
+            .evidence
+            .get_or_create(&super::metrics::Kind {
+                kind: super::metrics::evidence_kind(evidence.kind()),
+            })
+            .inc();
         let mut key = EVIDENCE_PREFIX.to_vec();
         // Views restart in every epoch (E1), so the epoch leads the key.
         key.extend_from_slice(&self.engine.validator_set().epoch.0.to_be_bytes());
@@ -1174,10 +1196,13 @@ impl Core {
     fn on_direct(&mut self, message: DirectMessage) {
         let DirectMessage { from, payload } = message;
         match ConsensusMessage::decode(&payload) {
-            Ok(decoded) => self.inputs.push_back(Input::Message {
-                from,
-                message: decoded,
-            }),
+            Ok(decoded) => {
+                self.metrics.consensus_message("received", &decoded);
+                self.inputs.push_back(Input::Message {
+                    from,
+                    message: decoded,
+                })
+            }
             Err(error) => debug!(%error, peer = %from, "malformed direct consensus message"),
         }
     }
@@ -1192,6 +1217,7 @@ impl Core {
         let verdict = match topic {
             Topic::Consensus => match ConsensusMessage::decode(&payload) {
                 Ok(decoded) => {
+                    self.metrics.consensus_message("received", &decoded);
                     let verdict = validate_consensus(&self.engine, &decoded);
                     if verdict == Validation::Accept {
                         self.inputs.push_back(Input::Message {

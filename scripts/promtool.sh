@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Checks the shipped monitoring files with promtool (Debian package `prometheus`,
+# installed when missing): the alert rules (`check rules`) and their unit tests
+# (`test rules`), the Prometheus configuration, and a live node's /metrics
+# (`check metrics`) on a three-node testnet that has finalized blocks. Then checks
+# that every seisan_* and process_* metric the alerts and the Grafana dashboard use
+# is exported by that node, so neither refers to a metric that does not exist.
+# Environment: SEISAN_BIN (default target/debug/seisan, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+if ! command -v promtool >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts.test.yml
+promtool check config deploy/prometheus/prometheus.yml
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' deploy/grafana/seisan.json
+
+bin=${SEISAN_BIN:-$root/target/debug/seisan}
+if [ -z "${SEISAN_BIN:-}" ]; then
+  cargo build --quiet -p seisan-node
+fi
+dir=$(mktemp -d -t seisan-promtool.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+p2p_base=$(python3 -c '
+import socket
+for _ in range(200):
+    s=socket.socket(); s.bind(("127.0.0.1",0)); base=s.getsockname()[1]; s.close()
+    if base > 65000: continue
+    try:
+        socks=[socket.socket() for _ in range(3)]
+        for i,t in enumerate(socks): t.bind(("127.0.0.1",base+i))
+        for t in socks: t.close()
+        print(base); break
+    except OSError: pass
+')
+"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
+http_ports=()
+for member in clearing-house exchange-a exchange-b; do
+  port=$(free_port)
+  http_ports+=("$port")
+  "$bin" node --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
+    --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
+  pids+=($!)
+done
+url=http://127.0.0.1:${http_ports[0]}
+# Wait (at most 60 s) until the node has finalized a few blocks, so the histograms and
+# the consensus message counters hold samples.
+height=0
+for _ in $(seq 1 300); do
+  height=$(curl -fsS "$url/v1/status" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])' 2>/dev/null || echo 0)
+  if [ "$height" -ge 3 ]; then break; fi
+  sleep 0.2
+done
+if [ "$height" -lt 3 ]; then
+  echo "promtool: the testnet did not finalize 3 blocks in 60 s" >&2
+  tail -20 "$dir/clearing-house.log" >&2
+  exit 1
+fi
+# A refused transaction, so the by-reason family has a sample.
+curl -sS -o /dev/null -X POST -H 'content-type: application/json' -d '{"transactions":[]}' "$url/v1/transactions" || true
+curl -fsS "$url/metrics" >"$dir/metrics.txt"
+promtool check metrics <"$dir/metrics.txt"
+echo "promtool check metrics: $(grep -c '^# TYPE' "$dir/metrics.txt") metric families from a live node at height $height pass"
+
+# Every metric the alerts and the dashboard name is exported (the families' TYPE
+# names; a counter's samples add _total, a histogram's _bucket, _sum and _count).
+python3 - "$dir/metrics.txt" deploy/prometheus/alerts.yml deploy/grafana/seisan.json <<'PY'
+import re, sys
+exported = set(re.findall(r"^# TYPE (\S+) ", open(sys.argv[1]).read(), re.M))
+missing = []
+for path in sys.argv[2:]:
+    for name in sorted(set(re.findall(r"\b((?:seisan|process)_[a-z_]+)", open(path).read()))):
+        base = re.sub(r"_(total|bucket|sum|count)$", "", name)
+        if name not in exported and base not in exported:
+            missing.append(f"{path}: {name}")
+if missing:
+    sys.exit("metrics used but not exported by the node:\n  " + "\n  ".join(missing))
+print(f"every metric the alerts and the dashboard use is among the node's {len(exported)} families")
+PY
