@@ -396,8 +396,8 @@ fn the_payer_pays_only_what_the_hot_wallet_covers_with_its_fee() {
     let result = payer.pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
     assert!(pays(&result.actions).is_empty(), "{:?}", result.actions);
     assert!(payer.planner.status().waiting_for_hot_wallet.contains(&id));
-    // Someone refills the hot wallet: the fee is covered now.
-    chain.send_from_outside(cold(), hot(), ETH, MAX_FEE);
+    // Someone tops the hot wallet up: the fee is covered now.
+    chain.send_from_outside(address(0x77), hot(), ETH, MAX_FEE);
     chain.mine();
     let result = payer.pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
     assert_eq!(pays(&result.actions), vec![id]);
@@ -412,7 +412,7 @@ fn a_token_payout_needs_the_gas_in_the_native_coin() {
     let result = payer.pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
     assert!(pays(&result.actions).is_empty(), "no ETH for gas");
     assert!(payer.planner.status().waiting_for_hot_wallet.contains(&id));
-    chain.send_from_outside(cold(), hot(), ETH, MAX_FEE);
+    chain.send_from_outside(address(0x77), hot(), ETH, MAX_FEE);
     chain.mine();
     let result = payer.pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
     assert_eq!(pays(&result.actions), vec![id]);
