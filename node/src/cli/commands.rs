@@ -91,6 +91,15 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Reserves { options } => super::funds::reserves(options),
         ClientCommand::Reconcile { options } => super::funds::reconcile(options),
         ClientCommand::Governance(command) => super::governance::run(command),
+        ClientCommand::Certificate {
+            what: super::CertificateWhat::Trade { id, out },
+            options,
+        } => super::certificate::fetch_trade_certificate(&mut Session::open(&options)?, id, &out),
+        ClientCommand::Verify { file, options } => {
+            let mut session = Session::open(&options)?;
+            let json = session.json;
+            super::certificate::verify_file(&file, session.genesis()?, json)
+        }
         ClientCommand::Tx { id, options } => {
             let mut session = Session::open(&options)?;
             let id =

@@ -9,6 +9,7 @@
 //! refused input (unknown pair or member, an amount with too many decimals) is refused
 //! here, before anything is signed or sent.
 
+pub mod certificate;
 pub mod commands;
 pub mod describe;
 pub mod funds;
@@ -123,12 +124,41 @@ pub enum ClientCommand {
     /// Governance: propose a change to the consortium (members, keys, quorum, assets,
     /// pairs, settlement or custody settings), approve one, or list and show proposals.
     Governance(governance::GovernanceCommand),
+    /// Settlement certificates: `certificate trade <id> --out trade.json` writes a fill
+    /// with its inclusion proof, header, quorum certificate and validator-set links.
+    Certificate {
+        #[command(subcommand)]
+        what: CertificateWhat,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
+    /// Check a certificate file offline against the genesis file (`--genesis`), with no
+    /// node, and print what it proves; exits non-zero with the reason otherwise.
+    Verify {
+        /// The certificate file (from `seisan certificate trade`).
+        file: PathBuf,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
     /// A transaction's status and receipt.
     Tx {
         /// The transaction id (hex).
         id: String,
         #[command(flatten)]
         options: ClientOptions,
+    },
+}
+
+/// What `seisan certificate` certifies.
+#[derive(Subcommand, Debug)]
+pub enum CertificateWhat {
+    /// One fill, by trade id.
+    Trade {
+        /// The trade id.
+        id: u64,
+        /// Where to write the certificate (JSON).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }
 

@@ -21,7 +21,7 @@ use seisan_types::clearing::Balance;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{AssetId, Height, MemberId};
 use seisan_types::{codec, BlockHeader, Epoch, Genesis, QuorumCertificate, ValidatorSet, VoteKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The node's answer, as sent (nothing in it is trusted yet).
 #[derive(Clone, Debug, Deserialize)]
@@ -36,7 +36,7 @@ pub struct ProofDocument {
 }
 
 /// How the validator set went from one epoch to the next (nothing trusted yet).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpochLink {
     /// The new epoch's validator set.
     pub set: ValidatorSet,
@@ -236,7 +236,7 @@ pub fn verify_balance_proof(
 }
 
 /// Follows the validator sets from genesis's through `links`; returns the last.
-fn follow_epochs(genesis: &Genesis, links: &[EpochLink]) -> Result<ValidatorSet, ProofCheckError> {
+pub(crate) fn follow_epochs(genesis: &Genesis, links: &[EpochLink]) -> Result<ValidatorSet, ProofCheckError> {
     let mut set = ValidatorSet::genesis(genesis);
     for (index, link) in links.iter().enumerate() {
         let broken = |reason: String| ProofCheckError::EpochLink { index, reason };

@@ -198,6 +198,7 @@ pub fn router(context: ApiContext) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .merge(super::queries::router())
+        .merge(super::certificates::router())
         .merge(super::reconciliation::router())
         .merge(super::custody_watcher::router())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })

@@ -5,6 +5,7 @@ pub mod admission;
 pub mod api;
 pub mod attester;
 pub mod bank_watcher;
+pub mod certificates;
 pub mod config;
 pub mod custody_watcher;
 pub mod fault;
