@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the shipped monitoring files with promtool (Debian package `prometheus`,
+# Checks the shipped monitoring and deployment files: with promtool (Debian package `prometheus`,
 # installed when missing): the alert rules (`check rules`) and their unit tests
 # (`test rules`), the Prometheus configuration, and a live node's /metrics
 # (`check metrics`) on a three-node testnet that has finalized blocks. Then checks
@@ -16,6 +16,11 @@ fi
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts.test.yml
 promtool check config deploy/prometheus/prometheus.yml
+# The compose project's Prometheus config, with the alert rules beside it as mounted.
+compose_check=$(mktemp -d -t seisan-compose-prometheus.XXXXXX)
+cp deploy/compose/prometheus.yml deploy/prometheus/alerts.yml "$compose_check/"
+promtool check config "$compose_check/prometheus.yml"
+rm -rf "$compose_check"
 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' deploy/grafana/seisan.json
 
 bin=${SEISAN_BIN:-$root/target/debug/seisan}
@@ -46,12 +51,20 @@ for _ in range(200):
 ')
 "$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
 http_ports=()
+index=0
 for member in clearing-house exchange-a exchange-b; do
   port=$(free_port)
   http_ports+=("$port")
-  "$bin" node --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
+  # The first node reads the shipped deploy/seisan-node.toml (so its keys stay valid);
+  # flags override its paths and addresses for this temporary testnet.
+  config=()
+  if [ "$index" -eq 0 ]; then
+    config=(--config deploy/seisan-node.toml --listen "/ip4/127.0.0.1/tcp/$p2p_base")
+  fi
+  "$bin" node "${config[@]}" --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
     --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
   pids+=($!)
+  index=$((index + 1))
 done
 url=http://127.0.0.1:${http_ports[0]}
 # Wait (at most 60 s) until the node has finalized a few blocks, so the histograms and
@@ -72,6 +85,21 @@ curl -sS -o /dev/null -X POST -H 'content-type: application/json' -d '{"transact
 curl -fsS "$url/metrics" >"$dir/metrics.txt"
 promtool check metrics <"$dir/metrics.txt"
 echo "promtool check metrics: $(grep -c '^# TYPE' "$dir/metrics.txt") metric families from a live node at height $height pass"
+
+# The systemd units, with ExecStart pointed at this build (systemd-analyze, where the
+# machine has systemd's tools).
+if command -v systemd-analyze >/dev/null 2>&1; then
+  for unit in deploy/systemd/*.service; do
+    sed "s#/usr/local/bin/seisan#$bin#" "$unit" >"$dir/$(basename "$unit")"
+  done
+  # It exits 0 on unknown keys and bad values, only naming them: any word fails.
+  complaints=$(systemd-analyze verify "$dir"/*.service 2>&1 || true)
+  if [ -n "$complaints" ]; then
+    echo "systemd-analyze verify: $complaints" >&2
+    exit 1
+  fi
+  echo "systemd-analyze verify: deploy/systemd units pass"
+fi
 
 # Every metric the alerts and the dashboard name is exported (the families' TYPE
 # names; a counter's samples add _total, a histogram's _bucket, _sum and _count).
