@@ -18,11 +18,16 @@ fi
 say "the camt.053.001.08 XSD and xmllint for the bank's statement tests (scripts/iso20022.sh)"
 scripts/iso20022.sh
 
-say "building the workspace and its tests"
-cargo build --workspace --all-targets --locked
+# The tests inject faults (`seisan node --fault`, the bank watcher's crash file, the
+# engine's broken rules): their binary is built with the test-hooks feature. The demo
+# below runs a normal build.
+TEST_HOOKS=(--features seisan-node/test-hooks)
+
+say "building the workspace and its tests (with test hooks)"
+cargo build --workspace --all-targets --locked "${TEST_HOOKS[@]}"
 
 say "running the test suite"
-cargo nextest run --workspace --profile ci --locked
+cargo nextest run --workspace --profile ci --locked "${TEST_HOOKS[@]}"
 
 say "schemathesis against /v1/openapi.json of live nodes"
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/schemathesis.sh
@@ -33,8 +38,15 @@ SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/promtool.sh
 say "chaos: 2 minutes of kill -9, pause, partition, wipe, quorum loss and bank restarts under a signed workload with orders, fiat (bank) and crypto (anvil) deposits and withdrawals"
 SEISAN_CHAOS=1 cargo nextest run -p seisan-chaos --profile ci --locked --test chaos --no-capture
 
+say "a normal build has no test hooks: seisan node --help lists no --fault"
+cargo build -p seisan-node --locked
+if target/debug/seisan node --help | grep -q -- --fault; then
+    echo "error: a build without --features test-hooks still offers --fault" >&2
+    exit 1
+fi
+
 say "the patent's scenario end to end: anvil, the bank and three nodes (scripts/testnet.sh demo)"
-# The debug binary built above; the README's run command builds release.
+# The normal debug binary built above; the README's run command builds release.
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/testnet.sh demo
 
 say "the same scenario on a five-validator consortium, quorum 3 (scripts/testnet.sh demo --validators 5)"

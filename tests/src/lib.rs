@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 /// How long a condition may take on a loaded 2-core machine before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
-/// The `seisan` binary next to the test executable (cargo builds it for the workspace).
+/// The `seisan` binary next to the test executable (cargo builds it for the workspace),
+/// or `SEISAN_BIN`. The one next to the tests must be a test build: the tests inject
+/// faults (`--fault`, the bank watcher's crash file) that exist only with the
+/// `test-hooks` feature (`cargo build -p seisan-node --features test-hooks`, as
+/// scripts/test.sh does); a featureless binary is refused here with that command.
 pub fn seisan_binary() -> PathBuf {
     if let Ok(path) = std::env::var("SEISAN_BIN") {
         return PathBuf::from(path);
@@ -26,7 +30,20 @@ pub fn seisan_binary() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
-    dir.join("seisan")
+    let binary = dir.join("seisan");
+    static HOOKED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let hooked = *HOOKED.get_or_init(|| {
+        std::process::Command::new(&binary)
+            .args(["node", "--help"])
+            .output()
+            .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("--fault"))
+    });
+    assert!(
+        hooked,
+        "{} is not a test build (no --fault): run `cargo build -p seisan-node --features test-hooks` first",
+        binary.display()
+    );
+    binary
 }
 
 /// The lowest port the harness hands out. Ports are taken below the kernel's

@@ -1100,3 +1100,29 @@ fn a_peer_in_a_later_epoch_makes_a_node_fetch_the_finalized_run() {
     assert!(asked, "{outputs:?}");
     assert!(engine.sync_state().later_epoch_seen);
 }
+
+/// A build without the `test-hooks` feature (every release binary) has no broken rules
+/// to switch on: an engine asked for one refuses to start rather than run honestly
+/// under a config that says otherwise.
+#[cfg(not(feature = "test-hooks"))]
+#[test]
+fn bug_injection_is_refused_without_the_test_hooks_feature() {
+    for requested in [
+        crate::BugInjection {
+            count_duplicate_votes: true,
+            ..Default::default()
+        },
+        crate::BugInjection {
+            release_before_persist: true,
+            ..Default::default()
+        },
+    ] {
+        let config = Config {
+            bug_injection: requested,
+            ..config(0)
+        };
+        let error = Engine::new(config, FinalizedTip::genesis(), Restored::default()).unwrap_err();
+        assert_eq!(error, EngineError::BugInjectionUnavailable { requested });
+    }
+    assert!(Engine::new(config(0), FinalizedTip::genesis(), Restored::default()).is_ok());
+}

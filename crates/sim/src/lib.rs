@@ -235,7 +235,12 @@ impl SimConfig {
             extra.push_str(&format!(" (plus the test's fixed plan {plan:?})"));
         }
         format!(
-            "cargo run --release -p seisan-sim -- --seed {seed} --validators {} --quorum {} --byzantine {} --fault-ms {} --heal-ms {}{}{}{}{extra}",
+            "cargo run --release -p seisan-sim{} -- --seed {seed} --validators {} --quorum {} --byzantine {} --fault-ms {} --heal-ms {}{}{}{}{extra}",
+            if self.bug_injection == BugInjection::default() {
+                ""
+            } else {
+                " --features test-hooks"
+            },
             self.validators,
             self.quorum,
             self.byzantine,

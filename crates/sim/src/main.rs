@@ -72,6 +72,9 @@ fn parse() -> anyhow::Result<Arguments> {
                 config.quorum_loss = QuorumLoss::Never;
             }
             // Deliberately broken engines, to see the simulator catch them.
+            "--bug" if !cfg!(feature = "test-hooks") => {
+                bail!("--bug needs the simulator built with --features test-hooks")
+            }
             "--bug" => match value()?.as_str() {
                 "duplicate-votes" => config.bug_injection.count_duplicate_votes = true,
                 "release-before-persist" => config.bug_injection.release_before_persist = true,

@@ -41,7 +41,8 @@ pub const POLL_INTERVAL_MS: u64 = 500;
 pub const MIRRORED_RECORD: &[u8] = b"bank/mirrored";
 /// A file in the data directory that makes the clearing-house node abort right after
 /// the bank confirmed a mirrored transfer and before it records that (removed first):
-/// the crash window the idempotent references protect, for fault tests.
+/// the crash window the idempotent references protect, for fault tests. Obeyed only in
+/// a build with the `test-hooks` feature; a release binary ignores the file.
 pub const CRASH_AFTER_TRANSFER_FILE: &str = "bank-crash-after-transfer";
 
 /// What the API reads about the bank watcher.
@@ -294,7 +295,9 @@ impl Shell {
                 match purpose {
                     TransferPurpose::Mirror { height } => {
                         info!(%height, reference = %request.reference, amount = %request.amount, duplicate = receipt.duplicate, "settlement mirrored at the bank");
-                        if std::fs::remove_file(&self.crash_file).is_ok() {
+                        if cfg!(feature = "test-hooks")
+                            && std::fs::remove_file(&self.crash_file).is_ok()
+                        {
                             warn!("crash file present: aborting between the bank's confirmation and the record");
                             std::process::abort();
                         }

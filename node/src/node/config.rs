@@ -66,7 +66,8 @@ pub struct NodeArgs {
     /// Fault injection for tests (dev chains only): `equivocate` makes this validator
     /// sign a conflicting twin of each of its notarize and finalize votes;
     /// `lie-attestations` makes its bank and custody watchers attest false facts. Never
-    /// set on a real node.
+    /// set on a real node. Only in a build with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<super::fault::Fault>,
 }
@@ -94,6 +95,8 @@ struct ConfigFile {
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
+    /// Refused as an unknown key by a build without `test-hooks`.
+    #[cfg(feature = "test-hooks")]
     fault: Option<super::fault::Fault>,
 }
 
@@ -127,6 +130,11 @@ impl NodeArgs {
             }
             None => ConfigFile::default(),
         };
+        // Fault injection exists only in a test build (`test-hooks`).
+        #[cfg(feature = "test-hooks")]
+        let fault = self.fault.or(file.fault);
+        #[cfg(not(feature = "test-hooks"))]
+        let fault = None;
         let missing = |name: &str| {
             anyhow::anyhow!("--{name} is required (or set `{name}` in the config file)")
         };
@@ -152,7 +160,7 @@ impl NodeArgs {
                 .empty_block_delay_ms
                 .or(file.empty_block_delay_ms)
                 .unwrap_or(super::runtime::EMPTY_BLOCK_DELAY_MS),
-            fault: self.fault.or(file.fault),
+            fault,
         })
     }
 }
@@ -195,5 +203,45 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(format!("{error:#}").contains("genesys"), "{error:#}");
+    }
+
+    /// `seisan node --fault` and the config file's `fault` exist only in a test build:
+    /// a release binary (built without `test-hooks`) neither lists nor accepts them.
+    #[test]
+    fn fault_injection_only_in_a_test_hooks_build() {
+        #[derive(clap::Parser)]
+        struct Node {
+            #[command(flatten)]
+            args: NodeArgs,
+        }
+        let command = <Node as clap::CommandFactory>::command();
+        let listed = command
+            .get_arguments()
+            .any(|argument| argument.get_long() == Some("fault"));
+        assert_eq!(listed, cfg!(feature = "test-hooks"));
+        let parsed = <Node as clap::Parser>::try_parse_from(["node", "--fault", "equivocate"]);
+        assert_eq!(parsed.is_ok(), cfg!(feature = "test-hooks"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "genesis = \"g.json\"\nkey = \"k.key\"\ndata = \"d\"\nfault = \"equivocate\"\n",
+        )
+        .unwrap();
+        let resolved = NodeArgs {
+            config: Some(path),
+            ..NodeArgs::default()
+        }
+        .resolve();
+        match (resolved, cfg!(feature = "test-hooks")) {
+            (Ok(config), true) => {
+                assert_eq!(config.fault, Some(super::super::fault::Fault::Equivocate));
+            }
+            (Err(error), false) => {
+                assert!(format!("{error:#}").contains("fault"), "{error:#}");
+            }
+            (resolved, hooks) => panic!("test-hooks {hooks}: {resolved:?}"),
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Fault injection for tests: makes this validator byzantine on purpose, so a
 //! multi-process test can show what honest validators do about it (tests/consortium_size.rs).
 //! Set only with `seisan node --fault ...`, and only on a dev chain: a production genesis
-//! refuses to start with it.
+//! refuses to start with it. The flag exists only in a build with the `test-hooks` feature
+//! (the tests' build); a release binary has no `--fault` and never injects a fault.
 //!
 //! The engine stays honest (this node still follows the chain like any other); the fault
 //! rewrites what the engine asks the host to send, as the simulator's byzantine layer
@@ -32,7 +33,8 @@ pub enum Fault {
 /// Whether this node's watchers attest false facts (`--fault lie-attestations`);
 /// refused on a production chain.
 pub fn lies_in_attestations(fault: Option<Fault>, genesis: &Genesis) -> anyhow::Result<bool> {
-    if fault != Some(Fault::LieAttestations) {
+    // Constant false without `test-hooks`: the lying code is not in a release binary.
+    if !cfg!(feature = "test-hooks") || fault != Some(Fault::LieAttestations) {
         return Ok(false);
     }
     if !genesis.chain_id.is_dev() {
@@ -60,7 +62,7 @@ impl Equivocator {
         keypair: &Keypair,
         member: MemberId,
     ) -> anyhow::Result<Option<Equivocator>> {
-        let Some(Fault::Equivocate) = fault else {
+        let Some(Fault::Equivocate) = fault.filter(|_| cfg!(feature = "test-hooks")) else {
             return Ok(None);
         };
         if !genesis.chain_id.is_dev() {
@@ -118,7 +120,9 @@ impl Equivocator {
     }
 }
 
-#[cfg(test)]
+// The fault's behaviour exists only with `test-hooks`; without it, config's tests show
+// the flag is absent.
+#[cfg(all(test, feature = "test-hooks"))]
 mod tests {
     use super::*;
     use seisan_types::{Height, View};

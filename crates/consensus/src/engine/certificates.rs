@@ -30,7 +30,7 @@ impl Engine {
             .filter(|held| held.vote == *vote)
             .cloned()
             .collect();
-        let count = if self.bugs.count_duplicate_votes {
+        let count = if self.bugs().count_duplicate_votes {
             matching.len()
         } else {
             matching
@@ -43,7 +43,7 @@ impl Engine {
             return;
         }
         let certificate = assemble_certificate(vote.clone(), &matching);
-        if !self.bugs.count_duplicate_votes {
+        if !self.bugs().count_duplicate_votes {
             assert!(certificate.signatures.len() >= self.quorum);
         }
         self.apply_certificate(certificate);

@@ -70,7 +70,10 @@ impl Default for Timeouts {
 }
 
 /// Deliberately broken rules, so tests can prove the simulator catches a broken
-/// engine. Never set outside tests.
+/// engine. Never set outside tests: the engine obeys it only when this crate is built
+/// with the `test-hooks` feature (the simulator's tests enable it); without the feature
+/// the broken rules are not compiled in and [`Engine::new`] refuses a config that sets
+/// one ([`EngineError::BugInjectionUnavailable`]).
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BugInjection {
@@ -317,6 +320,10 @@ pub enum EngineError {
     ZeroTimeout { timeouts: Timeouts },
     #[error("the finalized tip's certificate does not certify it: {reason}")]
     BadTipCertificate { reason: String },
+    #[error(
+        "bug injection {requested:?} needs seisan-consensus built with the test-hooks feature"
+    )]
+    BugInjectionUnavailable { requested: BugInjection },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -391,6 +398,8 @@ pub struct Engine {
     member: MemberId,
     keypair: Keypair,
     timeouts: Timeouts,
+    /// Read through [`Engine::bugs`]; absent from a build without `test-hooks`.
+    #[cfg(feature = "test-hooks")]
     bugs: BugInjection,
     validators: Vec<MemberId>,
     quorum: usize,
@@ -430,6 +439,17 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The broken rules this engine runs with: always none in a build without the
+    /// `test-hooks` feature, a constant the compiler folds so the broken branches are
+    /// not in a release binary.
+    #[inline(always)]
+    fn bugs(&self) -> BugInjection {
+        #[cfg(feature = "test-hooks")]
+        return self.bugs;
+        #[cfg(not(feature = "test-hooks"))]
+        BugInjection::default()
+    }
+
     /// Builds an engine for `config.member` from the host's finalized tip and what it
     /// kept from [`Output::Persist`] ([`Restored::default`] on a fresh node). The engine
     /// starts in view max(record view, tip view + 1), moves on at [`Input::Start`] past
@@ -449,6 +469,11 @@ impl Engine {
             timeouts,
             bug_injection,
         } = config;
+        if !cfg!(feature = "test-hooks") && bug_injection != BugInjection::default() {
+            return Err(EngineError::BugInjectionUnavailable {
+                requested: bug_injection,
+            });
+        }
         set.check()
             .map_err(|error| EngineError::UnsafeValidatorSet {
                 epoch: set.epoch,
@@ -529,6 +554,7 @@ impl Engine {
             member,
             keypair,
             timeouts,
+            #[cfg(feature = "test-hooks")]
             bugs: bug_injection,
             validators,
             quorum,

@@ -64,7 +64,7 @@ impl Engine {
             .votes
             .get(&view)
             .is_some_and(|votes| votes.of(vote.kind).contains(&signed));
-        if duplicate && !self.bugs.count_duplicate_votes {
+        if duplicate && !self.bugs().count_duplicate_votes {
             return;
         }
         if verify_vote_in(&self.chain_id, &self.set, &signed).is_err() {
@@ -99,7 +99,7 @@ impl Engine {
                 }));
                 return;
             }
-            Some(_) if !self.bugs.count_duplicate_votes => return,
+            Some(_) if !self.bugs().count_duplicate_votes => return,
             _ => {}
         }
         let list = self.votes.entry(view).or_default().of_mut(kind);
@@ -204,7 +204,7 @@ impl Engine {
             block,
             certificate,
         });
-        if self.bugs.release_before_persist {
+        if self.bugs().release_before_persist {
             self.release(messages);
         } else {
             self.unreleased.push_back((sequence, messages));
