@@ -16,6 +16,8 @@
 #                    HTTP port 8101+i, bank accounts (token dev-token-<member>, 1,000,000 JPY
 #                    operating) and a registered address on anvil
 #   --quorum Q       the quorum (default: the smallest q with 2q > N; refused if 2q <= N or q > N)
+#   --observer       also start an observer node (member `observer`, role observer, never a
+#                    validator): it follows and verifies the chain, HTTP port 8110
 #
 # Every start is a fresh testnet. Everything lives under .seisan/testnet: genesis.json,
 # keys/, nodes/<member>/ (data), bank/, anvil/, logs/, pids/.
@@ -26,10 +28,12 @@ data="$root/.seisan/testnet"
 # SEISAN_BIN runs another build of seisan (e.g. target/debug/seisan) and skips the release build.
 seisan="${SEISAN_BIN:-$root/target/release/seisan}"
 http_port() { echo $((8101 + $1)); }
+# The observer's HTTP port (libp2p 7110, from genesis).
+observer_http=8110
 
 usage() {
     cat <<'TXT'
-usage: scripts/testnet.sh [up|demo|start|down|status] [--validators N] [--quorum Q]
+usage: scripts/testnet.sh [up|demo|start|down|status] [--validators N] [--quorum Q] [--observer]
 
   up (default)    start a fresh testnet, run the patent's scenario, stay up until Ctrl-C
   demo            start a fresh testnet, run the scenario, stop; exit 0 only if it passed
@@ -42,6 +46,9 @@ usage: scripts/testnet.sh [up|demo|start|down|status] [--validators N] [--quorum
                   libp2p 7101+i and HTTP 8101+i
   --quorum Q      signatures that make a block final (default: the smallest Q with
                   2Q > N, e.g. 3 of 4, 3 of 5); refused if 2Q <= N or Q > N
+  --observer      also start an observer node (member observer, never a validator) that
+                  follows and verifies the chain and serves the read API, proofs and
+                  trade certificates on HTTP 8110
 
   SEISAN_BIN=target/debug/seisan uses that build and skips the release build.
 TXT
@@ -50,6 +57,7 @@ TXT
 command=up
 validators=3
 quorum=
+observer=0
 while [ $# -gt 0 ]; do
     case "$1" in
         up|demo|start|down|status) command=$1 ;;
@@ -57,6 +65,7 @@ while [ $# -gt 0 ]; do
         --validators=*) validators=${1#*=} ;;
         --quorum) [ $# -ge 2 ] || { echo "error: --quorum needs a number" >&2; exit 2; }; quorum=$2; shift ;;
         --quorum=*) quorum=${1#*=} ;;
+        --observer) observer=1 ;;
         -h|--help|help) usage; exit 0 ;;
         *) echo "error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -86,6 +95,7 @@ done
 if [ "$command" = down ] || [ "$command" = status ]; then
     if [ -f "$data/genesis.json" ] && command -v jq >/dev/null 2>&1; then
         mapfile -t members < <(jq -r '.members[] | select(.validator) | .name' "$data/genesis.json")
+        jq -e '.members[] | select(.role == "observer" and .name == "observer")' "$data/genesis.json" >/dev/null 2>&1 && observer=1
     fi
 fi
 
@@ -142,6 +152,16 @@ status() {
                 "$(json_field height <<<"$body")" "$(json_field view <<<"$body")" "$(json_field state_root <<<"$body")"
         fi
     done
+    if [ "$observer" = 1 ]; then
+        local url="http://127.0.0.1:$observer_http"
+        local body; body=$(curl -fsS --max-time 2 "$url/v1/status" 2>/dev/null || true)
+        if [ -z "$body" ]; then
+            printf '%-16s %-24s %s\n' "observer" "$url" "not running (observer)"
+        else
+            printf '%-16s %-24s %-8s %-8s %s\n' "observer" "$url" \
+                "$(json_field height <<<"$body")" "$(json_field view <<<"$body")" "$(json_field state_root <<<"$body") (observer)"
+        fi
+    fi
 }
 
 up() {
@@ -163,8 +183,10 @@ up() {
     say "== starting the public chain (anvil) and deploying the WBTC token"
     scripts/anvil.sh start "$data/anvil"
     local token; token=$(jq -r .token "$data/anvil/chain.json")
+    local observer_flag=()
+    [ "$observer" = 1 ] && observer_flag=(--observer)
     "$seisan" genesis testnet --usd --out "$data" --validators "$validators" --quorum "$quorum" \
-        --eth-chain-id 31337 --token-contract "$token" >/dev/null
+        --eth-chain-id 31337 --token-contract "$token" "${observer_flag[@]}" >/dev/null
     # The clearing house's hot wallet is anvil's dev account 1 (a well-known key).
     (umask 077 && echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$data/keys/hot-wallet.key")
     # bank init gives every validator a read-only auditor token (dev-token-<member>-auditor)
@@ -204,6 +226,29 @@ up() {
             exit 1
         fi
     done
+    if [ "$observer" = 1 ]; then
+        # An observer needs no bank or public chain: it verifies what the validators
+        # finalize, keeps its own store and serves the read API, proofs and certificates.
+        say "== starting the observer (never a validator; HTTP $observer_http)"
+        nohup "$seisan" node \
+            --genesis "$data/genesis.json" \
+            --key "$data/keys/observer.key" \
+            --data "$data/nodes/observer" \
+            --http "127.0.0.1:$observer_http" \
+            >>"$data/logs/observer.log" 2>&1 &
+        echo $! >"$data/pids/observer.pid"
+        local ok=0
+        for _ in $(seq 1 300); do
+            local body; body=$(curl -fsS --max-time 2 "http://127.0.0.1:$observer_http/v1/status" 2>/dev/null || true)
+            if [ -n "$body" ] && [ "$(json_field height <<<"$body")" -ge 2 ] 2>/dev/null; then ok=1; break; fi
+            sleep 0.2
+        done
+        if [ "$ok" != 1 ]; then
+            say "error: the observer did not follow the chain within 60 s; see $data/logs/observer.log" >&2
+            down
+            exit 1
+        fi
+    fi
     say "== the testnet is finalizing blocks"
     status
     say ""
@@ -255,6 +300,19 @@ agree() {
         return 1
     fi
     say "  ok: all ${#members[@]} validators (quorum $quorum) hold state root ${roots[0]} at height $height"
+    if [ "$observer" = 1 ]; then
+        local seen=""
+        for _ in $(seq 1 120); do
+            seen=$(curl -fsS --max-time 5 "http://127.0.0.1:$observer_http/v1/blocks/$height" 2>/dev/null | jq -r '.block.header.state_root' || true)
+            [ -n "$seen" ] && [ "$seen" != null ] && break
+            sleep 0.5
+        done
+        if [ "$seen" != "${roots[0]}" ]; then
+            say "CHECK FAILED: the observer holds state root '$seen' at height $height, the validators ${roots[0]}" >&2
+            return 1
+        fi
+        say "  ok: the observer verified the same chain (state root ${roots[0]} at height $height)"
+    fi
 }
 
 case "$command" in

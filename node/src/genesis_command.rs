@@ -22,6 +22,10 @@ pub const TESTNET_MEMBERS: [(&str, Role); 3] = [
 /// beyond the three are exchanges `exchange-c` to `exchange-f`, and anvil has one
 /// unregistered dev account for each of them (see [`ANVIL_DEV_ADDRESSES`]).
 pub const TESTNET_VALIDATORS: std::ops::RangeInclusive<usize> = 3..=7;
+/// The name of the observer `genesis testnet --observer` adds.
+pub const TESTNET_OBSERVER: &str = "observer";
+/// The observer's libp2p port above the base (past the most validators a testnet has).
+pub const TESTNET_OBSERVER_PORT_OFFSET: u16 = 9;
 
 /// The smallest quorum genesis accepts for `validators`: the least q with 2q > n, so
 /// any two quorums share a member.
@@ -66,6 +70,10 @@ pub enum GenesisCommand {
         /// passes it.
         #[arg(long)]
         usd: bool,
+        /// Add an observer member `observer` (role observer, not a validator) that runs a
+        /// node following and verifying the chain; libp2p port base + 9.
+        #[arg(long)]
+        observer: bool,
     },
     /// Validate a genesis file and print a summary.
     Check {
@@ -84,12 +92,16 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
             extra_exchanges,
             public_chain,
             usd,
+            observer,
         } => {
             let mut genesis =
                 testnet_genesis_sized(validators, quorum, p2p_base_port, extra_exchanges)?;
             public_chain.apply(&mut genesis)?;
             if usd {
                 add_second_currency(&mut genesis)?;
+            }
+            if observer {
+                add_observer(&mut genesis, p2p_base_port)?;
             }
             write_testnet(&out, &genesis)?;
             println!(
@@ -125,6 +137,24 @@ pub fn add_second_currency(genesis: &mut Genesis) -> anyhow::Result<()> {
     genesis
         .validate()
         .context("the testnet genesis with USD is invalid")
+}
+
+/// The testnet's observer: a member with the role observer and its dev key, never a
+/// validator, listening on libp2p port base + [`TESTNET_OBSERVER_PORT_OFFSET`].
+pub fn add_observer(genesis: &mut Genesis, p2p_base_port: u16) -> anyhow::Result<()> {
+    genesis.members.push(Member {
+        name: TESTNET_OBSERVER.into(),
+        role: Role::Observer,
+        public_key: Keypair::dev(TESTNET_OBSERVER).public_key(),
+        validator: false,
+        p2p_address: Some(format!(
+            "/ip4/127.0.0.1/tcp/{}",
+            p2p_base_port + TESTNET_OBSERVER_PORT_OFFSET
+        )),
+    });
+    genesis
+        .validate()
+        .context("the testnet genesis with an observer is invalid")
 }
 
 /// Reads and validates a genesis file.
@@ -403,6 +433,18 @@ fn summary(genesis: &Genesis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_observer_is_a_member_that_never_validates() {
+        let mut genesis = testnet_genesis(7101, 0);
+        add_observer(&mut genesis, 7101).unwrap();
+        let (id, observer) = genesis.member_by_name(TESTNET_OBSERVER).unwrap();
+        assert_eq!(observer.role, Role::Observer);
+        assert!(!observer.validator);
+        assert_eq!(observer.p2p_address.as_deref(), Some("/ip4/127.0.0.1/tcp/7110"));
+        assert_eq!(genesis.validators().len(), 3);
+        assert!(!seisan_types::ValidatorSet::genesis(&genesis).contains(id));
+    }
 
     #[test]
     fn the_second_currency_comes_last_with_its_pair() {
