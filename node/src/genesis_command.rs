@@ -441,7 +441,10 @@ mod tests {
         let (id, observer) = genesis.member_by_name(TESTNET_OBSERVER).unwrap();
         assert_eq!(observer.role, Role::Observer);
         assert!(!observer.validator);
-        assert_eq!(observer.p2p_address.as_deref(), Some("/ip4/127.0.0.1/tcp/7110"));
+        assert_eq!(
+            observer.p2p_address.as_deref(),
+            Some("/ip4/127.0.0.1/tcp/7110")
+        );
         assert_eq!(genesis.validators().len(), 3);
         assert!(!seisan_types::ValidatorSet::genesis(&genesis).contains(id));
     }

@@ -236,7 +236,10 @@ pub fn verify_balance_proof(
 }
 
 /// Follows the validator sets from genesis's through `links`; returns the last.
-pub(crate) fn follow_epochs(genesis: &Genesis, links: &[EpochLink]) -> Result<ValidatorSet, ProofCheckError> {
+pub(crate) fn follow_epochs(
+    genesis: &Genesis,
+    links: &[EpochLink],
+) -> Result<ValidatorSet, ProofCheckError> {
     let mut set = ValidatorSet::genesis(genesis);
     for (index, link) in links.iter().enumerate() {
         let broken = |reason: String| ProofCheckError::EpochLink { index, reason };
