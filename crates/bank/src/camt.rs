@@ -59,9 +59,13 @@ pub fn date_of_ms(ms: u64) -> Date {
 
 /// Whole days from `from` to `to` (negative when `to` is earlier).
 pub fn days_between(from: Date, to: Date) -> i64 {
-    let start = i64::try_from(date_start_ms(from)).expect("bounded");
-    let end = i64::try_from(date_start_ms(to)).expect("bounded");
-    (end - start) / MS_PER_DAY as i64
+    i64::from((to - from).get_days())
+}
+
+/// Milliseconds since the epoch at the end of `date` (the next day's 00:00 UTC, an
+/// exclusive bound): a UTC day is always 86,400 s in Unix time.
+pub fn date_end_ms(date: Date) -> u64 {
+    date_start_ms(date) + MS_PER_DAY
 }
 
 fn timestamp(ms: u64) -> Timestamp {
@@ -178,7 +182,7 @@ fn write_document(writer: &mut Writer<Vec<u8>>, request: &StatementRequest<'_>) 
                                 .create_element("FrToDt")
                                 .write_inner_content(|writer| {
                                     let from = date_start_ms(request.from);
-                                    let to = date_start_ms(request.to) + MS_PER_DAY - 1;
+                                    let to = date_end_ms(request.to) - 1;
                                     text_element(writer, "FrDtTm", &format_timestamp(from))?;
                                     text_element(writer, "ToDtTm", &format_timestamp(to))
                                 })?;

@@ -16,7 +16,9 @@
 
 use crate::access::{Access, BankConfig};
 use crate::adapter::{AccountId, BankError, TransferReference, TransferRequest};
-use crate::camt::{camt053, date_start_ms, days_between, parse_date, StatementRequest};
+use crate::camt::{
+    camt053, date_end_ms, date_start_ms, days_between, parse_date, StatementRequest,
+};
 use crate::store::BankStore;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -214,7 +216,7 @@ async fn export_camt053(
         }
         .into());
     }
-    let end_ms = date_start_ms(to) + 86_400_000;
+    let end_ms = date_end_ms(to);
     let (opening, entries) = bank
         .store
         .statement_range(&account, date_start_ms(from), end_ms)?;
