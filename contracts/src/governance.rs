@@ -947,6 +947,31 @@ mod tests {
         };
         assert_eq!(refusal(validator), Some("bad_membership"));
         assert_eq!(refusal(GovernanceChange::SetQuorum { quorum: 3 }), None);
+        // An observer joins as a non-validator only: one that would vote is refused.
+        let observer = |validator: bool| GovernanceChange::AddMember {
+            name: "regulator".into(),
+            role: Role::Observer,
+            public_key: key_of(4),
+            validator,
+            p2p_address: Some("/ip4/127.0.0.1/tcp/7110".into()),
+        };
+        assert_eq!(refusal(observer(false)), None);
+        let genesis = genesis();
+        let view = MapView::default();
+        let ctx = BlockContext {
+            height: Height(1),
+            timestamp_ms: 2_000,
+            proposer: MemberId(0),
+        };
+        let mut ledger = Ledger::new(&view, &genesis, ctx);
+        let config = ledger.config.clone();
+        let error = ledger
+            .changed_config(&config, &observer(true))
+            .expect_err("an observer that validates");
+        assert!(
+            error.to_string().contains("is an observer, so it cannot be a validator"),
+            "{error}"
+        );
     }
 
     #[test]
