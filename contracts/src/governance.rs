@@ -969,7 +969,9 @@ mod tests {
             .changed_config(&config, &observer(true))
             .expect_err("an observer that validates");
         assert!(
-            error.to_string().contains("is an observer, so it cannot be a validator"),
+            error
+                .to_string()
+                .contains("is an observer, so it cannot be a validator"),
             "{error}"
         );
     }
