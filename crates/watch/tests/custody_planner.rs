@@ -147,7 +147,11 @@ fn a_deposit_reorganised_away_before_k_deep_is_never_attested() {
     chain.mine();
     chain.mine();
     let shallow = node.pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
-    assert!(attested(&shallow.actions).is_empty(), "{:?}", shallow.actions);
+    assert!(
+        attested(&shallow.actions).is_empty(),
+        "{:?}",
+        shallow.actions
+    );
     chain.reorganise(2, true);
     for _ in 0..10 {
         chain.mine();
