@@ -201,14 +201,17 @@ up() {
         local member=${members[$index]}
         local extra=()
         [ "$member" = clearing-house ] && extra=(--hot-key "$data/keys/hot-wallet.key")
+        # Bank tokens in files only the owner reads (mode 0600), never as arguments.
+        (umask 077 && echo "dev-token-$member" >"$data/keys/$member.bank-token" \
+            && echo "dev-token-$member-auditor" >"$data/keys/$member.bank-auditor-token")
         nohup "$seisan" node \
             --genesis "$data/genesis.json" \
             --key "$data/keys/$member.key" \
             --data "$data/nodes/$member" \
             --http "127.0.0.1:$(http_port "$index")" \
             --eth-rpc "http://127.0.0.1:8545" \
-            --bank-url "http://127.0.0.1:7400" --bank-token "dev-token-$member" \
-            --bank-auditor-token "dev-token-$member-auditor" \
+            --bank-url "http://127.0.0.1:7400" --bank-token-file "$data/keys/$member.bank-token" \
+            --bank-auditor-token-file "$data/keys/$member.bank-auditor-token" \
             "${extra[@]}" \
             >>"$data/logs/$member.log" 2>&1 &
         echo $! >"$data/pids/$member.pid"

@@ -97,12 +97,7 @@ fn fiat_trust_deposit_mirrored_fill_crash_and_withdrawal() {
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     for index in 0..3 {
         let name = testnet.nodes[index].name.clone();
-        testnet.nodes[index].extra_args = vec![
-            "--bank-url".into(),
-            bank_url.clone(),
-            "--bank-token".into(),
-            seisan_bank::dev_token(&name),
-        ];
+        testnet.nodes[index].extra_args = testnet.bank_flags(&bank_url, &name, false);
         testnet.launch(index).unwrap();
     }
     for node in &testnet.nodes {

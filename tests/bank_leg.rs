@@ -158,14 +158,7 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     for index in 0..3 {
         let name = testnet.nodes[index].name.clone();
-        testnet.nodes[index].extra_args = vec![
-            "--bank-url".into(),
-            bank_url.clone(),
-            "--bank-token".into(),
-            seisan_bank::dev_token(&name),
-            "--bank-auditor-token".into(),
-            seisan_bank::dev_auditor_token(&name),
-        ];
+        testnet.nodes[index].extra_args = testnet.bank_flags(&bank_url, &name, true);
         testnet.launch(index).unwrap();
     }
     for node in &testnet.nodes {

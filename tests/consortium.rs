@@ -84,16 +84,9 @@ fn trade_at(node_url: &str, buyer: u64, seller: u64, height: u64) -> anyhow::Res
 
 /// The flags that connect `member`'s node to the bank: its own token (it may move and
 /// read its own accounts) and its validator's read-only auditor token (it reads and
-/// attests every exchange's trust account).
-fn bank_flags(bank_url: &str, member: &str) -> Vec<String> {
-    vec![
-        "--bank-url".into(),
-        bank_url.into(),
-        "--bank-token".into(),
-        seisan_bank::dev_token(member),
-        "--bank-auditor-token".into(),
-        seisan_bank::dev_auditor_token(member),
-    ]
+/// attests every exchange's trust account), both in files.
+fn bank_flags(testnet: &Testnet, bank_url: &str, member: &str) -> Vec<String> {
+    testnet.bank_flags(bank_url, member, true)
 }
 
 /// Signs `body` with `keypair` as `member` at the next nonce `node_url` names (the
@@ -271,7 +264,7 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     for index in all_three {
         let name = testnet.nodes[index].name.clone();
-        testnet.nodes[index].extra_args = bank_flags(&bank_url, &name);
+        testnet.nodes[index].extra_args = bank_flags(&testnet, &bank_url, &name);
         testnet.launch(index).unwrap();
     }
     testnet.wait_in_sync(&all_three).unwrap();
@@ -319,7 +312,7 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
             joiner,
             &keypair,
             &p2p_address,
-            bank_flags(&bank_url, joiner),
+            bank_flags(&testnet, &bank_url, joiner),
         )
         .expect("exchange-c's node starts");
     let all_four = [0, 1, 2, c];

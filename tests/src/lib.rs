@@ -391,6 +391,72 @@ impl Testnet {
         Ok(())
     }
 
+    /// The flags that connect `member`'s node to the bank at `bank_url`: its dev token
+    /// and, with `auditor`, its validator's read-only auditor token, each in a file of
+    /// mode 0600 under `tokens/` (a token is never a command-line argument).
+    pub fn bank_flags(&self, bank_url: &str, member: &str, auditor: bool) -> Vec<String> {
+        bank_flags(self.dir.path(), bank_url, member, auditor)
+    }
+
+    /// Panics if any log in the test's directory (every node's and the bank's) holds a
+    /// member's secret key (the hex of each key file's `secret_key`), a bank token of a
+    /// file under `tokens/`, or any of `more`.
+    pub fn assert_no_secrets_in_logs(&self, more: &[String]) {
+        let dir = self.dir.path();
+        let mut secrets: Vec<String> = more.to_vec();
+        let files = |sub: &str| {
+            std::fs::read_dir(dir.join(sub))
+                .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+                .unwrap_or_else(|_| Vec::new())
+        };
+        for path in files("keys") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Ok(key) = serde_json::from_str::<Value>(&text) {
+                if let Some(secret) = key["secret_key"].as_str() {
+                    secrets.push(secret.trim_start_matches("0x").to_string());
+                }
+            }
+        }
+        for path in files("tokens") {
+            secrets.push(
+                std::fs::read_to_string(&path)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            );
+        }
+        secrets.retain(|secret| !secret.is_empty());
+        assert!(
+            secrets.len() >= self.nodes.len(),
+            "only {} secrets found under {}",
+            secrets.len(),
+            dir.display()
+        );
+        let logs: Vec<PathBuf> = files("")
+            .into_iter()
+            .filter(|path: &PathBuf| path.extension().is_some_and(|extension| extension == "log"))
+            .collect();
+        assert!(
+            logs.len() >= self.nodes.len(),
+            "no node logs in {}",
+            dir.display()
+        );
+        for log in logs {
+            let text = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            assert!(!text.is_empty(), "{} is empty", log.display());
+            for secret in &secrets {
+                assert!(
+                    !text.contains(&secret.to_ascii_lowercase()),
+                    "{} shows a secret ({}…)",
+                    log.display(),
+                    &secret[..secret.len().min(6)]
+                );
+            }
+        }
+    }
+
     /// The last lines of a node's log, for failure messages.
     pub fn log_tail(&self, index: usize) -> String {
         let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
@@ -699,6 +765,40 @@ pub fn allocate(amount: u128) -> TxBody {
         amount: seisan_types::amount::Amount(amount),
         direction: AllocationDirection::ToCustomer,
     })
+}
+
+/// The flags that connect `member`'s node to the bank at `bank_url` (see
+/// [`Testnet::bank_flags`]), the token files written under `dir/tokens`.
+pub fn bank_flags(dir: &Path, bank_url: &str, member: &str, auditor: bool) -> Vec<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).expect("tokens directory");
+    let write = |name: String, token: String| -> String {
+        let path = tokens.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .expect("token file");
+        std::io::Write::write_all(&mut file, token.as_bytes()).expect("token file written");
+        path.display().to_string()
+    };
+    let mut flags = vec![
+        "--bank-url".to_string(),
+        bank_url.to_string(),
+        "--bank-token-file".to_string(),
+        write(format!("{member}.token"), seisan_bank::dev_token(member)),
+    ];
+    if auditor {
+        flags.push("--bank-auditor-token-file".to_string());
+        flags.push(write(
+            format!("{member}-auditor.token"),
+            seisan_bank::dev_auditor_token(member),
+        ));
+    }
+    flags
 }
 
 /// The embedded bank as its own process (`seisan bank run`); on drop it is continued

@@ -414,6 +414,19 @@ impl Cluster {
     pub fn launch(&mut self, index: usize) -> anyhow::Result<()> {
         self.kill(index);
         let genesis = self.dir.join("genesis.json");
+        // Bank tokens go to the node in files only its owner reads, never as arguments.
+        let name = self.nodes[index].name.clone();
+        let tokens = self.dir.join("tokens");
+        let token = write_key(
+            &tokens,
+            &format!("{name}.token"),
+            &seisan_bank::dev_token(&name),
+        )?;
+        let auditor_token = write_key(
+            &tokens,
+            &format!("{name}-auditor.token"),
+            &seisan_bank::dev_auditor_token(&name),
+        )?;
         let node = &mut self.nodes[index];
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -441,11 +454,10 @@ impl Cluster {
             .arg(&node.data)
             .args(["--http", &node.listen_http])
             .args(["--bank-url", &self.bank.url])
-            .args(["--bank-token", &seisan_bank::dev_token(&node.name)])
-            .args([
-                "--bank-auditor-token",
-                &seisan_bank::dev_auditor_token(&node.name),
-            ])
+            .arg("--bank-token-file")
+            .arg(&token)
+            .arg("--bank-auditor-token-file")
+            .arg(&auditor_token)
             .args(["--eth-rpc", &self.anvil.chain.url]);
         if node.lies {
             command.args(["--fault", "lie-attestations"]);
@@ -681,7 +693,8 @@ fn open_custody(chain: &chain::Chain, genesis: &Genesis) -> anyhow::Result<u64> 
     Ok(start)
 }
 
-/// Writes a wallet key file that only its owner can read (the node refuses others).
+/// Writes a wallet key or token file that only its owner can read (the node refuses
+/// others).
 fn write_key(dir: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -142,11 +142,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.key");
         write_key_file(&path, &Keypair::generate()).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(
-            read_key_file(&path),
-            Err(KeyFileError::Permissions { .. })
-        ));
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o666] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let error = read_key_file(&path).unwrap_err();
+            assert!(
+                matches!(error, KeyFileError::Permissions { mode: shown, .. } if shown == mode),
+                "{error}"
+            );
+            // The message says which file, its mode, and the fix.
+            let message = error.to_string();
+            assert!(message.contains(&path.display().to_string()), "{message}");
+            assert!(message.contains(&format!("mode {mode:o}")), "{message}");
+            assert!(message.contains("chmod 600"), "{message}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(read_key_file(&path).is_ok());
 
         let other = dir.path().join("b.key");
         let text = serde_json::json!({

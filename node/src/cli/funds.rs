@@ -63,9 +63,11 @@ pub struct FiatDepositArgs {
         value_name = "URL"
     )]
     pub bank: String,
-    /// The member's bank API token [default on a dev chain: dev-token-<member>].
-    #[arg(long, env = "SEISAN_BANK_TOKEN", value_name = "TOKEN")]
-    pub bank_token: Option<String>,
+    /// A file (mode 0600) holding the member's bank API token; or the token in the
+    /// environment variable SEISAN_BANK_TOKEN, never as an argument [default on a dev
+    /// chain: dev-token-<member>].
+    #[arg(long, env = "SEISAN_BANK_TOKEN_FILE", value_name = "FILE")]
+    pub bank_token_file: Option<std::path::PathBuf>,
     /// Return once the bank booked the transfer, without waiting for the credit.
     #[arg(long)]
     pub no_wait: bool,
@@ -251,10 +253,16 @@ pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
         .expect("signer is a member")
         .name
         .clone();
-    let token = match args.bank_token {
-        Some(token) => token,
-        None if genesis.chain_id.is_dev() => format!("dev-token-{name}"),
-        None => bail!("pass --bank-token (or SEISAN_BANK_TOKEN): this is not a dev chain"),
+    let from_env = std::env::var("SEISAN_BANK_TOKEN")
+        .ok()
+        .filter(|token| !token.trim().is_empty());
+    let token = match (&args.bank_token_file, from_env) {
+        (Some(path), _) => crate::node::config::read_token_file(path)?,
+        (None, Some(token)) => token.trim().to_string(),
+        (None, None) if genesis.chain_id.is_dev() => format!("dev-token-{name}"),
+        (None, None) => {
+            bail!("pass --bank-token-file (or SEISAN_BANK_TOKEN): this is not a dev chain")
+        }
     };
     let before = credited(&mut session, &asset.symbol)?;
     let reference = TransferReference(format!("trust-deposit-{name}-{}", super::text::now_ms()));

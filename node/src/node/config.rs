@@ -9,7 +9,12 @@
 //! http = "127.0.0.1:8102"         # HTTP API address
 //! log_format = "human"            # or "json"
 //! empty_block_delay_ms = 500      # idle leader's wait before an empty block
+//! bank_token_file = "keys/exchange-a.bank-token" # this member's bank token (mode 0600)
 //! ```
+//!
+//! Secrets never come from the command line (any local user reads a process's
+//! arguments): the bank tokens come from a file of mode 0600 (`--bank-token-file`) or the
+//! environment (`SEISAN_BANK_TOKEN`), and [`NodeConfig`]'s `Debug` does not show them.
 
 use anyhow::Context;
 use clap::Args;
@@ -40,17 +45,19 @@ pub struct NodeArgs {
     /// Log format: human or json.
     #[arg(long)]
     pub log_format: Option<LogFormat>,
-    /// The accounting system's (bank's) API URL; with --bank-token, enables the bank
+    /// The accounting system's (bank's) API URL; with a bank token, enables the bank
     /// watcher (attests fiat trust credits; on the clearing house, mirrors settlement).
     #[arg(long, env = "SEISAN_BANK_URL")]
     pub bank_url: Option<String>,
-    /// This member's bank API token.
-    #[arg(long, env = "SEISAN_BANK_TOKEN")]
-    pub bank_token: Option<String>,
-    /// This validator's read-only auditor token at the bank: with it the bank watcher
-    /// reads, and attests, every exchange's trust account instead of only its own.
-    #[arg(long, env = "SEISAN_BANK_AUDITOR_TOKEN")]
-    pub bank_auditor_token: Option<String>,
+    /// A file (mode 0600) holding this member's bank API token; or the token itself in
+    /// the environment variable SEISAN_BANK_TOKEN (never as an argument).
+    #[arg(long, env = "SEISAN_BANK_TOKEN_FILE", value_name = "FILE")]
+    pub bank_token_file: Option<PathBuf>,
+    /// A file (mode 0600) holding this validator's read-only auditor token at the bank
+    /// (or SEISAN_BANK_AUDITOR_TOKEN): with it the bank watcher reads, and attests, every
+    /// exchange's trust account instead of only its own.
+    #[arg(long, env = "SEISAN_BANK_AUDITOR_TOKEN_FILE", value_name = "FILE")]
+    pub bank_auditor_token_file: Option<PathBuf>,
     /// The public chain's JSON-RPC URL (this node's own Ethereum node); enables the
     /// custody watcher.
     #[arg(long, env = "SEISAN_ETH_RPC")]
@@ -90,8 +97,8 @@ struct ConfigFile {
     http: Option<SocketAddr>,
     log_format: Option<LogFormat>,
     bank_url: Option<String>,
-    bank_token: Option<String>,
-    bank_auditor_token: Option<String>,
+    bank_token_file: Option<PathBuf>,
+    bank_auditor_token_file: Option<PathBuf>,
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
@@ -101,7 +108,7 @@ struct ConfigFile {
 }
 
 /// Resolved settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NodeConfig {
     pub genesis: PathBuf,
     pub key: PathBuf,
@@ -110,13 +117,73 @@ pub struct NodeConfig {
     pub http: SocketAddr,
     pub log_format: LogFormat,
     pub bank_url: Option<String>,
+    /// The token itself (read from its file or the environment); never logged.
     pub bank_token: Option<String>,
+    /// The auditor token itself; never logged.
     pub bank_auditor_token: Option<String>,
     pub eth_rpc: Option<String>,
     pub hot_key: Option<PathBuf>,
     pub empty_block_delay_ms: u64,
     /// Fault injection for tests ([`super::fault`]); `None` on every real node.
     pub fault: Option<super::fault::Fault>,
+}
+
+/// Every setting but the tokens, which show only whether they are set.
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |token: &Option<String>| token.as_ref().map(|_| "<redacted>");
+        formatter
+            .debug_struct("NodeConfig")
+            .field("genesis", &self.genesis)
+            .field("key", &self.key)
+            .field("data", &self.data)
+            .field("listen", &self.listen)
+            .field("http", &self.http)
+            .field("log_format", &self.log_format)
+            .field("bank_url", &self.bank_url)
+            .field("bank_token", &secret(&self.bank_token))
+            .field("bank_auditor_token", &secret(&self.bank_auditor_token))
+            .field("eth_rpc", &self.eth_rpc)
+            .field("hot_key", &self.hot_key)
+            .field("empty_block_delay_ms", &self.empty_block_delay_ms)
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token from its file (`flag`'s) or else from the environment variable `variable`.
+/// A file others can read is refused, as key files are.
+fn token(file: Option<PathBuf>, flag: &str, variable: &str) -> anyhow::Result<Option<String>> {
+    match file {
+        Some(path) => read_token_file(&path)
+            .with_context(|| format!("--{flag}"))
+            .map(Some),
+        None => Ok(std::env::var(variable)
+            .ok()
+            .map(|token| token.trim().to_string())
+            .filter(|token| !token.is_empty())),
+    }
+}
+
+/// Reads a secret token file: mode 0600 (no access for group or others), one
+/// non-empty line.
+pub fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("token file {shown}"))?
+        .permissions()
+        .mode()
+        & 0o777;
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "token file {shown} is readable by group or others (mode {mode:o}); run chmod 600 {shown}"
+    );
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading token file {shown}"))?;
+    let token = text.trim();
+    anyhow::ensure!(!token.is_empty(), "token file {shown} is empty");
+    Ok(token.to_string())
 }
 
 impl NodeArgs {
@@ -152,8 +219,17 @@ impl NodeArgs {
                 .unwrap_or_else(|| "127.0.0.1:8101".parse().expect("valid address")),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             bank_url: self.bank_url.or(file.bank_url),
-            bank_token: self.bank_token.or(file.bank_token),
-            bank_auditor_token: self.bank_auditor_token.or(file.bank_auditor_token),
+            bank_token: token(
+                self.bank_token_file.or(file.bank_token_file),
+                "bank-token-file",
+                "SEISAN_BANK_TOKEN",
+            )?,
+            bank_auditor_token: token(
+                self.bank_auditor_token_file
+                    .or(file.bank_auditor_token_file),
+                "bank-auditor-token-file",
+                "SEISAN_BANK_AUDITOR_TOKEN",
+            )?,
             eth_rpc: self.eth_rpc.or(file.eth_rpc),
             hot_key: self.hot_key.or(file.hot_key),
             empty_block_delay_ms: self
@@ -168,6 +244,7 @@ impl NodeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn flags_override_the_config_file() {
@@ -203,6 +280,58 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(format!("{error:#}").contains("genesys"), "{error:#}");
+    }
+
+    /// Tokens come from mode-0600 files (flag or config file), never from an argument;
+    /// an open file is refused naming the file, its mode and the fix; `Debug` hides them.
+    #[test]
+    fn bank_tokens_come_from_private_files_and_are_not_shown() {
+        use std::os::unix::fs::PermissionsExt;
+        #[derive(clap::Parser)]
+        struct Node {
+            #[command(flatten)]
+            args: NodeArgs,
+        }
+        assert!(
+            <Node as clap::Parser>::try_parse_from(["node", "--bank-token", "secret"]).is_err()
+        );
+        assert!(
+            <Node as clap::Parser>::try_parse_from(["node", "--bank-auditor-token", "secret"])
+                .is_err()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own.token");
+        let auditor = dir.path().join("auditor.token");
+        std::fs::write(&own, "dev-token-own-secret\n").unwrap();
+        std::fs::write(&auditor, "dev-token-auditor-secret").unwrap();
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(&auditor, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let args = |own: &Path, auditor: Option<&Path>| NodeArgs {
+            genesis: Some("g.json".into()),
+            key: Some("k.key".into()),
+            data: Some("d".into()),
+            bank_token_file: Some(own.to_path_buf()),
+            bank_auditor_token_file: auditor.map(Path::to_path_buf),
+            ..NodeArgs::default()
+        };
+        let error = args(&own, Some(&auditor)).resolve().unwrap_err();
+        let message = format!("{error:#}");
+        assert!(
+            message.contains(&auditor.display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("mode 644"), "{message}");
+        assert!(message.contains("chmod 600"), "{message}");
+        std::fs::set_permissions(&auditor, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = args(&own, Some(&auditor)).resolve().unwrap();
+        assert_eq!(config.bank_token.as_deref(), Some("dev-token-own-secret"));
+        assert_eq!(
+            config.bank_auditor_token.as_deref(),
+            Some("dev-token-auditor-secret")
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     /// `seisan node --fault` and the config file's `fault` exist only in a test build:
