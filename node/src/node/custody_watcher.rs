@@ -503,6 +503,9 @@ mod tests {
         latest: u64,
         transfers: Vec<ObservedTransfer>,
         down: bool,
+        /// Broadcasts fail (the chain node took them or not: the answer is lost).
+        refuse_broadcast: bool,
+        broadcasts: Vec<SignedTransfer>,
     }
 
     #[derive(Clone, Default)]
@@ -574,16 +577,28 @@ mod tests {
         async fn sign_transfer(
             &self,
             _: &WalletKey,
-            _: AssetId,
-            _: &ChainAddress,
-            _: Amount,
-            _: u64,
+            asset: AssetId,
+            to: &ChainAddress,
+            value: Amount,
+            nonce: u64,
             _: &[u8],
         ) -> Result<SignedTransfer, CustodyError> {
-            unreachable!("this node does not pay")
+            self.answer(|_| SignedTransfer {
+                nonce,
+                raw: format!("{}|{to}|{value}|{nonce}", asset.0),
+                tx_hash: format!("0x{nonce:064x}"),
+            })
         }
-        async fn broadcast(&self, _: &SignedTransfer) -> Result<(), CustodyError> {
-            unreachable!("this node does not pay")
+        async fn broadcast(&self, transfer: &SignedTransfer) -> Result<(), CustodyError> {
+            let mut fake = self.0.lock().unwrap();
+            if fake.refuse_broadcast {
+                return Err(CustodyError::Rpc {
+                    operation: "eth_sendRawTransaction".into(),
+                    reason: "timed out".into(),
+                });
+            }
+            fake.broadcasts.push(transfer.clone());
+            Ok(())
         }
     }
 
@@ -704,5 +719,44 @@ mod tests {
             vec![700],
             "attested once it answers"
         );
+    }
+
+    #[tokio::test]
+    async fn a_transfer_is_journaled_before_it_is_broadcast_and_never_signed_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut shell, chain, _context) = shell(dir.path());
+        let journal = Journal::open(&dir.path().join("custody-journal")).unwrap();
+        let key = WalletKey::from_hex(&"11".repeat(32)).unwrap();
+        shell.payer = Some((key, journal.clone()));
+        chain.0.lock().unwrap().refuse_broadcast = true;
+        let sweep = CustodyAction::Sweep(Outgoing {
+            asset: AssetId(0),
+            to: address('2'),
+            amount: Amount(5),
+            nonce: 7,
+            tag: seisan_watch::custody::SWEEP_TAG.to_vec(),
+            journal_name: "sweep-7".into(),
+        });
+        let error = shell.execute(&sweep).await.unwrap_err();
+        assert!(
+            format!("{error:#}").contains("eth_sendRawTransaction"),
+            "{error:#}"
+        );
+        let entry = journal
+            .get("sweep-7")
+            .unwrap()
+            .expect("journaled before the broadcast");
+        assert_eq!(entry.nonce, 7);
+        // The next pass sends the journaled bytes again, as they are.
+        chain.0.lock().unwrap().refuse_broadcast = false;
+        shell
+            .execute(&CustodyAction::Broadcast(entry.clone()))
+            .await
+            .unwrap();
+        assert_eq!(chain.0.lock().unwrap().broadcasts, vec![entry.clone()]);
+        // A journaled name is never signed over: the same transfer planned again fails
+        // before anything is broadcast.
+        assert!(shell.execute(&sweep).await.is_err());
+        assert_eq!(chain.0.lock().unwrap().broadcasts, vec![entry]);
     }
 }
