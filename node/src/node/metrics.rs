@@ -7,7 +7,9 @@
 //! depth and bytes, transactions admitted, refused transactions by reason. Watchers
 //! (read from their status channels at scrape time): the custody watcher's scanned
 //! public-chain block, error and waiting withdrawals; the bank watcher's attestation
-//! backlog and error; settlements awaiting their bank mirror; open top-ups. The process
+//! backlog and error; settlements awaiting their bank mirror; open top-ups; per asset,
+//! reserves coverage and the hot wallet's share against its cap, with the public
+//! chain's head (set by [`super::reserves_probe`]). The process
 //! itself under the standard `process_*` names (prometheus-client has no process
 //! collector: read from `/proc/self`).
 //!
@@ -25,6 +27,7 @@ use prometheus_client::registry::Registry;
 use seisan_consensus::ConsensusMessage;
 use seisan_state::Backend;
 use seisan_types::state::StateView;
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -47,6 +50,15 @@ pub struct MessageLabels {
 pub struct Kind {
     pub kind: &'static str,
 }
+
+/// A custody asset, by its symbol in genesis (a bounded set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Asset {
+    pub asset: String,
+}
+
+/// A gauge holding a ratio.
+pub type Ratio = Gauge<f64, AtomicU64>;
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -116,6 +128,15 @@ pub struct Metrics {
     pub bank_attestations_pending: Family<Kind, Gauge>,
     /// 1 while the bank watcher's last pass failed.
     pub bank_watcher_error: Gauge,
+    /// The public chain's head as the reserves probe last read it
+    /// ([`super::reserves_probe`]); with `custody_scanned_block`, the watcher's lag.
+    pub custody_chain_head_block: Gauge,
+    /// Per asset: (hot + cold) / liabilities, hot / (hot + cold), and the hot cap.
+    pub reserves_coverage_ratio: Family<Asset, Ratio>,
+    pub reserves_hot_share_ratio: Family<Asset, Ratio>,
+    pub reserves_hot_cap_ratio: Family<Asset, Ratio>,
+    /// Reserves probes that could not read the public chain.
+    pub reserves_probe_failures: Counter,
     /// When the current view started, for `view_duration_seconds`.
     view_started: Mutex<Instant>,
     /// When this node last committed a block, for `round_duration_seconds`.
@@ -324,8 +345,41 @@ impl Metrics {
             "bank_watcher_error",
             "1 while the bank watcher's last pass failed",
         );
+        let custody_chain_head_block = gauge(
+            registry,
+            "custody_chain_head_block",
+            "The public chain's head block as the reserves probe last read it",
+        );
+        let reserves_coverage_ratio = Family::<Asset, Ratio>::default();
+        registry.register(
+            "reserves_coverage_ratio",
+            "Custody (hot + cold) over the ledger's liabilities, per asset (1 is 100%)",
+            reserves_coverage_ratio.clone(),
+        );
+        let reserves_hot_share_ratio = Family::<Asset, Ratio>::default();
+        registry.register(
+            "reserves_hot_share_ratio",
+            "The hot wallet's share of custody, per asset",
+            reserves_hot_share_ratio.clone(),
+        );
+        let reserves_hot_cap_ratio = Family::<Asset, Ratio>::default();
+        registry.register(
+            "reserves_hot_cap_ratio",
+            "The hot wallet's cap (governance), per asset",
+            reserves_hot_cap_ratio.clone(),
+        );
+        let reserves_probe_failures = counter(
+            registry,
+            "reserves_probe_failures",
+            "Reserves probes that could not read the public chain",
+        );
         Metrics {
             registry: root,
+            custody_chain_head_block,
+            reserves_coverage_ratio,
+            reserves_hot_share_ratio,
+            reserves_hot_cap_ratio,
+            reserves_probe_failures,
             height,
             view,
             mempool_depth,

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod queries;
 pub mod reconciliation;
+pub mod reserves_probe;
 pub mod runtime;
 #[cfg(test)]
 pub mod test_support;

@@ -479,6 +479,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         attester.clone(),
         custody_status,
     )?;
+    super::reserves_probe::spawn(config.eth_rpc.clone(), context.clone());
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
