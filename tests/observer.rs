@@ -198,6 +198,10 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
         "{reason}"
     );
 
+    let observed = status(&observer_url).unwrap();
+    assert_eq!(observed["voting"], false, "{observed}");
+    assert_eq!(observed["member_name"], OBSERVER, "{observed}");
+
     // No certificate the observer holds carries its signature.
     for height in 1..=height {
         assert!(!signers(&observer_url, height).contains(&observer_id));
@@ -229,4 +233,90 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
         "the chain went on with one validator and the observer"
     );
     assert!(testnet.nodes[observer].is_running());
+}
+
+/// The next nonce of `member`'s lane, as the node reports it.
+fn next_nonce(node: &str, member: &str) -> u64 {
+    let (code, body) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
+    assert_eq!(code, 200, "{body}");
+    body["next"].as_u64().expect("next nonce")
+}
+
+/// Submits `body` as `member` through `node` and waits until it is applied.
+fn applied(testnet: &Testnet, node: &str, member: &str, body: seisan_types::TxBody) {
+    let transaction = sign(&testnet.genesis, member, next_nonce(node, member), body);
+    let (code, answer) = submit(node, &transaction).unwrap();
+    assert!(code == 202 || code == 200, "{member}: {code} {answer}");
+    let done = wait_finalized(node, &transaction.id()).unwrap();
+    assert_eq!(done["receipt"]["outcome"], "applied", "{done}");
+}
+
+#[test]
+fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
+    use seisan_types::governance::{GovernanceChange, Proposal, ProposalId};
+    use seisan_types::{Height, TxBody};
+    let mut testnet = Testnet::start(0).unwrap();
+    let node = testnet.nodes[0].url();
+    let keypair = seisan_crypto::Keypair::dev("auditor");
+    let p2p_address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
+    let height = status(&node).unwrap()["height"].as_u64().unwrap();
+    applied(
+        &testnet,
+        &node,
+        "clearing-house",
+        TxBody::Propose(Proposal {
+            change: GovernanceChange::AddMember {
+                name: "auditor".into(),
+                role: Role::Observer,
+                public_key: keypair.public_key(),
+                validator: false,
+                p2p_address: Some(p2p_address.clone()),
+            },
+            expires_at_height: Height(height + 500),
+        }),
+    );
+    applied(
+        &testnet,
+        &node,
+        "exchange-a",
+        TxBody::Approve {
+            proposal: ProposalId(1),
+        },
+    );
+    // Once the change applies, the membership names the auditor as an observer and the
+    // validator set is unchanged.
+    wait_until(PATIENCE, || {
+        let (_, members) = get(&format!("{node}/v1/members"))?;
+        Ok(members.to_string().contains("\"auditor\""))
+    })
+    .unwrap();
+    let (_, members) = get(&format!("{node}/v1/members")).unwrap();
+    let auditor = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|member| member["name"] == "auditor")
+        .unwrap_or_else(|| panic!("{members}"))
+        .clone();
+    assert_eq!(auditor["role"], "observer");
+    assert_eq!(auditor["validator"], false);
+    let validators = status(&node).unwrap()["validators"].clone();
+    assert_eq!(
+        validators,
+        serde_json::json!(["clearing-house", "exchange-a", "exchange-b"])
+    );
+
+    // Its node starts from the original genesis (which does not name it) and its key,
+    // follows and verifies the chain, and never votes.
+    let observer = testnet
+        .add_joining_node("auditor", &keypair, &p2p_address)
+        .unwrap();
+    let height = testnet.highest(&[0, 1, 2]).unwrap() + 2;
+    testnet
+        .wait_for_height(&[0, 1, 2, observer], height)
+        .unwrap();
+    testnet.assert_same_blocks(&[0, 1, 2, observer], 1..=height);
+    let observed = status(&testnet.nodes[observer].url()).unwrap();
+    assert_eq!(observed["voting"], false, "{observed}");
+    assert_eq!(observed["member_name"], "auditor", "{observed}");
 }
