@@ -35,6 +35,9 @@ SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/schemathesis.sh
 say "promtool: the shipped alert rules (and their unit tests), the Prometheus config, and a live node's /metrics (scripts/promtool.sh)"
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/promtool.sh
 
+say "deploy rehearsal: four members' nodes on four network namespaces from deploy/seisan-node.toml; one host lost (scripts/deploy-rehearsal.sh)"
+SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/deploy-rehearsal.sh
+
 say "chaos: 2 minutes of kill -9, pause, partition, wipe, quorum loss and bank restarts under a signed workload with orders, fiat (bank) and crypto (anvil) deposits and withdrawals"
 SEISAN_CHAOS=1 cargo nextest run -p seisan-chaos --profile ci --locked --test chaos --no-capture
 
