@@ -77,7 +77,7 @@ pub fn format_time_ms(ms: u64) -> String {
         // Past jiff's range (year 9999): no time a member states is that far away.
         return format!("{ms} ms");
     };
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{time:.0}")
     } else {
         format!("{time:.3}")
