@@ -377,3 +377,155 @@ fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
         );
     }
 }
+
+/// One HTTP/1.1 request to `node` (`127.0.0.1:port`) from the loopback address
+/// `source` (another client's address: all of 127/8 is loopback on Linux): the status,
+/// the `Retry-After` header, the body.
+fn request_from(
+    source: std::net::IpAddr,
+    node: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Option<u64>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let raw = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind((source, 0).into()).expect("bind the client address");
+        let mut stream = socket.connect(node).await.expect("connect");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {node}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("answer");
+        String::from_utf8_lossy(&raw).to_string()
+    });
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let retry_after = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().parse().ok())?
+    });
+    (status, retry_after, body.to_string())
+}
+
+/// Rate limits (issue 20): a node limited to 50 requests a second per client address
+/// and 5 transactions a second per member. A client flooding it from 127.0.0.2 is
+/// slowed (429 `rate_limited` with `Retry-After`, and served again once it waits that
+/// long) while a client at 127.0.0.1 gets every answer during the flood; a member
+/// flooding `POST /v1/transactions` is slowed while another member's transaction from
+/// the same address is admitted.
+#[test]
+fn a_flooding_client_is_slowed_and_the_others_are_unaffected() {
+    use std::net::{IpAddr, SocketAddr};
+    let mut testnet = Testnet::start_with(0, |genesis| {
+        for member in ["exchange-a", "exchange-b"] {
+            genesis.opening_balances.push(OpeningBalance {
+                member: member.into(),
+                asset: "ETH".into(),
+                amount: "10".into(),
+            });
+        }
+    })
+    .expect("testnet starts");
+    let genesis = testnet.genesis.clone();
+    testnet.nodes[0].kill();
+    testnet.nodes[0].extra_args = vec![
+        "--rate-limit-per-address".into(),
+        "50".into(),
+        "--rate-limit-per-member".into(),
+        "5".into(),
+    ];
+    testnet.launch(0).expect("node 0 restarts with limits");
+    testnet.wait_in_sync(&[0, 1, 2]).expect("in sync");
+    let url = testnet.nodes[0].url();
+    let node: SocketAddr = url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("node address");
+    let flooder: IpAddr = "127.0.0.2".parse().unwrap();
+    let other: IpAddr = "127.0.0.1".parse().unwrap();
+
+    // Per address: 400 requests as fast as one client can send them, far above 50 a
+    // second (a burst of 100), with a request of the other client every 20th.
+    let (mut served, mut refused, mut others_served) = (0, 0, 0);
+    for index in 0..400 {
+        let (status, retry_after, body) = request_from(flooder, node, "GET", "/v1/status", "");
+        match status {
+            200 => served += 1,
+            429 => {
+                refused += 1;
+                let seconds = retry_after.expect("a 429 says Retry-After");
+                assert!((1..=2).contains(&seconds), "Retry-After {seconds}");
+                let error: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+                assert_eq!(error["error"]["code"], "rate_limited", "{body}");
+                assert!(
+                    error["error"]["message"]
+                        .as_str()
+                        .is_some_and(|message| message.contains("127.0.0.2")),
+                    "{body}"
+                );
+            }
+            other => panic!("the flooder got {other}: {body}"),
+        }
+        if index % 20 == 0 {
+            let (status, _, body) = request_from(other, node, "GET", "/v1/status", "");
+            assert_eq!(status, 200, "the other client during the flood: {body}");
+            others_served += 1;
+        }
+    }
+    println!("flooder: {served} served, {refused} refused; the other client: {others_served} of {others_served} served");
+    assert!(served >= 100, "the burst is served: {served}");
+    assert!(
+        refused >= 100,
+        "the flood is slowed: {refused} refused of 400"
+    );
+    // Waiting as Retry-After says serves the flooder again.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (status, _, body) = request_from(flooder, node, "GET", "/v1/status", "");
+    assert_eq!(status, 200, "after waiting: {body}");
+
+    // Per member: exchange-a submits 30 transactions at once (5 a second, a burst of
+    // 10); exchange-b, from the same address, is admitted meanwhile.
+    // A refused nonce is sent again (a later one would leave a gap).
+    let (mut admitted, mut limited) = (0, 0);
+    for _ in 0..30 {
+        let nonce = admitted + 1;
+        let transaction = sign(&genesis, "exchange-a", nonce, order(ETH_JPY, QTY));
+        let body = serde_json::to_string(&transaction).unwrap();
+        let (status, retry_after, answer) =
+            request_from(flooder, node, "POST", "/v1/transactions", &body);
+        match status {
+            202 => admitted += 1,
+            429 => {
+                limited += 1;
+                assert!(retry_after.is_some_and(|seconds| seconds >= 1), "{answer}");
+                assert!(answer.contains("rate_limited"), "{answer}");
+                assert!(
+                    answer.contains("transactions per second from member"),
+                    "{answer}"
+                );
+            }
+            other => panic!("exchange-a's transaction {nonce}: {other} {answer}"),
+        }
+    }
+    let theirs = sign(&genesis, "exchange-b", 1, order(ETH_JPY, QTY));
+    let body = serde_json::to_string(&theirs).unwrap();
+    let (status, _, answer) = request_from(flooder, node, "POST", "/v1/transactions", &body);
+    assert_eq!(status, 202, "exchange-b while exchange-a floods: {answer}");
+    println!("exchange-a: {admitted} admitted, {limited} limited; exchange-b admitted");
+    assert!((10..=15).contains(&admitted), "{admitted} admitted");
+    assert_eq!(admitted + limited, 30);
+    wait_finalized(&url, &theirs.id()).expect("exchange-b's transaction finalizes");
+}

@@ -184,7 +184,8 @@ impl From<AdmissionError> for ApiError {
     }
 }
 
-pub fn router(context: ApiContext) -> Router {
+pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Router {
+    let limiter = Arc::new(super::rate_limit::RateLimiter::new(limits));
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/transactions", post(submit))
@@ -203,6 +204,11 @@ pub fn router(context: ApiContext) -> Router {
         .merge(super::custody_watcher::router())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::Extension(limiter.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            super::rate_limit::limit_by_address,
+        ))
         .with_state(context)
 }
 
@@ -268,10 +274,12 @@ async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
 
 async fn submit(
     State(context): State<ApiContext>,
+    axum::Extension(limiter): axum::Extension<Arc<super::rate_limit::RateLimiter>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let transaction: SignedTransaction = parse_json(&headers, body)?;
+    limiter.transaction_of(transaction.tx.member)?;
     refuse_while_syncing(&context)?;
     let mut results = submit_transactions(&context, vec![transaction]).await;
     let submitted = results.pop().expect("one result per transaction")?;

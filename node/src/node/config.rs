@@ -70,6 +70,14 @@ pub struct NodeArgs {
     /// (default 500 ms; 0 proposes at once, as fast as consensus rounds go).
     #[arg(long)]
     pub empty_block_delay_ms: Option<u64>,
+    /// HTTP requests per second one client address may make (a burst of twice that);
+    /// 0 is no limit [default 5000].
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit_per_address: Option<u32>,
+    /// Transactions per second one member may submit through POST /v1/transactions
+    /// (a burst of twice that); 0 is no limit [default 2000].
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit_per_member: Option<u32>,
     /// Fault injection for tests (dev chains only): `equivocate` makes this validator
     /// sign a conflicting twin of each of its notarize and finalize votes;
     /// `lie-attestations` makes its bank and custody watchers attest false facts. Never
@@ -102,6 +110,8 @@ struct ConfigFile {
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
+    rate_limit_per_address: Option<u32>,
+    rate_limit_per_member: Option<u32>,
     /// Refused as an unknown key by a build without `test-hooks`.
     #[cfg(feature = "test-hooks")]
     fault: Option<super::fault::Fault>,
@@ -124,6 +134,8 @@ pub struct NodeConfig {
     pub eth_rpc: Option<String>,
     pub hot_key: Option<PathBuf>,
     pub empty_block_delay_ms: u64,
+    /// The HTTP API's rate limits ([`super::rate_limit`]).
+    pub rate_limits: super::rate_limit::RateLimits,
     /// Fault injection for tests ([`super::fault`]); `None` on every real node.
     pub fault: Option<super::fault::Fault>,
 }
@@ -146,6 +158,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("eth_rpc", &self.eth_rpc)
             .field("hot_key", &self.hot_key)
             .field("empty_block_delay_ms", &self.empty_block_delay_ms)
+            .field("rate_limits", &self.rate_limits)
             .field("fault", &self.fault)
             .finish_non_exhaustive()
     }
@@ -236,6 +249,16 @@ impl NodeArgs {
                 .empty_block_delay_ms
                 .or(file.empty_block_delay_ms)
                 .unwrap_or(super::runtime::EMPTY_BLOCK_DELAY_MS),
+            rate_limits: super::rate_limit::RateLimits {
+                per_address: self
+                    .rate_limit_per_address
+                    .or(file.rate_limit_per_address)
+                    .unwrap_or(super::rate_limit::DEFAULT_PER_ADDRESS),
+                per_member: self
+                    .rate_limit_per_member
+                    .or(file.rate_limit_per_member)
+                    .unwrap_or(super::rate_limit::DEFAULT_PER_MEMBER),
+            },
             fault,
         })
     }

@@ -14,6 +14,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod pipeline;
 pub mod queries;
+pub mod rate_limit;
 pub mod reconciliation;
 pub mod reserves_probe;
 pub mod runtime;

@@ -485,7 +485,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
     info!(http = %config.http, "HTTP API listening");
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, api::router(context)).await {
+        // With each client's address, for the per-address rate limit.
+        let service = api::router(context, config.rate_limits)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(error) = axum::serve(listener, service).await {
             error!(%error, "HTTP server stopped");
         }
     });
