@@ -432,14 +432,9 @@ mod tests {
     }
 
     fn attested_entries(context: &ApiContext) -> Vec<String> {
-        let selected = context
-            .mempool
-            .lock()
-            .unwrap()
-            .select(16, 1 << 20, |_, _| seisan_types::Nonce(1));
-        selected
+        test_support::mempool_bodies(context)
             .into_iter()
-            .filter_map(|transaction| match &transaction.tx.body {
+            .filter_map(|body| match body {
                 TxBody::AttestBankEntry(fact) => Some(format!("{} {}", fact.entry, fact.amount)),
                 _ => None,
             })

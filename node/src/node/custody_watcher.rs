@@ -654,14 +654,9 @@ mod tests {
     }
 
     fn attested_amounts(context: &ApiContext) -> Vec<u128> {
-        let selected = context
-            .mempool
-            .lock()
-            .unwrap()
-            .select(16, 1 << 20, |_, _| seisan_types::Nonce(1));
-        selected
+        test_support::mempool_bodies(context)
             .into_iter()
-            .filter_map(|transaction| match &transaction.tx.body {
+            .filter_map(|body| match body {
                 TxBody::AttestDeposit(fact) => Some(fact.amount.0),
                 _ => None,
             })

@@ -104,3 +104,16 @@ pub fn context(
     };
     (context, gossiped)
 }
+
+/// The bodies in `context`'s mempool (up to 16), in the order a proposer would take
+/// them.
+pub fn mempool_bodies(context: &crate::node::api::ApiContext) -> Vec<TxBody> {
+    context
+        .mempool
+        .lock()
+        .unwrap()
+        .select(16, 1 << 20, |_, _| Nonce(1))
+        .into_iter()
+        .map(|transaction| transaction.tx.body)
+        .collect()
+}
