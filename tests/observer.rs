@@ -2,8 +2,9 @@
 //! genesis) follows the running testnet with its own key and store, verifies the chain
 //! from genesis, serves balances with proofs the client accepts and settlement
 //! certificates that verify offline (and fail, with their reason, when tampered), and
-//! never counts toward a quorum: with two of three validators down the chain stops
-//! although the observer is up.
+//! never counts toward a quorum: it votes on every proposal (test-only
+//! `--fault observer-votes`), yet no certificate carries its signature and with two of
+//! three validators down the chain stops although the observer is up and voting.
 
 use seisan_tests::*;
 use seisan_types::genesis::{Member, OpeningBalance, Role};
@@ -110,6 +111,15 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
     // The chain is already running when the observer joins.
     testnet.wait_for_height(&validators, 2).unwrap();
     let observer = testnet.add_node(OBSERVER).unwrap();
+    // The observer tries to take part: it signs and gossips a notarize and a finalize
+    // vote for every proposal it sees and joins every nullify (test-only
+    // `--fault observer-votes`).
+    testnet.nodes[observer].extra_args = vec!["--fault".into(), "observer-votes".into()];
+    testnet.launch(observer).unwrap();
+    wait_until(PATIENCE, || {
+        Ok(status(&testnet.nodes[observer].url()).is_ok())
+    })
+    .unwrap();
     let observer_url = testnet.nodes[observer].url();
     let validator_url = testnet.nodes[0].url();
 
@@ -202,7 +212,13 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
     assert_eq!(observed["voting"], false, "{observed}");
     assert_eq!(observed["member_name"], OBSERVER, "{observed}");
 
-    // No certificate the observer holds carries its signature.
+    // It did vote, and no certificate the observer holds carries its signature.
+    let log = std::fs::read_to_string(&testnet.nodes[observer].log).unwrap();
+    assert!(
+        log.contains("sent a vote though not a validator"),
+        "the observer never tried to vote:\n{}",
+        testnet.log_tail(observer)
+    );
     for height in 1..=height {
         assert!(!signers(&observer_url, height).contains(&observer_id));
     }
@@ -222,7 +238,8 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
         );
     }
 
-    // Two down: the observer is up, but it is no validator, so nothing is finalized.
+    // Two down: the observer is up and still votes, but it is no validator, so its votes
+    // and the last validator's never make the quorum of 2: nothing is finalized.
     testnet.nodes[1].kill();
     std::thread::sleep(Duration::from_secs(3));
     let stalled = testnet.highest(&[0, observer]).unwrap();

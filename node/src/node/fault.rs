@@ -9,7 +9,7 @@
 //! does (crates/sim/src/byzantine.rs).
 
 use anyhow::bail;
-use seisan_consensus::{ConsensusMessage, Output};
+use seisan_consensus::{ConsensusMessage, Input, Output};
 use seisan_crypto::{sign_vote, Keypair};
 use seisan_types::{Genesis, Hash, MemberId, SignedVote, Vote, VoteKind};
 
@@ -28,6 +28,12 @@ pub enum Fault {
     /// its contradictions become evidence (tests/attestation.rs).
     #[serde(rename = "lie-attestations")]
     LieAttestations,
+    /// For an observer (a member in no validator set): sign and gossip a notarize and a
+    /// finalize vote for every proposal its engine asks it to verify, as if it were a
+    /// validator. For tests that show validators drop such votes and that they never
+    /// make a quorum (tests/observer.rs).
+    #[serde(rename = "observer-votes")]
+    ObserverVotes,
 }
 
 /// Whether this node's watchers attest false facts (`--fault lie-attestations`);
@@ -52,6 +58,8 @@ pub fn lies_in_attestations(fault: Option<Fault>, genesis: &Genesis) -> anyhow::
 pub struct Equivocator {
     keypair: Keypair,
     member: MemberId,
+    /// [`Fault::ObserverVotes`] rather than [`Fault::Equivocate`].
+    observer_votes: bool,
 }
 
 impl Equivocator {
@@ -62,8 +70,10 @@ impl Equivocator {
         keypair: &Keypair,
         member: MemberId,
     ) -> anyhow::Result<Option<Equivocator>> {
-        let Some(Fault::Equivocate) = fault.filter(|_| cfg!(feature = "test-hooks")) else {
-            return Ok(None);
+        let observer_votes = match fault.filter(|_| cfg!(feature = "test-hooks")) {
+            Some(Fault::Equivocate) => false,
+            Some(Fault::ObserverVotes) => true,
+            _ => return Ok(None),
         };
         if !genesis.chain_id.is_dev() {
             bail!(
@@ -71,16 +81,24 @@ impl Equivocator {
                 genesis.chain_id
             );
         }
-        tracing::warn!(%member, "fault injection: this validator signs conflicting votes");
+        if observer_votes {
+            tracing::warn!(%member, "fault injection: this node votes on every proposal, validator or not");
+        } else {
+            tracing::warn!(%member, "fault injection: this validator signs conflicting votes");
+        }
         Ok(Some(Equivocator {
             keypair: keypair.clone(),
             member,
+            observer_votes,
         }))
     }
 
     /// `outputs` with a conflicting twin after each notarize or finalize vote of this
     /// validator, sent the same way (gossip or direct) to the same peers.
     pub fn rewrite(&self, outputs: Vec<Output>) -> Vec<Output> {
+        if self.observer_votes {
+            return outputs;
+        }
         let mut rewritten = Vec::with_capacity(outputs.len());
         for output in outputs {
             let twin = match &output {
@@ -100,6 +118,56 @@ impl Equivocator {
             rewritten.extend(twin);
         }
         rewritten
+    }
+
+    /// What a node with [`Fault::ObserverVotes`] sends on `input`, besides what its
+    /// engine does: for a proposal, its own notarize and finalize votes for the block;
+    /// for another member's nullify vote, its own nullify of that view. So if an
+    /// observer's votes counted, one validator and the observer would make a quorum of
+    /// two, nullify a dead leader's view and finalize the next block. Nothing for any
+    /// other fault.
+    pub fn on_input(&self, input: &Input) -> Vec<Output> {
+        let Input::Message { message, .. } = input else {
+            return Vec::new();
+        };
+        if !self.observer_votes {
+            return Vec::new();
+        }
+        let votes: Vec<Vote> = match message {
+            ConsensusMessage::Proposal(proposal) => {
+                let header = &proposal.block.header;
+                [VoteKind::Notarize, VoteKind::Finalize]
+                    .into_iter()
+                    .map(|kind| Vote {
+                        chain_id: header.chain_id.clone(),
+                        epoch: header.epoch,
+                        view: header.view,
+                        height: header.height,
+                        block: proposal.block.hash(),
+                        kind,
+                    })
+                    .collect()
+            }
+            ConsensusMessage::Vote(signed)
+                if signed.vote.kind == VoteKind::Nullify && signed.member != self.member =>
+            {
+                vec![signed.vote.clone()]
+            }
+            _ => Vec::new(),
+        };
+        for vote in &votes {
+            tracing::info!(view = %vote.view, kind = ?vote.kind, "fault injection: sent a vote though not a validator");
+        }
+        votes
+            .into_iter()
+            .map(|vote| {
+                Output::Broadcast(ConsensusMessage::Vote(sign_vote(
+                    &self.keypair,
+                    self.member,
+                    vote,
+                )))
+            })
+            .collect()
     }
 
     /// A vote of the same kind, view and height as this validator's `signed`, for a
@@ -218,6 +286,100 @@ mod tests {
             ))),
         ]);
         assert_eq!(outputs.len(), 2);
+    }
+
+    #[test]
+    fn an_observer_with_the_fault_votes_on_proposals_and_joins_nullifies() {
+        let mut genesis = genesis();
+        crate::genesis_command::add_observer(&mut genesis, 7101).unwrap();
+        let (member, _) = genesis
+            .member_by_name(crate::genesis_command::TESTNET_OBSERVER)
+            .unwrap();
+        let keypair = Keypair::dev(crate::genesis_command::TESTNET_OBSERVER);
+        let fault = Equivocator::configured(Some(Fault::ObserverVotes), &genesis, &keypair, member)
+            .unwrap()
+            .unwrap();
+        let block = seisan_types::Block {
+            header: seisan_types::BlockHeader {
+                chain_id: genesis.chain_id.clone(),
+                epoch: seisan_types::Epoch(0),
+                height: Height(4),
+                view: View(5),
+                parent: Hash([1; 32]),
+                timestamp_ms: 1,
+                proposer: MemberId(1),
+                txs_root: seisan_types::Block::compute_txs_root(&[]),
+                state_root: Hash([2; 32]),
+                receipts_root: seisan_types::receipt::receipts_root(&[], &[]),
+                epoch_end: None,
+                next_validators: None,
+            },
+            txs: vec![],
+        };
+        let proposal = ConsensusMessage::Proposal(Box::new(seisan_consensus::Proposal {
+            signature: seisan_types::Signature([0; 64]),
+            block: block.clone(),
+            justification: vec![],
+        }));
+        let outputs = fault.on_input(&Input::Message {
+            from: MemberId(1),
+            message: proposal,
+        });
+        let kinds: Vec<(VoteKind, Hash, MemberId)> = outputs
+            .iter()
+            .map(|output| match output {
+                Output::Broadcast(ConsensusMessage::Vote(vote)) => {
+                    seisan_crypto::verify_digest(
+                        &keypair.public_key(),
+                        &vote.vote.signing_digest(),
+                        &vote.signature,
+                    )
+                    .unwrap();
+                    (vote.vote.kind, vote.vote.block, vote.member)
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (VoteKind::Notarize, block.hash(), member),
+                (VoteKind::Finalize, block.hash(), member)
+            ]
+        );
+        let nullify = |from: &str| {
+            let (id, _) = genesis.member_by_name(from).unwrap();
+            Input::Message {
+                from: id,
+                message: ConsensusMessage::Vote(sign_vote(
+                    &Keypair::dev(from),
+                    id,
+                    Vote {
+                        chain_id: genesis.chain_id.clone(),
+                        epoch: seisan_types::Epoch(0),
+                        view: View(6),
+                        height: Height(0),
+                        block: Hash::ZERO,
+                        kind: VoteKind::Nullify,
+                    },
+                )),
+            }
+        };
+        assert_eq!(fault.on_input(&nullify("exchange-a")).len(), 1);
+        assert!(fault
+            .on_input(&nullify(crate::genesis_command::TESTNET_OBSERVER))
+            .is_empty());
+        // The equivocating fault adds nothing on input.
+        let (a, _) = genesis.member_by_name("exchange-a").unwrap();
+        let equivocator = Equivocator::configured(
+            Some(Fault::Equivocate),
+            &genesis,
+            &Keypair::dev("exchange-a"),
+            a,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(equivocator.on_input(&nullify("exchange-b")).is_empty());
     }
 
     #[test]

@@ -654,10 +654,16 @@ impl Core {
     fn drain_inputs(&mut self) -> anyhow::Result<()> {
         let mut stepped = false;
         while let Some(input) = self.inputs.pop_front() {
+            // Test-only: what a faulty node sends on this input besides its engine.
+            let injected = self
+                .fault
+                .as_ref()
+                .map_or_else(Vec::new, |fault| fault.on_input(&input));
             let mut outputs = self.engine.step(now_ms(), input);
             if let Some(fault) = &self.fault {
                 outputs = fault.rewrite(outputs);
             }
+            outputs.extend(injected);
             self.handle_outputs(outputs)?;
             stepped = true;
         }
