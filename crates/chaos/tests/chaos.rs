@@ -23,7 +23,7 @@ fn chaos_run_passes_or_checkers_catch_broken_answers() {
     let seisan = driver.with_file_name("seisan");
     assert!(
         seisan.exists(),
-        "{} is missing: run cargo build -p seisan-node first",
+        "{} is missing: run cargo build -p seisan-node --features test-hooks first",
         seisan.display()
     );
     let output = Command::new(&driver)
