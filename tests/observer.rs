@@ -272,7 +272,16 @@ fn applied(testnet: &Testnet, node: &str, member: &str, body: seisan_types::TxBo
 fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
     use seisan_types::governance::{GovernanceChange, Proposal, ProposalId};
     use seisan_types::{Height, TxBody};
-    let mut testnet = Testnet::start(0).unwrap();
+    let mut testnet = Testnet::start_with(0, |genesis| {
+        for (member, asset, amount) in [("exchange-a", "ETH", "2"), ("exchange-b", "JPY", "1000")] {
+            genesis.opening_balances.push(OpeningBalance {
+                member: member.into(),
+                asset: asset.into(),
+                amount: amount.into(),
+            });
+        }
+    })
+    .unwrap();
     let node = testnet.nodes[0].url();
     let keypair = seisan_crypto::Keypair::dev("auditor");
     let p2p_address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
@@ -336,4 +345,52 @@ fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
     let observed = status(&testnet.nodes[observer].url()).unwrap();
     assert_eq!(observed["voting"], false, "{observed}");
     assert_eq!(observed["member_name"], "auditor", "{observed}");
+    assert_eq!(
+        observed["epoch"], 1,
+        "the change applied in a new epoch: {observed}"
+    );
+
+    // A trade in epoch 1: its certificate, from the auditor's node, carries the link
+    // from genesis's validator set to epoch 1's and verifies with the genesis file alone.
+    ok(seisan(
+        &testnet,
+        &node,
+        Some("exchange-a"),
+        &["order", "sell", "ETH/JPY", "1", "--price", "300"],
+    ));
+    ok(seisan(
+        &testnet,
+        &node,
+        Some("exchange-b"),
+        &["order", "buy", "ETH/JPY", "1", "--price", "300"],
+    ));
+    let auditor_url = testnet.nodes[observer].url();
+    let file = testnet.dir.path().join("trade.json");
+    wait_until(PATIENCE, || {
+        Ok(seisan(
+            &testnet,
+            &auditor_url,
+            None,
+            &["certificate", "trade", "1", "--out", file.to_str().unwrap()],
+        )
+        .code
+            == 0)
+    })
+    .unwrap();
+    let document: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(document["certificate"]["vote"]["epoch"], 1, "{document}");
+    assert_eq!(document["epochs"].as_array().map(Vec::len), Some(1));
+    let verified = ok(seisan(
+        &testnet,
+        "http://127.0.0.1:1",
+        None,
+        &["verify", file.to_str().unwrap()],
+    ));
+    assert!(verified.contains("of epoch 1"), "{verified}");
+    let tampered = testnet.dir.path().join("tampered.json");
+    tamper(&document, &tampered, |document| {
+        document["epochs"][0]["set"]["quorum"] = Value::from(1);
+    });
+    let reason = refused(&testnet, &tampered);
+    assert!(reason.contains("epoch link 0"), "{reason}");
 }
