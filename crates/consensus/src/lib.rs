@@ -159,6 +159,11 @@
 //! [`fetch::MAX_FETCH_BLOCKS`]. Input from peers is checked before use and never
 //! panics the engine; `assert!`s guard this crate's own invariants.
 
+// Lint anchors (issue 20): no `unwrap` outside tests (a panic names its invariant with
+// `expect` or `assert!`), and nothing public that is not reachable from outside.
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 pub mod engine;
 pub mod evidence;
 pub mod fetch;

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// The `format` field of every key file this version writes and reads.
 pub const KEY_FILE_FORMAT: &str = "seisan-ed25519-key-v1";
 
 #[derive(Serialize, Deserialize)]
@@ -25,7 +26,9 @@ struct KeyFile {
     secret_key: String,
 }
 
+/// Why a key file could not be written or read; each names the file.
 #[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)] // each variant's #[error] message is its documentation
 pub enum KeyFileError {
     #[error("key file {path}: {source}")]
     Io {

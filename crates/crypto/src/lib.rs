@@ -13,6 +13,12 @@
 //! owner, and at worst makes honest nodes disagree on that one transaction's validity,
 //! which costs a view (liveness), never agreement.
 
+// Lint anchors (issue 20): no `unwrap` outside tests (a panic names its invariant with
+// `expect` or `assert!`), and nothing public that is not reachable from outside.
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![warn(missing_docs)]
+
 pub mod keyfile;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -50,6 +56,7 @@ impl Keypair {
         Keypair::from_seed(seed)
     }
 
+    /// The keypair of a 32-byte ed25519 seed (the secret key).
     pub fn from_seed(seed: [u8; 32]) -> Keypair {
         Keypair {
             signing: SigningKey::from_bytes(&seed),
@@ -63,14 +70,17 @@ impl Keypair {
         Keypair::from_seed(Hash::tagged(tags::SEISAN_DEV_KEY_SEED_V1, &[name.as_bytes()]).0)
     }
 
+    /// The 32-byte seed (the secret key), as a key file stores it.
     pub fn seed(&self) -> [u8; 32] {
         self.signing.to_bytes()
     }
 
+    /// The public key derived from the seed.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.signing.verifying_key().to_bytes())
     }
 
+    /// Signs a 32-byte digest (callers hash domain-tagged data first).
     pub fn sign_digest(&self, digest: &Hash) -> Signature {
         Signature(self.signing.sign(&digest.0).to_bytes())
     }
@@ -86,6 +96,7 @@ pub fn is_well_known_dev_key(key: &PublicKey, member_name: &str) -> bool {
 
 /// Why a signature check failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // each variant's #[error] message is its documentation
 pub enum SignatureError {
     #[error("public key is not a valid ed25519 point")]
     InvalidKey,
@@ -142,6 +153,7 @@ pub fn verify_batch(items: &[(PublicKey, Hash, Signature)]) -> Vec<Result<(), Si
 
 /// Why a transaction was refused before execution.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // each variant's #[error] message is its documentation
 pub enum TxError {
     #[error("transaction is for chain {got:?}, this is chain {expected:?}")]
     WrongChain { expected: ChainId, got: ChainId },
@@ -249,6 +261,7 @@ pub fn sign_vote(keypair: &Keypair, member: MemberId, vote: Vote) -> SignedVote 
 
 /// Why a vote or certificate was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // each variant's #[error] message is its documentation
 pub enum CertificateError {
     #[error("vote is for chain {got:?}, this is chain {expected:?}")]
     WrongChain { expected: ChainId, got: ChainId },

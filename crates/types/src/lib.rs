@@ -6,6 +6,11 @@
 //! decimal form is checked against the asset's scale ([`amount`]), and that a genesis
 //! file that loads is internally consistent ([`genesis`]).
 
+// Lint anchors (issue 20): no `unwrap` outside tests (a panic names its invariant with
+// `expect` or `assert!`), and nothing public that is not reachable from outside.
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 pub mod amount;
 pub mod attestation;
 pub mod bank;
