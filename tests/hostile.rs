@@ -520,6 +520,26 @@ fn a_flooding_client_is_slowed_and_the_others_are_unaffected() {
             other => panic!("exchange-a's transaction {nonce}: {other} {answer}"),
         }
     }
+    // Transactions forged in exchange-b's name (signed with another key) are refused as
+    // forgeries and do not spend exchange-b's allowance.
+    let (exchange_b, _) = genesis.member_by_name("exchange-b").expect("member");
+    for nonce in 1..=30 {
+        let forged = seisan_crypto::sign_transaction(
+            &seisan_crypto::Keypair::dev("exchange-a"),
+            seisan_types::tx::Transaction {
+                chain_id: genesis.chain_id.clone(),
+                member: MemberId(exchange_b.0),
+                nonce: seisan_types::Nonce(nonce),
+                body: order(ETH_JPY, QTY),
+            },
+        );
+        let body = serde_json::to_string(&forged).unwrap();
+        let (status, _, answer) = request_from(flooder, node, "POST", "/v1/transactions", &body);
+        assert!(
+            status != 429 && (400..500).contains(&status),
+            "a forgery in exchange-b's name: {status} {answer}"
+        );
+    }
     let theirs = sign(&genesis, "exchange-b", 1, order(ETH_JPY, QTY));
     let body = serde_json::to_string(&theirs).unwrap();
     let (status, _, answer) = request_from(flooder, node, "POST", "/v1/transactions", &body);

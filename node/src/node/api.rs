@@ -279,7 +279,7 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let transaction: SignedTransaction = parse_json(&headers, body)?;
-    limiter.transaction_of(transaction.tx.member)?;
+    super::rate_limit::charge_member(&limiter, &context, &transaction).await?;
     refuse_while_syncing(&context)?;
     let mut results = submit_transactions(&context, vec![transaction]).await;
     let submitted = results.pop().expect("one result per transaction")?;

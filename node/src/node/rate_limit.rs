@@ -1,6 +1,8 @@
 //! Rate limits on the HTTP API: a token bucket per client address for every request,
 //! and one per member for `POST /v1/transactions`, keyed by the transaction's signer
-//! (the API has no authentication yet; once it does, the caller's member). A client over
+//! and charged only when its signature verifies, so a forger cannot spend another
+//! member's allowance (the API has no authentication yet; once it does, the caller's
+//! member). A client over
 //! its limit gets 429 `rate_limited` with `Retry-After` (whole seconds until its next
 //! token), and every other client is unaffected: each key has its own bucket.
 //!
@@ -10,12 +12,14 @@
 //! proxy sees every client at the proxy's address. An operator sets them in the node
 //! config (`rate_limit_per_address`, `rate_limit_per_member`; 0 turns a limit off).
 
-use super::api::ApiError;
+use super::admission::verify_transactions_in;
+use super::api::{ApiContext, ApiError};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use seisan_types::ids::MemberId;
+use seisan_types::tx::SignedTransaction;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
@@ -154,6 +158,36 @@ impl RateLimiter {
                 ),
             )
         })
+    }
+}
+
+/// Charges one transaction to its member's allowance, if its signature verifies
+/// against the committed membership: a forged transaction naming another member must
+/// not spend that member's allowance (it is refused by admission as a bad signature).
+pub async fn charge_member(
+    limiter: &RateLimiter,
+    context: &ApiContext,
+    transaction: &SignedTransaction,
+) -> Result<(), ApiError> {
+    if limiter.limits.per_member == 0 {
+        return Ok(());
+    }
+    let genesis = context.genesis.clone();
+    let db = context.db.clone();
+    let signed = transaction.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        let config =
+            seisan_contracts::governance::consortium_or_genesis(&db.committed_view(), &genesis);
+        verify_transactions_in(&genesis.chain_id, &config.membership, &[signed])
+            .pop()
+            .is_some_and(|result| result.is_ok())
+    })
+    .await
+    .expect("signature check does not panic");
+    if verified {
+        limiter.transaction_of(transaction.tx.member)
+    } else {
+        Ok(())
     }
 }
 
