@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 // Evidence is rare and short-lived (reported once, then stored encoded), so the size
 // of its largest variant (two signed headers) costs nothing worth a box.
+/// Proof that a validator signed what no honest validator signs (R11).
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConsensusEvidence {
@@ -19,13 +20,17 @@ pub enum ConsensusEvidence {
     /// A finalize and a nullify in one view: the validator claimed both that it saw the
     /// view's block notarized in time and that the view timed out (R5, R6).
     FinalizeAndNullify {
+        /// The finalize vote.
         finalize: SignedVote,
+        /// The nullify vote of the same validator and view.
         nullify: SignedVote,
     },
     /// Two different proposals by one leader in one view. Boxed: two headers would make
     /// every evidence (and every engine output) as large as they are.
     ConflictingProposals {
+        /// One signed proposal header.
         first: Box<SignedProposalHeader>,
+        /// Another, for the same view, by the same leader.
         second: Box<SignedProposalHeader>,
     },
 }
@@ -34,14 +39,20 @@ pub enum ConsensusEvidence {
 /// kind) at most once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EvidenceKind {
+    /// Conflicting notarize votes.
     Notarize,
+    /// Conflicting finalize votes.
     Finalize,
+    /// Conflicting nullify votes.
     Nullify,
+    /// A finalize and a nullify in one view.
     FinalizeAndNullify,
+    /// Conflicting proposals.
     Proposal,
 }
 
 impl EvidenceKind {
+    /// The kind of conflicting votes of `kind`.
     pub fn of_vote(kind: VoteKind) -> EvidenceKind {
         match kind {
             VoteKind::Notarize => EvidenceKind::Notarize,
@@ -61,6 +72,7 @@ impl ConsensusEvidence {
         }
     }
 
+    /// The view the misbehaviour happened in.
     pub fn view(&self) -> View {
         match self {
             ConsensusEvidence::ConflictingVotes(evidence) => evidence.first.vote.view,
@@ -69,6 +81,7 @@ impl ConsensusEvidence {
         }
     }
 
+    /// The rule it is about.
     pub fn kind(&self) -> EvidenceKind {
         match self {
             ConsensusEvidence::ConflictingVotes(evidence) => {

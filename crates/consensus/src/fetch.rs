@@ -25,29 +25,37 @@ pub const MAX_FETCH_RESPONSE_BYTES: usize = 64 << 20;
 /// (my finalized height + 1)."
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
+    /// The lowest height wanted (the asker's finalized height + 1).
     pub from_height: Height,
+    /// The block wanted.
     pub target: Hash,
+    /// Its height.
     pub target_height: Height,
 }
 
 /// Blocks in ascending height order, plus certificates that vouch for some of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchResponse {
+    /// Blocks, ascending by height.
     pub blocks: Vec<Block>,
+    /// Certificates vouching for some of them.
     pub certificates: Vec<QuorumCertificate>,
 }
 
 impl FetchRequest {
+    /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
     }
 
+    /// Decodes a request from a peer.
     pub fn decode(bytes: &[u8]) -> Result<FetchRequest, MessageError> {
         Ok(codec::decode_with_limit(bytes, 128)?)
     }
 }
 
 impl FetchResponse {
+    /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
     }
@@ -60,6 +68,7 @@ impl FetchResponse {
         Ok(response)
     }
 
+    /// Checks the size bounds of a response (decoded ones are checked already).
     pub fn check_bounds(&self) -> Result<(), MessageError> {
         if self.certificates.len() > MAX_FETCH_CERTIFICATES {
             return Err(MessageError::TooManyCertificates {
@@ -94,8 +103,11 @@ const _: () = assert!(MAX_MESSAGE_BYTES <= MAX_FETCH_RESPONSE_BYTES);
 /// link from the certificate to the block can still be checked. Empty otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalizedBlock {
+    /// The final block.
     pub block: Block,
+    /// The finalize certificate of it or of a descendant.
     pub certificate: QuorumCertificate,
+    /// The seals between the block and the certified one (E4); usually empty.
     pub seals: Vec<Block>,
 }
 

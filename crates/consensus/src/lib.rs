@@ -163,6 +163,7 @@
 // `expect` or `assert!`), and nothing public that is not reachable from outside.
 #![warn(unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![warn(missing_docs)]
 
 pub mod engine;
 pub mod evidence;

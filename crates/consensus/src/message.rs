@@ -41,8 +41,11 @@ pub fn proposal_digest(chain_id: &ChainId, view: View, block: &Hash) -> Hash {
 /// between the parent's view and this one).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
+    /// The proposed block.
     pub block: Block,
+    /// The leader's signature over [`proposal_digest`].
     pub signature: Signature,
+    /// The certificates that justify the parent.
     pub justification: Vec<QuorumCertificate>,
 }
 
@@ -60,11 +63,14 @@ impl Proposal {
 /// (the digest covers the header hash), so two of them prove an equivocating leader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedProposalHeader {
+    /// The proposed block's header.
     pub header: BlockHeader,
+    /// The leader's signature over [`SignedProposalHeader::digest`].
     pub signature: Signature,
 }
 
 impl SignedProposalHeader {
+    /// What the leader signed: [`proposal_digest`] of the header's hash.
     pub fn digest(&self) -> Hash {
         proposal_digest(&self.header.chain_id, self.header.view, &self.header.hash())
     }
@@ -73,8 +79,11 @@ impl SignedProposalHeader {
 /// Everything one validator's engine sends another's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConsensusMessage {
+    /// A leader's proposal.
     Proposal(Box<Proposal>),
+    /// A validator's vote.
     Vote(SignedVote),
+    /// A quorum certificate.
     Certificate(QuorumCertificate),
     /// Where the sender stands and what got it there (R13). Sent only directly to
     /// one peer, never gossiped: its sender is the authenticated connection's peer.
@@ -90,14 +99,19 @@ pub enum ConsensusMessage {
 pub struct PeerStatus {
     /// The sender's epoch (E6); its view and certificates belong to it.
     pub epoch: Epoch,
+    /// The sender's view.
     pub view: View,
+    /// The sender's finalized height.
     pub tip_height: Height,
+    /// Its tip's finalization, then those of the views above, newest first.
     pub certificates: Vec<QuorumCertificate>,
+    /// Its nullify vote for its current view, if it signed one.
     pub nullify: Option<SignedVote>,
 }
 
 /// Why a message was refused before it reached the engine.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // each variant's #[error] message is its documentation
 pub enum MessageError {
     #[error("message does not decode: {source}")]
     Codec {
@@ -125,6 +139,7 @@ pub fn check_certificate_bounds(certificate: &QuorumCertificate) -> Result<(), M
 }
 
 impl ConsensusMessage {
+    /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
     }

@@ -34,9 +34,13 @@ pub struct PersistedRecord {
 /// One signature the engine is about to make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signing {
+    /// A proposal of the block with this hash.
     Proposal(Hash),
+    /// A notarize vote for the block with this hash.
     Notarize(Hash),
+    /// A finalize vote for the block with this hash.
     Finalize(Hash),
+    /// A nullify vote.
     Nullify,
 }
 
@@ -116,10 +120,12 @@ impl PersistedRecord {
         next
     }
 
+    /// The canonical encoding, as the host stores it.
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(self)
     }
 
+    /// Decodes a stored record.
     pub fn decode(bytes: &[u8]) -> Result<PersistedRecord, CodecError> {
         codec::decode_with_limit(bytes, MAX_RECORD_BYTES)
     }

@@ -91,6 +91,7 @@ pub const OBSERVER: MemberId = MemberId(u32::MAX);
 /// Everything an engine needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The chain this engine signs and verifies for; every signed digest names it.
     pub chain_id: ChainId,
     /// The validators and quorum of the epoch this engine runs (E1); checked by
     /// [`Engine::new`].
@@ -103,6 +104,7 @@ pub struct Config {
     pub member: MemberId,
     /// This node's key; if `member` is a validator of the epoch, it must be its key.
     pub keypair: Keypair,
+    /// The view, retry and fetch timeouts.
     pub timeouts: Timeouts,
     #[doc(hidden)]
     pub bug_injection: BugInjection,
@@ -126,8 +128,11 @@ impl Config {
 /// The highest finalized block the host holds durably.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalizedTip {
+    /// The tip's height.
     pub height: Height,
+    /// The tip block's hash.
     pub hash: Hash,
+    /// The view the tip block was proposed in.
     pub view: View,
     /// The finalization certificate of this very block (`None` at genesis).
     pub certificate: Option<QuorumCertificate>,
@@ -177,34 +182,55 @@ pub enum Input {
     Start,
     /// A message from a peer (already decoded; bounds are re-checked).
     Message {
+        /// The peer it came from.
         from: MemberId,
+        /// The message.
         message: ConsensusMessage,
     },
     /// The timer from the last [`Output::SetTimer`] fired (early or repeated ticks are
     /// harmless).
     Tick,
     /// The application's answer to [`Output::BuildProposal`].
-    ProposalBuilt { view: View, block: Block },
+    ProposalBuilt {
+        /// The view the block was asked for.
+        view: View,
+        /// The built block.
+        block: Block,
+    },
     /// The application's answer to [`Output::VerifyProposal`]: whether re-executing the
     /// block on its ancestors gives the header's state root (and the block is otherwise
     /// valid).
     ProposalVerified {
+        /// The proposal's view.
         view: View,
+        /// The proposed block's hash.
         block: Hash,
+        /// Whether the block is valid.
         valid: bool,
     },
     /// The record of [`Output::Persist`] with this sequence (and every earlier one) is
     /// durable.
-    Persisted { sequence: u64 },
+    Persisted {
+        /// The sequence of the durable [`Output::Persist`].
+        sequence: u64,
+    },
     /// A peer's answer to [`Output::Fetch`].
     Fetched {
+        /// The peer that answered.
         from: MemberId,
+        /// Its answer.
         response: FetchResponse,
     },
     /// A connection to `peer` came up (R13): the engine sends it its status.
-    PeerConnected { peer: MemberId },
+    PeerConnected {
+        /// The peer.
+        peer: MemberId,
+    },
     /// The connection to `peer` went down.
-    PeerDisconnected { peer: MemberId },
+    PeerDisconnected {
+        /// The peer.
+        peer: MemberId,
+    },
 }
 
 /// What the engine asks the host to do, in order.
@@ -217,7 +243,9 @@ pub enum Output {
     /// Send to one validator directly (not gossip): delivered if connected, never
     /// deduplicated, so the same message may be sent again.
     Send {
+        /// The validator to send to.
         to: MemberId,
+        /// The message.
         message: ConsensusMessage,
     },
     /// Durably store `record` (replacing the previous one) and, if given, `block` (the
@@ -231,13 +259,20 @@ pub enum Output {
     /// view `w` survives on the disk of every honest validator that signed in view
     /// `w + 1`, so no view is left with a certificate that can no longer be formed.
     Persist {
+        /// Fed back in [`Input::Persisted`] once durable.
         sequence: u64,
+        /// The new signing record; replaces the previous one.
         record: PersistedRecord,
+        /// A block to keep, if any.
         block: Option<Box<Block>>,
+        /// A certificate to keep, if any.
         certificate: Option<QuorumCertificate>,
     },
     /// Feed [`Input::Tick`] at or after this time; replaces any earlier timer.
-    SetTimer { deadline_ms: u64 },
+    SetTimer {
+        /// When, on the clock the host feeds [`Engine::step`], in milliseconds.
+        deadline_ms: u64,
+    },
     /// Build a block for `view` at `height` on `parent` and answer with
     /// [`Input::ProposalBuilt`]. `ancestors` are the unfinalized blocks from the
     /// finalized tip (exclusive) up to `parent` (inclusive), oldest first, so the
@@ -245,16 +280,24 @@ pub enum Output {
     BuildProposal {
         /// The epoch the block's header must name (E1).
         epoch: Epoch,
+        /// The view to propose in.
         view: View,
+        /// The new block's height.
         height: Height,
+        /// The parent block's hash.
         parent: Hash,
+        /// The unfinalized blocks from the tip (exclusive) to `parent` (inclusive),
+        /// oldest first.
         ancestors: Vec<Block>,
     },
     /// Re-execute `block` on its `ancestors` (as in [`Output::BuildProposal`]) and
     /// answer with [`Input::ProposalVerified`].
     VerifyProposal {
+        /// The proposal's view.
         view: View,
+        /// The proposed block.
         block: Block,
+        /// Its unfinalized ancestors, oldest first.
         ancestors: Vec<Block>,
     },
     /// The next final block, in height order, each exactly once.
@@ -267,7 +310,12 @@ pub enum Output {
     /// signs and outputs nothing more. The host executes the block, reads the next
     /// epoch's validator set from its state and starts a new engine on
     /// [`FinalizedTip::epoch_base`].
-    EpochEnded { epoch: Epoch, last_height: Height },
+    EpochEnded {
+        /// The epoch that ended.
+        epoch: Epoch,
+        /// Its last height.
+        last_height: Height,
+    },
 }
 
 /// What the host kept durably from [`Output::Persist`], handed back after a restart.
@@ -288,15 +336,19 @@ pub struct Restored {
 /// itself, is syncing and must not answer from its stale state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SyncState {
+    /// This node's finalized height.
     pub tip_height: Height,
     /// The highest finalized height this node holds a verified certificate for.
     pub best_known_height: Height,
     /// Connected validators whose status it has heard since they connected.
     pub current_peers: usize,
+    /// The epoch's quorum.
     pub quorum: usize,
     /// The epoch this node is in, and whether a peer said it is in a later one.
     pub epoch: Epoch,
+    /// Whether a peer said it is in a later epoch.
     pub later_epoch_seen: bool,
+    /// The verdict: this node must not answer from its own state.
     pub syncing: bool,
 }
 
@@ -309,6 +361,7 @@ impl SyncState {
 
 /// Why an engine could not be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[allow(missing_docs)] // each variant's #[error] message is its documentation
 pub enum EngineError {
     #[error("the validator set of epoch {epoch} cannot run consensus: {reason}")]
     UnsafeValidatorSet { epoch: Epoch, reason: String },
@@ -672,6 +725,7 @@ impl Engine {
         &self.record
     }
 
+    /// This engine's member id ([`OBSERVER`] for a node that is no member).
     pub fn member(&self) -> MemberId {
         self.member
     }
