@@ -27,7 +27,8 @@ use seisan_types::{Height, MemberId, Role};
 use seisan_watch::bank::{
     BankAction, BankAnswer, BankNotice, BankPlanner, BankPlannerConfig, BankRead, TransferPurpose,
 };
-use seisan_watch::Millis;
+// The clock the shell passes to the planner.
+use super::clock::wall_clock as now;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -96,15 +97,6 @@ pub fn connect(config: &NodeConfig) -> Option<BankConnection> {
         audits_all,
         url,
     })
-}
-
-/// The clock the shell passes to the planner.
-fn now() -> Millis {
-    Millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as u64),
-    )
 }
 
 /// Starts the watcher when the node has a bank connection and genesis a fiat asset;

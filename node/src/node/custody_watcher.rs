@@ -40,6 +40,8 @@ use seisan_watch::custody::{
     PayerObservation,
 };
 use seisan_watch::Millis;
+// The clock the shell passes to the planner.
+use super::clock::wall_clock as now;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -62,15 +64,6 @@ pub struct CustodyStatus {
     pub undercovered: Option<bool>,
     /// Whether payouts and sweeps wait for this node's ledger to catch up.
     pub payer_waiting_for_ledger: bool,
-}
-
-/// The clock the shell passes to the planner.
-fn now() -> Millis {
-    Millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as u64),
-    )
 }
 
 /// The hot and cold balances of every chain asset as of `block`.

@@ -6,6 +6,7 @@ pub mod api;
 pub mod attester;
 pub mod bank_watcher;
 pub mod certificates;
+pub mod clock;
 pub mod config;
 pub mod custody_watcher;
 pub mod fault;
