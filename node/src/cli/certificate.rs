@@ -504,10 +504,13 @@ pub fn verify_file(path: &std::path::Path, genesis: &Genesis, json: bool) -> any
     let verified = verify_trade_certificate(genesis, &document)
         .map_err(|error| anyhow!("certificate REFUSED: {error}"))?;
     let fill = &verified.fill;
+    // No node is asked: names come from genesis alone, and a member added later by
+    // governance is shown as `member N`.
+    let member_name = |member| member_name(genesis, None, member);
     let signers: Vec<String> = verified
         .signers
         .iter()
-        .map(|signer| member_name(genesis, *signer))
+        .map(|signer| member_name(*signer))
         .collect();
     if json {
         let value = serde_json::json!({
@@ -531,18 +534,18 @@ pub fn verify_file(path: &std::path::Path, genesis: &Genesis, json: bool) -> any
     );
     println!(
         "  {} bought {} of {} from {} at {}",
-        member_name(genesis, fill.buyer),
+        member_name(fill.buyer),
         amount(genesis, fill.pair.base, fill.quantity),
         pair_name(genesis, fill.pair),
-        member_name(genesis, fill.seller),
+        member_name(fill.seller),
         amount(genesis, fill.pair.quote, fill.price),
     );
     for (name, leg) in [("base leg", &fill.base_leg), ("quote leg", &fill.quote_leg)] {
         println!(
             "  {name}: {} from {} to {}",
             amount(genesis, leg.asset, leg.amount),
-            member_name(genesis, leg.from),
-            member_name(genesis, leg.to)
+            member_name(leg.from),
+            member_name(leg.to)
         );
     }
     match &verified.source {

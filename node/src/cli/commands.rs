@@ -16,6 +16,7 @@ use seisan_types::clearing::{
 };
 use seisan_types::hash::Hash;
 use seisan_types::ids::AssetId;
+use seisan_types::membership::Membership;
 use seisan_types::receipt::Receipt;
 use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, MAX_ALLOCATIONS_PER_BATCH};
 use seisan_types::{Amount, Genesis, TxBody};
@@ -415,6 +416,7 @@ fn print_finalized(session: &mut Session, id: &Hash, document: &Value) -> anyhow
         println!("{}", pretty(document));
     } else {
         let signer = session.member_label(receipt.member);
+        let membership = session.membership();
         let genesis = session.genesis()?.clone();
         println!(
             "transaction {id} ({} #{} {}) finalized at height {}: {}",
@@ -422,18 +424,25 @@ fn print_finalized(session: &mut Session, id: &Hash, document: &Value) -> anyhow
             receipt.nonce,
             receipt.kind,
             document["height"],
-            describe::outcome(Some(&genesis), &receipt)
+            describe::outcome(Some(&genesis), membership.as_ref(), &receipt)
         );
         let lookup = order_lookup(session);
         for event in &receipt.events {
-            println!("  {}", describe::event(&genesis, event, &lookup));
+            println!(
+                "  {}",
+                describe::event(&genesis, membership.as_ref(), event, &lookup)
+            );
         }
     }
     match &receipt.outcome {
         seisan_types::receipt::TxOutcome::Applied => Ok(()),
         seisan_types::receipt::TxOutcome::Rejected { code, reason } => {
+            let membership = session.membership();
             let genesis = session.genesis().ok();
-            bail!("{}", describe::rejection(genesis, code, reason))
+            bail!(
+                "{}",
+                describe::rejection(genesis, membership.as_ref(), code, reason)
+            )
         }
     }
 }
@@ -528,6 +537,7 @@ fn trades(session: &mut Session) -> anyhow::Result<()> {
         print_json_list("trades", &trades);
         return Ok(());
     }
+    let membership = session.membership();
     let genesis = session.genesis()?;
     let mut table = Table::new(&[
         ("ID", Align::Right),
@@ -545,8 +555,8 @@ fn trades(session: &mut Session) -> anyhow::Result<()> {
             trade.id.to_string(),
             format_time_ms(trade.timestamp_ms),
             pair_name(genesis, trade.pair),
-            member_name(genesis, trade.buyer),
-            member_name(genesis, trade.seller),
+            member_name(genesis, membership.as_ref(), trade.buyer),
+            member_name(genesis, membership.as_ref(), trade.seller),
             amount(genesis, trade.pair.base, trade.quantity),
             describe::price(genesis, trade.pair, trade.price),
             amount(genesis, trade.pair.quote, trade.value),
@@ -566,6 +576,7 @@ fn top_ups(session: &mut Session) -> anyhow::Result<()> {
         print_json_list("top_ups", &top_ups);
         return Ok(());
     }
+    let membership = session.membership();
     let genesis = session.genesis()?;
     let mut table = Table::new(&[
         ("ID", Align::Right),
@@ -579,7 +590,7 @@ fn top_ups(session: &mut Session) -> anyhow::Result<()> {
     for top_up in &top_ups {
         table.row(vec![
             top_up.id.to_string(),
-            member_name(genesis, top_up.member),
+            member_name(genesis, membership.as_ref(), top_up.member),
             amount(genesis, top_up.asset, top_up.shortfall),
             amount(genesis, top_up.asset, top_up.needed),
             describe::top_up_subject(top_up.subject),
@@ -597,6 +608,7 @@ fn quotes(session: &mut Session) -> anyhow::Result<()> {
         print_json_list("quotes", &rfqs);
         return Ok(());
     }
+    let membership = session.membership();
     let genesis = session.genesis()?.clone();
     let lookup = order_lookup(session);
     let mut table = Table::new(&[
@@ -618,7 +630,7 @@ fn quotes(session: &mut Session) -> anyhow::Result<()> {
             .map(|quote| match lookup(quote.0) {
                 Some(order) => format!(
                     "{quote}: {} at {} ({})",
-                    member_name(&genesis, order.member),
+                    member_name(&genesis, membership.as_ref(), order.member),
                     describe::price(&genesis, order.pair, order.limit_price),
                     describe::order_status(&order.status)
                 ),
@@ -627,14 +639,14 @@ fn quotes(session: &mut Session) -> anyhow::Result<()> {
             .collect();
         table.row(vec![
             rfq.id.to_string(),
-            member_name(&genesis, rfq.asker),
+            member_name(&genesis, membership.as_ref(), rfq.asker),
             describe::side(request.side).into(),
             decimal(&genesis, request.pair.base, request.quantity),
             pair_name(&genesis, request.pair),
             request
                 .counterparties
                 .iter()
-                .map(|member| member_name(&genesis, *member))
+                .map(|member| member_name(&genesis, membership.as_ref(), *member))
                 .collect::<Vec<_>>()
                 .join(","),
             format_time_ms(request.answer_by_ms),
@@ -708,6 +720,7 @@ fn book(session: &mut Session, pair_text: &str) -> anyhow::Result<()> {
         println!("{}", pretty(&document));
         return Ok(());
     }
+    let membership = session.membership();
     let genesis = session.genesis()?;
     let bids: Vec<Order> = field(&document, "bids")?;
     let asks: Vec<Order> = field(&document, "asks")?;
@@ -726,7 +739,7 @@ fn book(session: &mut Session, pair_text: &str) -> anyhow::Result<()> {
             describe::price(genesis, pair, order.limit_price),
             amount(genesis, pair.base, order.remaining),
             order.id.to_string(),
-            member_name(genesis, order.member),
+            member_name(genesis, membership.as_ref(), order.member),
         ]);
     }
     println!(
@@ -812,13 +825,14 @@ fn balance_with_proof(session: &mut Session, member: Option<&str>) -> anyhow::Re
     let parsed: ProofDocument =
         serde_json::from_value(document).context("the node's proof answer is malformed")?;
     let json_output = session.json;
+    let membership = session.membership();
     let genesis = session.genesis()?;
     let verified = verify_balance_proof(genesis, member, &parsed)
         .map_err(|error| anyhow!("balance proof REFUSED: {error}"))?;
     let signers: Vec<String> = verified
         .signers
         .iter()
-        .map(|signer| member_name(genesis, *signer))
+        .map(|signer| member_name(genesis, membership.as_ref(), *signer))
         .collect();
     if json_output {
         let balances: Vec<Value> = verified
@@ -845,7 +859,7 @@ fn balance_with_proof(session: &mut Session, member: Option<&str>) -> anyhow::Re
     }
     println!(
         "balances of {} at height {}",
-        member_name(genesis, member),
+        member_name(genesis, membership.as_ref(), member),
         verified.height
     );
     print_table(&balance_table(genesis, &verified.balances), "no assets");
@@ -903,6 +917,9 @@ fn supply(session: &mut Session) -> anyhow::Result<()> {
 /// Follows `/v1/events` (server-sent events, one `block` event per finalized block).
 fn events(session: &mut Session, count: Option<u64>) -> anyhow::Result<()> {
     let genesis = session.genesis().ok().cloned();
+    // Fetched once: a member governance adds while this follows is named `member N`
+    // until the next run.
+    let membership = session.membership();
     let url = session.node.url("/v1/events");
     let response = session
         .node
@@ -936,7 +953,7 @@ fn events(session: &mut Session, count: Option<u64>) -> anyhow::Result<()> {
         if session.json {
             writeln!(out, "{block}")?;
         } else {
-            print_block_event(&mut out, genesis.as_ref(), &block)?;
+            print_block_event(&mut out, genesis.as_ref(), membership.as_ref(), &block)?;
         }
         out.flush()?;
         blocks += 1;
@@ -950,6 +967,7 @@ fn events(session: &mut Session, count: Option<u64>) -> anyhow::Result<()> {
 fn print_block_event(
     out: &mut impl Write,
     genesis: Option<&Genesis>,
+    membership: Option<&Membership>,
     block: &Value,
 ) -> anyhow::Result<()> {
     let receipts: Vec<Receipt> = field(block, "receipts")?;
@@ -969,26 +987,30 @@ fn print_block_event(
     for receipt in &receipts {
         let who = genesis.map_or_else(
             || format!("member {}", receipt.member),
-            |genesis| member_name(genesis, receipt.member),
+            |genesis| member_name(genesis, membership, receipt.member),
         );
         let mut line = format!(
             "  tx {} {who} #{} {}: {}",
             receipt.tx_id,
             receipt.nonce,
             receipt.kind,
-            describe::outcome(genesis, receipt)
+            describe::outcome(genesis, membership, receipt)
         );
         if let Some(genesis) = genesis {
             for event in &receipt.events {
                 line.push_str("; ");
-                line.push_str(&describe::event(genesis, event, &no_lookup));
+                line.push_str(&describe::event(genesis, membership, event, &no_lookup));
             }
         }
         writeln!(out, "{line}")?;
     }
     if let Some(genesis) = genesis {
         for event in &block_events {
-            writeln!(out, "  {}", describe::event(genesis, event, &no_lookup))?;
+            writeln!(
+                out,
+                "  {}",
+                describe::event(genesis, membership, event, &no_lookup)
+            )?;
         }
     }
     Ok(())
@@ -1056,6 +1078,7 @@ mod tests {
         assert_eq!(
             describe::rejection(
                 Some(&genesis),
+                None,
                 "insufficient_available",
                 "member 1 has 100 of asset 1 available; 1000 needed"
             ),
@@ -1063,7 +1086,7 @@ mod tests {
         );
         // Ids genesis does not know stay as they are.
         assert_eq!(
-            describe::rejection(Some(&genesis), "x", "member 9, asset 7."),
+            describe::rejection(Some(&genesis), None, "x", "member 9, asset 7."),
             "rejected: member 9, asset 7. (x)"
         );
     }

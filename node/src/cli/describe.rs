@@ -1,5 +1,7 @@
 //! Receipts, events and records in words, with member names, asset symbols, decimal
-//! amounts and ISO 8601 times. Pure functions of the genesis and the record.
+//! amounts and ISO 8601 times. Pure functions of the genesis, the node's current
+//! membership (when the node answered) and the record: members added by governance
+//! after genesis are named from the membership, every other name from genesis.
 
 use super::text::format_time_ms;
 use seisan_types::clearing::{
@@ -7,15 +9,27 @@ use seisan_types::clearing::{
     RemovalReason, RfqStatus, Side, TimeInForce, TopUpStatus, TopUpSubject,
 };
 use seisan_types::ids::{AssetId, MemberId};
+use seisan_types::membership::Membership;
 use seisan_types::receipt::{Event, Receipt, TxOutcome};
 use seisan_types::tx::AllocationDirection;
 use seisan_types::{Amount, Genesis};
 
-/// A member's name, or `member N` if genesis does not know it.
-pub fn member_name(genesis: &Genesis, member: MemberId) -> String {
+/// A member's name: from the node's current membership if it was fetched (it also
+/// holds the members governance added after genesis), else from genesis, else
+/// `member N`.
+pub fn member_name(genesis: &Genesis, membership: Option<&Membership>, member: MemberId) -> String {
+    if let Some(entry) = membership.and_then(|membership| membership.member(member)) {
+        return entry.member.name.clone();
+    }
     genesis
         .member(member)
         .map_or_else(|| format!("member {member}"), |spec| spec.name.clone())
+}
+
+/// Whether `member` has a name in the membership or genesis.
+fn is_known(genesis: &Genesis, membership: Option<&Membership>, member: MemberId) -> bool {
+    membership.is_some_and(|membership| membership.member(member).is_some())
+        || genesis.member(member).is_some()
 }
 
 pub fn asset_symbol(genesis: &Genesis, asset: AssetId) -> String {
@@ -163,13 +177,15 @@ fn fields(fields: &[ConfirmationField]) -> String {
 }
 
 /// One event in words. `order_lookup` finds an order (to name the asset of a released
-/// lock or the pair of a quote); it may always answer `None`.
+/// lock or the pair of a quote); it may always answer `None`. `membership` is the
+/// node's current one, `None` when the node could not be asked.
 pub fn event(
     genesis: &Genesis,
+    membership: Option<&Membership>,
     event: &Event,
     order_lookup: &dyn Fn(u64) -> Option<Order>,
 ) -> String {
-    let name = |member: MemberId| member_name(genesis, member);
+    let name = |member: MemberId| member_name(genesis, membership, member);
     match event {
         Event::OrderLive { order, member } => {
             format!("order {order} of {} is live (funds locked)", name(*member))
@@ -410,18 +426,27 @@ pub fn event(
 }
 
 /// A receipt's outcome in words: `applied` or `rejected: reason (code)`.
-pub fn outcome(genesis: Option<&Genesis>, receipt: &Receipt) -> String {
+pub fn outcome(
+    genesis: Option<&Genesis>,
+    membership: Option<&Membership>,
+    receipt: &Receipt,
+) -> String {
     match &receipt.outcome {
         TxOutcome::Applied => "applied".into(),
-        TxOutcome::Rejected { code, reason } => rejection(genesis, code, reason),
+        TxOutcome::Rejected { code, reason } => rejection(genesis, membership, code, reason),
     }
 }
 
 /// A rejection in words: the contracts' reason with member and asset ids replaced by
 /// names and symbols, led by a plain name for the common codes.
-pub fn rejection(genesis: Option<&Genesis>, code: &str, reason: &str) -> String {
+pub fn rejection(
+    genesis: Option<&Genesis>,
+    membership: Option<&Membership>,
+    code: &str,
+    reason: &str,
+) -> String {
     let reason = match genesis {
-        Some(genesis) => name_ids(genesis, reason),
+        Some(genesis) => name_ids(genesis, membership, reason),
         None => reason.to_string(),
     };
     let headline = match code {
@@ -434,7 +459,7 @@ pub fn rejection(genesis: Option<&Genesis>, code: &str, reason: &str) -> String 
 }
 
 /// Replaces `member N` by the member's name and `asset N` by the asset's symbol.
-fn name_ids(genesis: &Genesis, text: &str) -> String {
+fn name_ids(genesis: &Genesis, membership: Option<&Membership>, text: &str) -> String {
     let words: Vec<&str> = text.split(' ').collect();
     let mut out: Vec<String> = Vec::with_capacity(words.len());
     let mut index = 0;
@@ -444,8 +469,11 @@ fn name_ids(genesis: &Genesis, text: &str) -> String {
             (digits.parse::<u32>().ok(), &word[digits.len()..])
         });
         match (words[index], next) {
-            ("member", Some((Some(id), rest))) if genesis.member(MemberId(id)).is_some() => {
-                out.push(format!("{}{rest}", member_name(genesis, MemberId(id))));
+            ("member", Some((Some(id), rest))) if is_known(genesis, membership, MemberId(id)) => {
+                out.push(format!(
+                    "{}{rest}",
+                    member_name(genesis, membership, MemberId(id))
+                ));
                 index += 2;
             }
             ("asset", Some((Some(id), rest))) if genesis.asset(AssetId(id)).is_some() => {
@@ -459,4 +487,64 @@ fn name_ids(genesis: &Genesis, text: &str) -> String {
         }
     }
     out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis_command::testnet_genesis;
+    use seisan_types::clearing::OrderId;
+    use seisan_types::membership::{MemberEntry, MemberStatus};
+
+    #[test]
+    fn a_member_added_after_genesis_is_named_from_the_membership() {
+        let genesis = testnet_genesis(7101, 0);
+        let mut membership = Membership::from_genesis(&genesis);
+        let mut added = genesis.members[0].clone();
+        added.name = "exchange-late".into();
+        added.validator = false;
+        membership.members.push(MemberEntry {
+            member: added,
+            status: MemberStatus::Active,
+        });
+        let late = MemberId(u32::try_from(genesis.members.len()).unwrap());
+        assert!(
+            genesis.member(late).is_none(),
+            "the new id is beyond genesis"
+        );
+        let live = Event::OrderLive {
+            order: OrderId(7),
+            member: late,
+        };
+        let no_lookup = |_: u64| None;
+
+        assert_eq!(
+            event(&genesis, Some(&membership), &live, &no_lookup),
+            "order 7 of exchange-late is live (funds locked)"
+        );
+        // Without the node's membership (node unreachable) genesis is all there is.
+        assert_eq!(
+            event(&genesis, None, &live, &no_lookup),
+            format!("order 7 of member {late} is live (funds locked)")
+        );
+        // Genesis members keep their genesis names either way.
+        assert_eq!(
+            member_name(&genesis, Some(&membership), MemberId(0)),
+            genesis.members[0].name
+        );
+        let reason = format!("member {late} is withdraw-only");
+        assert_eq!(
+            rejection(
+                Some(&genesis),
+                Some(&membership),
+                "member_inactive",
+                &reason
+            ),
+            "rejected: exchange-late is withdraw-only (member_inactive)"
+        );
+        assert_eq!(
+            rejection(Some(&genesis), None, "member_inactive", &reason),
+            format!("rejected: member {late} is withdraw-only (member_inactive)")
+        );
+    }
 }

@@ -155,7 +155,8 @@ pub fn deposit(args: DepositArgs) -> anyhow::Result<()> {
         .public_chain
         .as_ref()
         .ok_or_else(|| anyhow!("this genesis has no public_chain section"))?;
-    let name = &genesis.member(member).expect("signer is a member").name;
+    // The node's membership names members added by governance too (genesis does not).
+    let name = &session.member_label(member);
     let from = match &args.from {
         Some(address) => address.to_ascii_lowercase(),
         None => chain
@@ -248,11 +249,8 @@ pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
             )
         })?;
     let amount = parse_amount(&genesis, asset_id, &args.amount, "amount")?;
-    let name = genesis
-        .member(member)
-        .expect("signer is a member")
-        .name
-        .clone();
+    // The node's membership names members added by governance too (genesis does not).
+    let name = session.member_label(member);
     let from_env = std::env::var("SEISAN_BANK_TOKEN")
         .ok()
         .filter(|token| !token.trim().is_empty());
@@ -313,7 +311,8 @@ pub fn withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
             amount,
         }
     } else {
-        let name = &genesis.member(member).expect("signer is a member").name;
+        // The node's membership names members added by governance too (genesis does not).
+        let name = &session.member_label(member);
         let chain = genesis
             .public_chain
             .as_ref()

@@ -208,7 +208,7 @@ impl Session {
             return entry.member.name;
         }
         match self.genesis() {
-            Ok(genesis) => super::describe::member_name(genesis, member),
+            Ok(genesis) => super::describe::member_name(genesis, None, member),
             Err(_) => format!("member {member}"),
         }
     }
