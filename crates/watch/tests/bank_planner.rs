@@ -3,6 +3,7 @@
 //! makes one.
 
 mod bank_support;
+mod ledger_support;
 
 use bank_support::*;
 use seisan_bank::{

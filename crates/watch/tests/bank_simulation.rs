@@ -14,6 +14,7 @@
 //! `SEISAN_WATCH_SIM_SEEDS` runs more seeds (the suite runs [`DEFAULT_SEEDS`]).
 
 mod bank_support;
+mod ledger_support;
 
 use bank_support::*;
 use rand::rngs::StdRng;

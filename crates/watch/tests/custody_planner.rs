@@ -5,6 +5,7 @@
 //! restart, the sweep, the stale-ledger wait, reserves and the lying validator.
 
 mod custody_support;
+mod ledger_support;
 
 use custody_support::*;
 use seisan_contracts::custody as ledger;

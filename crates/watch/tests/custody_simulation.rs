@@ -18,6 +18,7 @@
 //! `SEISAN_WATCH_SIM_SEEDS` runs more seeds (the suite runs [`DEFAULT_SEEDS`]).
 
 mod custody_support;
+mod ledger_support;
 
 use custody_support::*;
 use rand::rngs::StdRng;

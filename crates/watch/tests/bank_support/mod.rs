@@ -8,37 +8,31 @@
 
 #![allow(dead_code)]
 
+use crate::ledger_support::{finalize, genesis_of, sign};
+pub use crate::ledger_support::{A, B, C, CH, EXCHANGES, GENESIS_MS, NAMES};
 use rand::rngs::StdRng;
 use rand::Rng;
 use seisan_bank::{AccountId, BankError, BankStore, TransferReference, TransferRequest};
-use seisan_contracts::{apply_block, genesis_writes, query, BlockContext};
+use seisan_contracts::{genesis_writes, query};
 use seisan_types::amount::{Asset, AssetKind};
 use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
-use seisan_types::genesis::{Member, PairSpec, SettlementSettings};
+use seisan_types::genesis::PairSpec;
 use seisan_types::receipt::{Receipt, TxOutcome};
 use seisan_types::state::MapView;
-use seisan_types::tx::{Lane, SignedTransaction, Transaction, TxBody};
-use seisan_types::{Amount, AssetId, ChainId, Genesis, Height, MemberId, Nonce, Role, Signature};
+use seisan_types::tx::{Lane, SignedTransaction, TxBody};
+use seisan_types::{Amount, AssetId, Genesis, Height, MemberId};
 use seisan_watch::bank::{
     BankAction, BankAnswer, BankNotice, BankPlanner, BankPlannerConfig, BankRead,
 };
 use seisan_watch::Millis;
 use std::collections::BTreeMap;
 
-pub const CH: MemberId = MemberId(0);
-pub const A: MemberId = MemberId(1);
-pub const B: MemberId = MemberId(2);
-pub const C: MemberId = MemberId(3);
 pub const BTC: AssetId = AssetId(0);
 pub const JPY: AssetId = AssetId(1);
 pub const USD: AssetId = AssetId(2);
 pub const COIN: u128 = 100_000_000;
-pub const GENESIS_MS: u64 = 1_800_000_000_000;
 /// What each exchange's operating account opens with, per currency.
 pub const OPERATING_OPENING: u128 = 1_000_000_000;
-
-pub const NAMES: [&str; 4] = ["clearing-house", "exchange-a", "exchange-b", "exchange-c"];
-pub const EXCHANGES: [MemberId; 3] = [A, B, C];
 
 pub fn currency(asset: AssetId) -> &'static str {
     match asset {
@@ -49,30 +43,15 @@ pub fn currency(asset: AssetId) -> &'static str {
 }
 
 pub fn genesis() -> Genesis {
-    let member = |index: usize, role: Role| Member {
-        name: NAMES[index].into(),
-        role,
-        public_key: seisan_crypto::Keypair::from_seed([index as u8 + 1; 32]).public_key(),
-        validator: true,
-        p2p_address: None,
-    };
     let fiat = |symbol: &str| Asset {
         symbol: symbol.into(),
         kind: AssetKind::Fiat,
         scale: 0,
         contract: None,
     };
-    let genesis = Genesis {
-        chain_id: ChainId("seisan-dev-watch".into()),
-        genesis_time_ms: GENESIS_MS,
-        quorum: 3,
-        members: vec![
-            member(0, Role::ClearingHouse),
-            member(1, Role::Exchange),
-            member(2, Role::Exchange),
-            member(3, Role::Exchange),
-        ],
-        assets: vec![
+    genesis_of(
+        "seisan-dev-watch",
+        vec![
             Asset {
                 symbol: "BTC".into(),
                 kind: AssetKind::Token,
@@ -82,7 +61,7 @@ pub fn genesis() -> Genesis {
             fiat("JPY"),
             fiat("USD"),
         ],
-        pairs: vec![
+        vec![
             PairSpec {
                 base: "BTC".into(),
                 quote: "JPY".into(),
@@ -92,12 +71,8 @@ pub fn genesis() -> Genesis {
                 quote: "USD".into(),
             },
         ],
-        opening_balances: vec![],
-        settlement: SettlementSettings::default(),
-        public_chain: None,
-    };
-    genesis.validate().expect("the watch test genesis is valid");
-    genesis
+        None,
+    )
 }
 
 /// Which faults a run draws, each a probability per occasion.
@@ -237,15 +212,8 @@ impl World {
     /// the contracts; admission, which checks them, is the node's).
     pub fn admit(&mut self, member: MemberId, body: TxBody) {
         let nonce = self.next_nonce(member, body.lane());
-        self.mempool.push(SignedTransaction {
-            tx: Transaction {
-                chain_id: self.genesis.chain_id.clone(),
-                member,
-                nonce: Nonce(nonce),
-                body,
-            },
-            signature: Signature([0; 64]),
-        });
+        self.mempool
+            .push(sign(&self.genesis.chain_id, member, nonce, body));
     }
 
     /// Finalizes a block of the first `take` admitted transactions at `now_ms`.
@@ -253,14 +221,14 @@ impl World {
         let take = take.min(self.mempool.len());
         let txs: Vec<SignedTransaction> = self.mempool.drain(..take).collect();
         self.height += 1;
-        let ctx = BlockContext {
-            height: Height(self.height),
-            timestamp_ms: self.now_ms,
-            proposer: CH,
-        };
-        let outcome = apply_block(&self.view, &self.genesis, &ctx, &txs);
-        self.view.apply(&outcome.writes);
-        for (tx, receipt) in txs.into_iter().zip(outcome.receipts) {
+        let receipts = finalize(
+            &mut self.view,
+            &self.genesis,
+            self.height,
+            self.now_ms,
+            &txs,
+        );
+        for (tx, receipt) in txs.into_iter().zip(receipts) {
             if tx.tx.body.lane() == Lane::Node {
                 // The attester's nonces are its own: never stale, never a gap.
                 if let TxOutcome::Rejected { code, .. } = &receipt.outcome {

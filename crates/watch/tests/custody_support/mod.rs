@@ -9,18 +9,19 @@
 
 #![allow(dead_code)]
 
+use crate::ledger_support::{finalize, genesis_of, sign};
+pub use crate::ledger_support::{A, B, C, CH, EXCHANGES, GENESIS_MS, NAMES};
 use seisan_contracts::custody as ledger;
-use seisan_contracts::{apply_block, genesis_writes, invariants, BlockContext};
+use seisan_contracts::{genesis_writes, invariants};
 use seisan_custody::evm::ReceiptView;
 use seisan_custody::journal::SignedTransfer;
 use seisan_custody::plan::ObservedTransfer;
 use seisan_types::amount::{Asset, AssetKind};
 use seisan_types::custody::{ChainAddress, ChainTxHash, PublicChainSettings, RegisteredAddress};
-use seisan_types::genesis::Member;
 use seisan_types::receipt::{Receipt, TxOutcome};
 use seisan_types::state::MapView;
-use seisan_types::tx::{Lane, SignedTransaction, Transaction, TxBody};
-use seisan_types::{Amount, AssetId, ChainId, Genesis, Height, MemberId, Nonce, Role, Signature};
+use seisan_types::tx::{Lane, SignedTransaction, TxBody};
+use seisan_types::{Amount, AssetId, Genesis, MemberId};
 use seisan_watch::custody::{
     ChainObservation, CustodyAction, CustodyConfig, CustodyPlanner, Outcome, PayerObservation,
 };
@@ -28,15 +29,8 @@ use seisan_watch::Millis;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const CH: MemberId = MemberId(0);
-pub const A: MemberId = MemberId(1);
-pub const B: MemberId = MemberId(2);
-pub const C: MemberId = MemberId(3);
 pub const ETH: AssetId = AssetId(0);
 pub const WBTC: AssetId = AssetId(1);
-pub const NAMES: [&str; 4] = ["clearing-house", "exchange-a", "exchange-b", "exchange-c"];
-pub const EXCHANGES: [MemberId; 3] = [A, B, C];
-pub const GENESIS_MS: u64 = 1_800_000_000_000;
 pub const CONFIRMATIONS: u64 = 3;
 /// What the fake chain says one payout may cost (it charges nothing).
 pub const MAX_FEE: u128 = 1_000;
@@ -78,24 +72,9 @@ pub fn settings() -> PublicChainSettings {
 }
 
 pub fn genesis() -> Genesis {
-    let member = |index: usize, role: Role| Member {
-        name: NAMES[index].into(),
-        role,
-        public_key: seisan_crypto::Keypair::from_seed([index as u8 + 1; 32]).public_key(),
-        validator: true,
-        p2p_address: None,
-    };
-    let genesis = Genesis {
-        chain_id: ChainId("seisan-dev-custody-watch".into()),
-        genesis_time_ms: GENESIS_MS,
-        quorum: 3,
-        members: vec![
-            member(0, Role::ClearingHouse),
-            member(1, Role::Exchange),
-            member(2, Role::Exchange),
-            member(3, Role::Exchange),
-        ],
-        assets: vec![
+    genesis_of(
+        "seisan-dev-custody-watch",
+        vec![
             Asset {
                 symbol: "ETH".into(),
                 kind: AssetKind::NativeCoin,
@@ -109,13 +88,9 @@ pub fn genesis() -> Genesis {
                 contract: Some(TOKEN.into()),
             },
         ],
-        pairs: vec![],
-        opening_balances: vec![],
-        settlement: Default::default(),
-        public_chain: Some(settings()),
-    };
-    genesis.validate().expect("test genesis is valid");
-    genesis
+        vec![],
+        Some(settings()),
+    )
 }
 
 /// The planner settings of `member`'s node (the clearing house pays).
@@ -531,30 +506,22 @@ impl Ledger {
             .map(|(member, body)| {
                 let nonce = self.nonces.entry((member, body.lane())).or_insert(0);
                 *nonce += 1;
-                SignedTransaction {
-                    tx: Transaction {
-                        chain_id: self.genesis.chain_id.clone(),
-                        member,
-                        nonce: Nonce(*nonce),
-                        body,
-                    },
-                    signature: Signature([0; 64]),
-                }
+                sign(&self.genesis.chain_id, member, *nonce, body)
             })
             .collect();
         self.height += 1;
         self.time = Millis(time.0.max(self.time.0 + 1));
-        let context = BlockContext {
-            height: Height(self.height),
-            timestamp_ms: self.time.0,
-            proposer: CH,
-        };
-        let outcome = apply_block(&self.view, &self.genesis, &context, &signed);
-        self.view.apply(&outcome.writes);
+        let receipts = finalize(
+            &mut self.view,
+            &self.genesis,
+            self.height,
+            self.time.0,
+            &signed,
+        );
         if let Err(error) = invariants::check(&self.view, &self.genesis) {
             panic!("invariant broken at height {}: {error}", self.height);
         }
-        outcome.receipts
+        receipts
     }
 
     pub fn inventory(&self, member: MemberId, asset: AssetId) -> u128 {
