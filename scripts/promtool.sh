@@ -36,36 +36,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-p2p_base=$(python3 -c '
-import socket
-for _ in range(200):
-    s=socket.socket(); s.bind(("127.0.0.1",0)); base=s.getsockname()[1]; s.close()
-    if base > 65000: continue
-    try:
-        socks=[socket.socket() for _ in range(3)]
-        for i,t in enumerate(socks): t.bind(("127.0.0.1",base+i))
-        for t in socks: t.close()
-        print(base); break
-    except OSError: pass
-')
-"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
-http_ports=()
-index=0
-for member in clearing-house exchange-a exchange-b; do
-  port=$(free_port)
-  http_ports+=("$port")
-  # The first node reads the shipped deploy/seisan-node.toml (so its keys stay valid);
-  # flags override its paths and addresses for this temporary testnet.
-  config=()
-  if [ "$index" -eq 0 ]; then
-    config=(--config deploy/seisan-node.toml --listen "/ip4/127.0.0.1/tcp/$p2p_base")
-  fi
-  "$bin" node "${config[@]}" --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
-    --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
-  pids+=($!)
-  index=$((index + 1))
-done
+. scripts/lib/local-nodes.sh
+pick_p2p_base
+# The first node reads the shipped deploy/seisan-node.toml (so its keys stay valid);
+# flags override its paths and addresses for this temporary testnet.
+start_local_nodes "$bin" "$dir" --config deploy/seisan-node.toml --listen "/ip4/127.0.0.1/tcp/$p2p_base"
 url=http://127.0.0.1:${http_ports[0]}
 # Wait (at most 60 s) until the node has finalized a few blocks, so the histograms and
 # the consensus message counters hold samples.

@@ -26,28 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-p2p_base=$(python3 -c '
-import socket
-for _ in range(200):
-    s=socket.socket(); s.bind(("127.0.0.1",0)); base=s.getsockname()[1]; s.close()
-    if base > 65000: continue
-    try:
-        socks=[socket.socket() for _ in range(3)]
-        for i,t in enumerate(socks): t.bind(("127.0.0.1",base+i))
-        for t in socks: t.close()
-        print(base); break
-    except OSError: pass
-')
-"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
-http_ports=()
-for member in clearing-house exchange-a exchange-b; do
-  port=$(free_port)
-  http_ports+=("$port")
-  "$bin" node --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
-    --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
-  pids+=($!)
-done
+. scripts/lib/local-nodes.sh
+pick_p2p_base
+start_local_nodes "$bin" "$dir"
 url=http://127.0.0.1:${http_ports[0]}
 for _ in $(seq 1 150); do
   if curl -fsS "$url/v1/status" >/dev/null 2>&1; then break; fi
