@@ -15,6 +15,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
+# A run that fills the disk fails in the linker with "No space left on device": say up
+# front how much there was.
+say "free disk space where the build goes"
+df -h . | tail -1
+
 say "the camt.053.001.08 XSD and xmllint for the bank's statement tests (scripts/iso20022.sh)"
 scripts/iso20022.sh
 
