@@ -19,6 +19,15 @@ check() { # check DESCRIPTION EXPECTED ACTUAL
     fi
     echo "  ok: $1 = $3"
 }
+# wait_for DESCRIPTION EXPECTED COMMAND... -> polls COMMAND for up to 60 s, then checks it
+wait_for() {
+    local what=$1 expected=$2; shift 2
+    for _ in $(seq 1 120); do
+        [ "$("$@")" = "$expected" ] && break
+        sleep 0.5
+    done
+    check "$what" "$expected" "$("$@")"
+}
 as() { # as MEMBER NODE_INDEX seisan-args...
     local member=$1 index=$2; shift 2
     SEISAN_KEY="$data/keys/$member.key" SEISAN_NODE="http://127.0.0.1:$((8101 + index))" "$seisan" "$@"
@@ -53,6 +62,23 @@ check "exchange-b ETH" 2 "$(holding exchange-b ETH)"
 check "exchange-a WBTC (an ERC-20 token)" 0.5 "$(holding exchange-a WBTC)"
 show_balances
 
+# reserve SYMBOL FIELD -> a field of the proof of reserves' line for the asset
+reserve() {
+    curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" ".assets[] | select(.symbol == \$s) | .$2"
+}
+# within_cap SYMBOL -> yes when the hot wallet holds at most its cap of the asset's custody
+within_cap() {
+    curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" \
+        '.assets[] | select(.symbol == $s) | if .hot_share_bps != null and .hot_share_bps <= .hot_cap_bps then "yes" else "no: hot share \(.hot_share_bps) bps" end'
+}
+step "Custody: the hot and cold wallets are fresh addresses holding only what was trusted (plus gas); the clearing house sweeps all but the 5% hot-wallet cap to cold"
+wait_for "ETH in the hot wallet within its 5% cap" yes within_cap ETH
+wait_for "WBTC in the hot wallet within its 5% cap" yes within_cap WBTC
+check "WBTC custody (hot + cold) against what was trusted (minor units)" 50000000 "$(( $(reserve WBTC hot) + $(reserve WBTC cold) ))"
+check "ETH undercovered (hot + cold below the ledger)" false "$(reserve ETH undercovered)"
+check "WBTC undercovered (hot + cold below the ledger)" false "$(reserve WBTC undercovered)"
+as clearing-house 0 reserves | sed 's/^/  /'
+
 step "S230-S290: exchange A asks to buy 1 ETH at 100 JPY; exchange B to sell; the pair matches and settles delivery versus payment"
 as exchange-a 1 order buy ETH/JPY 1 --price 100
 as exchange-b 2 order sell ETH/JPY 1 --price 100
@@ -80,7 +106,9 @@ show_balances
 step "S313-S316: bilateral trade confirmations in one format; a mismatch is sent back, a matching pair settles at the cut-off with netting"
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 as exchange-a 1 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
-as exchange-b 2 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.6 --price 60 --time "$now" || true
+as exchange-b 2 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.6 --price 60 --time "$now"
+check "confirmation T-1 (0.5 against 0.6 ETH) sent back, mismatched on" quantity \
+    "$(curl -sf "http://127.0.0.1:8101/v1/confirmations" | jq -r '.confirmations[] | select(.trade_ref == "T-1") | .status.mismatched.fields | join(",")')"
 as exchange-a 1 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as exchange-b 2 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as clearing-house 0 cycle close
@@ -89,13 +117,18 @@ check "exchange-a JPY after selling 0.5 ETH at 60" 80 "$(holding exchange-a JPY)
 check "exchange-b ETH after buying 0.5 ETH" 0.5 "$(holding exchange-b ETH)"
 show_balances
 
-step "Withdrawal: exchange A withdraws 0.5 ETH to its registered address; the clearing house pays it on the public chain"
+step "Withdrawal: exchange A withdraws 0.5 ETH; the hot wallet holds only its cap, so the payout waits until the clearing house refills it from cold, then pays on the public chain"
 address=$(jq -r '.public_chain.registered_addresses[] | select(.member == "exchange-a") | .address' "$SEISAN_GENESIS")
 wei() { curl -sf -X POST -H 'content-type: application/json' \
     --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getBalance\",\"params\":[\"$address\",\"latest\"]}" \
     "$SEISAN_ETH_RPC" | jq -r '.result' | python3 -c 'import sys; print(int(sys.stdin.read().strip(), 16))'; }
+waiting_for_hot() {
+    curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r '.waiting_for_hot_wallet | length'
+}
 before=$(wei)
 as exchange-a 1 withdraw ETH 0.5
+wait_for "withdrawals waiting for the hot wallet (0.5 ETH asked, about 0.2 ETH hot)" 1 waiting_for_hot
+"$seisan" custody refill --genesis "$SEISAN_GENESIS" --cold-key "$data/keys/cold-wallet.key" --asset ETH --amount 0.5 | sed 's/^/  /'
 paid=0
 for _ in $(seq 1 120); do
     after=$(wei)
@@ -108,15 +141,6 @@ check "exchange-a ETH in the ledger" 3 "$(holding exchange-a ETH)"
 # bank_balance TOKEN_OWNER ACCOUNT -> the account's balance at the bank, in minor units
 bank_balance() {
     curl -sf -H "authorization: Bearer dev-token-$1" "$SEISAN_BANK_URL/v1/accounts/$2" | jq -r '.balance | tonumber'
-}
-# wait_for DESCRIPTION EXPECTED COMMAND... -> polls COMMAND for up to 60 s, then checks it
-wait_for() {
-    local what=$1 expected=$2; shift 2
-    for _ in $(seq 1 120); do
-        [ "$("$@")" = "$expected" ] && break
-        sleep 0.5
-    done
-    check "$what" "$expected" "$("$@")"
 }
 usd_unconfirmed() {
     curl -sf "http://127.0.0.1:8101/v1/reconciliation" | jq -r '[.unconfirmed[] | select(.reference | endswith("-USD"))] | length'
@@ -162,8 +186,9 @@ for index in 0 1 2; do
 done
 roots=$(for index in 0 1 2; do curl -sf "http://127.0.0.1:$((8101 + index))/v1/blocks/$height" | jq -r '.block.header.state_root'; done | sort -u | wc -l)
 check "distinct state roots at height $height across the three nodes" 1 "$roots"
-as clearing-house 0 reserves --json | jq -c '.assets[]? // .' | sed 's/^/  /'
-as clearing-house 0 reserves >/dev/null
+as clearing-house 0 reserves | sed 's/^/  /'
+check "ETH undercovered after the payout" false "$(reserve ETH undercovered)"
+wait_for "ETH in the hot wallet within its 5% cap after the refill and the payout" yes within_cap ETH
 as clearing-house 0 reconcile
 
 step "Settlement certificates: every fill, fetched from a node (the observer's when one runs) and verified offline against the genesis file alone"

@@ -30,6 +30,8 @@ seisan="${SEISAN_BIN:-$root/target/release/seisan}"
 http_port() { echo $((8101 + $1)); }
 # The observer's HTTP port (libp2p 7110, from genesis).
 observer_http=8110
+# Gas each fresh custody wallet starts with: 0.01 ETH, in wei.
+GAS_WEI=10000000000000000
 
 usage() {
     cat <<'TXT'
@@ -185,10 +187,22 @@ up() {
     local token; token=$(jq -r .token "$data/anvil/chain.json")
     local observer_flag=()
     [ "$observer" = 1 ] && observer_flag=(--observer)
+    # The clearing house's hot and cold wallets are fresh addresses (keys made here, mode
+    # 0600) that hold nothing but what the exchanges trust them, plus 0.01 ETH of gas
+    # each: so the proof of reserves and the hot wallet's 5% cap are real checks (an
+    # anvil dev account's 10,000 ETH would cover anything). The cold key is used only by
+    # `seisan custody refill`; no node reads it.
+    local hot_address cold_address
+    hot_address=$("$seisan" custody keygen --out "$data/keys/hot-wallet.key")
+    cold_address=$("$seisan" custody keygen --out "$data/keys/cold-wallet.key")
+    for address in "$hot_address" "$cold_address"; do
+        curl -fsS -X POST -H 'content-type: application/json' \
+            --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anvil_setBalance\",\"params\":[\"$address\",\"0x$(printf '%x' "$GAS_WEI")\"]}" \
+            http://127.0.0.1:8545 >/dev/null
+    done
     "$seisan" genesis testnet --usd --out "$data" --validators "$validators" --quorum "$quorum" \
-        --eth-chain-id 31337 --token-contract "$token" "${observer_flag[@]}" >/dev/null
-    # The clearing house's hot wallet is anvil's dev account 1 (a well-known key).
-    (umask 077 && echo "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d" >"$data/keys/hot-wallet.key")
+        --eth-chain-id 31337 --token-contract "$token" \
+        --hot-address "$hot_address" --cold-address "$cold_address" "${observer_flag[@]}" >/dev/null
     # bank init gives every validator a read-only auditor token (dev-token-<member>-auditor)
     # that reads every trust account, so each validator attests every exchange's entries.
     say "== starting the bank (trust accounts; 1,000,000 JPY in each exchange's operating account)"

@@ -1,4 +1,4 @@
-//! `seisan custody refill|reserves`: operator commands for public-chain custody.
+//! `seisan custody keygen|refill|reserves`: operator commands for public-chain custody.
 //!
 //! `refill` moves coins from the cold wallet to the hot one. It is the only place the
 //! cold key is ever loaded: the node never reads it.
@@ -17,6 +17,13 @@ const REFILL_WAIT_MS: u64 = 120_000;
 
 #[derive(Subcommand, Debug)]
 pub enum CustodyCommand {
+    /// Make a fresh wallet key (a hot or cold custody wallet): writes it to a new file
+    /// with mode 0600 and prints only its address, for the genesis' custody section.
+    Keygen {
+        /// The key file to create (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Move an amount from the cold wallet to the hot wallet (signed with the cold key).
     Refill {
         /// The genesis file (names the chain, the addresses and the assets).
@@ -46,6 +53,12 @@ pub enum CustodyCommand {
 
 pub fn run(command: CustodyCommand) -> anyhow::Result<()> {
     match command {
+        CustodyCommand::Keygen { out } => {
+            let key = WalletKey::generate();
+            WalletKey::write(&out, &key.to_hex())?;
+            println!("{}", key.address());
+            Ok(())
+        }
         CustodyCommand::Refill {
             genesis,
             eth_rpc,

@@ -32,6 +32,19 @@ impl WalletKey {
         Ok(WalletKey { signer })
     }
 
+    /// A fresh key from the operating system's randomness (the shell's, never the core's):
+    /// how an operator or the testnet makes a hot or cold wallet no one else knows.
+    pub fn generate() -> WalletKey {
+        WalletKey {
+            signer: PrivateKeySigner::random_with(&mut rand_core::OsRng),
+        }
+    }
+
+    /// The key as the one line of hex a key file holds.
+    pub fn to_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.signer.to_bytes()))
+    }
+
     /// Reads a key file, refusing one that others can read or write.
     pub fn load(path: &Path) -> Result<WalletKey, CustodyError> {
         let fail = |reason: String| CustodyError::Key {
@@ -98,5 +111,15 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let error = WalletKey::load(&path).unwrap_err();
         assert!(error.to_string().contains("must be 600"), "{error}");
+    }
+
+    #[test]
+    fn generated_keys_are_fresh_and_round_trip_through_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (WalletKey::generate(), WalletKey::generate());
+        assert_ne!(one.address(), two.address());
+        let path = dir.path().join("cold.key");
+        WalletKey::write(&path, &one.to_hex()).unwrap();
+        assert_eq!(WalletKey::load(&path).unwrap().address(), one.address());
     }
 }

@@ -46,6 +46,11 @@ pub fn amount(genesis: &Genesis, asset: AssetId, value: Amount) -> String {
     }
 }
 
+/// Basis points as a percentage with two decimals (`10049` -> `100.49%`).
+pub fn percent(bps: u128) -> String {
+    format!("{}.{:02}%", bps / 100, bps % 100)
+}
+
 /// An amount as a bare decimal (for table cells under a symbol column).
 pub fn decimal(genesis: &Genesis, asset: AssetId, value: Amount) -> String {
     genesis

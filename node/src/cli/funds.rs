@@ -340,31 +340,85 @@ pub fn withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
     transact(&mut session, &args.submit, body)
 }
 
-fn print_document(session: &Session, document: &Value, title: &str) {
+pub fn reserves(options: ClientOptions) -> anyhow::Result<()> {
+    let mut session = Session::open(&options)?;
+    let document = session.node.get("/v1/reserves")?;
     if session.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(document).expect("JSON prints")
+            serde_json::to_string_pretty(&document).expect("JSON prints")
         );
     } else {
-        println!("{title}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(document).expect("JSON prints")
-        );
+        print_reserves(session.genesis()?, &document)?;
     }
-}
-
-pub fn reserves(options: ClientOptions) -> anyhow::Result<()> {
-    let session = Session::open(&options)?;
-    let document = session.node.get("/v1/reserves")?;
-    print_document(
-        &session,
-        &document,
-        "proof of reserves (ledger liabilities beside on-chain hot and cold balances):",
-    );
     if document["status"] == "undercovered" {
         bail!("custody does not cover the ledger (coverage below 100%)");
+    }
+    Ok(())
+}
+
+/// The proof of reserves as a table: one line per asset, then where the wallets are and
+/// what waits for the hot wallet.
+fn print_reserves(genesis: &seisan_types::Genesis, document: &Value) -> anyhow::Result<()> {
+    use super::describe::{decimal, percent};
+    use super::text::{Align, Table};
+    let assets: Vec<seisan_custody::plan::AssetReserves> =
+        serde_json::from_value(document["assets"].clone())
+            .context("the node's /v1/reserves has no readable assets list")?;
+    println!(
+        "proof of reserves at public-chain block {} (ledger height {}): {}",
+        document["public_chain_block"],
+        document["ledger_height"],
+        document["status"].as_str().unwrap_or("-")
+    );
+    let mut table = Table::new(&[
+        ("ASSET", Align::Left),
+        ("LEDGER", Align::Right),
+        ("HOT", Align::Right),
+        ("COLD", Align::Right),
+        ("COVERAGE", Align::Right),
+        ("HOT SHARE", Align::Right),
+        ("CAP", Align::Right),
+        ("STATUS", Align::Left),
+    ]);
+    for line in &assets {
+        let over_cap = line
+            .hot_share_bps
+            .is_some_and(|share| share > u128::from(line.hot_cap_bps));
+        let status = match (line.undercovered, over_cap) {
+            (true, _) => "UNDERCOVERED",
+            (false, true) => "hot over cap",
+            (false, false) => "ok",
+        };
+        table.row(vec![
+            line.symbol.clone(),
+            decimal(genesis, line.asset, line.liabilities),
+            decimal(genesis, line.asset, line.hot),
+            decimal(genesis, line.asset, line.cold),
+            line.coverage_bps.map_or("-".into(), percent),
+            line.hot_share_bps.map_or("-".into(), percent),
+            percent(u128::from(line.hot_cap_bps)),
+            status.into(),
+        ]);
+    }
+    print!("{}", table.render());
+    println!(
+        "hot {}  cold {}",
+        document["hot_address"].as_str().unwrap_or("-"),
+        document["cold_address"].as_str().unwrap_or("-")
+    );
+    if let Some(waiting) = document["waiting_for_hot_wallet"]
+        .as_array()
+        .filter(|list| !list.is_empty())
+    {
+        let ids: Vec<String> = waiting.iter().map(Value::to_string).collect();
+        println!(
+            "withdrawals waiting for the hot wallet: {} (refill it from cold)",
+            ids.join(", ")
+        );
+    }
+    if let Some(error) = document["watcher_error"].as_str() {
+        println!("watcher error: {error}");
     }
     Ok(())
 }
