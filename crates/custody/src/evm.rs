@@ -164,6 +164,50 @@ impl EvmChain {
         Ok(transfers)
     }
 
+    /// The time of block `number`, in seconds since the Unix epoch (the header's).
+    pub async fn block_timestamp(&self, number: u64) -> Result<u64, CustodyError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await
+            .map_err(rpc("eth_getBlockByNumber"))?
+            .ok_or_else(|| CustodyError::Unexpected {
+                operation: "eth_getBlockByNumber".into(),
+                reason: format!("block {number} is missing"),
+            })?;
+        Ok(block.header.timestamp)
+    }
+
+    /// The newest block at or before `latest` whose time is at or before `time_s`
+    /// (block times never decrease), with its time; `None` when even block 0 is later.
+    /// A binary search: about log2(latest) header reads.
+    pub async fn last_block_at(
+        &self,
+        time_s: u64,
+        latest: u64,
+    ) -> Result<Option<(u64, u64)>, CustodyError> {
+        let first = self.block_timestamp(0).await?;
+        if first > time_s {
+            return Ok(None);
+        }
+        let newest = self.block_timestamp(latest).await?;
+        if newest <= time_s {
+            return Ok(Some((latest, newest)));
+        }
+        // Invariant: block `low` is at or before the time, block `high` after it.
+        let (mut low, mut low_time, mut high) = (0, first, latest);
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            let time = self.block_timestamp(middle).await?;
+            if time <= time_s {
+                (low, low_time) = (middle, time);
+            } else {
+                high = middle;
+            }
+        }
+        Ok(Some((low, low_time)))
+    }
+
     async fn native_transfers_to(
         &self,
         asset: AssetId,

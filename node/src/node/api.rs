@@ -112,6 +112,8 @@ pub struct ApiContext {
     /// Reads the trust accounts for reconciliation (the auditor token when
     /// configured); `None` without a bank connection.
     pub bank_reader: Option<Arc<dyn seisan_bank::BankAdapter>>,
+    /// Where this node's business days end (`--day-cutoff`), for the compliance report.
+    pub day_cutoff: super::compliance::DayCutoff,
 }
 
 /// A 4xx/5xx answer with a JSON error body.
@@ -201,6 +203,7 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
         .merge(super::queries::router())
         .merge(super::certificates::router())
         .merge(super::reconciliation::router())
+        .merge(super::compliance::router())
         .merge(super::custody_watcher::router())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))

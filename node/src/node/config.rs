@@ -78,6 +78,11 @@ pub struct NodeArgs {
     /// (a burst of twice that); 0 is no limit [default 2000].
     #[arg(long, value_name = "PER_SECOND")]
     pub rate_limit_per_member: Option<u32>,
+    /// Where a business day ends, UTC `HH:MM[:SS]` [default 00:00:00]: the node records
+    /// each ended day's compliance snapshot (`GET /v1/compliance/{date}`); 15:00 gives
+    /// the days of Japan Standard Time. Nodes whose reports are compared use the same.
+    #[arg(long, env = "SEISAN_DAY_CUTOFF", value_name = "HH:MM:SS")]
+    pub day_cutoff: Option<super::compliance::DayCutoff>,
     /// Fault injection for tests (dev chains only): `equivocate` makes this validator
     /// sign a conflicting twin of each of its notarize and finalize votes;
     /// `lie-attestations` makes its bank and custody watchers attest false facts. Never
@@ -112,6 +117,7 @@ struct ConfigFile {
     empty_block_delay_ms: Option<u64>,
     rate_limit_per_address: Option<u32>,
     rate_limit_per_member: Option<u32>,
+    day_cutoff: Option<String>,
     /// Refused as an unknown key by a build without `test-hooks`.
     #[cfg(feature = "test-hooks")]
     fault: Option<super::fault::Fault>,
@@ -136,6 +142,8 @@ pub struct NodeConfig {
     pub empty_block_delay_ms: u64,
     /// The HTTP API's rate limits ([`super::rate_limit`]).
     pub rate_limits: super::rate_limit::RateLimits,
+    /// Where business days end ([`super::compliance`]).
+    pub day_cutoff: super::compliance::DayCutoff,
     /// Fault injection for tests ([`super::fault`]); `None` on every real node.
     pub fault: Option<super::fault::Fault>,
 }
@@ -159,6 +167,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("hot_key", &self.hot_key)
             .field("empty_block_delay_ms", &self.empty_block_delay_ms)
             .field("rate_limits", &self.rate_limits)
+            .field("day_cutoff", &self.day_cutoff)
             .field("fault", &self.fault)
             .finish_non_exhaustive()
     }
@@ -258,6 +267,16 @@ impl NodeArgs {
                     .rate_limit_per_member
                     .or(file.rate_limit_per_member)
                     .unwrap_or(super::rate_limit::DEFAULT_PER_MEMBER),
+            },
+            day_cutoff: match self.day_cutoff {
+                Some(cutoff) => cutoff,
+                None => file
+                    .day_cutoff
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .context("day_cutoff in the config file")?
+                    .unwrap_or_default(),
             },
             fault,
         })

@@ -57,6 +57,14 @@ pub struct Asset {
     pub asset: String,
 }
 
+/// A compliance rule and what it is about (an asset symbol, or `member/CURRENCY`):
+/// bounded by the genesis assets and members.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Breach {
+    pub rule: &'static str,
+    pub subject: String,
+}
+
 /// A gauge holding a ratio.
 pub type Ratio = Gauge<f64, AtomicU64>;
 
@@ -137,6 +145,13 @@ pub struct Metrics {
     pub reserves_hot_cap_ratio: Family<Asset, Ratio>,
     /// Reserves probes that could not read the public chain.
     pub reserves_probe_failures: Counter,
+    /// 1 per compliance rule and subject in breach now, 0 once cured
+    /// ([`super::compliance`]).
+    pub compliance_breach: Family<Breach, Gauge>,
+    /// Compliance monitor passes that could not read the public chain or the bank.
+    pub compliance_monitor_failures: Counter,
+    /// The block height of the newest end-of-day snapshot this node recorded.
+    pub compliance_last_day_height: Gauge,
     /// When the current view started, for `view_duration_seconds`.
     view_started: Mutex<Instant>,
     /// When this node last committed a block, for `round_duration_seconds`.
@@ -373,8 +388,27 @@ impl Metrics {
             "reserves_probe_failures",
             "Reserves probes that could not read the public chain",
         );
+        let compliance_breach = Family::<Breach, Gauge>::default();
+        registry.register(
+            "compliance_breach",
+            "1 while a compliance rule is breached (cold_share: under 95% of customer crypto in cold wallets; reserves_coverage: custody under the ledger; trust_shortfall: a trust account under its exchange's customer fiat), per rule and subject",
+            compliance_breach.clone(),
+        );
+        let compliance_monitor_failures = counter(
+            registry,
+            "compliance_monitor_failures",
+            "Compliance monitor passes that could not read the public chain or the bank",
+        );
+        let compliance_last_day_height = gauge(
+            registry,
+            "compliance_last_day_height",
+            "The block height of the newest end-of-day compliance snapshot",
+        );
         Metrics {
             registry: root,
+            compliance_breach,
+            compliance_monitor_failures,
+            compliance_last_day_height,
             custody_chain_head_block,
             reserves_coverage_ratio,
             reserves_hot_share_ratio,

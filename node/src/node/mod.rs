@@ -7,6 +7,7 @@ pub mod attester;
 pub mod bank_watcher;
 pub mod certificates;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod custody_watcher;
 pub mod fault;

@@ -129,7 +129,20 @@ async fn balances(
     }
     // Read everything at one committed height.
     let _guard = context.commit_lock.read().expect("commit lock");
-    let tip = read_tip(&context.db).expect("opened store has a tip");
+    proof_document(&context.db, &context.genesis, member).map(Json)
+}
+
+/// A member's balances at the committed tip with their Merkle proofs, the tip's header
+/// and certificate, and the validator-set links since genesis: the document
+/// `seisan balance --proof` verifies offline (`cli::proof::ProofDocument`). The caller
+/// must keep the store from committing meanwhile (the commit lock's read side, or being
+/// the committer), so every part is of one height.
+pub(super) fn proof_document(
+    db: &seisan_state::StateDb<seisan_state::SledBackend>,
+    genesis: &seisan_types::Genesis,
+    member: MemberId,
+) -> Result<Value, ApiError> {
+    let tip = read_tip(db).expect("opened store has a tip");
     if tip.height == Height(0) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -137,13 +150,13 @@ async fn balances(
             "no block is finalized yet; retry shortly",
         ));
     }
-    let block = read_block(&context.db, tip.height).expect("tip block stored");
-    let certificate = read_certificate(&context.db, tip.height).expect("tip certificate stored");
+    let block = read_block(db, tip.height).expect("tip block stored");
+    let certificate = read_certificate(db, tip.height).expect("tip certificate stored");
     let mut entries = Vec::new();
-    for (index, asset) in context.genesis.assets.iter().enumerate() {
+    for (index, asset) in genesis.assets.iter().enumerate() {
         let asset_id = seisan_types::AssetId(index as u32);
         let key = seisan_contracts::keys::balance(member, asset_id);
-        let (value, proof) = context.db.prove(&key, tip.height).map_err(|error| {
+        let (value, proof) = db.prove(&key, tip.height).map_err(|error| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "proof_unavailable",
@@ -162,11 +175,11 @@ async fn balances(
     // change since genesis (the last block of the epoch before, certified by that
     // epoch's validators, naming the hash of the next set), so a client holding only
     // the genesis file can follow the sets to the one that signed the tip.
-    let current = seisan_contracts::governance::membership(&context.db.committed_view()).epoch;
+    let current = seisan_contracts::governance::membership(&db.committed_view()).epoch;
     let mut epochs = Vec::new();
     for epoch in 1..=current.0 {
         let Some((last_height, set)) =
-            super::pipeline::read_epoch_start(&context.db, seisan_types::Epoch(epoch))
+            super::pipeline::read_epoch_start(db, seisan_types::Epoch(epoch))
         else {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -174,14 +187,13 @@ async fn balances(
                 format!("this node holds no record of where epoch {epoch} started"),
             ));
         };
-        let last = read_block(&context.db, last_height).expect("an epoch's last block is stored");
+        let last = read_block(db, last_height).expect("an epoch's last block is stored");
         let last_certificate =
-            read_certificate(&context.db, last_height).expect("an epoch's last block is certified");
-        let seals: Vec<seisan_types::BlockHeader> =
-            super::pipeline::read_seals(&context.db, last_height)
-                .into_iter()
-                .map(|seal| seal.header)
-                .collect();
+            read_certificate(db, last_height).expect("an epoch's last block is certified");
+        let seals: Vec<seisan_types::BlockHeader> = super::pipeline::read_seals(db, last_height)
+            .into_iter()
+            .map(|seal| seal.header)
+            .collect();
         epochs.push(json!({
             "set": set,
             "last_header": last.header,
@@ -189,14 +201,14 @@ async fn balances(
             "seals": seals,
         }));
     }
-    Ok(Json(json!({
+    Ok(json!({
         "member": member,
         "height": tip.height,
         "header": block.header,
         "certificate": certificate,
         "epochs": epochs,
         "balances": entries,
-    })))
+    }))
 }
 
 async fn customers(

@@ -289,6 +289,9 @@ struct Core {
     metrics: Arc<Metrics>,
     commit_lock: Arc<RwLock<()>>,
     empty_block_delay_ms: u64,
+    /// Where business days end: the first block of a new day makes the core record
+    /// the ended day's compliance snapshot ([`super::compliance`]).
+    day_cutoff: super::compliance::DayCutoff,
     watch: LivenessWatch,
     /// Test-only fault injection (`--fault`): rewrites what the engine sends.
     fault: Option<super::fault::Equivocator>,
@@ -461,6 +464,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         bank_reader: bank_connection
             .as_ref()
             .map(|connection| connection.reader.clone()),
+        day_cutoff: config.day_cutoff,
     };
     // One attester signs every transaction the node makes itself, on the node lane.
     let attester = super::attester::spawn(context.clone(), keypair.clone(), member);
@@ -480,6 +484,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         custody_status,
     )?;
     super::reserves_probe::spawn(config.eth_rpc.clone(), context.clone());
+    super::compliance::spawn_monitor(context.clone(), config.eth_rpc.is_some());
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
@@ -514,6 +519,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         metrics,
         commit_lock,
         empty_block_delay_ms: config.empty_block_delay_ms,
+        day_cutoff: config.day_cutoff,
         watch: LivenessWatch {
             view: tip.view,
             timed_out: false,
@@ -960,6 +966,18 @@ impl Core {
             // with it, so this node can prove the block to a peer catching up.
             prune.push(super::pipeline::seals_record(height, &seals));
         }
+        // The first block of a new business day: the state at the tip is the ended day's
+        // last, and only now can it be proven (no value history is kept); its snapshot
+        // commits atomically with the block.
+        let day_end = super::compliance::day_end_record(
+            self.pipeline.db(),
+            &self.genesis,
+            self.day_cutoff,
+            self.pipeline.tip(),
+            block.header.timestamp_ms,
+        );
+        let day_end_height = day_end.as_ref().map(|_| self.pipeline.tip().height);
+        prune.extend(day_end);
         let commit_started = std::time::Instant::now();
         let outcome = {
             let _guard = self.commit_lock.write().expect("commit lock");
@@ -970,6 +988,11 @@ impl Core {
                 })?
         };
         let tip = self.pipeline.tip();
+        if let Some(day_height) = day_end_height {
+            self.metrics
+                .compliance_last_day_height
+                .set(day_height.0 as i64);
+        }
         self.mempool
             .lock()
             .expect("mempool lock")

@@ -101,6 +101,7 @@ pub fn context(
         custody,
         bank,
         bank_reader: None,
+        day_cutoff: Default::default(),
     };
     (context, gossiped)
 }
