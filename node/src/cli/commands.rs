@@ -59,6 +59,14 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             let mut session = Session::open(&command.options.client)?;
             let body = match command.action {
                 CycleAction::Close => TxBody::CloseCycle,
+                CycleAction::Verify { n, file, out } => {
+                    return super::cycle_verify::run(
+                        &mut session,
+                        n,
+                        file.as_deref(),
+                        out.as_deref(),
+                    )
+                }
             };
             transact(&mut session, &command.options, body)
         }
@@ -98,6 +106,9 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         } => super::certificate::fetch_trade_certificate(&mut Session::open(&options)?, id, &out),
         ClientCommand::Verify { file, options } => {
             let mut session = Session::open(&options)?;
+            if super::cycle_verify::is_cycle_certificate(&file) {
+                return super::cycle_verify::run(&mut session, None, Some(&file), None);
+            }
             let json = session.json;
             super::certificate::verify_file(&file, session.genesis()?, json)
         }

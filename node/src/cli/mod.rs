@@ -11,6 +11,7 @@
 
 pub mod certificate;
 pub mod commands;
+pub mod cycle_verify;
 pub mod describe;
 pub mod funds;
 pub mod governance;
@@ -135,7 +136,8 @@ pub enum ClientCommand {
     /// Check a certificate file offline against the genesis file (`--genesis`), with no
     /// node, and print what it proves; exits non-zero with the reason otherwise.
     Verify {
-        /// The certificate file (from `seisan certificate trade`).
+        /// The certificate file (from `seisan certificate trade` or `seisan cycle verify
+        /// --out`).
         file: PathBuf,
         #[command(flatten)]
         options: ClientOptions,
@@ -300,6 +302,21 @@ pub struct CycleCommand {
 pub enum CycleAction {
     /// Cut off the current settlement cycle now (clearing house only).
     Close,
+    /// Check a settled cycle against the genesis file (`--genesis`) without trusting
+    /// the node: every confirmation's signatures and inclusion in a finalized block,
+    /// then the multilateral netting recomputed here and compared with what the chain
+    /// settled; any difference is printed and the exit code is non-zero.
+    Verify {
+        /// The cycle number (its certificate is fetched from the node).
+        #[arg(required_unless_present = "file")]
+        n: Option<u64>,
+        /// Verify a saved certificate (from `--out`) instead, with no node.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["n", "out"])]
+        file: Option<PathBuf>,
+        /// Also write the fetched certificate here (JSON).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]

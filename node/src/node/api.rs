@@ -202,6 +202,7 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
         .route("/metrics", get(metrics))
         .merge(super::queries::router())
         .merge(super::certificates::router())
+        .merge(super::cycle_certificate::router())
         .merge(super::reconciliation::router())
         .merge(super::compliance::router())
         .merge(super::custody_watcher::router())

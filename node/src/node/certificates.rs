@@ -66,7 +66,7 @@ async fn trade_certificate(
 
 /// The headers above `height` up to the certified `to`: committed blocks, or the seals
 /// kept with an epoch's last block (consensus rule E4).
-fn descendants(
+pub(super) fn descendants(
     context: &ApiContext,
     height: Height,
     to: Height,
@@ -95,7 +95,7 @@ fn descendants(
 }
 
 /// One link per validator-set change from genesis up to `epoch` (as in a balance proof).
-fn epoch_links(context: &ApiContext, epoch: Epoch) -> Result<Vec<EpochLink>, ApiError> {
+pub(super) fn epoch_links(context: &ApiContext, epoch: Epoch) -> Result<Vec<EpochLink>, ApiError> {
     let mut links = Vec::new();
     for number in 1..=epoch.0 {
         let (last_height, set) = read_epoch_start(&context.db, Epoch(number)).ok_or_else(|| {

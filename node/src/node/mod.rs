@@ -10,6 +10,7 @@ pub mod clock;
 pub mod compliance;
 pub mod config;
 pub mod custody_watcher;
+pub mod cycle_certificate;
 pub mod fault;
 pub mod files;
 pub mod mempool;

@@ -1,0 +1,128 @@
+//! `GET /v1/cycles/{n}/certificate`: a settled cycle's certificate (see
+//! [`crate::cli::cycle_verify`]): every settled confirmation's two signed submissions
+//! with their inclusion proofs, the `CycleSettled` event with its proof, and the cycle
+//! record proven at this node's certified tip, each block with its quorum certificate
+//! and the epoch links from genesis. Built from this node's committed store; any node
+//! serves it, an observer's included, and nothing in it needs the node to be trusted.
+
+use super::api::{ApiContext, ApiError};
+use super::certificates::{descendants, epoch_links};
+use super::pipeline::{read_block, read_certificate, read_receipts, read_tip};
+use crate::cli::cycle_verify::{build_cycle_certificate, BuildError, CycleSource};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use seisan_types::clearing::{Confirmation, ConfirmationId, CycleId, CycleStatus};
+use seisan_types::ids::Height;
+use seisan_types::receipt::{Event, Receipt};
+use seisan_types::state::StateView;
+use seisan_types::{Block, BlockHeader, QuorumCertificate};
+use serde_json::Value;
+
+/// Index keys read per scan of a cycle's confirmations.
+const CONFIRMATION_PAGE: usize = 1000;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/v1/cycles/{n}/certificate", get(cycle_certificate))
+}
+
+fn unavailable(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "certificate_unavailable",
+        message,
+    )
+}
+
+/// The node's store as the builder reads it.
+struct Store<'a> {
+    context: &'a ApiContext,
+}
+
+impl CycleSource for Store<'_> {
+    fn block(&self, height: Height) -> Option<Block> {
+        read_block(&self.context.db, height)
+    }
+
+    fn receipts(&self, height: Height) -> Option<(Vec<Receipt>, Vec<Event>)> {
+        read_receipts(&self.context.db, height).map(|stored| (stored.receipts, stored.events))
+    }
+
+    fn certification(
+        &self,
+        height: Height,
+    ) -> Result<(Vec<BlockHeader>, QuorumCertificate), String> {
+        let certificate = read_certificate(&self.context.db, height)
+            .ok_or_else(|| format!("block {height} has no stored certificate"))?;
+        let headers = descendants(self.context, height, certificate.vote.height)
+            .map_err(|error| error.message)?;
+        Ok((headers, certificate))
+    }
+}
+
+async fn cycle_certificate(
+    State(context): State<ApiContext>,
+    Path(n): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let cycle_id = CycleId(super::queries::number(&n, "cycle number")?);
+    // One committed height for every record read below.
+    let _guard = context.commit_lock.read().expect("commit lock");
+    let view = context.db.committed_view();
+    let Some(cycle) = seisan_contracts::query::cycle(&view, cycle_id) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("cycle {cycle_id} does not exist on this node"),
+        ));
+    };
+    if !matches!(cycle.status, CycleStatus::Settled { .. }) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cycle_not_settled",
+            format!("cycle {cycle_id} is not settled yet; its netting is final only then"),
+        ));
+    }
+    // The cycle's index names every confirmation it settled (and ones it removed).
+    let prefix = seisan_contracts::keys::cycle_confirmation_prefix(cycle_id);
+    let mut confirmations: Vec<Confirmation> = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = view.scan(&prefix, after.as_deref(), CONFIRMATION_PAGE);
+        let Some((last, _)) = page.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for (key, _) in &page {
+            let id = ConfirmationId(seisan_contracts::keys::trailing_u64(key));
+            let confirmation = seisan_contracts::query::confirmation(&view, id)
+                .expect("an indexed confirmation exists");
+            confirmations.push(confirmation);
+        }
+    }
+    let tip = read_tip(&context.db).expect("opened store has a tip");
+    let record_header = read_block(&context.db, tip.height)
+        .expect("tip block stored")
+        .header;
+    let key = seisan_contracts::keys::cycle(cycle_id);
+    let (value, proof) = context
+        .db
+        .prove(&key, tip.height)
+        .map_err(|error| unavailable(error.to_string()))?;
+    let value = value.expect("the cycle record read above is in the committed state");
+    let store = Store { context: &context };
+    let document = build_cycle_certificate(
+        &store,
+        context.genesis.chain_id.clone(),
+        &cycle,
+        &confirmations,
+        &record_header,
+        &value,
+        proof,
+        |epoch| epoch_links(&context, epoch).map_err(|error| error.message),
+    )
+    .map_err(|error: BuildError| unavailable(error.to_string()))?;
+    Ok(Json(
+        serde_json::to_value(&document).expect("a cycle certificate serializes"),
+    ))
+}
