@@ -1263,16 +1263,21 @@ mod tests {
         )
     }
 
-    fn certify(genesis: &Genesis, header: &BlockHeader) -> QuorumCertificate {
+    fn certify(
+        genesis: &Genesis,
+        header: &BlockHeader,
+        epoch: Epoch,
+        signers: [&str; 2],
+    ) -> QuorumCertificate {
         let vote = Vote {
             chain_id: genesis.chain_id.clone(),
-            epoch: Epoch(0),
+            epoch,
             view: header.view,
             height: header.height,
             block: header.hash(),
             kind: VoteKind::Finalize,
         };
-        let votes: Vec<_> = ["clearing-house", "exchange-b"]
+        let votes: Vec<_> = signers
             .iter()
             .map(|name| {
                 seisan_crypto::sign_vote(&Keypair::dev(name), member(genesis, name), vote.clone())
@@ -1324,10 +1329,14 @@ mod tests {
     }
 
     /// The ring A -> B -> C -> A (exchange-a, exchange-b, bench-0), one ETH each way at
-    /// 100, 110 and 120 JPY; `chain` may change what the chain settled (a faulty
-    /// chain), before the settlement event and the record are committed.
-    fn build(
-        chain: impl FnOnce(&mut Vec<NetPosition>, &mut Vec<AssetNetting>),
+    /// 100, 110 and 120 JPY, confirmed in blocks 3 and 4, settled by a `close_cycle` in
+    /// block 5, the record proven at block 6. `chain` may change what the chain settled
+    /// (the record, and the settlement event made from it) and the confirmations' fate
+    /// before the node builds the certificate. With `epoch_change`, block 5 ends epoch 0
+    /// and block 6 is certified by epoch 1's validators (exchange-a and exchange-b).
+    fn build_with(
+        epoch_change: bool,
+        chain: impl FnOnce(&mut Cycle, &mut Vec<Confirmation>),
     ) -> (Genesis, CycleCertificate) {
         let genesis = testnet_genesis(7101, 1);
         let (a, b, c) = (
@@ -1430,19 +1439,8 @@ mod tests {
                 status: ConfirmationStatus::Settled { cycle: CycleId(1) },
             });
         }
-        let (mut positions, mut netting) =
-            seisan_contracts::settlement::net_trades(&genesis, &terms);
-        chain(&mut positions, &mut netting);
-        let close = sign(&genesis, "clearing-house", 1, TxBody::CloseCycle);
-        let settle = receipt(
-            &close,
-            vec![Event::CycleSettled {
-                cycle: CycleId(1),
-                matched: 3,
-                netting: netting.clone(),
-            }],
-        );
-        let cycle = Cycle {
+        let (positions, netting) = seisan_contracts::settlement::net_trades(&genesis, &terms);
+        let mut cycle = Cycle {
             id: CycleId(1),
             opened_at_ms: 0,
             status: CycleStatus::Settled {
@@ -1455,6 +1453,16 @@ mod tests {
             netting,
             report: vec![],
         };
+        chain(&mut cycle, &mut confirmations);
+        let close = sign(&genesis, "clearing-house", 1, TxBody::CloseCycle);
+        let settle = receipt(
+            &close,
+            vec![Event::CycleSettled {
+                cycle: CycleId(1),
+                matched: cycle.matched,
+                netting: cycle.netting.clone(),
+            }],
+        );
         let db = StateDb::open(MemoryBackend::new()).unwrap();
         let mut writes = seisan_contracts::genesis_writes(&genesis);
         let key = seisan_contracts::keys::cycle(CycleId(1));
@@ -1465,6 +1473,14 @@ mod tests {
         let (proven_value, proof) = db.prove(&key, Height(0)).unwrap();
         assert_eq!(proven_value.as_deref(), Some(value.as_slice()));
 
+        let next_set = ValidatorSet {
+            epoch: Epoch(1),
+            quorum: 2,
+            validators: ["exchange-a", "exchange-b"]
+                .iter()
+                .map(|name| (member(&genesis, name), Keypair::dev(name).public_key()))
+                .collect(),
+        };
         let mut parent = Hash([2; 32]);
         for (height, pairs, events) in [
             (3, first, vec![]),
@@ -1474,7 +1490,7 @@ mod tests {
                 vec![(close, settle)],
                 vec![Event::CycleClosed {
                     cycle: CycleId(1),
-                    matched: 3,
+                    matched: cycle.matched,
                     short: vec![],
                 }],
             ),
@@ -1486,14 +1502,23 @@ mod tests {
             } else {
                 Hash([9; 32])
             };
-            let block = Block {
+            let mut block = Block {
                 header: header(height, parent, &txs, &receipts, &events, root),
                 txs,
             };
+            let (mut epoch, mut signers) = (Epoch(0), ["clearing-house", "exchange-b"]);
+            if epoch_change && height == 5 {
+                block.header.next_validators = Some(next_set.hash());
+            }
+            if epoch_change && height == 6 {
+                block.header.epoch = Epoch(1);
+                (epoch, signers) = (Epoch(1), ["exchange-a", "exchange-b"]);
+            }
             parent = block.header.hash();
-            memory
-                .certificates
-                .insert(Height(height), certify(&genesis, &block.header));
+            memory.certificates.insert(
+                Height(height),
+                certify(&genesis, &block.header, epoch, signers),
+            );
             memory
                 .blocks
                 .insert(Height(height), (block, receipts, events));
@@ -1511,8 +1536,17 @@ mod tests {
             &value,
             proof,
             |epoch| {
-                assert_eq!(epoch, Epoch(0));
-                Ok(vec![])
+                if !epoch_change {
+                    assert_eq!(epoch, Epoch(0));
+                    return Ok(vec![]);
+                }
+                assert_eq!(epoch, Epoch(1));
+                Ok(vec![EpochLink {
+                    set: next_set.clone(),
+                    last_header: memory.blocks[&Height(5)].0.header.clone(),
+                    certificate: memory.certificates[&Height(5)].clone(),
+                    seals: vec![],
+                }])
             },
         )
         .unwrap();
@@ -1520,7 +1554,7 @@ mod tests {
     }
 
     fn genuine() -> (Genesis, CycleCertificate) {
-        build(|_, _| {})
+        build_with(false, |_, _| {})
     }
 
     fn refusal(genesis: &Genesis, document: &CycleCertificate) -> String {
@@ -1572,9 +1606,9 @@ mod tests {
 
     #[test]
     fn a_chain_that_settled_another_netting_shows_each_difference() {
-        let (genesis, document) = build(|positions, netting| {
-            positions[0].pay = Amount(25);
-            netting[1].net = Amount(25);
+        let (genesis, document) = build_with(false, |cycle, _| {
+            cycle.positions[0].pay = Amount(25);
+            cycle.netting[1].net = Amount(25);
         });
         let verified = verify_cycle_certificate(&genesis, &document).unwrap();
         let whats: Vec<&str> = verified
@@ -1733,5 +1767,72 @@ mod tests {
         let mut other = genesis.clone();
         other.chain_id = ChainId("other-chain".into());
         assert!(refusal(&other, &genuine).contains("not the genesis chain"));
+    }
+
+    #[test]
+    fn blocks_of_two_epochs_verify_through_the_epoch_link() {
+        let (genesis, document) = build_with(true, |_, _| {});
+        assert_eq!(document.epochs.len(), 1);
+        let verified = verify_cycle_certificate(&genesis, &document).unwrap();
+        assert_eq!(verified.epoch, Epoch(1));
+        assert_eq!(verified.differences, vec![]);
+
+        // Without the link, epoch 1's certificate has no set to check it against.
+        let mut broken = document.clone();
+        broken.epochs.clear();
+        let reason = refusal(&genesis, &broken);
+        assert!(
+            reason.contains(
+                "(height 6): the quorum certificate is of epoch 1, the epoch links reach epoch 0"
+            ),
+            "{reason}"
+        );
+        // A link naming another set does not match the hash block 5 committed to.
+        let mut broken = document;
+        broken.epochs[0].set.quorum = 1;
+        let reason = refusal(&genesis, &broken);
+        assert!(reason.contains("epoch link 0"), "{reason}");
+    }
+
+    #[test]
+    fn a_removed_members_trades_are_left_out_and_may_not_be_slipped_back_in() {
+        // bench-0 was short at the deadline: its two trades left the cycle, and R-1
+        // alone was netted and settled.
+        let removal = |cycle: &mut Cycle, confirmations: &mut Vec<Confirmation>| {
+            let bench = confirmations[1].submissions[1].member;
+            let jpy = confirmations[0].submissions[0].terms.pair.quote;
+            let reason = RemovalReason::ShortAtDeadline { asset: jpy };
+            for confirmation in &mut confirmations[1..] {
+                confirmation.status = ConfirmationStatus::Removed {
+                    cycle: CycleId(1),
+                    reason,
+                };
+            }
+            let terms = vec![confirmations[0].submissions[0].terms.clone()];
+            let genesis = testnet_genesis(7101, 1);
+            let (positions, netting) = seisan_contracts::settlement::net_trades(&genesis, &terms);
+            cycle.matched = 1;
+            cycle.removed = vec![(bench, reason)];
+            cycle.positions = positions;
+            cycle.netting = netting;
+        };
+        let (genesis, document) = build_with(false, removal);
+        assert_eq!(document.confirmations.len(), 1);
+        let verified = verify_cycle_certificate(&genesis, &document).unwrap();
+        assert_eq!(verified.differences, vec![]);
+        assert_eq!(verified.trades.len(), 1);
+        assert_eq!(verified.removed.len(), 1);
+
+        // A removed member's confirmation offered as settled is refused (blocks 3 and 4
+        // are the same in both builds, at the same indexes).
+        let (_, full) = genuine();
+        assert_eq!(document.blocks[..2], full.blocks[..2]);
+        let mut document = document;
+        document.confirmations.push(full.confirmations[1].clone());
+        let reason = refusal(&genesis, &document);
+        assert!(
+            reason.contains("whom the chain removed from the cycle"),
+            "{reason}"
+        );
     }
 }
