@@ -13,7 +13,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use seisan_types::clearing::{Confirmation, ConfirmationId, CycleId, CycleStatus};
+use seisan_state::StateProof;
+use seisan_types::clearing::{Confirmation, ConfirmationId, Cycle, CycleId, CycleStatus};
 use seisan_types::ids::Height;
 use seisan_types::receipt::{Event, Receipt};
 use seisan_types::state::StateView;
@@ -35,39 +36,17 @@ fn unavailable(message: String) -> ApiError {
     )
 }
 
-/// The node's store as the builder reads it.
-struct Store<'a> {
-    context: &'a ApiContext,
+/// What must be read at one committed height: the settled cycle, the confirmations its
+/// index names, the tip's header, and the cycle record with its proof at the tip.
+struct CommittedParts {
+    cycle: Cycle,
+    confirmations: Vec<Confirmation>,
+    record_header: BlockHeader,
+    value: Vec<u8>,
+    proof: StateProof,
 }
 
-impl CycleSource for Store<'_> {
-    fn block(&self, height: Height) -> Option<Block> {
-        read_block(&self.context.db, height)
-    }
-
-    fn receipts(&self, height: Height) -> Option<(Vec<Receipt>, Vec<Event>)> {
-        read_receipts(&self.context.db, height).map(|stored| (stored.receipts, stored.events))
-    }
-
-    fn certification(
-        &self,
-        height: Height,
-    ) -> Result<(Vec<BlockHeader>, QuorumCertificate), String> {
-        let certificate = read_certificate(&self.context.db, height)
-            .ok_or_else(|| format!("block {height} has no stored certificate"))?;
-        let headers = descendants(self.context, height, certificate.vote.height)
-            .map_err(|error| error.message)?;
-        Ok((headers, certificate))
-    }
-}
-
-async fn cycle_certificate(
-    State(context): State<ApiContext>,
-    Path(n): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let cycle_id = CycleId(super::queries::number(&n, "cycle number")?);
-    // One committed height for every record read below.
-    let _guard = context.commit_lock.read().expect("commit lock");
+fn committed_parts(context: &ApiContext, cycle_id: CycleId) -> Result<CommittedParts, ApiError> {
     let view = context.db.committed_view();
     let Some(cycle) = seisan_contracts::query::cycle(&view, cycle_id) else {
         return Err(ApiError::new(
@@ -110,15 +89,63 @@ async fn cycle_certificate(
         .prove(&key, tip.height)
         .map_err(|error| unavailable(error.to_string()))?;
     let value = value.expect("the cycle record read above is in the committed state");
+    Ok(CommittedParts {
+        cycle,
+        confirmations,
+        record_header,
+        value,
+        proof,
+    })
+}
+
+/// The node's store as the builder reads it.
+struct Store<'a> {
+    context: &'a ApiContext,
+}
+
+impl CycleSource for Store<'_> {
+    fn block(&self, height: Height) -> Option<Block> {
+        read_block(&self.context.db, height)
+    }
+
+    fn receipts(&self, height: Height) -> Option<(Vec<Receipt>, Vec<Event>)> {
+        read_receipts(&self.context.db, height).map(|stored| (stored.receipts, stored.events))
+    }
+
+    fn certification(
+        &self,
+        height: Height,
+    ) -> Result<(Vec<BlockHeader>, QuorumCertificate), String> {
+        let certificate = read_certificate(&self.context.db, height)
+            .ok_or_else(|| format!("block {height} has no stored certificate"))?;
+        let headers = descendants(self.context, height, certificate.vote.height)
+            .map_err(|error| error.message)?;
+        Ok((headers, certificate))
+    }
+}
+
+async fn cycle_certificate(
+    State(context): State<ApiContext>,
+    Path(n): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let cycle_id = CycleId(super::queries::number(&n, "cycle number")?);
+    let parts = {
+        // The cycle, its confirmations and the record's proof of one committed height
+        // (the proof is only of the tip). What is read after the guard is dropped is
+        // immutable once committed (past blocks, receipts, certificates, epoch starts),
+        // so a large cycle does not hold up the next commit while it is assembled.
+        let _guard = context.commit_lock.read().expect("commit lock");
+        committed_parts(&context, cycle_id)?
+    };
     let store = Store { context: &context };
     let document = build_cycle_certificate(
         &store,
         context.genesis.chain_id.clone(),
-        &cycle,
-        &confirmations,
-        &record_header,
-        &value,
-        proof,
+        &parts.cycle,
+        &parts.confirmations,
+        &parts.record_header,
+        &parts.value,
+        parts.proof,
         |epoch| epoch_links(&context, epoch).map_err(|error| error.message),
     )
     .map_err(|error: BuildError| unavailable(error.to_string()))?;
