@@ -112,6 +112,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             let json = session.json;
             super::certificate::verify_file(&file, session.genesis()?, json)
         }
+        ClientCommand::Compliance(command) => super::compliance::run(command),
         ClientCommand::Tx { id, options } => {
             let mut session = Session::open(&options)?;
             let id =

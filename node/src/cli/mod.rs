@@ -11,6 +11,7 @@
 
 pub mod certificate;
 pub mod commands;
+pub mod compliance;
 pub mod cycle_verify;
 pub mod describe;
 pub mod funds;
@@ -142,6 +143,11 @@ pub enum ClientCommand {
         #[command(flatten)]
         options: ClientOptions,
     },
+    /// The daily compliance report (Payment Services Act art. 63-11): per crypto asset
+    /// the cold share against the 95% rule and reserves coverage, per exchange its
+    /// customer fiat against its trust balance, breaches named; and members' end-of-day
+    /// statements verified against genesis.
+    Compliance(compliance::ComplianceCommand),
     /// A transaction's status and receipt.
     Tx {
         /// The transaction id (hex).

@@ -531,22 +531,11 @@ fn ratio_bps(part: u128, whole: u128) -> Option<u128> {
     (whole > 0).then(|| part.saturating_mul(BPS) / whole)
 }
 
-/// `amount` of `symbol` as a decimal.
+/// `amount` of `asset` as a decimal.
 fn shown(amount: Amount, genesis: &Genesis, asset: AssetId) -> String {
-    let scale = genesis.asset(asset).map_or(0, |spec| spec.scale);
-    let text = amount.0.to_string();
-    if scale == 0 {
-        return text;
-    }
-    let scale = scale as usize;
-    let padded = format!("{text:0>width$}", width = scale + 1);
-    let (whole, fraction) = padded.split_at(padded.len() - scale);
-    let fraction = fraction.trim_end_matches('0');
-    if fraction.is_empty() {
-        whole.to_string()
-    } else {
-        format!("{whole}.{fraction}")
-    }
+    genesis
+        .asset(asset)
+        .map_or_else(|| amount.to_string(), |spec| spec.format_amount(amount))
 }
 
 /// The report of a snapshot, given the public chain at the matching block (`None`:
@@ -638,6 +627,8 @@ pub fn report(
                 .get(&(holdings.name.clone(), holdings.currency.clone()))
                 .cloned()
                 .unwrap_or(TrustReading::NoBank);
+            // Nothing owed cannot be short, whatever the bank says or does not say.
+            let unread_matters = owed > Amount::ZERO;
             let show = |amount| shown(amount, genesis, holdings.asset);
             let coverage_bps = match &reading {
                 TrustReading::Read { balance } => {
@@ -656,19 +647,26 @@ pub fn report(
                     ratio_bps(balance.0, owed.0)
                 }
                 TrustReading::NoBank => {
-                    unverified.push(format!(
-                        "{subject}: this node has no bank connection; the trust balance is unknown"
-                    ));
+                    if unread_matters {
+                        unverified.push(format!(
+                            "{subject}: this node has no bank connection; the trust balance is unknown"
+                        ));
+                    }
                     None
                 }
                 TrustReading::Unreadable => {
-                    unverified.push(format!(
-                        "{subject}: the bank refused this node's token for the trust account"
-                    ));
+                    if unread_matters {
+                        unverified.push(format!(
+                            "{subject}: the bank refused this node's token for the trust account"
+                        ));
+                    }
                     None
                 }
                 TrustReading::Failed { reason } => {
-                    unverified.push(format!("{subject}: the bank did not answer ({reason})"));
+                    if unread_matters {
+                        unverified
+                            .push(format!("{subject}: the bank did not answer ({reason})"));
+                    }
                     None
                 }
             };
@@ -704,12 +702,13 @@ pub fn report(
 }
 
 /// Reads the hot and cold balances at the newest public-chain block at or before
-/// `at_ms` (`None`: at the newest block).
+/// `at_ms` (`None`: at the newest block); `Ok(None)` when the public chain has no block
+/// that early.
 async fn read_chain(
     url: &str,
     genesis: &Genesis,
     at_ms: Option<u64>,
-) -> Result<ChainReading, String> {
+) -> Result<Option<ChainReading>, String> {
     let settings = genesis
         .public_chain
         .clone()
@@ -730,11 +729,14 @@ async fn read_chain(
                 .await
                 .map_err(|error| error.to_string())?,
         ),
-        Some(at_ms) => chain
+        Some(at_ms) => match chain
             .last_block_at(at_ms / 1000, latest)
             .await
             .map_err(|error| error.to_string())?
-            .ok_or("the public chain has no block before the day's last height")?,
+        {
+            Some(found) => found,
+            None => return Ok(None),
+        },
     };
     let mut hot = BTreeMap::new();
     let mut cold = BTreeMap::new();
@@ -753,12 +755,12 @@ async fn read_chain(
                 .map_err(|error| error.to_string())?,
         );
     }
-    Ok(ChainReading {
+    Ok(Some(ChainReading {
         block,
         block_time_s,
         hot,
         cold,
-    })
+    }))
 }
 
 /// Each exchange's trust balance per currency: at `at_ms` (the balance after the last
@@ -837,22 +839,31 @@ async fn evaluate(
 ) -> Result<ComplianceReport, String> {
     let at_ms = is_final.then_some(snapshot.block_timestamp_ms);
     let url = context.custody.borrow().rpc_url.clone();
-    let chain = match (url, &context.genesis.public_chain) {
-        (Some(url), Some(_)) => Some(read_chain(&url, &context.genesis, at_ms).await?),
-        _ => None,
+    let (chain, no_block) = match (url, &context.genesis.public_chain) {
+        (Some(url), Some(_)) => match read_chain(&url, &context.genesis, at_ms).await? {
+            Some(chain) => (Some(chain), false),
+            None => (None, true),
+        },
+        _ => (None, false),
     };
     let bank = context.bank_reader.clone();
     let fiat = snapshot.fiat.clone();
     let trust = tokio::task::spawn_blocking(move || read_trust(bank.as_deref(), &fiat, at_ms))
         .await
         .expect("reading the bank does not panic");
-    Ok(report(
+    let mut report = report(
         &context.genesis,
         &snapshot,
         chain.as_ref(),
         &trust,
         is_final,
-    ))
+    );
+    if no_block && !report.unverified.is_empty() {
+        // Not a failure to read: the public chain began after the day ended.
+        report.unverified[0] =
+            "the public chain has no block at or before the day's last height".into();
+    }
+    Ok(report)
 }
 
 /// The compliance routes, merged into the node's API.
@@ -1234,6 +1245,11 @@ mod tests {
         let mut empty = snapshot();
         empty.crypto[0].balances = Amount::ZERO;
         empty.crypto[0].pending_withdrawals = Amount::ZERO;
+        let mut no_fiat = snapshot();
+        no_fiat.fiat[0].ledger_fiat = Amount::ZERO;
+        no_fiat.fiat[0].pending_withdrawals = Amount::ZERO;
+        let no_fiat = report(&genesis, &no_fiat, None, &BTreeMap::new(), false);
+        assert_eq!(no_fiat.unverified.len(), 1, "{:?}", no_fiat.unverified);
         let empty = report(
             &genesis,
             &empty,
