@@ -10,6 +10,10 @@
 //! count and the per-asset gross and net the chain settled) proven under its block's
 //! `receipts_root`, and the cycle record (the positions the chain settled, and the
 //! members removed for shortfalls) proven under the state root of a certified block.
+//! A submission is checked against its member's key in the genesis file; a member
+//! added later by governance is not in it, so its key is taken from the consortium
+//! record proven at the same certified state root (a genesis member's key is never
+//! taken from there: a quorum that rotated it could otherwise sign in its name).
 //! Every block is certified by a quorum certificate of finalize votes of the validator
 //! set of its epoch, followed from genesis through the epoch links as in a balance
 //! proof ([`super::proof`]).
@@ -22,7 +26,8 @@
 //! broken link; a proven cycle whose netting differs is a list of differences.
 
 use super::proof::{follow_epochs, EpochLink, ProofCheckError};
-use seisan_crypto::{CertificateError, TxError};
+use seisan_contracts::consortium::Consortium;
+use seisan_crypto::{CertificateError, SignatureError};
 use seisan_state::{ProofError, StateProof};
 use seisan_types::clearing::{
     trade_value, AssetNetting, ConfirmationField, ConfirmationId, Cycle, CycleId, CycleStatus,
@@ -30,6 +35,7 @@ use seisan_types::clearing::{
 };
 use seisan_types::hash::{Hash, MerkleStep};
 use seisan_types::ids::{AssetId, ChainId, Epoch, Height, MemberId};
+use seisan_types::membership::Membership;
 use seisan_types::receipt::{receipts_root_of, Event, Receipt, ReceiptLeaf, TxOutcome};
 use seisan_types::{
     codec, tags, BlockHeader, Genesis, QuorumCertificate, SignedTransaction, TxBody, ValidatorSet,
@@ -67,6 +73,9 @@ pub struct CycleCertificate {
     pub settlement: ProvenSettlement,
     /// The cycle record (positions, removals) in a certified state.
     pub record: ProvenRecord,
+    /// The consortium record in the same state: the keys of members added by
+    /// governance, who are not in the genesis file.
+    pub consortium: ProvenRecord,
 }
 
 /// A block header with what makes it final.
@@ -115,13 +124,13 @@ pub struct ProvenSettlement {
     pub path: Vec<MerkleStep>,
 }
 
-/// The cycle record under a certified state root.
+/// A state record (the cycle's, or the consortium's) under a certified state root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvenRecord {
     /// Index into [`CycleCertificate::blocks`].
     pub block: usize,
-    /// Hex of the codec-encoded [`Cycle`].
+    /// Hex of the codec-encoded value ([`Cycle`], or the consortium configuration).
     pub value: String,
     pub proof: StateProof,
 }
@@ -154,6 +163,11 @@ pub struct VerifiedCycle {
     pub epoch: Epoch,
     pub trades: Vec<ProvenTrade>,
     pub removed: Vec<(MemberId, RemovalReason)>,
+    /// The proven membership (names, and the keys of members added by governance).
+    pub membership: Membership,
+    /// Signers checked against a key from the proven consortium record (members added
+    /// after genesis).
+    pub added_signers: BTreeSet<MemberId>,
     /// The netting recomputed here.
     pub positions: Vec<NetPosition>,
     pub netting: Vec<AssetNetting>,
@@ -166,8 +180,16 @@ pub struct VerifiedCycle {
 pub enum SubmissionFault {
     #[error("refers to block {index}, the document has {count}")]
     NoBlock { index: usize, count: usize },
-    #[error("{reason}")]
-    NotSigned { reason: TxError },
+    #[error("the transaction is for chain {got:?}, not the genesis chain")]
+    WrongChain { got: String },
+    #[error("member {member} is neither in genesis nor in the proven consortium record")]
+    UnknownMember { member: MemberId },
+    #[error("signature of member {member} does not verify against its {origin} key: {reason}")]
+    NotSigned {
+        member: MemberId,
+        origin: &'static str,
+        reason: SignatureError,
+    },
     #[error("the transaction is a {kind}, not a confirmation")]
     NotConfirmation { kind: String },
     #[error("the transaction is not in the block: its path leads to transactions root {computed}, the header commits to {committed}")]
@@ -280,16 +302,24 @@ pub enum CycleCheckError {
     SettlementNotInBlock { computed: Hash, committed: Hash },
     #[error("settlement: the proven receipt holds no CycleSettled event of cycle {cycle}")]
     NoSettlement { cycle: CycleId },
-    #[error("cycle record: refers to block {index}, the document has {count}")]
-    RecordBlock { index: usize, count: usize },
-    #[error("cycle record: not hex: {reason}")]
-    RecordHex { reason: String },
-    #[error(
-        "cycle record: the Merkle proof under the state root of height {height} fails: {reason}"
-    )]
-    RecordProof { height: Height, reason: ProofError },
-    #[error("cycle record: the proven value is not a cycle: {reason}")]
-    RecordValue { reason: String },
+    #[error("{what}: refers to block {index}, the document has {count}")]
+    RecordBlock {
+        what: &'static str,
+        index: usize,
+        count: usize,
+    },
+    #[error("{what}: not hex: {reason}")]
+    RecordHex { what: &'static str, reason: String },
+    #[error("{what}: the Merkle proof under the state root of height {height} fails: {reason}")]
+    RecordProof {
+        what: &'static str,
+        height: Height,
+        reason: ProofError,
+    },
+    #[error("{what}: the proven value does not decode: {reason}")]
+    RecordValue { what: &'static str, reason: String },
+    #[error("the cycle record and the consortium record are proven at different blocks ({cycle} and {consortium})")]
+    RecordsApart { cycle: usize, consortium: usize },
     #[error("cycle record: the record is of cycle {got}, not {expected}")]
     RecordOtherCycle { expected: CycleId, got: CycleId },
     #[error("cycle record: cycle {cycle} is {status}, not settled")]
@@ -387,6 +417,7 @@ fn check_blocks(
 /// Checks one submission of `confirmation`; returns its terms.
 fn check_submission<'a>(
     genesis: &Genesis,
+    membership: &Membership,
     blocks: &[CertifiedBlock],
     cycle: CycleId,
     confirmation: ConfirmationId,
@@ -413,8 +444,25 @@ fn check_submission<'a>(
     let header = &block.header;
     let fail = |fault| fail(header.height, fault);
     let transaction = &submission.transaction;
-    seisan_crypto::verify_transaction(genesis, transaction)
-        .map_err(|reason| fail(SubmissionFault::NotSigned { reason }))?;
+    if transaction.tx.chain_id != genesis.chain_id {
+        return Err(fail(SubmissionFault::WrongChain {
+            got: transaction.tx.chain_id.0.clone(),
+        }));
+    }
+    let (key, origin) = signing_key(genesis, membership, member)
+        .ok_or_else(|| fail(SubmissionFault::UnknownMember { member }))?;
+    seisan_crypto::verify_digest(
+        &key,
+        &transaction.tx.signing_digest(),
+        &transaction.signature,
+    )
+    .map_err(|reason| {
+        fail(SubmissionFault::NotSigned {
+            member,
+            origin,
+            reason,
+        })
+    })?;
     let TxBody::Confirm(terms) = &transaction.tx.body else {
         return Err(fail(SubmissionFault::NotConfirmation {
             kind: transaction.tx.body.kind_name().to_string(),
@@ -471,6 +519,7 @@ fn check_submission<'a>(
 /// Checks one confirmation; returns the trade it settles.
 fn check_confirmation(
     genesis: &Genesis,
+    membership: &Membership,
     blocks: &[CertifiedBlock],
     cycle: CycleId,
     proven: &ProvenConfirmation,
@@ -482,8 +531,9 @@ fn check_confirmation(
             count: proven.submissions.len(),
         });
     };
-    let first_terms = check_submission(genesis, blocks, cycle, confirmation, 1, first)?;
-    let second_terms = check_submission(genesis, blocks, cycle, confirmation, 2, second)?;
+    let first_terms = check_submission(genesis, membership, blocks, cycle, confirmation, 1, first)?;
+    let second_terms =
+        check_submission(genesis, membership, blocks, cycle, confirmation, 2, second)?;
     let fields = seisan_contracts::settlement::differing_fields(first_terms, second_terms);
     if !fields.is_empty() {
         return Err(CycleCheckError::TermsDiffer {
@@ -573,30 +623,45 @@ fn check_settlement(
         .ok_or(CycleCheckError::NoSettlement { cycle })
 }
 
+/// The value of `key` proven under the state root of one of `blocks`.
+fn proven_value<T: serde::de::DeserializeOwned + Serialize>(
+    what: &'static str,
+    blocks: &[CertifiedBlock],
+    key: &[u8],
+    record: &ProvenRecord,
+) -> Result<T, CycleCheckError> {
+    let block = blocks
+        .get(record.block)
+        .ok_or(CycleCheckError::RecordBlock {
+            what,
+            index: record.block,
+            count: blocks.len(),
+        })?;
+    let value = hex::decode(&record.value).map_err(|error| CycleCheckError::RecordHex {
+        what,
+        reason: error.to_string(),
+    })?;
+    seisan_state::verify_proof(block.header.state_root, key, Some(&value), &record.proof).map_err(
+        |reason| CycleCheckError::RecordProof {
+            what,
+            height: block.header.height,
+            reason,
+        },
+    )?;
+    codec::decode(&value).map_err(|error| CycleCheckError::RecordValue {
+        what,
+        reason: error.to_string(),
+    })
+}
+
 /// The proven cycle record.
 fn check_record(
     blocks: &[CertifiedBlock],
     cycle: CycleId,
     record: &ProvenRecord,
 ) -> Result<Cycle, CycleCheckError> {
-    let block = blocks
-        .get(record.block)
-        .ok_or(CycleCheckError::RecordBlock {
-            index: record.block,
-            count: blocks.len(),
-        })?;
-    let value = hex::decode(&record.value).map_err(|error| CycleCheckError::RecordHex {
-        reason: error.to_string(),
-    })?;
     let key = seisan_contracts::keys::cycle(cycle);
-    seisan_state::verify_proof(block.header.state_root, &key, Some(&value), &record.proof)
-        .map_err(|reason| CycleCheckError::RecordProof {
-            height: block.header.height,
-            reason,
-        })?;
-    let proven: Cycle = codec::decode(&value).map_err(|error| CycleCheckError::RecordValue {
-        reason: error.to_string(),
-    })?;
+    let proven: Cycle = proven_value("cycle record", blocks, &key, record)?;
     if proven.id != cycle {
         return Err(CycleCheckError::RecordOtherCycle {
             expected: cycle,
@@ -604,6 +669,21 @@ fn check_record(
         });
     }
     Ok(proven)
+}
+
+/// The key `member` signs with: its genesis key, or for a member added by governance,
+/// its key in the proven `membership`. Returns the key and where it came from.
+fn signing_key(
+    genesis: &Genesis,
+    membership: &Membership,
+    member: MemberId,
+) -> Option<(seisan_types::PublicKey, &'static str)> {
+    match genesis.member(member) {
+        Some(entry) => Some((entry.public_key, "genesis")),
+        None => membership
+            .member(member)
+            .map(|entry| (entry.member.public_key, "consortium-record")),
+    }
 }
 
 /// Verifies a cycle certificate against `genesis`, with no node, and recomputes the
@@ -650,6 +730,20 @@ pub fn verify_cycle_certificate(
     let (settled_height, settled_matched, settled_netting) =
         check_settlement(blocks, cycle, &document.settlement)?;
     let record = check_record(blocks, cycle, &document.record)?;
+    // The members' keys from the same certified state as the cycle record.
+    if document.consortium.block != document.record.block {
+        return Err(CycleCheckError::RecordsApart {
+            cycle: document.record.block,
+            consortium: document.consortium.block,
+        });
+    }
+    let consortium: Consortium = proven_value(
+        "consortium record",
+        blocks,
+        &seisan_contracts::keys::consortium(),
+        &document.consortium,
+    )?;
+    let membership = consortium.membership;
     let CycleStatus::Settled {
         settled_at_ms,
         height: record_height,
@@ -677,7 +771,7 @@ pub fn verify_cycle_certificate(
             });
         }
         last = Some(proven.confirmation);
-        let trade = check_confirmation(genesis, blocks, cycle, proven)?;
+        let trade = check_confirmation(genesis, &membership, blocks, cycle, proven)?;
         for member in [trade.terms.buyer, trade.terms.seller] {
             if removed.contains(&member) {
                 return Err(CycleCheckError::RemovedMemberTrade {
@@ -716,6 +810,11 @@ pub fn verify_cycle_certificate(
             settled: record.matched.to_string(),
         });
     }
+    let added_signers = trades
+        .iter()
+        .flat_map(|trade| [trade.terms.buyer, trade.terms.seller])
+        .filter(|member| genesis.member(*member).is_none())
+        .collect();
     Ok(VerifiedCycle {
         cycle,
         settled_height,
@@ -723,6 +822,8 @@ pub fn verify_cycle_certificate(
         epoch,
         trades,
         removed: record.removed.clone(),
+        membership,
+        added_signers,
         positions,
         netting,
         differences,
@@ -850,6 +951,14 @@ pub enum BuildError {
     NoEpochLinks { latest: Epoch, reason: String },
 }
 
+/// The cycle record and the consortium record (value bytes and proof) under the state
+/// root of `header`, a certified block (the node's tip).
+pub struct TipRecords {
+    pub header: BlockHeader,
+    pub cycle: (Vec<u8>, StateProof),
+    pub consortium: (Vec<u8>, StateProof),
+}
+
 /// Collects the certified blocks a certificate refers to, one entry per height.
 struct Blocks<'a, S: CycleSource> {
     source: &'a S,
@@ -901,18 +1010,15 @@ impl<'a, S: CycleSource> Blocks<'a, S> {
 }
 
 /// Builds the certificate of settled `cycle` (the node's side): its settled
-/// confirmations in id order (`confirmations` holds at least those), the record proven
-/// at `record_header` (`record_value`, `record_proof`), and the epoch links `epochs`
-/// gives from genesis up to the latest epoch of any certificate used.
-#[allow(clippy::too_many_arguments)]
+/// confirmations in id order (`confirmations` holds at least those), the cycle and
+/// consortium records proven at a certified block (`tip`), and the epoch links
+/// `epochs` gives from genesis up to the latest epoch of any certificate used.
 pub fn build_cycle_certificate<S: CycleSource>(
     source: &S,
     chain_id: ChainId,
     cycle: &Cycle,
     confirmations: &[seisan_types::clearing::Confirmation],
-    record_header: &BlockHeader,
-    record_value: &[u8],
-    record_proof: StateProof,
+    tip: TipRecords,
     epochs: impl FnOnce(Epoch) -> Result<Vec<EpochLink>, String>,
 ) -> Result<CycleCertificate, BuildError> {
     use seisan_types::clearing::ConfirmationStatus;
@@ -1011,10 +1117,16 @@ pub fn build_cycle_certificate<S: CycleSource>(
         leaf,
         path: seisan_types::receipt::receipt_path(&receipts, &events, index),
     };
+    let at = blocks.certified(&tip.header)?;
     let record = ProvenRecord {
-        block: blocks.certified(record_header)?,
-        value: hex::encode(record_value),
-        proof: record_proof,
+        block: at,
+        value: hex::encode(&tip.cycle.0),
+        proof: tip.cycle.1,
+    };
+    let consortium = ProvenRecord {
+        block: at,
+        value: hex::encode(&tip.consortium.0),
+        proof: tip.consortium.1,
     };
     let latest = latest_epoch(&blocks.list);
     let epochs = epochs(latest).map_err(|reason| BuildError::NoEpochLinks { latest, reason })?;
@@ -1027,6 +1139,7 @@ pub fn build_cycle_certificate<S: CycleSource>(
         confirmations: proven,
         settlement,
         record,
+        consortium,
     })
 }
 
@@ -1118,8 +1231,8 @@ pub fn run(
 fn report(genesis: &Genesis, verified: &VerifiedCycle, json: bool) {
     use super::describe::{amount, asset_symbol, member_name, pair_name};
     use super::text::{format_time_ms, Align, Table};
-    // No node is asked: names come from genesis alone.
-    let name = |member| member_name(genesis, None, member);
+    // No node is asked: names come from genesis and the proven consortium record.
+    let name = |member| member_name(genesis, Some(&verified.membership), member);
     if json {
         let trades: Vec<serde_json::Value> = verified
             .trades
@@ -1140,6 +1253,7 @@ fn report(genesis: &Genesis, verified: &VerifiedCycle, json: bool) {
             "epoch": verified.epoch,
             "trades": trades,
             "removed": verified.removed,
+            "added_signers": verified.added_signers,
             "positions": verified.positions,
             "netting": verified.netting,
             "differences": verified.differences,
@@ -1166,6 +1280,13 @@ fn report(genesis: &Genesis, verified: &VerifiedCycle, json: bool) {
         format_time_ms(verified.settled_at_ms),
         verified.epoch
     );
+    if !verified.added_signers.is_empty() {
+        let names: Vec<String> = verified.added_signers.iter().map(|m| name(*m)).collect();
+        println!(
+            "  not in genesis (added by governance), checked with their keys in the proven consortium record: {}",
+            names.join(", ")
+        );
+    }
     for (member, reason) in &verified.removed {
         println!("  {} was removed from the cycle: {reason:?}", name(*member));
     }
@@ -1472,6 +1593,9 @@ mod tests {
         db.commit(&staged, vec![]).unwrap();
         let (proven_value, proof) = db.prove(&key, Height(0)).unwrap();
         assert_eq!(proven_value.as_deref(), Some(value.as_slice()));
+        let (consortium, consortium_proof) = db
+            .prove(&seisan_contracts::keys::consortium(), Height(0))
+            .unwrap();
 
         let next_set = ValidatorSet {
             epoch: Epoch(1),
@@ -1532,9 +1656,11 @@ mod tests {
             genesis.chain_id.clone(),
             &cycle,
             &confirmations,
-            &record_header,
-            &value,
-            proof,
+            TipRecords {
+                header: record_header,
+                cycle: (value, proof),
+                consortium: (consortium.unwrap(), consortium_proof),
+            },
             |epoch| {
                 if !epoch_change {
                     assert_eq!(epoch, Epoch(0));
@@ -1834,5 +1960,46 @@ mod tests {
             reason.contains("whom the chain removed from the cycle"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_member_added_after_genesis_is_checked_with_its_proven_key() {
+        // The chain's genesis named bench-0; an auditor's genesis file from before it
+        // joined does not: its key comes from the consortium record, proven at the
+        // same certified block as the cycle record.
+        let (_, document) = genuine();
+        let older = testnet_genesis(7101, 0);
+        assert!(older.member_by_name("bench-0").is_none());
+        let verified = verify_cycle_certificate(&older, &document).unwrap();
+        assert_eq!(verified.differences, vec![]);
+        let bench = verified
+            .membership
+            .members
+            .iter()
+            .position(|entry| entry.member.name == "bench-0")
+            .unwrap();
+        assert_eq!(
+            verified.added_signers,
+            BTreeSet::from([MemberId(bench as u32)])
+        );
+
+        // A changed key in the consortium record breaks its proof.
+        let mut broken = document.clone();
+        let mut consortium: Consortium =
+            codec::decode(&hex::decode(&broken.consortium.value).unwrap()).unwrap();
+        consortium.membership.members[bench].member.public_key =
+            Keypair::dev("someone-else").public_key();
+        broken.consortium.value = hex::encode(codec::encode(&consortium));
+        let reason = refusal(&older, &broken);
+        assert!(
+            reason.contains("consortium record: the Merkle proof"),
+            "{reason}"
+        );
+
+        // The consortium record must be of the cycle record's block.
+        let mut broken = document;
+        broken.consortium.block = 0;
+        let reason = refusal(&older, &broken);
+        assert!(reason.contains("proven at different blocks"), "{reason}");
     }
 }

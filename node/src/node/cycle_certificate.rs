@@ -8,12 +8,11 @@
 use super::api::{ApiContext, ApiError};
 use super::certificates::{descendants, epoch_links};
 use super::pipeline::{read_block, read_certificate, read_receipts, read_tip};
-use crate::cli::cycle_verify::{build_cycle_certificate, BuildError, CycleSource};
+use crate::cli::cycle_verify::{build_cycle_certificate, BuildError, CycleSource, TipRecords};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use seisan_state::StateProof;
 use seisan_types::clearing::{Confirmation, ConfirmationId, Cycle, CycleId, CycleStatus};
 use seisan_types::ids::Height;
 use seisan_types::receipt::{Event, Receipt};
@@ -37,13 +36,12 @@ fn unavailable(message: String) -> ApiError {
 }
 
 /// What must be read at one committed height: the settled cycle, the confirmations its
-/// index names, the tip's header, and the cycle record with its proof at the tip.
+/// index names, the tip's header, and the cycle and consortium records with their
+/// proofs at the tip.
 struct CommittedParts {
     cycle: Cycle,
     confirmations: Vec<Confirmation>,
-    record_header: BlockHeader,
-    value: Vec<u8>,
-    proof: StateProof,
+    tip: TipRecords,
 }
 
 fn committed_parts(context: &ApiContext, cycle_id: CycleId) -> Result<CommittedParts, ApiError> {
@@ -83,18 +81,23 @@ fn committed_parts(context: &ApiContext, cycle_id: CycleId) -> Result<CommittedP
     let record_header = read_block(&context.db, tip.height)
         .expect("tip block stored")
         .header;
-    let key = seisan_contracts::keys::cycle(cycle_id);
-    let (value, proof) = context
-        .db
-        .prove(&key, tip.height)
-        .map_err(|error| unavailable(error.to_string()))?;
-    let value = value.expect("the cycle record read above is in the committed state");
+    let prove = |key: Vec<u8>, what: &str| {
+        let (value, proof) = context
+            .db
+            .prove(&key, tip.height)
+            .map_err(|error| unavailable(error.to_string()))?;
+        let value = value.unwrap_or_else(|| panic!("the {what} is in the committed state"));
+        Ok::<_, ApiError>((value, proof))
+    };
+    let records = TipRecords {
+        header: record_header,
+        cycle: prove(seisan_contracts::keys::cycle(cycle_id), "cycle record")?,
+        consortium: prove(seisan_contracts::keys::consortium(), "consortium record")?,
+    };
     Ok(CommittedParts {
         cycle,
         confirmations,
-        record_header,
-        value,
-        proof,
+        tip: records,
     })
 }
 
@@ -143,9 +146,7 @@ async fn cycle_certificate(
         context.genesis.chain_id.clone(),
         &parts.cycle,
         &parts.confirmations,
-        &parts.record_header,
-        &parts.value,
-        parts.proof,
+        parts.tip,
         |epoch| epoch_links(&context, epoch).map_err(|error| error.message),
     )
     .map_err(|error: BuildError| unavailable(error.to_string()))?;
