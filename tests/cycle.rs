@@ -215,9 +215,15 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
     let run = seisan(&testnet, &nowhere, None, &["verify", saved_arg]).ok();
     assert!(run.stdout.contains("cycle 1 VERIFIED"), "{}", run.stdout);
 
-    // Another node serves a certificate that verifies the same.
+    // Another node serves a certificate that verifies the same (once it has the
+    // cycle's settlement: it may be a block behind).
     let other = testnet.nodes[2].url();
-    seisan(&testnet, &other, None, &["cycle", "verify", "1"]).ok();
+    wait_until(PATIENCE, || {
+        Ok(get(&format!("{other}/v1/cycles/1/certificate"))?.0 == 200)
+    })
+    .expect("the other node settles cycle 1");
+    let run = seisan(&testnet, &other, None, &["cycle", "verify", "1"]).ok();
+    assert!(run.stdout.contains("cycle 1 VERIFIED"), "{}", run.stdout);
 
     // One confirmation altered: bench-0's side of R-2 now says 2 ETH.
     let genuine: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
