@@ -116,14 +116,15 @@ impl DayCutoff {
     pub fn day_labelled(self, date: &str) -> Result<u64, DayError> {
         let days = parse_date(date)?;
         let days = u64::try_from(days).map_err(|_| DayError::BadDate { text: date.into() })?;
-        // The day's last instant falls on `date`: its end is that date's midnight plus
-        // the cut-off (or the next midnight for a cut-off at midnight).
-        let end = if self.seconds == 0 {
-            (days + 1) * DAY_MS
+        // The day's last instant falls on `date`: it ends at that date's midnight plus
+        // the cut-off, or at the next midnight for a cut-off at midnight.
+        let day = if self.seconds == 0 {
+            days
         } else {
-            days * DAY_MS + self.offset_ms()
+            // A day ending on 1970-01-01 began before the epoch.
+            days.checked_sub(1)
+                .ok_or_else(|| DayError::BadDate { text: date.into() })?
         };
-        let day = (end / DAY_MS).saturating_sub(1);
         debug_assert_eq!(self.label(day), date);
         Ok(day)
     }
@@ -420,9 +421,14 @@ pub fn recorded_days(db: &StateDb<SledBackend>) -> Vec<(String, Height)> {
         after = Some(last.clone());
         for (key, bytes) in &page {
             let date = String::from_utf8_lossy(&key[RECORD_DAY.len()..]).into_owned();
-            let snapshot: DaySnapshot =
+            // Only the height: the statements are not decoded.
+            #[derive(Deserialize)]
+            struct StoredHeight {
+                height: Height,
+            }
+            let head: StoredHeight =
                 serde_json::from_slice(bytes).expect("a stored snapshot decodes");
-            days.push((date, snapshot.height));
+            days.push((date, head.height));
         }
     }
     let skip = days.len().saturating_sub(MAX_DAYS_LISTED);
@@ -1046,6 +1052,101 @@ fn rule_label(rule: &str) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The end of a day is recorded by the first block of the next, from the state at
+    /// the day's last height: the figures and each member's balances proven under that
+    /// height's root, still readable after later blocks changed the balances.
+    #[test]
+    fn the_first_block_of_a_day_records_the_ended_days_snapshot_with_proofs() {
+        use crate::node::pipeline::Pipeline;
+        use crate::node::test_support::{allocation, certificate};
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = crate::node::test_support::genesis(7302);
+        let db = StateDb::open(SledBackend::open(&dir.path().join("state")).unwrap()).unwrap();
+        let mut pipeline = Pipeline::open(db.clone(), genesis.clone()).unwrap();
+        let start = genesis.genesis_time_ms + 1_000;
+        let block = pipeline
+            .build(
+                seisan_types::View(1),
+                Hash::ZERO,
+                MemberId(0),
+                start,
+                vec![allocation(&genesis, 1, 200)],
+            )
+            .unwrap();
+        pipeline
+            .commit(&block, &certificate(&block), vec![])
+            .unwrap();
+        let tip = pipeline.tip();
+        // The business day ends an hour after the tip.
+        let cutoff =
+            DayCutoff::from_seconds(((tip.timestamp_ms / 1000 + 3_600) % 86_400) as u32).unwrap();
+        assert_eq!(
+            day_end_record(&db, &genesis, cutoff, tip, tip.timestamp_ms + 1_000),
+            None,
+            "a block of the same day records nothing"
+        );
+        let record = day_end_record(&db, &genesis, cutoff, tip, tip.timestamp_ms + 3_600_000)
+            .expect("the next day's first block records the day");
+        // The next day's first block commits with it and moves 100 more to alice.
+        let next = pipeline
+            .build(
+                seisan_types::View(2),
+                tip.hash,
+                MemberId(0),
+                tip.timestamp_ms + 3_600_000,
+                vec![allocation(&genesis, 2, 100)],
+            )
+            .unwrap();
+        pipeline
+            .commit(&next, &certificate(&next), vec![record])
+            .unwrap();
+        let date = cutoff.label(cutoff.day_of(tip.timestamp_ms));
+        assert_eq!(recorded_days(&db), vec![(date.clone(), Height(1))]);
+        let snapshot = read_day(&db, &date).expect("recorded");
+        assert_eq!(snapshot.height, Height(1));
+        assert_eq!(snapshot.state_root, tip.state_root);
+        // The day ends at the cut-off, an hour (to the second) after the tip.
+        assert_eq!(
+            snapshot.day_end_ms,
+            tip.timestamp_ms / 1000 * 1000 + 3_600_000
+        );
+        let jpy = snapshot
+            .fiat
+            .iter()
+            .find(|line| line.name == "exchange-a")
+            .expect("exchange-a's fiat line");
+        assert_eq!(
+            jpy.ledger_fiat,
+            Amount(500),
+            "inventory 300 + customers 200"
+        );
+        // exchange-a's JPY balance at height 1 (customers 200) verifies under the day's
+        // root, although the ledger now holds 300 for its customers.
+        let statement = &snapshot.statements["exchange-a"];
+        assert_eq!(statement["height"], json!(1));
+        let entry = statement["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["symbol"] == "JPY")
+            .unwrap();
+        let key = hex::decode(entry["key"].as_str().unwrap()).unwrap();
+        let value = hex::decode(entry["value"].as_str().unwrap()).unwrap();
+        let proof: seisan_state::StateProof =
+            serde_json::from_value(entry["proof"].clone()).unwrap();
+        seisan_state::verify_proof(snapshot.state_root, &key, Some(&value), &proof).unwrap();
+        let balance: seisan_types::clearing::Balance = seisan_types::codec::decode(&value).unwrap();
+        assert_eq!(balance.customers, Amount(200));
+        let now: seisan_types::clearing::Balance =
+            seisan_contracts::query::balance(&db.committed_view(), MemberId(1), JPY);
+        assert_eq!(now.customers, Amount(300));
+        assert!(
+            seisan_state::verify_proof(db.committed_root().unwrap(), &key, Some(&value), &proof)
+                .is_err(),
+            "the day's proof is of the day's root, not today's"
+        );
+    }
+
     #[test]
     fn dates_round_trip_through_day_counts() {
         for (days, date) in [
@@ -1095,6 +1196,11 @@ mod tests {
             jst.day_labelled("2025-11-30").unwrap(),
             jst.day_of(jst_end - 1)
         );
+        assert!(
+            jst.day_labelled("1970-01-01").is_err(),
+            "began before the epoch"
+        );
+        assert_eq!(midnight.day_labelled("1970-01-01").unwrap(), 0);
         for bad in ["24:00", "12:60", "1:00", "12:00:00:00", "noon"] {
             assert!(bad.parse::<DayCutoff>().is_err(), "{bad}");
         }
