@@ -1,14 +1,17 @@
 //! `GET /v1/cycles/{n}/certificate`: a settled cycle's certificate (see
 //! [`crate::cli::cycle_verify`]): every settled confirmation's two signed submissions
 //! with their inclusion proofs, the `CycleSettled` event with its proof, and the cycle
-//! record proven at this node's certified tip, each block with its quorum certificate
-//! and the epoch links from genesis. Built from this node's committed store; any node
-//! serves it, an observer's included, and nothing in it needs the node to be trusted.
+//! and consortium records proven at this node's certified tip, each block with its
+//! quorum certificate and the epoch links from genesis. Built from this node's committed
+//! store; any node serves it, an observer's included, and nothing in it needs the node
+//! to be trusted.
 
 use super::api::{ApiContext, ApiError};
 use super::certificates::{descendants, epoch_links};
 use super::pipeline::{read_block, read_certificate, read_receipts, read_tip};
-use crate::cli::cycle_verify::{build_cycle_certificate, BuildError, CycleSource, TipRecords};
+use crate::cli::cycle_verify::{
+    build_cycle_certificate, BuildError, CycleSource, TipRecords, MAX_CYCLE_CONFIRMATIONS,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -59,6 +62,13 @@ fn committed_parts(context: &ApiContext, cycle_id: CycleId) -> Result<CommittedP
             "cycle_not_settled",
             format!("cycle {cycle_id} is not settled yet; its netting is final only then"),
         ));
+    }
+    // Refused before the scan below reads them all.
+    if cycle.matched > MAX_CYCLE_CONFIRMATIONS as u64 {
+        return Err(unavailable(format!(
+            "cycle {cycle_id} settled {} confirmations; a certificate carries at most {MAX_CYCLE_CONFIRMATIONS}",
+            cycle.matched
+        )));
     }
     // The cycle's index names every confirmation it settled (and ones it removed).
     let prefix = seisan_contracts::keys::cycle_confirmation_prefix(cycle_id);
