@@ -14,7 +14,8 @@
 //! does the clearing house after a restart. Then, with the clearing house (the only
 //! node that sweeps) stopped, a refill from cold pushes the ETH hot wallet over 5%:
 //! today's report and `seisan_compliance_breach` name the breach; the clearing house
-//! comes back, sweeps, and both show it cured.
+//! comes back, sweeps, and both show it cured. A second test does the same for an
+//! exchange's trust account at the bank against its customers' fiat on the ledger.
 
 use anyhow::{bail, Context};
 use seisan_tests::*;
@@ -385,6 +386,143 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     .with_context(|| format!("not cured: {:?}\n{}", today(&a), net.log_tail(0)))?;
     let cured = today(&a)?;
     assert!(cold_share_bps(&cured, "ETH")? >= 9_500, "{cured}");
+    drop(net);
+    Ok(())
+}
+
+fn fiat_line<'a>(report: &'a Value, member: &str) -> anyhow::Result<&'a Value> {
+    report["fiat"]
+        .as_array()
+        .context("fiat")?
+        .iter()
+        .find(|line| line["member"] == member && line["currency"] == "JPY")
+        .with_context(|| format!("no {member}/JPY line in {report}"))
+}
+
+/// Per exchange and currency, the customer fiat on the ledger against the trust account
+/// at the bank (read with the validators' auditor tokens): 50 yen leave exchange-a's
+/// trust account at the bank with no withdrawal on the ledger. The ended day's report
+/// names the shortfall with the trust balance as of the day's last block (from the
+/// bank's statement), although 100 more yen arrive after it; today's report and the
+/// metric name it too.
+#[test]
+fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> {
+    use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
+    use seisan_types::Amount;
+    std::env::set_var("SEISAN_DAY_CUTOFF", cutoff_in(-3_600));
+    let bank_port = free_port();
+    let mut net = Testnet::start(0)?;
+    let _bank = start_bank(net.dir.path(), None, bank_port)?;
+    let bank_url = format!("http://127.0.0.1:{bank_port}");
+    let with_bank = |net: &mut Testnet| -> anyhow::Result<()> {
+        for index in 0..3 {
+            let name = net.nodes[index].name.clone();
+            net.nodes[index].extra_args = net.bank_flags(&bank_url, &name, true);
+            net.launch(index)?;
+        }
+        net.wait_in_sync(&[0, 1, 2])
+    };
+    with_bank(&mut net)?;
+    let a = net.nodes[1].url();
+    let bank_a = HttpBank::new(&bank_url, &seisan_bank::dev_token("exchange-a"));
+    let house = HttpBank::new(&bank_url, &seisan_bank::dev_token("clearing-house"));
+    let fund = |amount: u128, reference: &str| {
+        bank_a.transfer(&TransferRequest {
+            from: AccountId::operating("exchange-a"),
+            to: AccountId::trust("exchange-a"),
+            amount: Amount(amount),
+            reference: TransferReference(reference.into()),
+        })
+    };
+    let owed = |report: &Value| -> anyhow::Result<String> {
+        Ok(fiat_line(report, "exchange-a")?["owed"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
+    };
+
+    // exchange-a funds its trust account with 200 yen; the ledger credits them.
+    fund(200, "a-funds-trust-1")?;
+    wait_until(PATIENT, || Ok(owed(&today(&a)?)? == "200"))
+        .with_context(|| format!("{:?}\n{}", today(&a), net.log_tail(1)))?;
+    let report = today(&a)?;
+    let line = fiat_line(&report, "exchange-a")?;
+    assert_eq!(
+        line["trust"],
+        json!({"read": "read", "balance": "200"}),
+        "{report}"
+    );
+    assert_eq!(line["coverage_bps"], json!(10_000));
+    assert!(breaches(&report).is_empty(), "{report}");
+
+    // 50 yen leave the trust account at the bank; the ledger still owes 200.
+    house.transfer(&TransferRequest {
+        from: AccountId::trust("exchange-a"),
+        to: AccountId::operating("exchange-a"),
+        amount: Amount(50),
+        reference: TransferReference("trust-leak-1".into()),
+    })?;
+    let shortfall = ("trust_shortfall".to_string(), "exchange-a/JPY".to_string());
+    wait_until(PATIENT, || {
+        Ok(breaches(&today(&a)?).contains(&shortfall)
+            && metrics(&a)?.contains(
+                "seisan_compliance_breach{rule=\"trust_shortfall\",subject=\"exchange-a/JPY\"} 1",
+            ))
+    })
+    .with_context(|| format!("{:?}", today(&a)))?;
+
+    // The day ends 20 seconds from now; then 100 more yen arrive.
+    let cutoff = cutoff_in(20);
+    std::env::set_var("SEISAN_DAY_CUTOFF", &cutoff);
+    with_bank(&mut net)?;
+    let mut date = String::new();
+    wait_until(PATIENT, || {
+        let (_, days) = get(&format!("{a}/v1/compliance/days"))?;
+        if let Some(day) = days["days"]
+            .as_array()
+            .and_then(|days| days.last())
+            .filter(|day| day["height"].as_u64().is_some_and(|height| height > 0))
+        {
+            date = day["date"].as_str().unwrap_or_default().to_string();
+        }
+        Ok(!date.is_empty() && days["cutoff"] == json!(cutoff))
+    })?;
+    fund(100, "a-funds-trust-2")?;
+    wait_until(PATIENT, || Ok(owed(&today(&a)?)? == "300"))?;
+    assert_eq!(
+        bank_a.balance(&AccountId::trust("exchange-a"))?.balance,
+        Amount(250)
+    );
+    let (code, day) = get(&format!("{a}/v1/compliance/{date}"))?;
+    assert_eq!(code, 200, "{day}");
+    assert_eq!(day["final"], json!(true));
+    let line = fiat_line(&day, "exchange-a")?;
+    assert_eq!(line["owed"], json!("200"), "{day}");
+    assert_eq!(
+        line["trust"],
+        json!({"read": "read", "balance": "150"}),
+        "the trust balance as of the day's last block: {day}"
+    );
+    assert_eq!(line["coverage_bps"], json!(7_500));
+    assert_eq!(breaches(&day), vec![shortfall.clone()], "{day}");
+    assert!(
+        day["breaches"][0]["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("150") && detail.contains("200")),
+        "{day}"
+    );
+    let output = seisan(&["compliance", "report", "--date", &date, "--node", &a])?;
+    assert!(!output.status.success());
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("BREACH trust_shortfall exchange-a/JPY"),
+        "{table}"
+    );
+    let today_line = today(&a)?;
+    assert_eq!(
+        fiat_line(&today_line, "exchange-a")?["trust"]["balance"],
+        json!("250")
+    );
     drop(net);
     Ok(())
 }
