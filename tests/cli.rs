@@ -311,6 +311,32 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
     assert_eq!(proven["verified"], true);
     assert_eq!(proven["balances"][1]["balance"]["inventory"], "300");
     assert!(proven["signers"].as_array().unwrap().len() >= 2, "{proven}");
+    // The same proof checked against a genesis that differs in one opening balance
+    // only (same chain id, same validators): the quorum signed under this chain's
+    // genesis hash, so nothing verifies under the other.
+    let mut sibling = testnet.genesis.clone();
+    sibling.opening_balances[0].amount = "201".into();
+    assert_eq!(sibling.chain_id, testnet.genesis.chain_id);
+    let sibling_path = testnet.dir.path().join("sibling-genesis.json");
+    std::fs::write(&sibling_path, sibling.to_json()).unwrap();
+    let refused = client.run(
+        None,
+        &[
+            "balance",
+            "--member",
+            "exchange-b",
+            "--proof",
+            "--genesis",
+            sibling_path.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(refused.code, 0, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("another genesis"),
+        "{}{}",
+        refused.stdout,
+        refused.stderr
+    );
 
     // Cancel a resting order (with an expiry): its lock is released.
     let answer = client

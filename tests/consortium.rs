@@ -104,6 +104,7 @@ fn trade_as(
     assert_eq!(code, 200, "{member}'s nonce: {nonce}");
     let transaction = seisan_crypto::sign_transaction(
         keypair,
+        &testnet.genesis.hash(),
         seisan_types::Transaction {
             chain_id: testnet.genesis.chain_id.clone(),
             member: seisan_types::MemberId(nonce["member"].as_u64().expect("member id") as u32),
@@ -521,9 +522,11 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
     );
     wait_for_epoch(&testnet, &[0, 2], 1);
     let chain_id = testnet.genesis.chain_id.clone();
+    let genesis_hash = testnet.genesis.hash();
     let signed_with = |keypair: &Keypair, nonce: u64, body: TxBody| {
         seisan_crypto::sign_transaction(
             keypair,
+            &genesis_hash,
             seisan_types::Transaction {
                 chain_id: chain_id.clone(),
                 member: seisan_types::MemberId(1),

@@ -27,6 +27,7 @@ fn chain() -> ChainId {
 fn transaction(member: u32, nonce: u64) -> SignedTransaction {
     seisan_crypto::sign_transaction(
         &Keypair::dev(&format!("fuzz-{member}")),
+        &Hash::ZERO,
         Transaction {
             chain_id: chain(),
             member: MemberId(member),
@@ -82,6 +83,7 @@ fn signed_vote(member: u32, kind: VoteKind, block: Hash) -> SignedVote {
     };
     seisan_crypto::sign_vote(
         &Keypair::dev(&format!("fuzz-{member}")),
+        &Hash::ZERO,
         MemberId(member),
         vote,
     )

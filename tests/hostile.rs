@@ -128,13 +128,28 @@ fn hostile_clients_get_named_4xx_and_the_network_is_unaffected() {
     // Another chain's transaction.
     let mut other_chain = sign(&genesis, "exchange-a", 2, order(ETH_JPY, QTY));
     other_chain.tx.chain_id = ChainId("seisan-other".into());
-    other_chain =
-        seisan_crypto::sign_transaction(&seisan_crypto::Keypair::dev("exchange-a"), other_chain.tx);
+    other_chain = seisan_crypto::sign_transaction(
+        &seisan_crypto::Keypair::dev("exchange-a"),
+        &genesis.hash(),
+        other_chain.tx,
+    );
     assert_refused(
         submit(&url, &other_chain).expect("submit"),
         "wrong_chain",
         "seisan-other",
         "other chain",
+    );
+    // A transaction of another testnet made with the same chain id (its genesis differs
+    // in one field only): every signature is bound to the genesis hash, so it is refused.
+    let mut sibling = genesis.clone();
+    sibling.genesis_time_ms += 1;
+    assert_eq!(sibling.chain_id, genesis.chain_id);
+    let replayed = sign(&sibling, "exchange-a", 2, order(ETH_JPY, QTY));
+    assert_refused(
+        submit(&url, &replayed).expect("submit"),
+        "bad_signature",
+        "another genesis",
+        "same chain id, another genesis",
     );
     // Replays: the finalized transaction again is answered with its finalized status
     // (submission is idempotent, so a client may retry); a new one reusing its nonce
@@ -164,8 +179,11 @@ fn hostile_clients_get_named_4xx_and_the_network_is_unaffected() {
     // An unknown member (signed by a key genesis does not know).
     let mut stranger = sign(&genesis, "exchange-a", 1, order(ETH_JPY, QTY));
     stranger.tx.member = MemberId(999);
-    stranger =
-        seisan_crypto::sign_transaction(&seisan_crypto::Keypair::dev("stranger"), stranger.tx);
+    stranger = seisan_crypto::sign_transaction(
+        &seisan_crypto::Keypair::dev("stranger"),
+        &genesis.hash(),
+        stranger.tx,
+    );
     assert_refused(
         submit(&url, &stranger).expect("submit"),
         "unknown_member",
@@ -343,7 +361,8 @@ fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
                         block: Hash::tagged(block, &[&(view + ahead).to_be_bytes()]),
                         kind: VoteKind::Notarize,
                     };
-                    let signed = seisan_crypto::sign_vote(&keypair, byzantine_id, vote);
+                    let signed =
+                        seisan_crypto::sign_vote(&keypair, &genesis.hash(), byzantine_id, vote);
                     let message = seisan_consensus::ConsensusMessage::Vote(signed).encode();
                     let _ = network.publish(Topic::Consensus, message).await;
                 }
@@ -526,6 +545,7 @@ fn a_flooding_client_is_slowed_and_the_others_are_unaffected() {
     for nonce in 1..=30 {
         let forged = seisan_crypto::sign_transaction(
             &seisan_crypto::Keypair::dev("exchange-a"),
+            &genesis.hash(),
             seisan_types::tx::Transaction {
                 chain_id: genesis.chain_id.clone(),
                 member: MemberId(exchange_b.0),

@@ -221,6 +221,7 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
     let keypair = seisan_crypto::keyfile::read_key_file(&outsider_key).unwrap();
     let transaction = seisan_crypto::sign_transaction(
         &keypair,
+        &forged.hash(),
         seisan_types::tx::Transaction {
             chain_id: forged.chain_id.clone(),
             member,

@@ -685,6 +685,7 @@ pub fn sign(genesis: &Genesis, member: &str, nonce: u64, body: TxBody) -> Signed
     let (id, _) = genesis.member_by_name(member).expect("member in genesis");
     seisan_crypto::sign_transaction(
         &Keypair::dev(member),
+        &genesis.hash(),
         Transaction {
             chain_id: genesis.chain_id.clone(),
             member: MemberId(id.0),

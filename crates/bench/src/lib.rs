@@ -135,6 +135,7 @@ pub fn signed_order(
     };
     seisan_crypto::sign_transaction(
         &keys[slot],
+        &genesis.hash(),
         Transaction {
             chain_id: genesis.chain_id.clone(),
             member: MemberId(member.0),

@@ -5,7 +5,7 @@
 use crate::message::SignedProposalHeader;
 use seisan_crypto::{verify_digest, verify_evidence_in, verify_vote_in};
 use seisan_types::{
-    ChainId, Evidence, Genesis, MemberId, SignedVote, ValidatorSet, View, VoteKind,
+    ChainDomain, Evidence, Genesis, MemberId, SignedVote, ValidatorSet, View, VoteKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -94,15 +94,15 @@ impl ConsensusEvidence {
 
     /// [`ConsensusEvidence::verify_in`] against genesis's validators (epoch 0).
     pub fn verify(&self, genesis: &Genesis) -> bool {
-        self.verify_in(&genesis.chain_id, &ValidatorSet::genesis(genesis))
+        self.verify_in(&genesis.domain(), &ValidatorSet::genesis(genesis))
     }
 
     /// Whether the evidence proves misbehaviour: both messages validly signed by the
     /// same validator of `set`'s epoch, on this chain, in that epoch, and in conflict.
-    pub fn verify_in(&self, chain_id: &ChainId, set: &ValidatorSet) -> bool {
+    pub fn verify_in(&self, domain: &ChainDomain, set: &ValidatorSet) -> bool {
         match self {
             ConsensusEvidence::ConflictingVotes(evidence) => {
-                verify_evidence_in(chain_id, set, evidence)
+                verify_evidence_in(domain, set, evidence)
             }
             ConsensusEvidence::FinalizeAndNullify { finalize, nullify } => {
                 finalize.member == nullify.member
@@ -110,8 +110,8 @@ impl ConsensusEvidence {
                     && nullify.vote.kind == VoteKind::Nullify
                     && finalize.vote.view == nullify.vote.view
                     && finalize.vote.epoch == nullify.vote.epoch
-                    && verify_vote_in(chain_id, set, finalize).is_ok()
-                    && verify_vote_in(chain_id, set, nullify).is_ok()
+                    && verify_vote_in(domain, set, finalize).is_ok()
+                    && verify_vote_in(domain, set, nullify).is_ok()
             }
             ConsensusEvidence::ConflictingProposals { first, second } => {
                 let (a, b) = (&first.header, &second.header);
@@ -122,11 +122,21 @@ impl ConsensusEvidence {
                     && a.view == b.view
                     && a.epoch == set.epoch
                     && b.epoch == set.epoch
-                    && a.chain_id == *chain_id
-                    && b.chain_id == *chain_id
+                    && a.chain_id == domain.chain_id
+                    && b.chain_id == domain.chain_id
                     && a.hash() != b.hash()
-                    && verify_digest(&leader_key, &first.digest(), &first.signature).is_ok()
-                    && verify_digest(&leader_key, &second.digest(), &second.signature).is_ok()
+                    && verify_digest(
+                        &leader_key,
+                        &first.digest(&domain.genesis),
+                        &first.signature,
+                    )
+                    .is_ok()
+                    && verify_digest(
+                        &leader_key,
+                        &second.digest(&domain.genesis),
+                        &second.signature,
+                    )
+                    .is_ok()
             }
         }
     }

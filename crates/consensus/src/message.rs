@@ -11,14 +11,14 @@ use seisan_types::codec::{self, CodecError};
 use seisan_types::genesis::MAX_MEMBERS;
 use seisan_types::tags;
 use seisan_types::{
-    Block, BlockHeader, ChainId, Epoch, Hash, Height, QuorumCertificate, Signature, SignedVote,
+    Block, BlockHeader, ChainDomain, Epoch, Hash, Height, QuorumCertificate, Signature, SignedVote,
     View,
 };
 use serde::{Deserialize, Serialize};
 
 /// Domain tag of the digest a leader signs to propose a block (re-exported from
 /// [`seisan_types::tags`] so the consensus crate names the tag it uses).
-pub const PROPOSAL_TAG: &[u8] = tags::SEISAN_CONSENSUS_PROPOSAL_V1;
+pub const PROPOSAL_TAG: &[u8] = tags::SEISAN_CONSENSUS_PROPOSAL_V2;
 
 /// The most certificates a proposal may carry to justify its parent (R3): the parent's
 /// notarization plus one nullification per skipped view. A longer run of skipped views
@@ -30,9 +30,18 @@ pub const MAX_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + (4 << 20);
 
 const _: () = assert!(MAX_MESSAGE_BYTES <= codec::MAX_DECODE_BYTES);
 
-/// The digest a leader signs for proposing `block` in `view` on `chain_id`.
-pub fn proposal_digest(chain_id: &ChainId, view: View, block: &Hash) -> Hash {
-    Hash::tagged(PROPOSAL_TAG, &[&codec::encode(&(chain_id, view, block))])
+/// The digest a leader signs for proposing `block` in `view` on the chain of `domain`
+/// (its chain id and genesis hash).
+pub fn proposal_digest(domain: &ChainDomain, view: View, block: &Hash) -> Hash {
+    Hash::tagged(
+        PROPOSAL_TAG,
+        &[&codec::encode(&(
+            &domain.chain_id,
+            &domain.genesis,
+            view,
+            block,
+        ))],
+    )
 }
 
 /// A leader's proposal (R3): the block, the leader's signature over
@@ -70,9 +79,14 @@ pub struct SignedProposalHeader {
 }
 
 impl SignedProposalHeader {
-    /// What the leader signed: [`proposal_digest`] of the header's hash.
-    pub fn digest(&self) -> Hash {
-        proposal_digest(&self.header.chain_id, self.header.view, &self.header.hash())
+    /// What the leader signed: [`proposal_digest`] of the header's hash, under the
+    /// header's chain id and the given genesis hash.
+    pub fn digest(&self, genesis: &Hash) -> Hash {
+        let domain = ChainDomain {
+            chain_id: self.header.chain_id.clone(),
+            genesis: *genesis,
+        };
+        proposal_digest(&domain, self.header.view, &self.header.hash())
     }
 }
 
@@ -201,7 +215,7 @@ impl ConsensusMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seisan_types::{MemberId, Vote, VoteKind};
+    use seisan_types::{ChainId, MemberId, Vote, VoteKind};
 
     fn vote() -> SignedVote {
         SignedVote {
@@ -231,14 +245,26 @@ mod tests {
     }
 
     #[test]
-    fn proposal_digest_binds_chain_view_and_block() {
-        let chain = ChainId("sim-dev".into());
+    fn proposal_digest_binds_chain_genesis_view_and_block() {
+        let chain = ChainDomain {
+            chain_id: ChainId("sim-dev".into()),
+            genesis: Hash([5; 32]),
+        };
         let base = proposal_digest(&chain, View(1), &Hash([1; 32]));
         assert_ne!(base, proposal_digest(&chain, View(2), &Hash([1; 32])));
         assert_ne!(base, proposal_digest(&chain, View(1), &Hash([2; 32])));
+        let other_chain = ChainDomain {
+            chain_id: ChainId("other-dev".into()),
+            ..chain.clone()
+        };
+        assert_ne!(base, proposal_digest(&other_chain, View(1), &Hash([1; 32])));
+        let other_genesis = ChainDomain {
+            genesis: Hash([6; 32]),
+            ..chain.clone()
+        };
         assert_ne!(
             base,
-            proposal_digest(&ChainId("other-dev".into()), View(1), &Hash([1; 32]))
+            proposal_digest(&other_genesis, View(1), &Hash([1; 32]))
         );
     }
 

@@ -44,6 +44,11 @@ fn genesis(n: u32, quorum: u32) -> Genesis {
     genesis
 }
 
+/// The chain id and genesis hash of the engines' genesis ([`config`]).
+fn domain() -> seisan_types::ChainDomain {
+    genesis(3, 2).domain()
+}
+
 fn config(member: u32) -> Config {
     Config::genesis(&genesis(3, 2), MemberId(member), key(member))
 }
@@ -85,7 +90,7 @@ fn block(view: u64, height: u64, parent: Hash, salt: u8) -> Block {
 
 fn proposal(block: Block, justification: Vec<QuorumCertificate>) -> ConsensusMessage {
     let leader = block.header.proposer;
-    let digest = proposal_digest(&block.header.chain_id, block.header.view, &block.hash());
+    let digest = proposal_digest(&domain(), block.header.view, &block.hash());
     ConsensusMessage::Proposal(Box::new(Proposal {
         signature: key(leader.0).sign_digest(&digest),
         block,
@@ -105,7 +110,7 @@ fn vote(kind: VoteKind, view: u64, height: u64, block: Hash) -> Vote {
 }
 
 fn signed(member: u32, vote: Vote) -> SignedVote {
-    sign_vote(&key(member), MemberId(member), vote)
+    sign_vote(&key(member), &domain().genesis, MemberId(member), vote)
 }
 
 fn certificate(members: &[u32], vote: Vote) -> QuorumCertificate {
@@ -173,9 +178,10 @@ fn bad_certificates_change_nothing() {
     wrong_chain.vote.chain_id = ChainId("other-dev".into());
     let wrong_chain = certificate(&[1, 2], wrong_chain.vote);
     let mut outsider = certificate(&[1], good.vote.clone());
-    outsider
-        .signatures
-        .push((MemberId(7), key(7).sign_digest(&good.vote.signing_digest())));
+    outsider.signatures.push((
+        MemberId(7),
+        key(7).sign_digest(&good.vote.signing_digest(&domain().genesis)),
+    ));
     let mut forged = good.clone();
     forged.signatures[1].1 = Signature([3; 64]);
     let mut relabelled = good.clone();

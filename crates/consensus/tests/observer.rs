@@ -81,7 +81,7 @@ fn nullify(view: u64) -> Vote {
 }
 
 fn signed(member: u32, vote: Vote) -> SignedVote {
-    sign_vote(&key(member), MemberId(member), vote)
+    sign_vote(&key(member), &genesis().hash(), MemberId(member), vote)
 }
 
 fn from(member: u32, message: ConsensusMessage) -> Input {
@@ -172,7 +172,7 @@ fn a_proposal_from_the_observer_is_never_verified_or_voted_on() {
         },
         txs: vec![],
     };
-    let digest = proposal_digest(&block.header.chain_id, View(1), &block.hash());
+    let digest = proposal_digest(&genesis.domain(), View(1), &block.hash());
     let proposal = ConsensusMessage::Proposal(Box::new(Proposal {
         signature: key(OBSERVER_ID).sign_digest(&digest),
         block,

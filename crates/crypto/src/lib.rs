@@ -25,7 +25,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use seisan_types::block::{Evidence, QuorumCertificate, SignedVote, Vote};
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{ChainId, Epoch, MemberId, Nonce};
+use seisan_types::ids::{ChainDomain, ChainId, Epoch, MemberId, Nonce};
 use seisan_types::tags;
 use seisan_types::tx::{SignedTransaction, Transaction};
 use seisan_types::{PublicKey, Signature, ValidatorSet};
@@ -159,7 +159,7 @@ pub enum TxError {
     WrongChain { expected: ChainId, got: ChainId },
     #[error("member {member} is not in genesis")]
     UnknownMember { member: MemberId },
-    #[error("signature of member {member} does not verify: {reason}")]
+    #[error("signature of member {member} does not verify under this chain's genesis: {reason} (signed for another genesis, or altered)")]
     BadSignature {
         member: MemberId,
         reason: SignatureError,
@@ -174,22 +174,19 @@ pub enum TxError {
     RepeatedNonce { member: MemberId, nonce: Nonce },
 }
 
-/// Signs a transaction with the member's key.
-pub fn sign_transaction(keypair: &Keypair, tx: Transaction) -> SignedTransaction {
-    let signature = keypair.sign_digest(&tx.signing_digest());
+/// Signs a transaction with the member's key, bound to the chain's genesis hash
+/// ([`Genesis::hash`]).
+pub fn sign_transaction(keypair: &Keypair, genesis: &Hash, tx: Transaction) -> SignedTransaction {
+    let signature = keypair.sign_digest(&tx.signing_digest(genesis));
     SignedTransaction { tx, signature }
 }
 
-/// Checks chain id, membership and signature (not the nonce: that needs state, see
-/// [`check_nonce`]).
+/// Checks chain id, membership and signature under this genesis (not the nonce: that
+/// needs state, see [`check_nonce`]).
 pub fn verify_transaction(genesis: &Genesis, signed: &SignedTransaction) -> Result<(), TxError> {
-    let member = check_envelope(genesis, signed)?;
-    verify_digest(&member, &signed.tx.signing_digest(), &signed.signature).map_err(|reason| {
-        TxError::BadSignature {
-            member: signed.tx.member,
-            reason,
-        }
-    })
+    verify_transactions(genesis, std::slice::from_ref(signed))
+        .pop()
+        .expect("one result per transaction")
 }
 
 /// [`verify_transaction`] for many transactions at once, with batch verification.
@@ -197,13 +194,18 @@ pub fn verify_transactions(
     genesis: &Genesis,
     signed: &[SignedTransaction],
 ) -> Vec<Result<(), TxError>> {
+    let genesis_hash = genesis.hash();
     let mut results: Vec<Result<(), TxError>> = Vec::with_capacity(signed.len());
     let mut batch = Vec::with_capacity(signed.len());
     let mut batch_index = Vec::with_capacity(signed.len());
     for (index, transaction) in signed.iter().enumerate() {
         match check_envelope(genesis, transaction) {
             Ok(key) => {
-                batch.push((key, transaction.tx.signing_digest(), transaction.signature));
+                batch.push((
+                    key,
+                    transaction.tx.signing_digest(&genesis_hash),
+                    transaction.signature,
+                ));
                 batch_index.push(index);
                 results.push(Ok(()));
             }
@@ -249,9 +251,9 @@ pub fn check_nonce(member: MemberId, nonce: Nonce, last: Option<Nonce>) -> Resul
     }
 }
 
-/// Signs a consensus vote.
-pub fn sign_vote(keypair: &Keypair, member: MemberId, vote: Vote) -> SignedVote {
-    let signature = keypair.sign_digest(&vote.signing_digest());
+/// Signs a consensus vote, bound to the chain's genesis hash.
+pub fn sign_vote(keypair: &Keypair, genesis: &Hash, member: MemberId, vote: Vote) -> SignedVote {
+    let signature = keypair.sign_digest(&vote.signing_digest(genesis));
     SignedVote {
         vote,
         member,
@@ -273,7 +275,7 @@ pub enum CertificateError {
     DuplicateSigner { member: MemberId },
     #[error("certificate has {have} distinct signers; the quorum is {need}")]
     TooFewSigners { have: usize, need: usize },
-    #[error("signature of {member} does not verify: {reason}")]
+    #[error("signature of {member} does not verify under this chain's genesis: {reason} (signed for another genesis, or altered)")]
     BadSignature {
         member: MemberId,
         reason: SignatureError,
@@ -288,13 +290,13 @@ fn validator_key(set: &ValidatorSet, member: MemberId) -> Result<PublicKey, Cert
 }
 
 fn check_chain_and_epoch(
-    chain_id: &ChainId,
+    domain: &ChainDomain,
     set: &ValidatorSet,
     vote: &Vote,
 ) -> Result<(), CertificateError> {
-    if vote.chain_id != *chain_id {
+    if vote.chain_id != domain.chain_id {
         return Err(CertificateError::WrongChain {
-            expected: chain_id.clone(),
+            expected: domain.chain_id.clone(),
             got: vote.chain_id.clone(),
         });
     }
@@ -309,18 +311,20 @@ fn check_chain_and_epoch(
 
 /// Checks one signed vote against genesis's validators (epoch 0).
 pub fn verify_vote(genesis: &Genesis, signed: &SignedVote) -> Result<(), CertificateError> {
-    verify_vote_in(&genesis.chain_id, &ValidatorSet::genesis(genesis), signed)
+    verify_vote_in(&genesis.domain(), &ValidatorSet::genesis(genesis), signed)
 }
 
-/// Checks one signed vote: this chain, the set's epoch, signed by one of its validators.
+/// Checks one signed vote: this chain, the set's epoch, signed by one of its validators
+/// over this genesis.
 pub fn verify_vote_in(
-    chain_id: &ChainId,
+    domain: &ChainDomain,
     set: &ValidatorSet,
     signed: &SignedVote,
 ) -> Result<(), CertificateError> {
-    check_chain_and_epoch(chain_id, set, &signed.vote)?;
+    check_chain_and_epoch(domain, set, &signed.vote)?;
     let key = validator_key(set, signed.member)?;
-    verify_digest(&key, &signed.vote.signing_digest(), &signed.signature).map_err(|reason| {
+    let digest = signed.vote.signing_digest(&domain.genesis);
+    verify_digest(&key, &digest, &signed.signature).map_err(|reason| {
         CertificateError::BadSignature {
             member: signed.member,
             reason,
@@ -346,7 +350,7 @@ pub fn verify_certificate(
     certificate: &QuorumCertificate,
 ) -> Result<(), CertificateError> {
     verify_certificate_in(
-        &genesis.chain_id,
+        &genesis.domain(),
         &ValidatorSet::genesis(genesis),
         certificate,
     )
@@ -356,12 +360,13 @@ pub fn verify_certificate(
 /// set in ascending order, at least its quorum of them, every signature valid
 /// (batch-verified).
 pub fn verify_certificate_in(
-    chain_id: &ChainId,
+    domain: &ChainDomain,
     set: &ValidatorSet,
     certificate: &QuorumCertificate,
 ) -> Result<(), CertificateError> {
     let vote = &certificate.vote;
-    check_chain_and_epoch(chain_id, set, vote)?;
+    check_chain_and_epoch(domain, set, vote)?;
+    let digest = vote.signing_digest(&domain.genesis);
     let mut seen = BTreeSet::new();
     let mut previous: Option<MemberId> = None;
     let mut batch = Vec::with_capacity(certificate.signatures.len());
@@ -373,11 +378,7 @@ pub fn verify_certificate_in(
             return Err(CertificateError::Unsorted);
         }
         previous = Some(*member);
-        batch.push((
-            validator_key(set, *member)?,
-            vote.signing_digest(),
-            *signature,
-        ));
+        batch.push((validator_key(set, *member)?, digest, *signature));
     }
     let need = set.quorum();
     if seen.len() < need {
@@ -401,14 +402,14 @@ pub fn verify_certificate_in(
 /// Whether evidence proves a double vote: two conflicting votes, both validly signed
 /// by the same validator.
 pub fn verify_evidence(genesis: &Genesis, evidence: &Evidence) -> bool {
-    verify_evidence_in(&genesis.chain_id, &ValidatorSet::genesis(genesis), evidence)
+    verify_evidence_in(&genesis.domain(), &ValidatorSet::genesis(genesis), evidence)
 }
 
 /// [`verify_evidence`] against the validators of the votes' epoch.
-pub fn verify_evidence_in(chain_id: &ChainId, set: &ValidatorSet, evidence: &Evidence) -> bool {
+pub fn verify_evidence_in(domain: &ChainDomain, set: &ValidatorSet, evidence: &Evidence) -> bool {
     evidence.is_conflict()
-        && verify_vote_in(chain_id, set, &evidence.first).is_ok()
-        && verify_vote_in(chain_id, set, &evidence.second).is_ok()
+        && verify_vote_in(domain, set, &evidence.first).is_ok()
+        && verify_vote_in(domain, set, &evidence.second).is_ok()
 }
 
 #[cfg(test)]

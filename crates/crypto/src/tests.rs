@@ -39,6 +39,10 @@ fn genesis() -> Genesis {
     }
 }
 
+fn genesis_hash() -> Hash {
+    genesis().hash()
+}
+
 fn transaction(member: u32, nonce: u64) -> Transaction {
     Transaction {
         chain_id: ChainId("seisan-dev-testnet".into()),
@@ -59,7 +63,7 @@ fn key(member: u32) -> Keypair {
 
 #[test]
 fn signed_transaction_verifies() {
-    let signed = sign_transaction(&key(1), transaction(1, 1));
+    let signed = sign_transaction(&key(1), &genesis_hash(), transaction(1, 1));
     assert_eq!(verify_transaction(&genesis(), &signed), Ok(()));
 }
 
@@ -68,13 +72,13 @@ fn wrong_chain_unknown_member_and_bad_signature_are_distinct_errors() {
     let genesis = genesis();
     let mut other_chain = transaction(1, 1);
     other_chain.chain_id = ChainId("seisan-other".into());
-    let signed = sign_transaction(&key(1), other_chain);
+    let signed = sign_transaction(&key(1), &genesis_hash(), other_chain);
     assert!(matches!(
         verify_transaction(&genesis, &signed),
         Err(TxError::WrongChain { .. })
     ));
 
-    let signed = sign_transaction(&key(1), transaction(9, 1));
+    let signed = sign_transaction(&key(1), &genesis_hash(), transaction(9, 1));
     assert_eq!(
         verify_transaction(&genesis, &signed),
         Err(TxError::UnknownMember {
@@ -83,14 +87,14 @@ fn wrong_chain_unknown_member_and_bad_signature_are_distinct_errors() {
     );
 
     // Signed by exchange-b's key but claiming to be exchange-a.
-    let signed = sign_transaction(&key(2), transaction(1, 1));
+    let signed = sign_transaction(&key(2), &genesis_hash(), transaction(1, 1));
     assert!(matches!(
         verify_transaction(&genesis, &signed),
         Err(TxError::BadSignature { .. })
     ));
 
     // A valid signature whose body was altered afterwards.
-    let mut signed = sign_transaction(&key(1), transaction(1, 1));
+    let mut signed = sign_transaction(&key(1), &genesis_hash(), transaction(1, 1));
     signed.tx.nonce = Nonce(2);
     assert!(matches!(
         verify_transaction(&genesis, &signed),
@@ -128,6 +132,7 @@ fn batch_verification_pinpoints_the_bad_item() {
         .map(|nonce| {
             sign_transaction(
                 &key(1 + (nonce % 2) as u32),
+                &genesis_hash(),
                 transaction(1 + (nonce % 2) as u32, nonce),
             )
         })
@@ -155,7 +160,14 @@ fn vote(kind: VoteKind) -> Vote {
 fn certificate(signers: &[u32]) -> QuorumCertificate {
     let votes: Vec<SignedVote> = signers
         .iter()
-        .map(|member| sign_vote(&key(*member), MemberId(*member), vote(VoteKind::Finalize)))
+        .map(|member| {
+            sign_vote(
+                &key(*member),
+                &genesis_hash(),
+                MemberId(*member),
+                vote(VoteKind::Finalize),
+            )
+        })
         .collect();
     assemble_certificate(vote(VoteKind::Finalize), &votes)
 }
@@ -170,6 +182,53 @@ fn certificate_with_quorum_verifies() {
         verify_certificate(&genesis(), &certificate(&[2, 1, 0])),
         Ok(())
     );
+}
+
+/// A genesis with the same chain id that differs only in one opening balance (issue 20
+/// item 7: two testnets made with `seisan genesis testnet` share the chain id).
+fn sibling_genesis() -> Genesis {
+    let mut sibling = genesis();
+    sibling
+        .opening_balances
+        .push(seisan_types::genesis::OpeningBalance {
+            member: "exchange-a".into(),
+            asset: "JPY".into(),
+            amount: "1".into(),
+        });
+    assert_eq!(sibling.chain_id, genesis().chain_id);
+    assert_ne!(sibling.hash(), genesis().hash());
+    sibling
+}
+
+#[test]
+fn nothing_signed_for_one_genesis_verifies_under_another_with_the_same_chain_id() {
+    let sibling = sibling_genesis();
+    let signed = sign_transaction(&key(1), &genesis_hash(), transaction(1, 1));
+    assert_eq!(verify_transaction(&genesis(), &signed), Ok(()));
+    let refused = verify_transaction(&sibling, &signed).unwrap_err();
+    assert_eq!(
+        refused,
+        TxError::BadSignature {
+            member: MemberId(1),
+            reason: SignatureError::Invalid
+        }
+    );
+    assert!(refused.to_string().contains("another genesis"), "{refused}");
+
+    let certified = certificate(&[0, 1]);
+    assert_eq!(verify_certificate(&genesis(), &certified), Ok(()));
+    assert!(matches!(
+        verify_certificate(&sibling, &certified),
+        Err(CertificateError::BadSignature { .. })
+    ));
+    let vote = sign_vote(
+        &key(2),
+        &genesis_hash(),
+        MemberId(2),
+        vote(VoteKind::Notarize),
+    );
+    assert_eq!(verify_vote(&genesis(), &vote), Ok(()));
+    assert!(verify_vote(&sibling, &vote).is_err());
 }
 
 #[test]
@@ -234,10 +293,15 @@ fn certificate_errors() {
 #[test]
 fn evidence_needs_two_conflicting_valid_votes() {
     let genesis = genesis();
-    let first = sign_vote(&key(2), MemberId(2), vote(VoteKind::Notarize));
+    let first = sign_vote(
+        &key(2),
+        &genesis_hash(),
+        MemberId(2),
+        vote(VoteKind::Notarize),
+    );
     let mut other = vote(VoteKind::Notarize);
     other.block = Hash([6; 32]);
-    let second = sign_vote(&key(2), MemberId(2), other);
+    let second = sign_vote(&key(2), &genesis_hash(), MemberId(2), other);
     assert!(verify_evidence(
         &genesis,
         &Evidence {

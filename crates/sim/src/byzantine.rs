@@ -7,8 +7,8 @@ use crate::rng::Rng;
 use seisan_consensus::{proposal_digest, ConsensusMessage, Proposal};
 use seisan_crypto::{assemble_certificate, sign_vote, Keypair};
 use seisan_types::{
-    ChainId, Epoch, Hash, Height, MemberId, QuorumCertificate, Signature, SignedVote, View, Vote,
-    VoteKind,
+    ChainDomain, ChainId, Epoch, Hash, Height, MemberId, QuorumCertificate, Signature, SignedVote,
+    View, Vote, VoteKind,
 };
 use std::collections::BTreeMap;
 
@@ -62,7 +62,8 @@ pub struct Byzantine {
     pub behaviour: Behaviour,
     member: MemberId,
     keypair: Keypair,
-    chain_id: ChainId,
+    /// The chain id and genesis hash its signatures are bound to.
+    domain: ChainDomain,
     /// The epoch of the engine it runs on (E1): what its own votes sign.
     epoch: Epoch,
     /// Nodes in the simulation (recipients are indexes below this).
@@ -75,14 +76,14 @@ impl Byzantine {
         behaviour: Behaviour,
         member: MemberId,
         keypair: Keypair,
-        chain_id: ChainId,
+        domain: ChainDomain,
         validators: usize,
     ) -> Byzantine {
         Byzantine {
             behaviour,
             member,
             keypair,
-            chain_id,
+            domain,
             epoch: Epoch(0),
             validators,
             equivocations: BTreeMap::new(),
@@ -99,14 +100,14 @@ impl Byzantine {
 
     fn vote(&self, view: View, height: Height, block: Hash, kind: VoteKind) -> SignedVote {
         let vote = Vote {
-            chain_id: self.chain_id.clone(),
+            chain_id: self.domain.chain_id.clone(),
             epoch: self.epoch,
             view,
             height,
             block,
             kind,
         };
-        sign_vote(&self.keypair, self.member, vote)
+        sign_vote(&self.keypair, &self.domain.genesis, self.member, vote)
     }
 
     fn peers(&self) -> Vec<usize> {
@@ -137,7 +138,7 @@ impl Byzantine {
                 let header = &proposal.block.header;
                 let mut twin = app::build(
                     plan,
-                    &self.chain_id,
+                    &self.domain.chain_id,
                     (header.epoch, header.view, header.height),
                     header.parent,
                     &parent_root.expect("checked above"),
@@ -147,7 +148,7 @@ impl Byzantine {
                 twin.txs.clear();
                 let twin_hash = twin.hash();
                 let signature = self.keypair.sign_digest(&proposal_digest(
-                    &self.chain_id,
+                    &self.domain,
                     header.view,
                     &twin_hash,
                 ));
@@ -264,20 +265,25 @@ impl Byzantine {
             3 => {
                 // A certificate with only this node's signature.
                 let vote = Vote {
-                    chain_id: self.chain_id.clone(),
+                    chain_id: self.domain.chain_id.clone(),
                     epoch: self.epoch,
                     view: View(view.0 + 1),
                     height: Height(0),
                     block: Hash::ZERO,
                     kind: VoteKind::Nullify,
                 };
-                let signed = sign_vote(&self.keypair, self.member, vote.clone());
+                let signed = sign_vote(
+                    &self.keypair,
+                    &self.domain.genesis,
+                    self.member,
+                    vote.clone(),
+                );
                 ConsensusMessage::Certificate(assemble_certificate(vote, &[signed])).encode()
             }
             4 => {
                 // A certificate claiming everyone signed, with forged signatures, far ahead.
                 let vote = Vote {
-                    chain_id: self.chain_id.clone(),
+                    chain_id: self.domain.chain_id.clone(),
                     epoch: self.epoch,
                     view: View(view.0 + 1_000_000),
                     height: Height(5),
@@ -293,7 +299,7 @@ impl Byzantine {
                 // A proposal out of turn (or with a bad state root when in turn).
                 let block = app::build(
                     plan,
-                    &self.chain_id,
+                    &self.domain.chain_id,
                     (self.epoch, view, Height(1 + rng.below(20))),
                     random_hash(rng),
                     &random_hash(rng),
@@ -302,7 +308,7 @@ impl Byzantine {
                 );
                 let signature =
                     self.keypair
-                        .sign_digest(&proposal_digest(&self.chain_id, view, &block.hash()));
+                        .sign_digest(&proposal_digest(&self.domain, view, &block.hash()));
                 ConsensusMessage::Proposal(Box::new(Proposal {
                     block,
                     signature,
@@ -314,6 +320,7 @@ impl Byzantine {
                 // A vote for another chain.
                 let vote = sign_vote(
                     &self.keypair,
+                    &self.domain.genesis,
                     self.member,
                     Vote {
                         chain_id: ChainId("other-dev".into()),
@@ -342,7 +349,7 @@ impl Byzantine {
         for offset in 0..rng.range(1, 5) {
             let block = app::build(
                 plan,
-                &self.chain_id,
+                &self.domain.chain_id,
                 (self.epoch, View(from.0 + offset), Height(from.0 + offset)),
                 parent,
                 &Hash::ZERO,
@@ -354,7 +361,7 @@ impl Byzantine {
         }
         let last = blocks.last().expect("at least one block");
         let vote = Vote {
-            chain_id: self.chain_id.clone(),
+            chain_id: self.domain.chain_id.clone(),
             epoch: self.epoch,
             view: last.header.view,
             height: last.header.height,

@@ -226,6 +226,8 @@ struct Sim {
     seed: u64,
     rng: Rng,
     genesis: Genesis,
+    /// The genesis's chain id and hash, which every signature is bound to.
+    genesis_domain: seisan_types::ChainDomain,
     /// The application's schedule of validator-set changes (none unless reconfiguring).
     plan: Plan,
     /// The highest epoch any node's engine reached.
@@ -438,7 +440,7 @@ impl Sim {
                             behaviour,
                             MemberId(index as u32),
                             keypair,
-                            genesis.chain_id.clone(),
+                            genesis.domain(),
                             total,
                         )
                     }),
@@ -470,6 +472,7 @@ impl Sim {
             config,
             seed,
             rng,
+            genesis_domain: genesis.domain(),
             genesis,
             plan,
             highest_epoch: 0,
@@ -537,7 +540,7 @@ impl Sim {
             .clone();
         let byzantine = state.byzantine.is_some();
         let config = Config {
-            chain_id: self.genesis.chain_id.clone(),
+            domain: self.genesis.domain(),
             keypair: self.plan.keypair_for(state.member, &validators),
             validators,
             epoch_end,
@@ -1400,7 +1403,7 @@ impl Sim {
             Output::EpochEnded { .. } => unreachable!("step hands over after the batch"),
             Output::Evidence(evidence) => {
                 let set = self.plan.set(evidence_epoch(&evidence));
-                if !set.is_some_and(|set| evidence.verify_in(&self.genesis.chain_id, set)) {
+                if !set.is_some_and(|set| evidence.verify_in(&self.genesis_domain, set)) {
                     self.violation(format!(
                         "node {node} reported invalid evidence {evidence:?}"
                     ));
@@ -1614,7 +1617,7 @@ impl Sim {
         } else if !self.verified_certificates.contains(&certificate_id) {
             // Against the set of the certificate's epoch only (E1).
             let verified = match self.plan.set(certificate.vote.epoch) {
-                Some(set) => verify_certificate_in(&self.genesis.chain_id, set, certificate)
+                Some(set) => verify_certificate_in(&self.genesis_domain, set, certificate)
                     .map_err(|error| error.to_string()),
                 None => Err("its epoch is not in the plan".into()),
             };

@@ -112,8 +112,13 @@ pub struct Vote {
 }
 
 impl Vote {
-    pub fn signing_digest(&self) -> Hash {
-        Hash::tagged(tags::SEISAN_CONSENSUS_VOTE_V1, &[&codec::encode(self)])
+    /// The digest a validator signs: the vote bound to the hash of the chain's genesis,
+    /// so a certificate of one chain never verifies against another genesis.
+    pub fn signing_digest(&self, genesis: &Hash) -> Hash {
+        Hash::tagged(
+            tags::SEISAN_CONSENSUS_VOTE_V2,
+            &[&genesis.0, &codec::encode(self)],
+        )
     }
 }
 

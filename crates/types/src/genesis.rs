@@ -265,6 +265,15 @@ impl Genesis {
         Hash::tagged(tags::SEISAN_GENESIS_HASH_V1, &[&codec::encode(self)])
     }
 
+    /// The domain every signature of this chain is bound to: chain id and genesis hash.
+    /// Computes the hash: callers on a hot path compute it once and keep it.
+    pub fn domain(&self) -> crate::ids::ChainDomain {
+        crate::ids::ChainDomain {
+            chain_id: self.chain_id.clone(),
+            genesis: self.hash(),
+        }
+    }
+
     /// Checks every rule in the module docs.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let chain = &self.chain_id.0;

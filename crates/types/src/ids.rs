@@ -90,6 +90,18 @@ impl ChainId {
     }
 }
 
+/// What every signature of a chain is bound to: the chain's name and the hash of its
+/// exact genesis ([`crate::Genesis::domain`]). Two testnets made with the same chain id
+/// but any other difference in genesis (members, keys, opening balances, settings) have
+/// different domains, so nothing signed on one (a transaction, a vote, a certificate, a
+/// proof's header) verifies on the other.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChainDomain {
+    pub chain_id: ChainId,
+    /// [`crate::Genesis::hash`] of the chain's genesis.
+    pub genesis: crate::hash::Hash,
+}
+
 impl fmt::Debug for ChainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ChainId({})", self.0)

@@ -39,7 +39,7 @@ pub use epoch::{ValidatorSet, ValidatorSetError, ACTIVATION_DELAY_BLOCKS, MAX_VA
 pub use genesis::{Genesis, GenesisError, Member, Role, SettlementSettings};
 pub use governance::{GovernanceChange, Proposal, ProposalId, ProposalRecord, ProposalStatus};
 pub use hash::Hash;
-pub use ids::{AssetId, ChainId, Epoch, Height, MemberId, Nonce, View};
+pub use ids::{AssetId, ChainDomain, ChainId, Epoch, Height, MemberId, Nonce, View};
 pub use membership::{MemberEntry, MemberStatus, Membership, MembershipError};
 pub use state::{StateView, WriteSet};
 pub use tx::{SignedTransaction, Transaction, TxBody};

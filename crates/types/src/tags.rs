@@ -2,18 +2,20 @@
 //! these tags followed by the data, so a signature made for one purpose can never be
 //! replayed as another. Released tags never change; a new meaning gets a new `_V2` tag.
 
-/// Signing bytes of a transaction envelope.
-pub const SEISAN_TX_SIGN_V1: &[u8] = b"SEISAN_TX_SIGN_V1";
+/// Signing bytes of a transaction envelope, bound to the exact genesis (its hash) and
+/// not only the chain id. (`SEISAN_TX_SIGN_V1` covered the envelope alone; retired.)
+pub const SEISAN_TX_SIGN_V2: &[u8] = b"SEISAN_TX_SIGN_V2";
 /// Identifier (hash) of a signed transaction.
 pub const SEISAN_TX_ID_V1: &[u8] = b"SEISAN_TX_ID_V1";
 /// Hash of a block header (the block's identity).
 pub const SEISAN_BLOCK_HEADER_V1: &[u8] = b"SEISAN_BLOCK_HEADER_V1";
 /// Merkle tree over a block's transactions.
 pub const SEISAN_BLOCK_TXS_V1: &[u8] = b"SEISAN_BLOCK_TXS_V1";
-/// Signing bytes of a consensus vote (notarize, finalize, nullify).
-pub const SEISAN_CONSENSUS_VOTE_V1: &[u8] = b"SEISAN_CONSENSUS_VOTE_V1";
-/// Signing bytes of a block proposal.
-pub const SEISAN_CONSENSUS_PROPOSAL_V1: &[u8] = b"SEISAN_CONSENSUS_PROPOSAL_V1";
+/// Signing bytes of a consensus vote (notarize, finalize, nullify), bound to the genesis
+/// hash. (`SEISAN_CONSENSUS_VOTE_V1` covered the vote alone; retired.)
+pub const SEISAN_CONSENSUS_VOTE_V2: &[u8] = b"SEISAN_CONSENSUS_VOTE_V2";
+/// Signing bytes of a block proposal, bound to the genesis hash. (`_V1`: retired.)
+pub const SEISAN_CONSENSUS_PROPOSAL_V2: &[u8] = b"SEISAN_CONSENSUS_PROPOSAL_V2";
 /// Seed derivation of the well-known development keys.
 pub const SEISAN_DEV_KEY_SEED_V1: &[u8] = b"SEISAN_DEV_KEY_SEED_V1";
 /// Identity of a public-chain deposit (chain, transaction, log position).

@@ -208,9 +208,11 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    /// The 32-byte digest the member signs.
-    pub fn signing_digest(&self) -> Hash {
-        Hash::tagged(tags::SEISAN_TX_SIGN_V1, &[&codec::encode(self)])
+    /// The 32-byte digest the member signs: the envelope bound to the hash of the
+    /// chain's genesis, so the same bytes replayed into another chain that happens to
+    /// share the chain id do not verify there.
+    pub fn signing_digest(&self, genesis: &Hash) -> Hash {
+        Hash::tagged(tags::SEISAN_TX_SIGN_V2, &[&genesis.0, &codec::encode(self)])
     }
 }
 
@@ -264,20 +266,23 @@ mod tests {
     }
 
     #[test]
-    fn digest_covers_chain_member_nonce_and_body() {
+    fn digest_covers_genesis_chain_member_nonce_and_body() {
+        let genesis = Hash([1; 32]);
         let base = sample().tx;
+        let digest = |tx: &Transaction| tx.signing_digest(&genesis);
+        assert_ne!(digest(&base), base.signing_digest(&Hash([2; 32])));
         let mut other = base.clone();
         other.chain_id = ChainId("other".into());
-        assert_ne!(base.signing_digest(), other.signing_digest());
+        assert_ne!(digest(&base), digest(&other));
         let mut other = base.clone();
         other.member = MemberId(2);
-        assert_ne!(base.signing_digest(), other.signing_digest());
+        assert_ne!(digest(&base), digest(&other));
         let mut other = base.clone();
         other.nonce = Nonce(6);
-        assert_ne!(base.signing_digest(), other.signing_digest());
+        assert_ne!(digest(&base), digest(&other));
         let mut other = base.clone();
         other.body = TxBody::AllocateBatch(vec![]);
-        assert_ne!(base.signing_digest(), other.signing_digest());
+        assert_ne!(digest(&base), digest(&other));
     }
 
     #[test]

@@ -269,7 +269,7 @@ pub fn verify_trade_certificate(
     // The validator set that signed, followed from genesis.
     let set = follow_epochs(genesis, &document.epochs).map_err(TradeCheckError::Epochs)?;
     let certificate = &document.certificate;
-    seisan_crypto::verify_certificate_in(&genesis.chain_id, &set, certificate)
+    seisan_crypto::verify_certificate_in(&genesis.domain(), &set, certificate)
         .map_err(|reason| TradeCheckError::Certificate { reason })?;
     if certificate.vote.kind != VoteKind::Finalize {
         return Err(TradeCheckError::NotFinalization {
@@ -587,7 +587,7 @@ mod tests {
             .iter()
             .map(|name| {
                 let (member, _) = genesis.member_by_name(name).unwrap();
-                seisan_crypto::sign_vote(&Keypair::dev(name), member, vote.clone())
+                seisan_crypto::sign_vote(&Keypair::dev(name), &genesis.hash(), member, vote.clone())
             })
             .collect();
         seisan_crypto::assemble_certificate(vote, &votes)
@@ -597,6 +597,7 @@ mod tests {
         let (member, _) = genesis.member_by_name("exchange-a").unwrap();
         seisan_crypto::sign_transaction(
             &Keypair::dev("exchange-a"),
+            &genesis.hash(),
             Transaction {
                 chain_id: genesis.chain_id.clone(),
                 member,

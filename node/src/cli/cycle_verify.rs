@@ -365,7 +365,7 @@ fn check_blocks(
                 epoch,
                 known: Epoch(sets.len() as u64 - 1),
             })?;
-        seisan_crypto::verify_certificate_in(&genesis.chain_id, set, certificate).map_err(
+        seisan_crypto::verify_certificate_in(&genesis.domain(), set, certificate).map_err(
             |reason| CycleCheckError::Certificate {
                 index,
                 height,
@@ -453,7 +453,7 @@ fn check_submission<'a>(
         .ok_or_else(|| fail(SubmissionFault::UnknownMember { member }))?;
     seisan_crypto::verify_digest(
         &key,
-        &transaction.tx.signing_digest(),
+        &transaction.tx.signing_digest(&genesis.hash()),
         &transaction.signature,
     )
     .map_err(|reason| {
@@ -1375,6 +1375,7 @@ mod tests {
     fn sign(genesis: &Genesis, name: &str, nonce: u64, body: TxBody) -> SignedTransaction {
         seisan_crypto::sign_transaction(
             &Keypair::dev(name),
+            &genesis.hash(),
             Transaction {
                 chain_id: genesis.chain_id.clone(),
                 member: member(genesis, name),
@@ -1401,7 +1402,12 @@ mod tests {
         let votes: Vec<_> = signers
             .iter()
             .map(|name| {
-                seisan_crypto::sign_vote(&Keypair::dev(name), member(genesis, name), vote.clone())
+                seisan_crypto::sign_vote(
+                    &Keypair::dev(name),
+                    &genesis.hash(),
+                    member(genesis, name),
+                    vote.clone(),
+                )
             })
             .collect();
         seisan_crypto::assemble_certificate(vote, &votes)
@@ -1801,7 +1807,8 @@ mod tests {
             let submission = &mut document.confirmations[0].submissions[side];
             set_quantity(submission, 2 * ETH);
             let tx = submission.transaction.tx.clone();
-            submission.transaction = seisan_crypto::sign_transaction(&Keypair::dev(name), tx);
+            submission.transaction =
+                seisan_crypto::sign_transaction(&Keypair::dev(name), &genesis.hash(), tx);
         }
         let reason = refusal(&genesis, &document);
         assert!(

@@ -142,7 +142,7 @@ pub fn verify_balance_proof(
     }
     let set = follow_epochs(genesis, &document.epochs)?;
     let certificate = &document.certificate;
-    seisan_crypto::verify_certificate_in(&genesis.chain_id, &set, certificate)
+    seisan_crypto::verify_certificate_in(&genesis.domain(), &set, certificate)
         .map_err(|reason| ProofCheckError::Certificate { reason })?;
     if certificate.vote.kind != VoteKind::Finalize {
         return Err(ProofCheckError::NotFinalization {
@@ -268,7 +268,7 @@ pub(crate) fn follow_epochs(
                 link.set.hash()
             )));
         }
-        seisan_crypto::verify_certificate_in(&genesis.chain_id, &set, &link.certificate).map_err(
+        seisan_crypto::verify_certificate_in(&genesis.domain(), &set, &link.certificate).map_err(
             |error| {
                 broken(format!(
                     "the certificate does not verify against epoch {}'s validators: {error}",
@@ -344,7 +344,7 @@ mod tests {
             .iter()
             .map(|name| {
                 let (member, _) = genesis.member_by_name(name).unwrap();
-                seisan_crypto::sign_vote(&Keypair::dev(name), member, vote.clone())
+                seisan_crypto::sign_vote(&Keypair::dev(name), &genesis.hash(), member, vote.clone())
             })
             .collect();
         seisan_crypto::assemble_certificate(vote, &votes)

@@ -21,7 +21,7 @@ use seisan_crypto::Keypair;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
 use seisan_types::tx::{Lane, SignedTransaction};
-use seisan_types::{Genesis, Transaction, TxBody};
+use seisan_types::{ChainDomain, Genesis, Transaction, TxBody};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -114,6 +114,8 @@ pub struct Session {
     key: Option<PathBuf>,
     genesis_path: Option<PathBuf>,
     genesis: Option<Genesis>,
+    /// [`Session::genesis_domain`], once computed.
+    domain: Option<ChainDomain>,
     /// The node's membership, fetched once (`Some(None)`: the node did not answer).
     membership: Option<Option<seisan_types::membership::Membership>>,
     /// What this session signed and submitted, by id, to resend the same bytes.
@@ -140,6 +142,7 @@ impl Session {
             key: options.key.clone().or(config.key.map(relative)),
             genesis_path: options.genesis.clone().or(config.genesis.map(&relative)),
             genesis: None,
+            domain: None,
             membership: None,
             submitted: HashMap::new(),
         })
@@ -154,6 +157,15 @@ impl Session {
             self.genesis = Some(crate::genesis_command::load_genesis(&path)?);
         }
         Ok(self.genesis.as_ref().expect("loaded above"))
+    }
+
+    /// The chain id and hash of the trusted genesis file, which every transaction this
+    /// session signs is bound to (computed once per session).
+    pub fn genesis_domain(&mut self) -> anyhow::Result<ChainDomain> {
+        if self.domain.is_none() {
+            self.domain = Some(self.genesis()?.domain());
+        }
+        Ok(self.domain.clone().expect("computed above"))
     }
 
     /// The member's key and its member id in genesis.
@@ -247,7 +259,10 @@ impl Session {
     /// submission whose answer was lost is sent again (the same bytes).
     pub fn submit(&mut self, body: TxBody) -> anyhow::Result<Hash> {
         let (keypair, member) = self.signer()?;
-        let chain_id = self.genesis()?.chain_id.clone();
+        let ChainDomain {
+            chain_id,
+            genesis: genesis_hash,
+        } = self.genesis_domain()?;
         let lane = body.lane();
         let nonce = self
             .node
@@ -260,6 +275,7 @@ impl Session {
         })?;
         let signed = seisan_crypto::sign_transaction(
             &keypair,
+            &genesis_hash,
             Transaction {
                 chain_id,
                 member,

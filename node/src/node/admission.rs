@@ -33,7 +33,7 @@ use seisan_state::{Backend, SledBackend, StateDb};
 use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{AssetId, ChainId, MemberId, Nonce};
+use seisan_types::ids::{AssetId, ChainDomain, MemberId, Nonce};
 use seisan_types::membership::{MemberStatus, Membership};
 use seisan_types::receipt::Receipt;
 use seisan_types::tx::{Lane, SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
@@ -148,13 +148,15 @@ enum Source {
 /// For gossip and the journal replay: a nonce that leaves a gap is held.
 pub fn admit_batch<B: Backend + Clone>(
     genesis: &Genesis,
+    domain: &ChainDomain,
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
 ) -> (Vec<Result<Hash, AdmissionError>>, Vec<SignedTransaction>) {
     let mut results = Vec::with_capacity(transactions.len());
     let mut admitted = Vec::new();
-    for (transaction, id, result) in admit_each(genesis, db, mempool, transactions, Source::Relayed)
+    for (transaction, id, result) in
+        admit_each(genesis, domain, db, mempool, transactions, Source::Relayed)
     {
         let result = result.map(|()| id);
         if result.is_ok() {
@@ -168,6 +170,7 @@ pub fn admit_batch<B: Backend + Clone>(
 /// Checks and admits each transaction; returns each with its id and its result.
 fn admit_each<B: Backend + Clone>(
     genesis: &Genesis,
+    domain: &ChainDomain,
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
@@ -180,7 +183,7 @@ fn admit_each<B: Backend + Clone>(
     // Members and keys as of the committed state: an added member's key verifies from
     // its activation, a rotated-away key or a removed member's never again.
     let config = seisan_contracts::governance::consortium_or_genesis(&db.committed_view(), genesis);
-    let verified = verify_transactions_in(&genesis.chain_id, &config.membership, &transactions);
+    let verified = verify_transactions_in(domain, &config.membership, &transactions);
     let mut outcomes = Vec::with_capacity(transactions.len());
     let mut pool = mempool.lock().expect("mempool lock");
     // Read under the mempool lock: a block's nonces are committed before the mempool
@@ -233,7 +236,7 @@ fn admit_each<B: Backend + Clone>(
 /// the only one that verifies. Signatures are batch-verified; call from a blocking
 /// context.
 pub fn verify_transactions_in(
-    chain_id: &ChainId,
+    domain: &ChainDomain,
     membership: &Membership,
     transactions: &[SignedTransaction],
 ) -> Vec<Result<(), AdmissionError>> {
@@ -242,9 +245,9 @@ pub fn verify_transactions_in(
     let mut batch_index = Vec::with_capacity(transactions.len());
     for (index, transaction) in transactions.iter().enumerate() {
         let member = transaction.tx.member;
-        let result = if transaction.tx.chain_id != *chain_id {
+        let result = if transaction.tx.chain_id != domain.chain_id {
             Err(AdmissionError::Transaction(TxError::WrongChain {
-                expected: chain_id.clone(),
+                expected: domain.chain_id.clone(),
                 got: transaction.tx.chain_id.clone(),
             }))
         } else {
@@ -258,7 +261,7 @@ pub fn verify_transactions_in(
                 Some(entry) => {
                     batch.push((
                         entry.member.public_key,
-                        transaction.tx.signing_digest(),
+                        transaction.tx.signing_digest(&domain.genesis),
                         transaction.signature,
                     ));
                     batch_index.push(index);
@@ -398,12 +401,14 @@ pub async fn submit_transactions(
     transactions: Vec<SignedTransaction>,
 ) -> Vec<Result<Submitted, AdmissionError>> {
     let genesis = context.genesis.clone();
+    let domain = context.domain.clone();
     let db = context.db.clone();
     let mempool: Arc<Mutex<Mempool>> = context.mempool.clone();
-    let outcomes =
-        tokio::task::spawn_blocking(move || admit_for_api(&genesis, &db, &mempool, transactions))
-            .await
-            .expect("admission task does not panic");
+    let outcomes = tokio::task::spawn_blocking(move || {
+        admit_for_api(&genesis, &domain, &db, &mempool, transactions)
+    })
+    .await
+    .expect("admission task does not panic");
     let (results, admitted) = journal_outcomes(&context.journal, &context.mempool, outcomes).await;
     context
         .metrics
@@ -422,11 +427,12 @@ pub async fn submit_transactions(
 /// transaction submitted again.
 fn admit_for_api<B: Backend + Clone>(
     genesis: &Genesis,
+    domain: &ChainDomain,
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
 ) -> Vec<(SignedTransaction, Hash, Outcome)> {
-    admit_each(genesis, db, mempool, transactions, Source::Api)
+    admit_each(genesis, domain, db, mempool, transactions, Source::Api)
         .into_iter()
         .map(|(transaction, id, result)| {
             let outcome = outcome(db, &id, result);
@@ -511,6 +517,7 @@ pub async fn admit_transactions(
 /// connected. Returns how many were admitted.
 pub async fn replay_journaled(
     genesis: Arc<Genesis>,
+    domain: ChainDomain,
     db: StateDb<SledBackend>,
     mempool: Arc<Mutex<Mempool>>,
     network: NetworkHandle,
@@ -521,10 +528,11 @@ pub async fn replay_journaled(
     }
     let journaled = transactions.len();
     let pool = mempool.clone();
-    let (results, admitted) =
-        tokio::task::spawn_blocking(move || admit_batch(&genesis, &db, &pool, transactions))
-            .await
-            .expect("admission task does not panic");
+    let (results, admitted) = tokio::task::spawn_blocking(move || {
+        admit_batch(&genesis, &domain, &db, &pool, transactions)
+    })
+    .await
+    .expect("admission task does not panic");
     let mut refused: BTreeMap<&'static str, usize> = BTreeMap::new();
     for error in results.iter().filter_map(|result| result.as_ref().err()) {
         *refused.entry(error.code()).or_default() += 1;
@@ -596,7 +604,7 @@ mod tests {
         let mut membership = Membership::from_genesis(&genesis);
         let signed = allocation(&genesis, 1, 10);
         let code = |membership: &Membership| {
-            verify_transactions_in(&genesis.chain_id, membership, std::slice::from_ref(&signed))
+            verify_transactions_in(&genesis.domain(), membership, std::slice::from_ref(&signed))
                 .remove(0)
                 .map_err(|error| error.code())
         };
@@ -622,8 +630,13 @@ mod tests {
         mempool: &Mutex<Mempool>,
         transaction: &SignedTransaction,
     ) -> Outcome {
-        let mut outcomes =
-            admit_for_api(genesis, pipeline.db(), mempool, vec![transaction.clone()]);
+        let mut outcomes = admit_for_api(
+            genesis,
+            &genesis.domain(),
+            pipeline.db(),
+            mempool,
+            vec![transaction.clone()],
+        );
         assert_eq!(outcomes.len(), 1);
         outcomes.pop().unwrap().2
     }
@@ -710,7 +723,13 @@ mod tests {
         )
         .unwrap();
         let earlier = allocation(&genesis, 1, 10);
-        let outcomes = admit_for_api(&genesis, pipeline.db(), &mempool, vec![earlier.clone()]);
+        let outcomes = admit_for_api(
+            &genesis,
+            &genesis.domain(),
+            pipeline.db(),
+            &mempool,
+            vec![earlier.clone()],
+        );
         let (results, gossip) = runtime.block_on(journal_outcomes(&journal, &mempool, outcomes));
         assert_eq!(results, [Ok(Submitted::Pending { id: earlier.id() })]);
         assert_eq!(gossip, std::slice::from_ref(&earlier));
@@ -720,6 +739,7 @@ mod tests {
         let new = allocation(&genesis, 2, 10);
         let outcomes = admit_for_api(
             &genesis,
+            &genesis.domain(),
             pipeline.db(),
             &mempool,
             vec![new.clone(), earlier.clone(), allocation(&genesis, 1, 99)],
@@ -754,6 +774,7 @@ mod tests {
         use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact};
         seisan_crypto::sign_transaction(
             &seisan_crypto::Keypair::dev("exchange-a"),
+            &genesis.hash(),
             seisan_types::tx::Transaction {
                 chain_id: genesis.chain_id.clone(),
                 member: MemberId(1),
@@ -817,8 +838,13 @@ mod tests {
         }
 
         // By gossip the same transaction is held: its predecessor may come next.
-        let (results, admitted) =
-            admit_batch(&genesis, pipeline.db(), &mempool, vec![ahead.clone()]);
+        let (results, admitted) = admit_batch(
+            &genesis,
+            &genesis.domain(),
+            pipeline.db(),
+            &mempool,
+            vec![ahead.clone()],
+        );
         assert_eq!(results, [Ok(ahead.id())]);
         assert_eq!(admitted, std::slice::from_ref(&ahead));
         // Submitted again through the API it is answered as pending (it is), and the
@@ -898,6 +924,7 @@ mod tests {
         replacement.tx.body = bank_attestation(&genesis, 7).tx.body;
         let replacement = seisan_crypto::sign_transaction(
             &seisan_crypto::Keypair::dev("exchange-a"),
+            &genesis.hash(),
             replacement.tx,
         );
         match one(&genesis, &pipeline, &mempool, &replacement) {

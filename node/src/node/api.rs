@@ -91,6 +91,8 @@ pub struct NodeStatus {
 #[derive(Clone)]
 pub struct ApiContext {
     pub genesis: Arc<Genesis>,
+    /// Chain id and genesis hash, computed once: every signature is checked under it.
+    pub domain: seisan_types::ChainDomain,
     pub db: StateDb<SledBackend>,
     pub mempool: Arc<Mutex<Mempool>>,
     pub status: watch::Receiver<NodeStatus>,

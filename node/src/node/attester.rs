@@ -154,6 +154,7 @@ impl Attester {
         let kind = body.kind_name();
         let transaction = seisan_crypto::sign_transaction(
             &self.keypair,
+            &self.context.domain.genesis,
             Transaction {
                 chain_id: self.context.genesis.chain_id.clone(),
                 member: self.member,

@@ -57,6 +57,8 @@ pub fn lies_in_attestations(fault: Option<Fault>, genesis: &Genesis) -> anyhow::
 #[derive(Debug)]
 pub struct Equivocator {
     keypair: Keypair,
+    /// The genesis hash its votes are signed under (a real signature, only conflicting).
+    genesis: Hash,
     member: MemberId,
     /// [`Fault::ObserverVotes`] rather than [`Fault::Equivocate`].
     observer_votes: bool,
@@ -88,6 +90,7 @@ impl Equivocator {
         }
         Ok(Some(Equivocator {
             keypair: keypair.clone(),
+            genesis: genesis.hash(),
             member,
             observer_votes,
         }))
@@ -163,6 +166,7 @@ impl Equivocator {
             .map(|vote| {
                 Output::Broadcast(ConsensusMessage::Vote(sign_vote(
                     &self.keypair,
+                    &self.genesis,
                     self.member,
                     vote,
                 )))
@@ -179,6 +183,7 @@ impl Equivocator {
         let block = Hash::tagged(b"seisan-fault-twin", &[signed.vote.block.as_bytes()]);
         Some(sign_vote(
             &self.keypair,
+            &self.genesis,
             self.member,
             Vote {
                 block,
@@ -215,8 +220,8 @@ mod tests {
             block: Hash([9; 32]),
             kind,
         };
-        let notarize = sign_vote(&keypair, member, vote(VoteKind::Notarize));
-        let finalize = sign_vote(&keypair, member, vote(VoteKind::Finalize));
+        let notarize = sign_vote(&keypair, &genesis.hash(), member, vote(VoteKind::Notarize));
+        let finalize = sign_vote(&keypair, &genesis.hash(), member, vote(VoteKind::Finalize));
         let outputs = fault.rewrite(vec![
             Output::Broadcast(ConsensusMessage::Vote(notarize.clone())),
             Output::Send {
@@ -276,11 +281,13 @@ mod tests {
         let outputs = fault.rewrite(vec![
             Output::Broadcast(ConsensusMessage::Vote(sign_vote(
                 &Keypair::dev("exchange-a"),
+                &genesis.hash(),
                 member,
                 nullify,
             ))),
             Output::Broadcast(ConsensusMessage::Vote(sign_vote(
                 &Keypair::dev("exchange-b"),
+                &genesis.hash(),
                 other,
                 foreign,
             ))),
@@ -331,7 +338,7 @@ mod tests {
                 Output::Broadcast(ConsensusMessage::Vote(vote)) => {
                     seisan_crypto::verify_digest(
                         &keypair.public_key(),
-                        &vote.vote.signing_digest(),
+                        &vote.vote.signing_digest(&genesis.hash()),
                         &vote.signature,
                     )
                     .unwrap();
@@ -353,6 +360,7 @@ mod tests {
                 from: id,
                 message: ConsensusMessage::Vote(sign_vote(
                     &Keypair::dev(from),
+                    &genesis.hash(),
                     id,
                     Vote {
                         chain_id: genesis.chain_id.clone(),

@@ -164,6 +164,8 @@ pub struct StagedEntry {
 #[derive(Debug)]
 pub struct Pipeline<B: Backend + Clone> {
     genesis: Arc<Genesis>,
+    /// Chain id and genesis hash, computed once: block transactions verify under it.
+    domain: seisan_types::ChainDomain,
     db: StateDb<B>,
     staged: HashMap<Hash, StagedEntry>,
     tip: Tip,
@@ -172,6 +174,11 @@ pub struct Pipeline<B: Backend + Clone> {
 impl<B: Backend + Clone> Pipeline<B> {
     /// Opens the pipeline on a store, committing the genesis state at height 0 if the
     /// store is empty and refusing a store made for another genesis.
+    /// The chain id and genesis hash every signature of this chain is bound to.
+    pub fn domain(&self) -> &seisan_types::ChainDomain {
+        &self.domain
+    }
+
     pub fn open(db: StateDb<B>, genesis: Arc<Genesis>) -> Result<Pipeline<B>, String> {
         let genesis_hash = genesis.hash();
         match db.record(RECORD_GENESIS) {
@@ -216,6 +223,10 @@ impl<B: Backend + Clone> Pipeline<B> {
             "tip record and committed height agree"
         );
         Ok(Pipeline {
+            domain: seisan_types::ChainDomain {
+                chain_id: genesis.chain_id.clone(),
+                genesis: genesis_hash,
+            },
             genesis,
             db,
             staged: HashMap::new(),
@@ -474,11 +485,8 @@ impl<B: Backend + Clone> Pipeline<B> {
             &self.genesis,
         )
         .membership;
-        let verified = super::admission::verify_transactions_in(
-            &self.genesis.chain_id,
-            &membership,
-            &unchecked,
-        );
+        let verified =
+            super::admission::verify_transactions_in(&self.domain, &membership, &unchecked);
         for (result, index) in verified.into_iter().zip(indexes) {
             result.map_err(|error| InvalidBlock::Transaction {
                 index,

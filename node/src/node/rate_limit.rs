@@ -173,12 +173,13 @@ pub async fn charge_member(
         return Ok(());
     }
     let genesis = context.genesis.clone();
+    let domain = context.domain.clone();
     let db = context.db.clone();
     let signed = transaction.clone();
     let verified = tokio::task::spawn_blocking(move || {
         let config =
             seisan_contracts::governance::consortium_or_genesis(&db.committed_view(), &genesis);
-        verify_transactions_in(&genesis.chain_id, &config.membership, &[signed])
+        verify_transactions_in(&domain, &config.membership, &[signed])
             .pop()
             .is_some_and(|result| result.is_ok())
     })

@@ -162,7 +162,7 @@ fn engine_at_tip(
     };
     let engine = Engine::new(
         seisan_consensus::Config {
-            chain_id: genesis.chain_id.clone(),
+            domain: genesis.domain(),
             validators: set,
             epoch_end,
             member,
@@ -403,6 +403,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits::default())));
     replay_journaled(
         genesis.clone(),
+        genesis.domain(),
         db.clone(),
         mempool.clone(),
         network.clone(),
@@ -450,6 +451,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (bank_status, bank_receiver) = watch::channel(super::bank_watcher::BankStatus::default());
     let bank_connection = super::bank_watcher::connect(&config);
     let context = ApiContext {
+        domain: genesis.domain(),
         genesis: genesis.clone(),
         db: db.clone(),
         mempool: mempool.clone(),
@@ -619,7 +621,7 @@ async fn gossip_batcher(
 /// (the sender may be ahead of or behind this node), so it is ignored, not rejected.
 fn validate_consensus(engine: &Engine, message: &ConsensusMessage) -> Validation {
     let set = engine.validator_set();
-    let chain_id = engine.chain_id();
+    let domain = engine.domain();
     let epoch = match message {
         ConsensusMessage::Vote(vote) => vote.vote.epoch,
         ConsensusMessage::Certificate(certificate) => certificate.vote.epoch,
@@ -631,9 +633,9 @@ fn validate_consensus(engine: &Engine, message: &ConsensusMessage) -> Validation
         return Validation::Ignore;
     }
     let valid = match message {
-        ConsensusMessage::Vote(vote) => seisan_crypto::verify_vote_in(chain_id, set, vote).is_ok(),
+        ConsensusMessage::Vote(vote) => seisan_crypto::verify_vote_in(domain, set, vote).is_ok(),
         ConsensusMessage::Certificate(certificate) => {
-            seisan_crypto::verify_certificate_in(chain_id, set, certificate).is_ok()
+            seisan_crypto::verify_certificate_in(domain, set, certificate).is_ok()
         }
         ConsensusMessage::Status(_) => false,
         ConsensusMessage::Proposal(proposal) => {
@@ -641,11 +643,15 @@ fn validate_consensus(engine: &Engine, message: &ConsensusMessage) -> Validation
             let Some(leader_key) = set.key_of(signed.header.proposer) else {
                 return Validation::Reject;
             };
-            signed.header.chain_id == *chain_id
-                && seisan_crypto::verify_digest(&leader_key, &signed.digest(), &signed.signature)
-                    .is_ok()
+            signed.header.chain_id == domain.chain_id
+                && seisan_crypto::verify_digest(
+                    &leader_key,
+                    &signed.digest(&domain.genesis),
+                    &signed.signature,
+                )
+                .is_ok()
                 && proposal.justification.iter().all(|certificate| {
-                    seisan_crypto::verify_certificate_in(chain_id, set, certificate).is_ok()
+                    seisan_crypto::verify_certificate_in(domain, set, certificate).is_ok()
                 })
         }
     };
@@ -1265,10 +1271,11 @@ impl Core {
             Topic::Transactions => match codec::decode::<Vec<SignedTransaction>>(&payload) {
                 Ok(transactions) => {
                     let genesis = self.genesis.clone();
+                    let domain = self.pipeline.domain().clone();
                     let db = self.pipeline.db().clone();
                     let mempool = self.mempool.clone();
                     let (results, _) = tokio::task::spawn_blocking(move || {
-                        admit_batch(&genesis, &db, &mempool, transactions)
+                        admit_batch(&genesis, &domain, &db, &mempool, transactions)
                     })
                     .await
                     .expect("admission does not panic");

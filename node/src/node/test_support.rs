@@ -27,6 +27,7 @@ pub fn genesis(p2p_base_port: u16) -> Arc<Genesis> {
 pub fn allocation(genesis: &Genesis, nonce: u64, amount: u128) -> SignedTransaction {
     seisan_crypto::sign_transaction(
         &Keypair::dev("exchange-a"),
+        &genesis.hash(),
         Transaction {
             chain_id: genesis.chain_id.clone(),
             member: MemberId(1),
@@ -89,6 +90,7 @@ pub fn context(
     let (_, custody) = watch::channel(Default::default());
     let (_, bank) = watch::channel(Default::default());
     let context = ApiContext {
+        domain: genesis.domain(),
         genesis,
         db,
         mempool: Arc::new(Mutex::new(Mempool::new(MempoolLimits::default()))),

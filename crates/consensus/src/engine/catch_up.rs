@@ -155,7 +155,7 @@ impl Engine {
         if vote.kind != VoteKind::Finalize
             || kept >= MAX_FETCH_CERTIFICATES
             || self.finalizations.contains_key(&vote.view)
-            || verify_certificate_in(&self.chain_id, &self.set, &certificate).is_err()
+            || verify_certificate_in(&self.domain, &self.set, &certificate).is_err()
         {
             return;
         }

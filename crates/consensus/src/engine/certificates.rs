@@ -87,7 +87,7 @@ impl Engine {
             self.help(from, view);
             return;
         }
-        if verify_certificate_in(&self.chain_id, &self.set, &certificate).is_err() {
+        if verify_certificate_in(&self.domain, &self.set, &certificate).is_err() {
             return;
         }
         self.help(from, view);

@@ -25,7 +25,7 @@ impl Engine {
     /// changes nothing.
     pub(super) fn seal_on(&self, parent: &Block, view: View) -> Block {
         let header = BlockHeader {
-            chain_id: self.chain_id.clone(),
+            chain_id: self.chain_id().clone(),
             epoch: self.set.epoch,
             height: parent.header.height.next(),
             view,

@@ -18,8 +18,8 @@ use crate::message::{ConsensusMessage, MAX_JUSTIFICATION_CERTIFICATES};
 use crate::record::PersistedRecord;
 use seisan_crypto::{verify_certificate_in, Keypair};
 use seisan_types::{
-    Block, BlockHeader, ChainId, Epoch, Genesis, Hash, Height, MemberId, QuorumCertificate,
-    Signature, SignedVote, ValidatorSet, View, VoteKind,
+    Block, BlockHeader, ChainDomain, ChainId, Epoch, Genesis, Hash, Height, MemberId,
+    QuorumCertificate, Signature, SignedVote, ValidatorSet, View, VoteKind,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -91,8 +91,9 @@ pub const OBSERVER: MemberId = MemberId(u32::MAX);
 /// Everything an engine needs to start.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The chain this engine signs and verifies for; every signed digest names it.
-    pub chain_id: ChainId,
+    /// The chain this engine signs and verifies for (chain id and genesis hash); every
+    /// signed digest is bound to it.
+    pub domain: ChainDomain,
     /// The validators and quorum of the epoch this engine runs (E1); checked by
     /// [`Engine::new`].
     pub validators: ValidatorSet,
@@ -114,7 +115,7 @@ impl Config {
     /// An epoch-0 configuration: genesis's validators and quorum.
     pub fn genesis(genesis: &Genesis, member: MemberId, keypair: Keypair) -> Config {
         Config {
-            chain_id: genesis.chain_id.clone(),
+            domain: genesis.domain(),
             validators: ValidatorSet::genesis(genesis),
             epoch_end: None,
             member,
@@ -437,7 +438,7 @@ enum ChainGap {
 /// One validator's consensus state. See the crate docs for the protocol.
 #[derive(Debug)]
 pub struct Engine {
-    chain_id: ChainId,
+    domain: ChainDomain,
     set: ValidatorSet,
     /// Whether this node is a validator of this epoch; an observer never signs (E6).
     voting: bool,
@@ -514,7 +515,7 @@ impl Engine {
         restored: Restored,
     ) -> Result<Engine, EngineError> {
         let Config {
-            chain_id,
+            domain,
             validators: set,
             epoch_end,
             member,
@@ -552,7 +553,7 @@ impl Engine {
             .as_ref()
             .filter(|certificate| certificate.vote.epoch == set.epoch);
         if let Some(certificate) = tip_of_this_epoch {
-            verify_certificate_in(&chain_id, &set, certificate).map_err(|error| {
+            verify_certificate_in(&domain, &set, certificate).map_err(|error| {
                 EngineError::BadTipCertificate {
                     reason: error.to_string(),
                 }
@@ -591,14 +592,14 @@ impl Engine {
             .into_iter()
             .filter(|block| {
                 block.header.height > tip.height
-                    && block.header.chain_id == chain_id
+                    && block.header.chain_id == domain.chain_id
                     && block.header.epoch == set.epoch
             })
             .take(MAX_UNFINALIZED_BLOCKS)
             .map(|block| (block.hash(), block))
             .collect();
         Ok(Engine {
-            chain_id,
+            domain,
             set,
             voting,
             epoch_end,
@@ -810,7 +811,12 @@ impl Engine {
 
     /// The chain this engine runs.
     pub fn chain_id(&self) -> &ChainId {
-        &self.chain_id
+        &self.domain.chain_id
+    }
+
+    /// The chain id and genesis hash every signature of this engine is bound to.
+    pub fn domain(&self) -> &ChainDomain {
+        &self.domain
     }
 
     fn is_validator(&self, member: MemberId) -> bool {

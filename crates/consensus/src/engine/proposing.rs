@@ -42,7 +42,7 @@ impl Engine {
             if slot.hash == hash {
                 return;
             }
-            let digest = proposal_digest(self.chain_id(), view, &hash);
+            let digest = proposal_digest(self.domain(), view, &hash);
             if verify_digest(&leader_key, &digest, &proposal.signature).is_ok() {
                 let first = crate::message::SignedProposalHeader {
                     header: slot.header.clone(),
@@ -55,7 +55,7 @@ impl Engine {
             }
             return;
         }
-        let digest = proposal_digest(self.chain_id(), view, &hash);
+        let digest = proposal_digest(self.domain(), view, &hash);
         if verify_digest(&leader_key, &digest, &proposal.signature).is_err() {
             return;
         }
@@ -232,7 +232,7 @@ impl Engine {
             .with(view, Signing::Notarize(hash));
         let signature = self
             .keypair
-            .sign_digest(&proposal_digest(self.chain_id(), view, &hash));
+            .sign_digest(&proposal_digest(self.domain(), view, &hash));
         let vote = self.signed_vote(view, height, hash, VoteKind::Notarize);
         let justification = self.justification(parent_view, parent, view);
         self.proposals.insert(

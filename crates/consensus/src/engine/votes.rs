@@ -67,7 +67,7 @@ impl Engine {
         if duplicate && !self.bugs().count_duplicate_votes {
             return;
         }
-        if verify_vote_in(&self.chain_id, &self.set, &signed).is_err() {
+        if verify_vote_in(&self.domain, &self.set, &signed).is_err() {
             return;
         }
         self.record_vote(signed);
@@ -169,7 +169,7 @@ impl Engine {
             block,
             kind,
         };
-        sign_vote(&self.keypair, self.member, vote)
+        sign_vote(&self.keypair, &self.domain.genesis, self.member, vote)
     }
 
     pub(super) fn persist_then_release(
