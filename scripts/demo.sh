@@ -113,6 +113,29 @@ as exchange-a 1 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair 
 as exchange-b 2 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as clearing-house 0 cycle close
 as exchange-a 0 cycles | sed 's/^/  /'
+echo "  an auditor recomputes the cycle's netting from its signed confirmations, with the genesis file alone:"
+as exchange-a 0 cycle verify 1 --out "$data/cycle-1.json" | sed 's/^/  /'
+python3 - "$data/cycle-1.json" "$data/cycle-1-altered.json" <<'PY'
+import json, sys
+document = json.load(open(sys.argv[1]))
+def alter(node):
+    """Changes the first confirmation's quantity wherever the terms appear."""
+    if isinstance(node, dict):
+        if "quantity" in node and "trade_ref" in node:
+            node["quantity"] = str(int(node["quantity"]) + 1)
+            return True
+        return any(alter(value) for value in node.values())
+    if isinstance(node, list):
+        return any(alter(value) for value in node)
+    return False
+assert alter(document), "no confirmation terms in the cycle certificate"
+json.dump(document, open(sys.argv[2], "w"))
+PY
+if refusal=$("$seisan" cycle verify --file "$data/cycle-1-altered.json" 2>&1); then
+    echo "CHECK FAILED: a cycle certificate with an altered confirmation verified" >&2
+    exit 1
+fi
+echo "  ok: the same cycle with one altered confirmation is refused: $(tail -1 <<<"$refusal")"
 check "exchange-a JPY after selling 0.5 ETH at 60" 80 "$(holding exchange-a JPY)"
 check "exchange-b ETH after buying 0.5 ETH" 0.5 "$(holding exchange-b ETH)"
 show_balances
@@ -189,6 +212,16 @@ check "distinct state roots at height $height across the three nodes" 1 "$roots"
 as clearing-house 0 reserves | sed 's/^/  /'
 check "ETH undercovered after the payout" false "$(reserve ETH undercovered)"
 wait_for "ETH in the hot wallet within its 5% cap after the refill and the payout" yes within_cap ETH
+
+step "The day's compliance report (Payment Services Act art. 63-11): customer crypto at least 95% cold, customer fiat held in trust"
+# cold_share SYMBOL -> yes when the day so far holds at least 95% of the asset's customer holdings cold
+cold_share() {
+    as clearing-house 0 compliance report --date today --json | jq -r --arg s "$1" \
+        '.assets[] | select(.symbol == $s) | if .cold_share_bps != null and .cold_share_bps >= .required_cold_share_bps then "yes" else "no: \(.cold_share_bps) bps" end'
+}
+wait_for "ETH customer holdings held cold (>= 95%)" yes cold_share ETH
+wait_for "WBTC customer holdings held cold (>= 95%)" yes cold_share WBTC
+as clearing-house 0 compliance report --date today | sed 's/^/  /'
 as clearing-house 0 reconcile
 
 step "Settlement certificates: every fill, fetched from a node (the observer's when one runs) and verified offline against the genesis file alone"
