@@ -424,7 +424,7 @@ fn print_reserves(genesis: &seisan_types::Genesis, document: &Value) -> anyhow::
 }
 
 pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
-    let session = Session::open(&options)?;
+    let mut session = Session::open(&options)?;
     let document = session.node.get("/v1/reconciliation")?;
     if session.json {
         println!(
@@ -459,11 +459,30 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
                 .flatten()
                 .map(move |line| (code, line))
         });
+        let genesis = session.genesis()?;
         for (code, line) in lines {
             let text = |name: &str| match &line[name] {
                 Value::String(text) => text.clone(),
                 Value::Null => "-".to_string(),
                 other => other.to_string(),
+            };
+            // The node answers minor units (cents for USD); the table shows the
+            // currency's own units, as every other table does.
+            let spec = genesis.asset_by_symbol(code).map(|(_, spec)| spec);
+            let units = |minor: i128| match spec {
+                Some(spec) => {
+                    let whole = spec.format_amount(seisan_types::Amount(minor.unsigned_abs()));
+                    if minor < 0 {
+                        format!("-{whole}")
+                    } else {
+                        whole
+                    }
+                }
+                None => minor.to_string(),
+            };
+            let amount = |name: &str| match line[name].as_str().map(str::parse::<i128>) {
+                Some(Ok(minor)) => units(minor),
+                _ => text(name),
             };
             let in_flight: i128 = [
                 "pending_withdrawals",
@@ -481,10 +500,10 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
             table.row(vec![
                 code.clone(),
                 text("member"),
-                text("ledger_fiat"),
-                text("bank_trust"),
-                in_flight.to_string(),
-                text("unexplained_difference"),
+                amount("ledger_fiat"),
+                amount("bank_trust"),
+                units(in_flight),
+                amount("unexplained_difference"),
                 text("reconciled"),
             ]);
         }

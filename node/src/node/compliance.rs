@@ -167,68 +167,35 @@ impl std::str::FromStr for DayCutoff {
     }
 }
 
-/// The civil (proleptic Gregorian) date of a day count since 1970-01-01, as
-/// `YYYY-MM-DD` (H. Hinnant's `civil_from_days`).
+/// Day 0 of the day counts below.
+const EPOCH_DATE: jiff::civil::Date = jiff::civil::Date::constant(1970, 1, 1);
+
+/// The civil date of a day count since 1970-01-01, as `YYYY-MM-DD` (by jiff). A count
+/// past jiff's years (-9999 to 9999), which only a wild block timestamp could give, is
+/// named as the count itself.
 fn format_date(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    jiff::Span::new()
+        .try_days(days)
+        .and_then(|span| EPOCH_DATE.checked_add(span))
+        .map_or_else(
+            |_| format!("day {days} after 1970-01-01"),
+            |date| date.to_string(),
+        )
 }
 
-/// The day count since 1970-01-01 of a `YYYY-MM-DD` date (`days_from_civil`).
+/// The day count since 1970-01-01 of a `YYYY-MM-DD` date (read and counted by jiff).
 fn parse_date(text: &str) -> Result<i64, DayError> {
     let bad = || DayError::BadDate { text: text.into() };
-    let parts: Vec<&str> = text.split('-').collect();
-    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
+    // jiff also reads ISO 8601's basic form (20251130); dates here are the extended one.
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return Err(bad());
     }
-    let number = |part: &str| {
-        if part.bytes().all(|byte| byte.is_ascii_digit()) {
-            part.parse::<i64>().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
-    };
-    let (year, month, day) = (number(parts[0])?, number(parts[1])?, number(parts[2])?);
-    if !(1..=12).contains(&month) || day < 1 {
-        return Err(bad());
-    }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if day > month_days[(month - 1) as usize] {
-        return Err(bad());
-    }
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    Ok(era * 146_097 + day_of_era - 719_468)
+    let date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+    let span = date
+        .since((jiff::Unit::Day, EPOCH_DATE))
+        .map_err(|_| bad())?;
+    Ok(i64::from(span.get_days()))
 }
 
 /// What the ledger owes in one crypto asset at the snapshot's height.
