@@ -1372,10 +1372,6 @@ mod tests {
         genesis.member_by_name(name).unwrap().0
     }
 
-    fn sign(genesis: &Genesis, name: &str, nonce: u64, body: TxBody) -> SignedTransaction {
-        sign_under(genesis, genesis, name, nonce, body)
-    }
-
     /// Signs as `name` (its id in `members`) on the chain started from `chain`.
     fn sign_under(
         chain: &Genesis,
