@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Settlement certificates for every fill on a running Seisan chain: fetches each trade's
 # certificate from a node (the observer's when one runs) and verifies it offline against
-# the genesis file alone (`seisan verify`, no node), then checks that a copy with a
-# changed price is refused naming the field. Exits non-zero at the first failure.
+# the genesis file alone (`seisan verify`, no node), then checks that copies with a
+# changed price, quantity or signature are refused naming the reason. Exits non-zero at
+# the first failure.
 #
 #   scripts/certify-trades.sh NODE_URL GENESIS OUT_DIR
 #
@@ -34,13 +35,24 @@ if [ "$count" = 0 ]; then
 fi
 echo "  ok: $count of $count trade certificates verify offline against $genesis"
 first=$(head -n1 <<<"$ids")
-jq '.fill.price = "1"' "$out/trade-$first.json" >"$out/tampered.json"
-if offline verify "$out/tampered.json" >/dev/null 2>"$out/tampered.err"; then
-    echo "CHECK FAILED: a certificate of trade $first with a changed price verified" >&2
-    exit 1
-fi
-if ! grep -q "fill field price" "$out/tampered.err"; then
-    echo "CHECK FAILED: the changed price was refused for another reason: $(cat "$out/tampered.err")" >&2
-    exit 1
-fi
-echo "  ok: a copy with a changed price is refused: $(cat "$out/tampered.err")"
+# refused WHAT JQ_FILTER EXPECTED_REASON -> a copy of the first certificate changed by
+# the filter must be refused, naming the expected reason.
+refused() {
+    local what=$1 filter=$2 reason=$3
+    jq "$filter" "$out/trade-$first.json" >"$out/tampered.json"
+    if offline verify "$out/tampered.json" >/dev/null 2>"$out/tampered.err"; then
+        echo "CHECK FAILED: a certificate of trade $first with $what verified" >&2
+        exit 1
+    fi
+    if ! grep -q "$reason" "$out/tampered.err"; then
+        echo "CHECK FAILED: $what was refused for another reason: $(cat "$out/tampered.err")" >&2
+        exit 1
+    fi
+    echo "  ok: a copy with $what is refused: $(cat "$out/tampered.err")"
+}
+refused "a changed price" '.fill.price = "1"' "fill field price"
+refused "a changed quantity" '.fill.quantity = "1"' "fill field quantity"
+# The first hex digit of the first validator's signature, flipped.
+refused "a changed signature" \
+    '.certificate.signatures[0][1] |= ((if startswith("0") then "1" else "0" end) + .[1:])' \
+    "the quorum certificate does not verify"
