@@ -165,6 +165,27 @@ fn a_killed_node_catches_up_and_a_wiped_node_resyncs() {
         .unwrap();
     assert_same_chain(&testnet, &[0, 1, 2], height);
     wait_finalized(&testnet.nodes[1].url(), &ids[0]).unwrap();
+    // The resynced node said how far it came and how fast (issue 19 item 6).
+    wait_until(PATIENCE, || {
+        Ok(caught_up_blocks(&testnet, 1).is_some_and(|blocks| blocks > 0))
+    })
+    .map_err(|error| anyhow::anyhow!("{error:#}\n{}", testnet.log_tail(1)))
+    .unwrap();
+}
+
+/// The block count of the node's last "caught up with the chain" log line.
+fn caught_up_blocks(testnet: &Testnet, index: usize) -> Option<u64> {
+    let log = std::fs::read_to_string(&testnet.nodes[index].log).ok()?;
+    let line = log
+        .lines()
+        .rev()
+        .find(|line| line.contains("caught up with the chain"))?;
+    let after = line.split("blocks=").nth(1)?;
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[test]

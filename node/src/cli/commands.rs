@@ -784,6 +784,23 @@ fn status(session: &Session) -> anyhow::Result<()> {
     println!("state root  {}", text("state_root"));
     println!("peers       {peers}");
     println!("mempool     {} transactions", text("mempool_depth"));
+    let catch_up = &document["catch_up"];
+    if catch_up.is_object() {
+        let rate = catch_up["blocks_per_second"]
+            .as_f64()
+            .map_or("rate not known yet".to_string(), |rate| {
+                format!("{rate:.0} blocks/s")
+            });
+        let left = catch_up["eta_seconds"]
+            .as_u64()
+            .map_or(String::new(), |eta| format!(", about {eta} s left"));
+        println!(
+            "catching up {} of {} ({} to go, {rate}{left})",
+            catch_up["height"], catch_up["target"], catch_up["remaining"]
+        );
+    } else if document["syncing"] == true {
+        println!("syncing     waiting to hear where the validators stand");
+    }
     Ok(())
 }
 

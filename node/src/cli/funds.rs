@@ -104,18 +104,84 @@ fn credited(session: &mut Session, symbol: &str) -> anyhow::Result<u128> {
         .unwrap_or(0))
 }
 
-fn wait_for_credit(session: &mut Session, symbol: &str, target: u128) -> anyhow::Result<()> {
-    let deadline = Instant::now() + CREDIT_WAIT;
+/// How often a waiting command says where the wait stands (on stderr).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Waits until the member's credited `symbol` reaches `target`, saying every
+/// [`PROGRESS_INTERVAL`] on stderr how long it has waited and what `progress` reports
+/// (confirmations, attestations).
+fn wait_for_credit(
+    session: &mut Session,
+    symbol: &str,
+    target: u128,
+    progress: &mut dyn FnMut(&mut Session) -> String,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let deadline = started + CREDIT_WAIT;
+    let mut said = started;
     while credited(session, symbol)? < target {
         if Instant::now() > deadline {
             bail!(
-                "the deposit was not credited within {}s; see `seisan topups` and the nodes' logs",
-                CREDIT_WAIT.as_secs()
+                "the deposit was not credited within {}s ({}); see `seisan topups` and the nodes' logs",
+                CREDIT_WAIT.as_secs(),
+                progress(session)
             );
+        }
+        if said.elapsed() >= PROGRESS_INTERVAL {
+            eprintln!(
+                "  waiting for the credit ({} s): {}",
+                started.elapsed().as_secs(),
+                progress(session)
+            );
+            said = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(500));
     }
     Ok(())
+}
+
+/// Where a public-chain deposit stands: its confirmations against the K genesis asks
+/// for, and how many validators attested it against the quorum.
+fn deposit_progress(
+    session: &mut Session,
+    eth_rpc: &str,
+    tx_hash: &str,
+    mined_in: u64,
+    needed: u64,
+) -> String {
+    let confirmations = rpc(eth_rpc, "eth_blockNumber", json!([]))
+        .ok()
+        .and_then(|head| head.as_str().and_then(parse_hex_u64))
+        .map_or("public chain unreachable".to_string(), |head| {
+            format!(
+                "{} of {needed} confirmations",
+                (head + 1).saturating_sub(mined_in).min(needed)
+            )
+        });
+    let quorum = session.membership().map_or(
+        session.genesis().map_or(0, |genesis| genesis.quorum),
+        |membership| membership.quorum,
+    );
+    let attested = session
+        .node
+        .get("/v1/deposits?limit=1000")
+        .ok()
+        .and_then(|document| {
+            document["deposits"].as_array()?.iter().find_map(|record| {
+                let versions = record["attestations"].as_array()?;
+                versions
+                    .iter()
+                    .filter(|version| version[0]["tx_hash"].as_str() == Some(tx_hash))
+                    .map(|version| version[1].as_array().map_or(0, Vec::len))
+                    .max()
+            })
+        })
+        .unwrap_or(0);
+    format!("{confirmations}; attested by {attested} of the {quorum} validators needed")
+}
+
+fn parse_hex_u64(text: &str) -> Option<u64> {
+    u64::from_str_radix(text.trim_start_matches("0x"), 16).ok()
 }
 
 fn rpc(url: &str, method: &str, params: Value) -> anyhow::Result<Value> {
@@ -207,7 +273,17 @@ pub fn deposit(args: DepositArgs) -> anyhow::Result<()> {
         );
     }
     if !args.no_wait {
-        wait_for_credit(&mut session, &asset.symbol, before + amount.0)?;
+        let mined_in = receipt["blockNumber"]
+            .as_str()
+            .and_then(parse_hex_u64)
+            .unwrap_or(0);
+        let needed = chain.confirmations;
+        wait_for_credit(
+            &mut session,
+            &asset.symbol,
+            before + amount.0,
+            &mut |session| deposit_progress(session, &args.eth_rpc, &hash, mined_in, needed),
+        )?;
     }
     if session.json {
         println!(
@@ -274,7 +350,18 @@ pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
         })
         .map_err(|error| anyhow!("the bank refused the transfer: {error}"))?;
     if !args.no_wait {
-        wait_for_credit(&mut session, &asset.symbol, before + amount.0)?;
+        let entry = receipt.credit_entry.clone();
+        wait_for_credit(
+            &mut session,
+            &asset.symbol,
+            before + amount.0,
+            &mut |session| {
+                let quorum = session.membership().map_or(genesis.quorum, |m| m.quorum);
+                format!(
+                "the bank booked entry {entry} in the trust account; the ledger credits it once {quorum} validators have attested it"
+            )
+            },
+        )?;
     }
     if session.json {
         println!(

@@ -85,6 +85,10 @@ pub struct NodeStatus {
     /// when genesis has no fiat asset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirrors: Option<super::reconciliation::MirrorStatus>,
+    /// While this node is behind the chain: how far it has to go and how fast it is
+    /// getting there; absent when it is in step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<super::catch_up::Progress>,
 }
 
 /// Shared by every request handler.

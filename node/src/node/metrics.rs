@@ -97,6 +97,8 @@ pub struct Metrics {
     pub quorum: Gauge,
     /// Finalized blocks this node knows it lacks.
     pub behind_blocks: Gauge,
+    /// While catching up, blocks committed per second over the last 10 s (0 in step).
+    pub catch_up_blocks_per_second: Ratio,
     /// Views whose timer fired on this node (each is nullified or was already).
     pub view_timeouts: Counter,
     /// Seconds each view lasted on this node (from entering it to entering the next).
@@ -256,6 +258,12 @@ impl Metrics {
             registry,
             "behind_blocks",
             "Finalized blocks this node knows it lacks",
+        );
+        let catch_up_blocks_per_second = Ratio::default();
+        registry.register(
+            "catch_up_blocks_per_second",
+            "While this node is behind the chain, the finalized blocks it commits per second over the last 10 s (0 when in step)",
+            catch_up_blocks_per_second.clone(),
         );
         let view_timeouts = counter(
             registry,
@@ -431,6 +439,7 @@ impl Metrics {
             validators,
             quorum,
             behind_blocks,
+            catch_up_blocks_per_second,
             view_timeouts,
             view_duration_seconds,
             round_duration_seconds,

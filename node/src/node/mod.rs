@@ -5,6 +5,7 @@ pub mod admission;
 pub mod api;
 pub mod attester;
 pub mod bank_watcher;
+pub mod catch_up;
 pub mod certificates;
 pub mod clock;
 pub mod compliance;

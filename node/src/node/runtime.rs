@@ -308,11 +308,16 @@ struct LivenessWatch {
     last_stall_log_ms: u64,
     last_timeout_log_ms: u64,
     timeouts_not_logged: u64,
+    /// Progress while behind the chain, for the status, the log and the metrics.
+    catch_up: super::catch_up::CatchUp,
+    last_catch_up_log_ms: u64,
 }
 
 /// A node that finalizes nothing for this long while it runs says so at warn, and
 /// again at most this often.
 const STALL_LOG_INTERVAL_MS: u64 = 10_000;
+/// A node catching up says where it stands at most this often.
+const CATCH_UP_LOG_INTERVAL_MS: u64 = 5_000;
 /// View timeouts are logged at most this often (the rest are counted in the next
 /// line and in the `seisan_view_timeouts` metric).
 const TIMEOUT_LOG_INTERVAL_MS: u64 = 5_000;
@@ -440,6 +445,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         voting: false,
         custody_undercovered: None,
         mirrors: None,
+        catch_up: None,
     });
     status_sender.send_modify(|status| show_epoch(status, &engine, &membership));
     let (events, _) = broadcast::channel(1024);
@@ -530,6 +536,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             last_stall_log_ms: now_ms(),
             last_timeout_log_ms: 0,
             timeouts_not_logged: 0,
+            catch_up: super::catch_up::CatchUp::default(),
+            last_catch_up_log_ms: 0,
         },
         fault,
     };
@@ -752,16 +760,55 @@ impl Core {
             );
             self.watch.last_stall_log_ms = now;
         }
+        let caught_up =
+            self.watch
+                .catch_up
+                .observe(now, sync.tip_height.0, sync.best_known_height.0);
+        if let Some(done) = caught_up.filter(|done| done.blocks > 0) {
+            info!(
+                height = %sync.tip_height,
+                blocks = done.blocks,
+                seconds = done.elapsed_ms / 1000,
+                blocks_per_second = format!("{:.0}", done.blocks_per_second()),
+                "caught up with the chain"
+            );
+        }
+        let catch_up = self.watch.catch_up.progress();
+        if let Some(progress) = &catch_up {
+            if now >= self.watch.last_catch_up_log_ms + CATCH_UP_LOG_INTERVAL_MS {
+                info!(
+                    height = progress.height,
+                    target = progress.target,
+                    remaining = progress.remaining,
+                    blocks_per_second = progress
+                        .blocks_per_second
+                        .map_or("-".to_string(), |rate| format!("{rate:.0}")),
+                    eta_seconds = progress
+                        .eta_seconds
+                        .map_or("-".to_string(), |eta| eta.to_string()),
+                    "catching up"
+                );
+                self.watch.last_catch_up_log_ms = now;
+            }
+        }
         self.metrics.syncing.set(i64::from(sync.syncing));
         self.metrics.behind_blocks.set(sync.behind_by() as i64);
+        self.metrics.catch_up_blocks_per_second.set(
+            catch_up
+                .as_ref()
+                .and_then(|progress| progress.blocks_per_second)
+                .unwrap_or(0.0),
+        );
         self.status.send_if_modified(|status| {
             let changed = status.syncing != sync.syncing
                 || status.best_known_height != sync.best_known_height.0
-                || status.view != view.0;
+                || status.view != view.0
+                || status.catch_up != catch_up;
             status.syncing = sync.syncing;
             status.best_known_height = sync.best_known_height.0;
             status.behind_by = sync.behind_by();
             status.view = view.0;
+            status.catch_up = catch_up;
             changed
         });
     }
