@@ -149,9 +149,20 @@ waiting_for_hot() {
     curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r '.waiting_for_hot_wallet | length'
 }
 before=$(wei)
-as exchange-a 1 withdraw ETH 0.5
+# The withdrawal waits for its attested payout (--wait-paid), saying where it stands,
+# while the operator refills the hot wallet beside it.
+as exchange-a 1 withdraw ETH 0.5 --wait-paid >"$data/withdraw.log" 2>&1 &
+withdrawing=$!
 wait_for "withdrawals waiting for the hot wallet (0.5 ETH asked, about 0.2 ETH hot)" 1 waiting_for_hot
 "$seisan" custody refill --genesis "$SEISAN_GENESIS" --cold-key "$data/keys/cold-wallet.key" --asset ETH --amount 0.5 | sed 's/^/  /'
+if ! wait "$withdrawing"; then
+    cat "$data/withdraw.log" >&2
+    echo "CHECK FAILED: seisan withdraw --wait-paid did not see the payout attested" >&2
+    exit 1
+fi
+sed 's/^/  /' "$data/withdraw.log"
+check "seisan withdraw --wait-paid said where the payout stood while it waited" yes \
+    "$(grep -q 'waiting for the payout of withdrawal 1 ([0-9]* s): ' "$data/withdraw.log" && echo yes || echo no)"
 paid=0
 for _ in $(seq 1 120); do
     after=$(wei)

@@ -84,9 +84,16 @@ pub struct WithdrawArgs {
     /// For a crypto asset: one of the member's registered addresses [default: the first].
     #[arg(long, value_name = "ADDRESS")]
     pub to: Option<String>,
+    /// For a crypto asset: after the debit, wait until the payout on the public chain is
+    /// attested by a quorum, saying every 2 s on stderr where it stands.
+    #[arg(long)]
+    pub wait_paid: bool,
     #[command(flatten)]
     pub submit: SubmitOptions,
 }
+
+/// How long `withdraw --wait-paid` waits for the attested payout.
+const PAYOUT_WAIT: Duration = Duration::from_secs(300);
 
 /// Everything the ledger ever credited in an asset, in minor units. A deposit is
 /// credited when this grows by its amount (the member's own balance may not grow: a
@@ -424,7 +431,109 @@ pub fn withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
             to: ChainAddress(to),
         }
     };
-    transact(&mut session, &args.submit, body)
+    if args.wait_paid && asset.kind == AssetKind::Fiat {
+        bail!("--wait-paid follows a payout on the public chain; a fiat payment shows in `seisan reconcile`");
+    }
+    if args.wait_paid && args.submit.no_wait {
+        bail!("--wait-paid and --no-wait contradict each other");
+    }
+    let to = match &body {
+        TxBody::Withdraw { to, .. } => Some(to.clone()),
+        _ => None,
+    };
+    transact(&mut session, &args.submit, body)?;
+    match to {
+        Some(to) if args.wait_paid => wait_paid(&mut session, member, asset_id, amount, &to),
+        _ => Ok(()),
+    }
+}
+
+/// All withdrawals the node lists, oldest first, with the ids waiting for the hot wallet.
+fn withdrawals(session: &Session) -> anyhow::Result<(Vec<Value>, Vec<u64>)> {
+    let mut all = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let path = match after {
+            Some(after) => format!("/v1/withdrawals?after={after}&limit=1000"),
+            None => "/v1/withdrawals?limit=1000".to_string(),
+        };
+        let page = session.node.get(&path)?;
+        all.extend(page["withdrawals"].as_array().cloned().unwrap_or_default());
+        let waiting = page["waiting_for_hot_wallet"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default();
+        match page["next_after"].as_u64() {
+            Some(next) => after = Some(next),
+            None => return Ok((all, waiting)),
+        }
+    }
+}
+
+/// Waits until the newest withdrawal of `member` with these terms is paid and
+/// attested, saying every [`PROGRESS_INTERVAL`] where it stands.
+fn wait_paid(
+    session: &mut Session,
+    member: seisan_types::MemberId,
+    asset: seisan_types::AssetId,
+    amount: seisan_types::Amount,
+    to: &ChainAddress,
+) -> anyhow::Result<()> {
+    let matches = |record: &&Value| {
+        record["member"].as_u64() == Some(u64::from(member.0))
+            && record["asset"].as_u64() == Some(u64::from(asset.0))
+            && record["amount"].as_str() == Some(amount.0.to_string().as_str())
+            && record["to"].as_str() == Some(to.0.as_str())
+    };
+    let (list, _) = withdrawals(session)?;
+    let id = list
+        .iter()
+        .rev()
+        .find(matches)
+        .and_then(|record| record["id"].as_u64())
+        .ok_or_else(|| anyhow!("the node lists no withdrawal of these terms"))?;
+    let quorum = session
+        .membership()
+        .map_or(session.genesis()?.quorum, |membership| membership.quorum);
+    let started = Instant::now();
+    // Says where the payout stands at once, then every PROGRESS_INTERVAL.
+    let mut said: Option<Instant> = None;
+    loop {
+        let (list, waiting) = withdrawals(session)?;
+        let record = list
+            .iter()
+            .find(|record| record["id"].as_u64() == Some(id))
+            .ok_or_else(|| anyhow!("withdrawal {id} is no longer listed"))?;
+        let status = &record["status"];
+        if let Some(tx) = status["completed"]["tx_hash"].as_str() {
+            println!("withdrawal {id} paid on the public chain in {tx} and attested by a quorum");
+            return Ok(());
+        }
+        let stands = match status["sent"]["tx_hash"].as_str() {
+            Some(tx) => format!(
+                "sent in {tx}; attested by {} of the {quorum} validators needed",
+                record["payout_attesters"].as_array().map_or(0, Vec::len)
+            ),
+            None if waiting.contains(&id) => {
+                "pending: the hot wallet holds less than it; the clearing house refills it from cold".to_string()
+            }
+            None => "pending: the clearing house has not paid it yet".to_string(),
+        };
+        if started.elapsed() > PAYOUT_WAIT {
+            bail!(
+                "withdrawal {id} was not paid within {} s ({stands}); see `seisan reserves`",
+                PAYOUT_WAIT.as_secs()
+            );
+        }
+        if said.is_none_or(|said| said.elapsed() >= PROGRESS_INTERVAL) {
+            eprintln!(
+                "  waiting for the payout of withdrawal {id} ({} s): {stands}",
+                started.elapsed().as_secs()
+            );
+            said = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 pub fn reserves(options: ClientOptions) -> anyhow::Result<()> {
