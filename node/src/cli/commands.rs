@@ -516,11 +516,11 @@ fn print_table(table: &Table, empty: &str) {
 }
 
 /// Fetches every item of a paged list endpoint.
-fn fetch_all<T: DeserializeOwned>(
+pub(super) fn fetch_all<T: DeserializeOwned, C: std::fmt::Display>(
     session: &Session,
     path: &str,
     name: &str,
-    id_of: impl Fn(&T) -> u64,
+    id_of: impl Fn(&T) -> C,
 ) -> anyhow::Result<Vec<T>> {
     let mut all: Vec<T> = Vec::new();
     loop {

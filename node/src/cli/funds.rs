@@ -15,7 +15,9 @@ use super::{ClientOptions, SubmitOptions};
 use anyhow::{anyhow, bail, Context};
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_types::amount::AssetKind;
-use seisan_types::custody::ChainAddress;
+use seisan_types::custody::{
+    ChainAddress, DepositRecord, Withdrawal, WithdrawalId, WithdrawalStatus,
+};
 use seisan_types::tx::TxBody;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -169,21 +171,25 @@ fn deposit_progress(
         session.genesis().map_or(0, |genesis| genesis.quorum),
         |membership| membership.quorum,
     );
-    let attested = session
-        .node
-        .get("/v1/deposits?limit=1000")
-        .ok()
-        .and_then(|document| {
-            document["deposits"].as_array()?.iter().find_map(|record| {
-                let versions = record["attestations"].as_array()?;
-                versions
-                    .iter()
-                    .filter(|version| version[0]["tx_hash"].as_str() == Some(tx_hash))
-                    .map(|version| version[1].as_array().map_or(0, Vec::len))
-                    .max()
-            })
+    // Every page: the list is in deposit-id order, so a new deposit can be on any.
+    let attested = super::commands::fetch_all(
+        session,
+        "/v1/deposits",
+        "deposits",
+        |record: &DepositRecord| record.id,
+    )
+    .ok()
+    .and_then(|records| {
+        records.iter().find_map(|record| {
+            record
+                .attestations
+                .iter()
+                .filter(|(fact, _)| fact.tx_hash.0 == tx_hash)
+                .map(|(_, attesters)| attesters.len())
+                .max()
         })
-        .unwrap_or(0);
+    })
+    .unwrap_or(0);
     format!("{confirmations}; attested by {attested} of the {quorum} validators needed")
 }
 
@@ -449,25 +455,18 @@ pub fn withdraw(args: WithdrawArgs) -> anyhow::Result<()> {
 }
 
 /// All withdrawals the node lists, oldest first, with the ids waiting for the hot wallet.
-fn withdrawals(session: &Session) -> anyhow::Result<(Vec<Value>, Vec<u64>)> {
-    let mut all = Vec::new();
-    let mut after: Option<u64> = None;
-    loop {
-        let path = match after {
-            Some(after) => format!("/v1/withdrawals?after={after}&limit=1000"),
-            None => "/v1/withdrawals?limit=1000".to_string(),
-        };
-        let page = session.node.get(&path)?;
-        all.extend(page["withdrawals"].as_array().cloned().unwrap_or_default());
-        let waiting = page["waiting_for_hot_wallet"]
-            .as_array()
-            .map(|ids| ids.iter().filter_map(Value::as_u64).collect())
-            .unwrap_or_default();
-        match page["next_after"].as_u64() {
-            Some(next) => after = Some(next),
-            None => return Ok((all, waiting)),
-        }
-    }
+fn withdrawals(session: &Session) -> anyhow::Result<(Vec<Withdrawal>, Vec<WithdrawalId>)> {
+    let all = super::commands::fetch_all(
+        session,
+        "/v1/withdrawals",
+        "withdrawals",
+        |w: &Withdrawal| w.id,
+    )?;
+    let waiting = serde_json::from_value(
+        session.node.get("/v1/withdrawals?limit=1")?["waiting_for_hot_wallet"].clone(),
+    )
+    .context("the node's /v1/withdrawals has no readable waiting_for_hot_wallet")?;
+    Ok((all, waiting))
 }
 
 /// Waits until the newest withdrawal of `member` with these terms is paid and
@@ -479,18 +478,18 @@ fn wait_paid(
     amount: seisan_types::Amount,
     to: &ChainAddress,
 ) -> anyhow::Result<()> {
-    let matches = |record: &&Value| {
-        record["member"].as_u64() == Some(u64::from(member.0))
-            && record["asset"].as_u64() == Some(u64::from(asset.0))
-            && record["amount"].as_str() == Some(amount.0.to_string().as_str())
-            && record["to"].as_str() == Some(to.0.as_str())
+    let matches = |record: &&Withdrawal| {
+        record.member == member
+            && record.asset == asset
+            && record.amount == amount
+            && record.to == *to
     };
     let (list, _) = withdrawals(session)?;
     let id = list
         .iter()
         .rev()
         .find(matches)
-        .and_then(|record| record["id"].as_u64())
+        .map(|record| record.id)
         .ok_or_else(|| anyhow!("the node lists no withdrawal of these terms"))?;
     let quorum = session
         .membership()
@@ -502,22 +501,25 @@ fn wait_paid(
         let (list, waiting) = withdrawals(session)?;
         let record = list
             .iter()
-            .find(|record| record["id"].as_u64() == Some(id))
+            .find(|record| record.id == id)
             .ok_or_else(|| anyhow!("withdrawal {id} is no longer listed"))?;
-        let status = &record["status"];
-        if let Some(tx) = status["completed"]["tx_hash"].as_str() {
-            println!("withdrawal {id} paid on the public chain in {tx} and attested by a quorum");
-            return Ok(());
-        }
-        let stands = match status["sent"]["tx_hash"].as_str() {
-            Some(tx) => format!(
-                "sent in {tx}; attested by {} of the {quorum} validators needed",
-                record["payout_attesters"].as_array().map_or(0, Vec::len)
+        let stands = match &record.status {
+            WithdrawalStatus::Completed { tx_hash } => {
+                println!(
+                    "withdrawal {id} paid on the public chain in {} and attested by a quorum",
+                    tx_hash.0
+                );
+                return Ok(());
+            }
+            WithdrawalStatus::Sent { tx_hash } => format!(
+                "sent in {}; attested by {} of the {quorum} validators needed",
+                tx_hash.0,
+                record.payout_attesters.len()
             ),
-            None if waiting.contains(&id) => {
+            WithdrawalStatus::Pending if waiting.contains(&id) => {
                 "pending: the hot wallet holds less than it; the clearing house refills it from cold".to_string()
             }
-            None => "pending: the clearing house has not paid it yet".to_string(),
+            WithdrawalStatus::Pending => "pending: the clearing house has not paid it yet".to_string(),
         };
         if started.elapsed() > PAYOUT_WAIT {
             bail!(
