@@ -87,6 +87,30 @@
 //!   or while fewer connected validators than `q - 1` have sent it their status since
 //!   they connected (it cannot tell whether the chain moved on without it); its host
 //!   then refuses to answer from its state (nonces, admission).
+//! - **R14 Restored validator (fence).** A record restored from a backup may be older
+//!   than what its validator signed after the backup was taken; R10 alone would then
+//!   let it sign twice. The host says so ([`Restored::fenced`]), and the engine is
+//!   *fenced*: it signs nothing. Every status a node sends to a validator `X` (R13)
+//!   carries what `X` signed in the highest view above the sender's finalized tip in
+//!   which the sender holds anything `X` signed: its proposal, notarize, finalize and
+//!   nullify there ([`PeerStatus::recipient_signed`]). A fenced `X` checks each against
+//!   its own key and keeps those of the highest view. It lifts the fence once it has
+//!   heard a status of its epoch from every other validator, or from every connected
+//!   one and at least `q - 1` after waiting one view timeout since it started (peers
+//!   still connecting are waited for); it then merges what it learned into its record
+//!   (the higher view wins), makes the merged record durable before anything it signs
+//!   leaves (R10), moves up to the record's view, and from then on signs only what the
+//!   record permits (so it can still nullify a view in which it only notarized, which
+//!   the quorum may need). Why this suffices: `X` takes each status's certificates
+//!   first, so it ends above every sender's finalized tip view, where it never signs
+//!   again; above those tips each heard sender reported the highest view it holds of
+//!   `X`'s, and nothing below the merged view is signed again. The limit: a message of
+//!   the old process that reached only validators `X` does not hear (down or
+//!   disconnected while it is fenced) is not learned; a conflict with it is then
+//!   reported (R11), and it can break safety only if at least `2q - n - 1` other
+//!   validators are byzantine too (for 3 validators with q = 2: even none). The host keeps
+//!   every engine it starts fenced, across restarts and epochs, until one lifted and
+//!   its merged record is durable.
 //!
 //! # Epochs (validator-set changes)
 //!
@@ -98,7 +122,7 @@
 //!   checked at [`Engine::new`]). Every vote signs its epoch (`Vote::epoch`), and
 //!   votes, proposals and certificates are checked against the set of their epoch only;
 //!   anything of another epoch is never counted. Views are numbered from 1 in every
-//!   epoch; R1..R13 hold within an epoch with `V = S_e` and `q = q_e`. Epoch 0's set is
+//!   epoch; R1..R14 hold within an epoch with `V = S_e` and `q = q_e`. Epoch 0's set is
 //!   genesis's.
 //! - **E2 The end is in a final block.** A block header says `epoch_end = Some(L)` when
 //!   its state (re-executed by every voter, R4) has a validator-set change scheduled to
@@ -179,7 +203,8 @@ pub use engine::{
 pub use evidence::{ConsensusEvidence, EvidenceKind};
 pub use fetch::{FetchRequest, FetchResponse, FinalizedStore};
 pub use message::{
-    proposal_digest, ConsensusMessage, MessageError, PeerStatus, Proposal, SignedProposalHeader,
+    proposal_digest, ConsensusMessage, MessageError, PeerStatus, Proposal, SignedByRecipient,
+    SignedProposalHeader,
 };
 pub use record::{PersistedRecord, Signing};
 

@@ -25,6 +25,10 @@ pub const PROPOSAL_TAG: &[u8] = tags::SEISAN_CONSENSUS_PROPOSAL_V2;
 /// cannot be justified in one proposal; such a view times out (documented limit).
 pub const MAX_JUSTIFICATION_CERTIFICATES: usize = 256;
 
+/// The most messages signed by its recipient a status carries (R14): one view's
+/// proposal, notarize, finalize and nullify.
+pub const MAX_RECIPIENT_SIGNED: usize = 4;
+
 /// The largest encoded consensus message: a full block plus its justification.
 pub const MAX_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + (4 << 20);
 
@@ -121,6 +125,21 @@ pub struct PeerStatus {
     pub certificates: Vec<QuorumCertificate>,
     /// Its nullify vote for its current view, if it signed one.
     pub nullify: Option<SignedVote>,
+    /// What the *recipient* signed in the highest view above the sender's finalized
+    /// tip in which the sender holds anything the recipient signed (R14): a validator
+    /// restored from a stale record learns from these what it may have signed since.
+    /// Signed by the recipient, so it checks them itself; at most
+    /// [`MAX_RECIPIENT_SIGNED`].
+    pub recipient_signed: Vec<SignedByRecipient>,
+}
+
+/// A message a status's recipient signed, as the sender holds it (R14).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignedByRecipient {
+    /// One of its votes.
+    Vote(SignedVote),
+    /// One of its proposals (the header and signature are enough to check it).
+    Proposal(SignedProposalHeader),
 }
 
 /// Why a message was refused before it reached the engine.
@@ -138,6 +157,10 @@ pub enum MessageError {
         "proposal carries {count} certificates; the limit is {MAX_JUSTIFICATION_CERTIFICATES}"
     )]
     TooManyCertificates { count: usize },
+    #[error(
+        "status carries {count} messages of its recipient; the limit is {MAX_RECIPIENT_SIGNED}"
+    )]
+    TooManyRecipientSigned { count: usize },
     #[error("certificate carries {count} signatures; the limit is {MAX_MEMBERS}")]
     TooManySignatures { count: usize },
 }
@@ -188,6 +211,11 @@ impl ConsensusMessage {
             ConsensusMessage::Vote(_) => Ok(()),
             ConsensusMessage::Certificate(certificate) => check_certificate_bounds(certificate),
             ConsensusMessage::Status(status) => {
+                if status.recipient_signed.len() > MAX_RECIPIENT_SIGNED {
+                    return Err(MessageError::TooManyRecipientSigned {
+                        count: status.recipient_signed.len(),
+                    });
+                }
                 if status.certificates.len() > MAX_JUSTIFICATION_CERTIFICATES {
                     return Err(MessageError::TooManyCertificates {
                         count: status.certificates.len(),

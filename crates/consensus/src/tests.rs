@@ -442,6 +442,7 @@ fn kept_certificates_move_a_restarted_engine_on_and_are_forwarded() {
             record: Some(PersistedRecord::default().with(View(5), Signing::Nullify)),
             blocks: vec![],
             certificates: vec![nullification.clone(), forged],
+            fenced: false,
         },
     )
     .unwrap();
@@ -819,6 +820,7 @@ fn a_finalize_vote_leaves_only_once_its_notarization_is_kept() {
             record: Some(record),
             blocks: vec![proposed],
             certificates: vec![notarization],
+            fenced: false,
         },
     )
     .unwrap();
@@ -839,6 +841,7 @@ fn a_peer_claiming_a_height_it_cannot_prove_does_not_hold_a_node_in_syncing() {
         tip_height: Height(9_999),
         certificates: vec![],
         nullify: None,
+        recipient_signed: vec![],
     };
     let outputs = engine.step(2, message(1, ConsensusMessage::Status(Box::new(lie))));
     let sync = engine.sync_state();
@@ -1097,6 +1100,7 @@ fn a_peer_in_a_later_epoch_makes_a_node_fetch_the_finalized_run() {
         tip_height: Height(40),
         certificates: vec![],
         nullify: None,
+        recipient_signed: vec![],
     };
     let outputs = engine.step(2, message(1, ConsensusMessage::Status(Box::new(later))));
     let asked = outputs.iter().any(|output| {
@@ -1131,4 +1135,141 @@ fn bug_injection_is_refused_without_the_test_hooks_feature() {
         assert_eq!(error, EngineError::BugInjectionUnavailable { requested });
     }
     assert!(Engine::new(config(0), FinalizedTip::genesis(), Restored::default()).is_ok());
+}
+
+// ---------------------------------------------------------------- the fence (R14)
+
+fn restored_fenced(member: u32, record: Option<PersistedRecord>) -> Engine {
+    let mut engine = Engine::new(
+        config(member),
+        FinalizedTip::genesis(),
+        Restored {
+            record,
+            fenced: true,
+            ..Restored::default()
+        },
+    )
+    .unwrap();
+    engine.step(0, Input::Start);
+    engine
+}
+
+fn persisted_records(outputs: &[Output]) -> Vec<PersistedRecord> {
+    outputs
+        .iter()
+        .filter_map(|output| match output {
+            Output::Persist { record, .. } => Some(record.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_restored_validator_learns_its_later_vote_from_a_peer_and_never_contradicts_it() {
+    // Validator 2's real life: it notarized block b in view 1 after its backup was taken.
+    let (mut live, proposed, outputs) = verified_proposal(true);
+    let outputs = released(&mut live, 3, outputs);
+    let notarize = broadcast_votes(&outputs).pop().expect("2 notarized b");
+    // Validator 0 holds that vote and, when 2 connects, sends it back in its status.
+    let (mut peer, _) = started(0, None);
+    peer.step(1, message(1, proposal(proposed.clone(), vec![])));
+    peer.step(2, message(2, ConsensusMessage::Vote(notarize.clone())));
+    let (to, status) = statuses_sent(&peer.step(10, Input::PeerConnected { peer: MemberId(2) }))
+        .pop()
+        .expect("a status on connect");
+    assert_eq!(to, MemberId(2));
+    assert_eq!(
+        status.recipient_signed,
+        vec![SignedByRecipient::Vote(notarize)]
+    );
+
+    // 2 is restored from a backup taken before that vote: its record says nothing.
+    let mut restored = restored_fenced(2, None);
+    assert!(restored.is_fenced());
+    // An equivocating leader's other block in view 1: a fenced node signs nothing.
+    let other = block(1, 1, Hash::ZERO, 2);
+    let outputs = restored.step(11, message(1, proposal(other.clone(), vec![])));
+    assert!(persisted_records(&outputs).is_empty(), "fenced, yet signed");
+    restored.step(12, Input::PeerConnected { peer: MemberId(0) });
+    restored.step(12, Input::PeerConnected { peer: MemberId(1) });
+    let outputs = restored.step(13, message(0, ConsensusMessage::Status(Box::new(status))));
+    assert!(persisted_records(&outputs).is_empty());
+    assert!(
+        restored.is_fenced(),
+        "validator 1 is connected and not heard yet"
+    );
+    let (mut other_peer, _) = started(1, None);
+    let (_, status) =
+        statuses_sent(&other_peer.step(14, Input::PeerConnected { peer: MemberId(2) }))
+            .pop()
+            .expect("a status on connect");
+    let outputs = restored.step(15, message(1, ConsensusMessage::Status(Box::new(status))));
+    assert!(!restored.is_fenced(), "every other validator was heard");
+    let records = persisted_records(&outputs);
+    assert_eq!(
+        records.len(),
+        1,
+        "the learned record is made durable: {records:?}"
+    );
+    assert_eq!(records[0].view, View(1));
+    assert_eq!(records[0].notarized, Some(proposed.hash()));
+    let outputs = released(&mut restored, 15, outputs);
+    assert!(
+        broadcast_votes(&outputs).is_empty(),
+        "no notarize for the other block"
+    );
+    assert!(!restored
+        .record()
+        .permits(View(1), Signing::Notarize(other.hash())));
+    // It can still nullify view 1 (it only notarized there), which keeps the chain live.
+    let timeout = Timeouts::default().view_timeout_ms;
+    let outputs = restored.step(timeout, Input::Tick);
+    let votes = broadcast_votes(&released(&mut restored, timeout, outputs));
+    assert_eq!(votes.len(), 1);
+    assert_eq!(votes[0].vote.kind, VoteKind::Nullify);
+    assert_eq!(votes[0].vote.view, View(1));
+}
+
+#[test]
+fn a_fenced_validator_waits_for_every_connected_peer_and_believes_only_its_own_key() {
+    let mut restored = restored_fenced(2, None);
+    restored.step(1, Input::PeerConnected { peer: MemberId(0) });
+    restored.step(1, Input::PeerConnected { peer: MemberId(1) });
+    // Validator 0 claims 2 notarized something in view 1, signed with 0's key.
+    let forged = sign_vote(
+        &key(0),
+        &domain().genesis,
+        MemberId(2),
+        vote(VoteKind::Notarize, 1, 1, Hash([7; 32])),
+    );
+    let (mut peer, _) = started(0, None);
+    let (_, mut status) = statuses_sent(&peer.step(2, Input::PeerConnected { peer: MemberId(2) }))
+        .pop()
+        .expect("a status on connect");
+    status.recipient_signed = vec![SignedByRecipient::Vote(forged)];
+    restored.step(3, message(0, ConsensusMessage::Status(Box::new(status))));
+    // The view times out: q - 1 = 1 peer was heard, but connected validator 1 was not,
+    // so the node stays fenced and does not nullify.
+    let timeout = Timeouts::default().view_timeout_ms;
+    let outputs = restored.step(timeout, Input::Tick);
+    assert!(restored.is_fenced());
+    assert!(persisted_records(&outputs).is_empty());
+    // Validator 1 goes away: every connected validator has been heard, q - 1 of them,
+    // after a view timeout. The fence lifts and the timed-out view gets its nullify.
+    let outputs = restored.step(timeout + 1, Input::PeerDisconnected { peer: MemberId(1) });
+    assert!(!restored.is_fenced());
+    let records = persisted_records(&outputs);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].view, View(1));
+    assert!(records[0].nullified);
+    assert_eq!(
+        records[0].notarized, None,
+        "the forged vote was not believed"
+    );
+}
+
+#[test]
+fn an_engine_not_restored_is_never_fenced() {
+    let (engine, _) = started(2, None);
+    assert!(!engine.is_fenced());
 }

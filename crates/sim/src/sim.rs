@@ -810,6 +810,7 @@ impl Sim {
             record: state.durable.clone(),
             blocks: state.kept_blocks.values().cloned().collect(),
             certificates: state.kept_certificates.values().cloned().collect(),
+            fenced: false,
         };
         match Engine::new(config, tip, restored) {
             Ok(engine) => {

@@ -1,4 +1,5 @@
-//! Small durable files: the data-directory lock and the last-signed-vote record.
+//! Small durable files: the data-directory lock, the last-signed-vote record and the
+//! marker of a data directory restored from a backup.
 //! The record's bytes are the consensus crate's canonical encoding; a record that does
 //! not decode stops the node rather than letting it guess what it signed.
 
@@ -72,6 +73,53 @@ impl DurableRecord {
             .with_context(|| format!("fsync {}", temporary.display()))?;
         std::fs::rename(&temporary, &self.path)
             .with_context(|| format!("renaming to {}", self.path.display()))?;
+        if let Some(parent) = self.path.parent() {
+            File::open(parent)?
+                .sync_all()
+                .with_context(|| format!("fsync {}", parent.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The marker `seisan restore` leaves in a data directory it rebuilt (R14 of the
+/// consensus crate): while it is present, the node's engines start fenced and sign
+/// nothing until they have learned from their peers what this validator signed after
+/// the backup was taken. Removed, durably, once a fence lifted and its record is durable.
+#[derive(Debug, Clone)]
+pub struct RestoredMarker {
+    path: PathBuf,
+}
+
+/// The marker's file name in a data directory.
+pub const RESTORED_MARKER: &str = "restored";
+
+impl RestoredMarker {
+    pub fn new(data: &Path) -> RestoredMarker {
+        RestoredMarker {
+            path: data.join(RESTORED_MARKER),
+        }
+    }
+
+    pub fn is_present(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Writes the marker with a line saying where the data came from, durably.
+    pub fn write(&self, note: &str) -> anyhow::Result<()> {
+        DurableRecord::new(self.path.clone()).store(note.as_bytes())
+    }
+
+    /// Removes the marker and fsyncs the directory, so a crash after this never
+    /// brings the fence back and a crash before it always does.
+    pub fn remove(&self) -> anyhow::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => {
+                return Err(error).with_context(|| format!("removing {}", self.path.display()))
+            }
+        }
         if let Some(parent) = self.path.parent() {
             File::open(parent)?
                 .sync_all()

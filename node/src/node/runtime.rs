@@ -295,6 +295,8 @@ struct Core {
     watch: LivenessWatch,
     /// Test-only fault injection (`--fault`): rewrites what the engine sends.
     fault: Option<super::fault::Equivocator>,
+    /// The `restored` marker while it is present (R14): every engine starts fenced.
+    fence_marker: Option<super::files::RestoredMarker>,
 }
 
 /// Turns what the engine reports after each step into operator-facing logs and
@@ -362,7 +364,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         super::tx_journal::still_pending(db.clone()),
     )?;
     let record_file = DurableRecord::new(config.data.join("consensus-record"));
-    let restored = restore(&db, &record_file)?;
+    // R14: a data directory rebuilt by `seisan restore` may hold a record older than
+    // what this validator signed; the engines stay fenced until one has learned it.
+    let fence_marker = super::files::RestoredMarker::new(&config.data);
+    let fenced = fence_marker.is_present();
+    let restored = restore(&db, &record_file, fenced)?;
     let tip = pipeline.tip();
     let engine = engine_at_tip(&pipeline, &genesis, member, &keypair, restored)?;
     info!(
@@ -373,6 +379,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         voting = engine.is_voting(),
         "state opened"
     );
+    if fenced {
+        warn!(
+            member = %member_name,
+            "restored from a backup: fenced, this validator signs nothing until its peers have said what it signed after the backup (R14)"
+        );
+    }
 
     let own_address = identity
         .entry
@@ -540,6 +552,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             last_catch_up_log_ms: 0,
         },
         fault,
+        fence_marker: fenced.then_some(fence_marker),
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut poll = tokio::time::interval(Duration::from_millis(5));
@@ -570,7 +583,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
 }
 
 /// Reads what the engine asked to keep durably.
-fn restore(db: &StateDb<SledBackend>, record_file: &DurableRecord) -> anyhow::Result<Restored> {
+fn restore(
+    db: &StateDb<SledBackend>,
+    record_file: &DurableRecord,
+    fenced: bool,
+) -> anyhow::Result<Restored> {
     let record = match record_file.load()? {
         Some(bytes) => Some(PersistedRecord::decode(&bytes).map_err(|error| {
             anyhow::anyhow!(
@@ -595,6 +612,7 @@ fn restore(db: &StateDb<SledBackend>, record_file: &DurableRecord) -> anyhow::Re
         record,
         blocks,
         certificates,
+        fenced,
     })
 }
 
@@ -688,8 +706,31 @@ impl Core {
             stepped = true;
         }
         if stepped {
+            self.lift_fence()?;
             self.observe();
         }
+        Ok(())
+    }
+
+    /// R14: once a voting engine has lifted its fence, the merged record it asked to
+    /// persist is durable (outputs are carried out in order, synchronously), so the
+    /// marker goes, durably; a crash before that restarts fenced.
+    fn lift_fence(&mut self) -> anyhow::Result<()> {
+        let Some(marker) = &self.fence_marker else {
+            return Ok(());
+        };
+        if !self.engine.is_voting() || self.engine.is_fenced() {
+            return Ok(());
+        }
+        marker.remove()?;
+        self.fence_marker = None;
+        let record = self.engine.record();
+        info!(
+            epoch = %record.epoch,
+            record_view = %record.view,
+            view = %self.engine.view(),
+            "fence lifted: learned from the peers what this validator signed; voting again"
+        );
         Ok(())
     }
 
@@ -1125,7 +1166,10 @@ impl Core {
             &self.genesis,
             identity.member,
             &self.keypair,
-            Restored::default(),
+            Restored {
+                fenced: self.fence_marker.is_some(),
+                ..Restored::default()
+            },
         )?;
         self.member = identity.member;
         let set = self.engine.validator_set().clone();

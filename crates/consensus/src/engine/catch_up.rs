@@ -39,6 +39,7 @@ impl Engine {
             tip_height,
             certificates,
             nullify,
+            recipient_signed,
         } = status;
         if epoch != self.set.epoch {
             // E6: nothing of another epoch counts here. A peer in a later epoch is
@@ -61,13 +62,15 @@ impl Engine {
                 self.on_vote(from, vote);
             }
         }
+        // R14: after its certificates, which move this node above the sender's tip.
+        self.learn_from_status(from, recipient_signed);
         if view < self.view || tip_height < self.tip.height {
             self.help_now(from);
         }
     }
 
-    /// This node's status (R13).
-    pub(super) fn status(&self) -> PeerStatus {
+    /// This node's status (R13) as sent to `peer`, with what `peer` signed (R14).
+    pub(super) fn status(&self, peer: MemberId) -> PeerStatus {
         let nullify = self
             .released_nullify
             .clone()
@@ -78,11 +81,12 @@ impl Engine {
             tip_height: self.tip.height,
             certificates: self.status_certificates(),
             nullify,
+            recipient_signed: self.signed_by(peer),
         }
     }
 
     pub(super) fn send_status(&mut self, peer: MemberId) {
-        let status = self.status();
+        let status = self.status(peer);
         self.out.push(Output::Send {
             to: peer,
             message: ConsensusMessage::Status(Box::new(status)),

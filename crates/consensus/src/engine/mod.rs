@@ -1,14 +1,15 @@
 //! The Simplex state machine: [`Engine::step`] takes the time and one [`Input`] and
 //! returns the [`Output`]s the host must carry out. It owns no clock, socket, file or
 //! random source, iterates only ordered maps, and so gives the same outputs for the same
-//! inputs on every machine. The rules R1..R13 it cites are written out in the crate
+//! inputs on every machine. The rules R1..R14 it cites are written out in the crate
 //! docs.
 //!
 //! This module holds the state, the public types, [`Engine::new`], the [`Engine::step`]
 //! dispatch and the accessors; the rules live in one file per group, each an
 //! `impl Engine` block: `proposing.rs` (R1, R3, R4), `votes.rs` (R4..R7 votes, R10,
 //! R11), `certificates.rs` (R5, R7, R8), `timers.rs` (R2, R6, R9), `catch_up.rs`
-//! (R12, R13) and `epoch.rs` (E1..E6: one validator set per engine, the pipeline bound,
+//! (R12, R13), `fence.rs` (R14: a restored validator learns what it signed before
+//! it signs again) and `epoch.rs` (E1..E6: one validator set per engine, the pipeline bound,
 //! seals, the handover to the next epoch and catching up across epochs).
 
 use crate::evidence::{ConsensusEvidence, EvidenceKind};
@@ -26,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 mod catch_up;
 mod certificates;
 mod epoch;
+mod fence;
 mod proposing;
 mod timers;
 mod votes;
@@ -329,6 +331,10 @@ pub struct Restored {
     /// Kept certificates, any order; those at or below the tip's view are ignored and
     /// every one is verified again.
     pub certificates: Vec<QuorumCertificate>,
+    /// The record may be older than what this validator signed (its data was restored
+    /// from a backup): the engine is fenced and signs nothing until it has learned
+    /// from its peers what it signed (R14).
+    pub fenced: bool,
 }
 
 /// Whether this node can trust its own view of the chain (R13), for the host's
@@ -489,6 +495,8 @@ pub struct Engine {
     /// The highest height a verified finalization names.
     best_known_height: Height,
     released_nullify: Option<SignedVote>,
+    /// R14: while set, this restored validator signs nothing.
+    fence: Option<fence::Fence>,
     out: Vec<Output>,
 }
 
@@ -573,6 +581,7 @@ impl Engine {
             record,
             blocks: kept_blocks,
             certificates: kept_certificates,
+            fenced,
         } = restored;
         // The record of R10 is per epoch: what was signed in an earlier epoch cannot
         // conflict with this one's votes, which sign their epoch (E5).
@@ -581,6 +590,7 @@ impl Engine {
             .unwrap_or_else(|| PersistedRecord::starting(set.epoch));
         let view = record.view.max(tip.view.next());
         let tip_height = tip.height;
+        let set_epoch = set.epoch;
         let validators = set.members();
         let quorum = set.quorum();
         assert!(quorum >= 1 && quorum <= validators.len());
@@ -642,6 +652,8 @@ impl Engine {
             heard: BTreeSet::new(),
             best_known_height: tip_height,
             released_nullify: None,
+            // An observer signs nothing anyway (E6).
+            fence: (fenced && voting).then(|| fence::Fence::new(set_epoch)),
             out: Vec::new(),
         })
     }
@@ -672,6 +684,7 @@ impl Engine {
             }
         }
         if self.started && !self.ended {
+            self.try_lift_fence();
             self.progress();
             if fetched && self.tip.height > tip_before && !self.ended {
                 self.fetch_next_runs();
@@ -739,6 +752,18 @@ impl Engine {
     /// Whether this node signs in this epoch (it is one of its validators).
     pub fn is_voting(&self) -> bool {
         self.voting
+    }
+
+    /// Whether this validator is fenced (R14): restored from a possibly stale record,
+    /// it signs nothing until it has learned from its peers what it signed.
+    pub fn is_fenced(&self) -> bool {
+        self.fence.is_some()
+    }
+
+    /// Whether this engine signs now: a validator of the epoch (E6) that is not
+    /// fenced (R14).
+    fn signing(&self) -> bool {
+        self.voting && self.fence.is_none()
     }
 
     /// This epoch's last height, once known (E2).

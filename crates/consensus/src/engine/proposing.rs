@@ -149,7 +149,7 @@ impl Engine {
 
     pub(super) fn try_propose(&mut self) {
         let view = self.view;
-        if !self.voting || self.leader(view) != self.member || self.timed_out {
+        if !self.signing() || self.leader(view) != self.member || self.timed_out {
             return;
         }
         if self
@@ -281,7 +281,7 @@ impl Engine {
 
     pub(super) fn try_notarize(&mut self) {
         let view = self.view;
-        if !self.voting || self.timed_out {
+        if !self.signing() || self.timed_out {
             return;
         }
         let Some(slot) = self.proposals.get(&view) else {

@@ -16,6 +16,10 @@ impl Engine {
         }
         self.started = true;
         self.view_deadline_ms = self.now_ms.saturating_add(self.timeouts.view_timeout_ms);
+        let now = self.now_ms;
+        if let Some(fence) = self.fence.as_mut() {
+            fence.since_ms = now;
+        }
         // Kept certificates are checked like a peer's (a disk can be corrupted) and
         // forwarded, since the other validators may have lost them.
         let own = self.member;
@@ -75,17 +79,7 @@ impl Engine {
         if !self.timed_out && now >= self.view_deadline_ms {
             self.timed_out = true;
             self.retry_deadline_ms = now.saturating_add(self.timeouts.retry_ms);
-            let view = self.view;
-            // Re-signing a nullify already recorded (after a restart) is allowed: it
-            // is the same deterministic signature, and peers may never have seen it.
-            if self.voting
-                && self.record.permits(view, Signing::Nullify)
-                && self.unreleased.len() < MAX_UNRELEASED
-            {
-                let record = self.record.with(view, Signing::Nullify);
-                let vote = self.signed_vote(view, Height(0), Hash::ZERO, VoteKind::Nullify);
-                self.persist_then_release(record, None, vec![ConsensusMessage::Vote(vote)]);
-            }
+            self.try_nullify();
         } else if self.timed_out && now >= self.retry_deadline_ms {
             self.retry_deadline_ms = now.saturating_add(self.timeouts.retry_ms);
             self.rebroadcast();
@@ -105,13 +99,30 @@ impl Engine {
         }
     }
 
+    /// R6: the view timed out, so this node signs `nullify(v)` (unless it signed
+    /// `finalize(v)`). Also called when the fence lifts in a view that timed out while
+    /// fenced (R14), so the quorum can still count on this node's nullify.
+    pub(super) fn try_nullify(&mut self) {
+        let view = self.view;
+        // Re-signing a nullify already recorded (after a restart) is allowed: it
+        // is the same deterministic signature, and peers may never have seen it.
+        if self.timed_out
+            && self.signing()
+            && self.record.permits(view, Signing::Nullify)
+            && self.unreleased.len() < MAX_UNRELEASED
+        {
+            let record = self.record.with(view, Signing::Nullify);
+            let vote = self.signed_vote(view, Height(0), Hash::ZERO, VoteKind::Nullify);
+            self.persist_then_release(record, None, vec![ConsensusMessage::Vote(vote)]);
+        }
+    }
+
     /// R9, R13: after a timeout, send every other validator, directly, this node's
     /// status: its nullify and the certificates that justify its view (gossip may
     /// have dropped them, and would drop a second publication of the same bytes).
     /// A peer that is ahead answers with its own status, so this is also how a
     /// stuck node asks for what it lacks.
     pub(super) fn rebroadcast(&mut self) {
-        let status = self.status();
         let peers: Vec<MemberId> = self
             .validators
             .iter()
@@ -122,7 +133,7 @@ impl Engine {
             self.helped.insert(peer, (self.view, self.now_ms));
             self.out.push(Output::Send {
                 to: peer,
-                message: ConsensusMessage::Status(Box::new(status.clone())),
+                message: ConsensusMessage::Status(Box::new(self.status(peer))),
             });
         }
     }
@@ -142,7 +153,13 @@ impl Engine {
                     .saturating_add(self.timeouts.fetch_retry_ms)
             })
             .min();
-        let deadline = fetch.map_or(view_or_retry, |fetch| fetch.min(view_or_retry));
+        let mut deadline = fetch.map_or(view_or_retry, |fetch| fetch.min(view_or_retry));
+        // R14: a fenced node may lift its fence once it has waited a view timeout.
+        if let Some(fence_ms) = self.fence_deadline_ms() {
+            if fence_ms > self.now_ms {
+                deadline = deadline.min(fence_ms);
+            }
+        }
         if self.timer_set_ms != Some(deadline) {
             self.timer_set_ms = Some(deadline);
             self.out.push(Output::SetTimer {

@@ -127,7 +127,7 @@ impl Engine {
 
     pub(super) fn sign_finalize(&mut self, view: View, height: Height, block: Hash) {
         let record = &self.record;
-        if !self.voting
+        if !self.signing()
             || record.view != view
             || record.finalized.is_some()
             || !record.permits(view, Signing::Finalize(block))
