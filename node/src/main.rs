@@ -1,6 +1,7 @@
 //! `seisan`: the Seisan binary. Runs a validator node, and is the command-line client
 //! exchanges and the clearing house use. This is the only crate that does I/O.
 
+mod backup_command;
 mod bank_command;
 mod cli;
 mod custody_command;
@@ -41,6 +42,12 @@ enum Command {
     /// Public-chain custody: refill the hot wallet from cold, show reserves.
     #[command(subcommand)]
     Custody(custody_command::CustodyCommand),
+    /// Take a consistent copy of a running node's data (state, blocks, consensus
+    /// record, custody journal and scan cursor; the key only with --include-keys).
+    Backup(backup_command::BackupArgs),
+    /// Rebuild a data directory from a backup; the validator stays fenced (signs
+    /// nothing) until its peers have told it what it signed after the backup.
+    Restore(backup_command::RestoreArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -66,6 +73,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Custody(command) => custody_command::run(command),
         Command::Client(command) => cli::run(command),
         Command::Bank(command) => bank_command::run(command),
+        Command::Backup(args) => backup_command::backup(args),
+        Command::Restore(args) => backup_command::restore(args),
         Command::Node(arguments) => {
             let config = arguments.resolve()?;
             init_logging(config.log_format);

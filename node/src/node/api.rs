@@ -120,6 +120,8 @@ pub struct ApiContext {
     pub bank_reader: Option<Arc<dyn seisan_bank::BankAdapter>>,
     /// Where this node's business days end (`--day-cutoff`), for the compliance report.
     pub day_cutoff: super::compliance::DayCutoff,
+    /// The node's data directory (`--data`): the backup endpoint copies its small files.
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A 4xx/5xx answer with a JSON error body.
@@ -212,6 +214,7 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
         .merge(super::reconciliation::router())
         .merge(super::compliance::router())
         .merge(super::custody_watcher::router())
+        .merge(super::backup::router())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::Extension(limiter.clone()))

@@ -485,6 +485,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             .as_ref()
             .map(|connection| connection.reader.clone()),
         day_cutoff: config.day_cutoff,
+        data_dir: config.data.clone(),
     };
     // One attester signs every transaction the node makes itself, on the node lane.
     let attester = super::attester::spawn(context.clone(), keypair.clone(), member);

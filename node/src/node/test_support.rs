@@ -104,6 +104,7 @@ pub fn context(
         bank,
         bank_reader: None,
         day_cutoff: Default::default(),
+        data_dir: dir.to_path_buf(),
     };
     (context, gossiped)
 }

@@ -1,0 +1,275 @@
+//! Backup and restore (issue 20 item 5), with real `seisan node` processes on loopback.
+//!
+//! The drill: three validators; `seisan backup` of exchange-b's running node; the chain
+//! advances with exchange-b voting, so its real last vote is later than the backup;
+//! exchange-b is killed, its data directory wiped and rebuilt with `seisan restore`
+//! from the old backup, and restarted. It must say it is fenced, then that the fence
+//! lifted; catch up to the others with the same block hash and state root at every
+//! height; no node may hold evidence of a double signature; and it must vote again:
+//! with another validator killed, the chain (q = 2) still finalizes. Also: a restore
+//! into a non-empty directory, of an archive of another genesis, and of a truncated or
+//! altered archive is refused, naming what is wrong, and leaves nothing behind.
+
+use seisan_tests::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Blocks the chain finalizes after the backup before exchange-b is stopped: its
+/// signing record on disk is then well past the backup's.
+const BLOCKS_AFTER_BACKUP: u64 = 6;
+
+fn seisan(args: &[&str], paths: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(seisan_binary());
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    command.output().expect("running seisan")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Consensus evidence (double signatures) any node holds.
+fn consensus_evidence(testnet: &Testnet, nodes: &[usize]) -> Vec<String> {
+    let mut found = Vec::new();
+    for &index in nodes {
+        let (code, body) =
+            get(&format!("{}/v1/evidence", testnet.nodes[index].url())).expect("evidence answers");
+        assert_eq!(code, 200, "{body}");
+        for item in body["evidence"].as_array().cloned().unwrap_or_default() {
+            if item.get("view").is_some() {
+                found.push(format!("{}: {item}", testnet.nodes[index].name));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_stale_backup_restored_never_double_signs_and_catches_up() {
+    let mut testnet = Testnet::start(0).expect("testnet");
+    let b = testnet
+        .nodes
+        .iter()
+        .position(|node| node.name == "exchange-b")
+        .expect("exchange-b runs");
+    let others: Vec<usize> = (0..testnet.nodes.len())
+        .filter(|index| *index != b)
+        .collect();
+    testnet.wait_for_height(&[b], 2).expect("the chain runs");
+    let dir = testnet.dir.path().to_path_buf();
+    let archive = dir.join("exchange-b.seisan-backup");
+    let url = testnet.nodes[b].url();
+    // The harness signs as the clearing house, an operator; once the access rule lets
+    // only the node's own member take its backup, this uses exchange-b's key.
+    let operator_key = testnet.key_path("clearing-house");
+    let taken = seisan(
+        &["backup", "--node", &url, "--json"],
+        &[("--out", &archive), ("--key", &operator_key)],
+    );
+    assert!(taken.status.success(), "backup failed: {}", stderr(&taken));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&taken.stdout).expect("backup --json prints JSON");
+    let backup_height = summary["header"]["height"].as_u64().expect("height");
+    assert_eq!(summary["header"]["member_name"], "exchange-b");
+    assert_eq!(summary["header"]["includes_key"], false);
+    assert!(summary["records"].as_u64().unwrap() > 0);
+    let files: Vec<String> = serde_json::from_value(summary["files"].clone()).unwrap();
+    assert!(files.contains(&"consensus-record".to_string()), "{files:?}");
+    eprintln!(
+        "backup at height {backup_height}: {} bytes, {} records",
+        summary["bytes"], summary["records"]
+    );
+
+    // exchange-b keeps voting after the backup.
+    let record_at_backup = std::fs::read(testnet.nodes[b].data.join("consensus-record")).ok();
+    testnet
+        .wait_for_height(&[b], backup_height + BLOCKS_AFTER_BACKUP)
+        .expect("the chain advances after the backup");
+    testnet.nodes[b].kill();
+    let last_record =
+        std::fs::read(testnet.nodes[b].data.join("consensus-record")).expect("exchange-b signed");
+    assert_ne!(
+        record_at_backup.as_deref(),
+        Some(last_record.as_slice()),
+        "exchange-b's last vote is later than the backup"
+    );
+
+    // Refusals first: each names its reason and leaves no directory behind.
+    let genesis = testnet.genesis_path();
+    let not_empty = seisan(
+        &["restore"],
+        &[
+            ("--from", &archive),
+            ("--data", &testnet.nodes[b].data),
+            ("--genesis", &genesis),
+        ],
+    );
+    assert!(!not_empty.status.success());
+    assert!(
+        stderr(&not_empty).contains("is not empty"),
+        "{}",
+        stderr(&not_empty)
+    );
+    let bytes = std::fs::read(&archive).unwrap();
+    let truncated = dir.join("truncated.seisan-backup");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let altered = dir.join("altered.seisan-backup");
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    std::fs::write(&altered, &flipped).unwrap();
+    let mut other_genesis = testnet.genesis.clone();
+    other_genesis.genesis_time_ms += 1;
+    let other_genesis_path = dir.join("other-genesis.json");
+    std::fs::write(&other_genesis_path, other_genesis.to_json()).unwrap();
+    let scratch = dir.join("scratch-restore");
+    for (archive, genesis, reason) in [
+        (&truncated, &genesis, "truncated"),
+        (&altered, &genesis, "checksum does not match"),
+        (&archive, &other_genesis_path, "another chain's data"),
+    ] {
+        let refused = seisan(
+            &["restore"],
+            &[
+                ("--from", archive),
+                ("--data", &scratch),
+                ("--genesis", genesis),
+            ],
+        );
+        assert!(!refused.status.success(), "{reason}: restored anyway");
+        assert!(
+            stderr(&refused).contains(reason),
+            "{reason}: {}",
+            stderr(&refused)
+        );
+        assert!(!scratch.exists(), "{reason}: left {}", scratch.display());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().contains("restoring"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "half-built directories: {leftovers:?}"
+    );
+
+    // Wipe and restore the stale backup; the chain moves on meanwhile.
+    testnet.wipe(b).expect("wipe");
+    let restored = seisan(
+        &["restore"],
+        &[
+            ("--from", &archive),
+            ("--data", &testnet.nodes[b].data),
+            ("--genesis", &genesis),
+        ],
+    );
+    assert!(
+        restored.status.success(),
+        "restore failed: {}",
+        stderr(&restored)
+    );
+    assert!(testnet.nodes[b].data.join("restored").exists());
+    let tip_before_restart = testnet.highest(&others).expect("the others answer");
+    testnet.launch(b).expect("relaunch exchange-b");
+    testnet.wait_in_sync(&[b]).expect("exchange-b catches up");
+    wait_until(PATIENCE, || {
+        let log = std::fs::read_to_string(&testnet.nodes[b].log).unwrap_or_default();
+        Ok(log.contains("fence lifted"))
+    })
+    .expect("the fence lifts");
+    let log = std::fs::read_to_string(&testnet.nodes[b].log).unwrap();
+    let fenced_at = log
+        .find("restored from a backup: fenced")
+        .expect("it says it is fenced");
+    let lifted_at = log.find("fence lifted").unwrap();
+    assert!(fenced_at < lifted_at, "fenced, then lifted");
+    assert!(
+        !testnet.nodes[b].data.join("restored").exists(),
+        "the marker goes once the fence lifted"
+    );
+
+    // Same chain: the same hash and root at every height, up to a height above the tip
+    // the others had when exchange-b came back.
+    let target = tip_before_restart + 2;
+    testnet
+        .wait_for_height(&[0, 1, 2], target)
+        .expect("every node reaches the target height");
+    testnet.assert_same_blocks(&[0, 1, 2], 1..=target);
+
+    // It votes again: with another validator down, the chain (q = 2) still finalizes.
+    let stopped = others[0];
+    testnet.nodes[stopped].kill();
+    let running = [b, others[1]];
+    let height = testnet.highest(&running).expect("the two answer");
+    testnet
+        .wait_for_height(&running, height + 3)
+        .expect("exchange-b and one other validator finalize together");
+    testnet.launch(stopped).expect("relaunch");
+    testnet
+        .wait_in_sync(&[stopped])
+        .expect("the stopped validator catches up");
+    let top = testnet.highest(&[0, 1, 2]).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], top).unwrap();
+    testnet.assert_same_blocks(&[0, 1, 2], 1..=top);
+    let evidence = consensus_evidence(&testnet, &[0, 1, 2]);
+    assert!(evidence.is_empty(), "double signatures: {evidence:?}");
+}
+
+#[test]
+fn a_backup_with_its_key_restores_the_key_file_private() {
+    let testnet = Testnet::start(0).expect("testnet");
+    let node = &testnet.nodes[0];
+    let dir = testnet.dir.path().to_path_buf();
+    let key = testnet.key_path(&node.name);
+    let archive = dir.join("with-key.seisan-backup");
+    let taken = seisan(
+        &["backup", "--include-keys", "--node", &node.url()],
+        &[("--out", &archive), ("--key", &key)],
+    );
+    assert!(taken.status.success(), "backup failed: {}", stderr(&taken));
+    let data = dir.join("restored-with-key");
+    let restored = seisan(
+        &["restore"],
+        &[
+            ("--from", &archive),
+            ("--data", &data),
+            ("--genesis", &testnet.genesis_path()),
+        ],
+    );
+    assert!(
+        restored.status.success(),
+        "restore failed: {}",
+        stderr(&restored)
+    );
+    let restored_key = data.join("node.key");
+    assert_eq!(
+        std::fs::read(&restored_key).unwrap(),
+        std::fs::read(&key).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&restored_key)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the restored key is private");
+    // Without the flag no key travels.
+    let again = dir.join("without-key.seisan-backup");
+    let taken = seisan(
+        &["backup", "--node", &node.url()],
+        &[("--out", &again), ("--key", &key)],
+    );
+    assert!(taken.status.success(), "{}", stderr(&taken));
+    let bytes = std::fs::read(&again).unwrap();
+    let key_bytes = std::fs::read(&key).unwrap();
+    assert!(
+        !bytes
+            .windows(key_bytes.len())
+            .any(|window| window == key_bytes),
+        "the key file's bytes are not in an archive taken without --include-keys"
+    );
+}
