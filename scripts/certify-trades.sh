@@ -5,7 +5,7 @@
 # changed price, quantity or signature are refused naming the reason. Exits non-zero at
 # the first failure.
 #
-#   scripts/certify-trades.sh NODE_URL GENESIS OUT_DIR
+#   SEISAN_KEY=KEY_FILE scripts/certify-trades.sh NODE_URL GENESIS OUT_DIR
 #
 # scripts/demo.sh runs it at the end of the patent's scenario. SEISAN_BIN picks the build.
 set -euo pipefail
@@ -18,7 +18,11 @@ mkdir -p "$out"
 # Verification needs no node: point the client at an address where none listens.
 offline() { SEISAN_NODE="http://127.0.0.1:1" SEISAN_GENESIS="$genesis" "$seisan" "$@"; }
 
-ids=$(curl -sf "$node/v1/trades?limit=1000" | jq -r '.trades[].id')
+# The API answers members only: reads go as the member of SEISAN_KEY (a party to the
+# trades, the clearing house or an observer).
+: "${SEISAN_KEY:?set SEISAN_KEY to the key file of the member that reads the certificates}"
+auth="authorization: $(SEISAN_GENESIS="$genesis" "$seisan" auth token --ttl-minutes 30)"
+ids=$(curl -sf -H "$auth" "$node/v1/trades?limit=1000" | jq -r '.trades[].id')
 count=0
 for id in $ids; do
     SEISAN_NODE="$node" SEISAN_GENESIS="$genesis" "$seisan" certificate trade "$id" --out "$out/trade-$id.json" >/dev/null

@@ -11,6 +11,10 @@ export SEISAN_GENESIS="$data/genesis.json"
 export SEISAN_ETH_RPC="http://127.0.0.1:${ANVIL_PORT:-8545}"
 export SEISAN_BANK_URL="http://127.0.0.1:7400"
 
+# The API answers members only (README "Who may read what"): the script's own reads
+# with curl go as the clearing house, with a token it issues itself.
+operator_auth="authorization: $(SEISAN_KEY="$data/keys/clearing-house.key" "$seisan" auth token --ttl-minutes 120)"
+
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 check() { # check DESCRIPTION EXPECTED ACTUAL
     if [ "$2" != "$3" ]; then
@@ -64,11 +68,11 @@ show_balances
 
 # reserve SYMBOL FIELD -> a field of the proof of reserves' line for the asset
 reserve() {
-    curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" ".assets[] | select(.symbol == \$s) | .$2"
+    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" ".assets[] | select(.symbol == \$s) | .$2"
 }
 # within_cap SYMBOL -> yes when the hot wallet holds at most its cap of the asset's custody
 within_cap() {
-    curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" \
+    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" \
         '.assets[] | select(.symbol == $s) | if .hot_share_bps != null and .hot_share_bps <= .hot_cap_bps then "yes" else "no: hot share \(.hot_share_bps) bps" end'
 }
 step "Custody: the hot and cold wallets are fresh addresses holding only what was trusted (plus gas); the clearing house sweeps all but the 5% hot-wallet cap to cold"
@@ -108,7 +112,7 @@ now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 as exchange-a 1 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as exchange-b 2 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.6 --price 60 --time "$now"
 check "confirmation T-1 (0.5 against 0.6 ETH) sent back, mismatched on" quantity \
-    "$(curl -sf "http://127.0.0.1:8101/v1/confirmations" | jq -r '.confirmations[] | select(.trade_ref == "T-1") | .status.mismatched.fields | join(",")')"
+    "$(curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/confirmations" | jq -r '.confirmations[] | select(.trade_ref == "T-1") | .status.mismatched.fields | join(",")')"
 as exchange-a 1 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as exchange-b 2 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as clearing-house 0 cycle close
@@ -146,7 +150,7 @@ wei() { curl -sf -X POST -H 'content-type: application/json' \
     --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getBalance\",\"params\":[\"$address\",\"latest\"]}" \
     "$SEISAN_ETH_RPC" | jq -r '.result' | python3 -c 'import sys; print(int(sys.stdin.read().strip(), 16))'; }
 waiting_for_hot() {
-    curl -sf "http://127.0.0.1:8101/v1/reserves" | jq -r '.waiting_for_hot_wallet | length'
+    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reserves" | jq -r '.waiting_for_hot_wallet | length'
 }
 before=$(wei)
 # The withdrawal waits for its attested payout (--wait-paid), saying where it stands,
@@ -177,10 +181,10 @@ bank_balance() {
     curl -sf -H "authorization: Bearer dev-token-$1" "$SEISAN_BANK_URL/v1/accounts/$2" | jq -r '.balance | tonumber'
 }
 usd_unconfirmed() {
-    curl -sf "http://127.0.0.1:8101/v1/reconciliation" | jq -r '[.unconfirmed[] | select(.reference | endswith("-USD"))] | length'
+    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reconciliation" | jq -r '[.unconfirmed[] | select(.reference | endswith("-USD"))] | length'
 }
 usd_clean() {
-    curl -sf "http://127.0.0.1:8101/v1/reconciliation" | jq -r '.currencies.USD.clean'
+    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reconciliation" | jq -r '.currencies.USD.clean'
 }
 
 step "Aspect 7, a second currency: trust accounts per exchange and currency; 100 USD into exchange-b's USD trust account"
@@ -218,7 +222,7 @@ for index in 0 1 2; do
         sleep 0.5
     done
 done
-roots=$(for index in 0 1 2; do curl -sf "http://127.0.0.1:$((8101 + index))/v1/blocks/$height" | jq -r '.block.header.state_root'; done | sort -u | wc -l)
+roots=$(for index in 0 1 2; do curl -sf -H "$operator_auth" "http://127.0.0.1:$((8101 + index))/v1/blocks/$height" | jq -r '.block.header.state_root'; done | sort -u | wc -l)
 check "distinct state roots at height $height across the three nodes" 1 "$roots"
 as clearing-house 0 reserves | sed 's/^/  /'
 check "ETH undercovered after the payout" false "$(reserve ETH undercovered)"
@@ -236,8 +240,12 @@ as clearing-house 0 compliance report --date today | sed 's/^/  /'
 as clearing-house 0 reconcile
 
 step "Settlement certificates: every fill, fetched from a node (the observer's when one runs) and verified offline against the genesis file alone"
-certifier="http://127.0.0.1:8101"
-curl -sf --max-time 2 "http://127.0.0.1:8110/v1/status" >/dev/null 2>&1 && certifier="http://127.0.0.1:8110"
-SEISAN_BIN="$seisan" scripts/certify-trades.sh "$certifier" "$SEISAN_GENESIS" "$data/certificates"
+# A trade's certificate is for its parties and operators: the observer reads it with
+# its own key, or the clearing house when no observer runs.
+certifier="http://127.0.0.1:8101" certifier_key="$data/keys/clearing-house.key"
+if curl -sf --max-time 2 "http://127.0.0.1:8110/v1/status" >/dev/null 2>&1; then
+    certifier="http://127.0.0.1:8110" certifier_key="$data/keys/observer.key"
+fi
+SEISAN_KEY="$certifier_key" SEISAN_BIN="$seisan" scripts/certify-trades.sh "$certifier" "$SEISAN_GENESIS" "$data/certificates"
 echo
 echo "demo: every step's check passed"

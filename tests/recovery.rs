@@ -539,10 +539,14 @@ fn post_transaction(
         .timeout_global(Some(REQUEST_TIMEOUT))
         .build()
         .into();
-    let mut response = agent
-        .post(&format!("{node_url}/v1/transactions"))
-        .header("content-type", "application/json")
-        .send(serde_json::to_vec(transaction)?)?;
+    let url = format!("{node_url}/v1/transactions");
+    let body = serde_json::to_vec(transaction)?;
+    let mut request = agent.post(&url).header("content-type", "application/json");
+    for (name, value) in seisan_tests::auth_headers(&seisan_tests::operator(), "POST", &url, &body)
+    {
+        request = request.header(name, value);
+    }
+    let mut response = request.send(body)?;
     let retry_after = response
         .headers()
         .get("retry-after")

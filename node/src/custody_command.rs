@@ -42,13 +42,6 @@ pub enum CustodyCommand {
         #[arg(long)]
         amount: String,
     },
-    /// Print a node's proof of reserves (GET /v1/reserves); exits 2 if any asset is
-    /// under-covered.
-    Reserves {
-        /// The node's HTTP API.
-        #[arg(long, default_value = "http://127.0.0.1:8101")]
-        node: String,
-    },
 }
 
 pub fn run(command: CustodyCommand) -> anyhow::Result<()> {
@@ -124,18 +117,6 @@ pub fn run(command: CustodyCommand) -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
             })
-        }
-        CustodyCommand::Reserves { node } => {
-            let url = format!("{}/v1/reserves", node.trim_end_matches('/'));
-            let mut response = ureq::get(&url)
-                .call()
-                .with_context(|| format!("GET {url}"))?;
-            let body: serde_json::Value = response.body_mut().read_json()?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            if body["status"] == "undercovered" {
-                std::process::exit(2);
-            }
-            Ok(())
         }
     }
 }

@@ -606,7 +606,41 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
-/// GET a JSON document; returns (status code, body).
+/// Who the harness's requests are signed as unless a test says otherwise: the clearing
+/// house (an operator, which reads every endpoint), by its dev key, which every
+/// harness testnet uses.
+pub fn operator() -> Keypair {
+    Keypair::dev("clearing-house")
+}
+
+/// The path and query of `url` (what a request signature covers).
+fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    url[after_scheme..]
+        .find('/')
+        .map_or("/", |at| &url[after_scheme + at..])
+}
+
+/// The headers that authenticate a request as `keypair`'s member.
+pub fn auth_headers(
+    keypair: &Keypair,
+    method: &str,
+    url: &str,
+    body: &[u8],
+) -> [(&'static str, String); 3] {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64;
+    seisan_api::Credentials::new(keypair.clone()).sign_request(
+        method,
+        path_and_query(url),
+        now,
+        body,
+    )
+}
+
+/// GET a JSON document as the clearing house; returns (status code, body).
 pub fn get(url: &str) -> anyhow::Result<(u16, Value)> {
     get_within(url, REQUEST_TIMEOUT)
 }
@@ -619,7 +653,26 @@ pub fn get_within(url: &str, timeout: Duration) -> anyhow::Result<(u16, Value)> 
 
 /// [`get`] through `agent` (e.g. one that keeps its connections open).
 pub fn get_with(agent: &ureq::Agent, url: &str) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent.get(url).call()?;
+    get_as_with(agent, Some(&operator()), url)
+}
+
+/// GET as `keypair`'s member (`None`: anonymously).
+pub fn get_as(keypair: Option<&Keypair>, url: &str) -> anyhow::Result<(u16, Value)> {
+    get_as_with(&agent(REQUEST_TIMEOUT), keypair, url)
+}
+
+fn get_as_with(
+    agent: &ureq::Agent,
+    keypair: Option<&Keypair>,
+    url: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let mut request = agent.get(url);
+    if let Some(keypair) = keypair {
+        for (name, value) in auth_headers(keypair, "GET", url, b"") {
+            request = request.header(name, value);
+        }
+    }
+    let mut response = request.call()?;
     let code = response.status().as_u16();
     let body = response
         .body_mut()
@@ -640,10 +693,13 @@ pub fn post_raw_within(
     body: &[u8],
     timeout: Duration,
 ) -> anyhow::Result<(u16, Value)> {
-    let mut response = agent(timeout)
+    let mut request = agent(timeout)
         .post(url)
-        .header("content-type", content_type)
-        .send(body)?;
+        .header("content-type", content_type);
+    for (name, value) in auth_headers(&operator(), "POST", url, body) {
+        request = request.header(name, value);
+    }
+    let mut response = request.send(body)?;
     let code = response.status().as_u16();
     let body = response
         .body_mut()

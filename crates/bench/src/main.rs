@@ -337,7 +337,14 @@ fn follow_events(url: String, observed: Arc<Mutex<Observed>>) -> anyhow::Result<
         .http_status_as_error(false)
         .build()
         .into();
-    let response = agent.get(&format!("{url}/v1/events")).call()?;
+    // The event stream is for operators: read it as the clearing house.
+    let events = format!("{url}/v1/events");
+    let mut request = agent.get(&events);
+    for (name, value) in seisan_tests::auth_headers(&seisan_tests::operator(), "GET", &events, b"")
+    {
+        request = request.header(name, value);
+    }
+    let response = request.call()?;
     let reader = std::io::BufReader::new(response.into_body().into_reader());
     for line in reader.lines() {
         let line = line?;

@@ -33,3 +33,10 @@ pub const SEISAN_MEMBERSHIP_V1: &[u8] = b"SEISAN_MEMBERSHIP_V1";
 pub const SEISAN_RECEIPT_LEAF_V1: &[u8] = b"SEISAN_RECEIPT_LEAF_V1";
 /// Inner nodes of a block's receipts tree (the header's `receipts_root`).
 pub const SEISAN_BLOCK_RECEIPTS_V1: &[u8] = b"SEISAN_BLOCK_RECEIPTS_V1";
+/// Signing bytes of an authenticated HTTP API request (method, path and query, time,
+/// body hash): proves which member sends it.
+pub const SEISAN_HTTP_REQUEST_V1: &[u8] = b"SEISAN_HTTP_REQUEST_V1";
+/// Signing bytes of a self-issued API bearer token (its expiry): lets a tool that can
+/// only send a fixed header (schemathesis, a browser, a scraper) act as the member until
+/// then.
+pub const SEISAN_HTTP_TOKEN_V1: &[u8] = b"SEISAN_HTTP_TOKEN_V1";

@@ -91,6 +91,20 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Topups { options } => top_ups(&mut Session::open(&options)?),
         ClientCommand::Cycles { options } => cycles(&mut Session::open(&options)?),
         ClientCommand::Book { pair, options } => book(&mut Session::open(&options)?, &pair),
+        ClientCommand::Auth(super::AuthCommand::Token {
+            ttl_minutes,
+            options,
+        }) => {
+            let (keypair, _) = Session::open(&options)?.signer()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_millis() as u64);
+            println!(
+                "{}",
+                seisan_api::Credentials::new(keypair).token(now + ttl_minutes * 60_000)
+            );
+            Ok(())
+        }
         ClientCommand::Status { options } => status(&Session::open(&options)?),
         ClientCommand::Events { count, options } => events(&mut Session::open(&options)?, count),
         ClientCommand::Supply { options } => supply(&mut Session::open(&options)?),
@@ -949,11 +963,9 @@ fn events(session: &mut Session, count: Option<u64>) -> anyhow::Result<()> {
     // Fetched once: a member governance adds while this follows is named `member N`
     // until the next run.
     let membership = session.membership();
-    let url = session.node.url("/v1/events");
     let response = session
         .node
-        .streaming_agent()
-        .get(&url)
+        .streaming_get("/v1/events")
         .header("accept", "text/event-stream")
         .call()
         .map_err(|error| session.node.unreachable(error))?;

@@ -105,6 +105,11 @@ pub enum ClientCommand {
         #[command(flatten)]
         options: ClientOptions,
     },
+    /// API credentials for tools that cannot sign each request (schemathesis, a
+    /// scraper, a browser): prints an `Authorization` header value, a token signed with
+    /// the member's key, valid at every node until it expires.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// The node's status: chain, height, state root, peers.
     Status {
         #[command(flatten)]
@@ -412,4 +417,17 @@ mod tests {
             "error: the following required arguments were not provided: --price <PRICE>; see --help"
         );
     }
+}
+
+/// `seisan auth ...`.
+#[derive(Subcommand, Debug)]
+pub enum AuthCommand {
+    /// Print `Seisan-Token KEY.EXPIRES.SIGNATURE` (send it as the Authorization header).
+    Token {
+        /// How long the token is valid, in minutes (at most 24 hours).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+        ttl_minutes: u64,
+        #[command(flatten)]
+        options: ClientOptions,
+    },
 }

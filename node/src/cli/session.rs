@@ -136,10 +136,11 @@ impl Session {
             .clone()
             .or(config.node)
             .unwrap_or_else(|| DEFAULT_NODE_URL.to_string());
+        let key = options.key.clone().or(config.key.map(relative));
         Ok(Session {
-            node: NodeClient::new(&node)?,
+            node: NodeClient::with_key(&node, key.clone())?,
             json: options.json,
-            key: options.key.clone().or(config.key.map(relative)),
+            key,
             genesis_path: options.genesis.clone().or(config.genesis.map(&relative)),
             genesis: None,
             domain: None,
@@ -541,15 +542,30 @@ pub fn resolve_member(genesis: &Genesis, text: &str) -> anyhow::Result<MemberId>
     bail!("unknown member {text:?}; members are {}", names.join(", "))
 }
 
+/// Milliseconds since the Unix epoch by the system clock (what a signed request says).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
 /// A blocking HTTP client for one node's API. Every failure is one line naming the
 /// node and, for an error answer, the node's own error code and message.
+///
+/// Every request is signed with the member's key (`seisan_api::auth`) when the session
+/// has one; without a key only the public endpoints answer, and a refusal says how to
+/// give one.
 pub struct NodeClient {
     pub base: String,
     agent: ureq::Agent,
+    /// The key file, read on the first request that needs it.
+    key: Option<PathBuf>,
+    credentials: std::cell::OnceCell<Option<seisan_api::Credentials>>,
 }
 
 impl NodeClient {
-    pub fn new(base: &str) -> anyhow::Result<NodeClient> {
+    /// A client that signs its requests with the key in `key` (if any).
+    pub fn with_key(base: &str, key: Option<PathBuf>) -> anyhow::Result<NodeClient> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("node URL {base:?} must start with http:// or https://");
@@ -559,7 +575,58 @@ impl NodeClient {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .into();
-        Ok(NodeClient { base, agent })
+        Ok(NodeClient {
+            base,
+            agent,
+            key,
+            credentials: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The member's signing key, if the session has a readable one (a bad key file is
+    /// reported by the command that needs it, see `Session::signer`).
+    fn credentials(&self) -> Option<&seisan_api::Credentials> {
+        self.credentials
+            .get_or_init(|| {
+                let path = self.key.as_ref()?;
+                seisan_crypto::keyfile::read_key_file(path)
+                    .ok()
+                    .map(seisan_api::Credentials::new)
+            })
+            .as_ref()
+    }
+
+    /// The headers that authenticate `method path` with `body` (none without a key).
+    pub fn auth_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Vec<(&'static str, String)> {
+        match self.credentials() {
+            Some(credentials) => credentials
+                .sign_request(method, path, unix_ms(), body)
+                .to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    /// A GET of `path`, signed.
+    fn signed_get(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let mut request = agent.get(&self.url(path));
+        for (name, value) in self.auth_headers("GET", path, b"") {
+            request = request.header(name, value);
+        }
+        request
+    }
+
+    /// A GET of `path` on the event stream's agent (no overall timeout), signed.
+    pub fn streaming_get(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.signed_get(&self.streaming_agent(), path)
     }
 
     /// An agent without the overall timeout, for the event stream.
@@ -581,8 +648,7 @@ impl NodeClient {
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
-            .agent
-            .get(&self.url(path))
+            .signed_get(&self.agent, path)
             .call()
             .map_err(|error| self.unreachable(error))?;
         self.answer(path, response)
@@ -610,19 +676,32 @@ impl NodeClient {
     /// A GET's status, body and `Retry-After`; only a failure to get any answer is
     /// an error.
     pub fn get_answer(&self, path: &str) -> Result<Answer, ureq::Error> {
-        let response = self.agent.get(&self.url(path)).call()?;
+        let response = self.signed_get(&self.agent, path).call()?;
         Ok(Answer::read(response))
     }
 
     /// A POST's status, body and `Retry-After`; only a failure to get any answer is
     /// an error.
     pub fn post_answer(&self, path: &str, body: &Value) -> Result<Answer, ureq::Error> {
-        let response = self
+        let body = body.to_string();
+        let mut request = self
             .agent
             .post(&self.url(path))
-            .header("content-type", "application/json")
-            .send(body.to_string().as_bytes())?;
+            .header("content-type", "application/json");
+        for (name, value) in self.auth_headers("POST", path, body.as_bytes()) {
+            request = request.header(name, value);
+        }
+        let response = request.send(body.as_bytes())?;
         Ok(Answer::read(response))
+    }
+
+    /// For a 401 without a key: how to give one.
+    fn key_hint(&self, status: u16) -> &'static str {
+        if status == 401 && self.credentials().is_none() {
+            "; this node answers members only: pass --key FILE, set SEISAN_KEY, or put key = \"FILE\" in the config file"
+        } else {
+            ""
+        }
     }
 
     fn answer(
@@ -643,9 +722,10 @@ impl NodeClient {
                 self.base
             )),
             (_, Ok(value)) if value["error"]["message"].is_string() => Err(anyhow!(
-                "{} ({})",
+                "{} ({}){}",
                 value["error"]["message"].as_str().unwrap_or_default(),
                 value["error"]["code"].as_str().unwrap_or("error"),
+                self.key_hint(status),
             )),
             (_, _) => Err(anyhow!("node {} answered {status} to {path}", self.base)),
         }

@@ -197,6 +197,7 @@ impl From<AdmissionError> for ApiError {
 pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Router {
     let limiter = Arc::new(super::rate_limit::RateLimiter::new(limits));
     Router::new()
+        .route("/v1/health", get(health))
         .route("/v1/status", get(status))
         .route("/v1/transactions", post(submit))
         .route("/v1/transactions/batch", post(submit_batch))
@@ -215,6 +216,11 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
         .merge(super::compliance::router())
         .merge(super::custody_watcher::router())
         .merge(super::backup::router())
+        // After every route: authenticates and scopes each of them (not the fallback).
+        .route_layer(axum::middleware::from_fn_with_state(
+            context.clone(),
+            super::auth::authorize,
+        ))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::Extension(limiter.clone()))
@@ -277,6 +283,11 @@ pub fn resolve_member(genesis: &Genesis, text: &str) -> Result<MemberId, ApiErro
     }
 }
 
+/// Liveness for load balancers and service managers: the process answers.
+async fn health() -> Json<Value> {
+    Json(json!({"ok": true}))
+}
+
 async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
     let mut status = context.status.borrow().clone();
     status.mempool_depth = context.mempool.lock().expect("mempool lock").len();
@@ -327,8 +338,12 @@ async fn submit_batch(
     Ok(Json(json!({ "results": results })))
 }
 
+/// A transaction's status and receipt. A finalized transaction is for its signer and
+/// operators; a pending one says only that it is pending (its id is a hash of the
+/// signed bytes, so whoever asks already holds them).
 async fn transaction(
     State(context): State<ApiContext>,
+    axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = Hash::from_hex(&id).map_err(|reason| {
@@ -339,6 +354,15 @@ async fn transaction(
         )
     })?;
     if let Some(location) = read_tx_location(&context.db, &id) {
+        let block = read_block(&context.db, location.height).expect("committed block stored");
+        let signer = block.txs[location.index as usize].tx.member;
+        if !caller.may_read(signer) {
+            return Err(caller
+                .refuse(format!(
+                    "transaction {id} was signed by member {signer}, and an exchange reads only its own transactions"
+                ))
+                .into());
+        }
         let receipts =
             read_receipts(&context.db, location.height).expect("committed block has receipts");
         let receipt = &receipts.receipts[location.index as usize];
@@ -354,8 +378,13 @@ async fn transaction(
     )))
 }
 
+/// A finalized block with its certificate. Its transactions and receipts carry every
+/// member's orders and customers' sub-accounts, so a member that is not an operator
+/// gets the header and certificate only (all it needs to verify the chain and proofs),
+/// marked `redacted`.
 async fn block(
     State(context): State<ApiContext>,
+    axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Path(height): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let height = height.parse::<u64>().map_err(|_| {
@@ -370,6 +399,15 @@ async fn block(
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
     let certificate =
         read_certificate(&context.db, height).expect("committed block has a certificate");
+    if !caller.is_operator() {
+        return Ok(Json(json!({
+            "hash": block.hash(),
+            "block": {"header": block.header, "txs": []},
+            "certificate": certificate,
+            "receipts": null,
+            "redacted": format!("{} transactions and their receipts are for the clearing house and observers", block.txs.len()),
+        })));
+    }
     let receipts = read_receipts(&context.db, height).expect("committed block has receipts");
     Ok(Json(
         json!({"hash": block.hash(), "block": block, "certificate": certificate, "receipts": receipts}),

@@ -28,8 +28,11 @@ fn unavailable(message: String) -> ApiError {
     )
 }
 
+/// A trade's settlement certificate: for its two parties and operators (it carries
+/// both orders' transactions).
 async fn trade_certificate(
     State(context): State<ApiContext>,
+    axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let trade = TradeId(super::queries::number(&id, "trade id")?);
@@ -42,6 +45,13 @@ async fn trade_certificate(
             format!("trade {trade} is not final on this node"),
         ));
     };
+    if !caller.may_read_any(&[record.buyer, record.seller]) {
+        return Err(caller
+            .refuse(format!(
+                "trade {trade}'s certificate is for its buyer, its seller and operators"
+            ))
+            .into());
+    }
     let height = record.height;
     let block = read_block(&context.db, height).expect("a trade's block is stored");
     let receipts = read_receipts(&context.db, height).expect("a committed block has receipts");

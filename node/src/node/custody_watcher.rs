@@ -428,8 +428,10 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
 
 /// Withdrawals oldest first, `?after=<id>&limit=<n>`; `next_after` names the cursor of
 /// the next page when this one is full.
+/// Withdrawals in id order: an exchange sees its own, operators every member's.
 async fn withdrawals(
     State(context): State<ApiContext>,
+    axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let after = params
@@ -438,11 +440,22 @@ async fn withdrawals(
         .transpose()?;
     let limit = super::queries::page_limit(&params, ledger_custody::MAX_WITHDRAWALS_PER_QUERY)?;
     let view = context.db.committed_view();
-    let list = ledger_custody::withdrawals(&view, after.map(WithdrawalId), limit);
-    let next_after = (list.len() == limit)
-        .then(|| list.last().map(|w| w.id.0))
-        .flatten();
-    let waiting = context.custody.borrow().waiting_for_hot_wallet.clone();
+    let (list, next_after) = super::queries::filtered_page(
+        after.map(WithdrawalId),
+        limit,
+        |after, chunk| ledger_custody::withdrawals(&view, after, chunk),
+        |withdrawal| withdrawal.id,
+        |withdrawal| caller.may_read(withdrawal.member),
+    );
+    let next_after = next_after.map(|id| id.0);
+    let waiting: Vec<_> = context
+        .custody
+        .borrow()
+        .waiting_for_hot_wallet
+        .iter()
+        .filter(|id| caller.is_operator() || list.iter().any(|w| w.id == **id))
+        .cloned()
+        .collect();
     Ok(Json(
         json!({ "withdrawals": list, "waiting_for_hot_wallet": waiting, "next_after": next_after }),
     ))
@@ -452,6 +465,7 @@ async fn withdrawals(
 /// `next_after` names the cursor of the next page when this one is full.
 async fn deposits(
     State(context): State<ApiContext>,
+    axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let after = params
@@ -469,10 +483,32 @@ async fn deposits(
         .transpose()?;
     let limit = super::queries::page_limit(&params, ledger_custody::MAX_WITHDRAWALS_PER_QUERY)?;
     let view = context.db.committed_view();
-    let list = ledger_custody::deposits(&view, after, limit);
-    let next_after = (list.len() == limit)
-        .then(|| list.last().map(|record| record.id.to_string()))
-        .flatten();
+    // An exchange sees the deposits credited to it, and those still being attested
+    // that come from one of its registered addresses.
+    let chain =
+        seisan_contracts::governance::consortium_or_genesis(&view, &context.genesis).public_chain;
+    let sent_by_caller = |record: &seisan_types::custody::DepositRecord| {
+        record.attestations.iter().any(|(fact, _)| {
+            chain
+                .as_ref()
+                .is_some_and(|chain| chain.is_registered_to(&caller.name, &fact.from))
+        })
+    };
+    let (list, next_after) = super::queries::filtered_page(
+        after,
+        limit,
+        |after, chunk| ledger_custody::deposits(&view, after, chunk),
+        |record| record.id,
+        |record| match &record.outcome {
+            _ if caller.is_operator() => true,
+            Some((_, seisan_types::custody::DepositOutcome::Credited { member })) => {
+                *member == caller.member
+            }
+            Some(_) => false,
+            None => sent_by_caller(record),
+        },
+    );
+    let next_after = next_after.map(|id| id.to_string());
     Ok(Json(json!({ "deposits": list, "next_after": next_after })))
 }
 

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod api;
 pub mod attester;
+pub mod auth;
 pub mod backup;
 pub mod bank_watcher;
 pub mod catch_up;

@@ -7,7 +7,9 @@ use super::pipeline::{read_block, read_certificate, read_tip};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
+use seisan_api::Caller;
 use seisan_contracts::{governance, query};
 use seisan_types::clearing::{
     ConfirmationId, CycleId, OrderId, Pair, RfqId, Side, TopUpId, TradeId,
@@ -94,6 +96,38 @@ pub(super) fn page_limit(
         ));
     }
     Ok(limit)
+}
+
+/// One page of what the caller may see: reads the source in [`MAX_PAGE`] chunks from
+/// `after`, keeps the items `keep` allows, and stops at `limit` kept items or the end.
+/// Returns them and, when the page is full, the cursor to go on from (the last kept
+/// item's), so a member that sees few items still pages through everything.
+pub(super) fn filtered_page<T, C>(
+    mut after: Option<C>,
+    limit: usize,
+    fetch: impl Fn(Option<C>, usize) -> Vec<T>,
+    cursor: impl Fn(&T) -> C,
+    keep: impl Fn(&T) -> bool,
+) -> (Vec<T>, Option<C>) {
+    let mut kept = Vec::new();
+    loop {
+        let chunk = fetch(after.take(), MAX_PAGE);
+        let exhausted = chunk.len() < MAX_PAGE;
+        let last = chunk.last().map(&cursor);
+        for item in chunk {
+            if keep(&item) {
+                kept.push(item);
+                if kept.len() == limit {
+                    let next = kept.last().map(&cursor);
+                    return (kept, next);
+                }
+            }
+        }
+        if exhausted {
+            return (kept, None);
+        }
+        after = last;
+    }
 }
 
 fn asset_id(context: &ApiContext, symbol: &str) -> Result<seisan_types::AssetId, ApiError> {
@@ -245,12 +279,21 @@ async fn member_top_ups(
 
 async fn order(
     State(context): State<ApiContext>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = OrderId(number(&id, "order id")?);
-    query::order(&context.db.committed_view(), id)
-        .map(|order| Json(json!({ "order": order })))
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no order {id}")))
+    let order = query::order(&context.db.committed_view(), id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no order {id}"))
+    })?;
+    if !caller.may_read(order.member) {
+        return Err(caller
+            .refuse(format!(
+                "order {id} is another member's, and an exchange reads only its own orders (its resting part shows in the book)"
+            ))
+            .into());
+    }
+    Ok(Json(json!({ "order": order })))
 }
 
 async fn book(
@@ -284,14 +327,22 @@ async fn trades(
     ))
 }
 
+/// Top-up requests: an exchange sees its own, operators every member's.
 async fn top_ups(
     State(context): State<ApiContext>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let (after, limit) = paging(&params)?;
-    Ok(Json(
-        json!({"top_ups": query::top_ups(&context.db.committed_view(), after.map(TopUpId), limit)}),
-    ))
+    let view = context.db.committed_view();
+    let (top_ups, _) = filtered_page(
+        after.map(TopUpId),
+        limit,
+        |after, chunk| query::top_ups(&view, after, chunk),
+        |top_up| top_up.id,
+        |top_up| caller.may_read(top_up.member),
+    );
+    Ok(Json(json!({ "top_ups": top_ups })))
 }
 
 async fn quotes(
@@ -304,14 +355,22 @@ async fn quotes(
     ))
 }
 
+/// Bilateral trade confirmations: an exchange sees those it is a party to.
 async fn confirmations(
     State(context): State<ApiContext>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let (after, limit) = paging(&params)?;
-    Ok(Json(
-        json!({"confirmations": query::confirmations(&context.db.committed_view(), after.map(ConfirmationId), limit)}),
-    ))
+    let view = context.db.committed_view();
+    let (confirmations, _) = filtered_page(
+        after.map(ConfirmationId),
+        limit,
+        |after, chunk| query::confirmations(&view, after, chunk),
+        |confirmation| confirmation.id,
+        |confirmation| caller.may_read_any(&[confirmation.parties.0, confirmation.parties.1]),
+    );
+    Ok(Json(json!({ "confirmations": confirmations })))
 }
 
 async fn cycles(
