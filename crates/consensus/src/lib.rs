@@ -105,8 +105,9 @@
 //!   first, so it ends above every sender's finalized tip view, where it never signs
 //!   again; above those tips each heard sender reported the highest view it holds of
 //!   `X`'s, and nothing below the merged view is signed again. The limit: a message of
-//!   the old process that reached only validators `X` does not hear (down or
-//!   disconnected while it is fenced) is not learned; a conflict with it is then
+//!   the old process that no heard validator still holds (it reached none, or only
+//!   validators that restarted since, which keep others' votes in memory only, or
+//!   validators `X` does not hear while fenced) is not learned; a conflict with it is then
 //!   reported (R11), and it can break safety only if at least `2q - n - 1` other
 //!   validators are byzantine too (for 3 validators with q = 2: even none). The host keeps
 //!   every engine it starts fenced, across restarts and epochs, until one lifted and

@@ -150,6 +150,14 @@ pub struct SimConfig {
     /// A fixed plan of validator-set changes instead of a drawn one (scenario tests;
     /// needs `reconfigure`). Members above genesis's run as spares from the start.
     pub fixed_plan: Option<Vec<app::Approval>>,
+    /// Every restart of an honest node restores it from a stale backup: its signing
+    /// record, kept blocks and kept certificates as they were at its previous start
+    /// (its finalized store stays), and its engine fenced (R14) until the restored
+    /// record's lift is durable.
+    pub stale_restores: bool,
+    /// Tests only: stale restores without the fence, to prove the simulator catches
+    /// the double signing the fence prevents.
+    pub unfenced_restores: bool,
 }
 
 impl SimConfig {
@@ -177,6 +185,8 @@ impl SimConfig {
             gossip_dedup: true,
             reconfigure: false,
             fixed_plan: None,
+            stale_restores: false,
+            unfenced_restores: false,
         }
     }
 
@@ -227,6 +237,12 @@ impl SimConfig {
         }
         if self.reconfigure {
             extra.push_str(" --reconfigure");
+        }
+        if self.stale_restores {
+            extra.push_str(" --stale-restores");
+        }
+        if self.unfenced_restores {
+            extra.push_str(" (plus the test's unfenced restores)");
         }
         if let Some(plan) = &self.outage_plan {
             extra.push_str(&format!(" (plus the test's fixed outage {plan:?})"));
@@ -286,6 +302,8 @@ pub struct SeedReport {
     /// The longest time from a quorum being connected again to the next new height.
     pub resume_ms_max: Option<u64>,
     pub crashes: u64,
+    /// Restarts from a stale backup ([`SimConfig::stale_restores`]).
+    pub stale_restores: u64,
     /// Epoch changes the seed's plan makes.
     pub reconfigurations: u64,
     /// The highest epoch any node reached.

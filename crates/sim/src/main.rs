@@ -17,7 +17,7 @@
 //!            [--first-seed 0] [--fault-ms 8000] [--heal-ms 30000]
 //!            [--crash-interval-ms MS] [--behaviour equivocate|doublevote|garbage|all]
 //!            [--quorum-loss never|sometimes|always] [--outage-spares-one]
-//!            [--no-random-faults] [--no-gossip-dedup] [--reconfigure]
+//!            [--no-random-faults] [--no-gossip-dedup] [--reconfigure] [--stale-restores]
 //! seisan-sim --seed 17 ...      # replay one seed, with its details
 //! ```
 
@@ -67,6 +67,9 @@ fn parse() -> anyhow::Result<Arguments> {
             "--no-gossip-dedup" => config.gossip_dedup = false,
             // Validator-set changes; their seeds draw no quorum-loss outage, and their
             // fault phase is shorter unless --fault-ms says otherwise.
+            "--stale-restores" => {
+                config.stale_restores = true;
+            }
             "--reconfigure" => {
                 config.reconfigure = true;
                 config.quorum_loss = QuorumLoss::Never;
@@ -91,7 +94,7 @@ fn parse() -> anyhow::Result<Arguments> {
                 });
             }
             "--help" | "-h" => {
-                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B] [--quorum-loss never|sometimes|always (default sometimes: half the seeds)] [--outage-spares-one (a drawn outage never stops every validator)] [--no-random-faults] [--no-gossip-dedup] [--reconfigure (validator-set changes: add, remove, rotate, quorum, several in flight; no quorum-loss outages)]");
+                println!("usage: seisan-sim --seeds N [--validators N --quorum Q --byzantine K] [--first-seed S] [--seed S] [--fault-ms MS] [--heal-ms MS] [--crash-interval-ms MS (0: none)] [--behaviour B] [--quorum-loss never|sometimes|always (default sometimes: half the seeds)] [--outage-spares-one (a drawn outage never stops every validator)] [--no-random-faults] [--no-gossip-dedup] [--reconfigure (validator-set changes: add, remove, rotate, quorum, several in flight; no quorum-loss outages)] [--stale-restores (every restart restores a stale backup; the engine is fenced, R14)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -134,6 +137,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let (mut violations, mut liveness_failures, mut finalized_blocks) = (0u64, 0u64, 0u64);
     let (mut quorum_losses, mut stalls_after_quorum) = (0u64, 0u64);
+    let mut stale_restores = 0u64;
     let (mut reconfigurations, mut epochs_reached, mut under_faults) = (0u64, 0u64, 0u64);
     let mut sealed = 0u64;
     let mut resume_ms_max = 0u64;
@@ -143,6 +147,7 @@ fn main() -> anyhow::Result<()> {
         violations += report.violations.len() as u64;
         liveness_failures += u64::from(report.liveness_failure.is_some());
         quorum_losses += report.quorum_losses;
+        stale_restores += report.stale_restores;
         reconfigurations += report.reconfigurations;
         epochs_reached += report.highest_epoch;
         under_faults += report.highest_epoch_under_faults;
@@ -176,7 +181,7 @@ fn main() -> anyhow::Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-9);
     println!(
-        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} reconfigurations={reconfigurations} epochs_reached={epochs_reached} epochs_reached_under_faults={under_faults} sealed_epoch_ends={sealed} seeds_per_s={:.1}",
+        "sim: seeds={} violations={violations} finalized_blocks={finalized_blocks} liveness_failures={liveness_failures} quorum_losses={quorum_losses} stalls_after_quorum={stalls_after_quorum} resume_ms_max={resume_ms_max} reconfigurations={reconfigurations} epochs_reached={epochs_reached} epochs_reached_under_faults={under_faults} sealed_epoch_ends={sealed} stale_restores={stale_restores} seeds_per_s={:.1}",
         seeds.len(),
         seeds.len() as f64 / seconds
     );

@@ -175,6 +175,24 @@ struct Node {
     byzantine: Option<Byzantine>,
     built_parent_roots: BTreeMap<Hash, Hash>,
     expected_descendants: BTreeMap<Height, Hash>,
+    /// The durable signing material as it was at the node's last start: what a
+    /// stale restore brings back ([`SimConfig::stale_restores`]).
+    backup: Option<Backup>,
+    /// Restored from a stale backup and not yet durably past the fence (R14): every
+    /// engine it starts is fenced.
+    fenced: bool,
+    /// The Persist sequence whose durability ends the fence (the lifted record's).
+    lift_sequence: Option<u64>,
+    /// Whether it was ever restored from a stale backup.
+    restored_once: bool,
+}
+
+/// What a backup of a node holds of its signing state.
+#[derive(Clone, Debug)]
+struct Backup {
+    durable: Option<PersistedRecord>,
+    kept_blocks: BTreeMap<Hash, Block>,
+    kept_certificates: BTreeMap<(View, VoteKind), QuorumCertificate>,
 }
 
 impl Node {
@@ -264,9 +282,14 @@ struct Sim {
     verified_certificates: BTreeSet<Hash>,
     /// Views restart in every epoch (E1), so what was sent is kept per epoch.
     sent: BTreeMap<(MemberId, Epoch, View), Sent>,
+    /// With stale restores: each honest validator's signed messages that reached
+    /// honest nodes, with the receivers (node, incarnation).
+    delivered: BTreeMap<(MemberId, Epoch, View), BTreeMap<SignedItem, Receivers>>,
     violations: Vec<String>,
     evidence_against_byzantine: u64,
     crashes: u64,
+    /// Restarts from a stale backup.
+    stale_restores: u64,
     events: u64,
     trace: Hash,
 }
@@ -318,6 +341,7 @@ pub fn run_seed(config: &SimConfig, seed: u64) -> SeedReport {
         stalled_after_quorum: sim.stalled_after_quorum,
         resume_ms_max: sim.resume_ms_max,
         crashes: sim.crashes,
+        stale_restores: sim.stale_restores,
         reconfigurations: sim.plan.reconfigurations(),
         highest_epoch: sim.highest_epoch,
         sealed_epoch_ends: sim.sealed_epoch_ends.len() as u64,
@@ -446,6 +470,10 @@ impl Sim {
                     }),
                     built_parent_roots: BTreeMap::new(),
                     expected_descendants: BTreeMap::new(),
+                    backup: None,
+                    fenced: false,
+                    lift_sequence: None,
+                    restored_once: false,
                 }
             })
             .collect();
@@ -500,9 +528,11 @@ impl Sim {
             finalized_anywhere: BTreeMap::new(),
             verified_certificates: BTreeSet::new(),
             sent: BTreeMap::new(),
+            delivered: BTreeMap::new(),
             violations: Vec::new(),
             evidence_against_byzantine: 0,
             crashes: 0,
+            stale_restores: 0,
             events: 0,
             trace: Hash::tagged(SEISAN_SIM_TRACE_V1, &[&[0]]),
         }
@@ -796,6 +826,22 @@ impl Sim {
     // ----- node lifecycle -------------------------------------------------------------
 
     fn boot(&mut self, node: usize) {
+        if self.config.stale_restores && self.is_honest(node) && self.stale_node() == node {
+            let state = &mut self.nodes[node];
+            let now = Backup {
+                durable: state.durable.clone(),
+                kept_blocks: state.kept_blocks.clone(),
+                kept_certificates: state.kept_certificates.clone(),
+            };
+            if let Some(stale) = state.backup.replace(now) {
+                state.durable = stale.durable;
+                state.kept_blocks = stale.kept_blocks;
+                state.kept_certificates = stale.kept_certificates;
+                state.fenced = !self.config.unfenced_restores;
+                state.restored_once = true;
+                self.stale_restores += 1;
+            }
+        }
         let (config, tip) = self.engine_config(node);
         self.note_epoch(node, &config);
         let (tip_height, tip_view) = (tip.height, tip.view);
@@ -810,7 +856,7 @@ impl Sim {
             record: state.durable.clone(),
             blocks: state.kept_blocks.values().cloned().collect(),
             certificates: state.kept_certificates.values().cloned().collect(),
-            fenced: false,
+            fenced: state.fenced,
         };
         match Engine::new(config, tip, restored) {
             Ok(engine) => {
@@ -883,7 +929,11 @@ impl Sim {
         state.kept_certificates.clear();
         let (config, tip) = self.engine_config(node);
         self.note_epoch(node, &config);
-        match Engine::new(config, tip, Restored::default()) {
+        let restored = Restored {
+            fenced: self.nodes[node].fenced,
+            ..Restored::default()
+        };
+        match Engine::new(config, tip, restored) {
             Ok(engine) => self.nodes[node].engine = Some(engine),
             Err(error) => {
                 self.violation(format!(
@@ -916,6 +966,8 @@ impl Sim {
         state.epoch += 1;
         state.persist_done_at = 0;
         state.seen.clear();
+        // A lift not yet durable is lost with the process: it restarts fenced.
+        state.lift_sequence = None;
         self.crashes += 1;
         self.update_links();
     }
@@ -960,6 +1012,9 @@ impl Sim {
                 let Ok(message) = ConsensusMessage::decode(&bytes) else {
                     return;
                 };
+                if self.config.stale_restores && self.is_honest(from) && self.is_honest(to) {
+                    self.check_delivered(from, to, &message);
+                }
                 let input = Input::Message {
                     from: MemberId(from as u32),
                     message,
@@ -979,6 +1034,10 @@ impl Sim {
                 }
                 let state = &mut self.nodes[node];
                 state.durable = Some(record);
+                if state.lift_sequence == Some(sequence) {
+                    state.fenced = false;
+                    state.lift_sequence = None;
+                }
                 if let Some(block) = block {
                     state.kept_blocks.insert(block.hash(), *block);
                 }
@@ -1256,6 +1315,25 @@ impl Sim {
             return;
         };
         let outputs = engine.step(local, input);
+        // R14: a fenced node's fence is over once the record its engine lifted with is
+        // durable (or at once if lifting changed nothing).
+        let state = &mut self.nodes[node];
+        if state.fenced && state.lift_sequence.is_none() {
+            let engine = state.engine.as_ref().expect("stepped");
+            if engine.is_voting() && !engine.is_fenced() {
+                let lifted = outputs
+                    .iter()
+                    .filter_map(|output| match output {
+                        Output::Persist { sequence, .. } => Some(*sequence),
+                        _ => None,
+                    })
+                    .max();
+                match lifted {
+                    Some(sequence) => state.lift_sequence = Some(sequence),
+                    None => state.fenced = false,
+                }
+            }
+        }
         // E5: the epoch's end is the engine's last output; the next engine starts once
         // the spent one's outputs are carried out (under the old engine's incarnation).
         let mut ended: Option<(Epoch, Height)> = None;
@@ -1489,65 +1567,63 @@ impl Sim {
 
     // ----- checks ---------------------------------------------------------------------
 
-    /// No honest validator sends two conflicting signed messages.
+    /// No honest validator sends two conflicting signed messages. A node restored from
+    /// a stale backup ([`SimConfig::stale_restores`]) is held to this at delivery
+    /// instead ([`Sim::check_delivered`]): a message of its old life that reached no one
+    /// cannot be learned back, and harms no one.
     fn check_signed(&mut self, node: usize, message: &ConsensusMessage) {
+        if self.nodes[node].restored_once {
+            return;
+        }
         let member = self.nodes[node].member;
-        let (view, conflict) = match message {
-            ConsensusMessage::Proposal(proposal) if proposal.block.header.proposer == member => {
-                let view = proposal.block.header.view;
-                let hash = proposal.block.hash();
-                let epoch = proposal.block.header.epoch;
-                let sent = self.sent.entry((member, epoch, view)).or_default();
-                let conflict = sent.proposal.is_some_and(|held| held != hash);
-                sent.proposal.get_or_insert(hash);
-                (view, conflict.then_some("two proposals"))
-            }
-            ConsensusMessage::Status(status) => match &status.nullify {
-                // A status carries the sender's own nullify: it is a signed message too.
-                Some(vote) => {
-                    let vote = ConsensusMessage::Vote(vote.clone());
-                    return self.check_signed(node, &vote);
-                }
-                None => return,
-            },
-            ConsensusMessage::Vote(vote) if vote.member == member => {
-                let view = vote.vote.view;
-                let block = vote.vote.block;
-                let sent = self
-                    .sent
-                    .entry((member, vote.vote.epoch, view))
-                    .or_default();
-                let conflict = match vote.vote.kind {
-                    VoteKind::Notarize => {
-                        let conflict = sent.notarize.is_some_and(|held| held != block);
-                        sent.notarize.get_or_insert(block);
-                        conflict.then_some("two notarize votes")
-                    }
-                    VoteKind::Finalize => {
-                        let conflict = if sent.finalize.is_some_and(|held| held != block) {
-                            Some("two finalize votes")
-                        } else if sent.nullify {
-                            Some("a finalize after a nullify")
-                        } else {
-                            None
-                        };
-                        sent.finalize.get_or_insert(block);
-                        conflict
-                    }
-                    VoteKind::Nullify => {
-                        sent.nullify = true;
-                        sent.finalize
-                            .is_some()
-                            .then_some("a nullify after a finalize")
-                    }
-                };
-                (view, conflict)
-            }
-            _ => return,
-        };
-        if let Some(conflict) = conflict {
+        if let Some((view, conflict)) = record_signed(&mut self.sent, member, message) {
             self.violation(format!(
                 "honest member {member} signed {conflict} in view {view}"
+            ));
+        }
+    }
+
+    /// The one validator a stale-restoring seed restores from stale backups (a restore
+    /// is an operator's rare act on one node; restoring every voter of a notarized block
+    /// from before its vote would lose the block, which R10 keeps only on their disks):
+    /// the lowest honest node at or after the seed's draw, without using the seed's
+    /// random stream.
+    fn stale_node(&self) -> usize {
+        let n = self.nodes.len();
+        (0..n)
+            .map(|offset| (self.seed as usize + offset) % n)
+            .find(|node| self.is_honest(*node))
+            .expect("an honest node")
+    }
+
+    /// With stale restores: a signed message of an honest validator never reaches an
+    /// honest node while a conflicting one is still held by one (R14). Held means
+    /// received by a node that has not restarted since: a message whose every receiver
+    /// crashed is gone, as is one that reached no one, and the fence cannot learn it.
+    fn check_delivered(&mut self, from: usize, to: usize, message: &ConsensusMessage) {
+        let member = self.nodes[from].member;
+        let Some(signed) = signed_by_sender(member, message) else {
+            return;
+        };
+        let key = (member, signed.epoch, signed.view);
+        let held = self.delivered.entry(key).or_default();
+        let alive =
+            |(node, incarnation): &(usize, u64), nodes: &[Node]| nodes[*node].epoch == *incarnation;
+        let conflict = held
+            .iter()
+            .filter(|(other, _)| signed.conflicts_with(other))
+            .find(|(_, receivers)| {
+                receivers
+                    .iter()
+                    .any(|receiver| alive(receiver, &self.nodes))
+            })
+            .map(|(other, _)| other.clone());
+        let receiver = (to, self.nodes[to].epoch);
+        held.entry(signed.clone()).or_default().insert(receiver);
+        if let Some(other) = conflict {
+            self.violation(format!(
+                "honest member {member} (restored from a stale backup: {}) had {:?} reach node {to} while {:?} is held by an honest node, in view {}",
+                self.nodes[from].restored_once, signed.signing, other.signing, signed.view
             ));
         }
     }
@@ -1784,4 +1860,124 @@ fn check_outage_plan(plan: &OutagePlan, n: usize, quorum: usize) {
     let restarts: BTreeSet<usize> = plan.restarts.iter().copied().collect();
     assert_eq!(restarts, victims, "every stopped node restarts");
     assert_eq!(plan.restarts.len(), plan.victims.len());
+}
+
+/// Records what `member` signed in `message` (its own proposal or vote, or the nullify
+/// its status carries) into `signed`; the conflict with what was recorded before, if any.
+fn record_signed(
+    signed: &mut BTreeMap<(MemberId, Epoch, View), Sent>,
+    member: MemberId,
+    message: &ConsensusMessage,
+) -> Option<(View, &'static str)> {
+    let (view, conflict) = match message {
+        ConsensusMessage::Proposal(proposal) if proposal.block.header.proposer == member => {
+            let view = proposal.block.header.view;
+            let hash = proposal.block.hash();
+            let epoch = proposal.block.header.epoch;
+            let sent = signed.entry((member, epoch, view)).or_default();
+            let conflict = sent.proposal.is_some_and(|held| held != hash);
+            sent.proposal.get_or_insert(hash);
+            (view, conflict.then_some("two proposals"))
+        }
+        // A status carries the sender's own nullify: it is a signed message too.
+        ConsensusMessage::Status(status) => {
+            let vote = status.nullify.as_ref()?;
+            return record_signed(signed, member, &ConsensusMessage::Vote(vote.clone()));
+        }
+        ConsensusMessage::Vote(vote) if vote.member == member => {
+            let view = vote.vote.view;
+            let block = vote.vote.block;
+            let sent = signed.entry((member, vote.vote.epoch, view)).or_default();
+            let conflict = match vote.vote.kind {
+                VoteKind::Notarize => {
+                    let conflict = sent.notarize.is_some_and(|held| held != block);
+                    sent.notarize.get_or_insert(block);
+                    conflict.then_some("two notarize votes")
+                }
+                VoteKind::Finalize => {
+                    let conflict = if sent.finalize.is_some_and(|held| held != block) {
+                        Some("two finalize votes")
+                    } else if sent.nullify {
+                        Some("a finalize after a nullify")
+                    } else {
+                        None
+                    };
+                    sent.finalize.get_or_insert(block);
+                    conflict
+                }
+                VoteKind::Nullify => {
+                    sent.nullify = true;
+                    sent.finalize
+                        .is_some()
+                        .then_some("a nullify after a finalize")
+                }
+            };
+            (view, conflict)
+        }
+        _ => return None,
+    };
+    conflict.map(|conflict| (view, conflict))
+}
+
+/// The honest nodes a signed message reached, each with its incarnation then.
+type Receivers = BTreeSet<(usize, u64)>;
+
+/// One signature of a validator, as the stale-restore check follows it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SignedItem {
+    epoch: Epoch,
+    view: View,
+    signing: SigningKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SigningKind {
+    Proposal(Hash),
+    Notarize(Hash),
+    Finalize(Hash),
+    Nullify,
+}
+
+impl SignedItem {
+    /// Whether an honest validator may never sign both (R10).
+    fn conflicts_with(&self, other: &SignedItem) -> bool {
+        use SigningKind::*;
+        self.epoch == other.epoch
+            && self.view == other.view
+            && match (self.signing, other.signing) {
+                (Proposal(a), Proposal(b))
+                | (Notarize(a), Notarize(b))
+                | (Finalize(a), Finalize(b)) => a != b,
+                (Finalize(_), Nullify) | (Nullify, Finalize(_)) => true,
+                _ => false,
+            }
+    }
+}
+
+/// What `member` itself signed in `message` (its proposal, vote, or the nullify its
+/// status carries), if anything.
+fn signed_by_sender(member: MemberId, message: &ConsensusMessage) -> Option<SignedItem> {
+    match message {
+        ConsensusMessage::Proposal(proposal) if proposal.block.header.proposer == member => {
+            Some(SignedItem {
+                epoch: proposal.block.header.epoch,
+                view: proposal.block.header.view,
+                signing: SigningKind::Proposal(proposal.block.hash()),
+            })
+        }
+        ConsensusMessage::Status(status) => {
+            let vote = status.nullify.as_ref()?;
+            signed_by_sender(member, &ConsensusMessage::Vote(vote.clone()))
+        }
+        ConsensusMessage::Vote(vote) if vote.member == member => Some(SignedItem {
+            epoch: vote.vote.epoch,
+            view: vote.vote.view,
+            signing: match vote.vote.kind {
+                VoteKind::Notarize => SigningKind::Notarize(vote.vote.block),
+                VoteKind::Finalize => SigningKind::Finalize(vote.vote.block),
+                VoteKind::Nullify => SigningKind::Nullify,
+            },
+        }),
+        _ => None,
+    }
 }

@@ -31,6 +31,11 @@ impl Fence {
             since_ms: 0,
         }
     }
+
+    /// Who was heard and what was learned, for logs and failure reports.
+    pub(super) fn describe(&self) -> String {
+        format!("heard {:?} learned view {}", self.heard, self.learned.view)
+    }
 }
 
 /// Adds `signing` in `view` to `learned` when `view` is the highest seen so far. Only

@@ -810,11 +810,12 @@ impl Engine {
             map.keys().rev().take(6).map(|view| view.0).collect()
         };
         format!(
-            "member {} epoch {} view {} timed_out {} tip h{}/v{} record {:?} notarizations {:?} nullifications {:?} finalizations {:?} proposals {:?} blocks {} wanted {:?} unreleased {} building {:?}",
+            "member {} epoch {} view {} timed_out {} fence {:?} tip h{}/v{} record {:?} notarizations {:?} nullifications {:?} finalizations {:?} proposals {:?} blocks {} wanted {:?} unreleased {} building {:?}",
             self.member,
             self.set.epoch,
             self.view,
             self.timed_out,
+            self.fence.as_ref().map(|fence| fence.describe()),
             self.tip.height,
             self.tip.view,
             self.record,
