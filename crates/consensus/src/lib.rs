@@ -96,7 +96,7 @@
 //!   nullify there ([`PeerStatus::recipient_signed`]). A fenced `X` checks each against
 //!   its own key and keeps those of the highest view. It lifts the fence once it has
 //!   heard a status of its epoch from every other validator, or from every connected
-//!   one and at least `q - 1` after waiting one view timeout since it started (peers
+//!   one and at least `n - q + 1` after waiting one view timeout since it started (peers
 //!   still connecting are waited for); it then merges what it learned into its record
 //!   (the higher view wins), makes the merged record durable before anything it signs
 //!   leaves (R10), moves up to the record's view, and from then on signs only what the
@@ -104,7 +104,13 @@
 //!   the quorum may need). Why this suffices: `X` takes each status's certificates
 //!   first, so it ends above every sender's finalized tip view, where it never signs
 //!   again; above those tips each heard sender reported the highest view it holds of
-//!   `X`'s, and nothing below the merged view is signed again. The limit: a message of
+//!   `X`'s, and nothing below the merged view is signed again. Let `w` be the last
+//!   view `X` signed in before the restore: the certificate that let it into `w` has
+//!   `q - 1` other signers, each of which signed in `w - 1` and keeps the certificate
+//!   of `w - 2` (R10), and any `n - q + 1` others include one of them; so `X` ends at
+//!   least in view `w - 1`, and a fork built by `X` with validators that missed its
+//!   last views (`q - 1` heard would allow that with 3 validators) cannot happen. So
+//!   a restored validator of 3 waits for both others. The limit: a message of
 //!   the old process that no heard validator still holds (it reached none, or only
 //!   validators that restarted since, which keep others' votes in memory only, or
 //!   validators `X` does not hear while fenced) is not learned; a conflict with it is then

@@ -1231,7 +1231,7 @@ fn a_restored_validator_learns_its_later_vote_from_a_peer_and_never_contradicts_
 }
 
 #[test]
-fn a_fenced_validator_waits_for_every_connected_peer_and_believes_only_its_own_key() {
+fn a_fenced_validator_of_three_waits_for_both_others_and_believes_only_its_own_key() {
     let mut restored = restored_fenced(2, None);
     restored.step(1, Input::PeerConnected { peer: MemberId(0) });
     restored.step(1, Input::PeerConnected { peer: MemberId(1) });
@@ -1248,15 +1248,31 @@ fn a_fenced_validator_waits_for_every_connected_peer_and_believes_only_its_own_k
         .expect("a status on connect");
     status.recipient_signed = vec![SignedByRecipient::Vote(forged)];
     restored.step(3, message(0, ConsensusMessage::Status(Box::new(status))));
-    // The view times out: q - 1 = 1 peer was heard, but connected validator 1 was not,
-    // so the node stays fenced and does not nullify.
+    // The view times out with connected validator 1 not heard: still fenced, no nullify.
     let timeout = Timeouts::default().view_timeout_ms;
     let outputs = restored.step(timeout, Input::Tick);
     assert!(restored.is_fenced());
     assert!(persisted_records(&outputs).is_empty());
-    // Validator 1 goes away: every connected validator has been heard, q - 1 of them,
-    // after a view timeout. The fence lifts and the timed-out view gets its nullify.
+    // Validator 1 goes away: one peer heard is not n - q + 1 = 2. The one heard may be
+    // the one that missed what 2 and the absent one did together.
     let outputs = restored.step(timeout + 1, Input::PeerDisconnected { peer: MemberId(1) });
+    assert!(
+        restored.is_fenced(),
+        "3 validators: both others must be heard"
+    );
+    assert!(persisted_records(&outputs).is_empty());
+    // It comes back and says where it stands: the fence lifts, and the view that timed
+    // out while fenced gets its nullify.
+    restored.step(timeout + 2, Input::PeerConnected { peer: MemberId(1) });
+    let (mut other, _) = started(1, None);
+    let (_, status) =
+        statuses_sent(&other.step(timeout + 2, Input::PeerConnected { peer: MemberId(2) }))
+            .pop()
+            .expect("a status on connect");
+    let outputs = restored.step(
+        timeout + 3,
+        message(1, ConsensusMessage::Status(Box::new(status))),
+    );
     assert!(!restored.is_fenced());
     let records = persisted_records(&outputs);
     assert_eq!(records.len(), 1, "{records:?}");
@@ -1265,6 +1281,50 @@ fn a_fenced_validator_waits_for_every_connected_peer_and_believes_only_its_own_k
     assert_eq!(
         records[0].notarized, None,
         "the forged vote was not believed"
+    );
+}
+
+#[test]
+fn a_fenced_validator_of_four_lifts_with_two_others_once_it_waited() {
+    let four = genesis(4, 3);
+    let mut restored = Engine::new(
+        Config::genesis(&four, MemberId(3), key(3)),
+        FinalizedTip::genesis(),
+        Restored {
+            fenced: true,
+            ..Restored::default()
+        },
+    )
+    .unwrap();
+    restored.step(0, Input::Start);
+    let status = |view: u64| PeerStatus {
+        epoch: Epoch(0),
+        view: View(view),
+        tip_height: Height(0),
+        certificates: vec![],
+        nullify: None,
+        recipient_signed: vec![],
+    };
+    for peer in [0, 1] {
+        restored.step(
+            1,
+            Input::PeerConnected {
+                peer: MemberId(peer),
+            },
+        );
+        restored.step(
+            2,
+            message(peer, ConsensusMessage::Status(Box::new(status(1)))),
+        );
+    }
+    assert!(
+        restored.is_fenced(),
+        "it waits a view timeout for the third"
+    );
+    restored.step(Timeouts::default().view_timeout_ms, Input::Tick);
+    assert!(
+        !restored.is_fenced(),
+        "n - q + 1 = 2 others heard, every connected one among them"
     );
 }
 

@@ -193,8 +193,13 @@ impl Engine {
     }
 
     /// R14: lifts the fence once this node has heard the status of every other
-    /// validator, or of every connected one and at least `q - 1` after waiting a view
-    /// timeout. The merged record is persisted before anything is signed (the signed
+    /// validator, or of every connected one and at least `n - q + 1` after waiting a
+    /// view timeout: any `n - q + 1` other validators include one of the `q - 1` others
+    /// that signed the certificate which let this node into the last view it signed in
+    /// before the restore, so that one's status (its view, kept certificates and the
+    /// messages it holds) reaches this node. `q - 1` would not do: with 3 validators,
+    /// the one peer heard may be the one that missed everything this node and the third
+    /// did together, and the two would build a fork. The merged record is persisted before anything is signed (the signed
     /// messages that follow wait behind it, R10), and the node moves up to the
     /// record's view: nothing below it may be signed any more.
     pub(super) fn try_lift_fence(&mut self) {
@@ -208,7 +213,7 @@ impl Engine {
             .count();
         let heard_all = fence.heard.len() >= others;
         let connected_heard = self.connected.is_subset(&fence.heard);
-        let enough = fence.heard.len() + 1 >= self.quorum;
+        let enough = fence.heard.len() + self.quorum > self.validators.len();
         let waited = self.now_ms >= fence.since_ms.saturating_add(self.timeouts.view_timeout_ms);
         if !(heard_all || (enough && connected_heard && waited)) {
             return;
