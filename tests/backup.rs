@@ -8,7 +8,10 @@
 //! height; no node may hold evidence of a double signature; and it must vote again:
 //! with another validator killed, the chain (q = 2) still finalizes. Also: a restore
 //! into a non-empty directory, of an archive of another genesis, and of a truncated or
-//! altered archive is refused, naming what is wrong, and leaves nothing behind.
+//! altered archive is refused, naming what is wrong, and leaves nothing behind. And the
+//! restore that would fork the chain if the fence trusted a single peer: a stale
+//! exchange-b started beside the one validator that missed its last votes stays fenced
+//! until the other is back (it fails with a fence that lifts on q - 1 peers).
 
 use seisan_tests::*;
 use std::path::Path;
@@ -272,4 +275,95 @@ fn a_backup_with_its_key_restores_the_key_file_private() {
             .any(|window| window == key_bytes),
         "the key file's bytes are not in an archive taken without --include-keys"
     );
+}
+
+/// The restore that would fork the chain if the fence trusted one peer: exchange-b's
+/// backup is taken, the third validator is stopped, exchange-b and the clearing house
+/// finalize blocks the third never sees, then both stop. exchange-b is restored from
+/// the stale backup and started beside the third alone: together they are a quorum,
+/// and signing from the stale record they could finalize other blocks at those
+/// heights. It stays fenced (it has heard only one of the two others), the third
+/// finalizes nothing; once the clearing house is back the fence lifts and all three
+/// hold the same blocks, with no evidence anywhere.
+#[test]
+fn a_stale_restore_beside_a_validator_that_missed_its_votes_waits_and_never_forks() {
+    let mut testnet = Testnet::start(0).expect("testnet");
+    let index = |name: &str| {
+        testnet
+            .nodes
+            .iter()
+            .position(|node| node.name == name)
+            .expect("validator runs")
+    };
+    let (house, b) = (index("clearing-house"), index("exchange-b"));
+    let third = 3 - house - b;
+    testnet.wait_for_height(&[b], 2).expect("the chain runs");
+    let dir = testnet.dir.path().to_path_buf();
+    let archive = dir.join("exchange-b.seisan-backup");
+    let taken = seisan(
+        &["backup", "--node", &testnet.nodes[b].url()],
+        &[
+            ("--out", &archive),
+            ("--key", &testnet.key_path("clearing-house")),
+        ],
+    );
+    assert!(taken.status.success(), "backup failed: {}", stderr(&taken));
+    testnet.nodes[third].kill();
+    let left_behind = testnet.highest(&[house, b]).expect("the two answer");
+    testnet
+        .wait_for_height(&[house, b], left_behind + 4)
+        .expect("the two finalize without the third");
+    testnet.nodes[house].kill();
+    testnet.nodes[b].kill();
+    let third_height = {
+        testnet.launch(third).expect("relaunch the third");
+        wait_until(
+            PATIENCE,
+            || Ok(node_height(&testnet.nodes[third]).is_some()),
+        )
+        .expect("the third answers");
+        node_height(&testnet.nodes[third]).unwrap()
+    };
+    testnet.wipe(b).expect("wipe");
+    let restored = seisan(
+        &["restore"],
+        &[
+            ("--from", &archive),
+            ("--data", &testnet.nodes[b].data),
+            ("--genesis", &testnet.genesis_path()),
+        ],
+    );
+    assert!(
+        restored.status.success(),
+        "restore failed: {}",
+        stderr(&restored)
+    );
+    testnet.launch(b).expect("relaunch exchange-b");
+    wait_until(PATIENCE, || Ok(node_height(&testnet.nodes[b]).is_some())).expect("it answers");
+    // Ten view timeouts: with the third it is a quorum, but it must not sign.
+    std::thread::sleep(std::time::Duration::from_secs(20));
+    let log = std::fs::read_to_string(&testnet.nodes[b].log).unwrap();
+    assert!(log.contains("restored from a backup: fenced"));
+    assert!(
+        !log.contains("fence lifted"),
+        "lifted having heard one of two others"
+    );
+    assert_eq!(
+        node_height(&testnet.nodes[third]),
+        Some(third_height),
+        "the third finalized something with a fenced exchange-b"
+    );
+    testnet.launch(house).expect("relaunch the clearing house");
+    wait_until(PATIENCE, || {
+        let log = std::fs::read_to_string(&testnet.nodes[b].log).unwrap_or_default();
+        Ok(log.contains("fence lifted"))
+    })
+    .expect("the fence lifts once both others are heard");
+    let top = testnet.highest(&[0, 1, 2]).unwrap() + 2;
+    testnet
+        .wait_for_height(&[0, 1, 2], top)
+        .expect("all three finalize together again");
+    testnet.assert_same_blocks(&[0, 1, 2], 1..=top);
+    let evidence = consensus_evidence(&testnet, &[0, 1, 2]);
+    assert!(evidence.is_empty(), "double signatures: {evidence:?}");
 }
