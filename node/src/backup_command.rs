@@ -209,6 +209,16 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&building);
         return Err(error);
     }
+    let journaled = archive
+        .files
+        .iter()
+        .filter(|(name, _)| name.starts_with(crate::node::backup::CUSTODY_JOURNAL_DIR))
+        .count();
+    if journaled > 0 {
+        eprintln!(
+            "warning: the custody payout journal ({journaled} entries) is as of the backup: a payout this node signed after it is not in it; keep the hot key away from this node until every withdrawal paid since the backup is attested on the chain"
+        );
+    }
     println!(
         "restored {} at height {} (root {}) into {}; the validator is fenced until its peers have told it what it signed after the backup{}",
         header.member_name,
