@@ -234,6 +234,9 @@ fn a_backup_with_its_key_restores_the_key_file_private() {
         &[("--out", &archive), ("--key", &key)],
     );
     assert!(taken.status.success(), "backup failed: {}", stderr(&taken));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the archive holds every member's books");
     let data = dir.join("restored-with-key");
     let restored = seisan(
         &["restore"],
@@ -253,7 +256,6 @@ fn a_backup_with_its_key_restores_the_key_file_private() {
         std::fs::read(&restored_key).unwrap(),
         std::fs::read(&key).unwrap()
     );
-    use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&restored_key)
         .unwrap()
         .permissions()

@@ -95,7 +95,8 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         archive.files.push((KEY_FILE.to_string(), key));
     }
     let encoded = archive.encode();
-    write_new_file(&args.out, &encoded, archive.header.includes_key)?;
+    // Mode 0600 with or without the key: the archive holds every member's books.
+    write_new_file(&args.out, &encoded, true)?;
     let header = &archive.header;
     if args.options.json {
         println!(
@@ -128,7 +129,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a new file durably (mode 0600 when it holds a key).
+/// Writes a new file durably (mode 0600 when `secret`).
 fn write_new_file(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
