@@ -194,6 +194,9 @@ fn a_stale_backup_restored_never_double_signs_and_catches_up() {
         !testnet.nodes[b].data.join("restored").exists(),
         "the marker goes once the fence lifted"
     );
+    let lifted = status(&testnet.nodes[b].url()).expect("exchange-b answers");
+    assert_eq!(lifted["fenced"], false, "{lifted}");
+    assert_eq!(lifted["voting"], true, "{lifted}");
 
     // Same chain: the same hash and root at every height, up to a height above the tip
     // the others had when exchange-b came back.
@@ -350,6 +353,8 @@ fn a_stale_restore_beside_a_validator_that_missed_its_votes_waits_and_never_fork
         !log.contains("fence lifted"),
         "lifted having heard one of two others"
     );
+    let fenced = status(&testnet.nodes[b].url()).expect("exchange-b answers");
+    assert_eq!(fenced["fenced"], true, "{fenced}");
     assert_eq!(
         node_height(&testnet.nodes[third]),
         Some(third_height),

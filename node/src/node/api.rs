@@ -77,6 +77,9 @@ pub struct NodeStatus {
     pub validators: Vec<String>,
     pub quorum: u32,
     pub voting: bool,
+    /// Restored from a backup and fenced (consensus rule R14): this validator signs
+    /// nothing until its peers have told it what it signed after the backup.
+    pub fenced: bool,
     /// Whether public-chain custody is below the ledger's liabilities (an error state);
     /// absent when this node does not watch a public chain.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -455,6 +455,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         validators: Vec::new(),
         quorum: 0,
         voting: false,
+        fenced,
         custody_undercovered: None,
         mirrors: None,
         catch_up: None,
@@ -841,11 +842,14 @@ impl Core {
                 .and_then(|progress| progress.blocks_per_second)
                 .unwrap_or(0.0),
         );
+        let fenced = self.engine.is_fenced();
         self.status.send_if_modified(|status| {
-            let changed = status.syncing != sync.syncing
+            let changed = status.fenced != fenced
+                || status.syncing != sync.syncing
                 || status.best_known_height != sync.best_known_height.0
                 || status.view != view.0
                 || status.catch_up != catch_up;
+            status.fenced = fenced;
             status.syncing = sync.syncing;
             status.best_known_height = sync.best_known_height.0;
             status.behind_by = sync.behind_by();
