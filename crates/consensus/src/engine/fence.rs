@@ -199,9 +199,10 @@ impl Engine {
     /// before the restore, so that one's status (its view, kept certificates and the
     /// messages it holds) reaches this node. `q - 1` would not do: with 3 validators,
     /// the one peer heard may be the one that missed everything this node and the third
-    /// did together, and the two would build a fork. The merged record is persisted before anything is signed (the signed
-    /// messages that follow wait behind it, R10), and the node moves up to the
-    /// record's view: nothing below it may be signed any more.
+    /// did together, and the two would build a fork. The merged record is persisted
+    /// before anything is signed (the signed messages that follow wait behind it, R10),
+    /// and the node moves up to the record's view: nothing below it may be signed any
+    /// more.
     pub(super) fn try_lift_fence(&mut self) {
         let Some(fence) = self.fence.as_ref() else {
             return;
@@ -211,6 +212,7 @@ impl Engine {
             .iter()
             .filter(|validator| **validator != self.member)
             .count();
+        assert!(fence.heard.iter().all(|member| self.is_validator(*member)));
         let heard_all = fence.heard.len() >= others;
         let connected_heard = self.connected.is_subset(&fence.heard);
         let enough = fence.heard.len() + self.quorum > self.validators.len();
