@@ -72,7 +72,8 @@ fn reconcile(testnet: &Testnet, node: &str) -> (i32, String) {
         .env("SEISAN_NODE", node)
         .env("SEISAN_GENESIS", testnet.genesis_path())
         .env_remove("SEISAN_CONFIG")
-        .env_remove("SEISAN_KEY")
+        // Reconciliation is for operators.
+        .env("SEISAN_KEY", testnet.key_path("clearing-house"))
         .env("HOME", testnet.dir.path())
         .stdin(Stdio::null())
         .output()

@@ -25,6 +25,10 @@ fn funded(genesis: &mut Genesis) {
     }
 }
 
+/// Reads that are not about one exchange go as the clearing house (an operator reads
+/// everything; see tests/access.rs for what an exchange may not read).
+const OPS: Option<&str> = Some("clearing-house");
+
 struct Run {
     code: i32,
     stdout: String,
@@ -126,7 +130,7 @@ impl<'a> Client<'a> {
     /// `balance --json`: (inventory, locked, customers) per symbol, minor units.
     fn balances(&self, member: &str) -> Vec<(String, u128, u128, u128)> {
         let document = self
-            .run(None, &["balance", "--member", member, "--json"])
+            .run(OPS, &["balance", "--member", member, "--json"])
             .ok()
             .json();
         document["balances"]
@@ -232,12 +236,12 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
     );
     assert_eq!(
         client
-            .run(None, &["orders", "--member", "exchange-a", "--json"])
+            .run(OPS, &["orders", "--member", "exchange-a", "--json"])
             .ok()
             .json()["orders"][0]["id"],
         1
     );
-    let run = client.run(None, &["book", "ETH/JPY"]).ok();
+    let run = client.run(OPS, &["book", "ETH/JPY"]).ok();
     assert!(
         has_row(
             &run.stdout,
@@ -247,7 +251,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(None, &["book", "eth/jpy", "--json"]).ok().json()["bids"]
+        client.run(OPS, &["book", "eth/jpy", "--json"]).ok().json()["bids"]
             .as_array()
             .unwrap()
             .len(),
@@ -275,7 +279,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         client.balances("exchange-b"),
         vec![("ETH".into(), ETH, 0, 0), ("JPY".into(), 300, 0, 0)]
     );
-    let run = client.run(None, &["trades"]).ok();
+    let run = client.run(OPS, &["trades"]).ok();
     assert!(
         run.stdout
             .lines()
@@ -284,7 +288,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(None, &["trades", "--json"]).ok().json()["trades"][0]["value"],
+        client.run(OPS, &["trades", "--json"]).ok().json()["trades"][0]["value"],
         "100"
     );
 
@@ -303,7 +307,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
     );
     let proven = client
         .run(
-            None,
+            OPS,
             &["balance", "--member", "exchange-b", "--proof", "--json"],
         )
         .ok()
@@ -320,7 +324,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
     let sibling_path = testnet.dir.path().join("sibling-genesis.json");
     std::fs::write(&sibling_path, sibling.to_json()).unwrap();
     let refused = client.run(
-        None,
+        OPS,
         &[
             "balance",
             "--member",
@@ -482,7 +486,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         .as_u64()
         .unwrap()
         .to_string();
-    let run = client.run(None, &["quotes"]).ok();
+    let run = client.run(OPS, &["quotes"]).ok();
     assert!(
         run.stdout
             .contains(&format!("{quote}: exchange-b at 120 JPY (live)")),
@@ -490,7 +494,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(None, &["quotes", "--json"]).ok().json()["quotes"][0]["status"],
+        client.run(OPS, &["quotes", "--json"]).ok().json()["quotes"][0]["status"],
         "open"
     );
     let run = client.run(a, &["quote", "accept", &quote]).ok();
@@ -536,7 +540,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         "{}",
         run.stdout
     );
-    let run = client.run(None, &["cycles"]).ok();
+    let run = client.run(OPS, &["cycles"]).ok();
     assert!(
         run.stdout
             .lines()
@@ -545,7 +549,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(None, &["cycles", "--json"]).ok().json()["cycles"][0]["matched"],
+        client.run(OPS, &["cycles", "--json"]).ok().json()["cycles"][0]["matched"],
         1
     );
 
@@ -558,7 +562,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         "{}",
         run.stdout
     );
-    let run = client.run(None, &["topups"]).ok();
+    let run = client.run(OPS, &["topups"]).ok();
     assert!(
         run.stdout
             .lines()
@@ -567,31 +571,31 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(None, &["topups", "--json"]).ok().json()["top_ups"][0]["status"],
+        client.run(OPS, &["topups", "--json"]).ok().json()["top_ups"][0]["status"],
         "open"
     );
 
     // supply: the ledger holds what was credited.
-    let run = client.run(None, &["supply"]).ok();
+    let run = client.run(OPS, &["supply"]).ok();
     assert!(
         has_row(&run.stdout, &["JPY", "400", "0", "400"]),
         "{}",
         run.stdout
     );
-    let supply = client.run(None, &["supply", "--json"]).ok().json();
+    let supply = client.run(OPS, &["supply", "--json"]).ok().json();
     assert_eq!(supply["assets"][0]["held"], (4 * ETH).to_string());
 
     // tx: a transaction's receipt, by id.
     let id = answer["id"].as_str().unwrap().to_string();
-    let run = client.run(None, &["tx", &id]).ok();
+    let run = client.run(OPS, &["tx", &id]).ok();
     assert!(run.stdout.contains("exchange-b #"), "{}", run.stdout);
     assert_eq!(
-        client.run(None, &["tx", &id, "--json"]).ok().json()["status"],
+        client.run(OPS, &["tx", &id, "--json"]).ok().json()["status"],
         "finalized"
     );
 
     // events: follows the stream (blocks keep coming) and stops after --count.
-    let run = client.run_bounded(None, &["events", "--count", "2"]).ok();
+    let run = client.run_bounded(OPS, &["events", "--count", "2"]).ok();
     let blocks: Vec<&str> = run
         .stdout
         .lines()
@@ -599,7 +603,7 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         .collect();
     assert_eq!(blocks.len(), 2, "{}", run.stdout);
     let run = client
-        .run_bounded(None, &["events", "--count", "1", "--json"])
+        .run_bounded(OPS, &["events", "--count", "1", "--json"])
         .ok();
     let block: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert!(block["height"].as_u64().unwrap() > 0, "{block}");
@@ -634,13 +638,13 @@ fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
         .run(a, &["order", "buy", "BTC/JPY", "1", "--price", "100"])
         .fails_with("unknown pair \"BTC/JPY\"; pairs are ETH/JPY");
     client
-        .run(None, &["book", "JPY/ETH"])
+        .run(OPS, &["book", "JPY/ETH"])
         .fails_with("unknown pair");
     client
         .run(a, &["allocate", "DOGE", "1", "--customer", "c"])
         .fails_with("unknown asset \"DOGE\"");
     client
-        .run(None, &["balance", "--member", "exchange-z"])
+        .run(OPS, &["balance", "--member", "exchange-z"])
         .fails_with("unknown member \"exchange-z\"");
     client
         .run(
@@ -694,6 +698,10 @@ fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
     client
         .run(None, &["cycle", "close"])
         .fails_with("no key file");
+    // Reads are for members: without a key the node refuses and the CLI says how.
+    client
+        .run(None, &["trades"])
+        .fails_with("pass --key FILE, set SEISAN_KEY");
 
     // Settings: flags over the environment over the config file.
     let config = testnet.dir.path().join("client.toml");
@@ -840,7 +848,7 @@ fn book_table_and_json_list_each_side_best_first() {
             .run(member, &["order", side, "ETH/JPY", "0.5", "--price", price])
             .ok();
     }
-    let document = client.run(None, &["book", "ETH/JPY", "--json"]).ok().json();
+    let document = client.run(OPS, &["book", "ETH/JPY", "--json"]).ok().json();
     let ids = |name: &str| -> Vec<String> {
         document[name]
             .as_array()
@@ -850,7 +858,7 @@ fn book_table_and_json_list_each_side_best_first() {
             .collect()
     };
     let json_order: Vec<String> = ids("asks").into_iter().chain(ids("bids")).collect();
-    let run = client.run(None, &["book", "ETH/JPY"]).ok();
+    let run = client.run(OPS, &["book", "ETH/JPY"]).ok();
     let rows: Vec<Vec<&str>> = run
         .stdout
         .lines()

@@ -111,8 +111,13 @@ fn metrics(node: &str) -> anyhow::Result<String> {
         .read_to_string()?)
 }
 
-fn seisan(args: &[&str]) -> anyhow::Result<std::process::Output> {
-    Ok(Command::new(seisan_binary()).args(args).output()?)
+/// `seisan ARGS` as the clearing house of `net` (the compliance reports are for
+/// operators).
+fn seisan(net: &Testnet, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(Command::new(seisan_binary())
+        .args(args)
+        .env("SEISAN_KEY", net.key_path("clearing-house"))
+        .output()?)
 }
 
 #[test]
@@ -212,18 +217,21 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
 
     // The ended day's report: final, both assets at or above 95% cold, no breach.
     let out = keys.path().join("report.json");
-    let output = seisan(&[
-        "compliance",
-        "report",
-        "--date",
-        &date,
-        "--node",
-        &a,
-        "--genesis",
-        &genesis_arg,
-        "--out",
-        out.to_str().context("a UTF-8 path")?,
-    ])?;
+    let output = seisan(
+        &net,
+        &[
+            "compliance",
+            "report",
+            "--date",
+            &date,
+            "--node",
+            &a,
+            "--genesis",
+            &genesis_arg,
+            "--out",
+            out.to_str().context("a UTF-8 path")?,
+        ],
+    )?;
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(table.contains("breaches: none"), "{table}");
@@ -258,20 +266,23 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     // Exchange A's end-of-day statement verifies offline against genesis, at that height
     // (the chain has moved on since).
     let statement_file = keys.path().join("statement.json");
-    let output = seisan(&[
-        "compliance",
-        "statement",
-        "--date",
-        &date,
-        "--member",
-        "exchange-a",
-        "--node",
-        &a,
-        "--genesis",
-        &genesis_arg,
-        "--out",
-        statement_file.to_str().context("a UTF-8 path")?,
-    ])?;
+    let output = seisan(
+        &net,
+        &[
+            "compliance",
+            "statement",
+            "--date",
+            &date,
+            "--member",
+            "exchange-a",
+            "--node",
+            &a,
+            "--genesis",
+            &genesis_arg,
+            "--out",
+            statement_file.to_str().context("a UTF-8 path")?,
+        ],
+    )?;
     assert!(output.status.success(), "{output:?}");
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -286,16 +297,19 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     );
     // The saved statement verifies with no node; a changed balance does not.
     let offline = |file: &Path| {
-        seisan(&[
-            "compliance",
-            "statement",
-            "--file",
-            file.to_str().expect("a UTF-8 path"),
-            "--genesis",
-            &genesis_arg,
-            "--node",
-            "http://127.0.0.1:9",
-        ])
+        seisan(
+            &net,
+            &[
+                "compliance",
+                "statement",
+                "--file",
+                file.to_str().expect("a UTF-8 path"),
+                "--genesis",
+                &genesis_arg,
+                "--node",
+                "http://127.0.0.1:9",
+            ],
+        )
     };
     assert!(offline(&statement_file)?.status.success());
     let mut tampered: Value = serde_json::from_str(&std::fs::read_to_string(&statement_file)?)?;
@@ -318,7 +332,7 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
         "{refused:?}"
     );
     net.wait_for_height(&[1], height + 3)?;
-    let output = seisan(&["compliance", "days", "--node", &a, "--json"])?;
+    let output = seisan(&net, &["compliance", "days", "--node", &a, "--json"])?;
     let listed: Value = serde_json::from_slice(&output.stdout)?;
     assert_eq!(
         listed["days"]
@@ -358,7 +372,10 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     let breached = today(&a)?;
     assert!(cold_share_bps(&breached, "ETH")? < 9_500, "{breached}");
     assert_eq!(breached["compliant"], json!(false));
-    let output = seisan(&["compliance", "report", "--date", "today", "--node", &a])?;
+    let output = seisan(
+        &net,
+        &["compliance", "report", "--date", "today", "--node", &a],
+    )?;
     assert!(
         !output.status.success(),
         "a breach exits non-zero: {output:?}"
@@ -511,7 +528,10 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
             .is_some_and(|detail| detail.contains("150") && detail.contains("200")),
         "{day}"
     );
-    let output = seisan(&["compliance", "report", "--date", &date, "--node", &a])?;
+    let output = seisan(
+        &net,
+        &["compliance", "report", "--date", &date, "--node", &a],
+    )?;
     assert!(!output.status.success());
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(

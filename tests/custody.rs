@@ -345,7 +345,10 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         "{metrics}"
     );
     let output = Command::new(seisan_binary())
-        .args(["custody", "reserves", "--node", &ch])
+        .args(["reserves", "--json", "--node", &ch, "--genesis"])
+        .arg(net.genesis_path())
+        .arg("--key")
+        .arg(net.key_path("clearing-house"))
         .output()?;
     assert!(output.status.success(), "{output:?}");
     let report: Value = serde_json::from_slice(&output.stdout)?;

@@ -147,10 +147,11 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
     // Fetched from the node, verified here against the genesis file, saved.
     let saved = testnet.dir.path().join("cycle-1.json");
     let saved_arg = saved.to_str().unwrap();
+    // Cycle certificates are for operators (they hold every member's confirmations).
     let run = seisan(
         &testnet,
         &node,
-        None,
+        Some("clearing-house"),
         &["cycle", "verify", "1", "--out", saved_arg],
     )
     .ok();
@@ -222,7 +223,13 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
         Ok(get(&format!("{other}/v1/cycles/1/certificate"))?.0 == 200)
     })
     .expect("the other node settles cycle 1");
-    let run = seisan(&testnet, &other, None, &["cycle", "verify", "1"]).ok();
+    let run = seisan(
+        &testnet,
+        &other,
+        Some("clearing-house"),
+        &["cycle", "verify", "1"],
+    )
+    .ok();
     assert!(run.stdout.contains("cycle 1 VERIFIED"), "{}", run.stdout);
 
     // One confirmation altered: bench-0's side of R-2 now says 2 ETH.
@@ -289,5 +296,11 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
     .fails_with("the chain settled 3 matched confirmations in cycle 1; the document proves 2");
 
     // Cycle 2 is open: nothing to verify yet.
-    seisan(&testnet, &node, None, &["cycle", "verify", "2"]).fails_with("not settled");
+    seisan(
+        &testnet,
+        &node,
+        Some("clearing-house"),
+        &["cycle", "verify", "2"],
+    )
+    .fails_with("not settled");
 }

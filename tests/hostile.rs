@@ -416,8 +416,18 @@ fn request_from(
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket.bind((source, 0).into()).expect("bind the client address");
         let mut stream = socket.connect(node).await.expect("connect");
+        // Signed as the clearing house: the API answers members only.
+        let credentials: String = auth_headers(
+            &operator(),
+            method,
+            &format!("http://{node}{path}"),
+            body.as_bytes(),
+        )
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {node}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {node}\r\n{credentials}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await.expect("send");

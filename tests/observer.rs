@@ -150,7 +150,7 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
     let proven = ok(seisan(
         &testnet,
         &observer_url,
-        None,
+        Some(OBSERVER),
         &["balance", "--member", "exchange-b", "--proof", "--json"],
     ));
     let proven: Value = serde_json::from_str(&proven).unwrap();
@@ -168,7 +168,7 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
     ok(seisan(
         &testnet,
         &observer_url,
-        None,
+        Some(OBSERVER),
         &["certificate", "trade", "1", "--out", file.to_str().unwrap()],
     ));
     let verified = ok(seisan(
@@ -370,7 +370,7 @@ fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
         Ok(seisan(
             &testnet,
             &auditor_url,
-            None,
+            Some("auditor"),
             &["certificate", "trade", "1", "--out", file.to_str().unwrap()],
         )
         .code
