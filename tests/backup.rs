@@ -65,12 +65,24 @@ fn a_stale_backup_restored_never_double_signs_and_catches_up() {
     let dir = testnet.dir.path().to_path_buf();
     let archive = dir.join("exchange-b.seisan-backup");
     let url = testnet.nodes[b].url();
-    // The harness signs as the clearing house, an operator; once the access rule lets
-    // only the node's own member take its backup, this uses exchange-b's key.
-    let operator_key = testnet.key_path("clearing-house");
+    // Only the member running a node may back it up: the clearing house is refused,
+    // exchange-b's own key is not.
+    let refused = seisan(
+        &["backup", "--node", &url, "--json"],
+        &[
+            ("--out", &dir.join("refused.seisan-backup")),
+            ("--key", &testnet.key_path("clearing-house")),
+        ],
+    );
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("whose node this is"),
+        "the clearing house backed up exchange-b's node: {}",
+        stderr(&refused)
+    );
+    let own_key = testnet.key_path("exchange-b");
     let taken = seisan(
         &["backup", "--node", &url, "--json"],
-        &[("--out", &archive), ("--key", &operator_key)],
+        &[("--out", &archive), ("--key", &own_key)],
     );
     assert!(taken.status.success(), "backup failed: {}", stderr(&taken));
     let summary: serde_json::Value =
@@ -309,7 +321,7 @@ fn a_stale_restore_beside_a_validator_that_missed_its_votes_waits_and_never_fork
         &["backup", "--node", &testnet.nodes[b].url()],
         &[
             ("--out", &archive),
-            ("--key", &testnet.key_path("clearing-house")),
+            ("--key", &testnet.key_path("exchange-b")),
         ],
     );
     assert!(taken.status.success(), "backup failed: {}", stderr(&taken));

@@ -31,6 +31,9 @@ pub enum Access {
     Filtered,
     /// The clearing house and observers only.
     Operators,
+    /// Only the member that runs this node (its own administration: the backup, which
+    /// holds everything the node stores).
+    ThisNode,
 }
 
 /// One endpoint's rule, as documented in the README and the OpenAPI document.
@@ -98,7 +101,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/v1/events", Access::Operators),
     rule("GET", "/v1/reconciliation", Access::Operators),
     // The whole store of the node (seisan backup); intended: only the node's own member.
-    rule("GET", "/v1/admin/backup", Access::Operators),
+    rule("GET", "/v1/admin/backup", Access::ThisNode),
     rule("GET", "/v1/mirrors/{height}", Access::Operators),
     rule("GET", "/v1/reserves", Access::AnyMember),
     rule("GET", "/v1/deposits", Access::Filtered),
@@ -172,6 +175,17 @@ impl Caller {
         }
     }
 
+    /// Refuses what only the member running this node (`node_member`, named
+    /// `node_name`) may do.
+    pub fn check_this_node(&self, node_member: MemberId, node_name: &str) -> Result<(), Refusal> {
+        if self.member == node_member {
+            return Ok(());
+        }
+        Err(self.refuse(format!(
+            "only {node_name}, whose node this is, administers it (back up your own node)"
+        )))
+    }
+
     /// Refuses an operators-only endpoint to anyone else.
     pub fn check_operator(&self, what: &str) -> Result<(), Refusal> {
         if self.is_operator() {
@@ -205,6 +219,10 @@ mod tests {
             "{refusal}"
         );
         assert!(exchange.check_operator("the reconciliation").is_err());
+        assert!(exchange.check_this_node(MemberId(1), "exchange-a").is_ok());
+        assert!(exchange
+            .check_this_node(MemberId(0), "clearing-house")
+            .is_err());
         for role in [Role::ClearingHouse, Role::Observer] {
             let operator = caller(0, role);
             assert!(operator.check_owner(MemberId(2), "exchange-b").is_ok());

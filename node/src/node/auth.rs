@@ -79,6 +79,10 @@ async fn admit(context: &ApiContext, request: Request) -> Result<Request, ApiErr
     match rule {
         Access::Public | Access::AnyMember | Access::Filtered => {}
         Access::Operators => caller.check_operator(&route)?,
+        Access::ThisNode => {
+            let own = seisan_types::ids::MemberId(context.status.borrow().member);
+            caller.check_this_node(own, &member_name(context, own))?
+        }
         Access::OwnerOrOperator => {
             if let Some(text) = member_param(&mut parts).await {
                 // An unknown member is the handler's 404.
@@ -157,6 +161,7 @@ mod tests {
             Access::OwnerOrOperator => "OwnerOrOperator",
             Access::Filtered => "Filtered",
             Access::Operators => "Operators",
+            Access::ThisNode => "ThisNode",
         }
     }
 
