@@ -217,7 +217,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         .count();
     if journaled > 0 {
         eprintln!(
-            "warning: the custody payout journal ({journaled} entries) is as of the backup: a payout this node signed after it is not in it; keep the hot key away from this node until every withdrawal paid since the backup is attested on the chain"
+            "warning: the custody payout journal ({journaled} entries) is as of the backup: a payout this node signed after it is not in it. If the hot wallet has sent anything since, the node holds every payout and sweep (GET /v1/reserves says payer_journal_behind) until the journal kept with the hot key is put back as custody-journal"
         );
     }
     println!(

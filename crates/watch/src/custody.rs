@@ -195,6 +195,21 @@ pub struct PlannerStatus {
     pub payer_waiting_for_ledger: bool,
     /// Whether custody was below the ledger's liabilities at the last pass.
     pub undercovered: Option<bool>,
+    /// Set when the hot wallet has mined transactions its payout journal never
+    /// recorded (payer only): the journal is older than the wallet (restored from a
+    /// backup, or the wallet used elsewhere), so a withdrawal whose payout the journal
+    /// lost could be paid again. Nothing new is paid or swept until the journal the
+    /// wallet's history matches is back.
+    pub journal_behind_chain: Option<JournalBehind>,
+}
+
+/// The payout journal knows fewer hot-wallet transactions than the chain has mined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JournalBehind {
+    /// One above the highest nonce the journal holds (0 when it is empty).
+    pub journal_next_nonce: u64,
+    /// The hot wallet's next nonce counting mined transactions.
+    pub mined_next_nonce: u64,
 }
 
 /// What an attestation is about: its follow-up key.
@@ -546,12 +561,20 @@ impl CustodyPlanner {
                 in_flight = true;
             }
         }
-        let next_nonce = journal
+        let journal_next_nonce = journal
             .iter()
             .map(|(_, entry)| entry.nonce + 1)
             .max()
-            .unwrap_or(0)
-            .max(payer.pending_nonce);
+            .unwrap_or(0);
+        // Every hot-wallet transaction is journaled before it is broadcast, so a chain
+        // ahead of the journal means this journal lost some: one of them may be the
+        // payout of a withdrawal still open here, and paying it now would pay twice.
+        let behind = (payer.mined_nonce > journal_next_nonce).then_some(JournalBehind {
+            journal_next_nonce,
+            mined_next_nonce: payer.mined_nonce,
+        });
+        self.status.journal_behind_chain = behind;
+        let next_nonce = journal_next_nonce.max(payer.pending_nonce);
         let open = ledger::open_withdrawals(view);
         let mut waiting = BTreeSet::new();
         let balance = |asset: AssetId| observed.hot.get(&asset).copied().unwrap_or(Amount(0)).0;
@@ -576,7 +599,7 @@ impl CustodyPlanner {
                 }
                 continue;
             }
-            if withdrawal.status != WithdrawalStatus::Pending || in_flight {
+            if withdrawal.status != WithdrawalStatus::Pending || in_flight || behind.is_some() {
                 continue;
             }
             // The hot wallet must hold the amount and the gas (in the native coin, even
@@ -609,7 +632,7 @@ impl CustodyPlanner {
         }
         let nothing_waits = waiting.is_empty();
         self.status.waiting_for_hot_wallet = waiting;
-        if in_flight || !nothing_waits {
+        if in_flight || !nothing_waits || behind.is_some() {
             return;
         }
         for (asset, _) in &self.config.assets {

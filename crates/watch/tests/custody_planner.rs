@@ -510,6 +510,53 @@ fn a_payout_journaled_before_a_crash_is_broadcast_again_not_paid_twice() {
 }
 
 #[test]
+fn a_payer_whose_journal_lost_a_mined_payout_pays_nothing_more() {
+    // The clearing house pays a withdrawal; the payout is mined but not yet named on
+    // the ledger when its node is restored from a backup taken before the payout: the
+    // journal no longer holds it, the withdrawal is still pending.
+    let (mut nodes, mut ledger, mut chain) = funded(100_000, ETH);
+    let id = withdraw(&mut ledger, A, ETH, 1_000);
+    let pass = nodes[0].pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
+    assert_eq!(pays(&pass.actions), vec![id]);
+    chain.mine();
+    let lost = std::mem::take(&mut nodes[0].journal);
+    nodes[0].restart();
+    let second = withdraw(&mut ledger, A, ETH, 2_000);
+    for _ in 0..3 {
+        let pass = nodes[0].pass(&ledger, &mut chain, now(&ledger), PassFaults::default());
+        assert!(pays(&pass.actions).is_empty(), "{:?}", pass.actions);
+        assert!(
+            !pass
+                .actions
+                .iter()
+                .any(|action| matches!(action, CustodyAction::Sweep(_))),
+            "{:?}",
+            pass.actions
+        );
+        chain.mine();
+    }
+    let behind = nodes[0]
+        .planner
+        .status()
+        .journal_behind_chain
+        .expect("says why");
+    assert_eq!((behind.journal_next_nonce, behind.mined_next_nonce), (0, 1));
+    assert_eq!(
+        chain.payouts_tagged(&plan::payout_tag(id)).len(),
+        1,
+        "paid once"
+    );
+    // With the journal the wallet's history matches back, payouts go on: the first is
+    // named, not paid again, and the second is paid.
+    nodes[0].journal = lost;
+    nodes[0].restart();
+    rounds(&mut nodes, &mut ledger, &mut chain, 8);
+    assert_eq!(nodes[0].planner.status().journal_behind_chain, None);
+    assert_eq!(chain.payouts_tagged(&plan::payout_tag(id)).len(), 1);
+    assert_eq!(chain.payouts_tagged(&plan::payout_tag(second)).len(), 1);
+}
+
+#[test]
 fn a_payer_whose_ledger_is_stale_pays_nothing() {
     let (mut nodes, mut ledger, mut chain) = funded(100_000, ETH);
     let id = withdraw(&mut ledger, A, ETH, 1_000);

@@ -64,6 +64,9 @@ pub struct CustodyStatus {
     pub undercovered: Option<bool>,
     /// Whether payouts and sweeps wait for this node's ledger to catch up.
     pub payer_waiting_for_ledger: bool,
+    /// Why payouts and sweeps are held: the hot wallet mined transactions the payout
+    /// journal never recorded (restored from an older backup), said in words.
+    pub payer_journal_behind: Option<String>,
 }
 
 /// The hot and cold balances of every chain asset as of `block`.
@@ -219,6 +222,16 @@ impl<C: PublicChain> Shell<C> {
             status.scanned_until = planned.scanned_until;
             status.undercovered = planned.undercovered;
             status.payer_waiting_for_ledger = planned.payer_waiting_for_ledger;
+            status.payer_journal_behind = planned.journal_behind_chain.map(|behind| {
+                format!(
+                    "the hot wallet has mined transactions up to nonce {} but the payout journal holds them only below {}: it is older than the wallet (restored from a backup?), so a lost payout could be paid twice; payouts and sweeps are held until the journal kept with the hot key is put back in the data directory (custody-journal)",
+                    behind.mined_next_nonce.saturating_sub(1),
+                    behind.journal_next_nonce
+                )
+            });
+            if status.payer_journal_behind.is_some() && before.payer_journal_behind.is_none() {
+                tracing::error!(reason = ?status.payer_journal_behind, "payouts held");
+            }
             *status != before
         });
         publish_error(&self.status, result.err().map(|error| format!("{error:#}")));
@@ -422,6 +435,7 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
         "waiting_for_hot_wallet": state.waiting_for_hot_wallet,
         "watcher_error": state.last_error,
         "payer_waiting_for_ledger": state.payer_waiting_for_ledger,
+        "payer_journal_behind": state.payer_journal_behind,
         "scanned_until_block": state.scanned_until,
     })))
 }
