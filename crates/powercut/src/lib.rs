@@ -1,0 +1,681 @@
+//! A FUSE passthrough filesystem that loses power: the layer the power-cut test runs a
+//! node on.
+//!
+//! Every path under the mount is a path under a backing directory. What a real disk
+//! keeps across a power cut is what was fsynced; this layer makes that exact and
+//! immediate, where a real machine keeps an unpredictable part of the page cache:
+//!
+//! - **File data** (writes and size changes, i.e. `write`, `truncate`, `ftruncate`) is
+//!   held in memory, per inode, and reads and `stat` see it at once. It reaches the
+//!   backing file only on an `fsync` or `fdatasync` of that file (any descriptor of it:
+//!   the buffer belongs to the inode, as the page cache does). `sync_file_range` is not
+//!   a FUSE operation, so it makes nothing durable here, as on a real power cut it does
+//!   not save the disk's volatile cache or the file's size.
+//! - **Directory entries** (create, mkdir, rename, unlink, rmdir) are applied to the
+//!   backing directory at once, so they survive a cut even without an fsync of the
+//!   directory. This is kinder than a real filesystem for names and harsher for data:
+//!   a file created or renamed over another survives a cut with only its *fsynced*
+//!   content (a new file: empty), which is the classic "rename without fsync" loss the
+//!   write-to-temporary, fsync, rename pattern guards against.
+//! - **A power cut** ([`PowerSwitch::cut`]) discards every unsynced buffer at once:
+//!   afterwards every file reads as it was at its last fsync.
+//!
+//! Files are opened with `FOPEN_DIRECT_IO` and attributes have no cache lifetime, so
+//! the kernel keeps no copy of discarded data that a later read could see.
+
+use fuser::{
+    consts::FOPEN_DIRECT_IO, FileAttr, FileType, Filesystem, MountOption, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    TimeOrNow, FUSE_ROOT_ID,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Attributes and entries are never cached by the kernel: after a cut, sizes change.
+const NO_CACHE: Duration = Duration::ZERO;
+
+/// Why the filesystem could not be mounted.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The backing directory or the mount point is not a directory.
+    #[error("{path} is not a directory")]
+    NotADirectory { path: PathBuf },
+    /// The kernel refused the mount (no /dev/fuse, no permission, ...).
+    #[error(
+        "mounting the power-cut FUSE filesystem on {mountpoint} failed: {source} \
+         (needs /dev/fuse and root, or fusermount3 from Debian's fuse3 package)"
+    )]
+    Mount {
+        mountpoint: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// Unsynced data of one inode: its whole current content and the ranges that differ
+/// from the backing file.
+#[derive(Debug)]
+struct Dirty {
+    content: Vec<u8>,
+    /// Byte ranges written since the last sync, start -> end (merged lazily at sync).
+    ranges: BTreeMap<u64, u64>,
+}
+
+/// What a cut or a sync did, for tests and the binary's log.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CutReport {
+    /// Files that had unsynced data.
+    pub files: usize,
+    /// Unsynced bytes written (sum of the written ranges) that were discarded.
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backing: PathBuf,
+    /// Inode number -> path relative to the backing directory ("" is the root).
+    paths: HashMap<u64, PathBuf>,
+    inodes: HashMap<PathBuf, u64>,
+    next_inode: u64,
+    dirty: HashMap<u64, Dirty>,
+    /// Syncs that wrote data (fsync or fdatasync of a file with buffered data).
+    syncs: u64,
+}
+
+impl Inner {
+    fn full(&self, ino: u64) -> Result<PathBuf, i32> {
+        self.paths
+            .get(&ino)
+            .map(|relative| self.backing.join(relative))
+            .ok_or(libc::ENOENT)
+    }
+
+    fn child(&self, parent: u64, name: &OsStr) -> Result<PathBuf, i32> {
+        self.paths
+            .get(&parent)
+            .map(|relative| relative.join(name))
+            .ok_or(libc::ENOENT)
+    }
+
+    fn inode_of(&mut self, relative: PathBuf) -> u64 {
+        if let Some(ino) = self.inodes.get(&relative) {
+            return *ino;
+        }
+        let ino = self.next_inode;
+        self.next_inode += 1;
+        self.paths.insert(ino, relative.clone());
+        self.inodes.insert(relative, ino);
+        ino
+    }
+
+    fn forget_path(&mut self, relative: &Path) {
+        if let Some(ino) = self.inodes.remove(relative) {
+            self.paths.remove(&ino);
+            self.dirty.remove(&ino);
+        }
+    }
+
+    fn attr(&mut self, ino: u64) -> Result<FileAttr, i32> {
+        let path = self.full(ino)?;
+        let metadata = std::fs::symlink_metadata(&path).map_err(errno)?;
+        let size = match self.dirty.get(&ino) {
+            Some(dirty) => dirty.content.len() as u64,
+            None => metadata.len(),
+        };
+        let kind = if metadata.is_dir() {
+            FileType::Directory
+        } else if metadata.file_type().is_symlink() {
+            FileType::Symlink
+        } else {
+            FileType::RegularFile
+        };
+        let time = |seconds: i64| {
+            UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or_default())
+        };
+        Ok(FileAttr {
+            ino,
+            size,
+            blocks: size.div_ceil(512),
+            atime: time(metadata.atime()),
+            mtime: time(metadata.mtime()),
+            ctime: time(metadata.ctime()),
+            crtime: time(metadata.ctime()),
+            kind,
+            perm: (metadata.mode() & 0o7777) as u16,
+            nlink: metadata.nlink() as u32,
+            uid: metadata.uid(),
+            gid: metadata.gid(),
+            rdev: 0,
+            blksize: 4096,
+            flags: 0,
+        })
+    }
+
+    /// The inode's dirty buffer, loaded from the backing file on first use.
+    fn dirty(&mut self, ino: u64) -> Result<&mut Dirty, i32> {
+        if !self.dirty.contains_key(&ino) {
+            let content = std::fs::read(self.full(ino)?).map_err(errno)?;
+            self.dirty.insert(
+                ino,
+                Dirty {
+                    content,
+                    ranges: BTreeMap::new(),
+                },
+            );
+        }
+        Ok(self.dirty.get_mut(&ino).expect("inserted above"))
+    }
+
+    /// Applies the inode's buffered data to the backing file and fsyncs it there.
+    fn sync(&mut self, ino: u64) -> Result<(), i32> {
+        let Some(dirty) = self.dirty.remove(&ino) else {
+            return Ok(());
+        };
+        let path = self.full(ino)?;
+        let file = OpenOptions::new().write(true).open(&path).map_err(errno)?;
+        let length = dirty.content.len() as u64;
+        for (&start, &end) in &dirty.ranges {
+            let end = end.min(length);
+            if start < end {
+                file.write_all_at(&dirty.content[start as usize..end as usize], start)
+                    .map_err(errno)?;
+            }
+        }
+        file.set_len(length).map_err(errno)?;
+        file.sync_all().map_err(errno)?;
+        self.syncs += 1;
+        Ok(())
+    }
+
+    fn cut(&mut self) -> CutReport {
+        let report = CutReport {
+            files: self.dirty.len(),
+            bytes: self
+                .dirty
+                .values()
+                .flat_map(|dirty| dirty.ranges.iter().map(|(start, end)| end - start))
+                .sum(),
+        };
+        self.dirty.clear();
+        report
+    }
+}
+
+fn errno(error: io::Error) -> i32 {
+    error.raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// The handle that cuts the power of a mounted [`PowerCutFs`].
+#[derive(Debug, Clone)]
+pub struct PowerSwitch {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl PowerSwitch {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().expect("power-cut filesystem lock")
+    }
+
+    /// Discards every write not yet fsynced, at once: the power cut.
+    pub fn cut(&self) -> CutReport {
+        self.lock().cut()
+    }
+
+    /// How many fsyncs so far carried data to the backing directory.
+    pub fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+}
+
+/// The filesystem (give it to [`mount`], or to `fuser` yourself).
+#[derive(Debug)]
+pub struct PowerCutFs {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl PowerCutFs {
+    /// A filesystem over `backing` and the switch that cuts its power.
+    pub fn new(backing: &Path) -> (PowerCutFs, PowerSwitch) {
+        let mut paths = HashMap::new();
+        let mut inodes = HashMap::new();
+        paths.insert(FUSE_ROOT_ID, PathBuf::new());
+        inodes.insert(PathBuf::new(), FUSE_ROOT_ID);
+        let inner = Arc::new(Mutex::new(Inner {
+            backing: backing.to_path_buf(),
+            paths,
+            inodes,
+            next_inode: FUSE_ROOT_ID + 1,
+            dirty: HashMap::new(),
+            syncs: 0,
+        }));
+        (
+            PowerCutFs {
+                inner: inner.clone(),
+            },
+            PowerSwitch { inner },
+        )
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().expect("power-cut filesystem lock")
+    }
+
+    fn entry(&self, relative: PathBuf, reply: ReplyEntry) {
+        let mut inner = self.lock();
+        let ino = inner.inode_of(relative);
+        match inner.attr(ino) {
+            Ok(attr) => reply.entry(&NO_CACHE, &attr, 0),
+            Err(code) => reply.error(code),
+        }
+    }
+}
+
+/// A mounted power-cut filesystem; unmounted when dropped.
+#[derive(Debug)]
+pub struct Mounted {
+    session: Option<fuser::BackgroundSession>,
+    /// Cuts this mount's power.
+    pub switch: PowerSwitch,
+    /// Where it is mounted.
+    pub mountpoint: PathBuf,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            session.join();
+        }
+    }
+}
+
+/// Mounts a power-cut filesystem over `backing` at `mountpoint` (both existing
+/// directories), served from a background thread.
+pub fn mount(backing: &Path, mountpoint: &Path) -> Result<Mounted, MountError> {
+    for path in [backing, mountpoint] {
+        if !path.is_dir() {
+            return Err(MountError::NotADirectory {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    let (filesystem, switch) = PowerCutFs::new(backing);
+    let options = [MountOption::FSName("seisan-powercut".into())];
+    let session = fuser::spawn_mount2(filesystem, mountpoint, &options).map_err(|source| {
+        MountError::Mount {
+            mountpoint: mountpoint.to_path_buf(),
+            source,
+        }
+    })?;
+    Ok(Mounted {
+        session: Some(session),
+        switch,
+        mountpoint: mountpoint.to_path_buf(),
+    })
+}
+
+impl Filesystem for PowerCutFs {
+    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        let relative = match self.lock().child(parent, name) {
+            Ok(relative) => relative,
+            Err(code) => return reply.error(code),
+        };
+        let exists = {
+            let inner = self.lock();
+            std::fs::symlink_metadata(inner.backing.join(&relative)).is_ok()
+        };
+        if !exists {
+            return reply.error(libc::ENOENT);
+        }
+        self.entry(relative, reply);
+    }
+
+    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        match self.lock().attr(ino) {
+            Ok(attr) => reply.attr(&NO_CACHE, &attr),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn setattr(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<u64>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<u32>,
+        reply: ReplyAttr,
+    ) {
+        let mut inner = self.lock();
+        let result = (|| {
+            if let Some(mode) = mode {
+                let path = inner.full(ino)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .map_err(errno)?;
+            }
+            if let Some(size) = size {
+                // A size change is data: buffered like a write until the next fsync.
+                let dirty = inner.dirty(ino)?;
+                let old = dirty.content.len() as u64;
+                dirty.content.resize(size as usize, 0);
+                if size > old {
+                    dirty.ranges.insert(old, size);
+                }
+                let length = size;
+                // Whatever lay beyond the new end is gone; set_len at sync trims it.
+                dirty.ranges.retain(|start, _| *start < length);
+            }
+            inner.attr(ino)
+        })();
+        match result {
+            Ok(attr) => reply.attr(&NO_CACHE, &attr),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn mkdir(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let relative = match self.lock().child(parent, name) {
+            Ok(relative) => relative,
+            Err(code) => return reply.error(code),
+        };
+        let path = self.lock().backing.join(&relative);
+        if let Err(error) = std::fs::create_dir(&path) {
+            return reply.error(errno(error));
+        }
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777));
+        self.entry(relative, reply);
+    }
+
+    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let mut inner = self.lock();
+        let relative = match inner.child(parent, name) {
+            Ok(relative) => relative,
+            Err(code) => return reply.error(code),
+        };
+        match std::fs::remove_file(inner.backing.join(&relative)) {
+            Ok(()) => {
+                inner.forget_path(&relative);
+                reply.ok();
+            }
+            Err(error) => reply.error(errno(error)),
+        }
+    }
+
+    fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        let mut inner = self.lock();
+        let relative = match inner.child(parent, name) {
+            Ok(relative) => relative,
+            Err(code) => return reply.error(code),
+        };
+        match std::fs::remove_dir(inner.backing.join(&relative)) {
+            Ok(()) => {
+                inner.forget_path(&relative);
+                reply.ok();
+            }
+            Err(error) => reply.error(errno(error)),
+        }
+    }
+
+    fn rename(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        _flags: u32,
+        reply: ReplyEmpty,
+    ) {
+        let mut inner = self.lock();
+        let (from, to) = match (inner.child(parent, name), inner.child(newparent, newname)) {
+            (Ok(from), Ok(to)) => (from, to),
+            (Err(code), _) | (_, Err(code)) => return reply.error(code),
+        };
+        if let Err(error) = std::fs::rename(inner.backing.join(&from), inner.backing.join(&to)) {
+            return reply.error(errno(error));
+        }
+        // The replaced file is gone (and its unsynced data with it); the moved inode
+        // keeps its number and its unsynced data, under the new name and its children's.
+        inner.forget_path(&to);
+        let moved: Vec<(PathBuf, u64)> = inner
+            .inodes
+            .iter()
+            .filter(|(path, _)| path.starts_with(&from))
+            .map(|(path, ino)| (path.clone(), *ino))
+            .collect();
+        for (path, ino) in moved {
+            // Joining an empty rest would add a trailing slash ("name/"): not a file.
+            let rest = path.strip_prefix(&from).expect("filtered by prefix");
+            let renamed = if rest.as_os_str().is_empty() {
+                to.clone()
+            } else {
+                to.join(rest)
+            };
+            inner.inodes.remove(&path);
+            inner.inodes.insert(renamed.clone(), ino);
+            inner.paths.insert(ino, renamed);
+        }
+        reply.ok();
+    }
+
+    fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        match self.lock().full(ino) {
+            Ok(_) => reply.opened(0, FOPEN_DIRECT_IO),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn read(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        size: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyData,
+    ) {
+        let inner = self.lock();
+        let offset = offset.max(0) as u64;
+        if let Some(dirty) = inner.dirty.get(&ino) {
+            let start = (offset as usize).min(dirty.content.len());
+            let end = (start + size as usize).min(dirty.content.len());
+            return reply.data(&dirty.content[start..end]);
+        }
+        let result = inner.full(ino).and_then(|path| {
+            let file = File::open(path).map_err(errno)?;
+            let mut buffer = vec![0; size as usize];
+            let mut filled = 0;
+            while filled < buffer.len() {
+                match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(read) => filled += read,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(errno(error)),
+                }
+            }
+            buffer.truncate(filled);
+            Ok(buffer)
+        });
+        match result {
+            Ok(data) => reply.data(&data),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn write(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        data: &[u8],
+        _write_flags: u32,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        reply: ReplyWrite,
+    ) {
+        let mut inner = self.lock();
+        let dirty = match inner.dirty(ino) {
+            Ok(dirty) => dirty,
+            Err(code) => return reply.error(code),
+        };
+        let start = offset.max(0) as usize;
+        let end = start + data.len();
+        if dirty.content.len() < end {
+            dirty.content.resize(end, 0);
+        }
+        dirty.content[start..end].copy_from_slice(data);
+        let range_end = dirty.ranges.entry(start as u64).or_insert(end as u64);
+        *range_end = (*range_end).max(end as u64);
+        reply.written(data.len() as u32);
+    }
+
+    fn flush(&mut self, _req: &Request<'_>, _ino: u64, _fh: u64, _owner: u64, reply: ReplyEmpty) {
+        // close() is not a sync: the data stays buffered.
+        reply.ok();
+    }
+
+    fn fsync(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        match self.lock().sync(ino) {
+            Ok(()) => reply.ok(),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        match self.lock().full(ino) {
+            Ok(_) => reply.opened(0, 0),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn readdir(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        offset: i64,
+        mut reply: ReplyDirectory,
+    ) {
+        let mut inner = self.lock();
+        let (path, relative) = match (inner.full(ino), inner.paths.get(&ino).cloned()) {
+            (Ok(path), Some(relative)) => (path, relative),
+            _ => return reply.error(libc::ENOENT),
+        };
+        let listing = match std::fs::read_dir(&path) {
+            Ok(listing) => listing,
+            Err(error) => return reply.error(errno(error)),
+        };
+        let mut entries = vec![
+            (ino, FileType::Directory, OsStr::new(".").to_os_string()),
+            (ino, FileType::Directory, OsStr::new("..").to_os_string()),
+        ];
+        for entry in listing.flatten() {
+            let kind = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => FileType::Directory,
+                Ok(kind) if kind.is_symlink() => FileType::Symlink,
+                _ => FileType::RegularFile,
+            };
+            let child = inner.inode_of(relative.join(entry.file_name()));
+            entries.push((child, kind, entry.file_name()));
+        }
+        for (index, (child, kind, name)) in entries.into_iter().enumerate().skip(offset as usize) {
+            if reply.add(child, index as i64 + 1, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn fsyncdir(
+        &mut self,
+        _req: &Request<'_>,
+        _ino: u64,
+        _fh: u64,
+        _data: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Directory entries are applied to the backing directory at once (module doc).
+        reply.ok();
+    }
+
+    fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
+        reply.statfs(1 << 24, 1 << 23, 1 << 23, 1 << 20, 1 << 19, 4096, 255, 4096);
+    }
+
+    fn access(&mut self, _req: &Request<'_>, ino: u64, _mask: i32, reply: ReplyEmpty) {
+        match self.lock().full(ino) {
+            Ok(_) => reply.ok(),
+            Err(code) => reply.error(code),
+        }
+    }
+
+    fn create(
+        &mut self,
+        _req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let mut inner = self.lock();
+        let relative = match inner.child(parent, name) {
+            Ok(relative) => relative,
+            Err(code) => return reply.error(code),
+        };
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).mode(mode & 0o7777);
+        if flags & libc::O_EXCL != 0 {
+            options.create_new(true);
+        }
+        if let Err(error) = options.open(inner.backing.join(&relative)) {
+            return reply.error(errno(error));
+        }
+        let ino = inner.inode_of(relative);
+        if flags & libc::O_TRUNC != 0 {
+            if let Ok(dirty) = inner.dirty(ino) {
+                dirty.content.clear();
+                dirty.ranges.clear();
+            }
+        }
+        match inner.attr(ino) {
+            Ok(attr) => reply.created(&NO_CACHE, &attr, 0, 0, FOPEN_DIRECT_IO),
+            Err(code) => reply.error(code),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
