@@ -19,8 +19,9 @@ use seisan_types::ids::MemberId;
 /// Who may call an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone, without credentials: health, the public status, the API description and
-    /// the Prometheus metrics (which carry no member's balances or orders).
+    /// Anyone, without credentials: health, the public status, the API description,
+    /// the Prometheus metrics (which carry no member's balances or orders) and the web
+    /// console's static files.
     Public,
     /// Any current member.
     AnyMember,
@@ -59,6 +60,10 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/v1/status", Access::Public),
     rule("GET", "/v1/openapi.json", Access::Public),
     rule("GET", "/metrics", Access::Public),
+    // The web console's page, script and style sheet: no member's data (it reads the
+    // API with the member's own token).
+    rule("GET", "/", Access::Public),
+    rule("GET", "/console/{file}", Access::Public),
     rule("POST", "/v1/transactions", Access::AnyMember),
     rule("POST", "/v1/transactions/batch", Access::AnyMember),
     rule("GET", "/v1/transactions/{id}", Access::Filtered),

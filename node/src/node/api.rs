@@ -219,6 +219,7 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
         .merge(super::compliance::router())
         .merge(super::custody_watcher::router())
         .merge(super::backup::router())
+        .merge(super::console::router())
         // After every route: authenticates and scopes each of them (not the fallback).
         .route_layer(axum::middleware::from_fn_with_state(
             context.clone(),

@@ -12,6 +12,7 @@ pub mod certificates;
 pub mod clock;
 pub mod compliance;
 pub mod config;
+pub mod console;
 pub mod custody_watcher;
 pub mod cycle_certificate;
 pub mod fault;

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The web console in a real headless browser (issue 19, item 1): Debian's chromium
+# driven by Selenium (PyPI) against a live three-validator testnet. A trade is made
+# through the CLI; scripts/console_check.py checks every page loads without browser
+# console errors, the trade shows within seconds, the figures equal the API's, and an
+# exchange's token sees its own data with the operators-only panels saying so.
+# Screenshots are kept in target/console-artifacts/.
+# Installs chromium and chromium-driver (apt-get) and Selenium (a venv under .tools/)
+# when missing. Environment: SEISAN_BIN (default target/debug/seisan, built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+artifacts=$root/target/console-artifacts
+venv=$root/.tools/console
+selenium_version=4.51.0
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q chromium chromium-driver
+fi
+if ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$selenium_version')" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "selenium==$selenium_version"
+fi
+bin=${SEISAN_BIN:-$root/target/debug/seisan}
+if [ -z "${SEISAN_BIN:-}" ]; then
+  cargo build --quiet -p seisan-node
+fi
+
+dir=$(mktemp -d -t seisan-console.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+. scripts/lib/local-nodes.sh
+pick_p2p_base
+# Like start_local_nodes, with opening balances in genesis so the exchanges can trade:
+# exchange-a holds ETH to sell, exchange-b JPY to buy with.
+"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
+jq '.opening_balances += [
+      {member: "exchange-a", asset: "ETH", amount: "10"},
+      {member: "exchange-a", asset: "JPY", amount: "1000000"},
+      {member: "exchange-b", asset: "JPY", amount: "10000000"}]' \
+  "$dir/genesis.json" >"$dir/genesis.funded.json"
+mv "$dir/genesis.funded.json" "$dir/genesis.json"
+http_ports=()
+for member in clearing-house exchange-a exchange-b; do
+  port=$(free_port)
+  http_ports+=("$port")
+  "$bin" node --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
+    --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
+  pids+=($!)
+done
+url=http://127.0.0.1:${http_ports[0]}
+for _ in $(seq 1 150); do
+  if curl -fsS "$url/v1/status" 2>/dev/null | jq -e '.syncing == false and .height > 0' >/dev/null; then break; fi
+  sleep 0.2
+done
+curl -fsS "$url/v1/status" | jq -e '.syncing == false' >/dev/null
+
+# Some history before the browser opens: a trade, and a resting order on each side.
+order() { "$bin" order --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/$1.key" "${@:2}" >/dev/null; }
+order exchange-a sell ETH/JPY 1 --price 400000
+order exchange-b buy ETH/JPY 1 --price 400000
+order exchange-a sell ETH/JPY 0.5 --price 410000
+order exchange-b buy ETH/JPY 0.2 --price 390000
+
+token() { "$bin" auth token --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/$1.key"; }
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
+started=$(date +%s)
+CONSOLE_URL=$url CONSOLE_GENESIS=$dir/genesis.json CONSOLE_KEYS=$dir/keys SEISAN_BIN=$bin \
+  ARTIFACTS=$artifacts TOKEN_CLEARING_HOUSE="$(token clearing-house)" TOKEN_EXCHANGE_A="$(token exchange-a)" \
+  "$venv/bin/python" scripts/console_check.py
+echo "console: the browser checks took $(($(date +%s) - started))s; screenshots in $artifacts"

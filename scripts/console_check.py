@@ -1,0 +1,329 @@
+"""The web console in a real headless browser (Debian's chromium, Selenium).
+
+Run by scripts/console.sh against a live local testnet. Checks, as a user would:
+every page loads with no browser console error; a trade made through the CLI shows
+on the markets page within seconds; figures on the page equal the API's answers;
+an exchange's token sees its own data and the operators-only panels say so.
+Screenshots go to $ARTIFACTS. Exits non-zero (an AssertionError) on any failure.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+URL = os.environ["CONSOLE_URL"]
+GENESIS = os.environ["CONSOLE_GENESIS"]
+KEYS = os.environ["CONSOLE_KEYS"]
+BIN = os.environ["SEISAN_BIN"]
+ARTIFACTS = os.environ["ARTIFACTS"]
+TOKENS = {
+    "clearing-house": os.environ["TOKEN_CLEARING_HOUSE"],
+    "exchange-a": os.environ["TOKEN_EXCHANGE_A"],
+}
+PAGES = ["consortium", "markets", "settlement", "custody", "bank"]
+# How long a trade may take from the CLI's answer to the page (seconds).
+TRADE_VISIBLE_WITHIN_S = 5.0
+WAIT_S = 15.0
+
+with open(GENESIS) as file:
+    CHAIN = json.load(file)
+SCALE = {asset["symbol"]: asset["scale"] for asset in CHAIN["assets"]}
+SYMBOL = [asset["symbol"] for asset in CHAIN["assets"]]
+
+
+def log(message):
+    print(f"console: {message}", flush=True)
+
+
+def api(path, member):
+    request = urllib.request.Request(URL + path, headers={"Authorization": TOKENS[member]})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def shown(minor, symbol):
+    """A minor-unit amount as a decimal of the asset's scale, as a person writes it."""
+    scale = SCALE[symbol]
+    number = int(minor)
+    sign = "-" if number < 0 else ""
+    whole, fraction = divmod(abs(number), 10**scale)
+    text = str(whole)
+    if scale and fraction:
+        text += "." + str(fraction).rjust(scale, "0").rstrip("0")
+    return sign + text
+
+
+def cli(*args):
+    command = [BIN, *args, "--node", URL, "--genesis", GENESIS, "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{' '.join(command)} failed: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def wait(driver, what, predicate, timeout=WAIT_S):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = predicate(driver)
+            if value:
+                return value
+        except Exception:  # the page is still building the element
+            value = None
+        if time.monotonic() > deadline:
+            shot(driver, "timeout")
+            raise AssertionError(f"waited {timeout}s for {what}")
+        time.sleep(0.1)
+
+
+def shot(driver, name):
+    path = os.path.join(ARTIFACTS, f"{name}.png")
+    driver.save_screenshot(path)
+    log(f"screenshot {path}")
+
+
+def console_errors(driver):
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def assert_no_console_errors(driver, where):
+    errors = console_errors(driver)
+    assert not errors, f"browser console errors on {where}: {errors}"
+
+
+def browser():
+    options = Options()
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2200"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=service)
+
+
+# The page redraws its tables as blocks arrive (every half second or so): it is read in
+# one script call (one consistent snapshot), and a figure is compared with the API's
+# until both agree or AGREE_S passes (they read the chain at slightly different heights).
+AGREE_S = 5.0
+
+
+def text(driver, css):
+    """The text of the first element matching `css`, or None."""
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null", css)
+
+
+def texts(driver, css):
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent.trim())", css)
+
+
+def cells(driver, css, classes):
+    """Per row matching `css`: its cells of the given classes, as a tuple."""
+    return [tuple(row) for row in driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(r => arguments[1].map("
+        "c => { const e = r.querySelector('.' + c); return e ? e.textContent.trim() : null; }))",
+        css, classes)]
+
+
+def agree(what, on_page, from_api):
+    deadline = time.monotonic() + AGREE_S
+    while True:
+        page, expected = on_page(), from_api()
+        if page == expected:
+            return page
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: the page shows {page!r}, the API says {expected!r}")
+        time.sleep(0.25)
+
+
+def open_page(driver, page):
+    """Shows `page` and waits for a refresh that started after it was shown."""
+    driver.execute_script("location.hash = arguments[0]", page)
+    before = time.time() * 1000
+    wait(driver, f"the {page} page", lambda d: d.execute_script(
+        "return document.body.dataset.page === arguments[0] && "
+        "document.getElementById('footer').textContent.startsWith('Updated ') && "
+        "Date.parse(document.getElementById('footer').textContent.split(' ')[1]) >= arguments[1]",
+        page, before))
+
+
+def sign_in(driver, member):
+    # The token in the fragment: never sent to the server, and the page drops it.
+    driver.get(URL + "/#token=" + urllib.parse.quote(TOKENS[member]))
+    wait(driver, f"{member} signed in", lambda d: (text(d, "#member") or "").startswith(member))
+    assert "token" not in driver.current_url, f"the token stays in the address: {driver.current_url}"
+    assert driver.execute_script("return sessionStorage.getItem('seisan-token')") == TOKENS[member]
+
+
+def check_consortium(driver, member):
+    open_page(driver, "consortium")
+    # The chain moves on between the two reads: the page's height is the API's or a
+    # little older, never ahead of it.
+    page_height = int(text(driver, "#status-height"))
+    api_height = api("/v1/status", member)["height"]
+    assert api_height - 10 <= page_height <= api_height, (page_height, api_height)
+    agree("epoch / quorum", lambda: text(driver, "#status-epoch"),
+          lambda: "{epoch} / {quorum}".format(**api("/v1/status", member)))
+    agree("members", lambda: texts(driver, "#members-table tr td:first-child"),
+          lambda: [m["name"] for m in api("/v1/members", member)["members"]])
+    agree("peers", lambda: sorted(texts(driver, "#peers li")), lambda: sorted(api("/v1/status", member)["peers"]))
+
+
+def check_markets(driver, member):
+    open_page(driver, "markets")
+    for pair in CHAIN["pairs"]:
+        name = f"{pair['base']}/{pair['quote']}"
+
+        def on_page(side):
+            return cells(driver, f'.book[data-pair="{name}"] table[data-side="{side}"] tr[data-order-id]', ["price", "quantity"])
+
+        def from_api(side):
+            book = api(f"/v1/book/{pair['base']}/{pair['quote']}", member)
+            return [(shown(o["limit_price"], pair["quote"]), shown(o["remaining"], pair["base"])) for o in book[side]]
+
+        for side in ["asks", "bids"]:
+            agree(f"{name} {side}", lambda: on_page(side), lambda: from_api(side))
+    trades = api("/v1/trades?limit=500", member)["trades"]
+    assert trades, "no trades to compare"
+    for trade in trades[-10:]:
+        base, quote = SYMBOL[trade["pair"]["base"]], SYMBOL[trade["pair"]["quote"]]
+        row = cells(driver, f'#trades-table tr[data-trade-id="{trade["id"]}"]', ["price", "quantity", "value"])
+        expected = [(shown(trade["price"], quote), shown(trade["quantity"], base), shown(trade["value"], quote))]
+        assert row == expected, f"trade {trade['id']}: the page shows {row}, the API says {expected}"
+    orders = api(f"/v1/members/{member}/orders", member)["orders"]
+    agree("open orders", lambda: texts(driver, "#orders-table tr td:first-child"),
+          lambda: [str(o["id"]) for o in orders] or ["no open orders"])
+
+
+def check_custody(driver, member):
+    open_page(driver, "custody")
+    columns = ["credited", "debited", "held", "locked"]
+    agree("supply", lambda: cells(driver, "#supply-table tr[data-asset]", columns),
+          lambda: [tuple(shown(a[c], a["symbol"]) for c in columns) for a in api("/v1/supply", member)["assets"]])
+    columns = ["inventory", "customers", "locked"]
+    agree(f"balances of {member}", lambda: cells(driver, "#balances-table tr[data-asset]", columns),
+          lambda: [tuple(shown(b["balance"][c], b["symbol"]) for c in columns)
+                   for b in api(f"/v1/members/{member}/balances", member)["balances"]])
+    # This testnet watches no public chain: the page says so instead of an error.
+    assert text(driver, "#no-custody"), "the custody page shows reserves from a node without custody"
+
+
+def check_settlement(driver, member, operator):
+    open_page(driver, "settlement")
+    if operator:
+        agree("cycles", lambda: sorted({int(c) for c in driver.execute_script(
+            "return [...document.querySelectorAll('#cycles-table tr[data-cycle]')].map(r => r.dataset.cycle)")}),
+            lambda: sorted(c["id"] for c in api("/v1/cycles", member)["cycles"]))
+    else:
+        notice = text(driver, "#cycles [data-operators-only]") or ""
+        assert "for the clearing house and observers" in notice, notice
+
+
+def check_bank(driver, member, operator):
+    open_page(driver, "bank")
+    agree("mirror status", lambda: (text(driver, "#mirror-status") or "").split(" mirror transfers")[0],
+          lambda: str(api("/v1/status", member)["mirrors"]["pending"]))
+    if operator:
+        agree("reconciliation verdict", lambda: (text(driver, "#reconciliation-verdict") or "").split(" (")[0],
+              lambda: "Reconciled" if api("/v1/reconciliation", member)["clean"] else "Not reconciled")
+        for currency in api("/v1/reconciliation", member)["currencies"]:
+            agree(f"{currency} ledger fiat per exchange",
+                  lambda: driver.execute_script(
+                      "return [...document.querySelectorAll(arguments[0] + ' tr[data-member]')]"
+                      ".map(r => [r.dataset.member, r.children[1].textContent])", f"#reconciliation-{currency}"),
+                  lambda: [[e["member"], shown(e["ledger_fiat"], currency)]
+                           for e in api("/v1/reconciliation", member)["currencies"][currency]["exchanges"]])
+    else:
+        notice = text(driver, "#reconciliation [data-operators-only]") or ""
+        assert "for the clearing house and observers" in notice, notice
+
+
+def trade_through_the_cli(driver):
+    """Places a crossing pair of orders with the CLI and times the fill onto the page."""
+    open_page(driver, "markets")
+    quantity, price = "0.25", "401000"
+    cli("order", "--key", f"{KEYS}/exchange-a.key", "sell", "ETH/JPY", quantity, "--price", price)
+    submitted = time.monotonic()
+    answer = cli("order", "--key", f"{KEYS}/exchange-b.key", "buy", "ETH/JPY", quantity, "--price", price)
+    finalized = time.monotonic()
+    fills = [e["fill"] for e in answer["receipt"]["events"] if "fill" in e]
+    assert fills, f"the crossing buy did not fill: {answer}"
+    trade = fills[0]["trade"]
+    css = f'#trades-table tr[data-trade-id="{trade}"]'
+    wait(driver, f"trade {trade} on the markets page", lambda d: d.find_elements(By.CSS_SELECTOR, css), TRADE_VISIBLE_WITHIN_S)
+    took = time.monotonic() - finalized
+    # The receipt's fill (at the resting order's price), as the CLI printed it.
+    row = cells(driver, css, ["price", "quantity"])
+    assert row == [(shown(fills[0]["price"], "JPY"), shown(fills[0]["quantity"], "ETH"))], row
+    assert row == [(price, quantity)], f"the order book held an older order at a better price: {row}"
+    log(f"trade {trade} made through the CLI was on the page {took:.2f}s after the CLI printed its receipt, "
+        f"{time.monotonic() - submitted:.2f}s after the CLI was started")
+    shot(driver, "clearing-house-markets-after-trade")
+    return trade, took
+
+
+def main():
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    started = time.monotonic()
+
+    driver = browser()
+    try:
+        driver.get(URL + "/")
+        wait(driver, "the sign-in box", lambda d: d.find_element(By.ID, "login").is_displayed())
+        shot(driver, "sign-in")
+        assert_no_console_errors(driver, "the sign-in page")
+
+        sign_in(driver, "clearing-house")
+        check_consortium(driver, "clearing-house")
+        wait(driver, "the event stream", lambda d: "event stream" in text(d, "#live"))
+        trade, took = trade_through_the_cli(driver)
+        for page in PAGES:
+            check = {
+                "consortium": lambda: check_consortium(driver, "clearing-house"),
+                "markets": lambda: check_markets(driver, "clearing-house"),
+                "settlement": lambda: check_settlement(driver, "clearing-house", True),
+                "custody": lambda: check_custody(driver, "clearing-house"),
+                "bank": lambda: check_bank(driver, "clearing-house", True),
+            }[page]
+            check()
+            shot(driver, f"clearing-house-{page}")
+            assert_no_console_errors(driver, f"the clearing house's {page} page")
+            log(f"clearing-house {page}: figures equal the API's, no console errors")
+    finally:
+        driver.quit()
+
+    driver = browser()
+    try:
+        sign_in(driver, "exchange-a")
+        for page in PAGES:
+            {
+                "consortium": lambda: check_consortium(driver, "exchange-a"),
+                "markets": lambda: check_markets(driver, "exchange-a"),
+                "settlement": lambda: check_settlement(driver, "exchange-a", False),
+                "custody": lambda: check_custody(driver, "exchange-a"),
+                "bank": lambda: check_bank(driver, "exchange-a", False),
+            }[page]()
+            shot(driver, f"exchange-a-{page}")
+            assert_no_console_errors(driver, f"exchange-a's {page} page")
+            log(f"exchange-a {page}: its own figures equal the API's, operators-only panels say so, no console errors")
+    finally:
+        driver.quit()
+
+    log(f"passed in {time.monotonic() - started:.1f}s (trade {trade} on the page {took:.2f}s after its receipt); screenshots in {ARTIFACTS}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as error:  # noqa: BLE001 - any failure fails the stage, named
+        print(f"console: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)
