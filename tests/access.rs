@@ -19,7 +19,7 @@
 use anyhow::Context;
 use seisan_crypto::Keypair;
 use seisan_tests::*;
-use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::clearing::Side;
 use seisan_types::genesis::OpeningBalance;
 use seisan_types::tx::{Allocation, AllocationDirection, CustomerId};
 use seisan_types::{Amount, AssetId, TxBody};
@@ -28,23 +28,6 @@ use std::process::Command;
 
 /// The sub-account's customer: exchange-b's business alone.
 const SECRET_CUSTOMER: &str = "b-private-customer-4711";
-const ETH: u128 = 1_000_000_000_000_000_000;
-const PAIR: Pair = Pair {
-    base: AssetId(0),
-    quote: AssetId(1),
-};
-
-fn order(side: Side, price_jpy: u128) -> TxBody {
-    TxBody::PlaceOrder(OrderRequest {
-        pair: PAIR,
-        side,
-        quantity: Amount(ETH),
-        limit_price: Amount(price_jpy),
-        time_in_force: TimeInForce::GoodTillCancel,
-        expires_at_ms: None,
-    })
-}
-
 /// Submits and waits for finality; returns the transaction id and its status document.
 fn finalize(
     url: &str,
@@ -111,11 +94,19 @@ fn exchange_a_reads_nothing_of_exchange_b_through_any_endpoint() -> anyhow::Resu
         ),
     )?;
     let allocation_height = allocated["height"].as_u64().context("allocation height")?;
-    finalize(&url, sign(genesis, "bench-0", 1, order(Side::Sell, 100)))?;
-    let (_, bought) = finalize(&url, sign(genesis, "exchange-b", 2, order(Side::Buy, 100)))?;
+    finalize(
+        &url,
+        sign(genesis, "bench-0", 1, eth_order(Side::Sell, 100)),
+    )?;
+    let (_, bought) = finalize(
+        &url,
+        sign(genesis, "exchange-b", 2, eth_order(Side::Buy, 100)),
+    )?;
     let trade_height = bought["height"].as_u64().context("trade height")?;
-    let (resting_tx, resting) =
-        finalize(&url, sign(genesis, "exchange-b", 3, order(Side::Buy, 90)))?;
+    let (resting_tx, resting) = finalize(
+        &url,
+        sign(genesis, "exchange-b", 3, eth_order(Side::Buy, 90)),
+    )?;
     let (_, trades) = get(&format!("{url}/v1/trades?limit=1000"))?;
     let trade = trades["trades"]
         .as_array()

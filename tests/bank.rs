@@ -8,19 +8,13 @@
 use anyhow::Context;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
-use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::clearing::Side;
 use seisan_types::genesis::OpeningBalance;
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId};
 use serde_json::Value;
 
-const ETH: u128 = 1_000_000_000_000_000_000;
 const JPY: AssetId = AssetId(1);
-const PAIR: Pair = Pair {
-    base: AssetId(0),
-    quote: AssetId(1),
-};
-
 fn next_nonce(node: &str, member: &str) -> u64 {
     let (_, body) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
     body["next"].as_u64().expect("next nonce")
@@ -56,17 +50,6 @@ fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> Value
     let status = wait_finalized(node, &transaction.id()).unwrap();
     assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
     status
-}
-
-fn order(side: Side, price_jpy: u128) -> TxBody {
-    TxBody::PlaceOrder(OrderRequest {
-        pair: PAIR,
-        side,
-        quantity: Amount(ETH),
-        limit_price: Amount(price_jpy),
-        time_in_force: TimeInForce::GoodTillCancel,
-        expires_at_ms: None,
-    })
 }
 
 fn trust(bank: &HttpBank, name: &str) -> u128 {
@@ -124,8 +107,8 @@ fn fiat_trust_deposit_mirrored_fill_crash_and_withdrawal() {
         .unwrap();
 
     // A fill moves 100 yen from A to B; the bank's trust balances mirror it.
-    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 100));
-    submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 100));
+    submit_ok(&testnet, &a, "exchange-b", eth_order(Side::Sell, 100));
+    submit_ok(&testnet, &a, "exchange-a", eth_order(Side::Buy, 100));
     assert_eq!(ledger_jpy(&a, "exchange-a"), 100);
     assert_eq!(ledger_jpy(&a, "exchange-b"), 100);
     wait_until(PATIENCE, || {
@@ -140,8 +123,8 @@ fn fiat_trust_deposit_mirrored_fill_crash_and_withdrawal() {
     // The clearing-house node dies right after the bank confirmed the next mirrored
     // transfer and before it recorded that; restarted, it re-sends the same reference.
     std::fs::write(testnet.nodes[0].data.join("bank-crash-after-transfer"), b"").unwrap();
-    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 60));
-    submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 60));
+    submit_ok(&testnet, &a, "exchange-b", eth_order(Side::Sell, 60));
+    submit_ok(&testnet, &a, "exchange-a", eth_order(Side::Buy, 60));
     wait_until(PATIENCE, || Ok(!testnet.nodes[0].is_running())).unwrap();
     assert_eq!(
         trust(&house, "exchange-b"),

@@ -15,19 +15,14 @@
 use anyhow::Context;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
-use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::clearing::Side;
 use seisan_types::genesis::OpeningBalance;
 use seisan_types::tx::TxBody;
-use seisan_types::{Amount, AssetId};
+use seisan_types::Amount;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ETH: u128 = 1_000_000_000_000_000_000;
-const PAIR: Pair = Pair {
-    base: AssetId(0),
-    quote: AssetId(1),
-};
 /// How long the bank is frozen.
 const STOP: Duration = Duration::from_secs(60);
 /// How long the baseline finalization rate is measured.
@@ -41,17 +36,6 @@ const MIN_BLOCKS_DURING_STOP: u64 = 20;
 /// for the frozen bank (~20 at the idle rate; a commit blocked behind the call for its
 /// whole length would make at most one or two).
 const MIN_BLOCKS_DURING_CALL: u64 = 4;
-
-fn order(side: Side, price_jpy: u128) -> TxBody {
-    TxBody::PlaceOrder(OrderRequest {
-        pair: PAIR,
-        side,
-        quantity: Amount(ETH),
-        limit_price: Amount(price_jpy),
-        time_in_force: TimeInForce::GoodTillCancel,
-        expires_at_ms: None,
-    })
-}
 
 /// Submits and waits until finalized and applied; returns the finalized height.
 fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> u64 {
@@ -189,8 +173,8 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
     .unwrap();
 
     // A first fill with the bank up: mirrored, confirmed on chain, reconcile clean.
-    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 100));
-    let first = submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 100));
+    submit_ok(&testnet, &a, "exchange-b", eth_order(Side::Sell, 100));
+    let first = submit_ok(&testnet, &a, "exchange-a", eth_order(Side::Buy, 100));
     wait_until(PATIENCE, || {
         confirmed_as_at_bank(&mirror_at(&ch, first)?, &house)
     })
@@ -206,8 +190,8 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
     bank.signal("-STOP");
     let stopped = Instant::now();
     let height_at_stop = node_height(&testnet.nodes[0]).expect("node answers");
-    submit_ok(&testnet, &a, "exchange-b", order(Side::Sell, 60));
-    let second = submit_ok(&testnet, &a, "exchange-a", order(Side::Buy, 60));
+    submit_ok(&testnet, &a, "exchange-b", eth_order(Side::Sell, 60));
+    let second = submit_ok(&testnet, &a, "exchange-a", eth_order(Side::Buy, 60));
     let record = mirror_at(&ch, second).unwrap();
     assert_eq!(record["record"]["amount"], "60", "{record}");
     let reference = record["record"]["reference"].as_str().unwrap().to_string();

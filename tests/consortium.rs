@@ -21,36 +21,16 @@ use anyhow::Context;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_crypto::Keypair;
 use seisan_tests::*;
-use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
+use seisan_types::clearing::Side;
 use seisan_types::genesis::{Member, OpeningBalance, Role};
 use seisan_types::governance::{GovernanceChange, Proposal, ProposalId};
-use seisan_types::{Amount, AssetId, Height, TxBody};
+use seisan_types::{Amount, Height, TxBody};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How long a chain that should be finalizing gets to grow by a few blocks.
 const PROGRESS: Duration = Duration::from_secs(60);
-
-/// One ETH in minor units (scale 18).
-const ETH: u128 = 1_000_000_000_000_000_000;
-/// The testnet's one pair, ETH/JPY.
-const PAIR: Pair = Pair {
-    base: AssetId(0),
-    quote: AssetId(1),
-};
-
-/// A good-till-cancelled limit order for one ETH at `price_jpy`.
-fn order(side: Side, price_jpy: u128) -> TxBody {
-    TxBody::PlaceOrder(OrderRequest {
-        pair: PAIR,
-        side,
-        quantity: Amount(ETH),
-        limit_price: Amount(price_jpy),
-        time_in_force: TimeInForce::GoodTillCancel,
-        expires_at_ms: None,
-    })
-}
 
 /// `member`'s balance of `symbol` on `node_url` (`{inventory, locked, customers}`).
 fn balance_of(node_url: &str, member: &str, symbol: &str) -> anyhow::Result<Value> {
@@ -364,9 +344,15 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
         &ch,
         "exchange-a",
         &Keypair::dev("exchange-a"),
-        order(Side::Sell, 300),
+        eth_order(Side::Sell, 300),
     );
-    let bought = trade_as(&testnet, &c_url, joiner, &keypair, order(Side::Buy, 300));
+    let bought = trade_as(
+        &testnet,
+        &c_url,
+        joiner,
+        &keypair,
+        eth_order(Side::Buy, 300),
+    );
     let fill_height = bought["height"].as_u64().expect("finalized height");
     testnet.wait_for_height(&all_four, fill_height).unwrap();
     let c_id = get_ok(&format!("{ch}/v1/members/{joiner}/nonce"))["member"]
@@ -574,9 +560,13 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
         0,
         "bench-0",
         nonces.next("bench-0"),
-        order(Side::Sell, 300),
+        eth_order(Side::Sell, 300),
     );
-    let buy = signed_with(&new_key, nonces.next("exchange-a"), order(Side::Buy, 300));
+    let buy = signed_with(
+        &new_key,
+        nonces.next("exchange-a"),
+        eth_order(Side::Buy, 300),
+    );
     let (code, answer) = submit(&testnet.nodes[1].url(), &buy).unwrap();
     assert!(
         code == 202 || code == 200,

@@ -814,6 +814,27 @@ pub fn fund_jpy(genesis: &mut Genesis, members: &[&str], amount: &str) {
 
 /// Moves `amount` JPY minor units of the signer's inventory to its customer-1: the
 /// cheapest transaction that changes state.
+/// One ETH in minor units (scale 18).
+pub const ETH: u128 = 1_000_000_000_000_000_000;
+
+/// The testnet's pair, ETH/JPY.
+pub const ETH_JPY: seisan_types::clearing::Pair = seisan_types::clearing::Pair {
+    base: seisan_types::ids::AssetId(0),
+    quote: seisan_types::ids::AssetId(1),
+};
+
+/// A good-till-cancelled limit order for one ETH at `price_jpy` on ETH/JPY.
+pub fn eth_order(side: seisan_types::clearing::Side, price_jpy: u128) -> TxBody {
+    TxBody::PlaceOrder(seisan_types::clearing::OrderRequest {
+        pair: ETH_JPY,
+        side,
+        quantity: seisan_types::amount::Amount(ETH),
+        limit_price: seisan_types::amount::Amount(price_jpy),
+        time_in_force: seisan_types::clearing::TimeInForce::GoodTillCancel,
+        expires_at_ms: None,
+    })
+}
+
 pub fn allocate(amount: u128) -> TxBody {
     use seisan_types::tx::{Allocation, AllocationDirection, CustomerId};
     TxBody::Allocate(Allocation {
