@@ -10,7 +10,8 @@
 //!   trust account, so each validator attests every exchange's trust entries.
 //! - `seisan bank run --config DIR/bank.toml` (or `--data DIR --listen ADDR` with the
 //!   testnet parties) serves the bank's HTTP API until SIGINT/SIGTERM. A restart
-//!   keeps every account, entry and transfer reference.
+//!   keeps every account, entry and transfer reference. With `--tls-cert FILE
+//!   --tls-key FILE` (or `tls_cert`/`tls_key` in bank.toml) it serves HTTPS only.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -49,6 +50,13 @@ pub enum BankCommand {
         /// Listen address; overrides the config's.
         #[arg(long)]
         listen: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); overrides the
+        /// config's `tls_cert`.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert; overrides the config's `tls_key`.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -143,6 +151,8 @@ pub fn run(command: BankCommand) -> anyhow::Result<()> {
             config,
             data,
             listen,
+            tls_cert,
+            tls_key,
         } => {
             let mut config = match (config, data) {
                 (Some(path), _) => BankConfig::load(&path)
@@ -158,6 +168,10 @@ pub fn run(command: BankCommand) -> anyhow::Result<()> {
             };
             if let Some(listen) = listen {
                 config.listen = listen;
+            }
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                config.tls_cert = Some(cert);
+                config.tls_key = Some(key);
             }
             crate::init_logging(crate::node::config::LogFormat::Human);
             let runtime = tokio::runtime::Builder::new_multi_thread()

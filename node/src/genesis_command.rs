@@ -74,6 +74,11 @@ pub enum GenesisCommand {
         /// node following and verifying the chain; libp2p port base + 9.
         #[arg(long)]
         observer: bool,
+        /// Also write `tls/`: a testnet CA (`tls/ca.pem`, its key is not kept) and a
+        /// certificate and key for 127.0.0.1/localhost per member's node
+        /// (`tls/<member>.pem`, `tls/<member>.key`) and for the bank (`tls/bank.*`).
+        #[arg(long)]
+        tls: bool,
     },
     /// Validate a genesis file and print a summary.
     Check {
@@ -93,6 +98,7 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
             public_chain,
             usd,
             observer,
+            tls,
         } => {
             let mut genesis =
                 testnet_genesis_sized(validators, quorum, p2p_base_port, extra_exchanges)?;
@@ -109,6 +115,20 @@ pub fn run(command: GenesisCommand) -> anyhow::Result<()> {
                 out.join("genesis.json").display(),
                 genesis.members.len()
             );
+            if tls {
+                let mut servers: Vec<&str> = genesis
+                    .members
+                    .iter()
+                    .map(|member| member.name.as_str())
+                    .collect();
+                servers.push("bank");
+                let certs = seisan_tls::write_testnet_certs(&out.join("tls"), &servers)?;
+                println!(
+                    "wrote the testnet CA {} and a certificate for {}",
+                    certs.ca.display(),
+                    servers.join(", ")
+                );
+            }
             Ok(())
         }
         GenesisCommand::Check { file } => {

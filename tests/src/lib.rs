@@ -598,10 +598,26 @@ pub fn wait_until(
 /// How long one request of [`get`], [`post_raw`] and [`post_json`] may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The CA certificate the harness's requests trust for https:// URLs ([`trust_ca`]).
+static TRUSTED_CA: std::sync::OnceLock<ureq::tls::TlsConfig> = std::sync::OnceLock::new();
+
+/// Makes every request of the harness (`get`, `post_json`, `submit`, `status`, ...)
+/// trust the CA in `ca` (PEM) for https:// URLs, e.g. a TLS testnet's `tls/ca.pem`;
+/// once per test process.
+pub fn trust_ca(ca: &Path) -> anyhow::Result<()> {
+    let tls = seisan_tls::client_tls(Some(ca))?;
+    anyhow::ensure!(
+        TRUSTED_CA.set(tls).is_ok(),
+        "the harness already trusts a CA"
+    );
+    Ok(())
+}
+
 fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
+        .tls_config(TRUSTED_CA.get().cloned().unwrap_or_default())
         .build()
         .into()
 }

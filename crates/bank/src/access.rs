@@ -91,6 +91,13 @@ pub struct BankConfig {
     /// A BIC-like name of the bank, for statements.
     #[serde(default = "default_bank_name")]
     pub bank_name: String,
+    /// The HTTPS certificate chain (PEM); with `tls_key`, the API is served over TLS
+    /// only. Relative paths are relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     pub parties: Vec<PartyConfig>,
 }
 
@@ -122,9 +129,17 @@ impl BankConfig {
             toml::from_str(&text).map_err(|error| BankError::InvalidRequest {
                 reason: format!("parsing {}: {error}", path.display()),
             })?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if config.data_dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
             config.data_dir = base.join(&config.data_dir);
+        }
+        for file in [&mut config.tls_cert, &mut config.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
         }
         config.validate()?;
         Ok(config)
@@ -246,6 +261,8 @@ impl BankConfig {
             scale: 0,
             more_currencies: Vec::new(),
             bank_name: default_bank_name(),
+            tls_cert: None,
+            tls_key: None,
             parties,
         }
     }

@@ -43,16 +43,28 @@ fn segment(text: &str) -> String {
 
 impl HttpBank {
     pub fn new(base_url: &str, token: &str) -> HttpBank {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_millis(BANK_CALL_TIMEOUT_MS)))
-            .build()
-            .into();
+        let agent = Self::agent(ureq::tls::TlsConfig::default());
         HttpBank {
             base_url: base_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
             agent,
         }
+    }
+
+    /// This client with `tls` for `https://` URLs (a CA to trust, see
+    /// `seisan_tls::client_tls`); without it the webpki roots are trusted.
+    pub fn with_tls(mut self, tls: ureq::tls::TlsConfig) -> HttpBank {
+        self.agent = Self::agent(tls);
+        self
+    }
+
+    fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_millis(BANK_CALL_TIMEOUT_MS)))
+            .tls_config(tls)
+            .build()
+            .into()
     }
 
     fn decode<T: DeserializeOwned>(

@@ -298,15 +298,28 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), BankError> {
     let listen = config.listen.clone();
+    // A bad certificate or key stops the bank before it opens its books.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(seisan_tls::server_config(cert, key).map_err(|error| {
+            BankError::InvalidRequest {
+                reason: error.to_string(),
+            }
+        })?),
+        (None, None) => None,
+        _ => {
+            return Err(BankError::InvalidRequest {
+                reason: "tls_cert and tls_key go together: set both or neither".into(),
+            })
+        }
+    };
     let bank = Arc::new(Bank::open(config)?);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|error| BankError::Unavailable {
             reason: format!("binding {listen}: {error}"),
         })?;
-    tracing::info!(listen = %listen, data = %bank.config.data_dir.display(), "bank.serve listening");
-    axum::serve(listener, router(bank))
-        .with_graceful_shutdown(shutdown)
+    tracing::info!(listen = %listen, tls = tls.is_some(), data = %bank.config.data_dir.display(), "bank.serve listening");
+    seisan_tls::serve(listener, tls, router(bank), shutdown)
         .await
         .map_err(|error| BankError::Unavailable {
             reason: error.to_string(),

@@ -353,7 +353,7 @@ pub fn fiat_deposit(args: FiatDepositArgs) -> anyhow::Result<()> {
     };
     let before = credited(&mut session, &asset.symbol)?;
     let reference = TransferReference(format!("trust-deposit-{name}-{}", super::text::now_ms()));
-    let bank = HttpBank::new(&args.bank, &token);
+    let bank = HttpBank::new(&args.bank, &token).with_tls(session.client_tls()?);
     let receipt = bank
         .transfer(&TransferRequest {
             from: AccountId::operating_in(&name, &asset.symbol),

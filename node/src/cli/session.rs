@@ -3,8 +3,8 @@
 //! for transactions.
 //!
 //! Settings come from, in order of precedence: command-line flags, environment
-//! variables (`SEISAN_NODE`, `SEISAN_KEY`, `SEISAN_GENESIS`), the config file
-//! (`SEISAN_CONFIG`, or `~/.config/seisan/client.toml`, keys `node`, `key`, `genesis`;
+//! variables (`SEISAN_NODE`, `SEISAN_KEY`, `SEISAN_GENESIS`, `SEISAN_CA`), the config file
+//! (`SEISAN_CONFIG`, or `~/.config/seisan/client.toml`, keys `node`, `key`, `genesis`, `ca`;
 //! relative paths are relative to the file), then the default node URL. Keys never
 //! leave the machine: transactions are signed here and only the signed transaction is
 //! sent.
@@ -60,6 +60,10 @@ pub struct ClientOptions {
     /// The trusted genesis file (assets, pairs, members; verifies proofs) [or `genesis` in the config file].
     #[arg(long, global = true, env = "SEISAN_GENESIS", value_name = "FILE")]
     pub genesis: Option<PathBuf>,
+    /// The CA certificate (PEM) an https:// node is checked against [or `ca` in the
+    /// config file; default: the webpki roots].
+    #[arg(long, global = true, env = "SEISAN_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -72,6 +76,7 @@ struct ConfigFile {
     node: Option<String>,
     key: Option<PathBuf>,
     genesis: Option<PathBuf>,
+    ca: Option<PathBuf>,
 }
 
 /// Reads the config file, if there is one. A file named by `SEISAN_CONFIG` must exist;
@@ -112,6 +117,8 @@ pub struct Session {
     pub node: NodeClient,
     pub json: bool,
     key: Option<PathBuf>,
+    /// The CA file clients of this session trust ([`ClientOptions::ca`]).
+    ca: Option<PathBuf>,
     genesis_path: Option<PathBuf>,
     genesis: Option<Genesis>,
     /// [`Session::genesis_domain`], once computed.
@@ -136,17 +143,25 @@ impl Session {
             .clone()
             .or(config.node)
             .unwrap_or_else(|| DEFAULT_NODE_URL.to_string());
-        let key = options.key.clone().or(config.key.map(relative));
+        let key = options.key.clone().or(config.key.map(&relative));
+        let ca = options.ca.clone().or(config.ca.map(&relative));
         Ok(Session {
-            node: NodeClient::with_key(&node, key.clone())?,
+            node: NodeClient::with_key(&node, key.clone())?.with_ca(ca.as_deref())?,
             json: options.json,
             key,
+            ca,
             genesis_path: options.genesis.clone().or(config.genesis.map(&relative)),
             genesis: None,
             domain: None,
             membership: None,
             submitted: HashMap::new(),
         })
+    }
+
+    /// The TLS settings for other HTTPS services this session calls (the bank): the
+    /// same CA as the node's.
+    pub fn client_tls(&self) -> anyhow::Result<ureq::tls::TlsConfig> {
+        Ok(seisan_tls::client_tls(self.ca.as_deref())?)
     }
 
     /// The trusted genesis file.
@@ -558,6 +573,8 @@ fn unix_ms() -> u64 {
 pub struct NodeClient {
     pub base: String,
     agent: ureq::Agent,
+    /// Which certificates an https:// node must present ([`NodeClient::with_ca`]).
+    tls: ureq::tls::TlsConfig,
     /// The key file, read on the first request that needs it.
     key: Option<PathBuf>,
     credentials: std::cell::OnceCell<Option<seisan_api::Credentials>>,
@@ -570,17 +587,31 @@ impl NodeClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("node URL {base:?} must start with http:// or https://");
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .build()
-            .into();
+        let tls = ureq::tls::TlsConfig::default();
         Ok(NodeClient {
             base,
-            agent,
+            agent: Self::agent(tls.clone()),
+            tls,
             key,
             credentials: std::cell::OnceCell::new(),
         })
+    }
+
+    /// This client trusting only the CA certificate(s) in `ca` for https:// (the webpki
+    /// roots without one).
+    pub fn with_ca(mut self, ca: Option<&Path>) -> anyhow::Result<NodeClient> {
+        self.tls = seisan_tls::client_tls(ca)?;
+        self.agent = Self::agent(self.tls.clone());
+        Ok(self)
+    }
+
+    fn agent(tls: ureq::tls::TlsConfig) -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .tls_config(tls)
+            .build()
+            .into()
     }
 
     /// The member's signing key, if the session has a readable one (a bad key file is
@@ -634,6 +665,7 @@ impl NodeClient {
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(REQUEST_TIMEOUT))
+            .tls_config(self.tls.clone())
             .build()
             .into()
     }
@@ -643,7 +675,16 @@ impl NodeClient {
     }
 
     pub fn unreachable(&self, error: ureq::Error) -> anyhow::Error {
-        anyhow!("cannot reach node at {}: {error}", self.base)
+        // A certificate the client does not trust: say how to trust the right CA.
+        // (rustls' refusal reaches ureq as an io error that says "invalid peer certificate").
+        let hint = if matches!(error, ureq::Error::Rustls(_))
+            || error.to_string().contains("peer certificate")
+        {
+            " (if the node's certificate is from your consortium's own CA, pass --ca FILE, set SEISAN_CA, or put ca = \"FILE\" in the config file)"
+        } else {
+            ""
+        };
+        anyhow!("cannot reach node at {}: {error}{hint}", self.base)
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -77,26 +77,27 @@ impl std::fmt::Debug for BankConnection {
     }
 }
 
-/// The node's bank clients, if it has a bank URL and a token (its own or an auditor's).
-pub fn connect(config: &NodeConfig) -> Option<BankConnection> {
-    let url = config.bank_url.clone()?;
-    let own = config
-        .bank_token
-        .as_deref()
-        .map(|token| HttpBank::new(&url, token));
-    let auditor = config
-        .bank_auditor_token
-        .as_deref()
-        .map(|token| HttpBank::new(&url, token));
-    let own = own.or_else(|| auditor.clone())?;
+/// The node's bank clients, if it has a bank URL and a token (its own or an auditor's);
+/// an unreadable `bank_ca` is an error.
+pub fn connect(config: &NodeConfig) -> anyhow::Result<Option<BankConnection>> {
+    let Some(url) = config.bank_url.clone() else {
+        return Ok(None);
+    };
+    let tls = seisan_tls::client_tls(config.bank_ca.as_deref())?;
+    let client = |token: &str| HttpBank::new(&url, token).with_tls(tls.clone());
+    let own = config.bank_token.as_deref().map(client);
+    let auditor = config.bank_auditor_token.as_deref().map(client);
+    let Some(own) = own.or_else(|| auditor.clone()) else {
+        return Ok(None);
+    };
     let audits_all = auditor.is_some();
     let reader = auditor.unwrap_or_else(|| own.clone());
-    Some(BankConnection {
+    Ok(Some(BankConnection {
         own: Arc::new(own),
         reader: Arc::new(reader),
         audits_all,
         url,
-    })
+    }))
 }
 
 /// Starts the watcher when the node has a bank connection and genesis a fiat asset;

@@ -7,6 +7,9 @@
 //! data = "data/exchange-a"        # data directory (state, last-vote record, LOCK)
 //! listen = "/ip4/0.0.0.0/tcp/7102" # libp2p listen address (default: this member's p2p_address in genesis)
 //! http = "127.0.0.1:8102"         # HTTP API address
+//! tls_cert = "tls/exchange-a.pem" # with tls_key: serve the API over HTTPS only
+//! tls_key = "tls/exchange-a.key"  # the certificate's PEM private key
+//! bank_ca = "tls/ca.pem"          # the CA an https:// bank_url is checked against
 //! log_format = "human"            # or "json"
 //! empty_block_delay_ms = 500      # idle leader's wait before an empty block
 //! bank_token_file = "keys/exchange-a.bank-token" # this member's bank token (mode 0600)
@@ -42,6 +45,13 @@ pub struct NodeArgs {
     /// HTTP API listen address.
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// Serve the HTTP API over TLS with this PEM certificate chain (with --tls-key);
+    /// plain HTTP without.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Log format: human or json.
     #[arg(long)]
     pub log_format: Option<LogFormat>,
@@ -53,6 +63,10 @@ pub struct NodeArgs {
     /// the environment variable SEISAN_BANK_TOKEN (never as an argument).
     #[arg(long, env = "SEISAN_BANK_TOKEN_FILE", value_name = "FILE")]
     pub bank_token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) an https:// --bank-url is checked against (default: the
+    /// webpki roots).
+    #[arg(long, env = "SEISAN_BANK_CA", value_name = "FILE")]
+    pub bank_ca: Option<PathBuf>,
     /// A file (mode 0600) holding this validator's read-only auditor token at the bank
     /// (or SEISAN_BANK_AUDITOR_TOKEN): with it the bank watcher reads, and attests, every
     /// exchange's trust account instead of only its own.
@@ -108,9 +122,12 @@ struct ConfigFile {
     data: Option<PathBuf>,
     listen: Option<String>,
     http: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
     bank_url: Option<String>,
     bank_token_file: Option<PathBuf>,
+    bank_ca: Option<PathBuf>,
     bank_auditor_token_file: Option<PathBuf>,
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
@@ -131,8 +148,12 @@ pub struct NodeConfig {
     pub data: PathBuf,
     pub listen: Option<String>,
     pub http: SocketAddr,
+    /// The API's certificate and key files: HTTPS when set.
+    pub tls: Option<TlsFiles>,
     pub log_format: LogFormat,
     pub bank_url: Option<String>,
+    /// The CA to check an https:// bank against (else the webpki roots).
+    pub bank_ca: Option<PathBuf>,
     /// The token itself (read from its file or the environment); never logged.
     pub bank_token: Option<String>,
     /// The auditor token itself; never logged.
@@ -159,6 +180,8 @@ impl std::fmt::Debug for NodeConfig {
             .field("data", &self.data)
             .field("listen", &self.listen)
             .field("http", &self.http)
+            .field("tls", &self.tls)
+            .field("bank_ca", &self.bank_ca)
             .field("log_format", &self.log_format)
             .field("bank_url", &self.bank_url)
             .field("bank_token", &secret(&self.bank_token))
@@ -171,6 +194,13 @@ impl std::fmt::Debug for NodeConfig {
             .field("fault", &self.fault)
             .finish_non_exhaustive()
     }
+}
+
+/// The HTTP API's certificate chain and private key (PEM files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A token from its file (`flag`'s) or else from the environment variable `variable`.
@@ -239,8 +269,22 @@ impl NodeArgs {
                 .http
                 .or(file.http)
                 .unwrap_or_else(|| "127.0.0.1:8101".parse().expect("valid address")),
+            tls: match (
+                self.tls_cert.or(file.tls_cert),
+                self.tls_key.or(file.tls_key),
+            ) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (None, None) => None,
+                (Some(_), None) => {
+                    anyhow::bail!("--tls-cert needs --tls-key (or `tls_key` in the config file)")
+                }
+                (None, Some(_)) => {
+                    anyhow::bail!("--tls-key needs --tls-cert (or `tls_cert` in the config file)")
+                }
+            },
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             bank_url: self.bank_url.or(file.bank_url),
+            bank_ca: self.bank_ca.or(file.bank_ca),
             bank_token: token(
                 self.bank_token_file.or(file.bank_token_file),
                 "bank-token-file",

@@ -328,6 +328,12 @@ const TIMEOUT_LOG_INTERVAL_MS: u64 = 5_000;
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let genesis = super::super::genesis_command::load_genesis(&config.genesis)?;
     let keypair = seisan_crypto::keyfile::read_key_file(&config.key)?;
+    // A missing or mismatched certificate or key stops the node before it opens anything.
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|files| seisan_tls::server_config(&files.cert, &files.key))
+        .transpose()?;
     let _lock = DataDirLock::acquire(&config.data)?;
     let state_path = config.data.join("state");
     let backend = SledBackend::open(&state_path)
@@ -468,7 +474,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (custody_status, custody_receiver) =
         watch::channel(super::custody_watcher::CustodyStatus::default());
     let (bank_status, bank_receiver) = watch::channel(super::bank_watcher::BankStatus::default());
-    let bank_connection = super::bank_watcher::connect(&config);
+    let bank_connection = super::bank_watcher::connect(&config)?;
     let context = ApiContext {
         domain: genesis.domain(),
         genesis: genesis.clone(),
@@ -510,12 +516,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http))?;
-    info!(http = %config.http, "HTTP API listening");
+    info!(http = %config.http, tls = tls.is_some(), "HTTP API listening");
     tokio::spawn(async move {
-        // With each client's address, for the per-address rate limit.
-        let service = api::router(context, config.rate_limits)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(error) = axum::serve(listener, service).await {
+        // Handlers get each client's address (ConnectInfo), for the per-address rate limit.
+        let router = api::router(context, config.rate_limits);
+        if let Err(error) = seisan_tls::serve(listener, tls, router, std::future::pending()).await {
             error!(%error, "HTTP server stopped");
         }
     });
