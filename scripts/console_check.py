@@ -146,14 +146,19 @@ def agree(what, on_page, from_api):
 
 
 def open_page(driver, page):
-    """Shows `page` and waits for a refresh that started after it was shown."""
+    """Shows `page` and waits for a refresh that started after it was shown; a refresh
+    that failed fails here, naming the page's error and the browser console's."""
     driver.execute_script("location.hash = arguments[0]", page)
     before = time.time() * 1000
-    wait(driver, f"the {page} page", lambda d: d.execute_script(
-        "return document.body.dataset.page === arguments[0] && "
-        "document.getElementById('footer').textContent.startsWith('Updated ') && "
-        "Date.parse(document.getElementById('footer').textContent.split(' ')[1]) >= arguments[1]",
+    outcome = wait(driver, f"the {page} page", lambda d: d.execute_script(
+        "const footer = document.getElementById('footer').textContent;"
+        "if (footer.startsWith('Could not update')) return footer;"
+        "return document.body.dataset.page === arguments[0] && footer.startsWith('Updated ') && "
+        "Date.parse(footer.split(' ')[1]) >= arguments[1] && 'ok'",
         page, before))
+    if outcome != "ok":
+        shot(driver, f"failed-{page}")
+        raise AssertionError(f"the {page} page: {outcome}; browser console: {console_errors(driver)}")
 
 
 def sign_in(driver, member):

@@ -293,6 +293,7 @@ async function refresh() {
       state.again = false;
       await render[currentPage()]();
       $("footer").textContent = "Updated " + new Date().toISOString() + " at height " + (state.lastHeight ?? "-");
+      $("footer").className = "muted";
       document.body.dataset.renderedHeight = String(state.lastHeight ?? "");
     } while (state.again);
   } catch (error) {
