@@ -282,28 +282,27 @@ pub fn verify_trade_certificate(
             count: document.descendants.len(),
         });
     }
-    let (mut hash, mut height) = (header.hash(), header.height);
-    for descendant in &document.descendants {
-        if descendant.parent != hash
-            || descendant.height != height.next()
-            || descendant.chain_id != genesis.chain_id
-        {
-            return Err(TradeCheckError::BrokenDescendant {
-                height: descendant.height,
-                expected_parent_height: height,
-            });
-        }
-        hash = descendant.hash();
-        height = descendant.height;
-    }
-    if certificate.vote.block != hash || certificate.vote.height != height {
-        return Err(TradeCheckError::OtherBlock {
+    certified_through(
+        header,
+        &document.descendants,
+        &genesis.chain_id,
+        certificate,
+    )
+    .map_err(|link| match link {
+        Link::Broken {
+            descendant,
+            parent_height,
+        } => TradeCheckError::BrokenDescendant {
+            height: descendant,
+            expected_parent_height: parent_height,
+        },
+        Link::OtherBlock { block, height } => TradeCheckError::OtherBlock {
             certified: certificate.vote.block,
             certified_height: certificate.vote.height,
-            block: hash,
+            block,
             height,
-        });
-    }
+        },
+    })?;
     // The receipt is in the certified block.
     let computed = receipts_root_of(&document.receipt, &document.receipt_path);
     if computed != header.receipts_root {
@@ -561,6 +560,51 @@ pub fn verify_file(path: &std::path::Path, genesis: &Genesis, json: bool) -> any
         verified.epoch,
         verified.certified_height
     );
+    Ok(())
+}
+
+/// Why a certificate does not certify a header through its descendants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Link {
+    /// `descendant` does not follow the header at `parent_height` (parent hash, height
+    /// or chain).
+    Broken {
+        descendant: Height,
+        parent_height: Height,
+    },
+    /// The run ends at `block` (`height`), which is not the certified block.
+    OtherBlock { block: Hash, height: Height },
+}
+
+/// Checks that `certificate` certifies `header` itself or its descendant at the end of
+/// `descendants`, each the child of the one before (parent hash, next height, same
+/// chain): a finalization of a descendant finalizes its ancestors (consensus R8).
+pub(super) fn certified_through(
+    header: &seisan_types::BlockHeader,
+    descendants: &[seisan_types::BlockHeader],
+    chain_id: &ChainId,
+    certificate: &seisan_types::QuorumCertificate,
+) -> Result<(), Link> {
+    let (mut hash, mut height) = (header.hash(), header.height);
+    for descendant in descendants {
+        if descendant.parent != hash
+            || descendant.height != height.next()
+            || descendant.chain_id != *chain_id
+        {
+            return Err(Link::Broken {
+                descendant: descendant.height,
+                parent_height: height,
+            });
+        }
+        hash = descendant.hash();
+        height = descendant.height;
+    }
+    if certificate.vote.block != hash || certificate.vote.height != height {
+        return Err(Link::OtherBlock {
+            block: hash,
+            height,
+        });
+    }
     Ok(())
 }
 

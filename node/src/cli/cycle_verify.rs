@@ -386,29 +386,27 @@ fn check_blocks(
                 limit: MAX_CYCLE_DESCENDANTS,
             });
         }
-        let (mut hash, mut at) = (header.hash(), height);
-        for descendant in &block.descendants {
-            if descendant.parent != hash
-                || descendant.height != at.next()
-                || descendant.chain_id != genesis.chain_id
-            {
-                return Err(CycleCheckError::BrokenDescendant {
+        super::certificate::certified_through(
+            header,
+            &block.descendants,
+            &genesis.chain_id,
+            certificate,
+        )
+        .map_err(|link| match link {
+            super::certificate::Link::Broken { descendant, .. } => {
+                CycleCheckError::BrokenDescendant {
                     index,
                     height,
-                    descendant: descendant.height,
-                });
+                    descendant,
+                }
             }
-            hash = descendant.hash();
-            at = descendant.height;
-        }
-        if certificate.vote.block != hash || certificate.vote.height != at {
-            return Err(CycleCheckError::OtherBlock {
+            super::certificate::Link::OtherBlock { .. } => CycleCheckError::OtherBlock {
                 index,
                 height,
                 certified: certificate.vote.block,
                 certified_height: certificate.vote.height,
-            });
-        }
+            },
+        })?;
         latest = latest.max(epoch);
     }
     Ok(latest)
