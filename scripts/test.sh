@@ -37,6 +37,9 @@ cargo nextest run --workspace --profile ci --locked "${TEST_HOOKS[@]}"
 say "schemathesis against /v1/openapi.json of live nodes"
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/schemathesis.sh
 
+say "the web console in headless chromium (Selenium): pages without console errors, a CLI trade on the page within seconds, figures equal to the API's (scripts/console.sh; screenshots in target/console-artifacts/)"
+SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/console.sh
+
 say "promtool: the shipped alert rules (and their unit tests), the Prometheus config, and a live node's /metrics (scripts/promtool.sh)"
 SEISAN_BIN="$(pwd)/target/debug/seisan" scripts/promtool.sh
 
