@@ -553,6 +553,18 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
     );
     let done = wait_finalized(&ch, &fresh.id()).unwrap();
     assert_eq!(done["receipt"]["outcome"], "applied", "{done}");
+    // The API answers the new key at once and the rotated-away one never again.
+    let own_balances = format!("{ch}/v1/members/exchange-a/balances");
+    let (code, answer) = get_as(Some(&old_key), &own_balances).unwrap();
+    assert!(
+        code == 401 && answer["error"]["code"] == "unknown_key",
+        "the rotated-away key read exchange-a's balances: {code} {answer}"
+    );
+    let (code, answer) = get_as(Some(&new_key), &own_balances).unwrap();
+    assert_eq!(
+        code, 200,
+        "the new key reads exchange-a's balances: {answer}"
+    );
     // The new key trades: bench-0 offers one ETH for 300 yen, exchange-a (new key)
     // buys it, the fill is final on every node and both members' balances moved.
     finalize(
@@ -656,6 +668,16 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
         "exchange-b",
         nonces.next("exchange-b"),
         allocate(1),
+    );
+    // A removed member's key reads nothing through the API either.
+    let (code, answer) = get_as(
+        Some(&Keypair::dev("exchange-b")),
+        &format!("{ch}/v1/members/exchange-b/balances"),
+    )
+    .unwrap();
+    assert!(
+        code == 401 && answer["error"]["code"] == "unknown_key",
+        "the removed member read through the API: {code} {answer}"
     );
     let (code, answer) = submit(&ch, &removed).unwrap();
     assert!(
