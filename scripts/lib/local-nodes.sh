@@ -23,18 +23,24 @@ for _ in range(200):
 # start_local_nodes BIN DIR [FLAGS...]: writes a testnet genesis into DIR (libp2p from
 # $p2p_base, see pick_p2p_base) and starts its three validators with HTTP on free
 # ports (appended to http_ports, their pids to pids); FLAGS go to the first node only.
+# With local_tls=1 the nodes serve HTTPS only, with certificates from the testnet CA
+# DIR/tls/ca.pem (`genesis testnet --tls`); scheme is then https, else http.
 start_local_nodes() {
   local bin=$1 dir=$2
   shift 2
-  local first=("$@") extra member port index=0
-  "$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
+  local first=("$@") extra member port index=0 tls_flag=() tls=()
+  scheme=http
+  if [ "${local_tls:-0}" = 1 ]; then tls_flag=(--tls); scheme=https; fi
+  "$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" "${tls_flag[@]}" >/dev/null
   http_ports=()
   for member in clearing-house exchange-a exchange-b; do
     port=$(free_port)
     http_ports+=("$port")
     extra=()
     if [ "$index" -eq 0 ]; then extra=("${first[@]}"); fi
-    "$bin" node "${extra[@]}" --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
+    tls=()
+    if [ "$scheme" = https ]; then tls=(--tls-cert "$dir/tls/$member.pem" --tls-key "$dir/tls/$member.key"); fi
+    "$bin" node "${extra[@]}" "${tls[@]}" --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
       --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
     pids+=($!)
     index=$((index + 1))
