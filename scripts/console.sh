@@ -6,7 +6,7 @@
 # exchange's token sees its own data with the operators-only panels saying so.
 # Screenshots are kept in target/console-artifacts/.
 # Installs chromium and chromium-driver (apt-get) and Selenium (a venv under .tools/)
-# when missing. Environment: SEISAN_BIN (default target/debug/seisan, built if missing).
+# when missing; anvil (the public chain, for custody) through scripts/anvil.sh. Environment: SEISAN_BIN (default target/debug/seisan, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -33,6 +33,7 @@ dir=$(mktemp -d -t seisan-console.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  scripts/anvil.sh stop "$dir/anvil" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -40,11 +41,25 @@ trap cleanup EXIT
 
 . scripts/lib/local-nodes.sh
 pick_p2p_base
-# Like start_local_nodes, with opening balances in genesis so the exchanges can trade:
-# exchange-a holds ETH to sell, exchange-b JPY to buy with.
-"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" >/dev/null
+# The public chain (anvil, on a free port) so custody is real: the reserves panel shows
+# the hot and cold wallets against the ledger. Like scripts/testnet.sh, the wallets are
+# fresh addresses holding only gas and what the exchanges deposit.
+ANVIL_PORT=$(free_port)
+export ANVIL_PORT
+eth_rpc=http://127.0.0.1:$ANVIL_PORT
+scripts/anvil.sh start "$dir/anvil"
+mkdir -p "$dir/keys"
+hot_address=$("$bin" custody keygen --out "$dir/hot-wallet.key")
+cold_address=$("$bin" custody keygen --out "$dir/cold-wallet.key")
+for address in "$hot_address" "$cold_address"; do
+  curl -fsS -X POST -H 'content-type: application/json' \
+    --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anvil_setBalance\",\"params\":[\"$address\",\"0x2386f26fc10000\"]}" \
+    "$eth_rpc" >/dev/null
+done
+# Opening yen balances so the exchanges can trade (their ETH comes by deposit, below).
+"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" --eth-chain-id 31337 \
+  --hot-address "$hot_address" --cold-address "$cold_address" >/dev/null
 jq '.opening_balances += [
-      {member: "exchange-a", asset: "ETH", amount: "10"},
       {member: "exchange-a", asset: "JPY", amount: "1000000"},
       {member: "exchange-b", asset: "JPY", amount: "10000000"}]' \
   "$dir/genesis.json" >"$dir/genesis.funded.json"
@@ -53,8 +68,11 @@ http_ports=()
 for member in clearing-house exchange-a exchange-b; do
   port=$(free_port)
   http_ports+=("$port")
+  extra=()
+  if [ "$member" = clearing-house ]; then extra=(--hot-key "$dir/hot-wallet.key"); fi
   "$bin" node --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
-    --data "$dir/data/$member" --http "127.0.0.1:$port" >"$dir/$member.log" 2>&1 &
+    --data "$dir/data/$member" --http "127.0.0.1:$port" --eth-rpc "$eth_rpc" "${extra[@]}" \
+    >"$dir/$member.log" 2>&1 &
   pids+=($!)
 done
 url=http://127.0.0.1:${http_ports[0]}
@@ -64,7 +82,14 @@ for _ in $(seq 1 150); do
 done
 curl -fsS "$url/v1/status" | jq -e '.syncing == false' >/dev/null
 
-# Some history before the browser opens: a trade, and a resting order on each side.
+# Some history before the browser opens: ETH deposits (attested on chain), a withdrawal, a trade,
+# and a resting order on each side.
+"$bin" deposit --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/exchange-a.key" \
+  --eth-rpc "$eth_rpc" ETH 5 >/dev/null
+"$bin" deposit --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/exchange-b.key" \
+  --eth-rpc "$eth_rpc" ETH 1 >/dev/null
+"$bin" withdraw --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/exchange-b.key" \
+  ETH 0.5 >/dev/null
 order() { "$bin" order --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/$1.key" "${@:2}" >/dev/null; }
 order exchange-a sell ETH/JPY 1 --price 400000
 order exchange-b buy ETH/JPY 1 --price 400000
@@ -75,7 +100,7 @@ token() { "$bin" auth token --node "$url" --genesis "$dir/genesis.json" --key "$
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 started=$(date +%s)
-CONSOLE_URL=$url CONSOLE_GENESIS=$dir/genesis.json CONSOLE_KEYS=$dir/keys SEISAN_BIN=$bin \
+CONSOLE_URL=$url CONSOLE_CUSTODY=1 CONSOLE_GENESIS=$dir/genesis.json CONSOLE_KEYS=$dir/keys SEISAN_BIN=$bin \
   ARTIFACTS=$artifacts TOKEN_CLEARING_HOUSE="$(token clearing-house)" TOKEN_EXCHANGE_A="$(token exchange-a)" \
   "$venv/bin/python" scripts/console_check.py
 echo "console: the browser checks took $(($(date +%s) - started))s; screenshots in $artifacts"

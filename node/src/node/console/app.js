@@ -109,7 +109,7 @@ function row(cells, attrs) {
 // A table of objects of unknown shape: one column per key of the first.
 function genericTable(id, items, empty) {
   const keys = items.length ? Object.keys(items[0]) : ["-"];
-  table(id, keys, items.map((item) => row(keys.map((k) => cell(k, item[k])))), empty);
+  table(id, keys, items.map((item) => row(keys.map((k) => cell(k, item[k])), { "data-item": "true" })), empty);
 }
 function operatorsOnly(id) {
   const node = $(id);
@@ -467,8 +467,30 @@ const render = {
       $("reserves").replaceChildren(el("p", { class: "muted", id: "no-custody" },
         "This node watches no public chain (no public_chain in genesis, or no --eth-rpc): ask a node that does."));
     }
-    genericTable("deposits-table", deposits.deposits, "no deposits");
-    genericTable("withdrawals-table", withdrawals.withdrawals, "no withdrawals");
+    const short = (hex) => (hex ? String(hex).slice(0, 12) + "..." : "-");
+    table("deposits-table", ["Deposit", "Asset", "Amount", "From", "Transaction", "Attested by", "Outcome"],
+      deposits.deposits.map((d) => {
+        // The version that reached the quorum, else the first one seen.
+        const [fact, outcome] = d.outcome || [d.attestations[0][0], null];
+        const version = d.attestations.find(([f]) => JSON.stringify(f) === JSON.stringify(fact));
+        const result = outcome === null ? "waiting for attestations"
+          : outcome === "unregistered" ? "unregistered sender: not credited"
+          : "credited to " + memberName(outcome.credited.member);
+        return row([short(d.id), asset(fact.asset).symbol,
+          el("td", { class: "num amount" }, amount(fact.amount, fact.asset)), short(fact.from), short(fact.tx_hash),
+          version ? version[1].map(memberName).join(", ") : "-", result], { "data-item": "true" });
+      }), "no deposits");
+    table("withdrawals-table", ["Withdrawal", "Member", "Asset", "Amount", "To", "Status", "Payout attested by"],
+      withdrawals.withdrawals.map((w) => {
+        const status = typeof w.status === "string" ? w.status
+          : Object.keys(w.status)[0] + " " + short(Object.values(w.status)[0].tx_hash);
+        return row([w.id, memberName(w.member), asset(w.asset).symbol,
+          el("td", { class: "num amount" }, amount(w.amount, w.asset)), short(w.to), status,
+          w.payout_attesters.map(memberName).join(", ") || "-"], { "data-item": "true" });
+      }), "no withdrawals");
+    if (withdrawals.waiting_for_hot_wallet && withdrawals.waiting_for_hot_wallet.length) {
+      $("withdrawals-table").after(el("p", { class: "bad" }, "Waiting for the hot wallet: " + JSON.stringify(withdrawals.waiting_for_hot_wallet)));
+    }
   },
 
   async bank() {
