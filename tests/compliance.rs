@@ -422,6 +422,8 @@ fn fiat_line<'a>(report: &'a Value, member: &str) -> anyhow::Result<&'a Value> {
 /// names the shortfall with the trust balance as of the day's last block (from the
 /// bank's statement), although 100 more yen arrive after it; today's report and the
 /// metric name it too.
+/// With the bank frozen (SIGSTOP), the report answers within one timeout, says the trust
+/// balance is unverified and why, and the chain finalizes meanwhile; thawed, it reads again.
 #[test]
 fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> {
     use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
@@ -429,7 +431,7 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
     std::env::set_var("SEISAN_DAY_CUTOFF", cutoff_in(-3_600));
     let bank_port = free_port();
     let mut net = Testnet::start(0)?;
-    let _bank = start_bank(net.dir.path(), None, bank_port)?;
+    let bank = start_bank(net.dir.path(), None, bank_port)?;
     let bank_url = format!("http://127.0.0.1:{bank_port}");
     let with_bank = |net: &mut Testnet| -> anyhow::Result<()> {
         for index in 0..3 {
@@ -543,6 +545,37 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
         fiat_line(&today_line, "exchange-a")?["trust"]["balance"],
         json!("250")
     );
+
+    // A frozen bank (SIGSTOP): the report still answers, within the bank client's one
+    // timeout, saying the trust balance could not be read and why, and the chain keeps
+    // finalizing meanwhile (no lock is held across the bank call). Thawed, it reads again.
+    let before = node_height(&net.nodes[1]).context("exchange-a's height")?;
+    bank.signal("-STOP");
+    let (code, frozen) = get_within(
+        &format!("{a}/v1/compliance/today"),
+        std::time::Duration::from_secs(40),
+    )?;
+    let after = node_height(&net.nodes[1]).context("exchange-a's height")?;
+    bank.signal("-CONT");
+    assert_eq!(code, 200, "{frozen}");
+    let line = fiat_line(&frozen, "exchange-a")?;
+    assert_eq!(line["trust"]["read"], "failed", "{frozen}");
+    assert!(
+        frozen["unverified"]
+            .as_array()
+            .is_some_and(|notes| notes.iter().any(|note| note
+                .as_str()
+                .is_some_and(|note| note.contains("the bank did not answer")))),
+        "the report says the trust balance is unverified: {frozen}"
+    );
+    assert!(
+        after >= before + 3,
+        "the chain stood still while the report waited for the frozen bank: {before} -> {after}"
+    );
+    wait_until(PATIENT, || {
+        Ok(fiat_line(&today(&a)?, "exchange-a")?["trust"]["read"] == "read")
+    })
+    .context("the thawed bank is read again")?;
     drop(net);
     Ok(())
 }
