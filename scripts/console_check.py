@@ -29,6 +29,8 @@ TOKENS = {
     "clearing-house": os.environ["TOKEN_CLEARING_HOUSE"],
     "exchange-a": os.environ["TOKEN_EXCHANGE_A"],
 }
+# Whether a settled cycle with netting must be on the settlement page.
+REQUIRE_NETTING = os.environ.get("CONSOLE_NETTING") == "1"
 # Whether the nodes watch a public chain (reserves, deposits).
 CUSTODY = os.environ.get("CONSOLE_CUSTODY") == "1"
 PAGES = ["consortium", "markets", "settlement", "custody", "bank"]
@@ -249,10 +251,33 @@ def check_custody(driver, member):
 
 def check_settlement(driver, member, operator):
     open_page(driver, "settlement")
+    agree("confirmations (quantity, price)", lambda: cells(driver, "#confirmations-table tr[data-item]", ["quantity", "price"]),
+          lambda: [(shown(c["submissions"][0]["terms"]["quantity"], SYMBOL[c["submissions"][0]["terms"]["pair"]["base"]]),
+                    shown(c["submissions"][0]["terms"]["price"], SYMBOL[c["submissions"][0]["terms"]["pair"]["quote"]]))
+                   for c in api("/v1/confirmations", member)["confirmations"]])
+    topups = agree("top-ups (needed, shortfall)", lambda: cells(driver, "#topups-table tr[data-item]", ["needed", "shortfall"]),
+                   lambda: [(shown(t["needed"], SYMBOL[t["asset"]]), shown(t["shortfall"], SYMBOL[t["asset"]]))
+                            for t in api("/v1/topups", member)["top_ups"]])
+    if REQUIRE_NETTING:
+        assert topups, "no top-up request on the settlement page"
     if operator:
-        agree("cycles", lambda: sorted({int(c) for c in driver.execute_script(
-            "return [...document.querySelectorAll('#cycles-table tr[data-cycle]')].map(r => r.dataset.cycle)")}),
-            lambda: sorted(c["id"] for c in api("/v1/cycles", member)["cycles"]))
+        def from_api():
+            lines = []
+            for cycle in sorted(api("/v1/cycles", member)["cycles"], key=lambda c: -c["id"]):
+                for entry in cycle["netting"]:
+                    symbol = SYMBOL[entry["asset"]]
+                    saving = int(entry["gross"]) - int(entry["net"])
+                    lines.append((str(cycle["id"]), symbol, shown(entry["gross"], symbol), shown(entry["net"], symbol),
+                                  shown(saving, symbol)))
+            return lines
+
+        netting = agree("cycles: gross, net and the saving", lambda: [tuple(r) for r in driver.execute_script(
+            "return [...document.querySelectorAll('#cycles-table tr[data-cycle]')]"
+            ".filter(r => r.querySelector('.gross').textContent !== '-')"
+            ".map(r => [r.dataset.cycle, ...['asset', 'gross', 'net', 'saving'].map(c => r.querySelector('.' + c).textContent)])")],
+            from_api)
+        if REQUIRE_NETTING:
+            assert any(line[4] != "0" for line in netting), f"no cycle with a netting saving on the page: {netting}"
     else:
         notice = text(driver, "#cycles [data-operators-only]") or ""
         assert "for the clearing house and observers" in notice, notice

@@ -196,6 +196,7 @@ async function signIn(token) {
   showPage();
   await refresh();
   if (state.operator) followEvents();
+  else $("live").textContent = "live: polling /v1/status each second";
   setInterval(pollStatus, POLL_MS);
 }
 
@@ -422,17 +423,39 @@ const render = {
           const status = typeof c.status === "string" ? c.status : Object.keys(c.status)[0];
           const lines = c.netting.length ? c.netting : [null];
           return lines.map((n) => row([c.id, time(c.opened_at_ms), status, c.matched,
-            n ? asset(n.asset).symbol : "-",
-            n ? amount(n.gross, n.asset) : "-",
-            n ? amount(n.net, n.asset) : "-",
-            n ? amount((BigInt(n.gross) - BigInt(n.net)).toString(), n.asset) : "-",
+            el("td", { class: "asset" }, n ? asset(n.asset).symbol : "-"),
+            el("td", { class: "num gross" }, n ? amount(n.gross, n.asset) : "-"),
+            el("td", { class: "num net" }, n ? amount(n.net, n.asset) : "-"),
+            el("td", { class: "num saving" }, n ? amount((BigInt(n.gross) - BigInt(n.net)).toString(), n.asset) : "-"),
             n ? percentBps(n.efficiency_bps) : "-"], { "data-cycle": String(c.id) }));
         }), "no cycles");
     } else {
       operatorsOnly("cycles");
     }
-    genericTable("confirmations-table", confirmations.confirmations, "no confirmations");
-    genericTable("topups-table", topups.top_ups, "no top-ups requested");
+    const variant = (value) => (typeof value === "string" ? value : Object.keys(value)[0]);
+    table("confirmations-table", ["Trade ref", "Buyer", "Seller", "Pair", "Quantity", "Price", "Confirmed by", "Status"],
+      confirmations.confirmations.map((c) => {
+        const terms = c.submissions.length ? c.submissions[0].terms : null;
+        const status = typeof c.status === "string" ? c.status
+          : variant(c.status) + " " + JSON.stringify(Object.values(c.status)[0]).replace(/[{}"]/g, "");
+        return row([c.trade_ref,
+          terms ? memberName(terms.buyer) : "-", terms ? memberName(terms.seller) : "-", terms ? pairName(terms.pair) : "-",
+          el("td", { class: "num quantity" }, terms ? amount(terms.quantity, terms.pair.base) : "-"),
+          el("td", { class: "num price" }, terms ? amount(terms.price, terms.pair.quote) : "-"),
+          c.submissions.map((s) => memberName(s.member)).join(", "), status], { "data-item": "true" });
+      }), "no confirmations");
+    const now = Date.now();
+    table("topups-table", ["Top-up", "Member", "Asset", "Needed", "Shortfall", "For", "Deadline", "Status"],
+      topups.top_ups.map((t) => {
+        const open = t.status === "open";
+        const left = open ? " (" + Math.max(0, Math.round((t.deadline_ms - now) / 60000)) + " min left)" : "";
+        return row([t.id, memberName(t.member), asset(t.asset).symbol,
+          el("td", { class: "num needed" }, amount(t.needed, t.asset)),
+          el("td", { class: "num shortfall" }, amount(t.shortfall, t.asset)),
+          variant(t.subject) + " " + Object.values(Object.values(t.subject)[0])[0],
+          el("td", { class: open && t.deadline_ms < now ? "bad" : "" }, time(t.deadline_ms) + left),
+          variant(t.status)], { "data-item": "true" });
+      }), "no top-ups requested");
   },
 
   async custody() {
