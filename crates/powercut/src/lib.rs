@@ -28,7 +28,7 @@ use fuser::{
     ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
     TimeOrNow, FUSE_ROOT_ID,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -57,13 +57,69 @@ pub enum MountError {
     },
 }
 
-/// Unsynced data of one inode: its whole current content and the ranges that differ
-/// from the backing file.
+/// Unsynced data of one inode, as an overlay on its backing file (so a large file with
+/// a small append costs the append, not a copy of the file).
 #[derive(Debug)]
 struct Dirty {
-    content: Vec<u8>,
-    /// Byte ranges written since the last sync, start -> end (merged lazily at sync).
-    ranges: BTreeMap<u64, u64>,
+    /// The file's current size.
+    size: u64,
+    /// The backing file's bytes at or beyond this offset are gone (a truncation).
+    kept: u64,
+    /// Writes since the last sync, oldest first, each clipped to `size` at truncation.
+    writes: Vec<(u64, Vec<u8>)>,
+}
+
+impl Dirty {
+    /// `length` bytes of the current content at `offset` (shorter at the end).
+    fn read(&self, backing: &Path, offset: u64, length: u64) -> Result<Vec<u8>, i32> {
+        let end = (offset + length).min(self.size);
+        if offset >= end {
+            return Ok(Vec::new());
+        }
+        let mut buffer = vec![0; (end - offset) as usize];
+        let from_backing = end.min(self.kept);
+        if offset < from_backing {
+            read_at(
+                backing,
+                offset,
+                &mut buffer[..(from_backing - offset) as usize],
+            )?;
+        }
+        for (start, data) in &self.writes {
+            let write_end = start + data.len() as u64;
+            let (low, high) = (offset.max(*start), end.min(write_end));
+            if low < high {
+                buffer[(low - offset) as usize..(high - offset) as usize]
+                    .copy_from_slice(&data[(low - start) as usize..(high - start) as usize]);
+            }
+        }
+        Ok(buffer)
+    }
+
+    fn truncate(&mut self, size: u64) {
+        self.size = size;
+        self.kept = self.kept.min(size);
+        for (start, data) in &mut self.writes {
+            data.truncate(size.saturating_sub(*start) as usize);
+        }
+        self.writes.retain(|(_, data)| !data.is_empty());
+    }
+}
+
+/// Fills `buffer` from `path` at `offset`; zeros past the file's end.
+fn read_at(path: &Path, offset: u64, buffer: &mut [u8]) -> Result<(), i32> {
+    let file = File::open(path).map_err(errno)?;
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(errno(error)),
+        }
+    }
+    buffer[filled..].fill(0);
+    Ok(())
 }
 
 /// What a cut or a sync did, for tests and the binary's log.
@@ -85,9 +141,37 @@ struct Inner {
     dirty: HashMap<u64, Dirty>,
     /// Syncs that wrote data (fsync or fdatasync of a file with buffered data).
     syncs: u64,
+    /// Changes (writes, truncations, syncs, directory changes) left before an armed
+    /// power cut.
+    armed: Option<u64>,
+    /// The power is off: every operation fails with EIO until [`PowerSwitch::power_on`].
+    off: bool,
+    /// What the last armed cut discarded.
+    last_cut: CutReport,
 }
 
 impl Inner {
+    /// Lets an operation through unless the power is off; a change counts down an
+    /// armed cut, and the one that reaches zero cuts the power instead of happening.
+    fn gate(&mut self, change: bool) -> Result<(), i32> {
+        if self.off {
+            return Err(libc::EIO);
+        }
+        if !change {
+            return Ok(());
+        }
+        if let Some(left) = self.armed {
+            if left <= 1 {
+                self.armed = None;
+                self.last_cut = self.cut();
+                self.off = true;
+                return Err(libc::EIO);
+            }
+            self.armed = Some(left - 1);
+        }
+        Ok(())
+    }
+
     fn full(&self, ino: u64) -> Result<PathBuf, i32> {
         self.paths
             .get(&ino)
@@ -124,7 +208,7 @@ impl Inner {
         let path = self.full(ino)?;
         let metadata = std::fs::symlink_metadata(&path).map_err(errno)?;
         let size = match self.dirty.get(&ino) {
-            Some(dirty) => dirty.content.len() as u64,
+            Some(dirty) => dirty.size,
             None => metadata.len(),
         };
         let kind = if metadata.is_dir() {
@@ -156,15 +240,16 @@ impl Inner {
         })
     }
 
-    /// The inode's dirty buffer, loaded from the backing file on first use.
+    /// The inode's dirty overlay, started over the backing file on first use.
     fn dirty(&mut self, ino: u64) -> Result<&mut Dirty, i32> {
         if !self.dirty.contains_key(&ino) {
-            let content = std::fs::read(self.full(ino)?).map_err(errno)?;
+            let size = std::fs::metadata(self.full(ino)?).map_err(errno)?.len();
             self.dirty.insert(
                 ino,
                 Dirty {
-                    content,
-                    ranges: BTreeMap::new(),
+                    size,
+                    kept: size,
+                    writes: Vec::new(),
                 },
             );
         }
@@ -178,15 +263,11 @@ impl Inner {
         };
         let path = self.full(ino)?;
         let file = OpenOptions::new().write(true).open(&path).map_err(errno)?;
-        let length = dirty.content.len() as u64;
-        for (&start, &end) in &dirty.ranges {
-            let end = end.min(length);
-            if start < end {
-                file.write_all_at(&dirty.content[start as usize..end as usize], start)
-                    .map_err(errno)?;
-            }
+        file.set_len(dirty.kept).map_err(errno)?;
+        for (start, data) in &dirty.writes {
+            file.write_all_at(data, *start).map_err(errno)?;
         }
-        file.set_len(length).map_err(errno)?;
+        file.set_len(dirty.size).map_err(errno)?;
         file.sync_all().map_err(errno)?;
         self.syncs += 1;
         Ok(())
@@ -198,7 +279,7 @@ impl Inner {
             bytes: self
                 .dirty
                 .values()
-                .flat_map(|dirty| dirty.ranges.iter().map(|(start, end)| end - start))
+                .flat_map(|dirty| dirty.writes.iter().map(|(_, data)| data.len() as u64))
                 .sum(),
         };
         self.dirty.clear();
@@ -230,6 +311,30 @@ impl PowerSwitch {
     pub fn syncs(&self) -> u64 {
         self.lock().syncs
     }
+
+    /// Cuts the power just before the `changes`-th change from now (a write, size
+    /// change, fsync or directory change, counted over every file): that change and
+    /// everything unsynced is lost, and from then on every operation fails with EIO,
+    /// as a disk without power would, until [`PowerSwitch::power_on`]. Lands a cut
+    /// precisely between a write and its fsync, where a timed cut rarely falls.
+    pub fn arm(&self, changes: u64) {
+        assert!(changes > 0, "a cut after zero changes is `cut`");
+        self.lock().armed = Some(changes);
+    }
+
+    /// Whether an armed cut has happened (the power is off); what it discarded.
+    pub fn is_off(&self) -> Option<CutReport> {
+        let inner = self.lock();
+        inner.off.then_some(inner.last_cut)
+    }
+
+    /// Disarms, and turns the power back on after an armed cut (nothing unsynced is
+    /// left to lose).
+    pub fn power_on(&self) {
+        let mut inner = self.lock();
+        inner.armed = None;
+        inner.off = false;
+    }
 }
 
 /// The filesystem (give it to [`mount`], or to `fuser` yourself).
@@ -252,6 +357,9 @@ impl PowerCutFs {
             next_inode: FUSE_ROOT_ID + 1,
             dirty: HashMap::new(),
             syncs: 0,
+            armed: None,
+            off: false,
+            last_cut: CutReport::default(),
         }));
         (
             PowerCutFs {
@@ -320,6 +428,9 @@ pub fn mount(backing: &Path, mountpoint: &Path) -> Result<Mounted, MountError> {
 
 impl Filesystem for PowerCutFs {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         let relative = match self.lock().child(parent, name) {
             Ok(relative) => relative,
             Err(code) => return reply.error(code),
@@ -335,6 +446,9 @@ impl Filesystem for PowerCutFs {
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         match self.lock().attr(ino) {
             Ok(attr) => reply.attr(&NO_CACHE, &attr),
             Err(code) => reply.error(code),
@@ -359,6 +473,9 @@ impl Filesystem for PowerCutFs {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let result = (|| {
             if let Some(mode) = mode {
@@ -368,15 +485,7 @@ impl Filesystem for PowerCutFs {
             }
             if let Some(size) = size {
                 // A size change is data: buffered like a write until the next fsync.
-                let dirty = inner.dirty(ino)?;
-                let old = dirty.content.len() as u64;
-                dirty.content.resize(size as usize, 0);
-                if size > old {
-                    dirty.ranges.insert(old, size);
-                }
-                let length = size;
-                // Whatever lay beyond the new end is gone; set_len at sync trims it.
-                dirty.ranges.retain(|start, _| *start < length);
+                inner.dirty(ino)?.truncate(size);
             }
             inner.attr(ino)
         })();
@@ -395,6 +504,9 @@ impl Filesystem for PowerCutFs {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let relative = match self.lock().child(parent, name) {
             Ok(relative) => relative,
             Err(code) => return reply.error(code),
@@ -408,6 +520,9 @@ impl Filesystem for PowerCutFs {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let relative = match inner.child(parent, name) {
             Ok(relative) => relative,
@@ -423,6 +538,9 @@ impl Filesystem for PowerCutFs {
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let relative = match inner.child(parent, name) {
             Ok(relative) => relative,
@@ -447,6 +565,9 @@ impl Filesystem for PowerCutFs {
         _flags: u32,
         reply: ReplyEmpty,
     ) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let (from, to) = match (inner.child(parent, name), inner.child(newparent, newname)) {
             (Ok(from), Ok(to)) => (from, to),
@@ -480,6 +601,9 @@ impl Filesystem for PowerCutFs {
     }
 
     fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         match self.lock().full(ino) {
             Ok(_) => reply.opened(0, FOPEN_DIRECT_IO),
             Err(code) => reply.error(code),
@@ -497,28 +621,23 @@ impl Filesystem for PowerCutFs {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         let inner = self.lock();
         let offset = offset.max(0) as u64;
-        if let Some(dirty) = inner.dirty.get(&ino) {
-            let start = (offset as usize).min(dirty.content.len());
-            let end = (start + size as usize).min(dirty.content.len());
-            return reply.data(&dirty.content[start..end]);
-        }
-        let result = inner.full(ino).and_then(|path| {
-            let file = File::open(path).map_err(errno)?;
-            let mut buffer = vec![0; size as usize];
-            let mut filled = 0;
-            while filled < buffer.len() {
-                match file.read_at(&mut buffer[filled..], offset + filled as u64) {
-                    Ok(0) => break,
-                    Ok(read) => filled += read,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(errno(error)),
+        let result = inner
+            .full(ino)
+            .and_then(|path| match inner.dirty.get(&ino) {
+                Some(dirty) => dirty.read(&path, offset, u64::from(size)),
+                None => {
+                    let length = std::fs::metadata(&path).map_err(errno)?.len();
+                    let end = (offset + u64::from(size)).min(length);
+                    let mut buffer = vec![0; end.saturating_sub(offset) as usize];
+                    read_at(&path, offset, &mut buffer)?;
+                    Ok(buffer)
                 }
-            }
-            buffer.truncate(filled);
-            Ok(buffer)
-        });
+            });
         match result {
             Ok(data) => reply.data(&data),
             Err(code) => reply.error(code),
@@ -537,19 +656,17 @@ impl Filesystem for PowerCutFs {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let dirty = match inner.dirty(ino) {
             Ok(dirty) => dirty,
             Err(code) => return reply.error(code),
         };
-        let start = offset.max(0) as usize;
-        let end = start + data.len();
-        if dirty.content.len() < end {
-            dirty.content.resize(end, 0);
-        }
-        dirty.content[start..end].copy_from_slice(data);
-        let range_end = dirty.ranges.entry(start as u64).or_insert(end as u64);
-        *range_end = (*range_end).max(end as u64);
+        let start = offset.max(0) as u64;
+        dirty.size = dirty.size.max(start + data.len() as u64);
+        dirty.writes.push((start, data.to_vec()));
         reply.written(data.len() as u32);
     }
 
@@ -566,6 +683,9 @@ impl Filesystem for PowerCutFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         match self.lock().sync(ino) {
             Ok(()) => reply.ok(),
             Err(code) => reply.error(code),
@@ -573,6 +693,9 @@ impl Filesystem for PowerCutFs {
     }
 
     fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         match self.lock().full(ino) {
             Ok(_) => reply.opened(0, 0),
             Err(code) => reply.error(code),
@@ -587,6 +710,9 @@ impl Filesystem for PowerCutFs {
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let (path, relative) = match (inner.full(ino), inner.paths.get(&ino).cloned()) {
             (Ok(path), Some(relative)) => (path, relative),
@@ -634,6 +760,9 @@ impl Filesystem for PowerCutFs {
     }
 
     fn access(&mut self, _req: &Request<'_>, ino: u64, _mask: i32, reply: ReplyEmpty) {
+        if let Err(code) = self.lock().gate(false) {
+            return reply.error(code);
+        }
         match self.lock().full(ino) {
             Ok(_) => reply.ok(),
             Err(code) => reply.error(code),
@@ -650,6 +779,9 @@ impl Filesystem for PowerCutFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        if let Err(code) = self.lock().gate(true) {
+            return reply.error(code);
+        }
         let mut inner = self.lock();
         let relative = match inner.child(parent, name) {
             Ok(relative) => relative,
@@ -666,8 +798,7 @@ impl Filesystem for PowerCutFs {
         let ino = inner.inode_of(relative);
         if flags & libc::O_TRUNC != 0 {
             if let Ok(dirty) = inner.dirty(ino) {
-                dirty.content.clear();
-                dirty.ranges.clear();
+                dirty.truncate(0);
             }
         }
         match inner.attr(ino) {

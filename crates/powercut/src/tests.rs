@@ -102,3 +102,30 @@ fn rename_moves_the_unsynced_data_and_a_cut_then_loses_it() {
     std::fs::remove_file(mounted.mountpoint.join("sub/a")).unwrap();
     std::fs::remove_dir(mounted.mountpoint.join("sub")).unwrap();
 }
+
+#[test]
+fn an_armed_cut_falls_on_the_counted_change_and_the_disk_stays_off_until_power_on() {
+    let (_dir, mounted) = mounted();
+    let path = mounted.mountpoint.join("log");
+    let mut file = File::create(&path).unwrap();
+    file.write_all(b"synced").unwrap();
+    file.sync_data().unwrap();
+
+    mounted.switch.arm(3);
+    file.write_all(b" one").unwrap();
+    file.write_all(b" two").unwrap();
+    assert!(mounted.switch.is_off().is_none());
+    // The third change is the fsync: the power goes before it does anything.
+    let error = file.sync_data().unwrap_err();
+    assert_eq!(error.raw_os_error(), Some(libc::EIO), "{error}");
+    let report = mounted.switch.is_off().expect("the power is off");
+    assert_eq!(report, CutReport { files: 1, bytes: 8 });
+    assert_eq!(
+        std::fs::read(&path).unwrap_err().raw_os_error(),
+        Some(libc::EIO)
+    );
+    drop(file);
+
+    mounted.switch.power_on();
+    assert_eq!(std::fs::read(&path).unwrap(), b"synced");
+}

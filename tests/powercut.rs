@@ -1,0 +1,313 @@
+//! Power cuts, tested the way Jepsen tests them: exchange-b's data directory lives on
+//! the `seisan-powercut` FUSE layer, which keeps written data in memory until it is
+//! fsynced and discards everything unsynced when the power is cut. Under a signed
+//! workload sent to exchange-b, at seeded random points during commits and votes (the
+//! layer cuts the power on the n-th change exchange-b makes to its disk, n random, so
+//! the cut falls between a write and its fsync, and the disk fails every operation from
+//! then on), the test kills exchange-b (kill -9), then checks what a machine that lost
+//! power would restart with:
+//!
+//! - the store on the mount (opened offline, as the node opens it) holds at least every
+//!   block the node had reported committed, with the state root its peers certified at
+//!   that height;
+//! - after the restart the node's tip is its peers' block, with the same root;
+//! - every transaction exchange-b acknowledged with 202 before a cut is finalized;
+//! - no node ever recorded evidence of a double signature (`GET /v1/evidence`).
+//!
+//! `SEISAN_POWERCUT_SEED=<n>` replays a run (the seed is printed); `SEISAN_POWERCUT_CUTS`
+//! changes the number of cuts (default [`CUTS`]). Needs /dev/fuse and root (the test
+//! fails, never skips, without them).
+//!
+//! Checked that it can fail: with `SledBackend::flush` back to sled's `flush` alone
+//! (no fsync of sled's files) the first cut leaves a store below the reported height.
+
+use seisan_state::{SledBackend, StateDb};
+use seisan_tests::*;
+use seisan_types::genesis::Genesis;
+use seisan_types::hash::Hash;
+use seisan_types::tx::SignedTransaction;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Power cuts per run (the issue asks for at least 20).
+const CUTS: usize = 20;
+/// The node on the power-cut layer (exchange-b; 0 is the clearing house, 1 exchange-a).
+const CUT_NODE: usize = 2;
+/// Its peers, whose certified blocks it must agree with.
+const PEERS: [usize; 2] = [0, 1];
+/// The member whose transactions make the workload.
+const SUBMITTER: &str = "exchange-a";
+/// How long after the status read the cut is armed: long enough for a commit that was
+/// being flushed when status answered to finish (the node answers status from applied
+/// state, which may precede the end of the flush by a few milliseconds).
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// An armed cut falls on one of the next 1..=MAX_CHANGES changes exchange-b makes to
+/// its disk (writes, size changes, fsyncs, creates and renames: its store's log, its
+/// vote record, its transaction journal), so it lands inside a commit or a vote, not
+/// only between them. About a second of changes under the workload.
+const MAX_CHANGES: u64 = 300;
+
+/// A small seeded generator (splitmix64): the cut points are reproducible from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn millis(&mut self, low: u64, high: u64) -> Duration {
+        Duration::from_millis(low + self.next() % (high - low + 1))
+    }
+}
+
+fn funded(genesis: &mut Genesis) {
+    fund_jpy(genesis, &[SUBMITTER], "100000000");
+}
+
+/// What a workload thread sent: the acknowledged transactions (202) and the first one
+/// that was not acknowledged (the node died under it), which the test sends again
+/// elsewhere so that the member's nonces stay contiguous.
+struct Sent {
+    acknowledged: Vec<Hash>,
+    unanswered: Option<SignedTransaction>,
+    next_nonce: u64,
+}
+
+/// Submits `SUBMITTER`'s transactions to `url` one after another from `nonce` until
+/// `stop` or the first submission the node does not acknowledge.
+fn workload(
+    genesis: Genesis,
+    url: String,
+    mut nonce: u64,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Sent> {
+    std::thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let transaction = sign(
+                &genesis,
+                SUBMITTER,
+                nonce,
+                allocate(u128::from(nonce % 97 + 1)),
+            );
+            nonce += 1;
+            match post_json(
+                &format!("{url}/v1/transactions"),
+                &serde_json::to_value(&transaction).expect("encodes"),
+            ) {
+                Ok((202, _)) => acknowledged.push(transaction.id()),
+                _ => {
+                    return Sent {
+                        acknowledged,
+                        unanswered: Some(transaction),
+                        next_nonce: nonce,
+                    }
+                }
+            }
+        }
+        Sent {
+            acknowledged,
+            unanswered: None,
+            next_nonce: nonce,
+        }
+    })
+}
+
+/// The committed height and state root of the store in `data` (the node is down),
+/// opened as the node opens it.
+fn stored_tip(data: &std::path::Path) -> (u64, String) {
+    let backend = SledBackend::open(&data.join("state"))
+        .unwrap_or_else(|error| panic!("the store on the power-cut layer does not open: {error}"));
+    let db = StateDb::open(backend).unwrap_or_else(|error| {
+        panic!("the store on the power-cut layer is inconsistent: {error}")
+    });
+    // Nothing at all (not even genesis) reads as height 0, which no reported height is.
+    let height = db.committed_height().map_or(0, |height| height.0);
+    let root = db
+        .committed_root()
+        .map(|root| root.to_string())
+        .unwrap_or_default();
+    (height, root)
+}
+
+fn evidence(url: &str) -> Vec<serde_json::Value> {
+    let (code, body) = get(&format!("{url}/v1/evidence")).expect("evidence answers");
+    assert_eq!(code, 200, "{body}");
+    body["evidence"].as_array().expect("evidence list").clone()
+}
+
+#[test]
+fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
+    let seed = std::env::var("SEISAN_POWERCUT_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_nanos() as u64
+        });
+    let cuts = std::env::var("SEISAN_POWERCUT_CUTS")
+        .ok()
+        .and_then(|cuts| cuts.parse().ok())
+        .unwrap_or(CUTS);
+    println!("power-cut seed {seed} (SEISAN_POWERCUT_SEED={seed} replays it), {cuts} cuts");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+
+    // Declared before the testnet: dropped after it, once no node holds a file open.
+    let area = tempfile::tempdir().expect("temporary directory");
+    let backing = area.path().join("backing");
+    let mountpoint = area.path().join("mount");
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mountpoint).unwrap();
+    let mounted = seisan_powercut::mount(&backing, &mountpoint).unwrap_or_else(|error| {
+        panic!("the power-cut test needs a FUSE mount and cannot run here: {error}")
+    });
+
+    let mut testnet = Testnet::start_with(0, funded).unwrap();
+    // exchange-b moves onto the power-cut layer: an empty data directory there, filled
+    // by catching up from its peers.
+    testnet.nodes[CUT_NODE].kill();
+    testnet.nodes[CUT_NODE].data = mountpoint.join("exchange-b");
+    testnet.launch(CUT_NODE).unwrap();
+    let url = testnet.nodes[CUT_NODE].url();
+    let peer = testnet.nodes[PEERS[0]].url();
+    testnet.wait_in_sync(&[0, 1, 2]).unwrap();
+
+    let mut nonce = 1;
+    let mut acknowledged: Vec<Hash> = Vec::new();
+    let mut lowest_seen = u64::MAX;
+    for cut in 1..=cuts {
+        let current = testnet.highest(&PEERS).unwrap_or(0);
+        testnet.wait_for_height(&[CUT_NODE], current).unwrap();
+        wait_until(PATIENCE, || {
+            Ok(status(&url)?["syncing"].as_bool() != Some(true))
+        })
+        .expect("exchange-b is current before the cut");
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = workload(testnet.genesis.clone(), url.clone(), nonce, stop.clone());
+        std::thread::sleep(rng.millis(200, 1200));
+        let seen = status(&url).expect("exchange-b answers before the cut")["height"]
+            .as_u64()
+            .expect("height");
+        std::thread::sleep(SETTLE);
+        let changes = 1 + rng.next() % MAX_CHANGES;
+        mounted.switch.arm(changes);
+        let armed = Instant::now();
+        let lost = loop {
+            if let Some(lost) = mounted.switch.is_off() {
+                break lost;
+            }
+            assert!(
+                armed.elapsed() < PATIENCE,
+                "cut {cut}: exchange-b made fewer than {changes} changes on its disk in {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        // The power is off (every disk operation fails); the machine stops at once.
+        testnet.nodes[CUT_NODE].kill();
+        mounted.switch.power_on();
+        stop.store(true, Ordering::SeqCst);
+        let sent = sender.join().expect("workload thread");
+        acknowledged.extend(&sent.acknowledged);
+        nonce = sent.next_nonce;
+
+        let (stored, root) = stored_tip(&testnet.nodes[CUT_NODE].data);
+        lowest_seen = lowest_seen.min(stored);
+        println!(
+            "cut {cut}: at change {changes} after height {seen}; the store holds {stored} \
+             (discarded {} unsynced bytes in {} files), {} acknowledged so far",
+            lost.bytes,
+            lost.files,
+            acknowledged.len()
+        );
+        assert!(
+            stored >= seen,
+            "cut {cut} (seed {seed}): exchange-b reported height {seen} committed but its \
+             store holds only {stored} after the power cut"
+        );
+        let (_, certified_root) = block_root(&peer, stored).unwrap();
+        assert_eq!(
+            root, certified_root,
+            "cut {cut} (seed {seed}): the state root exchange-b restarts with at {stored} \
+             is not the one its peers certified"
+        );
+
+        testnet.launch(CUT_NODE).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        testnet.relaunch_if_exited(CUT_NODE);
+        if let Err(error) = wait_until(PATIENCE, || Ok(status(&url).is_ok())) {
+            panic!(
+                "cut {cut}: exchange-b did not come back: {error:#}\n{}",
+                testnet.log_tail(CUT_NODE)
+            );
+        }
+        if let Some(transaction) = &sent.unanswered {
+            // It may or may not have reached the journal: sending it again (once the
+            // restarted node has replayed its journal, which holds the nonces before it)
+            // either queues it or answers with its status. It is not counted as
+            // acknowledged; the next nonce follows it.
+            let (code, body) = submit(&url, transaction).unwrap();
+            assert!(
+                code == 200 || code == 202,
+                "resending {}: {code} {body}",
+                transaction.id()
+            );
+        }
+        let restarted = status(&url).expect("exchange-b answers after the restart")["height"]
+            .as_u64()
+            .expect("height");
+        assert!(
+            restarted >= stored,
+            "cut {cut}: exchange-b restarted at {restarted}, below its store's {stored}"
+        );
+        testnet.assert_same_blocks(&[PEERS[0], CUT_NODE], restarted..=restarted);
+        for index in 0..testnet.nodes.len() {
+            let found = evidence(&testnet.nodes[index].url());
+            assert!(
+                found.is_empty(),
+                "cut {cut}: {} recorded evidence: {found:?}",
+                testnet.nodes[index].name
+            );
+        }
+    }
+
+    // Every acknowledged transaction is finalized, on exchange-b and on a peer.
+    for id in &acknowledged {
+        for node in [&url, &peer] {
+            wait_finalized(node, id).unwrap_or_else(|error| {
+                panic!("transaction {id} acknowledged by exchange-b was lost: {error:#}")
+            });
+        }
+    }
+    let top = testnet.highest(&[0, 1, 2]).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], top).unwrap();
+    testnet.assert_same_blocks(&[0, 1, 2], 1..=top);
+    for index in 0..testnet.nodes.len() {
+        let found = evidence(&testnet.nodes[index].url());
+        assert!(
+            found.is_empty(),
+            "{} recorded evidence: {found:?}",
+            testnet.nodes[index].name
+        );
+    }
+    assert!(
+        mounted.switch.syncs() > 0,
+        "the node fsynced nothing on the layer"
+    );
+    println!(
+        "{cuts} power cuts in {:.0?}: {} acknowledged transactions finalized, heights 1..={top} \
+         agree on all three nodes, no evidence (lowest store height after a cut: {lowest_seen})",
+        started.elapsed(),
+        acknowledged.len()
+    );
+}
