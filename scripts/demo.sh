@@ -9,7 +9,17 @@ data="$root/.seisan/testnet"
 seisan="${SEISAN_BIN:-$root/target/release/seisan}"
 export SEISAN_GENESIS="$data/genesis.json"
 export SEISAN_ETH_RPC="http://127.0.0.1:${ANVIL_PORT:-8545}"
-export SEISAN_BANK_URL="http://127.0.0.1:7400"
+# A testnet started with TLS (the default of scripts/testnet.sh) has its CA in tls/:
+# the nodes and the bank answer https only; the CLI (SEISAN_CA) and curl (--cacert)
+# trust that CA.
+scheme=http
+cacert=()
+if [ -f "$data/tls/ca.pem" ]; then
+    scheme=https
+    cacert=(--cacert "$data/tls/ca.pem")
+    export SEISAN_CA="$data/tls/ca.pem"
+fi
+export SEISAN_BANK_URL="$scheme://127.0.0.1:7400"
 
 # The API answers members only (README "Who may read what"): the script's own reads
 # with curl go as the clearing house, with a token it issues itself.
@@ -34,7 +44,7 @@ wait_for() {
 }
 as() { # as MEMBER NODE_INDEX seisan-args...
     local member=$1 index=$2; shift 2
-    SEISAN_KEY="$data/keys/$member.key" SEISAN_NODE="http://127.0.0.1:$((8101 + index))" "$seisan" "$@"
+    SEISAN_KEY="$data/keys/$member.key" SEISAN_NODE="$scheme://127.0.0.1:$((8101 + index))" "$seisan" "$@"
 }
 # balance MEMBER SYMBOL -> inventory+locked+customers in whole units (via --json minor units)
 holding() {
@@ -68,11 +78,11 @@ show_balances
 
 # reserve SYMBOL FIELD -> a field of the proof of reserves' line for the asset
 reserve() {
-    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" ".assets[] | select(.symbol == \$s) | .$2"
+    curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" ".assets[] | select(.symbol == \$s) | .$2"
 }
 # within_cap SYMBOL -> yes when the hot wallet holds at most its cap of the asset's custody
 within_cap() {
-    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" \
+    curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:8101/v1/reserves" | jq -r --arg s "$1" \
         '.assets[] | select(.symbol == $s) | if .hot_share_bps != null and .hot_share_bps <= .hot_cap_bps then "yes" else "no: hot share \(.hot_share_bps) bps" end'
 }
 step "Custody: the hot and cold wallets are fresh addresses holding only what was trusted (plus gas); the clearing house sweeps all but the 5% hot-wallet cap to cold"
@@ -112,13 +122,13 @@ now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 as exchange-a 1 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as exchange-b 2 confirm --ref T-1 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.6 --price 60 --time "$now"
 check "confirmation T-1 (0.5 against 0.6 ETH) sent back, mismatched on" quantity \
-    "$(curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/confirmations" | jq -r '.confirmations[] | select(.trade_ref == "T-1") | .status.mismatched.fields | join(",")')"
+    "$(curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:8101/v1/confirmations" | jq -r '.confirmations[] | select(.trade_ref == "T-1") | .status.mismatched.fields | join(",")')"
 as exchange-a 1 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as exchange-b 2 confirm --ref T-2 --buyer exchange-b --seller exchange-a --pair ETH/JPY --qty 0.5 --price 60 --time "$now"
 as clearing-house 0 cycle close
-as exchange-a 0 cycles | sed 's/^/  /'
+as clearing-house 0 cycles | sed 's/^/  /'
 echo "  an auditor recomputes the cycle's netting from its signed confirmations, with the genesis file alone:"
-as exchange-a 0 cycle verify 1 --out "$data/cycle-1.json" | sed 's/^/  /'
+as clearing-house 0 cycle verify 1 --out "$data/cycle-1.json" | sed 's/^/  /'
 python3 - "$data/cycle-1.json" "$data/cycle-1-altered.json" <<'PY'
 import json, sys
 document = json.load(open(sys.argv[1]))
@@ -146,11 +156,11 @@ show_balances
 
 step "Withdrawal: exchange A withdraws 0.5 ETH; the hot wallet holds only its cap, so the payout waits until the clearing house refills it from cold, then pays on the public chain"
 address=$(jq -r '.public_chain.registered_addresses[] | select(.member == "exchange-a") | .address' "$SEISAN_GENESIS")
-wei() { curl -sf -X POST -H 'content-type: application/json' \
+wei() { curl -sf "${cacert[@]}" -X POST -H 'content-type: application/json' \
     --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getBalance\",\"params\":[\"$address\",\"latest\"]}" \
     "$SEISAN_ETH_RPC" | jq -r '.result' | python3 -c 'import sys; print(int(sys.stdin.read().strip(), 16))'; }
 waiting_for_hot() {
-    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reserves" | jq -r '.waiting_for_hot_wallet | length'
+    curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:8101/v1/reserves" | jq -r '.waiting_for_hot_wallet | length'
 }
 before=$(wei)
 # The withdrawal waits for its attested payout (--wait-paid), saying where it stands,
@@ -178,13 +188,13 @@ check "exchange-a ETH in the ledger" 3 "$(holding exchange-a ETH)"
 
 # bank_balance TOKEN_OWNER ACCOUNT -> the account's balance at the bank, in minor units
 bank_balance() {
-    curl -sf -H "authorization: Bearer dev-token-$1" "$SEISAN_BANK_URL/v1/accounts/$2" | jq -r '.balance | tonumber'
+    curl -sf "${cacert[@]}" -H "authorization: Bearer dev-token-$1" "$SEISAN_BANK_URL/v1/accounts/$2" | jq -r '.balance | tonumber'
 }
 usd_unconfirmed() {
-    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reconciliation" | jq -r '[.unconfirmed[] | select(.reference | endswith("-USD"))] | length'
+    curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:8101/v1/reconciliation" | jq -r '[.unconfirmed[] | select(.reference | endswith("-USD"))] | length'
 }
 usd_clean() {
-    curl -sf -H "$operator_auth" "http://127.0.0.1:8101/v1/reconciliation" | jq -r '.currencies.USD.clean'
+    curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:8101/v1/reconciliation" | jq -r '.currencies.USD.clean'
 }
 
 step "Aspect 7, a second currency: trust accounts per exchange and currency; 100 USD into exchange-b's USD trust account"
@@ -218,11 +228,11 @@ sleep 2
 height=$(as exchange-a 0 status --json | jq -r '.height')
 for index in 0 1 2; do
     for _ in $(seq 1 60); do
-        [ "$(curl -sf "http://127.0.0.1:$((8101 + index))/v1/status" | jq -r '.height')" -ge "$height" ] && break
+        [ "$(curl -sf "${cacert[@]}" "$scheme://127.0.0.1:$((8101 + index))/v1/status" | jq -r '.height')" -ge "$height" ] && break
         sleep 0.5
     done
 done
-roots=$(for index in 0 1 2; do curl -sf -H "$operator_auth" "http://127.0.0.1:$((8101 + index))/v1/blocks/$height" | jq -r '.block.header.state_root'; done | sort -u | wc -l)
+roots=$(for index in 0 1 2; do curl -sf "${cacert[@]}" -H "$operator_auth" "$scheme://127.0.0.1:$((8101 + index))/v1/blocks/$height" | jq -r '.block.header.state_root'; done | sort -u | wc -l)
 check "distinct state roots at height $height across the three nodes" 1 "$roots"
 as clearing-house 0 reserves | sed 's/^/  /'
 check "ETH undercovered after the payout" false "$(reserve ETH undercovered)"
@@ -242,10 +252,10 @@ as clearing-house 0 reconcile
 step "Settlement certificates: every fill, fetched from a node (the observer's when one runs) and verified offline against the genesis file alone"
 # A trade's certificate is for its parties and operators: the observer reads it with
 # its own key, or the clearing house when no observer runs.
-certifier="http://127.0.0.1:8101" certifier_key="$data/keys/clearing-house.key"
-if curl -sf --max-time 2 "http://127.0.0.1:8110/v1/status" >/dev/null 2>&1; then
-    certifier="http://127.0.0.1:8110" certifier_key="$data/keys/observer.key"
+certifier="$scheme://127.0.0.1:8101" certifier_key="$data/keys/clearing-house.key"
+if curl -sf "${cacert[@]}" --max-time 2 "$scheme://127.0.0.1:8110/v1/status" >/dev/null 2>&1; then
+    certifier="$scheme://127.0.0.1:8110" certifier_key="$data/keys/observer.key"
 fi
-SEISAN_KEY="$certifier_key" SEISAN_BIN="$seisan" scripts/certify-trades.sh "$certifier" "$SEISAN_GENESIS" "$data/certificates"
+SEISAN_KEY="$certifier_key" SEISAN_BIN="$seisan" CURL_CA_BUNDLE="${SEISAN_CA:-}" scripts/certify-trades.sh "$certifier" "$SEISAN_GENESIS" "$data/certificates"
 echo
 echo "demo: every step's check passed"

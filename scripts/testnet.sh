@@ -18,9 +18,13 @@
 #   --quorum Q       the quorum (default: the smallest q with 2q > N; refused if 2q <= N or q > N)
 #   --observer       also start an observer node (member `observer`, role observer, never a
 #                    validator): it follows and verifies the chain, HTTP port 8110
+#   --no-tls         plain HTTP; by default every node's API and the bank's serve HTTPS
+#                    only, with certificates from a testnet CA (tls/ca.pem) that the
+#                    CLI (SEISAN_CA / --ca) and curl (--cacert) are given
 #
 # Every start is a fresh testnet. Everything lives under .seisan/testnet: genesis.json,
-# keys/, nodes/<member>/ (data), bank/, anvil/, logs/, pids/.
+# keys/, tls/ (the CA and each server's certificate and key), nodes/<member>/ (data),
+# bank/, anvil/, logs/, pids/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,6 +55,9 @@ usage: scripts/testnet.sh [up|demo|start|down|status] [--validators N] [--quorum
   --observer      also start an observer node (member observer, never a validator) that
                   follows and verifies the chain and serves the read API, proofs and
                   trade certificates on HTTP 8110
+  --no-tls        plain HTTP (by default the nodes and the bank serve HTTPS only, with
+                  a testnet CA: .seisan/testnet/tls/ca.pem, for --ca / SEISAN_CA and
+                  curl --cacert)
 
   SEISAN_BIN=target/debug/seisan uses that build and skips the release build.
 TXT
@@ -60,6 +67,7 @@ command=up
 validators=3
 quorum=
 observer=0
+tls=1
 while [ $# -gt 0 ]; do
     case "$1" in
         up|demo|start|down|status) command=$1 ;;
@@ -68,6 +76,7 @@ while [ $# -gt 0 ]; do
         --quorum) [ $# -ge 2 ] || { echo "error: --quorum needs a number" >&2; exit 2; }; quorum=$2; shift ;;
         --quorum=*) quorum=${1#*=} ;;
         --observer) observer=1 ;;
+        --no-tls) tls=0 ;;
         -h|--help|help) usage; exit 0 ;;
         *) echo "error: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
@@ -99,6 +108,14 @@ if [ "$command" = down ] || [ "$command" = status ]; then
         mapfile -t members < <(jq -r '.members[] | select(.validator) | .name' "$data/genesis.json")
         jq -e '.members[] | select(.role == "observer" and .name == "observer")' "$data/genesis.json" >/dev/null 2>&1 && observer=1
     fi
+    [ -f "$data/tls/ca.pem" ] || tls=0
+fi
+# The API's scheme, and what curl needs to trust the testnet CA.
+scheme=http
+cacert=()
+if [ "$tls" = 1 ]; then
+    scheme=https
+    cacert=(--cacert "$data/tls/ca.pem")
 fi
 
 say() { printf '%s\n' "$*"; }
@@ -114,7 +131,7 @@ need_curl() {
     fi
 }
 
-node_status() { curl -fsS --max-time 2 "http://127.0.0.1:$(http_port "$1")/v1/status" 2>/dev/null; }
+node_status() { curl -fsS "${cacert[@]}" --max-time 2 "$scheme://127.0.0.1:$(http_port "$1")/v1/status" 2>/dev/null; }
 
 json_field() { # json_field FIELD < json
     sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"]*\)\"\{0,1\}[,}].*/\1/p"
@@ -145,7 +162,7 @@ status() {
     need_curl
     printf '%-16s %-24s %-8s %-8s %s\n' NODE API HEIGHT VIEW STATE_ROOT
     for index in "${!members[@]}"; do
-        local url="http://127.0.0.1:$(http_port "$index")"
+        local url="$scheme://127.0.0.1:$(http_port "$index")"
         local body; body=$(node_status "$index" || true)
         if [ -z "$body" ]; then
             printf '%-16s %-24s %s\n' "${members[$index]}" "$url" "not running"
@@ -155,8 +172,8 @@ status() {
         fi
     done
     if [ "$observer" = 1 ]; then
-        local url="http://127.0.0.1:$observer_http"
-        local body; body=$(curl -fsS --max-time 2 "$url/v1/status" 2>/dev/null || true)
+        local url="$scheme://127.0.0.1:$observer_http"
+        local body; body=$(curl -fsS "${cacert[@]}" --max-time 2 "$url/v1/status" 2>/dev/null || true)
         if [ -z "$body" ]; then
             printf '%-16s %-24s %s\n' "observer" "$url" "not running (observer)"
         else
@@ -169,7 +186,8 @@ status() {
 up() {
     need_curl
     for index in "${!members[@]}"; do
-        if node_status "$index" >/dev/null; then
+        if node_status "$index" >/dev/null || curl -fsS --max-time 2 -k "https://127.0.0.1:$(http_port "$index")/v1/status" >/dev/null 2>&1 \
+            || curl -fsS --max-time 2 "http://127.0.0.1:$(http_port "$index")/v1/status" >/dev/null 2>&1; then
             say "error: a node already answers on port $(http_port "$index"); run scripts/testnet.sh down first" >&2
             exit 1
         fi
@@ -185,8 +203,9 @@ up() {
     say "== starting the public chain (anvil) and deploying the WBTC token"
     scripts/anvil.sh start "$data/anvil"
     local token; token=$(jq -r .token "$data/anvil/chain.json")
-    local observer_flag=()
+    local observer_flag=() tls_flag=()
     [ "$observer" = 1 ] && observer_flag=(--observer)
+    [ "$tls" = 1 ] && tls_flag=(--tls)
     # The clearing house's hot and cold wallets are fresh addresses (keys made here, mode
     # 0600) that hold nothing but what the exchanges trust them, plus 0.01 ETH of gas
     # each: so the proof of reserves and the hot wallet's 5% cap are real checks (an
@@ -202,19 +221,23 @@ up() {
     done
     "$seisan" genesis testnet --usd --out "$data" --validators "$validators" --quorum "$quorum" \
         --eth-chain-id 31337 --token-contract "$token" \
-        --hot-address "$hot_address" --cold-address "$cold_address" "${observer_flag[@]}" >/dev/null
+        --hot-address "$hot_address" --cold-address "$cold_address" "${observer_flag[@]}" "${tls_flag[@]}" >/dev/null
     # bank init gives every validator a read-only auditor token (dev-token-<member>-auditor)
     # that reads every trust account, so each validator attests every exchange's entries.
     say "== starting the bank (trust accounts; 1,000,000 JPY in each exchange's operating account)"
     "$seisan" bank init --out "$data/bank" --genesis "$data/genesis.json" >/dev/null
-    nohup "$seisan" bank run --config "$data/bank/bank.toml" >>"$data/logs/bank.log" 2>&1 &
+    local bank_tls=()
+    [ "$tls" = 1 ] && bank_tls=(--tls-cert "$data/tls/bank.pem" --tls-key "$data/tls/bank.key")
+    nohup "$seisan" bank run --config "$data/bank/bank.toml" "${bank_tls[@]}" >>"$data/logs/bank.log" 2>&1 &
     echo $! >"$data/pids/bank.pid"
-    for _ in $(seq 1 100); do curl -fsS --max-time 1 http://127.0.0.1:7400/v1/health >/dev/null 2>&1 && break; sleep 0.1; done
+    for _ in $(seq 1 100); do curl -fsS "${cacert[@]}" --max-time 1 "$scheme://127.0.0.1:7400/v1/health" >/dev/null 2>&1 && break; sleep 0.1; done
     say "== starting ${#members[@]} validators (quorum $quorum of ${#members[@]}): ${members[*]}"
     for index in "${!members[@]}"; do
         local member=${members[$index]}
         local extra=()
         [ "$member" = clearing-house ] && extra=(--hot-key "$data/keys/hot-wallet.key")
+        [ "$tls" = 1 ] && extra+=(--tls-cert "$data/tls/$member.pem" --tls-key "$data/tls/$member.key" \
+            --bank-ca "$data/tls/ca.pem")
         # Bank tokens in files only the owner reads (mode 0600), never as arguments.
         (umask 077 && echo "dev-token-$member" >"$data/keys/$member.bank-token" \
             && echo "dev-token-$member-auditor" >"$data/keys/$member.bank-auditor-token")
@@ -224,7 +247,7 @@ up() {
             --data "$data/nodes/$member" \
             --http "127.0.0.1:$(http_port "$index")" \
             --eth-rpc "http://127.0.0.1:8545" \
-            --bank-url "http://127.0.0.1:7400" --bank-token-file "$data/keys/$member.bank-token" \
+            --bank-url "$scheme://127.0.0.1:7400" --bank-token-file "$data/keys/$member.bank-token" \
             --bank-auditor-token-file "$data/keys/$member.bank-auditor-token" \
             "${extra[@]}" \
             >>"$data/logs/$member.log" 2>&1 &
@@ -247,7 +270,9 @@ up() {
         # An observer needs no bank or public chain: it verifies what the validators
         # finalize, keeps its own store and serves the read API, proofs and certificates.
         say "== starting the observer (never a validator; HTTP $observer_http)"
-        nohup "$seisan" node \
+        local observer_tls=()
+        [ "$tls" = 1 ] && observer_tls=(--tls-cert "$data/tls/observer.pem" --tls-key "$data/tls/observer.key")
+        nohup "$seisan" node "${observer_tls[@]}" \
             --genesis "$data/genesis.json" \
             --key "$data/keys/observer.key" \
             --data "$data/nodes/observer" \
@@ -256,7 +281,7 @@ up() {
         echo $! >"$data/pids/observer.pid"
         local ok=0
         for _ in $(seq 1 300); do
-            local body; body=$(curl -fsS --max-time 2 "http://127.0.0.1:$observer_http/v1/status" 2>/dev/null || true)
+            local body; body=$(curl -fsS "${cacert[@]}" --max-time 2 "$scheme://127.0.0.1:$observer_http/v1/status" 2>/dev/null || true)
             if [ -n "$body" ] && [ "$(json_field height <<<"$body")" -ge 2 ] 2>/dev/null; then ok=1; break; fi
             sleep 0.2
         done
@@ -270,19 +295,20 @@ up() {
     status
     say ""
     say "chain:    anvil at http://127.0.0.1:8545 (token $(jq -r .token "$data/anvil/chain.json"))"
-    say "bank:     http://127.0.0.1:7400 (tokens dev-token-<member>; validators' read-only dev-token-<member>-auditor)"
+    say "bank:     $scheme://127.0.0.1:7400 (tokens dev-token-<member>; validators' read-only dev-token-<member>-auditor)"
+    [ "$tls" = 1 ] && say "TLS:      HTTPS only; trust the testnet CA $data/tls/ca.pem (CLI: SEISAN_CA or --ca; curl --cacert)"
     say "logs:     $data/logs/<member>.log"
     say "genesis:  $data/genesis.json"
     say "keys:     $data/keys/<member>.key (well-known dev keys; dev chain only)"
-    say "metrics:  http://127.0.0.1:8101/metrics"
-    say "try:      curl http://127.0.0.1:8102/v1/members/exchange-a/balances"
+    say "metrics:  $scheme://127.0.0.1:8101/metrics"
+    say "try:      curl ${cacert[*]} $scheme://127.0.0.1:8101/v1/status"
 }
 
 examples() {
     cat <<TXT
 
 Try the CLI against the running testnet (from $root):
-  export SEISAN_GENESIS=$data/genesis.json SEISAN_KEY=$data/keys/exchange-a.key SEISAN_NODE=http://127.0.0.1:8102
+  export SEISAN_GENESIS=$data/genesis.json SEISAN_KEY=$data/keys/exchange-a.key SEISAN_NODE=$scheme://127.0.0.1:8102$( [ "$tls" = 1 ] && echo " SEISAN_CA=$data/tls/ca.pem")
   $seisan balance
   $seisan balance --proof
   $seisan order buy ETH/JPY 0.1 --price 90
@@ -298,6 +324,12 @@ TXT
 agree() {
     local height; height=$(node_status 0 | json_field height)
     local roots=() index
+    # Blocks are read as the clearing house (the API answers members only).
+    local ca_flag=()
+    [ "$tls" = 1 ] && ca_flag=(--ca "$data/tls/ca.pem")
+    local auth
+    auth="authorization: $("$seisan" auth token --key "$data/keys/clearing-house.key" --genesis "$data/genesis.json" \
+        --node "$scheme://127.0.0.1:$(http_port 0)" "${ca_flag[@]}")"
     for index in "${!members[@]}"; do
         local reached=0
         for _ in $(seq 1 120); do
@@ -309,10 +341,10 @@ agree() {
             say "CHECK FAILED: ${members[$index]} did not reach height $height" >&2
             return 1
         fi
-        roots+=("$(curl -fsS --max-time 5 "http://127.0.0.1:$(http_port "$index")/v1/blocks/$height" | jq -r '.block.header.state_root')")
+        roots+=("$(curl -fsS "${cacert[@]}" -H "$auth" --max-time 5 "$scheme://127.0.0.1:$(http_port "$index")/v1/blocks/$height" | jq -r '.block.header.state_root')")
     done
     local distinct; distinct=$(printf '%s\n' "${roots[@]}" | sort -u | wc -l)
-    if [ "$distinct" != 1 ]; then
+    if [ "$distinct" != 1 ] || ! [[ "${roots[0]}" =~ ^[0-9a-f]{64}$ ]]; then
         say "CHECK FAILED: the ${#members[@]} validators hold $distinct state roots at height $height: ${roots[*]}" >&2
         return 1
     fi
@@ -320,7 +352,7 @@ agree() {
     if [ "$observer" = 1 ]; then
         local seen=""
         for _ in $(seq 1 120); do
-            seen=$(curl -fsS --max-time 5 "http://127.0.0.1:$observer_http/v1/blocks/$height" 2>/dev/null | jq -r '.block.header.state_root' || true)
+            seen=$(curl -fsS "${cacert[@]}" -H "$auth" --max-time 5 "$scheme://127.0.0.1:$observer_http/v1/blocks/$height" 2>/dev/null | jq -r '.block.header.state_root' || true)
             [ -n "$seen" ] && [ "$seen" != null ] && break
             sleep 0.5
         done
