@@ -106,6 +106,9 @@ for member in exchange-a exchange-b; do
   confirm "$member" --ref T-2 --buyer exchange-a --seller exchange-b --pair ETH/JPY --qty 0.2 --price 400000 --time "$now"
 done
 "$bin" cycle close --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/clearing-house.key" >/dev/null
+# A governance proposal with one approval of the two it needs: pending.
+"$bin" governance propose --node "$url" --genesis "$dir/genesis.json" --key "$dir/keys/exchange-b.key" \
+  set-quorum 3 >/dev/null
 # An order beyond exchange-a's yen raises a top-up request with a deadline.
 order exchange-a buy ETH/JPY 10 --price 300000
 
@@ -113,7 +116,7 @@ token() { "$bin" auth token --node "$url" --genesis "$dir/genesis.json" --key "$
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 started=$(date +%s)
-CONSOLE_URL=$url CONSOLE_CUSTODY=1 CONSOLE_NETTING=1 CONSOLE_GENESIS=$dir/genesis.json CONSOLE_KEYS=$dir/keys SEISAN_BIN=$bin \
+CONSOLE_URL=$url CONSOLE_CUSTODY=1 CONSOLE_HISTORY=1 CONSOLE_GENESIS=$dir/genesis.json CONSOLE_KEYS=$dir/keys SEISAN_BIN=$bin \
   ARTIFACTS=$artifacts TOKEN_CLEARING_HOUSE="$(token clearing-house)" TOKEN_EXCHANGE_A="$(token exchange-a)" \
   "$venv/bin/python" scripts/console_check.py
 echo "console: the browser checks took $(($(date +%s) - started))s; screenshots in $artifacts"

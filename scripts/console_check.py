@@ -29,8 +29,9 @@ TOKENS = {
     "clearing-house": os.environ["TOKEN_CLEARING_HOUSE"],
     "exchange-a": os.environ["TOKEN_EXCHANGE_A"],
 }
-# Whether a settled cycle with netting must be on the settlement page.
-REQUIRE_NETTING = os.environ.get("CONSOLE_NETTING") == "1"
+# Whether the history scripts/console.sh makes must show: a netted cycle, a top-up, a
+# pending proposal.
+REQUIRE_HISTORY = os.environ.get("CONSOLE_HISTORY") == "1"
 # Whether the nodes watch a public chain (reserves, deposits).
 CUSTODY = os.environ.get("CONSOLE_CUSTODY") == "1"
 PAGES = ["consortium", "markets", "settlement", "custody", "bank"]
@@ -184,6 +185,11 @@ def check_consortium(driver, member):
           lambda: "{epoch} / {quorum}".format(**api("/v1/status", member)))
     agree("members", lambda: texts(driver, "#members-table tr td:first-child"),
           lambda: [m["name"] for m in api("/v1/members", member)["members"]])
+    agree("pending proposals", lambda: cells(driver, "#proposals-table tr[data-proposal]", ["approvals"]),
+          lambda: [(f"{p['counted_approvals']} of {p['quorum']} ({', '.join(p['approvals'])})",)
+                   for p in api("/v1/governance", member)["proposals"] if p["status"] == "open"])
+    if REQUIRE_HISTORY:
+        assert text(driver, "#proposals-table tr[data-proposal]"), "no pending proposal on the consortium page"
     agree("peers", lambda: sorted(texts(driver, "#peers li")), lambda: sorted(api("/v1/status", member)["peers"]))
 
 
@@ -258,7 +264,7 @@ def check_settlement(driver, member, operator):
     topups = agree("top-ups (needed, shortfall)", lambda: cells(driver, "#topups-table tr[data-item]", ["needed", "shortfall"]),
                    lambda: [(shown(t["needed"], SYMBOL[t["asset"]]), shown(t["shortfall"], SYMBOL[t["asset"]]))
                             for t in api("/v1/topups", member)["top_ups"]])
-    if REQUIRE_NETTING:
+    if REQUIRE_HISTORY:
         assert topups, "no top-up request on the settlement page"
     if operator:
         def from_api():
@@ -276,7 +282,7 @@ def check_settlement(driver, member, operator):
             ".filter(r => r.querySelector('.gross').textContent !== '-')"
             ".map(r => [r.dataset.cycle, ...['asset', 'gross', 'net', 'saving'].map(c => r.querySelector('.' + c).textContent)])")],
             from_api)
-        if REQUIRE_NETTING:
+        if REQUIRE_HISTORY:
             assert any(line[4] != "0" for line in netting), f"no cycle with a netting saving on the page: {netting}"
     else:
         notice = text(driver, "#cycles [data-operators-only]") or ""

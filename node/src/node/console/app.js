@@ -352,8 +352,12 @@ const render = {
     table("evidence-table", ["Against", "Kind", "View / height", "Verified"],
       evidence.evidence.map((e) => row([memberName(e.member), e.kind, e.view ?? e.height ?? "-", e.verified ? "yes" : "NO"])),
       "no evidence: no validator has been caught equivocating");
-    const pending = governance.proposals.filter((p) => !p.status || p.status === "pending" || p.status.pending !== undefined);
-    genericTable("proposals-table", pending, "no pending proposals");
+    const pending = governance.proposals.filter((p) => p.status === "open");
+    table("proposals-table", ["Proposal", "Kind", "Change", "Proposed by", "Approvals", "Expires at height"],
+      pending.map((p) => row([p.id, p.kind, cell("change", p.change), p.proposer_name,
+        el("td", { class: "approvals" }, p.counted_approvals + " of " + p.quorum + " (" + p.approvals.join(", ") + ")"),
+        p.expires_at_height], { "data-proposal": String(p.id) })),
+      "no pending proposals");
     genericTable("scheduled-table", governance.scheduled, "nothing scheduled");
     drawLatency();
   },
