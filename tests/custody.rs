@@ -6,7 +6,8 @@
 //! credited exactly once; a deposit from an unregistered address is not
 //! credited; the WBTC deposit cures A's parked sell order, which fills against B's
 //! bid; A withdraws ETH to its registered address and it arrives on anvil; the
-//! clearing-house node is killed while paying a second withdrawal and pays it exactly
+//! clearing-house node is killed while paying a second withdrawal (and a third, whose
+//! `seisan withdraw --wait-paid` waits across the restart) and pays it exactly
 //! once after restart; reserves cover the ledger with the hot share under the cap after
 //! the sweeps; `seisan custody refill` moves WBTC from cold to hot without crediting
 //! anybody.
@@ -313,6 +314,56 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         anvil.eth_balance(EXCHANGE_A)? - before,
         ETHER / 10 * 3,
         "paid exactly once across the restart"
+    );
+
+    // Withdrawal 3 through the CLI with --wait-paid, on exchange-a's node, while the
+    // paying clearing house is killed as soon as it journals the payout and restarted:
+    // the CLI keeps waiting, then says the payout is attested, and it is paid once.
+    // (0.01 ETH: within what the hot wallet keeps under its cap once swept.)
+    let before = anvil.eth_balance(EXCHANGE_A)?;
+    let waiting = Command::new(seisan_binary())
+        .args([
+            "withdraw",
+            "ETH",
+            "0.01",
+            "--wait-paid",
+            "--node",
+            &a,
+            "--genesis",
+        ])
+        .arg(net.genesis_path())
+        .arg("--key")
+        .arg(net.key_path("exchange-a"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let journal = net.nodes[0]
+        .data
+        .join("custody-journal")
+        .join("withdrawal-3.json");
+    wait_until(PATIENT, || Ok(journal.exists()))?;
+    net.nodes[0].kill();
+    net.launch(0)?;
+    let waited = waiting.wait_with_output()?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&waited.stdout),
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(
+        waited.status.success(),
+        "seisan withdraw --wait-paid: {said}"
+    );
+    assert!(
+        said.contains("withdrawal 3 paid on the public chain")
+            && said.contains("attested by a quorum"),
+        "{said}"
+    );
+    anvil.let_blocks_pass()?;
+    assert_eq!(
+        anvil.eth_balance(EXCHANGE_A)? - before,
+        ETHER / 100,
+        "paid exactly once while the CLI waited across the payer's restart"
     );
 
     // Reserves: covered, and after the sweeps the hot share is under the 5% cap.
