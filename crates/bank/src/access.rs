@@ -419,6 +419,32 @@ mod tests {
     use super::*;
     use crate::adapter::TransferReference;
 
+    #[test]
+    fn tls_files_are_relative_to_the_config_file_and_survive_a_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = BankConfig::testnet(
+            "127.0.0.1:7400",
+            "clearing-house",
+            &["exchange-a"],
+            Amount(1),
+        );
+        config.tls_cert = Some("tls/bank.pem".into());
+        config.tls_key = Some("/etc/bank.key".into());
+        let path = dir.path().join("bank.toml");
+        std::fs::write(&path, config.to_toml()).unwrap();
+        let loaded = BankConfig::load(&path).unwrap();
+        assert_eq!(loaded.tls_cert, Some(dir.path().join("tls/bank.pem")));
+        assert_eq!(loaded.tls_key, Some(PathBuf::from("/etc/bank.key")));
+        // A config without TLS writes no TLS keys.
+        let plain = BankConfig::testnet(
+            "127.0.0.1:7400",
+            "clearing-house",
+            &["exchange-a"],
+            Amount(1),
+        );
+        assert!(!plain.to_toml().contains("tls_"));
+    }
+
     fn access() -> Access {
         Access::new(&BankConfig::testnet(
             "127.0.0.1:0",

@@ -350,6 +350,49 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_come_in_pairs_from_flags_or_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, "genesis = \"g.json\"\nkey = \"k.key\"\ndata = \"d\"\ntls_cert = \"n.pem\"\ntls_key = \"n.key\"\nbank_ca = \"ca.pem\"\n").unwrap();
+        let args = NodeArgs {
+            config: Some(path.clone()),
+            tls_key: Some("flag.key".into()),
+            ..NodeArgs::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "n.pem".into(),
+                key: "flag.key".into()
+            })
+        );
+        assert_eq!(config.bank_ca, Some(PathBuf::from("ca.pem")));
+
+        let base = NodeArgs {
+            genesis: Some("g.json".into()),
+            key: Some("k.key".into()),
+            data: Some("d".into()),
+            ..NodeArgs::default()
+        };
+        assert_eq!(
+            base.clone().resolve().unwrap().tls,
+            None,
+            "plain HTTP by default"
+        );
+        let error = NodeArgs {
+            tls_cert: Some("n.pem".into()),
+            ..base
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("--tls-cert needs --tls-key"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn missing_settings_and_unknown_keys_are_named() {
         let error = NodeArgs::default().resolve().unwrap_err();
         assert!(
