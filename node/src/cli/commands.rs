@@ -798,6 +798,15 @@ fn status(session: &Session) -> anyhow::Result<()> {
     println!("state root  {}", text("state_root"));
     println!("peers       {peers}");
     println!("mempool     {} transactions", text("mempool_depth"));
+    if let Some(line) = sync_line(&document) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// The status line of a node that is behind: how far it has to go and how fast it is
+/// getting there, or that it is waiting to hear the validators; `None` when in step.
+fn sync_line(document: &Value) -> Option<String> {
     let catch_up = &document["catch_up"];
     if catch_up.is_object() {
         let rate = catch_up["blocks_per_second"]
@@ -808,14 +817,13 @@ fn status(session: &Session) -> anyhow::Result<()> {
         let left = catch_up["eta_seconds"]
             .as_u64()
             .map_or(String::new(), |eta| format!(", about {eta} s left"));
-        println!(
+        return Some(format!(
             "catching up {} of {} ({} to go, {rate}{left})",
             catch_up["height"], catch_up["target"], catch_up["remaining"]
-        );
-    } else if document["syncing"] == true {
-        println!("syncing     waiting to hear where the validators stand");
+        ));
     }
-    Ok(())
+    (document["syncing"] == true)
+        .then(|| "syncing     waiting to hear where the validators stand".to_string())
 }
 
 fn balance(session: &mut Session, member: Option<&str>) -> anyhow::Result<()> {
@@ -1059,6 +1067,34 @@ fn print_block_event(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn status_says_how_far_a_catching_up_node_has_to_go_and_how_fast() {
+        let behind = serde_json::json!({
+            "syncing": true,
+            "catch_up": {"height": 120, "target": 1000, "remaining": 880, "blocks_per_second": 352.4, "eta_seconds": 3}
+        });
+        assert_eq!(
+            super::sync_line(&behind).as_deref(),
+            Some("catching up 120 of 1000 (880 to go, 352 blocks/s, about 3 s left)")
+        );
+        let starting = serde_json::json!({
+            "syncing": true,
+            "catch_up": {"height": 0, "target": 50, "remaining": 50, "blocks_per_second": null, "eta_seconds": null}
+        });
+        assert_eq!(
+            super::sync_line(&starting).as_deref(),
+            Some("catching up 0 of 50 (50 to go, rate not known yet)")
+        );
+        let unheard = serde_json::json!({"syncing": true});
+        assert!(super::sync_line(&unheard)
+            .unwrap()
+            .contains("waiting to hear"));
+        assert_eq!(
+            super::sync_line(&serde_json::json!({"syncing": false})),
+            None
+        );
+    }
+
     use super::*;
     use crate::genesis_command::testnet_genesis;
 
