@@ -23,6 +23,16 @@ df -h . | tail -1
 say "the camt.053.001.08 XSD and xmllint for the bank's statement tests (scripts/iso20022.sh)"
 scripts/iso20022.sh
 
+say "FUSE for the power-cut tests (crates/powercut, tests/powercut.rs)"
+# As root the layer mounts through /dev/fuse directly; anyone else needs fusermount3
+# (Debian's fuse3). Without /dev/fuse those tests fail saying so; they never skip.
+if [ ! -e /dev/fuse ]; then
+    echo "warning: no /dev/fuse here: the power-cut tests will fail" >&2
+fi
+if [ "$(id -u)" != 0 ] && ! command -v fusermount3 >/dev/null 2>&1; then
+    sudo apt-get install -y fuse3
+fi
+
 # The tests inject faults (`seisan node --fault`, the bank watcher's crash file, the
 # engine's broken rules): their binary is built with the test-hooks feature. The demo
 # below runs a normal build.
