@@ -47,6 +47,8 @@ pub enum TlsError {
         key: PathBuf,
         reason: String,
     },
+    #[error("TLS key {} is readable by group or others (mode {mode:o}); run chmod 600 {}", path.display(), path.display())]
+    KeyNotPrivate { path: PathBuf, mode: u32 },
     #[error("generating the testnet certificates: {reason}")]
     Generate { reason: String },
     #[error("writing {}: {source}", path.display())]
@@ -86,6 +88,25 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         return Err(TlsError::NoCertificate {
             what: "TLS certificate",
             path: cert.to_path_buf(),
+        });
+    }
+    // A private key others can read is refused, as the node's key files are.
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(key)
+            .map_err(|source| TlsError::Read {
+                what: "TLS key",
+                path: key.to_path_buf(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    if mode & 0o077 != 0 {
+        return Err(TlsError::KeyNotPrivate {
+            path: key.to_path_buf(),
+            mode,
         });
     }
     let key_pem = read("TLS key", key)?;
@@ -279,6 +300,11 @@ mod tests {
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
     }
 
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
     #[test]
     fn missing_and_mismatched_files_are_named() {
         let dir = tempfile::tempdir().unwrap();
@@ -305,11 +331,25 @@ mod tests {
             error.contains("no PEM certificate") && error.contains("a.key"),
             "{error}"
         );
-        let error = server_config(&a_cert, &a_cert).unwrap_err().to_string();
+        let cert_as_key = dir.path().join("a-cert-as-key.pem");
+        std::fs::copy(&a_cert, &cert_as_key).unwrap();
+        set_mode(&cert_as_key, 0o600);
+        let error = server_config(&a_cert, &cert_as_key)
+            .unwrap_err()
+            .to_string();
         assert!(
-            error.contains("no PEM private key") && error.contains("a.pem"),
+            error.contains("no PEM private key") && error.contains("a-cert-as-key.pem"),
             "{error}"
         );
+
+        // A key file others can read is refused.
+        set_mode(&a_key, 0o644);
+        let error = server_config(&a_cert, &a_key).unwrap_err().to_string();
+        assert!(
+            error.contains("chmod 600") && error.contains("a.key"),
+            "{error}"
+        );
+        set_mode(&a_key, 0o600);
 
         let error = client_tls(Some(&a_key)).unwrap_err().to_string();
         assert!(
