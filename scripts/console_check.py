@@ -90,8 +90,12 @@ def wait(driver, what, predicate, timeout=WAIT_S):
 
 
 def shot(driver, name):
+    """The page as far as it goes (the body, not the empty window below it)."""
     path = os.path.join(ARTIFACTS, f"{name}.png")
-    driver.save_screenshot(path)
+    try:
+        driver.find_element(By.TAG_NAME, "body").screenshot(path)
+    except Exception:  # noqa: BLE001 - an empty body: the whole window then
+        driver.save_screenshot(path)
     log(f"screenshot {path}")
 
 

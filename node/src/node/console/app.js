@@ -270,7 +270,9 @@ function drawLatency() {
   svg.replaceChildren();
   if (samples.length < 2) return;
   const max = Math.max(...samples, 1);
-  const points = samples.map((v, i) => (i * 600) / (MAX_SAMPLES - 1) + "," + (115 - (v / max) * 105).toFixed(1)).join(" ");
+  // The newest sample at the right edge, older ones to its left.
+  const step = 600 / (MAX_SAMPLES - 1);
+  const points = samples.map((v, i) => (600 - (samples.length - 1 - i) * step).toFixed(1) + "," + (115 - (v / max) * 105).toFixed(1)).join(" ");
   const line = document.createElementNS(svg.namespaceURI, "polyline");
   line.setAttribute("points", points);
   svg.append(line);
