@@ -86,7 +86,19 @@ fn start_tls_bank(dir: &Path, genesis: &Path, tls: &Path, port: u16) -> Bank {
 
 /// Runs the CLI as `member` against `node`; returns (exit code, stdout, stderr).
 fn cli(testnet: &Testnet, node: &str, member: &str, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(seisan_binary())
+    cli_with(testnet, node, member, args, &[])
+}
+
+/// [`cli`] with more environment variables (set after the defaults are cleared).
+fn cli_with(
+    testnet: &Testnet,
+    node: &str,
+    member: &str,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> (i32, String, String) {
+    let mut command = Command::new(seisan_binary());
+    command
         .args(args)
         .env("SEISAN_NODE", node)
         .env("SEISAN_GENESIS", testnet.genesis_path())
@@ -96,9 +108,11 @@ fn cli(testnet: &Testnet, node: &str, member: &str, args: &[&str]) -> (i32, Stri
         .env_remove("SEISAN_BANK_URL")
         .env_remove("SEISAN_BANK_TOKEN")
         .env("HOME", testnet.dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -195,6 +209,28 @@ fn a_tls_testnet_finalizes_and_its_bank_leg_works_over_https() {
     assert_eq!(ledger_jpy(a, "exchange-a"), 200);
     let (code, stdout, stderr) = cli(&testnet, a, "exchange-a", &["status", "--ca", &ca_arg]);
     assert_eq!(code, 0, "status with --ca failed: {stdout}{stderr}");
+    // The CA from the environment, and from the client config file (relative to it).
+    let (code, stdout, stderr) = cli_with(
+        &testnet,
+        a,
+        "exchange-a",
+        &["status"],
+        &[("SEISAN_CA", &ca)],
+    );
+    assert_eq!(code, 0, "status with SEISAN_CA failed: {stdout}{stderr}");
+    let client_config = dir.join("certs/client.toml");
+    std::fs::write(&client_config, "ca = \"tls/ca.pem\"\n").unwrap();
+    let (code, stdout, stderr) = cli_with(
+        &testnet,
+        a,
+        "exchange-a",
+        &["status"],
+        &[("SEISAN_CONFIG", &client_config)],
+    );
+    assert_eq!(
+        code, 0,
+        "status with ca in client.toml failed: {stdout}{stderr}"
+    );
 
     // Without the CA the CLI is refused, naming the certificate problem and the fix.
     let (code, _, stderr) = cli(&testnet, a, "exchange-a", &["status"]);
