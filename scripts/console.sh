@@ -62,7 +62,9 @@ for address in "$hot_address" "$cold_address"; do
     "$eth_rpc" >/dev/null
 done
 # Opening yen balances so the exchanges can trade (their ETH comes by deposit, below).
-"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" --eth-chain-id 31337 \
+# --observer: a member with the observer role (a regulator) whose token the check also
+# uses; its own node is not started.
+"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" --eth-chain-id 31337 --observer \
   --hot-address "$hot_address" --cold-address "$cold_address" >/dev/null
 jq '.opening_balances += [
       {member: "exchange-a", asset: "JPY", amount: "1000000"},
@@ -123,5 +125,6 @@ mkdir -p "$artifacts"
 started=$(date +%s)
 CONSOLE_URL=$url CONSOLE_CUSTODY=1 CONSOLE_HISTORY=1 CONSOLE_GENESIS=$dir/genesis.json CONSOLE_KEYS=$dir/keys SEISAN_BIN=$bin \
   ARTIFACTS=$artifacts TOKEN_CLEARING_HOUSE="$(token clearing-house)" TOKEN_EXCHANGE_A="$(token exchange-a)" \
+  TOKEN_OBSERVER="$(token observer)" \
   "$venv/bin/python" scripts/console_check.py
 echo "console: the browser checks took $(($(date +%s) - started))s; screenshots in $artifacts"

@@ -29,6 +29,8 @@ TOKENS = {
     "clearing-house": os.environ["TOKEN_CLEARING_HOUSE"],
     "exchange-a": os.environ["TOKEN_EXCHANGE_A"],
 }
+if os.environ.get("TOKEN_OBSERVER"):
+    TOKENS["observer"] = os.environ["TOKEN_OBSERVER"]
 # Whether the history scripts/console.sh makes must show: a netted cycle, a top-up, a
 # pending proposal.
 REQUIRE_HISTORY = os.environ.get("CONSOLE_HISTORY") == "1"
@@ -336,6 +338,23 @@ def trade_through_the_cli(driver):
     return trade, took
 
 
+def every_page(driver, member, operator):
+    """Each page in turn: its figures against the API's, a screenshot, no console error."""
+    checks = {
+        "consortium": lambda: check_consortium(driver, member),
+        "markets": lambda: check_markets(driver, member),
+        "settlement": lambda: check_settlement(driver, member, operator),
+        "custody": lambda: check_custody(driver, member),
+        "bank": lambda: check_bank(driver, member, operator),
+    }
+    for page in PAGES:
+        checks[page]()
+        shot(driver, f"{member}-{page}")
+        assert_no_console_errors(driver, f"{member}'s {page} page")
+        scope = "every panel" if operator else "its own data, the operators-only panels say so"
+        log(f"{member} {page}: figures equal the API's ({scope}), no console errors")
+
+
 def main():
     os.makedirs(ARTIFACTS, exist_ok=True)
     started = time.monotonic()
@@ -351,37 +370,25 @@ def main():
         check_consortium(driver, "clearing-house")
         wait(driver, "the event stream", lambda d: "event stream" in text(d, "#live"))
         trade, took = trade_through_the_cli(driver)
-        for page in PAGES:
-            check = {
-                "consortium": lambda: check_consortium(driver, "clearing-house"),
-                "markets": lambda: check_markets(driver, "clearing-house"),
-                "settlement": lambda: check_settlement(driver, "clearing-house", True),
-                "custody": lambda: check_custody(driver, "clearing-house"),
-                "bank": lambda: check_bank(driver, "clearing-house", True),
-            }[page]
-            check()
-            shot(driver, f"clearing-house-{page}")
-            assert_no_console_errors(driver, f"the clearing house's {page} page")
-            log(f"clearing-house {page}: figures equal the API's, no console errors")
+        every_page(driver, "clearing-house", True)
     finally:
         driver.quit()
 
-    driver = browser()
-    try:
-        sign_in(driver, "exchange-a")
-        for page in PAGES:
-            {
-                "consortium": lambda: check_consortium(driver, "exchange-a"),
-                "markets": lambda: check_markets(driver, "exchange-a"),
-                "settlement": lambda: check_settlement(driver, "exchange-a", False),
-                "custody": lambda: check_custody(driver, "exchange-a"),
-                "bank": lambda: check_bank(driver, "exchange-a", False),
-            }[page]()
-            shot(driver, f"exchange-a-{page}")
-            assert_no_console_errors(driver, f"exchange-a's {page} page")
-            log(f"exchange-a {page}: its own figures equal the API's, operators-only panels say so, no console errors")
-    finally:
-        driver.quit()
+    # An exchange, then an observer (a regulator: reads everything, runs no validator).
+    for member, operator in [("exchange-a", False), ("observer", True)]:
+        if member not in TOKENS:
+            continue
+        driver = browser()
+        try:
+            sign_in(driver, member)
+            every_page(driver, member, operator)
+            if member == "observer":
+                roles = driver.execute_script(
+                    "return Object.fromEntries([...document.querySelectorAll('#members-table tr')].slice(1)"
+                    ".map(r => [r.children[0].textContent, r.children[2].textContent]))")
+                assert roles.get("observer") == "observer", f"the observer is not listed as one: {roles}"
+        finally:
+            driver.quit()
 
     log(f"passed in {time.monotonic() - started:.1f}s (trade {trade} on the page {took:.2f}s after its receipt); screenshots in {ARTIFACTS}")
 
