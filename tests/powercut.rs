@@ -19,7 +19,10 @@
 //! fails, never skips, without them).
 //!
 //! Checked that it can fail: with `SledBackend::flush` back to sled's `flush` alone
-//! (no fsync of sled's files) the first cut leaves a store below the reported height.
+//! (no fsync of sled's files) the first cut leaves an empty store (height 0 against a
+//! reported 50); with the fsync of the vote record's temporary file removed
+//! (`DurableRecord::store`), the first cut leaves an empty record under the renamed name
+//! and exchange-b refuses to start ("the consensus record is corrupt").
 
 use seisan_state::{SledBackend, StateDb};
 use seisan_tests::*;
