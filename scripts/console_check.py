@@ -182,6 +182,8 @@ def sign_in(driver, member):
 
 def check_consortium(driver, member):
     open_page(driver, "consortium")
+    # Finality latency over time: drawn once two blocks have come in.
+    wait(driver, "the finality latency chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#latency polyline"))
     # The chain moves on between the two reads: the page's height is the API's or a
     # little older, never ahead of it.
     page_height = int(text(driver, "#status-height"))
@@ -191,6 +193,18 @@ def check_consortium(driver, member):
           lambda: "{epoch} / {quorum}".format(**api("/v1/status", member)))
     agree("members", lambda: texts(driver, "#members-table tr td:first-child"),
           lambda: [m["name"] for m in api("/v1/members", member)["members"]])
+    # Each validator's last signed height and view, from the certificates the page read:
+    # at least a quorum of them, none beyond the chain, and each the height's own view.
+    status = api("/v1/status", member)
+    signed = {name: text(driver, f'#members-table tr[data-member="{name}"] td.signed') for name in status["validators"]}
+    seen = {name: tuple(map(int, value.split(" / "))) for name, value in signed.items() if value != "-"}
+    assert len(seen) >= status["quorum"], f"fewer than a quorum of validators seen signing: {signed}"
+    for name, (height, view) in seen.items():
+        assert 0 < height <= status["height"], (name, height, status["height"])
+        certificate = api(f"/v1/blocks/{height}", member)["certificate"]
+        assert certificate["vote"]["view"] == view, (name, height, view, certificate["vote"])
+        ids = {m["id"]: m["name"] for m in api("/v1/members", member)["members"]}
+        assert name in {ids[signer] for signer, _ in certificate["signatures"]}, (name, height, certificate)
     agree("pending proposals", lambda: cells(driver, "#proposals-table tr[data-proposal]", ["approvals"]),
           lambda: [(f"{p['counted_approvals']} of {p['quorum']} ({', '.join(p['approvals'])})",)
                    for p in api("/v1/governance", member)["proposals"] if p["status"] == "open"])

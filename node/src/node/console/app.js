@@ -24,6 +24,7 @@ const state = {
   lastTradeId: null,
   freshTrades: new Set(),
   latency: [], // finality latency samples, ms
+  signed: {}, // member id -> {height, view} of the newest certificate seen with its signature
   lastHeight: null,
   lastHeightAt: null,
   refreshing: false,
@@ -271,7 +272,8 @@ function drawLatency() {
   if (samples.length < 2) return;
   const max = Math.max(...samples, 1);
   // The newest sample at the right edge, older ones to its left.
-  const step = 600 / (MAX_SAMPLES - 1);
+  // Until the chart fills, at least 20 samples' width, so a few already show as a line.
+  const step = 600 / (Math.min(MAX_SAMPLES, Math.max(samples.length, 20)) - 1);
   const points = samples.map((v, i) => (600 - (samples.length - 1 - i) * step).toFixed(1) + "," + (115 - (v / max) * 105).toFixed(1)).join(" ");
   const line = document.createElementNS(svg.namespaceURI, "polyline");
   line.setAttribute("points", points);
@@ -347,10 +349,22 @@ const render = {
     state.status = status;
     state.members = members.members;
     renderStatus();
-    table("members-table", ["Member", "Role", "Takes part as", "Status", "Key"],
+    // Who signed the newest finalized block's certificate: each validator's last height
+    // and view seen signing (a quorum signs each block, so one may skip some).
+    if (status.height > 0) {
+      const block = await api("/v1/blocks/" + status.height);
+      const vote = block.certificate.vote;
+      for (const [member] of block.certificate.signatures) {
+        const seen = state.signed[member];
+        if (!seen || seen.height < vote.height) state.signed[member] = { height: vote.height, view: vote.view };
+      }
+    }
+    table("members-table", ["Member", "Role", "Takes part as", "Status", "Last signed (height / view)", "Key"],
       members.members.map((m) => row([m.name, m.role.replace("_", " "),
         m.validator ? (status.validators.includes(m.name) ? "validator" : "validator (next epoch)") : "observer",
-        m.status, m.public_key.slice(0, 16) + "..."])));
+        m.status,
+        el("td", { class: "num signed" }, state.signed[m.id] ? state.signed[m.id].height + " / " + state.signed[m.id].view : "-"),
+        m.public_key.slice(0, 16) + "..."], { "data-member": m.name })));
     table("evidence-table", ["Against", "Kind", "View / height", "Verified"],
       evidence.evidence.map((e) => row([memberName(e.member), e.kind, e.view ?? e.height ?? "-", e.verified ? "yes" : "NO"])),
       "no evidence: no validator has been caught equivocating");
