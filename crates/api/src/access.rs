@@ -124,6 +124,12 @@ pub const RULES: &[Rule] = &[
 
 /// The rule of a route (its registered path); [`Access::Operators`] for one not listed.
 pub fn access(method: &str, path: &str) -> Access {
+    // A HEAD is a GET without the body (axum answers it from the GET route).
+    let method = if method.eq_ignore_ascii_case("HEAD") {
+        "GET"
+    } else {
+        method
+    };
     RULES
         .iter()
         .find(|rule| rule.method.eq_ignore_ascii_case(method) && rule.path == path)
@@ -240,6 +246,8 @@ mod tests {
         assert_eq!(access("GET", "/v1/something-new"), Access::Operators);
         assert_eq!(access("GET", "/v1/status"), Access::Public);
         assert_eq!(access("get", "/v1/trades"), Access::AnyMember);
+        assert_eq!(access("HEAD", "/v1/health"), Access::Public);
+        assert_eq!(access("HEAD", "/v1/trades"), Access::AnyMember);
         for (index, rule) in RULES.iter().enumerate() {
             assert!(
                 !RULES[index + 1..]
