@@ -225,9 +225,11 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
         lowest_seen = lowest_seen.min(stored);
         println!(
             "cut {cut}: at change {changes} after height {seen}; the store holds {stored} \
-             (discarded {} unsynced bytes in {} files), {} acknowledged so far",
+             (discarded {} unsynced bytes in {} files, took back {} directory changes), \
+             {} acknowledged so far",
             lost.bytes,
             lost.files,
+            lost.entries,
             acknowledged.len()
         );
         assert!(

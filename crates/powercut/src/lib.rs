@@ -12,13 +12,18 @@
 //!   a FUSE operation, so it makes nothing durable here, as on a real power cut it does
 //!   not save the disk's volatile cache or the file's size.
 //! - **Directory entries** (create, mkdir, rename, unlink, rmdir) are applied to the
-//!   backing directory at once, so they survive a cut even without an fsync of the
-//!   directory. This is kinder than a real filesystem for names and harsher for data:
-//!   a file created or renamed over another survives a cut with only its *fsynced*
-//!   content (a new file: empty), which is the classic "rename without fsync" loss the
-//!   write-to-temporary, fsync, rename pattern guards against.
-//! - **A power cut** ([`PowerSwitch::cut`]) discards every unsynced buffer at once:
-//!   afterwards every file reads as it was at its last fsync.
+//!   backing directory at once (so reads see them), and each is logged with how to take
+//!   it back. An `fsync` of a directory makes the changes in it durable (a rename needs
+//!   either of its two directories); a removed or replaced entry waits in a hidden
+//!   trash in the backing directory until then. This is the strict POSIX reading, as
+//!   strict as the one for data: a new file whose directory was never fsynced is gone
+//!   after a cut, whatever was fsynced into it; a rename without the directory's fsync
+//!   is taken back; a file renamed over another with the directory fsynced but its own
+//!   data not survives empty (the "rename without fsync" loss the write, fsync, rename,
+//!   fsync-the-directory pattern guards against).
+//! - **A power cut** ([`PowerSwitch::cut`], or [`PowerSwitch::arm`] for one on the n-th
+//!   change from now) discards every unsynced buffer and takes back every directory
+//!   change not made durable, newest first: afterwards the tree is what was fsynced.
 //!
 //! Files are opened with `FOPEN_DIRECT_IO` and attributes have no cache lifetime, so
 //! the kernel keeps no copy of discarded data that a later read could see.
@@ -122,6 +127,29 @@ fn read_at(path: &Path, offset: u64, buffer: &mut [u8]) -> Result<(), i32> {
     Ok(())
 }
 
+/// The backing directory's hidden trash (never listed or looked up through the mount):
+/// removed and replaced entries wait there until their removal is durable.
+const TRASH: &str = ".powercut-trash";
+
+/// A directory change not yet made durable by an fsync of its directory.
+#[derive(Debug)]
+struct Change {
+    /// Directories (relative) an fsync of any of which makes the change durable.
+    directories: Vec<PathBuf>,
+    undo: Undo,
+}
+
+/// How a cut takes back a directory change that was not made durable.
+#[derive(Debug)]
+enum Undo {
+    /// A created file or directory: removed (with anything in it).
+    Remove(PathBuf),
+    /// A removed or replaced entry, kept in the trash: put back.
+    Restore { trash: PathBuf, path: PathBuf },
+    /// A rename: moved back.
+    MoveBack { from: PathBuf, to: PathBuf },
+}
+
 /// What a cut or a sync did, for tests and the binary's log.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CutReport {
@@ -129,6 +157,8 @@ pub struct CutReport {
     pub files: usize,
     /// Unsynced bytes written (sum of the written ranges) that were discarded.
     pub bytes: u64,
+    /// Directory changes (creates, renames, removals) taken back.
+    pub entries: usize,
 }
 
 #[derive(Debug)]
@@ -148,6 +178,10 @@ struct Inner {
     off: bool,
     /// What the last armed cut discarded.
     last_cut: CutReport,
+    /// Directory changes not yet durable, oldest first.
+    changes: Vec<Change>,
+    /// Names handed out in the trash.
+    trashed: u64,
 }
 
 impl Inner {
@@ -273,6 +307,38 @@ impl Inner {
         Ok(())
     }
 
+    /// Moves the entry at `relative` into the trash (where a cut can restore it from);
+    /// returns its trash path.
+    fn move_to_trash(&mut self, relative: &Path) -> Result<PathBuf, i32> {
+        self.trashed += 1;
+        let trash = PathBuf::from(TRASH).join(self.trashed.to_string());
+        std::fs::rename(self.backing.join(relative), self.backing.join(&trash)).map_err(errno)?;
+        self.forget_path(relative);
+        Ok(trash)
+    }
+
+    fn remove_backing(&self, relative: &Path) {
+        let path = self.backing.join(relative);
+        let _ = match std::fs::symlink_metadata(&path) {
+            Ok(metadata) if metadata.is_dir() => std::fs::remove_dir_all(&path),
+            Ok(_) => std::fs::remove_file(&path),
+            Err(_) => Ok(()),
+        };
+    }
+
+    /// An fsync of `directory`: its pending entry changes become durable.
+    fn sync_directory(&mut self, directory: &Path) {
+        let (durable, pending): (Vec<Change>, Vec<Change>) = std::mem::take(&mut self.changes)
+            .into_iter()
+            .partition(|change| change.directories.iter().any(|dir| dir == directory));
+        self.changes = pending;
+        for change in durable {
+            if let Undo::Restore { trash, .. } = change.undo {
+                self.remove_backing(&trash);
+            }
+        }
+    }
+
     fn cut(&mut self) -> CutReport {
         let report = CutReport {
             files: self.dirty.len(),
@@ -281,10 +347,42 @@ impl Inner {
                 .values()
                 .flat_map(|dirty| dirty.writes.iter().map(|(_, data)| data.len() as u64))
                 .sum(),
+            entries: self.changes.len(),
         };
         self.dirty.clear();
+        // Newest first, so each undo finds the names as its change left them. Best
+        // effort: a later change made durable may have moved a name on already.
+        for change in std::mem::take(&mut self.changes).into_iter().rev() {
+            match change.undo {
+                Undo::Remove(path) => self.remove_backing(&path),
+                Undo::Restore { trash, path } => {
+                    if std::fs::symlink_metadata(self.backing.join(&path)).is_err() {
+                        let _ =
+                            std::fs::rename(self.backing.join(&trash), self.backing.join(&path));
+                    } else {
+                        self.remove_backing(&trash);
+                    }
+                }
+                Undo::MoveBack { from, to } => {
+                    let source = self.backing.join(&to);
+                    let target = self.backing.join(&from);
+                    if source.exists() && std::fs::symlink_metadata(&target).is_err() {
+                        let _ = std::fs::rename(source, target);
+                    }
+                }
+            }
+        }
+        // Names moved under the kernel's inode numbers: start the numbering afresh
+        // (numbers are never reused, so a stale one is refused, not misread).
+        self.paths.retain(|ino, _| *ino == FUSE_ROOT_ID);
+        self.inodes.retain(|_, ino| *ino == FUSE_ROOT_ID);
         report
     }
+}
+
+/// The directory an entry is in ("" for the root).
+fn parent_of(relative: &Path) -> PathBuf {
+    relative.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn errno(error: io::Error) -> i32 {
@@ -345,7 +443,12 @@ pub struct PowerCutFs {
 
 impl PowerCutFs {
     /// A filesystem over `backing` and the switch that cuts its power.
-    pub fn new(backing: &Path) -> (PowerCutFs, PowerSwitch) {
+    pub fn new(backing: &Path) -> Result<(PowerCutFs, PowerSwitch), io::Error> {
+        let trash = backing.join(TRASH);
+        if trash.exists() {
+            std::fs::remove_dir_all(&trash)?;
+        }
+        std::fs::create_dir(&trash)?;
         let mut paths = HashMap::new();
         let mut inodes = HashMap::new();
         paths.insert(FUSE_ROOT_ID, PathBuf::new());
@@ -360,13 +463,15 @@ impl PowerCutFs {
             armed: None,
             off: false,
             last_cut: CutReport::default(),
+            changes: Vec::new(),
+            trashed: 0,
         }));
-        (
+        Ok((
             PowerCutFs {
                 inner: inner.clone(),
             },
             PowerSwitch { inner },
-        )
+        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -411,7 +516,10 @@ pub fn mount(backing: &Path, mountpoint: &Path) -> Result<Mounted, MountError> {
             });
         }
     }
-    let (filesystem, switch) = PowerCutFs::new(backing);
+    let (filesystem, switch) = PowerCutFs::new(backing).map_err(|source| MountError::Mount {
+        mountpoint: mountpoint.to_path_buf(),
+        source,
+    })?;
     let options = [MountOption::FSName("seisan-powercut".into())];
     let session = fuser::spawn_mount2(filesystem, mountpoint, &options).map_err(|source| {
         MountError::Mount {
@@ -430,6 +538,9 @@ impl Filesystem for PowerCutFs {
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         if let Err(code) = self.lock().gate(false) {
             return reply.error(code);
+        }
+        if parent == FUSE_ROOT_ID && name == TRASH {
+            return reply.error(libc::ENOENT);
         }
         let relative = match self.lock().child(parent, name) {
             Ok(relative) => relative,
@@ -516,6 +627,10 @@ impl Filesystem for PowerCutFs {
             return reply.error(errno(error));
         }
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777));
+        self.lock().changes.push(Change {
+            directories: vec![parent_of(&relative)],
+            undo: Undo::Remove(relative.clone()),
+        });
         self.entry(relative, reply);
     }
 
@@ -528,12 +643,23 @@ impl Filesystem for PowerCutFs {
             Ok(relative) => relative,
             Err(code) => return reply.error(code),
         };
-        match std::fs::remove_file(inner.backing.join(&relative)) {
-            Ok(()) => {
-                inner.forget_path(&relative);
+        match std::fs::symlink_metadata(inner.backing.join(&relative)) {
+            Ok(metadata) if metadata.is_dir() => return reply.error(libc::EISDIR),
+            Ok(_) => {}
+            Err(error) => return reply.error(errno(error)),
+        }
+        match inner.move_to_trash(&relative) {
+            Ok(trash) => {
+                inner.changes.push(Change {
+                    directories: vec![parent_of(&relative)],
+                    undo: Undo::Restore {
+                        trash,
+                        path: relative,
+                    },
+                });
                 reply.ok();
             }
-            Err(error) => reply.error(errno(error)),
+            Err(code) => reply.error(code),
         }
     }
 
@@ -546,12 +672,26 @@ impl Filesystem for PowerCutFs {
             Ok(relative) => relative,
             Err(code) => return reply.error(code),
         };
-        match std::fs::remove_dir(inner.backing.join(&relative)) {
-            Ok(()) => {
-                inner.forget_path(&relative);
+        match std::fs::read_dir(inner.backing.join(&relative)) {
+            Ok(listing) => {
+                if listing.count() > 0 {
+                    return reply.error(libc::ENOTEMPTY);
+                }
+            }
+            Err(error) => return reply.error(errno(error)),
+        }
+        match inner.move_to_trash(&relative) {
+            Ok(trash) => {
+                inner.changes.push(Change {
+                    directories: vec![parent_of(&relative)],
+                    undo: Undo::Restore {
+                        trash,
+                        path: relative,
+                    },
+                });
                 reply.ok();
             }
-            Err(error) => reply.error(errno(error)),
+            Err(code) => reply.error(code),
         }
     }
 
@@ -573,12 +713,34 @@ impl Filesystem for PowerCutFs {
             (Ok(from), Ok(to)) => (from, to),
             (Err(code), _) | (_, Err(code)) => return reply.error(code),
         };
+        if std::fs::symlink_metadata(inner.backing.join(&from)).is_err() {
+            return reply.error(libc::ENOENT);
+        }
+        // The replaced entry goes to the trash (a cut puts it back; its unsynced data
+        // is gone); the moved inode keeps its number and its unsynced data, under the
+        // new name and its children's.
+        if std::fs::symlink_metadata(inner.backing.join(&to)).is_ok() {
+            match inner.move_to_trash(&to) {
+                Ok(trash) => inner.changes.push(Change {
+                    directories: vec![parent_of(&to)],
+                    undo: Undo::Restore {
+                        trash,
+                        path: to.clone(),
+                    },
+                }),
+                Err(code) => return reply.error(code),
+            }
+        }
         if let Err(error) = std::fs::rename(inner.backing.join(&from), inner.backing.join(&to)) {
             return reply.error(errno(error));
         }
-        // The replaced file is gone (and its unsynced data with it); the moved inode
-        // keeps its number and its unsynced data, under the new name and its children's.
-        inner.forget_path(&to);
+        inner.changes.push(Change {
+            directories: vec![parent_of(&from), parent_of(&to)],
+            undo: Undo::MoveBack {
+                from: from.clone(),
+                to: to.clone(),
+            },
+        });
         let moved: Vec<(PathBuf, u64)> = inner
             .inodes
             .iter()
@@ -727,6 +889,9 @@ impl Filesystem for PowerCutFs {
             (ino, FileType::Directory, OsStr::new("..").to_os_string()),
         ];
         for entry in listing.flatten() {
+            if relative.as_os_str().is_empty() && entry.file_name() == TRASH {
+                continue;
+            }
             let kind = match entry.file_type() {
                 Ok(kind) if kind.is_dir() => FileType::Directory,
                 Ok(kind) if kind.is_symlink() => FileType::Symlink,
@@ -743,16 +908,18 @@ impl Filesystem for PowerCutFs {
         reply.ok();
     }
 
-    fn fsyncdir(
-        &mut self,
-        _req: &Request<'_>,
-        _ino: u64,
-        _fh: u64,
-        _data: bool,
-        reply: ReplyEmpty,
-    ) {
-        // Directory entries are applied to the backing directory at once (module doc).
-        reply.ok();
+    fn fsyncdir(&mut self, _req: &Request<'_>, ino: u64, _fh: u64, _data: bool, reply: ReplyEmpty) {
+        let mut inner = self.lock();
+        if let Err(code) = inner.gate(true) {
+            return reply.error(code);
+        }
+        match inner.paths.get(&ino).cloned() {
+            Some(directory) => {
+                inner.sync_directory(&directory);
+                reply.ok();
+            }
+            None => reply.error(libc::ENOENT),
+        }
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
@@ -787,6 +954,7 @@ impl Filesystem for PowerCutFs {
             Ok(relative) => relative,
             Err(code) => return reply.error(code),
         };
+        let existed = std::fs::symlink_metadata(inner.backing.join(&relative)).is_ok();
         let mut options = OpenOptions::new();
         options.write(true).create(true).mode(mode & 0o7777);
         if flags & libc::O_EXCL != 0 {
@@ -794,6 +962,12 @@ impl Filesystem for PowerCutFs {
         }
         if let Err(error) = options.open(inner.backing.join(&relative)) {
             return reply.error(errno(error));
+        }
+        if !existed {
+            inner.changes.push(Change {
+                directories: vec![parent_of(&relative)],
+                undo: Undo::Remove(relative.clone()),
+            });
         }
         let ino = inner.inode_of(relative);
         if flags & libc::O_TRUNC != 0 {

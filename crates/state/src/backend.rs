@@ -72,6 +72,13 @@ impl SyncedFiles {
         };
         files.sync()?;
         sync_directory(directory)?;
+        // sled creates its directory if missing: make that entry durable too.
+        if let Some(parent) = directory
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            sync_directory(parent)?;
+        }
         Ok(files)
     }
 

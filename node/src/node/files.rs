@@ -17,7 +17,7 @@ pub struct DataDirLock {
 
 impl DataDirLock {
     pub fn acquire(data: &Path) -> anyhow::Result<DataDirLock> {
-        std::fs::create_dir_all(data)
+        create_dir_durably(data)
             .with_context(|| format!("creating data directory {}", data.display()))?;
         let path = data.join("LOCK");
         let file = OpenOptions::new()
@@ -26,6 +26,7 @@ impl DataDirLock {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
+        sync_directory(data)?;
         match file.try_lock() {
             Ok(()) => Ok(DataDirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -39,6 +40,40 @@ impl DataDirLock {
             }
         }
     }
+}
+
+/// Creates `directory` and any missing parents so that they survive a power cut: a new
+/// directory's entry is durable only once the directory holding it is fsynced, and
+/// everything the node later makes durable inside it (its store, its vote record)
+/// would otherwise vanish with it.
+pub fn create_dir_durably(directory: &Path) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(directory);
+    while let Some(path) = cursor {
+        if path.as_os_str().is_empty() || path.exists() {
+            break;
+        }
+        missing.push(path);
+        cursor = path.parent();
+    }
+    std::fs::create_dir_all(directory)?;
+    for created in missing {
+        sync_directory(created)?;
+        if let Some(parent) = created
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            sync_directory(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// fsync of a directory: the entries created, renamed or removed in it are durable.
+fn sync_directory(directory: &Path) -> anyhow::Result<()> {
+    File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .with_context(|| format!("fsync {}", directory.display()))
 }
 
 /// A record that must be on disk before the node acts on it (the last signed vote):
