@@ -80,7 +80,8 @@ fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> T {
 impl BankStore {
     /// Opens (or creates) the books in `dir`.
     pub fn open(dir: &Path) -> Result<BankStore, BankError> {
-        let tree = sled::open(dir).map_err(unavailable)?;
+        // Waits for the lock a just-closed store may still hold (see `open_sled`).
+        let tree = seisan_state::open_sled(&sled::Config::new().path(dir)).map_err(unavailable)?;
         Ok(BankStore {
             tree,
             lock: Mutex::new(()),

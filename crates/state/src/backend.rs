@@ -136,15 +136,41 @@ impl std::fmt::Debug for SledBackend {
     }
 }
 
+/// How long [`open_sled`] waits for a just-closed database's file lock.
+pub const SLED_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens a sled database, waiting up to [`SLED_LOCK_PATIENCE`] for its file lock: sled
+/// 0.34 releases the lock only when the last of its background I/O tasks lets go of its
+/// file, a moment after the `Db` is dropped, so a store reopened at once in the same
+/// process (a restart, `seisan restore` checking what it wrote) found it still locked
+/// under load. A lock held by another live process is still refused, after the wait.
+/// (The node's own `LOCK` file refuses a second node on a data directory at once.)
+pub fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + SLED_LOCK_PATIENCE;
+    loop {
+        match config.open() {
+            // sled wraps the lock's WouldBlock in an `Other` error naming it.
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl SledBackend {
     pub fn open(path: &Path) -> Result<SledBackend, sled::Error> {
         // No background flusher: every commit flushes itself before it counts, so a
         // timed flush would only repeat that work.
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_sled(
+            &sled::Config::new()
+                .path(path)
+                .mode(sled::Mode::HighThroughput)
+                .flush_every_ms(None),
+        )?;
         let tree = db.open_tree(b"seisan-state")?;
         let files = SyncedFiles::open(path).map_err(sled::Error::Io)?;
         Ok(SledBackend {

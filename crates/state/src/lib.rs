@@ -28,7 +28,7 @@ mod backend;
 mod db;
 mod proof;
 
-pub use backend::{Backend, MemoryBackend, SledBackend};
+pub use backend::{open_sled, Backend, MemoryBackend, SledBackend, SLED_LOCK_PATIENCE};
 pub use db::{StageParent, StagedBlock, StagedView, StateDb, StateError};
 pub use proof::{verify_proof, ProofError, StateProof};
 

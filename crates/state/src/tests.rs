@@ -293,3 +293,26 @@ fn kill_9_at_any_point_leaves_a_committed_height() {
         );
     }
 }
+
+/// A store reopened right after it was dropped opens (sled may still hold its file
+/// lock a moment), while one held open elsewhere is refused after the wait.
+#[test]
+fn a_just_closed_store_reopens_and_a_held_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..20 {
+        let backend = crate::SledBackend::open(dir.path()).expect("opens");
+        drop(backend);
+    }
+    let held = crate::SledBackend::open(dir.path()).expect("opens");
+    let started = std::time::Instant::now();
+    let error = match crate::SledBackend::open(dir.path()) {
+        Ok(_) => panic!("a store held open was opened twice"),
+        Err(error) => error,
+    };
+    assert!(
+        error.to_string().contains("could not acquire lock"),
+        "{error}"
+    );
+    assert!(started.elapsed() >= crate::SLED_LOCK_PATIENCE);
+    drop(held);
+}
