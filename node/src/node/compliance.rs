@@ -24,7 +24,8 @@
 //!    `GET /v1/compliance/{date}/statements/{member}`, which read the public chain and
 //!    the bank when asked (never under a lock, never on the commit path), and a monitor
 //!    ([`spawn_monitor`]) that evaluates the current day so far every
-//!    [`MONITOR_INTERVAL`] and sets `seisan_compliance_breach{rule,subject}`.
+//!    [`MONITOR_INTERVAL`] and sets `seisan_compliance_breach{rule,subject}` (the subject
+//!    an asset or a currency, never a member: `/metrics` is public).
 //!
 //! A business day ends at the node's `--day-cutoff` (UTC, default 00:00:00); the day is
 //! labelled with the UTC date of its last instant, so a cut-off of 15:00:00 makes the
@@ -975,7 +976,7 @@ pub fn spawn_monitor(context: ApiContext, watches_chain: bool) {
                     let breached: BTreeSet<(String, String)> = report
                         .breaches
                         .iter()
-                        .map(|breach| (breach.rule.clone(), breach.subject.clone()))
+                        .map(|breach| (breach.rule.clone(), metric_subject(&breach.subject)))
                         .collect();
                     for (rule, subject) in shown.union(&breached) {
                         let label = super::metrics::Breach {
@@ -990,7 +991,8 @@ pub fn spawn_monitor(context: ApiContext, watches_chain: bool) {
                             .set(value);
                     }
                     for breach in &report.breaches {
-                        if !shown.contains(&(breach.rule.clone(), breach.subject.clone())) {
+                        if !shown.contains(&(breach.rule.clone(), metric_subject(&breach.subject)))
+                        {
                             warn!(rule = %breach.rule, subject = %breach.subject, detail = %breach.detail, "compliance breach");
                         }
                     }
@@ -1003,6 +1005,17 @@ pub fn spawn_monitor(context: ApiContext, watches_chain: bool) {
             }
         }
     });
+}
+
+/// The metric label of a breach's subject: an asset as it is, and only the currency of
+/// a `member/CURRENCY` subject. `/metrics` is public (for scrapers), and which exchange's
+/// trust account is short is for operators: they read it in the authenticated report
+/// (`/v1/compliance/today`, `seisan compliance report --date today`) and the node's log.
+fn metric_subject(subject: &str) -> String {
+    subject
+        .rsplit_once('/')
+        .map_or(subject, |(_, currency)| currency)
+        .to_string()
 }
 
 /// The metric label of a rule (a fixed set).

@@ -57,8 +57,8 @@ pub struct Asset {
     pub asset: String,
 }
 
-/// A compliance rule and what it is about (an asset symbol, or `member/CURRENCY`):
-/// bounded by the genesis assets and members.
+/// A compliance rule and what it is about (an asset symbol or a currency, never a
+/// member: `/metrics` is public): bounded by the genesis assets.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Breach {
     pub rule: &'static str,
@@ -399,7 +399,7 @@ impl Metrics {
         let compliance_breach = Family::<Breach, Gauge>::default();
         registry.register(
             "compliance_breach",
-            "1 while a compliance rule is breached (cold_share: under 95% of customer crypto in cold wallets; reserves_coverage: custody under the ledger; trust_shortfall: a trust account under its exchange's customer fiat), per rule and subject",
+            "1 while a compliance rule is breached (cold_share: under 95% of customer crypto in cold wallets; reserves_coverage: custody under the ledger; trust_shortfall: an exchange's trust account under its customer fiat, per currency; which exchange is in the authenticated compliance report), per rule and subject",
             compliance_breach.clone(),
         );
         let compliance_monitor_failures = counter(
