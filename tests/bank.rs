@@ -20,28 +20,6 @@ fn next_nonce(node: &str, member: &str) -> u64 {
     body["next"].as_u64().expect("next nonce")
 }
 
-fn ledger_jpy(node: &str, member: &str) -> u128 {
-    let (_, body) = get(&format!("{node}/v1/members/{member}/balances")).unwrap();
-    body["balances"]
-        .as_array()
-        .expect("balances")
-        .iter()
-        .find(|entry| entry["symbol"] == "JPY")
-        .map(|entry| {
-            ["inventory", "locked", "customers"]
-                .iter()
-                .map(|name| {
-                    entry["balance"][name]
-                        .as_str()
-                        .unwrap()
-                        .parse::<u128>()
-                        .unwrap()
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> Value {
     let nonce = next_nonce(node, member);
     let transaction = sign(&testnet.genesis, member, nonce, body);

@@ -11,29 +11,6 @@ use seisan_tests::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The JPY a member holds on the ledger (inventory, locked and its customers').
-fn ledger_jpy(node: &str, member: &str) -> u128 {
-    let (_, body) = get(&format!("{node}/v1/members/{member}/balances")).unwrap();
-    body["balances"]
-        .as_array()
-        .expect("balances")
-        .iter()
-        .find(|entry| entry["symbol"] == "JPY")
-        .map(|entry| {
-            ["inventory", "locked", "customers"]
-                .iter()
-                .map(|name| {
-                    entry["balance"][name]
-                        .as_str()
-                        .unwrap()
-                        .parse::<u128>()
-                        .unwrap()
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn height(url: &str) -> Option<u64> {
     status(url).ok().and_then(|body| body["height"].as_u64())
 }

@@ -830,6 +830,30 @@ pub fn fund_jpy(genesis: &mut Genesis, members: &[&str], amount: &str) {
 
 /// Moves `amount` JPY minor units of the signer's inventory to its customer-1: the
 /// cheapest transaction that changes state.
+/// The JPY a member holds on the ledger (inventory, locked and its customers'), as
+/// `node` reports it (read as the clearing house).
+pub fn ledger_jpy(node: &str, member: &str) -> u128 {
+    let (_, body) = get(&format!("{node}/v1/members/{member}/balances")).unwrap();
+    body["balances"]
+        .as_array()
+        .expect("balances")
+        .iter()
+        .find(|entry| entry["symbol"] == "JPY")
+        .map(|entry| {
+            ["inventory", "locked", "customers"]
+                .iter()
+                .map(|name| {
+                    entry["balance"][name]
+                        .as_str()
+                        .unwrap()
+                        .parse::<u128>()
+                        .unwrap()
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// One ETH in minor units (scale 18).
 pub const ETH: u128 = 1_000_000_000_000_000_000;
 

@@ -317,6 +317,20 @@ impl Inner {
         Ok(trash)
     }
 
+    /// Removes the entry at `relative` (an unlink or rmdir) so that a cut before its
+    /// directory's fsync puts it back: into the trash, with the undo recorded.
+    fn remove_undoably(&mut self, relative: PathBuf) -> Result<(), i32> {
+        let trash = self.move_to_trash(&relative)?;
+        self.changes.push(Change {
+            directories: vec![parent_of(&relative)],
+            undo: Undo::Restore {
+                trash,
+                path: relative,
+            },
+        });
+        Ok(())
+    }
+
     fn remove_backing(&self, relative: &Path) {
         let path = self.backing.join(relative);
         let _ = match std::fs::symlink_metadata(&path) {
@@ -648,17 +662,8 @@ impl Filesystem for PowerCutFs {
             Ok(_) => {}
             Err(error) => return reply.error(errno(error)),
         }
-        match inner.move_to_trash(&relative) {
-            Ok(trash) => {
-                inner.changes.push(Change {
-                    directories: vec![parent_of(&relative)],
-                    undo: Undo::Restore {
-                        trash,
-                        path: relative,
-                    },
-                });
-                reply.ok();
-            }
+        match inner.remove_undoably(relative) {
+            Ok(()) => reply.ok(),
             Err(code) => reply.error(code),
         }
     }
@@ -680,17 +685,8 @@ impl Filesystem for PowerCutFs {
             }
             Err(error) => return reply.error(errno(error)),
         }
-        match inner.move_to_trash(&relative) {
-            Ok(trash) => {
-                inner.changes.push(Change {
-                    directories: vec![parent_of(&relative)],
-                    undo: Undo::Restore {
-                        trash,
-                        path: relative,
-                    },
-                });
-                reply.ok();
-            }
+        match inner.remove_undoably(relative) {
+            Ok(()) => reply.ok(),
             Err(code) => reply.error(code),
         }
     }
