@@ -702,6 +702,10 @@ fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
     client
         .run(None, &["trades"])
         .fails_with("pass --key FILE, set SEISAN_KEY");
+    // With a key file that is no key, the refusal says so rather than asking for one.
+    client
+        .run(None, &["trades", "--key", garbage.to_str().unwrap()])
+        .fails_with("could not be read as a key");
 
     // Settings: flags over the environment over the config file.
     let config = testnet.dir.path().join("client.toml");

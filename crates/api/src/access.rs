@@ -105,7 +105,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/v1/evidence", Access::AnyMember),
     rule("GET", "/v1/events", Access::Operators),
     rule("GET", "/v1/reconciliation", Access::Operators),
-    // The whole store of the node (seisan backup); intended: only the node's own member.
+    // The whole store of the node (seisan backup): only the member that runs it.
     rule("GET", "/v1/admin/backup", Access::ThisNode),
     rule("GET", "/v1/mirrors/{height}", Access::Operators),
     rule("GET", "/v1/reserves", Access::AnyMember),

@@ -737,11 +737,15 @@ impl NodeClient {
     }
 
     /// For a 401 without a key: how to give one.
-    fn key_hint(&self, status: u16) -> &'static str {
-        if status == 401 && self.credentials().is_none() {
-            "; this node answers members only: pass --key FILE, set SEISAN_KEY, or put key = \"FILE\" in the config file"
-        } else {
-            ""
+    /// For a 401 sent unsigned: how to give a key, or that the one given is unreadable.
+    fn key_hint(&self, status: u16) -> String {
+        match (status, self.credentials(), &self.key) {
+            (401, None, Some(path)) => format!(
+                "; the request went unsigned because the key file {} could not be read as a key",
+                path.display()
+            ),
+            (401, None, None) => "; this node answers members only: pass --key FILE, set SEISAN_KEY, or put key = \"FILE\" in the config file".to_string(),
+            _ => String::new(),
         }
     }
 
