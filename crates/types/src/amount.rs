@@ -77,8 +77,21 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// The decimal string of minor units JSON carries: no sign, no leading zero, at most
+/// `u128::MAX` (what serialization writes; deserialization refuses anything past it).
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::schema::u128_decimal(
+            "An amount in the asset's minor units (wei, satoshi, yen) as a decimal string \
+             of 0 to 2^128-1, with no sign, point or leading zero.",
+        )
+    }
+}
+
+impl utoipa::ToSchema for Amount {}
+
 /// What kind of thing an asset is, which decides where its custody lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AssetKind {
     /// The public chain's own coin (ETH on Ethereum).
@@ -90,7 +103,7 @@ pub enum AssetKind {
 }
 
 /// An asset as declared in genesis.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Asset {
     /// Short unique name, e.g. `ETH`, `WBTC`, `JPY`.

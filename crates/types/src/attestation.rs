@@ -15,7 +15,7 @@ use crate::ids::{Height, MemberId};
 use serde::{Deserialize, Serialize};
 
 /// What a validator attested, or what the ledger credited.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttestedFact {
     BankEntry(BankFact),
@@ -28,7 +28,7 @@ pub enum AttestedFact {
 }
 
 /// The external fact's identity, without its content.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttestedSubject {
     BankEntry { entry: BankEntryId },
@@ -68,7 +68,7 @@ impl AttestedFact {
 }
 
 /// A validator's finalized attestation that contradicts a credited fact of the same id.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttestationEvidence {
     /// The validator that signed the contradicting attestation.
     pub member: MemberId,

@@ -16,7 +16,9 @@ use std::fmt;
 pub const MAX_BANK_ENTRY_ID_BYTES: usize = 64;
 
 /// A bank-assigned statement entry id (unique at the bank, never reused).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct BankEntryId(pub String);
 
@@ -28,7 +30,18 @@ impl fmt::Display for BankEntryId {
 
 /// A fiat withdrawal's id (1, 2, ... in request order).
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(transparent)]
 pub struct FiatWithdrawalId(pub u64);
@@ -40,7 +53,7 @@ impl fmt::Display for FiatWithdrawalId {
 }
 
 /// What a bank entry means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BankEntryKind {
     /// A credit to the member's trust account from its operating account (S210).
@@ -50,7 +63,7 @@ pub enum BankEntryKind {
 }
 
 /// One member's attested reading of one bank entry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BankFact {
     pub entry: BankEntryId,
     /// Whose trust account the entry is on.
@@ -73,7 +86,7 @@ impl BankFact {
 }
 
 /// Where a bank entry stands in the ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BankEntryRecord {
     pub entry: BankEntryId,
     /// Every attestation, in arrival order, one per member.
@@ -84,7 +97,7 @@ pub struct BankEntryRecord {
 }
 
 /// Where a fiat withdrawal stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FiatWithdrawalStatus {
     /// Debited in the ledger; the clearing house is to move the money from the trust
@@ -95,7 +108,7 @@ pub enum FiatWithdrawalStatus {
 }
 
 /// A fiat withdrawal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FiatWithdrawal {
     pub id: FiatWithdrawalId,
     pub member: MemberId,

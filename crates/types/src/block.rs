@@ -18,7 +18,7 @@ pub const MAX_TXS_PER_BLOCK: usize = 8192;
 /// The largest encoded block.
 pub const MAX_BLOCK_BYTES: usize = 12 << 20;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockHeader {
     pub chain_id: ChainId,
     /// The epoch whose validators vote on this block (consensus rule E1).
@@ -57,7 +57,7 @@ impl BlockHeader {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Block {
     pub header: BlockHeader,
     pub txs: Vec<SignedTransaction>,
@@ -85,7 +85,19 @@ impl Block {
 }
 
 /// The three votes of Simplex consensus.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum VoteKind {
     /// "This block is a valid proposal for this view."
@@ -97,7 +109,7 @@ pub enum VoteKind {
 }
 
 /// What a validator signs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Vote {
     pub chain_id: ChainId,
     /// The epoch whose validator set the signer votes in (consensus rule E1); views
@@ -122,7 +134,7 @@ impl Vote {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedVote {
     pub vote: Vote,
     pub member: MemberId,
@@ -131,7 +143,7 @@ pub struct SignedVote {
 
 /// At least q distinct members' signatures over one [`Vote`]. Signatures are sorted by
 /// member id so a certificate has one encoding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuorumCertificate {
     pub vote: Vote,
     pub signatures: Vec<(MemberId, Signature)>,
@@ -139,7 +151,7 @@ pub struct QuorumCertificate {
 
 /// Proof that a member signed two conflicting votes: same view and kind, different
 /// blocks. Both signed votes are kept so anyone can check it against genesis.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub first: SignedVote,
     pub second: SignedVote,

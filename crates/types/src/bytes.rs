@@ -68,6 +68,21 @@ macro_rules! hex_serde {
 }
 pub(crate) use hex_serde;
 
+/// Implements the OpenAPI schema of a [`hex_serde`] type: the lowercase hex string JSON
+/// carries, exactly `$len` bytes long.
+macro_rules! hex_schema {
+    ($name:ident, $len:expr, $description:expr) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::schema::hex_bytes($len, $description)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use hex_schema;
+
 /// An ed25519 public key (32 bytes). Validity as a curve point is checked by the
 /// crypto crate when the key is used.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,6 +94,16 @@ pub struct Signature(pub [u8; 64]);
 
 hex_serde!(PublicKey, 32);
 hex_serde!(Signature, 64);
+hex_schema!(
+    PublicKey,
+    32,
+    "An ed25519 public key: 32 bytes as 64 lowercase hex digits."
+);
+hex_schema!(
+    Signature,
+    64,
+    "An ed25519 signature: 64 bytes as 128 lowercase hex digits."
+);
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -27,7 +27,7 @@ macro_rules! sequence_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(
-            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, utoipa::ToSchema,
         )]
         #[serde(transparent)]
         pub struct $name(pub u64);
@@ -73,13 +73,37 @@ sequence_id!(
 );
 
 /// A trading pair: the base asset is bought and sold, the quote asset pays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct Pair {
     pub base: AssetId,
     pub quote: AssetId,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Buy,
@@ -95,7 +119,7 @@ impl Side {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeInForce {
     /// Rests in the book until filled, cancelled or expired.
@@ -120,7 +144,7 @@ pub fn trade_value(quantity: Amount, price: Amount, base_scale: u32) -> Option<A
 }
 
 /// A signed limit order (the patent's contract request, S230).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderRequest {
     pub pair: Pair,
     pub side: Side,
@@ -134,7 +158,7 @@ pub struct OrderRequest {
 }
 
 /// What an order record stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderKind {
     /// A limit order in the public book.
@@ -147,7 +171,7 @@ pub enum OrderKind {
 }
 
 /// Why an order stopped before it was filled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     /// The member cancelled it.
@@ -166,7 +190,7 @@ pub enum CancelReason {
     RequestFilled,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Parked: the member's available balance did not cover it; it goes live by itself
@@ -190,7 +214,7 @@ impl OrderStatus {
 }
 
 /// An order as the contracts keep it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Order {
     pub id: OrderId,
     pub member: MemberId,
@@ -225,7 +249,7 @@ impl Order {
 }
 
 /// One fill: both legs settled in the same state transition.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Trade {
     pub id: TradeId,
     pub pair: Pair,
@@ -248,7 +272,7 @@ pub struct Trade {
 }
 
 /// What a top-up request is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TopUpSubject {
     /// An order (limit, quote or acceptance) parked awaiting funds.
@@ -257,7 +281,7 @@ pub enum TopUpSubject {
     Settlement { cycle: CycleId },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TopUpStatus {
     Open,
@@ -277,7 +301,7 @@ pub enum TopUpStatus {
 
 /// The patent's additional trust request (S308, S327): `member` must bring `shortfall`
 /// more of `asset` into its available balance by `deadline_ms`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopUpRequest {
     pub id: TopUpId,
     pub member: MemberId,
@@ -294,7 +318,7 @@ pub struct TopUpRequest {
 
 /// A signed request for quote (S301): the asker wants to `side` `quantity` and asks the
 /// named members for a price.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuoteRequest {
     pub pair: Pair,
     /// The asker's side.
@@ -306,7 +330,7 @@ pub struct QuoteRequest {
 }
 
 /// A signed firm quote (S302) answering a request for quote.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuoteAnswer {
     pub rfq: RfqId,
     pub price: Amount,
@@ -314,7 +338,7 @@ pub struct QuoteAnswer {
     pub valid_until_ms: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RfqStatus {
     Open,
@@ -326,7 +350,7 @@ pub enum RfqStatus {
 }
 
 /// A request for quote as the contracts keep it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rfq {
     pub id: RfqId,
     pub asker: MemberId,
@@ -340,7 +364,7 @@ pub struct Rfq {
 }
 
 /// The common format both sides of a trade agreed outside the chain send (S313/S314).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TradeTerms {
     pub trade_ref: String,
     pub buyer: MemberId,
@@ -352,7 +376,9 @@ pub struct TradeTerms {
 }
 
 /// A field two confirmations of one trade disagree on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfirmationField {
     Buyer,
@@ -364,7 +390,7 @@ pub enum ConfirmationField {
 }
 
 /// Why a member's trades left a settlement cycle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemovalReason {
     /// The member was still short at the top-up deadline.
@@ -373,7 +399,7 @@ pub enum RemovalReason {
     ShortAfterRenetting { asset: AssetId },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfirmationStatus {
     /// One side has confirmed; the other has not yet.
@@ -404,7 +430,7 @@ pub enum ConfirmationStatus {
 }
 
 /// One side's submission.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfirmationSubmission {
     pub member: MemberId,
     pub terms: TradeTerms,
@@ -412,7 +438,7 @@ pub struct ConfirmationSubmission {
 }
 
 /// A bilateral confirmation record: one trade reference between two members.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Confirmation {
     pub id: ConfirmationId,
     pub trade_ref: String,
@@ -424,7 +450,7 @@ pub struct Confirmation {
 }
 
 /// One member's net position in one asset in a cycle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetPosition {
     pub member: MemberId,
     pub asset: AssetId,
@@ -437,7 +463,7 @@ pub struct NetPosition {
 
 /// Gross and net value of one asset in a cycle. Efficiency is `1 - net/gross` in basis
 /// points (rounded down; 0 when gross is 0).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetNetting {
     pub asset: AssetId,
     /// What would move if every trade settled on its own: sum of quantities (base) or
@@ -448,7 +474,7 @@ pub struct AssetNetting {
     pub efficiency_bps: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CycleStatus {
     /// Collecting matched confirmations.
@@ -465,7 +491,7 @@ pub enum CycleStatus {
 }
 
 /// A settlement cycle of bilateral confirmations, settled with multilateral netting.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Cycle {
     pub id: CycleId,
     pub opened_at_ms: u64,
@@ -482,7 +508,7 @@ pub struct Cycle {
 /// A member's balance in one asset. The member can spend `inventory`; `locked` is
 /// reserved for open orders, quotes and settlement; `customers` is the sum of the
 /// customer sub-accounts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Balance {
     pub inventory: Amount,
     pub locked: Amount,
@@ -500,7 +526,7 @@ impl Balance {
 }
 
 /// A member's balance in one asset, for queries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetBalance {
     pub asset: AssetId,
     pub symbol: String,
@@ -508,14 +534,14 @@ pub struct AssetBalance {
 }
 
 /// One customer sub-account, for queries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomerBalance {
     pub customer: CustomerId,
     pub amount: Amount,
 }
 
 /// Credits and debits of one asset over the chain's life.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetTotals {
     /// Opening balances and attested deposits.
     pub credited: Amount,
@@ -524,7 +550,9 @@ pub struct AssetTotals {
 }
 
 /// Which of a member's sub-ledgers changed. `Inventory` includes what is locked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Account {
     Inventory,
@@ -532,7 +560,9 @@ pub enum Account {
 }
 
 /// Why a balance went up or down (the patent's increase/decrease information).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeReason {
     Opening,
@@ -546,7 +576,7 @@ pub enum ChangeReason {
 }
 
 /// One line of a settlement report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReportEntry {
     pub member: MemberId,
     pub asset: AssetId,
@@ -557,7 +587,7 @@ pub struct ReportEntry {
 }
 
 /// What one block changed, per member, asset, account and reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SettlementReport {
     pub height: Height,
     pub timestamp_ms: u64,

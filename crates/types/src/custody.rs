@@ -25,7 +25,9 @@ pub const MAX_CONFIRMATIONS: u64 = 10_000;
 
 /// A public-chain account address in canonical form (lowercase `0x` + 40 hex digits on
 /// Ethereum).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ChainAddress(pub String);
 
@@ -43,7 +45,9 @@ impl fmt::Display for ChainAddress {
 }
 
 /// A public-chain transaction hash in canonical form (lowercase `0x` + 64 hex digits).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ChainTxHash(pub String);
 
@@ -69,7 +73,7 @@ fn is_lower_hex(text: &str, bytes: usize) -> bool {
 
 /// An exchange's public-chain address: deposits from it credit the exchange, and its
 /// withdrawals may go only to its registered addresses.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisteredAddress {
     /// The member's name in genesis.
@@ -79,7 +83,7 @@ pub struct RegisteredAddress {
 
 /// The genesis `public_chain` section. Absent: no crypto custody (crypto assets then
 /// exist only through opening balances).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublicChainSettings {
     /// The public chain's own chain id (31337 for anvil, 1 for Ethereum mainnet).
@@ -171,7 +175,7 @@ impl PublicChainSettings {
 }
 
 /// What a node saw on the public chain: a transfer into the hot address, K deep.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DepositFact {
     /// The public chain's id (must match genesis).
     pub chain_id: u64,
@@ -214,7 +218,19 @@ impl DepositFact {
 }
 
 /// Identifies one public-chain deposit (see [`DepositFact::deposit_id`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct DepositId(pub Hash);
 
@@ -225,7 +241,7 @@ impl fmt::Display for DepositId {
 }
 
 /// What became of a deposit once q members attested identical facts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DepositOutcome {
     /// Credited to the exchange that owns the sending address.
@@ -236,7 +252,7 @@ pub enum DepositOutcome {
 }
 
 /// The contracts' record of one deposit.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DepositRecord {
     pub id: DepositId,
     /// Each distinct version of the facts with the members that attested it, in the
@@ -247,7 +263,19 @@ pub struct DepositRecord {
 }
 
 /// Identifies a withdrawal (a counter in the contracts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct WithdrawalId(pub u64);
 
@@ -258,7 +286,7 @@ impl fmt::Display for WithdrawalId {
 }
 
 /// Where a withdrawal stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WithdrawalStatus {
     /// Debited from the member; waiting for the clearing house to pay it (and, if the
@@ -273,7 +301,7 @@ pub enum WithdrawalStatus {
 
 /// A withdrawal: debited from the member's inventory when requested, paid from the
 /// hot wallet by the clearing house.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Withdrawal {
     pub id: WithdrawalId,
     pub member: MemberId,

@@ -25,7 +25,7 @@ pub const MAX_VALIDATORS: usize = 64;
 pub const ACTIVATION_DELAY_BLOCKS: u64 = 8;
 
 /// One epoch's validators (ascending member id, distinct) and quorum.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidatorSet {
     pub epoch: Epoch,
     pub quorum: u32,

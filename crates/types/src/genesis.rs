@@ -21,7 +21,7 @@ pub const MAX_MEMBERS: usize = 1024;
 pub const MAX_ASSETS: usize = 256;
 
 /// A member's role in the consortium.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Operates custody and the bank link; there is exactly one.
@@ -34,7 +34,7 @@ pub enum Role {
     Observer,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     /// Unique short name, e.g. `exchange-a`.
@@ -57,7 +57,7 @@ fn default_true() -> bool {
 }
 
 /// A trading pair by asset symbols, e.g. base `ETH`, quote `JPY`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PairSpec {
     pub base: String,
@@ -66,7 +66,7 @@ pub struct PairSpec {
 
 /// An opening balance credited at height 0 (a testnet convenience; a production
 /// genesis has none and credits only attested deposits).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpeningBalance {
     pub member: String,
@@ -80,7 +80,7 @@ pub const DAY_MS: u64 = 86_400_000;
 
 /// Settlement settings the contracts read. Every field has a default, so a genesis
 /// without a `settlement` section is valid.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementSettings {
     /// Daily cut-off of the bilateral-confirmation cycle, as milliseconds after midnight
@@ -157,7 +157,7 @@ pub fn check_asset(asset: &Asset) -> Result<(), GenesisError> {
     Ok(())
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Genesis {
     pub chain_id: ChainId,

@@ -12,7 +12,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A proposal's number, assigned by the contracts in order from 1.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ProposalId(pub u64);
 
@@ -29,7 +41,7 @@ impl fmt::Display for ProposalId {
 }
 
 /// One change to the consortium.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GovernanceChange {
     /// A new member, given the next member id.
@@ -97,7 +109,7 @@ impl GovernanceChange {
 }
 
 /// What a `Propose` transaction carries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Proposal {
     pub change: GovernanceChange,
     /// The last height whose block may complete the approvals; after it the proposal
@@ -106,7 +118,7 @@ pub struct Proposal {
 }
 
 /// Where a proposal stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     /// Collecting approvals.
@@ -133,7 +145,7 @@ impl ProposalStatus {
 }
 
 /// A proposal as the contracts keep it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProposalRecord {
     pub id: ProposalId,
     pub proposer: MemberId,

@@ -98,7 +98,9 @@ impl Hash {
 }
 
 /// One level of a Merkle inclusion path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct MerkleStep {
     pub sibling: Hash,
     /// Whether the sibling is hashed before (to the left of) the node being proven.
@@ -118,6 +120,11 @@ impl fmt::Display for Hash {
 }
 
 crate::bytes::hex_serde!(Hash, 32);
+crate::bytes::hex_schema!(
+    Hash,
+    32,
+    "A SHA-256 digest: 32 bytes as 64 lowercase hex digits."
+);
 
 #[cfg(test)]
 mod tests {

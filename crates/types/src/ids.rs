@@ -7,7 +7,7 @@ macro_rules! id_newtype {
     ($(#[$meta:meta])* $name:ident($inner:ty)) => {
         $(#[$meta])*
         #[derive(
-            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, utoipa::ToSchema,
         )]
         #[serde(transparent)]
         pub struct $name(pub $inner);
@@ -75,7 +75,7 @@ pub const MAX_CHAIN_ID_BYTES: usize = 64;
 
 /// The name of a chain. Every signature covers it, so a transaction or vote made for
 /// one chain is worthless on another.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct ChainId(pub String);
 
@@ -95,7 +95,7 @@ impl ChainId {
 /// but any other difference in genesis (members, keys, opening balances, settings) have
 /// different domains, so nothing signed on one (a transaction, a vote, a certificate, a
 /// proof's header) verifies on the other.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChainDomain {
     pub chain_id: ChainId,
     /// [`crate::Genesis::hash`] of the chain's genesis.

@@ -27,6 +27,7 @@ pub mod ids;
 pub mod membership;
 pub mod mirror;
 pub mod receipt;
+pub mod schema;
 pub mod state;
 pub mod tags;
 pub mod tx;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// Where a member stands in the consortium.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     /// A full member.
@@ -38,7 +38,7 @@ pub enum MemberStatus {
 }
 
 /// One member and its status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberEntry {
     pub member: Member,
     pub status: MemberStatus,
@@ -113,7 +113,7 @@ pub fn is_valid_member_name(name: &str) -> bool {
 }
 
 /// The consortium's members as of some height (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Membership {
     /// The validator-set epoch this membership belongs to.
     pub epoch: Epoch,

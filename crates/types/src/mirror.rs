@@ -17,7 +17,19 @@ use serde::{Deserialize, Serialize};
 
 /// Which mirror: the settling height, the two members and the fiat asset (one transfer
 /// per pair, currency and height, see the contracts' mirror module).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub struct MirrorId {
     pub height: Height,
     pub payer: MemberId,
@@ -27,7 +39,7 @@ pub struct MirrorId {
 }
 
 /// A validator's reading of the bank's confirmation of one mirrored transfer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MirrorFact {
     pub mirror: MirrorId,
     /// The fiat asset of the trust accounts' currency.
@@ -42,7 +54,7 @@ pub struct MirrorFact {
 }
 
 /// The bank's confirmation as the ledger accepted it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MirrorConfirmation {
     pub debit_entry: BankEntryId,
     pub credit_entry: BankEntryId,
@@ -51,7 +63,7 @@ pub struct MirrorConfirmation {
 }
 
 /// One bank transfer the ledger's settlement needs, and where it stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MirrorRecord {
     pub mirror: MirrorId,
     pub asset: AssetId,
@@ -66,7 +78,7 @@ pub struct MirrorRecord {
 }
 
 /// Where a mirror stands at a given block time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MirrorState {
     /// The bank's confirmation is on chain.

@@ -17,7 +17,7 @@ use crate::tx::{AllocationDirection, CustomerId};
 use serde::{Deserialize, Serialize};
 
 /// The outcome of one transaction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxOutcome {
     Applied,
@@ -29,7 +29,7 @@ pub enum TxOutcome {
 }
 
 /// One transaction's receipt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub tx_id: Hash,
     pub member: MemberId,
@@ -50,7 +50,7 @@ impl Receipt {
 /// One leaf of a block's receipts tree ([`receipts_root`]): the receipts in block order,
 /// then the block-level events. The kind is part of the hashed bytes, so a receipt can
 /// never pass for an event or the other way round.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptLeaf {
     Receipt(Receipt),
@@ -103,7 +103,7 @@ pub fn receipts_root_of(leaf: &ReceiptLeaf, path: &[MerkleStep]) -> Hash {
 }
 
 /// Something that happened while executing a block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// Funds locked; the order is in the book (or takeable, for a quote).

@@ -32,12 +32,14 @@ pub const MAX_CUSTOMER_ID_BYTES: usize = 64;
 
 /// An exchange's own identifier for one of its customers (the patent's customer-deposit
 /// database key). Opaque to Seisan.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct CustomerId(pub String);
 
 /// Which way an allocation moves an amount.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AllocationDirection {
     /// From the exchange's own inventory into a customer sub-account.
@@ -47,7 +49,7 @@ pub enum AllocationDirection {
 }
 
 /// One movement between a member's inventory and one of its customer sub-accounts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Allocation {
     pub asset: AssetId,
     pub customer: CustomerId,
@@ -57,7 +59,19 @@ pub struct Allocation {
 
 /// One of a member's two nonce sequences (see the module docs). Each lane's nonces
 /// start at 1 and advance by exactly one, independently of the other lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Lane {
     /// Everything a person or the member's back office signs.
@@ -86,7 +100,7 @@ impl std::fmt::Display for Lane {
 }
 
 /// What a transaction asks for. The contracts crate defines what each kind does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TxBody {
     /// Move an amount between inventory and a customer sub-account.
@@ -199,7 +213,7 @@ impl TxBody {
 }
 
 /// The unsigned envelope.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Transaction {
     pub chain_id: ChainId,
     pub member: MemberId,
@@ -217,7 +231,7 @@ impl Transaction {
 }
 
 /// A transaction with its member's ed25519 signature over [`Transaction::signing_digest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedTransaction {
     pub tx: Transaction,
     pub signature: Signature,
