@@ -90,6 +90,7 @@ impl BankFact {
 pub struct BankEntryRecord {
     pub entry: BankEntryId,
     /// Every attestation, in arrival order, one per member.
+    #[schema(value_type = Vec<crate::schema::BankAttestation>)]
     pub attestations: Vec<(MemberId, BankFact)>,
     /// The fact that reached quorum and was acted on, if any. Attestations that
     /// disagree with it are recorded as evidence against their signers.

@@ -146,6 +146,7 @@ pub struct SignedVote {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuorumCertificate {
     pub vote: Vote,
+    #[schema(value_type = Vec<crate::schema::MemberSignature>)]
     pub signatures: Vec<(MemberId, Signature)>,
 }
 

@@ -443,6 +443,7 @@ pub struct Confirmation {
     pub id: ConfirmationId,
     pub trade_ref: String,
     /// The two members, lower id first.
+    #[schema(value_type = crate::schema::MemberPair)]
     pub parties: (MemberId, MemberId),
     /// One or two submissions, first come first.
     pub submissions: Vec<ConfirmationSubmission>,
@@ -499,6 +500,7 @@ pub struct Cycle {
     /// Matched confirmations in the cycle (removed ones excluded once closing).
     pub matched: u64,
     pub positions: Vec<NetPosition>,
+    #[schema(value_type = Vec<crate::schema::MemberRemoval>)]
     pub removed: Vec<(MemberId, RemovalReason)>,
     pub netting: Vec<AssetNetting>,
     /// What settlement changed, per member and asset (filled at settlement).

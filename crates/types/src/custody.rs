@@ -257,8 +257,10 @@ pub struct DepositRecord {
     pub id: DepositId,
     /// Each distinct version of the facts with the members that attested it, in the
     /// order first seen. A member attests a deposit at most once.
+    #[schema(value_type = Vec<crate::schema::DepositVersion>)]
     pub attestations: Vec<(DepositFact, Vec<MemberId>)>,
     /// Set once, when a version reaches the quorum; never changes afterwards.
+    #[schema(value_type = Option<crate::schema::DepositSettled>)]
     pub outcome: Option<(DepositFact, DepositOutcome)>,
 }
 

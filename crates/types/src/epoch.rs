@@ -29,6 +29,7 @@ pub const ACTIVATION_DELAY_BLOCKS: u64 = 8;
 pub struct ValidatorSet {
     pub epoch: Epoch,
     pub quorum: u32,
+    #[schema(value_type = Vec<crate::schema::ValidatorKey>)]
     pub validators: Vec<(MemberId, PublicKey)>,
 }
 

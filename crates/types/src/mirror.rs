@@ -72,6 +72,7 @@ pub struct MirrorRecord {
     /// The timestamp of the settling block.
     pub settled_at_ms: u64,
     /// Every validator's attestation, in arrival order, one per validator.
+    #[schema(value_type = Vec<crate::schema::MirrorAttestation>)]
     pub attestations: Vec<(MemberId, MirrorFact)>,
     /// Set once q validators attested identical facts.
     pub confirmed: Option<MirrorConfirmation>,

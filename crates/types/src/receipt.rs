@@ -202,6 +202,7 @@ pub enum Event {
     ConfirmationMismatched {
         confirmation: ConfirmationId,
         trade_ref: String,
+        #[schema(value_type = crate::schema::MemberPair)]
         parties: (MemberId, MemberId),
         fields: Vec<ConfirmationField>,
     },
@@ -216,6 +217,7 @@ pub enum Event {
         cycle: CycleId,
         matched: u64,
         /// (member, asset) pairs that are short and got top-up requests.
+        #[schema(value_type = Vec<crate::schema::MemberAsset>)]
         short: Vec<(MemberId, AssetId)>,
     },
     CycleMemberRemoved {

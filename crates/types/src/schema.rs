@@ -62,3 +62,127 @@ pub fn decimal_at_most(max: &str) -> String {
 pub(crate) fn u128_decimal(description: &str) -> RefOr<Schema> {
     pattern_string(&decimal_at_most(&u128::MAX.to_string()), description)
 }
+
+/// A reference to `T`'s component, for a tuple element.
+pub fn one<T: utoipa::ToSchema>() -> RefOr<Schema> {
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(T::name()))
+}
+
+/// An array of references to `T`'s component, for a tuple element.
+pub fn many<T: utoipa::ToSchema>() -> RefOr<Schema> {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(one::<T>())
+        .into()
+}
+
+/// `T`'s component and every one it references, for a tuple's
+/// [`utoipa::ToSchema::schemas`].
+pub fn collect<T: utoipa::ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+}
+
+/// Declares the schema of a tuple, which JSON writes as an array of exactly its
+/// elements (serde refuses a shorter or longer one): a schema-only type that a field
+/// names with `#[schema(value_type = ...)]`. utoipa's own tuple schemas inline their
+/// elements without registering the components those reference, and allow fewer
+/// elements; these reference each element (`one T` or an array of it, `many T`).
+macro_rules! tuple_schema {
+    ($(#[$meta:meta])* $name:ident, $description:literal, [$($kind:ident $element:ty),+ $(,)?]) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                // A prefix item is a schema, not a reference: each reference is
+                // wrapped in an `allOf` of one.
+                let elements: Vec<Schema> = vec![$(
+                    Schema::AllOf(
+                        utoipa::openapi::schema::AllOfBuilder::new()
+                            .item($kind::<$element>())
+                            .build(),
+                    )
+                ),+];
+                let count = elements.len();
+                utoipa::openapi::schema::ArrayBuilder::new()
+                    .items(utoipa::openapi::schema::ArrayItems::False)
+                    .prefix_items(elements)
+                    .min_items(Some(count))
+                    .max_items(Some(count))
+                    .description(Some($description))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                $(collect::<$element>(schemas);)+
+            }
+        }
+    };
+}
+
+use crate::bank::BankFact;
+use crate::bytes::{PublicKey, Signature};
+use crate::clearing::RemovalReason;
+use crate::custody::{DepositFact, DepositOutcome};
+use crate::ids::{AssetId, MemberId};
+use crate::mirror::MirrorFact;
+
+tuple_schema!(
+    /// `(MemberId, Signature)`: one validator's signature in a quorum certificate.
+    MemberSignature,
+    "A validator and its signature: [member, signature].",
+    [one MemberId, one Signature]
+);
+tuple_schema!(
+    /// `(MemberId, PublicKey)`: one validator of a validator set.
+    ValidatorKey,
+    "A validator and its key: [member, public key].",
+    [one MemberId, one PublicKey]
+);
+tuple_schema!(
+    /// `(MemberId, MemberId)`: the two parties of a bilateral confirmation.
+    MemberPair,
+    "The two parties of a trade: [member, member].",
+    [one MemberId, one MemberId]
+);
+tuple_schema!(
+    /// `(MemberId, AssetId)`: a member short in an asset.
+    MemberAsset,
+    "A member and an asset: [member, asset].",
+    [one MemberId, one AssetId]
+);
+tuple_schema!(
+    /// `(MemberId, RemovalReason)`: a member removed from a settlement cycle.
+    MemberRemoval,
+    "A member removed from a cycle and why: [member, reason].",
+    [one MemberId, one RemovalReason]
+);
+tuple_schema!(
+    /// `(MemberId, BankFact)`: one validator's attestation of a bank entry.
+    BankAttestation,
+    "A validator and the bank entry it attested: [member, fact].",
+    [one MemberId, one BankFact]
+);
+tuple_schema!(
+    /// `(MemberId, MirrorFact)`: one validator's attestation of a mirror transfer.
+    MirrorAttestation,
+    "A validator and the bank transfer it attested: [member, fact].",
+    [one MemberId, one MirrorFact]
+);
+tuple_schema!(
+    /// `(DepositFact, Vec<MemberId>)`: one version of a deposit's facts and who
+    /// attested it.
+    DepositVersion,
+    "A version of a deposit's facts and the validators that attested it: [fact, [member, ...]].",
+    [one DepositFact, many MemberId]
+);
+tuple_schema!(
+    /// `(DepositFact, DepositOutcome)`: the facts a deposit was acted on with, and what
+    /// became of it.
+    DepositSettled,
+    "The facts a deposit was acted on with and what became of it: [fact, outcome].",
+    [one DepositFact, one DepositOutcome]
+);
