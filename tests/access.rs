@@ -17,6 +17,7 @@
 //! rule, exchange-b's own works, and a key that is no member's is a 401.
 
 use anyhow::Context;
+use seisan_api::v1;
 use seisan_crypto::Keypair;
 use seisan_tests::*;
 use seisan_types::clearing::Side;
@@ -32,9 +33,9 @@ const SECRET_CUSTOMER: &str = "b-private-customer-4711";
 fn finalize(
     url: &str,
     transaction: seisan_types::SignedTransaction,
-) -> anyhow::Result<(String, Value)> {
-    let (code, body) = submit(url, &transaction)?;
-    anyhow::ensure!(code == 202, "submission answered {code}: {body}");
+) -> anyhow::Result<(String, v1::TransactionStatus)> {
+    let answer = submit(url, &transaction)?;
+    anyhow::ensure!(answer.code == 202, "submission answered {answer}");
     let id = transaction.id();
     let done = wait_finalized(url, &id)?;
     Ok((id.to_string(), done))
@@ -93,7 +94,7 @@ fn exchange_a_reads_nothing_of_exchange_b_through_any_endpoint() -> anyhow::Resu
             }),
         ),
     )?;
-    let allocation_height = allocated["height"].as_u64().context("allocation height")?;
+    let allocation_height = allocated.height.context("allocation height")?.0;
     finalize(
         &url,
         sign(genesis, "bench-0", 1, eth_order(Side::Sell, 100)),
@@ -102,21 +103,24 @@ fn exchange_a_reads_nothing_of_exchange_b_through_any_endpoint() -> anyhow::Resu
         &url,
         sign(genesis, "exchange-b", 2, eth_order(Side::Buy, 100)),
     )?;
-    let trade_height = bought["height"].as_u64().context("trade height")?;
+    let trade_height = bought.height.context("trade height")?;
     let (resting_tx, resting) = finalize(
         &url,
         sign(genesis, "exchange-b", 3, eth_order(Side::Buy, 90)),
     )?;
-    let (_, trades) = get(&format!("{url}/v1/trades?limit=1000"))?;
-    let trade = trades["trades"]
-        .as_array()
-        .and_then(|trades| trades.iter().find(|trade| trade["height"] == trade_height))
-        .with_context(|| format!("the b-c trade at {trade_height}: {trades}"))?;
-    let trade_id = trade["id"].as_u64().context("trade id")?;
-    let (_, orders) = get(&format!("{url}/v1/members/exchange-b/orders"))?;
-    let resting_order = orders["orders"][0]["id"]
-        .as_u64()
-        .with_context(|| format!("exchange-b's resting order ({resting}): {orders}"))?;
+    let trades: v1::Trades = try_get_typed(&format!("{url}/v1/trades?limit=1000"))?;
+    let trade = trades
+        .trades
+        .iter()
+        .find(|trade| trade.height == trade_height)
+        .with_context(|| format!("the b-c trade at {trade_height:?}: {trades:?}"))?;
+    let trade_id = trade.id.0;
+    let orders: v1::Orders = try_get_typed(&format!("{url}/v1/members/exchange-b/orders"))?;
+    let resting_order = orders
+        .orders
+        .first()
+        .map(|order| order.id.0)
+        .with_context(|| format!("exchange-b's resting order ({resting:?}): {orders:?}"))?;
 
     let (code, document) = get_as(None, &format!("{url}/v1/openapi.json"))?;
     anyhow::ensure!(code == 200, "the API description is public: {code}");

@@ -13,13 +13,15 @@
 //! A fifth member that is no validator has its attestation refused (`not_validator`).
 
 use anyhow::Context;
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
+use seisan_types::attestation::{AttestationEvidence, AttestedFact, AttestedSubject};
 use seisan_types::bank::{BankEntryId, BankEntryKind, BankFact};
 use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
+use seisan_types::receipt::TxOutcome;
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId, MemberId};
-use serde_json::Value;
 use std::time::Duration;
 
 /// Indexes into `ANVIL_ACCOUNTS`: 1 is the hot address, 2 the cold one, 3 exchange A's
@@ -31,53 +33,62 @@ const ETHER: u128 = 1_000_000_000_000_000_000;
 /// The validator configured to lie, and its member id in the four-validator genesis
 /// (clearing-house 0, exchange-a 1, exchange-b 2, exchange-c 3).
 const LIAR: &str = "exchange-c";
-const LIAR_ID: u64 = 3;
+const LIAR_ID: u32 = 3;
 const PATIENT: Duration = Duration::from_secs(150);
-
-/// A JSON amount (a decimal string or a number) as minor units.
-fn minor(value: &Value) -> u128 {
-    match value {
-        Value::String(text) => text.parse().unwrap_or(0),
-        Value::Number(number) => number.as_u64().map_or(0, u128::from),
-        _ => 0,
-    }
-}
 
 /// A member's whole holding of `symbol` (inventory, locked, customers) on `node`.
 fn holding(node: &str, member: &str, symbol: &str) -> anyhow::Result<u128> {
-    let (_, body) = get(&format!("{node}/v1/members/{member}/balances"))?;
-    Ok(body["balances"]
-        .as_array()
-        .context("balances")?
-        .iter()
-        .find(|line| line["symbol"] == symbol)
-        .map(|line| {
-            ["inventory", "locked", "customers"]
-                .iter()
-                .map(|part| minor(&line["balance"][part]))
-                .sum()
-        })
+    let balances: v1::Balances = try_get_typed(&format!("{node}/v1/members/{member}/balances"))?;
+    Ok(balance_of(&balances, symbol)
+        .map(|balance| balance.inventory.0 + balance.locked.0 + balance.customers.0)
         .unwrap_or(0))
 }
 
 /// The attestation evidence a node serves.
-fn attestation_evidence(node: &str) -> anyhow::Result<Vec<Value>> {
-    let (code, body) = get(&format!("{node}/v1/evidence"))?;
-    anyhow::ensure!(code == 200, "evidence answered {code}: {body}");
-    Ok(body["evidence"]
-        .as_array()
-        .context("evidence list")?
-        .iter()
-        .filter(|item| item["kind"] == "ContradictingAttestation")
-        .cloned()
+fn attestation_evidence(node: &str) -> anyhow::Result<Vec<v1::EvidenceEntry>> {
+    let list: v1::EvidenceList = try_get_typed(&format!("{node}/v1/evidence"))?;
+    Ok(list
+        .evidence
+        .into_iter()
+        .filter(|item| item.kind == "ContradictingAttestation")
         .collect())
 }
 
 /// The evidence item about bank entry `entry`, if any.
-fn bank_evidence<'e>(evidence: &'e [Value], entry: &str) -> Option<&'e Value> {
-    evidence
-        .iter()
-        .find(|item| item["subject"]["bank_entry"]["entry"] == entry)
+fn bank_evidence<'e>(
+    evidence: &'e [v1::EvidenceEntry],
+    entry: &str,
+) -> Option<&'e v1::EvidenceEntry> {
+    evidence.iter().find(|item| {
+        matches!(&item.subject, Some(AttestedSubject::BankEntry { entry: id }) if id.0 == entry)
+    })
+}
+
+/// Whether an evidence item is about a public-chain deposit.
+fn about_deposit(item: &v1::EvidenceEntry) -> bool {
+    matches!(item.subject, Some(AttestedSubject::Deposit { .. }))
+}
+
+/// The signed contradiction an attestation evidence item carries.
+fn contradiction(item: &v1::EvidenceEntry) -> AttestationEvidence {
+    serde_json::from_value(item.evidence.clone())
+        .unwrap_or_else(|error| panic!("no attestation evidence ({error}): {item:?}"))
+}
+
+/// The amount of a bank-entry fact (`None` for another kind of fact).
+fn bank_amount(fact: &AttestedFact) -> Option<u128> {
+    match fact {
+        AttestedFact::BankEntry(fact) => Some(fact.amount.0),
+        _ => None,
+    }
+}
+
+/// The amount of a deposit fact (`None` for another kind of fact).
+fn deposit_amount(fact: &AttestedFact) -> Option<u128> {
+    match fact {
+        AttestedFact::Deposit(fact) => Some(fact.amount.0),
+        _ => None,
+    }
 }
 
 fn deposit_to_trust(bank: &HttpBank, amount: u128, reference: &str) -> anyhow::Result<()> {
@@ -156,9 +167,13 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
     })
     .with_context(|| format!("{:?}\n{}", attestation_evidence(&a), net.log_tail(3)))?;
     wait_until(PATIENT, || {
-        let (_, body) = get(&format!("{a}/v1/members/{LIAR}/nonce"))?;
+        let nonce: v1::NonceInfo = try_get_typed(&format!("{a}/v1/members/{LIAR}/nonce"))?;
         // One misstated entry and four claimed ids.
-        Ok(body["lanes"]["node"]["committed"].as_u64().unwrap_or(0) >= 5)
+        Ok(nonce
+            .lanes
+            .get("node")
+            .and_then(|lane| lane.committed)
+            .is_some_and(|committed| committed.0 >= 5))
     })
     .with_context(|| net.log_tail(3))?;
 
@@ -179,26 +194,23 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
     wait_until(PATIENT, || Ok(holding(&a, "exchange-a", "ETH")? == ETHER))
         .with_context(|| net.log_tail(1))?;
     wait_until(PATIENT, || {
-        Ok(attestation_evidence(&a)?
-            .iter()
-            .any(|item| item["subject"].get("deposit").is_some()))
+        Ok(attestation_evidence(&a)?.iter().any(about_deposit))
     })
     .with_context(|| format!("{:?}\n{}", attestation_evidence(&a), net.log_tail(3)))?;
     // The liar's invented deposit rides in the same pass as its misstatement.
     let mut deposits = Vec::new();
     wait_until(PATIENT, || {
-        let (_, body) = get(&format!("{a}/v1/deposits"))?;
-        deposits = body["deposits"].as_array().context("deposits")?.clone();
+        deposits = try_get_typed::<v1::Deposits>(&format!("{a}/v1/deposits"))?.deposits;
         Ok(deposits.len() == 2)
     })
     .with_context(|| format!("{deposits:?}\n{}", net.log_tail(3)))?;
     let settled = deposits
         .iter()
-        .filter(|record| !record["outcome"].is_null())
+        .filter(|record| record.outcome.is_some())
         .count();
     let invented = deposits
         .iter()
-        .filter(|record| record["outcome"].is_null())
+        .filter(|record| record.outcome.is_none())
         .count();
     assert_eq!(settled, 1, "{deposits:?}");
     assert_eq!(
@@ -216,12 +228,12 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
         kind: BankEntryKind::TrustCredit,
     });
     let transaction = sign(&net.genesis, "bench-0", 1, invented);
-    let (code, answer) = submit(&a, &transaction)?;
-    anyhow::ensure!(code == 202, "submit answered {code}: {answer}");
+    let answer = submit(&a, &transaction)?;
+    anyhow::ensure!(answer.code == 202, "submit answered {answer}");
     let status = wait_finalized(&a, &transaction.id())?;
-    assert_eq!(
-        status["receipt"]["outcome"]["rejected"]["code"], "not_validator",
-        "{status}"
+    assert!(
+        matches!(&receipt(&status).outcome, TxOutcome::Rejected { code, .. } if code == "not_validator"),
+        "{status:?}"
     );
 
     // Nothing more arrives later: each credit happened exactly once.
@@ -241,35 +253,21 @@ fn a_lying_validator_neither_blocks_nor_forges_and_is_on_record() -> anyhow::Res
         assert_eq!(attestation_evidence(node)?, evidence, "{node}");
     }
     assert!(
-        evidence.iter().all(|item| item["member"] == LIAR_ID),
+        evidence.iter().all(|item| item.member == MemberId(LIAR_ID)),
         "{evidence:?}"
     );
-    let misstated = bank_evidence(&evidence, &first_entry).context("first entry")?;
-    assert_eq!(
-        minor(&misstated["evidence"]["credited"]["bank_entry"]["amount"]),
-        200
-    );
-    assert_ne!(
-        minor(&misstated["evidence"]["attested"]["bank_entry"]["amount"]),
-        200
-    );
-    let squatted = bank_evidence(&evidence, &second_entry).context("claimed id")?;
-    assert_eq!(
-        minor(&squatted["evidence"]["credited"]["bank_entry"]["amount"]),
-        300
-    );
-    assert_eq!(
-        minor(&squatted["evidence"]["attested"]["bank_entry"]["amount"]),
-        999_999
-    );
-    let deposit_evidence: Vec<&Value> = evidence
-        .iter()
-        .filter(|item| item["subject"].get("deposit").is_some())
-        .collect();
+    let misstated = contradiction(bank_evidence(&evidence, &first_entry).context("first entry")?);
+    assert_eq!(bank_amount(&misstated.credited), Some(200));
+    assert_ne!(bank_amount(&misstated.attested), Some(200));
+    let squatted = contradiction(bank_evidence(&evidence, &second_entry).context("claimed id")?);
+    assert_eq!(bank_amount(&squatted.credited), Some(300));
+    assert_eq!(bank_amount(&squatted.attested), Some(999_999));
+    let deposit_evidence: Vec<&v1::EvidenceEntry> =
+        evidence.iter().filter(|item| about_deposit(item)).collect();
     assert_eq!(deposit_evidence.len(), 1, "{deposit_evidence:?}");
     assert_eq!(
-        minor(&deposit_evidence[0]["evidence"]["credited"]["deposit"]["amount"]),
-        ETHER
+        deposit_amount(&contradiction(deposit_evidence[0]).credited),
+        Some(ETHER)
     );
     println!(
         "credited once each: 200 + 300 JPY, 1 ETH; evidence against {LIAR}: {} items",

@@ -13,6 +13,7 @@
 //! exchange-b started beside the one validator that missed its last votes stays fenced
 //! until the other is back (it fails with a fence that lifts on q - 1 peers).
 
+use seisan_api::v1;
 use seisan_tests::*;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -38,12 +39,11 @@ fn stderr(output: &Output) -> String {
 fn consensus_evidence(testnet: &Testnet, nodes: &[usize]) -> Vec<String> {
     let mut found = Vec::new();
     for &index in nodes {
-        let (code, body) =
-            get(&format!("{}/v1/evidence", testnet.nodes[index].url())).expect("evidence answers");
-        assert_eq!(code, 200, "{body}");
-        for item in body["evidence"].as_array().cloned().unwrap_or_default() {
-            if item.get("view").is_some() {
-                found.push(format!("{}: {item}", testnet.nodes[index].name));
+        let list: v1::EvidenceList =
+            get_typed(&format!("{}/v1/evidence", testnet.nodes[index].url()));
+        for item in list.evidence {
+            if item.view.is_some() {
+                found.push(format!("{}: {item:?}", testnet.nodes[index].name));
             }
         }
     }
@@ -207,8 +207,8 @@ fn a_stale_backup_restored_never_double_signs_and_catches_up() {
         "the marker goes once the fence lifted"
     );
     let lifted = status(&testnet.nodes[b].url()).expect("exchange-b answers");
-    assert_eq!(lifted["fenced"], false, "{lifted}");
-    assert_eq!(lifted["voting"], true, "{lifted}");
+    assert!(!lifted.fenced, "{lifted:?}");
+    assert!(lifted.voting, "{lifted:?}");
 
     // Same chain: the same hash and root at every height, up to a height above the tip
     // the others had when exchange-b came back.
@@ -366,7 +366,7 @@ fn a_stale_restore_beside_a_validator_that_missed_its_votes_waits_and_never_fork
         "lifted having heard one of two others"
     );
     let fenced = status(&testnet.nodes[b].url()).expect("exchange-b answers");
-    assert_eq!(fenced["fenced"], true, "{fenced}");
+    assert!(fenced.fenced, "{fenced:?}");
     assert_eq!(
         node_height(&testnet.nodes[third]),
         Some(third_height),

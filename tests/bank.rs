@@ -6,28 +6,38 @@
 //! fiat withdrawal lands in the exchange's operating account.
 
 use anyhow::Context;
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
 use seisan_types::clearing::Side;
 use seisan_types::genesis::OpeningBalance;
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId};
-use serde_json::Value;
 
 const JPY: AssetId = AssetId(1);
 fn next_nonce(node: &str, member: &str) -> u64 {
-    let (_, body) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
-    body["next"].as_u64().expect("next nonce")
+    get_typed::<v1::NonceInfo>(&format!("{node}/v1/members/{member}/nonce"))
+        .next
+        .0
 }
 
-fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> Value {
+fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> v1::TransactionStatus {
     let nonce = next_nonce(node, member);
     let transaction = sign(&testnet.genesis, member, nonce, body);
-    let (code, answer) = submit(node, &transaction).unwrap();
-    assert_eq!(code, 202, "{answer}");
+    let answer = submit(node, &transaction).unwrap();
+    assert_eq!(answer.code, 202, "{answer}");
     let status = wait_finalized(node, &transaction.id()).unwrap();
-    assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
+    assert!(applied(&status), "{status:?}");
     status
+}
+
+/// The reconciliation `node` answers, if it answers 200.
+fn reconciliation(node: &str) -> anyhow::Result<Option<v1::Reconciliation>> {
+    Ok(
+        get_reply::<v1::Reconciliation>(&format!("{node}/v1/reconciliation"))?
+            .body
+            .ok(),
+    )
 }
 
 fn trust(bank: &HttpBank, name: &str) -> u128 {
@@ -35,12 +45,9 @@ fn trust(bank: &HttpBank, name: &str) -> u128 {
 }
 
 fn reconciled(node: &str) -> anyhow::Result<bool> {
-    let (code, body) = get(&format!("{node}/v1/reconciliation"))?;
-    Ok(code == 200
-        && body["unexplained_total"] == "0"
-        && body["exchanges"]
-            .as_array()
-            .is_some_and(|lines| lines.iter().all(|line| line["reconciled"] == true)))
+    Ok(reconciliation(node)?.is_some_and(|body| {
+        body.unexplained_total == "0" && body.exchanges.iter().all(|line| line.reconciled)
+    }))
 }
 
 #[test]
@@ -151,10 +158,12 @@ fn fiat_trust_deposit_mirrored_fill_crash_and_withdrawal() {
     })
     .unwrap();
     wait_until(PATIENCE, || {
-        let (_, body) = get(&format!("{ch}/v1/reconciliation"))?;
+        let body = reconciliation(&ch)?;
+        let first = body.as_ref().and_then(|body| body.exchanges.first());
         Ok(reconciled(&ch)?
-            && body["exchanges"][0]["pending_withdrawals"] == "0"
-            && body["exchanges"][0]["bank_trust"] == "10")
+            && first.is_some_and(|line| {
+                line.pending_withdrawals == "0" && line.bank_trust.as_deref() == Some("10")
+            }))
     })
     .with_context(|| format!("{:?}", get(&format!("{ch}/v1/reconciliation"))))
     .unwrap();

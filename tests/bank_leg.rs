@@ -13,13 +13,14 @@
 //! (No public chain is involved: anvil is not started.)
 
 use anyhow::Context;
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_tests::*;
 use seisan_types::clearing::Side;
 use seisan_types::genesis::OpeningBalance;
+use seisan_types::mirror::MirrorState;
 use seisan_types::tx::TxBody;
 use seisan_types::Amount;
-use serde_json::Value;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,14 +40,13 @@ const MIN_BLOCKS_DURING_CALL: u64 = 4;
 
 /// Submits and waits until finalized and applied; returns the finalized height.
 fn submit_ok(testnet: &Testnet, node: &str, member: &str, body: TxBody) -> u64 {
-    let (_, nonce) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
-    let nonce = nonce["next"].as_u64().expect("next nonce");
-    let transaction = sign(&testnet.genesis, member, nonce, body);
-    let (code, answer) = submit(node, &transaction).unwrap();
-    assert_eq!(code, 202, "{answer}");
+    let nonce: v1::NonceInfo = get_typed(&format!("{node}/v1/members/{member}/nonce"));
+    let transaction = sign(&testnet.genesis, member, nonce.next.0, body);
+    let answer = submit(node, &transaction).unwrap();
+    assert_eq!(answer.code, 202, "{answer}");
     let status = wait_finalized(node, &transaction.id()).unwrap();
-    assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
-    status["height"].as_u64().expect("finalized height")
+    assert!(applied(&status), "{status:?}");
+    status.height.expect("finalized height").0
 }
 
 /// `seisan reconcile` against `node`, as a user runs it: (exit code, stdout + stderr).
@@ -71,8 +71,10 @@ fn reconcile(testnet: &Testnet, node: &str) -> (i32, String) {
 }
 
 /// The mirrors `/v1/status` reports on `node`.
-fn status_mirrors(node: &str) -> anyhow::Result<Value> {
-    Ok(status(node)?["mirrors"].clone())
+fn status_mirrors(node: &str) -> anyhow::Result<v1::MirrorStatus> {
+    status(node)?
+        .mirrors
+        .context("the status names no mirrors (genesis has a fiat asset)")
 }
 
 /// The metric `name`'s value in `/metrics` of `node`.
@@ -87,12 +89,10 @@ fn metric(node: &str, name: &str) -> anyhow::Result<Option<f64>> {
 }
 
 /// The one mirror the settlement at `height` opened, from `/v1/mirrors/{height}`.
-fn mirror_at(node: &str, height: u64) -> anyhow::Result<Value> {
-    let (code, body) = get(&format!("{node}/v1/mirrors/{height}"))?;
-    anyhow::ensure!(code == 200, "GET /v1/mirrors/{height}: {code} {body}");
-    let mirrors = body["mirrors"].as_array().context("mirrors")?;
-    anyhow::ensure!(mirrors.len() == 1, "one mirror at {height}: {body}");
-    Ok(mirrors[0].clone())
+fn mirror_at(node: &str, height: u64) -> anyhow::Result<v1::MirrorAt> {
+    let body: v1::Mirrors = try_get_typed(&format!("{node}/v1/mirrors/{height}"))?;
+    anyhow::ensure!(body.mirrors.len() == 1, "one mirror at {height}: {body:?}");
+    Ok(body.mirrors[0].clone())
 }
 
 /// Blocks per second `node` finalizes over `window`; returns (rate, blocks).
@@ -107,25 +107,24 @@ fn finalization_rate(node: &NodeProcess, window: Duration) -> (f64, u64) {
 
 /// Whether the mirror record `mirror` is confirmed with the bank's own receipt of its
 /// reference by at least q validators.
-fn confirmed_as_at_bank(mirror: &Value, house: &HttpBank) -> anyhow::Result<bool> {
-    let record = &mirror["record"];
-    let Some(confirmation) = record["confirmed"].as_object() else {
+fn confirmed_as_at_bank(mirror: &v1::MirrorAt, house: &HttpBank) -> anyhow::Result<bool> {
+    let record = &mirror.record;
+    let Some(confirmation) = &record.confirmed else {
         return Ok(false);
     };
-    let reference = record["reference"].as_str().context("reference")?;
     let receipt = house
-        .transfer_by_reference(&TransferReference(reference.into()))?
+        .transfer_by_reference(&TransferReference(record.reference.clone()))?
         .context("a confirmed mirror's transfer exists at the bank")?;
     anyhow::ensure!(
-        confirmation["debit_entry"] == receipt.debit_entry.0.as_str()
-            && confirmation["credit_entry"] == receipt.credit_entry.0.as_str(),
+        confirmation.debit_entry.0 == receipt.debit_entry.0
+            && confirmation.credit_entry.0 == receipt.credit_entry.0,
         "the chain's confirmation {confirmation:?} is not the bank's receipt {receipt:?}"
     );
     anyhow::ensure!(
-        record["attestations"].as_array().map_or(0, Vec::len) >= 2,
-        "confirmed by fewer than q=2 attestations: {record}"
+        record.attestations.len() >= 2,
+        "confirmed by fewer than q=2 attestations: {record:?}"
     );
-    Ok(mirror["state"] == "confirmed")
+    Ok(mirror.state == MirrorState::Confirmed)
 }
 
 #[test]
@@ -166,8 +165,11 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
         })
         .unwrap();
     wait_until(PATIENCE, || {
-        let (_, body) = get(&format!("{a}/v1/members/exchange-a/balances"))?;
-        Ok(body.to_string().contains("\"inventory\":\"200\""))
+        let balances: v1::Balances = try_get_typed(&format!("{a}/v1/members/exchange-a/balances"))?;
+        Ok(balances
+            .balances
+            .iter()
+            .any(|line| line.balance.inventory == Amount(200)))
     })
     .with_context(|| testnet.log_tail(1))
     .unwrap();
@@ -193,25 +195,25 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
     submit_ok(&testnet, &a, "exchange-b", eth_order(Side::Sell, 60));
     let second = submit_ok(&testnet, &a, "exchange-a", eth_order(Side::Buy, 60));
     let record = mirror_at(&ch, second).unwrap();
-    assert_eq!(record["record"]["amount"], "60", "{record}");
-    let reference = record["record"]["reference"].as_str().unwrap().to_string();
+    assert_eq!(record.record.amount, Amount(60), "{record:?}");
+    let reference = record.record.reference.clone();
     assert_eq!(reference, format!("settle-{second}-exchange-a-exchange-b"));
 
     // Within the stop, the status, the metric and the mirror show it stalled.
     wait_until(STOP.saturating_sub(stopped.elapsed()), || {
-        Ok(status_mirrors(&ch)?["stalled"].as_u64() == Some(1))
+        Ok(status_mirrors(&ch)?.stalled == 1)
     })
     .with_context(|| format!("{:?}", status_mirrors(&ch)))
     .unwrap();
     let mirrors = status_mirrors(&ch).unwrap();
     assert_eq!(
-        mirrors["oldest_stalled_reference"],
-        reference.as_str(),
-        "{mirrors}"
+        mirrors.oldest_stalled_reference.as_deref(),
+        Some(reference.as_str()),
+        "{mirrors:?}"
     );
-    assert_eq!(mirrors["oldest_stalled_height"], second, "{mirrors}");
+    assert_eq!(mirrors.oldest_stalled_height, Some(second), "{mirrors:?}");
     assert_eq!(metric(&ch, "seisan_mirror_stalled").unwrap(), Some(1.0));
-    assert_eq!(mirror_at(&a, second).unwrap()["state"], "stalled");
+    assert_eq!(mirror_at(&a, second).unwrap().state, MirrorState::Stalled);
     // The reconciliation waits for the frozen bank (its client's timeout) without
     // holding the node's commit lock: blocks keep being committed during the call.
     let call_started = Instant::now();
@@ -269,7 +271,7 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
         let mirror = mirror_at(&ch, second)?;
         assert!(
             confirmed_as_at_bank(&mirror, &house)?,
-            "reconcile was clean before the mirror was confirmed on chain: {mirror}"
+            "reconcile was clean before the mirror was confirmed on chain: {mirror:?}"
         );
         Ok(true)
     })
@@ -279,13 +281,13 @@ fn a_frozen_bank_stalls_the_mirror_not_the_chain_and_reconcile_is_clean_only_onc
         "seisan reconcile failed {failures_after_cont} times after SIGCONT before it was clean"
     );
     let mirrors = status_mirrors(&ch).unwrap();
-    assert_eq!(mirrors["stalled"], 0, "{mirrors}");
-    assert_eq!(mirrors["pending"], 0, "{mirrors}");
+    assert_eq!(mirrors.stalled, 0, "{mirrors:?}");
+    assert_eq!(mirrors.pending, 0, "{mirrors:?}");
     assert_eq!(metric(&ch, "seisan_mirror_stalled").unwrap(), Some(0.0));
     // Every validator holds the same confirmation.
     for node in &testnet.nodes {
         let mirror = mirror_at(&node.url(), second).unwrap();
-        assert!(confirmed_as_at_bank(&mirror, &house).unwrap(), "{mirror}");
+        assert!(confirmed_as_at_bank(&mirror, &house).unwrap(), "{mirror:?}");
     }
     assert_eq!(
         house

@@ -17,10 +17,11 @@
 //! comes back, sweeps, and both show it cured. A second test does the same for an
 //! exchange's trust account at the bank against its customers' fiat on the ledger.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
-use seisan_types::{AssetKind, Member, Role};
+use seisan_types::{Amount, AssetKind, Height, Member, Role};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,41 +68,33 @@ fn cutoff_in(offset_s: i64) -> String {
     )
 }
 
-fn asset_line<'a>(report: &'a Value, symbol: &str) -> anyhow::Result<&'a Value> {
-    report["assets"]
-        .as_array()
-        .context("assets")?
+fn asset_line<'a>(
+    report: &'a v1::ComplianceReport,
+    symbol: &str,
+) -> anyhow::Result<&'a v1::AssetLine> {
+    report
+        .assets
         .iter()
-        .find(|line| line["symbol"] == symbol)
-        .with_context(|| format!("no {symbol} line in {report}"))
+        .find(|line| line.symbol == symbol)
+        .with_context(|| format!("no {symbol} line in {report:?}"))
 }
 
-fn cold_share_bps(report: &Value, symbol: &str) -> anyhow::Result<u64> {
-    asset_line(report, symbol)?["cold_share_bps"]
-        .as_u64()
-        .with_context(|| format!("no {symbol} cold share in {report}"))
+fn cold_share_bps(report: &v1::ComplianceReport, symbol: &str) -> anyhow::Result<u128> {
+    asset_line(report, symbol)?
+        .cold_share_bps
+        .with_context(|| format!("no {symbol} cold share in {report:?}"))
 }
 
-fn breaches(report: &Value) -> Vec<(String, String)> {
-    report["breaches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|breach| {
-            (
-                breach["rule"].as_str().unwrap_or_default().to_string(),
-                breach["subject"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+fn breaches(report: &v1::ComplianceReport) -> Vec<(String, String)> {
+    report
+        .breaches
+        .iter()
+        .map(|breach| (breach.rule.clone(), breach.subject.clone()))
         .collect()
 }
 
-fn today(node: &str) -> anyhow::Result<Value> {
-    let (code, report) = get(&format!("{node}/v1/compliance/today"))?;
-    if code != 200 {
-        bail!("GET /v1/compliance/today answered {code}: {report}");
-    }
-    Ok(report)
+fn today(node: &str) -> anyhow::Result<v1::ComplianceReport> {
+    try_get_typed(&format!("{node}/v1/compliance/today"))
 }
 
 fn metrics(node: &str) -> anyhow::Result<String> {
@@ -179,16 +172,16 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     wait_until(PATIENT, || {
         let report = today(&a)?;
         Ok(["ETH", "WBTC"].iter().all(|symbol| {
-            asset_line(&report, symbol).is_ok_and(|line| line["customer_holdings"] != "0")
+            asset_line(&report, symbol).is_ok_and(|line| line.customer_holdings != Amount(0))
         }) && cold_share_bps(&report, "ETH")? >= 9_500
             && cold_share_bps(&report, "WBTC")? >= 9_500)
     })
     .with_context(|| format!("today: {:?}\n{}", today(&a), net.log_tail(0)))?;
     let report = today(&a)?;
-    assert_eq!(report["final"], json!(false), "{report}");
+    assert!(!report.is_final, "{report:?}");
     assert_eq!(
-        asset_line(&report, "ETH")?["customer_holdings"],
-        json!((10 * ETHER).to_string())
+        asset_line(&report, "ETH")?.customer_holdings,
+        Amount(10 * ETHER)
     );
 
     // The day ends 25 seconds from now on every validator (restarted with the cut-off).
@@ -201,15 +194,14 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     let date = {
         let mut found = None;
         wait_until(PATIENT, || {
-            let (_, days) = get(&format!("{a}/v1/compliance/days"))?;
+            let days: v1::ComplianceDays = try_get_typed(&format!("{a}/v1/compliance/days"))?;
             // The testnet's genesis time is in an earlier day, ended at height 0.
-            found = days["days"]
-                .as_array()
-                .and_then(|days| days.last())
-                .filter(|day| day["height"].as_u64().is_some_and(|height| height > 0))
-                .and_then(|day| day["date"].as_str())
-                .map(str::to_string);
-            Ok(found.is_some() && days["cutoff"] == json!(cutoff))
+            found = days
+                .days
+                .last()
+                .filter(|day| day.height > Height(0))
+                .map(|day| day.date.clone());
+            Ok(found.is_some() && days.cutoff == cutoff)
         })
         .with_context(|| format!("no day recorded\n{}", net.log_tail(1)))?;
         found.context("a recorded day")?
@@ -235,33 +227,27 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(table.contains("breaches: none"), "{table}");
-    let day: Value = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
-    assert_eq!(day["final"], json!(true), "{day}");
-    assert_eq!(day["date"], json!(date));
-    assert!(breaches(&day).is_empty(), "{day}");
+    let day: v1::ComplianceReport = serde_json::from_str(&std::fs::read_to_string(&out)?)
+        .context("the saved report is a compliance report")?;
+    assert!(day.is_final, "{day:?}");
+    assert_eq!(day.date, date);
+    assert!(breaches(&day).is_empty(), "{day:?}");
     // Nothing is unverified either: no bank, but no customer fiat to hold in trust.
-    assert_eq!(day["compliant"], json!(true), "{day}");
+    assert!(day.compliant, "{day:?}");
     for symbol in ["ETH", "WBTC"] {
         let share = cold_share_bps(&day, symbol)?;
-        assert!(share >= 9_500, "{symbol} {share} bps cold: {day}");
+        assert!(share >= 9_500, "{symbol} {share} bps cold: {day:?}");
         assert!(
-            asset_line(&day, symbol)?["coverage_bps"]
-                .as_u64()
+            asset_line(&day, symbol)?
+                .coverage_bps
                 .is_some_and(|coverage| coverage >= 10_000),
-            "{day}"
+            "{day:?}"
         );
     }
     // The day's last block is before the cut-off, the public-chain block no later.
-    let day_end_ms = day["day_end_ms"].as_u64().context("day_end_ms")?;
-    assert!(day["block_timestamp_ms"].as_u64().context("block time")? < day_end_ms);
-    assert!(
-        day["public_chain_block_time_s"]
-            .as_u64()
-            .context("chain time")?
-            * 1000
-            <= day["block_timestamp_ms"].as_u64().context("block time")?
-    );
-    let height = day["height"].as_u64().context("height")?;
+    assert!(day.block_timestamp_ms < day.day_end_ms);
+    assert!(day.public_chain_block_time_s.context("chain time")? * 1000 <= day.block_timestamp_ms);
+    let height = day.height.0;
 
     // Exchange A's end-of-day statement verifies offline against genesis, at that height
     // (the chain has moved on since).
@@ -333,13 +319,11 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     );
     net.wait_for_height(&[1], height + 3)?;
     let output = seisan(&net, &["compliance", "days", "--node", &a, "--json"])?;
-    let listed: Value = serde_json::from_slice(&output.stdout)?;
+    let listed: v1::ComplianceDays = serde_json::from_slice(&output.stdout)
+        .context("`compliance days --json` prints the node's list")?;
     assert_eq!(
-        listed["days"]
-            .as_array()
-            .and_then(|days| days.last())
-            .map(|day| day["height"].clone()),
-        Some(json!(height))
+        listed.days.last().map(|day| day.height),
+        Some(Height(height))
     );
 
     // An observer that syncs from genesis now records the same day from its own store.
@@ -347,8 +331,7 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     let observer_url = net.nodes[observer].url();
     let tip = net.highest(&[1]).context("a height")?;
     net.wait_for_height(&[observer], tip)?;
-    let (code, observed) = get(&format!("{observer_url}/v1/compliance/{date}"))?;
-    assert_eq!(code, 200, "{observed}");
+    let observed: v1::ComplianceReport = get_typed(&format!("{observer_url}/v1/compliance/{date}"));
     assert_eq!(observed, day, "the observer's report differs");
 
     // With the clearing house (the only node that sweeps) stopped, a refill of 1 ETH
@@ -370,8 +353,8 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     })
     .with_context(|| format!("no breach: {:?}\n{}", today(&a), net.log_tail(1)))?;
     let breached = today(&a)?;
-    assert!(cold_share_bps(&breached, "ETH")? < 9_500, "{breached}");
-    assert_eq!(breached["compliant"], json!(false));
+    assert!(cold_share_bps(&breached, "ETH")? < 9_500, "{breached:?}");
+    assert!(!breached.compliant);
     let output = seisan(
         &net,
         &["compliance", "report", "--date", "today", "--node", &a],
@@ -391,7 +374,7 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     wait_until(PATIENT, || {
         Ok(get(&format!("{ch}/v1/compliance/{date}")).is_ok_and(|(code, _)| code == 200))
     })?;
-    let (_, restarted) = get(&format!("{ch}/v1/compliance/{date}"))?;
+    let restarted: v1::ComplianceReport = get_typed(&format!("{ch}/v1/compliance/{date}"));
     assert_eq!(
         restarted, day,
         "the clearing house's report after its restart"
@@ -402,18 +385,20 @@ fn a_day_at_ninety_five_percent_cold_then_a_refill_breaches_and_the_sweep_cures(
     })
     .with_context(|| format!("not cured: {:?}\n{}", today(&a), net.log_tail(0)))?;
     let cured = today(&a)?;
-    assert!(cold_share_bps(&cured, "ETH")? >= 9_500, "{cured}");
+    assert!(cold_share_bps(&cured, "ETH")? >= 9_500, "{cured:?}");
     drop(net);
     Ok(())
 }
 
-fn fiat_line<'a>(report: &'a Value, member: &str) -> anyhow::Result<&'a Value> {
-    report["fiat"]
-        .as_array()
-        .context("fiat")?
+fn fiat_line<'a>(
+    report: &'a v1::ComplianceReport,
+    member: &str,
+) -> anyhow::Result<&'a v1::FiatLine> {
+    report
+        .fiat
         .iter()
-        .find(|line| line["member"] == member && line["currency"] == "JPY")
-        .with_context(|| format!("no {member}/JPY line in {report}"))
+        .find(|line| line.member == member && line.currency == "JPY")
+        .with_context(|| format!("no {member}/JPY line in {report:?}"))
 }
 
 /// Per exchange and currency, the customer fiat on the ledger against the trust account
@@ -427,7 +412,7 @@ fn fiat_line<'a>(report: &'a Value, member: &str) -> anyhow::Result<&'a Value> {
 #[test]
 fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> {
     use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
-    use seisan_types::Amount;
+    use v1::TrustReading;
     std::env::set_var("SEISAN_DAY_CUTOFF", cutoff_in(-3_600));
     let bank_port = free_port();
     let mut net = Testnet::start(0)?;
@@ -453,26 +438,25 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
             reference: TransferReference(reference.into()),
         })
     };
-    let owed = |report: &Value| -> anyhow::Result<String> {
-        Ok(fiat_line(report, "exchange-a")?["owed"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+    let owed = |report: &v1::ComplianceReport| -> anyhow::Result<Amount> {
+        Ok(fiat_line(report, "exchange-a")?.owed)
     };
 
     // exchange-a funds its trust account with 200 yen; the ledger credits them.
     fund(200, "a-funds-trust-1")?;
-    wait_until(PATIENT, || Ok(owed(&today(&a)?)? == "200"))
+    wait_until(PATIENT, || Ok(owed(&today(&a)?)? == Amount(200)))
         .with_context(|| format!("{:?}\n{}", today(&a), net.log_tail(1)))?;
     let report = today(&a)?;
     let line = fiat_line(&report, "exchange-a")?;
     assert_eq!(
-        line["trust"],
-        json!({"read": "read", "balance": "200"}),
-        "{report}"
+        line.trust,
+        TrustReading::Read {
+            balance: Amount(200)
+        },
+        "{report:?}"
     );
-    assert_eq!(line["coverage_bps"], json!(10_000));
-    assert!(breaches(&report).is_empty(), "{report}");
+    assert_eq!(line.coverage_bps, Some(10_000));
+    assert!(breaches(&report).is_empty(), "{report:?}");
 
     // 50 yen leave the trust account at the bank; the ledger still owes 200.
     house.transfer(&TransferRequest {
@@ -498,39 +482,36 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
     with_bank(&mut net)?;
     let mut date = String::new();
     wait_until(PATIENT, || {
-        let (_, days) = get(&format!("{a}/v1/compliance/days"))?;
-        if let Some(day) = days["days"]
-            .as_array()
-            .and_then(|days| days.last())
-            .filter(|day| day["height"].as_u64().is_some_and(|height| height > 0))
-        {
-            date = day["date"].as_str().unwrap_or_default().to_string();
+        let days: v1::ComplianceDays = try_get_typed(&format!("{a}/v1/compliance/days"))?;
+        if let Some(day) = days.days.last().filter(|day| day.height > Height(0)) {
+            date = day.date.clone();
         }
-        Ok(!date.is_empty() && days["cutoff"] == json!(cutoff))
+        Ok(!date.is_empty() && days.cutoff == cutoff)
     })?;
     fund(100, "a-funds-trust-2")?;
-    wait_until(PATIENT, || Ok(owed(&today(&a)?)? == "300"))?;
+    wait_until(PATIENT, || Ok(owed(&today(&a)?)? == Amount(300)))?;
     assert_eq!(
         bank_a.balance(&AccountId::trust("exchange-a"))?.balance,
         Amount(250)
     );
-    let (code, day) = get(&format!("{a}/v1/compliance/{date}"))?;
-    assert_eq!(code, 200, "{day}");
-    assert_eq!(day["final"], json!(true));
+    let day: v1::ComplianceReport = get_typed(&format!("{a}/v1/compliance/{date}"));
+    assert!(day.is_final);
     let line = fiat_line(&day, "exchange-a")?;
-    assert_eq!(line["owed"], json!("200"), "{day}");
+    assert_eq!(line.owed, Amount(200), "{day:?}");
     assert_eq!(
-        line["trust"],
-        json!({"read": "read", "balance": "150"}),
-        "the trust balance as of the day's last block: {day}"
+        line.trust,
+        TrustReading::Read {
+            balance: Amount(150)
+        },
+        "the trust balance as of the day's last block: {day:?}"
     );
-    assert_eq!(line["coverage_bps"], json!(7_500));
-    assert_eq!(breaches(&day), vec![shortfall.clone()], "{day}");
+    assert_eq!(line.coverage_bps, Some(7_500));
+    assert_eq!(breaches(&day), vec![shortfall.clone()], "{day:?}");
     assert!(
-        day["breaches"][0]["detail"]
-            .as_str()
-            .is_some_and(|detail| detail.contains("150") && detail.contains("200")),
-        "{day}"
+        day.breaches
+            .first()
+            .is_some_and(|breach| breach.detail.contains("150") && breach.detail.contains("200")),
+        "{day:?}"
     );
     let output = seisan(
         &net,
@@ -544,8 +525,10 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
     );
     let today_line = today(&a)?;
     assert_eq!(
-        fiat_line(&today_line, "exchange-a")?["trust"]["balance"],
-        json!("250")
+        fiat_line(&today_line, "exchange-a")?.trust,
+        TrustReading::Read {
+            balance: Amount(250)
+        }
     );
 
     // A frozen bank (SIGSTOP): the report still answers, within the bank client's one
@@ -553,29 +536,33 @@ fn a_trust_account_short_of_its_customers_fiat_is_named() -> anyhow::Result<()> 
     // finalizing meanwhile (no lock is held across the bank call). Thawed, it reads again.
     let before = node_height(&net.nodes[1]).context("exchange-a's height")?;
     bank.signal("-STOP");
-    let (code, frozen) = get_within(
-        &format!("{a}/v1/compliance/today"),
-        std::time::Duration::from_secs(40),
-    )?;
+    let today_url = format!("{a}/v1/compliance/today");
+    let (code, frozen) = get_within(&today_url, std::time::Duration::from_secs(40))?;
     let after = node_height(&net.nodes[1]).context("exchange-a's height")?;
     bank.signal("-CONT");
     assert_eq!(code, 200, "{frozen}");
+    let frozen: v1::ComplianceReport = parse("GET", &today_url, frozen);
     let line = fiat_line(&frozen, "exchange-a")?;
-    assert_eq!(line["trust"]["read"], "failed", "{frozen}");
     assert!(
-        frozen["unverified"]
-            .as_array()
-            .is_some_and(|notes| notes.iter().any(|note| note
-                .as_str()
-                .is_some_and(|note| note.contains("the bank did not answer")))),
-        "the report says the trust balance is unverified: {frozen}"
+        matches!(line.trust, TrustReading::Failed { .. }),
+        "{frozen:?}"
+    );
+    assert!(
+        frozen
+            .unverified
+            .iter()
+            .any(|note| note.contains("the bank did not answer")),
+        "the report says the trust balance is unverified: {frozen:?}"
     );
     assert!(
         after >= before + 3,
         "the chain stood still while the report waited for the frozen bank: {before} -> {after}"
     );
     wait_until(PATIENT, || {
-        Ok(fiat_line(&today(&a)?, "exchange-a")?["trust"]["read"] == "read")
+        Ok(matches!(
+            fiat_line(&today(&a)?, "exchange-a")?.trust,
+            TrustReading::Read { .. }
+        ))
     })
     .context("the thawed bank is read again")?;
     drop(net);

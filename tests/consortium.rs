@@ -18,14 +18,15 @@
 //! block hash and state root at every height.
 
 use anyhow::Context;
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_crypto::Keypair;
 use seisan_tests::*;
-use seisan_types::clearing::Side;
+use seisan_types::clearing::{Balance, Side, Trade};
 use seisan_types::genesis::{Member, OpeningBalance, Role};
 use seisan_types::governance::{GovernanceChange, Proposal, ProposalId};
-use seisan_types::{Amount, Height, TxBody};
-use serde_json::Value;
+use seisan_types::mirror::MirrorState;
+use seisan_types::{Amount, Height, MemberId, TxBody};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -33,31 +34,29 @@ use std::time::{Duration, Instant};
 const PROGRESS: Duration = Duration::from_secs(60);
 
 /// `member`'s balance of `symbol` on `node_url` (`{inventory, locked, customers}`).
-fn balance_of(node_url: &str, member: &str, symbol: &str) -> anyhow::Result<Value> {
-    let (code, body) = get(&format!("{node_url}/v1/members/{member}/balances"))?;
-    anyhow::ensure!(code == 200, "balances of {member}: {code} {body}");
-    body["balances"]
-        .as_array()
-        .and_then(|balances| balances.iter().find(|entry| entry["symbol"] == symbol))
-        .map(|entry| entry["balance"].clone())
-        .with_context(|| format!("no {symbol} balance of {member}: {body}"))
+fn balance_on(node_url: &str, member: &str, symbol: &str) -> anyhow::Result<Balance> {
+    let balances: v1::Balances = try_get_typed(&format!("{node_url}/v1/members/{member}/balances"))
+        .with_context(|| format!("balances of {member}"))?;
+    balance_of(&balances, symbol)
+        .copied()
+        .with_context(|| format!("no {symbol} balance of {member}: {balances:?}"))
 }
 
 /// The one trade of `buyer` from `seller` finalized at `height`, from `/v1/trades`.
-fn trade_at(node_url: &str, buyer: u64, seller: u64, height: u64) -> anyhow::Result<Value> {
-    let (code, body) = get(&format!("{node_url}/v1/trades?limit=1000"))?;
-    anyhow::ensure!(code == 200, "trades: {code} {body}");
-    let found: Vec<&Value> = body["trades"]
-        .as_array()
-        .context("trades")?
+fn trade_at(node_url: &str, buyer: u32, seller: u32, height: u64) -> anyhow::Result<Trade> {
+    let trades: v1::Trades = try_get_typed(&format!("{node_url}/v1/trades?limit=1000"))?;
+    let found: Vec<&Trade> = trades
+        .trades
         .iter()
         .filter(|trade| {
-            trade["buyer"] == buyer && trade["seller"] == seller && trade["height"] == height
+            trade.buyer == MemberId(buyer)
+                && trade.seller == MemberId(seller)
+                && trade.height == Height(height)
         })
         .collect();
     anyhow::ensure!(
         found.len() == 1,
-        "one trade of {buyer} from {seller} at {height}: {body}"
+        "one trade of {buyer} from {seller} at {height}: {trades:?}"
     );
     Ok(found[0].clone())
 }
@@ -79,23 +78,25 @@ fn trade_as(
     member: &str,
     keypair: &Keypair,
     body: TxBody,
-) -> Value {
-    let (code, nonce) = get(&format!("{node_url}/v1/members/{member}/nonce")).unwrap();
-    assert_eq!(code, 200, "{member}'s nonce: {nonce}");
+) -> v1::TransactionStatus {
+    let nonce: v1::NonceInfo = get_typed(&format!("{node_url}/v1/members/{member}/nonce"));
     let transaction = seisan_crypto::sign_transaction(
         keypair,
         &testnet.genesis.hash(),
         seisan_types::Transaction {
             chain_id: testnet.genesis.chain_id.clone(),
-            member: seisan_types::MemberId(nonce["member"].as_u64().expect("member id") as u32),
-            nonce: seisan_types::Nonce(nonce["next"].as_u64().expect("next nonce")),
+            member: nonce.member,
+            nonce: nonce.next,
             body,
         },
     );
-    let (code, answer) = submit(node_url, &transaction).unwrap();
-    assert!(code == 202 || code == 200, "{member}: {code} {answer}");
+    let answer = submit(node_url, &transaction).unwrap();
+    assert!(
+        answer.code == 202 || answer.code == 200,
+        "{member}: {answer}"
+    );
     let done = wait_finalized(node_url, &transaction.id()).unwrap();
-    assert_eq!(done["receipt"]["outcome"], "applied", "{member}: {done}");
+    assert!(applied(&done), "{member}: {done:?}");
     done
 }
 
@@ -111,26 +112,26 @@ impl Nonces {
 }
 
 fn epoch(node_url: &str) -> Option<u64> {
-    status(node_url).ok()?["epoch"].as_u64()
+    Some(status(node_url).ok()?.epoch)
 }
 
 fn tip(node_url: &str) -> u64 {
-    status(node_url).map_or(0, |status| status["height"].as_u64().unwrap_or(0))
+    status(node_url).map_or(0, |status| status.height)
 }
 
 /// Submits a transaction and waits until it is final, failing on any refusal.
 fn finalize(testnet: &Testnet, node: usize, member: &str, nonce: u64, body: TxBody) {
     let url = testnet.nodes[node].url();
     let transaction = sign(&testnet.genesis, member, nonce, body);
-    let (code, answer) = submit(&url, &transaction).expect("submit");
+    let answer = submit(&url, &transaction).expect("submit");
     assert!(
-        code == 202 || code == 200,
-        "{member} nonce {nonce}: {code} {answer}"
+        answer.code == 202 || answer.code == 200,
+        "{member} nonce {nonce}: {answer}"
     );
     let done = wait_finalized(&url, &transaction.id()).expect("finalized");
-    assert_eq!(
-        done["receipt"]["outcome"], "applied",
-        "{member} nonce {nonce} was finalized but failed: {done}"
+    assert!(
+        applied(&done),
+        "{member} nonce {nonce} was finalized but failed: {done:?}"
     );
 }
 
@@ -261,7 +262,7 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     );
     wait_for_epoch(&testnet, &all_three, 1);
     let after_quorum = status(&testnet.nodes[0].url()).unwrap();
-    assert_eq!(after_quorum["quorum"], 3, "{after_quorum}");
+    assert_eq!(after_quorum.quorum, 3, "{after_quorum:?}");
 
     // Epoch 2: exchange-c, unknown to genesis, is added as a validator.
     govern(
@@ -281,9 +282,9 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     wait_for_epoch(&testnet, &all_three, 2);
     let added = status(&testnet.nodes[0].url()).unwrap();
     assert_eq!(
-        added["validators"],
-        serde_json::json!(["clearing-house", "exchange-a", "exchange-b", joiner]),
-        "{added}"
+        added.validators,
+        ["clearing-house", "exchange-a", "exchange-b", joiner],
+        "{added:?}"
     );
 
     // Its node starts from the original genesis and its own key, and syncs every
@@ -300,8 +301,8 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     wait_for_epoch(&testnet, &[c], 2);
     testnet.wait_in_sync(&[c]).expect("exchange-c syncs");
     let joined = status(&testnet.nodes[c].url()).unwrap();
-    assert_eq!(joined["voting"], true, "{joined}");
-    assert_eq!(joined["member_name"], joiner, "{joined}");
+    assert!(joined.voting, "{joined:?}");
+    assert_eq!(joined.member_name, joiner, "{joined:?}");
     let height = testnet.highest(&all_four).unwrap();
     testnet.wait_for_height(&all_four, height).unwrap();
     testnet.assert_same_blocks(&all_four, 1..=height);
@@ -321,23 +322,23 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
         })
         .unwrap();
     wait_until(PATIENCE, || {
-        Ok(balance_of(&c_url, joiner, "JPY")?["inventory"] == "500")
+        Ok(balance_on(&c_url, joiner, "JPY")?.inventory == Amount(500))
     })
     .with_context(|| format!("{}\n{}", testnet.log_tail(0), testnet.log_tail(c)))
     .expect(
         "the ledger credits exchange-c's bank deposit (the validators' bank watchers must \
          read the trust accounts of the current membership's exchanges, not only genesis's)",
     );
-    let credited = get_ok(&format!("{ch}/v1/members/{joiner}/balances"));
+    let credited = balances(&ch, joiner);
     assert_eq!(
-        credited["balances"],
-        get_ok(&format!("{c_url}/v1/members/{joiner}/balances"))["balances"],
+        credited.balances,
+        balances(&c_url, joiner).balances,
         "the clearing house and exchange-c's node disagree on exchange-c's credit"
     );
     // Then it buys one ETH from exchange-a for 300 yen: the fill settles at once.
     let a_before = (
-        balance_of(&ch, "exchange-a", "ETH").unwrap(),
-        balance_of(&ch, "exchange-a", "JPY").unwrap(),
+        balance_on(&ch, "exchange-a", "ETH").unwrap(),
+        balance_on(&ch, "exchange-a", "JPY").unwrap(),
     );
     trade_as(
         &testnet,
@@ -353,48 +354,33 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
         &keypair,
         eth_order(Side::Buy, 300),
     );
-    let fill_height = bought["height"].as_u64().expect("finalized height");
+    let fill_height = bought.height.expect("finalized height").0;
     testnet.wait_for_height(&all_four, fill_height).unwrap();
-    let c_id = get_ok(&format!("{ch}/v1/members/{joiner}/nonce"))["member"]
-        .as_u64()
-        .expect("exchange-c's id");
+    let c_id = get_typed::<v1::NonceInfo>(&format!("{ch}/v1/members/{joiner}/nonce"))
+        .member
+        .0;
     for node in all_four {
         let url = testnet.nodes[node].url();
         let trade = trade_at(&url, c_id, 1, fill_height).unwrap();
-        assert_eq!(trade["quantity"], ETH.to_string(), "{trade}");
-        assert_eq!(trade["value"], "300", "{trade}");
-        let c_eth = balance_of(&url, joiner, "ETH").unwrap();
-        let c_jpy = balance_of(&url, joiner, "JPY").unwrap();
-        assert_eq!(
-            c_eth["inventory"],
-            ETH.to_string(),
-            "exchange-c's ETH: {c_eth}"
-        );
-        assert_eq!(c_jpy["inventory"], "200", "exchange-c's yen: {c_jpy}");
-        let a_eth = balance_of(&url, "exchange-a", "ETH").unwrap();
-        let a_jpy = balance_of(&url, "exchange-a", "JPY").unwrap();
-        assert_eq!(
-            a_before.0["inventory"],
-            (2 * ETH).to_string(),
-            "{a_before:?}"
-        );
-        assert_eq!(
-            a_eth["inventory"],
-            ETH.to_string(),
-            "exchange-a's ETH: {a_eth}"
-        );
-        assert_eq!(a_eth["locked"], "0", "exchange-a's ETH: {a_eth}");
-        assert_eq!(a_jpy["inventory"], "300", "exchange-a's yen: {a_jpy}");
+        assert_eq!(trade.quantity, Amount(ETH), "{trade:?}");
+        assert_eq!(trade.value, Amount(300), "{trade:?}");
+        let c_eth = balance_on(&url, joiner, "ETH").unwrap();
+        let c_jpy = balance_on(&url, joiner, "JPY").unwrap();
+        assert_eq!(c_eth.inventory, Amount(ETH), "exchange-c's ETH: {c_eth:?}");
+        assert_eq!(c_jpy.inventory, Amount(200), "exchange-c's yen: {c_jpy:?}");
+        let a_eth = balance_on(&url, "exchange-a", "ETH").unwrap();
+        let a_jpy = balance_on(&url, "exchange-a", "JPY").unwrap();
+        assert_eq!(a_before.0.inventory, Amount(2 * ETH), "{a_before:?}");
+        assert_eq!(a_eth.inventory, Amount(ETH), "exchange-a's ETH: {a_eth:?}");
+        assert_eq!(a_eth.locked, Amount(0), "exchange-a's ETH: {a_eth:?}");
+        assert_eq!(a_jpy.inventory, Amount(300), "exchange-a's yen: {a_jpy:?}");
     }
     // The fill's yen leg is mirrored at the bank, trust account to trust account, and
     // the validators put the bank's confirmation on chain.
     let house = HttpBank::new(&bank_url, &seisan_bank::dev_token("clearing-house"));
     wait_until(PATIENCE, || {
-        let (code, body) = get(&format!("{ch}/v1/mirrors/{fill_height}"))?;
-        anyhow::ensure!(code == 200, "mirrors at {fill_height}: {code} {body}");
-        Ok(body["mirrors"]
-            .as_array()
-            .is_some_and(|mirrors| mirrors.len() == 1 && mirrors[0]["state"] == "confirmed"))
+        let mirrors: v1::Mirrors = try_get_typed(&format!("{ch}/v1/mirrors/{fill_height}"))?;
+        Ok(mirrors.mirrors.len() == 1 && mirrors.mirrors[0].state == MirrorState::Confirmed)
     })
     .with_context(|| testnet.log_tail(0))
     .expect("the fill's bank leg is confirmed on chain");
@@ -453,12 +439,6 @@ fn a_fourth_validator_joins_by_governance_and_the_four_survive_one_loss_but_not_
     let height = testnet.highest(&all_four).unwrap();
     testnet.wait_for_height(&all_four, height).unwrap();
     testnet.assert_same_blocks(&all_four, 1..=height);
-}
-
-fn get_ok(url: &str) -> serde_json::Value {
-    let (code, body) = get(url).unwrap_or_else(|error| panic!("GET {url}: {error:#}"));
-    assert_eq!(code, 200, "GET {url}: {body}");
-    body
 }
 
 /// A key rotation, then a removal, then a wiped node: three validators, quorum 2.
@@ -524,16 +504,14 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
     // The refused transaction uses no nonce: the new key's first one takes the same.
     let first_nonce = nonces.next("exchange-a");
     let stale = signed_with(&old_key, first_nonce, allocate(1));
-    let (code, answer) = submit(&ch, &stale).unwrap();
+    let answer = submit(&ch, &stale).unwrap();
     assert!(
-        (400..500).contains(&code),
-        "a transaction signed with the rotated-away key was not refused: {code} {answer}"
+        (400..500).contains(&answer.code),
+        "a transaction signed with the rotated-away key was not refused: {answer}"
     );
     // The old node is dropped from the others' connections once the change applies.
     wait_until(PATIENCE, || {
-        Ok(status(&ch)?["peers"]
-            .as_array()
-            .is_some_and(|peers| !peers.iter().any(|peer| peer == "exchange-a")))
+        Ok(!status(&ch)?.peers.iter().any(|peer| peer == "exchange-a"))
     })
     .expect("the clearing house drops the rotated-away identity");
     // Restarted with the new key, the node votes again.
@@ -543,26 +521,26 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
     testnet.launch(1).unwrap();
     testnet.wait_in_sync(&[1]).unwrap();
     let rotated = status(&testnet.nodes[1].url()).unwrap();
-    assert_eq!(rotated["voting"], true, "{rotated}");
-    assert_eq!(rotated["member_name"], "exchange-a", "{rotated}");
+    assert!(rotated.voting, "{rotated:?}");
+    assert_eq!(rotated.member_name, "exchange-a", "{rotated:?}");
     let fresh = signed_with(&new_key, first_nonce, allocate(1));
-    let (code, answer) = submit(&ch, &fresh).unwrap();
+    let answer = submit(&ch, &fresh).unwrap();
     assert!(
-        code == 202 || code == 200,
-        "the new key's transaction: {code} {answer}"
+        answer.code == 202 || answer.code == 200,
+        "the new key's transaction: {answer}"
     );
     let done = wait_finalized(&ch, &fresh.id()).unwrap();
-    assert_eq!(done["receipt"]["outcome"], "applied", "{done}");
+    assert!(applied(&done), "{done:?}");
     // The API answers the new key at once and the rotated-away one never again.
     let own_balances = format!("{ch}/v1/members/exchange-a/balances");
-    let (code, answer) = get_as(Some(&old_key), &own_balances).unwrap();
+    let answer = get_reply_as::<v1::Balances>(Some(&old_key), &own_balances).unwrap();
     assert!(
-        code == 401 && answer["error"]["code"] == "unknown_key",
-        "the rotated-away key read exchange-a's balances: {code} {answer}"
+        answer.code == 401 && answer.error_code() == Some("unknown_key"),
+        "the rotated-away key read exchange-a's balances: {answer}"
     );
-    let (code, answer) = get_as(Some(&new_key), &own_balances).unwrap();
+    let answer = get_reply_as::<v1::Balances>(Some(&new_key), &own_balances).unwrap();
     assert_eq!(
-        code, 200,
+        answer.code, 200,
         "the new key reads exchange-a's balances: {answer}"
     );
     // The new key trades: bench-0 offers one ETH for 300 yen, exchange-a (new key)
@@ -579,36 +557,40 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
         nonces.next("exchange-a"),
         eth_order(Side::Buy, 300),
     );
-    let (code, answer) = submit(&testnet.nodes[1].url(), &buy).unwrap();
+    let answer = submit(&testnet.nodes[1].url(), &buy).unwrap();
     assert!(
-        code == 202 || code == 200,
-        "the new key's order: {code} {answer}"
+        answer.code == 202 || answer.code == 200,
+        "the new key's order: {answer}"
     );
     let bought = wait_finalized(&ch, &buy.id()).unwrap();
-    assert_eq!(bought["receipt"]["outcome"], "applied", "{bought}");
-    let fill_height = bought["height"].as_u64().expect("finalized height");
+    assert!(applied(&bought), "{bought:?}");
+    let fill_height = bought.height.expect("finalized height").0;
     testnet.wait_for_height(&[0, 1, 2], fill_height).unwrap();
     let bench = testnet.genesis.member_by_name("bench-0").unwrap().0 .0;
     for node in [0, 1, 2] {
         let url = testnet.nodes[node].url();
-        let trade = trade_at(&url, 1, u64::from(bench), fill_height).unwrap();
-        assert_eq!(trade["quantity"], ETH.to_string(), "{trade}");
-        assert_eq!(trade["value"], "300", "{trade}");
-        let a_eth = balance_of(&url, "exchange-a", "ETH").unwrap();
-        let a_jpy = balance_of(&url, "exchange-a", "JPY").unwrap();
-        assert_eq!(
-            a_eth["inventory"],
-            ETH.to_string(),
-            "exchange-a's ETH: {a_eth}"
-        );
+        let trade = trade_at(&url, 1, bench, fill_height).unwrap();
+        assert_eq!(trade.quantity, Amount(ETH), "{trade:?}");
+        assert_eq!(trade.value, Amount(300), "{trade:?}");
+        let a_eth = balance_on(&url, "exchange-a", "ETH").unwrap();
+        let a_jpy = balance_on(&url, "exchange-a", "JPY").unwrap();
+        assert_eq!(a_eth.inventory, Amount(ETH), "exchange-a's ETH: {a_eth:?}");
         // 1000 at genesis, 1 allocated to a customer above, 300 paid.
-        assert_eq!(a_jpy["inventory"], "699", "exchange-a's yen: {a_jpy}");
-        assert_eq!(a_jpy["locked"], "0", "exchange-a's yen: {a_jpy}");
-        let bench_eth = balance_of(&url, "bench-0", "ETH").unwrap();
-        let bench_jpy = balance_of(&url, "bench-0", "JPY").unwrap();
-        assert_eq!(bench_eth["inventory"], "0", "bench-0's ETH: {bench_eth}");
-        assert_eq!(bench_eth["locked"], "0", "bench-0's ETH: {bench_eth}");
-        assert_eq!(bench_jpy["inventory"], "300", "bench-0's yen: {bench_jpy}");
+        assert_eq!(a_jpy.inventory, Amount(699), "exchange-a's yen: {a_jpy:?}");
+        assert_eq!(a_jpy.locked, Amount(0), "exchange-a's yen: {a_jpy:?}");
+        let bench_eth = balance_on(&url, "bench-0", "ETH").unwrap();
+        let bench_jpy = balance_on(&url, "bench-0", "JPY").unwrap();
+        assert_eq!(
+            bench_eth.inventory,
+            Amount(0),
+            "bench-0's ETH: {bench_eth:?}"
+        );
+        assert_eq!(bench_eth.locked, Amount(0), "bench-0's ETH: {bench_eth:?}");
+        assert_eq!(
+            bench_jpy.inventory,
+            Amount(300),
+            "bench-0's yen: {bench_jpy:?}"
+        );
     }
     testnet.nodes[2].kill();
     keeps_finalizing(
@@ -621,9 +603,9 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
 
     // Epoch 2: exchange-b, holding nothing, is removed.
     let balances_before = (
-        get_ok(&format!("{ch}/v1/members/clearing-house/balances")),
-        get_ok(&format!("{ch}/v1/members/exchange-a/balances")),
-        get_ok(&format!("{ch}/v1/supply")),
+        balances(&ch, "clearing-house"),
+        balances(&ch, "exchange-a"),
+        get_typed::<v1::Supply>(&format!("{ch}/v1/supply")),
     );
     let expires_at_height = Height(tip(&ch) + 500);
     let proposal = sign(
@@ -637,8 +619,8 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
             expires_at_height,
         }),
     );
-    let (code, answer) = submit(&ch, &proposal).unwrap();
-    assert!(code == 202 || code == 200, "{code} {answer}");
+    let answer = submit(&ch, &proposal).unwrap();
+    assert!(answer.code == 202 || answer.code == 200, "{answer}");
     wait_finalized(&ch, &proposal.id()).unwrap();
     let approval = signed_with(
         &new_key,
@@ -647,20 +629,18 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
             proposal: ProposalId(2),
         },
     );
-    let (code, answer) = submit(&ch, &approval).unwrap();
-    assert!(code == 202 || code == 200, "{code} {answer}");
+    let answer = submit(&ch, &approval).unwrap();
+    assert!(answer.code == 202 || answer.code == 200, "{answer}");
     wait_finalized(&ch, &approval.id()).unwrap();
     wait_for_epoch(&testnet, &[0, 1], 2);
     let after = status(&ch).unwrap();
     assert_eq!(
-        after["validators"],
-        serde_json::json!(["clearing-house", "exchange-a"]),
-        "{after}"
+        after.validators,
+        ["clearing-house", "exchange-a"],
+        "{after:?}"
     );
     wait_until(PATIENCE, || {
-        Ok(status(&ch)?["peers"]
-            .as_array()
-            .is_some_and(|peers| !peers.iter().any(|peer| peer == "exchange-b")))
+        Ok(!status(&ch)?.peers.iter().any(|peer| peer == "exchange-b"))
     })
     .expect("the clearing house disconnects the removed member");
     let removed = sign(
@@ -670,36 +650,36 @@ fn a_key_is_rotated_a_member_removed_and_a_wiped_node_resyncs_through_both() {
         allocate(1),
     );
     // A removed member's key reads nothing through the API either.
-    let (code, answer) = get_as(
+    let answer = get_reply_as::<v1::Balances>(
         Some(&Keypair::dev("exchange-b")),
         &format!("{ch}/v1/members/exchange-b/balances"),
     )
     .unwrap();
     assert!(
-        code == 401 && answer["error"]["code"] == "unknown_key",
-        "the removed member read through the API: {code} {answer}"
+        answer.code == 401 && answer.error_code() == Some("unknown_key"),
+        "the removed member read through the API: {answer}"
     );
-    let (code, answer) = submit(&ch, &removed).unwrap();
+    let answer = submit(&ch, &removed).unwrap();
     assert!(
-        (400..500).contains(&code) && answer.to_string().contains("removed"),
-        "a removed member's transaction: {code} {answer}"
+        (400..500).contains(&answer.code) && answer.to_string().contains("removed"),
+        "a removed member's transaction: {answer}"
     );
     keeps_finalizing(&testnet, &[0, 1], "two validators after the removal");
     let balances_after = (
-        get_ok(&format!("{ch}/v1/members/clearing-house/balances")),
-        get_ok(&format!("{ch}/v1/members/exchange-a/balances")),
-        get_ok(&format!("{ch}/v1/supply")),
+        balances(&ch, "clearing-house"),
+        balances(&ch, "exchange-a"),
+        get_typed::<v1::Supply>(&format!("{ch}/v1/supply")),
     );
     assert_eq!(
-        balances_after.0["balances"], balances_before.0["balances"],
+        balances_after.0.balances, balances_before.0.balances,
         "the clearing house's balances"
     );
     assert_eq!(
-        balances_after.1["balances"], balances_before.1["balances"],
+        balances_after.1.balances, balances_before.1.balances,
         "exchange-a's balances"
     );
     assert_eq!(
-        balances_after.2["assets"], balances_before.2["assets"],
+        balances_after.2.assets, balances_before.2.assets,
         "supply totals"
     );
 

@@ -15,6 +15,7 @@
 //!   blocks.
 //! - Five validators, quorum 3: they finalize, and keep finalizing with two killed.
 
+use seisan_api::v1;
 use seisan_tests::*;
 use std::time::{Duration, Instant};
 
@@ -195,7 +196,6 @@ fn an_equivocating_validator_leaves_evidence_on_every_honest_node_and_forks_noth
     let name = testnet.nodes[byzantine].name.clone();
     assert_eq!(name, "exchange-c");
     let (member, _) = testnet.genesis.member_by_name(&name).unwrap();
-    let member = serde_json::to_value(member).unwrap();
     testnet.nodes[byzantine].extra_args = vec!["--fault".into(), "equivocate".into()];
     testnet.launch(byzantine).unwrap();
     let honest = [0, 1, 2];
@@ -204,27 +204,27 @@ fn an_equivocating_validator_leaves_evidence_on_every_honest_node_and_forks_noth
     // Every honest node keeps evidence naming exchange-c, which verifies against genesis.
     for &index in &honest {
         let url = format!("{}/v1/evidence", testnet.nodes[index].url());
-        let mut listed = serde_json::Value::Null;
+        let mut listed = None;
         wait_until(PATIENCE, || {
-            let (code, body) = get(&url)?;
-            listed = body.clone();
-            Ok(code == 200
-                && body["evidence"].as_array().is_some_and(|records| {
-                    records
-                        .iter()
-                        .any(|record| record["member"] == member && record["verified"] == true)
-                }))
+            let body = try_get_typed::<v1::EvidenceList>(&url)?;
+            let found = body
+                .evidence
+                .iter()
+                .any(|record| record.member == member && record.verified);
+            listed = Some(body);
+            Ok(found)
         })
         .unwrap_or_else(|error| {
             panic!(
-                "{} holds no verified evidence against {name}: {error:#}; it lists {listed}",
+                "{} holds no verified evidence against {name}: {error:#}; it lists {listed:?}",
                 testnet.nodes[index].name
             )
         });
-        let records = listed["evidence"].as_array().unwrap();
+        let listed = listed.expect("listed when the wait succeeded");
+        let records = &listed.evidence;
         assert!(
-            records.iter().all(|record| record["member"] == member),
-            "{} accuses an honest member: {listed}",
+            records.iter().all(|record| record.member == member),
+            "{} accuses an honest member: {listed:?}",
             testnet.nodes[index].name
         );
         println!(

@@ -13,13 +13,18 @@
 //! anybody.
 
 use anyhow::{bail, Context};
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
-use seisan_types::custody::{ChainAddress, PublicChainSettings, RegisteredAddress};
+use seisan_types::custody::{
+    ChainAddress, DepositOutcome, DepositRecord, PublicChainSettings, RegisteredAddress,
+    Withdrawal, WithdrawalId, WithdrawalStatus,
+};
 use seisan_types::genesis::{OpeningBalance, PairSpec};
+use seisan_types::receipt::Event;
 use seisan_types::tx::TxBody;
 use seisan_types::{Amount, AssetId, AssetKind};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -51,39 +56,31 @@ fn write_key(dir: &Path, name: &str, key: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn balance(node: &str, member: &str, asset: AssetId) -> anyhow::Result<Value> {
-    let (_, body) = get(&format!("{node}/v1/members/{member}/balances"))?;
-    let line = body["balances"]
-        .as_array()
-        .context("balances")?
-        .iter()
-        .find(|line| line["asset"] == json!(asset.0))
-        .cloned()
-        .unwrap_or(json!({"balance": {"inventory": "0", "locked": "0", "customers": "0"}}));
-    Ok(line["balance"].clone())
-}
-
 fn inventory(node: &str, member: &str, asset: AssetId) -> anyhow::Result<u128> {
-    Ok(balance(node, member, asset)?["inventory"]
-        .as_str()
-        .context("inventory")?
-        .parse()?)
-}
-
-fn deposits(node: &str) -> anyhow::Result<Vec<Value>> {
-    let (_, body) = get(&format!("{node}/v1/deposits"))?;
-    Ok(body["deposits"].as_array().context("deposits")?.clone())
-}
-
-fn withdrawal(node: &str, id: u64) -> anyhow::Result<Value> {
-    let (_, body) = get(&format!("{node}/v1/withdrawals"))?;
-    Ok(body["withdrawals"]
-        .as_array()
-        .context("withdrawals")?
+    let balances: v1::Balances = try_get_typed(&format!("{node}/v1/members/{member}/balances"))?;
+    Ok(balances
+        .balances
         .iter()
-        .find(|w| w["id"] == json!(id))
-        .cloned()
-        .unwrap_or(Value::Null))
+        .find(|line| line.asset == asset)
+        .map_or(0, |line| line.balance.inventory.0))
+}
+
+fn deposits(node: &str) -> anyhow::Result<Vec<DepositRecord>> {
+    Ok(try_get_typed::<v1::Deposits>(&format!("{node}/v1/deposits"))?.deposits)
+}
+
+fn withdrawal(node: &str, id: u64) -> anyhow::Result<Option<Withdrawal>> {
+    let list: v1::Withdrawals = try_get_typed(&format!("{node}/v1/withdrawals"))?;
+    Ok(list
+        .withdrawals
+        .into_iter()
+        .find(|withdrawal| withdrawal.id == WithdrawalId(id)))
+}
+
+/// Whether withdrawal `id` is completed (q members attested its payout).
+fn completed(node: &str, id: u64) -> anyhow::Result<bool> {
+    Ok(withdrawal(node, id)?
+        .is_some_and(|withdrawal| matches!(withdrawal.status, WithdrawalStatus::Completed { .. })))
 }
 
 /// Submits a transaction of `member` at its next nonce and waits until it is final.
@@ -92,13 +89,12 @@ fn transact(
     genesis: &seisan_types::Genesis,
     member: &str,
     body: TxBody,
-) -> anyhow::Result<Value> {
-    let (_, nonce) = get(&format!("{node}/v1/members/{member}/nonce"))?;
-    let next = nonce["next"].as_u64().context("next nonce")?;
-    let signed = sign(genesis, member, next, body);
-    let (code, answer) = submit(node, &signed)?;
-    if code != 202 {
-        bail!("submit answered {code}: {answer}");
+) -> anyhow::Result<v1::TransactionStatus> {
+    let nonce: v1::NonceInfo = try_get_typed(&format!("{node}/v1/members/{member}/nonce"))?;
+    let signed = sign(genesis, member, nonce.next.0, body);
+    let answer = submit(node, &signed)?;
+    if answer.code != 202 {
+        bail!("submit answered {answer}");
     }
     let receipt = wait_finalized(node, &signed.id())?;
     Ok(receipt)
@@ -187,7 +183,13 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
 
     // A sells a WBTC it does not hold yet: parked awaiting a top-up; B bids.
     let parked = transact(&a, &genesis, "exchange-a", order(Side::Sell))?;
-    assert!(parked.to_string().contains("order_parked"), "{parked}");
+    assert!(
+        receipt(&parked)
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::OrderParked { .. })),
+        "{parked:?}"
+    );
     transact(&b, &genesis, "exchange-b", order(Side::Buy))?;
 
     // Deposits: A's registered address sends 1 ETH and 2 WBTC; an outsider 0.5 ETH.
@@ -201,21 +203,21 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         let list = deposits(&a)?;
         Ok(list.len() == 3
             && list.iter().all(|record| {
-                record["attestations"][0][1].as_array().map(Vec::len) == Some(3)
-                    && record["attestations"].as_array().map(Vec::len) == Some(1)
+                record.attestations.len() == 1 && record.attestations[0].1.len() == 3
             }))
     })
     .with_context(|| format!("deposits: {:?}\n{}", deposits(&a), net.log_tail(0)))?;
     let list = deposits(&a)?;
     let unregistered = list
         .iter()
-        .filter(|record| record["outcome"][1] == json!("unregistered"))
+        .filter(|record| matches!(record.outcome, Some((_, DepositOutcome::Unregistered))))
         .count();
     assert_eq!(unregistered, 1, "{list:?}");
     assert!(
-        !list
-            .iter()
-            .any(|record| record["attestations"][0][0]["tx_hash"] == vanishing),
+        !list.iter().any(|record| record
+            .attestations
+            .first()
+            .is_some_and(|(fact, _)| Some(fact.tx_hash.0.as_str()) == vanishing.as_str())),
         "the reorganised deposit was attested: {list:?}"
     );
     assert_eq!(
@@ -224,25 +226,20 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         "credited exactly once"
     );
     // Paging: two and then the third, by the cursor the first page names.
-    let (_, first) = get(&format!("{a}/v1/deposits?limit=2"))?;
-    let cursor = first["next_after"]
-        .as_str()
+    let first: v1::Deposits = get_typed(&format!("{a}/v1/deposits?limit=2"));
+    let cursor = first
+        .next_after
+        .as_deref()
         .context("a full page names its cursor")?;
-    let (_, rest) = get(&format!("{a}/v1/deposits?after={cursor}"))?;
-    let mut paged: Vec<Value> = first["deposits"].as_array().context("deposits")?.clone();
-    paged.extend(
-        rest["deposits"]
-            .as_array()
-            .context("deposits")?
-            .iter()
-            .cloned(),
-    );
+    let rest: v1::Deposits = get_typed(&format!("{a}/v1/deposits?after={cursor}"));
+    let mut paged = first.deposits.clone();
+    paged.extend(rest.deposits.iter().cloned());
     assert_eq!(paged, list, "two pages hold every deposit once");
-    assert!(rest["next_after"].is_null(), "{rest}");
-    let (code, error) = get(&format!("{a}/v1/deposits?after=nonsense"))?;
+    assert!(rest.next_after.is_none(), "{rest:?}");
+    let error = get_reply::<v1::Deposits>(&format!("{a}/v1/deposits?after=nonsense"))?;
     assert_eq!(
-        (code, &error["error"]["code"]),
-        (400, &json!("bad_deposit_id")),
+        (error.code, error.error_code()),
+        (400, Some("bad_deposit_id")),
         "{error}"
     );
     // The WBTC deposit cured the parked sell, which filled against B's bid.
@@ -269,10 +266,8 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         },
     )?;
     assert_eq!(inventory(&a, "exchange-a", ETH_ID)?, ETHER / 5 * 3);
-    wait_until(PATIENT, || {
-        Ok(withdrawal(&a, 1)?["status"].get("completed").is_some())
-    })
-    .with_context(|| format!("withdrawal 1: {:?}\n{}", withdrawal(&a, 1), net.log_tail(0)))?;
+    wait_until(PATIENT, || completed(&a, 1))
+        .with_context(|| format!("withdrawal 1: {:?}\n{}", withdrawal(&a, 1), net.log_tail(0)))?;
     assert_eq!(anvil.eth_balance(EXCHANGE_A)? - before, ETHER / 5 * 2);
 
     // Withdrawal 2: kill the clearing house as soon as it journals the payout.
@@ -304,10 +299,8 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     assert!(cursor > deposit_block, "cursor {cursor} <= {deposit_block}");
     net.nodes[0].kill();
     net.launch(0)?;
-    wait_until(PATIENT, || {
-        Ok(withdrawal(&a, 2)?["status"].get("completed").is_some())
-    })
-    .with_context(|| format!("withdrawal 2: {:?}\n{}", withdrawal(&a, 2), net.log_tail(0)))?;
+    wait_until(PATIENT, || completed(&a, 2))
+        .with_context(|| format!("withdrawal 2: {:?}\n{}", withdrawal(&a, 2), net.log_tail(0)))?;
     // Let a few more blocks pass: a second payout would show up by now.
     anvil.let_blocks_pass()?;
     assert_eq!(
@@ -369,23 +362,20 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
     // Reserves: covered, and after the sweeps the hot share is under the 5% cap.
     let ch = net.nodes[0].url();
     wait_until(PATIENT, || {
-        let (_, reserves) = get(&format!("{ch}/v1/reserves"))?;
-        Ok(reserves["status"] == "covered"
-            && reserves["assets"].as_array().is_some_and(|assets| {
-                assets.len() == 2
-                    && assets.iter().all(|line| {
-                        line["hot_share_bps"]
-                            .as_u64()
-                            .is_some_and(|share| share <= 500)
-                    })
-            }))
+        let reserves: v1::Reserves = try_get_typed(&format!("{ch}/v1/reserves"))?;
+        Ok(reserves.status == v1::ReservesStatus::Covered
+            && reserves.assets.len() == 2
+            && reserves
+                .assets
+                .iter()
+                .all(|line| line.hot_share_bps.is_some_and(|share| share <= 500)))
     })
     .with_context(|| format!("reserves: {:?}", get(&format!("{ch}/v1/reserves"))))?;
-    let (_, node_status) = get(&format!("{ch}/v1/status"))?;
+    let node_status = status(&ch)?;
     assert_eq!(
-        node_status["custody_undercovered"],
-        json!(false),
-        "{node_status}"
+        node_status.custody_undercovered,
+        Some(false),
+        "{node_status:?}"
     );
     let metrics = ureq::get(&format!("{ch}/metrics"))
         .call()?
@@ -402,17 +392,17 @@ fn deposits_withdrawals_sweeps_and_reserves_on_anvil() -> anyhow::Result<()> {
         .arg(net.key_path("clearing-house"))
         .output()?;
     assert!(output.status.success(), "{output:?}");
-    let report: Value = serde_json::from_slice(&output.stdout)?;
-    for line in report["assets"].as_array().context("assets")? {
-        let coverage: u128 = line["coverage_bps"].to_string().parse()?;
-        assert!(coverage >= 10_000, "{line}");
+    // `--json` prints the node's reserves document.
+    let report: v1::Reserves = serde_json::from_slice(&output.stdout)?;
+    for line in &report.assets {
+        let coverage = line.coverage_bps.context("a coverage")?;
+        assert!(coverage >= 10_000, "{line:?}");
     }
 
     // A clearing house restored from nothing (data and payout journal wiped) replays the
     // chain, where withdrawals 1 and 2 stand pending for a while; it pays nothing again.
     let before = anvil.eth_balance(EXCHANGE_A)?;
-    let (_, b_status) = get(&format!("{b}/v1/status"))?;
-    let tip = b_status["height"].as_u64().context("height")?;
+    let tip = status(&b)?.height;
     net.wipe(0)?;
     net.launch(0)?;
     net.wait_for_height(&[0], tip)?;

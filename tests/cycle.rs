@@ -11,6 +11,7 @@
 //! Then exchange-a's node goes down and exchange-b's is wiped and resynced from the
 //! clearing house alone: it serves the same cycle and confirmations, and they verify.
 
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::genesis::{Genesis, OpeningBalance};
 use serde_json::Value;
@@ -222,7 +223,10 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
     // cycle's settlement: it may be a block behind).
     let other = testnet.nodes[2].url();
     wait_until(PATIENCE, || {
-        Ok(get(&format!("{other}/v1/cycles/1/certificate"))?.0 == 200)
+        Ok(
+            get_reply::<v1::CycleCertificate>(&format!("{other}/v1/cycles/1/certificate"))?.code
+                == 200,
+        )
     })
     .expect("the other node settles cycle 1");
     let run = seisan(
@@ -235,11 +239,20 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
     assert!(run.stdout.contains("cycle 1 VERIFIED"), "{}", run.stdout);
 
     // One confirmation altered: bench-0's side of R-2 now says 2 ETH.
-    let genuine: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let certificate: v1::CycleCertificate = serde_json::from_str(&text).unwrap();
     let bench = member_id("bench-0");
+    assert_eq!(
+        certificate.confirmations[1].submissions[1]
+            .transaction
+            .tx
+            .member,
+        seisan_types::MemberId(bench)
+    );
+    // The file as it is, to alter.
+    let genuine: Value = serde_json::from_str(&text).unwrap();
     let mut altered = genuine.clone();
     let submission = &mut altered["confirmations"][1]["submissions"][1];
-    assert_eq!(submission["transaction"]["tx"]["member"], bench);
     let quantity = find_mut(&mut submission["transaction"], "quantity").expect("a quantity");
     let doubled = quantity
         .to_string()
@@ -309,28 +322,33 @@ fn a_ring_cycle_verifies_and_an_altered_confirmation_fails() {
     // Off the happy path: exchange-a's node goes down and exchange-b's is wiped and
     // resynced from the clearing house alone (quorum 2 of 3 with exchange-a down). The
     // wiped node serves the very same certificate, and it verifies.
-    let (_, from_house) = get(&format!("{node}/v1/cycles/1/certificate")).unwrap();
+    let from_house: v1::CycleCertificate = get_typed(&format!("{node}/v1/cycles/1/certificate"));
     let mut testnet = testnet;
     testnet.nodes[1].kill();
     testnet.wipe(2).unwrap();
     testnet.launch(2).unwrap();
     testnet.wait_in_sync(&[2]).unwrap();
     let wiped = testnet.nodes[2].url();
-    let mut from_wiped = Value::Null;
+    let mut from_wiped = None;
     wait_until(PATIENCE, || {
-        let (code, body) = get(&format!("{wiped}/v1/cycles/1/certificate"))?;
-        from_wiped = body;
-        Ok(code == 200)
+        from_wiped =
+            get_reply::<v1::CycleCertificate>(&format!("{wiped}/v1/cycles/1/certificate"))?
+                .body
+                .ok();
+        Ok(from_wiped.is_some())
     })
     .expect("the wiped node serves cycle 1 again");
+    let from_wiped = from_wiped.expect("served");
     // The certified descendants may differ (each node names the headers up to the
     // certificate it holds); the cycle's confirmations, trades and positions may not.
-    for part in ["confirmations", "cycle"] {
-        assert_eq!(
-            from_wiped[part], from_house[part],
-            "the wiped node's {part} differ from the clearing house's"
-        );
-    }
+    assert_eq!(
+        from_wiped.confirmations, from_house.confirmations,
+        "the wiped node's confirmations differ from the clearing house's"
+    );
+    assert_eq!(
+        from_wiped.cycle, from_house.cycle,
+        "the wiped node's cycle differs from the clearing house's"
+    );
     let run = seisan(
         &testnet,
         &wiped,

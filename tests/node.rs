@@ -1,17 +1,14 @@
 //! End to end: three real `seisan node` processes on loopback.
 
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::genesis::{Member, Role};
-use seisan_types::hash::Hash;
 use seisan_types::ids::ChainId;
+use seisan_types::Amount;
 use std::time::Duration;
 
 fn funded(genesis: &mut seisan_types::genesis::Genesis) {
     fund_jpy(genesis, &["exchange-a", "exchange-b"], "1000000");
-}
-
-fn hash_of(body: &serde_json::Value) -> Hash {
-    Hash::from_hex(body["id"].as_str().expect("id in response")).expect("hex id")
 }
 
 /// Every node has the same block hash and state root at every height up to `height`.
@@ -36,13 +33,13 @@ fn three_nodes_finalize_transactions_through_any_node_with_identical_roots() {
     for nonce in 1..=4u64 {
         for (member, node) in [("exchange-a", 0usize), ("exchange-b", 2)] {
             let transaction = sign(&testnet.genesis, member, nonce, allocate(10));
-            let (code, body) = submit(
+            let answer = submit(
                 &testnet.nodes[(node + nonce as usize) % 3].url(),
                 &transaction,
             )
             .unwrap();
-            assert_eq!(code, 202, "{body}");
-            assert_eq!(hash_of(&body), transaction.id());
+            assert_eq!(answer.code, 202, "{answer}");
+            assert_eq!(answer.ok().id, transaction.id());
             ids.push(transaction.id());
         }
     }
@@ -50,21 +47,17 @@ fn three_nodes_finalize_transactions_through_any_node_with_identical_roots() {
     for node in &testnet.nodes {
         for id in &ids {
             let status = wait_finalized(&node.url(), id).unwrap();
-            assert_eq!(status["receipt"]["outcome"], "applied", "{status}");
-            last_height = last_height.max(status["height"].as_u64().unwrap());
+            assert!(applied(&status), "{status:?}");
+            last_height = last_height.max(status.height.unwrap().0);
         }
     }
     testnet.wait_for_height(&[0, 1, 2], last_height).unwrap();
     assert_same_chain(&testnet, &[0, 1, 2], last_height);
-    let (code, balances) = get(&format!(
-        "{}/v1/members/exchange-a/balances",
-        testnet.nodes[1].url()
-    ))
-    .unwrap();
-    assert_eq!(code, 200);
+    let balances = balances(&testnet.nodes[1].url(), "exchange-a");
     assert_eq!(
-        balances["balances"][1]["balance"]["customers"], "40",
-        "{balances}"
+        balances.balances.get(1).map(|line| line.balance.customers),
+        Some(Amount(40)),
+        "{balances:?}"
     );
 }
 
@@ -74,55 +67,51 @@ fn other_chains_and_replayed_nonces_are_rejected_with_their_reason() {
     let url = testnet.nodes[0].url();
     let mut genesis = testnet.genesis.clone();
     genesis.chain_id = ChainId("seisan-dev-elsewhere".into());
-    let (code, body) = submit(&url, &sign(&genesis, "exchange-a", 1, allocate(1))).unwrap();
-    assert_eq!(code, 400, "{body}");
-    assert_eq!(body["error"]["code"], "wrong_chain", "{body}");
+    let answer = submit(&url, &sign(&genesis, "exchange-a", 1, allocate(1))).unwrap();
+    assert_eq!(answer.code, 400, "{answer}");
+    assert_eq!(answer.error_code(), Some("wrong_chain"), "{answer}");
 
     let first = sign(&testnet.genesis, "exchange-a", 1, allocate(1));
-    assert_eq!(submit(&url, &first).unwrap().0, 202);
+    assert_eq!(submit(&url, &first).unwrap().code, 202);
     wait_finalized(&url, &first.id()).unwrap();
     // The same transaction again is no replay: it is answered with its status.
-    let (code, body) = submit(&url, &first).unwrap();
+    let answer = submit(&url, &first).unwrap();
+    let again = answer.body.as_ref().ok();
     assert_eq!(
         (
-            code,
-            body["status"].as_str(),
-            body["receipt"]["nonce"].as_u64()
+            answer.code,
+            again.map(|status| status.status),
+            again.and_then(|status| status.receipt.as_ref().map(|receipt| receipt.nonce.0))
         ),
-        (200, Some("finalized"), Some(1)),
-        "{body}"
+        (200, Some(v1::TxState::Finalized), Some(1)),
+        "{answer}"
     );
     let replay = sign(&testnet.genesis, "exchange-a", 1, allocate(2));
-    let (code, body) = submit(&url, &replay).unwrap();
+    let answer = submit(&url, &replay).unwrap();
     assert_eq!(
-        (code, body["error"]["code"].as_str()),
+        (answer.code, answer.error_code()),
         (400, Some("repeated_nonce")),
-        "{body}"
+        "{answer}"
     );
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("already used"),
-        "{body}"
+        answer.error_message().unwrap().contains("already used"),
+        "{answer}"
     );
 
-    let (code, body) = post_raw(&format!("{url}/v1/transactions"), "text/plain", b"{}").unwrap();
+    let transactions = format!("{url}/v1/transactions");
+    let (code, body) = post_raw(&transactions, "text/plain", b"{}").unwrap();
+    let answer = Reply::<v1::TransactionStatus>::read("POST", &transactions, code, body);
     assert_eq!(
-        (code, body["error"]["code"].as_str()),
+        (answer.code, answer.error_code()),
         (415, Some("unsupported_media_type")),
-        "{body}"
+        "{answer}"
     );
-    let (code, body) = post_raw(
-        &format!("{url}/v1/transactions"),
-        "application/json",
-        b"{\"tx\":",
-    )
-    .unwrap();
+    let (code, body) = post_raw(&transactions, "application/json", b"{\"tx\":").unwrap();
+    let answer = Reply::<v1::TransactionStatus>::read("POST", &transactions, code, body);
     assert_eq!(
-        (code, body["error"]["code"].as_str()),
+        (answer.code, answer.error_code()),
         (400, Some("malformed_json")),
-        "{body}"
+        "{answer}"
     );
 }
 
@@ -135,7 +124,7 @@ fn a_killed_node_catches_up_and_a_wiped_node_resyncs() {
     for nonce in 1..=3 {
         let transaction = sign(&testnet.genesis, "exchange-a", nonce, allocate(5));
         assert_eq!(
-            submit(&testnet.nodes[0].url(), &transaction).unwrap().0,
+            submit(&testnet.nodes[0].url(), &transaction).unwrap().code,
             202
         );
         ids.push(transaction.id());
@@ -143,9 +132,7 @@ fn a_killed_node_catches_up_and_a_wiped_node_resyncs() {
     for id in &ids {
         wait_finalized(&testnet.nodes[1].url(), id).unwrap();
     }
-    let height = status(&testnet.nodes[0].url()).unwrap()["height"]
-        .as_u64()
-        .unwrap();
+    let height = status(&testnet.nodes[0].url()).unwrap().height;
     testnet.launch(2).unwrap();
     testnet
         .wait_for_height(&[2], height)
@@ -155,9 +142,7 @@ fn a_killed_node_catches_up_and_a_wiped_node_resyncs() {
     assert_same_chain(&testnet, &[0, 1, 2], height);
 
     testnet.wipe(1).unwrap();
-    let height = status(&testnet.nodes[0].url()).unwrap()["height"]
-        .as_u64()
-        .unwrap();
+    let height = status(&testnet.nodes[0].url()).unwrap().height;
     testnet.launch(1).unwrap();
     testnet
         .wait_for_height(&[1], height)
@@ -250,30 +235,26 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
             body: allocate(1),
         },
     );
+    let outsider_transactions = format!("{outsider_url}/v1/transactions");
     let (code, body) = post_json(
-        &format!("{outsider_url}/v1/transactions"),
+        &outsider_transactions,
         &serde_json::to_value(&transaction).unwrap(),
     )
     .unwrap();
-    assert_eq!(code, 503, "{body}");
-    assert_eq!(body["error"]["code"], "syncing", "{body}");
-    let before = status(&testnet.nodes[0].url()).unwrap()["height"]
-        .as_u64()
-        .unwrap();
+    let answer = Reply::<v1::TransactionStatus>::read("POST", &outsider_transactions, code, body);
+    assert_eq!(answer.code, 503, "{answer}");
+    assert_eq!(answer.error_code(), Some("syncing"), "{answer}");
+    let before = status(&testnet.nodes[0].url()).unwrap().height;
     testnet.wait_for_height(&[0, 1, 2], before + 8).unwrap();
     std::thread::sleep(Duration::from_secs(2));
 
     let outsider_status = status(&outsider_url).unwrap();
+    assert!(outsider_status.peers.is_empty(), "{outsider_status:?}");
     assert_eq!(
-        outsider_status["peers"],
-        serde_json::json!([]),
-        "{outsider_status}"
+        outsider_status.height, 0,
+        "the outsider got no blocks: {outsider_status:?}"
     );
-    assert_eq!(
-        outsider_status["height"], 0,
-        "the outsider got no blocks: {outsider_status}"
-    );
-    assert_eq!(outsider_status["syncing"], true, "{outsider_status}");
+    assert!(outsider_status.syncing, "{outsider_status:?}");
     for node in &testnet.nodes {
         let (code, _) = get(&format!(
             "{}/v1/transactions/{}",
@@ -282,9 +263,9 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
         ))
         .unwrap();
         assert_eq!(code, 404, "a member node knows the outsider's transaction");
-        assert!(!status(&node.url()).unwrap()["peers"]
-            .as_array()
+        assert!(!status(&node.url())
             .unwrap()
+            .peers
             .iter()
             .any(|peer| peer == "outsider"));
     }

@@ -6,6 +6,7 @@
 //! `--fault observer-votes`), yet no certificate carries its signature and with two of
 //! three validators down the chain stops although the observer is up and voting.
 
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::genesis::{Member, OpeningBalance, Role};
 use serde_json::Value;
@@ -74,13 +75,12 @@ fn tamper(original: &Value, path: &Path, change: impl FnOnce(&mut Value)) {
 }
 
 fn signers(node: &str, height: u64) -> Vec<u64> {
-    let (code, body) = get(&format!("{node}/v1/blocks/{height}")).unwrap();
-    assert_eq!(code, 200, "{body}");
-    body["certificate"]["signatures"]
-        .as_array()
-        .expect("signatures")
+    let block: v1::BlockDocument = get_typed(&format!("{node}/v1/blocks/{height}"));
+    block
+        .certificate
+        .signatures
         .iter()
-        .map(|pair| pair[0].as_u64().expect("member id"))
+        .map(|(member, _)| u64::from(member.0))
         .collect()
 }
 
@@ -136,10 +136,9 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
         Some("exchange-b"),
         &["order", "buy", "ETH/JPY", "1.5", "--price", "400"],
     ));
-    let (code, trades) = get(&format!("{validator_url}/v1/trades")).unwrap();
-    assert_eq!(code, 200);
-    let trade = &trades["trades"][0];
-    let trade_height = trade["height"].as_u64().expect("trade height");
+    let trades: v1::Trades = get_typed(&format!("{validator_url}/v1/trades"));
+    let trade = trades.trades.first().expect("a trade");
+    let trade_height = trade.height.0;
 
     // The observer verified and holds the same chain from genesis.
     let height = testnet.highest(&validators).unwrap().max(trade_height);
@@ -209,8 +208,8 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
     );
 
     let observed = status(&observer_url).unwrap();
-    assert_eq!(observed["voting"], false, "{observed}");
-    assert_eq!(observed["member_name"], OBSERVER, "{observed}");
+    assert!(!observed.voting, "{observed:?}");
+    assert_eq!(observed.member_name, OBSERVER, "{observed:?}");
 
     // It did vote, and no certificate the observer holds carries its signature.
     let log = std::fs::read_to_string(&testnet.nodes[observer].log).unwrap();
@@ -254,18 +253,21 @@ fn an_observer_follows_proves_and_certifies_but_never_counts() {
 
 /// The next nonce of `member`'s lane, as the node reports it.
 fn next_nonce(node: &str, member: &str) -> u64 {
-    let (code, body) = get(&format!("{node}/v1/members/{member}/nonce")).unwrap();
-    assert_eq!(code, 200, "{body}");
-    body["next"].as_u64().expect("next nonce")
+    get_typed::<v1::NonceInfo>(&format!("{node}/v1/members/{member}/nonce"))
+        .next
+        .0
 }
 
 /// Submits `body` as `member` through `node` and waits until it is applied.
 fn applied(testnet: &Testnet, node: &str, member: &str, body: seisan_types::TxBody) {
     let transaction = sign(&testnet.genesis, member, next_nonce(node, member), body);
-    let (code, answer) = submit(node, &transaction).unwrap();
-    assert!(code == 202 || code == 200, "{member}: {code} {answer}");
+    let answer = submit(node, &transaction).unwrap();
+    assert!(
+        answer.code == 202 || answer.code == 200,
+        "{member}: {answer}"
+    );
     let done = wait_finalized(node, &transaction.id()).unwrap();
-    assert_eq!(done["receipt"]["outcome"], "applied", "{done}");
+    assert!(seisan_tests::applied(&done), "{done:?}");
 }
 
 #[test]
@@ -285,7 +287,7 @@ fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
     let node = testnet.nodes[0].url();
     let keypair = seisan_crypto::Keypair::dev("auditor");
     let p2p_address = format!("/ip4/127.0.0.1/tcp/{}", free_port());
-    let height = status(&node).unwrap()["height"].as_u64().unwrap();
+    let height = status(&node).unwrap().height;
     applied(
         &testnet,
         &node,
@@ -312,25 +314,24 @@ fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
     // Once the change applies, the membership names the auditor as an observer and the
     // validator set is unchanged.
     wait_until(PATIENCE, || {
-        let (_, members) = get(&format!("{node}/v1/members"))?;
-        Ok(members.to_string().contains("\"auditor\""))
+        let members: v1::Members = try_get_typed(&format!("{node}/v1/members"))?;
+        Ok(members
+            .members
+            .iter()
+            .any(|member| member.name == "auditor"))
     })
     .unwrap();
-    let (_, members) = get(&format!("{node}/v1/members")).unwrap();
-    let auditor = members["members"]
-        .as_array()
-        .unwrap()
+    let members: v1::Members = get_typed(&format!("{node}/v1/members"));
+    let auditor = members
+        .members
         .iter()
-        .find(|member| member["name"] == "auditor")
-        .unwrap_or_else(|| panic!("{members}"))
+        .find(|member| member.name == "auditor")
+        .unwrap_or_else(|| panic!("{members:?}"))
         .clone();
-    assert_eq!(auditor["role"], "observer");
-    assert_eq!(auditor["validator"], false);
-    let validators = status(&node).unwrap()["validators"].clone();
-    assert_eq!(
-        validators,
-        serde_json::json!(["clearing-house", "exchange-a", "exchange-b"])
-    );
+    assert_eq!(auditor.role, Role::Observer);
+    assert!(!auditor.validator);
+    let validators = status(&node).unwrap().validators;
+    assert_eq!(validators, ["clearing-house", "exchange-a", "exchange-b"]);
 
     // Its node starts from the original genesis (which does not name it) and its key,
     // follows and verifies the chain, and never votes.
@@ -343,11 +344,11 @@ fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
         .unwrap();
     testnet.assert_same_blocks(&[0, 1, 2, observer], 1..=height);
     let observed = status(&testnet.nodes[observer].url()).unwrap();
-    assert_eq!(observed["voting"], false, "{observed}");
-    assert_eq!(observed["member_name"], "auditor", "{observed}");
+    assert!(!observed.voting, "{observed:?}");
+    assert_eq!(observed.member_name, "auditor", "{observed:?}");
     assert_eq!(
-        observed["epoch"], 1,
-        "the change applied in a new epoch: {observed}"
+        observed.epoch, 1,
+        "the change applied in a new epoch: {observed:?}"
     );
 
     // A trade in epoch 1: its certificate, from the auditor's node, carries the link
@@ -377,9 +378,12 @@ fn governance_adds_an_observer_whose_node_follows_from_the_original_genesis() {
             == 0)
     })
     .unwrap();
-    let document: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(document["certificate"]["vote"]["epoch"], 1, "{document}");
-    assert_eq!(document["epochs"].as_array().map(Vec::len), Some(1));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let certificate: v1::TradeCertificate = serde_json::from_str(&text).unwrap();
+    assert_eq!(certificate.certificate.vote.epoch.0, 1, "{certificate:?}");
+    assert_eq!(certificate.epochs.len(), 1);
+    // The file as it is, to tamper with.
+    let document: Value = serde_json::from_str(&text).unwrap();
     let verified = ok(seisan(
         &testnet,
         "http://127.0.0.1:1",

@@ -24,6 +24,7 @@
 //! (`DurableRecord::store`), the first cut leaves an empty record under the renamed name
 //! and exchange-b refuses to start ("the consensus record is corrupt").
 
+use seisan_api::v1;
 use seisan_state::{SledBackend, StateDb};
 use seisan_tests::*;
 use seisan_types::genesis::Genesis;
@@ -136,10 +137,8 @@ fn stored_tip(data: &std::path::Path) -> (u64, String) {
     (height, root)
 }
 
-fn evidence(url: &str) -> Vec<serde_json::Value> {
-    let (code, body) = get(&format!("{url}/v1/evidence")).expect("evidence answers");
-    assert_eq!(code, 200, "{body}");
-    body["evidence"].as_array().expect("evidence list").clone()
+fn evidence(url: &str) -> Vec<v1::EvidenceEntry> {
+    get_typed::<v1::EvidenceList>(&format!("{url}/v1/evidence")).evidence
 }
 
 #[test]
@@ -187,17 +186,15 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
     for cut in 1..=cuts {
         let current = testnet.highest(&PEERS).unwrap_or(0);
         testnet.wait_for_height(&[CUT_NODE], current).unwrap();
-        wait_until(PATIENCE, || {
-            Ok(status(&url)?["syncing"].as_bool() != Some(true))
-        })
-        .expect("exchange-b is current before the cut");
+        wait_until(PATIENCE, || Ok(!status(&url)?.syncing))
+            .expect("exchange-b is current before the cut");
 
         let stop = Arc::new(AtomicBool::new(false));
         let sender = workload(testnet.genesis.clone(), url.clone(), nonce, stop.clone());
         std::thread::sleep(rng.millis(200, 1200));
-        let seen = status(&url).expect("exchange-b answers before the cut")["height"]
-            .as_u64()
-            .expect("height");
+        let seen = status(&url)
+            .expect("exchange-b answers before the cut")
+            .height;
         // The node reports a height only once its commit returned (after the fsync), so
         // the cut may come right after it.
         let changes = 1 + rng.next() % MAX_CHANGES;
@@ -239,7 +236,8 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
         );
         let (_, certified_root) = block_root(&peer, stored).unwrap();
         assert_eq!(
-            root, certified_root,
+            root,
+            certified_root.to_string(),
             "cut {cut} (seed {seed}): the state root exchange-b restarts with at {stored} \
              is not the one its peers certified"
         );
@@ -258,16 +256,16 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
             // restarted node has replayed its journal, which holds the nonces before it)
             // either queues it or answers with its status. It is not counted as
             // acknowledged; the next nonce follows it.
-            let (code, body) = submit(&url, transaction).unwrap();
+            let answer = submit(&url, transaction).unwrap();
             assert!(
-                code == 200 || code == 202,
-                "resending {}: {code} {body}",
+                answer.code == 200 || answer.code == 202,
+                "resending {}: {answer}",
                 transaction.id()
             );
         }
-        let restarted = status(&url).expect("exchange-b answers after the restart")["height"]
-            .as_u64()
-            .expect("height");
+        let restarted = status(&url)
+            .expect("exchange-b answers after the restart")
+            .height;
         assert!(
             restarted >= stored,
             "cut {cut}: exchange-b restarted at {restarted}, below its store's {stored}"

@@ -27,11 +27,13 @@
 //! `--no-capture` to see them), and a case that misses the bound does not stop the
 //! sequence: it is reported with the others at the end.
 
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::amount::Amount;
 use seisan_types::clearing::{OrderRequest, Pair, Side, TimeInForce};
 use seisan_types::genesis::{Genesis, OpeningBalance};
 use seisan_types::ids::AssetId;
+use seisan_types::receipt::Receipt;
 use seisan_types::tx::{SignedTransaction, TxBody};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -560,6 +562,19 @@ fn post_transaction(
     Ok((status, body, retry_after))
 }
 
+/// `body` read as the published type `T`, or why not (a node killed mid-answer leaves
+/// a truncated body, which the harness reads as null: the caller asks again).
+fn read_as<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, String> {
+    let shown = body.to_string();
+    serde_json::from_value(body)
+        .map_err(|error| format!("not a {}: {error}: {shown}", std::any::type_name::<T>()))
+}
+
+/// The error code of a refusal's body; empty if the body is not the error body.
+fn refusal_code(body: Value) -> String {
+    read_as::<v1::ErrorBody>(body).map_or_else(|_| String::new(), |body| body.error.code)
+}
+
 /// Submits and records the answer.
 fn submit_recorded(
     log: &Mutex<Vec<Submission>>,
@@ -573,10 +588,7 @@ fn submit_recorded(
         Ok((202, _, _)) => Answer::Accepted,
         Ok((status, body, retry_after)) => Answer::Refused {
             status,
-            reason: body["error"]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            reason: refusal_code(body),
             retry_after,
         },
         Err(error) => Answer::Unanswered {
@@ -596,15 +608,13 @@ fn submit_recorded(
 
 /// The next nonce `member` should sign with, as `node_url` sees it: `Ok(None)` when
 /// the node answers but refuses (e.g. 503 while it catches up).
-fn next_nonce(node_url: &str, member: &str) -> anyhow::Result<Result<u64, (u16, Value)>> {
+fn next_nonce(node_url: &str, member: &str) -> anyhow::Result<Result<u64, (u16, String)>> {
     let (status, body) = get(&format!("{node_url}/v1/members/{member}/nonce"))?;
     if status == 200 {
-        let next = body["next"]
-            .as_u64()
-            .ok_or_else(|| anyhow::anyhow!("no next nonce in {body}"))?;
-        return Ok(Ok(next));
+        let nonce: v1::NonceInfo = read_as(body).map_err(|error| anyhow::anyhow!(error))?;
+        return Ok(Ok(nonce.next.0));
     }
-    Ok(Err((status, body)))
+    Ok(Err((status, refusal_code(body))))
 }
 
 /// How long a member waits after a refusal without Retry-After (or an unreachable
@@ -661,8 +671,14 @@ fn run_client(
                     &format!("{url}/v1/transactions/{}", flight.id),
                     STATUS_TIMEOUT,
                 ) {
-                    Ok((200, body)) if body["status"] == "finalized" => {
-                        let height = body["height"].as_u64().unwrap_or(0);
+                    Ok((200, body))
+                        if read_as::<v1::TransactionStatus>(body.clone())
+                            .is_ok_and(|status| status.status == v1::TxState::Finalized) =>
+                    {
+                        let height = read_as::<v1::TransactionStatus>(body)
+                            .ok()
+                            .and_then(|status| status.height)
+                            .map_or(0, |height| height.0);
                         counts.seen_finalized.insert(flight.id.clone(), height);
                         in_flight[slot] = None;
                     }
@@ -678,8 +694,7 @@ fn run_client(
             }
             let nonce = match next_nonce(url, member) {
                 Ok(Ok(next)) => next,
-                Ok(Err((status, body))) => {
-                    let reason = body["error"]["code"].as_str().unwrap_or_default();
+                Ok(Err((status, reason))) => {
                     *counts
                         .nonce_refusals
                         .entry(format!("{status} {reason}"))
@@ -810,22 +825,22 @@ fn submit_to_the_returning_node(
 
 /// The height and receipt of a transaction finalized on one node, or what the node
 /// answered instead.
-fn finalized_on(node_url: &str, id: &str) -> Result<(u64, Value), String> {
+fn finalized_on(node_url: &str, id: &str) -> Result<(u64, Receipt), String> {
     match get(&format!("{node_url}/v1/transactions/{id}")) {
-        Ok((200, body)) if body["status"] == "finalized" && !body["receipt"].is_null() => {
-            match body["height"].as_u64() {
-                Some(height) => Ok((height, body["receipt"].clone())),
-                None => Err(format!("no height in {body}")),
+        Ok((200, body)) => {
+            let status: v1::TransactionStatus =
+                read_as(body).map_err(|error| format!("200 {error}"))?;
+            match status {
+                v1::TransactionStatus {
+                    status: v1::TxState::Finalized,
+                    height: Some(height),
+                    receipt: Some(receipt),
+                    ..
+                } => Ok((height.0, receipt)),
+                other => Err(format!("200 {other:?}")),
             }
         }
-        Ok((status, body)) => Err(format!(
-            "{status} {}",
-            if body["status"].is_string() {
-                body["status"].to_string()
-            } else {
-                body["error"]["code"].to_string()
-            }
-        )),
+        Ok((status, body)) => Err(format!("{status} {}", refusal_code(body))),
         Err(error) => Err(format!("{error:#}")),
     }
 }
@@ -915,7 +930,9 @@ fn every_acknowledged_transaction_is_finalized_while_each_validator_restarts() {
                 std::thread::sleep(Duration::from_millis(200));
                 found = finalized_on(url, &submission.id);
             }
-            seen.push(found.map(|(height, receipt)| format!("height {height}, receipt {receipt}")));
+            seen.push(
+                found.map(|(height, receipt)| format!("height {height}, receipt {receipt:?}")),
+            );
         }
         let first = &seen[0];
         if first.is_err() || seen.iter().any(|other| other != first) {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn height(url: &str) -> Option<u64> {
-    status(url).ok().and_then(|body| body["height"].as_u64())
+    status(url).ok().map(|status| status.height)
 }
 
 /// A ureq agent with the platform's default trust (the webpki roots), as a client

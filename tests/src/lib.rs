@@ -2,11 +2,14 @@
 //! fresh testnet genesis, and talks to them over their HTTP API, as a user would.
 
 use anyhow::{anyhow, bail, Context};
+use seisan_api::v1;
 use seisan_crypto::Keypair;
 use seisan_types::genesis::{Genesis, Member, Role};
 use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
+use seisan_types::receipt::Receipt;
 use seisan_types::tx::{SignedTransaction, Transaction, TxBody};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -371,7 +374,7 @@ impl Testnet {
         for &index in indexes {
             let url = self.nodes[index].url();
             wait_until(PATIENCE, || {
-                Ok(status(&url).is_ok_and(|status| status["syncing"] == false))
+                Ok(status(&url).is_ok_and(|status| !status.syncing))
             })
             .with_context(|| format!("{} never reported syncing: false", self.nodes[index].name))?;
         }
@@ -468,8 +471,7 @@ impl Testnet {
     pub fn wait_for_height(&self, indexes: &[usize], height: u64) -> anyhow::Result<()> {
         wait_until(PATIENCE, || {
             Ok(indexes.iter().all(|index| {
-                status(&self.nodes[*index].url())
-                    .is_ok_and(|s| s["height"].as_u64().unwrap_or(0) >= height)
+                status(&self.nodes[*index].url()).is_ok_and(|status| status.height >= height)
             }))
         })
         .with_context(|| format!("waiting for nodes {indexes:?} to reach height {height}"))
@@ -542,8 +544,9 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A node's height, if it answers within [`STATUS_TIMEOUT`].
 pub fn node_height(node: &NodeProcess) -> Option<u64> {
-    match get_within(&format!("{}/v1/status", node.url()), STATUS_TIMEOUT) {
-        Ok((200, body)) => body["height"].as_u64(),
+    let url = format!("{}/v1/status", node.url());
+    match get_within(&url, STATUS_TIMEOUT) {
+        Ok((200, body)) => Some(parse::<v1::NodeStatus>("GET", &url, body).height),
         _ => None,
     }
 }
@@ -677,6 +680,126 @@ pub fn get_as(keypair: Option<&Keypair>, url: &str) -> anyhow::Result<(u16, Valu
     get_as_with(&agent(REQUEST_TIMEOUT), keypair, url)
 }
 
+/// Reads `body`, the answer to `method url`, as the published type `T`; panics naming
+/// the URL and serde's message if it is not one (the server's answer disagrees with
+/// the type every client reads it as).
+pub fn parse<T: DeserializeOwned>(method: &str, url: &str, body: Value) -> T {
+    let shown = body.to_string();
+    serde_json::from_value(body).unwrap_or_else(|error| {
+        panic!(
+            "{method} {url}: the answer is no {}: {error}\n{shown}",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+/// An answer read as the published types: a 2xx body as `T`, any other as the
+/// [`v1::ErrorBody`] every refusal carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply<T> {
+    pub code: u16,
+    pub body: Result<T, v1::ErrorBody>,
+}
+
+impl<T> Reply<T> {
+    /// Reads `body`, the answer to `method url` with status `code`; panics if it is
+    /// not of the type its status says.
+    pub fn read(method: &str, url: &str, code: u16, body: Value) -> Reply<T>
+    where
+        T: DeserializeOwned,
+    {
+        let body = if (200..300).contains(&code) {
+            Ok(parse(method, url, body))
+        } else {
+            Err(parse(method, url, body))
+        };
+        Reply { code, body }
+    }
+
+    /// The refusal's error code; `None` for a 2xx answer.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body
+            .as_ref()
+            .err()
+            .map(|body| body.error.code.as_str())
+    }
+
+    /// The refusal's message; `None` for a 2xx answer.
+    pub fn error_message(&self) -> Option<&str> {
+        self.body
+            .as_ref()
+            .err()
+            .map(|body| body.error.message.as_str())
+    }
+
+    /// The body of a 2xx answer; panics with the refusal otherwise.
+    pub fn ok(self) -> T
+    where
+        T: std::fmt::Debug,
+    {
+        match self.body {
+            Ok(body) => body,
+            Err(error) => panic!("refused with {}: {error:?}", self.code),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Display for Reply<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.body {
+            Ok(body) => write!(f, "{} {body:?}", self.code),
+            Err(error) => write!(
+                f,
+                "{} {}: {}",
+                self.code, error.error.code, error.error.message
+            ),
+        }
+    }
+}
+
+/// GET as the clearing house, read as the published types (see [`Reply`]).
+pub fn get_reply<T: DeserializeOwned>(url: &str) -> anyhow::Result<Reply<T>> {
+    get_reply_as(Some(&operator()), url)
+}
+
+/// GET as `keypair`'s member (`None`: anonymously), read as the published types.
+pub fn get_reply_as<T: DeserializeOwned>(
+    keypair: Option<&Keypair>,
+    url: &str,
+) -> anyhow::Result<Reply<T>> {
+    let (code, body) = get_as(keypair, url)?;
+    Ok(Reply::read("GET", url, code, body))
+}
+
+/// GET as the clearing house and read the answer as `T`: an error if the request
+/// fails or the answer is not 200 (for polling); panics if a 200 answer is no `T`.
+pub fn try_get_typed<T: DeserializeOwned>(url: &str) -> anyhow::Result<T> {
+    try_get_typed_as(Some(&operator()), url)
+}
+
+/// [`try_get_typed`] as `keypair`'s member (`None`: anonymously).
+pub fn try_get_typed_as<T: DeserializeOwned>(
+    keypair: Option<&Keypair>,
+    url: &str,
+) -> anyhow::Result<T> {
+    let (code, body) = get_as(keypair, url).with_context(|| format!("GET {url}"))?;
+    if code != 200 {
+        bail!("GET {url} answered {code}: {body}");
+    }
+    Ok(parse("GET", url, body))
+}
+
+/// GET as the clearing house, expecting 200, and read the answer as `T`; panics
+/// otherwise, naming the URL.
+pub fn get_typed<T: DeserializeOwned>(url: &str) -> T {
+    try_get_typed(url).unwrap_or_else(|error| panic!("{error:#}"))
+}
+
+/// [`get_typed`] as `keypair`'s member (`None`: anonymously).
+pub fn get_typed_as<T: DeserializeOwned>(keypair: Option<&Keypair>, url: &str) -> T {
+    try_get_typed_as(keypair, url).unwrap_or_else(|error| panic!("{error:#}"))
+}
+
 fn get_as_with(
     agent: &ureq::Agent,
     keypair: Option<&Keypair>,
@@ -729,27 +852,47 @@ pub fn post_json(url: &str, value: &Value) -> anyhow::Result<(u16, Value)> {
     post_raw(url, "application/json", value.to_string().as_bytes())
 }
 
-pub fn status(node_url: &str) -> anyhow::Result<Value> {
-    let (code, body) = get(&format!("{node_url}/v1/status"))?;
-    if code != 200 {
-        bail!("status answered {code}: {body}");
-    }
-    Ok(body)
+/// `GET /v1/status`: an error if the node does not answer 200; panics if its answer
+/// is no [`v1::NodeStatus`].
+pub fn status(node_url: &str) -> anyhow::Result<v1::NodeStatus> {
+    try_get_typed(&format!("{node_url}/v1/status"))
 }
 
 /// The block hash and state root a node reports at `height`.
-pub fn block_root(node_url: &str, height: u64) -> anyhow::Result<(String, String)> {
-    let (code, body) = get(&format!("{node_url}/v1/blocks/{height}"))?;
-    if code != 200 {
-        bail!("block {height} on {node_url}: {code} {body}");
-    }
-    Ok((
-        body["hash"].as_str().unwrap_or_default().to_string(),
-        body["block"]["header"]["state_root"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    ))
+pub fn block_root(node_url: &str, height: u64) -> anyhow::Result<(Hash, Hash)> {
+    let block: v1::BlockDocument = try_get_typed(&format!("{node_url}/v1/blocks/{height}"))
+        .with_context(|| format!("block {height} on {node_url}"))?;
+    Ok((block.hash, block.block.header.state_root))
+}
+
+/// A member's balances at the node's committed tip, read as the clearing house.
+pub fn balances(node_url: &str, member: &str) -> v1::Balances {
+    get_typed(&format!("{node_url}/v1/members/{member}/balances"))
+}
+
+/// The balance of the asset `symbol` in `balances`, if the member holds it.
+pub fn balance_of<'a>(
+    balances: &'a v1::Balances,
+    symbol: &str,
+) -> Option<&'a seisan_types::clearing::Balance> {
+    balances
+        .balances
+        .iter()
+        .find(|entry| entry.symbol == symbol)
+        .map(|entry| &entry.balance)
+}
+
+/// The receipt in a transaction's status; panics if there is none (it is pending).
+pub fn receipt(status: &v1::TransactionStatus) -> &Receipt {
+    status
+        .receipt
+        .as_ref()
+        .unwrap_or_else(|| panic!("transaction {} has no receipt: {status:?}", status.id))
+}
+
+/// Whether a finalized transaction's receipt says it was applied.
+pub fn applied(status: &v1::TransactionStatus) -> bool {
+    status.receipt.as_ref().is_some_and(Receipt::is_applied)
 }
 
 /// Signs a transaction with a member's dev key.
@@ -770,25 +913,43 @@ pub fn sign(genesis: &Genesis, member: &str, nonce: u64, body: TxBody) -> Signed
 /// How long [`submit`] sends a transaction again while the node answers 409 `nonce_gap`.
 pub const NONCE_GAP_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Submits a signed transaction; returns (status code, body). While the node answers
+/// Submits a signed transaction; returns the answer read as the published types (a
+/// [`v1::TransactionStatus`], or the [`v1::ErrorBody`] of a refusal), panicking if it
+/// is neither. Retries as [`submit_raw`] does.
+pub fn submit(
+    node_url: &str,
+    transaction: &SignedTransaction,
+) -> anyhow::Result<Reply<v1::TransactionStatus>> {
+    let (code, body) = submit_raw(node_url, transaction)?;
+    Ok(Reply::read(
+        "POST",
+        &format!("{node_url}/v1/transactions"),
+        code,
+        body,
+    ))
+}
+
+/// Submits a signed transaction; returns (status code, body) as raw JSON. While the node answers
 /// 503 `syncing` (it is catching up, or has just started) it waits and submits again,
 /// as a client honouring `Retry-After` would, for at most [`PATIENCE`]; while it answers
 /// 409 `nonce_gap`, for at most [`NONCE_GAP_PATIENCE`] (the predecessor was sent to
 /// another node and is on its way by gossip).
-pub fn submit(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result<(u16, Value)> {
+pub fn submit_raw(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result<(u16, Value)> {
     let started = std::time::Instant::now();
     loop {
         let answer = post_json(
             &format!("{node_url}/v1/transactions"),
             &serde_json::to_value(transaction)?,
         )?;
-        let syncing = answer.0 == 503 && answer.1["error"]["code"] == "syncing";
+        // A refusal's code, if the body is the error body every refusal carries.
+        let refusal = serde_json::from_value::<v1::ErrorBody>(answer.1.clone()).ok();
+        let refused = |code: &str| refusal.as_ref().is_some_and(|body| body.error.code == code);
+        let syncing = answer.0 == 503 && refused("syncing");
         // A nonce whose predecessor was sent to another node is refused (409
         // `nonce_gap`) until gossip brings the predecessor here, milliseconds later;
         // a client sending a member's run of nonces to several nodes sends it again.
-        let ahead = answer.0 == 409
-            && answer.1["error"]["code"] == "nonce_gap"
-            && started.elapsed() < NONCE_GAP_PATIENCE;
+        let ahead =
+            answer.0 == 409 && refused("nonce_gap") && started.elapsed() < NONCE_GAP_PATIENCE;
         if ahead {
             std::thread::sleep(Duration::from_millis(50));
             continue;
@@ -801,18 +962,22 @@ pub fn submit(node_url: &str, transaction: &SignedTransaction) -> anyhow::Result
 }
 
 /// Waits until a transaction is finalized on a node; returns its status document.
-pub fn wait_finalized(node_url: &str, id: &Hash) -> anyhow::Result<Value> {
-    let mut found = Value::Null;
+pub fn wait_finalized(node_url: &str, id: &Hash) -> anyhow::Result<v1::TransactionStatus> {
+    let mut found = None;
+    let url = format!("{node_url}/v1/transactions/{id}");
     wait_until(PATIENCE, || {
-        let (code, body) = get(&format!("{node_url}/v1/transactions/{id}"))?;
-        if code == 200 && body["status"] == "finalized" {
-            found = body;
-            return Ok(true);
+        let (code, body) = get(&url)?;
+        if code == 200 {
+            let status: v1::TransactionStatus = parse("GET", &url, body);
+            if status.status == v1::TxState::Finalized {
+                found = Some(status);
+                return Ok(true);
+            }
         }
         Ok(false)
     })
     .with_context(|| format!("waiting for transaction {id} to be finalized on {node_url}"))?;
-    Ok(found)
+    Ok(found.expect("found when the wait succeeded"))
 }
 
 /// Opens `amount` JPY for each of `members` (a [`Testnet::start_with`] customization).
@@ -833,24 +998,8 @@ pub fn fund_jpy(genesis: &mut Genesis, members: &[&str], amount: &str) {
 /// The JPY a member holds on the ledger (inventory, locked and its customers'), as
 /// `node` reports it (read as the clearing house).
 pub fn ledger_jpy(node: &str, member: &str) -> u128 {
-    let (_, body) = get(&format!("{node}/v1/members/{member}/balances")).unwrap();
-    body["balances"]
-        .as_array()
-        .expect("balances")
-        .iter()
-        .find(|entry| entry["symbol"] == "JPY")
-        .map(|entry| {
-            ["inventory", "locked", "customers"]
-                .iter()
-                .map(|name| {
-                    entry["balance"][name]
-                        .as_str()
-                        .unwrap()
-                        .parse::<u128>()
-                        .unwrap()
-                })
-                .sum()
-        })
+    balance_of(&balances(node, member), "JPY")
+        .map(|balance| balance.inventory.0 + balance.locked.0 + balance.customers.0)
         .unwrap_or(0)
 }
 
