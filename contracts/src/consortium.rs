@@ -16,7 +16,7 @@ use seisan_types::{Asset, AssetId, Genesis, Member, MemberId, SettlementSettings
 use serde::{Deserialize, Serialize};
 
 /// The consortium's configuration as of some height.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consortium {
     pub membership: Membership,
     /// Indexed by [`AssetId`]; only ever grows.

@@ -692,7 +692,7 @@ pub fn withdrawals(
 
 /// One asset's ledger liabilities: what members hold (credited - debited) plus what
 /// open withdrawals still owe.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Liabilities {
     pub asset: AssetId,
     pub balances: Amount,

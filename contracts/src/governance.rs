@@ -767,7 +767,7 @@ pub fn epoch_end(view: &dyn StateView) -> Option<Height> {
 }
 
 /// A proposal as the API shows it: approvers by name, and how many count now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProposalView {
     pub id: ProposalId,
     pub proposer: MemberId,

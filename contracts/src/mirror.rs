@@ -408,13 +408,15 @@ pub fn mirror_state(record: &MirrorRecord, now_ms: u64) -> MirrorState {
 }
 
 /// The unconfirmed mirrors at block time `now_ms`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MirrorSummary {
     /// Unconfirmed mirrors within the bound.
     pub pending: usize,
     /// Unconfirmed mirrors past [`MIRROR_CONFIRM_BOUND_MS`].
     pub stalled: usize,
     /// The oldest stalled mirror's settling height and bank reference.
+    // Exactly two elements, as serde writes and reads them.
+    #[schema(min_items = 2)]
     pub oldest_stalled: Option<(Height, String)>,
     /// True when more mirrors are open than one query reads (the counts are then
     /// lower bounds).

@@ -104,7 +104,7 @@ pub fn customer_balances(
 
 /// One asset's supply: what was credited and debited, and what members hold. The
 /// conservation invariant says `held == credited - debited`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AssetSupply {
     pub asset: AssetId,
     pub symbol: String,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 // of its largest variant (two signed headers) costs nothing worth a box.
 /// Proof that a validator signed what no honest validator signs (R11).
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConsensusEvidence {
     /// Two votes of one kind in one view for different blocks.
     ConflictingVotes(Evidence),

@@ -74,7 +74,7 @@ impl Proposal {
 
 /// A proposal without its transactions: enough to check the leader's signature
 /// (the digest covers the header hash), so two of them prove an equivocating leader.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SignedProposalHeader {
     /// The proposed block's header.
     pub header: BlockHeader,
