@@ -2,7 +2,7 @@
 //! input before anything is signed), call the node, print.
 
 use super::describe::{self, amount, decimal, member_name, pair_name};
-use super::proof::{verify_balance_proof, ProofDocument};
+use super::proof::verify_balance_proof;
 use super::session::Session;
 use super::text::{format_time_ms, now_ms, parse_agreed_time, parse_time, Align, Table};
 use super::{
@@ -10,14 +10,14 @@ use super::{
     SubmitOptions,
 };
 use anyhow::{anyhow, bail, Context};
+use seisan_api::v1;
 use seisan_types::clearing::{
-    AssetBalance, Cycle, Order, OrderId, OrderRequest, Pair, QuoteAnswer, QuoteRequest, Rfq, RfqId,
-    Side, TimeInForce, TopUpRequest, Trade, TradeTerms,
+    Cycle, Order, OrderId, OrderRequest, Pair, QuoteAnswer, QuoteRequest, Rfq, RfqId, Side,
+    TimeInForce, TopUpRequest, Trade, TradeTerms,
 };
 use seisan_types::hash::Hash;
 use seisan_types::ids::AssetId;
 use seisan_types::membership::Membership;
-use seisan_types::receipt::Receipt;
 use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, MAX_ALLOCATIONS_PER_BATCH};
 use seisan_types::{Amount, Genesis, TxBody};
 use serde::de::DeserializeOwned;
@@ -131,8 +131,9 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             let mut session = Session::open(&options)?;
             let id =
                 Hash::from_hex(&id).map_err(|reason| anyhow!("transaction id {id:?}: {reason}"))?;
-            let document = session.node.get(&format!("/v1/transactions/{id}"))?;
-            if document["status"] != "finalized" {
+            let document: v1::TransactionStatus =
+                session.node.get_json(&format!("/v1/transactions/{id}"))?;
+            if document.status != v1::TxState::Finalized {
                 if session.json {
                     println!("{}", pretty(&document));
                 } else {
@@ -145,13 +146,8 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
     }
 }
 
-fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).expect("JSON values print")
-}
-
-fn field<T: DeserializeOwned>(document: &Value, name: &str) -> anyhow::Result<T> {
-    serde_json::from_value(document[name].clone())
-        .with_context(|| format!("the node's answer has no readable `{name}`"))
+fn pretty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("API documents print as JSON")
 }
 
 /// Finds a pair written `BASE/QUOTE`, naming the known pairs when it fails.
@@ -238,11 +234,11 @@ fn fetch_rfq(session: &Session, rfq: u64) -> anyhow::Result<Rfq> {
     let after = rfq
         .checked_sub(1)
         .ok_or_else(|| anyhow!("request for quote ids start at 1"))?;
-    let document = session
+    let document: v1::Quotes = session
         .node
-        .get(&format!("/v1/quotes?after={after}&limit=1"))?;
-    let found: Vec<Rfq> = field(&document, "quotes")?;
-    found
+        .get_json(&format!("/v1/quotes?after={after}&limit=1"))?;
+    document
+        .quotes
         .into_iter()
         .find(|candidate| candidate.id == RfqId(rfq))
         .ok_or_else(|| anyhow!("unknown request for quote {rfq}"))
@@ -436,8 +432,17 @@ pub fn transact(
     print_finalized(session, &id, &document)
 }
 
-fn print_finalized(session: &mut Session, id: &Hash, document: &Value) -> anyhow::Result<()> {
-    let receipt: Receipt = field(document, "receipt")?;
+fn print_finalized(
+    session: &mut Session,
+    id: &Hash,
+    document: &v1::TransactionStatus,
+) -> anyhow::Result<()> {
+    let (Some(height), Some(receipt)) = (document.height, document.receipt.clone()) else {
+        bail!(
+            "node {} says transaction {id} is finalized but names no height and receipt",
+            session.node.base
+        );
+    };
     if session.json {
         println!("{}", pretty(document));
     } else {
@@ -449,7 +454,7 @@ fn print_finalized(session: &mut Session, id: &Hash, document: &Value) -> anyhow
             signer,
             receipt.nonce,
             receipt.kind,
-            document["height"],
+            height,
             describe::outcome(Some(&genesis), membership.as_ref(), &receipt)
         );
         let lookup = order_lookup(session);
@@ -476,21 +481,21 @@ fn print_finalized(session: &mut Session, id: &Hash, document: &Value) -> anyhow
 /// Looks orders up on the node (to name the asset of a released lock or a quote).
 fn order_lookup(session: &Session) -> impl Fn(u64) -> Option<Order> + '_ {
     move |id| {
-        let document = session.node.get(&format!("/v1/orders/{id}")).ok()?;
-        serde_json::from_value(document["order"].clone()).ok()
+        let document: v1::OrderDocument =
+            session.node.get_json(&format!("/v1/orders/{id}")).ok()?;
+        Some(document.order)
     }
 }
 
 fn orders(session: &mut Session, member: Option<&str>) -> anyhow::Result<()> {
     let member = session.member_or_self(member)?;
-    let document = session
-        .node
-        .get(&format!("/v1/members/{}/orders", member.0))?;
+    let path = format!("/v1/members/{}/orders", member.0);
+    let document = session.node.get(&path)?;
     if session.json {
         println!("{}", pretty(&document));
         return Ok(());
     }
-    let orders: Vec<Order> = field(&document, "orders")?;
+    let v1::Orders { orders } = session.node.decode(&path, &document)?;
     let genesis = session.genesis()?;
     let mut table = Table::new(&[
         ("ID", Align::Right),
@@ -529,11 +534,12 @@ fn print_table(table: &Table, empty: &str) {
     }
 }
 
-/// Fetches every item of a paged list endpoint.
-pub(super) fn fetch_all<T: DeserializeOwned, C: std::fmt::Display>(
+/// Fetches every item of a paged list endpoint: each page is read as the endpoint's
+/// type `P` (`seisan_api::v1`), `items` takes its list out.
+pub(super) fn fetch_all<P: DeserializeOwned, T, C: std::fmt::Display>(
     session: &Session,
     path: &str,
-    name: &str,
+    items: impl Fn(P) -> Vec<T>,
     id_of: impl Fn(&T) -> C,
 ) -> anyhow::Result<Vec<T>> {
     let mut all: Vec<T> = Vec::new();
@@ -542,8 +548,11 @@ pub(super) fn fetch_all<T: DeserializeOwned, C: std::fmt::Display>(
             .last()
             .map(|item| format!("&after={}", id_of(item)))
             .unwrap_or_default();
-        let document = session.node.get(&format!("{path}?limit={PAGE}{after}"))?;
-        let page: Vec<T> = field(&document, name)?;
+        let page = items(
+            session
+                .node
+                .get_json(&format!("{path}?limit={PAGE}{after}"))?,
+        );
         let full = page.len() == PAGE;
         all.extend(page);
         if !full || all.len() >= MAX_LIST_ITEMS {
@@ -557,8 +566,12 @@ fn print_json_list<T: serde::Serialize>(name: &str, items: &[T]) {
 }
 
 fn trades(session: &mut Session) -> anyhow::Result<()> {
-    let trades: Vec<Trade> =
-        fetch_all(session, "/v1/trades", "trades", |trade: &Trade| trade.id.0)?;
+    let trades: Vec<Trade> = fetch_all(
+        session,
+        "/v1/trades",
+        |page: v1::Trades| page.trades,
+        |trade: &Trade| trade.id.0,
+    )?;
     if session.json {
         print_json_list("trades", &trades);
         return Ok(());
@@ -594,10 +607,12 @@ fn trades(session: &mut Session) -> anyhow::Result<()> {
 }
 
 fn top_ups(session: &mut Session) -> anyhow::Result<()> {
-    let top_ups: Vec<TopUpRequest> =
-        fetch_all(session, "/v1/topups", "top_ups", |top_up: &TopUpRequest| {
-            top_up.id.0
-        })?;
+    let top_ups: Vec<TopUpRequest> = fetch_all(
+        session,
+        "/v1/topups",
+        |page: v1::TopUps| page.top_ups,
+        |top_up: &TopUpRequest| top_up.id.0,
+    )?;
     if session.json {
         print_json_list("top_ups", &top_ups);
         return Ok(());
@@ -629,7 +644,12 @@ fn top_ups(session: &mut Session) -> anyhow::Result<()> {
 }
 
 fn quotes(session: &mut Session) -> anyhow::Result<()> {
-    let rfqs: Vec<Rfq> = fetch_all(session, "/v1/quotes", "quotes", |rfq: &Rfq| rfq.id.0)?;
+    let rfqs: Vec<Rfq> = fetch_all(
+        session,
+        "/v1/quotes",
+        |page: v1::Quotes| page.quotes,
+        |rfq: &Rfq| rfq.id.0,
+    )?;
     if session.json {
         print_json_list("quotes", &rfqs);
         return Ok(());
@@ -689,8 +709,12 @@ fn quotes(session: &mut Session) -> anyhow::Result<()> {
 }
 
 fn cycles(session: &mut Session) -> anyhow::Result<()> {
-    let cycles: Vec<Cycle> =
-        fetch_all(session, "/v1/cycles", "cycles", |cycle: &Cycle| cycle.id.0)?;
+    let cycles: Vec<Cycle> = fetch_all(
+        session,
+        "/v1/cycles",
+        |page: v1::Cycles| page.cycles,
+        |cycle: &Cycle| cycle.id.0,
+    )?;
     if session.json {
         print_json_list("cycles", &cycles);
         return Ok(());
@@ -746,10 +770,9 @@ fn book(session: &mut Session, pair_text: &str) -> anyhow::Result<()> {
         println!("{}", pretty(&document));
         return Ok(());
     }
+    let v1::Book { bids, asks, .. } = session.node.decode(&path, &document)?;
     let membership = session.membership();
     let genesis = session.genesis()?;
-    let bids: Vec<Order> = field(&document, "bids")?;
-    let asks: Vec<Order> = field(&document, "asks")?;
     let mut table = Table::new(&[
         ("SIDE", Align::Left),
         ("PRICE", Align::Right),
@@ -777,27 +800,22 @@ fn book(session: &mut Session, pair_text: &str) -> anyhow::Result<()> {
 }
 
 fn status(session: &Session) -> anyhow::Result<()> {
-    let document = session.node.get("/v1/status")?;
+    let answer = session.node.get("/v1/status")?;
     if session.json {
-        println!("{}", pretty(&document));
+        println!("{}", pretty(&answer));
         return Ok(());
     }
-    let text = |name: &str| match &document[name] {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    };
-    let peers = document["peers"].as_array().map_or(0, Vec::len);
+    let document: v1::NodeStatus = session.node.decode("/v1/status", &answer)?;
     println!(
         "node        {} ({})",
-        session.node.base,
-        text("member_name")
+        session.node.base, document.member_name
     );
-    println!("chain       {}", text("chain_id"));
-    println!("height      {} (view {})", text("height"), text("view"));
-    println!("block       {}", text("last_finalized_hash"));
-    println!("state root  {}", text("state_root"));
-    println!("peers       {peers}");
-    println!("mempool     {} transactions", text("mempool_depth"));
+    println!("chain       {}", document.chain_id);
+    println!("height      {} (view {})", document.height, document.view);
+    println!("block       {}", document.last_finalized_hash);
+    println!("state root  {}", document.state_root);
+    println!("peers       {}", document.peers.len());
+    println!("mempool     {} transactions", document.mempool_depth);
     if let Some(line) = sync_line(&document) {
         println!("{line}");
     }
@@ -806,39 +824,40 @@ fn status(session: &Session) -> anyhow::Result<()> {
 
 /// The status line of a node that is behind: how far it has to go and how fast it is
 /// getting there, or that it is waiting to hear the validators; `None` when in step.
-fn sync_line(document: &Value) -> Option<String> {
-    let catch_up = &document["catch_up"];
-    if catch_up.is_object() {
-        let rate = catch_up["blocks_per_second"]
-            .as_f64()
+fn sync_line(document: &v1::NodeStatus) -> Option<String> {
+    if let Some(catch_up) = &document.catch_up {
+        let rate = catch_up
+            .blocks_per_second
             .map_or("rate not known yet".to_string(), |rate| {
                 format!("{rate:.0} blocks/s")
             });
-        let left = catch_up["eta_seconds"]
-            .as_u64()
+        let left = catch_up
+            .eta_seconds
             .map_or(String::new(), |eta| format!(", about {eta} s left"));
         return Some(format!(
             "catching up {} of {} ({} to go, {rate}{left})",
-            catch_up["height"], catch_up["target"], catch_up["remaining"]
+            catch_up.height, catch_up.target, catch_up.remaining
         ));
     }
-    (document["syncing"] == true)
+    document
+        .syncing
         .then(|| "syncing     waiting to hear where the validators stand".to_string())
 }
 
 fn balance(session: &mut Session, member: Option<&str>) -> anyhow::Result<()> {
     let member = session.member_or_self(member)?;
-    let document = session
-        .node
-        .get(&format!("/v1/members/{}/balances", member.0))?;
+    let path = format!("/v1/members/{}/balances", member.0);
+    let answer = session.node.get(&path)?;
     if session.json {
-        println!("{}", pretty(&document));
+        println!("{}", pretty(&answer));
         return Ok(());
     }
-    let balances: Vec<AssetBalance> = field(&document, "balances")?;
+    let v1::Balances {
+        height, balances, ..
+    } = session.node.decode(&path, &answer)?;
     let name = session.member_label(member);
     let genesis = session.genesis()?;
-    println!("balances of {} at height {}", name, document["height"]);
+    println!("balances of {name} at height {height}");
     let rows: Vec<(AssetId, seisan_types::clearing::Balance)> = balances
         .iter()
         .map(|entry| (entry.asset, entry.balance))
@@ -870,11 +889,9 @@ fn balance_table(genesis: &Genesis, rows: &[(AssetId, seisan_types::clearing::Ba
 
 fn balance_with_proof(session: &mut Session, member: Option<&str>) -> anyhow::Result<()> {
     let member = session.member_or_self(member)?;
-    let document = session
+    let parsed: v1::BalanceProof = session
         .node
-        .get(&format!("/v1/members/{}/balances?proof=true", member.0))?;
-    let parsed: ProofDocument =
-        serde_json::from_value(document).context("the node's proof answer is malformed")?;
+        .get_json(&format!("/v1/members/{}/balances?proof=true", member.0))?;
     let json_output = session.json;
     let membership = session.membership();
     let genesis = session.genesis()?;
@@ -926,11 +943,12 @@ fn balance_with_proof(session: &mut Session, member: Option<&str>) -> anyhow::Re
 }
 
 fn supply(session: &mut Session) -> anyhow::Result<()> {
-    let document = session.node.get("/v1/supply")?;
+    let answer = session.node.get("/v1/supply")?;
     if session.json {
-        println!("{}", pretty(&document));
+        println!("{}", pretty(&answer));
         return Ok(());
     }
+    let document: v1::Supply = session.node.decode("/v1/supply", &answer)?;
     let genesis = session.genesis()?;
     let mut table = Table::new(&[
         ("ASSET", Align::Left),
@@ -939,27 +957,19 @@ fn supply(session: &mut Session) -> anyhow::Result<()> {
         ("HELD", Align::Right),
         ("LOCKED", Align::Right),
     ]);
-    let assets = document["assets"].as_array().cloned().unwrap_or_default();
-    for entry in &assets {
-        let asset: AssetId = serde_json::from_value(entry["asset"].clone())
-            .context("the node's supply answer is malformed")?;
-        let value = |name: &str| -> anyhow::Result<String> {
-            let minor: Amount = serde_json::from_value(entry[name].clone())
-                .context("the node's supply answer is malformed")?;
-            Ok(decimal(genesis, asset, minor))
-        };
+    for entry in &document.assets {
+        let asset = entry.asset;
         table.row(vec![
             describe::asset_symbol(genesis, asset),
-            value("credited")?,
-            value("debited")?,
-            value("held")?,
-            value("locked")?,
+            decimal(genesis, asset, entry.credited),
+            decimal(genesis, asset, entry.debited),
+            decimal(genesis, asset, entry.held),
+            decimal(genesis, asset, entry.locked),
         ]);
     }
     println!(
         "supply at height {} (state root {})",
-        document["height"],
-        document["state_root"].as_str().unwrap_or_default()
+        document.height, document.state_root
     );
     print_table(&table, "no assets");
     Ok(())
@@ -996,11 +1006,16 @@ fn events(session: &mut Session, count: Option<u64>) -> anyhow::Result<()> {
         let Some(data) = line.strip_prefix("data:") else {
             continue;
         };
-        let block: Value = serde_json::from_str(data.trim())
-            .with_context(|| format!("node {} sent an unreadable event", session.node.base))?;
+        let data = data.trim();
+        let block: v1::BlockEvent = serde_json::from_str(data).with_context(|| {
+            format!(
+                "node {} sent a block event on /v1/events that is not a BlockEvent",
+                session.node.base
+            )
+        })?;
         let mut out = stdout.lock();
         if session.json {
-            writeln!(out, "{block}")?;
+            writeln!(out, "{data}")?;
         } else {
             print_block_event(&mut out, genesis.as_ref(), membership.as_ref(), &block)?;
         }
@@ -1017,23 +1032,23 @@ fn print_block_event(
     out: &mut impl Write,
     genesis: Option<&Genesis>,
     membership: Option<&Membership>,
-    block: &Value,
+    block: &v1::BlockEvent,
 ) -> anyhow::Result<()> {
-    let receipts: Vec<Receipt> = field(block, "receipts")?;
-    let block_events: Vec<seisan_types::receipt::Event> = field(block, "events")?;
-    let time = block["timestamp_ms"]
-        .as_u64()
-        .map(format_time_ms)
-        .unwrap_or_default();
+    let v1::BlockEvent {
+        receipts,
+        events: block_events,
+        ..
+    } = block;
     writeln!(
         out,
-        "block {} at {time}: {} transactions, state root {}",
-        block["height"],
+        "block {} at {}: {} transactions, state root {}",
+        block.height,
+        format_time_ms(block.timestamp_ms),
         receipts.len(),
-        block["state_root"].as_str().unwrap_or_default()
+        block.state_root
     )?;
     let no_lookup = |_: u64| None;
-    for receipt in &receipts {
+    for receipt in receipts {
         let who = genesis.map_or_else(
             || format!("member {}", receipt.member),
             |genesis| member_name(genesis, membership, receipt.member),
@@ -1054,7 +1069,7 @@ fn print_block_event(
         writeln!(out, "{line}")?;
     }
     if let Some(genesis) = genesis {
-        for event in &block_events {
+        for event in block_events {
             writeln!(
                 out,
                 "  {}",
@@ -1069,30 +1084,34 @@ fn print_block_event(
 mod tests {
     #[test]
     fn status_says_how_far_a_catching_up_node_has_to_go_and_how_fast() {
-        let behind = serde_json::json!({
-            "syncing": true,
-            "catch_up": {"height": 120, "target": 1000, "remaining": 880, "blocks_per_second": 352.4, "eta_seconds": 3}
-        });
+        use seisan_api::v1::{CatchUpProgress, NodeStatus};
+        let catching_up = |height, target, rate, eta| NodeStatus {
+            syncing: true,
+            catch_up: Some(CatchUpProgress {
+                height,
+                target,
+                remaining: target - height,
+                blocks_per_second: rate,
+                eta_seconds: eta,
+            }),
+            ..NodeStatus::default()
+        };
         assert_eq!(
-            super::sync_line(&behind).as_deref(),
+            super::sync_line(&catching_up(120, 1000, Some(352.4), Some(3))).as_deref(),
             Some("catching up 120 of 1000 (880 to go, 352 blocks/s, about 3 s left)")
         );
-        let starting = serde_json::json!({
-            "syncing": true,
-            "catch_up": {"height": 0, "target": 50, "remaining": 50, "blocks_per_second": null, "eta_seconds": null}
-        });
         assert_eq!(
-            super::sync_line(&starting).as_deref(),
+            super::sync_line(&catching_up(0, 50, None, None)).as_deref(),
             Some("catching up 0 of 50 (50 to go, rate not known yet)")
         );
-        let unheard = serde_json::json!({"syncing": true});
+        let unheard = NodeStatus {
+            syncing: true,
+            ..NodeStatus::default()
+        };
         assert!(super::sync_line(&unheard)
             .unwrap()
             .contains("waiting to hear"));
-        assert_eq!(
-            super::sync_line(&serde_json::json!({"syncing": false})),
-            None
-        );
+        assert_eq!(super::sync_line(&NodeStatus::default()), None);
     }
 
     use super::*;

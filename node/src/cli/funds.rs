@@ -13,6 +13,7 @@ use super::commands::{parse_amount, resolve_asset, transact};
 use super::session::Session;
 use super::{ClientOptions, SubmitOptions};
 use anyhow::{anyhow, bail, Context};
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, HttpBank, TransferReference, TransferRequest};
 use seisan_types::amount::AssetKind;
 use seisan_types::custody::{
@@ -101,16 +102,13 @@ const PAYOUT_WAIT: Duration = Duration::from_secs(300);
 /// credited when this grows by its amount (the member's own balance may not grow: a
 /// credit that cures a top-up request is spent at once by the order it frees).
 fn credited(session: &mut Session, symbol: &str) -> anyhow::Result<u128> {
-    let supply = session.node.get("/v1/supply")?;
-    let entry = supply["assets"]
-        .as_array()
-        .and_then(|all| all.iter().find(|entry| entry["symbol"] == symbol))
+    let supply: v1::Supply = session.node.get_json("/v1/supply")?;
+    let entry = supply
+        .assets
+        .iter()
+        .find(|entry| entry.symbol == symbol)
         .ok_or_else(|| anyhow!("the node reports no {symbol} supply"))?;
-    Ok(entry["credited"]
-        .as_str()
-        .unwrap_or("0")
-        .parse::<u128>()
-        .unwrap_or(0))
+    Ok(entry.credited.0)
 }
 
 /// How often a waiting command says where the wait stands (on stderr).
@@ -175,7 +173,7 @@ fn deposit_progress(
     let attested = super::commands::fetch_all(
         session,
         "/v1/deposits",
-        "deposits",
+        |page: v1::Deposits| page.deposits,
         |record: &DepositRecord| record.id,
     )
     .ok()
@@ -459,14 +457,11 @@ fn withdrawals(session: &Session) -> anyhow::Result<(Vec<Withdrawal>, Vec<Withdr
     let all = super::commands::fetch_all(
         session,
         "/v1/withdrawals",
-        "withdrawals",
+        |page: v1::Withdrawals| page.withdrawals,
         |w: &Withdrawal| w.id,
     )?;
-    let waiting = serde_json::from_value(
-        session.node.get("/v1/withdrawals?limit=1")?["waiting_for_hot_wallet"].clone(),
-    )
-    .context("the node's /v1/withdrawals has no readable waiting_for_hot_wallet")?;
-    Ok((all, waiting))
+    let first: v1::Withdrawals = session.node.get_json("/v1/withdrawals?limit=1")?;
+    Ok((all, first.waiting_for_hot_wallet))
 }
 
 /// Waits until the newest withdrawal of `member` with these terms is paid and
@@ -540,16 +535,17 @@ fn wait_paid(
 
 pub fn reserves(options: ClientOptions) -> anyhow::Result<()> {
     let mut session = Session::open(&options)?;
-    let document = session.node.get("/v1/reserves")?;
+    let answer = session.node.get("/v1/reserves")?;
+    let document: v1::Reserves = session.node.decode("/v1/reserves", &answer)?;
     if session.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&document).expect("JSON prints")
+            serde_json::to_string_pretty(&answer).expect("JSON prints")
         );
     } else {
-        print_reserves(session.genesis()?, &document)?;
+        print_reserves(session.genesis()?, &document);
     }
-    if document["status"] == "undercovered" {
+    if document.status == v1::ReservesStatus::Undercovered {
         bail!("custody does not cover the ledger (coverage below 100%)");
     }
     Ok(())
@@ -557,17 +553,17 @@ pub fn reserves(options: ClientOptions) -> anyhow::Result<()> {
 
 /// The proof of reserves as a table: one line per asset, then where the wallets are and
 /// what waits for the hot wallet.
-fn print_reserves(genesis: &seisan_types::Genesis, document: &Value) -> anyhow::Result<()> {
+fn print_reserves(genesis: &seisan_types::Genesis, document: &v1::Reserves) {
     use super::describe::{decimal, percent};
     use super::text::{Align, Table};
-    let assets: Vec<seisan_custody::plan::AssetReserves> =
-        serde_json::from_value(document["assets"].clone())
-            .context("the node's /v1/reserves has no readable assets list")?;
     println!(
         "proof of reserves at public-chain block {} (ledger height {}): {}",
-        document["public_chain_block"],
-        document["ledger_height"],
-        document["status"].as_str().unwrap_or("-")
+        document.public_chain_block,
+        document.ledger_height,
+        match document.status {
+            v1::ReservesStatus::Covered => "covered",
+            v1::ReservesStatus::Undercovered => "undercovered",
+        }
     );
     let mut table = Table::new(&[
         ("ASSET", Align::Left),
@@ -579,7 +575,7 @@ fn print_reserves(genesis: &seisan_types::Genesis, document: &Value) -> anyhow::
         ("CAP", Align::Right),
         ("STATUS", Align::Left),
     ]);
-    for line in &assets {
+    for line in &document.assets {
         let over_cap = line
             .hot_share_bps
             .is_some_and(|share| share > u128::from(line.hot_cap_bps));
@@ -602,32 +598,32 @@ fn print_reserves(genesis: &seisan_types::Genesis, document: &Value) -> anyhow::
     print!("{}", table.render());
     println!(
         "hot {}  cold {}",
-        document["hot_address"].as_str().unwrap_or("-"),
-        document["cold_address"].as_str().unwrap_or("-")
+        document.hot_address, document.cold_address
     );
-    if let Some(waiting) = document["waiting_for_hot_wallet"]
-        .as_array()
-        .filter(|list| !list.is_empty())
-    {
-        let ids: Vec<String> = waiting.iter().map(Value::to_string).collect();
+    if !document.waiting_for_hot_wallet.is_empty() {
+        let ids: Vec<String> = document
+            .waiting_for_hot_wallet
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         println!(
             "withdrawals waiting for the hot wallet: {} (refill it from cold)",
             ids.join(", ")
         );
     }
-    if let Some(error) = document["watcher_error"].as_str() {
+    if let Some(error) = &document.watcher_error {
         println!("watcher error: {error}");
     }
-    Ok(())
 }
 
 pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
     let mut session = Session::open(&options)?;
-    let document = session.node.get("/v1/reconciliation")?;
+    let answer = session.node.get("/v1/reconciliation")?;
+    let document: v1::Reconciliation = session.node.decode("/v1/reconciliation", &answer)?;
     if session.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&document).expect("JSON prints")
+            serde_json::to_string_pretty(&answer).expect("JSON prints")
         );
     } else {
         let mut table = super::text::Table::new(&[
@@ -640,30 +636,20 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
             ("OK", super::text::Align::Left),
         ]);
         // One block of lines per currency (an older node answers one currency).
-        let currencies: Vec<(String, &Value)> = match document["currencies"].as_object() {
-            Some(map) => map
+        let currencies: Vec<(&String, &Vec<v1::ExchangeLine>)> = if document.currencies.is_empty() {
+            vec![(&document.asset, &document.exchanges)]
+        } else {
+            document
+                .currencies
                 .iter()
-                .map(|(code, value)| (code.clone(), &value["exchanges"]))
-                .collect(),
-            None => vec![(
-                document["asset"].as_str().unwrap_or("-").to_string(),
-                &document["exchanges"],
-            )],
+                .map(|(code, currency)| (code, &currency.exchanges))
+                .collect()
         };
-        let lines = currencies.iter().flat_map(|(code, lines)| {
-            lines
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(move |line| (code, line))
-        });
+        let lines = currencies
+            .iter()
+            .flat_map(|(code, lines)| lines.iter().map(move |line| (*code, line)));
         let genesis = session.genesis()?;
         for (code, line) in lines {
-            let text = |name: &str| match &line[name] {
-                Value::String(text) => text.clone(),
-                Value::Null => "-".to_string(),
-                other => other.to_string(),
-            };
             // The node answers minor units (cents for USD); the table shows the
             // currency's own units, as every other table does.
             let spec = genesis.asset_by_symbol(code).map(|(_, spec)| spec);
@@ -678,58 +664,49 @@ pub fn reconcile(options: ClientOptions) -> anyhow::Result<()> {
                 }
                 None => minor.to_string(),
             };
-            let amount = |name: &str| match line[name].as_str().map(str::parse::<i128>) {
-                Some(Ok(minor)) => units(minor),
-                _ => text(name),
+            // A missing amount (an account not read) shows as `-`.
+            let amount = |text: Option<&String>| match text {
+                Some(text) => text.parse::<i128>().map_or(text.clone(), &units),
+                None => "-".to_string(),
             };
             let in_flight: i128 = [
-                "pending_withdrawals",
-                "unmirrored_settlement",
-                "unattested_credits",
-                "unattested_withdrawal_payments",
+                Some(&line.pending_withdrawals),
+                Some(&line.unmirrored_settlement),
+                line.unattested_credits.as_ref(),
+                line.unattested_withdrawal_payments.as_ref(),
             ]
-            .iter()
-            .filter_map(|name| {
-                line[*name]
-                    .as_str()
-                    .and_then(|text| text.parse::<i128>().ok())
-            })
+            .into_iter()
+            .flatten()
+            .filter_map(|text| text.parse::<i128>().ok())
             .sum();
             table.row(vec![
                 code.clone(),
-                text("member"),
-                amount("ledger_fiat"),
-                amount("bank_trust"),
+                line.member.clone(),
+                amount(Some(&line.ledger_fiat)),
+                amount(line.bank_trust.as_ref()),
                 units(in_flight),
-                amount("unexplained_difference"),
-                text("reconciled"),
+                amount(line.unexplained_difference.as_ref()),
+                line.reconciled.to_string(),
             ]);
         }
         println!("{}", table.render());
-        let mirrors = &document["mirrors"];
         println!(
             "settlements awaiting the bank's confirmation on chain: {} pending, {} stalled (bound {} ms)",
-            mirrors["pending"], mirrors["stalled"], document["mirror_confirm_bound_ms"]
+            document.mirrors.pending, document.mirrors.stalled, document.mirror_confirm_bound_ms
         );
     }
-    reconcile_verdict(&document)
+    reconcile_verdict(document.clean, &document.outstanding)
 }
 
 /// Exit status of `seisan reconcile`: clean only when the node says so (every settled
 /// fiat movement confirmed on chain, every trust balance agreeing with the ledger);
 /// otherwise the error names what is outstanding. Pure.
-pub fn reconcile_verdict(document: &Value) -> anyhow::Result<()> {
-    if document["clean"] == true {
+pub fn reconcile_verdict(clean: bool, outstanding: &[String]) -> anyhow::Result<()> {
+    if clean {
         return Ok(());
     }
-    let outstanding: Vec<&str> = document["outstanding"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
     if outstanding.is_empty() {
-        bail!("the node did not report the bank and the ledger reconciled: {document}");
+        bail!("the node did not report the bank and the ledger reconciled, and named nothing outstanding");
     }
     bail!("not reconciled:\n  {}", outstanding.join("\n  "))
 }
@@ -741,15 +718,21 @@ mod tests {
 
     #[test]
     fn reconcile_is_clean_only_when_the_node_says_so_and_names_what_is_outstanding() {
-        assert!(reconcile_verdict(&json!({"clean": true, "outstanding": []})).is_ok());
-        let stalled = json!({
-            "clean": false,
-            "outstanding": ["settlement settle-7-exchange-a-exchange-b (exchange-a -> exchange-b, 100) is stalled: not on the bank's statements"],
-        });
-        let error = reconcile_verdict(&stalled).unwrap_err().to_string();
+        assert!(reconcile_verdict(true, &[]).is_ok());
+        let stalled = ["settlement settle-7-exchange-a-exchange-b (exchange-a -> exchange-b, 100) is stalled: not on the bank's statements".to_string()];
+        let error = reconcile_verdict(false, &stalled).unwrap_err().to_string();
         assert!(error.contains("settle-7-exchange-a-exchange-b"), "{error}");
         assert!(error.contains("stalled"), "{error}");
-        // An older node's answer without the verdict is never taken as clean.
-        assert!(reconcile_verdict(&json!({"unexplained_total": "0"})).is_err());
+        assert!(reconcile_verdict(false, &[]).is_err());
+        // An older node's answer without the verdict is never taken as clean: it is
+        // no reconciliation document at all.
+        let error = super::super::session::decode_answer::<v1::Reconciliation>(
+            "http://n",
+            "/v1/reconciliation",
+            &json!({"unexplained_total": "0"}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/v1/reconciliation"), "{error}");
     }
 }

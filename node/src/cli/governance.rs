@@ -7,15 +7,16 @@ use super::commands::transact;
 use super::session::Session;
 use super::text::{Align, Table};
 use super::SubmitOptions;
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
+use seisan_api::v1;
 use seisan_contracts::governance::ProposalView;
 use seisan_types::amount::{Asset, AssetKind};
 use seisan_types::custody::RegisteredAddress;
 use seisan_types::governance::{GovernanceChange, Proposal, ProposalId, ProposalStatus};
 use seisan_types::membership::Membership;
 use seisan_types::{Height, MemberId, PublicKey, Role, SettlementSettings, TxBody};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// How many blocks a proposal stays open unless `--expires-in` says otherwise.
 pub const DEFAULT_EXPIRES_IN_BLOCKS: u64 = 1_000;
@@ -118,13 +119,12 @@ pub fn run(command: GovernanceCommand) -> anyhow::Result<()> {
     let mut session = Session::open(&command.options.client)?;
     match command.action {
         GovernanceAction::Propose { change, expires_in } => {
-            let document = session.node.get("/v1/governance")?;
-            let membership = membership_of(&document)?;
-            let height: u64 = serde_json::from_value(document["height"].clone())
-                .context("the node's /v1/governance answer has no height")?;
-            let change = change_of(&membership, change)?;
+            let document: v1::Governance = session.node.get_json("/v1/governance?limit=1")?;
+            let change = change_of(&document.membership, change)?;
             let expires_at_height = Height(
-                height
+                document
+                    .height
+                    .0
                     .checked_add(expires_in)
                     .ok_or_else(|| anyhow!("--expires-in {expires_in} is too large"))?,
             );
@@ -143,11 +143,6 @@ pub fn run(command: GovernanceCommand) -> anyhow::Result<()> {
         GovernanceAction::List => list(&session),
         GovernanceAction::Show { id } => show(&session, id),
     }
-}
-
-fn membership_of(document: &Value) -> anyhow::Result<Membership> {
-    serde_json::from_value(document["membership"].clone())
-        .context("the node's /v1/governance answer has no readable membership")
 }
 
 /// A member by name or id in the node's membership.
@@ -307,24 +302,27 @@ pub fn describe_status(status: &ProposalStatus) -> String {
 }
 
 /// Every proposal, through the node's pages.
-fn all_proposals(session: &Session) -> anyhow::Result<(Value, Vec<ProposalView>)> {
+/// Every proposal, through the node's pages: the first page's document with all of
+/// them in its `proposals`.
+fn all_proposals(session: &Session) -> anyhow::Result<v1::Governance> {
     let mut proposals: Vec<ProposalView> = Vec::new();
-    let mut first = None;
+    let mut first: Option<v1::Governance> = None;
     loop {
         let after = proposals
             .last()
             .map(|proposal| format!("&after={}", proposal.id))
             .unwrap_or_default();
-        let document = session
+        let mut document: v1::Governance = session
             .node
-            .get(&format!("/v1/governance?limit=1000{after}"))?;
-        let page: Vec<ProposalView> = serde_json::from_value(document["proposals"].clone())
-            .context("the node's /v1/governance answer has no readable proposals")?;
+            .get_json(&format!("/v1/governance?limit=1000{after}"))?;
+        let page = std::mem::take(&mut document.proposals);
         let full = page.len() == 1000;
         proposals.extend(page);
         first.get_or_insert(document);
         if !full {
-            return Ok((first.expect("set above"), proposals));
+            let mut document = first.expect("set above");
+            document.proposals = proposals;
+            return Ok(document);
         }
     }
 }
@@ -338,20 +336,18 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn list(session: &Session) -> anyhow::Result<()> {
-    let (document, proposals) = all_proposals(session)?;
-    let membership = membership_of(&document)?;
+    let document = all_proposals(session)?;
     if session.json {
-        let mut document = document;
-        document["proposals"] = json!(proposals);
         println!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
     }
+    let (membership, proposals) = (&document.membership, &document.proposals);
     println!(
         "epoch {}, quorum {} of {} validators, at height {}",
         membership.epoch,
         membership.quorum,
         membership.validators().len(),
-        document["height"]
+        document.height
     );
     let mut members = Table::new(&[
         ("ID", Align::Right),
@@ -378,11 +374,11 @@ fn list(session: &Session) -> anyhow::Result<()> {
         ("EXPIRES", Align::Right),
         ("STATUS", Align::Left),
     ]);
-    for proposal in &proposals {
+    for proposal in proposals {
         table.row(vec![
             proposal.id.to_string(),
             proposal.proposer_name.clone(),
-            describe_change(&membership, &proposal.change),
+            describe_change(membership, &proposal.change),
             format!(
                 "{}/{} ({})",
                 proposal.counted_approvals,
@@ -401,14 +397,17 @@ fn list(session: &Session) -> anyhow::Result<()> {
 }
 
 fn show(session: &Session, id: u64) -> anyhow::Result<()> {
-    let document = session.node.get(&format!("/v1/governance/{id}"))?;
+    let path = format!("/v1/governance/{id}");
+    let answer = session.node.get(&path)?;
     if session.json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(());
     }
-    let proposal: ProposalView = serde_json::from_value(document["proposal"].clone())
-        .context("the node's answer has no readable proposal")?;
-    let membership = membership_of(&session.node.get("/v1/governance?limit=1")?)?;
+    let v1::ProposalDocument { proposal } = session.node.decode(&path, &answer)?;
+    let membership = session
+        .node
+        .get_json::<v1::Governance>("/v1/governance?limit=1")?
+        .membership;
     println!("proposal {}", proposal.id);
     println!("  proposer   {}", proposal.proposer_name);
     println!(

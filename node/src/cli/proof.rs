@@ -16,49 +16,24 @@
 //! still starts at the genesis file alone.
 
 use seisan_crypto::CertificateError;
-use seisan_state::{ProofError, StateProof};
+use seisan_state::ProofError;
 use seisan_types::clearing::Balance;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{AssetId, Height, MemberId};
-use seisan_types::{codec, BlockHeader, Epoch, Genesis, QuorumCertificate, ValidatorSet, VoteKind};
-use serde::{Deserialize, Serialize};
+use seisan_types::{codec, Epoch, Genesis, ValidatorSet, VoteKind};
 
-/// The node's answer, as sent (nothing in it is trusted yet).
-#[derive(Clone, Debug, Deserialize)]
-pub struct ProofDocument {
-    pub member: MemberId,
-    pub header: BlockHeader,
-    pub certificate: QuorumCertificate,
-    /// One link per validator-set change since genesis, oldest first.
-    #[serde(default)]
-    pub epochs: Vec<EpochLink>,
-    pub balances: Vec<ProofEntry>,
-}
+/// The node's answer, as sent (nothing in it is trusted yet): the API's own type.
+pub use seisan_api::v1::BalanceProof;
 
-/// How the validator set went from one epoch to the next (nothing trusted yet).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EpochLink {
-    /// The new epoch's validator set.
-    pub set: ValidatorSet,
-    /// The last block of the epoch before; its `next_validators` names `set`'s hash.
-    pub last_header: BlockHeader,
-    /// The finalization of that block (or of the last of `seals`) by the epoch before.
-    pub certificate: QuorumCertificate,
-    /// The seals from `last_header`'s child up to the certified one, if any.
-    #[serde(default)]
-    pub seals: Vec<BlockHeader>,
-}
+/// The name this module used for [`BalanceProof`] before the API had its own types.
+pub type ProofDocument = BalanceProof;
 
-/// One asset's balance with its proof.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ProofEntry {
-    pub asset: AssetId,
-    /// Hex of the state key.
-    pub key: String,
-    /// Hex of the codec-encoded [`Balance`], or `None` if the member never held it.
-    pub value: Option<String>,
-    pub proof: StateProof,
-}
+/// How the validator set went from one epoch to the next (nothing trusted yet): the
+/// API's own type.
+pub use seisan_api::v1::EpochLink;
+
+/// One asset's balance with its proof: the API's own type.
+pub use seisan_api::v1::ProvenBalance;
 
 /// What the verification established.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,7 +100,7 @@ pub enum ProofCheckError {
 pub fn verify_balance_proof(
     genesis: &Genesis,
     member: MemberId,
-    document: &ProofDocument,
+    document: &BalanceProof,
 ) -> Result<VerifiedBalances, ProofCheckError> {
     if document.member != member {
         return Err(ProofCheckError::WrongMember {
@@ -167,7 +142,7 @@ pub fn verify_balance_proof(
     let mut balances = Vec::with_capacity(genesis.assets.len());
     for index in 0..genesis.assets.len() {
         let asset = AssetId(index as u32);
-        let entries: Vec<&ProofEntry> = document
+        let entries: Vec<&ProvenBalance> = document
             .balances
             .iter()
             .filter(|entry| entry.asset == asset)
@@ -309,8 +284,7 @@ mod tests {
     use seisan_state::{MemoryBackend, StageParent, StateDb};
     use seisan_types::genesis::OpeningBalance;
     use seisan_types::ids::View;
-    use seisan_types::{Amount, Vote};
-    use serde_json::{json, Value};
+    use seisan_types::{Amount, BlockHeader, QuorumCertificate, Vote};
 
     const A: MemberId = MemberId(1);
 
@@ -352,7 +326,7 @@ mod tests {
 
     /// A genuine answer for `member`, built the way the node builds it: the genesis
     /// state committed, its proofs, a header over its root and a quorum certificate.
-    fn answer(genesis: &Genesis, member: MemberId) -> Value {
+    fn answer(genesis: &Genesis, member: MemberId) -> BalanceProof {
         let db = StateDb::open(MemoryBackend::new()).unwrap();
         let staged = db
             .stage(
@@ -375,30 +349,36 @@ mod tests {
             epoch_end: None,
             next_validators: None,
         };
-        let balances: Vec<Value> = (0..genesis.assets.len())
+        let balances: Vec<ProvenBalance> = (0..genesis.assets.len())
             .map(|index| {
                 let asset = AssetId(index as u32);
                 let key = seisan_contracts::keys::balance(member, asset);
                 let (value, proof) = db.prove(&key, Height(0)).unwrap();
-                json!({"asset": asset, "symbol": genesis.assets[index].symbol, "key": hex::encode(&key), "value": value.map(hex::encode), "proof": proof})
+                ProvenBalance {
+                    asset,
+                    symbol: genesis.assets[index].symbol.clone(),
+                    key: hex::encode(&key),
+                    value: value.map(hex::encode),
+                    proof,
+                }
             })
             .collect();
-        json!({
-            "member": member,
-            "height": 0,
-            "header": header,
-            "certificate": certificate(genesis, &header, &["clearing-house", "exchange-a"]),
-            "balances": balances,
-        })
+        BalanceProof {
+            member,
+            height: Height(0),
+            certificate: certificate(genesis, &header, &["clearing-house", "exchange-a"]),
+            header,
+            epochs: Vec::new(),
+            balances,
+        }
     }
 
     fn check(
         genesis: &Genesis,
         member: MemberId,
-        answer: &Value,
+        answer: &BalanceProof,
     ) -> Result<VerifiedBalances, ProofCheckError> {
-        let document: ProofDocument = serde_json::from_value(answer.clone()).unwrap();
-        verify_balance_proof(genesis, member, &document)
+        verify_balance_proof(genesis, member, answer)
     }
 
     #[test]
@@ -425,7 +405,7 @@ mod tests {
             inventory: Amount(1_000_000),
             ..Balance::default()
         };
-        tampered["balances"][1]["value"] = json!(hex::encode(codec::encode(&richer)));
+        tampered.balances[1].value = Some(hex::encode(codec::encode(&richer)));
         let error = check(&genesis, A, &tampered).unwrap_err();
         assert!(
             matches!(
@@ -439,7 +419,7 @@ mod tests {
         );
         // Claiming the balance is absent is refused too.
         let mut absent = answer(&genesis, A);
-        absent["balances"][0]["value"] = Value::Null;
+        absent.balances[0].value = None;
         assert!(matches!(
             check(&genesis, A, &absent).unwrap_err(),
             ProofCheckError::Proof {
@@ -453,14 +433,9 @@ mod tests {
     fn a_tampered_proof_is_refused() {
         let genesis = genesis();
         let mut tampered = answer(&genesis, A);
-        let proof = tampered["balances"][0]["proof"]["bytes"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let mut bytes = hex::decode(&proof).unwrap();
+        let bytes = &mut tampered.balances[0].proof.bytes;
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
-        tampered["balances"][0]["proof"]["bytes"] = json!(hex::encode(bytes));
         assert!(matches!(
             check(&genesis, A, &tampered).unwrap_err(),
             ProofCheckError::Proof {
@@ -475,14 +450,14 @@ mod tests {
         let genesis = genesis();
         // exchange-b's genuine entries presented as exchange-a's.
         let mut swapped = answer(&genesis, MemberId(2));
-        swapped["member"] = json!(A);
+        swapped.member = A;
         assert!(matches!(
             check(&genesis, A, &swapped).unwrap_err(),
             ProofCheckError::WrongKey { .. }
         ));
         let missing = {
             let mut document = answer(&genesis, A);
-            document["balances"].as_array_mut().unwrap().pop();
+            document.balances.pop();
             document
         };
         assert!(matches!(
@@ -499,15 +474,15 @@ mod tests {
         let genesis = genesis();
         // A different state root in the header breaks the certificate's block hash.
         let mut forged_root = answer(&genesis, A);
-        forged_root["header"]["state_root"] = json!(Hash([7; 32]));
+        forged_root.header.state_root = Hash([7; 32]);
         assert!(matches!(
             check(&genesis, A, &forged_root).unwrap_err(),
             ProofCheckError::OtherBlock { .. }
         ));
         // One signature is below the quorum of two.
         let mut lonely = answer(&genesis, A);
-        let header: BlockHeader = serde_json::from_value(lonely["header"].clone()).unwrap();
-        lonely["certificate"] = json!(certificate(&genesis, &header, &["exchange-a"]));
+        let header = lonely.header.clone();
+        lonely.certificate = certificate(&genesis, &header, &["exchange-a"]);
         assert!(matches!(
             check(&genesis, A, &lonely).unwrap_err(),
             ProofCheckError::Certificate { .. }
@@ -516,11 +491,7 @@ mod tests {
         let mut later = header.clone();
         later.height = Height(5);
         let mut descendant = answer(&genesis, A);
-        descendant["certificate"] = json!(certificate(
-            &genesis,
-            &later,
-            &["clearing-house", "exchange-b"]
-        ));
+        descendant.certificate = certificate(&genesis, &later, &["clearing-house", "exchange-b"]);
         assert!(matches!(
             check(&genesis, A, &descendant).unwrap_err(),
             ProofCheckError::DescendantCertificate { .. }

@@ -17,11 +17,13 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
+use seisan_api::v1;
 use seisan_crypto::Keypair;
 use seisan_types::hash::Hash;
-use seisan_types::ids::{MemberId, Nonce};
+use seisan_types::ids::MemberId;
 use seisan_types::tx::{Lane, SignedTransaction};
 use seisan_types::{ChainDomain, Genesis, Transaction, TxBody};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -217,10 +219,11 @@ impl Session {
     /// answer `/v1/governance`, e.g. an older node).
     pub fn membership(&mut self) -> Option<seisan_types::membership::Membership> {
         if self.membership.is_none() {
-            let fetched =
-                self.node.get("/v1/governance").ok().and_then(|document| {
-                    serde_json::from_value(document["membership"].clone()).ok()
-                });
+            let fetched = self
+                .node
+                .get_json::<v1::Governance>("/v1/governance?limit=1")
+                .ok()
+                .map(|document| document.membership);
             self.membership = Some(fetched);
         }
         self.membership.clone().flatten()
@@ -280,22 +283,25 @@ impl Session {
             genesis: genesis_hash,
         } = self.genesis_domain()?;
         let lane = body.lane();
-        let nonce = self
+        let path = format!("/v1/members/{}/nonce", member.0);
+        let nonce: v1::NonceInfo = self
             .node
-            .get_when_available(&format!("/v1/members/{}/nonce", member.0))?;
-        let next = lane_nonce(&nonce, lane, "next").ok_or_else(|| {
-            anyhow!(
-                "node {} sent a nonce answer without the {lane} lane's `next`: {nonce}",
-                self.node.base
-            )
-        })?;
+            .decode(&path, &self.node.get_when_available(&path)?)?;
+        let next = lane_nonces(&nonce, lane)
+            .map(|lane| lane.next)
+            .ok_or_else(|| {
+                anyhow!(
+                    "node {} sent a nonce answer without the {lane} lane",
+                    self.node.base
+                )
+            })?;
         let signed = seisan_crypto::sign_transaction(
             &keypair,
             &genesis_hash,
             Transaction {
                 chain_id,
                 member,
-                nonce: Nonce(next),
+                nonce: next,
                 body,
             },
         );
@@ -340,17 +346,19 @@ impl Session {
     /// node answers 503). If the node no longer knows a transaction this session
     /// submitted, the same signed bytes are sent again (at most [`MAX_RESUBMISSIONS`]
     /// times); when that cannot work, the error says what the user must do.
-    pub fn wait_finalized(&self, id: &Hash) -> anyhow::Result<Value> {
+    pub fn wait_finalized(&self, id: &Hash) -> anyhow::Result<v1::TransactionStatus> {
         let path = format!("/v1/transactions/{id}");
         let mut deadline = Instant::now() + FINALIZE_WAIT;
         let mut unavailable = Duration::ZERO;
         let mut resubmissions = 0;
         loop {
             match self.node.get_answer(&path) {
-                Ok(answer) if answer.status == 200 && answer.body["status"] == "finalized" => {
-                    return Ok(answer.body)
+                Ok(answer) if answer.status == 200 => {
+                    let status: v1::TransactionStatus = self.node.decode(&path, &answer.body)?;
+                    if status.status == v1::TxState::Finalized {
+                        return Ok(status);
+                    }
                 }
-                Ok(answer) if answer.status == 200 => {}
                 Ok(answer) if answer.status == 503 && unavailable < UNAVAILABLE_WAIT => {
                     let waited = answer.wait(&self.node.base);
                     unavailable += waited;
@@ -408,14 +416,17 @@ impl Session {
         signed: &SignedTransaction,
         unavailable: &mut Duration,
         deadline: &mut Instant,
-    ) -> Result<Option<Value>, String> {
+    ) -> Result<Option<v1::TransactionStatus>, String> {
         let value = serde_json::to_value(signed).map_err(|error| error.to_string())?;
         loop {
             match self.node.post_answer("/v1/transactions", &value) {
-                Ok(answer) if answer.is_success() && answer.body["status"] == "finalized" => {
-                    return Ok(Some(answer.body))
+                Ok(answer) if answer.is_success() => {
+                    let status: v1::TransactionStatus = self
+                        .node
+                        .decode("/v1/transactions", &answer.body)
+                        .map_err(|error| error.to_string())?;
+                    return Ok((status.status == v1::TxState::Finalized).then_some(status));
                 }
-                Ok(answer) if answer.is_success() => return Ok(None),
                 Ok(answer) if answer.status == 503 && *unavailable < UNAVAILABLE_WAIT => {
                     let waited = answer.wait(&self.node.base);
                     *unavailable += waited;
@@ -435,17 +446,19 @@ impl Session {
         let member = signed.tx.member;
         let finalized_at = self
             .node
-            .get_answer(&format!("/v1/transactions/{id}"))
+            .get_json::<v1::TransactionStatus>(&format!("/v1/transactions/{id}"))
             .ok()
-            .filter(|answer| answer.status == 200 && answer.body["status"] == "finalized")
-            .and_then(|answer| answer.body["height"].as_u64());
+            .filter(|status| status.status == v1::TxState::Finalized)
+            .and_then(|status| status.height)
+            .map(|height| height.0);
         let committed = self
             .node
-            .get_answer(&format!("/v1/members/{}/nonce", member.0))
+            .get_json::<v1::NonceInfo>(&format!("/v1/members/{}/nonce", member.0))
             .ok()
-            .filter(|answer| answer.status == 200)
-            .map(|answer| {
-                lane_nonce(&answer.body, signed.tx.body.lane(), "committed").unwrap_or(0)
+            .map(|nonce| {
+                lane_nonces(&nonce, signed.tx.body.lane())
+                    .and_then(|lane| lane.committed)
+                    .map_or(0, |committed| committed.0)
             });
         // Saved only when resubmitting it can still work.
         let saved = committed
@@ -687,12 +700,26 @@ impl NodeClient {
         anyhow!("cannot reach node at {}: {error}{hint}", self.base)
     }
 
+    /// A GET of `path`: the answer as sent, for printing whole (`--json`); reads of
+    /// its fields go through [`NodeClient::decode`] or [`NodeClient::get_json`].
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
             .signed_get(&self.agent, path)
             .call()
             .map_err(|error| self.unreachable(error))?;
         self.answer(path, response)
+    }
+
+    /// A GET of `path`, read as the API's type for it (`seisan_api::v1`).
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.decode(path, &self.get(path)?)
+    }
+
+    /// Reads the node's answer to `path` as `T`; an answer that is not one is an error
+    /// naming the node, the endpoint and what serde found wrong (a node of another
+    /// version, or a bug on either side).
+    pub fn decode<T: DeserializeOwned>(&self, path: &str, answer: &Value) -> anyhow::Result<T> {
+        decode_answer(&self.base, path, answer)
     }
 
     /// GET that waits while the node answers 503 (as its `Retry-After` says, at most
@@ -766,13 +793,16 @@ impl NodeClient {
                 "node {} sent an unreadable answer to {path}: {error}",
                 self.base
             )),
-            (_, Ok(value)) if value["error"]["message"].is_string() => Err(anyhow!(
-                "{} ({}){}",
-                value["error"]["message"].as_str().unwrap_or_default(),
-                value["error"]["code"].as_str().unwrap_or("error"),
-                self.key_hint(status),
-            )),
-            (_, _) => Err(anyhow!("node {} answered {status} to {path}", self.base)),
+            (_, Ok(value)) => match v1::ErrorBody::deserialize(&value) {
+                Ok(v1::ErrorBody { error }) => Err(anyhow!(
+                    "{} ({}){}",
+                    error.message,
+                    error.code,
+                    self.key_hint(status),
+                )),
+                Err(_) => Err(anyhow!("node {} answered {status} to {path}", self.base)),
+            },
+            (_, Err(_)) => Err(anyhow!("node {} answered {status} to {path}", self.base)),
         }
     }
 }
@@ -813,6 +843,13 @@ impl Answer {
         (200..=299).contains(&self.status)
     }
 
+    /// The node's error document, if the body is one.
+    fn error(&self) -> Option<v1::ErrorDetail> {
+        v1::ErrorBody::deserialize(&self.body)
+            .ok()
+            .map(|body| body.error)
+    }
+
     /// Sleeps as long as the node asked (`Retry-After`, at most [`MAX_RETRY_AFTER`];
     /// one second if it did not say) and says so on stderr. Returns the time slept.
     fn wait(&self, node: &str) -> Duration {
@@ -820,9 +857,9 @@ impl Answer {
             .retry_after
             .unwrap_or(Duration::from_secs(1))
             .clamp(POLL_INTERVAL, MAX_RETRY_AFTER);
-        let reason = self.body["error"]["message"]
-            .as_str()
-            .unwrap_or("unavailable");
+        let reason = self
+            .error()
+            .map_or("unavailable".to_string(), |error| error.message);
         eprintln!(
             "note: node {node} cannot take it now ({reason}); retrying in {} s",
             pause.as_secs_f64()
@@ -833,48 +870,100 @@ impl Answer {
 
     /// One line naming the node's error code and message.
     fn error_text(&self, node: &str, path: &str) -> String {
-        match self.body["error"]["message"].as_str() {
-            Some(message) => format!(
-                "{message} ({})",
-                self.body["error"]["code"].as_str().unwrap_or("error")
-            ),
+        match self.error() {
+            Some(error) => format!("{} ({})", error.message, error.code),
             None => format!("node {node} answered {} to {path}", self.status),
         }
     }
 }
 
-/// One lane's `field` (`next` or `committed`) from a node's nonce answer: under
-/// `lanes.<lane>`, or for the member lane the top-level field (what a node from before
-/// lanes answers).
-fn lane_nonce(answer: &serde_json::Value, lane: Lane, field: &str) -> Option<u64> {
-    answer["lanes"][lane.name()][field]
-        .as_u64()
-        .or_else(|| match lane {
-            Lane::Member => answer[field].as_u64(),
-            Lane::Node => None,
-        })
+/// Reads a node's answer to `path` as `T` (see [`NodeClient::decode`]).
+pub fn decode_answer<T: DeserializeOwned>(
+    node: &str,
+    path: &str,
+    answer: &Value,
+) -> anyhow::Result<T> {
+    T::deserialize(answer).map_err(|error| {
+        anyhow!(
+            "node {node} sent an answer to {path} that is not a {}: {error}",
+            short_type_name::<T>()
+        )
+    })
+}
+
+/// `T`'s name without its module path (`NodeStatus`, `Vec<Order>`).
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut short = String::with_capacity(full.len());
+    for part in full.split_inclusive(['<', '>', ',', ' ']) {
+        short.push_str(part.rsplit("::").next().unwrap_or(part));
+    }
+    short
+}
+
+/// One lane's nonces from a node's nonce answer: under `lanes`, or for the member lane
+/// the top-level ones (what a node from before lanes answers).
+fn lane_nonces(answer: &v1::NonceInfo, lane: Lane) -> Option<v1::LaneNonce> {
+    answer.lanes.get(lane.name()).copied().or(match lane {
+        Lane::Member => Some(v1::LaneNonce {
+            committed: answer.committed,
+            pending: answer.pending,
+            next: answer.next,
+        }),
+        Lane::Node => None,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seisan_types::ids::Nonce;
 
     #[test]
     fn the_nonce_is_read_from_the_bodys_lane() {
-        let answer = serde_json::json!({
-            "member": 1, "committed": 4, "pending": null, "next": 5,
-            "lanes": {
-                "member": {"committed": 4, "pending": null, "next": 5},
-                "node": {"committed": 9, "pending": 11, "next": 12},
-            },
-        });
-        assert_eq!(lane_nonce(&answer, Lane::Member, "next"), Some(5));
-        assert_eq!(lane_nonce(&answer, Lane::Node, "next"), Some(12));
-        assert_eq!(lane_nonce(&answer, Lane::Node, "committed"), Some(9));
+        let answer: v1::NonceInfo = decode_answer(
+            "http://n",
+            "/v1/members/1/nonce",
+            &serde_json::json!({
+                "member": 1, "committed": 4, "pending": null, "next": 5,
+                "lanes": {
+                    "member": {"committed": 4, "pending": null, "next": 5},
+                    "node": {"committed": 9, "pending": 11, "next": 12},
+                },
+            }),
+        )
+        .unwrap();
+        let next = |answer: &v1::NonceInfo, lane| lane_nonces(answer, lane).map(|l| l.next.0);
+        assert_eq!(next(&answer, Lane::Member), Some(5));
+        assert_eq!(next(&answer, Lane::Node), Some(12));
+        assert_eq!(
+            lane_nonces(&answer, Lane::Node).and_then(|l| l.committed),
+            Some(Nonce(9))
+        );
         // A node from before lanes answers the member lane only.
-        let old = serde_json::json!({"member": 1, "committed": 4, "pending": null, "next": 5});
-        assert_eq!(lane_nonce(&old, Lane::Member, "next"), Some(5));
-        assert_eq!(lane_nonce(&old, Lane::Node, "next"), None);
+        let old: v1::NonceInfo = decode_answer(
+            "http://n",
+            "/v1/members/1/nonce",
+            &serde_json::json!({"member": 1, "committed": 4, "pending": null, "next": 5}),
+        )
+        .unwrap();
+        assert_eq!(next(&old, Lane::Member), Some(5));
+        assert_eq!(next(&old, Lane::Node), None);
+    }
+
+    #[test]
+    fn an_answer_of_the_wrong_shape_names_the_endpoint_and_the_field() {
+        let error = decode_answer::<v1::NodeStatus>(
+            "http://n",
+            "/v1/status",
+            &serde_json::json!({"chain_id": "c", "member": 0, "height": "tall"}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("http://n"), "{error}");
+        assert!(error.contains("/v1/status"), "{error}");
+        assert!(error.contains("not a NodeStatus"), "{error}");
+        assert!(error.contains("invalid type"), "{error}");
     }
 
     fn lost(committed: Option<u64>, saved: Option<&str>) -> LostTransaction<'static> {
