@@ -25,23 +25,17 @@
 //!
 //! Nothing here does I/O, so each check is unit-tested against crafted answers,
 //! including answers that break the invariant (a checker that cannot fail proves
-//! nothing).
+//! nothing). Answers arrive as the API's types (`seisan_api::v1`); one the node sent in
+//! the wrong shape (a negative amount is no `u128`) is reported by the caller as a
+//! violation ([`crate::http::Answer::Unreadable`]).
 
 use crate::chain::{ChainTransaction, Movement};
+use crate::http::Answer;
+use seisan_api::v1;
 use seisan_types::custody::{DepositOutcome, DepositRecord, Withdrawal, WithdrawalStatus};
 use seisan_types::ids::{AssetId, MemberId};
-use serde_json::Value;
+use seisan_types::receipt::Receipt;
 use std::collections::BTreeMap;
-
-/// Parses an API amount: a decimal string of a `u128` (a negative or fractional value
-/// cannot parse, which is how a negative balance would show up).
-pub fn parse_amount(value: &Value) -> Result<u128, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("amount {value} is not a string"))?;
-    text.parse::<u128>()
-        .map_err(|error| format!("amount {text:?} is not a u128: {error}"))
-}
 
 /// One asset's supply as `GET /v1/supply` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,36 +48,13 @@ pub struct Supply {
 
 /// Checks a `GET /v1/supply` answer: every asset holds `held == credited - debited`.
 /// Returns the answer's height and supplies, or every violation found.
-pub fn check_supply(answer: &Value) -> Result<(u64, Vec<Supply>), Vec<String>> {
+pub fn check_supply(answer: &v1::Supply) -> Result<(u64, Vec<Supply>), Vec<String>> {
     let mut violations = Vec::new();
-    let height = answer["height"].as_u64().unwrap_or_else(|| {
-        violations.push(format!("supply answer has no height: {answer}"));
-        0
-    });
+    let height = answer.height.0;
     let mut supplies = Vec::new();
-    let Some(assets) = answer["assets"].as_array() else {
-        violations.push(format!("supply answer has no assets: {answer}"));
-        return Err(violations);
-    };
-    for asset in assets {
-        let symbol = asset["symbol"].as_str().unwrap_or("?").to_string();
-        let parsed = (
-            parse_amount(&asset["credited"]),
-            parse_amount(&asset["debited"]),
-            parse_amount(&asset["held"]),
-        );
-        let (credited, debited, held) = match parsed {
-            (Ok(credited), Ok(debited), Ok(held)) => (credited, debited, held),
-            (credited, debited, held) => {
-                for error in [credited.err(), debited.err(), held.err()]
-                    .into_iter()
-                    .flatten()
-                {
-                    violations.push(format!("{symbol} at height {height}: {error}"));
-                }
-                continue;
-            }
-        };
+    for asset in &answer.assets {
+        let symbol = asset.symbol.clone();
+        let (credited, debited, held) = (asset.credited.0, asset.debited.0, asset.held.0);
         match credited.checked_sub(debited) {
             Some(expected) if expected == held => {}
             Some(expected) => violations.push(format!(
@@ -107,37 +78,30 @@ pub fn check_supply(answer: &Value) -> Result<(u64, Vec<Supply>), Vec<String>> {
     }
 }
 
-/// Checks a `GET /v1/members/{m}/balances` answer: every component parses as a `u128`
-/// and their sum does not overflow. Returns the height and each asset's total.
-pub fn check_balances(answer: &Value) -> Result<(u64, BTreeMap<String, u128>), Vec<String>> {
+/// Checks a `GET /v1/members/{m}/balances` answer: the sum of every asset's
+/// components does not overflow. Returns the height and each asset's total.
+pub fn check_balances(answer: &v1::Balances) -> Result<(u64, BTreeMap<String, u128>), Vec<String>> {
     let mut violations = Vec::new();
-    let height = answer["height"].as_u64().unwrap_or(0);
-    let member = answer["member"].clone();
     let mut totals = BTreeMap::new();
-    let Some(balances) = answer["balances"].as_array() else {
-        return Err(vec![format!("balances answer has no balances: {answer}")]);
-    };
-    for entry in balances {
-        let symbol = entry["symbol"].as_str().unwrap_or("?").to_string();
-        let mut total: Option<u128> = Some(0);
-        for part in ["inventory", "locked", "customers"] {
-            match parse_amount(&entry["balance"][part]) {
-                Ok(value) => total = total.and_then(|sum| sum.checked_add(value)),
-                Err(error) => {
-                    violations.push(format!("member {member} {symbol} {part}: {error}"));
-                    total = None;
-                }
-            }
-        }
+    for entry in &answer.balances {
+        let balance = entry.balance;
+        let total = balance
+            .inventory
+            .0
+            .checked_add(balance.locked.0)
+            .and_then(|sum| sum.checked_add(balance.customers.0));
         match total {
             Some(total) => {
-                totals.insert(symbol, total);
+                totals.insert(entry.symbol.clone(), total);
             }
-            None => violations.push(format!("member {member} {symbol}: balance overflows")),
+            None => violations.push(format!(
+                "member {} {}: balance overflows",
+                answer.member, entry.symbol
+            )),
         }
     }
     if violations.is_empty() {
-        Ok((height, totals))
+        Ok((answer.height.0, totals))
     } else {
         Err(violations)
     }
@@ -418,21 +382,17 @@ pub struct ReserveLine {
     pub cold: u128,
 }
 
-/// Parses the `assets` of a `GET /v1/reserves` answer.
-pub fn parse_reserves(answer: &Value) -> Result<Vec<ReserveLine>, String> {
-    let lines = answer["assets"]
-        .as_array()
-        .ok_or_else(|| format!("reserves answer has no assets: {answer}"))?;
-    lines
+/// The lines of a `GET /v1/reserves` answer.
+pub fn parse_reserves(answer: &v1::Reserves) -> Vec<ReserveLine> {
+    answer
+        .assets
         .iter()
-        .map(|line| {
-            Ok(ReserveLine {
-                symbol: line["symbol"].as_str().unwrap_or("?").to_string(),
-                liabilities: parse_amount(&line["liabilities"])?,
-                pending_withdrawals: parse_amount(&line["pending_withdrawals"])?,
-                hot: parse_amount(&line["hot"])?,
-                cold: parse_amount(&line["cold"])?,
-            })
+        .map(|line| ReserveLine {
+            symbol: line.symbol.clone(),
+            liabilities: line.liabilities.0,
+            pending_withdrawals: line.pending_withdrawals.0,
+            hot: line.hot.0,
+            cold: line.cold.0,
         })
         .collect()
 }
@@ -515,33 +475,34 @@ pub fn check_account_flow(label: &str, flow: &AccountFlow) -> Option<String> {
 /// the bank is connected and every exchange's line is reconciled with nothing in
 /// flight (no pending withdrawal, no unattested credit or payment, no unmirrored
 /// settlement, no unexplained difference). `Err` says what is still outstanding.
-pub fn check_reconciliation_settled(answer: &Value) -> Result<(), String> {
-    if answer["bank_connected"] != true {
-        return Err(format!("the bank is not connected: {answer}"));
+pub fn check_reconciliation_settled(answer: &v1::Reconciliation) -> Result<(), String> {
+    if !answer.bank_connected {
+        return Err(format!("the bank is not connected: {answer:?}"));
     }
-    if answer["unexplained_total"] != "0" {
+    if answer.unexplained_total != "0" {
         return Err(format!(
-            "unexplained total {} (watcher error {})",
-            answer["unexplained_total"], answer["watcher_error"]
+            "unexplained total {} (watcher error {:?})",
+            answer.unexplained_total, answer.watcher_error
         ));
     }
-    let Some(lines) = answer["exchanges"].as_array() else {
-        return Err(format!("no exchanges in {answer}"));
-    };
     let mut outstanding = Vec::new();
-    for line in lines {
-        for field in [
-            "pending_withdrawals",
-            "unattested_credits",
-            "unattested_withdrawal_payments",
-            "unmirrored_settlement",
+    for line in &answer.exchanges {
+        // An amount the node could not read (null) is outstanding too.
+        for (field, value) in [
+            ("pending_withdrawals", Some(&line.pending_withdrawals)),
+            ("unattested_credits", line.unattested_credits.as_ref()),
+            (
+                "unattested_withdrawal_payments",
+                line.unattested_withdrawal_payments.as_ref(),
+            ),
+            ("unmirrored_settlement", Some(&line.unmirrored_settlement)),
         ] {
-            if line[field] != "0" {
-                outstanding.push(format!("{} {field}={}", line["member"], line[field]));
+            if value.map(String::as_str) != Some("0") {
+                outstanding.push(format!("{} {field}={value:?}", line.member));
             }
         }
-        if line["reconciled"] != true {
-            outstanding.push(format!("{} not reconciled: {line}", line["member"]));
+        if !line.reconciled {
+            outstanding.push(format!("{} not reconciled: {line:?}", line.member));
         }
     }
     if outstanding.is_empty() {
@@ -658,7 +619,7 @@ impl ChainRecord {
 pub struct Acknowledged {
     pub id: String,
     pub height: u64,
-    pub receipt: Value,
+    pub receipt: Receipt,
 }
 
 /// How a node's `GET /v1/transactions/{id}` answer relates to an acknowledgement.
@@ -673,34 +634,33 @@ pub enum AckCheck {
     Lost(String),
 }
 
-/// Compares a node's answer (status code and body) with an acknowledgement, given the
-/// node's height when it answered.
+/// Compares a node's answer to `GET /v1/transactions/{id}` with an acknowledgement,
+/// given the node's height when it answered.
 pub fn check_acknowledged(
     ack: &Acknowledged,
     node_height: u64,
-    code: u16,
-    answer: &Value,
+    answer: &Answer<v1::TransactionStatus>,
 ) -> AckCheck {
-    let finalized = code == 200 && answer["status"] == "finalized";
-    if !finalized {
-        if node_height < ack.height {
-            return AckCheck::NotYet;
+    let status = match answer {
+        Answer::Document(status) if status.status == v1::TxState::Finalized => status,
+        _ if node_height < ack.height => return AckCheck::NotYet,
+        other => {
+            return AckCheck::Lost(format!(
+                "transaction {} acknowledged at height {} is {other:?} on a node at height {node_height}",
+                ack.id, ack.height
+            ))
         }
+    };
+    if status.height.map(|height| height.0) != Some(ack.height) {
         return AckCheck::Lost(format!(
-            "transaction {} acknowledged at height {} is {code} {answer} on a node at height {node_height}",
-            ack.id, ack.height
+            "transaction {} acknowledged at height {} is now at height {:?}",
+            ack.id, ack.height, status.height
         ));
     }
-    if answer["height"].as_u64() != Some(ack.height) {
+    if status.receipt.as_ref() != Some(&ack.receipt) {
         return AckCheck::Lost(format!(
-            "transaction {} acknowledged at height {} is now at height {}",
-            ack.id, ack.height, answer["height"]
-        ));
-    }
-    if answer["receipt"] != ack.receipt {
-        return AckCheck::Lost(format!(
-            "transaction {} at height {} has receipt {} but was acknowledged with {}",
-            ack.id, ack.height, answer["receipt"], ack.receipt
+            "transaction {} at height {} has receipt {:?} but was acknowledged with {:?}",
+            ack.id, ack.height, status.receipt, ack.receipt
         ));
     }
     AckCheck::Same
@@ -711,27 +671,26 @@ pub fn check_acknowledged(
 /// must name the liar (an honest validator on record means a checker, a watcher or the
 /// evidence rule is wrong) and be verified. Returns the items, to compare across nodes
 /// and count, or the violations.
-pub fn check_evidence(answer: &Value, liar: Option<u64>) -> Result<Vec<Value>, Vec<String>> {
-    let Some(items) = answer["evidence"].as_array() else {
-        return Err(vec![format!("no evidence list in {answer}")]);
-    };
+pub fn check_evidence(
+    answer: &v1::EvidenceList,
+    liar: Option<u64>,
+) -> Result<Vec<v1::EvidenceEntry>, Vec<String>> {
     let mut violations = Vec::new();
-    for item in items {
-        let member = item["member"].as_u64();
-        if member.is_none() || member != liar {
+    for item in &answer.evidence {
+        if Some(u64::from(item.member.0)) != liar {
             violations.push(format!(
-                "evidence ({}) names member {} but only {} lies: {item}",
-                item["kind"],
-                item["member"],
+                "evidence ({}) names member {} but only {} lies: {item:?}",
+                item.kind,
+                item.member,
                 liar.map_or("nobody".to_string(), |liar| format!("member {liar}"))
             ));
         }
-        if item["verified"] != true {
-            violations.push(format!("evidence not verified: {item}"));
+        if !item.verified {
+            violations.push(format!("evidence not verified: {item:?}"));
         }
     }
     if violations.is_empty() {
-        Ok(items.clone())
+        Ok(answer.evidence.clone())
     } else {
         Err(violations)
     }
@@ -742,29 +701,37 @@ mod tests {
     #[test]
     fn evidence_may_name_the_liar_only() {
         let against = |member: u64, verified: bool| serde_json::json!({"member": member, "kind": "ContradictingAttestation", "verified": verified, "evidence": {}});
-        let liar_only = serde_json::json!({"evidence": [against(3, true), against(3, true)]});
+        let list = |items: Vec<serde_json::Value>| -> super::v1::EvidenceList {
+            serde_json::from_value(serde_json::json!({ "evidence": items })).unwrap()
+        };
+        let liar_only = list(vec![against(3, true), against(3, true)]);
         assert_eq!(check_evidence(&liar_only, Some(3)).unwrap().len(), 2);
-        let honest_named = serde_json::json!({"evidence": [against(3, true), against(1, true)]});
+        let honest_named = list(vec![against(3, true), against(1, true)]);
         assert_eq!(check_evidence(&honest_named, Some(3)).unwrap_err().len(), 1);
         assert!(
             check_evidence(&liar_only, None).is_err(),
             "no liar, no evidence"
         );
-        let unverified = serde_json::json!({"evidence": [against(3, false)]});
+        let unverified = list(vec![against(3, false)]);
         assert!(check_evidence(&unverified, Some(3)).is_err());
-        assert!(check_evidence(&serde_json::json!({}), Some(3)).is_err());
-        assert!(check_evidence(&serde_json::json!({"evidence": []}), None)
-            .unwrap()
-            .is_empty());
+        assert!(check_evidence(&list(vec![]), None).unwrap().is_empty());
     }
 
     use super::*;
     use serde_json::json;
 
-    fn supply(credited: &str, debited: &str, held: &str) -> Value {
-        json!({"height": 7, "state_root": "00", "assets": [
+    /// A supply answer as the node sends it, read the way the run reads it.
+    fn supply_answer(credited: &str, debited: &str, held: &str) -> Answer<v1::Supply> {
+        let body = json!({"height": 7, "state_root": "00".repeat(32), "assets": [
             {"asset": 0, "symbol": "ETH", "credited": credited, "debited": debited, "held": held, "locked": "0"}
-        ]})
+        ]});
+        crate::http::read("http://n/v1/supply", 200, &body)
+    }
+
+    fn supply(credited: &str, debited: &str, held: &str) -> v1::Supply {
+        supply_answer(credited, debited, held)
+            .document()
+            .expect("a well-formed supply answer")
     }
 
     #[test]
@@ -781,29 +748,31 @@ mod tests {
             1
         );
         assert_eq!(check_supply(&supply("10", "30", "0")).unwrap_err().len(), 1);
-        assert_eq!(
-            check_supply(&supply("100", "0", "-1")).unwrap_err().len(),
-            1
-        );
-        assert!(check_supply(&json!({"height": 1})).is_err());
+        // A negative amount is no amount: the run reports the answer as unreadable.
+        assert!(matches!(
+            supply_answer("100", "0", "-1"),
+            Answer::Unreadable(_)
+        ));
+        assert!(matches!(
+            crate::http::read::<v1::Supply>("http://n/v1/supply", 200, &json!({"height": 1})),
+            Answer::Unreadable(_)
+        ));
     }
 
     #[test]
     fn negative_or_overflowing_balances_are_violations() {
-        let good = json!({"member": 1, "height": 3, "balances": [
-            {"asset": 0, "symbol": "ETH", "balance": {"inventory": "5", "locked": "2", "customers": "1"}}
-        ]});
+        let balances = |inventory: &str| {
+            let body = json!({"member": 1, "height": 3, "balances": [
+                {"asset": 0, "symbol": "ETH", "balance": {"inventory": inventory, "locked": "2", "customers": "1"}}
+            ]});
+            crate::http::read::<v1::Balances>("http://n/v1/members/1/balances", 200, &body)
+        };
+        let good = balances("5").document().unwrap();
         let (height, totals) = check_balances(&good).unwrap();
         assert_eq!(height, 3);
         assert_eq!(totals["ETH"], 8);
-        let negative = json!({"member": 1, "height": 3, "balances": [
-            {"asset": 0, "symbol": "ETH", "balance": {"inventory": "-5", "locked": "2", "customers": "1"}}
-        ]});
-        assert!(check_balances(&negative).is_err());
-        let max = u128::MAX.to_string();
-        let overflow = json!({"member": 1, "height": 3, "balances": [
-            {"asset": 0, "symbol": "ETH", "balance": {"inventory": max, "locked": "2", "customers": "0"}}
-        ]});
+        assert!(matches!(balances("-5"), Answer::Unreadable(_)));
+        let overflow = balances(&u128::MAX.to_string()).document().unwrap();
         assert!(check_balances(&overflow).is_err());
     }
 
@@ -837,18 +806,46 @@ mod tests {
 
     #[test]
     fn reconciliation_is_settled_only_with_nothing_in_flight() {
-        let line = |pending: &str, reconciled: bool| {
-            json!({"member": "exchange-a", "pending_withdrawals": pending,
-                   "unattested_credits": "0", "unattested_withdrawal_payments": "0",
-                   "unmirrored_settlement": "0", "reconciled": reconciled})
+        let line = |pending: &str, reconciled: bool| v1::ExchangeLine {
+            member: "exchange-a".into(),
+            ledger_fiat: "100".into(),
+            pending_withdrawals: pending.into(),
+            unmirrored_settlement: "0".into(),
+            unconfirmed_mirrors: "0".into(),
+            bank_trust: Some("100".into()),
+            unattested_credits: Some("0".into()),
+            unattested_withdrawal_payments: Some("0".into()),
+            conflicting_entries: vec![],
+            unexplained_difference: Some("0".into()),
+            reconciled,
         };
-        let answer = |lines: Vec<Value>, unexplained: &str| json!({"bank_connected": true, "unexplained_total": unexplained, "exchanges": lines});
+        let answer = |lines: Vec<v1::ExchangeLine>, unexplained: &str| v1::Reconciliation {
+            height: 9,
+            asset: "JPY".into(),
+            bank_connected: true,
+            exchanges: lines,
+            unexplained_total: unexplained.into(),
+            mirrors: Default::default(),
+            unconfirmed: vec![],
+            clean: true,
+            outstanding: vec![],
+            currencies: BTreeMap::new(),
+            mirror_confirm_bound_ms: 60_000,
+            watcher_error: None,
+        };
         assert!(check_reconciliation_settled(&answer(vec![line("0", true)], "0")).is_ok());
         assert!(check_reconciliation_settled(&answer(vec![line("5", true)], "0")).is_err());
         assert!(check_reconciliation_settled(&answer(vec![line("0", false)], "0")).is_err());
         assert!(check_reconciliation_settled(&answer(vec![line("0", true)], "3")).is_err());
-        let mut disconnected = answer(vec![line("0", true)], "0");
-        disconnected["bank_connected"] = json!(false);
+        let unread = v1::ExchangeLine {
+            unattested_credits: None,
+            ..line("0", true)
+        };
+        assert!(check_reconciliation_settled(&answer(vec![unread], "0")).is_err());
+        let disconnected = v1::Reconciliation {
+            bank_connected: false,
+            ..answer(vec![line("0", true)], "0")
+        };
         assert!(check_reconciliation_settled(&disconnected).is_err());
     }
 
@@ -1092,11 +1089,14 @@ mod tests {
 
     #[test]
     fn custody_must_equal_the_ledger_exactly() {
-        let answer = json!({"assets": [
-            {"symbol": "ETH", "liabilities": "1000", "pending_withdrawals": "0", "hot": "60", "cold": "1030"},
-            {"symbol": "WBTC", "liabilities": "50", "pending_withdrawals": "0", "hot": "5", "cold": "45"}
-        ]});
-        let lines = parse_reserves(&answer).unwrap();
+        let line = |symbol: &str, liabilities, hot, cold| ReserveLine {
+            symbol: symbol.into(),
+            liabilities,
+            pending_withdrawals: 0,
+            hot,
+            cold,
+        };
+        let lines = vec![line("ETH", 1000, 60, 1030), line("WBTC", 50, 5, 45)];
         assert!(check_custody_exact(&lines, "ETH", 10, 100, &["ETH", "WBTC"]).is_empty());
         // Gas not accounted for, a coin missing, a payout still pending.
         assert_eq!(
@@ -1120,7 +1120,6 @@ mod tests {
             check_custody_exact(&lines[..1], "ETH", 10, 100, &["ETH", "WBTC"]).len(),
             1
         );
-        assert!(parse_reserves(&json!({"assets": [{"symbol": "ETH", "hot": "-1"}]})).is_err());
     }
 
     #[test]
@@ -1157,29 +1156,54 @@ mod tests {
 
     #[test]
     fn acknowledged_transactions_must_stay_with_their_receipt() {
+        use seisan_types::receipt::TxOutcome;
+        use seisan_types::{Hash, Height, Nonce};
+        let receipt = |outcome: TxOutcome| Receipt {
+            tx_id: Hash([0xab; 32]),
+            member: MemberId(1),
+            nonce: Nonce(4),
+            kind: "place_order".into(),
+            outcome,
+            events: vec![],
+        };
         let ack = Acknowledged {
             id: "ab".into(),
             height: 5,
-            receipt: json!({"ok": true}),
+            receipt: receipt(TxOutcome::Applied),
         };
-        let same = json!({"status": "finalized", "height": 5, "receipt": {"ok": true}});
-        assert_eq!(check_acknowledged(&ack, 9, 200, &same), AckCheck::Same);
+        let finalized = |height: u64, outcome: TxOutcome| {
+            Answer::Document(v1::TransactionStatus::finalized(
+                Hash([0xab; 32]),
+                Height(height),
+                0,
+                receipt(outcome),
+            ))
+        };
+        let not_found = Answer::Refused(404, Some(v1::ErrorBody::new("not_found", "unknown")));
         assert_eq!(
-            check_acknowledged(&ack, 3, 404, &json!({})),
-            AckCheck::NotYet
+            check_acknowledged(&ack, 9, &finalized(5, TxOutcome::Applied)),
+            AckCheck::Same
         );
+        assert_eq!(check_acknowledged(&ack, 3, &not_found), AckCheck::NotYet);
         assert!(matches!(
-            check_acknowledged(&ack, 5, 404, &json!({})),
+            check_acknowledged(&ack, 5, &not_found),
             AckCheck::Lost(_)
         ));
-        let moved = json!({"status": "finalized", "height": 6, "receipt": {"ok": true}});
+        let pending = Answer::Document(v1::TransactionStatus::pending(Hash([0xab; 32])));
         assert!(matches!(
-            check_acknowledged(&ack, 9, 200, &moved),
+            check_acknowledged(&ack, 5, &pending),
             AckCheck::Lost(_)
         ));
-        let other = json!({"status": "finalized", "height": 5, "receipt": {"ok": false}});
         assert!(matches!(
-            check_acknowledged(&ack, 9, 200, &other),
+            check_acknowledged(&ack, 9, &finalized(6, TxOutcome::Applied)),
+            AckCheck::Lost(_)
+        ));
+        let rejected = TxOutcome::Rejected {
+            code: "x".into(),
+            reason: "y".into(),
+        };
+        assert!(matches!(
+            check_acknowledged(&ack, 9, &finalized(5, rejected)),
             AckCheck::Lost(_)
         ));
     }

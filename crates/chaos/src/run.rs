@@ -7,7 +7,7 @@
 use crate::chain::{self, ChainTransaction};
 use crate::cluster::{funded_members, opening_total, Cluster, FIAT_MEMBERS, GAS_BUFFER_WEI};
 use crate::faults::{quorum_losses_required, Fault, FaultKind, FaultPlan, QuorumLoss, Stop};
-use crate::http;
+use crate::http::{self, Answer};
 use crate::invariants::{
     check_account_flow, check_acknowledged, check_balances, check_bank_books,
     check_credited_within_sent, check_crypto_bounds, check_custody_exact,
@@ -18,6 +18,7 @@ use crate::invariants::{
 use crate::workload::{crypto_deposit, deposit, run_client, Endpoints, Shared};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, Direction, HttpBank};
 use seisan_types::custody::{DepositRecord, Withdrawal, WithdrawalStatus};
 use seisan_types::{AssetId, Role};
@@ -504,9 +505,7 @@ fn fund_trust_accounts(cluster: &Cluster, urls: &[String], shared: &Shared) -> a
 
 /// The fiat asset's credited total on a node, if it answers.
 fn fiat_credited(url: &str) -> Option<u128> {
-    let (200, answer) = http::get(&format!("{url}/v1/supply")).ok()? else {
-        return None;
-    };
+    let answer: v1::Supply = http::get_as(&format!("{url}/v1/supply")).ok()?.document()?;
     let (_, supplies) = check_supply(&answer).ok()?;
     supplies
         .into_iter()
@@ -841,8 +840,8 @@ fn run_checker(
                 ));
             }
             last_height[index] = last_height[index].max(height);
-            if let Ok((200, answer)) = http::get(&format!("{url}/v1/supply")) {
-                match check_supply(&answer) {
+            match http::get_as::<v1::Supply>(&format!("{url}/v1/supply")) {
+                Ok(Answer::Document(answer)) => match check_supply(&answer) {
                     Ok((height, supplies)) => {
                         // Read after the supply: the workload's totals only grow, so
                         // they bound what the ledger could have seen.
@@ -870,7 +869,10 @@ fn run_checker(
                     Err(problems) => problems
                         .into_iter()
                         .for_each(|text| findings.violation(format!("{url}: {text}"))),
-                }
+                },
+                Ok(Answer::Unreadable(text)) => findings.violation(text),
+                // Unreachable or refusing (paused, partitioned, catching up): no finding.
+                Ok(Answer::Refused(..)) | Err(_) => {}
             }
             let upto = height.min(checked[index] + BLOCKS_PER_TICK);
             for h in checked[index] + 1..=upto {
@@ -914,13 +916,13 @@ fn run_checker(
 }
 
 fn block_root(url: &str, height: u64) -> Option<(String, String)> {
-    match http::get(&format!("{url}/v1/blocks/{height}")) {
-        Ok((200, body)) => Some((
-            body["hash"].as_str()?.to_string(),
-            body["block"]["header"]["state_root"].as_str()?.to_string(),
-        )),
-        _ => None,
-    }
+    let document: v1::BlockDocument = http::get_as(&format!("{url}/v1/blocks/{height}"))
+        .ok()?
+        .document()?;
+    Some((
+        document.hash.to_hex(),
+        document.block.header.state_root.to_hex(),
+    ))
 }
 
 fn check_some_acknowledged(
@@ -940,10 +942,10 @@ fn check_some_acknowledged(
             .collect()
     };
     for ack in sample {
-        let Ok((code, answer)) = http::get(&format!("{url}/v1/transactions/{}", ack.id)) else {
+        let Ok(answer) = http::get_as(&format!("{url}/v1/transactions/{}", ack.id)) else {
             return;
         };
-        if let AckCheck::Lost(text) = check_acknowledged(&ack, height, code, &answer) {
+        if let AckCheck::Lost(text) = check_acknowledged(&ack, height, &answer) {
             findings.lost(&ack.id, format!("{url}: {text}"));
         }
     }
@@ -954,14 +956,24 @@ fn check_some_acknowledged(
 /// balances were all read from one state and must add up to the supply exactly.
 /// Returns whether the comparison could be made.
 fn check_holdings(url: &str, members: &[String], findings: &Findings) -> bool {
-    let Ok((200, before)) = http::get(&format!("{url}/v1/supply")) else {
+    let supply = || {
+        http::get_as::<v1::Supply>(&format!("{url}/v1/supply"))
+            .ok()?
+            .document()
+    };
+    let Some(before) = supply() else {
         return false;
     };
     let mut totals = Vec::new();
     let mut heights = BTreeSet::new();
     for member in members {
-        let Ok((200, answer)) = http::get(&format!("{url}/v1/members/{member}/balances")) else {
-            return false;
+        let answer = match http::get_as(&format!("{url}/v1/members/{member}/balances")) {
+            Ok(Answer::Document(answer)) => answer,
+            Ok(Answer::Unreadable(text)) => {
+                findings.violation(text);
+                return false;
+            }
+            Ok(Answer::Refused(..)) | Err(_) => return false,
         };
         match check_balances(&answer) {
             Ok((height, member_totals)) => {
@@ -976,7 +988,7 @@ fn check_holdings(url: &str, members: &[String], findings: &Findings) -> bool {
             }
         }
     }
-    let Ok((200, after)) = http::get(&format!("{url}/v1/supply")) else {
+    let Some(after) = supply() else {
         return false;
     };
     let (Ok((height_before, supplies)), Ok((height_after, _))) =
@@ -984,8 +996,7 @@ fn check_holdings(url: &str, members: &[String], findings: &Findings) -> bool {
     else {
         return false;
     };
-    let same_state =
-        before["state_root"].is_string() && before["state_root"] == after["state_root"];
+    let same_state = before.state_root == after.state_root;
     let read_between = heights
         .iter()
         .all(|height| (height_before..=height_after).contains(height));
@@ -1062,12 +1073,11 @@ fn final_checks(
                 for ack in acks {
                     let address = format!("{url}/v1/transactions/{}", ack.id);
                     // A kept connection the node closed fails once: ask again afresh.
-                    let answer = http::get_with(&agent, &address).or_else(|_| http::get(&address));
+                    let answer =
+                        http::get_as_with(&agent, &address).or_else(|_| http::get_as(&address));
                     match answer {
-                        Ok((code, answer)) => {
-                            if let AckCheck::Lost(text) =
-                                check_acknowledged(ack, height, code, &answer)
-                            {
+                        Ok(answer) => {
+                            if let AckCheck::Lost(text) = check_acknowledged(ack, height, &answer) {
                                 findings.lost(&ack.id, format!("{url}: {text}"));
                             }
                         }
@@ -1083,22 +1093,25 @@ fn final_checks(
     );
     let unknown = shared.unknown.lock().expect("unknown").clone();
     for id in &unknown {
-        let answers: Vec<(u16, serde_json::Value)> = urls
+        // Per node: where the transaction is finalized and with what receipt, or
+        // `None` (pending, unknown, unreadable).
+        type Outcome = Option<(
+            Option<seisan_types::Height>,
+            Option<seisan_types::receipt::Receipt>,
+        )>;
+        let answers: Vec<Outcome> = urls
             .iter()
-            .filter_map(|url| http::get(&format!("{url}/v1/transactions/{id}")).ok())
-            .map(|(code, answer)| {
-                let finalized = code == 200 && answer["status"] == "finalized";
-                (
-                    code,
-                    if finalized {
-                        serde_json::json!([answer["height"], answer["receipt"]])
-                    } else {
-                        serde_json::Value::Null
-                    },
-                )
+            .filter_map(|url| {
+                http::get_as::<v1::TransactionStatus>(&format!("{url}/v1/transactions/{id}")).ok()
+            })
+            .map(|answer| match answer {
+                Answer::Document(status) if status.status == v1::TxState::Finalized => {
+                    Some((status.height, status.receipt))
+                }
+                _ => None,
             })
             .collect();
-        if answers.windows(2).any(|pair| pair[0].1 != pair[1].1) {
+        if answers.windows(2).any(|pair| pair[0] != pair[1]) {
             findings.divergence(format!(
                 "transaction {id} (outcome unknown to its client) differs between nodes: {answers:?}"
             ));
@@ -1106,14 +1119,15 @@ fn final_checks(
     }
     let members = all_member_names(genesis);
     for url in urls {
-        match http::get(&format!("{url}/v1/supply")) {
-            Ok((200, answer)) => {
+        match http::get_as::<v1::Supply>(&format!("{url}/v1/supply")) {
+            Ok(Answer::Document(answer)) => {
                 if let Err(problems) = check_supply(&answer) {
                     problems
                         .into_iter()
                         .for_each(|text| findings.violation(format!("{url}: {text}")));
                 }
             }
+            Ok(Answer::Unreadable(text)) => findings.violation(text),
             _ => findings.violation(format!("{url} does not answer /v1/supply after the run")),
         }
         // The workload has stopped, so the state settles; a few tries suffice.
@@ -1156,16 +1170,18 @@ fn evidence_checks(cluster: &Cluster, urls: &[String], findings: &Findings) {
         }
         let mut lists = Vec::new();
         for url in &honest {
-            match http::get(&format!("{url}/v1/evidence")) {
-                Ok((200, answer)) => match check_evidence(&answer, liar.as_ref().map(|l| l.1)) {
-                    Ok(items) => lists.push(items),
-                    Err(violations) => {
-                        for text in violations {
-                            findings.violation(format!("{url}: {text}"));
+            match http::get_as::<v1::EvidenceList>(&format!("{url}/v1/evidence")) {
+                Ok(Answer::Document(answer)) => {
+                    match check_evidence(&answer, liar.as_ref().map(|l| l.1)) {
+                        Ok(items) => lists.push(items),
+                        Err(violations) => {
+                            for text in violations {
+                                findings.violation(format!("{url}: {text}"));
+                            }
+                            return;
                         }
-                        return;
                     }
-                },
+                }
                 other => {
                     findings.violation(format!("{url} /v1/evidence answered {other:?}"));
                     return;
@@ -1187,9 +1203,7 @@ fn evidence_checks(cluster: &Cluster, urls: &[String], findings: &Findings) {
     let items = last.first().cloned().unwrap_or_default();
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for item in &items {
-        *kinds
-            .entry(item["kind"].as_str().unwrap_or("?").to_string())
-            .or_insert(0) += 1;
+        *kinds.entry(item.kind.clone()).or_insert(0) += 1;
     }
     match liar {
         Some((name, _)) if items.is_empty() => findings.violation(format!(
@@ -1215,12 +1229,15 @@ fn bank_checks(cluster: &Cluster, house_url: &str, shared: &Shared, findings: &F
     let started = Instant::now();
     let mut outstanding = String::new();
     let settled = loop {
-        match http::get(&format!("{house_url}/v1/reconciliation")) {
-            Ok((200, answer)) => match check_reconciliation_settled(&answer) {
+        match http::get_as::<v1::Reconciliation>(&format!("{house_url}/v1/reconciliation")) {
+            Ok(Answer::Document(answer)) => match check_reconciliation_settled(&answer) {
                 Ok(()) => break true,
                 Err(text) => outstanding = text,
             },
-            Ok((code, answer)) => outstanding = format!("reconciliation answered {code} {answer}"),
+            Ok(Answer::Unreadable(text)) => outstanding = text,
+            Ok(Answer::Refused(code, error)) => {
+                outstanding = format!("reconciliation answered {code} {error:?}")
+            }
             Err(error) => outstanding = format!("reconciliation: {error}"),
         }
         if started.elapsed() > BANK_SETTLE_BOUND {
@@ -1247,8 +1264,8 @@ fn bank_checks(cluster: &Cluster, house_url: &str, shared: &Shared, findings: &F
             return false;
         }
     };
-    let ledger = match http::get(&format!("{house_url}/v1/supply")) {
-        Ok((200, answer)) => check_supply(&answer).ok().and_then(|(_, supplies)| {
+    let ledger = match http::get_as::<v1::Supply>(&format!("{house_url}/v1/supply")) {
+        Ok(Answer::Document(answer)) => check_supply(&answer).ok().and_then(|(_, supplies)| {
             supplies
                 .into_iter()
                 .find(|supply| supply.symbol == FIAT_SYMBOL)
@@ -1385,8 +1402,13 @@ impl CustodyContext {
 }
 
 /// Every record of a paged custody list (`/v1/deposits`, `/v1/withdrawals`), following
-/// `next_after`, if the node answers every page.
-fn all_pages(url: &str, list: &str) -> Option<serde_json::Value> {
+/// `next_after`, if the node answers every page: `split` takes a page (the list's
+/// `v1` type) apart into its records and its `next_after`.
+fn all_pages<P: serde::de::DeserializeOwned, T>(
+    url: &str,
+    list: &str,
+    split: impl Fn(P) -> (Vec<T>, Option<String>),
+) -> Option<Vec<T>> {
     let mut records = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -1394,26 +1416,30 @@ fn all_pages(url: &str, list: &str) -> Option<serde_json::Value> {
             Some(cursor) => format!("{url}/v1/{list}?after={cursor}"),
             None => format!("{url}/v1/{list}"),
         };
-        let (200, mut answer) = http::get(&page).ok()? else {
-            return None;
-        };
-        records.append(answer[list].as_array_mut()?);
-        after = match &answer["next_after"] {
-            serde_json::Value::Null => return Some(serde_json::Value::Array(records)),
-            serde_json::Value::String(cursor) => Some(cursor.clone()),
-            other => Some(other.to_string()),
-        };
+        let (mut page, next) = split(http::get_as::<P>(&page).ok()?.document()?);
+        records.append(&mut page);
+        match next {
+            None => return Some(records),
+            next => after = next,
+        }
     }
 }
 
 /// A node's deposit records, if it answers.
 fn deposit_records(url: &str) -> Option<Vec<DepositRecord>> {
-    serde_json::from_value(all_pages(url, "deposits")?).ok()
+    all_pages(url, "deposits", |page: v1::Deposits| {
+        (page.deposits, page.next_after)
+    })
 }
 
 /// A node's withdrawals, if it answers.
 fn withdrawal_records(url: &str) -> Option<Vec<Withdrawal>> {
-    serde_json::from_value(all_pages(url, "withdrawals")?).ok()
+    all_pages(url, "withdrawals", |page: v1::Withdrawals| {
+        (
+            page.withdrawals,
+            page.next_after.map(|after| after.to_string()),
+        )
+    })
 }
 
 /// Each registered exchange deposits [`OPENING_CRYPTO`] on the chain; waits until every
@@ -1565,12 +1591,13 @@ fn check_against_chain(
     custody: &CustodyContext,
 ) -> anyhow::Result<Vec<String>> {
     let chain = &cluster.anvil.chain;
-    let (code, answer) = http::get(&format!("{house_url}/v1/reserves"))?;
-    anyhow::ensure!(code == 200, "reserves answered {code} {answer}");
-    let lines = parse_reserves(&answer).map_err(|text| anyhow::anyhow!(text))?;
-    let block = answer["public_chain_block"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("reserves name no block: {answer}"))?;
+    let answer = match http::get_as::<v1::Reserves>(&format!("{house_url}/v1/reserves"))? {
+        Answer::Document(answer) => answer,
+        Answer::Unreadable(text) => anyhow::bail!(text),
+        Answer::Refused(code, error) => anyhow::bail!("reserves answered {code} {error:?}"),
+    };
+    let lines = parse_reserves(&answer);
+    let block = answer.public_chain_block;
     let records = deposit_records(house_url)
         .ok_or_else(|| anyhow::anyhow!("{house_url} gave no deposits"))?;
     let withdrawals = withdrawal_records(house_url)

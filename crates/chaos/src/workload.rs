@@ -31,10 +31,11 @@
 
 use crate::chain::{self, Chain};
 use crate::cluster::FIAT_MEMBERS;
-use crate::http;
+use crate::http::{self, Answer};
 use crate::invariants::Acknowledged;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use seisan_api::v1;
 use seisan_bank::{
     AccountId, BankAdapter, BankError, HttpBank, TransferReference, TransferRequest,
 };
@@ -44,7 +45,6 @@ use seisan_types::custody::ChainAddress;
 use seisan_types::genesis::Genesis;
 use seisan_types::ids::AssetId;
 use seisan_types::tx::{Allocation, AllocationDirection, CustomerId, TxBody};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -363,11 +363,11 @@ pub fn run_client(
                     });
                 }
                 Ok((code, body)) => {
-                    let reason = body["error"]["code"].as_str().unwrap_or_default();
+                    let reason = http::error_code(&body).unwrap_or_default();
                     // `nonce_gap`: the node is a block behind the one the nonce was read
                     // from; the nonce is read again and the member retries.
                     if matches!(
-                        reason,
+                        reason.as_str(),
                         "stale_nonce" | "nonce_pending" | "repeated_nonce" | "nonce_gap"
                     ) {
                         state.next = None;
@@ -427,28 +427,39 @@ fn poll(state: &mut MemberState, urls: &[String], shared: &Shared) {
         .expect("polling a transaction in flight");
     for offset in 0..urls.len() {
         let url = &urls[(in_flight.node + offset) % urls.len()];
-        let Ok((code, answer)) = http::get(&format!("{url}/v1/transactions/{}", in_flight.id))
-        else {
+        let Ok(answer) = http::get_as::<v1::TransactionStatus>(&format!(
+            "{url}/v1/transactions/{}",
+            in_flight.id
+        )) else {
             continue;
         };
-        if code == 200 && answer["status"] == "finalized" {
-            let height = answer["height"].as_u64().unwrap_or(0);
-            shared
-                .acknowledged
-                .lock()
-                .expect("acknowledged lock")
-                .push(Acknowledged {
-                    id: in_flight.id.clone(),
-                    height,
-                    receipt: answer["receipt"].clone(),
-                });
-            state.next = Some(in_flight.nonce + 1);
-            state.in_flight = None;
-            return;
-        }
-        if code == 200 {
-            // Pending on the node it was sent to (or another): keep waiting.
-            break;
+        let Answer::Document(status) = answer else {
+            // Unknown here (404), or unreadable: ask the next node.
+            continue;
+        };
+        match status {
+            v1::TransactionStatus {
+                status: v1::TxState::Finalized,
+                height: Some(height),
+                receipt: Some(receipt),
+                ..
+            } => {
+                shared
+                    .acknowledged
+                    .lock()
+                    .expect("acknowledged lock")
+                    .push(Acknowledged {
+                        id: in_flight.id.clone(),
+                        height: height.0,
+                        receipt,
+                    });
+                state.next = Some(in_flight.nonce + 1);
+                state.in_flight = None;
+                return;
+            }
+            // Pending on the node it was sent to (or another): keep waiting. (A
+            // finalized status without its height and receipt is no acknowledgement.)
+            _ => break,
         }
     }
     if in_flight.since.elapsed() > PENDING_PATIENCE {
@@ -467,8 +478,10 @@ fn poll(state: &mut MemberState, urls: &[String], shared: &Shared) {
 fn read_next_nonce(urls: &[String], member: &str) -> Option<u64> {
     let mut best: Option<u64> = None;
     for url in urls {
-        if let Ok((200, answer)) = http::get(&format!("{url}/v1/members/{member}/nonce")) {
-            let committed = answer["committed"].as_u64().unwrap_or(0);
+        if let Ok(Answer::Document(answer)) =
+            http::get_as::<v1::NonceInfo>(&format!("{url}/v1/members/{member}/nonce"))
+        {
+            let committed = answer.committed.map_or(0, |nonce| nonce.0);
             best = Some(best.map_or(committed, |seen| seen.max(committed)));
         }
     }
@@ -581,31 +594,27 @@ pub fn random_allocation(rng: &mut StdRng) -> Allocation {
 
 /// The member's available (unlocked, not allocated) ETH and yen, if the node answers.
 fn inventory(node_url: &str, member: &str) -> Option<(u128, u128)> {
-    let (code, answer) = http::get(&format!("{node_url}/v1/members/{member}/balances")).ok()?;
-    if code != 200 {
-        return None;
-    }
-    let of = |symbol: &str| -> Option<u128> {
-        let entries = answer["balances"].as_array()?;
-        match entries.iter().find(|entry| entry["symbol"] == symbol) {
-            Some(entry) => entry["balance"]["inventory"].as_str()?.parse().ok(),
-            None => Some(0),
-        }
+    let answer: v1::Balances = http::get_as(&format!("{node_url}/v1/members/{member}/balances"))
+        .ok()?
+        .document()?;
+    let of = |symbol: &str| -> u128 {
+        answer
+            .balances
+            .iter()
+            .find(|entry| entry.symbol == symbol)
+            .map_or(0, |entry| entry.balance.inventory.0)
     };
-    Some((of("ETH")?, of("JPY")?))
+    Some((of("ETH"), of("JPY")))
 }
 
 fn open_order(rng: &mut StdRng, node_url: &str, member: &str) -> Option<OrderId> {
-    let (code, answer) = http::get(&format!("{node_url}/v1/members/{member}/orders")).ok()?;
-    if code != 200 {
+    let answer: v1::Orders = http::get_as(&format!("{node_url}/v1/members/{member}/orders"))
+        .ok()?
+        .document()?;
+    if answer.orders.is_empty() {
         return None;
     }
-    let orders = answer["orders"].as_array()?;
-    if orders.is_empty() {
-        return None;
-    }
-    let order: &Value = &orders[rng.gen_range(0..orders.len())];
-    serde_json::from_value(order["id"].clone()).ok()
+    Some(answer.orders[rng.gen_range(0..answer.orders.len())].id)
 }
 
 #[cfg(test)]

@@ -7,8 +7,12 @@
 //! schedule could reach the 50 faults a 10-minute run needs, with the quorum losses
 //! both runs must have, so the default suite stays cheap.
 
+use seisan_api::v1;
 use seisan_chaos::faults::{FaultKind, FaultPlan};
+use seisan_chaos::http::{self, Answer};
 use seisan_chaos::invariants::{check_acknowledged, check_supply, AckCheck, Acknowledged};
+use seisan_types::receipt::{Receipt, TxOutcome};
+use seisan_types::{Hash, MemberId, Nonce};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::Command;
@@ -77,9 +81,12 @@ fn chaos_run_passes_or_checkers_catch_broken_answers() {
 }
 
 fn self_check() {
-    let broken = json!({"height": 3, "state_root": "00", "assets": [
+    let body = json!({"height": 3, "state_root": "00".repeat(32), "assets": [
         {"asset": 0, "symbol": "JPY", "credited": "100", "debited": "0", "held": "101", "locked": "0"}
     ]});
+    let broken = http::read::<v1::Supply>("http://n/v1/supply", 200, &body)
+        .document()
+        .expect("a well-formed supply answer");
     assert!(
         check_supply(&broken).is_err(),
         "an invented unit must be caught"
@@ -87,10 +94,18 @@ fn self_check() {
     let ack = Acknowledged {
         id: "00".into(),
         height: 4,
-        receipt: json!({"outcome": "ok"}),
+        receipt: Receipt {
+            tx_id: Hash([0; 32]),
+            member: MemberId(1),
+            nonce: Nonce(1),
+            kind: "place_order".into(),
+            outcome: TxOutcome::Applied,
+            events: vec![],
+        },
     };
+    let not_found = Answer::Refused(404, Some(v1::ErrorBody::new("not_found", "unknown")));
     assert!(matches!(
-        check_acknowledged(&ack, 10, 404, &json!({})),
+        check_acknowledged(&ack, 10, &not_found),
         AckCheck::Lost(_)
     ));
     let mut plan = FaultPlan::new(0, seisan_chaos::cluster::VALIDATORS.len());
