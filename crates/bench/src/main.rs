@@ -13,6 +13,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
+use seisan_api::v1;
 use seisan_bench::*;
 use seisan_contracts::{apply_block, genesis_writes, BlockContext};
 use seisan_crypto::Keypair;
@@ -352,16 +353,16 @@ fn follow_events(url: String, observed: Arc<Mutex<Observed>>) -> anyhow::Result<
             continue;
         };
         let now = Instant::now();
-        let message: serde_json::Value = serde_json::from_str(data.trim())?;
+        let message: v1::BlockEvent = serde_json::from_str(data.trim()).map_err(|error| {
+            anyhow::anyhow!("{events} sent a block event that is not a BlockEvent: {error}")
+        })?;
         let mut observed = observed.lock().expect("observed lock");
         observed.blocks.push(now);
-        for receipt in message["receipts"].as_array().into_iter().flatten() {
-            if receipt["outcome"] == "applied" {
+        for receipt in &message.receipts {
+            if receipt.is_applied() {
                 observed.applied += 1;
             }
-            if let Some(id) = receipt["tx_id"].as_str() {
-                observed.finalized.insert(id.to_string(), now);
-            }
+            observed.finalized.insert(receipt.tx_id.to_hex(), now);
         }
     }
     Ok(())
@@ -404,20 +405,25 @@ fn submit_paced(
         let batch = &txs[next..end];
         let body = serde_json::to_value(batch).expect("transactions serialize");
         let now = Instant::now();
-        match seisan_tests::post_json(&format!("{url}/v1/transactions/batch"), &body) {
-            Ok((200, answer)) => {
-                for (tx, result) in batch
-                    .iter()
-                    .zip(answer["results"].as_array().into_iter().flatten())
-                {
-                    if result.get("error").is_some() {
-                        rejected += 1;
-                    } else {
-                        sent.push((tx.id().to_hex(), now));
+        let endpoint = format!("{url}/v1/transactions/batch");
+        let answer = match seisan_tests::post_json(&endpoint, &body) {
+            Ok((200, answer)) => decode::<v1::BatchResults>(&endpoint, &answer),
+            Ok((code, answer)) => Err(anyhow::anyhow!("{endpoint} answered {code}: {answer}")),
+            Err(error) => Err(error),
+        };
+        match answer {
+            Ok(answer) => {
+                for (tx, result) in batch.iter().zip(&answer.results) {
+                    match result {
+                        v1::BatchResult::Accepted(_) => sent.push((tx.id().to_hex(), now)),
+                        v1::BatchResult::Refused(_) => rejected += 1,
                     }
                 }
             }
-            _ => rejected += batch.len() as u64,
+            Err(error) => {
+                eprintln!("bench: batch of {} refused: {error:#}", batch.len());
+                rejected += batch.len() as u64;
+            }
         }
         next = end;
     }
@@ -612,10 +618,24 @@ fn end_to_end(
 }
 
 fn height_of(url: &str) -> u64 {
-    seisan_tests::status(url)
-        .ok()
-        .and_then(|status| status["height"].as_u64())
-        .unwrap_or(0)
+    seisan_tests::status(url).map_or(0, |status| status.height)
+}
+
+/// Reads a node's answer from `endpoint` as the API's type `T`; one that is not is an
+/// error naming the endpoint and what serde found wrong.
+fn decode<T: serde::de::DeserializeOwned>(
+    endpoint: &str,
+    answer: &serde_json::Value,
+) -> anyhow::Result<T> {
+    T::deserialize(answer).map_err(|error| {
+        anyhow::anyhow!(
+            "{endpoint} answered with a body that is not a {}: {error}",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or_default()
+        )
+    })
 }
 
 /// The flags the nodes run with while the recovery chain grows: leaders propose at once
