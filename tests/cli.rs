@@ -877,3 +877,123 @@ fn book_table_and_json_list_each_side_best_first() {
         .collect();
     assert_eq!(table_order, json_order, "{}", run.stdout);
 }
+
+/// `seisan sign`: an unsigned transaction signed offline (from a file, and from
+/// standard input) and POSTed raw from elsewhere is accepted and finalized; an envelope
+/// for another chain, a key that is not the named member's, and a malformed body are
+/// refused with one line naming what is wrong, and nothing reaches the node.
+#[test]
+fn a_transaction_signed_offline_is_accepted_and_a_wrong_chain_or_member_is_refused() {
+    use seisan_types::clearing::Side;
+    let testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    let client = Client::new(&testnet, 2);
+    let node = testnet.nodes[0].url();
+    let a = Some("exchange-a");
+    let (member_a, _) = testnet.genesis.member_by_name("exchange-a").unwrap();
+    let (member_b, _) = testnet.genesis.member_by_name("exchange-b").unwrap();
+    let chain = testnet.genesis.chain_id.0.clone();
+    let nonce = client.next_nonce("exchange-a");
+    fn unsigned(chain: &str, member: u32, nonce: u64, body: Value) -> Value {
+        serde_json::json!({"chain_id": chain, "member": member, "nonce": nonce, "body": body})
+    }
+    let order = serde_json::to_value(eth_order(Side::Sell, 150)).unwrap();
+    let file = testnet.dir.path().join("unsigned.json");
+    write_file(
+        &file,
+        &unsigned(&chain, member_a.0, nonce, order.clone()).to_string(),
+    );
+
+    // Signed from a file (SEISAN_NODE is set, as for every command here: sign sends nothing).
+    let signed_text = client.run(a, &["sign", file.to_str().unwrap()]).ok().stdout;
+    let signed: seisan_types::tx::SignedTransaction =
+        serde_json::from_str(signed_text.trim()).expect("a SignedTransaction");
+    assert_eq!(signed.tx.nonce.0, nonce);
+    seisan_crypto::verify_transaction(&testnet.genesis, &signed).expect("verifies under genesis");
+    let (code, answer) = post_raw(
+        &format!("{node}/v1/transactions"),
+        "application/json",
+        signed_text.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let document = wait_finalized(&node, &signed.id()).unwrap();
+    assert!(applied(&document), "{document:?}");
+    assert_eq!(receipt(&document).member, member_a, "{document:?}");
+
+    // Signed from standard input: the next nonce, a cancel of that order.
+    let order_id = receipt(&document)
+        .events
+        .iter()
+        .find_map(|event| match event {
+            seisan_types::receipt::Event::OrderLive { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no order_live event in {document:?}"));
+    let cancel = serde_json::json!({"cancel_order": {"order": order_id}});
+    let mut child = client
+        .command(a, &["sign"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        unsigned(&chain, member_a.0, nonce + 1, cancel)
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let (code, answer) = post_raw(
+        &format!("{node}/v1/transactions"),
+        "application/json",
+        &output.stdout,
+    )
+    .unwrap();
+    assert_eq!(code, 202, "{answer}");
+    let cancelled: seisan_types::tx::SignedTransaction =
+        serde_json::from_slice(&output.stdout).unwrap();
+    let document = wait_finalized(&node, &cancelled.id()).unwrap();
+    assert!(applied(&document), "{document:?}");
+
+    // Refused before signing, each naming what is wrong.
+    let refuse = |text: String, needle: &str| {
+        write_file(&file, &text);
+        client
+            .run(a, &["sign", file.to_str().unwrap()])
+            .fails_with(needle);
+    };
+    refuse(
+        unsigned("another-chain", member_a.0, nonce + 2, order.clone()).to_string(),
+        &format!(
+            "the transaction is for chain \"another-chain\", but genesis {} is chain \"{chain}\"",
+            testnet.genesis_path().display()
+        ),
+    );
+    refuse(
+        unsigned(&chain, member_b.0, nonce + 2, order.clone()).to_string(),
+        &format!(
+            "is exchange-a's (member {member_a}), but the transaction names member {member_b} (exchange-b)"
+        ),
+    );
+    refuse(
+        unsigned(&chain, 9, nonce + 2, order.clone()).to_string(),
+        "member 9 is not in genesis",
+    );
+    refuse(
+        unsigned(
+            &chain,
+            member_a.0,
+            nonce + 2,
+            serde_json::json!({"place_order": {"side": "sell"}}),
+        )
+        .to_string(),
+        "tx.body.place_order: missing field",
+    );
+    refuse("{\"chain_id\": ".into(), "the transaction is not JSON");
+    // Only the two signed transactions used nonces.
+    assert_eq!(client.next_nonce("exchange-a"), nonce + 2);
+}

@@ -127,6 +127,7 @@ pub fn run(command: ClientCommand) -> anyhow::Result<()> {
             super::certificate::verify_file(&file, session.genesis()?, json)
         }
         ClientCommand::Compliance(command) => super::compliance::run(command),
+        ClientCommand::Sign(args) => super::sign::run(args),
         ClientCommand::Tx { id, options } => {
             let mut session = Session::open(&options)?;
             let id =

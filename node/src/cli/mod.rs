@@ -18,6 +18,7 @@ pub mod funds;
 pub mod governance;
 pub mod proof;
 pub mod session;
+pub mod sign;
 pub mod text;
 
 use clap::{Args, Subcommand};
@@ -153,6 +154,10 @@ pub enum ClientCommand {
     /// customer fiat against its trust balance, breaches named; and members' end-of-day
     /// statements verified against genesis.
     Compliance(compliance::ComplianceCommand),
+    /// Sign an unsigned transaction (JSON: chain_id, member, nonce, body) with `--key`
+    /// under the genesis's chain, offline; prints the signed transaction to submit
+    /// from anywhere (POST /v1/transactions).
+    Sign(sign::SignArgs),
     /// A transaction's status and receipt.
     Tx {
         /// The transaction id (hex).
