@@ -25,63 +25,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
   "${sudo[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
 fi
-if ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$selenium_version')" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "selenium==$selenium_version"
-fi
-bin=${SEISAN_BIN:-$root/target/debug/seisan}
-if [ -z "${SEISAN_BIN:-}" ]; then
-  cargo build --quiet -p seisan-node
-fi
-
-dir=$(mktemp -d -t seisan-console.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  scripts/anvil.sh stop "$dir/anvil" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
 . scripts/lib/local-nodes.sh
+use_venv "$venv" selenium "$selenium_version"
+use_binary
+make_temp_dir console
 pick_p2p_base
 # The public chain (anvil, on a free port) so custody is real: the reserves panel shows
 # the hot and cold wallets against the ledger. Like scripts/testnet.sh, the wallets are
 # fresh addresses holding only gas and what the exchanges deposit.
-ANVIL_PORT=$(free_port)
-export ANVIL_PORT
-eth_rpc=http://127.0.0.1:$ANVIL_PORT
-scripts/anvil.sh start "$dir/anvil"
-mkdir -p "$dir/keys"
-hot_address=$("$bin" custody keygen --out "$dir/hot-wallet.key")
-cold_address=$("$bin" custody keygen --out "$dir/cold-wallet.key")
-for address in "$hot_address" "$cold_address"; do
-  curl -fsS -X POST -H 'content-type: application/json' \
-    --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anvil_setBalance\",\"params\":[\"$address\",\"0x2386f26fc10000\"]}" \
-    "$eth_rpc" >/dev/null
-done
+start_local_anvil "$bin" "$dir"
 # Opening yen balances so the exchanges can trade (their ETH comes by deposit, below).
 # --observer: a member with the observer role (a regulator) whose token the check also
 # uses; its own node is not started.
-"$bin" genesis testnet --out "$dir" --p2p-base-port "$p2p_base" --eth-chain-id 31337 --observer \
-  --hot-address "$hot_address" --cold-address "$cold_address" >/dev/null
+write_local_genesis "$bin" "$dir" --eth-chain-id 31337 --observer \
+  --hot-address "$hot_address" --cold-address "$cold_address"
 jq '.opening_balances += [
       {member: "exchange-a", asset: "JPY", amount: "1000000"},
       {member: "exchange-b", asset: "JPY", amount: "10000000"}]' \
   "$dir/genesis.json" >"$dir/genesis.funded.json"
 mv "$dir/genesis.funded.json" "$dir/genesis.json"
-http_ports=()
-for member in clearing-house exchange-a exchange-b; do
-  port=$(free_port)
-  http_ports+=("$port")
-  extra=()
-  if [ "$member" = clearing-house ]; then extra=(--hot-key "$dir/hot-wallet.key"); fi
-  "$bin" node --genesis "$dir/genesis.json" --key "$dir/keys/$member.key" \
-    --data "$dir/data/$member" --http "127.0.0.1:$port" --eth-rpc "$eth_rpc" "${extra[@]}" \
-    >"$dir/$member.log" 2>&1 &
-  pids+=($!)
-done
+local_node_flags=(--eth-rpc "$eth_rpc")
+launch_local_nodes "$bin" "$dir" --hot-key "$dir/hot-wallet.key"
 url=http://127.0.0.1:${http_ports[0]}
 for _ in $(seq 1 150); do
   if curl -fsS "$url/v1/status" 2>/dev/null | jq -e '.syncing == false and .height > 0' >/dev/null; then break; fi

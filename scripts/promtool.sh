@@ -8,7 +8,6 @@
 # Environment: SEISAN_BIN (default target/debug/seisan, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 if ! command -v promtool >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
@@ -23,20 +22,9 @@ promtool check config "$compose_check/prometheus.yml"
 rm -rf "$compose_check"
 python3 -c 'import json,sys; json.load(open(sys.argv[1]))' deploy/grafana/seisan.json
 
-bin=${SEISAN_BIN:-$root/target/debug/seisan}
-if [ -z "${SEISAN_BIN:-}" ]; then
-  cargo build --quiet -p seisan-node
-fi
-dir=$(mktemp -d -t seisan-promtool.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
 . scripts/lib/local-nodes.sh
+use_binary
+make_temp_dir promtool
 pick_p2p_base
 # The first node reads the shipped deploy/seisan-node.toml (so its keys stay valid);
 # flags override its paths and addresses for this temporary testnet.
