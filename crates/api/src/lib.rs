@@ -9,10 +9,14 @@
 //!   house and observers (regulators, auditors) read everything they need to operate
 //!   and audit.
 //!
+//! - [`v1`]: the request and response bodies of every endpoint, from which the node
+//!   generates its OpenAPI document.
+//!
 //! Nothing here reads a clock, a file or the network: the current time is passed in.
 
 pub mod access;
 pub mod auth;
+pub mod v1;
 
 pub use access::{Access, Caller, Refusal};
 pub use auth::{AuthError, Credentials};

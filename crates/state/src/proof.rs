@@ -12,9 +12,11 @@ use sha2::Sha256;
 pub const MAX_PROOF_BYTES: usize = 16 * 1024;
 
 /// A Jellyfish Merkle proof, carried as its borsh encoding (hex in JSON).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateProof {
+    /// The proof's borsh encoding, hex.
     #[serde(with = "hex_bytes")]
+    #[schema(value_type = String, pattern = "^([0-9a-f]{2})*$")]
     pub bytes: Vec<u8>,
 }
 

@@ -37,7 +37,6 @@ use seisan_types::ids::{AssetId, ChainDomain, MemberId, Nonce};
 use seisan_types::membership::{MemberStatus, Membership};
 use seisan_types::receipt::Receipt;
 use seisan_types::tx::{Lane, SignedTransaction, TxBody, MAX_TRANSACTION_BYTES};
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -330,16 +329,19 @@ impl Submitted {
     }
 
     /// The answer's body, shaped like the transaction query's.
-    pub fn document(&self) -> Value {
+    pub fn document(&self) -> seisan_api::v1::TransactionStatus {
         match self {
-            Submitted::Pending { id } => json!({"id": id, "status": "pending"}),
+            Submitted::Pending { id } => seisan_api::v1::TransactionStatus::pending(*id),
             Submitted::Finalized {
                 id,
                 location,
                 receipt,
-            } => json!({
-                "id": id, "status": "finalized", "height": location.height, "index": location.index, "receipt": receipt,
-            }),
+            } => seisan_api::v1::TransactionStatus::finalized(
+                *id,
+                location.height,
+                location.index,
+                (**receipt).clone(),
+            ),
         }
     }
 }

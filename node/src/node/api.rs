@@ -17,18 +17,22 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
+use seisan_api::v1;
 use seisan_state::{SledBackend, StateDb};
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Height, MemberId};
 use seisan_types::tx::{Lane, SignedTransaction};
-use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The largest request body accepted.
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
@@ -49,50 +53,7 @@ pub fn refuse_while_syncing(context: &ApiContext) -> Result<(), ApiError> {
 /// The most transactions in one batch submission.
 pub const MAX_BATCH_TRANSACTIONS: usize = 4096;
 
-/// What the node reports about itself.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct NodeStatus {
-    pub chain_id: String,
-    pub member: u32,
-    pub member_name: String,
-    pub height: u64,
-    pub view: u64,
-    pub last_finalized_hash: String,
-    pub state_root: String,
-    pub peers: Vec<String>,
-    pub mempool_depth: usize,
-    /// Whether this node is behind the chain, or cannot tell because fewer than
-    /// quorum - 1 connected validators have told it where they stand. While syncing
-    /// the node refuses submissions and nonce queries with 503 `syncing` (its
-    /// committed nonces may be stale) and its balances may be old.
-    pub syncing: bool,
-    /// The highest finalized height this node holds a verified certificate for.
-    pub best_known_height: u64,
-    /// `best_known_height - height`.
-    pub behind_by: u64,
-    /// The validator-set epoch this node's consensus runs (consensus rule E1), its
-    /// validators by name and its quorum, and whether this node votes in it (a node
-    /// that is no validator of the epoch follows the chain as an observer).
-    pub epoch: u64,
-    pub validators: Vec<String>,
-    pub quorum: u32,
-    pub voting: bool,
-    /// Restored from a backup and fenced (consensus rule R14): this validator signs
-    /// nothing until its peers have told it what it signed after the backup.
-    pub fenced: bool,
-    /// Whether public-chain custody is below the ledger's liabilities (an error state);
-    /// absent when this node does not watch a public chain.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub custody_undercovered: Option<bool>,
-    /// Where the bank's leg of settlement stands (pending and stalled mirrors); absent
-    /// when genesis has no fiat asset.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mirrors: Option<super::reconciliation::MirrorStatus>,
-    /// While this node is behind the chain: how far it has to go and how fast it is
-    /// getting there; absent when it is in step.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub catch_up: Option<super::catch_up::Progress>,
-}
+pub use seisan_api::v1::NodeStatus;
 
 /// Shared by every request handler.
 #[derive(Clone)]
@@ -179,7 +140,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
+            Json(seisan_api::v1::ErrorBody::new(self.code, self.message)),
         )
             .into_response();
         if let Some(seconds) = self.retry_after_s {
@@ -197,21 +158,20 @@ impl From<AdmissionError> for ApiError {
     }
 }
 
-pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Router {
-    let limiter = Arc::new(super::rate_limit::RateLimiter::new(limits));
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/status", get(status))
-        .route("/v1/transactions", post(submit))
-        .route("/v1/transactions/batch", post(submit_batch))
-        .route("/v1/transactions/{id}", get(transaction))
-        .route("/v1/blocks/{height}", get(block))
-        .route("/v1/members", get(members))
-        .route("/v1/members/{member}/nonce", get(nonce))
-        .route("/v1/events", get(events))
-        .route("/v1/evidence", get(evidence))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
+/// Every documented route, each registered together with its OpenAPI operation.
+fn documented_routes() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::with_openapi(super::openapi::Description::openapi())
+        .routes(routes!(health))
+        .routes(routes!(status))
+        .routes(routes!(submit))
+        .routes(routes!(submit_batch))
+        .routes(routes!(transaction))
+        .routes(routes!(block))
+        .routes(routes!(members))
+        .routes(routes!(nonce))
+        .routes(routes!(events))
+        .routes(routes!(evidence))
+        .routes(routes!(openapi))
         .merge(super::queries::router())
         .merge(super::certificates::router())
         .merge(super::cycle_certificate::router())
@@ -219,6 +179,25 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
         .merge(super::compliance::router())
         .merge(super::custody_watcher::router())
         .merge(super::backup::router())
+}
+
+/// The OpenAPI document the node serves (generated from the routes and their types).
+#[cfg(test)]
+pub fn openapi_document() -> Value {
+    let (_, document) = documented_routes().split_for_parts();
+    super::openapi::complete(document)
+}
+
+/// The generated document, served as is.
+#[derive(Clone)]
+struct OpenApiJson(Arc<str>);
+
+pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Router {
+    let limiter = Arc::new(super::rate_limit::RateLimiter::new(limits));
+    let (documented, document) = documented_routes().split_for_parts();
+    let document = OpenApiJson(super::openapi::complete(document).to_string().into());
+    documented
+        .route("/metrics", get(metrics))
         .merge(super::console::router())
         // After every route: authenticates and scopes each of them (not the fallback).
         .route_layer(axum::middleware::from_fn_with_state(
@@ -226,6 +205,7 @@ pub fn router(context: ApiContext, limits: super::rate_limit::RateLimits) -> Rou
             super::auth::authorize,
         ))
         .fallback(|| async { ApiError::not_found("no such endpoint; see /v1/openapi.json") })
+        .layer(axum::Extension(document))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::Extension(limiter.clone()))
         .layer(axum::middleware::from_fn_with_state(
@@ -288,10 +268,16 @@ pub fn resolve_member(genesis: &Genesis, text: &str) -> Result<MemberId, ApiErro
 }
 
 /// Liveness for load balancers and service managers: the process answers.
-async fn health() -> Json<Value> {
-    Json(json!({"ok": true}))
+#[utoipa::path(get, path = "/v1/health", tag = "node",
+    responses((status = 200, description = "Alive", body = v1::Health)))]
+async fn health() -> Json<v1::Health> {
+    Json(v1::Health { ok: true })
 }
 
+/// The node's height, view, peers, epoch, whether it is syncing, and where custody and
+/// the bank's leg stand.
+#[utoipa::path(get, path = "/v1/status", tag = "node",
+    responses((status = 200, description = "Node status", body = v1::NodeStatus)))]
 async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
     let mut status = context.status.borrow().clone();
     status.mempool_depth = context.mempool.lock().expect("mempool lock").len();
@@ -300,6 +286,20 @@ async fn status(State(context): State<ApiContext>) -> Json<NodeStatus> {
     Json(status)
 }
 
+/// Submit one signed transaction. A 202 is a promise: the transaction is journaled
+/// before the answer and will be finalized (or its receipt will say why a block
+/// rejected it).
+#[utoipa::path(post, path = "/v1/transactions", tag = "transactions",
+    request_body = SignedTransaction,
+    responses(
+        (status = 202, description = "Admitted, or already pending on this node (the same signed transaction again): journaled before this answer", body = v1::TransactionStatus),
+        (status = 200, description = "Already finalized (the same signed transaction submitted again after its block committed), with its height, index and receipt. A different transaction that reuses a used nonce is refused (400 `repeated_nonce` or `stale_nonce`).", body = v1::TransactionStatus),
+        (status = 400, description = "Malformed or invalid (the code and message name what: bad_signature, wrong_chain, unknown_member, stale_nonce, ...)", body = v1::ErrorBody),
+        (status = 409, description = "`nonce_gap`: the nonce leaves a gap in its lane (the message names the next one); or `duplicate`", body = v1::ErrorBody),
+        (status = 413, description = "Body larger than 4 MiB", body = v1::ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = v1::ErrorBody),
+        (status = 503, description = "`busy`: the mempool is full; or `syncing`: this node is behind the chain (Retry-After says when to retry)", body = v1::ErrorBody),
+    ))]
 async fn submit(
     State(context): State<ApiContext>,
     axum::Extension(limiter): axum::Extension<Arc<super::rate_limit::RateLimiter>>,
@@ -314,11 +314,21 @@ async fn submit(
     Ok((submitted.http_status(), Json(submitted.document())).into_response())
 }
 
+/// Submit up to 4096 signed transactions; one result each, in order.
+#[utoipa::path(post, path = "/v1/transactions/batch", tag = "transactions",
+    request_body = Vec<SignedTransaction>,
+    responses(
+        (status = 200, description = "One result per transaction, in order: its status (pending ones are journaled before this answer, as for POST /v1/transactions' 202), or why it was refused", body = v1::BatchResults),
+        (status = 400, description = "Malformed (named in the error), or more than 4096 transactions (`batch_too_large`)", body = v1::ErrorBody),
+        (status = 413, description = "Body larger than 4 MiB", body = v1::ErrorBody),
+        (status = 415, description = "Content type is not application/json", body = v1::ErrorBody),
+        (status = 503, description = "`syncing`: this node is behind the chain (Retry-After says when to retry)", body = v1::ErrorBody),
+    ))]
 async fn submit_batch(
     State(context): State<ApiContext>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::BatchResults>, ApiError> {
     let transactions: Vec<SignedTransaction> = parse_json(&headers, body)?;
     refuse_while_syncing(&context)?;
     if transactions.len() > MAX_BATCH_TRANSACTIONS {
@@ -332,24 +342,33 @@ async fn submit_batch(
         ));
     }
     let results = submit_transactions(&context, transactions).await;
-    let results: Vec<Value> = results
+    let results = results
         .into_iter()
         .map(|result| match result {
-            Ok(submitted) => submitted.document(),
-            Err(error) => json!({"error": {"code": error.code(), "message": error.to_string()}}),
+            Ok(submitted) => v1::BatchResult::Accepted(submitted.document()),
+            Err(error) => {
+                v1::BatchResult::Refused(v1::ErrorBody::new(error.code(), error.to_string()))
+            }
         })
         .collect();
-    Ok(Json(json!({ "results": results })))
+    Ok(Json(v1::BatchResults { results }))
 }
 
 /// A transaction's status and receipt. A finalized transaction is for its signer and
 /// operators; a pending one says only that it is pending (its id is a hash of the
 /// signed bytes, so whoever asks already holds them).
+#[utoipa::path(get, path = "/v1/transactions/{id}", tag = "transactions",
+    params(("id" = String, Path, description = "The transaction id: 64 hex digits", pattern = "^[0-9a-f]{64}$")),
+    responses(
+        (status = 200, description = "Pending, or finalized with its height, index and receipt", body = v1::TransactionStatus),
+        (status = 400, description = "`bad_id`: not 64 hex digits", body = v1::ErrorBody),
+        (status = 404, description = "Neither pending nor finalized on this node", body = v1::ErrorBody),
+    ))]
 async fn transaction(
     State(context): State<ApiContext>,
     axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::TransactionStatus>, ApiError> {
     let id = Hash::from_hex(&id).map_err(|reason| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -369,13 +388,16 @@ async fn transaction(
         }
         let receipts =
             read_receipts(&context.db, location.height).expect("committed block has receipts");
-        let receipt = &receipts.receipts[location.index as usize];
-        return Ok(Json(json!({
-            "id": id, "status": "finalized", "height": location.height, "index": location.index, "receipt": receipt,
-        })));
+        let receipt = receipts.receipts[location.index as usize].clone();
+        return Ok(Json(v1::TransactionStatus::finalized(
+            id,
+            location.height,
+            location.index,
+            receipt,
+        )));
     }
     if context.mempool.lock().expect("mempool lock").contains(&id) {
-        return Ok(Json(json!({"id": id, "status": "pending"})));
+        return Ok(Json(v1::TransactionStatus::pending(id)));
     }
     Err(ApiError::not_found(format!(
         "transaction {id} is neither pending nor finalized on this node"
@@ -386,11 +408,18 @@ async fn transaction(
 /// member's orders and customers' sub-accounts, so a member that is not an operator
 /// gets the header and certificate only (all it needs to verify the chain and proofs),
 /// marked `redacted`.
+#[utoipa::path(get, path = "/v1/blocks/{height}", tag = "chain",
+    params(("height" = u64, Path, description = "A finalized height (1 is the first block)")),
+    responses(
+        (status = 200, description = "The block, its certificate and (for operators) its receipts", body = v1::BlockDocument),
+        (status = 400, description = "`bad_height`: not a number", body = v1::ErrorBody),
+        (status = 404, description = "No finalized block at that height on this node", body = v1::ErrorBody),
+    ))]
 async fn block(
     State(context): State<ApiContext>,
     axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Path(height): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::BlockDocument>, ApiError> {
     let height = height.parse::<u64>().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -399,49 +428,76 @@ async fn block(
         )
     })?;
     let height = Height(height);
-    let block = read_block(&context.db, height)
+    let mut block = read_block(&context.db, height)
         .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
     let certificate =
         read_certificate(&context.db, height).expect("committed block has a certificate");
+    let hash = block.hash();
     if !caller.is_operator() {
-        return Ok(Json(json!({
-            "hash": block.hash(),
-            "block": {"header": block.header, "txs": []},
-            "certificate": certificate,
-            "receipts": null,
-            "redacted": format!("{} transactions and their receipts are for the clearing house and observers", block.txs.len()),
-        })));
+        let redacted = format!(
+            "{} transactions and their receipts are for the clearing house and observers",
+            block.txs.len()
+        );
+        block.txs.clear();
+        return Ok(Json(v1::BlockDocument {
+            hash,
+            block,
+            certificate,
+            receipts: None,
+            redacted: Some(redacted),
+        }));
     }
     let receipts = read_receipts(&context.db, height).expect("committed block has receipts");
-    Ok(Json(
-        json!({"hash": block.hash(), "block": block, "certificate": certificate, "receipts": receipts}),
-    ))
+    Ok(Json(v1::BlockDocument {
+        hash,
+        block,
+        certificate,
+        receipts: Some(receipts),
+        redacted: None,
+    }))
 }
 
 /// The members as of the committed state (genesis's, and those governance added, with
 /// their current keys and status).
-async fn members(State(context): State<ApiContext>) -> Json<Value> {
+#[utoipa::path(get, path = "/v1/members", tag = "consortium",
+    responses((status = 200, description = "Every member, by id", body = v1::Members)))]
+async fn members(State(context): State<ApiContext>) -> Json<v1::Members> {
     let membership = seisan_contracts::governance::consortium_or_genesis(
         &context.db.committed_view(),
         &context.genesis,
     )
     .membership;
-    let members: Vec<Value> = membership
+    let members = membership
         .members
         .iter()
         .enumerate()
         .map(|(index, entry)| {
             let member = &entry.member;
-            json!({"id": index, "name": member.name, "role": member.role, "validator": member.validator, "public_key": member.public_key, "status": entry.status})
+            v1::MemberInfo {
+                id: MemberId(index as u32),
+                name: member.name.clone(),
+                role: member.role,
+                validator: member.validator,
+                public_key: member.public_key,
+                status: entry.status,
+            }
         })
         .collect();
-    Json(json!({ "members": members }))
+    Json(v1::Members { members })
 }
 
+/// A member's committed, pending and next nonce, per lane.
+#[utoipa::path(get, path = "/v1/members/{member}/nonce", tag = "transactions",
+    params(("member" = String, Path, description = "A member's name or id")),
+    responses(
+        (status = 200, description = "The member lane's nonces, and every lane's", body = v1::NonceInfo),
+        (status = 404, description = "No such member", body = v1::ErrorBody),
+        (status = 503, description = "`syncing`: this node is behind the chain, so its nonces may be stale", body = v1::ErrorBody),
+    ))]
 async fn nonce(
     State(context): State<ApiContext>,
     Path(member): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::NonceInfo>, ApiError> {
     // Through the committed membership: members added by governance have nonces too.
     let member = super::queries::resolve_member_in(&context, &member)?;
     refuse_while_syncing(&context)?;
@@ -451,32 +507,32 @@ async fn nonce(
     // nonce this node accepts for the lane's next transaction: one above the committed
     // nonce and the consecutive run pending after it (a higher one leaves a gap and is
     // refused).
-    let lanes: serde_json::Map<String, Value> = {
+    let lanes: BTreeMap<String, v1::LaneNonce> = {
         let pool = context.mempool.lock().expect("mempool lock");
         let view = context.db.committed_view();
         Lane::ALL
             .into_iter()
             .map(|lane| {
                 let committed = seisan_contracts::query::last_nonce(&view, member, lane);
-                let pending = pool.pending_nonce(member, lane);
-                let next = pool.next_contiguous_nonce(member, lane, committed);
-                (
-                    lane.name().to_string(),
-                    json!({"committed": committed, "pending": pending, "next": next}),
-                )
+                let lane_nonce = v1::LaneNonce {
+                    committed,
+                    pending: pool.pending_nonce(member, lane),
+                    next: pool.next_contiguous_nonce(member, lane, committed),
+                };
+                (lane.name().to_string(), lane_nonce)
             })
             .collect()
     };
     // The top-level fields are the member lane's (what a client signs in); `lanes` has
     // both.
-    let member_lane = lanes[Lane::Member.name()].clone();
-    Ok(Json(json!({
-        "member": member,
-        "committed": member_lane["committed"],
-        "pending": member_lane["pending"],
-        "next": member_lane["next"],
-        "lanes": lanes,
-    })))
+    let member_lane = lanes[Lane::Member.name()];
+    Ok(Json(v1::NonceInfo {
+        member,
+        committed: member_lane.committed,
+        pending: member_lane.pending,
+        next: member_lane.next,
+        lanes,
+    }))
 }
 
 /// The most evidence records one answer lists.
@@ -487,7 +543,12 @@ pub const MAX_EVIDENCE_LISTED: usize = 1024;
 /// attestation evidence (kind `ContradictingAttestation`: a validator's finalized
 /// attestation of a bank entry, deposit or payout that contradicts the fact q
 /// validators attested identically and the ledger acted on; the same on every node).
-async fn evidence(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/evidence", tag = "consortium",
+    responses(
+        (status = 200, description = "Double signing this node stored, and finalized contradicting attestations", body = v1::EvidenceList),
+        (status = 500, description = "`corrupt_record`: a stored record does not decode", body = v1::ErrorBody),
+    ))]
+async fn evidence(State(context): State<ApiContext>) -> Result<Json<v1::EvidenceList>, ApiError> {
     let records = context.db.records(b"ev/", None, MAX_EVIDENCE_LISTED);
     let mut listed = Vec::with_capacity(records.len());
     let attestation_evidence = {
@@ -505,32 +566,40 @@ async fn evidence(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
                     format!("stored evidence does not decode: {error}"),
                 )
             })?;
-        listed.push(json!({
-            "member": evidence.member(),
-            "view": evidence.view(),
-            "kind": format!("{:?}", evidence.kind()),
-            "verified": evidence.verify(&context.genesis),
-            "evidence": evidence,
-        }));
+        listed.push(v1::EvidenceEntry {
+            member: evidence.member(),
+            view: Some(evidence.view().0),
+            kind: format!("{:?}", evidence.kind()),
+            verified: evidence.verify(&context.genesis),
+            height: None,
+            subject: None,
+            evidence: json!(evidence),
+        });
     }
     for evidence in attestation_evidence
         .into_iter()
         .take(MAX_EVIDENCE_LISTED.saturating_sub(listed.len()))
     {
-        listed.push(json!({
-            "member": evidence.member,
-            "kind": "ContradictingAttestation",
+        listed.push(v1::EvidenceEntry {
+            member: evidence.member,
+            view: None,
+            kind: "ContradictingAttestation".to_string(),
             // Finalized in the ledger: q validators attested the credited fact and the
             // member signed the contradicting transaction.
-            "verified": true,
-            "height": evidence.height,
-            "subject": evidence.subject(),
-            "evidence": evidence,
-        }));
+            verified: true,
+            height: Some(evidence.height),
+            subject: Some(evidence.subject()),
+            evidence: json!(evidence),
+        });
     }
-    Ok(Json(json!({ "evidence": listed })))
+    Ok(Json(v1::EvidenceList { evidence: listed }))
 }
 
+/// Server-sent events: one `block` event per finalized block with its receipts (JSON
+/// in `data`). An endless stream; a client that falls behind misses events and reads
+/// the blocks it missed by height.
+#[utoipa::path(get, path = "/v1/events", tag = "chain",
+    responses((status = 200, description = "An endless text/event-stream of `block` events", content_type = "text/event-stream", body = String)))]
 async fn events(
     State(context): State<ApiContext>,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
@@ -552,10 +621,13 @@ async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-async fn openapi() -> Response {
+/// This document (OpenAPI 3.1), generated from the node's routes and types.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "node",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+async fn openapi(axum::Extension(document): axum::Extension<OpenApiJson>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
+        document.0.to_string(),
     )
         .into_response()
 }

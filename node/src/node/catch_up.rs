@@ -3,7 +3,6 @@
 //! feeds it the time and heights it already has, and logs and publishes what it says
 //! (`/v1/status`'s `catch_up`, the "catching up" and "caught up" log lines).
 
-use serde::Serialize;
 use std::collections::VecDeque;
 
 /// The rate is measured over the last this many milliseconds of samples.
@@ -14,23 +13,7 @@ const SAMPLE_INTERVAL_MS: u64 = 250;
 const MIN_RATE_SPAN_MS: u64 = 1_000;
 
 /// Where a catch-up stands, as `/v1/status` shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Progress {
-    /// The height this node has committed.
-    pub height: u64,
-    /// The highest finalized height it knows a certificate for.
-    pub target: u64,
-    /// `target - height`.
-    pub remaining: u64,
-    /// Blocks committed per second over the last [`RATE_WINDOW_MS`]; absent until a
-    /// second of progress has been seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub blocks_per_second: Option<f64>,
-    /// `remaining / blocks_per_second`, rounded up; absent without a rate, or while the
-    /// node commits nothing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eta_seconds: Option<u64>,
-}
+pub use seisan_api::v1::CatchUpProgress as Progress;
 
 /// A finished catch-up, for the "caught up" log line.
 #[derive(Clone, Debug, PartialEq, Eq)]

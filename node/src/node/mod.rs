@@ -19,6 +19,7 @@ pub mod fault;
 pub mod files;
 pub mod mempool;
 pub mod metrics;
+pub mod openapi;
 pub mod pipeline;
 pub mod queries;
 pub mod rate_limit;

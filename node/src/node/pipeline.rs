@@ -14,7 +14,7 @@ use seisan_types::codec;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
-use seisan_types::receipt::{receipts_root, Event, Receipt};
+use seisan_types::receipt::receipts_root;
 use seisan_types::tx::{Lane, SignedTransaction};
 use seisan_types::ValidatorSet;
 use serde::{Deserialize, Serialize};
@@ -98,12 +98,7 @@ pub struct Tip {
     pub state_root: Hash,
 }
 
-/// Receipts of a committed block: one per transaction, plus block-level events.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BlockReceipts {
-    pub receipts: Vec<Receipt>,
-    pub events: Vec<Event>,
-}
+pub use seisan_api::v1::BlockReceipts;
 
 /// Where a committed transaction is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
