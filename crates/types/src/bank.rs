@@ -30,21 +30,17 @@ impl fmt::Display for BankEntryId {
 
 /// A fiat withdrawal's id (1, 2, ... in request order).
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Default,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
 #[serde(transparent)]
 pub struct FiatWithdrawalId(pub u64);
+
+crate::schema::id_schema!(
+    FiatWithdrawalId,
+    u64,
+    0,
+    "A fiat withdrawal's id (1, 2, ... in request order)."
+);
 
 impl fmt::Display for FiatWithdrawalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

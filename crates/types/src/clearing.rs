@@ -24,13 +24,15 @@ pub const MAX_TRADE_REF_BYTES: usize = 64;
 pub const MAX_RFQ_COUNTERPARTIES: usize = 16;
 
 macro_rules! sequence_id {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
+    ($(#[doc = $doc:expr])* $name:ident) => {
+        $(#[doc = $doc])*
         #[derive(
-            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize, utoipa::ToSchema,
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
         )]
         #[serde(transparent)]
         pub struct $name(pub u64);
+
+        crate::schema::id_schema!($name, u64, 0, $($doc),*);
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

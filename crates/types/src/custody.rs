@@ -265,21 +265,16 @@ pub struct DepositRecord {
 }
 
 /// Identifies a withdrawal (a counter in the contracts).
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct WithdrawalId(pub u64);
+
+crate::schema::id_schema!(
+    WithdrawalId,
+    u64,
+    0,
+    "Identifies a withdrawal (a counter in the contracts)."
+);
 
 impl fmt::Display for WithdrawalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,21 +12,16 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A proposal's number, assigned by the contracts in order from 1.
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Default,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProposalId(pub u64);
+
+crate::schema::id_schema!(
+    ProposalId,
+    u64,
+    0,
+    "A proposal's number, assigned by the contracts in order from 1."
+);
 
 impl fmt::Debug for ProposalId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,19 +4,18 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 macro_rules! id_newtype {
-    ($(#[$meta:meta])* $name:ident($inner:ty)) => {
-        id_newtype!(@derive [utoipa::ToSchema] $(#[$meta])* $name($inner));
+    ($(#[doc = $doc:expr])* $name:ident($inner:ty)) => {
+        id_newtype!($(#[doc = $doc])* $name($inner) minimum 0);
     };
-    // `@derive []`: the id's schema is written by hand (it has bounds the derive cannot
-    // express).
-    (@derive [$($derive:path),*] $(#[$meta:meta])* $name:ident($inner:ty)) => {
-        $(#[$meta])*
+    ($(#[doc = $doc:expr])* $name:ident($inner:ty) minimum $minimum:expr) => {
+        $(#[doc = $doc])*
         #[derive(
             Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-            $($derive),*
         )]
         #[serde(transparent)]
         pub struct $name(pub $inner);
+
+        crate::schema::id_schema!($name, $inner, $minimum, $($doc),*);
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -54,29 +53,11 @@ id_newtype!(
     Epoch(u64)
 );
 id_newtype!(
-    @derive []
-    /// A member's transaction counter; strictly increasing per member.
-    Nonce(u64)
+    /// A member's transaction counter in one lane: 1 for the lane's first transaction,
+    /// then one more for each (see `tx::Lane`). The node refuses 0, so an honest node
+    /// never signs a nonce below 1 into a block.
+    Nonce(u64) minimum 1
 );
-
-/// Each lane's first nonce is 1 and the node refuses 0, so no nonce below 1 is ever
-/// signed into a block by an honest node.
-impl utoipa::PartialSchema for Nonce {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::UInt64)))
-            .minimum(Some(1))
-            .description(Some(
-                "A member's transaction counter in one lane: 1 for the lane's first \
-                 transaction, then one more for each.",
-            ))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Nonce {}
 
 impl Height {
     pub fn next(self) -> Height {

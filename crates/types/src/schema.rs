@@ -58,6 +58,41 @@ pub fn decimal_at_most(max: &str) -> String {
     format!("^({})$", alternatives.join("|"))
 }
 
+/// An unsigned integer id (a `#[serde(transparent)]` newtype over `u32` or `u64`): a
+/// JSON number from `minimum` to the integer's largest value `max` (serde refuses
+/// anything past it), described by the id's doc comment lines.
+pub(crate) fn unsigned_id(docs: &[&str], max: u64, minimum: u64) -> RefOr<Schema> {
+    use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+    let format = if max == u64::from(u32::MAX) {
+        KnownFormat::UInt32
+    } else {
+        KnownFormat::UInt64
+    };
+    let description: Vec<&str> = docs.iter().map(|line| line.trim()).collect();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Integer))
+        .format(Some(SchemaFormat::KnownFormat(format)))
+        .minimum(Some(minimum))
+        .maximum(Some(max))
+        .description(Some(description.join("\n")))
+        .into()
+}
+
+/// Implements the schema of an unsigned integer id (see [`unsigned_id`]):
+/// `id_schema!(Name, inner integer type, minimum, doc lines...)`.
+macro_rules! id_schema {
+    ($name:ident, $inner:ty, $minimum:expr, $($doc:expr),* $(,)?) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::schema::unsigned_id(&[$($doc),*], u64::from(<$inner>::MAX), $minimum)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use id_schema;
+
 /// A `u128` as the decimal string JSON carries it in.
 pub(crate) fn u128_decimal(description: &str) -> RefOr<Schema> {
     pattern_string(&decimal_at_most(&u128::MAX.to_string()), description)

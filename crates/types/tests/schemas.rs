@@ -1070,7 +1070,16 @@ fn schemas_refuse_what_deserialization_refuses() {
     check.accepts::<Signature>(&[json!("9f".repeat(64))]);
     check.refuses::<PublicKey>(&[json!("ab".repeat(64))]);
     check.refuses::<Nonce>(&[json!(0), json!(-1), json!("1")]);
-    check.refuses::<MemberId>(&[json!(-1), json!(1.5)]);
+    // Ids are numbers within their integer type, as serde reads them.
+    check.refuses::<MemberId>(&[json!(-1), json!(1.5), json!(u64::from(u32::MAX) + 1)]);
+    check.accepts::<MemberId>(&[json!(0), json!(u32::MAX)]);
+    // 2^64 (JSON reads it as a float with no fraction, which is still an integer).
+    let past_u64: serde_json::Value = serde_json::from_str("18446744073709551616").unwrap();
+    check.refuses::<Height>(&[json!(-1), past_u64.clone()]);
+    check.accepts::<Height>(&[json!(0), json!(u64::MAX)]);
+    check.refuses::<OrderId>(&[past_u64]);
+    check.accepts::<ProposalId>(&[json!(u64::MAX)]);
+    check.accepts::<Nonce>(&[json!(1), json!(u64::MAX)]);
     check.refuses::<TxBody>(&[
         json!("allocate"),
         json!({"cancel_order": {}}),

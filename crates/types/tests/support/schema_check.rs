@@ -233,11 +233,13 @@ pub fn schema_types_in(dir: &Path) -> BTreeSet<String> {
                 }
             }
         }
-        // Hex byte strings get their schema from `hex_schema!(Name, ...)`.
+        // Hex byte strings and integer ids get their schemas from `hex_schema!(Name, ...)`
+        // and `id_schema!(Name, ...)`.
         for (index, line) in lines.iter().enumerate() {
             let call = line
                 .strip_prefix("hex_schema!(")
-                .or_else(|| line.strip_prefix("crate::bytes::hex_schema!("));
+                .or_else(|| line.strip_prefix("crate::bytes::hex_schema!("))
+                .or_else(|| line.strip_prefix("crate::schema::id_schema!("));
             if let Some(rest) = call {
                 let rest = if rest.is_empty() {
                     lines.get(index + 1).copied().unwrap_or_default()
