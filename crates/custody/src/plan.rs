@@ -146,25 +146,9 @@ pub fn sweep_amount(hot: Amount, cold: Amount, pending_payouts: Amount, cap_bps:
     Amount(hot.0.saturating_sub(keep))
 }
 
-/// One asset's proof of reserves at a public-chain block.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssetReserves {
-    pub asset: AssetId,
-    pub symbol: String,
-    /// Member balances (credited - debited) in minor units.
-    pub balances: Amount,
-    pub pending_withdrawals: Amount,
-    pub liabilities: Amount,
-    pub hot: Amount,
-    pub cold: Amount,
-    /// (hot + cold) / liabilities in basis points; `None` when nothing is owed.
-    pub coverage_bps: Option<u128>,
-    /// hot / (hot + cold) in basis points; `None` when custody is empty.
-    pub hot_share_bps: Option<u128>,
-    pub hot_cap_bps: u32,
-    /// Coverage is below 100 percent: custody does not cover the ledger.
-    pub undercovered: bool,
-}
+/// One asset's proof of reserves at a public-chain block: the body of `GET /v1/reserves`'s
+/// lines, so defined with the API's types (seisan-api).
+pub use seisan_api::v1::AssetReserves;
 
 /// Fills in the ratios of a reserves line.
 #[allow(clippy::too_many_arguments)]

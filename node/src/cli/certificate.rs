@@ -12,80 +12,21 @@
 
 use super::proof::{follow_epochs, EpochLink, ProofCheckError};
 use seisan_crypto::CertificateError;
-use seisan_types::clearing::{Pair, TradeId};
-use seisan_types::hash::{Hash, MerkleStep};
-use seisan_types::ids::{AssetId, ChainId, Epoch, Height, MemberId};
+use seisan_types::clearing::TradeId;
+use seisan_types::hash::Hash;
+use seisan_types::ids::{ChainId, Epoch, Height, MemberId};
 use seisan_types::receipt::{receipts_root_of, Event, Receipt, ReceiptLeaf};
 use seisan_types::{
-    tags, Amount, Block, BlockHeader, Genesis, QuorumCertificate, SignedTransaction, VoteKind,
+    tags, Block, BlockHeader, Genesis, QuorumCertificate, SignedTransaction, VoteKind,
 };
-use serde::{Deserialize, Serialize};
 
-/// The `format` of a trade certificate document.
-pub const TRADE_CERTIFICATE_FORMAT: &str = "seisan-trade-certificate-v1";
 /// The most descendant headers between a fill's block and the certified one (a node
 /// keeps one certificate per block, for it or a close descendant).
 pub const MAX_CERTIFICATE_DESCENDANTS: usize = 64;
 
-/// A settlement certificate for one fill (nothing in it is trusted yet).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TradeCertificate {
-    pub format: String,
-    pub chain_id: ChainId,
-    pub fill: Fill,
-    /// The transaction whose receipt holds the fill, with its path to `txs_root`;
-    /// `None` for a fill made by block-level work.
-    pub source: Option<Source>,
-    /// The receipt (or block-level event) holding the fill.
-    pub receipt: ReceiptLeaf,
-    /// Its Merkle path to the header's `receipts_root`.
-    pub receipt_path: Vec<MerkleStep>,
-    pub header: BlockHeader,
-    /// Headers from the block's child up to the certified block, when the certificate
-    /// finalized a descendant.
-    pub descendants: Vec<BlockHeader>,
-    pub certificate: QuorumCertificate,
-    /// One link per validator-set change from genesis to the certificate's epoch.
-    pub epochs: Vec<EpochLink>,
-}
-
-/// The fill, as a reader wants it: both legs spelled out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Fill {
-    pub trade: TradeId,
-    pub pair: Pair,
-    pub buyer: MemberId,
-    pub seller: MemberId,
-    /// Base minor units.
-    pub quantity: Amount,
-    /// Quote minor units per whole base unit.
-    pub price: Amount,
-    pub base_leg: Leg,
-    pub quote_leg: Leg,
-    pub height: Height,
-    pub timestamp_ms: u64,
-}
-
-/// One leg of a fill: what moved from whom to whom.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Leg {
-    pub asset: AssetId,
-    pub from: MemberId,
-    pub to: MemberId,
-    pub amount: Amount,
-}
-
-/// The transaction a fill came from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Source {
-    pub transaction: SignedTransaction,
-    /// Its Merkle path to the header's `txs_root`.
-    pub path: Vec<MerkleStep>,
-}
+/// The document (nothing in it is trusted yet) is the API's own type: the node serves
+/// it and this module verifies it.
+pub use seisan_api::v1::{Fill, Leg, Source, TradeCertificate, TRADE_CERTIFICATE_FORMAT};
 
 /// What a verified certificate proves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -613,9 +554,11 @@ mod tests {
     use super::*;
     use crate::genesis_command::testnet_genesis;
     use seisan_crypto::Keypair;
-    use seisan_types::ids::{Nonce, View};
+    use seisan_types::clearing::Pair;
+    use seisan_types::ids::{AssetId, Nonce, View};
     use seisan_types::receipt::{receipts_root, TxOutcome};
     use seisan_types::tx::{AllocationDirection, CustomerId, Transaction, TxBody};
+    use seisan_types::Amount;
     use seisan_types::{tx::Allocation, Vote};
 
     fn certificate(genesis: &Genesis, header: &BlockHeader, signers: &[&str]) -> QuorumCertificate {

@@ -33,7 +33,7 @@ use seisan_types::clearing::{
     trade_value, AssetNetting, ConfirmationField, ConfirmationId, Cycle, CycleId, CycleStatus,
     NetPosition, RemovalReason, TradeTerms,
 };
-use seisan_types::hash::{Hash, MerkleStep};
+use seisan_types::hash::Hash;
 use seisan_types::ids::{AssetId, ChainId, Epoch, Height, MemberId};
 use seisan_types::membership::Membership;
 use seisan_types::receipt::{receipts_root_of, Event, Receipt, ReceiptLeaf, TxOutcome};
@@ -41,11 +41,9 @@ use seisan_types::{
     codec, tags, BlockHeader, Genesis, QuorumCertificate, SignedTransaction, TxBody, ValidatorSet,
     VoteKind,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The `format` of a cycle certificate document.
-pub const CYCLE_CERTIFICATE_FORMAT: &str = "seisan-cycle-certificate-v1";
 /// The most confirmations one certificate carries (a node refuses to build a larger
 /// one; a verifier refuses to read it).
 pub const MAX_CYCLE_CONFIRMATIONS: usize = 10_000;
@@ -56,84 +54,12 @@ pub const MAX_CYCLE_BLOCKS: usize = 2 * MAX_CYCLE_CONFIRMATIONS + 2;
 /// a trade certificate).
 pub const MAX_CYCLE_DESCENDANTS: usize = super::certificate::MAX_CERTIFICATE_DESCENDANTS;
 
-/// A cycle certificate (nothing in it is trusted yet).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CycleCertificate {
-    pub format: String,
-    pub chain_id: ChainId,
-    pub cycle: CycleId,
-    /// One link per validator-set change from genesis to the latest epoch used below.
-    pub epochs: Vec<EpochLink>,
-    /// Every block the proofs below refer to (by index), each with its certification.
-    pub blocks: Vec<CertifiedBlock>,
-    /// Every confirmation the cycle settled, in id order.
-    pub confirmations: Vec<ProvenConfirmation>,
-    /// The cycle's `CycleSettled` event.
-    pub settlement: ProvenSettlement,
-    /// The cycle record (positions, removals) in a certified state.
-    pub record: ProvenRecord,
-    /// The consortium record in the same state: the keys of members added by
-    /// governance, who are not in the genesis file.
-    pub consortium: ProvenRecord,
-}
-
-/// A block header with what makes it final.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertifiedBlock {
-    pub header: BlockHeader,
-    /// Headers from the block's child up to the certified block, when the certificate
-    /// finalized a descendant.
-    pub descendants: Vec<BlockHeader>,
-    pub certificate: QuorumCertificate,
-}
-
-/// A confirmation: both members' submissions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvenConfirmation {
-    pub confirmation: ConfirmationId,
-    /// The first and the second (matching) submission.
-    pub submissions: Vec<ProvenSubmission>,
-}
-
-/// One signed `confirm` transaction, in its block, with its receipt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvenSubmission {
-    /// Index into [`CycleCertificate::blocks`].
-    pub block: usize,
-    pub transaction: SignedTransaction,
-    /// The transaction's path to the header's `txs_root`.
-    pub tx_path: Vec<MerkleStep>,
-    pub receipt: Receipt,
-    /// The receipt's path to the header's `receipts_root`.
-    pub receipt_path: Vec<MerkleStep>,
-}
-
-/// The receipt (of a `close_cycle` or top-up cure) or block-level event holding the
-/// cycle's `CycleSettled` event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvenSettlement {
-    /// Index into [`CycleCertificate::blocks`].
-    pub block: usize,
-    pub leaf: ReceiptLeaf,
-    /// Its path to the header's `receipts_root`.
-    pub path: Vec<MerkleStep>,
-}
-
-/// A state record (the cycle's, or the consortium's) under a certified state root.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvenRecord {
-    /// Index into [`CycleCertificate::blocks`].
-    pub block: usize,
-    /// Hex of the codec-encoded value ([`Cycle`], or the consortium configuration).
-    pub value: String,
-    pub proof: StateProof,
-}
+/// The document (nothing in it is trusted yet) is the API's own type: the node serves
+/// it and this module verifies it.
+pub use seisan_api::v1::{
+    CertifiedBlock, CycleCertificate, ProvenConfirmation, ProvenRecord, ProvenSettlement,
+    ProvenSubmission, CYCLE_CERTIFICATE_FORMAT,
+};
 
 /// One settled trade, as proven.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,13 +22,13 @@ use super::api::{ApiContext, ApiError};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use seisan_state::Backend;
 use seisan_types::Hash;
 use serde::{Deserialize, Serialize};
 use std::ops::Bound;
 use std::path::Path;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The archive format this build writes and reads.
 pub const BACKUP_FORMAT: u32 = 1;
@@ -283,11 +283,29 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/v1/admin/backup", get(backup))
+// How the OpenAPI document describes the answer: a binary string (a body of `Vec<u8>`
+// would be described as an array of numbers).
+/// The archive's bytes (the seisan backup format).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // Describes the body only; the handler sends the bytes themselves.
+struct ArchiveBytes(Vec<u8>);
+
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(backup))
 }
 
-/// `GET /v1/admin/backup`: the archive of this node's data, taken consistently.
+/// A consistent backup of this node's data (`seisan backup`): every store record
+/// (state, blocks, certificates, kept blocks), the consensus record, the custody
+/// journal and scan cursor, taken while no block commits, as one checksummed archive
+/// marked with its format, chain id, genesis hash, member, height and state root. Never
+/// holds a key. Restore it with `seisan restore`; the restored validator is fenced
+/// until its peers have told it what it signed after the backup.
+#[utoipa::path(get, path = "/v1/admin/backup", tag = "node",
+    responses(
+        (status = 200, description = "The archive (the seisan backup format), as an attachment", content_type = "application/octet-stream", body = inline(ArchiveBytes)),
+        (status = 500, description = "`backup_failed`: the store or a data file could not be read", body = seisan_api::v1::ErrorBody),
+    ))]
 async fn backup(State(context): State<ApiContext>) -> Result<Response, ApiError> {
     let archive = tokio::task::spawn_blocking(move || snapshot(&context))
         .await

@@ -6,18 +6,18 @@
 use super::api::{ApiContext, ApiError};
 use super::pipeline::{read_block, read_certificate, read_epoch_start, read_receipts, read_seals};
 use crate::cli::certificate::{build_trade_certificate, MAX_CERTIFICATE_DESCENDANTS};
-use crate::cli::proof::EpochLink;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use seisan_api::v1::{self, EpochLink};
 use seisan_types::clearing::TradeId;
 use seisan_types::ids::{Epoch, Height};
 use seisan_types::BlockHeader;
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/v1/trades/{id}/certificate", get(trade_certificate))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(trade_certificate))
 }
 
 fn unavailable(message: String) -> ApiError {
@@ -28,13 +28,27 @@ fn unavailable(message: String) -> ApiError {
     )
 }
 
-/// A trade's settlement certificate: for its two parties and operators (it carries
-/// both orders' transactions).
+/// A fill's settlement certificate: the fill (buyer, seller, pair, quantity, price,
+/// both legs), the receipt holding it with its Merkle path to the header's
+/// `receipts_root`, the source transaction with its path to `txs_root`, the header, any
+/// descendant headers up to the certified block, the quorum certificate and one
+/// validator-set link per epoch change since genesis. Check it offline with
+/// `seisan verify FILE --genesis GENESIS`. For the trade's buyer, its seller and
+/// operators (it carries both orders' transactions).
+#[utoipa::path(get, path = "/v1/trades/{id}/certificate", tag = "markets",
+    params(("id" = u64, Path, description = "The trade id", minimum = 0)),
+    responses(
+        (status = 200, description = "The certificate (format seisan-trade-certificate-v1)", body = v1::TradeCertificate),
+        (status = 400, description = "`bad_number`: the trade id is not a whole number", body = v1::ErrorBody),
+        (status = 403, description = "The caller is neither the trade's buyer, its seller nor an operator", body = v1::ErrorBody),
+        (status = 404, description = "No such trade is final on this node", body = v1::ErrorBody),
+        (status = 503, description = "`certificate_unavailable`: the node no longer holds a record the certificate needs (named in the error)", body = v1::ErrorBody),
+    ))]
 async fn trade_certificate(
     State(context): State<ApiContext>,
     axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::TradeCertificate>, ApiError> {
     let trade = TradeId(super::queries::number(&id, "trade id")?);
     // One committed height for every record read below.
     let _guard = context.commit_lock.read().expect("commit lock");
@@ -69,9 +83,7 @@ async fn trade_certificate(
         epochs,
     )
     .ok_or_else(|| unavailable(format!("block {height} holds no fill of trade {trade}")))?;
-    Ok(Json(
-        serde_json::to_value(&document).expect("a certificate serializes"),
-    ))
+    Ok(Json(document))
 }
 
 /// The headers above `height` up to the certified `to`: committed blocks, or the seals

@@ -36,8 +36,8 @@ use super::api::{ApiContext, ApiError};
 use super::pipeline::{read_tip, Tip};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, BankError};
 use seisan_custody::evm::EvmChain;
 use seisan_custody::plan;
@@ -46,11 +46,13 @@ use seisan_types::hash::Hash;
 use seisan_types::ids::{Height, MemberId};
 use seisan_types::{Amount, AssetId, Genesis, MemberStatus, Role};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 use tracing::{debug, info, warn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Milliseconds in a day.
 pub const DAY_MS: u64 = 86_400_000;
@@ -304,6 +306,8 @@ pub fn ledger_snapshot(
         for (member, entry) in &members {
             match super::queries::proof_document(db, genesis, *member) {
                 Ok(document) => {
+                    // Stored as JSON, whichever type the proof document has.
+                    let document = serde_json::to_value(document).expect("a statement serializes");
                     statements.insert(entry.name.clone(), document);
                 }
                 Err(error) => {
@@ -412,93 +416,8 @@ pub struct ChainReading {
     pub cold: BTreeMap<AssetId, Amount>,
 }
 
-/// One trust account as the bank showed it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "read")]
-pub enum TrustReading {
-    Read {
-        balance: Amount,
-    },
-    /// This node has no bank connection.
-    NoBank,
-    /// The bank refused this node's token for the account.
-    Unreadable,
-    Failed {
-        reason: String,
-    },
-}
-
-/// One crypto asset's line of the report.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssetLine {
-    pub asset: AssetId,
-    pub symbol: String,
-    /// Balances + pending withdrawals: what the members are owed on chain.
-    pub customer_holdings: Amount,
-    pub balances: Amount,
-    pub pending_withdrawals: Amount,
-    /// `None` when this node could not read the public chain.
-    pub hot: Option<Amount>,
-    pub cold: Option<Amount>,
-    /// min(cold, holdings) / holdings: the share of customer holdings kept cold.
-    pub cold_share_bps: Option<u128>,
-    pub required_cold_share_bps: u128,
-    /// hot / (hot + cold).
-    pub hot_share_bps: Option<u128>,
-    /// (hot + cold) / holdings.
-    pub coverage_bps: Option<u128>,
-}
-
-/// One exchange's line per fiat currency.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FiatLine {
-    pub member: String,
-    pub currency: String,
-    pub customer_fiat: Amount,
-    pub pending_withdrawals: Amount,
-    /// customer fiat + pending withdrawals: what the trust account must hold.
-    pub owed: Amount,
-    pub trust: TrustReading,
-    /// trust / owed.
-    pub coverage_bps: Option<u128>,
-}
-
-/// A rule broken, by whom or in what.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BreachLine {
-    /// `cold_share`, `reserves_coverage` or `trust_shortfall`.
-    pub rule: String,
-    /// The asset symbol, or `member/CURRENCY`.
-    pub subject: String,
-    pub detail: String,
-}
-
-/// The compliance report of a business day.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ComplianceReport {
-    pub date: String,
-    pub cutoff: String,
-    pub day_end_ms: u64,
-    /// Whether the day has ended (a recorded snapshot), or this is the day so far at
-    /// the node's current height.
-    #[serde(rename = "final")]
-    pub is_final: bool,
-    pub height: Height,
-    pub block_hash: Hash,
-    pub block_timestamp_ms: u64,
-    pub state_root: Hash,
-    pub public_chain_block: Option<u64>,
-    pub public_chain_block_time_s: Option<u64>,
-    pub assets: Vec<AssetLine>,
-    pub fiat: Vec<FiatLine>,
-    pub breaches: Vec<BreachLine>,
-    /// What could not be checked, one sentence each.
-    pub unverified: Vec<String>,
-    /// No breach and nothing unverified.
-    pub compliant: bool,
-    /// The members whose end-of-day statements (balances with proofs) are kept.
-    pub statements: Vec<String>,
-}
+/// The report and its lines are the API's types (`GET /v1/compliance/{date}`).
+pub use seisan_api::v1::{AssetLine, BreachLine, ComplianceReport, FiatLine, TrustReading};
 
 /// part / whole in basis points; `None` when the whole is zero.
 fn ratio_bps(part: u128, whole: u128) -> Option<u128> {
@@ -841,29 +760,33 @@ async fn evaluate(
 }
 
 /// The compliance routes, merged into the node's API.
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/v1/compliance/days", get(days))
-        .route("/v1/compliance/{date}", get(day_report))
-        .route("/v1/compliance/{date}/statements/{member}", get(statement))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(days))
+        .routes(routes!(day_report))
+        .routes(routes!(statement))
 }
 
 fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, code, message)
 }
 
-async fn days(State(context): State<ApiContext>) -> Json<Value> {
+/// The business days whose end this node recorded (compliance snapshots), its cut-off
+/// and today's label.
+#[utoipa::path(get, path = "/v1/compliance/days", tag = "compliance",
+    responses((status = 200, description = "Recorded days, oldest first", body = v1::ComplianceDays)))]
+async fn days(State(context): State<ApiContext>) -> Json<v1::ComplianceDays> {
     let days = recorded_days(&context.db);
     let tip = read_tip(&context.db).expect("opened store has a tip");
     let cutoff = context.day_cutoff;
-    Json(json!({
-        "cutoff": cutoff.to_string(),
-        "today": cutoff.label(cutoff.day_of(tip.timestamp_ms)),
-        "days": days
+    Json(v1::ComplianceDays {
+        cutoff: cutoff.to_string(),
+        today: cutoff.label(cutoff.day_of(tip.timestamp_ms)),
+        days: days
             .into_iter()
-            .map(|(date, height)| json!({"date": date, "height": height}))
-            .collect::<Vec<_>>(),
-    }))
+            .map(|(date, height)| v1::RecordedDay { date, height })
+            .collect(),
+    })
 }
 
 /// The snapshot of `date`: recorded (`true`), or the day so far at the tip when `date`
@@ -898,6 +821,19 @@ fn snapshot_of(context: &ApiContext, date: &str) -> Result<(DaySnapshot, bool), 
     ))
 }
 
+/// The daily compliance report: from the certified state at the day's last height and
+/// the public chain at the matching block, per crypto asset the customer holdings, hot
+/// and cold balances, the cold share against the 95% rule and reserves coverage; per
+/// exchange and fiat currency the customer fiat against its trust balance; breaches
+/// named. For today, the day so far at the node's height (`final: false`).
+#[utoipa::path(get, path = "/v1/compliance/{date}", tag = "compliance",
+    params(("date" = String, Path, description = "A business day, YYYY-MM-DD (labelled by the node's --day-cutoff), or `today`", pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}|today)$")),
+    responses(
+        (status = 200, description = "The report", body = v1::ComplianceReport),
+        (status = 400, description = "`bad_date`: the date is not a valid YYYY-MM-DD", body = v1::ErrorBody),
+        (status = 404, description = "`no_such_day`: no recorded end of that business day (not ended, no block in it, or before this node's history)", body = v1::ErrorBody),
+        (status = 503, description = "`public_chain_unavailable`: the public chain could not be read", body = v1::ErrorBody),
+    ))]
 async fn day_report(
     State(context): State<ApiContext>,
     Path(date): Path<String>,
@@ -915,10 +851,25 @@ async fn day_report(
     Ok(Json(report))
 }
 
+/// A member's end-of-day statement: its balances with Merkle proofs against the day's
+/// last certified state root, the header, its quorum certificate and the validator-set
+/// links (the document of `GET /v1/members/{member}/balances?proof=true`, kept for that
+/// height).
+#[utoipa::path(get, path = "/v1/compliance/{date}/statements/{member}", tag = "compliance",
+    params(
+        ("date" = String, Path, description = "A business day, YYYY-MM-DD (labelled by the node's --day-cutoff), or `today`", pattern = "^([0-9]{4}-[0-9]{2}-[0-9]{2}|today)$"),
+        ("member" = String, Path, description = "A member's name or id"),
+    ),
+    responses(
+        (status = 200, description = "The statement", body = v1::BalanceProof),
+        (status = 400, description = "`bad_date`: the date is not a valid YYYY-MM-DD", body = v1::ErrorBody),
+        (status = 404, description = "`no_such_day`, `day_not_ended` or `no_statement`: the day is not recorded or has not ended, or no statement of the member was kept; `not_found`: no such member", body = v1::ErrorBody),
+        (status = 500, description = "`corrupt_record`: the kept statement does not decode", body = v1::ErrorBody),
+    ))]
 async fn statement(
     State(context): State<ApiContext>,
     Path((date, member)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::BalanceProof>, ApiError> {
     let (snapshot, is_final) = snapshot_of(&context, &date)?;
     if !is_final {
         return Err(not_found(
@@ -938,17 +889,23 @@ async fn statement(
                 .unwrap_or(member)
         }
     };
-    snapshot
-        .statements
-        .get(&name)
-        .cloned()
-        .map(Json)
-        .ok_or_else(|| {
-            not_found(
-                "no_statement",
-                format!("no statement of {name} was kept for {}", snapshot.date),
-            )
-        })
+    let kept = snapshot.statements.get(&name).cloned().ok_or_else(|| {
+        not_found(
+            "no_statement",
+            format!("no statement of {name} was kept for {}", snapshot.date),
+        )
+    })?;
+    // Kept as the JSON the balances endpoint answered with, read back as its type.
+    serde_json::from_value(kept).map(Json).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "corrupt_record",
+            format!(
+                "the statement of {name} kept for {} does not decode: {error}",
+                snapshot.date
+            ),
+        )
+    })
 }
 
 /// Starts the monitor when this node reads a public chain or a bank: every
@@ -1031,6 +988,7 @@ fn rule_label(rule: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// The end of a day is recorded by the first block of the next, from the state at
     /// the day's last height: the figures and each member's balances proven under that

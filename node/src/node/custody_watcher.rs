@@ -23,8 +23,8 @@ use super::files::DurableRecord;
 use anyhow::Context;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use seisan_api::v1;
 use seisan_contracts::custody as ledger_custody;
 use seisan_custody::chain::PublicChain;
 use seisan_custody::evm::EvmChain;
@@ -42,11 +42,12 @@ use seisan_watch::custody::{
 use seisan_watch::Millis;
 // The clock the shell passes to the planner.
 use super::clock::wall_clock as now;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// How often the watcher polls the public chain.
 pub const POLL_INTERVAL_MS: u64 = 500;
@@ -369,11 +370,37 @@ impl<C: PublicChain> Shell<C> {
 
 // ---- API ------------------------------------------------------------------------------
 
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/v1/reserves", get(reserves))
-        .route("/v1/withdrawals", get(withdrawals))
-        .route("/v1/deposits", get(deposits))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(reserves))
+        .routes(routes!(withdrawals))
+        .routes(routes!(deposits))
+}
+
+/// `?after=N&limit=M` paging of withdrawals.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read through the raw query map (its errors name the parameter).
+struct WithdrawalPaging {
+    /// List the withdrawals with ids after this one.
+    #[param(minimum = 0)]
+    after: Option<u64>,
+    /// At most this many withdrawals (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+}
+
+/// `?after=ID&limit=M` paging of deposits.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read through the raw query map (its errors name the parameter).
+struct DepositPaging {
+    /// List the deposits whose id sorts after this deposit id (64 hex digits).
+    #[param(pattern = "^(0x)?[0-9a-fA-F]{64}$")]
+    after: Option<String>,
+    /// At most this many deposits (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
 }
 
 /// Custody is not set up here: the genesis has no public chain, or this node watches
@@ -390,8 +417,16 @@ fn unavailable(message: impl Into<String>) -> ApiError {
     )
 }
 
-/// Proof of reserves at the public chain's newest block.
-async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
+/// Proof of reserves at the public chain's newest block: per custody asset, the
+/// ledger's liabilities (balances + pending withdrawals) beside the hot and cold
+/// balances, coverage and hot share.
+#[utoipa::path(get, path = "/v1/reserves", tag = "custody",
+    responses(
+        (status = 200, description = "Reserves", body = v1::Reserves),
+        (status = 404, description = "`custody_not_configured`: no public_chain in genesis, or this node has no --eth-rpc", body = v1::ErrorBody),
+        (status = 503, description = "`custody_unavailable`: the public chain is not reachable", body = v1::ErrorBody),
+    ))]
+async fn reserves(State(context): State<ApiContext>) -> Result<Json<v1::Reserves>, ApiError> {
     let genesis: &Genesis = &context.genesis;
     let settings = genesis
         .public_chain
@@ -425,29 +460,38 @@ async fn reserves(State(context): State<ApiContext>) -> Result<Json<Value>, ApiE
     let height = context.status.borrow().height;
     let undercovered = assets.iter().any(|line| line.undercovered);
     let state = context.custody.borrow().clone();
-    Ok(Json(json!({
-        "public_chain_block": block,
-        "ledger_height": height,
-        "hot_address": settings.hot_address,
-        "cold_address": settings.cold_address,
-        "status": if undercovered { "undercovered" } else { "covered" },
-        "assets": assets,
-        "waiting_for_hot_wallet": state.waiting_for_hot_wallet,
-        "watcher_error": state.last_error,
-        "payer_waiting_for_ledger": state.payer_waiting_for_ledger,
-        "payer_journal_behind": state.payer_journal_behind,
-        "scanned_until_block": state.scanned_until,
-    })))
+    Ok(Json(v1::Reserves {
+        public_chain_block: block,
+        ledger_height: height,
+        hot_address: settings.hot_address,
+        cold_address: settings.cold_address,
+        status: if undercovered {
+            v1::ReservesStatus::Undercovered
+        } else {
+            v1::ReservesStatus::Covered
+        },
+        assets,
+        waiting_for_hot_wallet: state.waiting_for_hot_wallet.into_iter().collect(),
+        watcher_error: state.last_error,
+        payer_waiting_for_ledger: state.payer_waiting_for_ledger,
+        payer_journal_behind: state.payer_journal_behind,
+        scanned_until_block: state.scanned_until,
+    }))
 }
 
-/// Withdrawals oldest first, `?after=<id>&limit=<n>`; `next_after` names the cursor of
-/// the next page when this one is full.
-/// Withdrawals in id order: an exchange sees its own, operators every member's.
+/// Crypto withdrawals (pending, sent, completed), oldest first, and those waiting for
+/// the hot wallet: an exchange sees its own, operators every member's. `next_after` is
+/// the cursor of the next page when this one is full.
+#[utoipa::path(get, path = "/v1/withdrawals", tag = "custody", params(WithdrawalPaging),
+    responses(
+        (status = 200, description = "Withdrawals", body = v1::Withdrawals),
+        (status = 400, description = "`bad_number` or `bad_limit`: a paging parameter is malformed or out of range", body = v1::ErrorBody),
+    ))]
 async fn withdrawals(
     State(context): State<ApiContext>,
     axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::Withdrawals>, ApiError> {
     let after = params
         .get("after")
         .map(|text| super::queries::number(text, "after"))
@@ -470,18 +514,27 @@ async fn withdrawals(
         .filter(|id| caller.is_operator() || list.iter().any(|w| w.id == **id))
         .cloned()
         .collect();
-    Ok(Json(
-        json!({ "withdrawals": list, "waiting_for_hot_wallet": waiting, "next_after": next_after }),
-    ))
+    Ok(Json(v1::Withdrawals {
+        withdrawals: list,
+        waiting_for_hot_wallet: waiting,
+        next_after,
+    }))
 }
 
-/// Deposit records in deposit-id order, `?after=<deposit id, 64 hex>&limit=<n>`;
-/// `next_after` names the cursor of the next page when this one is full.
+/// Public-chain deposits attested so far, in deposit-id order, with their attestations
+/// and outcome (credited or unregistered): an exchange sees those credited to it and
+/// those still being attested that come from one of its registered addresses.
+/// `next_after` is the cursor of the next page when this one is full.
+#[utoipa::path(get, path = "/v1/deposits", tag = "custody", params(DepositPaging),
+    responses(
+        (status = 200, description = "Deposits", body = v1::Deposits),
+        (status = 400, description = "`bad_deposit_id`, `bad_number` or `bad_limit`: a paging parameter is malformed or out of range", body = v1::ErrorBody),
+    ))]
 async fn deposits(
     State(context): State<ApiContext>,
     axum::Extension(caller): axum::Extension<seisan_api::Caller>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::Deposits>, ApiError> {
     let after = params
         .get("after")
         .map(|text| {
@@ -523,7 +576,10 @@ async fn deposits(
         },
     );
     let next_after = next_after.map(|id| id.to_string());
-    Ok(Json(json!({ "deposits": list, "next_after": next_after })))
+    Ok(Json(v1::Deposits {
+        deposits: list,
+        next_after,
+    }))
 }
 
 #[cfg(test)]

@@ -14,20 +14,21 @@ use crate::cli::cycle_verify::{
 };
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use seisan_api::v1;
 use seisan_types::clearing::{Confirmation, ConfirmationId, Cycle, CycleId, CycleStatus};
 use seisan_types::ids::Height;
 use seisan_types::receipt::{Event, Receipt};
 use seisan_types::state::StateView;
 use seisan_types::{Block, BlockHeader, QuorumCertificate};
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Index keys read per scan of a cycle's confirmations.
 const CONFIRMATION_PAGE: usize = 1000;
 
-pub fn router() -> Router<ApiContext> {
-    Router::new().route("/v1/cycles/{n}/certificate", get(cycle_certificate))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new().routes(routes!(cycle_certificate))
 }
 
 fn unavailable(message: String) -> ApiError {
@@ -137,10 +138,28 @@ impl CycleSource for Store<'_> {
     }
 }
 
+/// A settled cycle's certificate: for every confirmation the cycle settled, both
+/// members' signed `confirm` transactions with their paths to `txs_root` and their
+/// receipts with their paths to `receipts_root`; the `CycleSettled` event (matched
+/// count, gross and net per asset) with its path; the cycle record (positions,
+/// removals) and the consortium record (the keys of members added by governance) with
+/// their Merkle proofs under the state root of this node's certified tip; each block
+/// with any descendant headers up to its certified block and its quorum certificate;
+/// one validator-set link per epoch change since genesis. `seisan cycle verify N
+/// --genesis GENESIS` checks it offline and recomputes the netting.
+#[utoipa::path(get, path = "/v1/cycles/{n}/certificate", tag = "settlement",
+    params(("n" = u64, Path, description = "The cycle number", minimum = 0)),
+    responses(
+        (status = 200, description = "The certificate (format seisan-cycle-certificate-v1)", body = v1::CycleCertificate),
+        (status = 400, description = "`bad_number`: the cycle number is not a whole number", body = v1::ErrorBody),
+        (status = 404, description = "No such cycle on this node", body = v1::ErrorBody),
+        (status = 409, description = "`cycle_not_settled`: the cycle is not settled yet (its netting is final only then)", body = v1::ErrorBody),
+        (status = 503, description = "`certificate_unavailable`: the node no longer holds a record the certificate needs, or the cycle settled more confirmations than one certificate carries (named in the error)", body = v1::ErrorBody),
+    ))]
 async fn cycle_certificate(
     State(context): State<ApiContext>,
     Path(n): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<v1::CycleCertificate>, ApiError> {
     let cycle_id = CycleId(super::queries::number(&n, "cycle number")?);
     let parts = {
         // The cycle, its confirmations and the record's proof of one committed height
@@ -160,7 +179,5 @@ async fn cycle_certificate(
         |epoch| epoch_links(&context, epoch).map_err(|error| error.message),
     )
     .map_err(|error: BuildError| unavailable(error.to_string()))?;
-    Ok(Json(
-        serde_json::to_value(&document).expect("a cycle certificate serializes"),
-    ))
+    Ok(Json(document))
 }

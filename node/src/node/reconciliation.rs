@@ -30,44 +30,51 @@ use super::api::{ApiContext, ApiError};
 use super::bank_watcher::entry_fact;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use seisan_api::v1;
 use seisan_bank::{AccountId, BankAdapter, BankError, Entry};
 use seisan_contracts::bank as ledger_bank;
 use seisan_contracts::mirror::{self, MirrorSummary, MAX_MIRROR_RECORDS_PER_QUERY};
 use seisan_types::bank::BankEntryKind;
 use seisan_types::mirror::{MirrorRecord, MirrorState};
 use seisan_types::{AssetId, MemberId, Role};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The reconciliation route, merged into the node's API.
-pub fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/v1/reconciliation", get(reconciliation))
-        .route("/v1/mirrors/{height}", get(mirrors_at))
+pub fn router() -> OpenApiRouter<ApiContext> {
+    OpenApiRouter::new()
+        .routes(routes!(reconciliation))
+        .routes(routes!(mirrors_at))
 }
 
-/// `GET /v1/mirrors/{height}`: the bank transfers a block's settlement needs, each with
-/// its validators' attestations and, once q agreed, the confirmation (the bank's entry
-/// ids), and its state at the tip's block time.
+/// The bank transfers a block's settlement needs (one per payer/payee pair, reference
+/// `settle-<height>-<payer>-<payee>`), each with its validators' attestations, its
+/// confirmation (the bank's debit and credit entry ids, once q validators attested
+/// identical facts) and its state at the tip's block time (pending, stalled or
+/// confirmed).
+#[utoipa::path(get, path = "/v1/mirrors/{height}", tag = "settlement",
+    params(("height" = u64, Path, description = "A block height", minimum = 0)),
+    responses(
+        (status = 200, description = "Mirrors of the height (empty when its settlement moved no fiat, or no block of that height is final)", body = v1::Mirrors),
+        (status = 400, description = "`bad_number`: the height is not a whole number", body = v1::ErrorBody),
+    ))]
 async fn mirrors_at(
     State(context): State<ApiContext>,
     Path(height): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<v1::Mirrors>, ApiError> {
     let height = super::queries::number(&height, "height")?;
     let view = context.db.committed_view();
     let now_ms = super::pipeline::read_tip(&context.db).map_or(0, |tip| tip.timestamp_ms);
-    let mirrors: Vec<serde_json::Value> = mirror::mirrors_at(&view, seisan_types::Height(height))
+    let mirrors = mirror::mirrors_at(&view, seisan_types::Height(height))
         .into_iter()
-        .map(|record| {
-            let state = mirror::mirror_state(&record, now_ms);
-            serde_json::json!({"state": state, "record": record})
+        .map(|record| v1::MirrorAt {
+            state: mirror::mirror_state(&record, now_ms),
+            record,
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({"height": height, "mirrors": mirrors}),
-    ))
+    Ok(Json(v1::Mirrors { height, mirrors }))
 }
 
 /// One exchange's trust account as the bank showed it.
@@ -113,44 +120,12 @@ pub struct LedgerSnapshot {
     pub mirrors_truncated: bool,
 }
 
-/// One exchange's line of the answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ExchangeLine {
-    pub member: String,
-    pub ledger_fiat: String,
-    pub pending_withdrawals: String,
-    /// Net settlement the ledger moved and the bank's statement does not show yet.
-    pub unmirrored_settlement: String,
-    /// Net settlement not yet confirmed on chain (at the bank or not).
-    pub unconfirmed_mirrors: String,
-    pub bank_trust: Option<String>,
-    pub unattested_credits: Option<String>,
-    pub unattested_withdrawal_payments: Option<String>,
-    pub conflicting_entries: Vec<String>,
-    pub unexplained_difference: Option<String>,
-    /// The bank's trust balance equals the ledger's plus what is in flight, and no
-    /// entry is conflicting.
-    pub reconciled: bool,
-}
-
-/// One settlement whose bank leg is not confirmed on chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MirrorLine {
-    pub height: u64,
-    pub payer: String,
-    pub payee: String,
-    pub amount: String,
-    pub reference: String,
-    pub settled_at_ms: u64,
-    pub state: MirrorState,
-    /// Whether the transfer is on a statement this node read (the bank did it; the
-    /// validators' attestations are what is missing).
-    pub at_bank: bool,
-    pub attestations: usize,
-}
+/// One exchange's line of the answer, and one settlement whose bank leg is not
+/// confirmed on chain: the API's types.
+pub use seisan_api::v1::{ExchangeLine, MirrorLine};
 
 /// The comparison's result (the endpoint adds the height, asset and watcher error).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Comparison {
     pub exchanges: Vec<ExchangeLine>,
     pub unexplained_total: String,
@@ -472,9 +447,23 @@ pub fn snapshot(
     }
 }
 
+/// Per exchange, the ledger's fiat balance beside the bank trust-account balance, what
+/// is in flight (pending withdrawals, unattested credits and payments, unmirrored
+/// settlement) and any unexplained difference; every settlement whose bank transfer is
+/// not confirmed on chain (pending, or stalled past `mirror_confirm_bound_ms` of block
+/// time); clean only when everything is confirmed and agrees. Each fiat asset is its own
+/// currency at the bank, answered under `currencies`. The bank is read without holding
+/// any node lock; a bank that does not answer within the client's timeout leaves
+/// `clean` false with the reason in `outstanding` (the chain-side mirror states are
+/// still reported).
+#[utoipa::path(get, path = "/v1/reconciliation", tag = "settlement",
+    responses(
+        (status = 200, description = "Reconciliation", body = v1::Reconciliation),
+        (status = 404, description = "`no_fiat_asset`: genesis has no fiat asset", body = v1::ErrorBody),
+    ))]
 async fn reconciliation(
     State(context): State<ApiContext>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<v1::Reconciliation>, ApiError> {
     let fiat = super::bank_watcher::fiat_currencies(&context.genesis);
     if fiat.is_empty() {
         return Err(ApiError::new(
@@ -488,8 +477,7 @@ async fn reconciliation(
     tokio::task::spawn_blocking(move || {
         let exchanges = exchanges(&context.db.committed_view(), &context.genesis);
         let names: BTreeMap<MemberId, String> = exchanges.iter().cloned().collect();
-        let mut answer = serde_json::Value::Null;
-        let mut currencies = serde_json::Map::new();
+        let mut currencies = BTreeMap::new();
         let (mut clean, mut outstanding, mut unconfirmed, mut open) =
             (true, Vec::new(), Vec::new(), Vec::new());
         let mut truncated = false;
@@ -517,45 +505,43 @@ async fn reconciliation(
             open.extend(snapshot.open_mirrors.iter().cloned());
             truncated |= snapshot.mirrors_truncated;
             now_ms = now_ms.max(snapshot.now_ms);
-            let mut value = serde_json::to_value(&comparison).expect("comparison serialises");
-            value["height"] = snapshot.height.into();
-            if index == 0 {
-                answer = value.clone();
-            }
-            currencies.insert(currency.clone(), value);
+            currencies.insert(
+                currency.clone(),
+                v1::CurrencyReconciliation {
+                    height: snapshot.height,
+                    exchanges: comparison.exchanges,
+                    unexplained_total: comparison.unexplained_total,
+                    mirrors: comparison.mirrors,
+                    unconfirmed: comparison.unconfirmed,
+                    clean: comparison.clean,
+                    outstanding: comparison.outstanding,
+                },
+            );
         }
-        answer["clean"] = clean.into();
-        answer["outstanding"] = serde_json::json!(outstanding);
-        answer["unconfirmed"] = serde_json::json!(unconfirmed);
+        // The top-level lines are the first fiat asset's.
+        let first = currencies[&fiat[0].1].clone();
         // Oldest first across currencies, as `summarize` expects.
         open.sort_by_key(|record| record.mirror);
-        answer["mirrors"] = serde_json::json!(mirror::summarize(&open, now_ms, truncated));
-        answer["currencies"] = currencies.into();
-        answer["asset"] = serde_json::json!(fiat[0].1);
-        answer["bank_connected"] = bank.is_some().into();
-        answer["mirror_confirm_bound_ms"] = mirror::MIRROR_CONFIRM_BOUND_MS.into();
-        answer["watcher_error"] = serde_json::json!(watcher_error);
-        Ok::<_, ApiError>(Json(answer))
+        Ok::<_, ApiError>(Json(v1::Reconciliation {
+            height: first.height,
+            asset: fiat[0].1.clone(),
+            bank_connected: bank.is_some(),
+            exchanges: first.exchanges,
+            unexplained_total: first.unexplained_total,
+            mirrors: mirror::summarize(&open, now_ms, truncated),
+            unconfirmed,
+            clean,
+            outstanding,
+            currencies,
+            mirror_confirm_bound_ms: mirror::MIRROR_CONFIRM_BOUND_MS,
+            watcher_error,
+        }))
     })
     .await
     .expect("reconciliation does not panic")
 }
 
-/// Where the bank's leg of settlement stands, for `/v1/status` (absent when genesis
-/// has no fiat asset).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct MirrorStatus {
-    /// Settlements whose bank transfer is not confirmed on chain yet, within the bound.
-    pub pending: usize,
-    /// Settlements unconfirmed for longer than `bound_ms` of block time.
-    pub stalled: usize,
-    /// The oldest stalled settlement's height and bank reference.
-    pub oldest_stalled_height: Option<u64>,
-    pub oldest_stalled_reference: Option<String>,
-    pub bound_ms: u64,
-    /// The counts are lower bounds (more mirrors are open than one read covers).
-    pub truncated: bool,
-}
+pub use seisan_api::v1::MirrorStatus;
 
 /// The committed mirrors' status at the tip's block time; also sets the
 /// `seisan_mirror_pending` and `seisan_mirror_stalled` gauges. State reads only.
