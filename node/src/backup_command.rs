@@ -82,10 +82,9 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         .read_to_vec()
         .with_context(|| format!("reading the backup from {}", session.node.base))?;
     if !(200..=299).contains(&status) {
-        let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-            .ok()
-            .and_then(|value| value["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| format!("status {status}"));
+        let message = serde_json::from_slice::<seisan_api::v1::ErrorBody>(&bytes)
+            .map(|body| body.error.message)
+            .unwrap_or_else(|_| format!("status {status}"));
         bail!("node {} refused the backup: {message}", session.node.base);
     }
     let mut archive = Archive::decode(&bytes)

@@ -25,7 +25,7 @@ use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{Height, MemberId};
 use seisan_types::tx::{Lane, SignedTransaction};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -183,7 +183,7 @@ fn documented_routes() -> OpenApiRouter<ApiContext> {
 
 /// The OpenAPI document the node serves (generated from the routes and their types).
 #[cfg(test)]
-pub fn openapi_document() -> Value {
+pub fn openapi_document() -> serde_json::Value {
     let (_, document) = documented_routes().split_for_parts();
     super::openapi::complete(document)
 }

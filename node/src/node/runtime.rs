@@ -30,7 +30,6 @@ use seisan_types::hash::Hash;
 use seisan_types::ids::{Epoch, Height, MemberId, Nonce, View};
 use seisan_types::tx::SignedTransaction;
 use seisan_types::{MemberStatus, Membership, ValidatorSet};
-use serde_json::json;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -1128,16 +1127,17 @@ impl Core {
             // Nobody follows the event stream: skip rendering every receipt as JSON.
             return Ok(());
         }
-        let message = json!({
-            "height": height,
-            "hash": tip.hash,
-            "view": block.header.view,
-            "timestamp_ms": block.header.timestamp_ms,
-            "state_root": tip.state_root,
-            "receipts": outcome.receipts,
-            "events": outcome.events,
-        });
-        let _ = self.events.send(Arc::new(message.to_string()));
+        let message = seisan_api::v1::BlockEvent {
+            height,
+            hash: tip.hash,
+            view: block.header.view,
+            timestamp_ms: block.header.timestamp_ms,
+            state_root: tip.state_root,
+            receipts: outcome.receipts.clone(),
+            events: outcome.events.clone(),
+        };
+        let message = serde_json::to_string(&message).expect("a block event serializes");
+        let _ = self.events.send(Arc::new(message));
         Ok(())
     }
 
