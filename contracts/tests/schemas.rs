@@ -37,7 +37,7 @@ fn query_answers_serialize_as_their_schemas_say() {
         }),
     );
 
-    let mut check = SchemaCheck::default();
+    let mut check = SchemaCheck::new();
     let supplies = query::supplies(&h.view, &h.genesis);
     assert_eq!(supplies.len(), 2);
     check.samples(&supplies);

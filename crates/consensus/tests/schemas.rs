@@ -51,7 +51,7 @@ fn signed_header(state: u8, epoch_end: Option<Height>) -> SignedProposalHeader {
 
 #[test]
 fn consensus_evidence_serializes_as_its_schema_says() {
-    let mut check = SchemaCheck::default();
+    let mut check = SchemaCheck::new();
     check.samples(&[signed_header(3, None), signed_header(3, Some(Height(9)))]);
     check.samples(&[
         ConsensusEvidence::ConflictingVotes(Evidence {

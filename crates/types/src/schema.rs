@@ -221,3 +221,48 @@ tuple_schema!(
     "The facts a deposit was acted on with and what became of it: [fact, outcome].",
     [one DepositFact, one DepositOutcome]
 );
+
+/// Closes the variant objects of an externally tagged enum's schema (serde's default
+/// enum form, `{"variant": content}`): serde refuses any key beside the variant's, but
+/// utoipa's derive leaves the object open (it has no attribute for it). Touches only a
+/// `oneOf` whose every alternative is a string `enum` (unit variants) or an inline
+/// object with exactly one property, which is required and not otherwise restricted;
+/// an untagged enum of referenced types, or anything else, is left as it is.
+///
+/// For the API document: apply to each component (every enum of seisan-types,
+/// seisan-contracts and seisan-consensus is externally tagged).
+pub fn close_tagged_variants(schema: &mut RefOr<Schema>) {
+    use utoipa::openapi::schema::AdditionalProperties;
+    let RefOr::T(Schema::OneOf(one_of)) = schema else {
+        return;
+    };
+    let is_wrapper = |item: &RefOr<Schema>| match item {
+        RefOr::T(Schema::Object(object)) => {
+            object.properties.len() == 1
+                && object.required.len() == 1
+                && object.properties.contains_key(&object.required[0])
+                && object.additional_properties.is_none()
+        }
+        _ => false,
+    };
+    let is_unit = |item: &RefOr<Schema>| {
+        matches!(item, RefOr::T(Schema::Object(object))
+            if object.enum_values.is_some() && object.properties.is_empty())
+    };
+    if !one_of
+        .items
+        .iter()
+        .all(|item| is_wrapper(item) || is_unit(item))
+        || !one_of.items.iter().any(is_wrapper)
+    {
+        return;
+    }
+    for item in &mut one_of.items {
+        if let RefOr::T(Schema::Object(object)) = item {
+            if !object.properties.is_empty() {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
+}

@@ -24,15 +24,34 @@ pub struct SchemaCheck {
     /// The types given samples.
     checked: BTreeSet<String>,
     failures: Vec<String>,
+    /// Whether schemas are checked after [`seisan_types::schema::close_tagged_variants`],
+    /// as the API document may apply it.
+    close_tagged: bool,
 }
 
 impl SchemaCheck {
+    /// A check of the schemas as utoipa derives them.
+    pub fn new() -> SchemaCheck {
+        SchemaCheck::default()
+    }
+
+    /// A check of the schemas with externally tagged enums' variant objects closed.
+    pub fn closed() -> SchemaCheck {
+        SchemaCheck {
+            close_tagged: true,
+            ..SchemaCheck::default()
+        }
+    }
+
     /// `T`'s schema and every component it references, by name.
     pub fn components_of<T: ToSchema>(&mut self) -> Map<String, Value> {
         let mut schemas = vec![(T::name().into_owned(), T::schema())];
         T::schemas(&mut schemas);
         let mut own = Map::new();
-        for (name, schema) in schemas {
+        for (name, mut schema) in schemas {
+            if self.close_tagged {
+                seisan_types::schema::close_tagged_variants(&mut schema);
+            }
             let value = serde_json::to_value(&schema).expect("a schema serializes");
             match self.components.get(&name) {
                 Some(earlier) if earlier != &value => self.failures.push(format!(
