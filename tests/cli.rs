@@ -3,8 +3,11 @@
 //! and `--json` form; each bad input must give one `error: ...` line, a non-zero exit
 //! and leave the ledger as it was.
 
+use seisan_api::v1;
 use seisan_tests::*;
 use seisan_types::genesis::{Genesis, OpeningBalance};
+use seisan_types::receipt::Event;
+use seisan_types::Amount;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -39,6 +42,17 @@ impl Run {
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|error| panic!("stdout is not JSON ({error}):\n{}", self.stdout))
+    }
+
+    /// stdout read as the published type `T` (`--json` prints the node's documents).
+    fn typed<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| {
+            panic!(
+                "stdout is no {} ({error}):\n{}",
+                std::any::type_name::<T>(),
+                self.stdout
+            )
+        })
     }
 
     /// Succeeded, and printed nothing on stderr.
@@ -129,47 +143,41 @@ impl<'a> Client<'a> {
 
     /// `balance --json`: (inventory, locked, customers) per symbol, minor units.
     fn balances(&self, member: &str) -> Vec<(String, u128, u128, u128)> {
-        let document = self
-            .run(OPS, &["balance", "--member", member, "--json"])
-            .ok()
-            .json();
-        document["balances"]
-            .as_array()
-            .expect("balances array")
+        // `--json` prints the node's balances document.
+        let document: v1::Balances = serde_json::from_value(
+            self.run(OPS, &["balance", "--member", member, "--json"])
+                .ok()
+                .json(),
+        )
+        .expect("balance --json prints a balances document");
+        document
+            .balances
             .iter()
             .map(|entry| {
-                let minor = |name: &str| -> u128 {
-                    entry["balance"][name]
-                        .as_str()
-                        .expect("amount string")
-                        .parse()
-                        .expect("number")
-                };
                 (
-                    entry["symbol"].as_str().expect("symbol").to_string(),
-                    minor("inventory"),
-                    minor("locked"),
-                    minor("customers"),
+                    entry.symbol.clone(),
+                    entry.balance.inventory.0,
+                    entry.balance.locked.0,
+                    entry.balance.customers.0,
                 )
             })
             .collect()
     }
 
     fn next_nonce(&self, member: &str) -> u64 {
-        let (code, body) = get(&format!("{}/v1/members/{member}/nonce", self.node)).unwrap();
-        assert_eq!(code, 200, "{body}");
-        body["next"].as_u64().expect("next nonce")
+        get_typed::<v1::NonceInfo>(&format!("{}/v1/members/{member}/nonce", self.node))
+            .next
+            .0
     }
 }
 
-/// The first event of `kind` in a `--json` transaction answer.
-fn event<'v>(answer: &'v Value, kind: &str) -> &'v Value {
-    answer["receipt"]["events"]
-        .as_array()
-        .expect("events")
+/// What `pick` takes from the first event of `kind` in a `--json` transaction answer.
+fn event<T>(answer: &v1::TransactionStatus, kind: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
+    receipt(answer)
+        .events
         .iter()
-        .find_map(|event| event.get(kind))
-        .unwrap_or_else(|| panic!("no {kind} event in {answer}"))
+        .find_map(pick)
+        .unwrap_or_else(|| panic!("no {kind} event in {answer:?}"))
 }
 
 /// Whether some line of `text` starts with these whitespace-separated cells.
@@ -201,7 +209,11 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(None, &["status", "--json"]).ok().json()["chain_id"],
+        client
+            .run(None, &["status", "--json"])
+            .ok()
+            .typed::<v1::NodeStatus>()
+            .chain_id,
         "seisan-dev-testnet"
     );
 
@@ -238,8 +250,11 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         client
             .run(OPS, &["orders", "--member", "exchange-a", "--json"])
             .ok()
-            .json()["orders"][0]["id"],
-        1
+            .typed::<v1::Orders>()
+            .orders
+            .first()
+            .map(|order| order.id.0),
+        Some(1)
     );
     let run = client.run(OPS, &["book", "ETH/JPY"]).ok();
     assert!(
@@ -251,26 +266,34 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(OPS, &["book", "eth/jpy", "--json"]).ok().json()["bids"]
-            .as_array()
-            .unwrap()
+        client
+            .run(OPS, &["book", "eth/jpy", "--json"])
+            .ok()
+            .typed::<v1::Book>()
+            .bids
             .len(),
         1
     );
 
     // B sells 1 ETH at 100 JPY: the orders cross and settle delivery versus payment.
-    let answer = client
+    let answer: v1::TransactionStatus = client
         .run(
             b,
             &["order", "sell", "ETH/JPY", "1", "--price", "100", "--json"],
         )
         .ok()
-        .json();
-    assert_eq!(answer["receipt"]["outcome"], "applied", "{answer}");
-    let fill = event(&answer, "fill");
-    assert_eq!(fill["quantity"], ETH.to_string());
-    assert_eq!(fill["price"], "100");
-    assert_eq!(fill["value"], "100");
+        .typed();
+    assert!(applied(&answer), "{answer:?}");
+    let fill = event(&answer, "fill", |event| match event {
+        Event::Fill {
+            quantity,
+            price,
+            value,
+            ..
+        } => Some((*quantity, *price, *value)),
+        _ => None,
+    });
+    assert_eq!(fill, (Amount(ETH), Amount(100), Amount(100)));
     assert_eq!(
         client.balances("exchange-a"),
         vec![("ETH".into(), 3 * ETH, 0, 0), ("JPY".into(), 100, 0, 0)]
@@ -288,8 +311,14 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(OPS, &["trades", "--json"]).ok().json()["trades"][0]["value"],
-        "100"
+        client
+            .run(OPS, &["trades", "--json"])
+            .ok()
+            .typed::<v1::Trades>()
+            .trades
+            .first()
+            .map(|trade| trade.value),
+        Some(Amount(100))
     );
 
     // The balance, verified locally against genesis.
@@ -359,14 +388,17 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
             ],
         )
         .ok()
-        .json();
-    let order = event(&answer, "order_live")["order"].as_u64().unwrap();
-    let open = client.run(b, &["orders", "--json"]).ok().json();
-    assert_eq!(open["orders"][0]["id"], order, "{open}");
+        .typed::<v1::TransactionStatus>();
+    let order = event(&answer, "order_live", |event| match event {
+        Event::OrderLive { order, .. } => Some(order.0),
+        _ => None,
+    });
+    let open: v1::Orders = client.run(b, &["orders", "--json"]).ok().typed();
+    let first = open.orders.first().expect("an open order");
+    assert_eq!(first.id.0, order, "{open:?}");
     assert!(
-        open["orders"][0]["expires_at_ms"].as_u64().unwrap()
-            > open["orders"][0]["placed_at_ms"].as_u64().unwrap(),
-        "{open}"
+        first.expires_at_ms.expect("an expiry") > first.placed_at_ms,
+        "{open:?}"
     );
     let run = client.run(b, &["order", "cancel", &order.to_string()]).ok();
     assert!(
@@ -414,8 +446,14 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
             ],
         )
         .ok()
-        .json();
-    assert_eq!(event(&answer, "allocated")["direction"], "to_inventory");
+        .typed::<v1::TransactionStatus>();
+    assert_eq!(
+        event(&answer, "allocated", |event| match event {
+            Event::Allocated { direction, .. } => Some(*direction),
+            _ => None,
+        }),
+        seisan_types::tx::AllocationDirection::ToInventory
+    );
     let csv = testnet.dir.path().join("batch.csv");
     write_file(
         &csv,
@@ -461,11 +499,12 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
             ],
         )
         .ok()
-        .json();
-    let rfq = event(&answer, "quote_requested")["rfq"]
-        .as_u64()
-        .unwrap()
-        .to_string();
+        .typed::<v1::TransactionStatus>();
+    let rfq = event(&answer, "quote_requested", |event| match event {
+        Event::QuoteRequested { rfq, .. } => Some(rfq.0),
+        _ => None,
+    })
+    .to_string();
     let answer = client
         .run(
             b,
@@ -481,11 +520,12 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
             ],
         )
         .ok()
-        .json();
-    let quote = event(&answer, "quote_answered")["quote"]
-        .as_u64()
-        .unwrap()
-        .to_string();
+        .typed::<v1::TransactionStatus>();
+    let quote = event(&answer, "quote_answered", |event| match event {
+        Event::QuoteAnswered { quote, .. } => Some(quote.0),
+        _ => None,
+    })
+    .to_string();
     let run = client.run(OPS, &["quotes"]).ok();
     assert!(
         run.stdout
@@ -494,8 +534,14 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(OPS, &["quotes", "--json"]).ok().json()["quotes"][0]["status"],
-        "open"
+        client
+            .run(OPS, &["quotes", "--json"])
+            .ok()
+            .typed::<v1::Quotes>()
+            .quotes
+            .first()
+            .map(|rfq| rfq.status),
+        Some(seisan_types::clearing::RfqStatus::Open)
     );
     let run = client.run(a, &["quote", "accept", &quote]).ok();
     assert!(
@@ -531,8 +577,10 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     args.push("--json");
-    let answer = client.run(b, &args).ok().json();
-    event(&answer, "confirmation_matched");
+    let answer: v1::TransactionStatus = client.run(b, &args).ok().typed();
+    event(&answer, "confirmation_matched", |event| {
+        matches!(event, Event::ConfirmationMatched { .. }).then_some(())
+    });
     let run = client.run(ch, &["cycle", "close"]).ok();
     assert!(
         run.stdout
@@ -549,8 +597,14 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(OPS, &["cycles", "--json"]).ok().json()["cycles"][0]["matched"],
-        1
+        client
+            .run(OPS, &["cycles", "--json"])
+            .ok()
+            .typed::<v1::Cycles>()
+            .cycles
+            .first()
+            .map(|cycle| cycle.matched),
+        Some(1)
     );
 
     // An order beyond A's funds is parked with a top-up request.
@@ -571,8 +625,14 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         run.stdout
     );
     assert_eq!(
-        client.run(OPS, &["topups", "--json"]).ok().json()["top_ups"][0]["status"],
-        "open"
+        client
+            .run(OPS, &["topups", "--json"])
+            .ok()
+            .typed::<v1::TopUps>()
+            .top_ups
+            .first()
+            .map(|top_up| top_up.status),
+        Some(seisan_types::clearing::TopUpStatus::Open)
     );
 
     // supply: the ledger holds what was credited.
@@ -582,16 +642,23 @@ fn client_commands_trade_settle_and_read_in_human_and_json_form() {
         "{}",
         run.stdout
     );
-    let supply = client.run(OPS, &["supply", "--json"]).ok().json();
-    assert_eq!(supply["assets"][0]["held"], (4 * ETH).to_string());
+    let supply: v1::Supply = client.run(OPS, &["supply", "--json"]).ok().typed();
+    assert_eq!(
+        supply.assets.first().map(|asset| asset.held),
+        Some(Amount(4 * ETH))
+    );
 
     // tx: a transaction's receipt, by id.
-    let id = answer["id"].as_str().unwrap().to_string();
+    let id = answer.id.to_string();
     let run = client.run(OPS, &["tx", &id]).ok();
     assert!(run.stdout.contains("exchange-b #"), "{}", run.stdout);
     assert_eq!(
-        client.run(OPS, &["tx", &id, "--json"]).ok().json()["status"],
-        "finalized"
+        client
+            .run(OPS, &["tx", &id, "--json"])
+            .ok()
+            .typed::<v1::TransactionStatus>()
+            .status,
+        v1::TxState::Finalized
     );
 
     // events: follows the stream (blocks keep coming) and stops after --count.
@@ -768,9 +835,13 @@ fn bad_inputs_fail_with_one_clear_line_and_change_nothing() {
         a,
         &["allocate", "JPY", "1000", "--customer", "c-1", "--json"],
     );
-    assert_eq!(
-        run.json()["receipt"]["outcome"]["rejected"]["code"],
-        "insufficient_available"
+    let answer: v1::TransactionStatus = run.typed();
+    assert!(
+        matches!(
+            &receipt(&answer).outcome,
+            seisan_types::receipt::TxOutcome::Rejected { code, .. } if code == "insufficient_available"
+        ),
+        "{answer:?}"
     );
     run.fails_with("insufficient balance");
     assert_eq!(client.balances("exchange-a"), balances);
@@ -816,8 +887,10 @@ fn both_sides_sending_the_readme_confirmation_match() {
     assert!(run.stdout.contains("side received"), "{}", run.stdout);
     let mut second = args.clone();
     second.push("--json");
-    let answer = client.run(b, &second).ok().json();
-    event(&answer, "confirmation_matched");
+    let answer: v1::TransactionStatus = client.run(b, &second).ok().typed();
+    event(&answer, "confirmation_matched", |event| {
+        matches!(event, Event::ConfirmationMatched { .. }).then_some(())
+    });
 
     // A trade time relative to the sender's clock is refused before anything is signed.
     let nonce = client.next_nonce("exchange-a");
@@ -852,16 +925,13 @@ fn book_table_and_json_list_each_side_best_first() {
             .run(member, &["order", side, "ETH/JPY", "0.5", "--price", price])
             .ok();
     }
-    let document = client.run(OPS, &["book", "ETH/JPY", "--json"]).ok().json();
-    let ids = |name: &str| -> Vec<String> {
-        document[name]
-            .as_array()
-            .expect("book side")
-            .iter()
-            .map(|order| order["id"].to_string())
-            .collect()
-    };
-    let json_order: Vec<String> = ids("asks").into_iter().chain(ids("bids")).collect();
+    let document: v1::Book = client.run(OPS, &["book", "ETH/JPY", "--json"]).ok().typed();
+    let json_order: Vec<String> = document
+        .asks
+        .iter()
+        .chain(&document.bids)
+        .map(|order| order.id.0.to_string())
+        .collect();
     let run = client.run(OPS, &["book", "ETH/JPY"]).ok();
     let rows: Vec<Vec<&str>> = run
         .stdout
