@@ -38,10 +38,17 @@ fn error_response(description: &str) -> Value {
     })
 }
 
-/// Completes the generated document: the security schemes, and on every operation its
+/// Completes the generated document: closes the externally tagged enums' variant
+/// objects, adds the security schemes, and on every operation its
 /// access rule, its security requirement and the answers the middleware gives before
 /// any handler runs (401 and 403 by the rule, 429 from the rate limiter).
-pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
+pub fn complete(mut document: utoipa::openapi::OpenApi) -> Value {
+    // serde refuses a key beside an enum variant's; utoipa's derive cannot say so.
+    if let Some(components) = document.components.as_mut() {
+        for schema in components.schemas.values_mut() {
+            seisan_types::schema::close_tagged_variants(schema);
+        }
+    }
     let mut document = serde_json::to_value(document).expect("the OpenAPI document serializes");
     document["components"]["securitySchemes"] = json!({
         "signedRequest": {
@@ -161,5 +168,23 @@ mod tests {
             references += 1;
         }
         assert!(references > 40, "only {references} references");
+    }
+
+    /// A transaction body is one kind: the document refuses a second key beside it, as
+    /// serde does, so a client generating from it makes only bodies the node can read.
+    #[test]
+    fn a_transaction_body_is_exactly_one_kind() {
+        let document = crate::node::api::openapi_document();
+        let kinds = document["components"]["schemas"]["TxBody"]["oneOf"]
+            .as_array()
+            .expect("TxBody is a oneOf");
+        let objects: Vec<_> = kinds
+            .iter()
+            .filter(|kind| kind["type"] == "object")
+            .collect();
+        assert!(!objects.is_empty());
+        for kind in objects {
+            assert_eq!(kind["additionalProperties"], false, "{kind}");
+        }
     }
 }
