@@ -1242,3 +1242,70 @@ impl Drop for Anvil {
             .status();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The typed reads fail loudly: an answer that is not the published type panics
+    //! naming the request and serde's reason, so a test cannot pass on a drifted answer.
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "GET http://node/v1/status: the answer is no seisan_api::v1::")]
+    fn an_answer_that_is_not_the_published_type_panics_naming_the_url() {
+        // A status without `height`: what a server whose answer drifted from the type
+        // would send.
+        let _: v1::NodeStatus = parse("GET", "http://node/v1/status", json!({"chain_id": "c"}));
+    }
+
+    #[test]
+    fn a_deserialization_failure_names_serdes_message() {
+        let caught = std::panic::catch_unwind(|| {
+            let _: v1::Balances = parse(
+                "GET",
+                "http://node/v1/members/exchange-a/balances",
+                json!({"member": 1, "height": 2, "balances": "none"}),
+            );
+        })
+        .expect_err("a string is no list of balances");
+        let message = caught
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(message.contains("invalid type: string"), "{message}");
+        assert!(
+            message.contains("/v1/members/exchange-a/balances"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_refusal_reads_as_the_error_body_and_a_2xx_as_the_type() {
+        let url = "http://node/v1/transactions";
+        let refused: Reply<v1::TransactionStatus> = Reply::read(
+            "POST",
+            url,
+            409,
+            json!({"error": {"code": "nonce_gap", "message": "nonce 3 after 1"}}),
+        );
+        assert_eq!(refused.error_code(), Some("nonce_gap"));
+        assert_eq!(refused.error_message(), Some("nonce 3 after 1"));
+        assert_eq!(refused.to_string(), "409 nonce_gap: nonce 3 after 1");
+        let id = Hash::ZERO;
+        let pending: Reply<v1::TransactionStatus> = Reply::read(
+            "POST",
+            url,
+            202,
+            serde_json::to_value(v1::TransactionStatus::pending(id)).unwrap(),
+        );
+        assert_eq!(pending.error_code(), None);
+        assert_eq!(pending.ok(), v1::TransactionStatus::pending(id));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "POST http://node/v1/transactions: the answer is no seisan_api::v1::"
+    )]
+    fn a_refusal_without_the_error_body_panics() {
+        let _: Reply<v1::TransactionStatus> =
+            Reply::read("POST", "http://node/v1/transactions", 500, json!("oops"));
+    }
+}
