@@ -25,9 +25,6 @@ use seisan_types::{codec, Epoch, Genesis, ValidatorSet, VoteKind};
 /// The node's answer, as sent (nothing in it is trusted yet): the API's own type.
 pub use seisan_api::v1::BalanceProof;
 
-/// The name this module used for [`BalanceProof`] before the API had its own types.
-pub type ProofDocument = BalanceProof;
-
 /// How the validator set went from one epoch to the next (nothing trusted yet): the
 /// API's own type.
 pub use seisan_api::v1::EpochLink;
