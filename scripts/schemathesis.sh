@@ -15,7 +15,8 @@
 #
 # Environment: SEISAN_BIN (default target/debug/seisan, built if missing),
 # SCHEMATHESIS_MAX_EXAMPLES (default 30), SCHEMATHESIS_MAX_TIME (seconds, default 60),
-# SCHEMATHESIS_TLS=0 for plain HTTP.
+# SCHEMATHESIS_TLS=0 for plain HTTP, SCHEMATHESIS_HOOK_LOG=FILE to keep the hook's log
+# (what it signed, and the node's answer to every case of the two operations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -128,6 +129,7 @@ unsigned=$(grep -ac '^unsigned ' "$dir/signed.log" || true)
 echo "schemathesis: the hook signed $signed generated transactions as generated, $substituted with a substitute body (the generated one was no transaction kind), and left $unsigned unsigned"
 echo "schemathesis: the node's answers to the positive cases of the two operations (phase, signed by the hook or as generated, status, error code):"
 grep -a '^answer .* positive ' "$dir/signed.log" | sed 's/^answer //; s/ positive / /' | sort | uniq -c | sort -rn || true
+if [ -n "${SCHEMATHESIS_HOOK_LOG:-}" ]; then cp "$dir/signed.log" "$SCHEMATHESIS_HOOK_LOG"; fi
 if [ "$status" -ne 0 ]; then
   echo "schemathesis: failed (exit $status): a failed check or a warning, see above" >&2
   exit "$status"

@@ -3,7 +3,7 @@
 Usage: config.py OUT URL AUTH CA TX_ID DAY MEMBER
 
 Every operation with an id in its path gets ids of data the script made before the run
-(a finalized transaction, a filled and a resting order, a trade, a settled cycle, a
+(a finalized transaction, a filled and a resting order, their pair's book, a trade, a settled cycle, a
 governance proposal, the ended business day DAY and MEMBER's statement of it), read back from
 the node, so its cases reach the handler's logic instead of 404 (schemathesis' "missing
 test data" warning). Any warning fails the run (`warnings.fail-on`).
@@ -46,6 +46,8 @@ parameters = {
     "GET /v1/trades/{id}/certificate": {"id": trade["id"]},
     "GET /v1/cycles/{n}/certificate": {"n": cycle.get("n", cycle.get("number", cycle.get("id")))},
     "GET /v1/governance/{id}": {"id": proposal["id"]},
+    # The pair the seeded orders trade (an unknown symbol is a 404).
+    "GET /v1/book/{base}/{quote}": {"base": "ETH", "quote": "JPY"},
     "GET /v1/compliance/{date}": {"date": day},
     "GET /v1/compliance/{date}/statements/{member}": {"date": day, "member": member},
 }
