@@ -79,7 +79,7 @@ fn asset_line<'a>(
         .with_context(|| format!("no {symbol} line in {report:?}"))
 }
 
-fn cold_share_bps(report: &v1::ComplianceReport, symbol: &str) -> anyhow::Result<u128> {
+fn cold_share_bps(report: &v1::ComplianceReport, symbol: &str) -> anyhow::Result<u64> {
     asset_line(report, symbol)?
         .cold_share_bps
         .with_context(|| format!("no {symbol} cold share in {report:?}"))

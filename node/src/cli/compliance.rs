@@ -123,11 +123,8 @@ fn optional(value: Option<impl std::fmt::Display>) -> String {
 }
 
 /// Basis points as a percentage with two decimals, `-` when absent.
-fn percent(bps: Option<u128>) -> String {
-    bps.map_or_else(
-        || "-".into(),
-        |bps| format!("{}.{:02}%", bps / 100, bps % 100),
-    )
+fn percent(bps: Option<u64>) -> String {
+    bps.map_or_else(|| "-".into(), describe::percent)
 }
 
 /// A minor-unit amount of `asset` as a decimal when the genesis file is at hand and

@@ -47,7 +47,7 @@ pub fn amount(genesis: &Genesis, asset: AssetId, value: Amount) -> String {
 }
 
 /// Basis points as a percentage with two decimals (`10049` -> `100.49%`).
-pub fn percent(bps: u128) -> String {
+pub fn percent(bps: u64) -> String {
     format!("{}.{:02}%", bps / 100, bps % 100)
 }
 

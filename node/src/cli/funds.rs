@@ -578,7 +578,7 @@ fn print_reserves(genesis: &seisan_types::Genesis, document: &v1::Reserves) {
     for line in &document.assets {
         let over_cap = line
             .hot_share_bps
-            .is_some_and(|share| share > u128::from(line.hot_cap_bps));
+            .is_some_and(|share| share > u64::from(line.hot_cap_bps));
         let status = match (line.undercovered, over_cap) {
             (true, _) => "UNDERCOVERED",
             (false, true) => "hot over cap",
@@ -591,7 +591,7 @@ fn print_reserves(genesis: &seisan_types::Genesis, document: &v1::Reserves) {
             decimal(genesis, line.asset, line.cold),
             line.coverage_bps.map_or("-".into(), percent),
             line.hot_share_bps.map_or("-".into(), percent),
-            percent(u128::from(line.hot_cap_bps)),
+            percent(u64::from(line.hot_cap_bps)),
             status.into(),
         ]);
     }

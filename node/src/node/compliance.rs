@@ -60,7 +60,7 @@ pub const DAY_MS: u64 = 86_400_000;
 const DAY_S: u32 = 86_400;
 /// The least share of customer crypto kept in cold wallets (Cabinet Office Ordinance
 /// art. 27: at least 95%), in basis points.
-pub const MIN_COLD_SHARE_BPS: u128 = 9_500;
+pub const MIN_COLD_SHARE_BPS: u64 = 9_500;
 /// Basis points in one.
 const BPS: u128 = 10_000;
 /// How often the monitor evaluates the current day.
@@ -420,8 +420,10 @@ pub struct ChainReading {
 pub use seisan_api::v1::{AssetLine, BreachLine, ComplianceReport, FiatLine, TrustReading};
 
 /// part / whole in basis points; `None` when the whole is zero.
-fn ratio_bps(part: u128, whole: u128) -> Option<u128> {
-    (whole > 0).then(|| part.saturating_mul(BPS) / whole)
+/// `part / whole` in basis points, saturating at u64::MAX (dust owed against a funded
+/// account is a ratio past any JSON reader's exact integers); `None` when `whole` is 0.
+fn ratio_bps(part: u128, whole: u128) -> Option<u64> {
+    (whole > 0).then(|| u64::try_from(part.saturating_mul(BPS) / whole).unwrap_or(u64::MAX))
 }
 
 /// `amount` of `asset` as a decimal.
@@ -478,7 +480,9 @@ pub fn report(
                 line.coverage_bps = ratio_bps(custody, owed.0);
                 let show = |amount| shown(amount, genesis, holdings.asset);
                 // cold / holdings < 95%, without a rounded ratio deciding it.
-                if cold.0.saturating_mul(BPS) < owed.0.saturating_mul(MIN_COLD_SHARE_BPS) {
+                if cold.0.saturating_mul(BPS)
+                    < owed.0.saturating_mul(u128::from(MIN_COLD_SHARE_BPS))
+                {
                     breaches.push(BreachLine {
                         rule: "cold_share".into(),
                         subject: holdings.symbol.clone(),

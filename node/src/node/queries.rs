@@ -196,7 +196,7 @@ async fn balances(
 
 /// A member's balances at the committed tip with their Merkle proofs, the tip's header
 /// and certificate, and the validator-set links since genesis: the document
-/// `seisan balance --proof` verifies offline (`cli::proof::ProofDocument`). The caller
+/// `seisan balance --proof` verifies offline (`v1::BalanceProof`). The caller
 /// must keep the store from committing meanwhile (the commit lock's read side, or being
 /// the committer), so every part is of one height.
 pub(super) fn proof_document(

@@ -71,12 +71,12 @@ pub struct AssetLine {
     pub cold: Option<Amount>,
     /// min(cold, holdings) / holdings in basis points: the share of customer holdings
     /// kept cold.
-    pub cold_share_bps: Option<u128>,
-    pub required_cold_share_bps: u128,
+    pub cold_share_bps: Option<u64>,
+    pub required_cold_share_bps: u64,
     /// hot / (hot + cold).
-    pub hot_share_bps: Option<u128>,
-    /// (hot + cold) / holdings.
-    pub coverage_bps: Option<u128>,
+    pub hot_share_bps: Option<u64>,
+    /// (hot + cold) / holdings; saturates at u64::MAX.
+    pub coverage_bps: Option<u64>,
 }
 
 /// One exchange's line per fiat currency.
@@ -90,8 +90,8 @@ pub struct FiatLine {
     /// customer fiat + pending withdrawals: what the trust account must hold.
     pub owed: Amount,
     pub trust: TrustReading,
-    /// trust / owed in basis points.
-    pub coverage_bps: Option<u128>,
+    /// trust / owed in basis points; saturates at u64::MAX.
+    pub coverage_bps: Option<u64>,
 }
 
 /// One trust account as the bank showed it (`read` names which).

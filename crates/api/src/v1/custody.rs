@@ -53,10 +53,12 @@ pub struct AssetReserves {
     pub liabilities: Amount,
     pub hot: Amount,
     pub cold: Amount,
-    /// (hot + cold) / liabilities in basis points; null when nothing is owed.
-    pub coverage_bps: Option<u128>,
+    /// (hot + cold) / liabilities in basis points; null when nothing is owed. Saturates
+    /// at u64::MAX (a few wei owed against a funded wallet is a ratio past any JSON
+    /// reader's exact integers).
+    pub coverage_bps: Option<u64>,
     /// hot / (hot + cold) in basis points; null when custody is empty.
-    pub hot_share_bps: Option<u128>,
+    pub hot_share_bps: Option<u64>,
     pub hot_cap_bps: u32,
     /// Coverage is below 100 percent: custody does not cover the ledger.
     pub undercovered: bool,
