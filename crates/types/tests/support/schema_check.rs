@@ -173,6 +173,16 @@ impl SchemaCheck {
         &self.components
     }
 
+    /// Fails naming every type of `with_schema` (from [`schema_types_in`]) that no
+    /// sample checked: a new type with a schema needs samples.
+    pub fn assert_every_type_sampled(&self, with_schema: &BTreeSet<String>) {
+        let unchecked: Vec<_> = with_schema.difference(&self.checked).collect();
+        assert!(
+            unchecked.is_empty(),
+            "types with a schema but no samples: {unchecked:?}"
+        );
+    }
+
     /// Reports every failure at once.
     pub fn finish(self) {
         assert!(
