@@ -10,8 +10,10 @@
 # in their path need (deposits, a trade, a resting order, two confirmations netted in a
 # closed cycle, a governance proposal) and writes their ids into the run's
 # schemathesis.toml (scripts/schemathesis/config.py). scripts/schemathesis/hooks.py signs
-# half the generated transactions (`seisan sign`) so they reach the node's admission. Any schemathesis warning
-# fails the run, as a failed check does.
+# generated transactions with `seisan sign` so they reach the node's admission: every
+# positive case of the coverage and fuzzing phases, every other one of the stateful
+# phase (the rest keep their generated signatures). Any schemathesis warning fails the
+# run, as a failed check does.
 #
 # Environment: SEISAN_BIN (default target/debug/seisan, built if missing),
 # SCHEMATHESIS_MAX_EXAMPLES (default 30), SCHEMATHESIS_MAX_TIME (seconds, default 60),
