@@ -575,6 +575,12 @@ fn end_to_end(
                 format!("{conditions}; sum over the 3 node processes"),
             );
             Measurement::print(
+                &name("cpu_us_per_order_per_node"),
+                (cpu / finalized as f64 / testnet.nodes.len() as f64 * 1e6).round(),
+                "us",
+                format!("{conditions}; the 3 node processes' CPU over finalized orders, per node"),
+            );
+            Measurement::print(
                 &name("disk_bytes_per_tx"),
                 (disk as f64 / finalized as f64).round(),
                 "bytes/tx",

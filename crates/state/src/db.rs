@@ -2,21 +2,23 @@
 
 use crate::backend::{Backend, Batch};
 use crate::proof::StateProof;
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, ValueHash, Version};
 use seisan_types::hash::Hash;
 use seisan_types::ids::Height;
 use seisan_types::state::{StateView, WriteSet, MAX_SCAN_LIMIT};
 use sha2::Sha256;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 const VALUE_PREFIX: u8 = b'v';
 const NODE_PREFIX: u8 = b'n';
 const RECORD_PREFIX: u8 = b'x';
 const META_HEIGHT: &[u8] = b"m/height";
 const META_ROOT_PREFIX: &[u8] = b"m/root/";
+/// The height whose tree the backend's nodes are (its checkpoint).
+const META_CHECKPOINT: &[u8] = b"m/checkpoint";
 
 /// Why a state operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +64,8 @@ pub struct StagedBlock {
     pub writes: WriteSet,
     parent: Option<Arc<StagedBlock>>,
     nodes: BTreeMap<NodeKey, Node>,
+    /// Nodes of earlier versions this block's tree no longer references.
+    stale: Vec<NodeKey>,
 }
 
 impl StagedBlock {
@@ -69,6 +73,23 @@ impl StagedBlock {
     /// paths to the keys it changed).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+}
+
+#[cfg(test)]
+impl StagedBlock {
+    /// The block's tree nodes as records, as the store wrote them with every block
+    /// before checkpoints (for the upgrade test).
+    pub(crate) fn node_records(&self) -> Batch {
+        self.nodes
+            .iter()
+            .map(|(key, node)| {
+                (
+                    node_key_bytes(key),
+                    Some(borsh::to_vec(node).expect("node encodes")),
+                )
+            })
+            .collect()
     }
 }
 
@@ -82,10 +103,72 @@ pub enum StageParent {
     Staged(Arc<StagedBlock>),
 }
 
-/// The state database over a [`Backend`].
+/// How many committed blocks share one checkpoint of the tree, unless set otherwise
+/// ([`StateDb::with_checkpoint_interval`]).
+pub const CHECKPOINT_INTERVAL: u64 = 64;
+
+/// The committed state, in memory: every value and every node of the live tree.
+///
+/// Values are also written to the backend with every commit (they are the durable
+/// state); tree nodes only every [`CHECKPOINT_INTERVAL`] blocks, as one checkpoint of
+/// the live tree. Opening the store rebuilds the tree at the committed height from the
+/// checkpoint and the values (see [`StateDb::open`]).
+#[derive(Debug, Default)]
+struct Live {
+    height: Option<Height>,
+    root: Option<Hash>,
+    values: BTreeMap<Vec<u8>, Vec<u8>>,
+    nodes: HashMap<NodeKey, Node>,
+    /// Live nodes not in the backend's checkpoint.
+    unsaved: HashSet<NodeKey>,
+    /// Checkpointed nodes no longer live, to delete with the next checkpoint.
+    dropped: HashSet<NodeKey>,
+}
+
+impl Live {
+    fn replace_nodes(&mut self, stale: &[NodeKey], nodes: &BTreeMap<NodeKey, Node>) {
+        for key in stale {
+            self.nodes.remove(key);
+            if !self.unsaved.remove(key) {
+                self.dropped.insert(key.clone());
+            }
+        }
+        for (key, node) in nodes {
+            self.nodes.insert(key.clone(), node.clone());
+            self.unsaved.insert(key.clone());
+        }
+    }
+
+    /// The backend changes that make its checkpoint the live tree at `height`.
+    fn checkpoint_batch(&self, height: Height) -> Batch {
+        let mut batch: Batch = Vec::with_capacity(self.dropped.len() + self.unsaved.len() + 1);
+        for key in &self.dropped {
+            batch.push((node_key_bytes(key), None));
+        }
+        for key in &self.unsaved {
+            let node = self.nodes.get(key).expect("unsaved nodes are live");
+            batch.push((
+                node_key_bytes(key),
+                Some(borsh::to_vec(node).expect("node encodes")),
+            ));
+        }
+        batch.push((
+            META_CHECKPOINT.to_vec(),
+            Some(height.0.to_be_bytes().to_vec()),
+        ));
+        batch
+    }
+}
+
+/// The state database over a [`Backend`], with the committed state in memory.
 #[derive(Clone, Debug)]
 pub struct StateDb<B: Backend + Clone> {
     backend: B,
+    live: Arc<RwLock<Live>>,
+    /// One commit at a time: a commit reads the checkpoint bookkeeping, writes the
+    /// backend without the live lock, then updates the live state.
+    committing: Arc<Mutex<()>>,
+    checkpoint_interval: u64,
 }
 
 fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
@@ -115,28 +198,43 @@ fn tree_error(error: impl std::fmt::Display) -> StateError {
     }
 }
 
-/// Reads the tree through staged layers (newest first), then the backend.
+fn corrupt(reason: impl Into<String>) -> StateError {
+    StateError::Corrupt {
+        reason: reason.into(),
+    }
+}
+
+fn read_height(bytes: &[u8], what: &str) -> Result<Height, StateError> {
+    let bytes: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| corrupt(format!("{what} is not 8 bytes")))?;
+    Ok(Height(u64::from_be_bytes(bytes)))
+}
+
+/// The root node's key at `version` (the empty nibble path, taken from any root key).
+fn root_key(any_root: &NodeKey, version: Version) -> NodeKey {
+    NodeKey::new(version, any_root.nibble_path().clone())
+}
+
+/// Reads the tree through staged layers (newest first), then the live tree.
 ///
 /// Values are not kept per version: the only value it can read is that of the one key
 /// being proven at the committed height (`proven`), which the caller reads from the
 /// latest values. Staging never reads values (a leaf holds its value's hash).
-struct LayeredTree<'a, B: Backend> {
-    backend: &'a B,
+struct LayeredTree<'a> {
+    live: &'a HashMap<NodeKey, Node>,
     layers: &'a [Arc<StagedBlock>],
     proven: Option<(KeyHash, Option<OwnedValue>)>,
 }
 
-impl<B: Backend> TreeReader for LayeredTree<'_, B> {
+impl TreeReader for LayeredTree<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         for layer in self.layers {
             if let Some(node) = layer.nodes.get(node_key) {
                 return Ok(Some(node.clone()));
             }
         }
-        match self.backend.get(&node_key_bytes(node_key)) {
-            Some(bytes) => Ok(Some(borsh::from_slice::<Node>(&bytes)?)),
-            None => Ok(None),
-        }
+        Ok(self.live.get(node_key).cloned())
     }
 
     fn get_value_option(
@@ -161,45 +259,40 @@ impl<B: Backend> TreeReader for LayeredTree<'_, B> {
 }
 
 impl<B: Backend + Clone> StateDb<B> {
-    /// Opens the state over a backend, checking that the recorded committed height and
-    /// root agree with the tree.
+    /// Opens the state over a backend: loads the values and the tree's last checkpoint
+    /// into memory, brings the tree to the committed height by writing into it every
+    /// value that differs from its leaves, and checks that the root is the one recorded
+    /// for that height. A store whose values and recorded root disagree is refused.
+    ///
+    /// A store written before checkpoints (tree nodes of every version, no checkpoint
+    /// record) is rebuilt from its values and checkpointed once.
     pub fn open(backend: B) -> Result<StateDb<B>, StateError> {
-        let db = StateDb { backend };
-        if let Some(height) = db.committed_height() {
-            let recorded = db.root_at(height).ok_or_else(|| StateError::Corrupt {
-                reason: format!("no root recorded for committed height {height}"),
-            })?;
-            let tree = LayeredTree {
-                backend: &db.backend,
-                layers: &[],
-                proven: None,
-            };
-            let actual = JellyfishMerkleTree::<_, Sha256>::new(&tree)
-                .get_root_hash(height.0)
-                .map_err(tree_error)?;
-            if Hash(actual.0) != recorded {
-                return Err(StateError::Corrupt {
-                    reason: format!(
-                        "root at height {height} is {} but {recorded} was recorded",
-                        Hash(actual.0)
-                    ),
-                });
-            }
-        }
-        Ok(db)
+        let live = load_live(&backend)?;
+        Ok(StateDb {
+            backend,
+            live: Arc::new(RwLock::new(live)),
+            committing: Arc::new(Mutex::new(())),
+            checkpoint_interval: CHECKPOINT_INTERVAL,
+        })
+    }
+
+    /// Checkpoints the tree every `blocks` committed blocks (at least 1).
+    pub fn with_checkpoint_interval(mut self, blocks: u64) -> StateDb<B> {
+        self.checkpoint_interval = blocks.max(1);
+        self
     }
 
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
+    fn live(&self) -> std::sync::RwLockReadGuard<'_, Live> {
+        self.live.read().expect("live state lock")
+    }
+
     /// The last committed height (`None` before genesis is committed).
     pub fn committed_height(&self) -> Option<Height> {
-        self.backend.get(META_HEIGHT).map(|bytes| {
-            Height(u64::from_be_bytes(
-                bytes.as_slice().try_into().expect("height meta is 8 bytes"),
-            ))
-        })
+        self.live().height
     }
 
     /// The state root committed at `height`.
@@ -210,14 +303,30 @@ impl<B: Backend + Clone> StateDb<B> {
     }
 
     pub fn committed_root(&self) -> Option<Hash> {
-        self.committed_height()
-            .and_then(|height| self.root_at(height))
+        self.live().root
+    }
+
+    /// The height of the tree's checkpoint in the backend (`None` before the first).
+    pub fn checkpoint_height(&self) -> Option<Height> {
+        self.backend
+            .get(META_CHECKPOINT)
+            .and_then(|bytes| read_height(&bytes, "the checkpoint height").ok())
+    }
+
+    /// How many tree nodes the live tree has, and how many of them are not in the
+    /// backend's checkpoint yet.
+    pub fn tree_nodes(&self) -> (usize, usize) {
+        let live = self.live();
+        (live.nodes.len(), live.unsaved.len())
     }
 
     /// The staged layers from `parent` down to (not including) the committed state,
     /// newest first.
     fn layers(&self, parent: &StageParent) -> Result<Vec<Arc<StagedBlock>>, StateError> {
-        let committed = self.committed_height();
+        let (committed, committed_root) = {
+            let live = self.live();
+            (live.height, live.root)
+        };
         let mut layers = Vec::new();
         let mut cursor = match parent {
             StageParent::Committed => None,
@@ -236,7 +345,7 @@ impl<B: Backend + Clone> StateDb<B> {
             layers.push(block);
         }
         if let Some(oldest) = layers.last() {
-            if oldest.parent_root != self.committed_root() {
+            if oldest.parent_root != committed_root {
                 return Err(StateError::StaleParent {
                     height: oldest.height,
                 });
@@ -246,17 +355,17 @@ impl<B: Backend + Clone> StateDb<B> {
     }
 
     /// A read view at `parent` (the committed state plus staged blocks).
-    pub fn view(&self, parent: &StageParent) -> Result<StagedView<B>, StateError> {
+    pub fn view(&self, parent: &StageParent) -> Result<StagedView, StateError> {
         Ok(StagedView {
-            backend: self.backend.clone(),
+            live: self.live.clone(),
             layers: self.layers(parent)?,
         })
     }
 
     /// The committed state as a read view.
-    pub fn committed_view(&self) -> StagedView<B> {
+    pub fn committed_view(&self) -> StagedView {
         StagedView {
-            backend: self.backend.clone(),
+            live: self.live.clone(),
             layers: Vec::new(),
         }
     }
@@ -268,30 +377,28 @@ impl<B: Backend + Clone> StateDb<B> {
         writes: WriteSet,
     ) -> Result<Arc<StagedBlock>, StateError> {
         let layers = self.layers(&parent)?;
-        let (parent_height, parent_root) = match layers.first() {
-            Some(newest) => (Some(newest.height), Some(newest.root)),
-            None => (self.committed_height(), self.committed_root()),
-        };
-        let height = parent_height.map_or(Height(0), Height::next);
-        let tree = LayeredTree {
-            backend: &self.backend,
-            layers: &layers,
-            proven: None,
-        };
         let value_set: Vec<(KeyHash, Option<OwnedValue>)> = writes
             .changes
             .iter()
             .map(|(key, value)| (key_hash(key), value.clone()))
             .collect();
+        let live = self.live();
+        let (parent_height, parent_root) = match layers.first() {
+            Some(newest) => (Some(newest.height), Some(newest.root)),
+            None => (live.height, live.root),
+        };
+        let height = parent_height.map_or(Height(0), Height::next);
+        let tree = LayeredTree {
+            live: &live.nodes,
+            layers: &layers,
+            proven: None,
+        };
         let (root, batch) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
             .put_value_set(value_set, height.0)
             .map_err(tree_error)?;
-        let nodes: BTreeMap<NodeKey, Node> = batch
-            .node_batch
-            .nodes()
-            .iter()
-            .map(|(key, node)| (key.clone(), node.clone()))
-            .collect();
+        drop(live);
+        let nodes: BTreeMap<NodeKey, Node> = batch.node_batch.nodes().clone();
+        let stale = stale_keys(batch.stale_node_index_batch, &nodes, height.0);
         assert!(
             nodes
                 .keys()
@@ -309,18 +416,24 @@ impl<B: Backend + Clone> StateDb<B> {
             writes,
             parent,
             nodes,
+            stale,
         }))
     }
 
     /// Commits a staged block, with the node's own `records` (keys in their own space),
-    /// in one atomic batch followed by a flush. The block must be the next height and
-    /// staged on the committed state.
+    /// in one atomic batch followed by a flush: the block's values and records, its
+    /// root, and every [`CHECKPOINT_INTERVAL`] blocks a checkpoint of the tree. The block
+    /// must be the next height and staged on the committed state.
     pub fn commit(
         &self,
         staged: &StagedBlock,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), StateError> {
-        let committed = self.committed_height();
+        let _one_at_a_time = self.committing.lock().expect("commit lock");
+        let (committed, committed_root) = {
+            let live = self.live();
+            (live.height, live.root)
+        };
         let expected = committed.map_or(Height(0), Height::next);
         if staged.height != expected {
             return Err(StateError::NotNext {
@@ -328,21 +441,14 @@ impl<B: Backend + Clone> StateDb<B> {
                 committed,
             });
         }
-        if staged.parent_root != self.committed_root() {
+        if staged.parent_root != committed_root {
             return Err(StateError::StaleParent {
                 height: staged.height,
             });
         }
-        let mut batch: Batch =
-            Vec::with_capacity(staged.writes.len() + staged.nodes.len() + records.len() + 2);
+        let mut batch: Batch = Vec::with_capacity(staged.writes.len() + records.len() + 2);
         for (key, value) in &staged.writes.changes {
             batch.push((prefixed(VALUE_PREFIX, key), value.clone()));
-        }
-        for (key, node) in &staged.nodes {
-            batch.push((
-                node_key_bytes(key),
-                Some(borsh::to_vec(node).expect("node encodes")),
-            ));
         }
         for (key, value) in records {
             batch.push((prefixed(RECORD_PREFIX, &key), value));
@@ -352,9 +458,54 @@ impl<B: Backend + Clone> StateDb<B> {
             META_HEIGHT.to_vec(),
             Some(staged.height.0.to_be_bytes().to_vec()),
         ));
+        // The tree after this block, in memory; checkpointed in this same batch when due.
+        let checkpoint = staged.height.0.is_multiple_of(self.checkpoint_interval);
+        if checkpoint {
+            // The tree after this block, checkpointed in this same batch.
+            let live = self.live();
+            let mut unsaved = live.unsaved.clone();
+            let mut dropped = live.dropped.clone();
+            for key in &staged.stale {
+                if !unsaved.remove(key) {
+                    dropped.insert(key.clone());
+                }
+            }
+            unsaved.extend(staged.nodes.keys().cloned());
+            for key in dropped {
+                batch.push((node_key_bytes(&key), None));
+            }
+            for key in &unsaved {
+                let node = staged
+                    .nodes
+                    .get(key)
+                    .or_else(|| live.nodes.get(key))
+                    .expect("unsaved nodes are live");
+                batch.push((
+                    node_key_bytes(key),
+                    Some(borsh::to_vec(node).expect("node encodes")),
+                ));
+            }
+            batch.push((
+                META_CHECKPOINT.to_vec(),
+                Some(staged.height.0.to_be_bytes().to_vec()),
+            ));
+        }
         self.backend.apply(batch);
         self.backend.flush();
-        debug_assert_eq!(self.committed_height(), Some(staged.height));
+        let mut live = self.live.write().expect("live state lock");
+        for (key, value) in &staged.writes.changes {
+            match value {
+                Some(value) => live.values.insert(key.clone(), value.clone()),
+                None => live.values.remove(key),
+            };
+        }
+        live.replace_nodes(&staged.stale, &staged.nodes);
+        if checkpoint {
+            live.unsaved.clear();
+            live.dropped.clear();
+        }
+        live.height = Some(staged.height);
+        live.root = Some(staged.root);
         Ok(())
     }
 
@@ -368,7 +519,8 @@ impl<B: Backend + Clone> StateDb<B> {
         key: &[u8],
         height: Height,
     ) -> Result<(Option<Vec<u8>>, StateProof), StateError> {
-        let committed = self.committed_height();
+        let live = self.live();
+        let committed = live.height;
         let Some(latest) = committed.filter(|committed| height <= *committed) else {
             return Err(StateError::NotCommitted { height, committed });
         };
@@ -380,9 +532,9 @@ impl<B: Backend + Clone> StateDb<B> {
         }
         let hash = key_hash(key);
         let tree = LayeredTree {
-            backend: &self.backend,
+            live: &live.nodes,
             layers: &[],
-            proven: Some((hash, self.backend.get(&prefixed(VALUE_PREFIX, key)))),
+            proven: Some((hash, live.values.get(key).cloned())),
         };
         let (value, proof) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
             .get_with_proof(hash, height.0)
@@ -414,6 +566,204 @@ impl<B: Backend + Clone> StateDb<B> {
         self.backend.apply(batch);
         self.backend.flush();
     }
+}
+
+/// The nodes a new version's tree no longer references: what jmt reports, and the
+/// previous version's root, which jmt keeps (it serves every version's root; this store
+/// serves only the committed one). A block that changes no value still gets a root of
+/// its own version, so without this every empty block would leave a root behind.
+fn stale_keys(
+    reported: impl IntoIterator<Item = StaleNodeIndex>,
+    nodes: &BTreeMap<NodeKey, Node>,
+    version: Version,
+) -> Vec<NodeKey> {
+    let mut stale: Vec<NodeKey> = reported.into_iter().map(|index| index.node_key).collect();
+    if version > 0 {
+        let root = nodes
+            .keys()
+            .find(|key| key.version() == version && key.nibble_path().num_nibbles() == 0)
+            .expect("every staged version writes its root node");
+        let previous = root_key(root, version - 1);
+        if !stale.contains(&previous) {
+            stale.push(previous);
+        }
+    }
+    stale
+}
+
+/// Every entry of one key space of the backend, key without its space byte.
+fn scan_space<B: Backend>(backend: &B, space: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
+    const CHUNK: usize = 4096;
+    let mut entries = Vec::new();
+    let mut lower = Bound::Included(vec![space]);
+    let upper = Bound::Excluded(vec![space + 1]);
+    loop {
+        let chunk = backend.range(lower, upper.clone(), CHUNK);
+        let full = chunk.len() == CHUNK;
+        let Some((last, _)) = chunk.last() else {
+            break;
+        };
+        lower = Bound::Excluded(last.clone());
+        entries.extend(
+            chunk
+                .into_iter()
+                .map(|(key, value)| (key[1..].to_vec(), value)),
+        );
+        if !full {
+            break;
+        }
+    }
+    entries
+}
+
+/// Loads the committed state into memory (see [`StateDb::open`]).
+fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
+    let Some(height_bytes) = backend.get(META_HEIGHT) else {
+        return Ok(Live::default());
+    };
+    let height = read_height(&height_bytes, "the committed height")?;
+    let recorded = backend
+        .get(&root_meta_key(height))
+        .ok_or_else(|| corrupt(format!("no root recorded for committed height {height}")))?;
+    let recorded = Hash(recorded.as_slice().try_into().map_err(|_| {
+        corrupt(format!(
+            "the root recorded for height {height} is not 32 bytes"
+        ))
+    })?);
+    let values: BTreeMap<Vec<u8>, Vec<u8>> =
+        scan_space(backend, VALUE_PREFIX).into_iter().collect();
+    let checkpoint = match backend.get(META_CHECKPOINT) {
+        Some(bytes) => Some(read_height(&bytes, "the checkpoint height")?),
+        None => None,
+    };
+    let mut live = Live {
+        height: Some(height),
+        root: Some(recorded),
+        values,
+        ..Live::default()
+    };
+    let stored_nodes = scan_space(backend, NODE_PREFIX);
+    let mut tree_root: Option<NodeKey> = None;
+    match checkpoint {
+        Some(checkpoint) => {
+            if checkpoint > height {
+                return Err(corrupt(format!(
+                    "the tree's checkpoint is at height {checkpoint}, above the committed height {height}"
+                )));
+            }
+            for (key, bytes) in stored_nodes {
+                let node_key: NodeKey = borsh::from_slice(&key).map_err(|error| {
+                    corrupt(format!("a tree node key does not decode: {error}"))
+                })?;
+                let node: Node = borsh::from_slice(&bytes)
+                    .map_err(|error| corrupt(format!("a tree node does not decode: {error}")))?;
+                if node_key.nibble_path().num_nibbles() == 0 {
+                    if node_key.version() != checkpoint.0 || tree_root.is_some() {
+                        return Err(corrupt(format!(
+                            "the checkpoint holds a root at version {}, not only at height {checkpoint}",
+                            node_key.version()
+                        )));
+                    }
+                    tree_root = Some(node_key.clone());
+                }
+                live.nodes.insert(node_key, node);
+            }
+            if tree_root.is_none() {
+                return Err(corrupt(format!(
+                    "the tree's checkpoint at height {checkpoint} has no root node"
+                )));
+            }
+        }
+        // Written before checkpoints: every version's nodes. Rebuilt from the values
+        // below; the old nodes go with the first checkpoint.
+        None => {
+            for (key, _) in stored_nodes {
+                if let Ok(node_key) = borsh::from_slice::<NodeKey>(&key) {
+                    live.dropped.insert(node_key);
+                } else {
+                    return Err(corrupt("a tree node key does not decode"));
+                }
+            }
+        }
+    }
+    // Every value that differs from the tree's leaves, and every leaf without a value.
+    let mut leaves: HashMap<KeyHash, LeafNode> = live
+        .nodes
+        .values()
+        .filter_map(|node| match node {
+            Node::Leaf(leaf) => Some((leaf.key_hash(), leaf.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut changes: Vec<(KeyHash, Option<OwnedValue>)> = Vec::new();
+    for (key, value) in &live.values {
+        let hash = key_hash(key);
+        let expected = LeafNode::new(hash, ValueHash::with::<Sha256>(value));
+        match leaves.remove(&hash) {
+            Some(leaf) if leaf == expected => {}
+            _ => changes.push((hash, Some(value.clone()))),
+        }
+    }
+    changes.extend(leaves.into_keys().map(|hash| (hash, None)));
+    let root_version = match &tree_root {
+        Some(root) if changes.is_empty() => root.version(),
+        _ => {
+            // Onto the checkpoint's tree (its next version), or a new tree (version 0).
+            let version = tree_root.as_ref().map_or(0, |root| root.version() + 1);
+            let tree = LayeredTree {
+                live: &live.nodes,
+                layers: &[],
+                proven: None,
+            };
+            let (_, batch) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
+                .put_value_set(changes, version)
+                .map_err(tree_error)?;
+            let nodes = batch.node_batch.nodes().clone();
+            let stale = stale_keys(batch.stale_node_index_batch, &nodes, version);
+            tree_root = nodes
+                .keys()
+                .find(|key| key.version() == version && key.nibble_path().num_nibbles() == 0)
+                .cloned();
+            live.replace_nodes(&stale, &nodes);
+            version
+        }
+    };
+    let tree_root = tree_root.ok_or_else(|| corrupt("rebuilding the tree gave no root"))?;
+    if root_version != height.0 {
+        // The tree is the state at `height`: its root moves to that version's key.
+        let node = live
+            .nodes
+            .remove(&tree_root)
+            .ok_or_else(|| corrupt("the tree's root node is missing"))?;
+        if !live.unsaved.remove(&tree_root) {
+            live.dropped.insert(tree_root.clone());
+        }
+        let at_height = root_key(&tree_root, height.0);
+        live.nodes.insert(at_height.clone(), node);
+        live.unsaved.insert(at_height);
+    }
+    let tree = LayeredTree {
+        live: &live.nodes,
+        layers: &[],
+        proven: None,
+    };
+    let actual = JellyfishMerkleTree::<_, Sha256>::new(&tree)
+        .get_root_hash(height.0)
+        .map_err(tree_error)?;
+    if Hash(actual.0) != recorded {
+        return Err(corrupt(format!(
+            "the state's values at height {height} give root {} but {recorded} was recorded",
+            Hash(actual.0)
+        )));
+    }
+    if checkpoint.is_none() {
+        // A store from before checkpoints: checkpoint the rebuilt tree now, once.
+        backend.apply(live.checkpoint_batch(height));
+        backend.flush();
+        live.unsaved.clear();
+        live.dropped.clear();
+    }
+    Ok(live)
 }
 
 /// The least key greater than every key starting with `prefix` (`None` when the prefix
@@ -459,19 +809,24 @@ fn scan_backend<B: Backend>(
 
 /// Reads the application state at a committed height plus staged blocks on top.
 #[derive(Clone, Debug)]
-pub struct StagedView<B: Backend + Clone> {
-    backend: B,
+pub struct StagedView {
+    live: Arc<RwLock<Live>>,
     layers: Vec<Arc<StagedBlock>>,
 }
 
-impl<B: Backend + Clone> StateView for StagedView<B> {
+impl StateView for StagedView {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         for layer in &self.layers {
             if let Some(value) = layer.writes.changes.get(key) {
                 return value.clone();
             }
         }
-        self.backend.get(&prefixed(VALUE_PREFIX, key))
+        self.live
+            .read()
+            .expect("live state lock")
+            .values
+            .get(key)
+            .cloned()
     }
 
     fn scan(
@@ -504,17 +859,18 @@ impl<B: Backend + Clone> StateView for StagedView<B> {
                 }
             }
         }
-        // Deleted keys may hide backend entries, so read that many more.
+        // Deleted keys may hide committed entries, so read that many more.
         let deletions = overlay.values().filter(|value| value.is_none()).count();
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = scan_backend(
-            &self.backend,
-            VALUE_PREFIX,
-            prefix,
-            start_after,
-            limit + deletions,
-        )
-        .into_iter()
-        .collect();
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = {
+            let live = self.live.read().expect("live state lock");
+            live.values
+                .range::<[u8], _>((lower, Bound::Unbounded))
+                .take_while(|(key, _)| key.starts_with(prefix))
+                .filter(|(key, _)| in_range(key))
+                .take(limit + deletions)
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        };
         for (key, value) in overlay {
             match value {
                 Some(value) => merged.insert(key.to_vec(), value.clone()),

@@ -1,13 +1,20 @@
 use super::*;
+use crate::backend::Batch;
 use proptest::prelude::*;
 use seisan_types::hash::Hash;
 use seisan_types::ids::Height;
 use seisan_types::state::{MapView, StateView, WriteSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
-/// Deterministic writes for a height: sets a few keys and deletes one older key.
+/// Deterministic writes for a height: sets a few keys and deletes one older key (none at
+/// every sixth height, an empty block).
 fn writes_for(height: u64) -> WriteSet {
     let mut writes = WriteSet::new();
+    if height % 6 == 5 {
+        // An empty block: a new root of the same tree.
+        return writes;
+    }
     for index in 0..4u64 {
         let key = format!("k/{:03}", (height * 7 + index * 13) % 50);
         writes.put(key.into_bytes(), format!("v{height}-{index}").into_bytes());
@@ -315,4 +322,143 @@ fn a_just_closed_store_reopens_and_a_held_one_is_refused() {
     );
     assert!(started.elapsed() >= crate::SLED_LOCK_PATIENCE);
     drop(held);
+}
+
+/// Every key's value proven against the committed root, and absence of a never-written key.
+fn assert_every_key_proves<B: Backend + Clone>(db: &StateDb<B>) {
+    let height = db.committed_height().unwrap();
+    let root = db.committed_root().unwrap();
+    let entries = db.committed_view().scan(b"k/", None, 1000);
+    assert!(!entries.is_empty());
+    for (key, value) in entries {
+        let (proved, proof) = db.prove(&key, height).unwrap();
+        assert_eq!(proved.as_deref(), Some(value.as_slice()));
+        verify_proof(root, &key, Some(&value), &proof).unwrap();
+    }
+    let (missing, proof) = db.prove(b"never", height).unwrap();
+    assert_eq!(missing, None);
+    verify_proof(root, b"never", None, &proof).unwrap();
+}
+
+fn stored_nodes(backend: &MemoryBackend) -> usize {
+    backend
+        .range(
+            Bound::Included(vec![b'n']),
+            Bound::Excluded(vec![b'o']),
+            usize::MAX,
+        )
+        .len()
+}
+
+#[test]
+fn reopening_between_checkpoints_rebuilds_the_tree_the_peers_certified() {
+    // The same blocks on a store never reopened.
+    let reference = StateDb::open(MemoryBackend::new()).unwrap();
+    let roots = commit_heights(&reference, 0..=60);
+    for stop in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+        let backend = MemoryBackend::new();
+        let db = StateDb::open(backend.clone())
+            .unwrap()
+            .with_checkpoint_interval(8);
+        commit_heights(&db, 0..=stop);
+        assert_eq!(db.checkpoint_height(), Some(Height(stop - stop % 8)));
+        // A crash after the last flush: the tree in memory is lost, the values are not.
+        let reopened = StateDb::open(backend.crash())
+            .unwrap()
+            .with_checkpoint_interval(8);
+        assert_eq!(reopened.committed_height(), Some(Height(stop)));
+        assert_eq!(reopened.committed_root(), Some(roots[stop as usize]));
+        assert_every_key_proves(&reopened);
+        // It goes on exactly as the store that never stopped.
+        let next = commit_heights(&reopened, stop + 1..=60);
+        assert_eq!(
+            next,
+            roots[stop as usize + 1..].to_vec(),
+            "after a stop at {stop}"
+        );
+        assert_every_key_proves(&reopened);
+    }
+}
+
+#[test]
+fn the_store_keeps_only_the_live_tree() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(16);
+    commit_heights(&db, 0..=64);
+    let (live, unsaved) = db.tree_nodes();
+    assert_eq!(unsaved, 0, "height 64 is a checkpoint");
+    // Without pruning, 65 versions of the tree's upper levels would be stored.
+    assert_eq!(stored_nodes(&backend), live);
+    commit_heights(&db, 65..=70);
+    assert_eq!(
+        stored_nodes(&backend),
+        live,
+        "no node is written between checkpoints"
+    );
+    assert!(db.tree_nodes().1 > 0);
+}
+
+#[test]
+fn a_store_whose_values_disagree_with_its_root_is_refused() {
+    type Tampering = fn(Vec<u8>) -> Batch;
+    let tamperings: [(&str, Tampering); 3] = [
+        ("a changed value", |key| {
+            vec![(key, Some(b"forged".to_vec()))]
+        }),
+        ("an extra value", |_| {
+            vec![(b"vk/999".to_vec(), Some(b"x".to_vec()))]
+        }),
+        ("a lost value", |key| vec![(key, None)]),
+    ];
+    for (what, tampering) in tamperings {
+        let backend = MemoryBackend::new();
+        let db = StateDb::open(backend.clone())
+            .unwrap()
+            .with_checkpoint_interval(4);
+        commit_heights(&db, 0..=10);
+        let (key, _) = db.committed_view().scan(b"k/", None, 1).remove(0);
+        let mut stored = b"v".to_vec();
+        stored.extend_from_slice(&key);
+        backend.apply(tampering(stored));
+        backend.flush();
+        match StateDb::open(backend.crash()) {
+            Err(StateError::Corrupt { reason }) => {
+                assert!(reason.contains("give root"), "{what}: {reason}")
+            }
+            other => panic!("{what}: opened as {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
+    // The old layout: the nodes of every version, no checkpoint record.
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(u64::MAX);
+    let mut roots = Vec::new();
+    for height in 0..=20u64 {
+        let staged = db
+            .stage(StageParent::Committed, writes_for(height))
+            .unwrap();
+        let nodes = staged.node_records();
+        db.commit(&staged, Vec::new()).unwrap();
+        backend.apply(nodes);
+        backend.flush();
+        roots.push(staged.root);
+    }
+    backend.apply(vec![(b"m/checkpoint".to_vec(), None)]);
+    backend.flush();
+    let old_nodes = stored_nodes(&backend);
+    let reopened = StateDb::open(backend.crash()).unwrap();
+    assert_eq!(reopened.committed_root(), Some(roots[20]));
+    assert_eq!(reopened.checkpoint_height(), Some(Height(20)));
+    let (live, unsaved) = reopened.tree_nodes();
+    assert_eq!(unsaved, 0);
+    assert_eq!(stored_nodes(reopened.backend()), live);
+    assert!(live < old_nodes, "{live} live nodes of {old_nodes} stored");
+    assert_every_key_proves(&reopened);
 }

@@ -18,6 +18,8 @@ use seisan_types::hash::Hash;
 use seisan_types::ids::{MemberId, Nonce};
 use seisan_types::tx::{Lane, SignedTransaction};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// Bounds of the mempool.
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +80,9 @@ pub struct Mempool {
     count: usize,
     /// Where the next round-robin selection starts, so no member is always first.
     cursor: u32,
+    /// Signalled on every admission: the core loop waits on it for a proposal's
+    /// transactions instead of polling.
+    arrivals: Arc<Notify>,
 }
 
 impl Mempool {
@@ -192,7 +197,13 @@ impl Mempool {
         self.ids.insert(id);
         self.bytes += size;
         self.count += 1;
+        self.arrivals.notify_one();
         Ok(())
+    }
+
+    /// What admission signals (one stored permit when nobody waits).
+    pub fn arrivals(&self) -> Arc<Notify> {
+        self.arrivals.clone()
     }
 
     /// Up to `max_txs` transactions (and `max_bytes`) for a block, round-robin across

@@ -260,7 +260,7 @@ impl<B: Backend + Clone> Pipeline<B> {
     }
 
     /// A read view of the state after `parent` (the tip or a staged block).
-    pub fn view_at(&self, parent: &Hash) -> Option<seisan_state::StagedView<B>> {
+    pub fn view_at(&self, parent: &Hash) -> Option<seisan_state::StagedView> {
         let (stage_parent, _, _) = self.parent_info(parent)?;
         self.db.view(&stage_parent).ok()
     }

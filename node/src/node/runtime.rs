@@ -561,13 +561,23 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         fence_marker: fenced.then_some(fence_marker),
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut poll = tokio::time::interval(Duration::from_millis(5));
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let arrivals = core.mempool.lock().expect("mempool lock").arrivals();
     loop {
         core.drain_inputs()?;
+        if core.pending_build.is_some() {
+            // Builds at once when transactions wait (or the empty block is due).
+            core.try_build()?;
+            if !core.inputs.is_empty() {
+                continue;
+            }
+        }
         let sleep_ms = core
             .timer_ms
             .map_or(60_000, |deadline| deadline.saturating_sub(now_ms()));
+        let build_due_ms = core
+            .pending_build
+            .as_ref()
+            .map_or(60_000, |pending| pending.due_ms.saturating_sub(now_ms()));
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
@@ -580,7 +590,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 core.timer_ms = None;
                 core.inputs.push_back(Input::Tick);
             }
-            _ = poll.tick(), if core.pending_build.is_some() => core.try_build()?,
+            // A pending proposal is built by the next turn of the loop: when a
+            // transaction arrives, or when its empty-block delay is over.
+            _ = arrivals.notified(), if core.pending_build.is_some() => {}
+            _ = tokio::time::sleep(Duration::from_millis(build_due_ms)), if core.pending_build.is_some() => {}
         }
     }
     info!("shutting down");
