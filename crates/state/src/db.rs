@@ -63,7 +63,8 @@ pub struct StagedBlock {
     pub parent_root: Option<Hash>,
     pub writes: WriteSet,
     parent: Option<Arc<StagedBlock>>,
-    nodes: BTreeMap<NodeKey, Node>,
+    /// Shared with the live tree once committed (a commit moves no node).
+    nodes: BTreeMap<NodeKey, Arc<Node>>,
     /// Nodes of earlier versions this block's tree no longer references.
     stale: Vec<NodeKey>,
 }
@@ -86,7 +87,7 @@ impl StagedBlock {
             .map(|(key, node)| {
                 (
                     node_key_bytes(key),
-                    Some(borsh::to_vec(node).expect("node encodes")),
+                    Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
                 )
             })
             .collect()
@@ -118,7 +119,7 @@ struct Live {
     height: Option<Height>,
     root: Option<Hash>,
     values: BTreeMap<Vec<u8>, Vec<u8>>,
-    nodes: HashMap<NodeKey, Node>,
+    nodes: HashMap<NodeKey, Arc<Node>>,
     /// Live nodes not in the backend's checkpoint.
     unsaved: HashSet<NodeKey>,
     /// Checkpointed nodes no longer live, to delete with the next checkpoint.
@@ -126,7 +127,7 @@ struct Live {
 }
 
 impl Live {
-    fn replace_nodes(&mut self, stale: &[NodeKey], nodes: &BTreeMap<NodeKey, Node>) {
+    fn replace_nodes(&mut self, stale: &[NodeKey], nodes: &BTreeMap<NodeKey, Arc<Node>>) {
         for key in stale {
             self.nodes.remove(key);
             if !self.unsaved.remove(key) {
@@ -149,7 +150,7 @@ impl Live {
             let node = self.nodes.get(key).expect("unsaved nodes are live");
             batch.push((
                 node_key_bytes(key),
-                Some(borsh::to_vec(node).expect("node encodes")),
+                Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
             ));
         }
         batch.push((
@@ -222,7 +223,7 @@ fn root_key(any_root: &NodeKey, version: Version) -> NodeKey {
 /// being proven at the committed height (`proven`), which the caller reads from the
 /// latest values. Staging never reads values (a leaf holds its value's hash).
 struct LayeredTree<'a> {
-    live: &'a HashMap<NodeKey, Node>,
+    live: &'a HashMap<NodeKey, Arc<Node>>,
     layers: &'a [Arc<StagedBlock>],
     proven: Option<(KeyHash, Option<OwnedValue>)>,
 }
@@ -231,10 +232,10 @@ impl TreeReader for LayeredTree<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
         for layer in self.layers {
             if let Some(node) = layer.nodes.get(node_key) {
-                return Ok(Some(node.clone()));
+                return Ok(Some(Node::clone(node)));
             }
         }
-        Ok(self.live.get(node_key).cloned())
+        Ok(self.live.get(node_key).map(|node| Node::clone(node)))
     }
 
     fn get_value_option(
@@ -397,7 +398,7 @@ impl<B: Backend + Clone> StateDb<B> {
             .put_value_set(value_set, height.0)
             .map_err(tree_error)?;
         drop(live);
-        let nodes: BTreeMap<NodeKey, Node> = batch.node_batch.nodes().clone();
+        let nodes = shared(batch.node_batch.nodes());
         let stale = stale_keys(batch.stale_node_index_batch, &nodes, height.0);
         assert!(
             nodes
@@ -482,7 +483,7 @@ impl<B: Backend + Clone> StateDb<B> {
                     .expect("unsaved nodes are live");
                 batch.push((
                     node_key_bytes(key),
-                    Some(borsh::to_vec(node).expect("node encodes")),
+                    Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
                 ));
             }
             batch.push((
@@ -574,7 +575,7 @@ impl<B: Backend + Clone> StateDb<B> {
 /// its own version, so without this every empty block would leave a root behind.
 fn stale_keys(
     reported: impl IntoIterator<Item = StaleNodeIndex>,
-    nodes: &BTreeMap<NodeKey, Node>,
+    nodes: &BTreeMap<NodeKey, Arc<Node>>,
     version: Version,
 ) -> Vec<NodeKey> {
     let mut stale: Vec<NodeKey> = reported.into_iter().map(|index| index.node_key).collect();
@@ -589,6 +590,14 @@ fn stale_keys(
         }
     }
     stale
+}
+
+/// A jmt batch's nodes, each behind an `Arc` so the live tree and staged blocks share them.
+fn shared(nodes: &BTreeMap<NodeKey, Node>) -> BTreeMap<NodeKey, Arc<Node>> {
+    nodes
+        .iter()
+        .map(|(key, node)| (key.clone(), Arc::new(node.clone())))
+        .collect()
 }
 
 /// Every entry of one key space of the backend, key without its space byte.
@@ -666,7 +675,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
                     }
                     tree_root = Some(node_key.clone());
                 }
-                live.nodes.insert(node_key, node);
+                live.nodes.insert(node_key, Arc::new(node));
             }
             if tree_root.is_none() {
                 return Err(corrupt(format!(
@@ -690,7 +699,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
     let mut leaves: HashMap<KeyHash, LeafNode> = live
         .nodes
         .values()
-        .filter_map(|node| match node {
+        .filter_map(|node| match node.as_ref() {
             Node::Leaf(leaf) => Some((leaf.key_hash(), leaf.clone())),
             _ => None,
         })
@@ -718,7 +727,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
             let (_, batch) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
                 .put_value_set(changes, version)
                 .map_err(tree_error)?;
-            let nodes = batch.node_batch.nodes().clone();
+            let nodes = shared(batch.node_batch.nodes());
             let stale = stale_keys(batch.stale_node_index_batch, &nodes, version);
             tree_root = nodes
                 .keys()

@@ -21,6 +21,7 @@
 //! predecessor.
 
 use super::api::ApiContext;
+use super::committed_config::CommittedConfig;
 use super::mempool::{AdmitError, Mempool};
 use super::pipeline::{read_receipts, read_tx_location, TxLocation};
 use super::runtime::MAX_GOSSIP_BATCH;
@@ -31,7 +32,6 @@ use seisan_crypto::TxError;
 use seisan_network::{NetworkHandle, Topic};
 use seisan_state::{Backend, SledBackend, StateDb};
 use seisan_types::codec;
-use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
 use seisan_types::ids::{AssetId, ChainDomain, MemberId, Nonce};
 use seisan_types::membership::{MemberStatus, Membership};
@@ -146,7 +146,7 @@ enum Source {
 /// ones. Signature checks run on the caller's thread: call from a blocking context.
 /// For gossip and the journal replay: a nonce that leaves a gap is held.
 pub fn admit_batch<B: Backend + Clone>(
-    genesis: &Genesis,
+    config: &CommittedConfig,
     domain: &ChainDomain,
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
@@ -155,7 +155,7 @@ pub fn admit_batch<B: Backend + Clone>(
     let mut results = Vec::with_capacity(transactions.len());
     let mut admitted = Vec::new();
     for (transaction, id, result) in
-        admit_each(genesis, domain, db, mempool, transactions, Source::Relayed)
+        admit_each(config, domain, db, mempool, transactions, Source::Relayed)
     {
         let result = result.map(|()| id);
         if result.is_ok() {
@@ -168,7 +168,7 @@ pub fn admit_batch<B: Backend + Clone>(
 
 /// Checks and admits each transaction; returns each with its id and its result.
 fn admit_each<B: Backend + Clone>(
-    genesis: &Genesis,
+    config: &CommittedConfig,
     domain: &ChainDomain,
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
@@ -181,7 +181,7 @@ fn admit_each<B: Backend + Clone>(
         .collect();
     // Members and keys as of the committed state: an added member's key verifies from
     // its activation, a rotated-away key or a removed member's never again.
-    let config = seisan_contracts::governance::consortium_or_genesis(&db.committed_view(), genesis);
+    let config = config.get(db);
     let verified = verify_transactions_in(domain, &config.membership, &transactions);
     let mut outcomes = Vec::with_capacity(transactions.len());
     let mut pool = mempool.lock().expect("mempool lock");
@@ -402,12 +402,12 @@ pub async fn submit_transactions(
     context: &ApiContext,
     transactions: Vec<SignedTransaction>,
 ) -> Vec<Result<Submitted, AdmissionError>> {
-    let genesis = context.genesis.clone();
+    let config = context.config.clone();
     let domain = context.domain.clone();
     let db = context.db.clone();
     let mempool: Arc<Mutex<Mempool>> = context.mempool.clone();
     let outcomes = tokio::task::spawn_blocking(move || {
-        admit_for_api(&genesis, &domain, &db, &mempool, transactions)
+        admit_for_api(&config, &domain, &db, &mempool, transactions)
     })
     .await
     .expect("admission task does not panic");
@@ -428,13 +428,13 @@ pub async fn submit_transactions(
 /// Admits each transaction and names what happened to it, recognising the same
 /// transaction submitted again.
 fn admit_for_api<B: Backend + Clone>(
-    genesis: &Genesis,
+    config: &CommittedConfig,
     domain: &ChainDomain,
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
 ) -> Vec<(SignedTransaction, Hash, Outcome)> {
-    admit_each(genesis, domain, db, mempool, transactions, Source::Api)
+    admit_each(config, domain, db, mempool, transactions, Source::Api)
         .into_iter()
         .map(|(transaction, id, result)| {
             let outcome = outcome(db, &id, result);
@@ -518,7 +518,7 @@ pub async fn admit_transactions(
 /// still catching up: each was promised with a 202), and gossips them once peers are
 /// connected. Returns how many were admitted.
 pub async fn replay_journaled(
-    genesis: Arc<Genesis>,
+    config: CommittedConfig,
     domain: ChainDomain,
     db: StateDb<SledBackend>,
     mempool: Arc<Mutex<Mempool>>,
@@ -531,7 +531,7 @@ pub async fn replay_journaled(
     let journaled = transactions.len();
     let pool = mempool.clone();
     let (results, admitted) = tokio::task::spawn_blocking(move || {
-        admit_batch(&genesis, &domain, &db, &pool, transactions)
+        admit_batch(&config, &domain, &db, &pool, transactions)
     })
     .await
     .expect("admission task does not panic");
@@ -594,6 +594,7 @@ mod tests {
     use crate::node::mempool::MempoolLimits;
     use crate::node::pipeline::Pipeline;
     use seisan_state::MemoryBackend;
+    use seisan_types::genesis::Genesis;
     use seisan_types::ids::{MemberId, View};
 
     fn genesis() -> Arc<Genesis> {
@@ -633,7 +634,7 @@ mod tests {
         transaction: &SignedTransaction,
     ) -> Outcome {
         let mut outcomes = admit_for_api(
-            genesis,
+            &CommittedConfig::new(Arc::new(genesis.clone())),
             &genesis.domain(),
             pipeline.db(),
             mempool,
@@ -726,7 +727,7 @@ mod tests {
         .unwrap();
         let earlier = allocation(&genesis, 1, 10);
         let outcomes = admit_for_api(
-            &genesis,
+            &CommittedConfig::new(genesis.clone()),
             &genesis.domain(),
             pipeline.db(),
             &mempool,
@@ -740,7 +741,7 @@ mod tests {
         let broken = TxJournal::stopped();
         let new = allocation(&genesis, 2, 10);
         let outcomes = admit_for_api(
-            &genesis,
+            &CommittedConfig::new(genesis.clone()),
             &genesis.domain(),
             pipeline.db(),
             &mempool,
@@ -841,7 +842,7 @@ mod tests {
 
         // By gossip the same transaction is held: its predecessor may come next.
         let (results, admitted) = admit_batch(
-            &genesis,
+            &CommittedConfig::new(genesis.clone()),
             &genesis.domain(),
             pipeline.db(),
             &mempool,

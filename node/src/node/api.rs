@@ -59,6 +59,8 @@ pub use seisan_api::v1::NodeStatus;
 #[derive(Clone)]
 pub struct ApiContext {
     pub genesis: Arc<Genesis>,
+    /// The committed consortium configuration, decoded once per height.
+    pub config: super::committed_config::CommittedConfig,
     /// Chain id and genesis hash, computed once: every signature is checked under it.
     pub domain: seisan_types::ChainDomain,
     pub db: StateDb<SledBackend>,

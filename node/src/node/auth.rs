@@ -118,8 +118,9 @@ fn presented(headers: &HeaderMap) -> Presented<'_> {
 
 /// A member's name in the committed membership (its id if it has none).
 fn member_name(context: &ApiContext, member: seisan_types::ids::MemberId) -> String {
-    let view = context.db.committed_view();
-    seisan_contracts::governance::consortium_or_genesis(&view, &context.genesis)
+    context
+        .config
+        .get(&context.db)
         .membership
         .member(member)
         .map_or_else(
@@ -133,10 +134,8 @@ fn caller_of(
     context: &ApiContext,
     key: &seisan_types::bytes::PublicKey,
 ) -> Result<Caller, ApiError> {
-    let view = context.db.committed_view();
-    let membership =
-        seisan_contracts::governance::consortium_or_genesis(&view, &context.genesis).membership;
-    let (member, entry) = membership.member_by_key(key).ok_or_else(|| {
+    let config = context.config.get(&context.db);
+    let (member, entry) = config.membership.member_by_key(key).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unknown_key",

@@ -10,6 +10,7 @@ pub mod bank_watcher;
 pub mod catch_up;
 pub mod certificates;
 pub mod clock;
+pub mod committed_config;
 pub mod compliance;
 pub mod config;
 pub mod console;

@@ -6,6 +6,7 @@
 
 use super::admission::{admit_batch, replay_journaled};
 use super::api::{self, ApiContext, NodeStatus};
+use super::committed_config::CommittedConfig;
 use super::config::NodeConfig;
 use super::files::{DataDirLock, DurableRecord};
 use super::mempool::{Mempool, MempoolLimits};
@@ -269,6 +270,7 @@ struct PendingBuild {
 
 struct Core {
     genesis: Arc<Genesis>,
+    committed_config: CommittedConfig,
     member: MemberId,
     /// This node's key: the next epoch's engine signs with it (E5).
     keypair: seisan_crypto::Keypair,
@@ -423,8 +425,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .context("applying the membership to the network allow-list")?;
 
     let mempool = Arc::new(Mutex::new(Mempool::new(MempoolLimits::default())));
+    let committed_config = CommittedConfig::new(genesis.clone());
     replay_journaled(
-        genesis.clone(),
+        committed_config.clone(),
         genesis.domain(),
         db.clone(),
         mempool.clone(),
@@ -475,6 +478,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (bank_status, bank_receiver) = watch::channel(super::bank_watcher::BankStatus::default());
     let bank_connection = super::bank_watcher::connect(&config)?;
     let context = ApiContext {
+        config: committed_config.clone(),
         domain: genesis.domain(),
         genesis: genesis.clone(),
         db: db.clone(),
@@ -527,6 +531,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (fetch_results, mut fetch_receiver) = mpsc::channel(64);
     let mut core = Core {
         genesis,
+        committed_config,
         member,
         keypair: keypair.clone(),
         engine,
@@ -1384,12 +1389,12 @@ impl Core {
             },
             Topic::Transactions => match codec::decode::<Vec<SignedTransaction>>(&payload) {
                 Ok(transactions) => {
-                    let genesis = self.genesis.clone();
+                    let config = self.committed_config.clone();
                     let domain = self.pipeline.domain().clone();
                     let db = self.pipeline.db().clone();
                     let mempool = self.mempool.clone();
                     let (results, _) = tokio::task::spawn_blocking(move || {
-                        admit_batch(&genesis, &domain, &db, &mempool, transactions)
+                        admit_batch(&config, &domain, &db, &mempool, transactions)
                     })
                     .await
                     .expect("admission does not panic");

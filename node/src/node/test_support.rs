@@ -90,6 +90,7 @@ pub fn context(
     let (_, custody) = watch::channel(Default::default());
     let (_, bank) = watch::channel(Default::default());
     let context = ApiContext {
+        config: crate::node::committed_config::CommittedConfig::new(genesis.clone()),
         domain: genesis.domain(),
         genesis,
         db,
