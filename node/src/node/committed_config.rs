@@ -9,11 +9,14 @@ use seisan_types::genesis::Genesis;
 use seisan_types::ids::Height;
 use std::sync::{Arc, Mutex};
 
+/// The configuration last decoded, with the committed height it was read at.
+type Memo = Option<(Option<Height>, Arc<Consortium>)>;
+
 /// A handle on the memo; clones share it.
 #[derive(Clone, Debug)]
 pub struct CommittedConfig {
     genesis: Arc<Genesis>,
-    memo: Arc<Mutex<Option<(Option<Height>, Arc<Consortium>)>>>,
+    memo: Arc<Mutex<Memo>>,
 }
 
 impl CommittedConfig {
