@@ -87,11 +87,19 @@ fn candidate_port(attempt: u64) -> u16 {
     LOWEST_PORT + (mix % span) as u16
 }
 
-/// A port nobody listens on right now, below the ephemeral range.
+/// Every port [`free_port`] and [`free_port_run`] handed out in this process.
+static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A port nobody listens on right now, below the ephemeral range, and never one this
+/// process was given before: a testnet picks its nodes' ports before any of them binds,
+/// and two nodes once drew the same one (exchange-a could not bind its HTTP API).
 pub fn free_port() -> u16 {
     for attempt in 0..1_000 {
         let port = candidate_port(attempt);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && GIVEN.lock().expect("ports given").insert(port)
+        {
             return port;
         }
     }
@@ -102,7 +110,12 @@ pub fn free_port() -> u16 {
 pub fn free_port_run(count: u16) -> u16 {
     for _ in 0..200 {
         let base = free_port();
-        if (0..count).all(|offset| TcpListener::bind(("127.0.0.1", base + offset)).is_ok()) {
+        let mut given = GIVEN.lock().expect("ports given");
+        if (1..count).all(|offset| {
+            !given.contains(&(base + offset))
+                && TcpListener::bind(("127.0.0.1", base + offset)).is_ok()
+        }) {
+            given.extend((1..count).map(|offset| base + offset));
             return base;
         }
     }

@@ -430,6 +430,33 @@ impl<B: Backend + Clone> StateDb<B> {
         staged: &StagedBlock,
         records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<(), StateError> {
+        self.commit_then(staged, records, true)
+    }
+
+    /// [`StateDb::commit`] without the flush: the block is committed (readable) but not
+    /// durable until the next [`StateDb::flush`] or flushed commit. A crash before then
+    /// loses it and every later unflushed block, never an earlier one (batches survive
+    /// in order, each whole or not at all). For a node catching up, which re-fetches
+    /// what it lost: one fsync for a group of blocks instead of one each.
+    pub fn commit_unflushed(
+        &self,
+        staged: &StagedBlock,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), StateError> {
+        self.commit_then(staged, records, false)
+    }
+
+    /// Makes every commit so far durable.
+    pub fn flush(&self) {
+        self.backend.flush();
+    }
+
+    fn commit_then(
+        &self,
+        staged: &StagedBlock,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        flush: bool,
+    ) -> Result<(), StateError> {
         let _one_at_a_time = self.committing.lock().expect("commit lock");
         let (committed, committed_root) = {
             let live = self.live();
@@ -492,7 +519,9 @@ impl<B: Backend + Clone> StateDb<B> {
             ));
         }
         self.backend.apply(batch);
-        self.backend.flush();
+        if flush {
+            self.backend.flush();
+        }
         let mut live = self.live.write().expect("live state lock");
         for (key, value) in &staged.writes.changes {
             match value {

@@ -462,3 +462,32 @@ fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
     assert!(live < old_nodes, "{live} live nodes of {old_nodes} stored");
     assert_every_key_proves(&reopened);
 }
+
+#[test]
+fn unflushed_commits_are_lost_together_in_a_crash_and_kept_after_a_flush() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone()).unwrap();
+    let roots = commit_heights(&db, 0..=3);
+    let commit_unflushed = |height: u64| {
+        let staged = db
+            .stage(StageParent::Committed, writes_for(height))
+            .unwrap();
+        db.commit_unflushed(&staged, Vec::new()).unwrap();
+        staged.root
+    };
+    let grouped: Vec<Hash> = (4..=6).map(commit_unflushed).collect();
+    assert_eq!(
+        db.committed_height(),
+        Some(Height(6)),
+        "committed, readable"
+    );
+    let crashed = StateDb::open(backend.crash()).unwrap();
+    assert_eq!(crashed.committed_height(), Some(Height(3)));
+    assert_eq!(crashed.committed_root(), Some(roots[3]));
+
+    db.flush();
+    let reopened = StateDb::open(backend.crash()).unwrap();
+    assert_eq!(reopened.committed_height(), Some(Height(6)));
+    assert_eq!(reopened.committed_root(), Some(grouped[2]));
+    assert_every_key_proves(&reopened);
+}

@@ -502,6 +502,28 @@ impl<B: Backend + Clone> Pipeline<B> {
         certificate: &QuorumCertificate,
         extra: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     ) -> Result<Arc<BlockOutcome>, InvalidBlock> {
+        self.commit_then(block, certificate, extra, true)
+    }
+
+    /// [`Pipeline::commit`], durable only once the store is flushed
+    /// ([`StateDb::commit_unflushed`]): a node catching up commits a fetched group of
+    /// blocks with one fsync.
+    pub fn commit_unflushed(
+        &mut self,
+        block: &Block,
+        certificate: &QuorumCertificate,
+        extra: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<Arc<BlockOutcome>, InvalidBlock> {
+        self.commit_then(block, certificate, extra, false)
+    }
+
+    fn commit_then(
+        &mut self,
+        block: &Block,
+        certificate: &QuorumCertificate,
+        extra: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        flush: bool,
+    ) -> Result<Arc<BlockOutcome>, InvalidBlock> {
         let hash = block.hash();
         assert!(
             certificate.vote.height >= block.header.height,
@@ -572,7 +594,11 @@ impl<B: Backend + Clone> Pipeline<B> {
             };
             records.push((tx_key(&tx.id()), Some(codec::encode(&location))));
         }
-        self.db.commit(&entry.state, records)?;
+        if flush {
+            self.db.commit(&entry.state, records)?;
+        } else {
+            self.db.commit_unflushed(&entry.state, records)?;
+        }
         self.tip = tip;
         self.staged
             .retain(|_, staged| staged.block.header.height > tip.height);

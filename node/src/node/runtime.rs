@@ -270,6 +270,8 @@ struct PendingBuild {
 
 struct Core {
     genesis: Arc<Genesis>,
+    /// Blocks committed during this turn of the loop and not yet flushed (catching up).
+    unflushed: bool,
     committed_config: CommittedConfig,
     member: MemberId,
     /// This node's key: the next epoch's engine signs with it (E5).
@@ -531,6 +533,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (fetch_results, mut fetch_receiver) = mpsc::channel(64);
     let mut core = Core {
         genesis,
+        unflushed: false,
         committed_config,
         member,
         keypair: keypair.clone(),
@@ -730,6 +733,7 @@ impl Core {
             stepped = true;
         }
         if stepped {
+            self.flush_caught_up();
             self.lift_fence()?;
             self.observe();
         }
@@ -883,6 +887,11 @@ impl Core {
 
     fn handle_outputs(&mut self, outputs: Vec<Output>) -> anyhow::Result<()> {
         for output in outputs {
+            if !matches!(output, Output::Finalized(_)) {
+                // Nothing is sent, signed, persisted or started on top of a commit
+                // that is not durable yet: only a run of finalizations shares a flush.
+                self.flush_caught_up();
+            }
             match output {
                 Output::Broadcast(message) => self.publish(message),
                 Output::Send { to, message } => self.send_direct(to, message),
@@ -1100,14 +1109,23 @@ impl Core {
         let day_end_height = day_end.as_ref().map(|_| self.pipeline.tip().height);
         prune.extend(day_end);
         let commit_started = std::time::Instant::now();
+        // Catching up, a run of finalized blocks (a fetched batch) shares one fsync,
+        // taken before any other output and at the end of the loop's turn
+        // (`flush_caught_up`); at the tip each block is durable before anything is
+        // said about it.
+        let group = self.watch.syncing;
         let outcome = {
             let _guard = self.commit_lock.write().expect("commit lock");
-            self.pipeline
-                .commit(&block, &certificate, prune)
-                .with_context(|| {
-                    format!("a quorum finalized block {height} but this node cannot execute it")
-                })?
+            let committed = if group {
+                self.pipeline.commit_unflushed(&block, &certificate, prune)
+            } else {
+                self.pipeline.commit(&block, &certificate, prune)
+            };
+            committed.with_context(|| {
+                format!("a quorum finalized block {height} but this node cannot execute it")
+            })?
         };
+        self.unflushed |= group;
         let tip = self.pipeline.tip();
         if let Some(day_height) = day_end_height {
             self.metrics
@@ -1135,12 +1153,9 @@ impl Core {
             .observe(latency_ms as f64 / 1000.0);
         self.watch.last_finalized_ms = now_ms();
         info!(height = %height, view = %block.header.view, txs = block.txs.len(), root = %tip.state_root, "block finalized");
-        self.status.send_modify(|status| {
-            status.height = height.0;
-            status.view = self.engine.view().0;
-            status.last_finalized_hash = tip.hash.to_hex();
-            status.state_root = tip.state_root.to_hex();
-        });
+        if !self.unflushed {
+            self.publish_tip();
+        }
         if self.events.receiver_count() == 0 {
             // Nobody follows the event stream: skip rendering every receipt as JSON.
             return Ok(());
@@ -1157,6 +1172,29 @@ impl Core {
         let message = serde_json::to_string(&message).expect("a block event serializes");
         let _ = self.events.send(Arc::new(message));
         Ok(())
+    }
+
+    /// Tells `/v1/status` (and whoever watches it, the journal among them) the
+    /// committed tip: only once it is durable.
+    fn publish_tip(&self) {
+        let tip = self.pipeline.tip();
+        self.status.send_modify(|status| {
+            status.height = tip.height.0;
+            status.view = self.engine.view().0;
+            status.last_finalized_hash = tip.hash.to_hex();
+            status.state_root = tip.state_root.to_hex();
+        });
+    }
+
+    /// Makes the blocks committed since the last flush (a run of finalizations while
+    /// catching up) durable with one fsync, then publishes the tip.
+    fn flush_caught_up(&mut self) {
+        if !self.unflushed {
+            return;
+        }
+        self.pipeline.db().flush();
+        self.unflushed = false;
+        self.publish_tip();
     }
 
     /// E5: the block at the epoch's last height is committed; start the engine of the
