@@ -11,7 +11,7 @@
 # closed cycle, a governance proposal) and writes their ids into the run's
 # schemathesis.toml (scripts/schemathesis/config.py). scripts/schemathesis/hooks.py signs
 # generated transactions with `seisan sign` so they reach the node's admission: every
-# positive case of the coverage and fuzzing phases, every other one of the stateful
+# positive case of the coverage and fuzzing phases, three of every four of the stateful
 # phase (the rest keep their generated signatures). Any schemathesis warning fails the
 # run, as a failed check does.
 #

@@ -4,7 +4,7 @@ A generated transaction never carries a valid ed25519 signature, the chain id or
 nonce the node expects, so without help every case of POST /v1/transactions and
 POST /v1/transactions/batch is refused before the node's admission logic looks at the
 body. Positive cases of those two operations (all of them in the coverage and fuzzing
-phases, every other one in the stateful phase, so bad signatures, wrong chains and
+phases, three of every four in the stateful phase, so bad signatures, wrong chains and
 members stay exercised; see _take_turn) are made admissible: chain_id is the
 testnet's, member one whose key this hook holds (exchange-a for single transactions,
 exchange-b for batches, so the two operations, which may run at once, never race for a
@@ -132,9 +132,12 @@ def _take_turn(case, operation) -> bool:
     """Whether this case is one to sign. Negative cases stay as generated. In the
     coverage and fuzzing phases every positive case is signed: schemathesis judges each
     chunk of cases it runs there (one phase runs several, some of one positive case) and
-    warns when none of a chunk's positive cases is accepted. In the stateful phase, which
-    it does not judge so, every other one is, so that positive cases with generated
-    signatures, chain ids and members are still sent."""
+    warns when none of a chunk's positive cases is accepted. In the stateful phase three
+    of every four are, so that positive cases with generated signatures, chain ids and
+    members are still sent. Not every other one: schemathesis warns when an operation
+    "mostly rejected generated data" over the whole run, and with half the stateful cases
+    unsigned the accepted share sat at about one half (a run on 2026-11-30 had 65
+    accepted and 59 refused positive cases of POST /v1/transactions, and warned)."""
     meta = getattr(case, "meta", None)
     if meta is None or str(meta.generation.mode.value) != "positive":
         return False
@@ -144,7 +147,7 @@ def _take_turn(case, operation) -> bool:
     with _log_lock:
         turn = _turns.get(operation, 0)
         _turns[operation] = turn + 1
-    return turn % 2 == 0
+    return turn % 4 != 3
 
 
 _turns: dict = {}
