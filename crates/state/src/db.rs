@@ -120,34 +120,74 @@ struct Live {
     root: Option<Hash>,
     values: BTreeMap<Vec<u8>, Vec<u8>>,
     nodes: HashMap<NodeKey, Arc<Node>>,
-    /// Live nodes not in the backend's checkpoint.
-    unsaved: HashSet<NodeKey>,
-    /// Checkpointed nodes no longer live, to delete with the next checkpoint.
+    /// What the next checkpoint of the tree writes.
+    pending: Pending,
+}
+
+/// The live tree's differences from the backend's checkpoint.
+#[derive(Clone, Debug, Default)]
+struct Pending {
+    /// Live nodes not in the checkpoint.
+    nodes: HashSet<NodeKey>,
+    /// Checkpointed nodes no longer live.
     dropped: HashSet<NodeKey>,
+}
+
+impl Pending {
+    fn replace_nodes<'a>(&mut self, stale: &[NodeKey], new: impl IntoIterator<Item = &'a NodeKey>) {
+        for key in stale {
+            if !self.nodes.remove(key) {
+                self.dropped.insert(key.clone());
+            }
+        }
+        self.nodes.extend(new.into_iter().cloned());
+    }
 }
 
 impl Live {
     fn replace_nodes(&mut self, stale: &[NodeKey], nodes: &BTreeMap<NodeKey, Arc<Node>>) {
         for key in stale {
             self.nodes.remove(key);
-            if !self.unsaved.remove(key) {
-                self.dropped.insert(key.clone());
-            }
         }
         for (key, node) in nodes {
             self.nodes.insert(key.clone(), node.clone());
-            self.unsaved.insert(key.clone());
         }
+        self.pending.replace_nodes(stale, nodes.keys());
     }
 
-    /// The backend changes that make its checkpoint the live tree at `height`.
-    fn checkpoint_batch(&self, height: Height) -> Batch {
-        let mut batch: Batch = Vec::with_capacity(self.dropped.len() + self.unsaved.len() + 1);
-        for key in &self.dropped {
+    /// The committed state after `staged`, the next block.
+    fn apply(&mut self, staged: &StagedBlock) {
+        for (key, value) in &staged.writes.changes {
+            match value {
+                Some(value) => self.values.insert(key.clone(), value.clone()),
+                None => self.values.remove(key),
+            };
+        }
+        self.replace_nodes(&staged.stale, &staged.nodes);
+        self.height = Some(staged.height);
+        self.root = Some(staged.root);
+    }
+
+    /// The backend changes that make its checkpoint the live tree at `height`, or
+    /// (with `next`) the tree after that next block, which is not applied yet.
+    fn checkpoint_batch(&self, height: Height, next: Option<&StagedBlock>, batch: &mut Batch) {
+        let pending = match next {
+            Some(next) => {
+                let mut pending = self.pending.clone();
+                pending.replace_nodes(&next.stale, next.nodes.keys());
+                std::borrow::Cow::Owned(pending)
+            }
+            None => std::borrow::Cow::Borrowed(&self.pending),
+        };
+        batch.reserve(pending.nodes.len() + pending.dropped.len() + 1);
+        for key in &pending.dropped {
             batch.push((node_key_bytes(key), None));
         }
-        for key in &self.unsaved {
-            let node = self.nodes.get(key).expect("unsaved nodes are live");
+        for key in &pending.nodes {
+            let node = next
+                .and_then(|next| next.nodes.get(key))
+                .or_else(|| self.nodes.get(key))
+                .expect("unsaved nodes are live");
             batch.push((
                 node_key_bytes(key),
                 Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
@@ -157,7 +197,11 @@ impl Live {
             META_CHECKPOINT.to_vec(),
             Some(height.0.to_be_bytes().to_vec()),
         ));
-        batch
+    }
+
+    /// After the checkpoint at the committed height is written.
+    fn checkpointed(&mut self) {
+        self.pending = Pending::default();
     }
 }
 
@@ -318,7 +362,7 @@ impl<B: Backend + Clone> StateDb<B> {
     /// backend's checkpoint yet.
     pub fn tree_nodes(&self) -> (usize, usize) {
         let live = self.live();
-        (live.nodes.len(), live.unsaved.len())
+        (live.nodes.len(), live.pending.nodes.len())
     }
 
     /// The staged layers from `parent` down to (not including) the committed state,
@@ -486,56 +530,21 @@ impl<B: Backend + Clone> StateDb<B> {
             META_HEIGHT.to_vec(),
             Some(staged.height.0.to_be_bytes().to_vec()),
         ));
-        // The tree after this block, in memory; checkpointed in this same batch when due.
         let checkpoint = staged.height.0.is_multiple_of(self.checkpoint_interval);
         if checkpoint {
             // The tree after this block, checkpointed in this same batch.
-            let live = self.live();
-            let mut unsaved = live.unsaved.clone();
-            let mut dropped = live.dropped.clone();
-            for key in &staged.stale {
-                if !unsaved.remove(key) {
-                    dropped.insert(key.clone());
-                }
-            }
-            unsaved.extend(staged.nodes.keys().cloned());
-            for key in dropped {
-                batch.push((node_key_bytes(&key), None));
-            }
-            for key in &unsaved {
-                let node = staged
-                    .nodes
-                    .get(key)
-                    .or_else(|| live.nodes.get(key))
-                    .expect("unsaved nodes are live");
-                batch.push((
-                    node_key_bytes(key),
-                    Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
-                ));
-            }
-            batch.push((
-                META_CHECKPOINT.to_vec(),
-                Some(staged.height.0.to_be_bytes().to_vec()),
-            ));
+            self.live()
+                .checkpoint_batch(staged.height, Some(staged), &mut batch);
         }
         self.backend.apply(batch);
         if flush {
             self.backend.flush();
         }
         let mut live = self.live.write().expect("live state lock");
-        for (key, value) in &staged.writes.changes {
-            match value {
-                Some(value) => live.values.insert(key.clone(), value.clone()),
-                None => live.values.remove(key),
-            };
-        }
-        live.replace_nodes(&staged.stale, &staged.nodes);
+        live.apply(staged);
         if checkpoint {
-            live.unsaved.clear();
-            live.dropped.clear();
+            live.checkpointed();
         }
-        live.height = Some(staged.height);
-        live.root = Some(staged.root);
         Ok(())
     }
 
@@ -717,7 +726,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         None => {
             for (key, _) in stored_nodes {
                 if let Ok(node_key) = borsh::from_slice::<NodeKey>(&key) {
-                    live.dropped.insert(node_key);
+                    live.pending.dropped.insert(node_key);
                 } else {
                     return Err(corrupt("a tree node key does not decode"));
                 }
@@ -773,12 +782,10 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
             .nodes
             .remove(&tree_root)
             .ok_or_else(|| corrupt("the tree's root node is missing"))?;
-        if !live.unsaved.remove(&tree_root) {
-            live.dropped.insert(tree_root.clone());
-        }
         let at_height = root_key(&tree_root, height.0);
         live.nodes.insert(at_height.clone(), node);
-        live.unsaved.insert(at_height);
+        live.pending
+            .replace_nodes(std::slice::from_ref(&tree_root), [&at_height]);
     }
     let tree = LayeredTree {
         live: &live.nodes,
@@ -796,10 +803,11 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
     }
     if checkpoint.is_none() {
         // A store from before checkpoints: checkpoint the rebuilt tree now, once.
-        backend.apply(live.checkpoint_batch(height));
+        let mut batch = Batch::new();
+        live.checkpoint_batch(height, None, &mut batch);
+        backend.apply(batch);
         backend.flush();
-        live.unsaved.clear();
-        live.dropped.clear();
+        live.checkpointed();
     }
     Ok(live)
 }
