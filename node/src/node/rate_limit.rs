@@ -172,13 +172,13 @@ pub async fn charge_member(
     if limiter.limits.per_member == 0 {
         return Ok(());
     }
-    let genesis = context.genesis.clone();
+    let config = context.config.clone();
     let domain = context.domain.clone();
     let db = context.db.clone();
     let signed = transaction.clone();
     let verified = tokio::task::spawn_blocking(move || {
-        let config =
-            seisan_contracts::governance::consortium_or_genesis(&db.committed_view(), &genesis);
+        // The committed configuration, decoded once per height (not per request).
+        let config = config.get(&db);
         verify_transactions_in(&domain, &config.membership, &[signed])
             .pop()
             .is_some_and(|result| result.is_ok())
