@@ -14,6 +14,13 @@
 //! - every transaction exchange-b acknowledged with 202 before a cut is finalized;
 //! - no node ever recorded evidence of a double signature (`GET /v1/evidence`).
 //!
+//! A second test cuts the power while exchange-b comes back behind its peers: it is
+//! stopped while they finalize a workload sent to them, then started on the armed
+//! layer, so the cut falls in its start-up, in its catch-up (fetched blocks are
+//! committed with one fsync per group, and reported only after it) or just after. The
+//! same checks hold, with the highest height exchange-b reported before the cut as the
+//! height its store must keep. Which of the three each cut hit is printed.
+//!
 //! `SEISAN_POWERCUT_SEED=<n>` replays a run (the seed is printed); `SEISAN_POWERCUT_CUTS`
 //! changes the number of cuts (default [`CUTS`]). Needs /dev/fuse and root (the test
 //! fails, never skips, without them).
@@ -80,12 +87,13 @@ struct Sent {
     next_nonce: u64,
 }
 
-/// Submits `SUBMITTER`'s transactions to `url` one after another from `nonce` until
-/// `stop` or the first submission the node does not acknowledge.
+/// Submits `SUBMITTER`'s transactions to `url` one after another from `nonce`, `pause`
+/// apart, until `stop` or the first submission the node does not acknowledge.
 fn workload(
     genesis: Genesis,
     url: String,
     mut nonce: u64,
+    pause: Duration,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<Sent> {
     std::thread::spawn(move || {
@@ -98,6 +106,7 @@ fn workload(
                 allocate(u128::from(nonce % 97 + 1)),
             );
             nonce += 1;
+            std::thread::sleep(pause);
             match post_json(
                 &format!("{url}/v1/transactions"),
                 &serde_json::to_value(&transaction).expect("encodes"),
@@ -160,24 +169,9 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
     let mut rng = Rng(seed);
     let started = Instant::now();
 
-    // Declared before the testnet: dropped after it, once no node holds a file open.
-    let area = tempfile::tempdir().expect("temporary directory");
-    let backing = area.path().join("backing");
-    let mountpoint = area.path().join("mount");
-    std::fs::create_dir(&backing).unwrap();
-    std::fs::create_dir(&mountpoint).unwrap();
-    let mounted = seisan_powercut::mount(&backing, &mountpoint).unwrap_or_else(|error| {
-        panic!("the power-cut test needs a FUSE mount and cannot run here: {error}")
-    });
-
-    let mut testnet = Testnet::start_with(0, funded).unwrap();
-    // exchange-b moves onto the power-cut layer: an empty data directory there, filled
-    // by catching up from its peers.
-    testnet.nodes[CUT_NODE].kill();
-    testnet.nodes[CUT_NODE].data = mountpoint.join("exchange-b");
-    testnet.launch(CUT_NODE).unwrap();
+    let mut layer = on_the_layer();
+    let (testnet, mounted) = (&mut layer.testnet, &layer.mounted);
     let url = testnet.nodes[CUT_NODE].url();
-    let peer = testnet.nodes[PEERS[0]].url();
     testnet.wait_in_sync(&[0, 1, 2]).unwrap();
 
     let mut nonce = 1;
@@ -190,7 +184,13 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
             .expect("exchange-b is current before the cut");
 
         let stop = Arc::new(AtomicBool::new(false));
-        let sender = workload(testnet.genesis.clone(), url.clone(), nonce, stop.clone());
+        let sender = workload(
+            testnet.genesis.clone(),
+            url.clone(),
+            nonce,
+            Duration::ZERO,
+            stop.clone(),
+        );
         std::thread::sleep(rng.millis(200, 1200));
         let seen = status(&url)
             .expect("exchange-b answers before the cut")
@@ -218,7 +218,7 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
         acknowledged.extend(&sent.acknowledged);
         nonce = sent.next_nonce;
 
-        let (stored, root) = stored_tip(&testnet.nodes[CUT_NODE].data);
+        let stored = assert_store_after_cut(testnet, cut, seed, seen);
         lowest_seen = lowest_seen.min(stored);
         println!(
             "cut {cut}: at change {changes} after height {seen}; the store holds {stored} \
@@ -229,28 +229,7 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
             lost.entries,
             acknowledged.len()
         );
-        assert!(
-            stored >= seen,
-            "cut {cut} (seed {seed}): exchange-b reported height {seen} committed but its \
-             store holds only {stored} after the power cut"
-        );
-        let (_, certified_root) = block_root(&peer, stored).unwrap();
-        assert_eq!(
-            root,
-            certified_root.to_string(),
-            "cut {cut} (seed {seed}): the state root exchange-b restarts with at {stored} \
-             is not the one its peers certified"
-        );
-
-        testnet.launch(CUT_NODE).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        testnet.relaunch_if_exited(CUT_NODE);
-        if let Err(error) = wait_until(PATIENCE, || Ok(status(&url).is_ok())) {
-            panic!(
-                "cut {cut}: exchange-b did not come back: {error:#}\n{}",
-                testnet.log_tail(CUT_NODE)
-            );
-        }
+        restart(testnet, cut);
         if let Some(transaction) = &sent.unanswered {
             // It may or may not have reached the journal: sending it again (once the
             // restarted node has replayed its journal, which holds the nonces before it)
@@ -271,35 +250,10 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
             "cut {cut}: exchange-b restarted at {restarted}, below its store's {stored}"
         );
         testnet.assert_same_blocks(&[PEERS[0], CUT_NODE], restarted..=restarted);
-        for index in 0..testnet.nodes.len() {
-            let found = evidence(&testnet.nodes[index].url());
-            assert!(
-                found.is_empty(),
-                "cut {cut}: {} recorded evidence: {found:?}",
-                testnet.nodes[index].name
-            );
-        }
+        assert_no_evidence(testnet, &format!("cut {cut}"));
     }
 
-    // Every acknowledged transaction is finalized, on exchange-b and on a peer.
-    for id in &acknowledged {
-        for node in [&url, &peer] {
-            wait_finalized(node, id).unwrap_or_else(|error| {
-                panic!("transaction {id} acknowledged by exchange-b was lost: {error:#}")
-            });
-        }
-    }
-    let top = testnet.highest(&[0, 1, 2]).unwrap();
-    testnet.wait_for_height(&[0, 1, 2], top).unwrap();
-    testnet.assert_same_blocks(&[0, 1, 2], 1..=top);
-    for index in 0..testnet.nodes.len() {
-        let found = evidence(&testnet.nodes[index].url());
-        assert!(
-            found.is_empty(),
-            "{} recorded evidence: {found:?}",
-            testnet.nodes[index].name
-        );
-    }
+    let top = assert_all_finalized_and_agreed(testnet, &acknowledged);
     assert!(
         mounted.switch.syncs() > 0,
         "the node fsynced nothing on the layer"
@@ -307,6 +261,212 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
     println!(
         "{cuts} power cuts in {:.0?}: {} acknowledged transactions finalized, heights 1..={top} \
          agree on all three nodes, no evidence (lowest store height after a cut: {lowest_seen})",
+        started.elapsed(),
+        acknowledged.len()
+    );
+}
+
+/// A testnet whose exchange-b keeps its data directory on the power-cut layer (an
+/// empty one there, filled by catching up from its peers).
+struct OnTheLayer {
+    // Dropped in this order: the nodes stop, the layer is unmounted, then the
+    // directories go.
+    testnet: Testnet,
+    mounted: seisan_powercut::Mounted,
+    _area: tempfile::TempDir,
+}
+
+fn on_the_layer() -> OnTheLayer {
+    let area = tempfile::tempdir().expect("temporary directory");
+    let backing = area.path().join("backing");
+    let mountpoint = area.path().join("mount");
+    std::fs::create_dir(&backing).unwrap();
+    std::fs::create_dir(&mountpoint).unwrap();
+    let mounted = seisan_powercut::mount(&backing, &mountpoint).unwrap_or_else(|error| {
+        panic!("the power-cut test needs a FUSE mount and cannot run here: {error}")
+    });
+    let mut testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.nodes[CUT_NODE].kill();
+    testnet.nodes[CUT_NODE].data = mountpoint.join("exchange-b");
+    testnet.launch(CUT_NODE).unwrap();
+    OnTheLayer {
+        testnet,
+        mounted,
+        _area: area,
+    }
+}
+
+/// After a cut (exchange-b down): its store holds at least `reported`, the highest
+/// height it reported committed, with the root its peers certified there. Returns the
+/// store's height.
+fn assert_store_after_cut(testnet: &Testnet, cut: usize, seed: u64, reported: u64) -> u64 {
+    let (stored, root) = stored_tip(&testnet.nodes[CUT_NODE].data);
+    assert!(
+        stored >= reported,
+        "cut {cut} (seed {seed}): exchange-b reported height {reported} committed but its \
+         store holds only {stored} after the power cut"
+    );
+    let peer = testnet.nodes[PEERS[0]].url();
+    let (_, certified_root) = block_root(&peer, stored).unwrap();
+    assert_eq!(
+        root,
+        certified_root.to_string(),
+        "cut {cut} (seed {seed}): the state root exchange-b restarts with at {stored} \
+         is not the one its peers certified"
+    );
+    stored
+}
+
+/// Starts exchange-b again after a cut and waits for its API.
+fn restart(testnet: &mut Testnet, cut: usize) {
+    testnet.launch(CUT_NODE).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    testnet.relaunch_if_exited(CUT_NODE);
+    let url = testnet.nodes[CUT_NODE].url();
+    if let Err(error) = wait_until(PATIENCE, || Ok(status(&url).is_ok())) {
+        panic!(
+            "cut {cut}: exchange-b did not come back: {error:#}\n{}",
+            testnet.log_tail(CUT_NODE)
+        );
+    }
+}
+
+fn assert_no_evidence(testnet: &Testnet, when: &str) {
+    for node in &testnet.nodes {
+        let found = evidence(&node.url());
+        assert!(
+            found.is_empty(),
+            "{when}: {} recorded evidence: {found:?}",
+            node.name
+        );
+    }
+}
+
+/// Every acknowledged transaction is finalized on exchange-b and on a peer, the three
+/// nodes hold the same blocks and none recorded evidence. Returns the top height.
+fn assert_all_finalized_and_agreed(testnet: &Testnet, acknowledged: &[Hash]) -> u64 {
+    let nodes = [testnet.nodes[CUT_NODE].url(), testnet.nodes[PEERS[0]].url()];
+    for id in acknowledged {
+        for node in &nodes {
+            wait_finalized(node, id).unwrap_or_else(|error| {
+                panic!("acknowledged transaction {id} was lost (on {node}): {error:#}")
+            });
+        }
+    }
+    let top = testnet.highest(&[0, 1, 2]).unwrap();
+    testnet.wait_for_height(&[0, 1, 2], top).unwrap();
+    testnet.assert_same_blocks(&[0, 1, 2], 1..=top);
+    assert_no_evidence(testnet, "at the end");
+    top
+}
+
+/// Power cuts while exchange-b catches up (see the module documentation).
+const CATCH_UP_CUTS: usize = 6;
+/// A catch-up cut falls on one of exchange-b's first 1..=MAX_CATCH_UP_CHANGES changes
+/// after its start: measured, its start-up makes about 20 and catching up a few blocks
+/// about 40 more, so most cuts fall inside the catch-up, some in the start-up or just
+/// after.
+const MAX_CATCH_UP_CHANGES: u64 = 80;
+
+#[test]
+fn power_cuts_while_catching_up_lose_no_reported_block_and_sign_nothing_twice() {
+    let seed = std::env::var("SEISAN_POWERCUT_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_nanos() as u64
+        });
+    println!(
+        "catch-up power-cut seed {seed} (SEISAN_POWERCUT_SEED={seed} replays it), \
+         {CATCH_UP_CUTS} cuts"
+    );
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let mut layer = on_the_layer();
+    let (testnet, mounted) = (&mut layer.testnet, &layer.mounted);
+    let url = testnet.nodes[CUT_NODE].url();
+    // The workload goes to exchange-a's node while exchange-b is down.
+    let peer = testnet.nodes[PEERS[1]].url();
+    testnet.wait_in_sync(&[0, 1, 2]).unwrap();
+
+    let mut nonce = 1;
+    let mut acknowledged: Vec<Hash> = Vec::new();
+    let mut longest_behind = 0;
+    let mut during_catch_up = 0;
+    for cut in 1..=CATCH_UP_CUTS {
+        testnet.nodes[CUT_NODE].kill();
+        let (down_at, _) = stored_tip(&testnet.nodes[CUT_NODE].data);
+        let stop = Arc::new(AtomicBool::new(false));
+        // About 100 orders a second: enough for blocks with transactions, few enough
+        // that the checks' connections at the end stay well within the port range.
+        let sender = workload(
+            testnet.genesis.clone(),
+            peer.clone(),
+            nonce,
+            Duration::from_millis(10),
+            stop.clone(),
+        );
+        std::thread::sleep(rng.millis(4000, 7000));
+        stop.store(true, Ordering::SeqCst);
+        let sent = sender.join().expect("workload thread");
+        assert!(
+            sent.unanswered.is_none(),
+            "cut {cut}: exchange-a's node did not acknowledge a transaction"
+        );
+        acknowledged.extend(&sent.acknowledged);
+        nonce = sent.next_nonce;
+        let target = testnet.highest(&PEERS).unwrap();
+        let behind = target.saturating_sub(down_at);
+        longest_behind = longest_behind.max(behind);
+
+        let changes = 1 + rng.next() % MAX_CATCH_UP_CHANGES;
+        mounted.switch.arm(changes);
+        testnet.launch(CUT_NODE).unwrap();
+        let armed = Instant::now();
+        // The highest height exchange-b reports while it catches up, until the cut.
+        let mut reported = 0;
+        let lost = loop {
+            if let Some(lost) = mounted.switch.is_off() {
+                break lost;
+            }
+            if let Ok(now) = status(&url) {
+                reported = reported.max(now.height);
+            }
+            assert!(
+                armed.elapsed() < PATIENCE,
+                "cut {cut}: exchange-b made fewer than {changes} changes on its disk in {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        testnet.nodes[CUT_NODE].kill();
+        mounted.switch.power_on();
+        let stored = assert_store_after_cut(testnet, cut, seed, reported);
+        if stored < target {
+            during_catch_up += 1;
+        }
+        println!(
+            "cut {cut}: {behind} blocks behind from {down_at} (peers at {target}); cut at \
+             change {changes} after reporting {reported}; the store holds {stored} \
+             (discarded {} unsynced bytes in {} files), {} acknowledged so far",
+            lost.bytes,
+            lost.files,
+            acknowledged.len()
+        );
+        restart(testnet, cut);
+        let current = testnet.highest(&PEERS).unwrap();
+        testnet.wait_for_height(&[CUT_NODE], current).unwrap();
+        assert_no_evidence(testnet, &format!("cut {cut}"));
+    }
+
+    let top = assert_all_finalized_and_agreed(testnet, &acknowledged);
+    println!(
+        "{CATCH_UP_CUTS} power cuts while catching up in {:.0?} (up to {longest_behind} blocks \
+         behind; {during_catch_up} cuts left the store below the peers' height at the \
+         start): {} acknowledged transactions finalized, heights 1..={top} agree on all \
+         three nodes, no evidence",
         started.elapsed(),
         acknowledged.len()
     );
