@@ -150,9 +150,9 @@ fn evidence(url: &str) -> Vec<v1::EvidenceEntry> {
     get_typed::<v1::EvidenceList>(&format!("{url}/v1/evidence")).evidence
 }
 
-#[test]
-fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
-    let seed = std::env::var("SEISAN_POWERCUT_SEED")
+/// `SEISAN_POWERCUT_SEED`, or a new seed from the clock.
+fn seed() -> u64 {
+    std::env::var("SEISAN_POWERCUT_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(|| {
@@ -160,7 +160,12 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .expect("clock after 1970")
                 .as_nanos() as u64
-        });
+        })
+}
+
+#[test]
+fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
+    let seed = seed();
     let cuts = std::env::var("SEISAN_POWERCUT_CUTS")
         .ok()
         .and_then(|cuts| cuts.parse().ok())
@@ -370,15 +375,7 @@ const MAX_CATCH_UP_CHANGES: u64 = 80;
 
 #[test]
 fn power_cuts_while_catching_up_lose_no_reported_block_and_sign_nothing_twice() {
-    let seed = std::env::var("SEISAN_POWERCUT_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock after 1970")
-                .as_nanos() as u64
-        });
+    let seed = seed();
     println!(
         "catch-up power-cut seed {seed} (SEISAN_POWERCUT_SEED={seed} replays it), \
          {CATCH_UP_CUTS} cuts"
