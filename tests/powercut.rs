@@ -19,7 +19,8 @@
 //! layer, so the cut falls in its start-up, in its catch-up (fetched blocks are
 //! committed with one fsync per group, and reported only after it) or just after. The
 //! same checks hold, with the highest height exchange-b reported before the cut as the
-//! height its store must keep. Which of the three each cut hit is printed.
+//! height its store must keep. Each cut's line prints the height exchange-b reported
+//! before it and the height its store holds (reported 0: the cut fell in start-up).
 //!
 //! `SEISAN_POWERCUT_SEED=<n>` replays a run (the seed is printed); `SEISAN_POWERCUT_CUTS`
 //! changes the number of cuts (default [`CUTS`]). Needs /dev/fuse and root (the test
