@@ -205,20 +205,14 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
         // the cut may come right after it.
         let changes = 1 + rng.next() % MAX_CHANGES;
         mounted.switch.arm(changes);
-        let armed = Instant::now();
-        let lost = loop {
-            if let Some(lost) = mounted.switch.is_off() {
-                break lost;
-            }
-            assert!(
-                armed.elapsed() < PATIENCE,
-                "cut {cut}: exchange-b made fewer than {changes} changes on its disk in {PATIENCE:?}"
-            );
-            std::thread::sleep(Duration::from_micros(200));
-        };
-        // The power is off (every disk operation fails); the machine stops at once.
-        testnet.nodes[CUT_NODE].kill();
-        mounted.switch.power_on();
+        let lost = wait_for_the_cut(
+            testnet,
+            mounted,
+            cut,
+            changes,
+            Duration::from_micros(200),
+            || {},
+        );
         stop.store(true, Ordering::SeqCst);
         let sent = sender.join().expect("workload thread");
         acknowledged.extend(&sent.acknowledged);
@@ -327,6 +321,34 @@ fn assert_store_after_cut(testnet: &Testnet, cut: usize, seed: u64, reported: u6
     stored
 }
 
+/// Waits for the cut armed on exchange-b's `changes`-th disk change, calling
+/// `meanwhile` every `poll`; then stops exchange-b at once (the power is off: every disk
+/// operation fails) and powers the layer on again. Returns what the cut discarded.
+fn wait_for_the_cut(
+    testnet: &mut Testnet,
+    mounted: &seisan_powercut::Mounted,
+    cut: usize,
+    changes: u64,
+    poll: Duration,
+    mut meanwhile: impl FnMut(),
+) -> seisan_powercut::CutReport {
+    let armed = Instant::now();
+    let lost = loop {
+        if let Some(lost) = mounted.switch.is_off() {
+            break lost;
+        }
+        meanwhile();
+        assert!(
+            armed.elapsed() < PATIENCE,
+            "cut {cut}: exchange-b made fewer than {changes} changes on its disk in {PATIENCE:?}"
+        );
+        std::thread::sleep(poll);
+    };
+    testnet.nodes[CUT_NODE].kill();
+    mounted.switch.power_on();
+    lost
+}
+
 /// Starts exchange-b again after a cut and waits for its API.
 fn restart(testnet: &mut Testnet, cut: usize) {
     testnet.launch(CUT_NODE).unwrap();
@@ -427,24 +449,20 @@ fn power_cuts_while_catching_up_lose_no_reported_block_and_sign_nothing_twice() 
         let changes = 1 + rng.next() % MAX_CATCH_UP_CHANGES;
         mounted.switch.arm(changes);
         testnet.launch(CUT_NODE).unwrap();
-        let armed = Instant::now();
         // The highest height exchange-b reports while it catches up, until the cut.
         let mut reported = 0;
-        let lost = loop {
-            if let Some(lost) = mounted.switch.is_off() {
-                break lost;
-            }
-            if let Ok(now) = status(&url) {
-                reported = reported.max(now.height);
-            }
-            assert!(
-                armed.elapsed() < PATIENCE,
-                "cut {cut}: exchange-b made fewer than {changes} changes on its disk in {PATIENCE:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        testnet.nodes[CUT_NODE].kill();
-        mounted.switch.power_on();
+        let lost = wait_for_the_cut(
+            testnet,
+            mounted,
+            cut,
+            changes,
+            Duration::from_millis(10),
+            || {
+                if let Ok(now) = status(&url) {
+                    reported = reported.max(now.height);
+                }
+            },
+        );
         let stored = assert_store_after_cut(testnet, cut, seed, reported);
         if stored < target {
             during_catch_up += 1;

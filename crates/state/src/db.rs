@@ -9,13 +9,18 @@ use seisan_types::ids::Height;
 use seisan_types::state::{StateView, WriteSet, MAX_SCAN_LIMIT};
 use sha2::Sha256;
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// Hash maps of the in-memory tree: foldhash, seeded per process (SipHash was 2-3% of a
-/// loaded node's samples, in tree-node lookups and the checkpoint bookkeeping).
-type NodeMap<V> = HashMap<NodeKey, V, foldhash::fast::RandomState>;
-type NodeSet = HashSet<NodeKey, foldhash::fast::RandomState>;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, RwLock};
+
+/// Hash maps of the in-memory tree: foldhash (SipHash was 2-3% of a loaded node's
+/// samples, in tree-node lookups and the checkpoint bookkeeping). foldhash seeds itself
+/// once per process from address-space layout and the clock and does not claim HashDoS
+/// resistance; the keys are versions and SHA-256 prefixes of state keys, so a member
+/// would have to grind SHA-256 against a seed it cannot see. Their iteration order never
+/// reaches a state root (the open-time rebuild walks them, but a Jellyfish root depends
+/// only on the key-value set).
+type NodeMap<V> = HashMap<NodeKey, V, foldhash::fast::RandomState>;
+type NodeSet = HashSet<NodeKey, foldhash::fast::RandomState>;
 
 const VALUE_PREFIX: u8 = b'v';
 const NODE_PREFIX: u8 = b'n';
