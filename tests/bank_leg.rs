@@ -77,17 +77,6 @@ fn status_mirrors(node: &str) -> anyhow::Result<v1::MirrorStatus> {
         .context("the status names no mirrors (genesis has a fiat asset)")
 }
 
-/// The metric `name`'s value in `/metrics` of `node`.
-fn metric(node: &str, name: &str) -> anyhow::Result<Option<f64>> {
-    let mut response = ureq::get(&format!("{node}/metrics")).call()?;
-    let text = response.body_mut().read_to_string()?;
-    Ok(text
-        .lines()
-        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|value| value.parse().ok()))
-}
-
 /// The one mirror the settlement at `height` opened, from `/v1/mirrors/{height}`.
 fn mirror_at(node: &str, height: u64) -> anyhow::Result<v1::MirrorAt> {
     let body: v1::Mirrors = try_get_typed(&format!("{node}/v1/mirrors/{height}"))?;

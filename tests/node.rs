@@ -272,3 +272,113 @@ fn a_key_outside_genesis_cannot_join_fetch_blocks_or_submit() {
     let _ = outsider.kill();
     let _ = outsider.wait();
 }
+
+/// Milliseconds since the Unix epoch (an order's expiry is wall-clock time).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// The sum over `nodes` of the metric `name`.
+fn metric_sum(testnet: &Testnet, nodes: &[usize], name: &str) -> f64 {
+    nodes
+        .iter()
+        .map(|index| {
+            metric(&testnet.nodes[*index].url(), name)
+                .unwrap()
+                .unwrap_or(0.0)
+        })
+        .sum()
+}
+
+/// An idle chain on the default settings (a heartbeat every 10 s) grows only its
+/// heartbeat: over 30 quiet seconds at most 4 blocks, where a leader proposing every
+/// empty block grew about 60. A submission still gets its block as soon as it arrives,
+/// an order's expiry gets a block of its own (time-driven work), and with one validator
+/// stopped the other two keep the heartbeat and finalize; the stopped one catches up.
+#[test]
+fn an_idle_chain_grows_only_its_heartbeat_yet_submissions_and_expiries_get_blocks() {
+    let mut testnet = Testnet::start_with(0, funded).unwrap();
+    testnet.node_args.clear();
+    for index in 0..3 {
+        testnet.launch(index).unwrap();
+    }
+    testnet.wait_in_sync(&[0, 1, 2]).unwrap();
+    let all = [0, 1, 2];
+
+    let before = testnet.highest(&all).unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+    let after = testnet.highest(&all).unwrap();
+    println!("idle: {before} -> {after} in 30 s");
+    assert!(after > before, "no heartbeat block in 30 s");
+    assert!(
+        after - before <= 4,
+        "an idle chain grew {} blocks in 30 s (a heartbeat every 10 s allows 3, or 4 with one in flight)",
+        after - before
+    );
+    assert_eq!(
+        metric_sum(&testnet, &all, "seisan_view_timeouts_total"),
+        0.0,
+        "an idle view's timeout is not a fault"
+    );
+    assert!(metric_sum(&testnet, &all, "seisan_idle_views_total") > 0.0);
+
+    // A submission gets its block though the chain is idle; an order expiring in 5 s
+    // gets a block for its expiry, not the next heartbeat's.
+    let expires_at_ms = unix_ms() + 5_000;
+    let mut body = eth_order(seisan_types::clearing::Side::Buy, 100);
+    if let seisan_types::tx::TxBody::PlaceOrder(request) = &mut body {
+        request.expires_at_ms = Some(expires_at_ms);
+    }
+    let placed = sign(&testnet.genesis, "exchange-a", 1, body);
+    let answer = submit(&testnet.nodes[1].url(), &placed).unwrap();
+    assert_eq!(answer.code, 202, "{answer}");
+    let status = wait_finalized(&testnet.nodes[0].url(), &placed.id()).unwrap();
+    let order = receipt(&status)
+        .events
+        .iter()
+        .find_map(|event| match event {
+            seisan_types::receipt::Event::OrderLive { order, .. } => Some(*order),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the order did not go live: {status:?}"));
+    let keypair = seisan_crypto::Keypair::dev("exchange-a");
+    let url = format!("{}/v1/orders/{}", testnet.nodes[0].url(), order.0);
+    wait_until(PATIENCE, || {
+        let document: v1::OrderDocument = get_typed_as(Some(&keypair), &url);
+        Ok(matches!(
+            document.order.status,
+            seisan_types::clearing::OrderStatus::Cancelled {
+                reason: seisan_types::clearing::CancelReason::Expired
+            }
+        ))
+    })
+    .expect("the order expired on an idle chain");
+    let time_driven = "seisan_proposals_total{kind=\"time_driven_work\"}";
+    assert!(
+        metric_sum(&testnet, &all, time_driven) >= 1.0,
+        "no block was proposed for the expiry"
+    );
+
+    // exchange-b stops: the clearing house and exchange-a are a quorum, finalize a
+    // submission and keep the heartbeat.
+    testnet.nodes[2].kill();
+    let allocation = sign(&testnet.genesis, "exchange-a", 2, allocate(10));
+    assert_eq!(
+        submit(&testnet.nodes[0].url(), &allocation).unwrap().code,
+        202
+    );
+    let status = wait_finalized(&testnet.nodes[1].url(), &allocation.id()).unwrap();
+    assert!(applied(&status), "{status:?}");
+    let stood = testnet.highest(&[0, 1]).unwrap();
+    testnet.wait_for_height(&[0, 1], stood + 1).unwrap();
+
+    // exchange-b comes back and catches up to the same blocks.
+    testnet.launch(2).unwrap();
+    let top = testnet.highest(&[0, 1]).unwrap();
+    testnet.wait_for_height(&all, top).unwrap();
+    testnet.wait_in_sync(&all).unwrap();
+    assert_same_chain(&testnet, &all, top);
+}

@@ -174,7 +174,16 @@ pub struct Testnet {
     pub dir: tempfile::TempDir,
     pub genesis: Genesis,
     pub nodes: Vec<NodeProcess>,
+    /// Flags every node is launched with, before its own `extra_args`:
+    /// [`GROWING_CHAIN_ARGS`] unless a test clears them.
+    pub node_args: Vec<String>,
 }
+
+/// Most of these tests use the chain's growth as their clock ("wait until the chain is
+/// three blocks further"): their nodes propose every empty block, as nodes did before
+/// an idle chain stopped growing (`--idle-block-interval-ms 0`, two blocks a second).
+/// tests/idle.rs clears them and runs the default, a heartbeat every 10 s.
+pub const GROWING_CHAIN_ARGS: [&str; 2] = ["--idle-block-interval-ms", "0"];
 
 impl Testnet {
     /// Writes a testnet genesis (plus `extra` non-validating exchange members) and
@@ -240,6 +249,10 @@ impl Testnet {
             dir,
             genesis,
             nodes: Vec::new(),
+            node_args: GROWING_CHAIN_ARGS
+                .iter()
+                .map(|arg| arg.to_string())
+                .collect(),
         };
         let names: Vec<String> = testnet
             .genesis
@@ -284,6 +297,7 @@ impl Testnet {
     pub fn launch(&mut self, index: usize) -> anyhow::Result<()> {
         let genesis = self.genesis_path();
         let key = self.key_path(&self.nodes[index].name);
+        let node_args = self.node_args.clone();
         let node = &mut self.nodes[index];
         node.kill();
         let log = std::fs::OpenOptions::new()
@@ -299,6 +313,7 @@ impl Testnet {
             .arg("--data")
             .arg(&node.data)
             .args(["--http", &format!("127.0.0.1:{}", node.http_port)])
+            .args(&node_args)
             .args(&node.extra_args)
             .env("RUST_LOG", "info,libp2p=warn,libp2p_gossipsub=error")
             .stdout(log.try_clone()?)
@@ -972,6 +987,18 @@ pub fn submit_raw(node_url: &str, transaction: &SignedTransaction) -> anyhow::Re
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The metric `name`'s value in `/metrics` of `node` (`name` with its labels, as the
+/// line shows them: `seisan_proposals_total{kind="heartbeat"}`).
+pub fn metric(node: &str, name: &str) -> anyhow::Result<Option<f64>> {
+    let mut response = ureq::get(&format!("{node}/metrics")).call()?;
+    let text = response.body_mut().read_to_string()?;
+    Ok(text
+        .lines()
+        .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok()))
 }
 
 /// Waits until a transaction is finalized on a node; returns its status document.

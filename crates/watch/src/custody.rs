@@ -58,7 +58,7 @@ pub const PATIENCE_MS: u64 = 10_000;
 /// How often one attestation is admitted before the planner gives up and reports it.
 pub const MAX_TRIES: u32 = 4;
 /// The least a current ledger's newest block may be old (an idle chain still finalizes
-/// an empty block every `empty_block_delay_ms`).
+/// a heartbeat block every idle block interval; three intervals are allowed).
 pub const MIN_LEDGER_AGE_MS: u64 = 10_000;
 /// The call data tag of a sweep to cold.
 pub const SWEEP_TAG: &[u8] = b"SEISAN-SWEEP";
@@ -84,12 +84,13 @@ pub struct CustodyConfig {
 
 impl CustodyConfig {
     /// The production settings for `member` under `genesis` (`None` without a
-    /// `public_chain` section); `empty_block_delay_ms` is the node's idle interval.
+    /// `public_chain` section); `idle_block_interval_ms` is the node's heartbeat (an
+    /// idle chain's newest block may be that old).
     pub fn new(
         genesis: &Genesis,
         member: MemberId,
         payer: bool,
-        empty_block_delay_ms: u64,
+        idle_block_interval_ms: u64,
     ) -> Option<CustodyConfig> {
         Some(CustodyConfig {
             member,
@@ -97,7 +98,7 @@ impl CustodyConfig {
             assets: plan::chain_assets(genesis),
             payer,
             lies_about_deposits: false,
-            max_ledger_age_ms: MIN_LEDGER_AGE_MS.max(10 * empty_block_delay_ms),
+            max_ledger_age_ms: MIN_LEDGER_AGE_MS.max(3 * idle_block_interval_ms),
             patience_ms: PATIENCE_MS,
             max_tries: MAX_TRIES,
         })

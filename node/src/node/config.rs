@@ -12,6 +12,7 @@
 //! bank_ca = "tls/ca.pem"          # the CA an https:// bank_url is checked against
 //! log_format = "human"            # or "json"
 //! empty_block_delay_ms = 500      # idle leader's wait before an empty block
+//! idle_block_interval_ms = 10000  # an idle chain's heartbeat (empty block without purpose)
 //! bank_token_file = "keys/exchange-a.bank-token" # this member's bank token (mode 0600)
 //! ```
 //!
@@ -84,6 +85,12 @@ pub struct NodeArgs {
     /// (default 500 ms; 0 proposes at once, as fast as consensus rounds go).
     #[arg(long)]
     pub empty_block_delay_ms: Option<u64>,
+    /// An idle chain's heartbeat: with nothing to do (no transaction, no deadline due,
+    /// no governance change scheduled) a leader proposes an empty block only when the
+    /// last block is this old (default 10000; 0 proposes every empty block, two a
+    /// second at the default delay).
+    #[arg(long)]
+    pub idle_block_interval_ms: Option<u64>,
     /// HTTP requests per second one client address may make (a burst of twice that);
     /// 0 is no limit [default 5000].
     #[arg(long, value_name = "PER_SECOND")]
@@ -132,6 +139,7 @@ struct ConfigFile {
     eth_rpc: Option<String>,
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
+    idle_block_interval_ms: Option<u64>,
     rate_limit_per_address: Option<u32>,
     rate_limit_per_member: Option<u32>,
     day_cutoff: Option<String>,
@@ -161,6 +169,8 @@ pub struct NodeConfig {
     pub eth_rpc: Option<String>,
     pub hot_key: Option<PathBuf>,
     pub empty_block_delay_ms: u64,
+    /// An idle chain's heartbeat ([`super::idle`]).
+    pub idle_block_interval_ms: u64,
     /// The HTTP API's rate limits ([`super::rate_limit`]).
     pub rate_limits: super::rate_limit::RateLimits,
     /// Where business days end ([`super::compliance`]).
@@ -189,6 +199,7 @@ impl std::fmt::Debug for NodeConfig {
             .field("eth_rpc", &self.eth_rpc)
             .field("hot_key", &self.hot_key)
             .field("empty_block_delay_ms", &self.empty_block_delay_ms)
+            .field("idle_block_interval_ms", &self.idle_block_interval_ms)
             .field("rate_limits", &self.rate_limits)
             .field("day_cutoff", &self.day_cutoff)
             .field("fault", &self.fault)
@@ -302,6 +313,10 @@ impl NodeArgs {
                 .empty_block_delay_ms
                 .or(file.empty_block_delay_ms)
                 .unwrap_or(super::runtime::EMPTY_BLOCK_DELAY_MS),
+            idle_block_interval_ms: self
+                .idle_block_interval_ms
+                .or(file.idle_block_interval_ms)
+                .unwrap_or(super::idle::IDLE_BLOCK_INTERVAL_MS),
             rate_limits: super::rate_limit::RateLimits {
                 per_address: self
                     .rate_limit_per_address

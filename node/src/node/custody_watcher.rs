@@ -138,7 +138,7 @@ pub fn spawn(
         &context.genesis,
         member,
         payer.is_some(),
-        config.empty_block_delay_ms,
+        config.idle_block_interval_ms,
     )
     .expect("genesis has a public_chain section");
     planner_config.lies_about_deposits =

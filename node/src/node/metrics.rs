@@ -99,8 +99,14 @@ pub struct Metrics {
     pub behind_blocks: Gauge,
     /// While catching up, blocks committed per second over the last 10 s (0 in step).
     pub catch_up_blocks_per_second: Ratio,
-    /// Views whose timer fired on this node (each is nullified or was already).
+    /// Views whose timer fired on this node while transactions waited (each is
+    /// nullified or was already).
     pub view_timeouts: Counter,
+    /// Views whose timer fired with nothing waiting: an idle leader proposes no empty
+    /// block without purpose ([`super::idle`]), so an idle chain's views end this way.
+    pub idle_views: Counter,
+    /// Blocks this node proposed, by why ([`super::idle::Purpose`]).
+    pub proposals: Family<Kind, Counter>,
     /// Seconds each view lasted on this node (from entering it to entering the next).
     pub view_duration_seconds: Histogram,
     /// Seconds between consecutive heights committed on this node.
@@ -268,7 +274,18 @@ impl Metrics {
         let view_timeouts = counter(
             registry,
             "view_timeouts",
-            "Consensus views whose timer fired on this node",
+            "Consensus views whose timer fired on this node while transactions waited",
+        );
+        let idle_views = counter(
+            registry,
+            "idle_views",
+            "Consensus views whose timer fired on this node with no transaction waiting (an idle chain proposes no empty block without purpose)",
+        );
+        let proposals = Family::<Kind, Counter>::default();
+        registry.register(
+            "proposals",
+            "Blocks this node proposed, by purpose (transactions, time_driven_work, governance, heartbeat)",
+            proposals.clone(),
         );
         let view_duration_seconds = histogram(
             registry,
@@ -441,6 +458,8 @@ impl Metrics {
             behind_blocks,
             catch_up_blocks_per_second,
             view_timeouts,
+            idle_views,
+            proposals,
             view_duration_seconds,
             round_duration_seconds,
             commit_seconds,
@@ -465,6 +484,15 @@ impl Metrics {
     }
 
     /// The node entered a new view: the last one's duration is observed.
+    /// This node proposed a block, for `purpose`.
+    pub fn proposal_purpose(&self, purpose: super::idle::Purpose) {
+        self.proposals
+            .get_or_create(&Kind {
+                kind: purpose.label(),
+            })
+            .inc();
+    }
+
     pub fn view_changed(&self) {
         let mut started = self.view_started.lock().expect("metrics lock");
         self.view_duration_seconds

@@ -241,6 +241,31 @@ impl<B: Backend + Clone> Pipeline<B> {
         self.staged.get(hash)
     }
 
+    /// What executing the staged block `hash` said that its header does not
+    /// ([`super::idle::purpose`] reads it): its time-driven events, whether a governance
+    /// change is scheduled after it, and its parent's time.
+    pub fn executed(&self, hash: &Hash) -> Result<Option<super::idle::Executed>, StateError> {
+        let Some(entry) = self.staged.get(hash) else {
+            return Ok(None);
+        };
+        let Some((_, _, parent_time_ms)) = self.parent_info(&entry.block.header.parent) else {
+            return Ok(None);
+        };
+        let view = self.db.view(&StageParent::Staged(entry.state.clone()))?;
+        Ok(Some(super::idle::Executed {
+            time_driven_events: entry.outcome.events.len(),
+            activation_scheduled: !seisan_contracts::governance::scheduled_activations(&view)
+                .is_empty(),
+            parent_time_ms,
+        }))
+    }
+
+    /// Forgets a staged block that will not be proposed (an idle leader's empty block
+    /// without purpose), so holding a view does not pile them up.
+    pub fn discard(&mut self, hash: &Hash) {
+        self.staged.remove(hash);
+    }
+
     /// Height and timestamp of a known parent (the tip or a staged block).
     fn parent_info(&self, parent: &Hash) -> Option<(StageParent, Height, u64)> {
         if *parent == self.tip.hash {

@@ -292,6 +292,8 @@ struct Core {
     metrics: Arc<Metrics>,
     commit_lock: Arc<RwLock<()>>,
     empty_block_delay_ms: u64,
+    /// An idle chain's heartbeat ([`super::idle`]).
+    idle_block_interval_ms: u64,
     /// Where business days end: the first block of a new day makes the core record
     /// the ended day's compliance snapshot ([`super::compliance`]).
     day_cutoff: super::compliance::DayCutoff,
@@ -308,6 +310,8 @@ struct Core {
 struct LivenessWatch {
     view: View,
     timed_out: bool,
+    /// The current view's timeout came with no transaction waiting (an idle view).
+    idle_timeout: bool,
     syncing: bool,
     last_finalized_ms: u64,
     last_stall_log_ms: u64,
@@ -553,10 +557,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         metrics,
         commit_lock,
         empty_block_delay_ms: config.empty_block_delay_ms,
+        idle_block_interval_ms: config.idle_block_interval_ms,
         day_cutoff: config.day_cutoff,
         watch: LivenessWatch {
             view: tip.view,
             timed_out: false,
+            idle_timeout: false,
             syncing: true,
             last_finalized_ms: now_ms(),
             last_stall_log_ms: now_ms(),
@@ -772,8 +778,11 @@ impl Core {
         let peers = self.peers.len();
         let quorum = self.engine.validator_set().quorum;
         let epoch = self.engine.validator_set().epoch;
+        // An idle chain's views time out by design ([`super::idle`]): a timeout with no
+        // transaction waiting is counted apart and logged at debug.
+        let idle = self.mempool.lock().expect("mempool lock").is_empty();
         if view != self.watch.view {
-            if self.watch.timed_out {
+            if self.watch.timed_out && !self.watch.idle_timeout {
                 info!(from = %self.watch.view, to = %view, peers, quorum, "view change after a timeout");
             } else {
                 debug!(from = %self.watch.view, to = %view, "view change");
@@ -783,8 +792,14 @@ impl Core {
             self.watch.view = view;
             self.watch.timed_out = false;
         }
-        if timed_out && !self.watch.timed_out {
+        if timed_out && !self.watch.timed_out && idle {
             self.watch.timed_out = true;
+            self.watch.idle_timeout = true;
+            self.metrics.idle_views.inc();
+            debug!(view = %view, leader = %self.engine.leader(view), "idle view timed out (no transaction waiting)");
+        } else if timed_out && !self.watch.timed_out {
+            self.watch.timed_out = true;
+            self.watch.idle_timeout = false;
             self.metrics.view_timeouts.inc();
             if now >= self.watch.last_timeout_log_ms + TIMEOUT_LOG_INTERVAL_MS {
                 warn!(
@@ -811,12 +826,19 @@ impl Core {
             }
             self.watch.syncing = sync.syncing;
         }
+        // An idle chain finalizes a heartbeat every idle block interval: only a longer
+        // silence, or any while transactions wait, is a stall.
+        let stall_after_ms = if idle {
+            STALL_LOG_INTERVAL_MS.max(3 * self.idle_block_interval_ms)
+        } else {
+            STALL_LOG_INTERVAL_MS
+        };
         if now
             >= self
                 .watch
                 .last_finalized_ms
                 .max(self.watch.last_stall_log_ms)
-                + STALL_LOG_INTERVAL_MS
+                + stall_after_ms
         {
             warn!(
                 height = %sync.tip_height,
@@ -1036,6 +1058,12 @@ impl Core {
         let Some(pending) = &self.pending_build else {
             return Ok(());
         };
+        if pending.view < self.engine.view() || self.engine.timed_out() {
+            // The view this proposal was for is over (an idle leader held it until it
+            // timed out); the engine asks again when this node leads.
+            self.pending_build = None;
+            return Ok(());
+        }
         let has_transactions = !self.mempool.lock().expect("mempool lock").is_empty();
         if !has_transactions && now_ms() < pending.due_ms {
             return Ok(());
@@ -1075,7 +1103,31 @@ impl Core {
                 warn!(view = %view, engine_epoch = %epoch, state_epoch = %block.header.epoch, "proposal not built: the state and the engine disagree on the epoch");
             }
             Ok(block) => {
-                debug!(view = %view, height = %block.header.height, txs = block.txs.len(), "proposal built");
+                let hash = block.hash();
+                let executed = self.pipeline.executed(&hash)?;
+                let purpose = match executed {
+                    Some(executed) => {
+                        super::idle::purpose(&block, executed, self.idle_block_interval_ms)
+                    }
+                    // Not staged after a successful build: cannot happen; propose.
+                    None => Some(super::idle::Purpose::Transactions),
+                };
+                let Some(purpose) = purpose else {
+                    // An empty block that would do nothing: hold the view and look again
+                    // after the delay, or at once when a transaction arrives.
+                    self.pipeline.discard(&hash);
+                    self.pending_build = Some(PendingBuild {
+                        epoch,
+                        view,
+                        parent,
+                        ancestors,
+                        due_ms: now_ms()
+                            + self.empty_block_delay_ms.max(super::idle::MIN_RECHECK_MS),
+                    });
+                    return Ok(());
+                };
+                debug!(view = %view, height = %block.header.height, txs = block.txs.len(), purpose = purpose.label(), "proposal built");
+                self.metrics.proposal_purpose(purpose);
                 self.inputs.push_back(Input::ProposalBuilt { view, block });
             }
             Err(error) => warn!(%error, view = %view, "could not build a proposal"),
