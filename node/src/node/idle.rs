@@ -2,8 +2,9 @@
 //! when it has a purpose.
 //!
 //! An empty block has a purpose when executing it did something ([`Purpose`]): the
-//! block's time-driven work produced events (an order or quote lapsed, a top-up was
-//! cured or expired, a cycle closed or was cut off, a governance change applied), a
+//! block's time-driven work changed the state or produced events (an order or quote
+//! lapsed, a top-up was cured or expired, a cycle closed or was cut off, a governance
+//! change applied; an empty block without such work writes nothing), a
 //! scheduled governance change is waiting for heights to pass (activation is counted in
 //! blocks, rule G4), the block ends an epoch, or the chain has been quiet for the idle
 //! block interval (a heartbeat: a certified block, and so a certified time, at least
@@ -29,7 +30,7 @@ pub const MIN_RECHECK_MS: u64 = 100;
 pub enum Purpose {
     /// It carries transactions.
     Transactions,
-    /// Its time-driven work produced events.
+    /// Its time-driven work changed the state or produced events.
     TimeDrivenWork,
     /// A scheduled governance change needs heights to pass, or the block ends an epoch.
     Governance,
@@ -52,8 +53,8 @@ impl Purpose {
 /// What executing a built block said, beyond the block itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Executed {
-    /// Events of the block's time-driven work (not of its transactions).
-    pub time_driven_events: usize,
+    /// Whether executing the block wrote any key or produced any event.
+    pub changed_state: bool,
     /// Whether the post-state holds a scheduled governance change.
     pub activation_scheduled: bool,
     /// The parent's timestamp.
@@ -66,7 +67,7 @@ pub fn purpose(block: &Block, executed: Executed, idle_block_interval_ms: u64) -
     if !block.txs.is_empty() {
         return Some(Purpose::Transactions);
     }
-    if executed.time_driven_events > 0 {
+    if executed.changed_state {
         return Some(Purpose::TimeDrivenWork);
     }
     if executed.activation_scheduled
@@ -106,7 +107,7 @@ mod tests {
 
     fn quiet(parent_time_ms: u64) -> Executed {
         Executed {
-            time_driven_events: 0,
+            changed_state: false,
             activation_scheduled: false,
             parent_time_ms,
         }
@@ -131,7 +132,7 @@ mod tests {
     #[test]
     fn time_driven_work_governance_and_epoch_ends_are_purposes() {
         let events = Executed {
-            time_driven_events: 1,
+            changed_state: true,
             ..quiet(1_000)
         };
         assert_eq!(

@@ -242,8 +242,8 @@ impl<B: Backend + Clone> Pipeline<B> {
     }
 
     /// What executing the staged block `hash` said that its header does not
-    /// ([`super::idle::purpose`] reads it): its time-driven events, whether a governance
-    /// change is scheduled after it, and its parent's time.
+    /// ([`super::idle::purpose`] reads it): whether it wrote or emitted anything,
+    /// whether a governance change is scheduled after it, and its parent's time.
     pub fn executed(&self, hash: &Hash) -> Result<Option<super::idle::Executed>, StateError> {
         let Some(entry) = self.staged.get(hash) else {
             return Ok(None);
@@ -253,7 +253,7 @@ impl<B: Backend + Clone> Pipeline<B> {
         };
         let view = self.db.view(&StageParent::Staged(entry.state.clone()))?;
         Ok(Some(super::idle::Executed {
-            time_driven_events: entry.outcome.events.len(),
+            changed_state: !entry.outcome.writes.is_empty() || !entry.outcome.events.is_empty(),
             activation_scheduled: !seisan_contracts::governance::scheduled_activations(&view)
                 .is_empty(),
             parent_time_ms,
@@ -811,6 +811,53 @@ mod tests {
 
         assert_eq!(voter.tip().height, Height(0));
         voter.verify(&block, now, |_| false).unwrap();
+    }
+
+    #[test]
+    fn an_idle_empty_block_changes_nothing_and_is_discarded() {
+        let genesis = genesis();
+        let mut leader = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let now = genesis.genesis_time_ms + 10;
+        let block = leader
+            .build(View(1), Hash::ZERO, MemberId(0), now, vec![])
+            .unwrap();
+        let hash = block.hash();
+        let outcome = leader.staged(&hash).unwrap().outcome.clone();
+        assert!(outcome.writes.is_empty(), "{:?}", outcome.writes);
+        assert_eq!(
+            leader.executed(&hash).unwrap(),
+            Some(crate::node::idle::Executed {
+                changed_state: false,
+                activation_scheduled: false,
+                parent_time_ms: genesis.genesis_time_ms,
+            })
+        );
+        assert_eq!(
+            crate::node::idle::purpose(&block, leader.executed(&hash).unwrap().unwrap(), 10_000),
+            None
+        );
+        leader.discard(&hash);
+        assert!(leader.staged(&hash).is_none());
+        assert_eq!(leader.executed(&hash).unwrap(), None);
+
+        let with_transaction = leader
+            .build(
+                View(1),
+                Hash::ZERO,
+                MemberId(0),
+                now,
+                vec![allocation(&genesis, 1, 100)],
+            )
+            .unwrap();
+        let executed = leader.executed(&with_transaction.hash()).unwrap().unwrap();
+        assert_eq!(
+            crate::node::idle::purpose(&with_transaction, executed, 10_000),
+            Some(crate::node::idle::Purpose::Transactions)
+        );
     }
 
     #[test]
