@@ -118,6 +118,15 @@
 //!   validators are byzantine too (for 3 validators with q = 2: even none). The host keeps
 //!   every engine it starts fenced, across restarts and epochs, until one lifted and
 //!   its merged record is durable.
+//! - **R15 Silent leader.** A validator none of whose votes or proposals this node
+//!   verified in the [`SILENT_AFTER_VIEWS`] views before `v` (counting from the view the
+//!   engine started in) is silent: if it leads `v`, the view timer of `v` is
+//!   `silent_leader_timeout_ms` instead of `view_timeout_ms`. A stopped validator's
+//!   views then cost a quarter of a view timeout each instead of a whole one; one that
+//!   speaks in its own view before the timer fired gets the whole view timeout back.
+//!   Timers decide only liveness, so safety is untouched; a live validator votes in
+//!   every view it is in (notarize, finalize or nullify), so only one this node has not
+//!   heard for that long is cut short.
 //!
 //! # Epochs (validator-set changes)
 //!
@@ -206,6 +215,7 @@ pub use engine::{
     answer_fetch, leader_of, BugInjection, Config, Engine, EngineError, FinalizedBlock,
     FinalizedTip, Input, Output, Restored, SyncState, Timeouts, MAX_RETAINED_VIEWS,
     MAX_UNFINALIZED_BLOCKS, MAX_UNRELEASED, MAX_VIEWS_AHEAD, MAX_WANTED_BLOCKS, OBSERVER,
+    SILENT_AFTER_VIEWS,
 };
 pub use evidence::{ConsensusEvidence, EvidenceKind};
 pub use fetch::{FetchRequest, FetchResponse, FinalizedStore};

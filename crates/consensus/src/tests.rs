@@ -1333,3 +1333,70 @@ fn an_engine_not_restored_is_never_fenced() {
     let (engine, _) = started(2, None);
     assert!(!engine.is_fenced());
 }
+
+/// Whether `outputs` persist a record that nullifies `view` (R6 about to sign it).
+fn nullifies(outputs: &[Output], view: u64) -> bool {
+    persisted_records(outputs)
+        .iter()
+        .any(|record| record.view == View(view) && record.nullified)
+}
+
+#[test]
+fn a_silent_leaders_view_times_out_early_and_a_heard_leader_gets_the_whole_view() {
+    let timeouts = Timeouts::default();
+    assert!(timeouts.silent_leader_timeout_ms < timeouts.view_timeout_ms);
+    let (mut engine, _) = started(0, None);
+    // Member 1 nullifies view 10 (a verified vote: it spoke there); member 2 has said
+    // nothing since the engine started in view 1.
+    let nullify = |view| vote(VoteKind::Nullify, view, 0, Hash::ZERO);
+    engine.step(
+        10,
+        message(1, ConsensusMessage::Vote(signed(1, nullify(10)))),
+    );
+    let enter = |engine: &mut Engine, now: u64, view: u64| {
+        let outputs = engine.step(
+            now,
+            message(
+                1,
+                ConsensusMessage::Certificate(certificate(&[1, 2], nullify(view))),
+            ),
+        );
+        assert_eq!(engine.view(), View(view + 1));
+        outputs
+    };
+
+    // View 11 is member 2's: silent for more than SILENT_AFTER_VIEWS views, so its
+    // view is nullified after the silent-leader timeout.
+    assert!(1 + SILENT_AFTER_VIEWS < 11);
+    enter(&mut engine, 20, 10);
+    assert_eq!(engine.leader(View(11)), MemberId(2));
+    let early = 20 + timeouts.silent_leader_timeout_ms;
+    assert!(!nullifies(&engine.step(early - 1, Input::Tick), 11));
+    let outputs = engine.step(early, Input::Tick);
+    assert!(nullifies(&outputs, 11), "{outputs:?}");
+    released(&mut engine, early, outputs);
+
+    // View 13 is member 1's, heard in view 10: the whole view timeout.
+    enter(&mut engine, 1_000, 11);
+    enter(&mut engine, 1_001, 12);
+    assert_eq!(engine.leader(View(13)), MemberId(1));
+    let outputs = engine.step(1_001 + timeouts.silent_leader_timeout_ms, Input::Tick);
+    assert!(!nullifies(&outputs, 13), "{outputs:?}");
+    let outputs = engine.step(1_001 + timeouts.view_timeout_ms, Input::Tick);
+    assert!(nullifies(&outputs, 13), "{outputs:?}");
+    released(&mut engine, 1_001 + timeouts.view_timeout_ms, outputs);
+
+    // View 14 is member 2's again; it speaks in its view before the short timer fires
+    // (its notarize of a block), and gets the whole view back.
+    enter(&mut engine, 5_000, 13);
+    assert_eq!(engine.leader(View(14)), MemberId(2));
+    let notarize = vote(VoteKind::Notarize, 14, 1, Hash([9; 32]));
+    engine.step(
+        5_100,
+        message(2, ConsensusMessage::Vote(signed(2, notarize))),
+    );
+    let outputs = engine.step(5_000 + timeouts.silent_leader_timeout_ms, Input::Tick);
+    assert!(!nullifies(&outputs, 14), "{outputs:?}");
+    let outputs = engine.step(5_000 + timeouts.view_timeout_ms, Input::Tick);
+    assert!(nullifies(&outputs, 14), "{outputs:?}");
+}

@@ -174,6 +174,7 @@ impl SimConfig {
                 view_timeout_ms: 400,
                 retry_ms: 400,
                 fetch_retry_ms: 300,
+                silent_leader_timeout_ms: 100,
             },
             bug_injection: BugInjection::default(),
             crash_interval_ms: None,

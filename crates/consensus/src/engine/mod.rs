@@ -37,6 +37,10 @@ pub use catch_up::answer_fetch;
 /// Votes and proposals further than this many views ahead of the current one are
 /// dropped (certificates are not: they are verified and let a lagging node jump).
 pub const MAX_VIEWS_AHEAD: u64 = 256;
+/// A leader none of whose votes or proposals this node verified in this many views
+/// before the current one is silent: its view times out after
+/// [`Timeouts::silent_leader_timeout_ms`] (R15).
+pub const SILENT_AFTER_VIEWS: u64 = 8;
 /// Views older than this many behind the current one are forgotten.
 pub const MAX_RETAINED_VIEWS: u64 = 4096;
 /// The most unfinalized blocks held in memory.
@@ -59,6 +63,9 @@ pub struct Timeouts {
     pub retry_ms: u64,
     /// An unanswered fetch is asked again after this long (R12).
     pub fetch_retry_ms: u64,
+    /// The view timeout when the view's leader has not been heard for
+    /// [`SILENT_AFTER_VIEWS`] views (R15); at most `view_timeout_ms`.
+    pub silent_leader_timeout_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -67,6 +74,7 @@ impl Default for Timeouts {
             view_timeout_ms: 2_000,
             retry_ms: 1_000,
             fetch_retry_ms: 500,
+            silent_leader_timeout_ms: 500,
         }
     }
 }
@@ -492,6 +500,12 @@ pub struct Engine {
     connected: BTreeSet<MemberId>,
     /// Connected validators whose status arrived since they connected.
     heard: BTreeSet<MemberId>,
+    /// The latest view of a verified vote or proposal by each validator (R15); the
+    /// starting view for all at construction.
+    last_spoke: BTreeMap<MemberId, View>,
+    /// When this node entered its current view (R15 gives a silent leader that speaks
+    /// its whole view back).
+    view_entered_ms: u64,
     /// The highest height a verified finalization names.
     best_known_height: Height,
     released_nullify: Option<SignedVote>,
@@ -592,6 +606,7 @@ impl Engine {
         let tip_height = tip.height;
         let set_epoch = set.epoch;
         let validators = set.members();
+        let last_spoke = validators.iter().map(|member| (*member, view)).collect();
         let quorum = set.quorum();
         assert!(quorum >= 1 && quorum <= validators.len());
         assert!(
@@ -650,6 +665,8 @@ impl Engine {
             helped: BTreeMap::new(),
             connected: BTreeSet::new(),
             heard: BTreeSet::new(),
+            last_spoke,
+            view_entered_ms: 0,
             best_known_height: tip_height,
             released_nullify: None,
             // An observer signs nothing anyway (E6).

@@ -59,6 +59,7 @@ impl Engine {
         if verify_digest(&leader_key, &digest, &proposal.signature).is_err() {
             return;
         }
+        self.spoke(leader, view);
         for certificate in proposal.justification {
             self.on_certificate(from, certificate);
         }

@@ -3,7 +3,7 @@
 //! re-send this node's status directly every `retry_ms`) and the one host timer that
 //! covers the view, retry and fetch deadlines.
 
-use super::{Engine, Output, MAX_RETAINED_VIEWS, MAX_UNRELEASED};
+use super::{Engine, Output, MAX_RETAINED_VIEWS, MAX_UNRELEASED, SILENT_AFTER_VIEWS};
 use crate::message::ConsensusMessage;
 use crate::record::Signing;
 use seisan_types::{Hash, Height, MemberId, View, VoteKind};
@@ -15,7 +15,8 @@ impl Engine {
             return;
         }
         self.started = true;
-        self.view_deadline_ms = self.now_ms.saturating_add(self.timeouts.view_timeout_ms);
+        self.view_entered_ms = self.now_ms;
+        self.view_deadline_ms = self.now_ms.saturating_add(self.view_timeout_ms(self.view));
         let now = self.now_ms;
         if let Some(fence) = self.fence.as_mut() {
             fence.since_ms = now;
@@ -32,10 +33,45 @@ impl Engine {
         assert!(view > self.view);
         self.view = view;
         self.timed_out = false;
-        self.view_deadline_ms = self.now_ms.saturating_add(self.timeouts.view_timeout_ms);
+        self.view_entered_ms = self.now_ms;
+        self.view_deadline_ms = self.now_ms.saturating_add(self.view_timeout_ms(view));
         self.released_nullify = None;
         self.prune();
         assert!(self.view > self.tip.view);
+    }
+
+    /// R15: how long `view` may last before it is nullified: the view timeout, or the
+    /// silent-leader timeout when its leader (another validator) has not spoken in the
+    /// last [`SILENT_AFTER_VIEWS`] views.
+    fn view_timeout_ms(&self, view: View) -> u64 {
+        let leader = self.leader(view);
+        let silent = leader != self.member
+            && self
+                .last_spoke
+                .get(&leader)
+                .is_none_or(|spoke| spoke.0.saturating_add(SILENT_AFTER_VIEWS) < view.0);
+        if silent {
+            self.timeouts
+                .silent_leader_timeout_ms
+                .min(self.timeouts.view_timeout_ms)
+        } else {
+            self.timeouts.view_timeout_ms
+        }
+    }
+
+    /// R15: `member` signed something verified for `view`. A silent leader that speaks
+    /// in its own view before it timed out gets the whole view timeout back.
+    pub(super) fn spoke(&mut self, member: MemberId, view: View) {
+        let Some(latest) = self.last_spoke.get_mut(&member) else {
+            return;
+        };
+        *latest = (*latest).max(view);
+        if view == self.view && member == self.leader(view) && !self.timed_out {
+            let full = self
+                .view_entered_ms
+                .saturating_add(self.timeouts.view_timeout_ms);
+            self.view_deadline_ms = self.view_deadline_ms.max(full);
+        }
     }
 
     pub(super) fn prune(&mut self) {

@@ -78,6 +78,7 @@ impl Engine {
     pub(super) fn record_vote(&mut self, signed: SignedVote) {
         let view = signed.vote.view;
         let kind = signed.vote.kind;
+        self.spoke(signed.member, view);
         let member = signed.member;
         let votes = self.votes.entry(view).or_default();
         let previous = votes
