@@ -182,8 +182,11 @@ def sign_in(driver, member):
 
 def check_consortium(driver, member):
     open_page(driver, "consortium")
-    # Finality latency over time: drawn once two blocks have come in.
-    wait(driver, "the finality latency chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#latency polyline"))
+    # Finality latency over time: drawn once two blocks have come in. The nodes run the
+    # default idle policy (README, Running a node): a quiet chain finalizes a heartbeat
+    # block every 10 s, so two blocks can take 20 s.
+    wait(driver, "the finality latency chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#latency polyline"),
+         timeout=45)
     # The chain moves on between the two reads: the page's height is the API's or a
     # little older, never ahead of it.
     page_height = int(text(driver, "#status-height"))

@@ -24,6 +24,7 @@ use super::api::ApiContext;
 use super::committed_config::CommittedConfig;
 use super::mempool::{AdmitError, Mempool};
 use super::pipeline::{read_receipts, read_tx_location, TxLocation};
+use super::rate_limit::RateLimiter;
 use super::runtime::MAX_GOSSIP_BATCH;
 use super::tx_journal::TxJournal;
 use axum::http::StatusCode;
@@ -72,6 +73,12 @@ pub enum AdmissionError {
     },
     #[error("the node could not store the transaction durably ({reason}) and did not admit it; resend the same signed transaction, here later or to another node (it executes at most once), rather than signing a replacement")]
     Journal { reason: String },
+    #[error("more than {per_second} transactions per second from member {member}; retry after {retry_after_s} s")]
+    RateLimited {
+        member: MemberId,
+        per_second: u32,
+        retry_after_s: u64,
+    },
 }
 
 impl AdmissionError {
@@ -97,14 +104,16 @@ impl AdmissionError {
             AdmissionError::MemberRemoved { .. } => "member_removed",
             AdmissionError::NonceGap { .. } => "nonce_gap",
             AdmissionError::Journal { .. } => "journal_unavailable",
+            AdmissionError::RateLimited { .. } => "rate_limited",
         }
     }
 
     /// The HTTP status the API answers with: 503 when the node cannot take the
     /// transaction now (busy, journal unavailable), 409 for a duplicate or a nonce that
-    /// leaves a gap in its lane, else 400.
+    /// leaves a gap in its lane, 429 over the member's rate limit, else 400.
     pub fn http_status(&self) -> StatusCode {
         match self {
+            AdmissionError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AdmissionError::Mempool(AdmitError::Busy { .. }) | AdmissionError::Journal { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -154,9 +163,15 @@ pub fn admit_batch<B: Backend + Clone>(
 ) -> (Vec<Result<Hash, AdmissionError>>, Vec<SignedTransaction>) {
     let mut results = Vec::with_capacity(transactions.len());
     let mut admitted = Vec::new();
-    for (transaction, id, result) in
-        admit_each(config, domain, db, mempool, transactions, Source::Relayed)
-    {
+    for (transaction, id, result) in admit_each(
+        config,
+        domain,
+        db,
+        mempool,
+        transactions,
+        Source::Relayed,
+        None,
+    ) {
         let result = result.map(|()| id);
         if result.is_ok() {
             admitted.push(transaction);
@@ -174,6 +189,7 @@ fn admit_each<B: Backend + Clone>(
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
     source: Source,
+    limiter: Option<&RateLimiter>,
 ) -> Vec<(SignedTransaction, Hash, Result<(), AdmissionError>)> {
     let sizes: Vec<usize> = transactions
         .iter()
@@ -194,6 +210,12 @@ fn admit_each<B: Backend + Clone>(
         let result = if size > MAX_TRANSACTION_BYTES {
             Err(AdmissionError::TooLarge { size })
         } else if let Err(error) = verification {
+            Err(error)
+        } else if let Some(Err(error)) =
+            limiter.map(|limiter| limiter.transaction_of(transaction.tx.member))
+        {
+            // Charged once its signature verified (here, the only check): a forgery
+            // cannot spend another member's allowance.
             Err(error)
         } else if let Some(error) = unknown_pair(&config, &transaction) {
             // Stateless and certain to be rejected by the contracts: refuse it before it
@@ -405,13 +427,21 @@ fn outcome<B: Backend + Clone>(
 pub async fn submit_transactions(
     context: &ApiContext,
     transactions: Vec<SignedTransaction>,
+    limiter: Option<Arc<RateLimiter>>,
 ) -> Vec<Result<Submitted, AdmissionError>> {
     let config = context.config.clone();
     let domain = context.domain.clone();
     let db = context.db.clone();
     let mempool: Arc<Mutex<Mempool>> = context.mempool.clone();
     let outcomes = tokio::task::spawn_blocking(move || {
-        admit_for_api(&config, &domain, &db, &mempool, transactions)
+        admit_for_api(
+            &config,
+            &domain,
+            &db,
+            &mempool,
+            transactions,
+            limiter.as_deref(),
+        )
     })
     .await
     .expect("admission task does not panic");
@@ -437,14 +467,23 @@ fn admit_for_api<B: Backend + Clone>(
     db: &StateDb<B>,
     mempool: &Mutex<Mempool>,
     transactions: Vec<SignedTransaction>,
+    limiter: Option<&RateLimiter>,
 ) -> Vec<(SignedTransaction, Hash, Outcome)> {
-    admit_each(config, domain, db, mempool, transactions, Source::Api)
-        .into_iter()
-        .map(|(transaction, id, result)| {
-            let outcome = outcome(db, &id, result);
-            (transaction, id, outcome)
-        })
-        .collect()
+    admit_each(
+        config,
+        domain,
+        db,
+        mempool,
+        transactions,
+        Source::Api,
+        limiter,
+    )
+    .into_iter()
+    .map(|(transaction, id, result)| {
+        let outcome = outcome(db, &id, result);
+        (transaction, id, outcome)
+    })
+    .collect()
 }
 
 /// Journals what will be answered pending, then turns outcomes into answers; returns
@@ -510,7 +549,7 @@ pub async fn admit_transactions(
     context: &ApiContext,
     transactions: Vec<SignedTransaction>,
 ) -> Vec<Result<Hash, AdmissionError>> {
-    submit_transactions(context, transactions)
+    submit_transactions(context, transactions, None)
         .await
         .into_iter()
         .map(|result| result.map(|submitted| submitted.id()))
@@ -637,15 +676,62 @@ mod tests {
         mempool: &Mutex<Mempool>,
         transaction: &SignedTransaction,
     ) -> Outcome {
+        one_limited(genesis, pipeline, mempool, transaction, None)
+    }
+
+    fn one_limited(
+        genesis: &Genesis,
+        pipeline: &Pipeline<MemoryBackend>,
+        mempool: &Mutex<Mempool>,
+        transaction: &SignedTransaction,
+        limiter: Option<&RateLimiter>,
+    ) -> Outcome {
         let mut outcomes = admit_for_api(
             &CommittedConfig::new(Arc::new(genesis.clone())),
             &genesis.domain(),
             pipeline.db(),
             mempool,
             vec![transaction.clone()],
+            limiter,
         );
         assert_eq!(outcomes.len(), 1);
         outcomes.pop().unwrap().2
+    }
+
+    #[test]
+    fn a_member_over_its_rate_is_refused_after_its_signature_verifies_and_forgeries_spend_nothing()
+    {
+        let genesis = genesis();
+        let pipeline = Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap();
+        let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
+        // One transaction a second: a bucket of two.
+        let limiter = RateLimiter::new(super::super::rate_limit::RateLimits {
+            per_address: 0,
+            per_member: 1,
+        });
+        let code = |outcome: Outcome| match outcome {
+            Outcome::Refused(error) => Err(error.code()),
+            _ => Ok(()),
+        };
+        for nonce in 1..=3 {
+            let mut forged = allocation(&genesis, nonce, 5);
+            forged.signature.0[0] ^= 1;
+            let outcome = one_limited(&genesis, &pipeline, &mempool, &forged, Some(&limiter));
+            assert_eq!(code(outcome), Err("bad_signature"));
+        }
+        for nonce in 1..=2 {
+            let signed = allocation(&genesis, nonce, 5);
+            let outcome = one_limited(&genesis, &pipeline, &mempool, &signed, Some(&limiter));
+            assert_eq!(code(outcome), Ok(()), "nonce {nonce}");
+        }
+        let third = allocation(&genesis, 3, 5);
+        let outcome = one_limited(&genesis, &pipeline, &mempool, &third, Some(&limiter));
+        assert_eq!(code(outcome), Err("rate_limited"));
+        assert!(!mempool.lock().unwrap().contains(&third.id()));
     }
 
     #[test]
@@ -736,6 +822,7 @@ mod tests {
             pipeline.db(),
             &mempool,
             vec![earlier.clone()],
+            None,
         );
         let (results, gossip) = runtime.block_on(journal_outcomes(&journal, &mempool, outcomes));
         assert_eq!(results, [Ok(Submitted::Pending { id: earlier.id() })]);
@@ -750,6 +837,7 @@ mod tests {
             pipeline.db(),
             &mempool,
             vec![new.clone(), earlier.clone(), allocation(&genesis, 1, 99)],
+            None,
         );
         let (results, gossip) = runtime.block_on(journal_outcomes(&broken, &mempool, outcomes));
         assert!(gossip.is_empty());

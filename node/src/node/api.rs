@@ -156,7 +156,14 @@ impl IntoResponse for ApiError {
 
 impl From<AdmissionError> for ApiError {
     fn from(error: AdmissionError) -> ApiError {
-        ApiError::new(error.http_status(), error.code(), error.to_string())
+        let retry_after_s = match error {
+            AdmissionError::RateLimited { retry_after_s, .. } => Some(retry_after_s),
+            _ => None,
+        };
+        ApiError {
+            retry_after_s,
+            ..ApiError::new(error.http_status(), error.code(), error.to_string())
+        }
     }
 }
 
@@ -309,9 +316,10 @@ async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let transaction: SignedTransaction = parse_json(&headers, body)?;
-    super::rate_limit::charge_member(&limiter, &context, &transaction).await?;
     refuse_while_syncing(&context)?;
-    let mut results = submit_transactions(&context, vec![transaction]).await;
+    // The member's allowance is charged inside admission, once the signature verified
+    // there: one signature check per transaction.
+    let mut results = submit_transactions(&context, vec![transaction], Some(limiter)).await;
     let submitted = results.pop().expect("one result per transaction")?;
     Ok((submitted.http_status(), Json(submitted.document())).into_response())
 }
@@ -343,7 +351,7 @@ async fn submit_batch(
             ),
         ));
     }
-    let results = submit_transactions(&context, transactions).await;
+    let results = submit_transactions(&context, transactions, None).await;
     let results = results
         .into_iter()
         .map(|result| match result {

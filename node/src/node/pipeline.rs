@@ -699,19 +699,20 @@ mod tests {
 
     use crate::node::test_support::certificate;
 
+    /// A pipeline on a fresh in-memory store.
+    fn in_memory(genesis: &Arc<Genesis>) -> Pipeline<MemoryBackend> {
+        Pipeline::open(
+            StateDb::open(MemoryBackend::new()).unwrap(),
+            genesis.clone(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn built_block_verifies_elsewhere_and_commits_with_receipts() {
         let genesis = genesis();
-        let mut leader = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
-        let mut voter = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
+        let mut leader = in_memory(&genesis);
+        let mut voter = in_memory(&genesis);
         assert_eq!(leader.tip().state_root, voter.tip().state_root);
         let transactions = vec![allocation(&genesis, 1, 200), allocation(&genesis, 2, 900)];
         let block = leader
@@ -750,16 +751,8 @@ mod tests {
     #[test]
     fn tampered_blocks_are_refused_and_change_nothing() {
         let genesis = genesis();
-        let mut leader = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
-        let mut voter = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
+        let mut leader = in_memory(&genesis);
+        let mut voter = in_memory(&genesis);
         let now = genesis.genesis_time_ms + 10;
         let block = leader
             .build(
@@ -816,11 +809,7 @@ mod tests {
     #[test]
     fn an_idle_empty_block_changes_nothing_and_is_discarded() {
         let genesis = genesis();
-        let mut leader = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
+        let mut leader = in_memory(&genesis);
         let now = genesis.genesis_time_ms + 10;
         let block = leader
             .build(View(1), Hash::ZERO, MemberId(0), now, vec![])

@@ -12,14 +12,13 @@
 //! proxy sees every client at the proxy's address. An operator sets them in the node
 //! config (`rate_limit_per_address`, `rate_limit_per_member`; 0 turns a limit off).
 
-use super::admission::verify_transactions_in;
-use super::api::{ApiContext, ApiError};
+use super::admission::AdmissionError;
+use super::api::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use seisan_types::ids::MemberId;
-use seisan_types::tx::SignedTransaction;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
@@ -147,55 +146,29 @@ impl RateLimiter {
             })
     }
 
-    /// One transaction signed by `member`, or the 429 to answer.
-    pub fn transaction_of(&self, member: MemberId) -> Result<(), ApiError> {
-        self.members.take(member, Instant::now()).map_err(|wait| {
-            refusal(
-                wait,
-                format!(
-                    "more than {} transactions per second from member {member}",
-                    self.limits.per_member
-                ),
-            )
-        })
+    /// One transaction signed by `member` (admission calls this once the signature
+    /// verified, so the signature is checked once per node), or the refusal: 429
+    /// `rate_limited` with `Retry-After`.
+    pub fn transaction_of(&self, member: MemberId) -> Result<(), AdmissionError> {
+        self.members
+            .take(member, Instant::now())
+            .map_err(|wait| AdmissionError::RateLimited {
+                member,
+                per_second: self.limits.per_member,
+                retry_after_s: retry_after_s(wait),
+            })
     }
 }
 
-/// Charges one transaction to its member's allowance, if its signature verifies
-/// against the committed membership: a forged transaction naming another member must
-/// not spend that member's allowance (it is refused by admission as a bad signature).
-pub async fn charge_member(
-    limiter: &RateLimiter,
-    context: &ApiContext,
-    transaction: &SignedTransaction,
-) -> Result<(), ApiError> {
-    if limiter.limits.per_member == 0 {
-        return Ok(());
-    }
-    let config = context.config.clone();
-    let domain = context.domain.clone();
-    let db = context.db.clone();
-    let signed = transaction.clone();
-    let verified = tokio::task::spawn_blocking(move || {
-        // The committed configuration, decoded once per height (not per request).
-        let config = config.get(&db);
-        verify_transactions_in(&domain, &config.membership, &[signed])
-            .pop()
-            .is_some_and(|result| result.is_ok())
-    })
-    .await
-    .expect("signature check does not panic");
-    if verified {
-        limiter.transaction_of(transaction.tx.member)
-    } else {
-        Ok(())
-    }
+/// Whole seconds until the next token (at least 1).
+fn retry_after_s(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
 }
 
 /// 429 `rate_limited`, `Retry-After` the whole seconds until the next token (at least 1).
 fn refusal(wait: Duration, what: String) -> ApiError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
+    let seconds = retry_after_s(wait);
     ApiError {
         retry_after_s: Some(seconds),
         ..ApiError::new(
