@@ -668,7 +668,7 @@ mod tests {
         assert_eq!(code(&membership), Err("unknown_member"));
     }
 
-    use crate::node::test_support::allocation;
+    use crate::node::test_support::{allocation, pipeline_in_memory};
 
     fn one(
         genesis: &Genesis,
@@ -702,11 +702,7 @@ mod tests {
     fn a_member_over_its_rate_is_refused_after_its_signature_verifies_and_forgeries_spend_nothing()
     {
         let genesis = genesis();
-        let pipeline = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
+        let pipeline = pipeline_in_memory(&genesis);
         let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
         // One transaction a second: a bucket of two.
         let limiter = RateLimiter::new(super::super::rate_limit::RateLimits {
@@ -737,11 +733,7 @@ mod tests {
     #[test]
     fn the_same_transaction_again_is_answered_with_its_status_and_a_conflict_is_refused() {
         let genesis = genesis();
-        let mut pipeline = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
+        let mut pipeline = pipeline_in_memory(&genesis);
         let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
         let first = allocation(&genesis, 1, 10);
         let conflict = allocation(&genesis, 1, 20);
@@ -800,11 +792,7 @@ mod tests {
     #[test]
     fn a_journal_failure_refuses_and_takes_back_what_the_call_admitted() {
         let genesis = genesis();
-        let pipeline = Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap();
+        let pipeline = pipeline_in_memory(&genesis);
         let mempool = Mutex::new(Mempool::new(MempoolLimits::default()));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -886,11 +874,7 @@ mod tests {
     }
 
     fn open_pipeline(genesis: &Arc<Genesis>) -> Pipeline<MemoryBackend> {
-        Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap()
+        pipeline_in_memory(genesis)
     }
 
     #[test]

@@ -699,13 +699,23 @@ mod tests {
 
     use crate::node::test_support::certificate;
 
-    /// A pipeline on a fresh in-memory store.
-    fn in_memory(genesis: &Arc<Genesis>) -> Pipeline<MemoryBackend> {
-        Pipeline::open(
-            StateDb::open(MemoryBackend::new()).unwrap(),
-            genesis.clone(),
-        )
-        .unwrap()
+    use crate::node::test_support::pipeline_in_memory as in_memory;
+
+    /// The block at height 1 that `pipeline` builds with one allocation of 100.
+    fn one_allocation(
+        pipeline: &mut Pipeline<MemoryBackend>,
+        genesis: &Genesis,
+        now: u64,
+    ) -> Block {
+        pipeline
+            .build(
+                View(1),
+                Hash::ZERO,
+                MemberId(0),
+                now,
+                vec![allocation(genesis, 1, 100)],
+            )
+            .unwrap()
     }
 
     #[test]
@@ -754,15 +764,7 @@ mod tests {
         let mut leader = in_memory(&genesis);
         let mut voter = in_memory(&genesis);
         let now = genesis.genesis_time_ms + 10;
-        let block = leader
-            .build(
-                View(1),
-                Hash::ZERO,
-                MemberId(0),
-                now,
-                vec![allocation(&genesis, 1, 100)],
-            )
-            .unwrap();
+        let block = one_allocation(&mut leader, &genesis, now);
 
         let mut wrong_root = block.clone();
         wrong_root.header.state_root = Hash([7; 32]);
@@ -833,15 +835,7 @@ mod tests {
         assert!(leader.staged(&hash).is_none());
         assert_eq!(leader.executed(&hash).unwrap(), None);
 
-        let with_transaction = leader
-            .build(
-                View(1),
-                Hash::ZERO,
-                MemberId(0),
-                now,
-                vec![allocation(&genesis, 1, 100)],
-            )
-            .unwrap();
+        let with_transaction = one_allocation(&mut leader, &genesis, now);
         let executed = leader.executed(&with_transaction.hash()).unwrap().unwrap();
         assert_eq!(
             crate::node::idle::purpose(&with_transaction, executed, 10_000),

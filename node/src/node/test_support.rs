@@ -24,6 +24,17 @@ pub fn genesis(p2p_base_port: u16) -> Arc<Genesis> {
 }
 
 /// exchange-a allocates `amount` JPY minor units to its customer alice.
+/// A pipeline on a fresh in-memory store.
+pub fn pipeline_in_memory(
+    genesis: &Arc<Genesis>,
+) -> crate::node::pipeline::Pipeline<seisan_state::MemoryBackend> {
+    crate::node::pipeline::Pipeline::open(
+        seisan_state::StateDb::open(seisan_state::MemoryBackend::new()).unwrap(),
+        genesis.clone(),
+    )
+    .unwrap()
+}
+
 pub fn allocation(genesis: &Genesis, nonce: u64, amount: u128) -> SignedTransaction {
     seisan_crypto::sign_transaction(
         &Keypair::dev("exchange-a"),
