@@ -171,15 +171,6 @@ impl<'a> Client<'a> {
     }
 }
 
-/// What `pick` takes from the first event of `kind` in a `--json` transaction answer.
-fn event<T>(answer: &v1::TransactionStatus, kind: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
-    receipt(answer)
-        .events
-        .iter()
-        .find_map(pick)
-        .unwrap_or_else(|| panic!("no {kind} event in {answer:?}"))
-}
-
 /// Whether some line of `text` starts with these whitespace-separated cells.
 fn has_row(text: &str, cells: &[&str]) -> bool {
     text.lines().any(|line| {
@@ -992,14 +983,10 @@ fn a_transaction_signed_offline_is_accepted_and_a_wrong_chain_or_member_is_refus
     assert_eq!(receipt(&document).member, member_a, "{document:?}");
 
     // Signed from standard input: the next nonce, a cancel of that order.
-    let order_id = receipt(&document)
-        .events
-        .iter()
-        .find_map(|event| match event {
-            seisan_types::receipt::Event::OrderLive { order, .. } => Some(*order),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no order_live event in {document:?}"));
+    let order_id = event(&document, "order_live", |event| match event {
+        Event::OrderLive { order, .. } => Some(*order),
+        _ => None,
+    });
     let cancel = serde_json::json!({"cancel_order": {"order": order_id}});
     let mut child = client
         .command(a, &["sign"])

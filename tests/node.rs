@@ -348,14 +348,10 @@ fn an_idle_chain_grows_only_its_heartbeat_yet_submissions_and_expiries_get_block
     let answer = submit(&testnet.nodes[1].url(), &placed).unwrap();
     assert_eq!(answer.code, 202, "{answer}");
     let status = wait_finalized(&testnet.nodes[0].url(), &placed.id()).unwrap();
-    let order = receipt(&status)
-        .events
-        .iter()
-        .find_map(|event| match event {
-            seisan_types::receipt::Event::OrderLive { order, .. } => Some(*order),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("the order did not go live: {status:?}"));
+    let order = event(&status, "order_live", |event| match event {
+        seisan_types::receipt::Event::OrderLive { order, .. } => Some(*order),
+        _ => None,
+    });
     let keypair = seisan_crypto::Keypair::dev("exchange-a");
     let url = format!("{}/v1/orders/{}", testnet.nodes[0].url(), order.0);
     wait_until(PATIENCE, || {

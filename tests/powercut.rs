@@ -7,9 +7,13 @@
 //! then on), the test kills exchange-b (kill -9), then checks what a machine that lost
 //! power would restart with:
 //!
-//! - the store on the mount (opened offline, as the node opens it) holds at least every
-//!   block the node had reported committed, with the state root its peers certified at
-//!   that height;
+//! - the store on the mount (opened offline, as the node opens it: its last checkpoint
+//!   of the state, checked against the root recorded there) holds at least every block
+//!   the node had reported committed, with the state root its peers certified at that
+//!   height recorded for it; exchange-b checkpoints every 4 blocks, so cuts also fall
+//!   while a checkpoint is written on its own thread;
+//! - the node restarts: it replays its blocks after the checkpoint, each of which must
+//!   give the root recorded for its height;
 //! - after the restart the node's tip is its peers' block, with the same root;
 //! - every transaction exchange-b acknowledged with 202 before a cut is finalized;
 //! - no node ever recorded evidence of a double signature (`GET /v1/evidence`).
@@ -34,6 +38,9 @@
 
 use seisan_api::v1;
 use seisan_state::{SledBackend, StateDb};
+
+/// exchange-b's flags on the power-cut layer.
+const CUT_NODE_ARGS: [&str; 2] = ["--checkpoint-interval-blocks", "4"];
 use seisan_tests::*;
 use seisan_types::genesis::Genesis;
 use seisan_types::hash::Hash;
@@ -132,19 +139,40 @@ fn workload(
 
 /// The committed height and state root of the store in `data` (the node is down),
 /// opened as the node opens it.
-fn stored_tip(data: &std::path::Path) -> (u64, String) {
+/// What exchange-b's store holds: its last block, the root recorded for it, and the
+/// height of the state's checkpoint (the blocks above it are replayed at start).
+struct StoredTip {
+    height: u64,
+    root: String,
+    checkpoint: u64,
+}
+
+fn stored_tip(data: &std::path::Path) -> StoredTip {
     let backend = SledBackend::open(&data.join("state"))
         .unwrap_or_else(|error| panic!("the store on the power-cut layer does not open: {error}"));
     let db = StateDb::open(backend).unwrap_or_else(|error| {
         panic!("the store on the power-cut layer is inconsistent: {error}")
     });
     // Nothing at all (not even genesis) reads as height 0, which no reported height is.
-    let height = db.committed_height().map_or(0, |height| height.0);
+    // The state opens at its last checkpoint (checked against the root recorded there);
+    // the node replays its blocks after it when it restarts, each against the root
+    // recorded for its height, which is what is compared with the peers' here.
+    let Some(recorded) = db.recorded_height() else {
+        return StoredTip {
+            height: 0,
+            root: String::new(),
+            checkpoint: 0,
+        };
+    };
     let root = db
-        .committed_root()
+        .root_at(recorded)
         .map(|root| root.to_string())
-        .unwrap_or_default();
-    (height, root)
+        .unwrap_or_else(|| panic!("no root recorded for the store's last block {recorded}"));
+    StoredTip {
+        height: recorded.0,
+        root,
+        checkpoint: db.committed_height().map_or(0, |height| height.0),
+    }
 }
 
 fn evidence(url: &str) -> Vec<v1::EvidenceEntry> {
@@ -218,11 +246,15 @@ fn power_cuts_during_commits_lose_no_committed_block_and_sign_nothing_twice() {
         acknowledged.extend(&sent.acknowledged);
         nonce = sent.next_nonce;
 
-        let stored = assert_store_after_cut(testnet, cut, seed, seen);
+        let StoredTip {
+            height: stored,
+            checkpoint,
+            ..
+        } = assert_store_after_cut(testnet, cut, seed, seen);
         lowest_seen = lowest_seen.min(stored);
         println!(
             "cut {cut}: at change {changes} after height {seen}; the store holds {stored} \
-             (discarded {} unsynced bytes in {} files, took back {} directory changes), \
+             (state checkpointed at {checkpoint}; discarded {} unsynced bytes in {} files, took back {} directory changes), \
              {} acknowledged so far",
             lost.bytes,
             lost.files,
@@ -288,6 +320,9 @@ fn on_the_layer() -> OnTheLayer {
     let mut testnet = Testnet::start_with(0, funded).unwrap();
     testnet.nodes[CUT_NODE].kill();
     testnet.nodes[CUT_NODE].data = mountpoint.join("exchange-b");
+    // A checkpoint every 4 blocks (64 by default), so cuts also fall while one is
+    // written on its own thread, and restarts replay the blocks after it.
+    testnet.nodes[CUT_NODE].extra_args = CUT_NODE_ARGS.iter().map(|arg| arg.to_string()).collect();
     testnet.launch(CUT_NODE).unwrap();
     OnTheLayer {
         testnet,
@@ -297,10 +332,11 @@ fn on_the_layer() -> OnTheLayer {
 }
 
 /// After a cut (exchange-b down): its store holds at least `reported`, the highest
-/// height it reported committed, with the root its peers certified there. Returns the
-/// store's height.
-fn assert_store_after_cut(testnet: &Testnet, cut: usize, seed: u64, reported: u64) -> u64 {
-    let (stored, root) = stored_tip(&testnet.nodes[CUT_NODE].data);
+/// height it reported committed, with the root its peers certified there. Returns what
+/// the store holds.
+fn assert_store_after_cut(testnet: &Testnet, cut: usize, seed: u64, reported: u64) -> StoredTip {
+    let tip = stored_tip(&testnet.nodes[CUT_NODE].data);
+    let (stored, root) = (tip.height, &tip.root);
     assert!(
         stored >= reported,
         "cut {cut} (seed {seed}): exchange-b reported height {reported} committed but its \
@@ -308,17 +344,17 @@ fn assert_store_after_cut(testnet: &Testnet, cut: usize, seed: u64, reported: u6
     );
     if stored == 0 {
         // Nothing yet (a store from before the first block): no root to compare.
-        return stored;
+        return tip;
     }
     let peer = testnet.nodes[PEERS[0]].url();
     let (_, certified_root) = block_root(&peer, stored).unwrap();
     assert_eq!(
-        root,
+        *root,
         certified_root.to_string(),
         "cut {cut} (seed {seed}): the state root exchange-b restarts with at {stored} \
          is not the one its peers certified"
     );
-    stored
+    tip
 }
 
 /// Waits for the cut armed on exchange-b's `changes`-th disk change, calling
@@ -422,7 +458,7 @@ fn power_cuts_while_catching_up_lose_no_reported_block_and_sign_nothing_twice() 
     let mut during_catch_up = 0;
     for cut in 1..=CATCH_UP_CUTS {
         testnet.nodes[CUT_NODE].kill();
-        let (down_at, _) = stored_tip(&testnet.nodes[CUT_NODE].data);
+        let down_at = stored_tip(&testnet.nodes[CUT_NODE].data).height;
         let stop = Arc::new(AtomicBool::new(false));
         // About 100 orders a second: enough for blocks with transactions, few enough
         // that the checks' connections at the end stay well within the port range.
@@ -463,14 +499,18 @@ fn power_cuts_while_catching_up_lose_no_reported_block_and_sign_nothing_twice() 
                 }
             },
         );
-        let stored = assert_store_after_cut(testnet, cut, seed, reported);
+        let StoredTip {
+            height: stored,
+            checkpoint,
+            ..
+        } = assert_store_after_cut(testnet, cut, seed, reported);
         if stored < target {
             during_catch_up += 1;
         }
         println!(
             "cut {cut}: {behind} blocks behind from {down_at} (peers at {target}); cut at \
              change {changes} after reporting {reported}; the store holds {stored} \
-             (discarded {} unsynced bytes in {} files), {} acknowledged so far",
+             (state checkpointed at {checkpoint}; discarded {} unsynced bytes in {} files), {} acknowledged so far",
             lost.bytes,
             lost.files,
             acknowledged.len()

@@ -13,6 +13,7 @@
 use crate::cli::session::{ClientOptions, Session};
 use crate::node::backup::{Archive, ArchiveError, KEY_FILE, MAX_ARCHIVE_BYTES};
 use crate::node::files::RestoredMarker;
+use crate::node::pipeline::Pipeline;
 use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use seisan_state::{Backend, SledBackend, StateDb};
@@ -193,7 +194,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let building = parent.join(format!(".{name}.restoring-{}", std::process::id()));
     std::fs::create_dir(&building).with_context(|| format!("creating {}", building.display()))?;
-    let built = build(&archive, &building).and_then(|()| {
+    let built = build(&archive, genesis, &building).and_then(|()| {
         if args.data.exists() {
             std::fs::remove_dir(&args.data)
                 .with_context(|| format!("replacing empty {}", args.data.display()))?;
@@ -238,8 +239,9 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
 }
 
 /// Writes the store, the small files and the marker into `dir`, checks that the store
-/// opens at the archive's height and root, and fsyncs everything.
-fn build(archive: &Archive, dir: &Path) -> anyhow::Result<()> {
+/// opens at the archive's height and root (replaying the blocks after its last
+/// checkpoint, as a node's start does), and fsyncs everything.
+fn build(archive: &Archive, genesis: seisan_types::Genesis, dir: &Path) -> anyhow::Result<()> {
     let header = &archive.header;
     let state = dir.join("state");
     {
@@ -260,10 +262,10 @@ fn build(archive: &Archive, dir: &Path) -> anyhow::Result<()> {
             SledBackend::open(&state).with_context(|| format!("reopening {}", state.display()))?,
         )
         .map_err(|error| anyhow!("the restored store does not open: {error}"))?;
-        let height = db.committed_height().map_or(0, |height| height.0);
-        let root = db
-            .committed_root()
-            .map_or_else(String::new, |root| root.to_hex());
+        let pipeline = Pipeline::open(db, std::sync::Arc::new(genesis))
+            .map_err(|error| anyhow!("the restored store does not open: {error}"))?;
+        let height = pipeline.tip().height.0;
+        let root = pipeline.tip().state_root.to_hex();
         if height != header.height || root != header.state_root {
             bail!(
                 "the restored store is at height {height} with root {root}, but the archive says height {} root {}: the archive is inconsistent",

@@ -182,7 +182,8 @@ pub struct Testnet {
 /// Most of these tests use the chain's growth as their clock ("wait until the chain is
 /// three blocks further"): their nodes propose every empty block, as nodes did before
 /// an idle chain stopped growing (`--idle-block-interval-ms 0`, two blocks a second).
-/// tests/idle.rs clears them and runs the default, a heartbeat every 10 s.
+/// tests/node.rs's idle-chain test clears them and runs the default, a heartbeat every
+/// 10 s, as does the benchmark's one-validator-down step.
 pub const GROWING_CHAIN_ARGS: [&str; 2] = ["--idle-block-interval-ms", "0"];
 
 impl Testnet {
@@ -916,6 +917,20 @@ pub fn receipt(status: &v1::TransactionStatus) -> &Receipt {
         .receipt
         .as_ref()
         .unwrap_or_else(|| panic!("transaction {} has no receipt: {status:?}", status.id))
+}
+
+/// What `pick` takes from the first event of `kind` in a finalized transaction's
+/// receipt; panics if there is none.
+pub fn event<T>(
+    status: &v1::TransactionStatus,
+    kind: &str,
+    pick: impl Fn(&seisan_types::receipt::Event) -> Option<T>,
+) -> T {
+    receipt(status)
+        .events
+        .iter()
+        .find_map(pick)
+        .unwrap_or_else(|| panic!("no {kind} event in {status:?}"))
 }
 
 /// Whether a finalized transaction's receipt says it was applied.

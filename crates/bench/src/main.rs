@@ -74,6 +74,10 @@ enum Command {
         /// Blocks the chain must have before the wiped-node resync is measured (0: skip).
         #[arg(long, default_value_t = 0)]
         recovery_blocks: u64,
+        /// Orders submitted one after another with one validator stopped, each timed from
+        /// submission to finality (0: skip).
+        #[arg(long, default_value_t = 0)]
+        one_down_orders: usize,
     },
     /// Reads JSON lines on stdin and prints a table.
     Summary,
@@ -101,7 +105,14 @@ fn main() -> anyhow::Result<()> {
             step_seconds,
             members,
             recovery_blocks,
-        } => end_to_end(&rates, step_seconds, members, recovery_blocks),
+            one_down_orders,
+        } => end_to_end(
+            &rates,
+            step_seconds,
+            members,
+            recovery_blocks,
+            one_down_orders,
+        ),
         Command::Summary => summary(),
     }
 }
@@ -435,6 +446,7 @@ fn end_to_end(
     step_seconds: u64,
     members: u32,
     recovery_blocks: u64,
+    one_down_orders: usize,
 ) -> anyhow::Result<()> {
     assert!(
         members.is_multiple_of(6),
@@ -609,6 +621,14 @@ fn end_to_end(
         "tx/s",
         "best step of the ladder",
     );
+    if one_down_orders > 0 {
+        let mut next_order = || {
+            let tx = signed_order(&genesis, &keys, &mut nonces, sequence);
+            sequence += 1;
+            tx
+        };
+        one_validator_down(&mut testnet, one_down_orders, &mut next_order)?;
+    }
     if recovery_blocks > 0 {
         let mut trickle = || {
             let slot = (sequence % u64::from(members)) as usize;
@@ -662,6 +682,80 @@ fn relaunch(
         Ok(seisan_tests::status(&url).is_ok())
     })
     .with_context(|| format!("node {index} did not come back"))
+}
+
+/// Finality with one of three validators stopped, on the nodes' default idle policy:
+/// kills node 2, restarts nodes 0 and 1 without the harness's growing-chain flags, waits
+/// until node 2 has been silent long enough for consensus rule R15 (8 views), then
+/// submits `orders` orders one after another to node 0, each timed from submission to
+/// the block event that finalizes it. Every third view has no leader; R15 cuts those to
+/// 500 ms, which is what p90 and max show. Node 2 is started again afterwards, and the
+/// harness's flags restored.
+fn one_validator_down(
+    testnet: &mut seisan_tests::Testnet,
+    orders: usize,
+    next_order: &mut dyn FnMut() -> SignedTransaction,
+) -> anyhow::Result<()> {
+    let harness_args = std::mem::take(&mut testnet.node_args);
+    testnet.nodes[2].kill();
+    for index in 0..2 {
+        relaunch(testnet, index, &[])?;
+    }
+    let url = testnet.nodes[0].url();
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    {
+        let observed = observed.clone();
+        let url = url.clone();
+        std::thread::spawn(move || {
+            if let Err(error) = follow_events(url, observed) {
+                eprintln!("event stream (one validator down) ended: {error:#}");
+            }
+        });
+    }
+    // Eight views of silence at the idle view timeout (2 s), and some margin.
+    const SILENCE: Duration = Duration::from_secs(25);
+    std::thread::sleep(SILENCE);
+    let endpoint = format!("{url}/v1/transactions");
+    let mut latencies = Vec::with_capacity(orders);
+    for _ in 0..orders {
+        let tx = next_order();
+        let id = tx.id().to_hex();
+        let sent = Instant::now();
+        let body = serde_json::to_value(&tx).expect("transaction serializes");
+        let (code, answer) = seisan_tests::post_json(&endpoint, &body)?;
+        if code != 202 {
+            bail!("{endpoint} answered {code}: {answer}");
+        }
+        let deadline = sent + Duration::from_secs(30);
+        let finalized = loop {
+            if let Some(at) = observed.lock().expect("lock").finalized.get(&id) {
+                break *at;
+            }
+            if Instant::now() > deadline {
+                bail!("order {id} was not final 30 s after node 0 accepted it (node 2 down)");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        latencies.push(finalized.duration_since(sent).as_secs_f64());
+    }
+    let conditions = format!(
+        "{orders} orders one after another to node 0, submission to finality, node 2 killed, \
+         nodes 0 and 1 on the default idle policy, after {} s of node 2's silence",
+        SILENCE.as_secs()
+    );
+    for (what, quantile_of) in [("p50", 0.5), ("p90", 0.9), ("max", 1.0)] {
+        Measurement::print(
+            &format!("one_down_latency_{what}"),
+            (quantile(&mut latencies, quantile_of) * 1000.0).round(),
+            "ms",
+            conditions.clone(),
+        );
+    }
+    testnet.node_args = harness_args;
+    for index in 0..3 {
+        relaunch(testnet, index, &[])?;
+    }
+    Ok(())
 }
 
 /// Grows the chain to `blocks` (all three nodes proposing without the idle delay, with

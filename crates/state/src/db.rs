@@ -29,6 +29,9 @@ const META_HEIGHT: &[u8] = b"m/height";
 const META_ROOT_PREFIX: &[u8] = b"m/root/";
 /// The height whose tree the backend's nodes are (its checkpoint).
 const META_CHECKPOINT: &[u8] = b"m/checkpoint";
+/// The height whose state the backend's values are: the checkpoint's, written with it.
+/// A store without it wrote values with every block (they are at `META_HEIGHT`).
+const META_VALUES: &[u8] = b"m/values";
 
 /// Why a state operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +64,16 @@ pub enum StateError {
     Tree { reason: String },
     #[error("store is inconsistent: {reason}")]
     Corrupt { reason: String },
+    #[error(
+        "blocks up to height {recorded} are committed but the state is at {committed:?}: \
+         replay them first (StateDb::replay)"
+    )]
+    ReplayPending {
+        recorded: Height,
+        committed: Option<Height>,
+    },
+    #[error("cannot replay height {height}: {reason}")]
+    Replay { height: Height, reason: String },
 }
 
 /// A block's effect on the state, computed but not yet committed.
@@ -89,6 +102,16 @@ impl StagedBlock {
 
 #[cfg(test)]
 impl StagedBlock {
+    /// The block's values as records, as the store wrote them with every block before
+    /// values moved into checkpoints (for the upgrade tests).
+    pub(crate) fn value_records(&self) -> Batch {
+        self.writes
+            .changes
+            .iter()
+            .map(|(key, value)| (prefixed(VALUE_PREFIX, key), value.clone()))
+            .collect()
+    }
+
     /// The block's tree nodes as records, as the store wrote them with every block
     /// before checkpoints (for the upgrade test).
     pub(crate) fn node_records(&self) -> Batch {
@@ -120,18 +143,56 @@ pub const CHECKPOINT_INTERVAL: u64 = 64;
 
 /// The committed state, in memory: every value and every node of the live tree.
 ///
-/// Values are also written to the backend with every commit (they are the durable
-/// state); tree nodes only every [`CHECKPOINT_INTERVAL`] blocks, as one checkpoint of
-/// the live tree. Opening the store rebuilds the tree at the committed height from the
-/// checkpoint and the values (see [`StateDb::open`]).
+/// A commit writes the block's records and its root, not its values: values and tree
+/// nodes are written every [`CHECKPOINT_INTERVAL`] blocks, as one checkpoint of the
+/// state. Opening the store loads the checkpoint; the blocks committed after it are
+/// replayed by the caller, which has them in its records ([`StateDb::replay`]).
 #[derive(Debug, Default)]
 struct Live {
     height: Option<Height>,
     root: Option<Hash>,
+    /// The last height committed to the backend: above `height` while blocks committed
+    /// after the loaded checkpoint wait to be replayed.
+    recorded: Option<Height>,
     values: BTreeMap<Vec<u8>, Vec<u8>>,
     nodes: NodeMap<Arc<Node>>,
     /// What the next checkpoint of the tree writes.
     pending: Pending,
+    /// The values changed since the backend's checkpoint (`None`: deleted).
+    dirty: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// One checkpoint of the state at `height`: what changed since the previous one.
+#[derive(Debug)]
+struct Checkpoint {
+    height: Height,
+    values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    nodes: Vec<(NodeKey, Arc<Node>)>,
+    dropped: Vec<NodeKey>,
+}
+
+impl Checkpoint {
+    /// The backend batch that moves its values and tree to this checkpoint.
+    fn batch(self) -> Batch {
+        let mut batch =
+            Batch::with_capacity(self.values.len() + self.nodes.len() + self.dropped.len() + 2);
+        for (key, value) in self.values {
+            batch.push((prefixed(VALUE_PREFIX, &key), value));
+        }
+        for key in &self.dropped {
+            batch.push((node_key_bytes(key), None));
+        }
+        for (key, node) in &self.nodes {
+            batch.push((
+                node_key_bytes(key),
+                Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
+            ));
+        }
+        let height = Some(self.height.0.to_be_bytes().to_vec());
+        batch.push((META_CHECKPOINT.to_vec(), height.clone()));
+        batch.push((META_VALUES.to_vec(), height));
+        batch
+    }
 }
 
 /// The live tree's differences from the backend's checkpoint.
@@ -172,46 +233,81 @@ impl Live {
                 Some(value) => self.values.insert(key.clone(), value.clone()),
                 None => self.values.remove(key),
             };
+            self.dirty.insert(key.clone(), value.clone());
         }
         self.replace_nodes(&staged.stale, &staged.nodes);
         self.height = Some(staged.height);
         self.root = Some(staged.root);
     }
 
-    /// The backend changes that make its checkpoint the live tree at `height`, or
-    /// (with `next`) the tree after that next block, which is not applied yet.
-    fn checkpoint_batch(&self, height: Height, next: Option<&StagedBlock>, batch: &mut Batch) {
-        let pending = match next {
-            Some(next) => {
-                let mut pending = self.pending.clone();
-                pending.replace_nodes(&next.stale, next.nodes.keys());
-                std::borrow::Cow::Owned(pending)
-            }
-            None => std::borrow::Cow::Borrowed(&self.pending),
-        };
-        batch.reserve(pending.nodes.len() + pending.dropped.len() + 1);
-        for key in &pending.dropped {
-            batch.push((node_key_bytes(key), None));
+    /// The checkpoint of the committed state: every value and live tree node changed
+    /// since the last one, which it replaces as what the next checkpoint builds on.
+    fn take_checkpoint(&mut self) -> Checkpoint {
+        let height = self.height.expect("a checkpoint follows a commit");
+        let pending = std::mem::take(&mut self.pending);
+        let nodes = pending
+            .nodes
+            .into_iter()
+            .map(|key| {
+                let node = self
+                    .nodes
+                    .get(&key)
+                    .expect("unsaved nodes are live")
+                    .clone();
+                (key, node)
+            })
+            .collect();
+        Checkpoint {
+            height,
+            values: std::mem::take(&mut self.dirty),
+            nodes,
+            dropped: pending.dropped.into_iter().collect(),
         }
-        for key in &pending.nodes {
-            let node = next
-                .and_then(|next| next.nodes.get(key))
-                .or_else(|| self.nodes.get(key))
-                .expect("unsaved nodes are live");
-            batch.push((
-                node_key_bytes(key),
-                Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
-            ));
-        }
-        batch.push((
-            META_CHECKPOINT.to_vec(),
-            Some(height.0.to_be_bytes().to_vec()),
-        ));
+    }
+}
+
+/// What the checkpoint writer is asked.
+enum WriterJob {
+    Write(Checkpoint),
+    /// Answered once every checkpoint sent before it is written and flushed.
+    Barrier(std::sync::mpsc::Sender<()>),
+}
+
+/// Writes checkpoints on a thread of its own, in order, each as one atomic batch and a
+/// flush, so a commit (on the node's core loop) never encodes or writes a checkpoint.
+/// Two checkpoints may wait; a third commit that needs one waits for the writer (its
+/// work is bounded by the interval's blocks, so it cannot fall behind without bound).
+#[derive(Debug)]
+struct CheckpointWriter {
+    jobs: std::sync::mpsc::SyncSender<WriterJob>,
+}
+
+impl CheckpointWriter {
+    fn spawn<B: Backend + Clone>(backend: B) -> CheckpointWriter {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<WriterJob>(2);
+        std::thread::Builder::new()
+            .name("state-checkpoint".into())
+            .spawn(move || {
+                for job in queue {
+                    match job {
+                        WriterJob::Write(checkpoint) => {
+                            backend.apply(checkpoint.batch());
+                            backend.flush();
+                        }
+                        WriterJob::Barrier(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .expect("the checkpoint writer thread starts");
+        CheckpointWriter { jobs }
     }
 
-    /// After the checkpoint at the committed height is written.
-    fn checkpointed(&mut self) {
-        self.pending = Pending::default();
+    fn send(&self, job: WriterJob) {
+        self.jobs
+            .send(job)
+            .expect("the checkpoint writer stopped (it panicked writing the store)");
     }
 }
 
@@ -224,6 +320,8 @@ pub struct StateDb<B: Backend + Clone> {
     /// backend without the live lock, then updates the live state.
     committing: Arc<Mutex<()>>,
     checkpoint_interval: u64,
+    /// Writes checkpoints off the committing thread; `None`: the commit writes them.
+    writer: Option<Arc<CheckpointWriter>>,
 }
 
 fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
@@ -328,13 +426,33 @@ impl<B: Backend + Clone> StateDb<B> {
             live: Arc::new(RwLock::new(live)),
             committing: Arc::new(Mutex::new(())),
             checkpoint_interval: CHECKPOINT_INTERVAL,
+            writer: None,
         })
     }
 
-    /// Checkpoints the tree every `blocks` committed blocks (at least 1).
+    /// Checkpoints the state every `blocks` committed blocks (at least 1).
     pub fn with_checkpoint_interval(mut self, blocks: u64) -> StateDb<B> {
         self.checkpoint_interval = blocks.max(1);
         self
+    }
+
+    /// Writes checkpoints on a thread of their own instead of in the commit that makes
+    /// one due. A crash loses at most the checkpoints not yet written, which costs only
+    /// a longer replay at the next open: commits never depend on them.
+    pub fn with_background_checkpoints(mut self) -> StateDb<B> {
+        self.writer = Some(Arc::new(CheckpointWriter::spawn(self.backend.clone())));
+        self
+    }
+
+    /// Returns once every checkpoint due so far is written and flushed (a backup copies
+    /// the store after this, under the node's commit lock).
+    pub fn wait_for_checkpoints(&self) {
+        if let Some(writer) = &self.writer {
+            let (done, wait) = std::sync::mpsc::channel();
+            writer.send(WriterJob::Barrier(done));
+            wait.recv()
+                .expect("the checkpoint writer stopped (it panicked writing the store)");
+        }
     }
 
     pub fn backend(&self) -> &B {
@@ -345,9 +463,17 @@ impl<B: Backend + Clone> StateDb<B> {
         self.live.read().expect("live state lock")
     }
 
-    /// The last committed height (`None` before genesis is committed).
+    /// The height of the state in memory (`None` before genesis is committed). After
+    /// an open, blocks up to [`StateDb::recorded_height`] may wait to be replayed.
     pub fn committed_height(&self) -> Option<Height> {
         self.live().height
+    }
+
+    /// The last height committed to the backend, whose records (and root) are stored:
+    /// the committed height, or above it after an open, until
+    /// [`StateDb::replay`] has applied the blocks in between.
+    pub fn recorded_height(&self) -> Option<Height> {
+        self.live().recorded
     }
 
     /// The state root committed at `height`.
@@ -512,10 +638,16 @@ impl<B: Backend + Clone> StateDb<B> {
         flush: bool,
     ) -> Result<(), StateError> {
         let _one_at_a_time = self.committing.lock().expect("commit lock");
-        let (committed, committed_root) = {
+        let (committed, committed_root, recorded) = {
             let live = self.live();
-            (live.height, live.root)
+            (live.height, live.root, live.recorded)
         };
+        if let Some(recorded) = recorded.filter(|recorded| Some(*recorded) > committed) {
+            return Err(StateError::ReplayPending {
+                recorded,
+                committed,
+            });
+        }
         let expected = committed.map_or(Height(0), Height::next);
         if staged.height != expected {
             return Err(StateError::NotNext {
@@ -528,10 +660,7 @@ impl<B: Backend + Clone> StateDb<B> {
                 height: staged.height,
             });
         }
-        let mut batch: Batch = Vec::with_capacity(staged.writes.len() + records.len() + 2);
-        for (key, value) in &staged.writes.changes {
-            batch.push((prefixed(VALUE_PREFIX, key), value.clone()));
-        }
+        let mut batch: Batch = Vec::with_capacity(records.len() + 2);
         for (key, value) in records {
             batch.push((prefixed(RECORD_PREFIX, &key), value));
         }
@@ -540,22 +669,77 @@ impl<B: Backend + Clone> StateDb<B> {
             META_HEIGHT.to_vec(),
             Some(staged.height.0.to_be_bytes().to_vec()),
         ));
-        let checkpoint = staged.height.0.is_multiple_of(self.checkpoint_interval);
-        if checkpoint {
-            // The tree after this block, checkpointed in this same batch.
-            self.live()
-                .checkpoint_batch(staged.height, Some(staged), &mut batch);
-        }
         self.backend.apply(batch);
         if flush {
             self.backend.flush();
         }
-        let mut live = self.live.write().expect("live state lock");
-        live.apply(staged);
-        if checkpoint {
-            live.checkpointed();
-        }
+        self.advance(staged);
         Ok(())
+    }
+
+    /// Applies a block committed before this store was opened (one of the blocks
+    /// between the loaded checkpoint and [`StateDb::recorded_height`]), writing nothing
+    /// but the checkpoint it may make due. The block must be the next height, staged on
+    /// the committed state, and give the root recorded for its height: a replay that
+    /// disagrees is refused (the records or the code that executes them changed).
+    pub fn replay(&self, staged: &StagedBlock) -> Result<(), StateError> {
+        let _one_at_a_time = self.committing.lock().expect("commit lock");
+        let (committed, committed_root, recorded) = {
+            let live = self.live();
+            (live.height, live.root, live.recorded)
+        };
+        let refuse = |reason: String| StateError::Replay {
+            height: staged.height,
+            reason,
+        };
+        if recorded.is_none_or(|recorded| staged.height > recorded) {
+            return Err(refuse(format!(
+                "the last height committed to the store is {recorded:?}"
+            )));
+        }
+        if Some(staged.height) != Some(committed.map_or(Height(0), Height::next)) {
+            return Err(refuse(format!("the state is at height {committed:?}")));
+        }
+        if staged.parent_root != committed_root {
+            return Err(refuse("it was not staged on the committed state".into()));
+        }
+        match self.root_at(staged.height) {
+            Some(root) if root == staged.root => {}
+            Some(root) => {
+                return Err(refuse(format!(
+                    "it gives root {} but {root} was recorded",
+                    staged.root
+                )))
+            }
+            None => return Err(refuse("no root is recorded for it".into())),
+        }
+        self.advance(staged);
+        Ok(())
+    }
+
+    /// The state in memory after `staged`, and its checkpoint if one is due.
+    fn advance(&self, staged: &StagedBlock) {
+        let checkpoint = {
+            let mut live = self.live.write().expect("live state lock");
+            live.apply(staged);
+            if live.recorded < live.height {
+                live.recorded = live.height;
+            }
+            staged
+                .height
+                .0
+                .is_multiple_of(self.checkpoint_interval)
+                .then(|| live.take_checkpoint())
+        };
+        if let Some(checkpoint) = checkpoint {
+            match &self.writer {
+                Some(writer) => writer.send(WriterJob::Write(checkpoint)),
+                None => {
+                    self.backend.apply(checkpoint.batch());
+                    self.backend.flush();
+                }
+            }
+        }
     }
 
     /// A committed value with a proof against the root at `height`, which must be the
@@ -678,7 +862,18 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
     let Some(height_bytes) = backend.get(META_HEIGHT) else {
         return Ok(Live::default());
     };
-    let height = read_height(&height_bytes, "the committed height")?;
+    let last_block = read_height(&height_bytes, "the committed height")?;
+    let values_height = match backend.get(META_VALUES) {
+        Some(bytes) => Some(read_height(&bytes, "the values' height")?),
+        None => None,
+    };
+    // The state is loaded at the height of the values; the blocks after it are replayed.
+    let height = values_height.unwrap_or(last_block);
+    if height > last_block {
+        return Err(corrupt(format!(
+            "the values are at height {height}, above the last committed block {last_block}"
+        )));
+    }
     let recorded = backend
         .get(&root_meta_key(height))
         .ok_or_else(|| corrupt(format!("no root recorded for committed height {height}")))?;
@@ -696,6 +891,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
     let mut live = Live {
         height: Some(height),
         root: Some(recorded),
+        recorded: Some(last_block),
         values,
         ..Live::default()
     };
@@ -811,13 +1007,12 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
             Hash(actual.0)
         )));
     }
-    if checkpoint.is_none() {
-        // A store from before checkpoints: checkpoint the rebuilt tree now, once.
-        let mut batch = Batch::new();
-        live.checkpoint_batch(height, None, &mut batch);
-        backend.apply(batch);
+    if values_height.is_none() {
+        // A store that wrote values with every block (and perhaps its tree nodes too,
+        // before checkpoints): checkpoint the rebuilt state now, once, before a commit
+        // that no longer writes values moves the committed height past them.
+        backend.apply(live.take_checkpoint().batch());
         backend.flush();
-        live.checkpointed();
     }
     Ok(live)
 }

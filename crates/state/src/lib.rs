@@ -29,7 +29,7 @@ mod db;
 mod proof;
 
 pub use backend::{open_sled, Backend, MemoryBackend, SledBackend, SLED_LOCK_PATIENCE};
-pub use db::{StageParent, StagedBlock, StagedView, StateDb, StateError};
+pub use db::{StageParent, StagedBlock, StagedView, StateDb, StateError, CHECKPOINT_INTERVAL};
 pub use proof::{verify_proof, ProofError, StateProof};
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::backend::Batch;
+use crate::db::CHECKPOINT_INTERVAL;
 use proptest::prelude::*;
 use seisan_types::hash::Hash;
 use seisan_types::ids::Height;
@@ -43,6 +44,31 @@ fn commit_heights<B: Backend + Clone>(
             staged.root
         })
         .collect()
+}
+
+/// Replays the blocks committed after the store's checkpoint (their writes are
+/// `writes_for`, as a node's blocks are in its records), as a node does after an open.
+fn replay_recorded<B: Backend + Clone>(db: &StateDb<B>) {
+    let Some(recorded) = db.recorded_height() else {
+        return;
+    };
+    let start = db.committed_height().map_or(0, |height| height.0 + 1);
+    for height in start..=recorded.0 {
+        let staged = db
+            .stage(StageParent::Committed, writes_for(height))
+            .unwrap();
+        db.replay(&staged).unwrap();
+    }
+}
+
+/// Opens a store (checkpointing every `interval` blocks) and replays what follows its
+/// checkpoint.
+fn open_and_replay<B: Backend + Clone>(backend: B, interval: u64) -> StateDb<B> {
+    let db = StateDb::open(backend)
+        .unwrap()
+        .with_checkpoint_interval(interval);
+    replay_recorded(&db);
+    db
 }
 
 #[test]
@@ -125,7 +151,7 @@ fn crash_between_write_and_flush_leaves_the_previous_height() {
     backend.hold_flushes(true);
     commit_heights(&db, 3..=3);
     assert_eq!(db.committed_height(), Some(Height(3)));
-    let reopened = StateDb::open(backend.crash()).unwrap();
+    let reopened = open_and_replay(backend.crash(), CHECKPOINT_INTERVAL);
     assert_eq!(reopened.committed_height(), Some(Height(2)));
     assert_eq!(reopened.committed_root(), Some(roots[2]));
     assert_eq!(reopened.record(b"block/3"), None);
@@ -236,7 +262,11 @@ fn crash_child() {
     let Ok(path) = std::env::var("SEISAN_CRASH_DIR") else {
         return;
     };
-    let db = StateDb::open(SledBackend::open(std::path::Path::new(&path)).unwrap()).unwrap();
+    let db = open_and_replay(
+        SledBackend::open(std::path::Path::new(&path)).unwrap(),
+        CRASH_CHECKPOINT_INTERVAL,
+    )
+    .with_background_checkpoints();
     let start = db.committed_height().map_or(0, |height| height.0 + 1);
     for height in start.. {
         let staged = db
@@ -246,6 +276,9 @@ fn crash_child() {
         println!("committed {height}");
     }
 }
+
+/// The crash child checkpoints often, so kills land in and between checkpoints.
+const CRASH_CHECKPOINT_INTERVAL: u64 = 8;
 
 #[test]
 fn kill_9_at_any_point_leaves_a_committed_height() {
@@ -286,7 +319,14 @@ fn kill_9_at_any_point_leaves_a_committed_height() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let reopened = StateDb::open(SledBackend::open(dir.path()).unwrap()).unwrap();
+        let reopened = StateDb::open(SledBackend::open(dir.path()).unwrap())
+            .unwrap()
+            .with_checkpoint_interval(CRASH_CHECKPOINT_INTERVAL);
+        let checkpoint = reopened
+            .committed_height()
+            .expect("genesis was checkpointed");
+        assert!(checkpoint.0.is_multiple_of(CRASH_CHECKPOINT_INTERVAL));
+        replay_recorded(&reopened);
         let height = reopened
             .committed_height()
             .expect("something was committed");
@@ -362,10 +402,18 @@ fn reopening_between_checkpoints_rebuilds_the_tree_the_peers_certified() {
             .with_checkpoint_interval(8);
         commit_heights(&db, 0..=stop);
         assert_eq!(db.checkpoint_height(), Some(Height(stop - stop % 8)));
-        // A crash after the last flush: the tree in memory is lost, the values are not.
+        // A crash after the last flush: the state in memory is lost; the checkpoint and
+        // the blocks' records are not.
         let reopened = StateDb::open(backend.crash())
             .unwrap()
             .with_checkpoint_interval(8);
+        assert_eq!(reopened.committed_height(), Some(Height(stop - stop % 8)));
+        assert_eq!(reopened.recorded_height(), Some(Height(stop)));
+        assert_eq!(
+            reopened.committed_root(),
+            Some(roots[(stop - stop % 8) as usize])
+        );
+        replay_recorded(&reopened);
         assert_eq!(reopened.committed_height(), Some(Height(stop)));
         assert_eq!(reopened.committed_root(), Some(roots[stop as usize]));
         assert_every_key_proves(&reopened);
@@ -417,7 +465,8 @@ fn a_store_whose_values_disagree_with_its_root_is_refused() {
         let db = StateDb::open(backend.clone())
             .unwrap()
             .with_checkpoint_interval(4);
-        commit_heights(&db, 0..=10);
+        // Height 8 is a checkpoint: the values in the store are the committed ones.
+        commit_heights(&db, 0..=8);
         let (key, _) = db.committed_view().scan(b"k/", None, 1).remove(0);
         let mut stored = b"v".to_vec();
         stored.extend_from_slice(&key);
@@ -434,7 +483,8 @@ fn a_store_whose_values_disagree_with_its_root_is_refused() {
 
 #[test]
 fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
-    // The old layout: the nodes of every version, no checkpoint record.
+    // The oldest layout: the values and the tree nodes of every version written with
+    // every block, no checkpoint record.
     let backend = MemoryBackend::new();
     let db = StateDb::open(backend.clone())
         .unwrap()
@@ -444,13 +494,17 @@ fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
         let staged = db
             .stage(StageParent::Committed, writes_for(height))
             .unwrap();
-        let nodes = staged.node_records();
+        let mut written = staged.node_records();
+        written.extend(staged.value_records());
         db.commit(&staged, Vec::new()).unwrap();
-        backend.apply(nodes);
+        backend.apply(written);
         backend.flush();
         roots.push(staged.root);
     }
-    backend.apply(vec![(b"m/checkpoint".to_vec(), None)]);
+    backend.apply(vec![
+        (b"m/checkpoint".to_vec(), None),
+        (b"m/values".to_vec(), None),
+    ]);
     backend.flush();
     let old_nodes = stored_nodes(&backend);
     let reopened = StateDb::open(backend.crash()).unwrap();
@@ -481,13 +535,161 @@ fn unflushed_commits_are_lost_together_in_a_crash_and_kept_after_a_flush() {
         Some(Height(6)),
         "committed, readable"
     );
-    let crashed = StateDb::open(backend.crash()).unwrap();
+    let crashed = open_and_replay(backend.crash(), CHECKPOINT_INTERVAL);
     assert_eq!(crashed.committed_height(), Some(Height(3)));
     assert_eq!(crashed.committed_root(), Some(roots[3]));
 
     db.flush();
-    let reopened = StateDb::open(backend.crash()).unwrap();
+    let reopened = open_and_replay(backend.crash(), CHECKPOINT_INTERVAL);
     assert_eq!(reopened.committed_height(), Some(Height(6)));
     assert_eq!(reopened.committed_root(), Some(grouped[2]));
     assert_every_key_proves(&reopened);
+}
+
+#[test]
+fn a_store_that_wrote_values_with_every_block_is_checkpointed_at_its_height() {
+    // The layout before values moved into checkpoints: a tree checkpoint every 8
+    // blocks, values written with every block, no values height.
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(8);
+    let mut roots = Vec::new();
+    for height in 0..=13u64 {
+        let staged = db
+            .stage(StageParent::Committed, writes_for(height))
+            .unwrap();
+        let values = staged.value_records();
+        db.commit(&staged, Vec::new()).unwrap();
+        backend.apply(values);
+        backend.flush();
+        roots.push(staged.root);
+    }
+    backend.apply(vec![(b"m/values".to_vec(), None)]);
+    backend.flush();
+    let reopened = StateDb::open(backend.crash())
+        .unwrap()
+        .with_checkpoint_interval(8);
+    assert_eq!(reopened.committed_height(), Some(Height(13)), "no replay");
+    assert_eq!(reopened.committed_root(), Some(roots[13]));
+    assert_eq!(reopened.checkpoint_height(), Some(Height(13)));
+    assert_every_key_proves(&reopened);
+    // It goes on in the new layout, and reopens from its new checkpoint.
+    commit_heights(&reopened, 14..=20);
+    let again = open_and_replay(reopened.backend().crash(), 8);
+    assert_eq!(again.committed_height(), Some(Height(20)));
+    let reference = StateDb::open(MemoryBackend::new()).unwrap();
+    assert_eq!(
+        again.committed_root(),
+        commit_heights(&reference, 0..=20).last().copied()
+    );
+}
+
+#[test]
+fn commits_write_no_values_and_checkpoints_write_them_once() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(8);
+    commit_heights(&db, 0..=8);
+    let stored_values = |backend: &MemoryBackend| {
+        backend
+            .range(
+                Bound::Included(vec![b'v']),
+                Bound::Excluded(vec![b'w']),
+                usize::MAX,
+            )
+            .len()
+    };
+    let at_checkpoint = stored_values(&backend);
+    assert_eq!(
+        at_checkpoint,
+        db.committed_view().scan(b"", None, 1000).len()
+    );
+    commit_heights(&db, 9..=15);
+    assert_eq!(
+        stored_values(&backend),
+        at_checkpoint,
+        "no value is written between checkpoints"
+    );
+    commit_heights(&db, 16..=16);
+    assert_eq!(
+        stored_values(&backend),
+        db.committed_view().scan(b"", None, 1000).len()
+    );
+}
+
+#[test]
+fn a_replay_must_give_the_recorded_root_and_a_commit_waits_for_the_replay() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(8);
+    commit_heights(&db, 0..=11);
+    let reopened = StateDb::open(backend.crash())
+        .unwrap()
+        .with_checkpoint_interval(8);
+    assert_eq!(reopened.committed_height(), Some(Height(8)));
+    // Nothing new commits before the recorded blocks are replayed.
+    let next = reopened
+        .stage(StageParent::Committed, writes_for(9))
+        .unwrap();
+    assert!(matches!(
+        reopened.commit(&next, Vec::new()),
+        Err(StateError::ReplayPending {
+            recorded: Height(11),
+            ..
+        })
+    ));
+    // A replayed block that does not give the recorded root is refused.
+    let forged = reopened
+        .stage(StageParent::Committed, writes_for(10))
+        .unwrap();
+    match reopened.replay(&forged) {
+        Err(StateError::Replay { height, reason }) => {
+            assert_eq!(height, Height(9));
+            assert!(reason.contains("was recorded"), "{reason}");
+        }
+        other => panic!("a forged replay gave {other:?}"),
+    }
+    assert_eq!(reopened.committed_height(), Some(Height(8)));
+    replay_recorded(&reopened);
+    assert_eq!(reopened.committed_height(), Some(Height(11)));
+    // No replay beyond what was recorded.
+    let beyond = reopened
+        .stage(StageParent::Committed, writes_for(12))
+        .unwrap();
+    assert!(matches!(
+        reopened.replay(&beyond),
+        Err(StateError::Replay { .. })
+    ));
+    reopened.commit(&beyond, Vec::new()).unwrap();
+}
+
+#[test]
+fn background_checkpoints_are_written_in_order_and_a_crash_before_one_replays_more() {
+    let reference = StateDb::open(MemoryBackend::new()).unwrap();
+    let roots = commit_heights(&reference, 0..=40);
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(8)
+        .with_background_checkpoints();
+    commit_heights(&db, 0..=33);
+    db.wait_for_checkpoints();
+    assert_eq!(db.checkpoint_height(), Some(Height(32)));
+    // Flushes held: the commits of 34..=40 and the checkpoint at 40 are lost together.
+    backend.hold_flushes(true);
+    commit_heights(&db, 34..=40);
+    db.wait_for_checkpoints();
+    let reopened = StateDb::open(backend.crash())
+        .unwrap()
+        .with_checkpoint_interval(8);
+    assert_eq!(reopened.committed_height(), Some(Height(32)));
+    assert_eq!(reopened.recorded_height(), Some(Height(33)));
+    replay_recorded(&reopened);
+    assert_eq!(reopened.committed_root(), Some(roots[33]));
+    assert_every_key_proves(&reopened);
+    let next = commit_heights(&reopened, 34..=40);
+    assert_eq!(next, roots[34..].to_vec());
 }

@@ -13,6 +13,7 @@
 //! log_format = "human"            # or "json"
 //! empty_block_delay_ms = 500      # idle leader's wait before an empty block
 //! idle_block_interval_ms = 10000  # an idle chain's heartbeat (empty block without purpose)
+//! checkpoint_interval_blocks = 64 # blocks between checkpoints of the state (replayed after)
 //! bank_token_file = "keys/exchange-a.bank-token" # this member's bank token (mode 0600)
 //! ```
 //!
@@ -91,6 +92,11 @@ pub struct NodeArgs {
     /// second at the default delay).
     #[arg(long)]
     pub idle_block_interval_ms: Option<u64>,
+    /// Blocks between checkpoints of the state (values and tree, written off the core
+    /// loop); a restart replays the node's own blocks since the last one [default 64].
+    /// Fewer: shorter replays, more writes of keys that change often.
+    #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_interval_blocks: Option<u64>,
     /// HTTP requests per second one client address may make (a burst of twice that);
     /// 0 is no limit [default 5000].
     #[arg(long, value_name = "PER_SECOND")]
@@ -140,6 +146,7 @@ struct ConfigFile {
     hot_key: Option<PathBuf>,
     empty_block_delay_ms: Option<u64>,
     idle_block_interval_ms: Option<u64>,
+    checkpoint_interval_blocks: Option<u64>,
     rate_limit_per_address: Option<u32>,
     rate_limit_per_member: Option<u32>,
     day_cutoff: Option<String>,
@@ -171,6 +178,8 @@ pub struct NodeConfig {
     pub empty_block_delay_ms: u64,
     /// An idle chain's heartbeat ([`super::idle`]).
     pub idle_block_interval_ms: u64,
+    /// Blocks between checkpoints of the state (`seisan_state::StateDb`).
+    pub checkpoint_interval_blocks: u64,
     /// The HTTP API's rate limits ([`super::rate_limit`]).
     pub rate_limits: super::rate_limit::RateLimits,
     /// Where business days end ([`super::compliance`]).
@@ -200,6 +209,10 @@ impl std::fmt::Debug for NodeConfig {
             .field("hot_key", &self.hot_key)
             .field("empty_block_delay_ms", &self.empty_block_delay_ms)
             .field("idle_block_interval_ms", &self.idle_block_interval_ms)
+            .field(
+                "checkpoint_interval_blocks",
+                &self.checkpoint_interval_blocks,
+            )
             .field("rate_limits", &self.rate_limits)
             .field("day_cutoff", &self.day_cutoff)
             .field("fault", &self.fault)
@@ -317,6 +330,14 @@ impl NodeArgs {
                 .idle_block_interval_ms
                 .or(file.idle_block_interval_ms)
                 .unwrap_or(super::idle::IDLE_BLOCK_INTERVAL_MS),
+            checkpoint_interval_blocks: match self
+                .checkpoint_interval_blocks
+                .or(file.checkpoint_interval_blocks)
+            {
+                Some(0) => anyhow::bail!("checkpoint_interval_blocks must be at least 1"),
+                Some(blocks) => blocks,
+                None => seisan_state::CHECKPOINT_INTERVAL,
+            },
             rate_limits: super::rate_limit::RateLimits {
                 per_address: self
                     .rate_limit_per_address

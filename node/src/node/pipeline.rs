@@ -98,6 +98,19 @@ pub struct Tip {
     pub state_root: Hash,
 }
 
+impl Tip {
+    /// The tip a committed block makes.
+    fn of(block: &Block) -> Tip {
+        Tip {
+            height: block.header.height,
+            hash: block.hash(),
+            view: block.header.view,
+            timestamp_ms: block.header.timestamp_ms,
+            state_root: block.header.state_root,
+        }
+    }
+}
+
 pub use seisan_api::v1::BlockReceipts;
 
 /// Where a committed transaction is.
@@ -214,19 +227,64 @@ impl<B: Backend + Clone> Pipeline<B> {
         let tip: Tip = codec::decode(&tip_bytes).map_err(|error| format!("tip record: {error}"))?;
         assert_eq!(
             Some(tip.height),
-            db.committed_height(),
-            "tip record and committed height agree"
+            db.recorded_height(),
+            "tip record and the last committed height agree"
         );
-        Ok(Pipeline {
+        let state_height = db
+            .committed_height()
+            .ok_or("data directory has blocks but no state")?;
+        let mut pipeline = Pipeline {
             domain: seisan_types::ChainDomain {
                 chain_id: genesis.chain_id.clone(),
                 genesis: genesis_hash,
             },
+            tip: Tip {
+                height: Height(0),
+                hash: Hash::ZERO,
+                view: View(0),
+                timestamp_ms: genesis.genesis_time_ms,
+                state_root: db
+                    .root_at(Height(0))
+                    .ok_or("no root recorded for genesis")?,
+            },
             genesis,
             db,
             staged: HashMap::new(),
-            tip,
-        })
+        };
+        if state_height.0 > 0 {
+            let block = pipeline.block(state_height).ok_or_else(|| {
+                format!("the state is at height {state_height}, whose block is not stored")
+            })?;
+            pipeline.tip = Tip::of(&block);
+        }
+        pipeline.replay(tip.height)?;
+        assert_eq!(pipeline.tip, tip, "the replayed tip is the recorded tip");
+        Ok(pipeline)
+    }
+
+    /// Re-executes the blocks committed after the store's last checkpoint, up to
+    /// `to`, from this node's own records (the state keeps values and tree only at
+    /// checkpoints). Their transactions are not verified again: this node verified them
+    /// before it committed the blocks. Each block must give the root recorded, and
+    /// certified, for its height; one that does not stops the node.
+    fn replay(&mut self, to: Height) -> Result<(), String> {
+        let now = u64::MAX - MAX_CLOCK_SKEW_MS; // Each was finalized at its time.
+        while self.tip.height < to {
+            let height = self.tip.height.next();
+            let block = self
+                .block(height)
+                .ok_or_else(|| format!("block {height} is committed but not stored"))?;
+            let hash = block.hash();
+            self.verify(&block, now, |_| true)
+                .map_err(|error| format!("replaying block {height}: {error}"))?;
+            let entry = self.staged.remove(&hash).expect("verified above");
+            self.db
+                .replay(&entry.state)
+                .map_err(|error| format!("replaying block {height}: {error}"))?;
+            self.staged.clear();
+            self.tip = Tip::of(&block);
+        }
+        Ok(())
     }
 
     pub fn tip(&self) -> Tip {
@@ -586,13 +644,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             entry.state.root, block.header.state_root,
             "re-execution agrees with the finalized root"
         );
-        let tip = Tip {
-            height: block.header.height,
-            hash,
-            view: block.header.view,
-            timestamp_ms: block.header.timestamp_ms,
-            state_root: entry.state.root,
-        };
+        let tip = Tip::of(block);
         let receipts = BlockReceipts {
             receipts: entry.outcome.receipts.clone(),
             events: entry.outcome.events.clone(),
@@ -841,6 +893,64 @@ mod tests {
             crate::node::idle::purpose(&with_transaction, executed, 10_000),
             Some(crate::node::idle::Purpose::Transactions)
         );
+    }
+
+    #[test]
+    fn a_reopened_store_replays_its_blocks_after_the_checkpoint_and_refuses_a_changed_one() {
+        let genesis = genesis();
+        let backend = MemoryBackend::new();
+        let open = |backend: MemoryBackend| {
+            Pipeline::open(
+                StateDb::open(backend).unwrap().with_checkpoint_interval(4),
+                genesis.clone(),
+            )
+        };
+        let mut pipeline = open(backend.clone()).unwrap();
+        for height in 1..=6u64 {
+            let tip = pipeline.tip();
+            let block = pipeline
+                .build(
+                    View(height),
+                    tip.hash,
+                    MemberId(0),
+                    genesis.genesis_time_ms + height,
+                    vec![allocation(&genesis, height, 10)],
+                )
+                .unwrap();
+            pipeline
+                .commit(&block, &certificate(&block), vec![])
+                .unwrap();
+        }
+        let everything = |pipeline: &Pipeline<MemoryBackend>| {
+            seisan_types::state::StateView::scan(
+                &pipeline.db().committed_view(),
+                b"",
+                None,
+                100_000,
+            )
+        };
+        // The state is checkpointed at 4; blocks 5 and 6 are replayed from the records.
+        let reopened = open(backend.crash()).unwrap();
+        assert_eq!(reopened.db().checkpoint_height(), Some(Height(4)));
+        assert_eq!(reopened.tip(), pipeline.tip());
+        assert_eq!(
+            reopened.db().committed_root(),
+            Some(pipeline.tip().state_root)
+        );
+        assert_eq!(everything(&reopened), everything(&pipeline));
+
+        // A block record changed on disk after the checkpoint stops the node.
+        let changed = backend.crash();
+        let mut block = pipeline.block(Height(5)).unwrap();
+        block.header.state_root = Hash([7; 32]);
+        StateDb::open(changed.clone()).unwrap().put_records(vec![(
+            height_key(RECORD_BLOCK, Height(5)),
+            Some(codec::encode(&block)),
+        )]);
+        let Err(error) = open(changed.crash()) else {
+            panic!("a changed block record was replayed")
+        };
+        assert!(error.contains("replaying block 5"), "{error}");
     }
 
     #[test]

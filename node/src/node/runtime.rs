@@ -345,8 +345,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let state_path = config.data.join("state");
     let backend = SledBackend::open(&state_path)
         .with_context(|| format!("opening state at {}", state_path.display()))?;
+    // Checkpoints are written off the core loop; a crash before one is written costs a
+    // longer replay of the node's own blocks at the next start (`Pipeline::open`).
     let db = StateDb::open(backend)
-        .with_context(|| format!("checking state at {}", state_path.display()))?;
+        .with_context(|| format!("checking state at {}", state_path.display()))?
+        .with_checkpoint_interval(config.checkpoint_interval_blocks)
+        .with_background_checkpoints();
     let genesis = Arc::new(genesis);
     let pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
     // Who this node is comes from the membership its state holds, not from genesis: a
@@ -1055,29 +1059,23 @@ impl Core {
 
     /// Builds the pending proposal once there are transactions or its delay is over.
     fn try_build(&mut self) -> anyhow::Result<()> {
-        let Some(pending) = &self.pending_build else {
+        let Some(mut pending) = self.pending_build.take() else {
             return Ok(());
         };
         if pending.view < self.engine.view() || self.engine.timed_out() {
             // The view this proposal was for is over (an idle leader held it until it
             // timed out); the engine asks again when this node leads.
-            self.pending_build = None;
             return Ok(());
         }
         let has_transactions = !self.mempool.lock().expect("mempool lock").is_empty();
         if !has_transactions && now_ms() < pending.due_ms {
+            self.pending_build = Some(pending);
             return Ok(());
         }
-        let PendingBuild {
-            epoch,
-            view,
-            parent,
-            ancestors,
-            ..
-        } = self.pending_build.take().expect("checked above");
-        if !self.ensure_ancestors(&ancestors) {
+        if !self.ensure_ancestors(&pending.ancestors) {
             return Ok(());
         }
+        let (epoch, view, parent) = (pending.epoch, pending.view, pending.parent);
         let Some(view_at_parent) = self.pipeline.view_at(&parent) else {
             warn!(view = %view, "the proposal's parent is not executed here");
             return Ok(());
@@ -1104,30 +1102,33 @@ impl Core {
             }
             Ok(block) => {
                 let hash = block.hash();
-                let executed = self.pipeline.executed(&hash)?;
-                let purpose = match executed {
-                    Some(executed) => {
-                        super::idle::purpose(&block, executed, self.idle_block_interval_ms)
+                match self.pipeline.executed(&hash) {
+                    Ok(Some(executed)) => {
+                        let Some(purpose) =
+                            super::idle::purpose(&block, executed, self.idle_block_interval_ms)
+                        else {
+                            // An empty block that would do nothing: hold the view and
+                            // look again after the delay, or at once when a transaction
+                            // arrives.
+                            self.pipeline.discard(&hash);
+                            pending.due_ms = now_ms()
+                                + self.empty_block_delay_ms.max(super::idle::MIN_RECHECK_MS);
+                            self.pending_build = Some(pending);
+                            return Ok(());
+                        };
+                        debug!(view = %view, height = %block.header.height, txs = block.txs.len(), purpose = purpose.label(), "proposal built");
+                        self.metrics.proposal_purpose(purpose);
                     }
-                    // Not staged after a successful build: cannot happen; propose.
-                    None => Some(super::idle::Purpose::Transactions),
-                };
-                let Some(purpose) = purpose else {
-                    // An empty block that would do nothing: hold the view and look again
-                    // after the delay, or at once when a transaction arrives.
-                    self.pipeline.discard(&hash);
-                    self.pending_build = Some(PendingBuild {
-                        epoch,
-                        view,
-                        parent,
-                        ancestors,
-                        due_ms: now_ms()
-                            + self.empty_block_delay_ms.max(super::idle::MIN_RECHECK_MS),
-                    });
-                    return Ok(());
-                };
-                debug!(view = %view, height = %block.header.height, txs = block.txs.len(), purpose = purpose.label(), "proposal built");
-                self.metrics.proposal_purpose(purpose);
+                    // Built and staged a moment ago on this thread, so neither arm is
+                    // expected; a block whose purpose is unknown is proposed (a leader
+                    // that proposes too much costs a block, one that holds costs a view).
+                    Ok(None) => {
+                        warn!(view = %view, "a block just built is not staged; proposing it")
+                    }
+                    Err(error) => {
+                        warn!(%error, view = %view, "cannot read what a block just built did; proposing it")
+                    }
+                }
                 self.inputs.push_back(Input::ProposalBuilt { view, block });
             }
             Err(error) => warn!(%error, view = %view, "could not build a proposal"),
