@@ -6,10 +6,14 @@
 //! against a root that a quorum certificate signs.
 //!
 //! Guarantees:
-//! - **Atomic blocks.** [`StateDb::commit`] writes the block's values, tree nodes, the
-//!   node's extra records (block, certificate, receipts) and the new committed height
-//!   in one atomic batch, then flushes. After a crash the store is exactly at some
-//!   committed height, with the root recorded for it.
+//! - **Atomic blocks.** [`StateDb::commit`] writes the node's records for a block
+//!   (block, certificate, receipts), its root and the committed height in one atomic
+//!   batch, then flushes. Values and tree nodes are written only in checkpoints, every
+//!   [`CHECKPOINT_INTERVAL`] blocks by default, each one atomic batch (on a thread of its
+//!   own with [`StateDb::with_background_checkpoints`]). After a crash the store opens
+//!   at its last durable checkpoint, with the root recorded for it, and
+//!   [`StateDb::recorded_height`] says up to where the caller must replay its blocks
+//!   ([`StateDb::replay`], which checks each against the root recorded for its height).
 //! - **Execute before commit.** [`StateDb::stage`] computes the root a block would give
 //!   without writing anything, on top of the committed state and any chain of staged
 //!   (uncommitted) ancestors; [`StagedView`] reads through the same layers.
@@ -18,11 +22,11 @@
 //!   explicit volatile layer so tests can simulate a crash between write and flush).
 //!
 //! Key spaces inside the backend (one ordered map, so a batch is atomic):
-//! `v` + key: latest value; `n` + node key: tree nodes (every version, so roots of older
-//! heights stay readable); `x` + key: the node's own records; `m` + name: metadata
-//! (committed height and root). No per-version value history is kept, so values are
-//! proven at the committed height only ([`StateDb::prove`]); keys `h` + ... written by
-//! older versions are ignored.
+//! `v` + key: values at the checkpoint; `n` + node key: the checkpoint's tree nodes;
+//! `x` + key: the node's own records; `m` + name: metadata (the last committed height,
+//! the root recorded for each height, the checkpoint's height). No per-version value
+//! history is kept, so values are proven at the committed height only
+//! ([`StateDb::prove`]); keys `h` + ... written by older versions are ignored.
 
 mod backend;
 mod db;
