@@ -82,9 +82,11 @@ impl SyncedFiles {
         Ok(files)
     }
 
-    /// fdatasync of the log, then fsync of new blobs and snapshots and their directories.
+    /// fsync of new blobs and snapshots and their directories, then fdatasync of the
+    /// log: a log entry that points at a blob (a page over sled's blob threshold, such
+    /// as a large block's record) must not be durable before the blob is, or a power cut
+    /// between the two leaves a durable pointer to a lost file.
     fn sync(&mut self) -> std::io::Result<()> {
-        self.log.sync_data()?;
         for (directory, is_immutable) in [
             (
                 self.directory.join("blobs"),
@@ -122,6 +124,7 @@ impl SyncedFiles {
                 sync_directory(&directory)?;
             }
         }
+        self.log.sync_data()?;
         Ok(())
     }
 }

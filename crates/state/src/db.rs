@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, Batch};
 use crate::proof::StateProof;
-use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader};
+use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, StaleNodeIndex, TreeReader};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, ValueHash, Version};
 use seisan_types::hash::Hash;
 use seisan_types::ids::Height;
@@ -23,7 +23,18 @@ type NodeMap<V> = HashMap<NodeKey, V, foldhash::fast::RandomState>;
 type NodeSet = HashSet<NodeKey, foldhash::fast::RandomState>;
 
 const VALUE_PREFIX: u8 = b'v';
+/// Tree nodes one per key, as stores before tree segments wrote them (read once, at
+/// the conversion to segments).
 const NODE_PREFIX: u8 = b'n';
+/// Tree segments: `t` + the checkpoint's height + a chunk number (both big-endian) -> a
+/// chunk of the live tree nodes that checkpoint wrote ([`Segment`]).
+const SEGMENT_PREFIX: u8 = b't';
+/// A segment's chunks hold about this many bytes of nodes each, a few dozen nodes, so a
+/// checkpoint's tree is a few hundred sequential inserts instead of one per node. sled
+/// keeps up to 16 keys in a leaf page and writes a page over about 128 KiB as a blob
+/// file of its own (rewritten whole with each later change to the page): 16 chunks
+/// of 4 KiB stay well under that.
+const SEGMENT_CHUNK_BYTES: usize = 4 * 1024;
 const RECORD_PREFIX: u8 = b'x';
 const META_HEIGHT: &[u8] = b"m/height";
 const META_ROOT_PREFIX: &[u8] = b"m/root/";
@@ -160,6 +171,16 @@ struct Live {
     pending: Pending,
     /// The values changed since the backend's checkpoint (`None`: deleted).
     dirty: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The stored segment that holds each checkpointed live node.
+    stored_in: NodeMap<Height>,
+    /// Per stored segment, how many nodes it holds and how many of them are live.
+    segments: BTreeMap<Height, SegmentCount>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SegmentCount {
+    stored: usize,
+    live: usize,
 }
 
 /// One checkpoint of the state at `height`: what changed since the previous one.
@@ -167,26 +188,86 @@ struct Live {
 struct Checkpoint {
     height: Height,
     values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The new segment: the live nodes created since the last checkpoint, and those
+    /// carried over from the segments it deletes.
     nodes: Vec<(NodeKey, Arc<Node>)>,
-    dropped: Vec<NodeKey>,
+    /// Stored segments no longer needed (every live node they held is carried over).
+    deleted_segments: Vec<Height>,
+    /// Backend keys of an older layout that the checkpoint replaces.
+    deleted_keys: Vec<Vec<u8>>,
+}
+
+/// The encoding of a segment chunk's value: nodes, in any order.
+type Segment = Vec<(NodeKey, Node)>;
+
+fn segment_key(height: Height, chunk: u32) -> Vec<u8> {
+    let mut key = prefixed(SEGMENT_PREFIX, &height.0.to_be_bytes());
+    key.extend_from_slice(&chunk.to_be_bytes());
+    key
+}
+
+/// The segment a chunk's key (without its space byte) belongs to.
+fn segment_of(key: &[u8]) -> Result<Height, StateError> {
+    key.get(..8)
+        .and_then(|height| height.try_into().ok())
+        .map(|height| Height(u64::from_be_bytes(height)))
+        .ok_or_else(|| corrupt("a tree segment's key does not start with a height"))
+}
+
+/// The keys of every chunk of `segment`.
+fn segment_chunk_keys<B: Backend>(backend: &B, segment: Height) -> Vec<Vec<u8>> {
+    backend
+        .range(
+            Bound::Included(segment_key(segment, 0)),
+            Bound::Included(segment_key(segment, u32::MAX)),
+            usize::MAX,
+        )
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
 }
 
 impl Checkpoint {
-    /// The backend batch that moves its values and tree to this checkpoint.
-    fn batch(self) -> Batch {
-        let mut batch =
-            Batch::with_capacity(self.values.len() + self.nodes.len() + self.dropped.len() + 2);
+    /// The backend batch that moves its values and tree to this checkpoint: the
+    /// values one per key, the tree's new nodes in chunks of a segment (a few hundred
+    /// sequential sled inserts, not one insert and later one delete per node). Reads
+    /// the chunks of the segments it deletes.
+    fn batch<B: Backend>(self, backend: &B) -> Batch {
+        let mut batch = Batch::with_capacity(
+            self.values.len() + self.deleted_segments.len() + self.deleted_keys.len() + 3,
+        );
         for (key, value) in self.values {
             batch.push((prefixed(VALUE_PREFIX, &key), value));
         }
-        for key in &self.dropped {
-            batch.push((node_key_bytes(key), None));
+        for key in self.deleted_keys {
+            batch.push((key, None));
         }
+        for height in &self.deleted_segments {
+            for key in segment_chunk_keys(backend, *height) {
+                batch.push((key, None));
+            }
+        }
+        let mut chunk: Vec<u8> = Vec::with_capacity(SEGMENT_CHUNK_BYTES * 2);
+        let mut in_chunk: u32 = 0;
+        let mut chunks: u32 = 0;
+        let mut finish = |chunk: &mut Vec<u8>, in_chunk: &mut u32, batch: &mut Batch| {
+            // A borsh Vec: its length (u32, little-endian), then its elements.
+            let mut value = Vec::with_capacity(4 + chunk.len());
+            value.extend_from_slice(&in_chunk.to_le_bytes());
+            value.append(chunk);
+            batch.push((segment_key(self.height, chunks), Some(value)));
+            chunks += 1;
+            *in_chunk = 0;
+        };
         for (key, node) in &self.nodes {
-            batch.push((
-                node_key_bytes(key),
-                Some(borsh::to_vec(node.as_ref()).expect("node encodes")),
-            ));
+            borsh::to_writer(&mut chunk, &(key, node.as_ref())).expect("nodes encode");
+            in_chunk += 1;
+            if chunk.len() >= SEGMENT_CHUNK_BYTES {
+                finish(&mut chunk, &mut in_chunk, &mut batch);
+            }
+        }
+        if in_chunk > 0 {
+            finish(&mut chunk, &mut in_chunk, &mut batch);
         }
         let height = Some(self.height.0.to_be_bytes().to_vec());
         batch.push((META_CHECKPOINT.to_vec(), height.clone()));
@@ -242,10 +323,23 @@ impl Live {
 
     /// The checkpoint of the committed state: every value and live tree node changed
     /// since the last one, which it replaces as what the next checkpoint builds on.
+    ///
+    /// Tree nodes are stored in segments, one per checkpoint; a node that is no longer
+    /// live stays in its segment until that segment is deleted. A segment with no live
+    /// node is deleted; one with fewer live nodes than dead ones is deleted too, and its
+    /// live nodes are carried into the new segment. So the store holds at most about
+    /// twice the live tree, and a node is rewritten only when its segment thins out.
     fn take_checkpoint(&mut self) -> Checkpoint {
         let height = self.height.expect("a checkpoint follows a commit");
         let pending = std::mem::take(&mut self.pending);
-        let nodes = pending
+        for key in &pending.dropped {
+            if let Some(segment) = self.stored_in.remove(key) {
+                if let Some(count) = self.segments.get_mut(&segment) {
+                    count.live -= 1;
+                }
+            }
+        }
+        let mut nodes: Vec<(NodeKey, Arc<Node>)> = pending
             .nodes
             .into_iter()
             .map(|key| {
@@ -257,11 +351,47 @@ impl Live {
                 (key, node)
             })
             .collect();
+        let deleted_segments: Vec<Height> = self
+            .segments
+            .iter()
+            .filter(|(_, count)| count.live * 2 < count.stored)
+            .map(|(segment, _)| *segment)
+            .collect();
+        let carried: std::collections::BTreeSet<Height> = deleted_segments
+            .iter()
+            .filter(|segment| self.segments[segment].live > 0)
+            .copied()
+            .collect();
+        for segment in &deleted_segments {
+            self.segments.remove(segment);
+        }
+        if !carried.is_empty() {
+            for (key, segment) in self.stored_in.iter_mut() {
+                if carried.contains(segment) {
+                    *segment = height;
+                    let node = self.nodes.get(key).expect("stored nodes are live").clone();
+                    nodes.push((key.clone(), node));
+                }
+            }
+        }
+        for (key, _) in &nodes {
+            self.stored_in.insert(key.clone(), height);
+        }
+        if !nodes.is_empty() {
+            self.segments.insert(
+                height,
+                SegmentCount {
+                    stored: nodes.len(),
+                    live: nodes.len(),
+                },
+            );
+        }
         Checkpoint {
             height,
             values: std::mem::take(&mut self.dirty),
             nodes,
-            dropped: pending.dropped.into_iter().collect(),
+            deleted_segments,
+            deleted_keys: Vec::new(),
         }
     }
 }
@@ -291,7 +421,8 @@ impl CheckpointWriter {
                 for job in queue {
                     match job {
                         WriterJob::Write(checkpoint) => {
-                            backend.apply(checkpoint.batch());
+                            let batch = checkpoint.batch(&backend);
+                            backend.apply(batch);
                             backend.flush();
                         }
                         WriterJob::Barrier(done) => {
@@ -337,6 +468,8 @@ fn root_meta_key(height: Height) -> Vec<u8> {
     out
 }
 
+/// A node's key in the per-node layouts before segments.
+#[cfg(test)]
 fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
     prefixed(NODE_PREFIX, &borsh::to_vec(key).expect("node key encodes"))
 }
@@ -735,7 +868,7 @@ impl<B: Backend + Clone> StateDb<B> {
             match &self.writer {
                 Some(writer) => writer.send(WriterJob::Write(checkpoint)),
                 None => {
-                    self.backend.apply(checkpoint.batch());
+                    self.backend.apply(checkpoint.batch(&self.backend));
                     self.backend.flush();
                 }
             }
@@ -895,50 +1028,78 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         values,
         ..Live::default()
     };
-    let stored_nodes = scan_space(backend, NODE_PREFIX);
+    // Per-node keys of the layouts before segments: read once, deleted by the
+    // conversion checkpoint below.
+    let old_nodes = scan_space(backend, NODE_PREFIX);
+    let old_keys: Vec<Vec<u8>> = old_nodes
+        .iter()
+        .map(|(key, _)| prefixed(NODE_PREFIX, key))
+        .collect();
     let mut tree_root: Option<NodeKey> = None;
-    match checkpoint {
-        Some(checkpoint) => {
-            if checkpoint > height {
-                return Err(corrupt(format!(
-                    "the tree's checkpoint is at height {checkpoint}, above the committed height {height}"
-                )));
+    if let Some(checkpoint) = checkpoint {
+        if checkpoint > height {
+            return Err(corrupt(format!(
+                "the tree's checkpoint is at height {checkpoint}, above the committed height {height}"
+            )));
+        }
+        // Every stored node, newest segment last; the live tree is what the
+        // checkpoint's root reaches.
+        let mut stored: NodeMap<(Arc<Node>, Height)> = NodeMap::default();
+        for (key, bytes) in old_nodes {
+            let node_key: NodeKey = borsh::from_slice(&key)
+                .map_err(|error| corrupt(format!("a tree node key does not decode: {error}")))?;
+            let node: Node = borsh::from_slice(&bytes)
+                .map_err(|error| corrupt(format!("a tree node does not decode: {error}")))?;
+            stored.insert(node_key, (Arc::new(node), checkpoint));
+        }
+        for (key, bytes) in scan_space(backend, SEGMENT_PREFIX) {
+            let segment = segment_of(&key)?;
+            let nodes: Segment = borsh::from_slice(&bytes).map_err(|error| {
+                corrupt(format!(
+                    "a chunk of tree segment {segment} does not decode: {error}"
+                ))
+            })?;
+            live.segments.entry(segment).or_default().stored += nodes.len();
+            for (node_key, node) in nodes {
+                stored.insert(node_key, (Arc::new(node), segment));
             }
-            for (key, bytes) in stored_nodes {
-                let node_key: NodeKey = borsh::from_slice(&key).map_err(|error| {
-                    corrupt(format!("a tree node key does not decode: {error}"))
-                })?;
-                let node: Node = borsh::from_slice(&bytes)
-                    .map_err(|error| corrupt(format!("a tree node does not decode: {error}")))?;
-                if node_key.nibble_path().num_nibbles() == 0 {
-                    if node_key.version() != checkpoint.0 || tree_root.is_some() {
-                        return Err(corrupt(format!(
-                            "the checkpoint holds a root at version {}, not only at height {checkpoint}",
-                            node_key.version()
-                        )));
-                    }
-                    tree_root = Some(node_key.clone());
-                }
-                live.nodes.insert(node_key, Arc::new(node));
-            }
-            if tree_root.is_none() {
-                return Err(corrupt(format!(
+        }
+        let root = stored
+            .keys()
+            .find(|key| key.version() == checkpoint.0 && key.nibble_path().num_nibbles() == 0)
+            .cloned()
+            .ok_or_else(|| {
+                corrupt(format!(
                     "the tree's checkpoint at height {checkpoint} has no root node"
+                ))
+            })?;
+        let mut reach = vec![root.clone()];
+        while let Some(key) = reach.pop() {
+            let Some((node, segment)) = stored.remove(&key) else {
+                return Err(corrupt(format!(
+                    "the tree's checkpoint at height {checkpoint} lacks node {key:?}"
                 )));
-            }
-        }
-        // Written before checkpoints: every version's nodes. Rebuilt from the values
-        // below; the old nodes go with the first checkpoint.
-        None => {
-            for (key, _) in stored_nodes {
-                if let Ok(node_key) = borsh::from_slice::<NodeKey>(&key) {
-                    live.pending.dropped.insert(node_key);
-                } else {
-                    return Err(corrupt("a tree node key does not decode"));
+            };
+            if let Node::Internal(internal) = node.as_ref() {
+                for (nibble, child) in internal.children_unsorted() {
+                    let path: NibblePath = key
+                        .nibble_path()
+                        .nibbles()
+                        .chain(std::iter::once(nibble))
+                        .collect();
+                    reach.push(NodeKey::new(child.version, path));
                 }
             }
+            if let Some(count) = live.segments.get_mut(&segment) {
+                count.live += 1;
+                live.stored_in.insert(key.clone(), segment);
+            }
+            live.nodes.insert(key, node);
         }
+        tree_root = Some(root);
     }
+    // Without a checkpoint (written before checkpoints: every version's nodes, one per
+    // key), the tree is rebuilt from the values below.
     // Every value that differs from the tree's leaves, and every leaf without a value.
     let mut leaves: HashMap<KeyHash, LeafNode> = live
         .nodes
@@ -1007,11 +1168,27 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
             Hash(actual.0)
         )));
     }
-    if values_height.is_none() {
-        // A store that wrote values with every block (and perhaps its tree nodes too,
-        // before checkpoints): checkpoint the rebuilt state now, once, before a commit
-        // that no longer writes values moves the committed height past them.
-        backend.apply(live.take_checkpoint().batch());
+    if values_height.is_none() || !old_keys.is_empty() {
+        // A store that wrote values with every block, or tree nodes one per key:
+        // checkpoint the state now, once, all its live nodes in one segment, before a
+        // commit that no longer writes values moves the committed height past them.
+        live.pending = Pending {
+            nodes: live.nodes.keys().cloned().collect(),
+            dropped: NodeSet::default(),
+        };
+        live.stored_in.clear();
+        live.segments.clear();
+        let mut checkpoint = live.take_checkpoint();
+        // Every other stored segment goes (a store with no checkpoint record may hold
+        // some that nothing reads).
+        let mut stale_segments = Vec::new();
+        for (key, _) in scan_space(backend, SEGMENT_PREFIX) {
+            if segment_of(&key)? != height {
+                stale_segments.push(prefixed(SEGMENT_PREFIX, &key));
+            }
+        }
+        checkpoint.deleted_keys = old_keys.into_iter().chain(stale_segments).collect();
+        backend.apply(checkpoint.batch(backend));
         backend.flush();
     }
     Ok(live)

@@ -22,7 +22,8 @@
 //!   explicit volatile layer so tests can simulate a crash between write and flush).
 //!
 //! Key spaces inside the backend (one ordered map, so a batch is atomic):
-//! `v` + key: values at the checkpoint; `n` + node key: the checkpoint's tree nodes;
+//! `v` + key: values at the checkpoint; `t` + height: a tree segment (the live nodes a
+//! checkpoint wrote, as one value; `n` + node key held one node each before segments);
 //! `x` + key: the node's own records; `m` + name: metadata (the last committed height,
 //! the root recorded for each height, the checkpoint's height). No per-version value
 //! history is kept, so values are proven at the committed height only
