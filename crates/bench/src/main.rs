@@ -46,9 +46,12 @@ enum Command {
     },
     /// Contract execution alone (no consensus, no network).
     Execution {
-        #[arg(long, default_value_t = 40)]
+        /// Blocks to execute: more than two checkpoint intervals (64 blocks), so the
+        /// figures include the state's checkpoints, which are its only writes of values
+        /// and tree nodes.
+        #[arg(long, default_value_t = 160)]
         blocks: usize,
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 500)]
         orders_per_block: usize,
     },
     /// Netting one settlement cycle.
