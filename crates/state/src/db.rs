@@ -1179,14 +1179,12 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         live.stored_in.clear();
         live.segments.clear();
         let mut checkpoint = live.take_checkpoint();
-        // Every other stored segment goes (a store with no checkpoint record may hold
-        // some that nothing reads).
-        let mut stale_segments = Vec::new();
-        for (key, _) in scan_space(backend, SEGMENT_PREFIX) {
-            if segment_of(&key)? != height {
-                stale_segments.push(prefixed(SEGMENT_PREFIX, &key));
-            }
-        }
+        // Every stored segment chunk goes (a store with no checkpoint record may hold
+        // some that nothing reads), one at this height too: the new segment's chunks
+        // are put after the deletes in the same batch, and a later put wins.
+        let stale_segments = scan_space(backend, SEGMENT_PREFIX)
+            .into_iter()
+            .map(|(key, _)| prefixed(SEGMENT_PREFIX, &key));
         checkpoint.deleted_keys = old_keys.into_iter().chain(stale_segments).collect();
         backend.apply(checkpoint.batch(backend));
         backend.flush();

@@ -526,9 +526,19 @@ fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
         backend.flush();
         roots.push(staged.root);
     }
+    // A stray chunk at the store's own height, which nothing reads: the conversion's
+    // segment must not keep it beside its own chunks.
+    let genesis_chunk = backend
+        .range(Bound::Included(vec![b't']), Bound::Excluded(vec![b'u']), 1)
+        .remove(0)
+        .1;
+    let mut stray = vec![b't'];
+    stray.extend_from_slice(&20u64.to_be_bytes());
+    stray.extend_from_slice(&999u32.to_be_bytes());
     backend.apply(vec![
         (b"m/checkpoint".to_vec(), None),
         (b"m/values".to_vec(), None),
+        (stray, Some(genesis_chunk)),
     ]);
     backend.flush();
     let old_nodes = stored_nodes(&backend);
