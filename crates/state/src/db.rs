@@ -85,6 +85,8 @@ pub enum StateError {
     },
     #[error("cannot replay height {height}: {reason}")]
     Replay { height: Height, reason: String },
+    #[error("cannot install a snapshot of height {height}: {reason}")]
+    Snapshot { height: Height, reason: String },
 }
 
 /// A block's effect on the state, computed but not yet committed.
@@ -148,6 +150,18 @@ pub enum StageParent {
     Staged(Arc<StagedBlock>),
 }
 
+/// The committed state at one height, values only: what a node that syncs from a peer
+/// installs ([`StateDb::install`]) instead of re-executing every block before it. The
+/// tree is rebuilt from the values, so a snapshot is checked against `root` (a root a
+/// quorum certified) by the one who installs it, not trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateSnapshot {
+    pub height: Height,
+    pub root: Hash,
+    /// Every value, ascending by key.
+    pub values: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
 /// How many committed blocks share one checkpoint of the tree, unless set otherwise
 /// ([`StateDb::with_checkpoint_interval`]).
 pub const CHECKPOINT_INTERVAL: u64 = 64;
@@ -193,7 +207,8 @@ struct Checkpoint {
     nodes: Vec<(NodeKey, Arc<Node>)>,
     /// Stored segments no longer needed (every live node they held is carried over).
     deleted_segments: Vec<Height>,
-    /// Backend keys of an older layout that the checkpoint replaces.
+    /// Backend keys the checkpoint replaces (an older layout's, or a store's before a
+    /// snapshot), deleted before anything is written.
     deleted_keys: Vec<Vec<u8>>,
 }
 
@@ -236,11 +251,12 @@ impl Checkpoint {
         let mut batch = Batch::with_capacity(
             self.values.len() + self.deleted_segments.len() + self.deleted_keys.len() + 3,
         );
-        for (key, value) in self.values {
-            batch.push((prefixed(VALUE_PREFIX, &key), value));
-        }
+        // Deletes first: a key both deleted and written is written (a later put wins).
         for key in self.deleted_keys {
             batch.push((key, None));
+        }
+        for (key, value) in self.values {
+            batch.push((prefixed(VALUE_PREFIX, &key), value));
         }
         for height in &self.deleted_segments {
             for key in segment_chunk_keys(backend, *height) {
@@ -393,6 +409,18 @@ impl Live {
             deleted_segments,
             deleted_keys: Vec::new(),
         }
+    }
+
+    /// A checkpoint that holds every live node in one new segment, as if none were
+    /// stored (converting an older layout, or installing a snapshot).
+    fn take_full_checkpoint(&mut self) -> Checkpoint {
+        self.pending = Pending {
+            nodes: self.nodes.keys().cloned().collect(),
+            dropped: NodeSet::default(),
+        };
+        self.stored_in.clear();
+        self.segments.clear();
+        self.take_checkpoint()
     }
 }
 
@@ -875,6 +903,94 @@ impl<B: Backend + Clone> StateDb<B> {
         }
     }
 
+    /// The committed state as a snapshot (`None` before genesis, or while blocks wait
+    /// to be replayed). Copies every value under the read lock: a commit waits for it.
+    pub fn snapshot(&self) -> Option<StateSnapshot> {
+        let live = self.live();
+        if live.recorded > live.height {
+            return None;
+        }
+        Some(StateSnapshot {
+            height: live.height?,
+            root: live.root?,
+            values: live
+                .values
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        })
+    }
+
+    /// Replaces a store that holds no block after genesis with `snapshot`, whose root
+    /// must be `snapshot.root` (which the caller has checked is certified), and writes
+    /// the node's `records` for it (the snapshot's block, certificate, tip) in the same
+    /// atomic batch, flushed. The tree is rebuilt from the values first: a snapshot
+    /// whose values give another root is refused, and nothing is written.
+    pub fn install(
+        &self,
+        snapshot: StateSnapshot,
+        records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), StateError> {
+        let _one_at_a_time = self.committing.lock().expect("commit lock");
+        let height = snapshot.height;
+        let refuse = |reason: String| StateError::Snapshot { height, reason };
+        let (committed, recorded) = {
+            let live = self.live();
+            (live.height, live.recorded)
+        };
+        if committed.is_some_and(|committed| committed > Height(0))
+            || recorded.is_some_and(|recorded| recorded > Height(0))
+        {
+            return Err(refuse(format!(
+                "this store already holds blocks up to height {recorded:?}"
+            )));
+        }
+        if height == Height(0) {
+            return Err(refuse("a snapshot of genesis is no snapshot".into()));
+        }
+        let mut live = Live {
+            height: Some(height),
+            root: Some(snapshot.root),
+            recorded: Some(height),
+            values: snapshot.values.into_iter().collect(),
+            ..Live::default()
+        };
+        let actual = finish_tree(&mut live, None, height)?;
+        if actual != snapshot.root {
+            return Err(refuse(format!(
+                "its values give root {actual}, not the certified {}",
+                snapshot.root
+            )));
+        }
+        // Genesis's checkpoint may still be queued: it must not land after this one.
+        self.wait_for_checkpoints();
+        live.dirty = live
+            .values
+            .iter()
+            .map(|(key, value)| (key.clone(), Some(value.clone())))
+            .collect();
+        let mut checkpoint = live.take_full_checkpoint();
+        checkpoint.deleted_keys = scan_space(&self.backend, VALUE_PREFIX)
+            .into_iter()
+            .map(|(key, _)| prefixed(VALUE_PREFIX, &key))
+            .chain(
+                scan_space(&self.backend, SEGMENT_PREFIX)
+                    .into_iter()
+                    .map(|(key, _)| prefixed(SEGMENT_PREFIX, &key)),
+            )
+            .collect();
+        let mut batch = checkpoint.batch(&self.backend);
+        for (key, value) in records {
+            batch.push((prefixed(RECORD_PREFIX, &key), value));
+        }
+        batch.push((root_meta_key(height), Some(snapshot.root.0.to_vec())));
+        batch.push((META_HEIGHT.to_vec(), Some(height.0.to_be_bytes().to_vec())));
+        self.backend.apply(batch);
+        self.backend.flush();
+        *self.live.write().expect("live state lock") = live;
+        Ok(())
+    }
+
     /// A committed value with a proof against the root at `height`, which must be the
     /// committed height: values are kept at their latest version only (a per-version
     /// history would double the scattered writes of every commit). A caller that needs
@@ -990,6 +1106,80 @@ fn scan_space<B: Backend>(backend: &B, space: u8) -> Vec<(Vec<u8>, Vec<u8>)> {
     entries
 }
 
+/// Brings `live`'s tree (the checkpoint's, rooted at `tree_root`, or none) to its values
+/// at `height`: writes into it every value that differs from its leaves and removes
+/// every leaf without a value, and moves its root to `height`'s version. Returns the
+/// root.
+fn finish_tree(
+    live: &mut Live,
+    mut tree_root: Option<NodeKey>,
+    height: Height,
+) -> Result<Hash, StateError> {
+    // Every value that differs from the tree's leaves, and every leaf without a value.
+    let mut leaves: HashMap<KeyHash, LeafNode> = live
+        .nodes
+        .values()
+        .filter_map(|node| match node.as_ref() {
+            Node::Leaf(leaf) => Some((leaf.key_hash(), leaf.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut changes: Vec<(KeyHash, Option<OwnedValue>)> = Vec::new();
+    for (key, value) in &live.values {
+        let hash = key_hash(key);
+        let expected = LeafNode::new(hash, ValueHash::with::<Sha256>(value));
+        match leaves.remove(&hash) {
+            Some(leaf) if leaf == expected => {}
+            _ => changes.push((hash, Some(value.clone()))),
+        }
+    }
+    changes.extend(leaves.into_keys().map(|hash| (hash, None)));
+    let root_version = match &tree_root {
+        Some(root) if changes.is_empty() => root.version(),
+        _ => {
+            // Onto the checkpoint's tree (its next version), or a new tree (version 0).
+            let version = tree_root.as_ref().map_or(0, |root| root.version() + 1);
+            let tree = LayeredTree {
+                live: &live.nodes,
+                layers: &[],
+                proven: None,
+            };
+            let (_, batch) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
+                .put_value_set(changes, version)
+                .map_err(tree_error)?;
+            let nodes = shared(batch.node_batch.nodes());
+            let stale = stale_keys(batch.stale_node_index_batch, &nodes, version);
+            tree_root = nodes
+                .keys()
+                .find(|key| key.version() == version && key.nibble_path().num_nibbles() == 0)
+                .cloned();
+            live.replace_nodes(&stale, &nodes);
+            version
+        }
+    };
+    let tree_root = tree_root.ok_or_else(|| corrupt("rebuilding the tree gave no root"))?;
+    if root_version != height.0 {
+        // The tree is the state at `height`: its root moves to that version's key.
+        let node = live
+            .nodes
+            .remove(&tree_root)
+            .ok_or_else(|| corrupt("the tree's root node is missing"))?;
+        let at_height = root_key(&tree_root, height.0);
+        live.nodes.insert(at_height.clone(), node);
+        live.pending
+            .replace_nodes(std::slice::from_ref(&tree_root), [&at_height]);
+    }
+    let tree = LayeredTree {
+        live: &live.nodes,
+        layers: &[],
+        proven: None,
+    };
+    let actual = JellyfishMerkleTree::<_, Sha256>::new(&tree)
+        .get_root_hash(height.0)
+        .map_err(tree_error)?;
+    Ok(Hash(actual.0))
+}
+
 /// Loads the committed state into memory (see [`StateDb::open`]).
 fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
     let Some(height_bytes) = backend.get(META_HEIGHT) else {
@@ -1099,86 +1289,18 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         tree_root = Some(root);
     }
     // Without a checkpoint (written before checkpoints: every version's nodes, one per
-    // key), the tree is rebuilt from the values below.
-    // Every value that differs from the tree's leaves, and every leaf without a value.
-    let mut leaves: HashMap<KeyHash, LeafNode> = live
-        .nodes
-        .values()
-        .filter_map(|node| match node.as_ref() {
-            Node::Leaf(leaf) => Some((leaf.key_hash(), leaf.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut changes: Vec<(KeyHash, Option<OwnedValue>)> = Vec::new();
-    for (key, value) in &live.values {
-        let hash = key_hash(key);
-        let expected = LeafNode::new(hash, ValueHash::with::<Sha256>(value));
-        match leaves.remove(&hash) {
-            Some(leaf) if leaf == expected => {}
-            _ => changes.push((hash, Some(value.clone()))),
-        }
-    }
-    changes.extend(leaves.into_keys().map(|hash| (hash, None)));
-    let root_version = match &tree_root {
-        Some(root) if changes.is_empty() => root.version(),
-        _ => {
-            // Onto the checkpoint's tree (its next version), or a new tree (version 0).
-            let version = tree_root.as_ref().map_or(0, |root| root.version() + 1);
-            let tree = LayeredTree {
-                live: &live.nodes,
-                layers: &[],
-                proven: None,
-            };
-            let (_, batch) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
-                .put_value_set(changes, version)
-                .map_err(tree_error)?;
-            let nodes = shared(batch.node_batch.nodes());
-            let stale = stale_keys(batch.stale_node_index_batch, &nodes, version);
-            tree_root = nodes
-                .keys()
-                .find(|key| key.version() == version && key.nibble_path().num_nibbles() == 0)
-                .cloned();
-            live.replace_nodes(&stale, &nodes);
-            version
-        }
-    };
-    let tree_root = tree_root.ok_or_else(|| corrupt("rebuilding the tree gave no root"))?;
-    if root_version != height.0 {
-        // The tree is the state at `height`: its root moves to that version's key.
-        let node = live
-            .nodes
-            .remove(&tree_root)
-            .ok_or_else(|| corrupt("the tree's root node is missing"))?;
-        let at_height = root_key(&tree_root, height.0);
-        live.nodes.insert(at_height.clone(), node);
-        live.pending
-            .replace_nodes(std::slice::from_ref(&tree_root), [&at_height]);
-    }
-    let tree = LayeredTree {
-        live: &live.nodes,
-        layers: &[],
-        proven: None,
-    };
-    let actual = JellyfishMerkleTree::<_, Sha256>::new(&tree)
-        .get_root_hash(height.0)
-        .map_err(tree_error)?;
-    if Hash(actual.0) != recorded {
+    // key), the tree is rebuilt from the values.
+    let actual = finish_tree(&mut live, tree_root, height)?;
+    if actual != recorded {
         return Err(corrupt(format!(
-            "the state's values at height {height} give root {} but {recorded} was recorded",
-            Hash(actual.0)
+            "the state's values at height {height} give root {actual} but {recorded} was recorded"
         )));
     }
     if values_height.is_none() || !old_keys.is_empty() {
         // A store that wrote values with every block, or tree nodes one per key:
         // checkpoint the state now, once, all its live nodes in one segment, before a
         // commit that no longer writes values moves the committed height past them.
-        live.pending = Pending {
-            nodes: live.nodes.keys().cloned().collect(),
-            dropped: NodeSet::default(),
-        };
-        live.stored_in.clear();
-        live.segments.clear();
-        let mut checkpoint = live.take_checkpoint();
+        let mut checkpoint = live.take_full_checkpoint();
         // Every stored segment chunk goes (a store with no checkpoint record may hold
         // some that nothing reads), one at this height too: the new segment's chunks
         // are put after the deletes in the same batch, and a later put wins.

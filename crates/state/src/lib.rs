@@ -34,7 +34,9 @@ mod db;
 mod proof;
 
 pub use backend::{open_sled, Backend, MemoryBackend, SledBackend, SLED_LOCK_PATIENCE};
-pub use db::{StageParent, StagedBlock, StagedView, StateDb, StateError, CHECKPOINT_INTERVAL};
+pub use db::{
+    StageParent, StagedBlock, StagedView, StateDb, StateError, StateSnapshot, CHECKPOINT_INTERVAL,
+};
 pub use proof::{verify_proof, ProofError, StateProof};
 
 #[cfg(test)]

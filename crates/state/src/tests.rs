@@ -728,3 +728,91 @@ fn background_checkpoints_are_written_in_order_and_a_crash_before_one_replays_mo
     let next = commit_heights(&reopened, 34..=40);
     assert_eq!(next, roots[34..].to_vec());
 }
+
+/// Every key and value a backend holds.
+fn everything(backend: &MemoryBackend) -> Vec<(Vec<u8>, Vec<u8>)> {
+    backend.range(Bound::Unbounded, Bound::Unbounded, usize::MAX)
+}
+
+#[test]
+fn a_snapshot_installed_over_genesis_is_the_peers_state_and_goes_on_from_there() {
+    // The peer: genesis, then 100 blocks (keys set, overwritten, deleted).
+    let peer = StateDb::open(MemoryBackend::new())
+        .unwrap()
+        .with_checkpoint_interval(16);
+    commit_heights(&peer, 0..=100);
+    let snapshot = peer.snapshot().unwrap();
+    assert_eq!(snapshot.height, Height(100));
+    assert_eq!(Some(snapshot.root), peer.committed_root());
+    // The new node holds genesis only, with a key the peer's chain deleted since.
+    let backend = MemoryBackend::new();
+    let node = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(16)
+        .with_background_checkpoints();
+    let mut genesis = writes_for(0);
+    genesis.put(b"k/gone".to_vec(), b"only at genesis".to_vec());
+    let staged = node.stage(StageParent::Committed, genesis).unwrap();
+    node.commit(&staged, vec![]).unwrap();
+    node.install(snapshot.clone(), vec![(b"tip".to_vec(), Some(vec![100]))])
+        .unwrap();
+    assert_eq!(node.committed_height(), Some(Height(100)));
+    assert_eq!(node.recorded_height(), Some(Height(100)));
+    assert_eq!(node.committed_root(), Some(snapshot.root));
+    assert_eq!(node.record(b"tip"), Some(vec![100]));
+    assert_eq!(node.committed_view().get(b"k/gone"), None);
+    assert_eq!(node.snapshot().unwrap(), snapshot);
+    assert_every_key_proves(&node);
+    // Both go on with the same blocks to the same roots, and the store reopens there.
+    let peer_roots = commit_heights(&peer, 101..=120);
+    assert_eq!(commit_heights(&node, 101..=120), peer_roots);
+    node.wait_for_checkpoints();
+    drop(node);
+    let reopened = open_and_replay(backend, 16);
+    assert_eq!(reopened.committed_height(), Some(Height(120)));
+    assert_eq!(reopened.committed_root(), Some(peer_roots[19]));
+    assert_eq!(reopened.committed_view().get(b"k/gone"), None);
+    assert_every_key_proves(&reopened);
+}
+
+#[test]
+fn a_snapshot_whose_values_give_another_root_is_refused_and_nothing_is_written() {
+    let peer = StateDb::open(MemoryBackend::new()).unwrap();
+    commit_heights(&peer, 0..=20);
+    let honest = peer.snapshot().unwrap();
+    let backend = MemoryBackend::new();
+    let node = StateDb::open(backend.clone()).unwrap();
+    commit_heights(&node, 0..=0);
+    let before = everything(&backend);
+    let genesis_root = node.committed_root();
+    let mut lies = Vec::new();
+    let mut changed = honest.clone();
+    changed.values[3].1 = b"a lie".to_vec();
+    lies.push(changed);
+    let mut dropped = honest.clone();
+    dropped.values.remove(0);
+    lies.push(dropped);
+    let mut added = honest.clone();
+    added.values.push((b"k/zzz".to_vec(), b"extra".to_vec()));
+    lies.push(added);
+    let mut wrong_root = honest.clone();
+    wrong_root.root = Hash([7; 32]);
+    lies.push(wrong_root);
+    for lie in lies {
+        let error = node.install(lie, vec![(b"tip".to_vec(), Some(vec![20]))]);
+        assert!(
+            matches!(&error, Err(StateError::Snapshot { height: Height(20), reason }) if reason.contains("not the certified")),
+            "{error:?}"
+        );
+        assert_eq!(everything(&backend), before, "nothing is written");
+        assert_eq!(node.committed_height(), Some(Height(0)));
+        assert_eq!(node.committed_root(), genesis_root);
+    }
+    // A store with blocks after genesis is never replaced.
+    node.install(honest.clone(), vec![]).unwrap();
+    let error = node.install(honest, vec![]).unwrap_err();
+    assert!(
+        error.to_string().contains("already holds blocks"),
+        "{error}"
+    );
+}
