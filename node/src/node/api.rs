@@ -138,6 +138,29 @@ impl ApiError {
     }
 }
 
+/// A finalized block this node stores, or why not: not finalized yet, or before the
+/// snapshot this node was synced from (its peers keep the blocks before that).
+pub(super) fn stored_block(
+    db: &seisan_state::StateDb<seisan_state::SledBackend>,
+    height: Height,
+) -> Result<seisan_types::Block, ApiError> {
+    if let Some(block) = read_block(db, height) {
+        return Ok(block);
+    }
+    match super::pipeline::read_history_from(db) {
+        Some(from) if height < from => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "before_history",
+            format!(
+                "block {height} is before this node's history, which starts at the certified snapshot of height {from} it was synced from; ask a node that keeps every block"
+            ),
+        )),
+        _ => Err(ApiError::not_found(format!(
+            "no finalized block at height {height}"
+        ))),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -438,8 +461,7 @@ async fn block(
         )
     })?;
     let height = Height(height);
-    let mut block = read_block(&context.db, height)
-        .ok_or_else(|| ApiError::not_found(format!("no finalized block at height {height}")))?;
+    let mut block = stored_block(&context.db, height)?;
     let certificate =
         read_certificate(&context.db, height).expect("committed block has a certificate");
     let hash = block.hash();

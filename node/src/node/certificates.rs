@@ -67,7 +67,7 @@ async fn trade_certificate(
             .into());
     }
     let height = record.height;
-    let block = read_block(&context.db, height).expect("a trade's block is stored");
+    let block = super::api::stored_block(&context.db, height)?;
     let receipts = read_receipts(&context.db, height).expect("a committed block has receipts");
     let certificate = read_certificate(&context.db, height)
         .ok_or_else(|| unavailable(format!("block {height} has no stored certificate")))?;
@@ -125,7 +125,7 @@ pub(super) fn epoch_links(context: &ApiContext, epoch: Epoch) -> Result<Vec<Epoc
                 "this node holds no record of where epoch {number} started"
             ))
         })?;
-        let last = read_block(&context.db, last_height).expect("an epoch's last block is stored");
+        let last = super::api::stored_block(&context.db, last_height)?;
         let certificate =
             read_certificate(&context.db, last_height).expect("an epoch's last block is certified");
         links.push(EpochLink {

@@ -14,6 +14,7 @@
 //! empty_block_delay_ms = 500      # idle leader's wait before an empty block
 //! idle_block_interval_ms = 10000  # an idle chain's heartbeat (empty block without purpose)
 //! checkpoint_interval_blocks = 64 # blocks between checkpoints of the state (replayed after)
+//! snapshot_sync_min_blocks = 1000 # a new node installs a peer's certified snapshot past this
 //! bank_token_file = "keys/exchange-a.bank-token" # this member's bank token (mode 0600)
 //! ```
 //!
@@ -97,6 +98,13 @@ pub struct NodeArgs {
     /// Fewer: shorter replays, more writes of keys that change often.
     #[arg(long, value_name = "BLOCKS", value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_interval_blocks: Option<u64>,
+    /// A node whose store holds nothing after genesis (new, or wiped) installs a peer's
+    /// snapshot of the state, checked against a certified state root, when the chain is
+    /// at least this many blocks long, and replays only the blocks after it; the blocks
+    /// before it stay with its peers. 0: always replay every block from genesis
+    /// [default 1000].
+    #[arg(long, value_name = "BLOCKS")]
+    pub snapshot_sync_min_blocks: Option<u64>,
     /// HTTP requests per second one client address may make (a burst of twice that);
     /// 0 is no limit [default 5000].
     #[arg(long, value_name = "PER_SECOND")]
@@ -112,8 +120,9 @@ pub struct NodeArgs {
     pub day_cutoff: Option<super::compliance::DayCutoff>,
     /// Fault injection for tests (dev chains only): `equivocate` makes this validator
     /// sign a conflicting twin of each of its notarize and finalize votes;
-    /// `lie-attestations` makes its bank and custody watchers attest false facts. Never
-    /// set on a real node. Only in a build with the `test-hooks` feature.
+    /// `lie-attestations` makes its bank and custody watchers attest false facts;
+    /// `lie-snapshots` makes it serve snapshots with a value changed. Never set on a
+    /// real node. Only in a build with the `test-hooks` feature.
     #[cfg(feature = "test-hooks")]
     #[arg(long, value_name = "FAULT")]
     pub fault: Option<super::fault::Fault>,
@@ -147,6 +156,7 @@ struct ConfigFile {
     empty_block_delay_ms: Option<u64>,
     idle_block_interval_ms: Option<u64>,
     checkpoint_interval_blocks: Option<u64>,
+    snapshot_sync_min_blocks: Option<u64>,
     rate_limit_per_address: Option<u32>,
     rate_limit_per_member: Option<u32>,
     day_cutoff: Option<String>,
@@ -180,6 +190,9 @@ pub struct NodeConfig {
     pub idle_block_interval_ms: u64,
     /// Blocks between checkpoints of the state (`seisan_state::StateDb`).
     pub checkpoint_interval_blocks: u64,
+    /// Snapshot sync of a new node ([`super::snapshot`]): the least chain length that
+    /// makes one worth it; `None`: never.
+    pub snapshot_sync_min_blocks: Option<u64>,
     /// The HTTP API's rate limits ([`super::rate_limit`]).
     pub rate_limits: super::rate_limit::RateLimits,
     /// Where business days end ([`super::compliance`]).
@@ -213,6 +226,7 @@ impl std::fmt::Debug for NodeConfig {
                 "checkpoint_interval_blocks",
                 &self.checkpoint_interval_blocks,
             )
+            .field("snapshot_sync_min_blocks", &self.snapshot_sync_min_blocks)
             .field("rate_limits", &self.rate_limits)
             .field("day_cutoff", &self.day_cutoff)
             .field("fault", &self.fault)
@@ -337,6 +351,14 @@ impl NodeArgs {
                 Some(0) => anyhow::bail!("checkpoint_interval_blocks must be at least 1"),
                 Some(blocks) => blocks,
                 None => seisan_state::CHECKPOINT_INTERVAL,
+            },
+            snapshot_sync_min_blocks: match self
+                .snapshot_sync_min_blocks
+                .or(file.snapshot_sync_min_blocks)
+                .unwrap_or(super::snapshot::SNAPSHOT_SYNC_MIN_BLOCKS)
+            {
+                0 => None,
+                blocks => Some(blocks),
             },
             rate_limits: super::rate_limit::RateLimits {
                 per_address: self

@@ -34,13 +34,45 @@ pub enum Fault {
     /// make a quorum (tests/observer.rs).
     #[serde(rename = "observer-votes")]
     ObserverVotes,
+    /// Serve snapshots (issue 18 item 5) whose values differ from the certified state
+    /// in one value, with an honest offer. For tests that show a syncing node refuses
+    /// them, names the peer, and installs an honest peer's instead (tests/snapshot.rs).
+    #[serde(rename = "lie-snapshots")]
+    LieSnapshots,
 }
 
 /// Whether this node's watchers attest false facts (`--fault lie-attestations`);
 /// refused on a production chain.
 pub fn lies_in_attestations(fault: Option<Fault>, genesis: &Genesis) -> anyhow::Result<bool> {
+    injected(
+        fault,
+        Fault::LieAttestations,
+        genesis,
+        "this validator's watchers attest false facts",
+    )
+}
+
+/// Whether this node serves false snapshots (`--fault lie-snapshots`); refused on a
+/// production chain.
+pub fn lies_in_snapshots(fault: Option<Fault>, genesis: &Genesis) -> anyhow::Result<bool> {
+    injected(
+        fault,
+        Fault::LieSnapshots,
+        genesis,
+        "this node serves snapshots that differ from the certified state",
+    )
+}
+
+/// Whether `fault` is `wanted`, which a build without `test-hooks` never injects and
+/// a production chain refuses.
+fn injected(
+    fault: Option<Fault>,
+    wanted: Fault,
+    genesis: &Genesis,
+    what: &str,
+) -> anyhow::Result<bool> {
     // Constant false without `test-hooks`: the lying code is not in a release binary.
-    if !cfg!(feature = "test-hooks") || fault != Some(Fault::LieAttestations) {
+    if !cfg!(feature = "test-hooks") || fault != Some(wanted) {
         return Ok(false);
     }
     if !genesis.chain_id.is_dev() {
@@ -49,7 +81,7 @@ pub fn lies_in_attestations(fault: Option<Fault>, genesis: &Genesis) -> anyhow::
             genesis.chain_id
         );
     }
-    tracing::warn!("fault injection: this validator's watchers attest false facts");
+    tracing::warn!("fault injection: {what}");
     Ok(true)
 }
 

@@ -28,6 +28,7 @@ pub mod rate_limit;
 pub mod reconciliation;
 pub mod reserves_probe;
 pub mod runtime;
+pub mod snapshot;
 #[cfg(test)]
 pub mod test_support;
 pub mod tx_journal;

@@ -33,6 +33,7 @@ const RECORD_TX: &[u8] = b"t/";
 
 const RECORD_SEALS: &[u8] = b"se/";
 const RECORD_EPOCH: &[u8] = b"ep/";
+const RECORD_HISTORY_FROM: &[u8] = b"history-from";
 
 /// The record keeping the seals that link an epoch's last block to its certificate
 /// (consensus rule E4), written with the block's commit.
@@ -75,6 +76,56 @@ pub fn read_epoch_start<B: Backend + Clone>(
         .map(|bytes| codec::decode(&bytes).expect("stored epoch start decodes"))
 }
 
+/// The records a committed block keeps: the block, its certificate, its receipts and
+/// where each of its transactions is.
+pub fn block_records(
+    block: &Block,
+    certificate: &QuorumCertificate,
+    receipts: &BlockReceipts,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let height = block.header.height;
+    let mut records = Vec::with_capacity(block.txs.len() + 3);
+    records.push((height_key(RECORD_BLOCK, height), Some(codec::encode(block))));
+    records.push((
+        height_key(RECORD_CERTIFICATE, height),
+        Some(codec::encode(certificate)),
+    ));
+    records.push((
+        height_key(RECORD_RECEIPTS, height),
+        Some(codec::encode(receipts)),
+    ));
+    for (index, tx) in block.txs.iter().enumerate() {
+        let location = TxLocation {
+            height,
+            index: index as u32,
+        };
+        records.push((tx_key(&tx.id()), Some(codec::encode(&location))));
+    }
+    records
+}
+
+/// The record of the last committed block.
+pub fn tip_record(tip: &Tip) -> (Vec<u8>, Option<Vec<u8>>) {
+    (RECORD_TIP.to_vec(), Some(codec::encode(tip)))
+}
+
+/// The record of where this node's history starts: the height of the snapshot it was
+/// synced from (the blocks before it are with its peers, not here).
+pub fn history_from_record(height: Height) -> (Vec<u8>, Option<Vec<u8>>) {
+    (
+        RECORD_HISTORY_FROM.to_vec(),
+        Some(height.0.to_be_bytes().to_vec()),
+    )
+}
+
+/// The first height whose block this node stores, when it was synced from a snapshot
+/// (`None`: it holds every block from genesis).
+pub fn read_history_from<B: Backend + Clone>(db: &StateDb<B>) -> Option<Height> {
+    db.record(RECORD_HISTORY_FROM)
+        .and_then(|bytes| bytes.try_into().ok())
+        .map(|bytes| Height(u64::from_be_bytes(bytes)))
+}
+
 fn height_key(prefix: &[u8], height: Height) -> Vec<u8> {
     let mut key = prefix.to_vec();
     key.extend_from_slice(&height.0.to_be_bytes());
@@ -99,8 +150,19 @@ pub struct Tip {
 }
 
 impl Tip {
+    /// The tip genesis makes, whose state has `state_root`.
+    fn genesis(genesis: &Genesis, state_root: Hash) -> Tip {
+        Tip {
+            height: Height(0),
+            hash: Hash::ZERO,
+            view: View(0),
+            timestamp_ms: genesis.genesis_time_ms,
+            state_root,
+        }
+    }
+
     /// The tip a committed block makes.
-    fn of(block: &Block) -> Tip {
+    pub fn of(block: &Block) -> Tip {
         Tip {
             height: block.header.height,
             hash: block.hash(),
@@ -204,18 +266,11 @@ impl<B: Backend + Clone> Pipeline<B> {
                 let staged = db
                     .stage(StageParent::Committed, seisan_contracts::genesis_writes(&genesis))
                     .map_err(|error| error.to_string())?;
-                let tip = Tip {
-                    height: Height(0),
-                    hash: Hash::ZERO,
-                    view: View(0),
-                    timestamp_ms: genesis.genesis_time_ms,
-                    state_root: staged.root,
-                };
                 db.commit(
                     &staged,
                     vec![
                         (RECORD_GENESIS.to_vec(), Some(genesis_hash.0.to_vec())),
-                        (RECORD_TIP.to_vec(), Some(codec::encode(&tip))),
+                        tip_record(&Tip::genesis(&genesis, staged.root)),
                     ],
                 )
                 .map_err(|error| error.to_string())?;
@@ -238,15 +293,11 @@ impl<B: Backend + Clone> Pipeline<B> {
                 chain_id: genesis.chain_id.clone(),
                 genesis: genesis_hash,
             },
-            tip: Tip {
-                height: Height(0),
-                hash: Hash::ZERO,
-                view: View(0),
-                timestamp_ms: genesis.genesis_time_ms,
-                state_root: db
-                    .root_at(Height(0))
+            tip: Tip::genesis(
+                &genesis,
+                db.root_at(Height(0))
                     .ok_or("no root recorded for genesis")?,
-            },
+            ),
             genesis,
             db,
             staged: HashMap::new(),
@@ -651,26 +702,8 @@ impl<B: Backend + Clone> Pipeline<B> {
         };
         let mut records = extra;
         records.reserve(block.txs.len() + 4);
-        records.push((
-            height_key(RECORD_BLOCK, tip.height),
-            Some(codec::encode(block)),
-        ));
-        records.push((
-            height_key(RECORD_CERTIFICATE, tip.height),
-            Some(codec::encode(certificate)),
-        ));
-        records.push((
-            height_key(RECORD_RECEIPTS, tip.height),
-            Some(codec::encode(&receipts)),
-        ));
-        records.push((RECORD_TIP.to_vec(), Some(codec::encode(&tip))));
-        for (index, tx) in block.txs.iter().enumerate() {
-            let location = TxLocation {
-                height: tip.height,
-                index: index as u32,
-            };
-            records.push((tx_key(&tx.id()), Some(codec::encode(&location))));
-        }
+        records.extend(block_records(block, certificate, &receipts));
+        records.push(tip_record(&tip));
         if flush {
             self.db.commit(&entry.state, records)?;
         } else {

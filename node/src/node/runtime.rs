@@ -287,6 +287,8 @@ struct Core {
     fetch_results: mpsc::Sender<(MemberId, FetchResponse)>,
     peers: BTreeSet<MemberId>,
     fetch_cursor: usize,
+    /// Serves snapshots of the committed state to nodes that sync from one.
+    snapshots: super::snapshot::Server,
     status: watch::Sender<NodeStatus>,
     events: broadcast::Sender<Arc<String>>,
     metrics: Arc<Metrics>,
@@ -352,27 +354,67 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .with_checkpoint_interval(config.checkpoint_interval_blocks)
         .with_background_checkpoints();
     let genesis = Arc::new(genesis);
-    let pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
+    let mut pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
     // Who this node is comes from the membership its state holds, not from genesis: a
     // member added on the live chain, or one whose key was rotated, is known there.
-    let membership = seisan_contracts::governance::membership(&db.committed_view());
-    let identity = Identity::of(&membership, &keypair);
-    match &identity.entry {
-        Some(entry) => {
-            if seisan_crypto::is_well_known_dev_key(&keypair.public_key(), &entry.name)
-                && !genesis.chain_id.is_dev()
-            {
-                bail!(
-                    "the key of {} is a well-known dev key, and chain {} is not a dev network; generate a real key with `seisan keygen`",
-                    entry.name,
-                    genesis.chain_id
-                );
-            }
+    let mut membership = seisan_contracts::governance::membership(&db.committed_view());
+    let mut identity = Identity::of(&membership, &keypair);
+    refuse_dev_key(&identity, &keypair, &genesis)?;
+    let own_address = identity
+        .entry
+        .as_ref()
+        .and_then(|entry| entry.p2p_address.clone());
+    let listen = match config.listen.clone().or(own_address) {
+        Some(address) => address,
+        None => bail!(
+            "no --listen address and {} has no p2p_address in the membership",
+            identity.name
+        ),
+    };
+    let listen = listen
+        .parse()
+        .with_context(|| format!("listen address {listen:?} is not a multiaddress"))?;
+    let network_config = NetworkConfig {
+        chain_id: genesis.chain_id.clone(),
+        keypair: keypair.clone(),
+        validators: network_allow_list(&membership, &identity, &keypair),
+        listen_addresses: vec![listen],
+        limits: seisan_network::NetworkLimits::default(),
+    };
+    let (network, mut network_events) = seisan_network::spawn(network_config).await?;
+    // A store that holds only genesis installs a peer's certified snapshot, if the
+    // chain is long enough to make it worth it, and catches up from there.
+    let mut early_peers = BTreeSet::new();
+    if let (Height(0), Some(min_blocks)) = (pipeline.tip().height, config.snapshot_sync_min_blocks)
+    {
+        let known = membership.clone();
+        let names = move |member: MemberId| {
+            known
+                .member(member)
+                .map_or_else(|| member.to_string(), |entry| entry.member.name.clone())
+        };
+        let outcome = super::snapshot::Client {
+            network: &network,
+            events: &mut network_events,
+            genesis: &genesis,
+            names: &names,
+            peers: BTreeSet::new(),
         }
-        None => warn!(
+        .sync(&db, min_blocks)
+        .await?;
+        early_peers = outcome.peers;
+        if outcome.installed.is_some() {
+            pipeline = Pipeline::open(db.clone(), genesis.clone()).map_err(anyhow::Error::msg)?;
+            membership = seisan_contracts::governance::membership(&db.committed_view());
+            identity = Identity::of(&membership, &keypair);
+            refuse_dev_key(&identity, &keypair, &genesis)?;
+        }
+    }
+    if identity.entry.is_none() {
+        warn!(
             key = %keypair.public_key(),
             "this key belongs to no member of the chain as this node knows it; the node follows the chain as an observer (it verifies and stores every block, signs nothing) until a membership change it syncs names the key"
-        ),
+        );
     }
     let member = identity.member;
     let member_name = identity.name.clone();
@@ -402,27 +444,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             "restored from a backup: fenced, this validator signs nothing until its peers have said what it signed after the backup (R14)"
         );
     }
-
-    let own_address = identity
-        .entry
-        .as_ref()
-        .and_then(|entry| entry.p2p_address.clone());
-    let listen = match config.listen.clone().or(own_address) {
-        Some(address) => address,
-        None => bail!("no --listen address and {member_name} has no p2p_address in the membership"),
-    };
-    let listen = listen
-        .parse()
-        .with_context(|| format!("listen address {listen:?} is not a multiaddress"))?;
     let fault = super::fault::Equivocator::configured(config.fault, &genesis, &keypair, member)?;
-    let network_config = NetworkConfig {
-        chain_id: genesis.chain_id.clone(),
-        keypair: keypair.clone(),
-        validators: network_allow_list(&membership, &identity, &keypair),
-        listen_addresses: vec![listen],
-        limits: seisan_network::NetworkLimits::default(),
-    };
-    let (network, mut network_events) = seisan_network::spawn(network_config).await?;
+    let snapshots =
+        super::snapshot::Server::new(super::fault::lies_in_snapshots(config.fault, &genesis)?);
     // The allow-list follows the membership in state, which may differ from genesis
     // after a restart (members added, removed or re-keyed on the live chain).
     network
@@ -551,10 +575,19 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         network: network.clone(),
         record_file,
         timer_ms: None,
-        inputs: VecDeque::from([Input::Start]),
+        // The peers that connected while the node looked for a snapshot are known
+        // to the engine from the start.
+        inputs: std::iter::once(Input::Start)
+            .chain(
+                early_peers
+                    .iter()
+                    .map(|&peer| Input::PeerConnected { peer }),
+            )
+            .collect(),
         pending_build: None,
         fetch_results,
-        peers: BTreeSet::new(),
+        peers: early_peers,
+        snapshots,
         fetch_cursor: 0,
         status: status_sender,
         events,
@@ -616,6 +649,26 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     info!("shutting down");
     network.shutdown().await;
+    Ok(())
+}
+
+/// Refuses to run a well-known dev key as a member of a chain that is not a dev network.
+fn refuse_dev_key(
+    identity: &Identity,
+    keypair: &seisan_crypto::Keypair,
+    genesis: &Genesis,
+) -> anyhow::Result<()> {
+    if let Some(entry) = &identity.entry {
+        if seisan_crypto::is_well_known_dev_key(&keypair.public_key(), &entry.name)
+            && !genesis.chain_id.is_dev()
+        {
+            bail!(
+                "the key of {} is a well-known dev key, and chain {} is not a dev network; generate a real key with `seisan keygen`",
+                entry.name,
+                genesis.chain_id
+            );
+        }
+    }
     Ok(())
 }
 
@@ -1513,6 +1566,25 @@ impl Core {
     }
 
     async fn on_request(&mut self, request: InboundRequest) {
+        if let Some(decoded) = super::snapshot::SnapshotRequest::decode(&request.payload) {
+            let answer = match decoded {
+                Ok(asked) => self.snapshots.answer(&asked, self.pipeline.db()),
+                Err(error) => {
+                    warn!(%error, from = %request.from, "malformed snapshot request");
+                    super::snapshot::SnapshotAnswer::Unavailable(format!(
+                        "malformed snapshot request: {error}"
+                    ))
+                }
+            };
+            // A chunk is about a megabyte: encoded and sent off the core loop.
+            let network = self.network.clone();
+            tokio::spawn(async move {
+                if let Err(error) = network.respond(request.id, codec::encode(&answer)).await {
+                    debug!(%error, "snapshot answer not sent");
+                }
+            });
+            return;
+        }
         let response = match FetchRequest::decode(&request.payload) {
             Ok(fetch) => answer_fetch(&fetch, &StoreReader(self.pipeline.db()), Some(&self.engine)),
             Err(error) => {
