@@ -17,33 +17,10 @@ fn funded(genesis: &mut seisan_types::genesis::Genesis) {
     fund_jpy(genesis, &["exchange-a", "exchange-b"], "1000000");
 }
 
-/// The log written since `from` bytes.
-fn log_since(testnet: &Testnet, index: usize, from: usize) -> String {
-    let text = std::fs::read_to_string(&testnet.nodes[index].log).unwrap_or_default();
-    text.get(from..).unwrap_or_default().to_string()
-}
-
-fn log_len(testnet: &Testnet, index: usize) -> usize {
-    std::fs::metadata(&testnet.nodes[index].log).map_or(0, |meta| meta.len() as usize)
-}
-
-/// The value of `field=` on the first line of `log` that contains `message`.
-fn field(log: &str, message: &str, field: &str) -> Option<String> {
-    let line = log.lines().find(|line| line.contains(message))?;
-    let after = line.split(&format!("{field}=")).nth(1)?;
-    Some(
-        after
-            .split_whitespace()
-            .next()?
-            .trim_matches('"')
-            .to_string(),
-    )
-}
-
 /// Wipes node `WIPED` and starts it again to sync from snapshots; returns its new log.
 fn wipe_and_resync(testnet: &mut Testnet) -> String {
     testnet.wipe(WIPED).unwrap();
-    let from = log_len(testnet, WIPED);
+    let from = testnet.log_len(WIPED);
     testnet.nodes[WIPED].extra_args =
         vec!["--snapshot-sync-min-blocks".into(), MIN_BLOCKS.to_string()];
     testnet.launch(WIPED).unwrap();
@@ -52,7 +29,7 @@ fn wipe_and_resync(testnet: &mut Testnet) -> String {
         .wait_for_height(&[WIPED], target + 2)
         .map_err(|error| anyhow::anyhow!("{error:#}\n{}", testnet.log_tail(WIPED)))
         .unwrap();
-    log_since(testnet, WIPED, from)
+    testnet.log_since(WIPED, from)
 }
 
 #[test]
@@ -84,7 +61,7 @@ fn a_wiped_node_installs_a_certified_snapshot_and_refuses_a_lying_peers() {
     testnet.nodes[0].kill();
     let log = wipe_and_resync(&mut testnet);
     assert_eq!(
-        field(&log, "refused a snapshot", "peer").as_deref(),
+        log_field(&log, "refused a snapshot", "peer").as_deref(),
         Some("exchange-b"),
         "{log}"
     );
@@ -106,17 +83,17 @@ fn a_wiped_node_installs_a_certified_snapshot_and_refuses_a_lying_peers() {
     testnet.wait_in_sync(&[0]).unwrap();
     let log = wipe_and_resync(&mut testnet);
     assert_eq!(
-        field(&log, "installed a certified snapshot", "peer").as_deref(),
+        log_field(&log, "installed a certified snapshot", "peer").as_deref(),
         Some("clearing-house"),
         "{log}"
     );
-    let installed: u64 = field(&log, "installed a certified snapshot", "height")
+    let installed: u64 = log_field(&log, "installed a certified snapshot", "height")
         .and_then(|height| height.parse().ok())
         .unwrap_or_else(|| panic!("no installed height in:\n{log}"));
     assert!(installed >= MIN_BLOCKS, "{log}");
     if log.contains("refused a snapshot") {
         assert_eq!(
-            field(&log, "refused a snapshot", "peer").as_deref(),
+            log_field(&log, "refused a snapshot", "peer").as_deref(),
             Some("exchange-b"),
             "{log}"
         );

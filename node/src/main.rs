@@ -5,6 +5,7 @@ mod backup_command;
 mod bank_command;
 mod cli;
 mod custody_command;
+mod dev_chain_command;
 mod genesis_command;
 mod node;
 
@@ -48,6 +49,10 @@ enum Command {
     /// Rebuild a data directory from a backup; the validator stays fenced (signs
     /// nothing) until its peers have told it what it signed after the backup.
     Restore(backup_command::RestoreArgs),
+    /// Append finalized blocks to a dev network's data directory, certified with its
+    /// validators' dev keys (for benchmarks that need a long chain).
+    #[command(hide = true)]
+    DevChain(dev_chain_command::DevChainArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -75,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bank(command) => bank_command::run(command),
         Command::Backup(args) => backup_command::backup(args),
         Command::Restore(args) => backup_command::restore(args),
+        Command::DevChain(args) => dev_chain_command::run(args),
         Command::Node(arguments) => {
             let config = arguments.resolve()?;
             init_logging(config.log_format);

@@ -490,6 +490,17 @@ impl Testnet {
     }
 
     /// The last lines of a node's log, for failure messages.
+    /// How long node `index`'s log is now, for [`Testnet::log_since`].
+    pub fn log_len(&self, index: usize) -> usize {
+        std::fs::metadata(&self.nodes[index].log).map_or(0, |meta| meta.len() as usize)
+    }
+
+    /// What node `index` logged after the first `from` bytes of its log.
+    pub fn log_since(&self, index: usize, from: usize) -> String {
+        let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
+        text.get(from..).unwrap_or_default().to_string()
+    }
+
     pub fn log_tail(&self, index: usize) -> String {
         let text = std::fs::read_to_string(&self.nodes[index].log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -934,6 +945,20 @@ pub fn event<T>(
 }
 
 /// Whether a finalized transaction's receipt says it was applied.
+/// The value of `field=` on the first line of `log` that contains `message` (a node's
+/// human-format log line), up to the next space.
+pub fn log_field(log: &str, message: &str, field: &str) -> Option<String> {
+    let line = log.lines().find(|line| line.contains(message))?;
+    let after = line.split(&format!(" {field}=")).nth(1)?;
+    Some(
+        after
+            .split_whitespace()
+            .next()?
+            .trim_matches('"')
+            .to_string(),
+    )
+}
+
 pub fn applied(status: &v1::TransactionStatus) -> bool {
     status.receipt.as_ref().is_some_and(Receipt::is_applied)
 }

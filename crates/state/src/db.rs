@@ -1144,9 +1144,23 @@ fn finish_tree(
                 layers: &[],
                 proven: None,
             };
-            let (_, batch) = JellyfishMerkleTree::<_, Sha256>::new(&tree)
-                .put_value_set(changes, version)
-                .map_err(tree_error)?;
+            let jmt = JellyfishMerkleTree::<_, Sha256>::new(&tree);
+            // A new tree of inserts only is built bottom-up from the sorted keys (each
+            // node once), not by inserting key after key along paths.
+            let fresh = tree_root.is_none()
+                && !changes.is_empty()
+                && changes.iter().all(|(_, value)| value.is_some());
+            let (_, batch) = if fresh {
+                let inserts = changes
+                    .into_iter()
+                    .map(|(hash, value)| (hash, value.expect("inserts only")))
+                    .collect();
+                jmt.batch_put_value_sets(vec![inserts], None, version)
+                    .map(|(roots, batch)| (roots[0], batch))
+            } else {
+                jmt.put_value_set(changes, version)
+            }
+            .map_err(tree_error)?;
             let nodes = shared(batch.node_batch.nodes());
             let stale = stale_keys(batch.stale_node_index_batch, &nodes, version);
             tree_root = nodes

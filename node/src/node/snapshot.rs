@@ -301,10 +301,15 @@ impl Server {
             .ok_or_else(|| {
                 format!("block {height} is certified only through its descendants (an epoch's end); ask again after the next block")
             })?;
+        if block.header.next_validators.is_some() {
+            return Err(format!(
+                "block {height} is the last of its epoch; ask again after the next block"
+            ));
+        }
         let receipts = read_receipts(db, height).ok_or("the tip's receipts are not stored")?;
-        let epoch = seisan_contracts::governance::membership(&db.committed_view()).epoch;
+        // The epoch ends that lead from genesis's set to the one that certified the tip.
         let mut epochs = Vec::new();
-        for number in 1..=epoch.0 {
+        for number in 1..=block.header.epoch.0 {
             let missing = || format!("this node holds no record of where epoch {number} started");
             let (last_height, next) = read_epoch_start(db, Epoch(number)).ok_or_else(missing)?;
             epochs.push(EpochEnd {
@@ -420,6 +425,7 @@ impl Client<'_> {
         for (peer, verified) in offers {
             let name = (self.names)(peer);
             let height = verified.height;
+            let downloading = Instant::now();
             let values = match self.download(peer, &verified).await {
                 Ok(values) => values,
                 Err(reason) => {
@@ -432,6 +438,8 @@ impl Client<'_> {
                 root: verified.offer.block.header.state_root,
                 values,
             };
+            let download_ms = downloading.elapsed().as_millis() as u64;
+            let install_started = Instant::now();
             let records = records(&verified);
             let installing = db.clone();
             let installed = self
@@ -448,6 +456,8 @@ impl Client<'_> {
                         epoch = %verified.set.epoch,
                         values = verified.offer.values,
                         bytes = verified.offer.bytes,
+                        download_ms,
+                        install_ms = install_started.elapsed().as_millis() as u64,
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "installed a certified snapshot of the state; catching up the blocks after it"
                     );
