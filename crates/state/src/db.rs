@@ -22,7 +22,14 @@ use std::sync::{Arc, Mutex, RwLock};
 type NodeMap<V> = HashMap<NodeKey, V, foldhash::fast::RandomState>;
 type NodeSet = HashSet<NodeKey, foldhash::fast::RandomState>;
 
+/// Values one per key, as stores before value segments wrote them (read once, at the
+/// conversion to segments).
 const VALUE_PREFIX: u8 = b'v';
+/// Value segments: `w` + the checkpoint's height + a chunk number -> a chunk of the
+/// value entries that checkpoint wrote (`None`: deleted). A checkpoint writes the
+/// values changed since the last one (a delta), or every value (a base) once the deltas
+/// since the last base would outgrow it; a base deletes every older value segment.
+const VALUE_SEGMENT_PREFIX: u8 = b'w';
 /// Tree nodes one per key, as stores before tree segments wrote them (read once, at
 /// the conversion to segments).
 const NODE_PREFIX: u8 = b'n';
@@ -184,11 +191,13 @@ struct Live {
     /// What the next checkpoint of the tree writes.
     pending: Pending,
     /// The values changed since the backend's checkpoint (`None`: deleted).
-    dirty: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    dirty: Changes,
     /// The stored segment that holds each checkpointed live node.
     stored_in: NodeMap<Height>,
     /// Per stored segment, how many nodes it holds and how many of them are live.
     segments: BTreeMap<Height, SegmentCount>,
+    /// Per stored value segment, the bytes of its entries; the first is the base.
+    value_segments: BTreeMap<Height, usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -201,7 +210,11 @@ struct SegmentCount {
 #[derive(Debug)]
 struct Checkpoint {
     height: Height,
-    values: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The new value segment: the values changed since the last checkpoint (`None`:
+    /// deleted), or every value (a base).
+    values: Changes,
+    /// Stored value segments no longer needed (all of them, when `values` is a base).
+    deleted_value_segments: Vec<Height>,
     /// The new segment: the live nodes created since the last checkpoint, and those
     /// carried over from the segments it deletes.
     nodes: Vec<(NodeKey, Arc<Node>)>,
@@ -215,8 +228,19 @@ struct Checkpoint {
 /// The encoding of a segment chunk's value: nodes, in any order.
 type Segment = Vec<(NodeKey, Node)>;
 
-fn segment_key(height: Height, chunk: u32) -> Vec<u8> {
-    let mut key = prefixed(SEGMENT_PREFIX, &height.0.to_be_bytes());
+/// The encoding of a value segment chunk's value: entries, ascending by key.
+type ValueSegment = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// Value entries by key (`None`: deleted).
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What a value entry counts for in a segment's size.
+fn entry_bytes(key: &[u8], value: Option<&Vec<u8>>) -> usize {
+    key.len() + value.map_or(0, Vec::len) + 8
+}
+
+fn segment_key(space: u8, height: Height, chunk: u32) -> Vec<u8> {
+    let mut key = prefixed(space, &height.0.to_be_bytes());
     key.extend_from_slice(&chunk.to_be_bytes());
     key
 }
@@ -226,15 +250,15 @@ fn segment_of(key: &[u8]) -> Result<Height, StateError> {
     key.get(..8)
         .and_then(|height| height.try_into().ok())
         .map(|height| Height(u64::from_be_bytes(height)))
-        .ok_or_else(|| corrupt("a tree segment's key does not start with a height"))
+        .ok_or_else(|| corrupt("a segment's key does not start with a height"))
 }
 
-/// The keys of every chunk of `segment`.
-fn segment_chunk_keys<B: Backend>(backend: &B, segment: Height) -> Vec<Vec<u8>> {
+/// The keys of every chunk of `segment` in `space`.
+fn segment_chunk_keys<B: Backend>(backend: &B, space: u8, segment: Height) -> Vec<Vec<u8>> {
     backend
         .range(
-            Bound::Included(segment_key(segment, 0)),
-            Bound::Included(segment_key(segment, u32::MAX)),
+            Bound::Included(segment_key(space, segment, 0)),
+            Bound::Included(segment_key(space, segment, u32::MAX)),
             usize::MAX,
         )
         .into_iter()
@@ -242,49 +266,70 @@ fn segment_chunk_keys<B: Backend>(backend: &B, segment: Height) -> Vec<Vec<u8>> 
         .collect()
 }
 
+/// Appends `items` to `batch` as the chunks of segment `height` in `space`: each chunk
+/// a borsh `Vec` of about [`SEGMENT_CHUNK_BYTES`] of items.
+fn push_chunks<T: borsh::BorshSerialize>(
+    batch: &mut Batch,
+    space: u8,
+    height: Height,
+    items: impl IntoIterator<Item = T>,
+) {
+    let mut chunk: Vec<u8> = Vec::with_capacity(SEGMENT_CHUNK_BYTES * 2);
+    let mut in_chunk: u32 = 0;
+    let mut chunks: u32 = 0;
+    let mut finish = |chunk: &mut Vec<u8>, in_chunk: &mut u32, batch: &mut Batch| {
+        // A borsh Vec: its length (u32, little-endian), then its elements.
+        let mut value = Vec::with_capacity(4 + chunk.len());
+        value.extend_from_slice(&in_chunk.to_le_bytes());
+        value.append(chunk);
+        batch.push((segment_key(space, height, chunks), Some(value)));
+        chunks += 1;
+        *in_chunk = 0;
+    };
+    for item in items {
+        borsh::to_writer(&mut chunk, &item).expect("segment items encode");
+        in_chunk += 1;
+        if chunk.len() >= SEGMENT_CHUNK_BYTES {
+            finish(&mut chunk, &mut in_chunk, batch);
+        }
+    }
+    if in_chunk > 0 {
+        finish(&mut chunk, &mut in_chunk, batch);
+    }
+}
+
 impl Checkpoint {
-    /// The backend batch that moves its values and tree to this checkpoint: the
-    /// values one per key, the tree's new nodes in chunks of a segment (a few hundred
-    /// sequential sled inserts, not one insert and later one delete per node). Reads
-    /// the chunks of the segments it deletes.
+    /// The backend batch that moves its values and tree to this checkpoint: each as
+    /// one segment in chunks (a few hundred sequential sled inserts, not one insert
+    /// per value and node). Reads the chunks of the segments it deletes.
     fn batch<B: Backend>(self, backend: &B) -> Batch {
-        let mut batch = Batch::with_capacity(
-            self.values.len() + self.deleted_segments.len() + self.deleted_keys.len() + 3,
-        );
+        let mut batch = Batch::with_capacity(self.deleted_keys.len() + 64);
         // Deletes first: a key both deleted and written is written (a later put wins).
         for key in self.deleted_keys {
             batch.push((key, None));
         }
-        for (key, value) in self.values {
-            batch.push((prefixed(VALUE_PREFIX, &key), value));
-        }
-        for height in &self.deleted_segments {
-            for key in segment_chunk_keys(backend, *height) {
-                batch.push((key, None));
+        for (space, heights) in [
+            (SEGMENT_PREFIX, &self.deleted_segments),
+            (VALUE_SEGMENT_PREFIX, &self.deleted_value_segments),
+        ] {
+            for height in heights {
+                for key in segment_chunk_keys(backend, space, *height) {
+                    batch.push((key, None));
+                }
             }
         }
-        let mut chunk: Vec<u8> = Vec::with_capacity(SEGMENT_CHUNK_BYTES * 2);
-        let mut in_chunk: u32 = 0;
-        let mut chunks: u32 = 0;
-        let mut finish = |chunk: &mut Vec<u8>, in_chunk: &mut u32, batch: &mut Batch| {
-            // A borsh Vec: its length (u32, little-endian), then its elements.
-            let mut value = Vec::with_capacity(4 + chunk.len());
-            value.extend_from_slice(&in_chunk.to_le_bytes());
-            value.append(chunk);
-            batch.push((segment_key(self.height, chunks), Some(value)));
-            chunks += 1;
-            *in_chunk = 0;
-        };
-        for (key, node) in &self.nodes {
-            borsh::to_writer(&mut chunk, &(key, node.as_ref())).expect("nodes encode");
-            in_chunk += 1;
-            if chunk.len() >= SEGMENT_CHUNK_BYTES {
-                finish(&mut chunk, &mut in_chunk, &mut batch);
-            }
-        }
-        if in_chunk > 0 {
-            finish(&mut chunk, &mut in_chunk, &mut batch);
-        }
+        push_chunks(
+            &mut batch,
+            VALUE_SEGMENT_PREFIX,
+            self.height,
+            self.values.iter(),
+        );
+        push_chunks(
+            &mut batch,
+            SEGMENT_PREFIX,
+            self.height,
+            self.nodes.iter().map(|(key, node)| (key, node.as_ref())),
+        );
         let height = Some(self.height.0.to_be_bytes().to_vec());
         batch.push((META_CHECKPOINT.to_vec(), height.clone()));
         batch.push((META_VALUES.to_vec(), height));
@@ -346,7 +391,12 @@ impl Live {
     /// live nodes are carried into the new segment. So the store holds at most about
     /// twice the live tree, and a node is rewritten only when its segment thins out.
     fn take_checkpoint(&mut self) -> Checkpoint {
+        self.checkpoint(false)
+    }
+
+    fn checkpoint(&mut self, rebase: bool) -> Checkpoint {
         let height = self.height.expect("a checkpoint follows a commit");
+        let (values, deleted_value_segments) = self.value_checkpoint(height, rebase);
         let pending = std::mem::take(&mut self.pending);
         for key in &pending.dropped {
             if let Some(segment) = self.stored_in.remove(key) {
@@ -404,7 +454,8 @@ impl Live {
         }
         Checkpoint {
             height,
-            values: std::mem::take(&mut self.dirty),
+            values,
+            deleted_value_segments,
             nodes,
             deleted_segments,
             deleted_keys: Vec::new(),
@@ -420,7 +471,46 @@ impl Live {
         };
         self.stored_in.clear();
         self.segments.clear();
-        self.take_checkpoint()
+        self.checkpoint(true)
+    }
+
+    /// The value entries a checkpoint at `height` writes and the value segments it
+    /// deletes: the values changed since the last checkpoint, as a delta; or, when the
+    /// deltas stored since the last base would outgrow it (or `rebase`), every value as
+    /// a new base, which replaces every stored value segment. So the stored entries are
+    /// at most about twice the live values plus one delta, and a value is rewritten
+    /// about once each time the state's stored size doubles.
+    fn value_checkpoint(&mut self, height: Height, rebase: bool) -> (Changes, Vec<Height>) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let delta: usize = dirty
+            .iter()
+            .map(|(key, value)| entry_bytes(key, value.as_ref()))
+            .sum();
+        let mut stored = self.value_segments.values();
+        let base = stored.next().copied();
+        let deltas: usize = stored.sum();
+        if let Some(_base) = base.filter(|base| !rebase && deltas + delta <= *base) {
+            if !dirty.is_empty() {
+                *self.value_segments.entry(height).or_default() += delta;
+            }
+            return (dirty, Vec::new());
+        }
+        let all: Changes = self
+            .values
+            .iter()
+            .map(|(key, value)| (key.clone(), Some(value.clone())))
+            .collect();
+        let bytes: usize = all
+            .iter()
+            .map(|(key, value)| entry_bytes(key, value.as_ref()))
+            .sum();
+        let deleted = std::mem::take(&mut self.value_segments)
+            .into_keys()
+            .collect();
+        if bytes > 0 {
+            self.value_segments.insert(height, bytes);
+        }
+        (all, deleted)
     }
 }
 
@@ -964,20 +1054,14 @@ impl<B: Backend + Clone> StateDb<B> {
         }
         // Genesis's checkpoint may still be queued: it must not land after this one.
         self.wait_for_checkpoints();
-        live.dirty = live
-            .values
-            .iter()
-            .map(|(key, value)| (key.clone(), Some(value.clone())))
-            .collect();
         let mut checkpoint = live.take_full_checkpoint();
-        checkpoint.deleted_keys = scan_space(&self.backend, VALUE_PREFIX)
+        checkpoint.deleted_keys = [VALUE_PREFIX, VALUE_SEGMENT_PREFIX, SEGMENT_PREFIX]
             .into_iter()
-            .map(|(key, _)| prefixed(VALUE_PREFIX, &key))
-            .chain(
-                scan_space(&self.backend, SEGMENT_PREFIX)
+            .flat_map(|space| {
+                scan_space(&self.backend, space)
                     .into_iter()
-                    .map(|(key, _)| prefixed(SEGMENT_PREFIX, &key)),
-            )
+                    .map(move |(key, _)| prefixed(space, &key))
+            })
             .collect();
         let mut batch = checkpoint.batch(&self.backend);
         for (key, value) in records {
@@ -1194,6 +1278,48 @@ fn finish_tree(
     Ok(Hash(actual.0))
 }
 
+/// The values a store holds (see [`load_values`]).
+struct StoredValues {
+    values: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The bytes of each value segment.
+    segments: BTreeMap<Height, usize>,
+    /// The keys of an older layout's values, one key each (converted at open).
+    old_keys: Vec<Vec<u8>>,
+}
+
+/// The stored values: an older layout's, one key each, then every value segment in
+/// height order, a later entry replacing an earlier one (`None`: deleted).
+fn load_values<B: Backend>(backend: &B) -> Result<StoredValues, StateError> {
+    let old = scan_space(backend, VALUE_PREFIX);
+    let old_keys = old
+        .iter()
+        .map(|(key, _)| prefixed(VALUE_PREFIX, key))
+        .collect();
+    let mut values: BTreeMap<Vec<u8>, Vec<u8>> = old.into_iter().collect();
+    let mut segments: BTreeMap<Height, usize> = BTreeMap::new();
+    for (key, bytes) in scan_space(backend, VALUE_SEGMENT_PREFIX) {
+        let segment = segment_of(&key)?;
+        let entries: ValueSegment = borsh::from_slice(&bytes).map_err(|error| {
+            corrupt(format!(
+                "a chunk of value segment {segment} does not decode: {error}"
+            ))
+        })?;
+        let size = segments.entry(segment).or_default();
+        for (key, value) in entries {
+            *size += entry_bytes(&key, value.as_ref());
+            match value {
+                Some(value) => values.insert(key, value),
+                None => values.remove(&key),
+            };
+        }
+    }
+    Ok(StoredValues {
+        values,
+        segments,
+        old_keys,
+    })
+}
+
 /// Loads the committed state into memory (see [`StateDb::open`]).
 fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
     let Some(height_bytes) = backend.get(META_HEIGHT) else {
@@ -1219,8 +1345,11 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
             "the root recorded for height {height} is not 32 bytes"
         ))
     })?);
-    let values: BTreeMap<Vec<u8>, Vec<u8>> =
-        scan_space(backend, VALUE_PREFIX).into_iter().collect();
+    let StoredValues {
+        values,
+        segments: value_segments,
+        old_keys: old_value_keys,
+    } = load_values(backend)?;
     let checkpoint = match backend.get(META_CHECKPOINT) {
         Some(bytes) => Some(read_height(&bytes, "the checkpoint height")?),
         None => None,
@@ -1230,6 +1359,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         root: Some(recorded),
         recorded: Some(last_block),
         values,
+        value_segments,
         ..Live::default()
     };
     // Per-node keys of the layouts before segments: read once, deleted by the
@@ -1310,8 +1440,8 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
             "the state's values at height {height} give root {actual} but {recorded} was recorded"
         )));
     }
-    if values_height.is_none() || !old_keys.is_empty() {
-        // A store that wrote values with every block, or tree nodes one per key:
+    if values_height.is_none() || !old_keys.is_empty() || !old_value_keys.is_empty() {
+        // A store that wrote values with every block, or values or tree nodes one per key:
         // checkpoint the state now, once, all its live nodes in one segment, before a
         // commit that no longer writes values moves the committed height past them.
         let mut checkpoint = live.take_full_checkpoint();
@@ -1321,7 +1451,11 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         let stale_segments = scan_space(backend, SEGMENT_PREFIX)
             .into_iter()
             .map(|(key, _)| prefixed(SEGMENT_PREFIX, &key));
-        checkpoint.deleted_keys = old_keys.into_iter().chain(stale_segments).collect();
+        checkpoint.deleted_keys = old_keys
+            .into_iter()
+            .chain(old_value_keys)
+            .chain(stale_segments)
+            .collect();
         backend.apply(checkpoint.batch(backend));
         backend.flush();
     }

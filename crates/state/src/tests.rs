@@ -481,7 +481,7 @@ fn a_store_whose_values_disagree_with_its_root_is_refused() {
             vec![(key, Some(b"forged".to_vec()))]
         }),
         ("an extra value", |_| {
-            vec![(b"vk/999".to_vec(), Some(b"x".to_vec()))]
+            vec![(b"k/999".to_vec(), Some(b"x".to_vec()))]
         }),
         ("a lost value", |key| vec![(key, None)]),
     ];
@@ -493,9 +493,12 @@ fn a_store_whose_values_disagree_with_its_root_is_refused() {
         // Height 8 is a checkpoint: the values in the store are the committed ones.
         commit_heights(&db, 0..=8);
         let (key, _) = db.committed_view().scan(b"k/", None, 1).remove(0);
-        let mut stored = b"v".to_vec();
-        stored.extend_from_slice(&key);
-        backend.apply(tampering(stored));
+        // The tampering is a value segment after every stored one: read last, it wins.
+        let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = tampering(key);
+        let mut segment = b"w".to_vec();
+        segment.extend_from_slice(&1_000u64.to_be_bytes());
+        segment.extend_from_slice(&0u32.to_be_bytes());
+        backend.apply(vec![(segment, Some(borsh::to_vec(&entries).unwrap()))]);
         backend.flush();
         match StateDb::open(backend.crash()) {
             Err(StateError::Corrupt { reason }) => {
@@ -504,6 +507,25 @@ fn a_store_whose_values_disagree_with_its_root_is_refused() {
             other => panic!("{what}: opened as {other:?}"),
         }
     }
+}
+
+/// The batch that makes a store written by this code (with values also written one
+/// key each, `value_records`) look like the layout before values moved into
+/// checkpoints: no values height, no value segments; then `more`.
+fn old_layout(backend: &MemoryBackend, more: Batch) -> Batch {
+    let mut batch: Batch = vec![(b"m/values".to_vec(), None)];
+    batch.extend(
+        backend
+            .range(
+                Bound::Included(vec![b'w']),
+                Bound::Excluded(vec![b'x']),
+                usize::MAX,
+            )
+            .into_iter()
+            .map(|(key, _)| (key, None)),
+    );
+    batch.extend(more);
+    batch
 }
 
 #[test]
@@ -535,11 +557,13 @@ fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
     let mut stray = vec![b't'];
     stray.extend_from_slice(&20u64.to_be_bytes());
     stray.extend_from_slice(&999u32.to_be_bytes());
-    backend.apply(vec![
-        (b"m/checkpoint".to_vec(), None),
-        (b"m/values".to_vec(), None),
-        (stray, Some(genesis_chunk)),
-    ]);
+    backend.apply(old_layout(
+        &backend,
+        vec![
+            (b"m/checkpoint".to_vec(), None),
+            (stray, Some(genesis_chunk)),
+        ],
+    ));
     backend.flush();
     let old_nodes = stored_nodes(&backend);
     let reopened = StateDb::open(backend.crash()).unwrap();
@@ -600,7 +624,7 @@ fn a_store_that_wrote_values_with_every_block_is_checkpointed_at_its_height() {
         backend.flush();
         roots.push(staged.root);
     }
-    backend.apply(vec![(b"m/values".to_vec(), None)]);
+    backend.apply(old_layout(&backend, Vec::new()));
     backend.flush();
     let reopened = StateDb::open(backend.crash())
         .unwrap()
@@ -620,6 +644,23 @@ fn a_store_that_wrote_values_with_every_block_is_checkpointed_at_its_height() {
     );
 }
 
+/// The value entries the store's value segments hold (every segment, live or not).
+fn stored_value_entries(backend: &MemoryBackend) -> usize {
+    backend
+        .range(
+            Bound::Included(vec![b'w']),
+            Bound::Excluded(vec![b'x']),
+            usize::MAX,
+        )
+        .iter()
+        .map(|(_, bytes)| {
+            borsh::from_slice::<Vec<(Vec<u8>, Option<Vec<u8>>)>>(bytes)
+                .unwrap()
+                .len()
+        })
+        .sum()
+}
+
 #[test]
 fn commits_write_no_values_and_checkpoints_write_them_once() {
     let backend = MemoryBackend::new();
@@ -627,31 +668,59 @@ fn commits_write_no_values_and_checkpoints_write_them_once() {
         .unwrap()
         .with_checkpoint_interval(8);
     commit_heights(&db, 0..=8);
-    let stored_values = |backend: &MemoryBackend| {
-        backend
-            .range(
-                Bound::Included(vec![b'v']),
-                Bound::Excluded(vec![b'w']),
-                usize::MAX,
-            )
-            .len()
-    };
-    let at_checkpoint = stored_values(&backend);
-    assert_eq!(
-        at_checkpoint,
-        db.committed_view().scan(b"", None, 1000).len()
-    );
+    let at_checkpoint = stored_value_entries(&backend);
+    assert!(at_checkpoint > 0);
     commit_heights(&db, 9..=15);
     assert_eq!(
-        stored_values(&backend),
+        stored_value_entries(&backend),
         at_checkpoint,
         "no value is written between checkpoints"
     );
+    // The next checkpoint writes each key changed since, once (a delta), or every
+    // value (a new base, which replaces what was stored).
+    let changed: std::collections::BTreeSet<Vec<u8>> = (9..=16)
+        .flat_map(|height| writes_for(height).changes.into_keys())
+        .collect();
     commit_heights(&db, 16..=16);
-    assert_eq!(
-        stored_values(&backend),
-        db.committed_view().scan(b"", None, 1000).len()
+    let live = db.committed_view().scan(b"", None, 1000).len();
+    let stored = stored_value_entries(&backend);
+    assert!(
+        stored == at_checkpoint + changed.len() || stored == live,
+        "stored {stored}: neither {at_checkpoint} + {} nor {live}",
+        changed.len()
     );
+}
+
+#[test]
+fn stored_values_stay_within_about_twice_the_live_ones_and_reopen_the_same() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(4);
+    let mut rebased = 0;
+    let mut previous = 0;
+    for height in (0..=1_024u64).step_by(4) {
+        let from = if height == 0 { 0 } else { height - 3 };
+        commit_heights(&db, from..=height);
+        let stored = stored_value_entries(&backend);
+        let live = db.committed_view().scan(b"", None, 10_000).len();
+        // A delta holds at most the keys of 4 blocks (5 changes each).
+        assert!(
+            stored <= 2 * live + 20,
+            "height {height}: {stored} stored, {live} live"
+        );
+        if stored < previous {
+            rebased += 1;
+        }
+        previous = stored;
+    }
+    assert!(rebased > 3, "the values were rebased {rebased} times");
+    let reopened = open_and_replay(backend, 4);
+    assert_eq!(
+        reopened.committed_view().scan(b"", None, 10_000),
+        db.committed_view().scan(b"", None, 10_000)
+    );
+    assert_eq!(reopened.committed_root(), db.committed_root());
 }
 
 #[test]

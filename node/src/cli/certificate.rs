@@ -570,14 +570,7 @@ mod tests {
             block: header.hash(),
             kind: VoteKind::Finalize,
         };
-        let votes: Vec<_> = signers
-            .iter()
-            .map(|name| {
-                let (member, _) = genesis.member_by_name(name).unwrap();
-                seisan_crypto::sign_vote(&Keypair::dev(name), &genesis.hash(), member, vote.clone())
-            })
-            .collect();
-        seisan_crypto::assemble_certificate(vote, &votes)
+        crate::node::test_support::dev_certificate(genesis, vote, signers)
     }
 
     fn transaction(genesis: &Genesis, nonce: u64) -> SignedTransaction {

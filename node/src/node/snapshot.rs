@@ -621,14 +621,7 @@ mod tests {
             block: block.hash(),
             kind,
         };
-        let votes: Vec<_> = signers
-            .iter()
-            .map(|name| {
-                let (member, _) = genesis.member_by_name(name).unwrap();
-                seisan_crypto::sign_vote(&Keypair::dev(name), &genesis.hash(), member, vote.clone())
-            })
-            .collect();
-        seisan_crypto::assemble_certificate(vote, &votes)
+        crate::node::test_support::dev_certificate(genesis, vote, signers)
     }
 
     fn offer(genesis: &Genesis) -> SnapshotOffer {

@@ -68,6 +68,23 @@ pub fn certificate(block: &Block) -> QuorumCertificate {
     }
 }
 
+/// `vote` certified by the dev keys of `signers` (genesis member names).
+pub fn dev_certificate(genesis: &Genesis, vote: Vote, signers: &[&str]) -> QuorumCertificate {
+    let votes: Vec<_> = signers
+        .iter()
+        .map(|name| {
+            let (member, _) = genesis.member_by_name(name).expect("a genesis member");
+            seisan_crypto::sign_vote(
+                &seisan_crypto::Keypair::dev(name),
+                &genesis.hash(),
+                member,
+                vote.clone(),
+            )
+        })
+        .collect();
+    seisan_crypto::assemble_certificate(vote, &votes)
+}
+
 /// A node's API context over a sled store in `dir` holding `genesis`' state, with a
 /// real transaction journal, not syncing; the gossip receiver is returned so admitted
 /// transactions can be gossiped.
