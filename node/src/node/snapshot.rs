@@ -584,7 +584,6 @@ impl Client<'_> {
 mod tests {
     use super::*;
     use crate::genesis_command::testnet_genesis;
-    use seisan_crypto::Keypair;
     use seisan_types::{BlockHeader, Hash, View, Vote};
 
     fn block(genesis: &Genesis) -> Block {
