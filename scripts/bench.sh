@@ -5,7 +5,8 @@
 #   BENCH_RATES      offered end-to-end rates, comma-separated (default 500,...,16000; the
 #                    ladder stops at the first step that saturates)
 #   BENCH_STEP_SECONDS  seconds per rate step (default 10)
-#   BENCH_RECOVERY_BLOCKS  chain length for the resync measurement (default 10000; 0 = skip)
+#   BENCH_RECOVERY_BLOCKS  chain length for the wiped-node measurement (default 100000, built
+#                    with `seisan dev-chain`; 0 = skip)
 #   BENCH_ONE_DOWN_ORDERS  orders timed one by one with a validator stopped (default 30; 0 = skip)
 #   BENCH_OUT        where the JSON lines go (default target/bench/results.jsonl)
 set -euo pipefail
@@ -24,6 +25,6 @@ echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 SEISAN_BIN="$PWD/$bin/seisan" "$bin/seisan-bench" e2e \
   --rates "${BENCH_RATES:-500,1000,2000,4000,8000,16000}" \
   --step-seconds "${BENCH_STEP_SECONDS:-10}" \
-  --recovery-blocks "${BENCH_RECOVERY_BLOCKS:-10000}" \
+  --recovery-blocks "${BENCH_RECOVERY_BLOCKS:-100000}" \
   --one-down-orders "${BENCH_ONE_DOWN_ORDERS:-30}" | tee -a "$out"
 "$bin/seisan-bench" summary <"$out"
