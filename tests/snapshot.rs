@@ -98,6 +98,10 @@ fn a_wiped_node_installs_a_certified_snapshot_and_refuses_a_lying_peers() {
             "{log}"
         );
     }
+    // Its peers, connected while it looked for a snapshot, are in its status.
+    let mut peers = status(&testnet.nodes[WIPED].url()).unwrap().peers;
+    peers.sort();
+    assert_eq!(peers, ["clearing-house", "exchange-b"]);
     // The same blocks and roots as its peers from the snapshot on, the same balances,
     // and no block before it: that history is at its peers, and the API says so.
     let tip = status(&testnet.nodes[WIPED].url()).unwrap().height;

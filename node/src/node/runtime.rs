@@ -612,6 +612,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         fence_marker: fenced.then_some(fence_marker),
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // The peers that connected while the node looked for a snapshot are shown too.
+    core.peers_changed();
     let arrivals = core.mempool.lock().expect("mempool lock").arrivals();
     loop {
         core.drain_inputs()?;
