@@ -489,7 +489,7 @@ impl Live {
         let mut stored = self.value_segments.values();
         let base = stored.next().copied();
         let deltas: usize = stored.sum();
-        if let Some(_base) = base.filter(|base| !rebase && deltas + delta <= *base) {
+        if base.is_some_and(|base| !rebase && deltas + delta <= base) {
             if !dirty.is_empty() {
                 *self.value_segments.entry(height).or_default() += delta;
             }
