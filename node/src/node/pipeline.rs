@@ -393,6 +393,12 @@ impl<B: Backend + Clone> Pipeline<B> {
         })
     }
 
+    /// The timestamp of a known parent (the tip or a staged block).
+    pub fn parent_timestamp(&self, parent: &Hash) -> Option<u64> {
+        self.parent_info(parent)
+            .map(|(_, _, timestamp_ms)| timestamp_ms)
+    }
+
     /// A read view of the state after `parent` (the tip or a staged block).
     pub fn view_at(&self, parent: &Hash) -> Option<seisan_state::StagedView> {
         let (stage_parent, _, _) = self.parent_info(parent)?;

@@ -40,6 +40,13 @@ use tracing::{debug, error, info, warn};
 /// How long a leader with an empty mempool waits before proposing an empty block, unless
 /// configured otherwise (`--empty-block-delay-ms`).
 pub const EMPTY_BLOCK_DELAY_MS: u64 = 500;
+/// How long after its parent block a leader with transactions waiting holds its
+/// proposal to gather more, unless configured otherwise (`--min-block-interval-ms`).
+/// Each block costs every node a fixed share of CPU and disk (its execution's fixed
+/// part, votes and certificate, the fsync and the block's records): at 500 offered
+/// orders/s, building at once made 40 blocks a second of 12 orders each, and a node
+/// spent about 1 ms of CPU per order (README, Performance).
+pub const MIN_BLOCK_INTERVAL_MS: u64 = 100;
 /// The most transactions one proposal takes (below the protocol's
 /// [`MAX_TXS_PER_BLOCK`]): every node executes and commits a block within one view, and
 /// on a loaded 2-core machine a full 8,192-transaction block takes longer than the view
@@ -265,7 +272,27 @@ struct PendingBuild {
     view: View,
     parent: Hash,
     ancestors: Vec<Block>,
+    /// When an empty block may be built (nothing waits).
     due_ms: u64,
+    /// Until when a block that would not be full waits for more transactions.
+    gather_until_ms: u64,
+}
+
+impl PendingBuild {
+    /// When the loop should look at this proposal again, with `waiting` transactions.
+    fn wake_ms(&self, waiting: usize) -> u64 {
+        if waiting == 0 {
+            self.due_ms
+        } else {
+            self.gather_until_ms
+        }
+    }
+
+    /// Whether to build now: a full block at once, a block with transactions once the
+    /// gathering time is over, an empty one once its delay is.
+    fn ready(&self, now: u64, waiting: usize) -> bool {
+        waiting >= MAX_PROPOSAL_TXS || now >= self.wake_ms(waiting)
+    }
 }
 
 struct Core {
@@ -294,6 +321,8 @@ struct Core {
     metrics: Arc<Metrics>,
     commit_lock: Arc<RwLock<()>>,
     empty_block_delay_ms: u64,
+    /// A leader's gathering time after the parent block ([`MIN_BLOCK_INTERVAL_MS`]).
+    min_block_interval_ms: u64,
     /// An idle chain's heartbeat ([`super::idle`]).
     idle_block_interval_ms: u64,
     /// Where business days end: the first block of a new day makes the core record
@@ -594,6 +623,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         metrics,
         commit_lock,
         empty_block_delay_ms: config.empty_block_delay_ms,
+        min_block_interval_ms: config.min_block_interval_ms,
         idle_block_interval_ms: config.idle_block_interval_ms,
         day_cutoff: config.day_cutoff,
         watch: LivenessWatch {
@@ -627,10 +657,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         let sleep_ms = core
             .timer_ms
             .map_or(60_000, |deadline| deadline.saturating_sub(now_ms()));
-        let build_due_ms = core
-            .pending_build
-            .as_ref()
-            .map_or(60_000, |pending| pending.due_ms.saturating_sub(now_ms()));
+        let build_due_ms = core.pending_build.as_ref().map_or(60_000, |pending| {
+            let waiting = core.mempool.lock().expect("mempool lock").len();
+            pending.wake_ms(waiting).saturating_sub(now_ms())
+        });
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
@@ -643,8 +673,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 core.timer_ms = None;
                 core.inputs.push_back(Input::Tick);
             }
-            // A pending proposal is built by the next turn of the loop: when a
-            // transaction arrives, or when its empty-block delay is over.
+            // A pending proposal is looked at again by the next turn of the loop: when a
+            // transaction arrives (a full block is built at once), or when its gathering
+            // time or empty-block delay is over.
             _ = arrivals.notified(), if core.pending_build.is_some() => {}
             _ = tokio::time::sleep(Duration::from_millis(build_due_ms)), if core.pending_build.is_some() => {}
         }
@@ -993,13 +1024,21 @@ impl Core {
                     parent,
                     ancestors,
                 } => {
-                    let due_ms = now_ms() + self.empty_block_delay_ms;
+                    let now = now_ms();
+                    // Counted from the parent's timestamp (another node's clock, so
+                    // never more than one interval from now).
+                    let gather_until_ms = self
+                        .pipeline
+                        .parent_timestamp(&parent)
+                        .map_or(now, |parent_ms| parent_ms + self.min_block_interval_ms)
+                        .min(now + self.min_block_interval_ms);
                     self.pending_build = Some(PendingBuild {
                         epoch,
                         view,
                         parent,
                         ancestors,
-                        due_ms,
+                        due_ms: now + self.empty_block_delay_ms,
+                        gather_until_ms,
                     });
                     self.try_build()?;
                 }
@@ -1122,8 +1161,8 @@ impl Core {
             // timed out); the engine asks again when this node leads.
             return Ok(());
         }
-        let has_transactions = !self.mempool.lock().expect("mempool lock").is_empty();
-        if !has_transactions && now_ms() < pending.due_ms {
+        let waiting = self.mempool.lock().expect("mempool lock").len();
+        if !pending.ready(now_ms(), waiting) {
             self.pending_build = Some(pending);
             return Ok(());
         }
@@ -1597,5 +1636,36 @@ impl Core {
         if let Err(error) = self.network.respond(request.id, response.encode()).await {
             debug!(%error, "fetch response not sent");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(due_ms: u64, gather_until_ms: u64) -> PendingBuild {
+        PendingBuild {
+            epoch: Epoch(0),
+            view: View(1),
+            parent: Hash([0; 32]),
+            ancestors: Vec::new(),
+            due_ms,
+            gather_until_ms,
+        }
+    }
+
+    #[test]
+    fn a_leader_gathers_transactions_until_the_interval_is_over_unless_the_block_is_full() {
+        let pending = pending(1_500, 1_100);
+        // Transactions wait: held until the gathering time, then built.
+        assert!(!pending.ready(1_050, 10));
+        assert_eq!(pending.wake_ms(10), 1_100);
+        assert!(pending.ready(1_100, 10));
+        // A full block's worth is built at once.
+        assert!(pending.ready(1_050, MAX_PROPOSAL_TXS));
+        // Nothing waits: only the empty-block delay counts, not the gathering time.
+        assert!(!pending.ready(1_200, 0));
+        assert_eq!(pending.wake_ms(0), 1_500);
+        assert!(pending.ready(1_500, 0));
     }
 }
