@@ -279,6 +279,15 @@ struct PendingBuild {
 }
 
 impl PendingBuild {
+    /// Until when a leader asked at `now` gathers transactions on a parent built at
+    /// `parent_ms` (another node's clock: never more than one interval from now). A
+    /// parent older than the interval (a quiet chain) gives `now`: build at once.
+    fn gather_until(now: u64, parent_ms: Option<u64>, interval_ms: u64) -> u64 {
+        parent_ms
+            .map_or(now, |parent_ms| parent_ms + interval_ms)
+            .min(now + interval_ms)
+    }
+
     /// When the loop should look at this proposal again, with `waiting` transactions.
     fn wake_ms(&self, waiting: usize) -> u64 {
         if waiting == 0 {
@@ -1025,13 +1034,11 @@ impl Core {
                     ancestors,
                 } => {
                     let now = now_ms();
-                    // Counted from the parent's timestamp (another node's clock, so
-                    // never more than one interval from now).
-                    let gather_until_ms = self
-                        .pipeline
-                        .parent_timestamp(&parent)
-                        .map_or(now, |parent_ms| parent_ms + self.min_block_interval_ms)
-                        .min(now + self.min_block_interval_ms);
+                    let gather_until_ms = PendingBuild::gather_until(
+                        now,
+                        self.pipeline.parent_timestamp(&parent),
+                        self.min_block_interval_ms,
+                    );
                     self.pending_build = Some(PendingBuild {
                         epoch,
                         view,
@@ -1667,5 +1674,28 @@ mod tests {
         assert!(!pending.ready(1_200, 0));
         assert_eq!(pending.wake_ms(0), 1_500);
         assert!(pending.ready(1_500, 0));
+    }
+
+    #[test]
+    fn gathering_counts_from_the_parent_block_and_never_past_one_interval_from_now() {
+        // A busy chain: the parent was built 30 ms ago, so 70 ms more.
+        assert_eq!(
+            PendingBuild::gather_until(10_030, Some(10_000), 100),
+            10_100
+        );
+        // A quiet chain: the parent is older than the interval, so at once.
+        assert!(pending(
+            20_000,
+            PendingBuild::gather_until(15_000, Some(10_000), 100)
+        )
+        .ready(15_000, 1));
+        // A parent stamped ahead of this node's clock holds at most one interval.
+        assert_eq!(
+            PendingBuild::gather_until(10_000, Some(10_400), 100),
+            10_100
+        );
+        // Unknown parent: at once; 0 turns gathering off.
+        assert_eq!(PendingBuild::gather_until(10_000, None, 100), 10_000);
+        assert_eq!(PendingBuild::gather_until(10_030, Some(10_000), 0), 10_000);
     }
 }
