@@ -21,6 +21,7 @@ mkdir -p "$(dirname "$out")"
 echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
 "$bin/seisan-bench" ceilings | tee -a "$out"
 "$bin/seisan-bench" execution | tee -a "$out"
+"$bin/seisan-bench" tree-candidates | grep '"tree_' | tee -a "$out"
 "$bin/seisan-bench" netting | tee -a "$out"
 SEISAN_BIN="$PWD/$bin/seisan" "$bin/seisan-bench" e2e \
   --rates "${BENCH_RATES:-500,1000,2000,4000,8000,16000}" \

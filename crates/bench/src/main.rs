@@ -12,6 +12,8 @@
 //!   per transaction; then the time for a wiped node to be back at the tip of a long
 //!   chain (built with `seisan dev-chain`).
 
+mod candidates;
+
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use seisan_api::v1;
@@ -50,6 +52,14 @@ enum Command {
         /// Blocks to execute: more than two checkpoint intervals (64 blocks), so the
         /// figures include the state's checkpoints, which are its only writes of values
         /// and tree nodes.
+        #[arg(long, default_value_t = 160)]
+        blocks: usize,
+        #[arg(long, default_value_t = 500)]
+        orders_per_block: usize,
+    },
+    /// Authenticated-state candidates timed on the execution benchmark's write sets
+    /// (jmt key by key, jmt batched as the state stages, an operation log).
+    TreeCandidates {
         #[arg(long, default_value_t = 160)]
         blocks: usize,
         #[arg(long, default_value_t = 500)]
@@ -94,10 +104,23 @@ fn main() -> anyhow::Result<()> {
             blocks,
             orders_per_block,
         } => {
-            execution("memory", MemoryBackend::new(), blocks, orders_per_block);
+            execution(
+                "memory",
+                MemoryBackend::new(),
+                blocks,
+                orders_per_block,
+                None,
+            );
             let dir = tempfile::tempdir()?;
             let sled = SledBackend::open(&dir.path().join("state")).context("opening sled")?;
-            execution("sled", sled, blocks, orders_per_block);
+            execution("sled", sled, blocks, orders_per_block, None);
+            Ok(())
+        }
+        Command::TreeCandidates {
+            blocks,
+            orders_per_block,
+        } => {
+            tree_candidates(blocks, orders_per_block);
             Ok(())
         }
         Command::Netting { trades, members } => {
@@ -213,8 +236,15 @@ fn ceilings(duration: Duration) -> anyhow::Result<()> {
 }
 
 /// Applies `blocks` blocks of `orders_per_block` crossing orders (sell, buy, sell, ...)
-/// on one core: execution, staging (Merkle root) and a durable commit per block.
-fn execution<B: Backend + Clone>(label: &str, backend: B, blocks: usize, orders_per_block: usize) {
+/// on one core: execution, staging (Merkle root) and a durable commit per block. With
+/// `capture`, keeps each block's write set; returns the time spent staging.
+fn execution<B: Backend + Clone>(
+    label: &str,
+    backend: B,
+    blocks: usize,
+    orders_per_block: usize,
+    mut capture: Option<&mut Vec<seisan_types::state::WriteSet>>,
+) -> Duration {
     assert!(
         orders_per_block.is_multiple_of(2),
         "orders come in crossing pairs"
@@ -241,6 +271,7 @@ fn execution<B: Backend + Clone>(label: &str, backend: B, blocks: usize, orders_
         prepared.push(block);
     }
     let mut execute_time = Duration::ZERO;
+    let mut stage_time = Duration::ZERO;
     let mut fills = 0usize;
     let mut state_writes = 0usize;
     let mut tree_nodes = 0usize;
@@ -264,9 +295,14 @@ fn execution<B: Backend + Clone>(label: &str, backend: B, blocks: usize, orders_
                 .filter(|event| matches!(event, Event::Fill { .. }))
                 .count();
         }
+        if let Some(capture) = capture.as_mut() {
+            capture.push(outcome.writes.clone());
+        }
+        let staging = Instant::now();
         let staged = db
             .stage(StageParent::Committed, outcome.writes)
             .expect("block stages");
+        stage_time += staging.elapsed();
         state_writes += staged.writes.len();
         tree_nodes += staged.node_count();
         db.commit(&staged, Vec::new()).expect("block commits");
@@ -292,6 +328,48 @@ fn execution<B: Backend + Clone>(label: &str, backend: B, blocks: usize, orders_
         (orders as f64 / total.as_secs_f64()).round(),
         "orders/s",
         format!("{conditions}; apply_block + stage (Merkle root) + commit (flush)"),
+    );
+    stage_time
+}
+
+/// Times each authenticated-state candidate ([`candidates`]) on the write sets of the
+/// execution benchmark's blocks, in microseconds per written key.
+fn tree_candidates(blocks: usize, orders_per_block: usize) {
+    let mut writes = Vec::with_capacity(blocks);
+    let batched = execution(
+        "memory",
+        MemoryBackend::new(),
+        blocks,
+        orders_per_block,
+        Some(&mut writes),
+    );
+    let updates = candidates::updates(&writes) as f64;
+    let conditions = format!(
+        "{blocks} blocks x {orders_per_block} crossing orders (seisan-bench execution's),          {updates} written keys, one core, in memory"
+    );
+    let per_key =
+        |elapsed: Duration| (elapsed.as_secs_f64() * 1e6 / updates * 100.0).round() / 100.0;
+    Measurement::print(
+        "tree_jmt_key_by_key",
+        per_key(candidates::jmt_key_by_key(&writes)),
+        "us/key",
+        format!("{conditions}; jmt 0.12 put_value_set, one version per block"),
+    );
+    Measurement::print(
+        "tree_jmt_batched",
+        per_key(batched),
+        "us/key",
+        format!("{conditions}; StateDb::stage: deletions key by key, then jmt's batch insert"),
+    );
+    let (elapsed, appended) = candidates::operation_log(&writes);
+    Measurement::print(
+        "tree_operation_log",
+        per_key(elapsed),
+        "us/key",
+        format!(
+            "{conditions}; append-only operation log with an active bitmap and next-key links              (a cost model, no proofs served), {:.2} operations appended per written key",
+            appended as f64 / updates
+        ),
     );
 }
 
