@@ -44,7 +44,7 @@ pub const EMPTY_BLOCK_DELAY_MS: u64 = 500;
 /// proposal to gather more, unless configured otherwise (`--min-block-interval-ms`).
 /// Each block costs every node a fixed share of CPU and disk (its execution's fixed
 /// part, votes and certificate, the fsync and the block's records): at 500 offered
-/// orders/s, building at once made 40 blocks a second of 12 orders each, and a node
+/// orders/s, building at once made 40-50 blocks a second of 10-12 orders each, and a node
 /// spent about 1 ms of CPU per order (README, Performance).
 pub const MIN_BLOCK_INTERVAL_MS: u64 = 100;
 /// The most transactions one proposal takes (below the protocol's
