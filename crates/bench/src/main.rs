@@ -345,7 +345,8 @@ fn tree_candidates(blocks: usize, orders_per_block: usize) {
     );
     let updates = candidates::updates(&writes) as f64;
     let conditions = format!(
-        "{blocks} blocks x {orders_per_block} crossing orders (seisan-bench execution's),          {updates} written keys, one core, in memory"
+        "{blocks} blocks x {orders_per_block} crossing orders (seisan-bench execution's), \
+         {updates} written keys, one core, in memory"
     );
     let per_key =
         |elapsed: Duration| (elapsed.as_secs_f64() * 1e6 / updates * 100.0).round() / 100.0;
@@ -367,7 +368,8 @@ fn tree_candidates(blocks: usize, orders_per_block: usize) {
         per_key(elapsed),
         "us/key",
         format!(
-            "{conditions}; append-only operation log with an active bitmap and next-key links              (a cost model, no proofs served), {:.2} operations appended per written key",
+            "{conditions}; append-only operation log with an active bitmap and next-key links \
+             (a cost model, no proofs served), {:.2} operations appended per written key",
             appended as f64 / updates
         ),
     );

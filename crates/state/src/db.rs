@@ -1164,10 +1164,12 @@ type PutOutcome = (
 /// Writes one block's changes into the tree at `version`, computing each touched node's
 /// hash once: the deletions key by key (jmt's `put_value_set`, which alone can remove
 /// leaves), then every insert and update together with jmt's batch insert, which builds
-/// each touched node once for the whole set instead of once per key on its path (2-4
-/// times fewer hashes on our workload: ARCHITECTURE.md, State). The tree's shape
-/// depends only on its keys, so the root and the nodes are those the key-by-key insert
-/// gives (`tests::batched_puts_give_the_key_by_key_tree`).
+/// each touched node once for the whole set instead of once per key on its path
+/// (`seisan-bench tree-candidates`; ARCHITECTURE.md, State). The tree's shape depends
+/// only on its keys, so the root is the one the key-by-key insert gives; a node's key
+/// may differ (the batch insert re-writes at this version an unchanged leaf it moves),
+/// its hash does not (`put_changes_tests::batched_puts_give_the_key_by_key_tree`).
+/// Version 0 (genesis) takes one key-by-key pass, as before.
 fn put_changes(
     tree: &LayeredTree<'_>,
     changes: Vec<(KeyHash, Option<OwnedValue>)>,
