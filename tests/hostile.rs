@@ -281,9 +281,12 @@ fn status_of_all(testnet: &Testnet) -> u64 {
 
 /// A byzantine `exchange-b` (its node stopped, its genesis key in a bare network peer)
 /// signs two conflicting notarize votes per view: every honest node must store the
-/// evidence and serve it at `/v1/evidence`. Then it floods invalid consensus gossip:
-/// the honest nodes must keep finalizing (the invalid messages are rejected and the
-/// peer throttled).
+/// evidence and serve it at `/v1/evidence`. Then it gossips one batch of transactions
+/// holding a well-signed transaction of its own and one it claims is exchange-a's: each
+/// honest node's admission task (off the core loop) must keep the first, which is
+/// finalized though no API ever saw it, and never the forgery. Then it floods invalid
+/// consensus and transaction gossip: the honest nodes must keep finalizing (the invalid
+/// messages are rejected and the peer throttled).
 #[test]
 fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
     use seisan_network::{NetworkConfig, Topic};
@@ -300,6 +303,11 @@ fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
     let address = member.p2p_address.clone().expect("validator address");
     let keypair = seisan_crypto::Keypair::dev("exchange-b");
     let honest: Vec<String> = testnet.nodes[..2].iter().map(|node| node.url()).collect();
+    // exchange-b's first transaction of its member lane, and exchange-a's first re-signed
+    // with exchange-b's key.
+    let gossiped = sign(&genesis, "exchange-b", 1, allocate(1));
+    let mut forged = sign(&genesis, "exchange-a", 1, allocate(2));
+    forged.signature = keypair.sign_digest(&forged.tx.signing_digest(&genesis.hash()));
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -364,6 +372,11 @@ fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         }
+        let batch = seisan_types::codec::encode(&vec![gossiped.clone(), forged.clone()]);
+        network
+            .publish(Topic::Transactions, batch)
+            .await
+            .expect("the transaction batch is published");
         // Now flood garbage (and oversized-for-a-vote junk) on both topics.
         for round in 0..400u32 {
             let junk = vec![(round % 251) as u8; 64 + (round as usize % 7) * 1000];
@@ -372,6 +385,15 @@ fn double_signer_leaves_evidence_and_a_flooder_does_not_stop_finality() {
         }
         network.shutdown().await;
     });
+    for url in &honest {
+        wait_until(PATIENCE, || {
+            let (code, body) = get(&format!("{url}/v1/transactions/{}", gossiped.id()))?;
+            Ok(code == 200 && body["status"] == "finalized")
+        })
+        .unwrap_or_else(|error| panic!("{url} never finalized the gossiped transaction: {error}"));
+        let (code, body) = get(&format!("{url}/v1/transactions/{}", forged.id())).expect("status");
+        assert_eq!(code, 404, "{url} kept the forged transaction: {body}");
+    }
     // The two honest nodes (a quorum of two) still finalize blocks.
     let height_now = status(&honest[0]).expect("status").height;
     testnet

@@ -18,6 +18,7 @@ use seisan_types::clearing::{
     CycleStatus, Order, OrderId, ReportEntry, Rfq, RfqId, SettlementReport, TopUpId, TopUpRequest,
     Trade, TradeId,
 };
+use seisan_types::hash::Hash;
 use seisan_types::membership::MemberStatus;
 use seisan_types::receipt::{Event, Receipt, TxOutcome};
 use seisan_types::state::{StateView, WriteSet};
@@ -306,13 +307,23 @@ impl<'a> Ledger<'a> {
     /// advanced so the signed transaction cannot be replayed into a later block where
     /// it might succeed without the member meaning it to.
     pub fn apply_transaction(&mut self, signed: &SignedTransaction) -> &Receipt {
+        self.apply_identified_transaction(signed, signed.id())
+    }
+
+    /// [`Ledger::apply_transaction`] with the transaction's id already computed.
+    pub fn apply_identified_transaction(
+        &mut self,
+        signed: &SignedTransaction,
+        id: Hash,
+    ) -> &Receipt {
+        debug_assert_eq!(id, signed.id(), "the id is the transaction's");
         assert!(
             self.receipts.len() < MAX_RECEIPTS_PER_BLOCK,
             "more transactions than a block may hold"
         );
         let tx = &signed.tx;
         let mut receipt = Receipt {
-            tx_id: signed.id(),
+            tx_id: id,
             member: tx.member,
             nonce: tx.nonce,
             kind: tx.body.kind_name().to_string(),

@@ -56,6 +56,7 @@ pub use consortium::Consortium;
 pub use error::ContractError;
 pub use ledger::{BlockContext, BlockOutcome, Ledger, Meta};
 
+use seisan_types::hash::Hash;
 use seisan_types::state::{MapView, StateView, WriteSet};
 use seisan_types::tx::SignedTransaction;
 use seisan_types::Genesis;
@@ -86,9 +87,24 @@ pub fn apply_block(
     ctx: &BlockContext,
     txs: &[SignedTransaction],
 ) -> BlockOutcome {
+    let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
+    apply_identified_block(view, genesis, ctx, txs, &ids)
+}
+
+/// [`apply_block`] with each transaction's id already computed (`ids[i]` is
+/// `txs[i].id()`): the node hashes a block's transactions once for its root check, its
+/// execution and its transaction index.
+pub fn apply_identified_block(
+    view: &dyn StateView,
+    genesis: &Genesis,
+    ctx: &BlockContext,
+    txs: &[SignedTransaction],
+    ids: &[Hash],
+) -> BlockOutcome {
+    assert_eq!(ids.len(), txs.len(), "one id per transaction");
     let mut ledger = Ledger::new(view, genesis, *ctx);
-    for signed in txs {
-        ledger.apply_transaction(signed);
+    for (signed, id) in txs.iter().zip(ids) {
+        ledger.apply_identified_transaction(signed, *id);
     }
     let outcome = ledger.finish();
     assert_eq!(outcome.receipts.len(), txs.len());

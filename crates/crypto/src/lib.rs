@@ -114,13 +114,60 @@ fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
     Ok(verifying)
 }
 
+/// Decompressed verification keys by their encoding, so that a member's key is
+/// decompressed (a square root in the field) once, not for every signature it made:
+/// decompressing the keys of every batch was about 3% of a loaded node's samples
+/// (issue 18). A pure memo: a key's decompression never changes, so an entry is never
+/// wrong, only unused once its member rotates it away. Callers look up the keys of their
+/// consortium's members, which bounds it; past [`KeyCache::MAX_KEYS`] it starts afresh.
+/// Keys that do not decompress or are weak are not kept (their error is found again).
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: std::sync::RwLock<std::collections::HashMap<PublicKey, VerifyingKey>>,
+}
+
+impl KeyCache {
+    /// Entries kept at most (a consortium has far fewer members).
+    pub const MAX_KEYS: usize = 4096;
+
+    fn verifying_key(&self, key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
+        if let Some(verifying) = self.keys.read().expect("key cache lock").get(key) {
+            return Ok(*verifying);
+        }
+        let verifying = verifying_key(key)?;
+        let mut keys = self.keys.write().expect("key cache lock");
+        if keys.len() >= Self::MAX_KEYS {
+            keys.clear();
+        }
+        keys.insert(*key, verifying);
+        Ok(verifying)
+    }
+
+    /// How many keys are kept.
+    pub fn len(&self) -> usize {
+        self.keys.read().expect("key cache lock").len()
+    }
+
+    /// Whether no key is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Checks one signature over a digest with `verify_strict`.
 pub fn verify_digest(
     key: &PublicKey,
     digest: &Hash,
     signature: &Signature,
 ) -> Result<(), SignatureError> {
-    let verifying = verifying_key(key)?;
+    verify_digest_with(&verifying_key(key)?, digest, signature)
+}
+
+fn verify_digest_with(
+    verifying: &VerifyingKey,
+    digest: &Hash,
+    signature: &Signature,
+) -> Result<(), SignatureError> {
     let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
     verifying
         .verify_strict(&digest.0, &signature)
@@ -131,23 +178,33 @@ pub fn verify_digest(
 /// that verifies as a whole is accepted in one multi-scalar multiplication; otherwise
 /// every item is checked on its own.
 pub fn verify_batch(items: &[(PublicKey, Hash, Signature)]) -> Vec<Result<(), SignatureError>> {
-    if items.len() >= 2 {
-        let keys: Result<Vec<VerifyingKey>, SignatureError> =
-            items.iter().map(|(key, _, _)| verifying_key(key)).collect();
-        if let Ok(keys) = keys {
-            let messages: Vec<&[u8]> = items.iter().map(|(_, digest, _)| &digest.0[..]).collect();
-            let signatures: Vec<ed25519_dalek::Signature> = items
-                .iter()
-                .map(|(_, _, sig)| ed25519_dalek::Signature::from_bytes(&sig.0))
-                .collect();
-            if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
-                return vec![Ok(()); items.len()];
-            }
+    verify_batch_with(&KeyCache::default(), items)
+}
+
+/// [`verify_batch`] with the keys decompressed through `cache`.
+pub fn verify_batch_with(
+    cache: &KeyCache,
+    items: &[(PublicKey, Hash, Signature)],
+) -> Vec<Result<(), SignatureError>> {
+    let keys: Vec<Result<VerifyingKey, SignatureError>> = items
+        .iter()
+        .map(|(key, _, _)| cache.verifying_key(key))
+        .collect();
+    if items.len() >= 2 && keys.iter().all(Result::is_ok) {
+        let verifying: Vec<VerifyingKey> = keys.iter().flatten().copied().collect();
+        let messages: Vec<&[u8]> = items.iter().map(|(_, digest, _)| &digest.0[..]).collect();
+        let signatures: Vec<ed25519_dalek::Signature> = items
+            .iter()
+            .map(|(_, _, sig)| ed25519_dalek::Signature::from_bytes(&sig.0))
+            .collect();
+        if ed25519_dalek::verify_batch(&messages, &signatures, &verifying).is_ok() {
+            return vec![Ok(()); items.len()];
         }
     }
     items
         .iter()
-        .map(|(key, digest, signature)| verify_digest(key, digest, signature))
+        .zip(keys)
+        .map(|((_, digest, signature), key)| verify_digest_with(&key?, digest, signature))
         .collect()
 }
 

@@ -146,6 +146,40 @@ fn batch_verification_pinpoints_the_bad_item() {
     }
 }
 
+#[test]
+fn a_key_cache_gives_the_uncached_results_and_keeps_only_good_keys() {
+    let keys: Vec<Keypair> = (0..3)
+        .map(|i| Keypair::dev(&format!("cache-{i}")))
+        .collect();
+    let mut items: Vec<(PublicKey, Hash, Signature)> = (0..12u32)
+        .map(|i| {
+            let key = &keys[i as usize % keys.len()];
+            let digest = Hash::tagged(b"SEISAN_TEST_DIGEST_V1", &[&i.to_be_bytes()]);
+            (key.public_key(), digest, key.sign_digest(&digest))
+        })
+        .collect();
+    let cache = KeyCache::default();
+    assert!(verify_batch_with(&cache, &items).iter().all(Result::is_ok));
+    assert_eq!(cache.len(), 3, "each key decompressed once");
+    // A bad signature, a key that is no curve point and a weak (small-order) key: the
+    // cached run answers item by item as the uncached one, and keeps neither bad key.
+    items[4].2 .0[0] ^= 1;
+    let not_a_point = (0u8..=255)
+        .map(|first| PublicKey([first; 32]))
+        .find(|key| ed25519_dalek::VerifyingKey::from_bytes(&key.0).is_err())
+        .expect("some 32-byte string is not a point");
+    items[7].0 = not_a_point;
+    items[9].0 = PublicKey([0; 32]); // y = 0: a point of order 4
+    let uncached = verify_batch(&items);
+    assert_eq!(verify_batch_with(&cache, &items), uncached);
+    assert_eq!(uncached[4], Err(SignatureError::Invalid));
+    assert_eq!(uncached[7], Err(SignatureError::InvalidKey));
+    assert_eq!(uncached[9], Err(SignatureError::WeakKey));
+    let good = uncached.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(good, 9);
+    assert_eq!(cache.len(), 3, "no bad key kept");
+}
+
 fn vote(kind: VoteKind) -> Vote {
     Vote {
         chain_id: ChainId("seisan-dev-testnet".into()),

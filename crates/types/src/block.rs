@@ -70,8 +70,18 @@ impl Block {
 
     /// The Merkle root of the given transactions' ids.
     pub fn compute_txs_root(txs: &[SignedTransaction]) -> Hash {
-        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
-        Hash::merkle_root(tags::SEISAN_BLOCK_TXS_V1, &ids)
+        Block::txs_root_of(&txs.iter().map(SignedTransaction::id).collect::<Vec<_>>())
+    }
+
+    /// The Merkle root of transaction ids already computed ([`Block::tx_ids`]).
+    pub fn txs_root_of(ids: &[Hash]) -> Hash {
+        Hash::merkle_root(tags::SEISAN_BLOCK_TXS_V1, ids)
+    }
+
+    /// Each transaction's id, in block order: what a node hashes once per block and
+    /// hands to the root check, execution and the transaction index.
+    pub fn tx_ids(&self) -> Vec<Hash> {
+        self.txs.iter().map(SignedTransaction::id).collect()
     }
 
     /// Whether the header's transactions root matches the body.

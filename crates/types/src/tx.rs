@@ -240,7 +240,13 @@ pub struct SignedTransaction {
 impl SignedTransaction {
     /// The transaction's identifier: a hash of its whole canonical encoding.
     pub fn id(&self) -> Hash {
-        Hash::tagged(tags::SEISAN_TX_ID_V1, &[&codec::encode(self)])
+        self.id_and_size().0
+    }
+
+    /// The id and the length of the canonical encoding, from one encoding.
+    pub fn id_and_size(&self) -> (Hash, usize) {
+        let bytes = codec::encode(self);
+        (Hash::tagged(tags::SEISAN_TX_ID_V1, &[&bytes]), bytes.len())
     }
 
     /// Decodes a signed transaction from untrusted bytes.

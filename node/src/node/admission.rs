@@ -191,22 +191,25 @@ fn admit_each<B: Backend + Clone>(
     source: Source,
     limiter: Option<&RateLimiter>,
 ) -> Vec<(SignedTransaction, Hash, Result<(), AdmissionError>)> {
-    let sizes: Vec<usize> = transactions
+    // Hashed before the mempool lock is taken, from one encoding each.
+    let identified: Vec<(Hash, usize)> = transactions
         .iter()
-        .map(|tx| codec::encode(tx).len())
+        .map(SignedTransaction::id_and_size)
         .collect();
     // Members and keys as of the committed state: an added member's key verifies from
     // its activation, a rotated-away key or a removed member's never again.
+    let keys = config.keys();
     let config = config.get(db);
-    let verified = verify_transactions_in(domain, &config.membership, &transactions);
+    let verified = verify_transactions_in(domain, &config.membership, keys, &transactions);
     let mut outcomes = Vec::with_capacity(transactions.len());
     let mut pool = mempool.lock().expect("mempool lock");
     // Read under the mempool lock: a block's nonces are committed before the mempool
     // drops its transactions, so a transaction either sees the block's nonces here or
     // is dropped with the block's transactions afterwards, never neither.
     let view = db.committed_view();
-    for ((transaction, size), verification) in transactions.into_iter().zip(sizes).zip(verified) {
-        let id = transaction.id();
+    for ((transaction, (id, size)), verification) in
+        transactions.into_iter().zip(identified).zip(verified)
+    {
         let result = if size > MAX_TRANSACTION_BYTES {
             Err(AdmissionError::TooLarge { size })
         } else if let Err(error) = verification {
@@ -258,11 +261,12 @@ fn admit_each<B: Backend + Clone>(
 
 /// Checks chain id, member and signature of each transaction against `membership` (the
 /// committed state's): a removed member is refused as such, a member's current key is
-/// the only one that verifies. Signatures are batch-verified; call from a blocking
-/// context.
+/// the only one that verifies. Signatures are batch-verified, the keys decompressed
+/// through `keys`; call from a blocking context.
 pub fn verify_transactions_in(
     domain: &ChainDomain,
     membership: &Membership,
+    keys: &seisan_crypto::KeyCache,
     transactions: &[SignedTransaction],
 ) -> Vec<Result<(), AdmissionError>> {
     let mut results = Vec::with_capacity(transactions.len());
@@ -296,7 +300,7 @@ pub fn verify_transactions_in(
         };
         results.push(result);
     }
-    for (outcome, index) in seisan_crypto::verify_batch(&batch)
+    for (outcome, index) in seisan_crypto::verify_batch_with(keys, &batch)
         .into_iter()
         .zip(batch_index)
     {
@@ -650,9 +654,14 @@ mod tests {
         let mut membership = Membership::from_genesis(&genesis);
         let signed = allocation(&genesis, 1, 10);
         let code = |membership: &Membership| {
-            verify_transactions_in(&genesis.domain(), membership, std::slice::from_ref(&signed))
-                .remove(0)
-                .map_err(|error| error.code())
+            verify_transactions_in(
+                &genesis.domain(),
+                membership,
+                &seisan_crypto::KeyCache::default(),
+                std::slice::from_ref(&signed),
+            )
+            .remove(0)
+            .map_err(|error| error.code())
         };
         assert_eq!(code(&membership), Ok(()));
         // exchange-a's key is rotated: its old key no longer signs for it.

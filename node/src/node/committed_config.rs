@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 /// The configuration last decoded, with the committed height it was read at.
 type Memo = Option<(Option<Height>, Arc<Consortium>)>;
 
-/// A handle on the memo; clones share it.
+/// A handle on the memo; clones share it, and the members' decompressed keys.
 #[derive(Clone, Debug)]
 pub struct CommittedConfig {
     genesis: Arc<Genesis>,
     memo: Arc<Mutex<Memo>>,
+    keys: Arc<seisan_crypto::KeyCache>,
 }
 
 impl CommittedConfig {
@@ -24,7 +25,15 @@ impl CommittedConfig {
         CommittedConfig {
             genesis,
             memo: Arc::default(),
+            keys: Arc::default(),
         }
+    }
+
+    /// Members' keys, each decompressed once for every signature admission checks.
+    /// Which key is a member's is read from [`CommittedConfig::get`]'s membership; this
+    /// only memoizes the decompression.
+    pub fn keys(&self) -> &seisan_crypto::KeyCache {
+        &self.keys
     }
 
     /// The configuration at `db`'s committed height (the genesis one before any state).

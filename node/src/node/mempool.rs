@@ -129,6 +129,15 @@ impl Mempool {
     ) -> Nonce {
         let first = committed_nonce.map_or(1, |last| last.0 + 1);
         let run = self.members.get(&(member, lane)).map_or(0, |queue| {
+            // The usual queue, a run starting at `first` with no hole, is answered
+            // without walking it (nonces are distinct, so its ends and length tell).
+            if let (Some((low, _)), Some((high, _))) =
+                (queue.first_key_value(), queue.last_key_value())
+            {
+                if low.0 == first && high.0 - low.0 + 1 == queue.len() as u64 {
+                    return queue.len() as u64;
+                }
+            }
             queue
                 .range(Nonce(first)..)
                 .zip(first..)
@@ -609,6 +618,26 @@ mod tests {
         assert_eq!(
             pool.next_contiguous_nonce(MemberId(2), Lane::Member, None),
             Nonce(1)
+        );
+        // A queue that is one run from the committed nonce on (the usual case).
+        admit(&mut pool, 1, 5).unwrap();
+        assert_eq!(
+            pool.next_contiguous_nonce(MemberId(1), Lane::Member, Some(Nonce(2))),
+            Nonce(7),
+            "3 to 6 follow the committed 2"
+        );
+        // Nonces already committed still queued: the run counts from the committed one.
+        assert_eq!(
+            pool.next_contiguous_nonce(MemberId(1), Lane::Member, Some(Nonce(3))),
+            Nonce(7)
+        );
+        assert_eq!(
+            pool.next_contiguous_nonce(MemberId(1), Lane::Member, Some(Nonce(6))),
+            Nonce(7)
+        );
+        assert_eq!(
+            pool.next_contiguous_nonce(MemberId(1), Lane::Member, Some(Nonce(9))),
+            Nonce(10)
         );
     }
 }

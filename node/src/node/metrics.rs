@@ -105,6 +105,9 @@ pub struct Metrics {
     /// Views whose timer fired with nothing waiting: an idle leader proposes no empty
     /// block without purpose ([`super::idle`]), so an idle chain's views end this way.
     pub idle_views: Counter,
+    /// Gossiped transaction messages ignored because the admission queue was full
+    /// ([`super::gossip_admission`]).
+    pub gossip_admission_full: Counter,
     /// Blocks this node proposed, by why ([`super::idle::Purpose`]).
     pub proposals: Family<Kind, Counter>,
     /// Seconds each view lasted on this node (from entering it to entering the next).
@@ -280,6 +283,11 @@ impl Metrics {
             registry,
             "idle_views",
             "Consensus views whose timer fired on this node with no transaction waiting (an idle chain proposes no empty block without purpose)",
+        );
+        let gossip_admission_full = counter(
+            registry,
+            "gossip_admission_full",
+            "Gossiped transaction messages ignored because this node's admission queue was full (their origin node still holds them)",
         );
         let proposals = Family::<Kind, Counter>::default();
         registry.register(
@@ -458,6 +466,7 @@ impl Metrics {
             behind_blocks,
             catch_up_blocks_per_second,
             view_timeouts,
+            gossip_admission_full,
             idle_views,
             proposals,
             view_duration_seconds,

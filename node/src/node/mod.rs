@@ -18,6 +18,7 @@ pub mod custody_watcher;
 pub mod cycle_certificate;
 pub mod fault;
 pub mod files;
+pub mod gossip_admission;
 pub mod idle;
 pub mod mempool;
 pub mod metrics;

@@ -77,9 +77,10 @@ pub fn read_epoch_start<B: Backend + Clone>(
 }
 
 /// The records a committed block keeps: the block, its certificate, its receipts and
-/// where each of its transactions is.
+/// where each of its transactions is (`ids`: [`Block::tx_ids`]).
 pub fn block_records(
     block: &Block,
+    ids: &[Hash],
     certificate: &QuorumCertificate,
     receipts: &BlockReceipts,
 ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
@@ -94,12 +95,13 @@ pub fn block_records(
         height_key(RECORD_RECEIPTS, height),
         Some(codec::encode(receipts)),
     ));
-    for (index, tx) in block.txs.iter().enumerate() {
+    assert_eq!(ids.len(), block.txs.len(), "one id per transaction");
+    for (index, id) in ids.iter().enumerate() {
         let location = TxLocation {
             height,
             index: index as u32,
         };
-        records.push((tx_key(&tx.id()), Some(codec::encode(&location))));
+        records.push((tx_key(id), Some(codec::encode(&location))));
     }
     records
 }
@@ -226,7 +228,9 @@ pub enum InvalidBlock {
 /// A block executed on top of its parent but not yet committed.
 #[derive(Clone, Debug)]
 pub struct StagedEntry {
-    pub block: Block,
+    pub header: BlockHeader,
+    /// The block's transaction ids, hashed once when it was built or verified.
+    pub ids: Vec<Hash>,
     pub state: Arc<StagedBlock>,
     pub outcome: Arc<BlockOutcome>,
 }
@@ -239,16 +243,19 @@ pub struct Pipeline<B: Backend + Clone> {
     db: StateDb<B>,
     staged: HashMap<Hash, StagedEntry>,
     tip: Tip,
+    /// Members' keys, decompressed once: a proposal's transactions that admission did
+    /// not verify are checked under them.
+    keys: seisan_crypto::KeyCache,
 }
 
 impl<B: Backend + Clone> Pipeline<B> {
-    /// Opens the pipeline on a store, committing the genesis state at height 0 if the
-    /// store is empty and refusing a store made for another genesis.
     /// The chain id and genesis hash every signature of this chain is bound to.
     pub fn domain(&self) -> &seisan_types::ChainDomain {
         &self.domain
     }
 
+    /// Opens the pipeline on a store, committing the genesis state at height 0 if the
+    /// store is empty and refusing a store made for another genesis.
     pub fn open(db: StateDb<B>, genesis: Arc<Genesis>) -> Result<Pipeline<B>, String> {
         let genesis_hash = genesis.hash();
         match db.record(RECORD_GENESIS) {
@@ -301,6 +308,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             genesis,
             db,
             staged: HashMap::new(),
+            keys: seisan_crypto::KeyCache::default(),
         };
         if state_height.0 > 0 {
             let block = pipeline.block(state_height).ok_or_else(|| {
@@ -357,12 +365,12 @@ impl<B: Backend + Clone> Pipeline<B> {
         let Some(entry) = self.staged.get(hash) else {
             return Ok(None);
         };
-        let Some((_, _, parent_time_ms)) = self.parent_info(&entry.block.header.parent) else {
+        let Some((_, _, parent_time_ms)) = self.parent_info(&entry.header.parent) else {
             return Ok(None);
         };
         let view = self.db.view(&StageParent::Staged(entry.state.clone()))?;
         Ok(Some(super::idle::Executed {
-            changed_state: !entry.outcome.writes.is_empty() || !entry.outcome.events.is_empty(),
+            changed_state: !entry.state.writes.is_empty() || !entry.outcome.events.is_empty(),
             activation_scheduled: !seisan_contracts::governance::scheduled_activations(&view)
                 .is_empty(),
             parent_time_ms,
@@ -387,8 +395,8 @@ impl<B: Backend + Clone> Pipeline<B> {
         self.staged.get(parent).map(|entry| {
             (
                 StageParent::Staged(entry.state.clone()),
-                entry.block.header.height,
-                entry.block.header.timestamp_ms,
+                entry.header.height,
+                entry.header.timestamp_ms,
             )
         })
     }
@@ -436,11 +444,14 @@ impl<B: Backend + Clone> Pipeline<B> {
         Ok((membership.epoch != header.epoch).then(|| membership.validator_set().hash()))
     }
 
+    /// Executes `txs` (with their ids) on `stage_parent` and stages the result; the
+    /// write set moves into the staged block (the outcome keeps an empty one).
     fn execute(
         &self,
         stage_parent: StageParent,
         header: &BlockHeader,
         txs: &[SignedTransaction],
+        ids: &[Hash],
     ) -> Result<(Arc<StagedBlock>, BlockOutcome), StateError> {
         let view = self.db.view(&stage_parent)?;
         let context = BlockContext {
@@ -448,13 +459,16 @@ impl<B: Backend + Clone> Pipeline<B> {
             timestamp_ms: header.timestamp_ms,
             proposer: header.proposer,
         };
-        let outcome = seisan_contracts::apply_block(&view, &self.genesis, &context, txs);
+        let mut outcome =
+            seisan_contracts::apply_identified_block(&view, &self.genesis, &context, txs, ids);
         assert_eq!(
             outcome.receipts.len(),
             txs.len(),
             "one receipt per transaction"
         );
-        let state = self.db.stage(stage_parent, outcome.writes.clone())?;
+        let state = self
+            .db
+            .stage(stage_parent, std::mem::take(&mut outcome.writes))?;
         Ok((state, outcome))
     }
 
@@ -471,6 +485,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             .parent_info(&parent)
             .ok_or(InvalidBlock::UnknownParent { parent })?;
         let epoch = self.epoch_after(&stage_parent)?;
+        let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
         let mut header = BlockHeader {
             chain_id: self.genesis.chain_id.clone(),
             epoch,
@@ -479,13 +494,13 @@ impl<B: Backend + Clone> Pipeline<B> {
             parent,
             timestamp_ms: now_ms.max(parent_time),
             proposer,
-            txs_root: Block::compute_txs_root(&txs),
+            txs_root: Block::txs_root_of(&ids),
             state_root: Hash::ZERO,
             receipts_root: Hash::ZERO,
             epoch_end: None,
             next_validators: None,
         };
-        let (state, outcome) = self.execute(stage_parent, &header, &txs)?;
+        let (state, outcome) = self.execute(stage_parent, &header, &txs, &ids)?;
         header.state_root = state.root;
         header.receipts_root = receipts_root(&outcome.receipts, &outcome.events);
         header.epoch_end = self.epoch_end_of(&state)?;
@@ -494,7 +509,8 @@ impl<B: Backend + Clone> Pipeline<B> {
         self.staged.insert(
             block.hash(),
             StagedEntry {
-                block: block.clone(),
+                header: block.header.clone(),
+                ids,
                 state,
                 outcome: Arc::new(outcome),
             },
@@ -552,8 +568,9 @@ impl<B: Backend + Clone> Pipeline<B> {
                 got: header.epoch,
             });
         }
-        self.check_body(block, &stage_parent, pre_verified)?;
-        let (state, outcome) = self.execute(stage_parent, header, &block.txs)?;
+        let ids = block.tx_ids();
+        self.check_body(block, &ids, &stage_parent, pre_verified)?;
+        let (state, outcome) = self.execute(stage_parent, header, &block.txs, &ids)?;
         if state.root != header.state_root {
             return Err(InvalidBlock::StateRoot {
                 got: header.state_root,
@@ -584,7 +601,8 @@ impl<B: Backend + Clone> Pipeline<B> {
         self.staged.insert(
             hash,
             StagedEntry {
-                block: block.clone(),
+                header: block.header.clone(),
+                ids,
                 state,
                 outcome: Arc::new(outcome),
             },
@@ -595,6 +613,7 @@ impl<B: Backend + Clone> Pipeline<B> {
     fn check_body(
         &self,
         block: &Block,
+        ids: &[Hash],
         parent: &StageParent,
         pre_verified: impl Fn(&Hash) -> bool,
     ) -> Result<(), InvalidBlock> {
@@ -603,15 +622,16 @@ impl<B: Backend + Clone> Pipeline<B> {
                 count: block.txs.len(),
             });
         }
-        if !block.txs_root_matches() {
+        if Block::txs_root_of(ids) != block.header.txs_root {
             return Err(InvalidBlock::TxsRoot);
         }
         let (indexes, unchecked): (Vec<usize>, Vec<SignedTransaction>) = block
             .txs
             .iter()
+            .zip(ids)
             .enumerate()
-            .filter(|(_, tx)| !pre_verified(&tx.id()))
-            .map(|(index, tx)| (index, tx.clone()))
+            .filter(|(_, (_, id))| !pre_verified(id))
+            .map(|(index, (tx, _))| (index, tx.clone()))
             .unzip();
         // Keys as of the parent's state: a rotated key signs from the block after its
         // change applies, an added member from its activation (governance rule G6).
@@ -620,8 +640,12 @@ impl<B: Backend + Clone> Pipeline<B> {
             &self.genesis,
         )
         .membership;
-        let verified =
-            super::admission::verify_transactions_in(&self.domain, &membership, &unchecked);
+        let verified = super::admission::verify_transactions_in(
+            &self.domain,
+            &membership,
+            &self.keys,
+            &unchecked,
+        );
         for (result, index) in verified.into_iter().zip(indexes) {
             result.map_err(|error| InvalidBlock::Transaction {
                 index,
@@ -692,9 +716,10 @@ impl<B: Backend + Clone> Pipeline<B> {
             let now = u64::MAX - MAX_CLOCK_SKEW_MS; // A finalized block's time was accepted by a quorum.
             self.verify(block, now, |_| false)?;
         }
-        let entry = self.staged.get(&hash).expect("verified above").clone();
+        let entry = self.staged.get(&hash).expect("verified above");
+        let outcome = entry.outcome.clone();
         assert_eq!(
-            entry.block.header.parent, self.tip.hash,
+            entry.header.parent, self.tip.hash,
             "finalized blocks commit in order"
         );
         assert_eq!(
@@ -708,7 +733,7 @@ impl<B: Backend + Clone> Pipeline<B> {
         };
         let mut records = extra;
         records.reserve(block.txs.len() + 4);
-        records.extend(block_records(block, certificate, &receipts));
+        records.extend(block_records(block, &entry.ids, certificate, &receipts));
         records.push(tip_record(&tip));
         if flush {
             self.db.commit(&entry.state, records)?;
@@ -717,8 +742,8 @@ impl<B: Backend + Clone> Pipeline<B> {
         }
         self.tip = tip;
         self.staged
-            .retain(|_, staged| staged.block.header.height > tip.height);
-        Ok(entry.outcome)
+            .retain(|_, staged| staged.header.height > tip.height);
+        Ok(outcome)
     }
 
     /// (member, nonce) of every transaction of a block, for the mempool.
@@ -908,8 +933,8 @@ mod tests {
             .build(View(1), Hash::ZERO, MemberId(0), now, vec![])
             .unwrap();
         let hash = block.hash();
-        let outcome = leader.staged(&hash).unwrap().outcome.clone();
-        assert!(outcome.writes.is_empty(), "{:?}", outcome.writes);
+        let writes = &leader.staged(&hash).unwrap().state.writes;
+        assert!(writes.is_empty(), "{writes:?}");
         assert_eq!(
             leader.executed(&hash).unwrap(),
             Some(crate::node::idle::Executed {

@@ -4,7 +4,7 @@
 //! fetches). The HTTP API and gossip admission share only the mempool (behind a
 //! mutex), a read handle on the store, and channels.
 
-use super::admission::{admit_batch, replay_journaled};
+use super::admission::replay_journaled;
 use super::api::{self, ApiContext, NodeStatus};
 use super::committed_config::CommittedConfig;
 use super::config::NodeConfig;
@@ -308,13 +308,14 @@ struct Core {
     genesis: Arc<Genesis>,
     /// Blocks committed during this turn of the loop and not yet flushed (catching up).
     unflushed: bool,
-    committed_config: CommittedConfig,
     member: MemberId,
     /// This node's key: the next epoch's engine signs with it (E5).
     keypair: seisan_crypto::Keypair,
     engine: Engine,
     pipeline: Pipeline<SledBackend>,
     mempool: Arc<Mutex<Mempool>>,
+    /// Admits gossiped transactions off this loop ([`super::gossip_admission`]).
+    gossip_admission: super::gossip_admission::GossipAdmission,
     network: NetworkHandle,
     record_file: DurableRecord,
     timer_ms: Option<u64>,
@@ -601,15 +602,24 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     });
 
     let (fetch_results, mut fetch_receiver) = mpsc::channel(64);
+    let gossip_admission = super::gossip_admission::spawn(
+        super::gossip_admission::Admitter {
+            config: committed_config.clone(),
+            domain: pipeline.domain().clone(),
+            db: pipeline.db().clone(),
+            mempool: mempool.clone(),
+        },
+        network.clone(),
+    );
     let mut core = Core {
         genesis,
         unflushed: false,
-        committed_config,
         member,
         keypair: keypair.clone(),
         engine,
         pipeline,
         mempool,
+        gossip_admission,
         network: network.clone(),
         record_file,
         timer_ms: None,
@@ -764,7 +774,7 @@ async fn gossip_batcher(
         }
         for chunk in batch.chunks(MAX_GOSSIP_BATCH) {
             if let Err(error) = network
-                .publish(Topic::Transactions, codec::encode(&chunk.to_vec()))
+                .publish(Topic::Transactions, codec::encode(chunk))
                 .await
             {
                 debug!(%error, "gossiping transactions failed; they stay in this node's mempool");
@@ -1579,30 +1589,24 @@ impl Core {
                 }
                 Err(_) => Validation::Reject,
             },
-            Topic::Transactions => match codec::decode::<Vec<SignedTransaction>>(&payload) {
-                Ok(transactions) => {
-                    let config = self.committed_config.clone();
-                    let domain = self.pipeline.domain().clone();
-                    let db = self.pipeline.db().clone();
-                    let mempool = self.mempool.clone();
-                    let (results, _) = tokio::task::spawn_blocking(move || {
-                        admit_batch(&config, &domain, &db, &mempool, transactions)
-                    })
-                    .await
-                    .expect("admission does not panic");
-                    if results
-                        .iter()
-                        .any(|result| result.as_ref().is_err_and(|error| error.is_invalid()))
-                    {
-                        Validation::Reject
-                    } else if results.iter().any(Result::is_ok) {
-                        Validation::Accept
-                    } else {
+            // Decoded, admitted and reported by the admission task; this loop goes on.
+            Topic::Transactions => {
+                let offered = self
+                    .gossip_admission
+                    .offer(super::gossip_admission::Gossiped {
+                        message_id,
+                        from,
+                        payload,
+                    });
+                match offered {
+                    Ok(()) => return,
+                    Err(_) => {
+                        self.metrics.gossip_admission_full.inc();
+                        debug!(from = %from, "gossip admission queue full; message ignored");
                         Validation::Ignore
                     }
                 }
-                Err(_) => Validation::Reject,
-            },
+            }
         };
         if let Err(error) = self
             .network
