@@ -29,6 +29,22 @@ fn assert_same_chain(testnet: &Testnet, nodes: &[usize], height: u64) {
 fn three_nodes_finalize_transactions_through_any_node_with_identical_roots() {
     let testnet = Testnet::start_with(0, funded).unwrap();
     testnet.wait_for_height(&[0, 1, 2], 1).unwrap();
+    // Each node runs without transparent huge pages (main.rs: the allocator's fresh
+    // memory was zeroed 2 MiB at a time).
+    for node in &testnet.nodes {
+        let pid = node.pid().expect("node is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        if !status.contains("THP_enabled:") {
+            eprintln!("this kernel does not report THP_enabled; not checked");
+            continue;
+        }
+        assert!(
+            status
+                .lines()
+                .any(|line| line.split_whitespace().eq(["THP_enabled:", "0"])),
+            "transparent huge pages are on for node {pid}: {status}"
+        );
+    }
     let mut ids = Vec::new();
     for nonce in 1..=4u64 {
         for (member, node) in [("exchange-a", 0usize), ("exchange-b", 2)] {

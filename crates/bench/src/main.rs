@@ -14,7 +14,8 @@
 
 mod candidates;
 
-/// The node's allocator, so the execution benchmark runs the node's code as it runs there.
+/// The node's allocator, and (in `main`) transparent huge pages off as `seisan node`
+/// turns them off, so the execution benchmark runs the node's code as it runs there.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -102,6 +103,10 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("could not turn transparent huge pages off: {error}");
+    }
     match Cli::parse().command {
         Command::Ceilings { seconds } => ceilings(Duration::from_secs_f64(seconds)),
         Command::Execution {
