@@ -5,7 +5,8 @@
 //! looked at the next network event, so every vote and proposal behind it waited too.
 //! Now it hands the message to this actor and goes on: a [`GossipAdmission`] handle
 //! (cloneable) queues it, and one task owns the queue. The task takes everything that
-//! waits (up to [`MAX_COMBINED_TXS`] transactions), decodes it, admits it in one
+//! waits (messages until their payloads reach 256 KiB, [`MAX_COMBINED_TXS`] times 64
+//! bytes: about a thousand transactions), decodes it, admits it in one
 //! blocking call (so the signatures of several messages share one batch verification,
 //! cheaper per signature than small batches), and reports each message's verdict to
 //! the network, which forwards an accepted message only then.
@@ -32,7 +33,8 @@ use tracing::debug;
 /// Gossiped messages waiting for admission at most; more are reported as ignored.
 pub const QUEUE_MESSAGES: usize = 256;
 
-/// Transactions admitted together at most (several messages' worth).
+/// Transactions admitted in one call at most; the task also stops taking messages
+/// once their payloads reach this many times 64 bytes.
 pub const MAX_COMBINED_TXS: usize = 4096;
 
 /// One gossiped message of transactions, as it came off the network.
