@@ -76,6 +76,31 @@ pub fn jmt_key_by_key(blocks: &[WriteSet]) -> Duration {
     elapsed
 }
 
+/// Time to stage and apply every write set in the bucketed binary trie
+/// (`seisan_state::trie`): keys and values hashed, changes sorted, the block staged on
+/// the committed trie and its node changes applied, one block after another.
+pub fn bucket_trie(blocks: &[WriteSet]) -> Duration {
+    use seisan_state::trie;
+    let mut nodes = trie::Nodes::default();
+    let started = Instant::now();
+    for writes in blocks {
+        let mut changes: Vec<(trie::Digest32, Option<trie::Digest32>)> = writes
+            .changes
+            .iter()
+            .map(|(key, value)| (trie::key_hash(key), value.as_deref().map(trie::value_hash)))
+            .collect();
+        changes.sort_unstable_by_key(|change| change.0);
+        let (_, delta) = trie::stage(&nodes, &changes);
+        for (prefix, node) in delta {
+            match node {
+                Some(node) => nodes.insert(prefix, node),
+                None => nodes.remove(&prefix),
+            };
+        }
+    }
+    started.elapsed()
+}
+
 /// Bits per bitmap chunk (a leaf of the bitmap's tree).
 const CHUNK_BITS: u64 = 256;
 

@@ -63,7 +63,8 @@ enum Command {
         orders_per_block: usize,
     },
     /// Authenticated-state candidates timed on the execution benchmark's write sets
-    /// (jmt key by key, jmt batched as the state stages, an operation log).
+    /// (jmt key by key, the state's bucketed trie alone and as `StateDb::stage` runs
+    /// it, an operation log).
     TreeCandidates {
         #[arg(long, default_value_t = 160)]
         blocks: usize,
@@ -368,10 +369,23 @@ fn tree_candidates(blocks: usize, orders_per_block: usize) {
         format!("{conditions}; jmt 0.12 put_value_set, one version per block"),
     );
     Measurement::print(
-        "tree_jmt_batched",
+        "tree_statedb_stage",
         per_key(batched),
         "us/key",
-        format!("{conditions}; StateDb::stage: deletions key by key, then jmt's batch insert"),
+        format!(
+            "{conditions}; StateDb::stage (the bucketed trie, with the store's layering \
+             and the write set's hashing)"
+        ),
+    );
+    Measurement::print(
+        "tree_bucket_trie",
+        per_key(candidates::bucket_trie(&writes)),
+        "us/key",
+        format!(
+            "{conditions}; binary radix trie over key hashes with buckets of up to {} \
+             entries (seisan_state::trie): hash, sort, stage and apply each block",
+            seisan_state::trie::BUCKET
+        ),
     );
     let (elapsed, appended) = candidates::operation_log(&writes);
     Measurement::print(

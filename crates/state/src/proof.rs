@@ -2,16 +2,16 @@
 //! nothing but the root, so a member can check a balance against a finalized header
 //! without trusting the node that served it.
 
-use jmt::proof::SparseMerkleProof;
-use jmt::{KeyHash, RootHash};
+use crate::trie;
 use seisan_types::hash::Hash;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
-/// The largest encoded proof accepted (a proof has at most 256 siblings of 32 bytes).
+/// The largest encoded proof accepted (at most 256 siblings of 32 bytes and a bucket of
+/// [`trie::BUCKET`] entries of 64 bytes: under 10 KiB).
 pub const MAX_PROOF_BYTES: usize = 16 * 1024;
 
-/// A Jellyfish Merkle proof, carried as its borsh encoding (hex in JSON).
+/// A proof of the state trie ([`trie::Proof`]: the key's bucket and the siblings' hashes
+/// on its path), carried as its borsh encoding (hex in JSON).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateProof {
     /// The proof's borsh encoding, hex.
@@ -44,7 +44,7 @@ pub enum ProofError {
 }
 
 impl StateProof {
-    pub(crate) fn from_jmt(proof: &SparseMerkleProof<Sha256>) -> StateProof {
+    pub(crate) fn from_trie(proof: &trie::Proof) -> StateProof {
         StateProof {
             bytes: borsh::to_vec(proof).expect("proof encodes"),
         }
@@ -63,14 +63,15 @@ pub fn verify_proof(
             size: proof.bytes.len(),
         });
     }
-    let decoded: SparseMerkleProof<Sha256> =
+    let decoded: trie::Proof =
         borsh::from_slice(&proof.bytes).map_err(|error| ProofError::Malformed {
             reason: error.to_string(),
         })?;
-    decoded
-        .verify(RootHash(root.0), KeyHash::with::<Sha256>(key), value)
-        .map_err(|error| ProofError::Mismatch {
+    let value = value.map(trie::value_hash);
+    trie::verify(&root.0, &trie::key_hash(key), value.as_ref(), &decoded).map_err(|error| {
+        ProofError::Mismatch {
             root,
             reason: error.to_string(),
-        })
+        }
+    })
 }

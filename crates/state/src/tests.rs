@@ -380,25 +380,14 @@ fn assert_every_key_proves<B: Backend + Clone>(db: &StateDb<B>) {
     verify_proof(root, b"never", None, &proof).unwrap();
 }
 
-/// How many tree nodes the store holds in its segments (live or not), and how many
-/// per-node keys of the older layouts.
-fn stored_nodes(backend: &MemoryBackend) -> usize {
-    let space = |first: u8| {
-        backend.range(
-            Bound::Included(vec![first]),
-            Bound::Excluded(vec![first + 1]),
-            usize::MAX,
-        )
-    };
-    let segments: usize = space(b't')
+/// How many keys the store holds outside the value segments, records and metadata
+/// (format 1's tree segments and nodes among them).
+fn stored_tree_keys(backend: &MemoryBackend) -> usize {
+    backend
+        .range(Bound::Unbounded, Bound::Unbounded, usize::MAX)
         .iter()
-        .map(|(_, bytes)| {
-            borsh::from_slice::<Vec<(jmt::storage::NodeKey, jmt::storage::Node)>>(bytes)
-                .unwrap()
-                .len()
-        })
-        .sum();
-    segments + space(b'n').len()
+        .filter(|(key, _)| !matches!(key[0], b'w' | b'x' | b'm'))
+        .count()
 }
 
 #[test]
@@ -440,36 +429,18 @@ fn reopening_between_checkpoints_rebuilds_the_tree_the_peers_certified() {
 }
 
 #[test]
-fn the_store_keeps_only_the_live_tree() {
+fn the_trie_is_never_written_and_reopens_from_the_values() {
     let backend = MemoryBackend::new();
     let db = StateDb::open(backend.clone())
         .unwrap()
         .with_checkpoint_interval(16);
-    commit_heights(&db, 0..=64);
-    let (live, unsaved) = db.tree_nodes();
-    assert_eq!(unsaved, 0, "height 64 is a checkpoint");
-    // Segments hold dead nodes until they thin out to half, then go: at most about
-    // twice the live tree, where 65 versions of the tree's upper levels would be.
-    let stored = stored_nodes(&backend);
-    assert!(
-        live <= stored && stored <= 2 * live,
-        "{stored} stored, {live} live"
-    );
-    commit_heights(&db, 65..=70);
-    assert_eq!(
-        stored_nodes(&backend),
-        stored,
-        "no node is written between checkpoints"
-    );
-    assert!(db.tree_nodes().1 > 0);
-    // Bounded over a long run, and what is stored reopens to the same tree.
-    commit_heights(&db, 71..=1024);
-    let (live, _) = db.tree_nodes();
-    let stored = stored_nodes(&backend);
-    assert!(stored <= 2 * live, "{stored} stored, {live} live");
+    let roots = commit_heights(&db, 0..=1024);
+    assert!(db.trie_nodes() > 1, "more than one bucket");
+    assert_eq!(stored_tree_keys(&backend), 0, "no trie node is stored");
     let reopened = StateDb::open(backend.crash()).unwrap();
     assert_eq!(reopened.committed_height(), Some(Height(1024)));
-    assert_eq!(reopened.tree_nodes(), (live, 0));
+    assert_eq!(reopened.committed_root(), Some(roots[1024]));
+    assert_eq!(reopened.trie_nodes(), db.trie_nodes());
     assert_every_key_proves(&reopened);
 }
 
@@ -509,71 +480,31 @@ fn a_store_whose_values_disagree_with_its_root_is_refused() {
     }
 }
 
-/// The batch that makes a store written by this code (with values also written one
-/// key each, `value_records`) look like the layout before values moved into
-/// checkpoints: no values height, no value segments; then `more`.
-fn old_layout(backend: &MemoryBackend, more: Batch) -> Batch {
-    let mut batch: Batch = vec![(b"m/values".to_vec(), None)];
-    batch.extend(
-        backend
-            .range(
-                Bound::Included(vec![b'w']),
-                Bound::Excluded(vec![b'x']),
-                usize::MAX,
-            )
-            .into_iter()
-            .map(|(key, _)| (key, None)),
-    );
-    batch.extend(more);
-    batch
-}
-
 #[test]
-fn a_store_written_before_checkpoints_is_rebuilt_and_pruned() {
-    // The oldest layout: the values and the tree nodes of every version written with
-    // every block, no checkpoint record.
-    let backend = MemoryBackend::new();
-    let db = StateDb::open(backend.clone())
-        .unwrap()
-        .with_checkpoint_interval(u64::MAX);
-    let mut roots = Vec::new();
-    for height in 0..=20u64 {
-        let staged = db
-            .stage(StageParent::Committed, writes_for(height))
-            .unwrap();
-        let mut written = staged.node_records();
-        written.extend(staged.value_records());
-        db.commit(&staged, Vec::new()).unwrap();
-        backend.apply(written);
+fn a_store_of_state_format_1_is_refused_with_what_it_is() {
+    // Format 1 stored Jellyfish tree segments (`t`), tree nodes one per key (`n`) or
+    // values one per key (`v`); its recorded roots are Jellyfish roots.
+    for space in [b't', b'n', b'v'] {
+        let backend = MemoryBackend::new();
+        let db = StateDb::open(backend.clone()).unwrap();
+        commit_heights(&db, 0..=3);
+        let mut key = vec![space];
+        key.extend_from_slice(&3u64.to_be_bytes());
+        backend.apply(vec![(key, Some(b"format 1".to_vec()))]);
         backend.flush();
-        roots.push(staged.root);
+        match StateDb::open(backend.crash()) {
+            Err(StateError::OldFormat { space: found }) => {
+                assert_eq!(found, char::from(space));
+                let message = StateError::OldFormat { space: found }.to_string();
+                assert!(message.contains("state format 1"), "{message}");
+                assert!(message.contains("sync it from its peers"), "{message}");
+            }
+            other => panic!(
+                "a store with `{}` keys opened as {other:?}",
+                char::from(space)
+            ),
+        }
     }
-    // A stray chunk at the store's own height, which nothing reads: the conversion's
-    // segment must not keep it beside its own chunks.
-    let genesis_chunk = backend
-        .range(Bound::Included(vec![b't']), Bound::Excluded(vec![b'u']), 1)
-        .remove(0)
-        .1;
-    let mut stray = vec![b't'];
-    stray.extend_from_slice(&20u64.to_be_bytes());
-    stray.extend_from_slice(&999u32.to_be_bytes());
-    backend.apply(old_layout(
-        &backend,
-        vec![
-            (b"m/checkpoint".to_vec(), None),
-            (stray, Some(genesis_chunk)),
-        ],
-    ));
-    backend.flush();
-    let old_nodes = stored_nodes(&backend);
-    let reopened = StateDb::open(backend.crash()).unwrap();
-    assert_eq!(reopened.committed_root(), Some(roots[20]));
-    assert_eq!(reopened.checkpoint_height(), Some(Height(20)));
-    let (live, unsaved) = reopened.tree_nodes();
-    assert_eq!(unsaved, 0);
-    assert_eq!(stored_nodes(reopened.backend()), live);
-    assert!(live < old_nodes, "{live} live nodes of {old_nodes} stored");
-    assert_every_key_proves(&reopened);
 }
 
 #[test]
@@ -603,45 +534,6 @@ fn unflushed_commits_are_lost_together_in_a_crash_and_kept_after_a_flush() {
     assert_eq!(reopened.committed_height(), Some(Height(6)));
     assert_eq!(reopened.committed_root(), Some(grouped[2]));
     assert_every_key_proves(&reopened);
-}
-
-#[test]
-fn a_store_that_wrote_values_with_every_block_is_checkpointed_at_its_height() {
-    // The layout before values moved into checkpoints: a tree checkpoint every 8
-    // blocks, values written with every block, no values height.
-    let backend = MemoryBackend::new();
-    let db = StateDb::open(backend.clone())
-        .unwrap()
-        .with_checkpoint_interval(8);
-    let mut roots = Vec::new();
-    for height in 0..=13u64 {
-        let staged = db
-            .stage(StageParent::Committed, writes_for(height))
-            .unwrap();
-        let values = staged.value_records();
-        db.commit(&staged, Vec::new()).unwrap();
-        backend.apply(values);
-        backend.flush();
-        roots.push(staged.root);
-    }
-    backend.apply(old_layout(&backend, Vec::new()));
-    backend.flush();
-    let reopened = StateDb::open(backend.crash())
-        .unwrap()
-        .with_checkpoint_interval(8);
-    assert_eq!(reopened.committed_height(), Some(Height(13)), "no replay");
-    assert_eq!(reopened.committed_root(), Some(roots[13]));
-    assert_eq!(reopened.checkpoint_height(), Some(Height(13)));
-    assert_every_key_proves(&reopened);
-    // It goes on in the new layout, and reopens from its new checkpoint.
-    commit_heights(&reopened, 14..=20);
-    let again = open_and_replay(reopened.backend().crash(), 8);
-    assert_eq!(again.committed_height(), Some(Height(20)));
-    let reference = StateDb::open(MemoryBackend::new()).unwrap();
-    assert_eq!(
-        again.committed_root(),
-        commit_heights(&reference, 0..=20).last().copied()
-    );
 }
 
 /// The value entries the store's value segments hold (every segment, live or not).
