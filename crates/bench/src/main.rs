@@ -56,7 +56,7 @@ enum Command {
     Execution {
         /// Blocks to execute: more than two checkpoint intervals (64 blocks), so the
         /// figures include the state's checkpoints, which are its only writes of values
-        /// and tree nodes.
+        /// (the trie is never written).
         #[arg(long, default_value_t = 160)]
         blocks: usize,
         #[arg(long, default_value_t = 500)]
@@ -325,7 +325,7 @@ fn execution<B: Backend + Clone>(
     assert_eq!(fills, orders / 2, "every order fills");
     let conditions = format!(
         "{blocks} blocks x {orders_per_block} crossing orders, {members} members, one core, \
-         StateDb<{label}>; per order {:.1} state writes and {:.1} tree nodes",
+         StateDb<{label}>; per order {:.1} state writes and {:.1} trie nodes changed",
         state_writes as f64 / orders as f64,
         tree_nodes as f64 / orders as f64,
     );
