@@ -619,7 +619,10 @@ impl EventLoop {
                 payload,
                 reply,
             } => {
-                let _ = reply.send(self.publish(topic, payload));
+                if let Err(Err(error)) = reply.send(self.publish(topic, payload)) {
+                    // A detached publish: no one waits for the answer.
+                    debug!(%error, ?topic, "gossip not published");
+                }
             }
             Command::ReportValidation {
                 message_id,
@@ -639,7 +642,10 @@ impl EventLoop {
                 payload,
                 reply,
             } => {
-                let _ = reply.send(self.send_direct(member, payload));
+                if let Err(Err(error)) = reply.send(self.send_direct(member, payload)) {
+                    // A detached send: no one waits for the answer.
+                    debug!(%error, %member, "direct message not sent");
+                }
             }
             Command::Respond { id, payload, reply } => {
                 let _ = reply.send(self.respond(id, payload));

@@ -4,7 +4,11 @@
 //!
 //! Every command carries a oneshot reply channel, so a caller learns the outcome of
 //! its own command; the command channel is bounded ([`COMMAND_CHANNEL_CAPACITY`]), so
-//! a caller that outruns the loop waits instead of growing a queue.
+//! a caller that outruns the loop waits instead of growing a queue. A caller that must
+//! not wait (the consensus core loop) queues publishes and direct sends detached
+//! ([`NetworkHandle::publish_detached`], [`NetworkHandle::send_detached`]): in order,
+//! in the same bounded queue, refused with [`NetworkError::Busy`] when it is full, the
+//! loop's answer logged by the loop instead of awaited.
 
 use crate::config::PeerMember;
 use crate::error::NetworkError;
@@ -409,6 +413,42 @@ impl NetworkHandle {
         let _ = self.call(|reply| Command::Shutdown { reply }).await;
     }
 
+    /// [`NetworkHandle::publish`] without waiting for the loop: the command is queued
+    /// (behind every command queued before it, so messages leave in the order they
+    /// were queued) and the call returns. An error of the publish itself (no peer yet,
+    /// a duplicate payload) is logged by the loop at debug level. A full command queue
+    /// is [`NetworkError::Busy`] and nothing is queued.
+    pub fn publish_detached(&self, topic: Topic, payload: Vec<u8>) -> Result<(), NetworkError> {
+        self.detached(|reply| Command::Publish {
+            topic,
+            payload,
+            reply,
+        })
+    }
+
+    /// [`NetworkHandle::send`] without waiting for the loop, as
+    /// [`NetworkHandle::publish_detached`] publishes.
+    pub fn send_detached(&self, member: MemberId, payload: Vec<u8>) -> Result<(), NetworkError> {
+        self.detached(|reply| Command::Send {
+            member,
+            payload,
+            reply,
+        })
+    }
+
+    fn detached<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<(), NetworkError> {
+        let (reply, _unawaited) = oneshot::channel();
+        self.commands
+            .try_send(command(reply))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => NetworkError::Busy {
+                    what: "network commands",
+                    limit: self.commands.max_capacity(),
+                },
+                mpsc::error::TrySendError::Closed(_) => NetworkError::Stopped,
+            })
+    }
+
     async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T, NetworkError> {
         let (reply, answer) = oneshot::channel();
         self.commands
@@ -416,5 +456,59 @@ impl NetworkHandle {
             .await
             .map_err(|_| NetworkError::Stopped)?;
         answer.await.map_err(|_| NetworkError::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handle(capacity: usize) -> (NetworkHandle, mpsc::Receiver<Command>) {
+        let (commands, receiver) = mpsc::channel(capacity);
+        let handle = NetworkHandle {
+            commands,
+            local_member: MemberId(0),
+            local_peer_id: PeerId::random(),
+            request_timeout: Duration::from_secs(1),
+        };
+        (handle, receiver)
+    }
+
+    #[tokio::test]
+    async fn detached_commands_queue_in_order_and_a_full_queue_refuses_without_waiting() {
+        let (handle, mut receiver) = handle(3);
+        handle
+            .send_detached(MemberId(1), b"first".to_vec())
+            .unwrap();
+        handle
+            .publish_detached(Topic::Consensus, b"second".to_vec())
+            .unwrap();
+        handle
+            .send_detached(MemberId(2), b"third".to_vec())
+            .unwrap();
+        assert_eq!(
+            handle.send_detached(MemberId(1), b"fourth".to_vec()),
+            Err(NetworkError::Busy {
+                what: "network commands",
+                limit: 3,
+            }),
+            "a full queue refuses at once"
+        );
+        let mut payloads = Vec::new();
+        while let Ok(command) = receiver.try_recv() {
+            payloads.push(match command {
+                Command::Send { payload, .. } | Command::Publish { payload, .. } => payload,
+                _ => panic!("only sends and publishes were queued"),
+            });
+        }
+        assert_eq!(
+            payloads,
+            [b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+        );
+        drop(receiver);
+        assert_eq!(
+            handle.publish_detached(Topic::Consensus, b"late".to_vec()),
+            Err(NetworkError::Stopped)
+        );
     }
 }

@@ -108,6 +108,9 @@ pub struct Metrics {
     /// Gossiped transaction messages ignored because the admission queue was full
     /// ([`super::gossip_admission`]).
     pub gossip_admission_full: Counter,
+    /// Consensus messages not sent because the network's command queue was full (the
+    /// core loop queues them without waiting).
+    pub consensus_outbound_full: Counter,
     /// Blocks this node proposed, by why ([`super::idle::Purpose`]).
     pub proposals: Family<Kind, Counter>,
     /// Seconds each view lasted on this node (from entering it to entering the next).
@@ -289,6 +292,11 @@ impl Metrics {
             "gossip_admission_full",
             "Gossiped transaction messages ignored because this node's admission queue was full (their origin node still holds them)",
         );
+        let consensus_outbound_full = counter(
+            registry,
+            "consensus_outbound_full",
+            "Consensus messages this node did not send because the network's command queue was full (views time out and messages are repeated, as after a lost message)",
+        );
         let proposals = Family::<Kind, Counter>::default();
         registry.register(
             "proposals",
@@ -467,6 +475,7 @@ impl Metrics {
             catch_up_blocks_per_second,
             view_timeouts,
             gossip_admission_full,
+            consensus_outbound_full,
             idle_views,
             proposals,
             view_duration_seconds,

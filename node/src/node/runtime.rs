@@ -20,8 +20,8 @@ use seisan_consensus::{
     OBSERVER,
 };
 use seisan_network::{
-    DirectMessage, GossipMessage, InboundRequest, NetworkConfig, NetworkEvent, NetworkHandle,
-    PeerMember, Topic, Validation,
+    DirectMessage, GossipMessage, InboundRequest, NetworkConfig, NetworkError, NetworkEvent,
+    NetworkHandle, PeerMember, Topic, Validation,
 };
 use seisan_state::{SledBackend, StateDb};
 use seisan_types::block::{Block, QuorumCertificate, MAX_BLOCK_BYTES, MAX_TXS_PER_BLOCK};
@@ -1084,26 +1084,35 @@ impl Core {
         Ok(())
     }
 
+    /// Gossips one consensus message: queued to the network's event loop in order,
+    /// without waiting (the loop logs a publish that fails).
     fn publish(&self, message: ConsensusMessage) {
         self.metrics.consensus_message("sent", &message);
-        let network = self.network.clone();
-        tokio::spawn(async move {
-            if let Err(error) = network.publish(Topic::Consensus, message.encode()).await {
-                debug!(%error, "consensus gossip not sent");
-            }
-        });
+        let queued = self
+            .network
+            .publish_detached(Topic::Consensus, message.encode());
+        self.outbound_refused(queued, None);
     }
 
     /// Sends one consensus message to one validator over the direct protocol (never
-    /// gossip, which would drop a repeated message: R9, R13).
+    /// gossip, which would drop a repeated message: R9, R13), queued as
+    /// [`Core::publish`] queues.
     fn send_direct(&self, to: MemberId, message: ConsensusMessage) {
         self.metrics.consensus_message("sent", &message);
-        let network = self.network.clone();
-        tokio::spawn(async move {
-            if let Err(error) = network.send(to, message.encode()).await {
-                debug!(%error, peer = %to, "direct consensus message not sent");
+        let queued = self.network.send_detached(to, message.encode());
+        self.outbound_refused(queued, Some(to));
+    }
+
+    /// Counts and logs a consensus message the network's command queue refused.
+    fn outbound_refused(&self, queued: Result<(), NetworkError>, to: Option<MemberId>) {
+        match queued {
+            Ok(()) => {}
+            Err(error @ NetworkError::Busy { .. }) => {
+                self.metrics.consensus_outbound_full.inc();
+                warn!(%error, peer = ?to, "consensus message not sent: the network's queue is full");
             }
-        });
+            Err(error) => debug!(%error, peer = ?to, "consensus message not sent"),
+        }
     }
 
     /// Writes kept blocks and certificates (sled, flushed), then the signing record
