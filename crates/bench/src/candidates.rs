@@ -84,19 +84,8 @@ pub fn bucket_trie(blocks: &[WriteSet]) -> Duration {
     let mut nodes = trie::Nodes::default();
     let started = Instant::now();
     for writes in blocks {
-        let mut changes: Vec<(trie::Digest32, Option<trie::Digest32>)> = writes
-            .changes
-            .iter()
-            .map(|(key, value)| (trie::key_hash(key), value.as_deref().map(trie::value_hash)))
-            .collect();
-        changes.sort_unstable_by_key(|change| change.0);
-        let (_, delta) = trie::stage(&nodes, &changes);
-        for (prefix, node) in delta {
-            match node {
-                Some(node) => nodes.insert(prefix, node),
-                None => nodes.remove(&prefix),
-            };
-        }
+        let (_, delta) = trie::stage(&nodes, &trie::changes_of(writes));
+        trie::apply(&mut nodes, &delta);
     }
     started.elapsed()
 }

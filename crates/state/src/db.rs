@@ -2,7 +2,7 @@
 
 use crate::backend::{Backend, Batch};
 use crate::proof::StateProof;
-use crate::trie::{self, Digest32, Layered, NodeChanges, Nodes};
+use crate::trie::{self, Layered, NodeChanges, Nodes};
 use seisan_types::hash::Hash;
 use seisan_types::ids::Height;
 use seisan_types::state::{StateView, WriteSet, MAX_SCAN_LIMIT};
@@ -278,12 +278,7 @@ impl Live {
             };
             self.dirty.insert(key.clone(), value.clone());
         }
-        for (prefix, node) in &staged.nodes {
-            match node {
-                Some(node) => self.nodes.insert(*prefix, node.clone()),
-                None => self.nodes.remove(prefix),
-            };
-        }
+        trie::apply(&mut self.nodes, &staged.nodes);
         self.height = Some(staged.height);
         self.root = Some(staged.root);
     }
@@ -412,17 +407,6 @@ fn root_meta_key(height: Height) -> Vec<u8> {
     let mut out = META_ROOT_PREFIX.to_vec();
     out.extend_from_slice(&height.0.to_be_bytes());
     out
-}
-
-/// The trie's changes for a block's writes: key and value hashes, ascending by key hash.
-fn trie_changes(writes: &WriteSet) -> Vec<(Digest32, Option<Digest32>)> {
-    let mut changes: Vec<(Digest32, Option<Digest32>)> = writes
-        .changes
-        .iter()
-        .map(|(key, value)| (trie::key_hash(key), value.as_deref().map(trie::value_hash)))
-        .collect();
-    changes.sort_unstable_by_key(|change| change.0);
-    changes
 }
 
 /// The trie of a whole set of values (at open, or from a snapshot), and its root.
@@ -592,7 +576,7 @@ impl<B: Backend + Clone> StateDb<B> {
         writes: WriteSet,
     ) -> Result<Arc<StagedBlock>, StateError> {
         let layers = self.layers(&parent)?;
-        let changes = trie_changes(&writes);
+        let changes = trie::changes_of(&writes);
         let live = self.live();
         let (parent_height, parent_root) = match layers.first() {
             Some(newest) => (Some(newest.height), Some(newest.root)),
