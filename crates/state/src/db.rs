@@ -1,6 +1,7 @@
 //! The state database: staging (execute before vote), atomic commit, reads, proofs.
 
 use crate::backend::{Backend, Batch};
+use crate::index::{self, Index, IndexedTx, PendingRun, Run, INDEX_PREFIX};
 use crate::proof::StateProof;
 use crate::trie::{self, Layered, NodeChanges, Nodes};
 use seisan_types::hash::Hash;
@@ -95,6 +96,9 @@ pub struct StagedBlock {
     /// The root this block was staged on.
     pub parent_root: Option<Hash>,
     pub writes: WriteSet,
+    /// The ids of the block's transactions, in order: committing the block indexes
+    /// them ([`StateDb::locate`]).
+    pub tx_ids: Vec<Hash>,
     parent: Option<Arc<StagedBlock>>,
     /// The trie nodes it changes (shared with the live trie once committed).
     nodes: NodeChanges,
@@ -154,6 +158,8 @@ struct Live {
     dirty: Changes,
     /// Per stored value segment, the bytes of its entries; the first is the base.
     value_segments: BTreeMap<Height, usize>,
+    /// Where each committed transaction is.
+    index: Index,
 }
 
 /// One checkpoint of the state at `height`: what changed since the previous one.
@@ -168,6 +174,8 @@ struct Checkpoint {
     /// Backend keys the checkpoint replaces (a store's before a snapshot), deleted
     /// before anything is written.
     deleted_keys: Vec<Vec<u8>>,
+    /// The transactions committed since the last checkpoint, as a run of the index.
+    run: Option<PendingRun>,
 }
 
 /// The encoding of a value segment chunk's value: entries, ascending by key.
@@ -244,7 +252,7 @@ impl Checkpoint {
     /// The backend batch that moves its values to this checkpoint: one segment in
     /// chunks (a few hundred sequential sled inserts, not one insert per value). Reads
     /// the chunks of the segments it deletes.
-    fn batch<B: Backend>(self, backend: &B) -> Batch {
+    fn batch<B: Backend>(self, backend: &B) -> (Batch, Option<Run>) {
         let mut batch = Batch::with_capacity(self.deleted_keys.len() + 64);
         // Deletes first: a key both deleted and written is written (a later put wins).
         for key in self.deleted_keys {
@@ -261,10 +269,22 @@ impl Checkpoint {
             self.height,
             self.values.iter(),
         );
+        let run = self.run.map(|run| run.push_to(&mut batch));
         let height = Some(self.height.0.to_be_bytes().to_vec());
         batch.push((META_CHECKPOINT.to_vec(), height.clone()));
         batch.push((META_VALUES.to_vec(), height));
-        batch
+        (batch, run)
+    }
+
+    /// Writes it as one atomic batch, flushed, and hands its run to the index.
+    fn write<B: Backend>(self, backend: &B, live: &RwLock<Live>) -> bool {
+        let (batch, run) = self.batch(backend);
+        backend.apply(batch);
+        backend.flush();
+        if let Some(run) = run {
+            live.write().expect("live state lock").index.written(run);
+        }
+        run.is_some()
     }
 }
 
@@ -279,6 +299,7 @@ impl Live {
             self.dirty.insert(key.clone(), value.clone());
         }
         trie::apply(&mut self.nodes, &staged.nodes);
+        self.index.add(staged.height, &staged.tx_ids);
         self.height = Some(staged.height);
         self.root = Some(staged.root);
     }
@@ -294,6 +315,7 @@ impl Live {
             values,
             deleted_value_segments,
             deleted_keys: Vec::new(),
+            run: self.index.take_run(),
         }
     }
 
@@ -354,17 +376,35 @@ struct CheckpointWriter {
 }
 
 impl CheckpointWriter {
-    fn spawn<B: Backend + Clone>(backend: B) -> CheckpointWriter {
+    /// Starts the writer, and the thread that merges the index's runs after it has
+    /// written one.
+    fn spawn<B: Backend + Clone>(
+        backend: B,
+        live: Arc<RwLock<Live>>,
+        merging: Arc<Mutex<()>>,
+    ) -> CheckpointWriter {
         let (jobs, queue) = std::sync::mpsc::sync_channel::<WriterJob>(2);
+        let (nudge, nudges) = std::sync::mpsc::channel::<()>();
+        let merger = (backend.clone(), live.clone());
+        std::thread::Builder::new()
+            .name("state-index-merge".into())
+            .spawn(move || {
+                let (backend, live) = merger;
+                while nudges.recv().is_ok() {
+                    while nudges.try_recv().is_ok() {}
+                    merge_index(&backend, &live, &merging);
+                }
+            })
+            .expect("the index merge thread starts");
         std::thread::Builder::new()
             .name("state-checkpoint".into())
             .spawn(move || {
                 for job in queue {
                     match job {
                         WriterJob::Write(checkpoint) => {
-                            let batch = checkpoint.batch(&backend);
-                            backend.apply(batch);
-                            backend.flush();
+                            if checkpoint.write(&backend, &live) {
+                                let _ = nudge.send(());
+                            }
                         }
                         WriterJob::Barrier(done) => {
                             let _ = done.send(());
@@ -394,6 +434,31 @@ pub struct StateDb<B: Backend + Clone> {
     checkpoint_interval: u64,
     /// Writes checkpoints off the committing thread; `None`: the commit writes them.
     writer: Option<Arc<CheckpointWriter>>,
+    /// Held while the index's runs are merged (and by [`StateDb::quiesce`]).
+    merging: Arc<Mutex<()>>,
+}
+
+/// Merges the index's runs while a size class has [`index::FANOUT`] of them: each
+/// merge is written and flushed, then replaces its runs in memory, then their pages
+/// are deleted (a lookup that read them meanwhile looks again).
+fn merge_index<B: Backend>(backend: &B, live: &RwLock<Live>, merging: &Mutex<()>) {
+    let _one_at_a_time = merging.lock().expect("index merge lock");
+    loop {
+        let (from, into) = {
+            let mut live = live.write().expect("live state lock");
+            let Some(from) = live.index.due_merge() else {
+                return;
+            };
+            (from, live.index.allocate_run())
+        };
+        let merged = index::merge(backend, &from, into);
+        live.write()
+            .expect("live state lock")
+            .index
+            .merged(&from, merged);
+        let gone: Vec<u64> = from.iter().map(|run| run.id).collect();
+        index::delete_runs(backend, &gone);
+    }
 }
 
 fn prefixed(prefix: u8, key: &[u8]) -> Vec<u8> {
@@ -446,6 +511,7 @@ impl<B: Backend + Clone> StateDb<B> {
             committing: Arc::new(Mutex::new(())),
             checkpoint_interval: CHECKPOINT_INTERVAL,
             writer: None,
+            merging: Arc::new(Mutex::new(())),
         })
     }
 
@@ -459,7 +525,11 @@ impl<B: Backend + Clone> StateDb<B> {
     /// one due. A crash loses at most the checkpoints not yet written, which costs only
     /// a longer replay at the next open: commits never depend on them.
     pub fn with_background_checkpoints(mut self) -> StateDb<B> {
-        self.writer = Some(Arc::new(CheckpointWriter::spawn(self.backend.clone())));
+        self.writer = Some(Arc::new(CheckpointWriter::spawn(
+            self.backend.clone(),
+            self.live.clone(),
+            self.merging.clone(),
+        )));
         self
     }
 
@@ -472,6 +542,37 @@ impl<B: Backend + Clone> StateDb<B> {
             wait.recv()
                 .expect("the checkpoint writer stopped (it panicked writing the store)");
         }
+    }
+
+    /// Returns once every checkpoint due so far is written, and keeps the index's
+    /// runs from being merged while the guard lives: the store changes only by
+    /// commits then (a backup copies it under the node's commit lock).
+    pub fn quiesce(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.wait_for_checkpoints();
+        self.merging.lock().expect("index merge lock")
+    }
+
+    /// Where a committed transaction is, by its id (`None`: no block this store holds
+    /// committed it).
+    pub fn locate(&self, id: &Hash) -> Option<IndexedTx> {
+        loop {
+            let (runs, generation) = match self.live().index.find_in_memory(id) {
+                Ok(at) => return Some(at),
+                Err(runs) => runs,
+            };
+            let found = runs
+                .iter()
+                .rev()
+                .find_map(|run| index::find_in_run(&self.backend, run.id, id));
+            if found.is_some() || self.live().index.generation() == generation {
+                return found;
+            }
+        }
+    }
+
+    /// Transactions indexed in memory, and runs of the index in the store.
+    pub fn index_counts(&self) -> (usize, usize) {
+        self.live().index.counts()
     }
 
     pub fn backend(&self) -> &B {
@@ -575,6 +676,17 @@ impl<B: Backend + Clone> StateDb<B> {
         parent: StageParent,
         writes: WriteSet,
     ) -> Result<Arc<StagedBlock>, StateError> {
+        self.stage_block(parent, writes, Vec::new())
+    }
+
+    /// [`StateDb::stage`] for a block whose transactions are `tx_ids`, which committing
+    /// it (or replaying it) indexes.
+    pub fn stage_block(
+        &self,
+        parent: StageParent,
+        writes: WriteSet,
+        tx_ids: Vec<Hash>,
+    ) -> Result<Arc<StagedBlock>, StateError> {
         let layers = self.layers(&parent)?;
         let changes = trie::changes_of(&writes);
         let live = self.live();
@@ -598,6 +710,7 @@ impl<B: Backend + Clone> StateDb<B> {
             root: Hash(root),
             parent_root,
             writes,
+            tx_ids,
             parent,
             nodes,
         }))
@@ -737,8 +850,9 @@ impl<B: Backend + Clone> StateDb<B> {
             match &self.writer {
                 Some(writer) => writer.send(WriterJob::Write(checkpoint)),
                 None => {
-                    self.backend.apply(checkpoint.batch(&self.backend));
-                    self.backend.flush();
+                    if checkpoint.write(&self.backend, &self.live) {
+                        merge_index(&self.backend, &self.live, &self.merging);
+                    }
                 }
             }
         }
@@ -808,7 +922,7 @@ impl<B: Backend + Clone> StateDb<B> {
         // Genesis's checkpoint may still be queued: it must not land after this one.
         self.wait_for_checkpoints();
         let mut checkpoint = live.take_checkpoint(true);
-        checkpoint.deleted_keys = [VALUE_SEGMENT_PREFIX]
+        checkpoint.deleted_keys = [VALUE_SEGMENT_PREFIX, INDEX_PREFIX]
             .into_iter()
             .flat_map(|space| {
                 scan_space(&self.backend, space)
@@ -816,7 +930,7 @@ impl<B: Backend + Clone> StateDb<B> {
                     .map(move |(key, _)| prefixed(space, &key))
             })
             .collect();
-        let mut batch = checkpoint.batch(&self.backend);
+        let (mut batch, _) = checkpoint.batch(&self.backend);
         for (key, value) in records {
             batch.push((prefixed(RECORD_PREFIX, &key), value));
         }
@@ -989,6 +1103,7 @@ fn load_live<B: Backend>(backend: &B) -> Result<Live, StateError> {
         values,
         nodes,
         value_segments,
+        index: index::load(backend).map_err(corrupt)?,
         ..Live::default()
     })
 }

@@ -20,6 +20,11 @@
 //! - **Execute before commit.** [`StateDb::stage`] computes the root a block would give
 //!   without writing anything, on top of the committed state and any chain of staged
 //!   (uncommitted) ancestors; [`StagedView`] reads through the same layers.
+//! - **Transactions found by id.** A block staged with its transaction ids
+//!   ([`StateDb::stage_block`]) indexes them when it commits or is replayed
+//!   ([`StateDb::locate`]): in memory until the next checkpoint, which writes them as a
+//!   sorted run in pages of many; runs are merged on a thread of their own ([`index`]).
+//!   No store key per transaction.
 //! - **Two engines, one contract.** The [`Backend`] trait is implemented by sled
 //!   ([`SledBackend`], durable after `flush`) and by memory ([`MemoryBackend`], with an
 //!   explicit volatile layer so tests can simulate a crash between write and flush).
@@ -28,14 +33,16 @@
 //! `w` + height + chunk: a value segment (the values a checkpoint wrote: a delta since
 //! the last one, or every value as a base); `x` + key: the node's own records; `m` +
 //! name: metadata (the last committed height, the root recorded for each height, the
-//! checkpoint's and the values' height). A store of state format 1 (`t` tree segments,
-//! `n` tree nodes or `v` values one per key) is refused at open
-//! ([`StateError::OldFormat`]): its roots are not this format's. No per-version value
+//! checkpoint's and the values' height); `i` + ...: the transaction index's runs
+//! (written with the checkpoints). A store of state format 1 (`t` tree segments, `n`
+//! tree nodes or `v` values one per key) is refused at open ([`StateError::OldFormat`]):
+//! its roots are not this format's. No per-version value
 //! history is kept, so values are proven at the committed height only
 //! ([`StateDb::prove`]); keys `h` + ... written by older versions are ignored.
 
 mod backend;
 mod db;
+pub mod index;
 mod proof;
 pub mod trie;
 
@@ -43,6 +50,7 @@ pub use backend::{open_sled, Backend, MemoryBackend, SledBackend, SLED_LOCK_PATI
 pub use db::{
     StageParent, StagedBlock, StagedView, StateDb, StateError, StateSnapshot, CHECKPOINT_INTERVAL,
 };
+pub use index::IndexedTx;
 pub use proof::{verify_proof, ProofError, StateProof};
 
 #[cfg(test)]

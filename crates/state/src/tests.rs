@@ -26,6 +26,31 @@ fn writes_for(height: u64) -> WriteSet {
     writes
 }
 
+/// The ids of a height's transactions: 0 to 22 of them.
+fn ids_for(height: u64) -> Vec<Hash> {
+    (0..height % 23)
+        .map(|n| Hash::tagged(b"test-tx", &[&height.to_be_bytes(), &n.to_be_bytes()]))
+        .collect()
+}
+
+/// Every transaction of heights `1..=through` is where its block put it, and none of
+/// the `beyond` heights after is indexed.
+fn assert_indexed<B: Backend + Clone>(db: &StateDb<B>, through: u64, beyond: u64) {
+    for height in 1..=through + beyond {
+        for (index, id) in ids_for(height).iter().enumerate() {
+            let expected = (height <= through).then_some(IndexedTx {
+                height: Height(height),
+                index: index as u32,
+            });
+            assert_eq!(
+                db.locate(id),
+                expected,
+                "transaction {index} of height {height}"
+            );
+        }
+    }
+}
+
 fn commit_heights<B: Backend + Clone>(
     db: &StateDb<B>,
     heights: std::ops::RangeInclusive<u64>,
@@ -33,7 +58,7 @@ fn commit_heights<B: Backend + Clone>(
     heights
         .map(|height| {
             let staged = db
-                .stage(StageParent::Committed, writes_for(height))
+                .stage_block(StageParent::Committed, writes_for(height), ids_for(height))
                 .unwrap();
             assert_eq!(staged.height, Height(height));
             db.commit(
@@ -55,7 +80,7 @@ fn replay_recorded<B: Backend + Clone>(db: &StateDb<B>) {
     let start = db.committed_height().map_or(0, |height| height.0 + 1);
     for height in start..=recorded.0 {
         let staged = db
-            .stage(StageParent::Committed, writes_for(height))
+            .stage_block(StageParent::Committed, writes_for(height), ids_for(height))
             .unwrap();
         db.replay(&staged).unwrap();
     }
@@ -270,7 +295,7 @@ fn crash_child() {
     let start = db.committed_height().map_or(0, |height| height.0 + 1);
     for height in start.. {
         let staged = db
-            .stage(StageParent::Committed, writes_for(height))
+            .stage_block(StageParent::Committed, writes_for(height), ids_for(height))
             .unwrap();
         db.commit(&staged, vec![]).unwrap();
         println!("committed {height}");
@@ -338,6 +363,9 @@ fn kill_9_at_any_point_leaves_a_committed_height() {
             reopened.committed_root(),
             Some(reference_roots[height.0 as usize])
         );
+        // The transaction index: runs written with checkpoints and merged on their own
+        // thread, killed wherever the kill landed.
+        assert_indexed(&reopened, height.0, 30);
     }
 }
 
@@ -381,12 +409,12 @@ fn assert_every_key_proves<B: Backend + Clone>(db: &StateDb<B>) {
 }
 
 /// How many keys the store holds outside the value segments, records and metadata
-/// (format 1's tree segments and nodes among them).
+/// and the transaction index (format 1's tree segments and nodes among them).
 fn stored_tree_keys(backend: &MemoryBackend) -> usize {
     backend
         .range(Bound::Unbounded, Bound::Unbounded, usize::MAX)
         .iter()
-        .filter(|(key, _)| !matches!(key[0], b'w' | b'x' | b'm'))
+        .filter(|(key, _)| !matches!(key[0], b'w' | b'x' | b'm' | b'i'))
         .count()
 }
 
@@ -686,8 +714,45 @@ fn background_checkpoints_are_written_in_order_and_a_crash_before_one_replays_mo
     replay_recorded(&reopened);
     assert_eq!(reopened.committed_root(), Some(roots[33]));
     assert_every_key_proves(&reopened);
+    assert_indexed(&reopened, 33, 7);
     let next = commit_heights(&reopened, 34..=40);
     assert_eq!(next, roots[34..].to_vec());
+    assert_indexed(&reopened, 40, 0);
+}
+
+#[test]
+fn transactions_are_found_by_id_across_checkpoints_merges_and_reopening() {
+    let backend = MemoryBackend::new();
+    let db = StateDb::open(backend.clone())
+        .unwrap()
+        .with_checkpoint_interval(4)
+        .with_background_checkpoints();
+    commit_heights(&db, 0..=400);
+    assert_indexed(&db, 400, 0);
+    db.wait_for_checkpoints();
+    let quiet = db.quiesce();
+    let (in_memory, runs) = db.index_counts();
+    assert!(runs < 20, "{runs} runs: the index's runs are merged");
+    assert!(
+        in_memory < 100,
+        "{in_memory} in memory: older ones are in runs"
+    );
+    // No key per transaction: the index's keys are pages of many.
+    let index_keys = backend
+        .range(
+            Bound::Included(vec![b'i']),
+            Bound::Excluded(vec![b'j']),
+            usize::MAX,
+        )
+        .len();
+    let transactions: usize = (1..=400).map(|height| ids_for(height).len()).sum();
+    assert!(
+        index_keys * 16 < transactions,
+        "{index_keys} keys for {transactions} transactions"
+    );
+    drop(quiet);
+    let reopened = open_and_replay(backend.crash(), 4);
+    assert_indexed(&reopened, 400, 10);
 }
 
 /// Every key and value a backend holds.

@@ -343,8 +343,9 @@ fn snapshot(context: &ApiContext) -> Result<Archive, ApiError> {
         |what: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup_failed", what);
     let _read = context.commit_lock.read().expect("commit lock");
     // No checkpoint may land while the store is copied (a copy that mixed two would
-    // not open): the ones due are written first, and no block commits meanwhile.
-    context.db.wait_for_checkpoints();
+    // not open): the ones due are written first, no block commits meanwhile, and the
+    // transaction index merges no runs.
+    let _quiet = context.db.quiesce();
     let height = context.db.committed_height().map_or(0, |height| height.0);
     let state_root = context
         .db

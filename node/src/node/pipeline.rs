@@ -29,8 +29,10 @@ const RECORD_TIP: &[u8] = b"tip";
 const RECORD_BLOCK: &[u8] = b"b/";
 const RECORD_CERTIFICATE: &[u8] = b"c/";
 const RECORD_RECEIPTS: &[u8] = b"r/";
-const RECORD_TX: &[u8] = b"t/";
 
+/// Where each transaction was, one record per transaction, as versions before the
+/// state's transaction index kept it: a store with any is refused at open.
+const RECORD_TX_BEFORE_INDEX: &[u8] = b"t/";
 const RECORD_SEALS: &[u8] = b"se/";
 const RECORD_EPOCH: &[u8] = b"ep/";
 const RECORD_HISTORY_FROM: &[u8] = b"history-from";
@@ -76,16 +78,16 @@ pub fn read_epoch_start<B: Backend + Clone>(
         .map(|bytes| codec::decode(&bytes).expect("stored epoch start decodes"))
 }
 
-/// The records a committed block keeps: the block, its certificate, its receipts and
-/// where each of its transactions is (`ids`: [`Block::tx_ids`]).
+/// The records a committed block keeps: the block, its certificate and its receipts.
+/// Where each of its transactions is, the state indexes when it commits the block
+/// ([`StateDb::locate`]), without a record per transaction.
 pub fn block_records(
     block: &Block,
-    ids: &[Hash],
     certificate: &QuorumCertificate,
     receipts: &BlockReceipts,
 ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let height = block.header.height;
-    let mut records = Vec::with_capacity(block.txs.len() + 3);
+    let mut records = Vec::with_capacity(4);
     records.push((height_key(RECORD_BLOCK, height), Some(codec::encode(block))));
     records.push((
         height_key(RECORD_CERTIFICATE, height),
@@ -95,14 +97,6 @@ pub fn block_records(
         height_key(RECORD_RECEIPTS, height),
         Some(codec::encode(receipts)),
     ));
-    assert_eq!(ids.len(), block.txs.len(), "one id per transaction");
-    for (index, id) in ids.iter().enumerate() {
-        let location = TxLocation {
-            height,
-            index: index as u32,
-        };
-        records.push((tx_key(id), Some(codec::encode(&location))));
-    }
     records
 }
 
@@ -131,12 +125,6 @@ pub fn read_history_from<B: Backend + Clone>(db: &StateDb<B>) -> Option<Height> 
 fn height_key(prefix: &[u8], height: Height) -> Vec<u8> {
     let mut key = prefix.to_vec();
     key.extend_from_slice(&height.0.to_be_bytes());
-    key
-}
-
-fn tx_key(id: &Hash) -> Vec<u8> {
-    let mut key = RECORD_TX.to_vec();
-    key.extend_from_slice(&id.0);
     key
 }
 
@@ -229,8 +217,8 @@ pub enum InvalidBlock {
 #[derive(Clone, Debug)]
 pub struct StagedEntry {
     pub header: BlockHeader,
-    /// The block's transaction ids, hashed once when it was built or verified.
-    pub ids: Vec<Hash>,
+    /// The state after the block, with the block's transaction ids (hashed once when
+    /// it was built or verified), which committing it indexes.
     pub state: Arc<StagedBlock>,
     pub outcome: Arc<BlockOutcome>,
 }
@@ -282,6 +270,12 @@ impl<B: Backend + Clone> Pipeline<B> {
                 )
                 .map_err(|error| error.to_string())?;
             }
+        }
+        if !db.records(RECORD_TX_BEFORE_INDEX, None, 1).is_empty() {
+            return Err(
+                "this data directory was written by a version that kept a record per transaction instead of the state's transaction index; start the node on a new data directory and sync it from its peers"
+                    .into(),
+            );
         }
         let tip_bytes = db
             .record(RECORD_TIP)
@@ -445,13 +439,14 @@ impl<B: Backend + Clone> Pipeline<B> {
     }
 
     /// Executes `txs` (with their ids) on `stage_parent` and stages the result; the
-    /// write set moves into the staged block (the outcome keeps an empty one).
+    /// write set and the ids move into the staged block (the outcome keeps an empty
+    /// write set).
     fn execute(
         &self,
         stage_parent: StageParent,
         header: &BlockHeader,
         txs: &[SignedTransaction],
-        ids: &[Hash],
+        ids: Vec<Hash>,
     ) -> Result<(Arc<StagedBlock>, BlockOutcome), StateError> {
         let view = self.db.view(&stage_parent)?;
         let context = BlockContext {
@@ -460,7 +455,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             proposer: header.proposer,
         };
         let mut outcome =
-            seisan_contracts::apply_identified_block(&view, &self.genesis, &context, txs, ids);
+            seisan_contracts::apply_identified_block(&view, &self.genesis, &context, txs, &ids);
         assert_eq!(
             outcome.receipts.len(),
             txs.len(),
@@ -468,7 +463,7 @@ impl<B: Backend + Clone> Pipeline<B> {
         );
         let state = self
             .db
-            .stage(stage_parent, std::mem::take(&mut outcome.writes))?;
+            .stage_block(stage_parent, std::mem::take(&mut outcome.writes), ids)?;
         Ok((state, outcome))
     }
 
@@ -500,7 +495,7 @@ impl<B: Backend + Clone> Pipeline<B> {
             epoch_end: None,
             next_validators: None,
         };
-        let (state, outcome) = self.execute(stage_parent, &header, &txs, &ids)?;
+        let (state, outcome) = self.execute(stage_parent, &header, &txs, ids)?;
         header.state_root = state.root;
         header.receipts_root = receipts_root(&outcome.receipts, &outcome.events);
         header.epoch_end = self.epoch_end_of(&state)?;
@@ -510,7 +505,6 @@ impl<B: Backend + Clone> Pipeline<B> {
             block.hash(),
             StagedEntry {
                 header: block.header.clone(),
-                ids,
                 state,
                 outcome: Arc::new(outcome),
             },
@@ -570,7 +564,7 @@ impl<B: Backend + Clone> Pipeline<B> {
         }
         let ids = block.tx_ids();
         self.check_body(block, &ids, &stage_parent, pre_verified)?;
-        let (state, outcome) = self.execute(stage_parent, header, &block.txs, &ids)?;
+        let (state, outcome) = self.execute(stage_parent, header, &block.txs, ids)?;
         if state.root != header.state_root {
             return Err(InvalidBlock::StateRoot {
                 got: header.state_root,
@@ -602,7 +596,6 @@ impl<B: Backend + Clone> Pipeline<B> {
             hash,
             StagedEntry {
                 header: block.header.clone(),
-                ids,
                 state,
                 outcome: Arc::new(outcome),
             },
@@ -732,8 +725,8 @@ impl<B: Backend + Clone> Pipeline<B> {
             events: entry.outcome.events.clone(),
         };
         let mut records = extra;
-        records.reserve(block.txs.len() + 4);
-        records.extend(block_records(block, &entry.ids, certificate, &receipts));
+        records.reserve(4);
+        records.extend(block_records(block, certificate, &receipts));
         records.push(tip_record(&tip));
         if flush {
             self.db.commit(&entry.state, records)?;
@@ -790,10 +783,12 @@ pub fn read_receipts<B: Backend + Clone>(db: &StateDb<B>, height: Height) -> Opt
         .map(|bytes| codec::decode(&bytes).expect("stored receipts decode"))
 }
 
-/// Where a committed transaction is.
+/// Where a committed transaction is (the state's index of the blocks it committed).
 pub fn read_tx_location<B: Backend + Clone>(db: &StateDb<B>, id: &Hash) -> Option<TxLocation> {
-    db.record(&tx_key(id))
-        .map(|bytes| codec::decode(&bytes).expect("stored location decodes"))
+    db.locate(id).map(|at| TxLocation {
+        height: at.height,
+        index: at.index,
+    })
 }
 
 /// The committed tip.
@@ -1025,5 +1020,20 @@ mod tests {
         other.chain_id = seisan_types::ids::ChainId("seisan-dev-other".into());
         let error = Pipeline::open(StateDb::open(backend).unwrap(), Arc::new(other)).unwrap_err();
         assert!(error.contains("belongs to genesis"), "{error}");
+    }
+
+    #[test]
+    fn a_store_with_a_record_per_transaction_is_refused_with_what_to_do() {
+        let backend = MemoryBackend::new();
+        let db = StateDb::open(backend.clone()).unwrap();
+        Pipeline::open(db.clone(), genesis()).unwrap();
+        let mut key = RECORD_TX_BEFORE_INDEX.to_vec();
+        key.extend_from_slice(&[7; 32]);
+        db.put_records(vec![(key, Some(vec![0; 12]))]);
+        let error = Pipeline::open(StateDb::open(backend).unwrap(), genesis()).unwrap_err();
+        assert!(
+            error.contains("a record per transaction") && error.contains("new data directory"),
+            "{error}"
+        );
     }
 }

@@ -201,20 +201,10 @@ fn check_body(block: &Block, receipts: &BlockReceipts) -> Result<(), String> {
 /// where the next epoch started; and where its history starts.
 pub fn records(verified: &Verified) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     let offer = &verified.offer;
-    let mut records = block_records(
-        &offer.block,
-        &offer.block.tx_ids(),
-        &offer.certificate,
-        &offer.receipts,
-    );
+    let mut records = block_records(&offer.block, &offer.certificate, &offer.receipts);
     records.push(tip_record(&Tip::of(&offer.block)));
     for end in &offer.epochs {
-        records.extend(block_records(
-            &end.block,
-            &end.block.tx_ids(),
-            &end.certificate,
-            &end.receipts,
-        ));
+        records.extend(block_records(&end.block, &end.certificate, &end.receipts));
         if !end.seals.is_empty() {
             records.push(seals_record(end.block.header.height, &end.seals));
         }
