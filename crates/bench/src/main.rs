@@ -496,6 +496,11 @@ fn node_cpu_seconds(testnet: &seisan_tests::Testnet) -> f64 {
         .sum()
 }
 
+/// Bytes written so far to the device that holds the nodes' data directories.
+fn node_written_bytes(testnet: &seisan_tests::Testnet) -> Option<u64> {
+    device_written_bytes(&testnet.nodes.first()?.data)
+}
+
 fn data_bytes(testnet: &seisan_tests::Testnet) -> u64 {
     testnet
         .nodes
@@ -591,6 +596,7 @@ fn end_to_end(
         }
         let cpu_before = node_cpu_seconds(&testnet);
         let disk_before = data_bytes(&testnet);
+        let written_before = node_written_bytes(&testnet);
         let blocks_before = observed.lock().expect("lock").blocks.len();
         let applied_before = observed.lock().expect("lock").applied;
         let start = Instant::now();
@@ -647,6 +653,9 @@ fn end_to_end(
         drop(observed_now);
         let cpu = node_cpu_seconds(&testnet) - cpu_before;
         let disk = data_bytes(&testnet).saturating_sub(disk_before);
+        let written = node_written_bytes(&testnet)
+            .zip(written_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let throughput = finalized as f64 / window;
         let p50 = quantile(&mut latencies, 0.5);
         let p99 = quantile(&mut latencies, 0.99);
@@ -707,6 +716,18 @@ fn end_to_end(
                 "bytes/tx",
                 format!("{conditions}; sum of the 3 data directories"),
             );
+            if let Some(written) = written {
+                Measurement::print(
+                    &name("device_written_bytes_per_tx"),
+                    (written as f64 / finalized as f64).round(),
+                    "bytes/tx",
+                    format!(
+                        "{conditions}; sectors written to the device holding the 3 data \
+                         directories (/proc/diskstats: device-wide, so the nodes' logs and \
+                         anything else writing to it count too)"
+                    ),
+                );
+            }
         }
         best_throughput = best_throughput.max(throughput);
         let healthy = lost == 0 && rejected == 0 && p99 < 1.0;
