@@ -33,8 +33,10 @@
 //! Checked that it can fail: with `SledBackend::flush` back to sled's `flush` alone
 //! (no fsync of sled's files) the first cut leaves an empty store (height 0 against a
 //! reported 50); with the fsync of the vote record's temporary file removed
-//! (`DurableRecord::store`), the first cut leaves an empty record under the renamed name
-//! and exchange-b refuses to start ("the consensus record is corrupt").
+//! (`DurableRecord::store`, when it still replaced the file whole; since session 17 it
+//! rewrites one of two checksummed slots in place and fdatasyncs), the first cut left an
+//! empty record under the renamed name and exchange-b refused to start ("the consensus
+//! record is corrupt").
 
 use seisan_api::v1;
 use seisan_state::{SledBackend, StateDb};
