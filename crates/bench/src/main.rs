@@ -71,6 +71,18 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         orders_per_block: usize,
     },
+    /// Layouts of a committed block's records, each on a fresh sled store, one flushed
+    /// commit per block: bytes written to the device and the store's growth per block.
+    RecordLayouts {
+        #[arg(long, default_value_t = 600)]
+        blocks: u64,
+        /// The block record's bytes (about 170 per order).
+        #[arg(long, default_value_t = 8_500)]
+        block_bytes: usize,
+        /// The receipts record's bytes.
+        #[arg(long, default_value_t = 12_500)]
+        receipts_bytes: usize,
+    },
     /// Netting one settlement cycle.
     Netting {
         #[arg(long, default_value_t = 1_000_000)]
@@ -133,6 +145,11 @@ fn main() -> anyhow::Result<()> {
             tree_candidates(blocks, orders_per_block);
             Ok(())
         }
+        Command::RecordLayouts {
+            blocks,
+            block_bytes,
+            receipts_bytes,
+        } => record_layouts(blocks, block_bytes, receipts_bytes),
         Command::Netting { trades, members } => {
             netting(trades, members);
             Ok(())
@@ -346,6 +363,105 @@ fn execution<B: Backend + Clone>(
 
 /// Times each authenticated-state candidate ([`candidates`]) on the write sets of the
 /// execution benchmark's blocks, in microseconds per written key.
+/// How a block's records are laid out in [`record_layouts`].
+#[derive(Clone, Copy, Debug)]
+enum RecordLayout {
+    /// Block, certificate and receipts as three sled records (the node's layout).
+    ThreeRecords,
+    /// The three as one sled record per height.
+    OneRecord,
+    /// The three appended to a file of their own and fdatasynced; sled gets the rest.
+    AppendedFile,
+}
+
+fn record_layouts(blocks: u64, block_bytes: usize, receipts_bytes: usize) -> anyhow::Result<()> {
+    let filler = |bytes: usize, seed: u64| -> Vec<u8> {
+        (0..bytes)
+            .map(|at| (seed.wrapping_mul(31).wrapping_add(at as u64 * 7) % 251) as u8)
+            .collect()
+    };
+    for layout in [
+        RecordLayout::ThreeRecords,
+        RecordLayout::OneRecord,
+        RecordLayout::AppendedFile,
+    ] {
+        let dir = tempfile::tempdir()?;
+        let backend = SledBackend::open(&dir.path().join("state")).context("opening sled")?;
+        let mut log = std::fs::File::create(dir.path().join("blocks.log"))?;
+        let written_before = device_written_bytes(dir.path());
+        let started = Instant::now();
+        for height in 1..=blocks {
+            let key = |prefix: &[u8]| {
+                let mut key = prefix.to_vec();
+                key.extend_from_slice(&height.to_be_bytes());
+                key
+            };
+            let block = filler(block_bytes, height);
+            let certificate = filler(400, height + 1);
+            let receipts = filler(receipts_bytes, height + 2);
+            let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![
+                (b"xtip".to_vec(), Some(filler(120, height))),
+                (key(b"mroot/"), Some(filler(32, height))),
+                (b"mheight".to_vec(), Some(height.to_be_bytes().to_vec())),
+            ];
+            match layout {
+                RecordLayout::ThreeRecords => {
+                    batch.push((key(b"xb/"), Some(block)));
+                    batch.push((key(b"xc/"), Some(certificate)));
+                    batch.push((key(b"xr/"), Some(receipts)));
+                }
+                RecordLayout::OneRecord => {
+                    let mut all = block;
+                    all.extend_from_slice(&certificate);
+                    all.extend_from_slice(&receipts);
+                    batch.push((key(b"xh/"), Some(all)));
+                }
+                RecordLayout::AppendedFile => {
+                    use std::io::Write;
+                    log.write_all(&block)?;
+                    log.write_all(&certificate)?;
+                    log.write_all(&receipts)?;
+                    log.sync_data()?;
+                }
+            }
+            backend.apply(batch);
+            backend.flush();
+        }
+        let elapsed = started.elapsed();
+        drop(backend);
+        let written = device_written_bytes(dir.path())
+            .zip(written_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        let conditions = format!(
+            "{blocks} blocks, each a flushed sled commit of its tip and root ({layout:?}: block \
+             {block_bytes} B, certificate 400 B, receipts {receipts_bytes} B; {} B of records)",
+            block_bytes + 400 + receipts_bytes
+        );
+        let name = format!("{layout:?}").to_lowercase();
+        Measurement::print(
+            &format!("records_{name}_growth_per_block"),
+            (directory_bytes(dir.path()) as f64 / blocks as f64 / 1024.0 * 10.0).round() / 10.0,
+            "KB",
+            conditions.clone(),
+        );
+        if let Some(written) = written {
+            Measurement::print(
+                &format!("records_{name}_device_written_per_block"),
+                (written as f64 / blocks as f64 / 1024.0 * 10.0).round() / 10.0,
+                "KB",
+                format!("{conditions}; device-wide (/proc/diskstats)"),
+            );
+        }
+        Measurement::print(
+            &format!("records_{name}_commits"),
+            (blocks as f64 / elapsed.as_secs_f64()).round(),
+            "blocks/s",
+            conditions,
+        );
+    }
+    Ok(())
+}
+
 fn tree_candidates(blocks: usize, orders_per_block: usize) {
     let mut writes = Vec::with_capacity(blocks);
     let batched = execution(
