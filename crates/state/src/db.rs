@@ -392,7 +392,7 @@ impl CheckpointWriter {
                 let (backend, live) = merger;
                 while nudges.recv().is_ok() {
                     while nudges.try_recv().is_ok() {}
-                    merge_index(&backend, &live, &merging);
+                    merge_index(&backend, &live, &merging, true);
                 }
             })
             .expect("the index merge thread starts");
@@ -440,9 +440,16 @@ pub struct StateDb<B: Backend + Clone> {
 
 /// Merges the index's runs while a size class has [`index::FANOUT`] of them: each
 /// merge is written and flushed, then replaces its runs in memory, then their pages
-/// are deleted (a lookup that read them meanwhile looks again).
-fn merge_index<B: Backend>(backend: &B, live: &RwLock<Live>, merging: &Mutex<()>) {
-    let _one_at_a_time = merging.lock().expect("index merge lock");
+/// are deleted (a lookup that read them meanwhile looks again). Without `wait`, merges
+/// nothing while merges are paused ([`StateDb::pause_merges`]): the next checkpoint
+/// merges then (a commit that writes its own checkpoint must not wait for a backup
+/// that waits for the commit).
+fn merge_index<B: Backend>(backend: &B, live: &RwLock<Live>, merging: &Mutex<()>, wait: bool) {
+    let _one_at_a_time = match merging.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::WouldBlock) if !wait => return,
+        Err(_) => merging.lock().expect("index merge lock"),
+    };
     loop {
         let (from, into) = {
             let mut live = live.write().expect("live state lock");
@@ -544,11 +551,12 @@ impl<B: Backend + Clone> StateDb<B> {
         }
     }
 
-    /// Returns once every checkpoint due so far is written, and keeps the index's
-    /// runs from being merged while the guard lives: the store changes only by
-    /// commits then (a backup copies it under the node's commit lock).
-    pub fn quiesce(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.wait_for_checkpoints();
+    /// Keeps the transaction index's runs from being merged while the guard lives,
+    /// once a merge under way has ended. A backup takes it before the node's commit
+    /// lock (so a long merge never holds up commits), then waits for the checkpoints
+    /// under that lock: the store then changes only by commits, which the lock holds
+    /// off.
+    pub fn pause_merges(&self) -> std::sync::MutexGuard<'_, ()> {
         self.merging.lock().expect("index merge lock")
     }
 
@@ -851,7 +859,7 @@ impl<B: Backend + Clone> StateDb<B> {
                 Some(writer) => writer.send(WriterJob::Write(checkpoint)),
                 None => {
                     if checkpoint.write(&self.backend, &self.live) {
-                        merge_index(&self.backend, &self.live, &self.merging);
+                        merge_index(&self.backend, &self.live, &self.merging, false);
                     }
                 }
             }

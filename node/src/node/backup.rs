@@ -341,11 +341,13 @@ fn snapshot(context: &ApiContext) -> Result<Archive, ApiError> {
     let data = context.data_dir.clone();
     let failed =
         |what: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup_failed", what);
+    // No merge of the transaction index's runs may be half copied: one under way ends
+    // first, before the commit lock, so commits go on meanwhile.
+    let _no_merges = context.db.pause_merges();
     let _read = context.commit_lock.read().expect("commit lock");
     // No checkpoint may land while the store is copied (a copy that mixed two would
-    // not open): the ones due are written first, no block commits meanwhile, and the
-    // transaction index merges no runs.
-    let _quiet = context.db.quiesce();
+    // not open): the ones due are written first, and no block commits meanwhile.
+    context.db.wait_for_checkpoints();
     let height = context.db.committed_height().map_or(0, |height| height.0);
     let state_root = context
         .db

@@ -126,7 +126,7 @@ pub fn spawn(
         _ => None,
     };
     let cursor_path = config.data.join("custody-scan-cursor");
-    let scan_cursor = DurableRecord::new(cursor_path.clone());
+    let scan_cursor = DurableRecord::whole_file(cursor_path.clone());
     let next_block = match scan_cursor.load()? {
         Some(bytes) => String::from_utf8(bytes)
             .ok()
@@ -746,7 +746,7 @@ mod tests {
             context: context.clone(),
             attester,
             payer: None,
-            scan_cursor: DurableRecord::new(dir.join("custody-scan-cursor")),
+            scan_cursor: DurableRecord::whole_file(dir.join("custody-scan-cursor")),
             status: watch::channel(CustodyStatus::default()).0,
         };
         (shell, chain, context)

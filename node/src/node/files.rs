@@ -80,7 +80,13 @@ fn sync_directory(directory: &Path) -> anyhow::Result<()> {
 /// the custody scan's cursor). After a crash or a power cut it holds either the last
 /// record stored or the one before, never a mix.
 ///
-/// Format (`SEISAN_NODE_RECORD_SLOTS_V1`): two slots of [`SLOT_BYTES`]; each holds
+/// [`DurableRecord::whole_file`] (the custody cursor and the restored marker, text an
+/// operator reads):
+/// the file is the payload, replaced whole by each store (temporary file, fsync,
+/// rename, directory fsync).
+///
+/// [`DurableRecord::new`] (the vote record, stored before every vote), format
+/// `SEISAN_NODE_RECORD_SLOTS_V1`: two slots of [`SLOT_BYTES`]; each holds
 /// [`SLOT_MAGIC`], a sequence number (u64 LE), the payload's length (u32 LE), a
 /// checksum (the first 8 bytes of SHA-256 over a domain tag, the sequence, the length
 /// and the payload) and the payload. A store overwrites the slot of the older record
@@ -94,6 +100,8 @@ fn sync_directory(directory: &Path) -> anyhow::Result<()> {
 #[derive(Debug, Clone)]
 pub struct DurableRecord {
     path: PathBuf,
+    /// Replaced whole instead of in slots.
+    whole_file: bool,
 }
 
 /// Bytes of one slot: one page.
@@ -150,8 +158,20 @@ enum Stored {
 }
 
 impl DurableRecord {
+    /// A record kept in slots.
     pub fn new(path: PathBuf) -> DurableRecord {
-        DurableRecord { path }
+        DurableRecord {
+            path,
+            whole_file: false,
+        }
+    }
+
+    /// A record whose file is its payload, replaced whole.
+    pub fn whole_file(path: PathBuf) -> DurableRecord {
+        DurableRecord {
+            path,
+            whole_file: true,
+        }
     }
 
     fn read(&self) -> anyhow::Result<Option<Stored>> {
@@ -162,7 +182,8 @@ impl DurableRecord {
                 return Err(error).with_context(|| format!("reading {}", self.path.display()))
             }
         };
-        if bytes.len() != 2 * SLOT_BYTES
+        if self.whole_file
+            || bytes.len() != 2 * SLOT_BYTES
             || !bytes
                 .chunks(SLOT_BYTES)
                 .any(|slot| slot.starts_with(SLOT_MAGIC))
@@ -191,6 +212,9 @@ impl DurableRecord {
 
     /// Replaces the stored bytes durably: returns once they are on disk.
     pub fn store(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        if self.whole_file {
+            return self.replace(bytes);
+        }
         if bytes.len() > MAX_RECORD_PAYLOAD {
             bail!(
                 "{}: a record of {} bytes exceeds the {MAX_RECORD_PAYLOAD} bytes a slot holds",
@@ -264,7 +288,7 @@ impl RestoredMarker {
 
     /// Writes the marker with a line saying where the data came from, durably.
     pub fn write(&self, note: &str) -> anyhow::Result<()> {
-        DurableRecord::new(self.path.clone()).store(note.as_bytes())
+        DurableRecord::whole_file(self.path.clone()).store(note.as_bytes())
     }
 
     /// Removes the marker and fsyncs the directory, so a crash after this never
@@ -399,6 +423,25 @@ mod tests {
         assert_eq!(record.load().unwrap(), Some(b"the next".to_vec()));
         record.store(b"and the one after").unwrap();
         assert_eq!(record.load().unwrap(), Some(b"and the one after".to_vec()));
+    }
+
+    #[test]
+    fn a_whole_file_record_is_its_payload_and_survives_a_power_cut_after_each_store() {
+        let backing = tempfile::tempdir().unwrap();
+        let mountpoint = tempfile::tempdir().unwrap();
+        let mounted = seisan_powercut::mount(backing.path(), mountpoint.path())
+            .expect("the power-cut filesystem mounts (needs /dev/fuse and root)");
+        let path = mountpoint.path().join("custody-scan-cursor");
+        let record = DurableRecord::whole_file(path.clone());
+        for cursor in [7u64, 8, 120] {
+            record.store(cursor.to_string().as_bytes()).unwrap();
+            mounted.switch.cut();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), cursor.to_string());
+            assert_eq!(
+                record.load().unwrap(),
+                Some(cursor.to_string().into_bytes())
+            );
+        }
     }
 
     #[test]
