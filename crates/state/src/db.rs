@@ -434,7 +434,7 @@ pub struct StateDb<B: Backend + Clone> {
     checkpoint_interval: u64,
     /// Writes checkpoints off the committing thread; `None`: the commit writes them.
     writer: Option<Arc<CheckpointWriter>>,
-    /// Held while the index's runs are merged (and by [`StateDb::quiesce`]).
+    /// Held while the index's runs are merged (and by [`StateDb::pause_merges`]).
     merging: Arc<Mutex<()>>,
 }
 

@@ -373,16 +373,27 @@ mod tests {
         );
     }
 
+    /// A power-cut filesystem over a temporary directory, mounted on another (dropped
+    /// in reverse: unmounted first).
+    fn power_cut_mount() -> (
+        tempfile::TempDir,
+        tempfile::TempDir,
+        seisan_powercut::Mounted,
+    ) {
+        let backing = tempfile::tempdir().unwrap();
+        let mountpoint = tempfile::tempdir().unwrap();
+        let mounted = seisan_powercut::mount(backing.path(), mountpoint.path())
+            .expect("the power-cut filesystem mounts (needs /dev/fuse and root)");
+        (backing, mountpoint, mounted)
+    }
+
     /// On the power-cut filesystem (crates/powercut: what was not fsynced is lost at a
     /// cut; needs /dev/fuse and root, as tests/powercut.rs does): a cut before each
     /// change a store makes, and one right after it returned. A store that returned
     /// is never lost; one cut short leaves the record before it.
     #[test]
     fn a_power_cut_anywhere_in_a_store_leaves_the_record_before_or_the_new_one() {
-        let backing = tempfile::tempdir().unwrap();
-        let mountpoint = tempfile::tempdir().unwrap();
-        let mounted = seisan_powercut::mount(backing.path(), mountpoint.path())
-            .expect("the power-cut filesystem mounts (needs /dev/fuse and root)");
+        let (_backing, mountpoint, mounted) = power_cut_mount();
         let switch = &mounted.switch;
         let record = DurableRecord::new(mountpoint.path().join("consensus-record"));
         record.store(b"record 0").unwrap();
@@ -427,10 +438,7 @@ mod tests {
 
     #[test]
     fn a_whole_file_record_is_its_payload_and_survives_a_power_cut_after_each_store() {
-        let backing = tempfile::tempdir().unwrap();
-        let mountpoint = tempfile::tempdir().unwrap();
-        let mounted = seisan_powercut::mount(backing.path(), mountpoint.path())
-            .expect("the power-cut filesystem mounts (needs /dev/fuse and root)");
+        let (_backing, mountpoint, mounted) = power_cut_mount();
         let path = mountpoint.path().join("custody-scan-cursor");
         let record = DurableRecord::whole_file(path.clone());
         for cursor in [7u64, 8, 120] {
